@@ -1,0 +1,1 @@
+//! Shared code of the pf-to-fd and pf-to-tcp helpers.

@@ -1,0 +1,1 @@
+//! Messages between ike-parent, ike-pfkey and ike-net, their framing, and the privilege-drop helpers.

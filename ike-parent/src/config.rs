@@ -1,0 +1,1 @@
+//! The iked.conf(5)-style configuration parser.

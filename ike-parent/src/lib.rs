@@ -1,0 +1,2 @@
+//! The parent daemon's library: the configuration parser and the supervisor.
+pub mod config;

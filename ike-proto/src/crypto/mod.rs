@@ -1,0 +1,1 @@
+//! The IKEv2 crypto suite: PRFs, key derivation, key exchange, SK protection, AUTH.

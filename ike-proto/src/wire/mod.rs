@@ -1,0 +1,1 @@
+//! IKEv2 wire format: checked views over bytes and plain `Repr` values.
