@@ -1,0 +1,3 @@
+//! One message enum per channel and direction.
+
+pub mod pfkey;

@@ -1,0 +1,1 @@
+//! Messages between ike-net and ike-pfkey (owned by the "pfkey" helper).
