@@ -1,0 +1,341 @@
+# tests/interop/lib.sh - shared by the interop scenarios (sourced, not run).
+#
+# Topology (the same in every scenario; addresses exist only inside the namespaces):
+#
+#   netns ike-a                                   netns ike-b
+#   lo 10.1.0.1/32 (inner)                        lo 10.2.0.1/32 (inner)
+#   ike-va 10.77.0.1/24 ------ veth ------------- ike-vb 10.77.0.2/24
+#
+# Tunnel-mode traffic selectors are 10.1.0.0/24 <-> 10.2.0.0/24; static routes send the
+# other side's inner net via the veth peer (strongSwan's route installation is off), so
+# ping -I 10.1.0.1 10.2.0.1 only works when the kernel's xfrm policies and SAs carry it.
+#
+# Each side has a work directory $W/a and $W/b holding its configs, logs and a private
+# /run (charon's pidfile is compiled in as /var/run/charon.pid, so two charons need two
+# /run views: each daemon runs in its own mount namespace with $W/x/run bound over /run).
+#
+# Scenarios call: net_up, sw_start/ours_start, checks, and rely on the EXIT trap installed
+# by scenario_init to stop the daemons and delete the namespaces.
+
+NSA=ike-a NSB=ike-b
+OUTER_A=10.77.0.1 OUTER_B=10.77.0.2
+INNER_A=10.1.0.1 INNER_B=10.2.0.1
+NET_A=10.1.0.0/24 NET_B=10.2.0.0/24
+CHARON=${CHARON:-/usr/lib/ipsec/charon}
+INTEROP_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$INTEROP_DIR/../.." && pwd)
+# our daemon's binaries (CI builds them with `cargo build --release --workspace --bins`)
+IKE_BIN=${IKE_BIN:-$ROOT/target/release}
+
+CHECK_FAILS=0
+T_START=$(date +%s.%N)
+
+# ---------------------------------------------------------------- reporting
+ts() { awk -v a="$(date +%s.%N)" -v b="$T_START" 'BEGIN { printf "%6.2f", a - b }'; }
+say() { echo "[$(ts)s] $*"; }
+pass() { say "PASS: $*"; }
+fail() { say "FAIL: $*"; CHECK_FAILS=$((CHECK_FAILS + 1)); }
+check() {  # check DESCRIPTION CMD...
+  local what=$1; shift
+  if "$@"; then pass "$what"; else fail "$what"; fi
+}
+# wait_for SECONDS DESCRIPTION CMD...: poll CMD every 0.5 s until it succeeds; check result
+wait_for() {
+  local secs=$1 what=$2 i; shift 2
+  for ((i = 0; i < secs * 2; i++)); do
+    if "$@" >/dev/null 2>&1; then pass "$what"; return 0; fi
+    sleep 0.5
+  done
+  fail "$what (not within ${secs}s)"; return 1
+}
+
+# scenario_init NAME: work dir $W (under $KLAB_OUT when in the kernel lab), cleanup trap
+scenario_init() {
+  SCENARIO=$1
+  # Runtime files (vici and control sockets, /run views) stay on a local file system:
+  # Unix sockets on the kernel lab's 9p share are not reliable. Results are copied to
+  # $RESULTS ($KLAB_OUT/interop/NAME in the kernel lab) when the scenario ends.
+  W=${INTEROP_WORK:-/tmp/ike-interop}/$SCENARIO
+  RESULTS=${INTEROP_OUT:-${KLAB_OUT:-/tmp}/interop}/$SCENARIO
+  rm -rf "$W" "$RESULTS"; mkdir -p "$W/a" "$W/b"
+  trap scenario_cleanup EXIT
+  say "scenario $SCENARIO: work dir $W, results in $RESULTS"
+}
+scenario_cleanup() {
+  local d
+  for d in "$W/a" "$W/b"; do daemon_stop "$d"; done
+  net_down
+  if [ "$RESULTS" != "$W" ]; then
+    mkdir -p "$RESULTS"
+    (cd "$W" && find . -type f -print0 | xargs -0r cp --parents -t "$RESULTS") 2>/dev/null || true
+  fi
+}
+# scenario_exit: exit status of the scenario script
+scenario_exit() {
+  if [ "$CHECK_FAILS" = 0 ]; then say "all checks passed"; exit 0; fi
+  say "$CHECK_FAILS check(s) failed"; exit 1
+}
+
+# ---------------------------------------------------------------- network
+net_up() {
+  net_down
+  ip netns add $NSA && ip netns add $NSB || return 1
+  ip link add ike-va netns $NSA type veth peer name ike-vb netns $NSB || return 1
+  ip -n $NSA addr add $OUTER_A/24 dev ike-va; ip -n $NSB addr add $OUTER_B/24 dev ike-vb
+  ip -n $NSA addr add $INNER_A/32 dev lo;     ip -n $NSB addr add $INNER_B/32 dev lo
+  local n
+  for n in $NSA $NSB; do
+    ip -n $n link set lo up
+    # no IPv6 traffic (router solicitations) in captures and counters
+    ip netns exec $n sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+  done
+  ip -n $NSA link set ike-va up; ip -n $NSB link set ike-vb up
+  ip -n $NSA route add $NET_B via $OUTER_B src $INNER_A
+  ip -n $NSB route add $NET_A via $OUTER_A src $INNER_B
+}
+net_down() {
+  ip netns del $NSA 2>/dev/null; ip netns del $NSB 2>/dev/null; true
+}
+ns_of() { case $1 in a) echo $NSA ;; b) echo $NSB ;; esac; }
+
+# ping_inner FROM: 3 pings from FROM's inner address to the other side's inner address
+ping_inner() {
+  if [ "$1" = a ]; then ip netns exec $NSA ping -c 3 -i 0.3 -W 2 -I $INNER_A $INNER_B
+  else ip netns exec $NSB ping -c 3 -i 0.3 -W 2 -I $INNER_B $INNER_A; fi
+}
+
+# ---------------------------------------------------------------- kernel SA views
+# xfrm_sas NS: one line per ESP SA: "src dst spi enc-key auth-key mode" (sorted)
+xfrm_sas() {
+  ip -n "$1" xfrm state | awk '
+    /^src / { if (spi != "") print src, dst, spi, enc, auth, mode; src = $2; dst = $4; spi = enc = auth = mode = "" }
+    /proto esp spi/ { spi = $4; for (i = 5; i < NF; i++) if ($i == "mode") mode = $(i + 1) }
+    /^\t(enc|aead) / { enc = $3 }
+    /^\tauth(-trunc)? / { auth = $3 }
+    END { if (spi != "") print src, dst, spi, enc, auth, mode }' | sort
+}
+xfrm_sa_count() { ip -n "$1" xfrm state | grep -c '^src ' || true; }
+xfrm_policy_count() { ip -n "$1" xfrm policy | grep -c '^src ' || true; }
+# esp_packets NS: sum of the packet counters of all SAs in NS
+esp_packets() {
+  ip -s -n "$1" xfrm state | awk '
+    /lifetime current:/ { getline; for (i = 1; i <= NF; i++) if ($i ~ /\(packets\)/) { sub(/\(packets\).*/, "", $i); n += $i } }
+    END { print n + 0 }'
+}
+# sas_match: both kernels hold the same ESP SAs (SPIs, keys, mode), and at least two
+sas_match() {
+  local a b
+  a=$(xfrm_sas $NSA) b=$(xfrm_sas $NSB)
+  echo "  SAs in $NSA:"; echo "$a" | sed 's/^/    /'
+  echo "  SAs in $NSB:"; echo "$b" | sed 's/^/    /'
+  [ -n "$a" ] && [ "$a" = "$b" ] && [ "$(echo "$a" | wc -l)" -ge 2 ]
+}
+no_sas() { [ "$(xfrm_sa_count "$1")" = 0 ]; }
+# ping_through_esp FROM: ping works and the ESP packet counters moved on both sides
+ping_through_esp() {
+  local a0 b0 a1 b1
+  a0=$(esp_packets $NSA) b0=$(esp_packets $NSB)
+  ping_inner "$1" || return 1
+  a1=$(esp_packets $NSA) b1=$(esp_packets $NSB)
+  echo "  ESP packets: $NSA $a0 -> $a1, $NSB $b0 -> $b1"
+  [ $((a1 - a0)) -ge 6 ] && [ $((b1 - b0)) -ge 6 ]
+}
+
+# ---------------------------------------------------------------- capture
+capture_start() {  # capture_start FILE: tcpdump on ike-va in ike-a
+  ip netns exec $NSA tcpdump -Z root -U -n -i ike-va -w "$1" 'udp port 500 or udp port 4500 or esp' \
+    2>"$1.log" &
+  echo $! > "$1.pid"
+  local i; for ((i = 0; i < 50; i++)); do grep -q 'listening on' "$1.log" 2>/dev/null && break; sleep 0.1; done
+}
+capture_stop() {  # capture_stop FILE: stop it and write FILE.txt
+  local pid; pid=$(cat "$1.pid" 2>/dev/null) || return 0
+  sleep 0.3; kill -INT "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -f "$1.pid"
+  tcpdump -n -r "$1" > "$1.txt" 2>/dev/null || true
+}
+
+# ---------------------------------------------------------------- daemons, common
+# in_private_ns NS DIR CMD...: run CMD in netns NS, in a new mount namespace where DIR/run
+# is bound over /run (pidfiles, sockets under /run stay per daemon). Runs in background;
+# the pid of the wrapper (which execs into CMD) goes to DIR/daemon.pid.
+in_private_ns() {
+  local ns=$1 d=$2; shift 2
+  mkdir -p "$d/run"
+  ip netns exec "$ns" unshare -m --propagation private \
+    sh -c 'mount --bind "$0/run" /run && exec "$@"' "$d" "$@" >>"$d/daemon.stdout" 2>&1 &
+  echo $! > "$d/daemon.pid"
+}
+daemon_stop() {  # daemon_stop DIR: SIGTERM, then SIGKILL after 10 s
+  local d=$1 pid i
+  pid=$(cat "$d/daemon.pid" 2>/dev/null) || return 0
+  kill -TERM "$pid" 2>/dev/null
+  for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+  kill -KILL "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  rm -f "$d/daemon.pid"
+}
+daemon_kill() {  # daemon_kill DIR: SIGKILL now (a peer that vanishes without DELETE)
+  local pid; pid=$(cat "$1/daemon.pid" 2>/dev/null) || return 0
+  kill -KILL "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -f "$1/daemon.pid"
+}
+
+# ---------------------------------------------------------------- strongSwan
+# sw_start SIDE: write DIR/strongswan.conf and start charon for side a|b.
+# The connection config is DIR/swanctl/swanctl.conf (written by the scenario); credentials
+# go in DIR/swanctl/{private,pubkey,x509,x509ca}.
+sw_start() {
+  local side=$1 d=$W/$1 i
+  mkdir -p "$d/swanctl"/{private,pubkey,x509,x509ca,ecdsa,rsa,pkcs8}
+  cat > "$d/strongswan.conf" <<EOF
+# strongswan.conf for side $side (used through STRONGSWAN_CONF); one setting per line
+charon {
+  load = random nonce openssl pem pkcs1 pkcs8 x509 pubkey revocation constraints kdf sha1 sha2 hmac gcm aes curve25519 gmp kernel-netlink socket-default vici
+  install_routes = no
+  install_virtual_ip = no
+  retransmit_tries = 3
+  retransmit_timeout = 2
+  plugins {
+    vici {
+      socket = unix://$d/charon.vici
+    }
+    socket-default {
+      use_ipv6 = no
+    }
+  }
+  filelog {
+    main {
+      path = $d/charon.log
+      append = no
+      flush_line = yes
+      time_format = %H:%M:%S
+      time_add_ms = yes
+      default = 1
+      ike = 2
+      cfg = 2
+      knl = 2
+      chd = 2
+    }
+  }
+  syslog {
+    daemon {
+      default = -1
+    }
+  }
+}
+swanctl {
+  load = pem pkcs1 pkcs8 x509 revocation constraints pubkey openssl random
+}
+EOF
+  in_private_ns "$(ns_of "$side")" "$d" env STRONGSWAN_CONF="$d/strongswan.conf" "$CHARON"
+  for ((i = 0; i < 100; i++)); do [ -S "$d/charon.vici" ] && break; sleep 0.1; done
+  if [ ! -S "$d/charon.vici" ]; then
+    echo "charon for side $side did not open its vici socket"; cat "$d/daemon.stdout"; return 1
+  fi
+  swc "$side" --load-all --file "$d/swanctl/swanctl.conf" > "$d/swanctl-load.txt" 2>&1 ||
+    { cat "$d/swanctl-load.txt"; return 1; }
+}
+swc() {  # swc SIDE swanctl-args...
+  local d=$W/$1; shift
+  STRONGSWAN_CONF=$d/strongswan.conf swanctl "$@" --uri "unix://$d/charon.vici"
+}
+# sw_ike_established SIDE: swanctl lists an ESTABLISHED IKE SA with an INSTALLED child
+sw_ike_established() {
+  local sas; sas=$(swc "$1" --list-sas 2>/dev/null)
+  grep -q ESTABLISHED <<<"$sas" && grep -q INSTALLED <<<"$sas"
+}
+# sw_no_sas SIDE: charon answers and lists no IKE SA at all
+sw_no_sas() {
+  local sas; sas=$(swc "$1" --list-sas 2>&1) || { echo "$sas"; return 1; }
+  ! grep -qE 'ESTABLISHED|CONNECTING|REKEYING|DELETING' <<<"$sas"
+}
+
+# sw_conf SIDE: write swanctl.conf for side a|b from these variables (set by the scenario):
+#   IKE_PROPOSALS ESP_PROPOSALS  MODE (tunnel|transport)  AUTH (psk|pubkey|cert)
+#   START (none|start|trap for start_action)  PSK  DPD (seconds, default 0 = off)
+#   REKEY_IKE REKEY_CHILD (strongSwan rekey_time values, default 4h / 1h)
+sw_conf() {
+  local side=$1 d=$W/$1 me peer my_addr peer_addr my_ts peer_ts local_auth remote_auth
+  if [ "$side" = a ]; then
+    me=a.test peer=b.test my_addr=$OUTER_A peer_addr=$OUTER_B my_ts=$NET_A peer_ts=$NET_B
+  else
+    me=b.test peer=a.test my_addr=$OUTER_B peer_addr=$OUTER_A my_ts=$NET_B peer_ts=$NET_A
+  fi
+  if [ "${MODE:-tunnel}" = transport ]; then my_ts=dynamic peer_ts=dynamic; fi
+  case ${AUTH:-psk} in
+    psk) local_auth="auth = psk" remote_auth="auth = psk" ;;
+    pubkey) local_auth="auth = pubkey
+      pubkeys = $me.pub" remote_auth="auth = pubkey
+      pubkeys = $peer.pub" ;;
+    cert) local_auth="auth = pubkey
+      certs = $me.crt" remote_auth="auth = pubkey
+      cacerts = ca.crt" ;;
+  esac
+  mkdir -p "$d/swanctl"
+  cat > "$d/swanctl/swanctl.conf" <<EOF
+connections {
+  lab {
+    version = 2
+    local_addrs = $my_addr
+    remote_addrs = $peer_addr
+    proposals = ${IKE_PROPOSALS:-aes256gcm16-prfsha256-x25519}
+    rekey_time = ${REKEY_IKE:-4h}
+    dpd_delay = ${DPD:-0}
+    local {
+      $local_auth
+      id = $me
+    }
+    remote {
+      $remote_auth
+      id = $peer
+    }
+    children {
+      net {
+        mode = ${MODE:-tunnel}
+        local_ts = $my_ts
+        remote_ts = $peer_ts
+        esp_proposals = ${ESP_PROPOSALS:-aes256-sha512}
+        rekey_time = ${REKEY_CHILD:-1h}
+        start_action = ${START:-none}
+        dpd_action = clear
+      }
+    }
+  }
+}
+secrets {
+  ike-lab {
+    id-a = a.test
+    id-b = b.test
+    secret = "${PSK:-interop-lab-pre-shared-key}"
+  }
+}
+EOF
+}
+
+# ---------------------------------------------------------------- our daemon
+# See ours.sh: ours_conf / ours_start / ours_ctl.
+. "$INTEROP_DIR/ours.sh"
+
+# ---------------------------------------------------------------- credentials
+# make_ecdsa_keys DIR: P-256 keys for a.test and b.test (PEM private keys, PEM public keys)
+make_ecdsa_keys() {
+  local d=$1 who
+  mkdir -p "$d"
+  for who in a.test b.test; do
+    pki --gen --type ecdsa --size 256 --outform pem > "$d/$who.key" || return 1
+    pki --pub --in "$d/$who.key" --type ecdsa --outform pem > "$d/$who.pub" || return 1
+  done
+}
+# make_ca_certs DIR: a P-256 CA and certificates for a.test and b.test (SAN = their FQDN)
+make_ca_certs() {
+  local d=$1 who
+  mkdir -p "$d"
+  pki --gen --type ecdsa --size 256 --outform pem > "$d/ca.key" || return 1
+  pki --self --ca --lifetime 30 --in "$d/ca.key" --type ecdsa \
+    --dn "C=XX, O=ike interop lab, CN=ike lab CA" --outform pem > "$d/ca.crt" || return 1
+  for who in a.test b.test; do
+    [ -s "$d/$who.key" ] || pki --gen --type ecdsa --size 256 --outform pem > "$d/$who.key" || return 1
+    pki --pub --in "$d/$who.key" --type ecdsa |
+      pki --issue --lifetime 30 --cacert "$d/ca.crt" --cakey "$d/ca.key" \
+        --dn "C=XX, O=ike interop lab, CN=$who" --san "$who" --outform pem > "$d/$who.crt" || return 1
+  done
+}

@@ -1,0 +1,100 @@
+# tests/interop/ours.sh - how the scenarios drive OUR daemon (sourced by lib.sh).
+#
+# Everything the scenarios assume about ike-parent's command line, file layout and control
+# interface is in this file, so a change there is a change here only:
+#
+#   binaries     $IKE_BIN/ike-parent, ike-net, ike-pfkey, ike-ctl (default target/release)
+#   start        ike-parent -d -f /etc/iked/iked.conf          (-d: stay in the foreground,
+#                log to stderr; PF_KEY is the default back end: --pfkey kernel)
+#   files        OpenBSD iked's layout under /etc/iked: iked.conf, private/local.key,
+#                pubkeys/fqdn/<peer-id> (raw public keys), ca/ca.crt, certs/<id>.crt
+#   user         _iked (added to /etc/passwd inside the daemon's mount namespace)
+#   control      ike-ctl -s /run/ike/ike.sock ...  (run in the daemon's mount namespace)
+#
+# The daemon runs in its own mount namespace where /etc is an overlay (so /etc/iked and
+# /etc/passwd can be written without touching the host or needing a writable /etc) and
+# $W/SIDE/run is bound over /run.
+
+ours_available() {
+  local b
+  for b in ike-parent ike-net ike-pfkey; do
+    [ -x "$IKE_BIN/$b" ] || { echo "our daemon is not built: $IKE_BIN/$b missing"; return 1; }
+  done
+}
+
+# ours_conf SIDE: write $W/SIDE/iked/iked.conf from the scenario's variables:
+#   OURS_ROLE (active|passive)  MODE (tunnel|transport)  AUTH (psk|pubkey|cert)
+#   OURS_IKESA (iked "ikesa" transforms)  OURS_CHILDSA (iked "childsa" transforms)
+#   OURS_IKELIFETIME OURS_LIFETIME (seconds; empty = daemon default)  OURS_DPD (seconds)
+#   PSK
+ours_conf() {
+  local side=$1 d=$W/$1/iked me peer my_addr peer_addr from to auth mode
+  if [ "$side" = a ]; then
+    me=a.test peer=b.test my_addr=$OUTER_A peer_addr=$OUTER_B from=$NET_A to=$NET_B
+  else
+    me=b.test peer=a.test my_addr=$OUTER_B peer_addr=$OUTER_A from=$NET_B to=$NET_A
+  fi
+  mode=tunnel
+  if [ "${MODE:-tunnel}" = transport ]; then mode=transport from=$my_addr to=$peer_addr; fi
+  case ${AUTH:-psk} in
+    psk) auth="psk \"${PSK:-interop-lab-pre-shared-key}\"" ;;
+    pubkey|cert) auth="ecdsa256 rfc7427" ;;
+  esac
+  mkdir -p "$d"
+  {
+    echo "# iked.conf for side $side of scenario $SCENARIO (OpenBSD iked.conf(5) grammar)"
+    [ -z "${OURS_DPD:-}" ] || echo "set dpd_check_interval $OURS_DPD"
+    echo "ikev2 \"lab\" ${OURS_ROLE:-active} $mode esp \\"
+    echo "	from $from to $to \\"
+    echo "	local $my_addr peer $peer_addr \\"
+    echo "	ikesa ${OURS_IKESA:-enc aes-256-gcm prf hmac-sha2-256 group curve25519} \\"
+    echo "	childsa ${OURS_CHILDSA:-enc aes-256 auth hmac-sha2-512} \\"
+    echo "	srcid $me dstid $peer \\"
+    [ -z "${OURS_IKELIFETIME:-}" ] || echo "	ikelifetime $OURS_IKELIFETIME \\"
+    [ -z "${OURS_LIFETIME:-}" ] || echo "	lifetime $OURS_LIFETIME \\"
+    echo "	$auth"
+  } > "$d/iked.conf"
+}
+
+# ours_keys SIDE CREDDIR: install keys in iked's layout from CREDDIR (see make_ecdsa_keys,
+# make_ca_certs): our private key, the peer's raw public key, or the CA and our certificate
+ours_keys() {
+  local side=$1 c=$2 d=$W/$1/iked me peer
+  if [ "$side" = a ]; then me=a.test peer=b.test; else me=b.test peer=a.test; fi
+  mkdir -p "$d/private" "$d/pubkeys/fqdn" "$d/ca" "$d/certs"
+  cp "$c/$me.key" "$d/private/local.key"
+  [ -s "$c/$peer.pub" ] && cp "$c/$peer.pub" "$d/pubkeys/fqdn/$peer"
+  [ -s "$c/ca.crt" ] && cp "$c/ca.crt" "$d/ca/ca.crt"
+  [ -s "$c/$me.crt" ] && cp "$c/$me.crt" "$d/certs/$me.crt"
+  return 0
+}
+
+# ours_start SIDE: start ike-parent for side a|b with $W/SIDE/iked as /etc/iked
+ours_start() {
+  local side=$1 d=$W/$1
+  ours_available > "$d/ike.log" || { cat "$d/ike.log"; return 1; }
+  mkdir -p "$d/run" "$d/etcfs"
+  ip netns exec "$(ns_of "$side")" unshare -m --propagation private sh -c '
+    d=$0
+    mount --bind "$d/run" /run || exit 1
+    # a writable /etc for this daemon only: tmpfs-backed overlay over the real /etc
+    mount -t tmpfs tmpfs "$d/etcfs" && mkdir "$d/etcfs/u" "$d/etcfs/w" &&
+      mount -t overlay -o "lowerdir=/etc,upperdir=$d/etcfs/u,workdir=$d/etcfs/w" overlay /etc || exit 1
+    rm -rf /etc/iked; cp -r "$d/iked" /etc/iked; chmod -R go-rwx /etc/iked
+    grep -q "^_iked:" /etc/passwd || echo "_iked:x:480:480:ike daemon:/var/empty:/usr/sbin/nologin" >> /etc/passwd
+    grep -q "^_iked:" /etc/group || echo "_iked:x:480:" >> /etc/group
+    mkdir -p /run/ike /var/empty
+    echo $$ > "$d/ns.pid"
+    exec "$@"' "$d" env RUST_LOG="${RUST_LOG:-debug}" "$IKE_BIN/ike-parent" -d -f /etc/iked/iked.conf \
+    >>"$d/ike.log" 2>&1 &
+  echo $! > "$d/daemon.pid"
+  # the daemon must still be running a moment later (config accepted, children started)
+  sleep 1
+  kill -0 "$(cat "$d/daemon.pid")" 2>/dev/null || { echo "ike-parent for side $side exited at start"; return 1; }
+}
+
+# ours_ctl SIDE ARGS...: run ike-ctl inside the daemon's namespaces
+ours_ctl() {
+  local d=$W/$1; shift
+  nsenter -t "$(cat "$d/ns.pid")" -n -m "$IKE_BIN/ike-ctl" -s /run/ike/ike.sock "$@"
+}

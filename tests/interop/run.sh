@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# tests/interop/run.sh - run interop scenarios inside the kernel lab.
+#
+#   tests/interop/run.sh [--timeout SEC] NAME...     run these scenarios (one VM for all)
+#   tests/interop/run.sh --list                      list the scenarios
+#   tests/interop/run.sh --guest NAME...             (inside a VM or a disposable root host)
+#
+# Each scenario is tests/interop/scenarios/NAME.sh. For each one this prints
+#   scenario NAME: PASS (12 s)     or     scenario NAME: FAIL (40 s)
+# and on failure both daemons' logs. Exit status: 0 when all passed.
+# Results (configs, logs, captures) end up in tests/kernel-lab/out/interop/NAME/.
+set -uo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+SCEN=$HERE/scenarios
+PER_SCENARIO=${INTEROP_SCENARIO_TIMEOUT:-240}
+
+list() { for f in "$SCEN"/*.sh; do n=${f##*/}; echo "${n%.sh}"; done; }
+
+if [ "${1:-}" = --list ]; then list; exit 0; fi
+if [ "${1:-}" != --guest ]; then
+  VM_TIMEOUT=
+  if [ "${1:-}" = --timeout ]; then VM_TIMEOUT=$2; shift 2; fi
+  [ $# -gt 0 ] || { echo "usage: $0 [--timeout SEC] NAME... | --list" >&2; exit 2; }
+  for n in "$@"; do [ -x "$SCEN/$n.sh" ] || { echo "no scenario '$n' (see --list)" >&2; exit 2; }; done
+  exec "$HERE/../kernel-lab/run.sh" --timeout "${VM_TIMEOUT:-$((60 + PER_SCENARIO * $#))}" \
+    --env IKE_BIN --env RUST_LOG -- "$0" --guest "$@"
+fi
+shift
+
+modprobe -a af_key esp4 xfrm_user veth || { echo "cannot load the IPsec modules"; exit 1; }
+RESULTS=${INTEROP_OUT:-${KLAB_OUT:-/tmp}/interop}
+FAILED=() SUMMARY=()
+for n in "$@"; do
+  echo; echo "######## scenario $n"
+  t0=$(date +%s)
+  if timeout -k 5 "$PER_SCENARIO" "$SCEN/$n.sh"; then res=PASS; else res=FAIL; fi
+  line="scenario $n: $res ($(( $(date +%s) - t0 )) s)"
+  echo "$line"; SUMMARY+=("$line")
+  if [ $res = FAIL ]; then
+    FAILED+=("$n")
+    for f in "$RESULTS/$n"/a/*.log "$RESULTS/$n"/a/daemon.stdout "$RESULTS/$n"/b/*.log "$RESULTS/$n"/b/daemon.stdout; do
+      [ -s "$f" ] || continue
+      echo "----- ${f#"$RESULTS"/} (last 150 lines)"; tail -n 150 "$f"
+    done
+  fi
+done
+echo; echo "######## summary"
+printf '%s\n' "${SUMMARY[@]}"
+[ ${#FAILED[@]} = 0 ]
