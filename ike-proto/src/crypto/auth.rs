@@ -1,0 +1,427 @@
+//! AUTH payload computation (RFC 7296 2.15) and digital signatures with
+//! RFC 7427 (auth method 14) via ring.
+
+use super::der::{self, parse_spki};
+use super::prf::{prf, prf_parts, PrfAlg};
+use super::{Error, Secret};
+use ring::rand::SecureRandom;
+use ring::signature::{self, KeyPair};
+
+/// RFC 7296 2.15: the fixed pad string mixed into the PSK.
+const KEY_PAD: &[u8] = b"Key Pad for IKEv2";
+
+/// The octets an AUTH payload signs or MACs (RFC 7296 2.15):
+/// `RealMessage | Nonce | prf(SK_p, RestOfIDPayload)`, where the initiator
+/// uses its first message, Nr and SK_pi with IDi'; the responder its first
+/// message, Ni and SK_pr with IDr'. `id_body` is the ID payload after the
+/// generic header (ID Type, reserved bytes, identification data).
+pub fn signed_octets(
+    prf_alg: PrfAlg,
+    real_message: &[u8],
+    peer_nonce: &[u8],
+    sk_p: &[u8],
+    id_body: &[u8],
+) -> Vec<u8> {
+    let mac_id = prf(prf_alg, sk_p, id_body);
+    [real_message, peer_nonce, mac_id.as_bytes()].concat()
+}
+
+/// Shared-key MIC (auth method 2):
+/// `AUTH = prf(prf(Shared Secret, "Key Pad for IKEv2"), <signed octets>)`.
+pub fn psk_auth(prf_alg: PrfAlg, psk: &[u8], signed_octets: &[u8]) -> Vec<u8> {
+    // The intermediate key is a Secret, so it is wiped after use.
+    let padded: Secret = prf(prf_alg, psk, KEY_PAD);
+    prf_parts(prf_alg, padded.as_bytes(), &[signed_octets])
+        .as_bytes()
+        .to_vec()
+}
+
+/// Checks a received shared-key AUTH value in constant time, so a forger
+/// cannot learn how many leading bytes were right.
+pub fn verify_psk_auth(
+    prf_alg: PrfAlg,
+    psk: &[u8],
+    signed_octets: &[u8],
+    received: &[u8],
+) -> Result<(), Error> {
+    let expected = Secret::new(psk_auth(prf_alg, psk, signed_octets));
+    if expected.ct_eq(received) {
+        Ok(())
+    } else {
+        Err(Error::AuthenticationFailed)
+    }
+}
+
+/// Hash algorithms of the SIGNATURE_HASH_ALGORITHMS notify (RFC 7427 4,
+/// IANA "IKEv2 Hash Algorithms").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HashAlgorithm {
+    Sha256 = 2,
+    Sha384 = 3,
+    Sha512 = 4,
+    /// RFC 8420: "Identity", used with Ed25519 (no pre-hash).
+    Identity = 5,
+}
+
+impl HashAlgorithm {
+    pub fn from_u16(v: u16) -> Option<HashAlgorithm> {
+        match v {
+            2 => Some(HashAlgorithm::Sha256),
+            3 => Some(HashAlgorithm::Sha384),
+            4 => Some(HashAlgorithm::Sha512),
+            5 => Some(HashAlgorithm::Identity),
+            _ => None,
+        }
+    }
+
+    /// What we announce: the hashes our signature schemes use.
+    pub fn supported() -> &'static [HashAlgorithm] {
+        &[
+            HashAlgorithm::Sha256,
+            HashAlgorithm::Sha384,
+            HashAlgorithm::Sha512,
+            HashAlgorithm::Identity,
+        ]
+    }
+
+    /// Notify data: a list of 2-octet values.
+    pub fn encode_list(list: &[HashAlgorithm]) -> Vec<u8> {
+        list.iter()
+            .flat_map(|h| (*h as u16).to_be_bytes())
+            .collect()
+    }
+
+    /// Parses notify data, skipping values we do not know (RFC 7427 4
+    /// lets peers list any). An odd length is malformed.
+    pub fn decode_list(data: &[u8]) -> Result<Vec<HashAlgorithm>, Error> {
+        let pairs = data.chunks_exact(2);
+        if !pairs.remainder().is_empty() {
+            return Err(Error::InvalidLength);
+        }
+        Ok(pairs
+            .filter_map(|c| HashAlgorithm::from_u16(u16::from_be_bytes([c[0], c[1]])))
+            .collect())
+    }
+}
+
+/// Signature schemes for RFC 7427 authentication.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SignatureScheme {
+    /// ecdsa-with-SHA256; signature is a DER Ecdsa-Sig-Value (RFC 7427 3).
+    EcdsaSha256,
+    /// ecdsa-with-SHA384.
+    EcdsaSha384,
+    /// Ed25519 (RFC 8420).
+    Ed25519,
+    /// RSASSA-PSS, SHA-256, MGF1-SHA-256, 32-byte salt.
+    RsaPssSha256,
+}
+
+// AlgorithmIdentifier DER encodings. Source: the OIDs of RFC 5758 3.2
+// (ecdsa-with-SHA256/384, no parameters), RFC 8410 3 (id-Ed25519, no
+// parameters) and RFC 4055 3.1 (id-RSASSA-PSS with explicit
+// RSASSA-PSS-params: hashAlgorithm sha256, maskGenAlgorithm mgf1 with
+// sha256, saltLength 32); RFC 7427 appendix A lists the same blobs.
+const ALG_ECDSA_SHA256: &[u8] = &[
+    0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02,
+];
+const ALG_ECDSA_SHA384: &[u8] = &[
+    0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x03,
+];
+const ALG_ED25519: &[u8] = &[0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70];
+const ALG_RSA_PSS_SHA256: &[u8] = &[
+    0x30, 0x41, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0a, 0x30, 0x34, 0xa0,
+    0x0f, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00,
+    0xa1, 0x1c, 0x30, 0x1a, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x08, 0x30,
+    0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0xa2, 0x03,
+    0x02, 0x01, 0x20,
+];
+
+impl SignatureScheme {
+    pub const ALL: [SignatureScheme; 4] = [
+        SignatureScheme::EcdsaSha256,
+        SignatureScheme::EcdsaSha384,
+        SignatureScheme::Ed25519,
+        SignatureScheme::RsaPssSha256,
+    ];
+
+    /// DER AlgorithmIdentifier carried in the AUTH data (RFC 7427 3).
+    pub fn algorithm_identifier(self) -> &'static [u8] {
+        match self {
+            SignatureScheme::EcdsaSha256 => ALG_ECDSA_SHA256,
+            SignatureScheme::EcdsaSha384 => ALG_ECDSA_SHA384,
+            SignatureScheme::Ed25519 => ALG_ED25519,
+            SignatureScheme::RsaPssSha256 => ALG_RSA_PSS_SHA256,
+        }
+    }
+
+    /// Exact match only: an encoding we do not know byte for byte is an
+    /// algorithm we do not accept.
+    pub fn from_algorithm_identifier(der: &[u8]) -> Option<SignatureScheme> {
+        Self::ALL
+            .into_iter()
+            .find(|s| s.algorithm_identifier() == der)
+    }
+
+    /// The hash this scheme uses, as announced in SIGNATURE_HASH_ALGORITHMS.
+    pub fn hash(self) -> HashAlgorithm {
+        match self {
+            SignatureScheme::EcdsaSha256 | SignatureScheme::RsaPssSha256 => HashAlgorithm::Sha256,
+            SignatureScheme::EcdsaSha384 => HashAlgorithm::Sha384,
+            SignatureScheme::Ed25519 => HashAlgorithm::Identity,
+        }
+    }
+
+    /// AUTH data for auth method 14 (RFC 7427 3):
+    /// `ASN.1 length (1 octet) | AlgorithmIdentifier | signature`.
+    pub fn encode_auth_data(self, signature: &[u8]) -> Vec<u8> {
+        let alg = self.algorithm_identifier();
+        let mut v = Vec::with_capacity(1 + alg.len() + signature.len());
+        // Every identifier above is shorter than 256 bytes.
+        v.push(alg.len() as u8);
+        v.extend_from_slice(alg);
+        v.extend_from_slice(signature);
+        v
+    }
+
+    /// Splits received AUTH data of method 14 into scheme and signature.
+    pub fn decode_auth_data(data: &[u8]) -> Result<(SignatureScheme, &[u8]), Error> {
+        let (&len, rest) = data.split_first().ok_or(Error::InvalidLength)?;
+        let len = usize::from(len);
+        if rest.len() < len {
+            return Err(Error::InvalidLength);
+        }
+        let (alg, sig) = rest.split_at(len);
+        let scheme = SignatureScheme::from_algorithm_identifier(alg).ok_or(Error::Unsupported)?;
+        Ok((scheme, sig))
+    }
+}
+
+/// A private key for signing AUTH payloads.
+pub enum SigningKey {
+    EcdsaP256(signature::EcdsaKeyPair),
+    EcdsaP384(signature::EcdsaKeyPair),
+    Ed25519(signature::Ed25519KeyPair),
+    Rsa(signature::RsaKeyPair),
+}
+
+impl core::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let kind = match self {
+            SigningKey::EcdsaP256(_) => "EcdsaP256",
+            SigningKey::EcdsaP384(_) => "EcdsaP384",
+            SigningKey::Ed25519(_) => "Ed25519",
+            SigningKey::Rsa(_) => "Rsa",
+        };
+        write!(f, "SigningKey::{kind}([redacted])")
+    }
+}
+
+impl SigningKey {
+    /// From a PKCS#8 DER private key of any supported type. (ring checks the
+    /// key's consistency; the ECDSA constructor needs `rng` for that.)
+    pub fn from_pkcs8_der(der: &[u8], rng: &dyn SecureRandom) -> Result<SigningKey, Error> {
+        use signature::{
+            EcdsaKeyPair, Ed25519KeyPair, RsaKeyPair, ECDSA_P256_SHA256_ASN1_SIGNING,
+            ECDSA_P384_SHA384_ASN1_SIGNING,
+        };
+        if let Ok(k) = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, der, rng) {
+            return Ok(SigningKey::EcdsaP256(k));
+        }
+        if let Ok(k) = EcdsaKeyPair::from_pkcs8(&ECDSA_P384_SHA384_ASN1_SIGNING, der, rng) {
+            return Ok(SigningKey::EcdsaP384(k));
+        }
+        // OpenSSL writes PKCS#8 v1 Ed25519 keys without the public key;
+        // "maybe_unchecked" accepts those and checks v2 keys' public half.
+        if let Ok(k) = Ed25519KeyPair::from_pkcs8_maybe_unchecked(der) {
+            return Ok(SigningKey::Ed25519(k));
+        }
+        if let Ok(k) = RsaKeyPair::from_pkcs8(der) {
+            return Ok(SigningKey::Rsa(k));
+        }
+        Err(Error::BadKey)
+    }
+
+    /// From PEM text: "PRIVATE KEY" (PKCS#8) or "RSA PRIVATE KEY" (PKCS#1).
+    pub fn from_pem(text: &[u8], rng: &dyn SecureRandom) -> Result<SigningKey, Error> {
+        let p = pem::parse(text).map_err(|_| Error::BadKey)?;
+        // The decoded DER is key material: keep it in a Secret.
+        let der = Secret::from_slice(p.contents());
+        match p.tag() {
+            "PRIVATE KEY" => SigningKey::from_pkcs8_der(der.as_bytes(), rng),
+            "RSA PRIVATE KEY" => signature::RsaKeyPair::from_der(der.as_bytes())
+                .map(SigningKey::Rsa)
+                .map_err(|_| Error::BadKey),
+            _ => Err(Error::BadKey),
+        }
+    }
+
+    /// The scheme this key signs with.
+    pub fn scheme(&self) -> SignatureScheme {
+        match self {
+            SigningKey::EcdsaP256(_) => SignatureScheme::EcdsaSha256,
+            SigningKey::EcdsaP384(_) => SignatureScheme::EcdsaSha384,
+            SigningKey::Ed25519(_) => SignatureScheme::Ed25519,
+            SigningKey::Rsa(_) => SignatureScheme::RsaPssSha256,
+        }
+    }
+
+    /// Signs the AUTH octets; returns the bare signature (wrap it with
+    /// [`SignatureScheme::encode_auth_data`] for the AUTH payload).
+    pub fn sign(&self, rng: &dyn SecureRandom, octets: &[u8]) -> Result<Vec<u8>, Error> {
+        match self {
+            SigningKey::EcdsaP256(k) | SigningKey::EcdsaP384(k) => k
+                .sign(rng, octets)
+                .map(|s| s.as_ref().to_vec())
+                .map_err(|_| Error::RandomFailure),
+            SigningKey::Ed25519(k) => Ok(k.sign(octets).as_ref().to_vec()),
+            SigningKey::Rsa(k) => {
+                let mut sig = vec![0u8; k.public().modulus_len()];
+                k.sign(&signature::RSA_PSS_SHA256, rng, octets, &mut sig)
+                    .map_err(|_| Error::RandomFailure)?;
+                Ok(sig)
+            }
+        }
+    }
+
+    /// The matching public key.
+    pub fn verifying_key(&self) -> VerifyingKey {
+        match self {
+            SigningKey::EcdsaP256(k) => VerifyingKey {
+                kind: KeyKind::EcP256,
+                key: k.public_key().as_ref().to_vec(),
+            },
+            SigningKey::EcdsaP384(k) => VerifyingKey {
+                kind: KeyKind::EcP384,
+                key: k.public_key().as_ref().to_vec(),
+            },
+            SigningKey::Ed25519(k) => VerifyingKey {
+                kind: KeyKind::Ed25519,
+                key: k.public_key().as_ref().to_vec(),
+            },
+            SigningKey::Rsa(k) => VerifyingKey {
+                kind: KeyKind::Rsa,
+                key: k.public_key().as_ref().to_vec(),
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyKind {
+    EcP256,
+    EcP384,
+    Ed25519,
+    Rsa,
+}
+
+/// A peer's public key (raw key bytes in ring's format).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyingKey {
+    kind: KeyKind,
+    key: Vec<u8>,
+}
+
+// OIDs (value bytes) for SubjectPublicKeyInfo. Sources: RFC 5480 2.1.1 and
+// 2.1.1.1 (id-ecPublicKey, secp256r1, secp384r1), RFC 8410 3 (id-Ed25519),
+// RFC 8017 A.1 (rsaEncryption).
+const OID_EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+const OID_P256: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+const OID_P384: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x22];
+const OID_ED25519: &[u8] = &[0x2b, 0x65, 0x70];
+const OID_RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+
+impl VerifyingKey {
+    /// From a DER SubjectPublicKeyInfo (the body of a "PUBLIC KEY" PEM, or
+    /// of a certificate's subjectPublicKeyInfo).
+    pub fn from_spki_der(der: &[u8]) -> Result<VerifyingKey, Error> {
+        let spki = parse_spki(der)?;
+        let kind = if spki.algorithm == OID_EC_PUBLIC_KEY {
+            let (curve, rest) = der::expect(spki.parameters, der::TAG_OID)?;
+            if !rest.is_empty() {
+                return Err(Error::BadKey);
+            }
+            match curve {
+                c if c == OID_P256 => KeyKind::EcP256,
+                c if c == OID_P384 => KeyKind::EcP384,
+                _ => return Err(Error::Unsupported),
+            }
+        } else if spki.algorithm == OID_ED25519 {
+            KeyKind::Ed25519
+        } else if spki.algorithm == OID_RSA {
+            KeyKind::Rsa
+        } else {
+            return Err(Error::Unsupported);
+        };
+        Ok(VerifyingKey {
+            kind,
+            key: spki.public_key.to_vec(),
+        })
+    }
+
+    /// From PEM text with tag "PUBLIC KEY".
+    pub fn from_pem(text: &[u8]) -> Result<VerifyingKey, Error> {
+        let p = pem::parse(text).map_err(|_| Error::BadKey)?;
+        if p.tag() != "PUBLIC KEY" {
+            return Err(Error::BadKey);
+        }
+        VerifyingKey::from_spki_der(p.contents())
+    }
+
+    /// Verifies `signature` over `octets` with `scheme`. The scheme must
+    /// fit the key type; for ECDSA both hashes are accepted with either
+    /// curve, as RFC 7427 allows.
+    pub fn verify(&self, scheme: SignatureScheme, octets: &[u8], sig: &[u8]) -> Result<(), Error> {
+        use SignatureScheme as S;
+        let alg: &dyn signature::VerificationAlgorithm = match (self.kind, scheme) {
+            (KeyKind::EcP256, S::EcdsaSha256) => &signature::ECDSA_P256_SHA256_ASN1,
+            (KeyKind::EcP256, S::EcdsaSha384) => &signature::ECDSA_P256_SHA384_ASN1,
+            (KeyKind::EcP384, S::EcdsaSha256) => &signature::ECDSA_P384_SHA256_ASN1,
+            (KeyKind::EcP384, S::EcdsaSha384) => &signature::ECDSA_P384_SHA384_ASN1,
+            (KeyKind::Ed25519, S::Ed25519) => &signature::ED25519,
+            // 2048..8192-bit moduli; smaller RSA keys are refused.
+            (KeyKind::Rsa, S::RsaPssSha256) => &signature::RSA_PSS_2048_8192_SHA256,
+            _ => return Err(Error::AuthenticationFailed),
+        };
+        signature::UnparsedPublicKey::new(alg, &self.key)
+            .verify(octets, sig)
+            .map_err(|_| Error::AuthenticationFailed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn algorithm_identifiers_are_well_formed_der() {
+        for s in SignatureScheme::ALL {
+            let blob = s.algorithm_identifier();
+            let (inner, rest) = der::expect(blob, der::TAG_SEQUENCE).unwrap();
+            assert!(rest.is_empty());
+            let (_oid, _params) = der::expect(inner, der::TAG_OID).unwrap();
+            assert_eq!(SignatureScheme::from_algorithm_identifier(blob), Some(s));
+        }
+    }
+
+    #[test]
+    fn auth_data_round_trip_and_truncation() {
+        let data = SignatureScheme::Ed25519.encode_auth_data(&[1, 2, 3]);
+        assert_eq!(data[0], 7);
+        let (s, sig) = SignatureScheme::decode_auth_data(&data).unwrap();
+        assert_eq!((s, sig), (SignatureScheme::Ed25519, &[1u8, 2, 3][..]));
+        assert!(SignatureScheme::decode_auth_data(&data[..5]).is_err());
+        assert!(SignatureScheme::decode_auth_data(&[]).is_err());
+    }
+
+    #[test]
+    fn hash_list() {
+        let enc = HashAlgorithm::encode_list(HashAlgorithm::supported());
+        assert_eq!(enc, [0, 2, 0, 3, 0, 4, 0, 5]);
+        assert_eq!(
+            HashAlgorithm::decode_list(&[0, 1, 0, 2, 0, 9, 0, 5]).unwrap(),
+            vec![HashAlgorithm::Sha256, HashAlgorithm::Identity]
+        );
+        assert!(HashAlgorithm::decode_list(&[0, 2, 0]).is_err());
+    }
+}
