@@ -1,1 +1,9 @@
-//! PF_KEY v2 (RFC 2367) with the KAME and OpenBSD extensions.
+//! PF_KEY v2 (RFC 2367) with the KAME (FreeBSD, Linux af_key) and OpenBSD
+//! extensions: the byte codec for every dialect, the kernel broker's logic, and a
+//! userspace PF_KEY simulator for tests.
+//!
+//! - [`dialect`]: the numbers, one module per platform, each naming its header.
+//! - [`wire`]: checked views and plain `Repr` values for messages and extensions.
+
+pub mod dialect;
+pub mod wire;
