@@ -47,7 +47,7 @@ pub use payload::{
 };
 pub use sa::{Attribute, AttributeValue, Proposal, Transform};
 pub use sk::{
-    build_protected, emit_protected, pad_plaintext, strip_padding, Encrypted, EncryptedKind,
-    Fragment, ProtectedBuf, ProtectedMessage, ProtectedSlots, SkParts,
+    build_protected, emit_protected, pad_plaintext, protected_aad, strip_padding, Encrypted,
+    EncryptedKind, Fragment, ProtectedBuf, ProtectedMessage, ProtectedSlots, SkParts,
 };
 pub use ts::TrafficSelector;

@@ -323,6 +323,22 @@ impl ProtectedBuf {
         self.icv.clone()
     }
 
+    /// IV | ciphertext | ICV, as one slot.
+    pub fn body_mut(&mut self) -> &mut [u8] {
+        &mut self.bytes[self.iv.start..]
+    }
+
+    /// Copies a sealed body (`IV | ciphertext | ICV`, as the crypto suite
+    /// returns it) into place; its length must be the one laid out.
+    pub fn set_body(&mut self, sealed: &[u8]) -> Result<()> {
+        let slot = self.body_mut();
+        if slot.len() != sealed.len() {
+            return Err(Error::BadPayload(PayloadType::SK));
+        }
+        slot.copy_from_slice(sealed);
+        Ok(())
+    }
+
     /// The finished datagram (without non-ESP marker).
     pub fn into_bytes(self) -> Vec<u8> {
         self.bytes
@@ -387,30 +403,37 @@ pub fn build_protected(
     })
 }
 
-/// Builds a protected message from already-computed IV, ciphertext and ICV.
-/// Useful when the AEAD associated data was obtained beforehand with
-/// [`build_protected`] and the same lengths.
+/// Builds an SK message (no unprotected payloads) around an already
+/// sealed body `IV | ciphertext | ICV`. The associated data depends only on
+/// the header and the lengths, so a sender computes it first with
+/// [`build_protected`] (or [`protected_aad`]) for the same body length.
 pub fn emit_protected(
     header: &Header,
     first_inner: PayloadType,
-    iv: &[u8],
-    ciphertext: &[u8],
-    icv: &[u8],
+    sealed_body: &[u8],
 ) -> Result<Vec<u8>> {
     let mut buf = build_protected(
         header,
         &[],
         EncryptedKind::Sk,
         first_inner,
-        iv.len(),
-        ciphertext.len(),
-        icv.len(),
+        0,
+        sealed_body.len(),
+        0,
     )?;
-    let slots = buf.slots();
-    slots.iv.copy_from_slice(iv);
-    slots.ciphertext.copy_from_slice(ciphertext);
-    slots.icv.copy_from_slice(icv);
+    buf.set_body(sealed_body)?;
     Ok(buf.into_bytes())
+}
+
+/// The associated data (header through SK header) of the SK message that
+/// [`emit_protected`] would build for a sealed body of `body_len` bytes.
+pub fn protected_aad(
+    header: &Header,
+    first_inner: PayloadType,
+    body_len: usize,
+) -> Result<Vec<u8>> {
+    let buf = build_protected(header, &[], EncryptedKind::Sk, first_inner, 0, body_len, 0)?;
+    Ok(buf.aad().to_vec())
 }
 
 #[cfg(test)]
@@ -517,8 +540,13 @@ mod tests {
 
     #[test]
     fn emit_protected_matches_layout() {
-        let bytes = emit_protected(&header(), PayloadType::NONE, &[7; 8], &[1], &[9; 16]).unwrap();
+        let mut body = vec![7; 8];
+        body.push(1);
+        body.extend_from_slice(&[9; 16]);
+        let bytes = emit_protected(&header(), PayloadType::NONE, &body).unwrap();
+        let aad = protected_aad(&header(), PayloadType::NONE, body.len()).unwrap();
         let p = ProtectedMessage::parse(&bytes).unwrap();
+        assert_eq!(p.aad(), &aad[..]);
         assert_eq!(p.first_inner, PayloadType::NONE);
         let parts = p.split(8, 16).unwrap();
         assert_eq!(parts.ciphertext, &[1]);
