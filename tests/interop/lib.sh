@@ -37,7 +37,7 @@ pass() { say "PASS: $*"; }
 fail() { say "FAIL: $*"; CHECK_FAILS=$((CHECK_FAILS + 1)); }
 check() {  # check DESCRIPTION CMD...
   local what=$1; shift
-  if "$@"; then pass "$what"; else fail "$what"; fi
+  if "$@"; then pass "$what"; else fail "$what"; return 1; fi
 }
 # wait_for SECONDS DESCRIPTION CMD...: poll CMD every 0.5 s until it succeeds; check result
 wait_for() {
@@ -205,13 +205,13 @@ charon {
   filelog {
     main {
       path = $d/charon.log
-      append = no
+      append = yes
       flush_line = yes
       time_format = %H:%M:%S
       time_add_ms = yes
       default = 1
       ike = 2
-      cfg = 2
+      cfg = 1
       knl = 2
       chd = 2
     }
@@ -226,8 +226,9 @@ swanctl {
   load = pem pkcs1 pkcs8 x509 revocation constraints pubkey openssl random
 }
 EOF
+  rm -f "$d/charon.vici"   # a stale socket from an earlier round would look ready
   in_private_ns "$(ns_of "$side")" "$d" env STRONGSWAN_CONF="$d/strongswan.conf" "$CHARON"
-  for ((i = 0; i < 100; i++)); do [ -S "$d/charon.vici" ] && break; sleep 0.1; done
+  for ((i = 0; i < 300; i++)); do [ -S "$d/charon.vici" ] && break; sleep 0.1; done
   if [ ! -S "$d/charon.vici" ]; then
     echo "charon for side $side did not open its vici socket"; cat "$d/daemon.stdout"; return 1
   fi
@@ -338,4 +339,72 @@ make_ca_certs() {
       pki --issue --lifetime 30 --cacert "$d/ca.crt" --cakey "$d/ca.key" \
         --dn "C=XX, O=ike interop lab, CN=$who" --san "$who" --outform pem > "$d/$who.crt" || return 1
   done
+}
+
+# ---------------------------------------------------------------- ours vs strongSwan
+# Our daemon is side a, strongSwan side b, in every "ours" scenario.
+#
+# ping_mode FROM: ping through ESP between the addresses the mode protects
+ping_mode() {
+  if [ "${MODE:-tunnel}" = transport ]; then
+    local a0 b0 a1 b1 dst=$OUTER_B ns=$NSA
+    [ "$1" = b ] && dst=$OUTER_A ns=$NSB
+    a0=$(esp_packets $NSA) b0=$(esp_packets $NSB)
+    ip netns exec $ns ping -c 3 -i 0.3 -W 2 $dst || return 1
+    a1=$(esp_packets $NSA) b1=$(esp_packets $NSB)
+    echo "  ESP packets: $NSA $a0 -> $a1, $NSB $b0 -> $b1"
+    [ $((a1 - a0)) -ge 6 ] && [ $((b1 - b0)) -ge 6 ]
+  else
+    ping_through_esp "$1"
+  fi
+}
+sas_mode_is() {  # every SA in NS has mode $MODE
+  local m; m=$(xfrm_sas "$1" | awk '{ print $6 }' | sort -u)
+  [ "$m" = "${MODE:-tunnel}" ]
+}
+
+# ours_vs_swan_setup INITIATOR [CREDDIR]: namespaces, configs, both daemons started;
+# INITIATOR is "ours" (our side active) or "swan" (our side passive, swanctl --initiate).
+# For AUTH=pubkey|cert, CREDDIR holds the keys/certificates (make_ecdsa_keys/make_ca_certs).
+ours_vs_swan_setup() {
+  local who=$1 c=${2:-}
+  check "our daemon is built" ours_available || return 1
+  net_up || { fail "network namespaces"; return 1; }
+  if [ "$who" = ours ]; then OURS_ROLE=active; else OURS_ROLE=passive; fi
+  echo "=== round initiated by $who" | tee -a "$W/a/ike.log" >> "$W/b/charon.log"
+  ours_conf a; sw_conf b
+  if [ -n "$c" ]; then
+    ours_keys a "$c"
+    mkdir -p "$W/b/swanctl/private" "$W/b/swanctl/pubkey" "$W/b/swanctl/x509" "$W/b/swanctl/x509ca"
+    cp "$c/b.test.key" "$W/b/swanctl/private/"
+    if [ "${AUTH:-psk}" = pubkey ]; then cp "$c/a.test.pub" "$c/b.test.pub" "$W/b/swanctl/pubkey/"; fi
+    if [ "${AUTH:-psk}" = cert ]; then
+      cp "$c/b.test.crt" "$W/b/swanctl/x509/"; cp "$c/ca.crt" "$W/b/swanctl/x509ca/"
+    fi
+  fi
+  check "strongSwan (b) started" sw_start b || return 1
+  check "our daemon (a) started" ours_start a || return 1
+  if [ "$who" = swan ]; then
+    check "strongSwan initiates" swc b --initiate --child net --timeout 30 || return 1
+  fi
+  wait_for 30 "strongSwan: IKE SA established, child installed" sw_ike_established b || return 1
+}
+
+# ours_vs_swan_round INITIATOR [CREDDIR]: one complete negotiation and the common checks:
+# both kernels hold the same SAs (our broker's PF_KEY SAs carry the keys strongSwan
+# derived), ping both ways through ESP, strongSwan deletes, the SAs are gone on both sides.
+ours_vs_swan_round() {
+  local who=$1
+  say "---- round: initiated by $who, ${MODE:-tunnel} mode, auth ${AUTH:-psk}"
+  if ours_vs_swan_setup "$@"; then
+    check "both kernels hold the same ESP SAs (SPIs, keys)" sas_match
+    check "SAs are in ${MODE:-tunnel} mode" sas_mode_is $NSA
+    check "ping a -> b through ESP" ping_mode a
+    check "ping b -> a through ESP" ping_mode b
+    check "strongSwan deletes the IKE SA" swc b --terminate --ike lab --timeout 30
+    wait_for 15 "our side removed its SAs ($NSA)" no_sas $NSA
+    wait_for 15 "strongSwan's SAs gone ($NSB)" no_sas $NSB
+  fi
+  daemon_stop "$W/a"; daemon_stop "$W/b"   # logs of all rounds accumulate in a/ and b/
+  return 0
 }

@@ -72,7 +72,7 @@ ours_keys() {
 # ours_start SIDE: start ike-parent for side a|b with $W/SIDE/iked as /etc/iked
 ours_start() {
   local side=$1 d=$W/$1
-  ours_available > "$d/ike.log" || { cat "$d/ike.log"; return 1; }
+  ours_available >> "$d/ike.log" || { ours_available; return 1; }
   mkdir -p "$d/run" "$d/etcfs"
   ip netns exec "$(ns_of "$side")" unshare -m --propagation private sh -c '
     d=$0

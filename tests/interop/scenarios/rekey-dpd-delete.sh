@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# rekey-dpd-delete (issue 7, scenario 4): our daemon (a) against strongSwan (b), PSK,
+# tunnel mode, ESP aes256-sha512.
+#   1. strongSwan rekeys the child SA, then the IKE SA (swanctl --rekey)
+#   2. we rekey the child SA, then the IKE SA (short lifetimes in our config; strongSwan's
+#      are an hour, so a CREATE_CHILD_SA request it receives was started by us)
+#   3. we delete (our daemon shuts down): strongSwan's SAs go away
+#   4. strongSwan deletes (swanctl --terminate): our SAs go away
+#   5. DPD: strongSwan is killed without a word; our daemon notices and removes its SAs
+# After every rekey: both kernels hold the same new SAs and ping still goes through ESP.
+. "$(dirname "$0")/../lib.sh"
+scenario_init rekey-dpd-delete
+AUTH=psk MODE=tunnel
+IKE_PROPOSALS=aes256gcm16-prfsha256-x25519 ESP_PROPOSALS=aes256-sha512
+OURS_IKESA="enc aes-256-gcm prf hmac-sha2-256 group curve25519"
+OURS_CHILDSA="enc aes-256 auth hmac-sha2-512"
+# strongSwan's own rekeying stays out of the way (1 h); ours fires within the test
+OURS_LIFETIME=40 OURS_IKELIFETIME=80 OURS_DPD=5
+
+spis() { xfrm_sas "$1" | awk '{ print $3 }' | sort | tr '\n' ' '; }
+count() { grep -c "$1" "$W/b/charon.log" 2>/dev/null || true; }
+spis_changed() { [ -n "$(spis $NSA)" ] && [ "$(spis $NSA)" != "$1" ]; }
+requests_grew() { [ "$(count "$1")" -gt "$2" ]; }
+
+# ---- 1 + 2: rekeys
+if ours_vs_swan_setup swan; then
+  check "same SAs in both kernels" sas_match
+  old=$(spis $NSA)
+  check "strongSwan starts a child SA rekey" swc b --rekey --child net
+  wait_for 15 "child SPIs changed after strongSwan's rekey" spis_changed "$old"
+  wait_for 15 "old child SAs removed (2 SAs left)" test "$(xfrm_sa_count $NSA)" = 2
+  check "same SAs in both kernels after strongSwan's child rekey" sas_match
+  check "ping through ESP after strongSwan's child rekey" ping_mode a
+
+  n=$(count "IKE_SA lab\[[0-9]*\] rekeyed\|rekeyed IKE_SA")
+  check "strongSwan starts an IKE SA rekey" swc b --rekey --ike lab
+  wait_for 15 "strongSwan reports the IKE SA rekeyed" requests_grew "IKE_SA lab\[[0-9]*\] rekeyed\|rekeyed IKE_SA" "$n"
+  check "strongSwan still has an established IKE SA" sw_ike_established b
+  check "ping through ESP after strongSwan's IKE rekey" ping_mode a
+
+  # our child lifetime is 40 s: our side must start a CREATE_CHILD_SA with REKEY_SA
+  old=$(spis $NSA)
+  n=$(count "parsed CREATE_CHILD_SA request.*N(REKEY_SA)")
+  wait_for 60 "we start a child SA rekey (strongSwan parses our CREATE_CHILD_SA with REKEY_SA)" \
+    requests_grew "parsed CREATE_CHILD_SA request.*N(REKEY_SA)" "$n"
+  wait_for 15 "child SPIs changed after our rekey" spis_changed "$old"
+  check "same SAs in both kernels after our child rekey" sas_match
+  check "ping through ESP after our child rekey" ping_mode b
+  # an IKE rekey request is CREATE_CHILD_SA with SA, Ni, KEi and no traffic selectors
+  n=$(count "parsed CREATE_CHILD_SA request [0-9]* \[ SA No KE \]")
+  wait_for 90 "we start an IKE SA rekey (strongSwan parses CREATE_CHILD_SA [ SA No KE ])" \
+    requests_grew "parsed CREATE_CHILD_SA request [0-9]* \[ SA No KE \]" "$n"
+  check "strongSwan still has an established IKE SA" sw_ike_established b
+  check "ping through ESP after our IKE rekey" ping_mode a
+
+  # ---- 3: delete from our side
+  n=$(count "received DELETE for IKE_SA")
+  daemon_stop "$W/a"
+  wait_for 15 "strongSwan received our DELETE for the IKE SA" requests_grew "received DELETE for IKE_SA" "$n"
+  wait_for 15 "strongSwan's SAs gone after our delete" no_sas $NSB
+  check "our SAs gone after our shutdown" no_sas $NSA
+fi
+daemon_stop "$W/a"; daemon_stop "$W/b"
+
+# ---- 4: delete from strongSwan's side (also covered by every round of the other scenarios)
+unset OURS_LIFETIME OURS_IKELIFETIME
+if ours_vs_swan_setup ours; then
+  check "strongSwan deletes the IKE SA" swc b --terminate --ike lab --timeout 30
+  wait_for 15 "our SAs gone after strongSwan's delete" no_sas $NSA
+  wait_for 15 "strongSwan's SAs gone" no_sas $NSB
+fi
+daemon_stop "$W/a"; daemon_stop "$W/b"
+
+# ---- 5: DPD: the peer disappears
+if ours_vs_swan_setup ours; then
+  check "SAs installed before the peer dies" test "$(xfrm_sa_count $NSA)" -ge 2
+  daemon_kill "$W/b"
+  # iked-style dpd_check_interval 5 s plus retransmissions: allow a generous minute
+  wait_for 90 "our daemon noticed the dead peer and removed its SAs" no_sas $NSA
+  wait_for 10 "our daemon removed its policies too" test "$(xfrm_policy_count $NSA)" = 0
+fi
+scenario_exit
