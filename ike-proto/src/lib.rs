@@ -6,4 +6,5 @@
 #![forbid(unsafe_code)]
 
 pub mod crypto;
+pub mod engine;
 pub mod wire;

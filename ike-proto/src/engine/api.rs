@@ -1,0 +1,287 @@
+//! What goes into the engine and what comes out of it, besides datagrams.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use crate::crypto::Secret;
+use crate::wire::consts::{DhGroup, IntegId, NotifyType, PrfId, ProtocolId};
+
+use super::config::{Encr, Identity, Mode};
+use super::ts::TrafficSelector;
+
+/// Handle of one IKE SA inside an engine: our own IKE SPI (SPIi when we
+/// initiated, SPIr when we responded). Unique among the engine's live SAs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IkeSaId(pub u64);
+
+/// Correlates a kernel request with the event that answers it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestId(pub u64);
+
+/// A datagram to send: UDP payload bytes from `local` to `remote`. On the
+/// NAT-T port the payload already starts with the non-ESP marker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    /// Our address and port to send from.
+    pub local: SocketAddr,
+    /// The peer's address and port.
+    pub remote: SocketAddr,
+    /// The UDP payload.
+    pub bytes: Vec<u8>,
+}
+
+/// Something the kernel (through the PF_KEY broker) tells the engine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KernelEvent {
+    /// Outbound traffic matched a policy without an SA (PF_KEY ACQUIRE).
+    Acquire {
+        /// Our tunnel endpoint (or host) address.
+        local: IpAddr,
+        /// The peer's address.
+        remote: IpAddr,
+        /// Selector of the packet's source, if the kernel told us.
+        packet_src: Option<TrafficSelector>,
+        /// Selector of the packet's destination, if the kernel told us.
+        packet_dst: Option<TrafficSelector>,
+    },
+    /// Answer to [`KernelRequest::AllocateSpi`].
+    SpiAllocated { request: RequestId, spi: u32 },
+    /// [`KernelRequest::AllocateSpi`] failed.
+    SpiRefused { request: RequestId },
+    /// An SA or policy request succeeded.
+    Installed { request: RequestId },
+    /// An SA or policy request failed.
+    Refused { request: RequestId },
+    /// An SA reached a soft (rekey now) or hard (gone) lifetime.
+    Expire {
+        /// SPI of the SA, as given in the add/update request.
+        spi: u32,
+        /// Destination address of the SA.
+        dst: IpAddr,
+        /// Hard expiry: the kernel already removed the SA.
+        hard: bool,
+    },
+}
+
+/// Direction of an SA or policy, from our point of view.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// Traffic from the peer to us.
+    Inbound,
+    /// Traffic from us to the peer.
+    Outbound,
+}
+
+/// Everything the kernel needs for one ESP SA.
+#[derive(Clone, Debug)]
+pub struct SaParams {
+    /// Correlates the kernel's [`KernelEvent::Installed`]/`Refused`.
+    pub request: RequestId,
+    pub direction: Direction,
+    pub protocol: ProtocolId,
+    pub spi: u32,
+    /// Source of the protected packets (outer header in tunnel mode).
+    pub src: IpAddr,
+    /// Destination of the protected packets.
+    pub dst: IpAddr,
+    pub mode: Mode,
+    pub encr: Encr,
+    /// Encryption key (with the 4-byte salt appended for AES-GCM, RFC 4106).
+    pub encr_key: Secret,
+    /// Integrity algorithm, `None` for AEAD ciphers.
+    pub integ: Option<IntegId>,
+    pub integ_key: Secret,
+    /// Extended sequence numbers.
+    pub esn: bool,
+    /// Replay window (packets).
+    pub replay_window: u32,
+    /// The kernel sends a soft EXPIRE at this age ...
+    pub soft_lifetime: Duration,
+    /// ... and removes the SA at this one.
+    pub hard_lifetime: Duration,
+    /// UDP encapsulation ports (source, destination) when NAT-T is in use.
+    pub encap: Option<(u16, u16)>,
+    /// The selectors the SA protects (for kernels that bind SAs to flows).
+    pub local_ts: TrafficSelector,
+    pub remote_ts: TrafficSelector,
+}
+
+/// A security policy (SPD entry, or an OpenBSD flow).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PolicyParams {
+    pub request: RequestId,
+    pub direction: Direction,
+    pub local_ts: TrafficSelector,
+    pub remote_ts: TrafficSelector,
+    pub mode: Mode,
+    /// Tunnel endpoints: ours and the peer's.
+    pub local: IpAddr,
+    pub remote: IpAddr,
+}
+
+/// Something the engine asks the kernel (through the broker) to do.
+#[derive(Clone, Debug)]
+pub enum KernelRequest {
+    /// Reserve an inbound SPI (PF_KEY GETSPI): `src` is the peer, `dst` us.
+    /// Answered by [`KernelEvent::SpiAllocated`] or `SpiRefused`.
+    AllocateSpi {
+        request: RequestId,
+        protocol: ProtocolId,
+        src: IpAddr,
+        dst: IpAddr,
+    },
+    /// Complete the larval inbound SA that `AllocateSpi` created (PF_KEY UPDATE).
+    UpdateSa(SaParams),
+    /// Add an outbound SA (PF_KEY ADD).
+    AddSa(SaParams),
+    /// Remove an SA (PF_KEY DELETE).
+    DeleteSa {
+        protocol: ProtocolId,
+        spi: u32,
+        src: IpAddr,
+        dst: IpAddr,
+    },
+    /// Add a policy (PF_KEY SPDADD / OpenBSD flow).
+    AddPolicy(PolicyParams),
+    /// Remove a policy.
+    DeletePolicy {
+        direction: Direction,
+        local_ts: TrafficSelector,
+        remote_ts: TrafficSelector,
+    },
+}
+
+/// An operator command (from `ike-ctl` or the configuration).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Establish an IKE SA (and its CHILD_SA) for the named policy.
+    Initiate { policy: String },
+    /// Delete every IKE SA of the named policy (with its children).
+    Terminate { policy: String },
+    /// Delete one IKE SA.
+    TerminateSa { ike: IkeSaId },
+    /// Rekey one IKE SA.
+    RekeyIke { ike: IkeSaId },
+    /// Rekey the CHILD_SA whose inbound SPI is `spi_in`.
+    RekeyChild { ike: IkeSaId, spi_in: u32 },
+    /// Delete the CHILD_SA whose inbound SPI is `spi_in`.
+    DeleteChild { ike: IkeSaId, spi_in: u32 },
+    /// Send a liveness check now.
+    Dpd { ike: IkeSaId },
+}
+
+/// The negotiated IKE SA algorithms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IkeSuite {
+    pub encr: Encr,
+    pub prf: PrfId,
+    pub integ: Option<IntegId>,
+    pub dh: DhGroup,
+}
+
+/// The negotiated CHILD_SA algorithms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChildSuite {
+    pub encr: Encr,
+    pub integ: Option<IntegId>,
+    /// PFS group, `None` without PFS.
+    pub dh: Option<DhGroup>,
+    pub esn: bool,
+}
+
+/// Why an SA went away.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DownReason {
+    /// Deleted on our command.
+    Terminated,
+    /// The peer sent a DELETE.
+    DeletedByPeer,
+    /// The peer stopped answering (retransmissions exhausted, or DPD).
+    PeerDead,
+    /// Hard lifetime reached without a rekey.
+    Expired,
+    /// Replaced by a rekeyed SA.
+    Rekeyed,
+    /// The peer's INITIAL_CONTACT told us it restarted (RFC 7296 2.4).
+    InitialContact,
+    /// The negotiation failed (see the preceding `Failed` event).
+    Failed,
+    /// The kernel refused to install the SA.
+    KernelRefused,
+}
+
+/// Why a negotiation failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailReason {
+    /// The peer's AUTH did not verify, or the peer said AUTHENTICATION_FAILED.
+    AuthenticationFailed,
+    /// The peer's identity matches no policy.
+    UnknownPeerId,
+    /// No proposal in common.
+    NoProposalChosen,
+    /// Traffic selectors unacceptable.
+    TsUnacceptable,
+    /// The peer answered with this error notify.
+    PeerNotify(NotifyType),
+    /// The peer did not answer.
+    Timeout,
+    /// A key exchange or derivation failed (e.g. an invalid public value).
+    Crypto,
+    /// The kernel did not give us an SPI.
+    NoSpi,
+}
+
+/// Something worth logging or showing in `ike-ctl`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// An IKE SA is established (authenticated both ways).
+    IkeUp {
+        ike: IkeSaId,
+        policy: String,
+        local: SocketAddr,
+        remote: SocketAddr,
+        local_id: Identity,
+        peer_id: Identity,
+        suite: IkeSuite,
+        initiator: bool,
+    },
+    /// An IKE SA is gone (with every CHILD_SA it carried).
+    IkeDown {
+        ike: IkeSaId,
+        policy: String,
+        reason: DownReason,
+    },
+    /// A CHILD_SA is established and its SAs were handed to the kernel.
+    ChildUp {
+        ike: IkeSaId,
+        policy: String,
+        spi_in: u32,
+        spi_out: u32,
+        local_ts: Vec<TrafficSelector>,
+        remote_ts: Vec<TrafficSelector>,
+        mode: Mode,
+        suite: ChildSuite,
+    },
+    /// A CHILD_SA is gone.
+    ChildDown {
+        ike: IkeSaId,
+        spi_in: u32,
+        spi_out: u32,
+        reason: DownReason,
+    },
+    /// An IKE SA was replaced by a rekeyed one (RFC 7296 2.18).
+    IkeRekeyed { old: IkeSaId, new: IkeSaId },
+    /// A CHILD_SA was replaced by a rekeyed one (RFC 7296 2.8).
+    ChildRekeyed {
+        ike: IkeSaId,
+        old_spi_in: u32,
+        new_spi_in: u32,
+    },
+    /// A negotiation (IKE SA or CHILD_SA) failed.
+    Failed {
+        ike: Option<IkeSaId>,
+        policy: Option<String>,
+        remote: SocketAddr,
+        reason: FailReason,
+    },
+}

@@ -1,0 +1,657 @@
+//! IKE_AUTH, both roles (RFC 7296 1.2, 2.15, 2.9; RFC 7427; RFC 6023).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::crypto::{psk_auth, signed_octets, verify_psk_auth, PrfAlg, SignatureScheme};
+use crate::wire::auth::Authentication;
+use crate::wire::consts::{AuthMethod, ExchangeType, NotifyType, ProtocolId};
+use crate::wire::id::Identification;
+use crate::wire::Payload;
+
+use super::api::{DownReason, Event, FailReason, IkeSaId, KernelRequest};
+use super::config::{Identity, LocalAuth, Mode, PeerAuth, Policy};
+use super::sa::{ChildAnswer, ChildReq, Parked, PendingKind, Phase};
+use super::ts::{self, TrafficSelector};
+use super::{find_notify, notify, proposal, rekey_deadline, Engine, KernelPurpose};
+
+fn id_payload(id: &Identity) -> Identification {
+    Identification {
+        id_type: id.kind,
+        data: id.data.clone(),
+    }
+}
+
+fn same_id(a: &Identity, b: &Identification) -> bool {
+    a.kind == b.id_type && a.data == b.data
+}
+
+/// Our AUTH payload over `octets`.
+fn make_auth(
+    policy: &Policy,
+    prf: PrfAlg,
+    octets: &[u8],
+    rng: &ring::rand::SystemRandom,
+) -> Option<Authentication> {
+    match &policy.local_auth {
+        LocalAuth::Psk(psk) => Some(Authentication {
+            method: AuthMethod::PSK,
+            data: psk_auth(prf, psk.as_bytes(), octets),
+        }),
+        LocalAuth::Signature(key) => {
+            let sig = key.sign(rng, octets).ok()?;
+            Some(Authentication {
+                method: AuthMethod::DIGITAL_SIGNATURE,
+                data: key.scheme().encode_auth_data(&sig),
+            })
+        }
+    }
+}
+
+/// Checks the peer's AUTH payload over `octets` as the policy demands.
+/// The method must be the configured one: a PSK policy never accepts a
+/// signature and vice versa.
+fn check_auth(policy: &Policy, prf: PrfAlg, octets: &[u8], auth: &Authentication) -> bool {
+    match &policy.peer_auth {
+        PeerAuth::Psk(psk) => {
+            auth.method == AuthMethod::PSK
+                && verify_psk_auth(prf, psk.as_bytes(), octets, &auth.data).is_ok()
+        }
+        PeerAuth::Signature(key) => {
+            if auth.method != AuthMethod::DIGITAL_SIGNATURE {
+                return false;
+            }
+            match SignatureScheme::decode_auth_data(&auth.data) {
+                Ok((scheme, sig)) => key.verify(scheme, octets, sig).is_ok(),
+                Err(_) => false,
+            }
+        }
+    }
+}
+
+pub(super) fn find_payload<T>(
+    payloads: &[Payload],
+    f: impl Fn(&Payload) -> Option<&T>,
+) -> Option<&T> {
+    payloads.iter().find_map(f)
+}
+
+impl Engine {
+    /// Initiator: sends IKE_AUTH once IKE_SA_INIT is done and (unless
+    /// childless) the kernel gave us the child's inbound SPI.
+    pub(super) fn try_send_auth(&mut self, now: Instant, h: u64) {
+        let Some(sa) = self.sas.get_mut(&h) else {
+            return;
+        };
+        let Some(auth) = sa.auth.as_deref() else {
+            return;
+        };
+        if sa.phase != Phase::Init || !auth.auth_ready || sa.pending.is_some() {
+            return;
+        }
+        let childless = sa.policy.childless;
+        let spi_in = match (childless, auth.child_spi) {
+            (true, _) => None,
+            (false, Some(s)) => Some(s),
+            (false, None) => return, // still waiting for the kernel
+        };
+        let policy = sa.policy.clone();
+        let Some(keys) = sa.keys.as_deref() else {
+            return;
+        };
+        let idi = id_payload(&policy.local_id);
+        let octets = signed_octets(
+            keys.prf,
+            &auth.init_request_msg(),
+            &auth.nr,
+            keys.sk_pi.as_bytes(),
+            &idi.body_bytes(),
+        );
+        let Some(auth_payload) = make_auth(&policy, keys.prf, &octets, &self.sys_rng) else {
+            log::error!("policy {}: cannot compute our AUTH", policy.name);
+            return;
+        };
+        let mut payloads = vec![Payload::IdI(idi)];
+        if policy.initial_contact {
+            payloads.push(notify(NotifyType::INITIAL_CONTACT, Vec::new()));
+        }
+        payloads.push(Payload::IdR(id_payload(&policy.peer_id)));
+        payloads.push(Payload::Auth(auth_payload));
+        let child = spi_in.map(|spi| {
+            let (mut local_ts, mut remote_ts) = (policy.local_ts.clone(), policy.peer_ts.clone());
+            if let Some((src, dst)) = auth.packet_ts {
+                // RFC 7296 2.9: the packet's own selectors go first.
+                local_ts.insert(0, src);
+                remote_ts.insert(0, dst);
+            }
+            ChildReq {
+                spi_in: spi,
+                offer: proposal::child_offer(&policy.child_proposals, spi, false),
+                local_ts,
+                remote_ts,
+                mode: policy.mode,
+                ni: Vec::new(),
+                ke: None,
+                pfs: None,
+                rekey_of: None,
+            }
+        });
+        if let Some(c) = &child {
+            if c.mode == Mode::Transport {
+                payloads.push(notify(NotifyType::USE_TRANSPORT_MODE, Vec::new()));
+            }
+            payloads.push(Payload::Sa(c.offer.clone()));
+            payloads.push(Payload::TsI(ts::to_wire(&c.local_ts)));
+            payloads.push(Payload::TsR(ts::to_wire(&c.remote_ts)));
+        }
+        sa.phase = Phase::Auth;
+        self.send_request(
+            now,
+            h,
+            ExchangeType::IKE_AUTH,
+            payloads,
+            PendingKind::Auth { child },
+        );
+    }
+
+    /// Initiator: the responder's IKE_AUTH answer.
+    pub(super) fn auth_response(
+        &mut self,
+        now: Instant,
+        h: u64,
+        child: Option<ChildReq>,
+        payloads: Vec<Payload>,
+    ) {
+        let Some(sa) = self.sas.get_mut(&h) else {
+            return;
+        };
+        let policy = sa.policy.clone();
+        let idr = find_payload(&payloads, |p| {
+            if let Payload::IdR(x) = p {
+                Some(x)
+            } else {
+                None
+            }
+        });
+        let au = find_payload(&payloads, |p| {
+            if let Payload::Auth(x) = p {
+                Some(x)
+            } else {
+                None
+            }
+        });
+        let (Some(idr), Some(au)) = (idr, au) else {
+            let reason = match super::error_notify(&payloads) {
+                Some(NotifyType::AUTHENTICATION_FAILED) | None => FailReason::AuthenticationFailed,
+                Some(n) => FailReason::PeerNotify(n),
+            };
+            self.auth_failed(h, reason, child.map(|c| c.spi_in));
+            return;
+        };
+        let (Some(keys), Some(actx)) = (sa.keys.as_deref(), sa.auth.as_deref()) else {
+            return;
+        };
+        let octets = signed_octets(
+            keys.prf,
+            &actx.init_response,
+            &actx.ni,
+            keys.sk_pr.as_bytes(),
+            &idr.body_bytes(),
+        );
+        if !same_id(&policy.peer_id, idr) || !check_auth(&policy, keys.prf, &octets, au) {
+            self.auth_failed(h, FailReason::AuthenticationFailed, child.map(|c| c.spi_in));
+            return;
+        }
+        let peer_id = Identity {
+            kind: idr.id_type,
+            data: idr.data.clone(),
+        };
+        let initial_contact = find_notify(&payloads, NotifyType::INITIAL_CONTACT).is_some();
+        self.establish(now, h, peer_id, initial_contact);
+
+        let Some(req) = child else { return };
+        let Some(sa) = self.sas.get_mut(&h) else {
+            return;
+        };
+        let Some(actx) = sa.auth.take() else { return };
+        match child_from_response(&payloads, &req, sa.policy.child_proposals.as_slice(), true) {
+            Ok((suite, spi_out, local_ts, remote_ts, mode)) => {
+                let inst = super::kernel::NewChild {
+                    spi_in: req.spi_in,
+                    spi_out,
+                    suite,
+                    local_ts,
+                    remote_ts,
+                    mode,
+                    g_ir: None,
+                    ni: actx.ni.clone(),
+                    nr: actx.nr.clone(),
+                    we_initiated: true,
+                    rekey_of: None,
+                };
+                self.install_child(now, h, inst);
+            }
+            Err(reason) => {
+                self.child_failed(h, req.spi_in, reason);
+            }
+        }
+    }
+
+    fn auth_failed(&mut self, h: u64, reason: FailReason, spi: Option<u32>) {
+        if let Some(spi) = spi {
+            self.release_spi(h, spi);
+        }
+        if let Some(sa) = self.sas.get(&h) {
+            self.events.push_back(Event::Failed {
+                ike: Some(IkeSaId(h)),
+                policy: Some(sa.policy.name.clone()),
+                remote: sa.remote,
+                reason,
+            });
+        }
+        self.remove_sa(h, DownReason::Failed);
+    }
+
+    /// The IKE SA is authenticated both ways.
+    fn establish(&mut self, now: Instant, h: u64, peer_id: Identity, initial_contact: bool) {
+        let Some(sa) = self.sas.get_mut(&h) else {
+            return;
+        };
+        if !sa.initiator && sa.phase == Phase::Auth {
+            self.half_open = self.half_open.saturating_sub(1);
+        }
+        self.init_index.remove(&(sa.remote, sa.spi_i));
+        sa.phase = Phase::Established;
+        sa.peer_id = Some(peer_id.clone());
+        let l = sa.policy.ike_lifetime;
+        sa.rekey_at = Some(rekey_deadline(self.rng.as_mut(), now, &l));
+        sa.hard_at = Some(now + l.hard);
+        let Some(suite) = sa.suite else { return };
+        self.events.push_back(Event::IkeUp {
+            ike: IkeSaId(h),
+            policy: sa.policy.name.clone(),
+            local: sa.local,
+            remote: sa.remote,
+            local_id: sa.policy.local_id.clone(),
+            peer_id: peer_id.clone(),
+            suite,
+            initiator: sa.initiator,
+        });
+        if initial_contact {
+            // RFC 7296 2.4: the peer restarted; everything older it had
+            // with us under this identity is gone on its side.
+            let policy = sa.policy.clone();
+            let stale: Vec<u64> = self
+                .sas
+                .iter()
+                .filter(|(k, s)| {
+                    **k != h
+                        && Arc::ptr_eq(&s.policy, &policy)
+                        && s.peer_id.as_ref() == Some(&peer_id)
+                })
+                .map(|(k, _)| *k)
+                .collect();
+            for k in stale {
+                self.remove_sa(k, DownReason::InitialContact);
+            }
+        }
+    }
+
+    /// Responder: the initiator's IKE_AUTH request on a half-open SA.
+    pub(super) fn auth_request(
+        &mut self,
+        now: Instant,
+        h: u64,
+        message_id: u32,
+        payloads: Vec<Payload>,
+    ) {
+        let Some(sa) = self.sas.get_mut(&h) else {
+            return;
+        };
+        let idi = find_payload(&payloads, |p| {
+            if let Payload::IdI(x) = p {
+                Some(x)
+            } else {
+                None
+            }
+        });
+        let au = find_payload(&payloads, |p| {
+            if let Payload::Auth(x) = p {
+                Some(x)
+            } else {
+                None
+            }
+        });
+        let (Some(idi), Some(au)) = (idi, au) else {
+            self.auth_reject(
+                h,
+                message_id,
+                NotifyType::INVALID_SYNTAX,
+                FailReason::AuthenticationFailed,
+            );
+            return;
+        };
+        let idr = find_payload(&payloads, |p| {
+            if let Payload::IdR(x) = p {
+                Some(x)
+            } else {
+                None
+            }
+        });
+        // The policy is chosen again by identity, among those that match the
+        // addresses (RFC 7296 2.15: the ID decides which key applies).
+        let (lip, rip) = (sa.local.ip(), sa.remote.ip());
+        let suite = sa.suite;
+        let policy = self
+            .cfg
+            .policies
+            .iter()
+            .filter(|p| {
+                p.local_addr.map_or(true, |a| a == lip) && p.peer_addr.map_or(true, |a| a == rip)
+            })
+            .filter(|p| same_id(&p.peer_id, idi))
+            .filter(|p| idr.map_or(true, |r| same_id(&p.local_id, r)))
+            .filter(|p| {
+                // The IKE suite already chosen must be one this policy allows.
+                suite.is_some_and(|s| {
+                    let offer = proposal::ike_offer(
+                        &[crate::engine::config::IkeProposal {
+                            encr: vec![s.encr],
+                            prf: vec![s.prf],
+                            integ: s.integ.into_iter().collect(),
+                            dh: vec![s.dh],
+                        }],
+                        &[],
+                        None,
+                    );
+                    proposal::select_ike(&offer, &p.ike_proposals, &[], None).is_some()
+                })
+            })
+            .cloned()
+            .next();
+        let Some(policy) = policy else {
+            self.auth_reject(
+                h,
+                message_id,
+                NotifyType::AUTHENTICATION_FAILED,
+                FailReason::UnknownPeerId,
+            );
+            return;
+        };
+        let Some(sa) = self.sas.get_mut(&h) else {
+            return;
+        };
+        let (Some(keys), Some(actx)) = (sa.keys.as_deref(), sa.auth.as_deref()) else {
+            return;
+        };
+        let octets = signed_octets(
+            keys.prf,
+            &actx.init_request,
+            &actx.nr,
+            keys.sk_pi.as_bytes(),
+            &idi.body_bytes(),
+        );
+        if !check_auth(&policy, keys.prf, &octets, au) {
+            self.auth_reject(
+                h,
+                message_id,
+                NotifyType::AUTHENTICATION_FAILED,
+                FailReason::AuthenticationFailed,
+            );
+            return;
+        }
+        // Our own AUTH.
+        let idr_ours = id_payload(&policy.local_id);
+        let octets_r = signed_octets(
+            keys.prf,
+            &actx.init_response,
+            &actx.ni,
+            keys.sk_pr.as_bytes(),
+            &idr_ours.body_bytes(),
+        );
+        let Some(our_auth) = make_auth(&policy, keys.prf, &octets_r, &self.sys_rng) else {
+            return;
+        };
+        sa.policy = policy.clone();
+        let peer_id = Identity {
+            kind: idi.id_type,
+            data: idi.data.clone(),
+        };
+        let initial_contact = find_notify(&payloads, NotifyType::INITIAL_CONTACT).is_some();
+        let head = vec![Payload::IdR(idr_ours), Payload::Auth(our_auth)];
+        let (ni, nr) = (actx.ni.clone(), actx.nr.clone());
+
+        let offer = find_payload(&payloads, |p| {
+            if let Payload::Sa(x) = p {
+                Some(x)
+            } else {
+                None
+            }
+        });
+        let Some(offer) = offer else {
+            // Childless (RFC 6023): we announced support, so accept it.
+            sa.auth = None;
+            self.establish(now, h, peer_id, initial_contact);
+            self.send_response(h, ExchangeType::IKE_AUTH, message_id, head);
+            return;
+        };
+        match responder_child(&payloads, offer, &policy, None, true) {
+            Ok((proposal, suite, peer_spi, local_ts, remote_ts, mode)) => {
+                let request = self.request_id();
+                let Some(sa) = self.sas.get_mut(&h) else {
+                    return;
+                };
+                let (src, dst) = (sa.remote.ip(), sa.local.ip());
+                sa.parked = Some(Box::new(Parked {
+                    message_id,
+                    exchange: ExchangeType::IKE_AUTH,
+                    head,
+                    tail: Vec::new(),
+                    answer: ChildAnswer {
+                        proposal,
+                        suite,
+                        peer_spi,
+                        local_ts,
+                        remote_ts,
+                        mode,
+                        g_ir: None,
+                        ni,
+                        nr,
+                        ke_public: None,
+                        rekey_of: None,
+                    },
+                    completes_auth: true,
+                }));
+                // Stash who the peer is until the answer goes out.
+                sa.peer_id = Some(peer_id);
+                sa.auth = None;
+                self.initial_contact_pending(h, initial_contact);
+                self.kernel_pending
+                    .insert(request, (h, KernelPurpose::ParkedSpi));
+                self.kernel_out.push_back(KernelRequest::AllocateSpi {
+                    request,
+                    protocol: ProtocolId::ESP,
+                    src,
+                    dst,
+                });
+            }
+            Err(code) => {
+                // The IKE SA stands; only the child is refused (RFC 7296 1.2).
+                sa.auth = None;
+                self.establish(now, h, peer_id, initial_contact);
+                let mut out = head;
+                out.push(notify(code, Vec::new()));
+                self.send_response(h, ExchangeType::IKE_AUTH, message_id, out);
+            }
+        }
+    }
+
+    /// Remembers INITIAL_CONTACT until the parked IKE_AUTH answer is sent.
+    fn initial_contact_pending(&mut self, h: u64, yes: bool) {
+        if yes {
+            self.initial_contact.insert(h);
+        } else {
+            self.initial_contact.remove(&h);
+        }
+    }
+
+    /// Finishes a parked IKE_AUTH answer: the SA becomes established.
+    pub(super) fn complete_parked_auth(&mut self, now: Instant, h: u64) {
+        let Some(sa) = self.sas.get(&h) else { return };
+        let Some(peer_id) = sa.peer_id.clone() else {
+            return;
+        };
+        let ic = self.initial_contact.remove(&h);
+        self.establish(now, h, peer_id, ic);
+    }
+
+    /// Refuses an IKE_AUTH request: a protected error answer, then the
+    /// half-open SA is gone (RFC 7296 2.21.2).
+    fn auth_reject(&mut self, h: u64, message_id: u32, code: NotifyType, reason: FailReason) {
+        self.send_response(
+            h,
+            ExchangeType::IKE_AUTH,
+            message_id,
+            vec![notify(code, Vec::new())],
+        );
+        if let Some(sa) = self.sas.get(&h) {
+            self.events.push_back(Event::Failed {
+                ike: Some(IkeSaId(h)),
+                policy: Some(sa.policy.name.clone()),
+                remote: sa.remote,
+                reason,
+            });
+        }
+        self.remove_sa(h, DownReason::Failed);
+    }
+}
+
+impl super::sa::AuthCtx {
+    /// Our IKE_SA_INIT request as signed: without the non-ESP marker.
+    pub(crate) fn init_request_msg(&self) -> Vec<u8> {
+        self.init_request.clone()
+    }
+}
+
+/// What a responder agreed to for a CHILD_SA request.
+pub(super) type ChildChoice = (
+    crate::wire::sa::Proposal,
+    super::api::ChildSuite,
+    u32,
+    Vec<TrafficSelector>,
+    Vec<TrafficSelector>,
+    Mode,
+);
+
+/// Responder side of a CHILD_SA request (IKE_AUTH or CREATE_CHILD_SA):
+/// proposal, selectors (narrowed, RFC 7296 2.9) and mode; or the error
+/// notify to answer with.
+pub(super) fn responder_child(
+    payloads: &[Payload],
+    offer: &[crate::wire::sa::Proposal],
+    policy: &Policy,
+    pfs_group: Option<crate::wire::consts::DhGroup>,
+    in_auth: bool,
+) -> Result<ChildChoice, NotifyType> {
+    let (answer, suite, peer_spi) =
+        proposal::select_child(offer, &policy.child_proposals, 0, pfs_group, in_auth)
+            .filter(|(_, s, _)| super::keys::child_suite_supported(s))
+            .ok_or(NotifyType::NO_PROPOSAL_CHOSEN)?;
+    let tsi = find_payload(payloads, |p| {
+        if let Payload::TsI(x) = p {
+            Some(x)
+        } else {
+            None
+        }
+    });
+    let tsr = find_payload(payloads, |p| {
+        if let Payload::TsR(x) = p {
+            Some(x)
+        } else {
+            None
+        }
+    });
+    let (Some(tsi), Some(tsr)) = (tsi, tsr) else {
+        return Err(NotifyType::TS_UNACCEPTABLE);
+    };
+    // The initiator's TSi is the peer's side for us.
+    let remote_ts = ts::narrow(&ts::from_wire(tsi), &policy.peer_ts);
+    let local_ts = ts::narrow(&ts::from_wire(tsr), &policy.local_ts);
+    if remote_ts.is_empty() || local_ts.is_empty() {
+        return Err(NotifyType::TS_UNACCEPTABLE);
+    }
+    let wants_transport = find_notify(payloads, NotifyType::USE_TRANSPORT_MODE).is_some();
+    let mode = match (wants_transport, policy.mode) {
+        (true, Mode::Transport) => Mode::Transport,
+        (false, Mode::Tunnel) => Mode::Tunnel,
+        // RFC 7296 1.3.1: we may refuse the mode the peer wants.
+        _ => return Err(NotifyType::NO_PROPOSAL_CHOSEN),
+    };
+    Ok((answer, suite, peer_spi, local_ts, remote_ts, mode))
+}
+
+/// Initiator side: checks the responder's CHILD_SA answer against our
+/// request. Returns suite, outbound SPI, selectors and mode.
+pub(super) fn child_from_response(
+    payloads: &[Payload],
+    req: &ChildReq,
+    ours: &[super::config::ChildProposal],
+    in_auth: bool,
+) -> Result<
+    (
+        super::api::ChildSuite,
+        u32,
+        Vec<TrafficSelector>,
+        Vec<TrafficSelector>,
+        Mode,
+    ),
+    FailReason,
+> {
+    if let Some(e) = super::error_notify(payloads) {
+        return Err(match e {
+            NotifyType::NO_PROPOSAL_CHOSEN => FailReason::NoProposalChosen,
+            NotifyType::TS_UNACCEPTABLE => FailReason::TsUnacceptable,
+            other => FailReason::PeerNotify(other),
+        });
+    }
+    let answer = find_payload(payloads, |p| {
+        if let Payload::Sa(x) = p {
+            Some(x)
+        } else {
+            None
+        }
+    })
+    .ok_or(FailReason::NoProposalChosen)?;
+    let (suite, spi_out) = proposal::child_suite_from_answer(answer, ours, req.pfs, in_auth)
+        .filter(|(s, _)| super::keys::child_suite_supported(s))
+        .ok_or(FailReason::NoProposalChosen)?;
+    let tsi = find_payload(payloads, |p| {
+        if let Payload::TsI(x) = p {
+            Some(x)
+        } else {
+            None
+        }
+    });
+    let tsr = find_payload(payloads, |p| {
+        if let Payload::TsR(x) = p {
+            Some(x)
+        } else {
+            None
+        }
+    });
+    let (Some(tsi), Some(tsr)) = (tsi, tsr) else {
+        return Err(FailReason::TsUnacceptable);
+    };
+    let (local_ts, remote_ts) = (ts::from_wire(tsi), ts::from_wire(tsr));
+    if !ts::within(&local_ts, &req.local_ts) || !ts::within(&remote_ts, &req.remote_ts) {
+        return Err(FailReason::TsUnacceptable);
+    }
+    let transport = find_notify(payloads, NotifyType::USE_TRANSPORT_MODE).is_some();
+    let mode = match (req.mode, transport) {
+        (Mode::Transport, true) => Mode::Transport,
+        (Mode::Tunnel, false) => Mode::Tunnel,
+        // Asked for transport, got tunnel (or an unasked transport).
+        _ => return Err(FailReason::NoProposalChosen),
+    };
+    Ok((suite, spi_out, local_ts, remote_ts, mode))
+}

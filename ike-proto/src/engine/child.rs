@@ -1,0 +1,798 @@
+//! CREATE_CHILD_SA: new CHILD_SAs, CHILD_SA rekey (with or without PFS),
+//! IKE SA rekey, and simultaneous rekeys (RFC 7296 1.3, 2.8, 2.17, 2.18).
+
+use std::time::{Duration, Instant};
+
+use crate::crypto::KeyAgreement;
+use crate::wire::consts::{DhGroup, ExchangeType, NotifyType, ProtocolId};
+use crate::wire::ke::KeyExchange as KePayload;
+use crate::wire::notify::Notify;
+use crate::wire::Payload;
+
+use super::api::{Event, FailReason, IkeSaId, KernelRequest};
+use super::auth::{child_from_response, find_payload, responder_child};
+use super::keys::{self, IkeKeyset, Seed};
+use super::sa::{
+    ChildAnswer, ChildReq, ChildState, Collision, IkeSa, Parked, PendingKind, Phase, Task,
+};
+use super::{find_notify, notify, proposal, rekey_deadline, ts, Engine, KernelPurpose};
+
+/// Wait before retrying a rekey the peer refused for now (TEMPORARY_FAILURE).
+const RETRY_REKEY: Duration = Duration::from_secs(10);
+
+fn min_nonce<'a>(a: &'a [u8], b: &'a [u8]) -> Vec<u8> {
+    a.min(b).to_vec()
+}
+
+impl Engine {
+    /// First step of our CREATE_CHILD_SA: ask the kernel for an SPI.
+    pub(super) fn child_task_start(&mut self, now: Instant, h: u64, task: Task) {
+        let Some(sa) = self.sas.get_mut(&h) else {
+            return;
+        };
+        if let Task::RekeyChild(spi) = task {
+            match sa.child_by_in(spi) {
+                Some(c) if c.state == ChildState::Installed => {
+                    c.state = ChildState::Rekeying;
+                    c.collision = None;
+                }
+                _ => return,
+            }
+        }
+        let (src, dst) = (sa.remote.ip(), sa.local.ip());
+        let request = self.request_id();
+        let Some(sa) = self.sas.get_mut(&h) else {
+            return;
+        };
+        sa.spi_wait = Some((request, task));
+        self.kernel_pending
+            .insert(request, (h, KernelPurpose::TaskSpi));
+        self.kernel_out.push_back(KernelRequest::AllocateSpi {
+            request,
+            protocol: ProtocolId::ESP,
+            src,
+            dst,
+        });
+        let _ = now;
+    }
+
+    /// Second step: the SPI is there, send the request.
+    pub(super) fn child_request_send(&mut self, now: Instant, h: u64, task: Task, spi_in: u32) {
+        let Some(sa) = self.sas.get_mut(&h) else {
+            return;
+        };
+        if sa.phase != Phase::Established {
+            self.release_spi(h, spi_in);
+            return;
+        }
+        let policy = sa.policy.clone();
+        let (local_ts, remote_ts, mode, rekey_of) = match task {
+            Task::RekeyChild(old) => match sa.child_by_in(old) {
+                // A rekey keeps the selectors and mode (RFC 7296 2.8).
+                Some(c) if c.state == ChildState::Rekeying => {
+                    (c.local_ts.clone(), c.remote_ts.clone(), c.mode, Some(old))
+                }
+                _ => {
+                    self.release_spi(h, spi_in);
+                    return;
+                }
+            },
+            _ => (
+                policy.local_ts.clone(),
+                policy.peer_ts.clone(),
+                policy.mode,
+                None,
+            ),
+        };
+        let pfs = policy
+            .child_proposals
+            .first()
+            .and_then(|p| p.dh.first())
+            .copied();
+        let ke: Option<Box<dyn KeyAgreement>> = match pfs {
+            Some(g) => match keys::group(g)
+                .ok()
+                .and_then(|cg| self.kex.start(cg, &self.sys_rng).ok())
+            {
+                Some(k) => Some(k),
+                None => {
+                    self.release_spi(h, spi_in);
+                    return;
+                }
+            },
+            None => None,
+        };
+        let ni = self.nonce();
+        let offer = proposal::child_offer(&policy.child_proposals, spi_in, true);
+        let mut payloads = Vec::new();
+        if let Some(old) = rekey_of {
+            let mut n = Notify::new(NotifyType::REKEY_SA, Vec::new());
+            n.protocol = ProtocolId::ESP;
+            n.spi = old.to_be_bytes().to_vec();
+            payloads.push(Payload::Notify(n));
+        }
+        if mode == super::config::Mode::Transport {
+            payloads.push(notify(NotifyType::USE_TRANSPORT_MODE, Vec::new()));
+        }
+        payloads.push(Payload::Sa(offer.clone()));
+        payloads.push(Payload::Nonce(ni.clone()));
+        if let (Some(g), Some(k)) = (pfs, ke.as_ref()) {
+            payloads.push(Payload::Ke(KePayload {
+                group: g,
+                data: k.public_value().to_vec(),
+            }));
+        }
+        payloads.push(Payload::TsI(ts::to_wire(&local_ts)));
+        payloads.push(Payload::TsR(ts::to_wire(&remote_ts)));
+        let req = ChildReq {
+            spi_in,
+            offer,
+            local_ts,
+            remote_ts,
+            mode,
+            ni,
+            ke,
+            pfs,
+            rekey_of,
+        };
+        self.send_request(
+            now,
+            h,
+            ExchangeType::CREATE_CHILD_SA,
+            payloads,
+            PendingKind::Child(req),
+        );
+    }
+
+    /// The answer to our CREATE_CHILD_SA (new child or child rekey).
+    pub(super) fn child_response(
+        &mut self,
+        now: Instant,
+        h: u64,
+        req: ChildReq,
+        payloads: Vec<Payload>,
+    ) {
+        let Some(sa) = self.sas.get(&h) else { return };
+        let policy = sa.policy.clone();
+        let result =
+            child_from_response(&payloads, &req, &policy.child_proposals, false).and_then(|ok| {
+                let nr = find_payload(&payloads, |p| {
+                    if let Payload::Nonce(x) = p {
+                        Some(x)
+                    } else {
+                        None
+                    }
+                })
+                .ok_or(FailReason::NoProposalChosen)?
+                .clone();
+                let g_ir = match (req.pfs, req.ke) {
+                    (Some(g), Some(k)) => {
+                        let kp = find_payload(&payloads, |p| {
+                            if let Payload::Ke(x) = p {
+                                Some(x)
+                            } else {
+                                None
+                            }
+                        })
+                        .filter(|k| k.group == g)
+                        .ok_or(FailReason::NoProposalChosen)?;
+                        Some(k.compute_shared(&kp.data).map_err(|_| FailReason::Crypto)?)
+                    }
+                    _ => None,
+                };
+                Ok((ok, nr, g_ir))
+            });
+        match result {
+            Err(reason) => {
+                self.child_failed(h, req.spi_in, reason);
+                if let Some(old) = req.rekey_of {
+                    if let Some(c) = self.sas.get_mut(&h).and_then(|s| s.child_by_in(old)) {
+                        if c.collision.is_some() {
+                            // The peer's rekey of this child went through
+                            // while ours was refused: it will delete the old one.
+                            c.state = ChildState::Rekeyed;
+                            c.replaced = true;
+                        } else {
+                            c.state = ChildState::Installed;
+                            c.rekey_at = Some(now + RETRY_REKEY);
+                        }
+                    }
+                }
+            }
+            Ok(((suite, spi_out, local_ts, remote_ts, mode), nr, g_ir)) => {
+                let my_min = min_nonce(&req.ni, &nr);
+                self.install_child(
+                    now,
+                    h,
+                    super::kernel::NewChild {
+                        spi_in: req.spi_in,
+                        spi_out,
+                        suite,
+                        local_ts,
+                        remote_ts,
+                        mode,
+                        g_ir,
+                        ni: req.ni,
+                        nr,
+                        we_initiated: true,
+                        rekey_of: req.rekey_of,
+                    },
+                );
+                let Some(old) = req.rekey_of else { return };
+                let Some(c) = self.sas.get_mut(&h).and_then(|s| s.child_by_in(old)) else {
+                    return;
+                };
+                c.state = ChildState::Rekeyed;
+                c.replaced = true;
+                c.rekey_at = None;
+                let lost = c
+                    .collision
+                    .as_ref()
+                    .is_some_and(|col| my_min < col.peer_min_nonce);
+                if lost {
+                    // RFC 7296 2.8.1: our exchange holds the lowest nonce, so
+                    // our new child is redundant and ours to delete; the peer
+                    // deletes the old one.
+                    self.queue(now, h, Task::DeleteChild(req.spi_in));
+                } else {
+                    self.queue(now, h, Task::DeleteChild(old));
+                }
+            }
+        }
+    }
+
+    /// After we answered the peer's rekey of child `old`.
+    pub(super) fn after_peer_rekeyed_child(&mut self, h: u64, old: u32) {
+        let Some(c) = self.sas.get_mut(&h).and_then(|s| s.child_by_in(old)) else {
+            return;
+        };
+        if c.state == ChildState::Installed {
+            // The peer initiated the rekey: it deletes the old child.
+            c.state = ChildState::Rekeyed;
+            c.replaced = true;
+            c.rekey_at = None;
+        }
+    }
+
+    /// The peer's CREATE_CHILD_SA request.
+    pub(super) fn child_request(&mut self, now: Instant, h: u64, id: u32, payloads: Vec<Payload>) {
+        let Some(sa) = self.sas.get_mut(&h) else {
+            return;
+        };
+        let policy = sa.policy.clone();
+        let offer = find_payload(&payloads, |p| {
+            if let Payload::Sa(x) = p {
+                Some(x)
+            } else {
+                None
+            }
+        });
+        let ni = find_payload(&payloads, |p| {
+            if let Payload::Nonce(x) = p {
+                Some(x)
+            } else {
+                None
+            }
+        });
+        let (Some(offer), Some(ni)) = (offer, ni) else {
+            self.send_response(
+                h,
+                ExchangeType::CREATE_CHILD_SA,
+                id,
+                vec![notify(NotifyType::INVALID_SYNTAX, Vec::new())],
+            );
+            return;
+        };
+        if offer.iter().any(|p| p.protocol == ProtocolId::IKE) {
+            let (offer, ni) = (offer.clone(), ni.clone());
+            self.rekey_ike_request(now, h, id, offer, ni, payloads);
+            return;
+        }
+        let refuse = |e: &mut Engine, code: NotifyType| {
+            e.send_response(
+                h,
+                ExchangeType::CREATE_CHILD_SA,
+                id,
+                vec![notify(code, Vec::new())],
+            );
+        };
+        // RFC 7296 2.25: while the IKE SA is being rekeyed, no new children.
+        if sa.phase != Phase::Established
+            || sa
+                .pending
+                .as_ref()
+                .is_some_and(|p| matches!(p.kind, PendingKind::RekeyIke { .. }))
+        {
+            refuse(self, NotifyType::TEMPORARY_FAILURE);
+            return;
+        }
+        let mut rekey_of = None;
+        let mut collision = false;
+        if let Some(n) = find_notify(&payloads, NotifyType::REKEY_SA) {
+            let Ok(b) = <[u8; 4]>::try_from(n.spi.as_slice()) else {
+                refuse(self, NotifyType::INVALID_SYNTAX);
+                return;
+            };
+            match sa.child_by_out(u32::from_be_bytes(b)) {
+                None => {
+                    refuse(self, NotifyType::CHILD_SA_NOT_FOUND);
+                    return;
+                }
+                Some(c) if c.state == ChildState::Installed => rekey_of = Some(c.spi_in),
+                Some(c) if c.state == ChildState::Rekeying => {
+                    rekey_of = Some(c.spi_in);
+                    collision = true;
+                }
+                Some(_) => {
+                    // Already replaced or being deleted (RFC 7296 2.25.1).
+                    refuse(self, NotifyType::TEMPORARY_FAILURE);
+                    return;
+                }
+            }
+        }
+        let ke = find_payload(&payloads, |p| {
+            if let Payload::Ke(x) = p {
+                Some(x)
+            } else {
+                None
+            }
+        });
+        let choice = match responder_child(&payloads, offer, &policy, ke.map(|k| k.group), false) {
+            Ok(c) => c,
+            Err(NotifyType::NO_PROPOSAL_CHOSEN) if ke.is_some() => {
+                // A KE for a group we do not take: name one we would (RFC 7296 1.3).
+                let alt = policy
+                    .child_proposals
+                    .iter()
+                    .flat_map(|p| p.dh.iter().copied())
+                    .find(|g| responder_child(&payloads, offer, &policy, Some(*g), false).is_ok());
+                match alt {
+                    Some(g) => {
+                        let n = notify(NotifyType::INVALID_KE_PAYLOAD, g.0.to_be_bytes().to_vec());
+                        self.send_response(h, ExchangeType::CREATE_CHILD_SA, id, vec![n]);
+                    }
+                    None => refuse(self, NotifyType::NO_PROPOSAL_CHOSEN),
+                }
+                return;
+            }
+            Err(code) => {
+                refuse(self, code);
+                return;
+            }
+        };
+        let (answer, suite, peer_spi, local_ts, remote_ts, mode) = choice;
+        let nr = self.nonce();
+        let (g_ir, ke_public) = match (suite.dh, ke) {
+            (Some(g), Some(kp)) => {
+                let Some(k) = keys::group(g)
+                    .ok()
+                    .and_then(|cg| self.kex.start(cg, &self.sys_rng).ok())
+                else {
+                    return;
+                };
+                let public = k.public_value().to_vec();
+                match k.compute_shared(&kp.data) {
+                    Ok(s) => (Some(s), Some((g, public))),
+                    Err(_) => {
+                        refuse(self, NotifyType::INVALID_SYNTAX);
+                        return;
+                    }
+                }
+            }
+            _ => (None, None),
+        };
+        let ni = ni.clone();
+        let Some(sa) = self.sas.get_mut(&h) else {
+            return;
+        };
+        if collision {
+            if let Some(c) = rekey_of.and_then(|o| sa.child_by_in(o)) {
+                c.collision = Some(Box::new(Collision {
+                    peer_min_nonce: min_nonce(&ni, &nr),
+                    peer_created: 0,
+                }));
+            }
+        }
+        let request = self.request_id();
+        let Some(sa) = self.sas.get_mut(&h) else {
+            return;
+        };
+        let (src, dst) = (sa.remote.ip(), sa.local.ip());
+        sa.parked = Some(Box::new(Parked {
+            message_id: id,
+            exchange: ExchangeType::CREATE_CHILD_SA,
+            head: Vec::new(),
+            tail: Vec::new(),
+            answer: ChildAnswer {
+                proposal: answer,
+                suite,
+                peer_spi,
+                local_ts,
+                remote_ts,
+                mode,
+                g_ir,
+                ni,
+                nr,
+                ke_public,
+                rekey_of,
+            },
+            completes_auth: false,
+        }));
+        self.kernel_pending
+            .insert(request, (h, KernelPurpose::ParkedSpi));
+        self.kernel_out.push_back(KernelRequest::AllocateSpi {
+            request,
+            protocol: ProtocolId::ESP,
+            src,
+            dst,
+        });
+    }
+
+    // ----- IKE SA rekey (RFC 7296 1.3.2, 2.18) ---------------------------
+
+    pub(super) fn rekey_ike_start(&mut self, now: Instant, h: u64) {
+        let Some(sa) = self.sas.get(&h) else { return };
+        if sa.phase != Phase::Established || sa.successor.is_some() {
+            return;
+        }
+        let Some(suite) = sa.suite else { return };
+        let policy = sa.policy.clone();
+        let group = suite.dh;
+        let Some(ke) = keys::group(group)
+            .ok()
+            .and_then(|cg| self.kex.start(cg, &self.sys_rng).ok())
+        else {
+            return;
+        };
+        let new_spi = self.fresh_spi();
+        let ni = self.nonce();
+        let payloads = vec![
+            Payload::Sa(proposal::ike_offer(
+                &policy.ike_proposals,
+                &new_spi.to_be_bytes(),
+                Some(group),
+            )),
+            Payload::Nonce(ni.clone()),
+            Payload::Ke(KePayload {
+                group,
+                data: ke.public_value().to_vec(),
+            }),
+        ];
+        if let Some(sa) = self.sas.get_mut(&h) {
+            sa.collision = None;
+        }
+        self.send_request(
+            now,
+            h,
+            ExchangeType::CREATE_CHILD_SA,
+            payloads,
+            PendingKind::RekeyIke {
+                new_spi,
+                ni,
+                ke,
+                group,
+            },
+        );
+    }
+
+    /// A new IKE SA replacing `old`, with message IDs starting over.
+    #[allow(clippy::too_many_arguments)]
+    fn rekeyed_sa(
+        &mut self,
+        now: Instant,
+        old: u64,
+        initiator: bool,
+        spi_i: u64,
+        spi_r: u64,
+        suite: super::api::IkeSuite,
+        keys: IkeKeyset,
+    ) -> Option<u64> {
+        let o = self.sas.get(&old)?;
+        let l = o.policy.ike_lifetime;
+        let sa = IkeSa {
+            policy: o.policy.clone(),
+            initiator,
+            spi_i,
+            spi_r,
+            local: o.local,
+            remote: o.remote,
+            phase: Phase::Established,
+            suite: Some(suite),
+            keys: Some(Box::new(keys)),
+            auth: None,
+            next_id: 0,
+            pending: None,
+            tasks: Default::default(),
+            spi_wait: None,
+            expect_id: 0,
+            cached: None,
+            parked: None,
+            reassembly: None,
+            children: Vec::new(),
+            peer_id: o.peer_id.clone(),
+            nat: o.nat,
+            fragmentation: o.fragmentation,
+            created: now,
+            last_heard: now,
+            rekey_at: Some(rekey_deadline(self.rng.as_mut(), now, &l)),
+            hard_at: Some(now + l.hard),
+            collision: None,
+            successor: None,
+        };
+        let h = if initiator { spi_i } else { spi_r };
+        self.sas.insert(h, sa);
+        self.rearm(h, now);
+        Some(h)
+    }
+
+    /// Moves children and pending child work from `old` to `new`; `old`
+    /// is now only waiting for its DELETE.
+    fn hand_over(&mut self, now: Instant, old: u64, new: u64, we_delete_old: bool) {
+        let Some(o) = self.sas.get_mut(&old) else {
+            return;
+        };
+        let children = std::mem::take(&mut o.children);
+        let tasks: Vec<Task> = o
+            .tasks
+            .drain(..)
+            .filter(|t| {
+                matches!(
+                    t,
+                    Task::NewChild | Task::RekeyChild(_) | Task::DeleteChild(_)
+                )
+            })
+            .collect();
+        o.phase = Phase::Rekeyed;
+        o.successor = Some(new);
+        o.rekey_at = None;
+        if we_delete_old {
+            o.tasks.push_back(Task::DeleteIke);
+        }
+        if let Some(n) = self.sas.get_mut(&new) {
+            n.children.extend(children);
+            n.tasks.extend(tasks);
+        }
+        self.events.push_back(Event::IkeRekeyed {
+            old: IkeSaId(old),
+            new: IkeSaId(new),
+        });
+        self.after_input(old, now);
+        self.after_input(new, now);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn rekey_ike_response(
+        &mut self,
+        now: Instant,
+        h: u64,
+        new_spi: u64,
+        ni: Vec<u8>,
+        ke: Box<dyn KeyAgreement>,
+        group: DhGroup,
+        payloads: Vec<Payload>,
+    ) {
+        let Some(sa) = self.sas.get(&h) else { return };
+        let policy = sa.policy.clone();
+        let peer_won = sa.collision.as_ref().map(|c| c.peer_created);
+        let answer = find_payload(&payloads, |p| {
+            if let Payload::Sa(x) = p {
+                Some(x)
+            } else {
+                None
+            }
+        });
+        let nr = find_payload(&payloads, |p| {
+            if let Payload::Nonce(x) = p {
+                Some(x)
+            } else {
+                None
+            }
+        });
+        let kp = find_payload(&payloads, |p| {
+            if let Payload::Ke(x) = p {
+                Some(x)
+            } else {
+                None
+            }
+        });
+        let ok = match (super::error_notify(&payloads), answer, nr, kp) {
+            (None, Some(a), Some(nr), Some(kp)) => {
+                proposal::ike_suite_from_answer(a, &policy.ike_proposals)
+                    .filter(|s| s.dh == group && kp.group == group)
+                    .and_then(|s| {
+                        <[u8; 8]>::try_from(a.first()?.spi.as_slice())
+                            .ok()
+                            .map(|b| (s, u64::from_be_bytes(b)))
+                    })
+                    .filter(|(_, spi)| *spi != 0)
+                    .map(|(s, spi)| (s, spi, nr.clone(), kp.data.clone()))
+            }
+            _ => None,
+        };
+        let Some((suite, peer_spi, nr, peer_ke)) = ok else {
+            match peer_won {
+                // Ours failed but the peer's went through: it is the new SA.
+                Some(p) if self.sas.contains_key(&p) => self.hand_over(now, h, p, false),
+                _ => {
+                    if let Some(sa) = self.sas.get_mut(&h) {
+                        sa.rekey_at = Some(now + RETRY_REKEY);
+                    }
+                }
+            }
+            return;
+        };
+        let Some(sa) = self.sas.get(&h) else { return };
+        let Some(old_keys) = sa.keys.as_deref() else {
+            return;
+        };
+        let Ok(g_ir) = ke.compute_shared(&peer_ke) else {
+            return;
+        };
+        let seed = Seed::Rekey {
+            old_prf: old_keys.prf,
+            old_sk_d: old_keys.sk_d.as_bytes(),
+        };
+        let Ok(k) = IkeKeyset::derive(
+            &suite,
+            seed,
+            g_ir.as_bytes(),
+            &ni,
+            &nr,
+            new_spi,
+            peer_spi,
+            true,
+        ) else {
+            return;
+        };
+        let Some(mine) = self.rekeyed_sa(now, h, true, new_spi, peer_spi, suite, k) else {
+            return;
+        };
+        let my_min = min_nonce(&ni, &nr);
+        match self
+            .sas
+            .get(&h)
+            .and_then(|s| s.collision.as_deref())
+            .cloned()
+        {
+            Some(col) if self.sas.contains_key(&col.peer_created) => {
+                if my_min < col.peer_min_nonce {
+                    // RFC 7296 2.8.2: our new SA is redundant; we delete it,
+                    // the peer (winner) deletes the old one.
+                    self.hand_over(now, h, col.peer_created, false);
+                    self.queue(now, mine, Task::DeleteIke);
+                } else {
+                    self.hand_over(now, h, mine, true);
+                }
+            }
+            _ => self.hand_over(now, h, mine, true),
+        }
+    }
+
+    fn rekey_ike_request(
+        &mut self,
+        now: Instant,
+        h: u64,
+        id: u32,
+        offer: Vec<crate::wire::sa::Proposal>,
+        ni: Vec<u8>,
+        payloads: Vec<Payload>,
+    ) {
+        let refuse = |e: &mut Engine, code: NotifyType, data: Vec<u8>| {
+            e.send_response(
+                h,
+                ExchangeType::CREATE_CHILD_SA,
+                id,
+                vec![notify(code, data)],
+            );
+        };
+        let Some(sa) = self.sas.get(&h) else { return };
+        let policy = sa.policy.clone();
+        let busy =
+            sa.pending.as_ref().is_some_and(|p| {
+                !matches!(p.kind, PendingKind::RekeyIke { .. } | PendingKind::Dpd)
+            }) || sa.spi_wait.is_some()
+                || sa.parked.is_some()
+                || sa.children.iter().any(|c| c.state == ChildState::Rekeying);
+        if sa.phase != Phase::Established || busy {
+            refuse(self, NotifyType::TEMPORARY_FAILURE, Vec::new());
+            return;
+        }
+        let collision = sa
+            .pending
+            .as_ref()
+            .is_some_and(|p| matches!(p.kind, PendingKind::RekeyIke { .. }));
+        let Some(kp) = find_payload(&payloads, |p| {
+            if let Payload::Ke(x) = p {
+                Some(x)
+            } else {
+                None
+            }
+        }) else {
+            refuse(self, NotifyType::INVALID_SYNTAX, Vec::new());
+            return;
+        };
+        let Some((answer, suite)) =
+            proposal::select_ike(&offer, &policy.ike_proposals, &[], Some(kp.group))
+                .filter(|(_, s)| keys::ike_suite_supported(s))
+        else {
+            refuse(self, NotifyType::NO_PROPOSAL_CHOSEN, Vec::new());
+            return;
+        };
+        if kp.group != suite.dh {
+            refuse(
+                self,
+                NotifyType::INVALID_KE_PAYLOAD,
+                suite.dh.0.to_be_bytes().to_vec(),
+            );
+            return;
+        }
+        let peer_spi = offer
+            .iter()
+            .find(|p| p.num == answer.num)
+            .and_then(|p| <[u8; 8]>::try_from(p.spi.as_slice()).ok())
+            .map(u64::from_be_bytes)
+            .filter(|s| *s != 0);
+        let Some(peer_spi) = peer_spi else {
+            refuse(self, NotifyType::INVALID_SYNTAX, Vec::new());
+            return;
+        };
+        let Some(ke) = keys::group(suite.dh)
+            .ok()
+            .and_then(|cg| self.kex.start(cg, &self.sys_rng).ok())
+        else {
+            return;
+        };
+        let public = ke.public_value().to_vec();
+        let Ok(g_ir) = ke.compute_shared(&kp.data) else {
+            refuse(self, NotifyType::INVALID_SYNTAX, Vec::new());
+            return;
+        };
+        let new_spi = self.fresh_spi();
+        let nr = self.nonce();
+        let Some(sa) = self.sas.get(&h) else { return };
+        let Some(old_keys) = sa.keys.as_deref() else {
+            return;
+        };
+        let seed = Seed::Rekey {
+            old_prf: old_keys.prf,
+            old_sk_d: old_keys.sk_d.as_bytes(),
+        };
+        let Ok(k) = IkeKeyset::derive(
+            &suite,
+            seed,
+            g_ir.as_bytes(),
+            &ni,
+            &nr,
+            peer_spi,
+            new_spi,
+            false,
+        ) else {
+            return;
+        };
+        let mut answer = answer;
+        answer.spi = new_spi.to_be_bytes().to_vec();
+        let out = vec![
+            Payload::Sa(vec![answer]),
+            Payload::Nonce(nr.clone()),
+            Payload::Ke(KePayload {
+                group: suite.dh,
+                data: public,
+            }),
+        ];
+        self.send_response(h, ExchangeType::CREATE_CHILD_SA, id, out);
+        let Some(new) = self.rekeyed_sa(now, h, false, peer_spi, new_spi, suite, k) else {
+            return;
+        };
+        if collision {
+            if let Some(sa) = self.sas.get_mut(&h) {
+                sa.collision = Some(Box::new(Collision {
+                    peer_min_nonce: min_nonce(&ni, &nr),
+                    peer_created: new,
+                }));
+            }
+        } else {
+            // The peer initiated: it deletes the old SA.
+            self.hand_over(now, h, new, false);
+        }
+    }
+}

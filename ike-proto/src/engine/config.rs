@@ -1,0 +1,310 @@
+//! The engine's configuration: what to negotiate with whom.
+//!
+//! This is deliberately independent of the configuration file: the parent
+//! parses the file into its own serde model and the network worker converts
+//! that into these plain values. Nothing here is read from the network.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::crypto::{Secret, SigningKey, VerifyingKey};
+use crate::wire::consts::{DhGroup, EncrId, IdType, IntegId, PrfId};
+
+use super::ts::TrafficSelector;
+
+/// Engine-wide settings and the list of policies.
+#[derive(Clone)]
+pub struct Config {
+    /// One entry per configured connection.
+    pub policies: Vec<Arc<Policy>>,
+    /// From this many half-open IKE SAs on, an IKE_SA_INIT must carry a
+    /// valid cookie (RFC 7296 2.6). 0 demands cookies always.
+    pub cookie_threshold: usize,
+    /// Hard cap on half-open IKE SAs; above it new IKE_SA_INITs are dropped.
+    pub max_half_open: usize,
+    /// How long a half-open (responder) IKE SA may wait for IKE_AUTH.
+    pub half_open_timeout: Duration,
+    /// How often the cookie secret rotates.
+    pub cookie_rotation: Duration,
+    /// Retransmission schedule for our requests.
+    pub retransmit: Retransmit,
+    /// IKE messages larger than this (UDP payload bytes) are sent as RFC 7383
+    /// fragments when the peer supports it.
+    pub fragment_mtu: usize,
+    /// Reassembly bounds (RFC 7383 2.6.1): at most this many fragments ...
+    pub max_fragments: u16,
+    /// ... and this many bytes of fragment data per message.
+    pub max_reassembly_bytes: usize,
+    /// The NAT-T port (RFC 3948): messages there carry the non-ESP marker.
+    pub natt_port: u16,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            policies: Vec::new(),
+            cookie_threshold: 64,
+            max_half_open: 4096,
+            half_open_timeout: Duration::from_secs(30),
+            cookie_rotation: Duration::from_secs(120),
+            retransmit: Retransmit::default(),
+            fragment_mtu: 1280,
+            max_fragments: 32,
+            max_reassembly_bytes: 64 * 1024,
+            natt_port: 4500,
+        }
+    }
+}
+
+/// Retransmission with exponential back-off (RFC 7296 2.1, 2.4).
+#[derive(Clone, Copy, Debug)]
+pub struct Retransmit {
+    /// Wait before the first retransmission.
+    pub initial: Duration,
+    /// Upper bound on one wait.
+    pub max_interval: Duration,
+    /// Retransmissions before giving up on the peer (the SA is then deleted).
+    pub tries: u32,
+}
+
+impl Default for Retransmit {
+    fn default() -> Self {
+        Retransmit {
+            initial: Duration::from_secs(1),
+            max_interval: Duration::from_secs(32),
+            tries: 6,
+        }
+    }
+}
+
+/// Who starts the IKE SA of a policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartAction {
+    /// Only answer the peer.
+    Passive,
+    /// Initiate when the kernel reports traffic (ACQUIRE) or on command.
+    OnDemand,
+    /// Initiate as soon as the engine is told to start (and on command).
+    Active,
+}
+
+/// ESP encapsulation mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// Tunnel mode (the default of RFC 7296).
+    Tunnel,
+    /// Transport mode, asked for with USE_TRANSPORT_MODE (RFC 7296 1.3.1).
+    Transport,
+}
+
+/// An identity as carried in IDi/IDr (RFC 7296 3.5): type and data bytes.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Identity {
+    /// ID type (ID_FQDN, ID_IPV4_ADDR, ...).
+    pub kind: IdType,
+    /// The identification data, exactly as on the wire.
+    pub data: Vec<u8>,
+}
+
+impl Identity {
+    /// An ID_FQDN identity.
+    pub fn fqdn(name: &str) -> Self {
+        Identity {
+            kind: IdType::FQDN,
+            data: name.as_bytes().to_vec(),
+        }
+    }
+
+    /// An ID_RFC822_ADDR identity.
+    pub fn email(addr: &str) -> Self {
+        Identity {
+            kind: IdType::RFC822_ADDR,
+            data: addr.as_bytes().to_vec(),
+        }
+    }
+
+    /// An ID_IPV4_ADDR or ID_IPV6_ADDR identity.
+    pub fn addr(a: IpAddr) -> Self {
+        match a {
+            IpAddr::V4(v) => Identity {
+                kind: IdType::IPV4_ADDR,
+                data: v.octets().to_vec(),
+            },
+            IpAddr::V6(v) => Identity {
+                kind: IdType::IPV6_ADDR,
+                data: v.octets().to_vec(),
+            },
+        }
+    }
+}
+
+/// How we prove our identity.
+#[derive(Clone)]
+pub enum LocalAuth {
+    /// Shared key message integrity code (RFC 7296 2.15).
+    Psk(Secret),
+    /// RFC 7427 digital signature with our private key.
+    Signature(Arc<SigningKey>),
+}
+
+/// How the peer must prove its identity.
+#[derive(Clone)]
+pub enum PeerAuth {
+    /// Shared key MIC with this key.
+    Psk(Secret),
+    /// RFC 7427 signature verifiable with this public key.
+    Signature(Arc<VerifyingKey>),
+}
+
+/// An encryption transform with its key length in bits (Key Length attribute;
+/// `None` for fixed-length ciphers such as ChaCha20-Poly1305).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Encr {
+    /// Transform ID.
+    pub id: EncrId,
+    /// Key length in bits, sent as the Key Length attribute.
+    pub key_bits: Option<u16>,
+}
+
+/// One IKE SA proposal: every combination of the listed transforms is
+/// acceptable. AEAD ciphers take an empty `integ`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IkeProposal {
+    pub encr: Vec<Encr>,
+    pub prf: Vec<PrfId>,
+    pub integ: Vec<IntegId>,
+    pub dh: Vec<DhGroup>,
+}
+
+/// One CHILD_SA (ESP) proposal. `dh` lists the PFS groups; empty means no
+/// PFS (then no KE payload in CREATE_CHILD_SA).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChildProposal {
+    pub encr: Vec<Encr>,
+    pub integ: Vec<IntegId>,
+    pub dh: Vec<DhGroup>,
+    /// Offer/accept extended sequence numbers.
+    pub esn: bool,
+}
+
+/// Lifetimes of an SA (IKE or child).
+#[derive(Clone, Copy, Debug)]
+pub struct Lifetime {
+    /// Start the rekey this long after creation ...
+    pub rekey: Duration,
+    /// ... minus a random jitter up to this much (so both peers do not
+    /// rekey at the same instant, RFC 7296 2.8.1) ...
+    pub jitter: Duration,
+    /// ... and delete the SA at this age if it was not replaced.
+    pub hard: Duration,
+}
+
+impl Lifetime {
+    /// Defaults in the range most implementations use.
+    pub const IKE_DEFAULT: Lifetime = Lifetime {
+        rekey: Duration::from_secs(4 * 3600),
+        jitter: Duration::from_secs(360),
+        hard: Duration::from_secs(4 * 3600 + 600),
+    };
+    /// Defaults for CHILD_SAs.
+    pub const CHILD_DEFAULT: Lifetime = Lifetime {
+        rekey: Duration::from_secs(3600),
+        jitter: Duration::from_secs(180),
+        hard: Duration::from_secs(3600 + 300),
+    };
+}
+
+/// One connection: peer, algorithms, identities, authentication, selectors.
+#[derive(Clone)]
+pub struct Policy {
+    /// Name used by commands, events and logs.
+    pub name: String,
+    /// Our address; `None` accepts any local address (responder only).
+    pub local_addr: Option<IpAddr>,
+    /// The peer's address; `None` accepts any peer (responder only).
+    pub peer_addr: Option<IpAddr>,
+    /// UDP port of the peer (500 unless configured otherwise).
+    pub peer_port: u16,
+    /// Our UDP port for IKE (500).
+    pub local_port: u16,
+    /// IKE proposals, in order of preference.
+    pub ike_proposals: Vec<IkeProposal>,
+    /// CHILD_SA proposals, in order of preference.
+    pub child_proposals: Vec<ChildProposal>,
+    /// Our identity (IDi or IDr).
+    pub local_id: Identity,
+    /// The identity the peer must present.
+    pub peer_id: Identity,
+    /// How we authenticate.
+    pub local_auth: LocalAuth,
+    /// How the peer must authenticate.
+    pub peer_auth: PeerAuth,
+    /// Our side of the traffic selectors (TSi when initiating).
+    pub local_ts: Vec<TrafficSelector>,
+    /// The peer's side of the traffic selectors.
+    pub peer_ts: Vec<TrafficSelector>,
+    /// Tunnel or transport.
+    pub mode: Mode,
+    /// IKE SA lifetime.
+    pub ike_lifetime: Lifetime,
+    /// CHILD_SA lifetime.
+    pub child_lifetime: Lifetime,
+    /// Liveness check after this much silence from the peer (`None`: off).
+    pub dpd_interval: Option<Duration>,
+    /// Who starts.
+    pub start: StartAction,
+    /// Offer and use RFC 7383 fragmentation.
+    pub fragmentation: bool,
+    /// Create the IKE SA without a CHILD_SA (RFC 6023) when initiating; as
+    /// responder, always accept a childless IKE_AUTH if the peer offered it.
+    pub childless: bool,
+    /// Send INITIAL_CONTACT in our first IKE_AUTH, and honour the peer's.
+    pub initial_contact: bool,
+}
+
+impl Policy {
+    /// A policy with the library's defaults: PSK, AES-256-GCM, X25519, tunnel
+    /// mode, active start. Tests and examples refine it field by field.
+    pub fn new(name: &str, local: IpAddr, peer: IpAddr, psk: &[u8]) -> Self {
+        Policy {
+            name: name.to_string(),
+            local_addr: Some(local),
+            peer_addr: Some(peer),
+            peer_port: 500,
+            local_port: 500,
+            ike_proposals: vec![IkeProposal {
+                encr: vec![Encr {
+                    id: EncrId::AES_GCM_16,
+                    key_bits: Some(256),
+                }],
+                prf: vec![PrfId::HMAC_SHA2_256],
+                integ: vec![],
+                dh: vec![DhGroup::CURVE25519],
+            }],
+            child_proposals: vec![ChildProposal {
+                encr: vec![Encr {
+                    id: EncrId::AES_GCM_16,
+                    key_bits: Some(256),
+                }],
+                integ: vec![],
+                dh: vec![],
+                esn: false,
+            }],
+            local_id: Identity::addr(local),
+            peer_id: Identity::addr(peer),
+            local_auth: LocalAuth::Psk(Secret::from_slice(psk)),
+            peer_auth: PeerAuth::Psk(Secret::from_slice(psk)),
+            local_ts: vec![TrafficSelector::host(local)],
+            peer_ts: vec![TrafficSelector::host(peer)],
+            mode: Mode::Tunnel,
+            ike_lifetime: Lifetime::IKE_DEFAULT,
+            child_lifetime: Lifetime::CHILD_DEFAULT,
+            dpd_interval: Some(Duration::from_secs(30)),
+            start: StartAction::Active,
+            fragmentation: true,
+            childless: false,
+            initial_contact: true,
+        }
+    }
+}

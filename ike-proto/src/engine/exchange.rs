@@ -1,0 +1,206 @@
+//! Protected messages on an existing IKE SA: integrity check, message IDs
+//! and the window (RFC 7296 2.1-2.3), cached responses, RFC 7383
+//! reassembly, and dispatch to the exchange handlers.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use crate::wire::consts::{ExchangeType, NotifyType};
+use crate::wire::Header;
+use crate::wire::Payload;
+
+use super::codec::{self, OpenError, Opened};
+use super::reassembly::{Added, Reassembly};
+use super::sa::{PendingKind, Phase};
+use super::{notify, Engine};
+
+impl Engine {
+    pub(super) fn protected(
+        &mut self,
+        now: Instant,
+        h: u64,
+        local: SocketAddr,
+        remote: SocketAddr,
+        header: Header,
+        bytes: &[u8],
+    ) {
+        let (max_frags, max_bytes, natt_port) = (
+            self.cfg.max_fragments,
+            self.cfg.max_reassembly_bytes,
+            self.cfg.natt_port,
+        );
+        let Some(sa) = self.sas.get_mut(&h) else {
+            return;
+        };
+        let id = header.message_id;
+        let is_response = header.flags.response;
+        // Cheap checks before any crypto: is this message ID possible at all?
+        let retransmitted_request = !is_response
+            && sa.cached.as_ref().is_some_and(|c| c.message_id == id)
+            && id.wrapping_add(1) == sa.expect_id;
+        if is_response {
+            if sa.pending.as_ref().map(|p| p.message_id) != Some(id) {
+                return;
+            }
+        } else if !retransmitted_request {
+            if id != sa.expect_id || sa.parked.as_ref().is_some_and(|p| p.message_id == id) {
+                return; // outside the window, or being answered already
+            }
+            // RFC 7296 2.2 / issue: a half-open SA accepts only IKE_AUTH;
+            // an initiator still negotiating accepts no requests.
+            let allowed = match sa.phase {
+                Phase::Auth => !sa.initiator && header.exchange == ExchangeType::IKE_AUTH,
+                Phase::Init => false,
+                Phase::Established => header.exchange != ExchangeType::IKE_AUTH,
+                Phase::Deleting | Phase::Rekeyed => header.exchange == ExchangeType::INFORMATIONAL,
+            };
+            if !allowed {
+                return;
+            }
+        }
+        let Some(keys) = sa.keys.as_deref() else {
+            return;
+        };
+        let opened = codec::open(keys, bytes);
+        let (first_frag, payloads) = match opened {
+            Err(OpenError::Framing) | Err(OpenError::Integrity) => return, // RFC 7296 2.21.2: silence
+            Err(e) => {
+                // Authentic but unparseable: a request gets an error answer.
+                if !is_response && !retransmitted_request {
+                    let code = match e {
+                        OpenError::UnsupportedCritical(_) => {
+                            NotifyType::UNSUPPORTED_CRITICAL_PAYLOAD
+                        }
+                        _ => NotifyType::INVALID_SYNTAX,
+                    };
+                    let data = match e {
+                        OpenError::UnsupportedCritical(t) => vec![t.0],
+                        _ => Vec::new(),
+                    };
+                    sa.expect_id = sa.expect_id.wrapping_add(1);
+                    self.send_response(h, header.exchange, id, vec![notify(code, data)]);
+                    if header.exchange == ExchangeType::IKE_AUTH {
+                        // Nothing of a failed IKE_AUTH stays (RFC 7296 2.21.2).
+                        self.remove_sa(h, super::DownReason::Failed);
+                    }
+                }
+                return;
+            }
+            Ok((_, Opened::Whole(p))) => (true, Some(p)),
+            Ok((
+                _,
+                Opened::Fragment {
+                    number,
+                    total,
+                    first,
+                    data,
+                },
+            )) => {
+                if retransmitted_request {
+                    (number == 1, None)
+                } else {
+                    let r = match sa.reassembly.as_deref_mut() {
+                        Some(r) if r.message_id() == id && r.total() == total => r,
+                        _ => match Reassembly::new(id, total, max_frags, max_bytes) {
+                            Some(r) => sa.reassembly.insert(Box::new(r)),
+                            None => return,
+                        },
+                    };
+                    match r.add(number, total, first, data) {
+                        Added::Complete(first, all) => {
+                            sa.reassembly = None;
+                            match codec::parse_inner(first, &all) {
+                                Ok(p) => (true, Some(p)),
+                                Err(_) if !is_response => {
+                                    sa.expect_id = sa.expect_id.wrapping_add(1);
+                                    self.send_response(
+                                        h,
+                                        header.exchange,
+                                        id,
+                                        vec![notify(NotifyType::INVALID_SYNTAX, Vec::new())],
+                                    );
+                                    return;
+                                }
+                                Err(_) => return,
+                            }
+                        }
+                        Added::Pending | Added::Duplicate => {
+                            sa.last_heard = now;
+                            return;
+                        }
+                        Added::Rejected => {
+                            sa.reassembly = None;
+                            return;
+                        }
+                    }
+                }
+            }
+        };
+        sa.last_heard = now;
+        if retransmitted_request {
+            // RFC 7296 2.1 / RFC 7383 2.6.1: resend the cached answer (once
+            // per retransmitted message, on its first fragment).
+            if first_frag {
+                if let Some(c) = sa.cached.as_deref() {
+                    let d = c.datagrams.clone();
+                    let (l, r) = (sa.local, sa.remote);
+                    self.emit(l, r, &d);
+                }
+            }
+            return;
+        }
+        let Some(payloads) = payloads else { return };
+        // RFC 7296 2.23: behind a NAT the peer's address may change; follow
+        // authenticated messages (and the initiator's move to port 4500).
+        if sa.nat || local.port() == natt_port {
+            sa.local = local;
+            sa.remote = remote;
+        }
+        if is_response {
+            let Some(p) = sa.pending.take() else { return };
+            self.response(now, h, p.kind, payloads);
+        } else {
+            sa.expect_id = sa.expect_id.wrapping_add(1);
+            self.request(now, h, header.exchange, id, payloads);
+        }
+    }
+
+    fn response(&mut self, now: Instant, h: u64, kind: PendingKind, payloads: Vec<Payload>) {
+        match kind {
+            PendingKind::Init { .. } => {}
+            PendingKind::Auth { child } => self.auth_response(now, h, child, payloads),
+            PendingKind::Child(req) => self.child_response(now, h, req, payloads),
+            PendingKind::RekeyIke {
+                new_spi,
+                ni,
+                ke,
+                group,
+            } => self.rekey_ike_response(now, h, new_spi, ni, ke, group, payloads),
+            PendingKind::Delete { children } => self.delete_response(now, h, children, payloads),
+            PendingKind::Dpd => {}
+        }
+    }
+
+    fn request(
+        &mut self,
+        now: Instant,
+        h: u64,
+        exchange: ExchangeType,
+        id: u32,
+        payloads: Vec<Payload>,
+    ) {
+        match exchange {
+            ExchangeType::IKE_AUTH => self.auth_request(now, h, id, payloads),
+            ExchangeType::CREATE_CHILD_SA => self.child_request(now, h, id, payloads),
+            ExchangeType::INFORMATIONAL => self.info_request(now, h, id, payloads),
+            // Exchanges we do not implement: answer so the peer's window
+            // moves on (RFC 7296 2.21.4 has no better notify).
+            other => self.send_response(
+                h,
+                other,
+                id,
+                vec![notify(NotifyType::INVALID_SYNTAX, Vec::new())],
+            ),
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! INFORMATIONAL: DELETE of IKE and CHILD_SAs, liveness checks and
+//! notifies (RFC 7296 1.4, 1.5, 2.4).
+
+use std::time::Instant;
+
+use crate::wire::consts::{ExchangeType, ProtocolId};
+use crate::wire::delete::Delete;
+use crate::wire::Payload;
+
+use super::api::DownReason;
+use super::sa::{ChildState, PendingKind, Phase};
+use super::Engine;
+
+fn delete_esp(spis: &[u32]) -> Payload {
+    Payload::Delete(Delete {
+        protocol: ProtocolId::ESP,
+        spi_size: 4,
+        spis: spis.iter().map(|s| s.to_be_bytes().to_vec()).collect(),
+    })
+}
+
+impl Engine {
+    /// The peer's INFORMATIONAL request.
+    pub(super) fn info_request(&mut self, now: Instant, h: u64, id: u32, payloads: Vec<Payload>) {
+        let deletes: Vec<&Delete> = payloads
+            .iter()
+            .filter_map(|p| {
+                if let Payload::Delete(d) = p {
+                    Some(d)
+                } else {
+                    None
+                }
+            })
+            .collect();
+        if deletes.iter().any(|d| d.protocol == ProtocolId::IKE) {
+            // RFC 7296 1.4.1: answer with an empty INFORMATIONAL, then the
+            // IKE SA and all its children are gone.
+            self.send_response(h, ExchangeType::INFORMATIONAL, id, Vec::new());
+            let reason = match self.sas.get(&h) {
+                Some(s) if s.phase == Phase::Rekeyed => DownReason::Rekeyed,
+                _ => DownReason::DeletedByPeer,
+            };
+            self.remove_sa(h, reason);
+            return;
+        }
+        let mut ours = Vec::new();
+        let mut gone = Vec::new();
+        if let Some(sa) = self.sas.get_mut(&h) {
+            for d in deletes.iter().filter(|d| d.protocol == ProtocolId::ESP) {
+                for spi in &d.spis {
+                    let Ok(b) = <[u8; 4]>::try_from(spi.as_slice()) else {
+                        continue;
+                    };
+                    // The peer names its inbound SPI: our outbound one.
+                    if let Some(c) = sa.child_by_out(u32::from_be_bytes(b)) {
+                        // If we are deleting it too, our own DELETE covers
+                        // our half (RFC 7296 1.4.1).
+                        if c.state != ChildState::Deleting {
+                            ours.push(c.spi_in);
+                        }
+                        let reason = if c.replaced {
+                            DownReason::Rekeyed
+                        } else {
+                            DownReason::DeletedByPeer
+                        };
+                        gone.push((c.spi_in, reason));
+                    }
+                }
+            }
+        }
+        let answer = if ours.is_empty() {
+            Vec::new()
+        } else {
+            vec![delete_esp(&ours)]
+        };
+        self.send_response(h, ExchangeType::INFORMATIONAL, id, answer);
+        for (spi, reason) in gone {
+            self.child_gone(h, spi, reason, true);
+        }
+        if let Some(e) = super::error_notify(&payloads) {
+            log::info!("peer sent {e} in an INFORMATIONAL request");
+        }
+        let _ = now;
+    }
+
+    /// Starts the DELETE of one of our children.
+    pub(super) fn delete_child_start(&mut self, now: Instant, h: u64, spi_in: u32) {
+        let Some(sa) = self.sas.get_mut(&h) else {
+            return;
+        };
+        let Some(c) = sa.child_by_in(spi_in) else {
+            return;
+        };
+        c.state = ChildState::Deleting;
+        c.rekey_at = None;
+        self.send_request(
+            now,
+            h,
+            ExchangeType::INFORMATIONAL,
+            vec![delete_esp(&[spi_in])],
+            PendingKind::Delete {
+                children: vec![spi_in],
+            },
+        );
+    }
+
+    /// Starts the DELETE of the IKE SA itself.
+    pub(super) fn delete_ike_start(&mut self, now: Instant, h: u64) {
+        let Some(sa) = self.sas.get_mut(&h) else {
+            return;
+        };
+        if sa.phase == Phase::Established {
+            sa.phase = Phase::Deleting;
+        }
+        let d = Payload::Delete(Delete {
+            protocol: ProtocolId::IKE,
+            spi_size: 0,
+            spis: Vec::new(),
+        });
+        self.send_request(
+            now,
+            h,
+            ExchangeType::INFORMATIONAL,
+            vec![d],
+            PendingKind::Delete {
+                children: Vec::new(),
+            },
+        );
+    }
+
+    /// The peer confirmed our DELETE.
+    pub(super) fn delete_response(
+        &mut self,
+        _now: Instant,
+        h: u64,
+        children: Vec<u32>,
+        _payloads: Vec<Payload>,
+    ) {
+        if children.is_empty() {
+            let reason = match self.sas.get(&h) {
+                Some(s) if s.successor.is_some() => DownReason::Rekeyed,
+                _ => DownReason::Terminated,
+            };
+            self.remove_sa(h, reason);
+            return;
+        }
+        for spi in children {
+            let rekeyed = self
+                .sas
+                .get_mut(&h)
+                .and_then(|s| s.child_by_in(spi))
+                .is_some_and(|c| c.replaced);
+            let reason = if rekeyed {
+                DownReason::Rekeyed
+            } else {
+                DownReason::Terminated
+            };
+            self.child_gone(h, spi, reason, true);
+        }
+    }
+}

@@ -1,0 +1,679 @@
+//! IKE_SA_INIT, both roles (RFC 7296 1.2, 2.6, 2.10, 2.23; RFC 7383 2.3;
+//! RFC 7427 4; RFC 6023 3).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::crypto::{nat_detection_hash, HashAlgorithm};
+use crate::wire::consts::{DhGroup, ExchangeType, NotifyType, ProtocolId};
+use crate::wire::ke::KeyExchange as KePayload;
+use crate::wire::Header;
+use crate::wire::Message;
+use crate::wire::Payload;
+
+use super::api::{Event, FailReason, IkeSaId, KernelRequest};
+use super::config::Policy;
+use super::keys::{self, IkeKeyset, Seed};
+use super::sa::{AuthCtx, IkeSa, Pending, PendingKind, Phase};
+use super::ts::TrafficSelector;
+use super::{codec, find_notify, notify, proposal, Engine, KernelPurpose};
+
+/// Most IKE_SA_INIT restarts (cookie, INVALID_KE_PAYLOAD) we go through
+/// before giving up: a responder that keeps asking is misbehaving.
+const MAX_RESTARTS: u8 = 3;
+
+fn natd(spi_i: u64, spi_r: u64, addr: SocketAddr) -> Vec<u8> {
+    nat_detection_hash(
+        &spi_i.to_be_bytes(),
+        &spi_r.to_be_bytes(),
+        addr.ip(),
+        addr.port(),
+    )
+    .to_vec()
+}
+
+fn hash_list() -> Vec<u8> {
+    HashAlgorithm::encode_list(HashAlgorithm::supported())
+}
+
+/// Parses the hash algorithm list of SIGNATURE_HASH_ALGORITHMS, ignoring
+/// an odd trailing byte.
+fn peer_hashes(payloads: &[Payload]) -> Vec<u16> {
+    find_notify(payloads, NotifyType::SIGNATURE_HASH_ALGORITHMS)
+        .map(|n| {
+            n.data
+                .chunks_exact(2)
+                .map(|c| u16::from_be_bytes([c[0], c[1]]))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// (peer behind NAT, we behind NAT) from the peer's NAT-D notifies
+/// (RFC 7296 2.23). No notifies: no NAT traversal.
+fn detect_nat(
+    payloads: &[Payload],
+    spi_i: u64,
+    spi_r: u64,
+    local: SocketAddr,
+    remote: SocketAddr,
+) -> bool {
+    let src: Vec<&[u8]> = super::notifies(payloads)
+        .filter(|n| n.notify_type == NotifyType::NAT_DETECTION_SOURCE_IP)
+        .map(|n| n.data.as_slice())
+        .collect();
+    let dst = find_notify(payloads, NotifyType::NAT_DETECTION_DESTINATION_IP);
+    if src.is_empty() || dst.is_none() {
+        return false;
+    }
+    let peer_natted = !src
+        .iter()
+        .any(|d| *d == natd(spi_i, spi_r, remote).as_slice());
+    let we_natted = dst.is_some_and(|d| d.data != natd(spi_i, spi_r, local));
+    peer_natted || we_natted
+}
+
+impl Engine {
+    /// Starts an IKE SA for `policy` (command, start-up or ACQUIRE).
+    pub(super) fn initiate(
+        &mut self,
+        now: Instant,
+        policy: Arc<Policy>,
+        packet_ts: Option<(TrafficSelector, TrafficSelector)>,
+    ) {
+        let (Some(lip), Some(rip)) = (policy.local_addr, policy.peer_addr) else {
+            log::warn!(
+                "policy {}: cannot initiate without local and peer address",
+                policy.name
+            );
+            return;
+        };
+        // One IKE SA per policy in negotiation at a time: an ACQUIRE storm
+        // or repeated commands must not multiply half-open SAs.
+        if self.sas.values().any(|s| {
+            Arc::ptr_eq(&s.policy, &policy)
+                && s.initiator
+                && s.phase != Phase::Deleting
+                && s.phase != Phase::Rekeyed
+                && s.successor.is_none()
+        }) {
+            return;
+        }
+        let Some(group) = policy
+            .ike_proposals
+            .first()
+            .and_then(|p| p.dh.first())
+            .copied()
+        else {
+            return;
+        };
+        let local = SocketAddr::new(lip, policy.local_port);
+        let remote = SocketAddr::new(rip, policy.peer_port);
+        let spi_i = self.fresh_spi();
+        let ni = self.nonce();
+        let Ok(g) = keys::group(group) else { return };
+        let Ok(ke) = self.kex.start(g, &self.sys_rng) else {
+            log::error!("key exchange start failed for {group}");
+            return;
+        };
+        let mut sa = IkeSa {
+            policy: policy.clone(),
+            initiator: true,
+            spi_i,
+            spi_r: 0,
+            local,
+            remote,
+            phase: Phase::Init,
+            suite: None,
+            keys: None,
+            auth: Some(Box::new(AuthCtx {
+                ni,
+                nr: Vec::new(),
+                init_request: Vec::new(),
+                init_response: Vec::new(),
+                child_spi: None,
+                spi_request: None,
+                auth_ready: false,
+                peer_hashes: Vec::new(),
+                packet_ts,
+            })),
+            next_id: 0,
+            pending: None,
+            tasks: Default::default(),
+            spi_wait: None,
+            expect_id: 0,
+            cached: None,
+            parked: None,
+            reassembly: None,
+            children: Vec::new(),
+            peer_id: None,
+            nat: false,
+            fragmentation: false,
+            created: now,
+            last_heard: now,
+            rekey_at: None,
+            hard_at: None,
+            collision: None,
+            successor: None,
+        };
+        if !policy.childless {
+            // The kernel picks our inbound SPI; ask now so it is there
+            // when IKE_SA_INIT completes.
+            let req = self.request_id();
+            if let Some(a) = sa.auth.as_deref_mut() {
+                a.spi_request = Some(req);
+            }
+            self.kernel_pending
+                .insert(req, (spi_i, KernelPurpose::AuthSpi));
+            self.kernel_out.push_back(KernelRequest::AllocateSpi {
+                request: req,
+                protocol: ProtocolId::ESP,
+                src: rip,
+                dst: lip,
+            });
+        }
+        let pending = PendingKind::Init {
+            ke,
+            group,
+            restarts: 0,
+            cookie: None,
+        };
+        self.sas.insert(spi_i, sa);
+        self.send_init(now, spi_i, pending);
+        self.after_input(spi_i, now);
+    }
+
+    /// Sends (or re-sends after a restart) our IKE_SA_INIT request.
+    fn send_init(&mut self, now: Instant, h: u64, kind: PendingKind) {
+        let natt_port = self.cfg.natt_port;
+        let initial = self.cfg.retransmit.initial;
+        let Some(sa) = self.sas.get_mut(&h) else {
+            return;
+        };
+        let PendingKind::Init {
+            ke, group, cookie, ..
+        } = &kind
+        else {
+            return;
+        };
+        let Some(auth) = sa.auth.as_deref_mut() else {
+            return;
+        };
+        let mut payloads = Vec::new();
+        if let Some(c) = cookie {
+            // RFC 7296 2.6: the cookie goes first, the rest unchanged.
+            payloads.push(notify(NotifyType::COOKIE, c.clone()));
+        }
+        payloads.push(Payload::Sa(proposal::ike_offer(
+            &sa.policy.ike_proposals,
+            &[],
+            Some(*group),
+        )));
+        payloads.push(Payload::Ke(KePayload {
+            group: *group,
+            data: ke.public_value().to_vec(),
+        }));
+        payloads.push(Payload::Nonce(auth.ni.clone()));
+        payloads.push(notify(
+            NotifyType::NAT_DETECTION_SOURCE_IP,
+            natd(sa.spi_i, 0, sa.local),
+        ));
+        payloads.push(notify(
+            NotifyType::NAT_DETECTION_DESTINATION_IP,
+            natd(sa.spi_i, 0, sa.remote),
+        ));
+        if sa.policy.fragmentation {
+            payloads.push(notify(
+                NotifyType::IKEV2_FRAGMENTATION_SUPPORTED,
+                Vec::new(),
+            ));
+        }
+        payloads.push(notify(NotifyType::SIGNATURE_HASH_ALGORITHMS, hash_list()));
+        let header = codec::header(sa.spi_i, 0, ExchangeType::IKE_SA_INIT, true, false, 0);
+        let Some(bytes) = codec::plain(header, payloads, sa.local.port() == natt_port) else {
+            return;
+        };
+        auth.init_request = bytes.clone();
+        sa.next_id = 1;
+        sa.pending = Some(Box::new(Pending {
+            message_id: 0,
+            datagrams: vec![bytes.clone()],
+            tries: 0,
+            retransmit_at: now + initial,
+            kind,
+        }));
+        let (l, r) = (sa.local, sa.remote);
+        self.emit(l, r, &[bytes]);
+    }
+
+    /// The responder's answer to our IKE_SA_INIT.
+    pub(super) fn init_response(
+        &mut self,
+        now: Instant,
+        h: u64,
+        remote: SocketAddr,
+        header: Header,
+        bytes: &[u8],
+    ) {
+        let Some(sa) = self.sas.get_mut(&h) else {
+            return;
+        };
+        if sa.phase != Phase::Init || header.message_id != 0 || remote != sa.remote {
+            return;
+        }
+        if !sa
+            .pending
+            .as_ref()
+            .is_some_and(|p| matches!(p.kind, PendingKind::Init { .. }))
+        {
+            return;
+        }
+        // Unauthenticated input: anything malformed is dropped and the
+        // retransmission timer keeps running (RFC 7296 2.21.1).
+        let Ok(msg) = Message::parse(bytes) else {
+            return;
+        };
+        let payloads = msg.payloads;
+        let Some(pending) = sa.pending.take() else {
+            return;
+        };
+        let PendingKind::Init {
+            ke,
+            group,
+            restarts,
+            cookie,
+        } = pending.kind
+        else {
+            return;
+        };
+
+        if let Some(c) = find_notify(&payloads, NotifyType::COOKIE) {
+            if restarts < MAX_RESTARTS && !c.data.is_empty() && c.data.len() <= 64 {
+                let kind = PendingKind::Init {
+                    ke,
+                    group,
+                    restarts: restarts + 1,
+                    cookie: Some(c.data.clone()),
+                };
+                self.send_init(now, h, kind);
+                self.after_input(h, now);
+            } else {
+                self.init_failed(h, FailReason::PeerNotify(NotifyType::COOKIE));
+            }
+            return;
+        }
+        if let Some(n) = find_notify(&payloads, NotifyType::INVALID_KE_PAYLOAD) {
+            // RFC 7296 1.2: retry with the group the responder names, if we
+            // offered it; same SPI, nonce and cookie.
+            let wanted =
+                <[u8; 2]>::try_from(n.data.as_slice()).map(|b| DhGroup(u16::from_be_bytes(b)));
+            let offered = |g: DhGroup| sa.policy.ike_proposals.iter().any(|p| p.dh.contains(&g));
+            match wanted {
+                Ok(g) if g != group && offered(g) && restarts < MAX_RESTARTS => {
+                    let Ok(cg) = keys::group(g) else {
+                        self.init_failed(h, FailReason::PeerNotify(NotifyType::INVALID_KE_PAYLOAD));
+                        return;
+                    };
+                    let Ok(new_ke) = self.kex.start(cg, &self.sys_rng) else {
+                        return;
+                    };
+                    let kind = PendingKind::Init {
+                        ke: new_ke,
+                        group: g,
+                        restarts: restarts + 1,
+                        cookie,
+                    };
+                    self.send_init(now, h, kind);
+                    self.after_input(h, now);
+                }
+                _ => self.init_failed(h, FailReason::PeerNotify(NotifyType::INVALID_KE_PAYLOAD)),
+            }
+            return;
+        }
+        if let Some(e) = super::error_notify(&payloads) {
+            let reason = if e == NotifyType::NO_PROPOSAL_CHOSEN {
+                FailReason::NoProposalChosen
+            } else {
+                FailReason::PeerNotify(e)
+            };
+            self.init_failed(h, reason);
+            return;
+        }
+        let sa_p = payloads.iter().find_map(|p| {
+            if let Payload::Sa(x) = p {
+                Some(x)
+            } else {
+                None
+            }
+        });
+        let ke_p = payloads.iter().find_map(|p| {
+            if let Payload::Ke(x) = p {
+                Some(x)
+            } else {
+                None
+            }
+        });
+        let nr = payloads.iter().find_map(|p| {
+            if let Payload::Nonce(x) = p {
+                Some(x.clone())
+            } else {
+                None
+            }
+        });
+        let (Some(sa_p), Some(ke_p), Some(nr)) = (sa_p, ke_p, nr) else {
+            // Missing payloads in an unauthenticated reply: could be forged;
+            // keep waiting for the real one (RFC 7296 2.21.1).
+            sa.pending = Some(Box::new(Pending {
+                kind: PendingKind::Init {
+                    ke,
+                    group,
+                    restarts,
+                    cookie,
+                },
+                ..*pending
+            }));
+            return;
+        };
+        let suite = match proposal::ike_suite_from_answer(sa_p, &sa.policy.ike_proposals) {
+            Some(s) if s.dh == group && ke_p.group == group && keys::ike_suite_supported(&s) => s,
+            _ => {
+                self.init_failed(h, FailReason::NoProposalChosen);
+                return;
+            }
+        };
+        if header.spi_r == 0 {
+            return;
+        }
+        let Ok(g_ir) = ke.compute_shared(&ke_p.data) else {
+            self.init_failed(h, FailReason::Crypto);
+            return;
+        };
+        let Some(auth) = sa.auth.as_deref_mut() else {
+            return;
+        };
+        let Ok(keyset) = IkeKeyset::derive(
+            &suite,
+            Seed::Initial,
+            g_ir.as_bytes(),
+            &auth.ni,
+            &nr,
+            sa.spi_i,
+            header.spi_r,
+            true,
+        ) else {
+            self.init_failed(h, FailReason::Crypto);
+            return;
+        };
+        sa.spi_r = header.spi_r;
+        sa.suite = Some(suite);
+        sa.keys = Some(Box::new(keyset));
+        sa.last_heard = now;
+        auth.nr = nr;
+        auth.init_response = bytes.to_vec();
+        auth.peer_hashes = peer_hashes(&payloads);
+        auth.auth_ready = true;
+        sa.fragmentation = sa.policy.fragmentation
+            && find_notify(&payloads, NotifyType::IKEV2_FRAGMENTATION_SUPPORTED).is_some();
+        sa.nat = detect_nat(&payloads, sa.spi_i, sa.spi_r, sa.local, sa.remote);
+        if sa.nat {
+            // RFC 7296 2.23: from IKE_AUTH on, both sides use port 4500.
+            sa.local.set_port(self.cfg.natt_port);
+            sa.remote.set_port(self.cfg.natt_port);
+        }
+        let childless_ok = find_notify(&payloads, NotifyType::CHILDLESS_IKEV2_SUPPORTED).is_some();
+        if sa.policy.childless && !childless_ok {
+            // RFC 6023 3: without the responder's support we need a child.
+            log::info!(
+                "policy {}: peer does not support childless IKE SAs",
+                sa.policy.name
+            );
+        }
+        self.try_send_auth(now, h);
+        self.after_input(h, now);
+    }
+
+    fn init_failed(&mut self, h: u64, reason: FailReason) {
+        if let Some(sa) = self.sas.get(&h) {
+            self.events.push_back(Event::Failed {
+                ike: Some(IkeSaId(h)),
+                policy: Some(sa.policy.name.clone()),
+                remote: sa.remote,
+                reason,
+            });
+        }
+        self.remove_sa(h, super::DownReason::Failed);
+    }
+
+    /// A peer's IKE_SA_INIT request. Nothing is stored unless it passes the
+    /// cookie and half-open checks and a proposal is chosen (RFC 7296 2.6).
+    pub(super) fn init_request(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        header: Header,
+        bytes: &[u8],
+    ) {
+        if header.spi_r != 0
+            || header.message_id != 0
+            || !header.flags.initiator
+            || header.spi_i == 0
+        {
+            return;
+        }
+        // A retransmission of a request we already answered.
+        if let Some(&h) = self.init_index.get(&(remote, header.spi_i)) {
+            if let Some(c) = self.sas.get(&h).and_then(|s| s.cached.as_deref()) {
+                if c.message_id == 0 && self.sas.get(&h).is_some_and(|s| s.phase == Phase::Auth) {
+                    let d = c.datagrams.clone();
+                    self.emit(local, remote, &d);
+                }
+            }
+            return;
+        }
+        let Ok(msg) = Message::parse(bytes) else {
+            return;
+        };
+        let payloads = msg.payloads;
+        let Some(ni) = payloads.iter().find_map(|p| {
+            if let Payload::Nonce(x) = p {
+                Some(x.clone())
+            } else {
+                None
+            }
+        }) else {
+            return;
+        };
+        if self.half_open >= self.cfg.max_half_open {
+            return;
+        }
+        if self.half_open >= self.cfg.cookie_threshold {
+            // RFC 7296 2.6: the cookie notify must be the first payload.
+            let ok = match payloads.first() {
+                Some(Payload::Notify(n)) if n.notify_type == NotifyType::COOKIE => {
+                    self.cookies.verify(&n.data, &ni, remote.ip(), header.spi_i)
+                }
+                _ => false,
+            };
+            if !ok {
+                let c = self.cookies.make(&ni, remote.ip(), header.spi_i);
+                self.init_error(
+                    local,
+                    remote,
+                    &header,
+                    crate::wire::notify::Notify::new(NotifyType::COOKIE, c),
+                );
+                return;
+            }
+        }
+        let candidates: Vec<Arc<Policy>> = self
+            .cfg
+            .policies
+            .iter()
+            .filter(|p| {
+                p.local_addr.map_or(true, |a| a == local.ip())
+                    && p.peer_addr.map_or(true, |a| a == remote.ip())
+            })
+            .cloned()
+            .collect();
+        let Some(offer) = payloads.iter().find_map(|p| {
+            if let Payload::Sa(x) = p {
+                Some(x)
+            } else {
+                None
+            }
+        }) else {
+            return;
+        };
+        let Some(ke_p) = payloads.iter().find_map(|p| {
+            if let Payload::Ke(x) = p {
+                Some(x)
+            } else {
+                None
+            }
+        }) else {
+            return;
+        };
+        let spi_r = self.fresh_spi();
+        let chosen = candidates.iter().find_map(|p| {
+            proposal::select_ike(offer, &p.ike_proposals, &[], Some(ke_p.group))
+                .filter(|(_, s)| keys::ike_suite_supported(s))
+                .map(|(a, s)| (p.clone(), a, s))
+        });
+        let Some((policy, answer, suite)) = chosen else {
+            self.init_error(
+                local,
+                remote,
+                &header,
+                crate::wire::notify::Notify::new(NotifyType::NO_PROPOSAL_CHOSEN, Vec::new()),
+            );
+            return;
+        };
+        if ke_p.group != suite.dh {
+            // RFC 7296 1.2: name the group we want; keep no state.
+            let data = suite.dh.0.to_be_bytes().to_vec();
+            self.init_error(
+                local,
+                remote,
+                &header,
+                crate::wire::notify::Notify::new(NotifyType::INVALID_KE_PAYLOAD, data),
+            );
+            return;
+        }
+        let Ok(g) = keys::group(suite.dh) else { return };
+        let Ok(ke) = self.kex.start(g, &self.sys_rng) else {
+            return;
+        };
+        let ke_public = ke.public_value().to_vec();
+        // An invalid public value (RFC 6989) fails here: drop, no state.
+        let Ok(g_ir) = ke.compute_shared(&ke_p.data) else {
+            return;
+        };
+        let nr = self.nonce();
+        let Ok(keyset) = IkeKeyset::derive(
+            &suite,
+            Seed::Initial,
+            g_ir.as_bytes(),
+            &ni,
+            &nr,
+            header.spi_i,
+            spi_r,
+            false,
+        ) else {
+            return;
+        };
+        let fragmentation = policy.fragmentation
+            && find_notify(&payloads, NotifyType::IKEV2_FRAGMENTATION_SUPPORTED).is_some();
+        let nat = detect_nat(&payloads, header.spi_i, spi_r, local, remote);
+        let mut out = vec![
+            Payload::Sa(vec![answer]),
+            Payload::Ke(KePayload {
+                group: suite.dh,
+                data: ke_public,
+            }),
+            Payload::Nonce(nr.clone()),
+            notify(
+                NotifyType::NAT_DETECTION_SOURCE_IP,
+                natd(header.spi_i, spi_r, local),
+            ),
+            notify(
+                NotifyType::NAT_DETECTION_DESTINATION_IP,
+                natd(header.spi_i, spi_r, remote),
+            ),
+        ];
+        if fragmentation {
+            out.push(notify(
+                NotifyType::IKEV2_FRAGMENTATION_SUPPORTED,
+                Vec::new(),
+            ));
+        }
+        out.push(notify(NotifyType::SIGNATURE_HASH_ALGORITHMS, hash_list()));
+        out.push(notify(NotifyType::CHILDLESS_IKEV2_SUPPORTED, Vec::new()));
+        let rh = codec::header(
+            header.spi_i,
+            spi_r,
+            ExchangeType::IKE_SA_INIT,
+            false,
+            true,
+            0,
+        );
+        let natt = local.port() == self.cfg.natt_port;
+        let Some(response) = codec::plain(rh, out, natt) else {
+            return;
+        };
+        let response_msg = if natt {
+            response[4..].to_vec()
+        } else {
+            response.clone()
+        };
+        let sa = IkeSa {
+            policy,
+            initiator: false,
+            spi_i: header.spi_i,
+            spi_r,
+            local,
+            remote,
+            phase: Phase::Auth,
+            suite: Some(suite),
+            keys: Some(Box::new(keyset)),
+            auth: Some(Box::new(AuthCtx {
+                ni,
+                nr,
+                init_request: bytes.to_vec(),
+                init_response: response_msg,
+                child_spi: None,
+                spi_request: None,
+                auth_ready: false,
+                peer_hashes: peer_hashes(&payloads),
+                packet_ts: None,
+            })),
+            next_id: 0,
+            pending: None,
+            tasks: Default::default(),
+            spi_wait: None,
+            expect_id: 1,
+            cached: Some(Box::new(super::sa::Cached {
+                message_id: 0,
+                datagrams: vec![response.clone()],
+            })),
+            parked: None,
+            reassembly: None,
+            children: Vec::new(),
+            peer_id: None,
+            nat,
+            fragmentation,
+            created: now,
+            last_heard: now,
+            rekey_at: None,
+            hard_at: None,
+            collision: None,
+            successor: None,
+        };
+        self.sas.insert(spi_r, sa);
+        self.init_index.insert((remote, header.spi_i), spi_r);
+        self.half_open += 1;
+        self.emit(local, remote, &[response]);
+        self.rearm(spi_r, now);
+    }
+}

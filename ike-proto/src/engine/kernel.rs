@@ -1,0 +1,492 @@
+//! CHILD_SA installation through kernel requests, and kernel events.
+//!
+//! Order for a new CHILD_SA: the kernel allocates our inbound SPI (GETSPI),
+//! the exchange completes, then the inbound SA is completed (UPDATE), the
+//! outbound SA added (ADD) and, for a child that does not replace another,
+//! the policies added. ESP keys exist only in these requests.
+
+use std::collections::VecDeque;
+use std::net::IpAddr;
+use std::time::Instant;
+
+use crate::crypto::Secret;
+use crate::wire::consts::{ExchangeType, NotifyType, ProtocolId};
+use crate::wire::ke::KeyExchange as KePayload;
+use crate::wire::Payload;
+
+use super::api::{
+    ChildSuite, Direction, DownReason, Event, FailReason, IkeSaId, KernelEvent, KernelRequest,
+    PolicyParams, SaParams,
+};
+use super::config::Mode;
+use super::keys::child_keys;
+use super::sa::{Child, ChildState, IkeSa, Phase, Task};
+use super::ts::{self, TrafficSelector};
+use super::{notify, rekey_deadline, Engine, KernelPurpose};
+
+/// Everything needed to install one negotiated CHILD_SA.
+pub(crate) struct NewChild {
+    pub spi_in: u32,
+    pub spi_out: u32,
+    pub suite: ChildSuite,
+    pub local_ts: Vec<TrafficSelector>,
+    pub remote_ts: Vec<TrafficSelector>,
+    pub mode: Mode,
+    /// PFS shared secret of the exchange, if any.
+    pub g_ir: Option<Secret>,
+    /// Nonces of the exchange that created the child.
+    pub ni: Vec<u8>,
+    pub nr: Vec<u8>,
+    /// We were the initiator of that exchange (decides which half of
+    /// KEYMAT protects which direction, RFC 7296 2.17).
+    pub we_initiated: bool,
+    pub rekey_of: Option<u32>,
+}
+
+/// Requests that remove a child's SAs (and, with `policies`, its policies).
+pub(crate) fn delete_child_requests(
+    out: &mut VecDeque<KernelRequest>,
+    sa: &IkeSa,
+    c: &Child,
+    policies: bool,
+) {
+    out.push_back(KernelRequest::DeleteSa {
+        protocol: ProtocolId::ESP,
+        spi: c.spi_in,
+        src: sa.remote.ip(),
+        dst: sa.local.ip(),
+    });
+    out.push_back(KernelRequest::DeleteSa {
+        protocol: ProtocolId::ESP,
+        spi: c.spi_out,
+        src: sa.local.ip(),
+        dst: sa.remote.ip(),
+    });
+    if policies {
+        for l in &c.local_ts {
+            for r in &c.remote_ts {
+                out.push_back(KernelRequest::DeletePolicy {
+                    direction: Direction::Outbound,
+                    local_ts: *l,
+                    remote_ts: *r,
+                });
+                out.push_back(KernelRequest::DeletePolicy {
+                    direction: Direction::Inbound,
+                    local_ts: *l,
+                    remote_ts: *r,
+                });
+            }
+        }
+    }
+}
+
+fn any_ts(addr: IpAddr) -> TrafficSelector {
+    TrafficSelector::host(addr)
+}
+
+impl Engine {
+    /// Hands a negotiated child to the kernel and starts tracking it.
+    pub(super) fn install_child(&mut self, now: Instant, h: u64, c: NewChild) {
+        let Some(sa) = self.sas.get_mut(&h) else {
+            return;
+        };
+        let Some(keys) = sa.keys.as_deref() else {
+            return;
+        };
+        let km = match child_keys(
+            keys.prf,
+            keys.sk_d.as_bytes(),
+            &c.suite,
+            c.g_ir.as_ref().map(|s| s.as_bytes()),
+            &c.ni,
+            &c.nr,
+        ) {
+            Ok(k) => k,
+            Err(_) => {
+                log::error!("CHILD_SA key derivation failed");
+                return;
+            }
+        };
+        // The exchange initiator's outbound SA uses the first keys.
+        let (out_e, out_i, in_e, in_i) = if c.we_initiated {
+            (km.encr_i, km.integ_i, km.encr_r, km.integ_r)
+        } else {
+            (km.encr_r, km.integ_r, km.encr_i, km.integ_i)
+        };
+        let lt = sa.policy.child_lifetime;
+        let (lip, rip) = (sa.local.ip(), sa.remote.ip());
+        let encap = sa.nat.then_some((sa.local.port(), sa.remote.port()));
+        let first_l = c.local_ts.first().copied().unwrap_or_else(|| any_ts(lip));
+        let first_r = c.remote_ts.first().copied().unwrap_or_else(|| any_ts(rip));
+        let req_in = RequestIdGen::next(&mut self.next_request);
+        let req_out = RequestIdGen::next(&mut self.next_request);
+        let base = |request, direction, spi, src, dst, e: Secret, i: Secret, encap| SaParams {
+            request,
+            direction,
+            protocol: ProtocolId::ESP,
+            spi,
+            src,
+            dst,
+            mode: c.mode,
+            encr: c.suite.encr,
+            encr_key: e,
+            integ: c.suite.integ,
+            integ_key: i,
+            esn: c.suite.esn,
+            replay_window: 64,
+            soft_lifetime: lt.rekey,
+            hard_lifetime: lt.hard,
+            encap,
+            local_ts: first_l,
+            remote_ts: first_r,
+        };
+        self.kernel_out.push_back(KernelRequest::UpdateSa(base(
+            req_in,
+            Direction::Inbound,
+            c.spi_in,
+            rip,
+            lip,
+            in_e,
+            in_i,
+            encap.map(|(l, r)| (r, l)),
+        )));
+        self.kernel_out.push_back(KernelRequest::AddSa(base(
+            req_out,
+            Direction::Outbound,
+            c.spi_out,
+            lip,
+            rip,
+            out_e,
+            out_i,
+            encap,
+        )));
+        self.kernel_pending
+            .insert(req_in, (h, KernelPurpose::Install(c.spi_in)));
+        self.kernel_pending
+            .insert(req_out, (h, KernelPurpose::Install(c.spi_in)));
+        if c.rekey_of.is_none() {
+            for l in &c.local_ts {
+                for r in &c.remote_ts {
+                    for direction in [Direction::Outbound, Direction::Inbound] {
+                        let request = RequestIdGen::next(&mut self.next_request);
+                        self.kernel_out
+                            .push_back(KernelRequest::AddPolicy(PolicyParams {
+                                request,
+                                direction,
+                                local_ts: *l,
+                                remote_ts: *r,
+                                mode: c.mode,
+                                local: lip,
+                                remote: rip,
+                            }));
+                    }
+                }
+            }
+        }
+        let rekey_at = Some(rekey_deadline(self.rng.as_mut(), now, &lt));
+        sa.children.push(Child {
+            spi_in: c.spi_in,
+            spi_out: c.spi_out,
+            suite: c.suite,
+            local_ts: c.local_ts.clone(),
+            remote_ts: c.remote_ts.clone(),
+            mode: c.mode,
+            rekey_at,
+            hard_at: now + lt.hard,
+            state: ChildState::Installed,
+            replaced: false,
+            collision: None,
+        });
+        self.events.push_back(Event::ChildUp {
+            ike: IkeSaId(h),
+            policy: sa.policy.name.clone(),
+            spi_in: c.spi_in,
+            spi_out: c.spi_out,
+            local_ts: c.local_ts,
+            remote_ts: c.remote_ts,
+            mode: c.mode,
+            suite: c.suite,
+        });
+        if let Some(old) = c.rekey_of {
+            self.events.push_back(Event::ChildRekeyed {
+                ike: IkeSaId(h),
+                old_spi_in: old,
+                new_spi_in: c.spi_in,
+            });
+        }
+    }
+
+    /// Gives back an allocated inbound SPI that will not be used.
+    pub(super) fn release_spi(&mut self, h: u64, spi: u32) {
+        let Some(sa) = self.sas.get(&h) else { return };
+        self.kernel_out.push_back(KernelRequest::DeleteSa {
+            protocol: ProtocolId::ESP,
+            spi,
+            src: sa.remote.ip(),
+            dst: sa.local.ip(),
+        });
+    }
+
+    /// A child negotiation of ours failed: release its SPI, tell the log.
+    pub(super) fn child_failed(&mut self, h: u64, spi_in: u32, reason: FailReason) {
+        self.release_spi(h, spi_in);
+        if let Some(sa) = self.sas.get(&h) {
+            self.events.push_back(Event::Failed {
+                ike: Some(IkeSaId(h)),
+                policy: Some(sa.policy.name.clone()),
+                remote: sa.remote,
+                reason,
+            });
+        }
+    }
+
+    /// Removes a child from the SA and its SAs from the kernel. Policies go
+    /// too unless another child of this IKE SA still covers the same pair.
+    pub(super) fn child_gone(&mut self, h: u64, spi_in: u32, reason: DownReason, kernel: bool) {
+        let Some(sa) = self.sas.get_mut(&h) else {
+            return;
+        };
+        let Some(pos) = sa.children.iter().position(|c| c.spi_in == spi_in) else {
+            return;
+        };
+        let c = sa.children.remove(pos);
+        let shared = sa
+            .children
+            .iter()
+            .any(|o| o.local_ts == c.local_ts && o.remote_ts == c.remote_ts);
+        if kernel {
+            delete_child_requests(&mut self.kernel_out, sa, &c, !shared);
+        }
+        self.events.push_back(Event::ChildDown {
+            ike: IkeSaId(h),
+            spi_in: c.spi_in,
+            spi_out: c.spi_out,
+            reason,
+        });
+    }
+
+    /// Sends a parked responder answer now that the kernel gave the SPI.
+    fn finish_parked(&mut self, now: Instant, h: u64, spi: Option<u32>) {
+        let Some(sa) = self.sas.get_mut(&h) else {
+            return;
+        };
+        let Some(p) = sa.parked.take() else { return };
+        let p = *p;
+        let Some(spi) = spi else {
+            // No SPI: the child cannot be created.
+            let code = if p.exchange == ExchangeType::IKE_AUTH {
+                NotifyType::NO_PROPOSAL_CHOSEN
+            } else {
+                NotifyType::TEMPORARY_FAILURE
+            };
+            let mut out = p.head;
+            out.push(notify(code, Vec::new()));
+            if p.completes_auth {
+                self.complete_parked_auth(now, h);
+            }
+            self.send_response(h, p.exchange, p.message_id, out);
+            return;
+        };
+        let a = p.answer;
+        let mut proposal = a.proposal;
+        proposal.spi = spi.to_be_bytes().to_vec();
+        let mut out = p.head;
+        if a.mode == Mode::Transport {
+            out.push(notify(NotifyType::USE_TRANSPORT_MODE, Vec::new()));
+        }
+        out.push(Payload::Sa(vec![proposal]));
+        if p.exchange == ExchangeType::CREATE_CHILD_SA {
+            out.push(Payload::Nonce(a.nr.clone()));
+            if let Some((group, data)) = a.ke_public {
+                out.push(Payload::Ke(KePayload { group, data }));
+            }
+        }
+        out.push(Payload::TsI(ts::to_wire(&a.remote_ts)));
+        out.push(Payload::TsR(ts::to_wire(&a.local_ts)));
+        out.extend(p.tail);
+        if p.completes_auth {
+            self.complete_parked_auth(now, h);
+        }
+        self.send_response(h, p.exchange, p.message_id, out);
+        let rekey_of = a.rekey_of;
+        self.install_child(
+            now,
+            h,
+            NewChild {
+                spi_in: spi,
+                spi_out: a.peer_spi,
+                suite: a.suite,
+                local_ts: a.local_ts,
+                remote_ts: a.remote_ts,
+                mode: a.mode,
+                g_ir: a.g_ir,
+                ni: a.ni,
+                nr: a.nr,
+                we_initiated: false,
+                rekey_of,
+            },
+        );
+        if let Some(old) = rekey_of {
+            self.after_peer_rekeyed_child(h, old);
+        }
+    }
+
+    pub(super) fn kernel_event(&mut self, now: Instant, ev: KernelEvent) {
+        match ev {
+            KernelEvent::SpiAllocated { request, spi } => {
+                let Some((h, purpose)) = self.kernel_pending.remove(&request) else {
+                    // Nobody waits for it any more (the SA died): give it back.
+                    return;
+                };
+                match purpose {
+                    KernelPurpose::AuthSpi => {
+                        if let Some(a) = self.sas.get_mut(&h).and_then(|s| s.auth.as_deref_mut()) {
+                            a.child_spi = Some(spi);
+                            a.spi_request = None;
+                        }
+                        self.try_send_auth(now, h);
+                    }
+                    KernelPurpose::TaskSpi => {
+                        let task = self
+                            .sas
+                            .get_mut(&h)
+                            .and_then(|s| s.spi_wait.take())
+                            .map(|(_, t)| t);
+                        if let Some(task) = task {
+                            self.child_request_send(now, h, task, spi);
+                        }
+                    }
+                    KernelPurpose::ParkedSpi => self.finish_parked(now, h, Some(spi)),
+                    KernelPurpose::Install(_) => {}
+                }
+                self.after_input(h, now);
+            }
+            KernelEvent::SpiRefused { request } => {
+                let Some((h, purpose)) = self.kernel_pending.remove(&request) else {
+                    return;
+                };
+                match purpose {
+                    KernelPurpose::AuthSpi => {
+                        if let Some(sa) = self.sas.get(&h) {
+                            self.events.push_back(Event::Failed {
+                                ike: Some(IkeSaId(h)),
+                                policy: Some(sa.policy.name.clone()),
+                                remote: sa.remote,
+                                reason: FailReason::NoSpi,
+                            });
+                        }
+                        self.remove_sa(h, DownReason::Failed);
+                    }
+                    KernelPurpose::TaskSpi => {
+                        if let Some(sa) = self.sas.get_mut(&h) {
+                            if let Some((_, Task::RekeyChild(old))) = sa.spi_wait.take() {
+                                if let Some(c) = sa.child_by_in(old) {
+                                    c.state = ChildState::Installed;
+                                }
+                            }
+                        }
+                    }
+                    KernelPurpose::ParkedSpi => self.finish_parked(now, h, None),
+                    KernelPurpose::Install(_) => {}
+                }
+                self.after_input(h, now);
+            }
+            KernelEvent::Installed { request } => {
+                self.kernel_pending.remove(&request);
+            }
+            KernelEvent::Refused { request } => {
+                let Some((h, purpose)) = self.kernel_pending.remove(&request) else {
+                    return;
+                };
+                if let KernelPurpose::Install(spi_in) = purpose {
+                    // Without the kernel's SA the child is useless: tell the
+                    // peer, and stop claiming it exists.
+                    let exists = self
+                        .sas
+                        .get_mut(&h)
+                        .and_then(|s| s.child_by_in(spi_in))
+                        .is_some();
+                    if exists {
+                        self.kernel_pending.retain(|_, (x, p)| {
+                            !(*x == h && matches!(p, KernelPurpose::Install(s) if *s == spi_in))
+                        });
+                        self.events.push_back(Event::ChildDown {
+                            ike: IkeSaId(h),
+                            spi_in,
+                            spi_out: 0,
+                            reason: DownReason::KernelRefused,
+                        });
+                        self.queue(now, h, Task::DeleteChild(spi_in));
+                    }
+                }
+            }
+            KernelEvent::Expire { spi, dst, hard } => {
+                let found = self.sas.iter().find_map(|(h, s)| {
+                    s.children.iter().find_map(|c| {
+                        let hit = (c.spi_in == spi && dst == s.local.ip())
+                            || (c.spi_out == spi && dst == s.remote.ip());
+                        hit.then_some((*h, c.spi_in, c.state))
+                    })
+                });
+                let Some((h, spi_in, state)) = found else {
+                    return;
+                };
+                if hard {
+                    // RFC 4301: the SA is gone; drop the pair and tell the peer.
+                    self.queue(now, h, Task::DeleteChild(spi_in));
+                } else if state == ChildState::Installed {
+                    self.queue(now, h, Task::RekeyChild(spi_in));
+                }
+            }
+            KernelEvent::Acquire {
+                local,
+                remote,
+                packet_src,
+                packet_dst,
+            } => {
+                let policy = self
+                    .cfg
+                    .policies
+                    .iter()
+                    .find(|p| {
+                        p.start != super::config::StartAction::Passive
+                            && p.local_addr == Some(local)
+                            && p.peer_addr == Some(remote)
+                    })
+                    .cloned();
+                let Some(policy) = policy else { return };
+                let up = self
+                    .sas
+                    .iter()
+                    .find(|(_, s)| {
+                        std::sync::Arc::ptr_eq(&s.policy, &policy) && s.phase == Phase::Established
+                    })
+                    .map(|(h, s)| {
+                        (
+                            *h,
+                            s.children.iter().any(|c| c.state == ChildState::Installed),
+                        )
+                    });
+                match up {
+                    Some((_, true)) => {}
+                    Some((h, false)) => self.queue(now, h, Task::NewChild),
+                    None => {
+                        let pts = packet_src.zip(packet_dst);
+                        self.initiate(now, policy, pts);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Request IDs without borrowing the whole engine.
+struct RequestIdGen;
+
+impl RequestIdGen {
+    fn next(counter: &mut u64) -> super::api::RequestId {
+        let r = super::api::RequestId(*counter);
+        *counter = counter.wrapping_add(1);
+        r
+    }
+}

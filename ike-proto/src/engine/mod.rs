@@ -1,0 +1,737 @@
+//! The IKEv2 state machine, without I/O (RFC 7296).
+//!
+//! One [`Engine`] holds every IKE SA of a daemon. It never touches a socket,
+//! a clock, the kernel or the OS random source: the driver (`ike-net`) feeds
+//! it inputs and drains its outputs, in the manner of quinn-proto.
+//!
+//! # Inputs
+//!
+//! - [`Engine::handle_datagram`]`(now, local, remote, bytes)`: a UDP payload
+//!   received on `local` from `remote`. On the NAT-T port (4500) it still
+//!   carries the non-ESP marker; the engine strips it.
+//! - [`Engine::handle_timeout`]`(now)`: time has reached (or passed) the
+//!   instant [`Engine::poll_timeout`] returned.
+//! - [`Engine::handle_kernel_event`]`(now, event)`: an answer or
+//!   notification from the kernel (through the PF_KEY broker): ACQUIRE,
+//!   SPI allocated, SA installed or refused, soft/hard EXPIRE.
+//! - [`Engine::handle_command`]`(now, command)`: an operator command.
+//!
+//! # Outputs (drain after every input)
+//!
+//! - [`Engine::poll_transmit`] → [`Transmit`]: a datagram to send.
+//! - [`Engine::poll_kernel_request`] → [`KernelRequest`]: GETSPI, UPDATE
+//!   (inbound SA), ADD (outbound SA), DELETE, policy add/delete.
+//! - [`Engine::poll_timeout`] → the next instant `handle_timeout` is due.
+//! - [`Engine::poll_event`] → [`Event`]: SA up/down, rekeys, failures.
+//!
+//! # Kernel SPIs
+//!
+//! The kernel chooses inbound ESP SPIs. Whenever a CHILD_SA is about to be
+//! proposed or accepted, the engine emits [`KernelRequest::AllocateSpi`]
+//! and parks that step; [`KernelEvent::SpiAllocated`] with the same
+//! [`RequestId`] resumes it (the IKE_AUTH or CREATE_CHILD_SA message goes
+//! out then). Retransmissions of the peer's request that arrive meanwhile
+//! are ignored (RFC 7296 2.1 lets a responder be slow). A driver whose
+//! kernel answers synchronously can feed the answer right after draining.
+//!
+//! # Randomness
+//!
+//! Every random value the engine draws comes from the injected [`Rng`];
+//! key-exchange private values come from the injected
+//! [`KeyExchangeFactory`] (by default `crypto`'s, backed by ring's
+//! `SystemRandom`, as ring seals its randomness trait).
+//!
+//! # Module map
+//!
+//! - `api`: input/output types; `config`: what to negotiate with whom.
+//! - `init`, `auth`, `child`, `info`: the four exchanges.
+//! - `kernel`: CHILD_SA installation and kernel events.
+//! - `proposal`: offers and selection; `ts`: traffic selectors.
+//! - `codec`: protected messages and fragments; `reassembly`.
+//! - `keys`: IKE and CHILD_SA key material; `cookie`: RFC 7296 2.6.
+//! - `sa`: per-SA state; `timers`: deadlines; `rng`: randomness.
+
+mod api;
+mod auth;
+mod child;
+mod codec;
+mod config;
+mod cookie;
+mod exchange;
+mod info;
+mod init;
+mod kernel;
+mod keys;
+mod proposal;
+mod reassembly;
+mod rng;
+mod sa;
+mod timers;
+mod ts;
+
+pub use api::{
+    ChildSuite, Command, Direction, DownReason, Event, FailReason, IkeSaId, IkeSuite, KernelEvent,
+    KernelRequest, PolicyParams, RequestId, SaParams, Transmit,
+};
+pub use config::{
+    ChildProposal, Config, Encr, Identity, IkeProposal, Lifetime, LocalAuth, Mode, PeerAuth,
+    Policy, Retransmit, StartAction,
+};
+pub use rng::{Rng, SeededRng, SystemRng};
+pub use ts::{narrow, TrafficSelector};
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::crypto::dh::DefaultKeyExchangeFactory;
+use crate::crypto::KeyExchangeFactory;
+use crate::wire::consts::{ExchangeType, NotifyType};
+use crate::wire::notify::Notify;
+use crate::wire::strip_non_esp_marker;
+use crate::wire::Header;
+use crate::wire::Payload;
+
+use cookie::CookieJar;
+use sa::{IkeSa, Pending, PendingKind, Phase, Task};
+use timers::TimerQueue;
+
+/// Why a kernel request was made, to route its answer.
+#[derive(Clone, Copy, Debug)]
+enum KernelPurpose {
+    /// Initiator's SPI for the CHILD_SA of IKE_AUTH.
+    AuthSpi,
+    /// SPI for a queued CREATE_CHILD_SA request of ours.
+    TaskSpi,
+    /// SPI for a parked responder answer.
+    ParkedSpi,
+    /// An SA or policy install of the child with this inbound SPI.
+    Install(u32),
+}
+
+/// Many IKE SAs and their CHILD_SAs, driven by the inputs above.
+pub struct Engine {
+    cfg: Config,
+    rng: Box<dyn Rng>,
+    kex: Box<dyn KeyExchangeFactory>,
+    /// ring's generator, for key-exchange and signing where ring insists on it.
+    sys_rng: ring::rand::SystemRandom,
+    sas: HashMap<u64, IkeSa>,
+    /// Responder: (peer address, SPIi) of live half-open SAs, so that a
+    /// retransmitted IKE_SA_INIT gets the cached answer instead of a new SA.
+    init_index: HashMap<(SocketAddr, u64), u64>,
+    half_open: usize,
+    cookies: CookieJar,
+    timers: TimerQueue,
+    kernel_pending: HashMap<RequestId, (u64, KernelPurpose)>,
+    next_request: u64,
+    transmits: VecDeque<Transmit>,
+    kernel_out: VecDeque<KernelRequest>,
+    events: VecDeque<Event>,
+    /// Responder SAs whose IKE_AUTH carried INITIAL_CONTACT, acted on
+    /// when the (parked) answer goes out.
+    initial_contact: std::collections::HashSet<u64>,
+    /// Started at least once: `Active` policies were initiated.
+    started: bool,
+}
+
+impl Engine {
+    /// An engine for `cfg`, drawing randomness from `rng`.
+    pub fn new(cfg: Config, mut rng: Box<dyn Rng>, now: Instant) -> Engine {
+        let cookies = CookieJar::new(now, cfg.cookie_rotation, rng.as_mut());
+        Engine {
+            cfg,
+            rng,
+            kex: Box::new(DefaultKeyExchangeFactory),
+            sys_rng: ring::rand::SystemRandom::new(),
+            sas: HashMap::new(),
+            init_index: HashMap::new(),
+            half_open: 0,
+            cookies,
+            timers: TimerQueue::default(),
+            kernel_pending: HashMap::new(),
+            next_request: 1,
+            transmits: VecDeque::new(),
+            kernel_out: VecDeque::new(),
+            events: VecDeque::new(),
+            initial_contact: Default::default(),
+            started: false,
+        }
+    }
+
+    /// Replaces the key-exchange implementation (tests inject recorded
+    /// shared secrets this way; see `crypto::RecordedKeyExchange`).
+    pub fn set_key_exchange(&mut self, kex: Box<dyn KeyExchangeFactory>) {
+        self.kex = kex;
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// Initiates every policy whose start action is `Active` (once).
+    pub fn start(&mut self, now: Instant) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        let active: Vec<Arc<Policy>> = self
+            .cfg
+            .policies
+            .iter()
+            .filter(|p| p.start == StartAction::Active)
+            .cloned()
+            .collect();
+        for p in active {
+            self.initiate(now, p, None);
+        }
+    }
+
+    /// Number of IKE SAs in the table (any state).
+    pub fn ike_sa_count(&self) -> usize {
+        self.sas.len()
+    }
+
+    /// Number of half-open responder IKE SAs.
+    pub fn half_open_count(&self) -> usize {
+        self.half_open
+    }
+
+    /// Handles of the established IKE SAs.
+    pub fn established(&self) -> Vec<IkeSaId> {
+        let mut v: Vec<IkeSaId> = self
+            .sas
+            .iter()
+            .filter(|(_, s)| s.phase == Phase::Established)
+            .map(|(h, _)| IkeSaId(*h))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Inbound/outbound SPI pairs of the installed CHILD_SAs of an IKE SA.
+    pub fn children(&self, ike: IkeSaId) -> Vec<(u32, u32)> {
+        self.sas
+            .get(&ike.0)
+            .map(|s| s.children.iter().map(|c| (c.spi_in, c.spi_out)).collect())
+            .unwrap_or_default()
+    }
+
+    /// The peer's address of an IKE SA.
+    pub fn peer_of(&self, ike: IkeSaId) -> Option<SocketAddr> {
+        self.sas.get(&ike.0).map(|s| s.remote)
+    }
+
+    // ----- inputs ---------------------------------------------------------
+
+    /// A UDP payload arrived on `local` from `remote`.
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        bytes: &[u8],
+    ) {
+        let msg = if local.port() == self.cfg.natt_port {
+            // RFC 3948 2.2: IKE on 4500 starts with the non-ESP marker;
+            // anything else (ESP, keepalives) is not ours.
+            match strip_non_esp_marker(bytes) {
+                Some(m) => m,
+                None => return,
+            }
+        } else {
+            bytes
+        };
+        let Ok(header) = Header::parse_bytes(msg) else {
+            return;
+        };
+        if header.major_version != Header::MAJOR_VERSION {
+            // RFC 7296 2.5 allows INVALID_MAJOR_VERSION; silence is simpler
+            // and creates no amplification.
+            return;
+        }
+        if header.exchange == ExchangeType::IKE_SA_INIT && !header.flags.response {
+            self.init_request(now, local, remote, header, msg);
+            return;
+        }
+        // Our SPI is SPIi if the sender is the original responder.
+        let ours = if header.flags.initiator {
+            header.spi_r
+        } else {
+            header.spi_i
+        };
+        let Some(sa) = self.sas.get(&ours) else {
+            return;
+        };
+        if sa.initiator == header.flags.initiator {
+            return; // the I flag names the wrong side
+        }
+        let theirs = if sa.initiator {
+            header.spi_r
+        } else {
+            header.spi_i
+        };
+        if header.exchange == ExchangeType::IKE_SA_INIT {
+            // Response to our IKE_SA_INIT: the peer's SPI is new to us.
+            self.init_response(now, ours, remote, header, msg);
+            return;
+        }
+        let peer_spi = if sa.initiator { sa.spi_r } else { sa.spi_i };
+        if theirs != peer_spi {
+            return;
+        }
+        self.protected(now, ours, local, remote, header, msg);
+        self.after_input(ours, now);
+    }
+
+    /// Time advanced to `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.cookies.maybe_rotate(now, self.rng.as_mut());
+        while let Some(h) = self.timers.pop_due(now) {
+            self.on_timer(h, now);
+            self.after_input(h, now);
+        }
+    }
+
+    /// An event from the kernel.
+    pub fn handle_kernel_event(&mut self, now: Instant, event: KernelEvent) {
+        self.kernel_event(now, event);
+    }
+
+    /// An operator command.
+    pub fn handle_command(&mut self, now: Instant, command: Command) {
+        match command {
+            Command::Initiate { policy } => {
+                if let Some(p) = self.policy_by_name(&policy) {
+                    self.initiate(now, p, None);
+                }
+            }
+            Command::Terminate { policy } => {
+                let hs: Vec<u64> = self
+                    .sas
+                    .iter()
+                    .filter(|(_, s)| s.policy.name == policy)
+                    .map(|(h, _)| *h)
+                    .collect();
+                for h in hs {
+                    self.terminate(now, h);
+                }
+            }
+            Command::TerminateSa { ike } => self.terminate(now, ike.0),
+            Command::RekeyIke { ike } => self.queue(now, ike.0, Task::RekeyIke),
+            Command::RekeyChild { ike, spi_in } => self.queue(now, ike.0, Task::RekeyChild(spi_in)),
+            Command::DeleteChild { ike, spi_in } => {
+                self.queue(now, ike.0, Task::DeleteChild(spi_in))
+            }
+            Command::Dpd { ike } => self.queue(now, ike.0, Task::Dpd),
+        }
+    }
+
+    // ----- outputs --------------------------------------------------------
+
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next request for the kernel.
+    pub fn poll_kernel_request(&mut self) -> Option<KernelRequest> {
+        self.kernel_out.pop_front()
+    }
+
+    /// When `handle_timeout` should be called next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next()
+    }
+
+    /// The next event for logs and the control socket.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    // ----- shared helpers -------------------------------------------------
+
+    fn policy_by_name(&self, name: &str) -> Option<Arc<Policy>> {
+        self.cfg.policies.iter().find(|p| p.name == name).cloned()
+    }
+
+    fn request_id(&mut self) -> RequestId {
+        let r = RequestId(self.next_request);
+        self.next_request = self.next_request.wrapping_add(1);
+        r
+    }
+
+    fn nonce(&mut self) -> Vec<u8> {
+        // 32 bytes: at least half the PRF key size of every PRF we offer
+        // (RFC 7296 2.10).
+        let mut n = vec![0u8; 32];
+        self.rng.fill(&mut n);
+        n
+    }
+
+    /// A fresh IKE SPI that is not zero and not in use (our handle).
+    fn fresh_spi(&mut self) -> u64 {
+        loop {
+            let s = self.rng.next_u64();
+            if s != 0 && !self.sas.contains_key(&s) {
+                return s;
+            }
+        }
+    }
+
+    fn emit(&mut self, local: SocketAddr, remote: SocketAddr, datagrams: &[Vec<u8>]) {
+        for d in datagrams {
+            self.transmits.push_back(Transmit {
+                local,
+                remote,
+                bytes: d.clone(),
+            });
+        }
+    }
+
+    /// Sends a protected request on `h` and waits for its response.
+    fn send_request(
+        &mut self,
+        now: Instant,
+        h: u64,
+        exchange: ExchangeType,
+        payloads: Vec<Payload>,
+        kind: PendingKind,
+    ) {
+        let mtu = self.cfg.fragment_mtu;
+        let Some(sa) = self.sas.get_mut(&h) else {
+            return;
+        };
+        let natt = sa.local.port() == self.cfg.natt_port;
+        let header = codec::header(
+            sa.spi_i,
+            sa.spi_r,
+            exchange,
+            sa.initiator,
+            false,
+            sa.next_id,
+        );
+        let frag = sa.fragmentation;
+        let Some(keys) = sa.keys.as_deref_mut() else {
+            return;
+        };
+        let Some(datagrams) =
+            codec::seal(keys, header, &payloads, frag, mtu, natt, self.rng.as_mut())
+        else {
+            return;
+        };
+        let (local, remote) = (sa.local, sa.remote);
+        sa.pending = Some(Box::new(Pending {
+            message_id: sa.next_id,
+            datagrams: datagrams.clone(),
+            tries: 0,
+            retransmit_at: now + self.cfg.retransmit.initial,
+            kind,
+        }));
+        sa.next_id = sa.next_id.wrapping_add(1);
+        self.emit(local, remote, &datagrams);
+    }
+
+    /// Sends (and caches) a protected response to request `message_id`.
+    fn send_response(
+        &mut self,
+        h: u64,
+        exchange: ExchangeType,
+        message_id: u32,
+        payloads: Vec<Payload>,
+    ) {
+        let mtu = self.cfg.fragment_mtu;
+        let Some(sa) = self.sas.get_mut(&h) else {
+            return;
+        };
+        let natt = sa.local.port() == self.cfg.natt_port;
+        let header = codec::header(sa.spi_i, sa.spi_r, exchange, sa.initiator, true, message_id);
+        let frag = sa.fragmentation;
+        let Some(keys) = sa.keys.as_deref_mut() else {
+            return;
+        };
+        let Some(datagrams) =
+            codec::seal(keys, header, &payloads, frag, mtu, natt, self.rng.as_mut())
+        else {
+            return;
+        };
+        let (local, remote) = (sa.local, sa.remote);
+        sa.cached = Some(Box::new(sa::Cached {
+            message_id,
+            datagrams: datagrams.clone(),
+        }));
+        self.emit(local, remote, &datagrams);
+    }
+
+    /// Adds work for an IKE SA and starts it if the window is free.
+    fn queue(&mut self, now: Instant, h: u64, task: Task) {
+        let Some(sa) = self.sas.get_mut(&h) else {
+            return;
+        };
+        if !sa.tasks.contains(&task) {
+            sa.tasks.push_back(task);
+        }
+        self.after_input(h, now);
+    }
+
+    /// After any input touching `h`: start queued work, re-arm the timer.
+    fn after_input(&mut self, h: u64, now: Instant) {
+        self.run_tasks(h, now);
+        self.rearm(h, now);
+    }
+
+    /// Starts the next queued task if no request is outstanding.
+    fn run_tasks(&mut self, h: u64, now: Instant) {
+        loop {
+            let Some(sa) = self.sas.get_mut(&h) else {
+                return;
+            };
+            // A rekeyed (old) IKE SA only ever runs its own DELETE.
+            let runnable = sa.phase == Phase::Established
+                || (sa.phase == Phase::Rekeyed && sa.tasks.front() == Some(&Task::DeleteIke));
+            if sa.pending.is_some() || sa.spi_wait.is_some() || !runnable {
+                return;
+            }
+            let Some(task) = sa.tasks.pop_front() else {
+                return;
+            };
+            self.start_task(now, h, task);
+        }
+    }
+
+    fn start_task(&mut self, now: Instant, h: u64, task: Task) {
+        match task {
+            Task::NewChild | Task::RekeyChild(_) => self.child_task_start(now, h, task),
+            Task::RekeyIke => self.rekey_ike_start(now, h),
+            Task::DeleteChild(spi) => self.delete_child_start(now, h, spi),
+            Task::DeleteIke => self.delete_ike_start(now, h),
+            Task::Dpd => self.send_request(
+                now,
+                h,
+                ExchangeType::INFORMATIONAL,
+                Vec::new(),
+                PendingKind::Dpd,
+            ),
+        }
+    }
+
+    /// Recomputes the SA's next deadline.
+    fn rearm(&mut self, h: u64, _now: Instant) {
+        let Some(sa) = self.sas.get(&h) else {
+            self.timers.set(h, None);
+            return;
+        };
+        let mut next: Option<Instant> = None;
+        let mut consider = |t: Option<Instant>| {
+            if let Some(t) = t {
+                next = Some(next.map_or(t, |n: Instant| n.min(t)));
+            }
+        };
+        consider(sa.pending.as_ref().map(|p| p.retransmit_at));
+        consider(sa.hard_at);
+        if sa.phase == Phase::Established {
+            consider(sa.rekey_at);
+            for c in &sa.children {
+                consider(c.rekey_at);
+                consider(Some(c.hard_at));
+            }
+            if let Some(iv) = sa.policy.dpd_interval {
+                if sa.pending.is_none() {
+                    consider(Some(sa.last_heard + iv));
+                }
+            }
+        } else if sa.pending.is_none() {
+            // Half-open (either side) waiting for the peer: give up later.
+            consider(Some(sa.created + self.cfg.half_open_timeout));
+        }
+        self.timers.set(h, next);
+    }
+
+    fn on_timer(&mut self, h: u64, now: Instant) {
+        // Retransmission first: it may decide the peer is dead.
+        let retx = self.cfg.retransmit;
+        let Some(sa) = self.sas.get_mut(&h) else {
+            return;
+        };
+        if let Some(p) = sa.pending.as_deref_mut() {
+            if p.retransmit_at <= now {
+                if p.tries >= retx.tries {
+                    let reason = if sa.phase == Phase::Established || sa.phase == Phase::Rekeyed {
+                        DownReason::PeerDead
+                    } else {
+                        DownReason::Failed
+                    };
+                    if sa.phase != Phase::Established {
+                        let (policy, remote) = (sa.policy.name.clone(), sa.remote);
+                        self.events.push_back(Event::Failed {
+                            ike: Some(IkeSaId(h)),
+                            policy: Some(policy),
+                            remote,
+                            reason: FailReason::Timeout,
+                        });
+                    }
+                    self.remove_sa(h, reason);
+                    return;
+                }
+                p.tries += 1;
+                // Exponential back-off, capped (RFC 7296 2.4).
+                let shift = p.tries.min(16);
+                let wait = retx
+                    .initial
+                    .saturating_mul(1u32 << shift)
+                    .min(retx.max_interval);
+                p.retransmit_at = now + wait;
+                let d = p.datagrams.clone();
+                let (l, r) = (sa.local, sa.remote);
+                self.emit(l, r, &d);
+            }
+        }
+        let Some(sa) = self.sas.get_mut(&h) else {
+            return;
+        };
+        if sa.hard_at.is_some_and(|t| t <= now) {
+            self.remove_sa(h, DownReason::Expired);
+            return;
+        }
+        if sa.phase != Phase::Established {
+            if sa.pending.is_none() && sa.created + self.cfg.half_open_timeout <= now {
+                self.remove_sa(h, DownReason::Failed);
+            }
+            return;
+        }
+        if sa.rekey_at.is_some_and(|t| t <= now) {
+            sa.rekey_at = None;
+            if !sa.tasks.contains(&Task::RekeyIke) {
+                sa.tasks.push_back(Task::RekeyIke);
+            }
+        }
+        let mut expired = Vec::new();
+        for c in sa.children.iter_mut() {
+            if c.hard_at <= now {
+                expired.push(c.spi_in);
+            } else if c.rekey_at.is_some_and(|t| t <= now) {
+                c.rekey_at = None;
+                if c.state == sa::ChildState::Installed
+                    && !sa.tasks.contains(&Task::RekeyChild(c.spi_in))
+                {
+                    sa.tasks.push_back(Task::RekeyChild(c.spi_in));
+                }
+            }
+        }
+        if let Some(iv) = sa.policy.dpd_interval {
+            if sa.pending.is_none() && sa.last_heard + iv <= now && sa.tasks.is_empty() {
+                sa.tasks.push_back(Task::Dpd);
+            }
+        }
+        for spi in expired {
+            // Hard lifetime: the kernel drops its SAs by itself; tell the peer.
+            self.child_gone(h, spi, DownReason::Expired, true);
+            self.queue(now, h, Task::DeleteChild(spi));
+        }
+    }
+
+    /// Deletes an IKE SA the polite way (DELETE exchange), or at once if it
+    /// is not established.
+    fn terminate(&mut self, now: Instant, h: u64) {
+        let Some(sa) = self.sas.get_mut(&h) else {
+            return;
+        };
+        if sa.phase == Phase::Established {
+            sa.tasks.clear();
+            sa.tasks.push_back(Task::DeleteIke);
+            if sa
+                .pending
+                .as_ref()
+                .is_some_and(|p| matches!(p.kind, PendingKind::Dpd))
+            {
+                // Do not let a liveness check hold the delete back.
+                sa.pending = None;
+            }
+            self.after_input(h, now);
+        } else {
+            self.remove_sa(h, DownReason::Terminated);
+        }
+    }
+
+    /// Forgets an IKE SA: its CHILD_SAs leave the kernel, events go out.
+    fn remove_sa(&mut self, h: u64, reason: DownReason) {
+        let Some(sa) = self.sas.remove(&h) else {
+            return;
+        };
+        self.timers.set(h, None);
+        self.init_index.remove(&(sa.remote, sa.spi_i));
+        if !sa.initiator && sa.phase == Phase::Auth {
+            self.half_open = self.half_open.saturating_sub(1);
+        }
+        self.kernel_pending.retain(|_, (x, _)| *x != h);
+        self.initial_contact.remove(&h);
+        let was_up = matches!(
+            sa.phase,
+            Phase::Established | Phase::Deleting | Phase::Rekeyed
+        );
+        for c in &sa.children {
+            kernel::delete_child_requests(
+                &mut self.kernel_out,
+                &sa,
+                c,
+                reason != DownReason::Rekeyed,
+            );
+            self.events.push_back(Event::ChildDown {
+                ike: IkeSaId(h),
+                spi_in: c.spi_in,
+                spi_out: c.spi_out,
+                reason,
+            });
+        }
+        if was_up {
+            self.events.push_back(Event::IkeDown {
+                ike: IkeSaId(h),
+                policy: sa.policy.name.clone(),
+                reason,
+            });
+        }
+    }
+
+    /// An unprotected error notify in answer to an IKE_SA_INIT request
+    /// (RFC 7296 2.21.1); no state is kept.
+    fn init_error(&mut self, local: SocketAddr, remote: SocketAddr, req: &Header, notify: Notify) {
+        let header = codec::header(req.spi_i, 0, ExchangeType::IKE_SA_INIT, false, true, 0);
+        let natt = local.port() == self.cfg.natt_port;
+        if let Some(b) = codec::plain(header, vec![Payload::Notify(notify)], natt) {
+            self.emit(local, remote, &[b]);
+        }
+    }
+}
+
+/// A status or error notify without SPI.
+pub(crate) fn notify(t: NotifyType, data: Vec<u8>) -> Payload {
+    Payload::Notify(Notify::new(t, data))
+}
+
+/// The notifies of a payload list.
+pub(crate) fn notifies(payloads: &[Payload]) -> impl Iterator<Item = &Notify> {
+    payloads.iter().filter_map(|p| match p {
+        Payload::Notify(n) => Some(n),
+        _ => None,
+    })
+}
+
+pub(crate) fn find_notify(payloads: &[Payload], t: NotifyType) -> Option<&Notify> {
+    notifies(payloads).find(|n| n.notify_type == t)
+}
+
+/// The first error notify, if the peer sent one.
+pub(crate) fn error_notify(payloads: &[Payload]) -> Option<NotifyType> {
+    notifies(payloads)
+        .map(|n| n.notify_type)
+        .find(|t| t.is_error())
+}
+
+/// Jitter-reduced lifetime deadline: `base + rekey - random(0..jitter)`.
+pub(crate) fn rekey_deadline(rng: &mut dyn Rng, base: Instant, l: &Lifetime) -> Instant {
+    let jitter_ms = u64::try_from(l.jitter.as_millis()).unwrap_or(u64::MAX);
+    let j = Duration::from_millis(rng::below(rng, jitter_ms));
+    base + l.rekey.saturating_sub(j)
+}

@@ -1,0 +1,249 @@
+//! The state one IKE SA keeps, and its CHILD_SAs.
+//!
+//! Kept small on purpose: negotiation-only material (nonces, the first two
+//! messages, key-exchange private values) lives in boxed, optional parts
+//! that are dropped as soon as the exchange that needs them is over. ESP
+//! keys are handed to the kernel and not kept.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::crypto::{KeyAgreement, Secret};
+use crate::wire::consts::DhGroup;
+use crate::wire::sa::Proposal;
+use crate::wire::Payload;
+
+use super::api::{ChildSuite, IkeSuite, RequestId};
+use super::config::{Identity, Mode, Policy};
+use super::keys::IkeKeyset;
+use super::reassembly::Reassembly;
+use super::ts::TrafficSelector;
+
+/// Where an IKE SA is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Initiator: IKE_SA_INIT sent (possibly waiting for the kernel's SPI
+    /// before IKE_AUTH can go out).
+    Init,
+    /// Initiator: IKE_AUTH sent. Responder: IKE_SA_INIT answered (half open).
+    Auth,
+    /// Authenticated both ways.
+    Established,
+    /// We sent (or are about to send) a DELETE for this IKE SA.
+    Deleting,
+    /// Superseded by a rekeyed IKE SA; waiting for its DELETE exchange.
+    Rekeyed,
+}
+
+/// Negotiation material kept between IKE_SA_INIT and the end of IKE_AUTH.
+pub(crate) struct AuthCtx {
+    pub ni: Vec<u8>,
+    pub nr: Vec<u8>,
+    /// The IKE_SA_INIT request and response exactly as sent/received
+    /// (they are signed in AUTH, RFC 7296 2.15).
+    pub init_request: Vec<u8>,
+    pub init_response: Vec<u8>,
+    /// Initiator: inbound SPI for the first CHILD_SA, once the kernel gave it.
+    pub child_spi: Option<u32>,
+    /// Initiator: the GETSPI request still outstanding.
+    pub spi_request: Option<RequestId>,
+    /// Initiator: IKE_SA_INIT is done and IKE_AUTH waits only for the SPI.
+    pub auth_ready: bool,
+    /// Peer signalled SIGNATURE_HASH_ALGORITHMS (RFC 7427 4).
+    pub peer_hashes: Vec<u16>,
+    /// Initiator: selectors of the ACQUIRE that triggered us, sent first
+    /// in TSi/TSr (RFC 7296 2.9).
+    pub packet_ts: Option<(TrafficSelector, TrafficSelector)>,
+}
+
+/// One CHILD_SA pair (inbound + outbound ESP SA).
+#[derive(Clone, Debug)]
+pub(crate) struct Child {
+    pub spi_in: u32,
+    pub spi_out: u32,
+    pub suite: ChildSuite,
+    pub local_ts: Vec<TrafficSelector>,
+    pub remote_ts: Vec<TrafficSelector>,
+    pub mode: Mode,
+    pub rekey_at: Option<Instant>,
+    pub hard_at: Instant,
+    pub state: ChildState,
+    /// Replaced by a rekey: its removal is reported as `Rekeyed`.
+    pub replaced: bool,
+    /// Our rekey of this child is in flight with these nonces... (see
+    /// `Collision`); also set when the peer's rekey of it arrived.
+    pub collision: Option<Box<Collision>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ChildState {
+    Installed,
+    /// We started a rekey of it.
+    Rekeying,
+    /// Replaced by a new child; the old one waits for its DELETE.
+    Rekeyed,
+    /// DELETE sent.
+    Deleting,
+}
+
+/// Bookkeeping for simultaneous rekeys (RFC 7296 2.8.1, 2.8.2): the peer
+/// rekeyed the same SA while our own rekey was in flight.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Collision {
+    /// Lowest nonce of the peer's exchange, and what it created (the
+    /// child's inbound SPI or the IKE SA handle).
+    pub peer_min_nonce: Vec<u8>,
+    pub peer_created: u64,
+}
+
+/// What to do on a CHILD_SA: creation is from configuration, the others
+/// name an existing child by its inbound SPI.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Task {
+    NewChild,
+    RekeyChild(u32),
+    DeleteChild(u32),
+    RekeyIke,
+    DeleteIke,
+    Dpd,
+}
+
+/// Our CHILD_SA request in flight (IKE_AUTH or CREATE_CHILD_SA).
+pub(crate) struct ChildReq {
+    pub spi_in: u32,
+    pub offer: Vec<Proposal>,
+    pub local_ts: Vec<TrafficSelector>,
+    pub remote_ts: Vec<TrafficSelector>,
+    pub mode: Mode,
+    /// CREATE_CHILD_SA only: our nonce and, with PFS, our key exchange.
+    pub ni: Vec<u8>,
+    pub ke: Option<Box<dyn KeyAgreement>>,
+    pub pfs: Option<DhGroup>,
+    /// The child this one replaces (REKEY_SA).
+    pub rekey_of: Option<u32>,
+}
+
+/// The request we are waiting on a response for.
+pub(crate) struct Pending {
+    pub message_id: u32,
+    pub datagrams: Vec<Vec<u8>>,
+    pub tries: u32,
+    pub retransmit_at: Instant,
+    pub kind: PendingKind,
+}
+
+pub(crate) enum PendingKind {
+    Init {
+        ke: Box<dyn KeyAgreement>,
+        group: DhGroup,
+        /// INVALID_KE_PAYLOAD / COOKIE round trips so far (bounded).
+        restarts: u8,
+        /// The responder's cookie, repeated first in the retry (RFC 7296 2.6).
+        cookie: Option<Vec<u8>>,
+    },
+    Auth {
+        child: Option<ChildReq>,
+    },
+    Child(ChildReq),
+    RekeyIke {
+        new_spi: u64,
+        ni: Vec<u8>,
+        ke: Box<dyn KeyAgreement>,
+        group: DhGroup,
+    },
+    /// DELETE of these children (inbound SPIs), or of the IKE SA if empty.
+    Delete {
+        children: Vec<u32>,
+    },
+    Dpd,
+}
+
+/// A responder answer waiting for the kernel's inbound SPI.
+pub(crate) struct Parked {
+    pub message_id: u32,
+    pub exchange: crate::wire::consts::ExchangeType,
+    /// Payloads that go before the child's SA payload (e.g. IDr, AUTH).
+    pub head: Vec<Payload>,
+    /// Payloads after the child payloads (e.g. status notifies).
+    pub tail: Vec<Payload>,
+    pub answer: ChildAnswer,
+    /// For IKE_AUTH: the SA becomes established when the answer goes out.
+    pub completes_auth: bool,
+}
+
+/// A CHILD_SA the responder agreed to, before the SPI is known.
+pub(crate) struct ChildAnswer {
+    pub proposal: Proposal,
+    pub suite: ChildSuite,
+    pub peer_spi: u32,
+    pub local_ts: Vec<TrafficSelector>,
+    pub remote_ts: Vec<TrafficSelector>,
+    pub mode: Mode,
+    /// Key material inputs: PFS shared secret, Ni, Nr of the exchange.
+    pub g_ir: Option<Secret>,
+    pub ni: Vec<u8>,
+    pub nr: Vec<u8>,
+    /// CREATE_CHILD_SA responses carry Nr (and KEr).
+    pub ke_public: Option<(DhGroup, Vec<u8>)>,
+    pub rekey_of: Option<u32>,
+}
+
+/// A cached response (RFC 7296 2.1: answer a retransmitted request with
+/// the same bytes, never by processing it again).
+pub(crate) struct Cached {
+    pub message_id: u32,
+    pub datagrams: Vec<Vec<u8>>,
+}
+
+/// One IKE SA.
+pub(crate) struct IkeSa {
+    pub policy: Arc<Policy>,
+    /// We are the original initiator (the I flag is ours).
+    pub initiator: bool,
+    pub spi_i: u64,
+    pub spi_r: u64,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    pub phase: Phase,
+    pub suite: Option<IkeSuite>,
+    pub keys: Option<Box<IkeKeyset>>,
+    pub auth: Option<Box<AuthCtx>>,
+    /// Next message ID for our requests (window size 1).
+    pub next_id: u32,
+    pub pending: Option<Box<Pending>>,
+    /// Work waiting for the request window or for an SPI.
+    pub tasks: VecDeque<Task>,
+    /// A task that waits for the kernel's SPI before its request can go out.
+    pub spi_wait: Option<(RequestId, Task)>,
+    /// Next message ID we accept from the peer.
+    pub expect_id: u32,
+    pub cached: Option<Box<Cached>>,
+    pub parked: Option<Box<Parked>>,
+    pub reassembly: Option<Box<Reassembly>>,
+    pub children: Vec<Child>,
+    pub peer_id: Option<Identity>,
+    /// NAT detected between us (RFC 7296 2.23): use port 4500 and UDP-encapsulated ESP.
+    pub nat: bool,
+    /// Both sides announced IKEV2_FRAGMENTATION_SUPPORTED.
+    pub fragmentation: bool,
+    pub created: Instant,
+    pub last_heard: Instant,
+    pub rekey_at: Option<Instant>,
+    pub hard_at: Option<Instant>,
+    /// Our IKE rekey collided with the peer's (RFC 7296 2.8.2).
+    pub collision: Option<Box<Collision>>,
+    /// A rekeyed IKE SA: the handle of its successor.
+    pub successor: Option<u64>,
+}
+
+impl IkeSa {
+    pub(crate) fn child_by_in(&mut self, spi_in: u32) -> Option<&mut Child> {
+        self.children.iter_mut().find(|c| c.spi_in == spi_in)
+    }
+
+    pub(crate) fn child_by_out(&mut self, spi_out: u32) -> Option<&mut Child> {
+        self.children.iter_mut().find(|c| c.spi_out == spi_out)
+    }
+}

@@ -1,0 +1,449 @@
+//! Test driver for two engines: in-memory datagram delivery with loss,
+//! duplication and reordering knobs, and a tiny kernel stand-in that
+//! allocates SPIs and records SAs and policies (the quinn-proto `Pair`).
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ike_proto::engine::*;
+
+/// What the kernel stand-in holds for one SA.
+#[derive(Clone, Debug)]
+pub struct KSa {
+    pub params: Option<SaParams>,
+}
+
+/// A kernel that answers every request at once.
+pub struct Kernel {
+    next_spi: u32,
+    /// (dst, spi) → SA (None while larval: GETSPI done, no UPDATE yet).
+    pub sas: BTreeMap<(IpAddr, u32), Option<SaParams>>,
+    pub policies: Vec<PolicyParams>,
+    /// Refuse SA installs (to test the kernel-refused path).
+    pub refuse: bool,
+    pub log: Vec<String>,
+}
+
+impl Kernel {
+    pub fn new(first_spi: u32) -> Self {
+        Kernel {
+            next_spi: first_spi,
+            sas: BTreeMap::new(),
+            policies: Vec::new(),
+            refuse: false,
+            log: Vec::new(),
+        }
+    }
+
+    pub fn process(&mut self, req: KernelRequest) -> Option<KernelEvent> {
+        match req {
+            KernelRequest::AllocateSpi { request, dst, .. } => {
+                let spi = self.next_spi;
+                self.next_spi += 1;
+                self.sas.insert((dst, spi), None);
+                Some(KernelEvent::SpiAllocated { request, spi })
+            }
+            KernelRequest::UpdateSa(p) => {
+                let r = p.request;
+                if self.refuse {
+                    return Some(KernelEvent::Refused { request: r });
+                }
+                let slot = self.sas.get_mut(&(p.dst, p.spi));
+                match slot {
+                    Some(s) if s.is_none() => {
+                        *s = Some(p);
+                        Some(KernelEvent::Installed { request: r })
+                    }
+                    _ => {
+                        self.log
+                            .push(format!("UPDATE without larval SA {:x}", p.spi));
+                        Some(KernelEvent::Refused { request: r })
+                    }
+                }
+            }
+            KernelRequest::AddSa(p) => {
+                let r = p.request;
+                if self.refuse {
+                    return Some(KernelEvent::Refused { request: r });
+                }
+                if self.sas.contains_key(&(p.dst, p.spi)) {
+                    self.log.push(format!("ADD of existing SA {:x}", p.spi));
+                    return Some(KernelEvent::Refused { request: r });
+                }
+                self.sas.insert((p.dst, p.spi), Some(p));
+                Some(KernelEvent::Installed { request: r })
+            }
+            KernelRequest::DeleteSa { spi, dst, .. } => {
+                self.sas.remove(&(dst, spi));
+                None
+            }
+            KernelRequest::AddPolicy(p) => {
+                let r = p.request;
+                if !self.policies.iter().any(|x| {
+                    x.direction == p.direction
+                        && x.local_ts == p.local_ts
+                        && x.remote_ts == p.remote_ts
+                }) {
+                    self.policies.push(p);
+                }
+                Some(KernelEvent::Installed { request: r })
+            }
+            KernelRequest::DeletePolicy {
+                direction,
+                local_ts,
+                remote_ts,
+            } => {
+                self.policies.retain(|x| {
+                    !(x.direction == direction
+                        && x.local_ts == local_ts
+                        && x.remote_ts == remote_ts)
+                });
+                None
+            }
+        }
+    }
+
+    /// Installed (non-larval) SAs.
+    pub fn installed(&self) -> Vec<&SaParams> {
+        self.sas.values().flatten().collect()
+    }
+
+    pub fn larval(&self) -> usize {
+        self.sas.values().filter(|v| v.is_none()).count()
+    }
+}
+
+pub struct Node {
+    pub engine: Engine,
+    pub kernel: Kernel,
+    pub addr: IpAddr,
+    pub events: Vec<Event>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    A,
+    B,
+}
+
+struct InFlight {
+    to: Side,
+    t: Transmit,
+}
+
+/// Two engines and the network between them.
+pub struct Pair {
+    pub a: Node,
+    pub b: Node,
+    pub now: Instant,
+    pub start: Instant,
+    net: SeededRng,
+    pub loss: f64,
+    pub dup: f64,
+    pub reorder: f64,
+    pub latency: Duration,
+    /// Keyed by (delivery time, sequence) for stable order.
+    flight: BTreeMap<(Instant, u64), InFlight>,
+    seq: u64,
+    pub delivered: u64,
+    /// Rewrites the source of A's datagrams as a NAT would.
+    pub nat_a: Option<SocketAddr>,
+    nat_map: HashMap<SocketAddr, SocketAddr>,
+}
+
+pub fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+pub const A_ADDR: &str = "192.0.2.1";
+pub const B_ADDR: &str = "198.51.100.2";
+
+/// Policies for A (initiator) and B (responder) with PSK, X25519,
+/// AES-GCM, tunnel 10.1.0.0/24 <-> 10.2.0.0/24.
+pub fn psk_policies(psk_a: &[u8], psk_b: &[u8]) -> (Policy, Policy) {
+    let mut pa = Policy::new("net", ip(A_ADDR), ip(B_ADDR), psk_a);
+    pa.local_id = Identity::fqdn("a.test");
+    pa.peer_id = Identity::fqdn("b.test");
+    pa.local_ts = vec![TrafficSelector::prefix(ip("10.1.0.0"), 24).unwrap()];
+    pa.peer_ts = vec![TrafficSelector::prefix(ip("10.2.0.0"), 24).unwrap()];
+    let mut pb = Policy::new("net", ip(B_ADDR), ip(A_ADDR), psk_b);
+    pb.local_id = Identity::fqdn("b.test");
+    pb.peer_id = Identity::fqdn("a.test");
+    pb.local_ts = vec![TrafficSelector::prefix(ip("10.2.0.0"), 24).unwrap()];
+    pb.peer_ts = vec![TrafficSelector::prefix(ip("10.1.0.0"), 24).unwrap()];
+    pb.start = StartAction::Passive;
+    (pa, pb)
+}
+
+pub fn config(p: Policy) -> Config {
+    Config {
+        policies: vec![Arc::new(p)],
+        retransmit: Retransmit {
+            initial: Duration::from_millis(500),
+            max_interval: Duration::from_secs(4),
+            tries: 5,
+        },
+        ..Config::default()
+    }
+}
+
+impl Pair {
+    pub fn new(ca: Config, cb: Config, seed: u64) -> Pair {
+        let now = Instant::now();
+        let a = Node {
+            engine: Engine::new(
+                ca,
+                Box::new(SeededRng::new(seed.wrapping_mul(3).wrapping_add(1))),
+                now,
+            ),
+            kernel: Kernel::new(0xa000_0001),
+            addr: ip(A_ADDR),
+            events: Vec::new(),
+        };
+        let b = Node {
+            engine: Engine::new(
+                cb,
+                Box::new(SeededRng::new(seed.wrapping_mul(5).wrapping_add(2))),
+                now,
+            ),
+            kernel: Kernel::new(0xb000_0001),
+            addr: ip(B_ADDR),
+            events: Vec::new(),
+        };
+        Pair {
+            a,
+            b,
+            now,
+            start: now,
+            net: SeededRng::new(seed ^ 0x5eed),
+            loss: 0.0,
+            dup: 0.0,
+            reorder: 0.0,
+            latency: Duration::from_millis(10),
+            flight: BTreeMap::new(),
+            seq: 0,
+            delivered: 0,
+            nat_a: None,
+            nat_map: HashMap::new(),
+        }
+    }
+
+    pub fn psk() -> Pair {
+        let (pa, pb) = psk_policies(
+            b"correct horse battery staple",
+            b"correct horse battery staple",
+        );
+        Pair::new(config(pa), config(pb), 1)
+    }
+
+    pub fn node(&mut self, s: Side) -> &mut Node {
+        match s {
+            Side::A => &mut self.a,
+            Side::B => &mut self.b,
+        }
+    }
+
+    fn chance(&mut self, p: f64) -> bool {
+        p > 0.0 && (self.net.next_u64() as f64 / u64::MAX as f64) < p
+    }
+
+    fn send(&mut self, from: Side, mut t: Transmit) {
+        if from == Side::A {
+            if let Some(public) = self.nat_a {
+                // A NAT rewrites A's source address and port.
+                let inner = t.local;
+                let mapped = SocketAddr::new(public.ip(), public.port() + (t.local.port() % 7));
+                self.nat_map.insert(mapped, inner);
+                t.local = mapped;
+            }
+        }
+        let to = if from == Side::A { Side::B } else { Side::A };
+        if self.chance(self.loss) {
+            return;
+        }
+        let copies = if self.chance(self.dup) { 2 } else { 1 };
+        for _ in 0..copies {
+            let mut at = self.now + self.latency;
+            if self.chance(self.reorder) {
+                at += Duration::from_millis(1 + self.net.next_u64() % 300);
+            }
+            self.seq += 1;
+            self.flight
+                .insert((at, self.seq), InFlight { to, t: t.clone() });
+        }
+    }
+
+    /// Drains every output of both engines; kernel requests are answered
+    /// at once.
+    pub fn pump(&mut self) {
+        loop {
+            let mut work = false;
+            for s in [Side::A, Side::B] {
+                loop {
+                    let n = self.node(s);
+                    let Some(req) = n.engine.poll_kernel_request() else {
+                        break;
+                    };
+                    work = true;
+                    if let Some(ev) = n.kernel.process(req) {
+                        let now = self.now;
+                        let n = self.node(s);
+                        n.engine.handle_kernel_event(now, ev);
+                    }
+                }
+                while let Some(t) = self.node(s).engine.poll_transmit() {
+                    work = true;
+                    self.send(s, t);
+                }
+                while let Some(e) = self.node(s).engine.poll_event() {
+                    self.node(s).events.push(e);
+                }
+            }
+            if !work {
+                break;
+            }
+        }
+    }
+
+    fn deliver(&mut self, f: InFlight) {
+        self.delivered += 1;
+        let now = self.now;
+        let mut remote = f.t.local;
+        let mut local = f.t.remote;
+        if f.to == Side::A {
+            // Back through the NAT.
+            if let Some(inner) = self.nat_map.get(&local) {
+                local = *inner;
+            }
+        }
+        let _ = &mut remote;
+        let n = self.node(f.to);
+        n.engine.handle_datagram(now, local, remote, &f.t.bytes);
+    }
+
+    /// Runs until `until`: datagrams, kernel answers and timers.
+    pub fn run_until(&mut self, until: Instant) {
+        let mut guard = 0u64;
+        loop {
+            guard += 1;
+            assert!(guard < 5_000_000, "runaway simulation");
+            self.pump();
+            let next_flight = self.flight.keys().next().map(|k| k.0);
+            let ta = self.a.engine.poll_timeout();
+            let tb = self.b.engine.poll_timeout();
+            let next = [next_flight, ta, tb].into_iter().flatten().min();
+            let Some(next) = next else {
+                self.now = self.now.max(until);
+                return;
+            };
+            if next > until {
+                self.now = until;
+                return;
+            }
+            self.now = self.now.max(next);
+            if next_flight == Some(next) {
+                let k = *self.flight.keys().next().unwrap();
+                let f = self.flight.remove(&k).unwrap();
+                self.deliver(f);
+                continue;
+            }
+            let now = self.now;
+            if ta.is_some_and(|t| t <= now) {
+                self.a.engine.handle_timeout(now);
+            }
+            if tb.is_some_and(|t| t <= now) {
+                self.b.engine.handle_timeout(now);
+            }
+        }
+    }
+
+    pub fn run_for(&mut self, d: Duration) {
+        let until = self.now + d;
+        self.run_until(until);
+    }
+
+    /// Delivers what is in flight without letting timers fire.
+    pub fn settle(&mut self) {
+        loop {
+            self.pump();
+            let Some(k) = self.flight.keys().next().copied() else {
+                return;
+            };
+            self.now = self.now.max(k.0);
+            let f = self.flight.remove(&k).unwrap();
+            self.deliver(f);
+        }
+    }
+
+    pub fn command(&mut self, s: Side, c: Command) {
+        let now = self.now;
+        self.node(s).engine.handle_command(now, c);
+        self.pump();
+    }
+
+    pub fn initiate(&mut self) {
+        self.command(
+            Side::A,
+            Command::Initiate {
+                policy: "net".into(),
+            },
+        );
+    }
+}
+
+/// Asserts that every SA one kernel sends with is the SA the other receives
+/// with: same SPI, addresses, algorithms and keys; and that each side's SAs
+/// are exactly the other's mirror.
+pub fn assert_mirrored(p: &Pair) {
+    let a = p.a.kernel.installed();
+    let b = p.b.kernel.installed();
+    assert_eq!(
+        a.len(),
+        b.len(),
+        "SA count differs: A {} B {}",
+        a.len(),
+        b.len()
+    );
+    for x in &a {
+        let y = b
+            .iter()
+            .find(|y| y.spi == x.spi && y.dst == x.dst)
+            .unwrap_or_else(|| panic!("SA {:x} to {} missing on B", x.spi, x.dst));
+        assert_ne!(x.direction, y.direction);
+        assert_eq!(x.src, y.src);
+        assert_eq!(x.encr, y.encr);
+        assert_eq!(x.integ, y.integ);
+        assert_eq!(
+            x.encr_key.as_bytes(),
+            y.encr_key.as_bytes(),
+            "encryption key of {:x}",
+            x.spi
+        );
+        assert_eq!(
+            x.integ_key.as_bytes(),
+            y.integ_key.as_bytes(),
+            "integrity key of {:x}",
+            x.spi
+        );
+        assert_eq!(x.mode, y.mode);
+        assert_eq!(x.esn, y.esn);
+        assert_eq!(x.local_ts, y.remote_ts);
+        assert_eq!(x.remote_ts, y.local_ts);
+        assert!(!x.encr_key.is_empty());
+    }
+}
+
+pub fn count<F: Fn(&Event) -> bool>(events: &[Event], f: F) -> usize {
+    events.iter().filter(|e| f(e)).count()
+}
+
+pub fn ike_up(events: &[Event]) -> usize {
+    count(events, |e| matches!(e, Event::IkeUp { .. }))
+}
+
+pub fn child_up(events: &[Event]) -> usize {
+    count(events, |e| matches!(e, Event::ChildUp { .. }))
+}
