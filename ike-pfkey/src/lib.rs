@@ -4,6 +4,8 @@
 //!
 //! - [`dialect`]: the numbers, one module per platform, each naming its header.
 //! - [`wire`]: checked views and plain `Repr` values for messages and extensions.
+//! - [`sim`]: `pfkey-sim`, a userspace KAME/Linux key engine for tests.
 
 pub mod dialect;
+pub mod sim;
 pub mod wire;

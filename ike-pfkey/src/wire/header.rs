@@ -80,6 +80,14 @@ impl<T: AsRef<[u8]>> HeaderView<T> {
     pub fn pid(&self) -> u32 {
         u32_at(self.b(), field::PID).unwrap_or(0)
     }
+    /// The 16 header bytes as they are (e.g. to echo them in an error reply).
+    pub fn header_bytes(&self) -> [u8; HEADER_LEN] {
+        let mut h = [0u8; HEADER_LEN];
+        if let Some(b) = self.b().get(..HEADER_LEN) {
+            h.copy_from_slice(b);
+        }
+        h
+    }
     /// The bytes after the header.
     pub fn payload(&self) -> &[u8] {
         let end = self.total_len().min(self.b().len());

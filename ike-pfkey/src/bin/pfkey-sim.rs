@@ -1,0 +1,119 @@
+//! pfkey-sim: a userspace PF_KEY v2 key engine for tests (see `ike_pfkey::sim`).
+//!
+//!   pfkey-sim serve --socket PATH [--control PATH] [--dialect linux|freebsd]
+//!   pfkey-sim dump --control PATH [--json]
+//!   pfkey-sim trigger --control PATH SRC DST
+
+use ike_pfkey::dialect::Dialect;
+use ike_pfkey::sim::server::{control_request, Server, ServerConfig};
+use ike_pfkey::sim::SimConfig;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const USAGE: &str =
+    "usage: pfkey-sim serve --socket PATH [--control PATH] [--dialect linux|freebsd]
+       pfkey-sim dump --control PATH [--json]
+       pfkey-sim trigger --control PATH SRC DST";
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pfkey-sim: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+struct Opts {
+    socket: Option<PathBuf>,
+    control: Option<PathBuf>,
+    json: bool,
+    dialect: Dialect,
+    rest: Vec<String>,
+}
+
+fn parse(args: &[String]) -> Result<Opts, String> {
+    let mut o = Opts {
+        socket: None,
+        control: None,
+        json: false,
+        dialect: Dialect::Linux,
+        rest: Vec::new(),
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = || {
+            it.next()
+                .cloned()
+                .ok_or(format!("{a} needs a value\n{USAGE}"))
+        };
+        match a.as_str() {
+            "--socket" => o.socket = Some(value()?.into()),
+            "--control" => o.control = Some(value()?.into()),
+            "--json" => o.json = true,
+            "--dialect" => {
+                o.dialect = match value()?.as_str() {
+                    "linux" => Dialect::Linux,
+                    "freebsd" => Dialect::FreeBsd,
+                    other => return Err(format!("unknown dialect {other} (linux, freebsd)")),
+                }
+            }
+            s if s.starts_with("--") => return Err(format!("unknown option {s}\n{USAGE}")),
+            s => o.rest.push(s.to_string()),
+        }
+    }
+    Ok(o)
+}
+
+fn run(args: &[String]) -> Result<(), String> {
+    let (cmd, args) = args.split_first().ok_or(USAGE)?;
+    let o = parse(args)?;
+    match cmd.as_str() {
+        "serve" => {
+            let socket = o.socket.ok_or(format!("serve needs --socket\n{USAGE}"))?;
+            let sim = SimConfig {
+                dialect: o.dialect,
+                ..SimConfig::default()
+            };
+            let shown = socket.display().to_string();
+            let _server = Server::start(ServerConfig {
+                socket,
+                control: o.control,
+                sim,
+            })
+            .map_err(|e| format!("cannot listen on {shown}: {e}"))?;
+            log::info!("pfkey-sim: serving PF_KEY ({:?}) on {shown}", o.dialect);
+            loop {
+                std::thread::park();
+            }
+        }
+        "dump" => {
+            let control = o.control.ok_or(format!("dump needs --control\n{USAGE}"))?;
+            let cmd = if o.json { "dump json" } else { "dump" };
+            let out = control_request(&control, cmd)
+                .map_err(|e| format!("{}: {e}", control.display()))?;
+            print!("{out}");
+            Ok(())
+        }
+        "trigger" => {
+            let control = o
+                .control
+                .ok_or(format!("trigger needs --control\n{USAGE}"))?;
+            let [src, dst] = o.rest.as_slice() else {
+                return Err(format!("trigger needs SRC DST\n{USAGE}"));
+            };
+            let out = control_request(&control, &format!("trigger {src} {dst}"))
+                .map_err(|e| format!("{}: {e}", control.display()))?;
+            print!("{out}");
+            if out.starts_with("ok") {
+                Ok(())
+            } else {
+                Err(out.trim().to_string())
+            }
+        }
+        _ => Err(USAGE.to_string()),
+    }
+}

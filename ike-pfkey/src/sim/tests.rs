@@ -1,0 +1,474 @@
+//! The simulated key engine, driven message by message with injected time.
+
+use super::*;
+use crate::wire::{IpsecRequest, SpiRange};
+use std::net::SocketAddr;
+
+const D: Dialect = Dialect::Linux;
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn host(s: &str) -> Address {
+    Address {
+        proto: 0,
+        ..Address::host(ip(s))
+    }
+}
+
+fn parse(d: &Delivery) -> Message {
+    Message::parse(D, &d.bytes).unwrap()
+}
+
+fn req(t: MsgType, satype: SaType, seq: u32) -> Message {
+    Message::new(Header::new(t, satype, seq, 500))
+}
+
+fn add_msg(t: MsgType, spi: u32, src: &str, dst: &str, hard: u64, soft: u64) -> Message {
+    req(t, SaType::Esp, 10)
+        .with(Ext::Sa(
+            ExtKind::Sa,
+            Sa {
+                spi,
+                replay: 32,
+                state: 1,
+                auth: 3,
+                encrypt: 12,
+                flags: 0,
+            },
+        ))
+        .with(Ext::Lifetime(
+            ExtKind::LifetimeHard,
+            Lifetime {
+                addtime: hard,
+                ..Lifetime::default()
+            },
+        ))
+        .with(Ext::Lifetime(
+            ExtKind::LifetimeSoft,
+            Lifetime {
+                addtime: soft,
+                ..Lifetime::default()
+            },
+        ))
+        .with(Ext::Address(ExtKind::AddressSrc, host(src)))
+        .with(Ext::Address(ExtKind::AddressDst, host(dst)))
+        .with(Ext::Key(ExtKind::KeyAuth, Key::new(&[1; 20]).unwrap()))
+        .with(Ext::Key(ExtKind::KeyEncrypt, Key::new(&[2; 16]).unwrap()))
+        .with(Ext::Sa2(Sa2 {
+            mode: IPSEC_MODE_TUNNEL,
+            sequence: 0,
+            reqid: 7,
+        }))
+}
+
+fn send(e: &mut Engine, from: ConnId, m: &Message, now: Instant) -> Vec<Delivery> {
+    e.handle(from, &m.emit(e.dialect()).unwrap(), now)
+}
+
+fn errno_of(out: &[Delivery]) -> u8 {
+    assert_eq!(out.len(), 1, "{out:?}");
+    parse(&out[0]).header.errno
+}
+
+fn spd(dir: u8, src: &str, dst: &str, tunnel: (&str, &str)) -> Message {
+    let sa = |s: &str| -> SocketAddr { format!("{s}:0").parse().unwrap() };
+    let net = |s: &str| {
+        let (a, p) = s.split_once('/').unwrap();
+        Address {
+            proto: 255,
+            prefix_len: p.parse().unwrap(),
+            addr: sa(a),
+        }
+    };
+    req(MsgType::SpdAdd, SaType::Unspec, 20)
+        .with(Ext::Address(ExtKind::AddressSrc, net(src)))
+        .with(Ext::Address(ExtKind::AddressDst, net(dst)))
+        .with(Ext::Policy(Policy {
+            policy_type: IPSEC_POLICY_IPSEC,
+            dir,
+            scope: 0,
+            id: 0,
+            priority: 0,
+            requests: vec![IpsecRequest {
+                proto: IPPROTO_ESP,
+                mode: IPSEC_MODE_TUNNEL,
+                level: IPSEC_LEVEL_UNIQUE,
+                reqid: 7,
+                tunnel: Some((sa(tunnel.0), sa(tunnel.1))),
+            }],
+        }))
+}
+
+#[test]
+fn register_replies_to_registered_sockets_with_algorithms() {
+    let now = Instant::now();
+    let mut e = Engine::new(SimConfig::default(), now);
+    let a = e.connect();
+    let b = e.connect();
+    let out = send(&mut e, a, &req(MsgType::Register, SaType::Esp, 1), now);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].to, a);
+    let m = parse(&out[0]);
+    assert_eq!((m.header.seq, m.header.pid), (1, 500));
+    assert_eq!(m.supported(ExtKind::SupportedEncrypt).unwrap().len(), 10);
+    // Registering twice is EEXIST; a second socket's REGISTER reaches both.
+    assert_eq!(
+        errno_of(&send(
+            &mut e,
+            a,
+            &req(MsgType::Register, SaType::Esp, 2),
+            now
+        )),
+        EEXIST
+    );
+    let out = send(&mut e, b, &req(MsgType::Register, SaType::Ah, 3), now);
+    assert_eq!(out.iter().map(|d| d.to).collect::<Vec<_>>(), [a, b]);
+}
+
+#[test]
+fn getspi_update_get_delete() {
+    let now = Instant::now();
+    let mut e = Engine::new(SimConfig::default(), now);
+    let a = e.connect();
+    let other = e.connect();
+    let g = req(MsgType::GetSpi, SaType::Esp, 4)
+        .with(Ext::Address(ExtKind::AddressSrc, host("192.0.2.2")))
+        .with(Ext::Address(ExtKind::AddressDst, host("192.0.2.1")))
+        .with(Ext::SpiRange(SpiRange {
+            min: 0x1000,
+            max: 0x1fff,
+        }));
+    let out = send(&mut e, a, &g, now);
+    assert_eq!(out.len(), 1, "GETSPI answers the sender only");
+    let spi = parse(&out[0]).sa().unwrap().spi;
+    assert!((0x1000..=0x1fff).contains(&spi));
+    assert_eq!(e.sas().next().unwrap().state, SADB_SASTATE_LARVAL);
+    // UPDATE of an unknown SPI: ESRCH. Of the larval one: mature, broadcast.
+    assert_eq!(
+        errno_of(&send(
+            &mut e,
+            a,
+            &add_msg(MsgType::Update, spi + 1, "192.0.2.2", "192.0.2.1", 0, 0),
+            now
+        )),
+        ESRCH
+    );
+    let out = send(
+        &mut e,
+        a,
+        &add_msg(MsgType::Update, spi, "192.0.2.2", "192.0.2.1", 100, 80),
+        now,
+    );
+    assert_eq!(out.len(), 2);
+    assert_eq!(e.sas().next().unwrap().state, SADB_SASTATE_MATURE);
+    // ADD of the same SPI: EEXIST.
+    assert_eq!(
+        errno_of(&send(
+            &mut e,
+            a,
+            &add_msg(MsgType::Add, spi, "192.0.2.2", "192.0.2.1", 0, 0),
+            now
+        )),
+        EEXIST
+    );
+    let get = req(MsgType::Get, SaType::Esp, 5)
+        .with(Ext::Sa(
+            ExtKind::Sa,
+            Sa {
+                spi,
+                ..Sa::default()
+            },
+        ))
+        .with(Ext::Address(ExtKind::AddressDst, host("192.0.2.1")));
+    let out = send(&mut e, other, &get, now);
+    let m = parse(&out[0]);
+    assert_eq!(out[0].to, other);
+    assert_eq!(m.lifetime(ExtKind::LifetimeHard).unwrap().addtime, 100);
+    assert_eq!(m.key(ExtKind::KeyEncrypt).unwrap().bits, 128);
+    let mut del = get.clone();
+    del.header.msg_type = MsgType::Delete;
+    assert_eq!(send(&mut e, a, &del, now).len(), 2);
+    assert_eq!(errno_of(&send(&mut e, a, &get, now)), ESRCH);
+}
+
+#[test]
+fn unsupported_algorithm_and_bad_key_are_refused() {
+    let now = Instant::now();
+    let mut e = Engine::new(SimConfig::default(), now);
+    let a = e.connect();
+    let mut m = add_msg(MsgType::Add, 0x500, "192.0.2.1", "192.0.2.2", 0, 0);
+    if let Some(Ext::Sa(_, sa)) = m.exts.get_mut(0) {
+        sa.encrypt = 20; // AES-GCM: not in Linux af_key's list
+    }
+    assert_eq!(errno_of(&send(&mut e, a, &m, now)), ENOSYS);
+    let mut m = add_msg(MsgType::Add, 0x500, "192.0.2.1", "192.0.2.2", 0, 0);
+    m.exts.retain(|x| x.kind() != Some(ExtKind::KeyEncrypt));
+    assert_eq!(errno_of(&send(&mut e, a, &m, now)), EINVAL);
+    // Hard without soft.
+    let mut m = add_msg(MsgType::Add, 0x500, "192.0.2.1", "192.0.2.2", 10, 5);
+    m.exts.retain(|x| x.kind() != Some(ExtKind::LifetimeSoft));
+    assert_eq!(errno_of(&send(&mut e, a, &m, now)), EINVAL);
+    // Garbage gets an EINVAL header back.
+    let mut junk = add_msg(MsgType::Add, 1, "192.0.2.1", "192.0.2.2", 0, 0)
+        .emit(D)
+        .unwrap();
+    junk[16] = 0;
+    assert_eq!(e.handle(a, &junk, now)[0].bytes[2], EINVAL);
+}
+
+#[test]
+fn dumps_count_like_each_kernel() {
+    for (d, want) in [
+        (Dialect::Linux, [1u32, 2, 0]),
+        (Dialect::FreeBsd, [2, 1, 0]),
+    ] {
+        let now = Instant::now();
+        let mut e = Engine::new(
+            SimConfig {
+                dialect: d,
+                ..SimConfig::default()
+            },
+            now,
+        );
+        let a = e.connect();
+        let dump = req(MsgType::Dump, SaType::Unspec, 9);
+        let out = e.handle(a, &dump.emit(d).unwrap(), now);
+        assert_eq!(
+            Message::parse(d, &out[0].bytes).unwrap().header.errno,
+            ENOENT
+        );
+        for spi in [0x301, 0x302, 0x303] {
+            let m = add_msg(MsgType::Add, spi, "192.0.2.1", "192.0.2.2", 0, 0);
+            e.handle(a, &m.emit(d).unwrap(), now);
+        }
+        let out = e.handle(a, &dump.emit(d).unwrap(), now);
+        let seqs: Vec<u32> = out
+            .iter()
+            .map(|x| Message::parse(d, &x.bytes).unwrap().header.seq)
+            .collect();
+        assert_eq!(seqs, want, "{d:?}");
+    }
+}
+
+#[test]
+fn spd_add_get_delete_and_ids() {
+    let now = Instant::now();
+    let mut e = Engine::new(SimConfig::default(), now);
+    let a = e.connect();
+    let out = send(
+        &mut e,
+        a,
+        &spd(
+            IPSEC_DIR_OUTBOUND,
+            "10.1.0.0/16",
+            "10.2.0.0/16",
+            ("192.0.2.1", "192.0.2.2"),
+        ),
+        now,
+    );
+    let id = parse(&out[0]).policy().unwrap().id;
+    assert_eq!(id & 7, 1, "Linux policy ids carry dir-1 in the low bits");
+    assert_eq!(
+        errno_of(&send(
+            &mut e,
+            a,
+            &spd(
+                IPSEC_DIR_OUTBOUND,
+                "10.1.0.0/16",
+                "10.2.0.0/16",
+                ("192.0.2.1", "192.0.2.2")
+            ),
+            now
+        )),
+        EEXIST
+    );
+    let mut upd = spd(
+        IPSEC_DIR_OUTBOUND,
+        "10.1.0.0/16",
+        "10.2.0.0/16",
+        ("192.0.2.1", "192.0.2.3"),
+    );
+    upd.header.msg_type = MsgType::SpdUpdate;
+    let out = send(&mut e, a, &upd, now);
+    assert_eq!(
+        parse(&out[0]).policy().unwrap().id,
+        id,
+        "SPDUPDATE keeps the id"
+    );
+    let get = req(MsgType::SpdGet, SaType::Unspec, 3).with(Ext::Policy(Policy {
+        policy_type: 0,
+        dir: 0,
+        scope: 0,
+        id,
+        priority: 0,
+        requests: vec![],
+    }));
+    let m = parse(&send(&mut e, a, &get, now)[0]);
+    assert_eq!(
+        m.policy().unwrap().requests[0].tunnel.unwrap().1,
+        "192.0.2.3:0".parse().unwrap()
+    );
+    let mut del2 = get.clone();
+    del2.header.msg_type = MsgType::SpdDelete2;
+    assert_eq!(parse(&send(&mut e, a, &del2, now)[0]).header.errno, 0);
+    assert_eq!(errno_of(&send(&mut e, a, &del2, now)), ENOENT);
+    assert_eq!(errno_of(&send(&mut e, a, &get, now)), ENOENT);
+    // SPD messages need satype 0.
+    let mut bad = spd(
+        IPSEC_DIR_INBOUND,
+        "10.2.0.0/16",
+        "10.1.0.0/16",
+        ("192.0.2.2", "192.0.2.1"),
+    );
+    bad.header.satype = SaType::Esp;
+    assert_eq!(errno_of(&send(&mut e, a, &bad, now)), EINVAL);
+}
+
+#[test]
+fn trigger_sends_acquire_to_registered_sockets_once() {
+    let now = Instant::now();
+    let mut e = Engine::new(SimConfig::default(), now);
+    let km = e.connect();
+    let bystander = e.connect();
+    assert!(
+        e.trigger(ip("10.1.0.5"), ip("10.2.0.9"), now).is_err(),
+        "no policy yet"
+    );
+    send(
+        &mut e,
+        km,
+        &spd(
+            IPSEC_DIR_OUTBOUND,
+            "10.1.0.0/16",
+            "10.2.0.0/16",
+            ("192.0.2.1", "192.0.2.2"),
+        ),
+        now,
+    );
+    let (what, out) = e.trigger(ip("10.1.0.5"), ip("10.2.0.9"), now).unwrap();
+    assert!(out.is_empty(), "{what}");
+    send(&mut e, km, &req(MsgType::Register, SaType::Esp, 1), now);
+    let (_, out) = e.trigger(ip("10.1.0.5"), ip("10.2.0.9"), now).unwrap();
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].to, km);
+    assert_ne!(out[0].to, bystander);
+    let m = parse(&out[0]);
+    assert_eq!((m.header.msg_type, m.header.pid), (MsgType::Acquire, 0));
+    assert_eq!(
+        m.address(ExtKind::AddressDst).unwrap().ip(),
+        ip("192.0.2.2")
+    );
+    assert!(m.policy().unwrap().id != 0);
+    assert!(m.get(ExtKind::Proposal).is_some());
+    // Pending: no second ACQUIRE until it times out or an SA appears.
+    assert!(e
+        .trigger(ip("10.1.0.5"), ip("10.2.0.9"), now)
+        .unwrap()
+        .1
+        .is_empty());
+    let later = now + Duration::from_secs(31);
+    e.tick(later);
+    assert_eq!(
+        e.trigger(ip("10.1.0.5"), ip("10.2.0.9"), later)
+            .unwrap()
+            .1
+            .len(),
+        1
+    );
+    send(
+        &mut e,
+        km,
+        &add_msg(MsgType::Add, 0x777, "192.0.2.1", "192.0.2.2", 0, 0),
+        later,
+    );
+    let (what, out) = e.trigger(ip("10.1.0.5"), ip("10.2.0.9"), later).unwrap();
+    assert!(out.is_empty() && what.contains("present"), "{what}");
+}
+
+#[test]
+fn soft_then_hard_expire_on_time_and_larval_timeout() {
+    let t0 = Instant::now();
+    let mut e = Engine::new(SimConfig::default(), t0);
+    let km = e.connect();
+    send(&mut e, km, &req(MsgType::Register, SaType::Esp, 1), t0);
+    send(
+        &mut e,
+        km,
+        &add_msg(MsgType::Add, 0x900, "192.0.2.1", "192.0.2.2", 10, 6),
+        t0,
+    );
+    let g = req(MsgType::GetSpi, SaType::Esp, 4)
+        .with(Ext::Address(ExtKind::AddressSrc, host("192.0.2.2")))
+        .with(Ext::Address(ExtKind::AddressDst, host("192.0.2.1")));
+    send(&mut e, km, &g, t0);
+    assert_eq!(e.next_deadline(), Some(t0 + Duration::from_secs(6)));
+    assert!(e.tick(t0 + Duration::from_secs(5)).is_empty());
+    let out = e.tick(t0 + Duration::from_secs(6));
+    let m = parse(&out[0]);
+    assert_eq!(m.header.msg_type, MsgType::Expire);
+    assert!(
+        m.lifetime(ExtKind::LifetimeSoft).is_some() && m.lifetime(ExtKind::LifetimeHard).is_none()
+    );
+    assert!(
+        e.tick(t0 + Duration::from_secs(7)).is_empty(),
+        "soft fires once"
+    );
+    let out = e.tick(t0 + Duration::from_secs(10));
+    let m = parse(&out[0]);
+    assert!(m.lifetime(ExtKind::LifetimeHard).is_some());
+    assert_eq!(m.sa().unwrap().spi, 0x900);
+    assert_eq!(e.sas().count(), 1, "only the larval SA is left");
+    e.tick(t0 + Duration::from_secs(30));
+    assert_eq!(e.sas().count(), 0, "larval SA timed out");
+}
+
+#[test]
+fn tables_print_as_text_and_json() {
+    let now = Instant::now();
+    let mut e = Engine::new(SimConfig::default(), now);
+    let a = e.connect();
+    assert!(e.show_sad(now).contains("No SAD entries"));
+    send(
+        &mut e,
+        a,
+        &add_msg(MsgType::Add, 0x1234, "192.0.2.1", "192.0.2.2", 0, 0),
+        now,
+    );
+    send(
+        &mut e,
+        a,
+        &spd(
+            IPSEC_DIR_OUTBOUND,
+            "10.1.0.0/16",
+            "10.2.0.0/16",
+            ("192.0.2.1", "192.0.2.2"),
+        ),
+        now,
+    );
+    let sad = e.show_sad(now);
+    assert!(sad.contains("192.0.2.1 192.0.2.2"), "{sad}");
+    assert!(
+        sad.contains("esp mode=tunnel spi=4660(0x00001234) reqid=7"),
+        "{sad}"
+    );
+    assert!(sad.contains("E: aes-cbc (128 bits)"), "{sad}");
+    assert!(!sad.contains("0202"), "no key bytes");
+    let spd_text = e.show_spd();
+    assert!(
+        spd_text.contains("10.1.0.0/16[any] 10.2.0.0/16[any] any"),
+        "{spd_text}"
+    );
+    assert!(
+        spd_text.contains("esp/tunnel/192.0.2.1-192.0.2.2/unique:7"),
+        "{spd_text}"
+    );
+    let json = e.show_json(now);
+    assert!(
+        json.starts_with("{\"sad\":[{\"satype\":\"esp\",\"src\":\"192.0.2.1\""),
+        "{json}"
+    );
+    assert!(json.contains("\"spi\":4660"));
+    assert!(json.contains("\"dir\":\"out\""));
+}
