@@ -1,1 +1,37 @@
-fn main() {}
+//! ike-net: the network worker. Started only by ike-parent, with its
+//! descriptors at the numbers in `ike_ipc::fds`. It speaks IKEv2 on the UDP
+//! sockets the parent bound, asks ike-pfkey for kernel changes, and answers
+//! ike-ctl — all chrooted, unprivileged and sandboxed.
+
+mod control;
+mod engine;
+mod udp;
+mod worker;
+
+use ike_ipc::channel::Channel;
+use ike_ipc::msg::{NetToParent, ParentToNet};
+use ike_ipc::{child, fds};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    ike_ipc::childlog::init(log::LevelFilter::Info);
+    let mut parent: Channel<NetToParent, ParentToNet> = match child::take_channel(fds::PARENT) {
+        Ok(c) => c,
+        Err(e) => {
+            log::error!("ike-net must be started by ike-parent: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match worker::start(&mut parent).and_then(|mut w| w.run(&mut parent)) {
+        Ok(()) => {
+            log::info!("stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            log::error!("fatal: {e}");
+            // Best effort: the parent also sees the exit status.
+            let _ = parent.send(&NetToParent::Fatal(e));
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,2 +1,18 @@
 //! The parent daemon's library: the configuration parser and the supervisor.
+//!
+//! - [`cli`]: flags. [`startup`]: the privileged opens, fork+exec of the
+//!   children. [`supervisor`]: fail-closed supervision, shutdown, reload.
+//! - [`sockets`], [`spawn`], [`daemon`], [`logging`], [`childlog`]: the parts.
+//! - [`config`]: the iked.conf(5)-style parser; [`settings`] calls it.
+
+pub mod childlog;
+pub mod cli;
 pub mod config;
+pub mod ctl;
+pub mod daemon;
+pub mod logging;
+pub mod settings;
+pub mod sockets;
+pub mod spawn;
+pub mod startup;
+pub mod supervisor;

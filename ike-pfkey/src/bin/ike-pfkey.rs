@@ -9,7 +9,8 @@
 
 use ike_ipc::channel::{recv_packet, Channel, ChannelError};
 use ike_ipc::mio::{Events, Poll, Token};
-use ike_ipc::msg::{Nothing, ParentToPfkey, PfkeyToParent};
+use ike_ipc::msg::pfkey::{KernelError, NetToPfkey, PfkeyToNet};
+use ike_ipc::msg::{ParentToPfkey, PfkeyToParent};
 use ike_ipc::sandbox::{FdUse, Role};
 use ike_ipc::timers::Timers;
 use ike_ipc::{child, fds};
@@ -23,10 +24,8 @@ const SIGNALS: Token = Token(2);
 const KERNEL: Token = Token(3);
 
 type ParentChannel = Channel<PfkeyToParent, ParentToPfkey>;
-/// ike-pfkey <-> ike-net. Typed with [`Nothing`] until the broker messages
-/// (ike_ipc::msg::pfkey) exist: any request from ike-net is then refused by
-/// construction and the broker fails closed.
-type NetChannel = Channel<Nothing, Nothing>;
+/// ike-pfkey <-> ike-net: requests in, replies and events out.
+type NetChannel = Channel<PfkeyToNet, NetToPfkey>;
 
 /// The largest PF_KEY message we read (sadb_msg_len is 16 bits of 8-byte
 /// units: RFC 2367 2.1, so 512 KiB is the protocol's own ceiling).
@@ -55,8 +54,8 @@ fn main() -> ExitCode {
 }
 
 /// Where the broker logic plugs in. Until `ike_pfkey::broker` exists this
-/// keeps the socket drained and forwards nothing: ike-net has no request
-/// type to send, so nothing can reach the kernel through us.
+/// keeps the kernel socket drained and refuses every request from ike-net:
+/// nothing reaches the kernel that the broker's allow-list has not checked.
 struct BrokerHook {
     kernel: OwnedFd,
     buf: Vec<u8>,
@@ -75,6 +74,23 @@ impl BrokerHook {
                 Err(ChannelError::Io(e)) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(ChannelError::Oversized) => log::warn!("oversized PF_KEY message dropped"),
                 Err(e) => return Err(format!("PF_KEY socket: {e}")),
+            }
+        }
+    }
+
+    fn on_net_message(&mut self, msg: NetToPfkey) -> PfkeyToNet {
+        match msg {
+            NetToPfkey::Request { id, req } => {
+                log::warn!(
+                    "request {id} ({}) refused: no broker yet",
+                    request_name(&req)
+                );
+                PfkeyToNet::Reply {
+                    id,
+                    result: Err(KernelError::Refused(
+                        "the broker is not wired in yet".into(),
+                    )),
+                }
             }
         }
     }
@@ -165,8 +181,18 @@ fn run(parent: &mut ParentChannel) -> Result<(), String> {
                         return Ok(());
                     }
                 }
-                NET => child::drain(&mut net, |never| match never {})
-                    .map_err(|e| format!("ike-net channel: {e}"))?,
+                NET => {
+                    // ike-net is untrusted: anything undecodable is fatal.
+                    let mut replies = Vec::new();
+                    child::drain(&mut net, |m| {
+                        replies.push(broker.on_net_message(m));
+                        Ok(())
+                    })
+                    .map_err(|e| format!("ike-net channel: {e}"))?;
+                    for r in replies {
+                        net.send(&r).map_err(|e| format!("ike-net channel: {e}"))?;
+                    }
+                }
                 KERNEL => broker.on_kernel_readable()?,
                 SIGNALS => {
                     if signals.pending().next().is_some() {
@@ -178,4 +204,10 @@ fn run(parent: &mut ParentChannel) -> Result<(), String> {
             }
         }
     }
+}
+
+/// The request's kind, for logs (its contents may hold keys).
+fn request_name(req: &ike_ipc::msg::pfkey::KernelRequest) -> String {
+    let dbg = format!("{req:?}");
+    dbg.split([' ', '(', '{']).next().unwrap_or("?").to_string()
 }

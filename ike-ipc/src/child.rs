@@ -1,0 +1,110 @@
+//! The start-up sequence both children share (ike-net and ike-pfkey):
+//! log to the parent's pipe, adopt the descriptors at their fixed numbers,
+//! read the first message, drop privileges, enter the sandbox, report ready.
+//! Each child then runs its own `mio::Poll` loop.
+
+use crate::channel::{Channel, ChannelError};
+use crate::msg::PrivDrop;
+use crate::sandbox::{self, FdUse, Role};
+use mio::{Interest, Registry, Token};
+use serde::{de::DeserializeOwned, Serialize};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook_mio::v1_0::Signals;
+use std::os::fd::{AsFd, BorrowedFd, RawFd};
+
+/// Adopts the channel at fixed descriptor `fd` (see [`crate::fds`]).
+pub fn take_channel<Tx, Rx>(fd: RawFd) -> Result<Channel<Tx, Rx>, String> {
+    crate::fds::take(fd)
+        .map(Channel::from_fd)
+        .map_err(|e| format!("descriptor {fd} is not open: {e}"))
+}
+
+/// Blocks for the parent's first message (the Init).
+pub fn recv_first<Tx: Serialize, Rx: DeserializeOwned>(
+    ch: &mut Channel<Tx, Rx>,
+) -> Result<Rx, String> {
+    ch.set_nonblocking(false)
+        .map_err(|e| format!("parent channel: {e}"))?;
+    let got = ch
+        .recv()
+        .map_err(|e| format!("first message from the parent: {e}"))?;
+    if !got.fds.is_empty() {
+        return Err("first message from the parent carried descriptors".into());
+    }
+    ch.set_nonblocking(true)
+        .map_err(|e| format!("parent channel: {e}"))?;
+    Ok(got.msg)
+}
+
+/// The signal pipe: SIGTERM (and SIGINT, should one reach a child) means an
+/// orderly stop. Registered before the sandbox because installing a handler
+/// is a syscall the filter does not allow.
+pub fn signals(registry: &Registry, token: Token) -> Result<Signals, String> {
+    let mut s = Signals::new([SIGTERM, SIGINT]).map_err(|e| format!("signal pipe: {e}"))?;
+    registry
+        .register(&mut s, token, Interest::READABLE)
+        .map_err(|e| format!("signal pipe: {e}"))?;
+    Ok(s)
+}
+
+/// Drops privileges and enters the sandbox; then, if asked by
+/// [`sandbox::SELFTEST_ENV`], proves the filter by calling a denied syscall.
+pub fn lock_down(pd: &PrivDrop, role: Role, fds: &[(BorrowedFd<'_>, FdUse)]) -> Result<(), String> {
+    let selftest = sandbox::selftest_requested();
+    crate::privdrop::drop_privileges(pd).map_err(|e| e.to_string())?;
+    sandbox::enter(role, fds).map_err(|e| e.to_string())?;
+    if selftest {
+        log::warn!(
+            "{}=deny: calling socket() inside the sandbox",
+            sandbox::SELFTEST_ENV
+        );
+        return Err(sandbox::selftest_probe().to_string());
+    }
+    Ok(())
+}
+
+/// The standard descriptors a child keeps: its log pipe.
+pub fn stderr_fd() -> BorrowedFd<'static> {
+    // SAFETY: fd 2 is open for the whole life of the process (the parent
+    // placed the log pipe there) and is never closed by us.
+    unsafe { BorrowedFd::borrow_raw(2) }
+}
+
+/// Drains every pending message on a non-blocking channel into `f`.
+/// Stops at the first error that is not "nothing more": the caller fails
+/// closed on it.
+pub fn drain<Tx: Serialize, Rx: DeserializeOwned>(
+    ch: &mut Channel<Tx, Rx>,
+    mut f: impl FnMut(Rx) -> Result<(), String>,
+) -> Result<(), String> {
+    loop {
+        match ch.recv() {
+            Ok(got) => {
+                if !got.fds.is_empty() {
+                    return Err("unexpected descriptors with a message".into());
+                }
+                f(got.msg)?;
+            }
+            Err(e) if e.is_would_block() => return Ok(()),
+            Err(ChannelError::Io(e)) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
+/// Registers any descriptor-backed source for reading.
+pub fn register_fd(registry: &Registry, fd: BorrowedFd<'_>, token: Token) -> Result<(), String> {
+    use std::os::fd::AsRawFd;
+    registry
+        .register(
+            &mut mio::unix::SourceFd(&fd.as_raw_fd()),
+            token,
+            Interest::READABLE,
+        )
+        .map_err(|e| format!("register fd {}: {e}", fd.as_raw_fd()))
+}
+
+/// Helper for the `fds` list of [`lock_down`].
+pub fn with_use<F: AsFd>(f: &F, u: FdUse) -> (BorrowedFd<'_>, FdUse) {
+    (f.as_fd(), u)
+}

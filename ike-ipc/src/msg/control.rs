@@ -1,0 +1,54 @@
+//! ike-ctl <-> ike-net over the control socket (issue 6 fills in the behaviour).
+//!
+//! The control socket is a `SOCK_SEQPACKET` unix socket: one request per
+//! packet, in the same envelope as every other channel. ike-net checks the
+//! peer's credentials (SO_PEERCRED / getpeereid) before it answers anything.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CtlRequest {
+    ShowSa,
+    ShowPolicy,
+    ShowStats,
+    /// Initiate the named policy.
+    Up(String),
+    /// Tear down the SAs of the named policy.
+    Down(String),
+    Rekey(String),
+    Reload,
+    /// `log verbose` (true) or `log brief` (false).
+    LogVerbose(bool),
+    /// Stream events until the client disconnects.
+    Monitor,
+}
+
+/// Counters ike-net keeps; `show stats` prints them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Seconds since ike-net entered its event loop.
+    pub uptime_secs: u64,
+    pub udp_rx_datagrams: u64,
+    pub udp_rx_bytes: u64,
+    pub udp_tx_datagrams: u64,
+    pub udp_tx_bytes: u64,
+    /// Messages from the broker.
+    pub pfkey_rx_messages: u64,
+    pub pfkey_tx_messages: u64,
+    /// Control requests answered / refused (wrong uid or undecodable).
+    pub ctl_requests: u64,
+    pub ctl_refused: u64,
+    pub ike_sas: u64,
+    pub child_sas: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CtlResponse {
+    Ok,
+    Stats(Stats),
+    /// Human-readable lines (show sa / show policy until issue 6 types them).
+    Text(String),
+    /// One event line for `monitor`.
+    Event(String),
+    Error(String),
+}

@@ -1,0 +1,80 @@
+//! Linux: no_new_privs, no capabilities, a seccomp allow-list.
+
+use super::{Role, SandboxError};
+use caps::CapSet;
+use seccompiler::{
+    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+    SeccompRule, TargetArch,
+};
+use std::collections::BTreeMap;
+
+fn err(what: &str, e: impl std::fmt::Display) -> SandboxError {
+    SandboxError(format!("{what}: {e}"))
+}
+
+/// Clears the capability bounding set. Runs while still root: dropping a
+/// bounding-set entry (PR_CAPBSET_DROP) needs CAP_SETPCAP in the effective
+/// set, which `setresuid` to a non-zero uid removes. Without this, a later
+/// execve of a file-capability binary could bring capabilities back (also
+/// prevented by no_new_privs; the two are independent layers).
+pub(super) fn drop_bounding_set() -> Result<(), SandboxError> {
+    caps::clear(None, CapSet::Bounding).map_err(|e| err("clearing the bounding set", e))
+}
+
+/// no_new_privs, then every remaining capability set, then the filter.
+pub(super) fn enter(role: Role) -> Result<(), SandboxError> {
+    // Build the BPF program before anything is locked down: it allocates.
+    let filter = build_filter(role)?;
+    // PR_SET_NO_NEW_PRIVS: execve can never grant privileges again (setuid
+    // bits, file capabilities). Also the precondition for an unprivileged
+    // seccomp filter.
+    nix::sys::prctl::set_no_new_privs().map_err(|e| err("PR_SET_NO_NEW_PRIVS", e))?;
+    // setresuid already emptied the permitted and effective sets; clear all of
+    // them explicitly so the outcome does not hang on that kernel rule
+    // (SECBIT_KEEP_CAPS would change it).
+    for set in [
+        CapSet::Ambient,
+        CapSet::Inheritable,
+        CapSet::Effective,
+        CapSet::Permitted,
+    ] {
+        caps::clear(None, set).map_err(|e| err("clearing capabilities", e))?;
+    }
+    install_filter(&filter)
+}
+
+/// The allow-list filter for `role`: listed syscalls pass, every other one
+/// kills the whole process (the parent sees SIGSYS and logs it).
+pub fn build_filter(role: Role) -> Result<BpfProgram, SandboxError> {
+    let own = match role {
+        Role::Net => super::seccomp_net::allowed(),
+        Role::Pfkey => super::seccomp_pfkey::allowed(),
+    };
+    let mut rules = BTreeMap::new();
+    for (nr, _why) in super::seccomp_common::allowed().into_iter().chain(own) {
+        // An empty rule list matches the syscall whatever its arguments.
+        rules.insert(nr, vec![]);
+    }
+    for (nr, arg, value, _why) in super::seccomp_common::allowed_with_arg() {
+        let cond = SeccompCondition::new(arg, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, value)
+            .map_err(|e| err("seccomp condition", e))?;
+        let rule = SeccompRule::new(vec![cond]).map_err(|e| err("seccomp rule", e))?;
+        rules.insert(nr, vec![rule]);
+    }
+    let arch = TargetArch::try_from(std::env::consts::ARCH).map_err(|e| err("seccomp arch", e))?;
+    let filter = SeccompFilter::new(
+        rules,
+        SeccompAction::KillProcess,
+        SeccompAction::Allow,
+        arch,
+    )
+    .map_err(|e| err("seccomp filter", e))?;
+    filter
+        .try_into()
+        .map_err(|e: seccompiler::BackendError| err("seccomp compile", e))
+}
+
+/// Installs a built filter on the calling thread (our processes have one).
+pub fn install_filter(filter: &BpfProgram) -> Result<(), SandboxError> {
+    seccompiler::apply_filter(filter).map_err(|e| err("installing the seccomp filter", e))
+}

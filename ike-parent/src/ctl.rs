@@ -1,0 +1,119 @@
+//! The ike-ctl client side: parse a command line into a typed request, send
+//! it over the control socket, print the answer (issue 6 extends the output).
+
+use ike_ipc::channel::Channel;
+use ike_ipc::msg::{CtlRequest, CtlResponse, Stats};
+use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, UnixAddr};
+use std::os::fd::AsRawFd;
+use std::path::Path;
+
+pub const USAGE: &str = "usage: ike-ctl [-s socket] command\n\
+commands: show sa | show policy | show stats | up NAME | down NAME | rekey NAME |\n          \
+reload | log verbose | log brief | monitor";
+
+pub type CtlClient = Channel<CtlRequest, CtlResponse>;
+
+/// Parses the words after the flags into a request.
+pub fn parse_command(words: &[String]) -> Result<CtlRequest, String> {
+    let w: Vec<&str> = words.iter().map(String::as_str).collect();
+    Ok(match w.as_slice() {
+        ["show", "sa"] => CtlRequest::ShowSa,
+        ["show", "policy"] => CtlRequest::ShowPolicy,
+        ["show", "stats"] => CtlRequest::ShowStats,
+        ["up", name] => CtlRequest::Up(name.to_string()),
+        ["down", name] => CtlRequest::Down(name.to_string()),
+        ["rekey", name] => CtlRequest::Rekey(name.to_string()),
+        ["reload"] => CtlRequest::Reload,
+        ["log", "verbose"] => CtlRequest::LogVerbose(true),
+        ["log", "brief"] => CtlRequest::LogVerbose(false),
+        ["monitor"] => CtlRequest::Monitor,
+        _ => return Err(format!("unknown command: {}\n{USAGE}", w.join(" "))),
+    })
+}
+
+/// Connects to the control socket at `path`.
+pub fn connect_control(path: &Path) -> Result<CtlClient, String> {
+    let shown = path.display();
+    let s = socket(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(|e| format!("socket: {e}"))?;
+    let addr = UnixAddr::new(path).map_err(|e| format!("{shown}: {e}"))?;
+    connect(s.as_raw_fd(), &addr).map_err(|e| format!("connect {shown}: {e}"))?;
+    Ok(Channel::from_fd(s))
+}
+
+/// Sends one request and waits for one response.
+pub fn request(path: &Path, req: &CtlRequest) -> Result<CtlResponse, String> {
+    let mut c = connect_control(path)?;
+    let sent = c.send(req);
+    // A refused client (wrong uid) gets its answer and is closed at once,
+    // so the send may fail: the reason is still waiting to be read.
+    match c.recv() {
+        Ok(r) => Ok(r.msg),
+        Err(e) => match sent {
+            Err(s) => Err(format!("send: {s}")),
+            Ok(()) => Err(format!("receive: {e}")),
+        },
+    }
+}
+
+/// `show stats` as `name value` lines.
+pub fn format_stats(s: &Stats) -> String {
+    let rows: [(&str, u64); 11] = [
+        ("uptime_secs", s.uptime_secs),
+        ("udp_rx_datagrams", s.udp_rx_datagrams),
+        ("udp_rx_bytes", s.udp_rx_bytes),
+        ("udp_tx_datagrams", s.udp_tx_datagrams),
+        ("udp_tx_bytes", s.udp_tx_bytes),
+        ("pfkey_rx_messages", s.pfkey_rx_messages),
+        ("pfkey_tx_messages", s.pfkey_tx_messages),
+        ("ctl_requests", s.ctl_requests),
+        ("ctl_refused", s.ctl_refused),
+        ("ike_sas", s.ike_sas),
+        ("child_sas", s.child_sas),
+    ];
+    rows.iter().map(|(k, v)| format!("{k} {v}\n")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn commands_parse() {
+        assert_eq!(
+            parse_command(&words("show stats")).unwrap(),
+            CtlRequest::ShowStats
+        );
+        assert_eq!(
+            parse_command(&words("up peer1")).unwrap(),
+            CtlRequest::Up("peer1".into())
+        );
+        assert_eq!(
+            parse_command(&words("log brief")).unwrap(),
+            CtlRequest::LogVerbose(false)
+        );
+        assert!(parse_command(&words("show")).is_err());
+        assert!(parse_command(&words("up")).is_err());
+        assert!(parse_command(&words("frobnicate")).is_err());
+    }
+
+    #[test]
+    fn stats_lines() {
+        let s = Stats {
+            udp_rx_datagrams: 3,
+            ..Stats::default()
+        };
+        let out = format_stats(&s);
+        assert!(out.contains("udp_rx_datagrams 3\n"));
+        assert_eq!(out.lines().count(), 11);
+    }
+}

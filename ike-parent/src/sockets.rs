@@ -1,0 +1,164 @@
+//! The privileged opens the parent does before the children exist: the
+//! PF_KEY socket, the UDP sockets, the control socket.
+
+use crate::cli::PfkeySource;
+use ike_ipc::msg::ListenSocket;
+use nix::sys::socket::{
+    bind, listen, setsockopt, socket, sockopt, AddressFamily, Backlog, SockFlag, SockType,
+    SockaddrStorage, UnixAddr,
+};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::Path;
+
+/// PF_KEY protocol family and version, RFC 2367 (same numbers on Linux,
+/// FreeBSD and OpenBSD: PF_KEY = 15 on Linux and the BSDs' pfkeyv2.h).
+const PF_KEY: libc::c_int = 15;
+const PF_KEY_V2: libc::c_int = 2;
+
+/// Opens the PF_KEY socket the broker will own.
+pub fn open_pfkey(src: &PfkeySource) -> Result<OwnedFd, String> {
+    match src {
+        PfkeySource::Unix(path) => ike_ipc::pfkey_unix::connect_pfkey(path)
+            .map_err(|e| format!("--pfkey unix:{}: {e}", path.display())),
+        PfkeySource::Kernel => {
+            // SAFETY: plain socket(2) call with constant arguments.
+            let fd =
+                unsafe { libc::socket(PF_KEY, libc::SOCK_RAW | libc::SOCK_CLOEXEC, PF_KEY_V2) };
+            if fd < 0 {
+                let e = std::io::Error::last_os_error();
+                return Err(match e.raw_os_error() {
+                    Some(libc::EAFNOSUPPORT) | Some(libc::EPROTONOSUPPORT) => format!(
+                        "this kernel has no PF_KEY socket ({e}); on Linux load af_key \
+                         (modprobe af_key), or hand one over with --pfkey unix:PATH \
+                         (pf-to-fd) or use the simulator (pfkey-sim)"
+                    ),
+                    _ => format!("socket(PF_KEY): {e}; see --pfkey"),
+                });
+            }
+            // SAFETY: socket() returned a fresh descriptor we own.
+            Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+        }
+    }
+}
+
+/// The addresses to bind: `--listen` ones, or the IPv4 and IPv6 wildcards.
+pub fn listen_addrs(listen: &[IpAddr], port: u16, natt_port: u16) -> Vec<ListenSocket> {
+    let ips: Vec<IpAddr> = if listen.is_empty() {
+        vec![
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        ]
+    } else {
+        listen.to_vec()
+    };
+    let mut out = Vec::new();
+    for ip in ips {
+        out.push(ListenSocket {
+            addr: SocketAddr::new(ip, port),
+            natt: false,
+        });
+        out.push(ListenSocket {
+            addr: SocketAddr::new(ip, natt_port),
+            natt: true,
+        });
+    }
+    out
+}
+
+/// Binds one UDP socket. IPv6 sockets are IPv6-only so that the IPv4
+/// wildcard can be bound beside them.
+pub fn bind_udp(addr: SocketAddr) -> Result<OwnedFd, String> {
+    let family = match addr {
+        SocketAddr::V4(_) => AddressFamily::Inet,
+        SocketAddr::V6(_) => AddressFamily::Inet6,
+    };
+    let s = socket(family, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None)
+        .map_err(|e| format!("UDP socket for {addr}: {e}"))?;
+    if family == AddressFamily::Inet6 {
+        setsockopt(&s, sockopt::Ipv6V6Only, &true)
+            .map_err(|e| format!("IPV6_V6ONLY {addr}: {e}"))?;
+    }
+    bind(s.as_raw_fd(), &SockaddrStorage::from(addr))
+        .map_err(|e| format!("bind UDP {addr}: {e}"))?;
+    Ok(s)
+}
+
+/// Binds the control socket at `path`: SOCK_SEQPACKET, root-owned, mode
+/// 0600. A stale socket file is replaced; any other file there is refused.
+pub fn bind_control(path: &Path) -> Result<OwnedFd, String> {
+    let shown = path.display();
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_socket() => {
+            std::fs::remove_file(path).map_err(|e| format!("remove stale {shown}: {e}"))?
+        }
+        Ok(_) => {
+            return Err(format!(
+                "control socket path {shown} exists and is not a socket"
+            ))
+        }
+        Err(_) => {}
+    }
+    let s = socket(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(|e| format!("control socket: {e}"))?;
+    let addr = UnixAddr::new(path).map_err(|e| format!("control socket {shown}: {e}"))?;
+    // umask 0177 around bind: the socket file is never, even briefly,
+    // connectable by anyone but root. We are single-threaded here.
+    let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o177));
+    let bound = bind(s.as_raw_fd(), &addr);
+    nix::sys::stat::umask(old);
+    bound.map_err(|e| format!("bind control socket {shown}: {e}"))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| format!("chmod {shown}: {e}"))?;
+    listen(&s, Backlog::new(16).map_err(|e| e.to_string())?)
+        .map_err(|e| format!("listen {shown}: {e}"))?;
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn default_listen_is_both_families_both_ports() {
+        let l = listen_addrs(&[], 500, 4500);
+        assert_eq!(l.len(), 4);
+        assert!(l
+            .iter()
+            .any(|s| s.addr == "0.0.0.0:4500".parse().unwrap() && s.natt));
+        assert!(l
+            .iter()
+            .any(|s| s.addr == "[::]:500".parse().unwrap() && !s.natt));
+    }
+
+    #[test]
+    fn control_socket_is_0600_and_replaces_stale() {
+        let p = std::env::temp_dir().join(format!("ike-ctl-test-{}.sock", std::process::id()));
+        let first = bind_control(&p).unwrap();
+        drop(first);
+        let _second = bind_control(&p).unwrap();
+        assert_eq!(std::fs::metadata(&p).unwrap().mode() & 0o777, 0o600);
+        std::fs::remove_file(&p).unwrap();
+        std::fs::write(&p, b"not a socket").unwrap();
+        assert!(bind_control(&p).is_err());
+        std::fs::remove_file(&p).unwrap();
+    }
+
+    #[test]
+    fn udp_v4_and_v6_on_one_port() {
+        let a = bind_udp("127.0.0.1:0".parse().unwrap()).unwrap();
+        let port = std::net::UdpSocket::from(a).local_addr().unwrap().port();
+        // The IPv6 wildcard on the same port coexists thanks to V6ONLY
+        // (skip where the host has no IPv6).
+        if std::net::UdpSocket::bind("[::1]:0").is_ok() {
+            assert!(bind_udp(SocketAddr::new(Ipv6Addr::UNSPECIFIED.into(), port)).is_ok());
+        }
+    }
+}

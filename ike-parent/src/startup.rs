@@ -1,0 +1,176 @@
+//! From flags to a running tree: every privileged step happens here, in the
+//! parent, before the children exist (DESIGN.md "Processes and trust").
+
+use crate::childlog::LogPipe;
+use crate::cli::Options;
+use crate::daemon::{self, Pidfile};
+use crate::sockets;
+use crate::spawn::spawn;
+use crate::supervisor::{ChildProc, Supervisor};
+use ike_ipc::channel::{self, Channel};
+use ike_ipc::fds;
+use ike_ipc::msg::{
+    LogLevel, NetInit, NetToParent, ParentToNet, ParentToPfkey, PfkeyInit, PfkeyToParent, PrivDrop,
+};
+use std::os::fd::{AsFd, BorrowedFd, RawFd};
+use std::path::{Path, PathBuf};
+
+pub const NET_EXE: &str = "ike-net";
+pub const PFKEY_EXE: &str = "ike-pfkey";
+
+/// Starts the tree and supervises it. Returns the exit status.
+pub fn run(opts: Options) -> Result<i32, String> {
+    let level = LogLevel::from_verbosity(opts.verbosity);
+    if !nix::unistd::geteuid().is_root() {
+        return Err("ike-parent must be started as root".into());
+    }
+    let config = crate::settings::load(&opts)?;
+
+    ike_ipc::privdrop::prepare_chroot_dir(&opts.chroot).map_err(|e| e.to_string())?;
+    let (uid, gid) =
+        ike_ipc::privdrop::resolve_user(opts.user.as_deref()).map_err(|e| e.to_string())?;
+    let privdrop = PrivDrop {
+        chroot: opts
+            .chroot
+            .to_str()
+            .ok_or("--chroot must be valid UTF-8")?
+            .to_string(),
+        uid,
+        gid,
+    };
+    let libexec = libexec_dir(&opts)?;
+    let net_exe = libexec.join(NET_EXE);
+    let pfkey_exe = libexec.join(PFKEY_EXE);
+    for exe in [&net_exe, &pfkey_exe] {
+        if !exe.is_file() {
+            return Err(format!("{} not found (see --libexec)", exe.display()));
+        }
+    }
+
+    let pfkey_sock = sockets::open_pfkey(&opts.pfkey)?;
+    let listen = sockets::listen_addrs(&opts.listen, opts.port, opts.natt_port);
+    if listen.len() > fds::NET_UDP_MAX {
+        return Err(format!(
+            "too many --listen addresses ({} sockets)",
+            listen.len()
+        ));
+    }
+    let mut udp = Vec::with_capacity(listen.len());
+    for l in &listen {
+        udp.push(sockets::bind_udp(l.addr)?);
+    }
+    let control = sockets::bind_control(&opts.control)?;
+    let _control_path = RemoveOnDrop(opts.control.clone());
+
+    if !opts.foreground {
+        daemon::daemonize()?;
+    }
+    let _pidfile = if !opts.foreground || opts.pidfile_given {
+        Some(Pidfile::create(&opts.pidfile)?)
+    } else {
+        None
+    };
+
+    let (net_parent, net_child) = channel::raw_pair().map_err(|e| format!("socketpair: {e}"))?;
+    let (pfkey_parent, pfkey_child) =
+        channel::raw_pair().map_err(|e| format!("socketpair: {e}"))?;
+    let (peer_net, peer_pfkey) = channel::raw_pair().map_err(|e| format!("socketpair: {e}"))?;
+
+    let mut pfkey_proc = spawn(
+        &pfkey_exe,
+        &[
+            (pfkey_child.as_fd(), fds::PARENT),
+            (peer_pfkey.as_fd(), fds::PEER),
+            (pfkey_sock.as_fd(), fds::PFKEY_SOCKET),
+        ],
+    )
+    .map_err(|e| format!("cannot start {}: {e}", pfkey_exe.display()))?;
+    let mut net_fds: Vec<(BorrowedFd<'_>, RawFd)> = vec![
+        (net_child.as_fd(), fds::PARENT),
+        (peer_net.as_fd(), fds::PEER),
+        (control.as_fd(), fds::NET_CONTROL),
+    ];
+    for (i, s) in udp.iter().enumerate() {
+        net_fds.push((s.as_fd(), fds::NET_UDP_FIRST + i as RawFd));
+    }
+    let mut net_proc = match spawn(&net_exe, &net_fds) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = pfkey_proc.kill();
+            let _ = pfkey_proc.wait();
+            return Err(format!("cannot start {}: {e}", net_exe.display()));
+        }
+    };
+    // The children hold their ends now; ours would only keep sockets alive
+    // after a child died (and hide the closed channel).
+    drop(net_fds);
+    drop((
+        net_child,
+        pfkey_child,
+        peer_net,
+        peer_pfkey,
+        pfkey_sock,
+        control,
+        udp,
+    ));
+    log::info!(
+        "started {} (pid {}) and {} (pid {}) as uid {uid} gid {gid} in {}",
+        NET_EXE,
+        net_proc.id(),
+        PFKEY_EXE,
+        pfkey_proc.id(),
+        privdrop.chroot
+    );
+
+    let net_log = take_log(&mut net_proc, NET_EXE)?;
+    let pfkey_log = take_log(&mut pfkey_proc, PFKEY_EXE)?;
+    let net_ch: Channel<ParentToNet, NetToParent> = Channel::from_fd(net_parent);
+    let pfkey_ch: Channel<ParentToPfkey, PfkeyToParent> = Channel::from_fd(pfkey_parent);
+    let net = ChildProc::new(NET_EXE, net_proc, net_ch, net_log);
+    let pfkey = ChildProc::new(PFKEY_EXE, pfkey_proc, pfkey_ch, pfkey_log);
+
+    let broker_config = crate::settings::broker_view(&config);
+    let sent_pfkey = pfkey.ch.send(&ParentToPfkey::Init(Box::new(PfkeyInit {
+        privdrop: privdrop.clone(),
+        log_level: level,
+        config: broker_config,
+    })));
+    let sent_net = net.ch.send(&ParentToNet::Init(Box::new(NetInit {
+        privdrop,
+        log_level: level,
+        listen,
+        control_uid: 0,
+        config,
+    })));
+    let supervisor = Supervisor::new(opts, net, pfkey)?;
+    if let Err(e) = sent_pfkey.and(sent_net) {
+        // The supervisor sees the child's exit and names it; log this too.
+        log::error!("cannot send Init to a child: {e}");
+    }
+    Ok(supervisor.run())
+}
+
+fn take_log(child: &mut std::process::Child, name: &'static str) -> Result<LogPipe, String> {
+    let pipe = child.stderr.take().ok_or("child has no log pipe")?;
+    LogPipe::new(name, pipe).map_err(|e| format!("{name} log pipe: {e}"))
+}
+
+/// --libexec, or the directory of our own executable.
+fn libexec_dir(opts: &Options) -> Result<PathBuf, String> {
+    if let Some(d) = &opts.libexec {
+        return Ok(d.clone());
+    }
+    let me = std::env::current_exe().map_err(|e| format!("cannot find our own executable: {e}"))?;
+    me.parent()
+        .map(Path::to_path_buf)
+        .ok_or_else(|| "cannot find our own directory; use --libexec".into())
+}
+
+/// Removes the control socket file when the parent exits.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}

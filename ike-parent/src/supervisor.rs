@@ -1,0 +1,516 @@
+//! The parent after start-up: it only supervises. A child that exits, is
+//! killed, says Fatal or sends anything undecodable stops the whole tree
+//! (fail closed) with a log line naming the cause and a non-zero exit.
+//! SIGTERM/SIGINT stop the children by message; SIGHUP reloads.
+
+use crate::childlog::LogPipe;
+use crate::cli::Options;
+use ike_ipc::channel::{Channel, ChannelError};
+use ike_ipc::mio::{unix::SourceFd, Events, Interest, Poll, Registry, Token};
+use ike_ipc::msg::{LogLevel, NetToParent, ParentToNet, ParentToPfkey, PfkeyToParent};
+use ike_ipc::timers::Timers;
+use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
+use signal_hook_mio::v1_0::Signals;
+use std::os::fd::AsRawFd;
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Child, ExitStatus};
+use std::time::{Duration, Instant};
+
+const NET_CH: Token = Token(0);
+const PFKEY_CH: Token = Token(1);
+const NET_LOG: Token = Token(2);
+const PFKEY_LOG: Token = Token(3);
+const SIGNALS: Token = Token(4);
+
+/// How long the children get to say Ready after start.
+const READY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long children get to exit after Shutdown before SIGKILL.
+const ORDERLY_GRACE: Duration = Duration::from_secs(5);
+/// After a failure the survivors get less: the tree must be gone quickly.
+const FAILURE_GRACE: Duration = Duration::from_millis(1000);
+/// A closed channel with a live process behind it is a failure after this.
+const CLOSED_GRACE: Duration = Duration::from_millis(300);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Timer {
+    ReadyDeadline,
+    KillDeadline,
+    ClosedCheck,
+}
+
+/// One supervised child.
+pub struct ChildProc<Tx, Rx> {
+    pub name: &'static str,
+    pub child: Child,
+    pub ch: Channel<Tx, Rx>,
+    pub log: LogPipe,
+    ch_open: bool,
+    ready: bool,
+    status: Option<ExitStatus>,
+    last_fatal: Option<String>,
+}
+
+impl<Tx, Rx> ChildProc<Tx, Rx> {
+    pub fn new(name: &'static str, child: Child, ch: Channel<Tx, Rx>, log: LogPipe) -> Self {
+        Self {
+            name,
+            child,
+            ch,
+            log,
+            ch_open: true,
+            ready: false,
+            status: None,
+            last_fatal: None,
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn alive(&self) -> bool {
+        self.status.is_none()
+    }
+
+    fn kill(&mut self) {
+        if self.alive() {
+            let _ = self.child.kill();
+        }
+    }
+
+    /// Reaps the child if it has exited; returns the status the first time.
+    fn reap(&mut self) -> Option<ExitStatus> {
+        if self.status.is_some() {
+            return None;
+        }
+        match self.child.try_wait() {
+            Ok(Some(st)) => {
+                self.status = Some(st);
+                Some(st)
+            }
+            _ => None,
+        }
+    }
+
+    fn describe_exit(&self, st: ExitStatus) -> String {
+        let mut s = format!("{} (pid {}) {}", self.name, self.pid(), describe_status(st));
+        if let Some(f) = &self.last_fatal {
+            s.push_str(&format!(": {f}"));
+        }
+        s
+    }
+}
+
+/// "exited with status 1", "killed by signal SIGSYS (...)".
+pub fn describe_status(st: ExitStatus) -> String {
+    if let Some(code) = st.code() {
+        return format!("exited with status {code}");
+    }
+    match st.signal() {
+        Some(sig) => {
+            let name = nix::sys::signal::Signal::try_from(sig)
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_else(|_| format!("signal {sig}"));
+            let why = if sig == libc::SIGSYS {
+                " (a system call outside its seccomp allow-list)"
+            } else {
+                ""
+            };
+            format!("killed by signal {name}{why}")
+        }
+        None => "ended in an unknown way".into(),
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum State {
+    Running,
+    /// Stopping; `failed` decides the exit status.
+    Stopping {
+        failed: bool,
+    },
+}
+
+pub struct Supervisor {
+    poll: Poll,
+    signals: Signals,
+    timers: Timers<Timer>,
+    state: State,
+    net: ChildProc<ParentToNet, NetToParent>,
+    pfkey: ChildProc<ParentToPfkey, PfkeyToParent>,
+    opts: Options,
+}
+
+impl Supervisor {
+    pub fn new(
+        opts: Options,
+        net: ChildProc<ParentToNet, NetToParent>,
+        pfkey: ChildProc<ParentToPfkey, PfkeyToParent>,
+    ) -> Result<Self, String> {
+        let poll = Poll::new().map_err(|e| format!("poll: {e}"))?;
+        let reg = poll.registry();
+        for (fd, tok) in [
+            (Some(net.ch.as_raw_fd()), NET_CH),
+            (Some(pfkey.ch.as_raw_fd()), PFKEY_CH),
+            (net.log.raw_fd(), NET_LOG),
+            (pfkey.log.raw_fd(), PFKEY_LOG),
+        ] {
+            if let Some(fd) = fd {
+                reg.register(&mut SourceFd(&fd), tok, Interest::READABLE)
+                    .map_err(|e| format!("register: {e}"))?;
+            }
+        }
+        net.ch.set_nonblocking(true).map_err(|e| e.to_string())?;
+        pfkey.ch.set_nonblocking(true).map_err(|e| e.to_string())?;
+        let mut signals = Signals::new([SIGCHLD, SIGTERM, SIGINT, SIGHUP])
+            .map_err(|e| format!("signal pipe: {e}"))?;
+        reg.register(&mut signals, SIGNALS, Interest::READABLE)
+            .map_err(|e| format!("signal pipe: {e}"))?;
+        let mut timers = Timers::new();
+        timers.arm(Instant::now() + READY_TIMEOUT, Timer::ReadyDeadline);
+        Ok(Self {
+            poll,
+            signals,
+            timers,
+            state: State::Running,
+            net,
+            pfkey,
+            opts,
+        })
+    }
+
+    /// Runs until both children are gone. Returns the process exit status:
+    /// 0 after an orderly stop, 1 after a failure.
+    pub fn run(mut self) -> i32 {
+        let mut events = Events::with_capacity(16);
+        // A child may have died between spawn and here; SIGCHLD would be lost.
+        self.reap_all();
+        loop {
+            if !self.net.alive() && !self.pfkey.alive() {
+                break;
+            }
+            let timeout = self.timers.timeout(Instant::now());
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    log::error!("poll: {e}");
+                    self.fail("the parent's event loop failed".into());
+                }
+                continue;
+            }
+            for ev in events.iter() {
+                match ev.token() {
+                    NET_CH => self.on_net(),
+                    PFKEY_CH => self.on_pfkey(),
+                    NET_LOG => drain_log(self.poll.registry(), &mut self.net.log),
+                    PFKEY_LOG => drain_log(self.poll.registry(), &mut self.pfkey.log),
+                    SIGNALS => self.on_signals(),
+                    Token(_) => {}
+                }
+            }
+            self.reap_all();
+            for t in self.timers.expired(Instant::now()) {
+                self.on_timer(t);
+            }
+        }
+        // Last words of the children (their "fatal: ..." lines).
+        self.net.log.drain();
+        self.pfkey.log.drain();
+        match self.state {
+            State::Stopping { failed: false } => {
+                log::info!("stopped");
+                0
+            }
+            _ => 1,
+        }
+    }
+
+    /// Fail closed: log the cause, stop everything, exit non-zero.
+    fn fail(&mut self, cause: String) {
+        match self.state {
+            State::Running => {
+                log::error!("fail closed: {cause}; stopping all processes");
+                self.state = State::Stopping { failed: true };
+                self.stop_children(FAILURE_GRACE);
+            }
+            State::Stopping { .. } => {
+                log::warn!("while stopping: {cause}");
+                self.state = State::Stopping { failed: true };
+            }
+        }
+    }
+
+    fn stop_children(&mut self, grace: Duration) {
+        if self.net.alive() {
+            let _ = self.net.ch.send(&ParentToNet::Shutdown);
+        }
+        if self.pfkey.alive() {
+            let _ = self.pfkey.ch.send(&ParentToPfkey::Shutdown);
+        }
+        self.timers.cancel(&Timer::KillDeadline);
+        self.timers.arm(Instant::now() + grace, Timer::KillDeadline);
+    }
+
+    fn reap_all(&mut self) {
+        if let Some(st) = self.net.reap() {
+            let what = self.net.describe_exit(st);
+            self.child_exited(what, st);
+        }
+        if let Some(st) = self.pfkey.reap() {
+            let what = self.pfkey.describe_exit(st);
+            self.child_exited(what, st);
+        }
+    }
+
+    fn child_exited(&mut self, what: String, st: ExitStatus) {
+        match self.state {
+            State::Running => self.fail(what),
+            State::Stopping { .. } if st.success() => log::info!("{what}"),
+            State::Stopping { .. } => self.fail(what),
+        }
+    }
+
+    fn on_signals(&mut self) {
+        let pending: Vec<i32> = self.signals.pending().collect();
+        for sig in pending {
+            match sig {
+                SIGCHLD => {} // reap_all runs after every batch of events
+                SIGTERM | SIGINT if self.state == State::Running => {
+                    log::info!("signal {}: orderly shutdown", signame(sig));
+                    self.state = State::Stopping { failed: false };
+                    self.stop_children(ORDERLY_GRACE);
+                }
+                SIGHUP => self.reload("SIGHUP"),
+                _ => {}
+            }
+        }
+    }
+
+    fn on_timer(&mut self, t: Timer) {
+        match t {
+            Timer::ReadyDeadline => {
+                if self.state == State::Running && !(self.net.ready && self.pfkey.ready) {
+                    let late = if self.net.ready {
+                        self.pfkey.name
+                    } else {
+                        self.net.name
+                    };
+                    self.fail(format!(
+                        "{late} did not report ready within {READY_TIMEOUT:?}"
+                    ));
+                }
+            }
+            Timer::KillDeadline => {
+                for (name, alive) in [
+                    (self.net.name, self.net.alive()),
+                    (self.pfkey.name, self.pfkey.alive()),
+                ] {
+                    if alive {
+                        log::warn!("{name} did not stop in time: SIGKILL");
+                    }
+                }
+                self.net.kill();
+                self.pfkey.kill();
+            }
+            Timer::ClosedCheck => {
+                self.reap_all();
+                if self.state == State::Running {
+                    for (name, open, alive) in [
+                        (self.net.name, self.net.ch_open, self.net.alive()),
+                        (self.pfkey.name, self.pfkey.ch_open, self.pfkey.alive()),
+                    ] {
+                        if !open && alive {
+                            self.fail(format!("{name} closed its channel to the parent"));
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_net(&mut self) {
+        loop {
+            match self.net.ch.recv() {
+                Ok(got) if !got.fds.is_empty() => {
+                    self.misbehaved_net("sent descriptors".into());
+                    return;
+                }
+                Ok(got) => match got.msg {
+                    NetToParent::Ready => self.ready_net(),
+                    NetToParent::ReloadRequest => self.reload("ike-ctl reload"),
+                    NetToParent::Fatal(m) => {
+                        log::error!("{}: fatal: {m}", self.net.name);
+                        self.net.last_fatal = Some(m);
+                    }
+                },
+                Err(e) if e.is_would_block() => return,
+                Err(ChannelError::Closed) => {
+                    self.channel_closed_net();
+                    return;
+                }
+                Err(e) => {
+                    self.misbehaved_net(format!("undecodable message: {e}"));
+                    return;
+                }
+            }
+        }
+    }
+
+    fn on_pfkey(&mut self) {
+        loop {
+            match self.pfkey.ch.recv() {
+                Ok(got) if !got.fds.is_empty() => {
+                    self.misbehaved_pfkey("sent descriptors".into());
+                    return;
+                }
+                Ok(got) => match got.msg {
+                    PfkeyToParent::Ready => self.ready_pfkey(),
+                    PfkeyToParent::Fatal(m) => {
+                        log::error!("{}: fatal: {m}", self.pfkey.name);
+                        self.pfkey.last_fatal = Some(m);
+                    }
+                },
+                Err(e) if e.is_would_block() => return,
+                Err(ChannelError::Closed) => {
+                    self.channel_closed_pfkey();
+                    return;
+                }
+                Err(e) => {
+                    self.misbehaved_pfkey(format!("undecodable message: {e}"));
+                    return;
+                }
+            }
+        }
+    }
+
+    // The per-child halves below differ only in which field they touch.
+
+    fn ready_net(&mut self) {
+        self.net.ready = true;
+        self.both_ready();
+    }
+
+    fn ready_pfkey(&mut self) {
+        self.pfkey.ready = true;
+        self.both_ready();
+    }
+
+    fn both_ready(&mut self) {
+        if self.net.ready && self.pfkey.ready {
+            self.timers.cancel(&Timer::ReadyDeadline);
+            log::info!(
+                "running: ike-net pid {}, ike-pfkey pid {}",
+                self.net.pid(),
+                self.pfkey.pid()
+            );
+        }
+    }
+
+    fn misbehaved_net(&mut self, what: String) {
+        // A child that speaks garbage may be compromised: kill it now.
+        self.net.kill();
+        let cause = format!("{} (pid {}) {what}", self.net.name, self.net.pid());
+        self.fail(cause);
+        self.close_net_channel();
+    }
+
+    fn misbehaved_pfkey(&mut self, what: String) {
+        self.pfkey.kill();
+        let cause = format!("{} (pid {}) {what}", self.pfkey.name, self.pfkey.pid());
+        self.fail(cause);
+        self.close_pfkey_channel();
+    }
+
+    fn channel_closed_net(&mut self) {
+        self.close_net_channel();
+        self.timers
+            .arm(Instant::now() + CLOSED_GRACE, Timer::ClosedCheck);
+    }
+
+    fn channel_closed_pfkey(&mut self) {
+        self.close_pfkey_channel();
+        self.timers
+            .arm(Instant::now() + CLOSED_GRACE, Timer::ClosedCheck);
+    }
+
+    fn close_net_channel(&mut self) {
+        if self.net.ch_open {
+            self.net.ch_open = false;
+            let _ = self
+                .poll
+                .registry()
+                .deregister(&mut SourceFd(&self.net.ch.as_raw_fd()));
+        }
+    }
+
+    fn close_pfkey_channel(&mut self) {
+        if self.pfkey.ch_open {
+            self.pfkey.ch_open = false;
+            let _ = self
+                .poll
+                .registry()
+                .deregister(&mut SourceFd(&self.pfkey.ch.as_raw_fd()));
+        }
+    }
+
+    /// Re-reads the configuration and sends it to both children. A bad
+    /// file is logged and the running configuration stays.
+    fn reload(&mut self, why: &str) {
+        if self.state != State::Running {
+            return;
+        }
+        match crate::settings::load(&self.opts) {
+            Err(e) => log::error!("reload ({why}): {e}; keeping the running configuration"),
+            Ok(cfg) => {
+                log::info!("reload ({why}): {}", self.opts.config_file.display());
+                let broker = crate::settings::broker_view(&cfg);
+                let a = self.pfkey.ch.send(&ParentToPfkey::Reload(Box::new(broker)));
+                let b = self.net.ch.send(&ParentToNet::Reload(Box::new(cfg)));
+                if let Err(e) = a.and(b) {
+                    self.fail(format!("cannot send the new configuration: {e}"));
+                }
+            }
+        }
+    }
+
+    /// Changes the children's log level (used by -v at start-up through Init).
+    pub fn set_log_level(&mut self, l: LogLevel) {
+        let _ = self.net.ch.send(&ParentToNet::SetLogLevel(l));
+        let _ = self.pfkey.ch.send(&ParentToPfkey::SetLogLevel(l));
+    }
+}
+
+fn drain_log(reg: &Registry, log: &mut LogPipe) {
+    let fd = log.raw_fd();
+    if !log.drain() {
+        if let Some(fd) = fd {
+            let _ = reg.deregister(&mut SourceFd(&fd));
+        }
+    }
+}
+
+fn signame(sig: i32) -> &'static str {
+    nix::sys::signal::Signal::try_from(sig)
+        .map(|s| s.as_str())
+        .unwrap_or("?")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_descriptions_name_the_signal() {
+        let sys = ExitStatus::from_raw(libc::SIGSYS);
+        assert!(describe_status(sys).contains("SIGSYS"));
+        assert!(describe_status(sys).contains("seccomp"));
+        assert_eq!(
+            describe_status(ExitStatus::from_raw(libc::SIGKILL)),
+            "killed by signal SIGKILL"
+        );
+        assert_eq!(
+            describe_status(ExitStatus::from_raw(1 << 8)),
+            "exited with status 1"
+        );
+    }
+}
