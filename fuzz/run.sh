@@ -1,0 +1,26 @@
+#!/bin/sh
+# Builds and runs one fuzz target on stable Rust, without cargo-fuzz:
+# libfuzzer-sys links libFuzzer, and the sanitizer-coverage passes are
+# stable -C options. (No AddressSanitizer: that needs nightly; the crate
+# forbids unsafe code, and overflow checks and debug assertions are on.)
+#   fuzz/run.sh wire_message 600      # target, seconds
+set -eu
+target=${1:-wire_message}
+seconds=${2:-60}
+here=$(cd "$(dirname "$0")" && pwd)
+cd "$here"
+export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
+ -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
+ -Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$here/target}"
+# An explicit --target keeps RUSTFLAGS away from build scripts, which must
+# not be instrumented (nothing would link them against libFuzzer).
+host=$(rustc -vV | sed -n 's/^host: //p')
+cargo build --release --target "$host" --bin "$target"
+# Seeds: the captured messages of the test vectors, as binary.
+mkdir -p "corpus/$target" artifacts
+for f in ../ike-proto/tests/data/*/[0-9]*.hex ../ike-proto/tests/data/*/decrypted/*.hex; do
+    grep -v '^#' "$f" | tr -d ' \n' | xxd -r -p > "corpus/$target/seed-$(basename "$f" .hex)"
+done
+exec "$CARGO_TARGET_DIR/$host/release/$target" -max_total_time="$seconds" -artifact_prefix=artifacts/ \
+    -print_final_stats=1 "corpus/$target"
