@@ -1,1 +1,180 @@
-//! The configuration data model the parent sends to its children (owned by the "config" helper).
+//! The configuration data model: plain values the parent builds from
+//! `ike.conf` (see `ike_parent::config`) and sends to its children over IPC.
+//!
+//! Nothing here parses text or touches files. Every field is already
+//! validated by the parser, so the children can trust the shape (not the
+//! wisdom) of what they receive. Secrets live in [`Secret`], which is
+//! zeroized on drop and never printed by `Debug`.
+
+pub mod algorithms;
+pub mod identity;
+pub mod policy;
+pub mod secret;
+pub mod select;
+
+pub use algorithms::{DhGroup, Encryption, Esn, Integrity, Prf};
+pub use identity::Identity;
+pub use policy::{
+    Auth, ChildProposal, Encapsulation, Flow, IkeProposal, IpNet, IpsecProtocol, Lifetime, Policy,
+    PolicyMode, PublicKeyMethod,
+};
+pub use secret::{KeyFormat, KeyMaterial, Secret};
+pub use select::{select_policy, PolicyQuery};
+
+use serde::{Deserialize, Serialize};
+
+/// The whole parsed daemon configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Config {
+    pub global: Global,
+    /// In file order: selection is last-match (with `quick`), so order matters.
+    pub policies: Vec<Policy>,
+    /// `private/local.key` next to the configuration, loaded only when a
+    /// policy uses public-key authentication.
+    pub local_key: Option<KeyMaterial>,
+    /// Every key found under `pubkeys/{ipv4,ipv6,fqdn,ufqdn}/`, by identity
+    /// (the OpenIKED layout), loaded only when a policy uses public keys.
+    pub peer_keys: Vec<PeerKey>,
+}
+
+impl Config {
+    /// The configuration without secrets, for the PF_KEY broker, which needs
+    /// the policies (to build its allowed set) but never a PSK or private key
+    /// (DESIGN.md: "Private keys and PSKs reach only the process that needs them").
+    pub fn broker_view(&self) -> Config {
+        let mut view = self.clone();
+        view.local_key = None;
+        view.peer_keys.clear();
+        for policy in &mut view.policies {
+            if let Auth::Psk(_) = policy.auth {
+                policy.auth = Auth::Psk(Secret::redacted());
+            }
+        }
+        view
+    }
+
+    /// A policy by its name (names are unique; the parser enforces it).
+    pub fn policy(&self, name: &str) -> Option<&Policy> {
+        self.policies.iter().find(|p| p.name == name)
+    }
+}
+
+/// A public key of a peer, from `pubkeys/<type>/<identity>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerKey {
+    pub id: Identity,
+    pub key: KeyMaterial,
+}
+
+/// `set active` / `set passive`: whether the daemon initiates at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum GlobalMode {
+    /// Per-policy `active`/`passive` is respected (the default, as in iked).
+    #[default]
+    Active,
+    /// Never send a request first, whatever the policies say.
+    Passive,
+}
+
+/// The `set` options.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Global {
+    pub mode: GlobalMode,
+    /// `set dpd_check_interval T`: seconds of silence before a liveness
+    /// check (RFC 7296 2.4); 0 disables.
+    pub dpd_check_interval: u32,
+    /// `set fragmentation` / `set nofragmentation` (RFC 7383).
+    pub fragmentation: bool,
+    /// `set cookie-threshold N`: half-open IKE SAs beyond which a responder
+    /// demands a cookie (RFC 7296 2.6).
+    pub cookie_threshold: u32,
+    /// `set half-open-limit N`: half-open IKE SAs beyond which new
+    /// IKE_SA_INIT requests are dropped.
+    pub half_open_limit: u32,
+    /// `set user NAME`: the unprivileged user the children run as;
+    /// `None` = the daemon's default (command line, then `_ike`).
+    pub user: Option<String>,
+    /// `set chroot DIR`: the empty directory the children chroot into;
+    /// `None` = the daemon's default (command line, then `/var/empty`).
+    pub chroot: Option<String>,
+    /// `set flush-on-start yes|no`: flush the kernel's SAD/SPD at start.
+    pub flush_on_start: bool,
+    /// `set delete-on-exit yes|no`: delete our SAs and policies on exit.
+    pub delete_on_exit: bool,
+}
+
+/// Defaults, documented in ike.conf(5).
+pub const DEFAULT_DPD_CHECK_INTERVAL: u32 = 60;
+pub const DEFAULT_COOKIE_THRESHOLD: u32 = 64;
+pub const DEFAULT_HALF_OPEN_LIMIT: u32 = 4096;
+
+impl Default for Global {
+    fn default() -> Self {
+        Global {
+            mode: GlobalMode::Active,
+            dpd_check_interval: DEFAULT_DPD_CHECK_INTERVAL,
+            fragmentation: false,
+            cookie_threshold: DEFAULT_COOKIE_THRESHOLD,
+            half_open_limit: DEFAULT_HALF_OPEN_LIMIT,
+            user: None,
+            chroot: None,
+            flush_on_start: false,
+            delete_on_exit: true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Config {
+        let mut policy = Policy::new("p1");
+        policy.auth = Auth::Psk(Secret::new(b"very secret".to_vec()));
+        Config {
+            global: Global::default(),
+            policies: vec![policy],
+            local_key: Some(KeyMaterial {
+                format: KeyFormat::Pkcs8,
+                der: Secret::new(vec![1, 2, 3]),
+            }),
+            peer_keys: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn postcard_round_trip_keeps_everything() {
+        let config = sample();
+        let bytes = postcard::to_allocvec(&config).unwrap();
+        let back: Config = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(back, config);
+    }
+
+    #[test]
+    fn broker_view_has_no_secrets() {
+        let view = sample().broker_view();
+        assert!(view.local_key.is_none());
+        match &view.policies[0].auth {
+            Auth::Psk(s) => assert!(s.is_empty()),
+            other => panic!("auth changed kind: {other:?}"),
+        }
+        let bytes = postcard::to_allocvec(&view).unwrap();
+        assert!(!bytes.windows(11).any(|w| w == b"very secret"));
+    }
+
+    #[test]
+    fn debug_output_redacts_secrets() {
+        let text = format!("{:?}", sample());
+        assert!(!text.contains("very secret"));
+        assert!(!text.contains("118, 101, 114")); // "ver" as a byte list
+        assert!(text.contains("redacted"));
+    }
+
+    #[test]
+    fn truncated_bytes_are_an_error_not_a_panic() {
+        let bytes = postcard::to_allocvec(&sample()).unwrap();
+        for len in 0..bytes.len() {
+            assert!(postcard::from_bytes::<Config>(&bytes[..len]).is_err());
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! The parsed configuration printed back in ike.conf syntax (`ike-parent
+//! -n -v`), every default spelled out, pre-shared keys replaced by a mark.
+//! The output parses again (to the same policies, but for the keys).
+
+use ike_ipc::config::{
+    Auth, ChildProposal, Config, Encapsulation, Esn, Flow, GlobalMode, IkeProposal, IpNet,
+    IpsecProtocol, Policy, PolicyMode,
+};
+use std::fmt::Write;
+
+/// What stands in for a pre-shared key in the output.
+pub const REDACTED_PSK: &str = "<redacted>";
+
+pub fn describe(config: &Config) -> String {
+    let mut out = String::new();
+    let g = &config.global;
+    let mode = match g.mode {
+        GlobalMode::Active => "active",
+        GlobalMode::Passive => "passive",
+    };
+    let _ = writeln!(out, "set {mode}");
+    let _ = writeln!(
+        out,
+        "set {}",
+        if g.fragmentation {
+            "fragmentation"
+        } else {
+            "nofragmentation"
+        }
+    );
+    let _ = writeln!(out, "set dpd_check_interval {}", g.dpd_check_interval);
+    let _ = writeln!(out, "set cookie-threshold {}", g.cookie_threshold);
+    let _ = writeln!(out, "set half-open-limit {}", g.half_open_limit);
+    if let Some(user) = &g.user {
+        let _ = writeln!(out, "set user \"{user}\"");
+    }
+    if let Some(chroot) = &g.chroot {
+        let _ = writeln!(out, "set chroot \"{chroot}\"");
+    }
+    let yes_no = |b: bool| if b { "yes" } else { "no" };
+    let _ = writeln!(out, "set flush-on-start {}", yes_no(g.flush_on_start));
+    let _ = writeln!(out, "set delete-on-exit {}", yes_no(g.delete_on_exit));
+    for policy in &config.policies {
+        out.push('\n');
+        describe_policy(&mut out, policy);
+    }
+    out
+}
+
+fn net(n: &IpNet) -> String {
+    if n.is_host() {
+        n.addr.to_string()
+    } else {
+        n.to_string()
+    }
+}
+
+fn flow(out: &mut String, f: &Flow) {
+    let _ = write!(out, " \\\n\tfrom {}", net(&f.src));
+    if let Some(p) = f.src_port {
+        let _ = write!(out, " port {p}");
+    }
+    let _ = write!(out, " to {}", net(&f.dst));
+    if let Some(p) = f.dst_port {
+        let _ = write!(out, " port {p}");
+    }
+}
+
+fn names<T: Copy>(out: &mut String, keyword: &str, items: &[T], name: impl Fn(T) -> &'static str) {
+    for item in items {
+        let _ = write!(out, " {keyword} {}", name(*item));
+    }
+}
+
+fn ikesa(out: &mut String, p: &IkeProposal) {
+    out.push_str(" \\\n\tikesa");
+    names(out, "enc", &p.encryption, |e| e.name());
+    names(out, "prf", &p.prf, |e| e.name());
+    names(out, "auth", &p.integrity, |e| e.name());
+    names(out, "group", &p.groups, |e| e.name());
+}
+
+fn childsa(out: &mut String, p: &ChildProposal) {
+    out.push_str(" \\\n\tchildsa");
+    names(out, "enc", &p.encryption, |e| e.name());
+    names(out, "auth", &p.integrity, |e| e.name());
+    if p.groups.is_empty() {
+        out.push_str(" group none");
+    }
+    names(out, "group", &p.groups, |e| e.name());
+    for esn in &p.esn {
+        out.push_str(match esn {
+            Esn::None => " noesn",
+            Esn::Extended => " esn",
+        });
+    }
+}
+
+fn describe_policy(out: &mut String, p: &Policy) {
+    let _ = writeln!(out, "# {}", p.source);
+    let _ = write!(out, "ikev2 \"{}\"", p.name);
+    if p.quick {
+        out.push_str(" quick");
+    }
+    if p.default {
+        out.push_str(" default");
+    }
+    out.push_str(match p.mode {
+        PolicyMode::Active => " active",
+        PolicyMode::Passive => " passive",
+    });
+    out.push_str(match p.protocol {
+        IpsecProtocol::Esp => " esp",
+        IpsecProtocol::Ah => " ah",
+    });
+    out.push_str(match p.encapsulation {
+        Encapsulation::Tunnel => " tunnel",
+        Encapsulation::Transport => " transport",
+    });
+    // One line per (protocol) group of flows: `proto` is per policy in the
+    // grammar, so flows with different protocols print as a proto list.
+    let mut protos: Vec<u8> = p.flows.iter().filter_map(|f| f.proto).collect();
+    protos.dedup();
+    if !protos.is_empty() {
+        let list: Vec<String> = protos.iter().map(u8::to_string).collect();
+        let _ = write!(out, " proto {{ {} }}", list.join(" "));
+    }
+    let mut seen: Vec<(IpNet, Option<u16>, IpNet, Option<u16>)> = Vec::new();
+    for f in &p.flows {
+        let key = (f.src, f.src_port, f.dst, f.dst_port);
+        if !seen.contains(&key) {
+            seen.push(key);
+            flow(out, f);
+        }
+    }
+    if let Some(local) = p.local {
+        let _ = write!(out, " \\\n\tlocal {local}");
+    }
+    match &p.peer {
+        Some(peer) => {
+            let _ = write!(out, " peer {}", net(peer));
+        }
+        None => out.push_str(" peer any"),
+    }
+    for proposal in &p.ike_proposals {
+        ikesa(out, proposal);
+    }
+    for proposal in &p.child_proposals {
+        childsa(out, proposal);
+    }
+    if let Some(id) = &p.srcid {
+        let _ = write!(out, " \\\n\tsrcid \"{id}\"");
+    }
+    if let Some(id) = &p.dstid {
+        let _ = write!(out, " \\\n\tdstid \"{id}\"");
+    }
+    let _ = write!(
+        out,
+        " \\\n\tikelifetime {} lifetime {} bytes {}",
+        p.ike_lifetime_seconds, p.lifetime.seconds, p.lifetime.bytes
+    );
+    match &p.auth {
+        Auth::Psk(_) => {
+            let _ = write!(out, " \\\n\tpsk \"{REDACTED_PSK}\"");
+        }
+        Auth::PublicKey(m) => {
+            let _ = write!(out, " \\\n\t{}", m.name());
+        }
+    }
+    out.push('\n');
+}
