@@ -466,14 +466,7 @@ impl Engine {
                 sa.peer_id = Some(peer_id);
                 sa.auth = None;
                 self.initial_contact_pending(h, initial_contact);
-                self.kernel_pending
-                    .insert(request, (h, KernelPurpose::ParkedSpi));
-                self.kernel_out.push_back(KernelRequest::AllocateSpi {
-                    request,
-                    protocol: ProtocolId::ESP,
-                    src,
-                    dst,
-                });
+                self.request_spi(request, h, KernelPurpose::ParkedSpi, src, dst);
             }
             Err(code) => {
                 // The IKE SA stands; only the child is refused (RFC 7296 1.2).

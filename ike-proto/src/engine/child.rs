@@ -45,14 +45,7 @@ impl Engine {
             return;
         };
         sa.spi_wait = Some((request, task));
-        self.kernel_pending
-            .insert(request, (h, KernelPurpose::TaskSpi));
-        self.kernel_out.push_back(KernelRequest::AllocateSpi {
-            request,
-            protocol: ProtocolId::ESP,
-            src,
-            dst,
-        });
+        self.request_spi(request, h, KernelPurpose::TaskSpi, src, dst);
         let _ = now;
     }
 
@@ -418,14 +411,7 @@ impl Engine {
             },
             completes_auth: false,
         }));
-        self.kernel_pending
-            .insert(request, (h, KernelPurpose::ParkedSpi));
-        self.kernel_out.push_back(KernelRequest::AllocateSpi {
-            request,
-            protocol: ProtocolId::ESP,
-            src,
-            dst,
-        });
+        self.request_spi(request, h, KernelPurpose::ParkedSpi, src, dst);
     }
 
     // ----- IKE SA rekey (RFC 7296 1.3.2, 2.18) ---------------------------

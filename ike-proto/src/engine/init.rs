@@ -164,14 +164,7 @@ impl Engine {
             if let Some(a) = sa.auth.as_deref_mut() {
                 a.spi_request = Some(req);
             }
-            self.kernel_pending
-                .insert(req, (spi_i, KernelPurpose::AuthSpi));
-            self.kernel_out.push_back(KernelRequest::AllocateSpi {
-                request: req,
-                protocol: ProtocolId::ESP,
-                src: rip,
-                dst: lip,
-            });
+            self.request_spi(req, spi_i, KernelPurpose::AuthSpi, rip, lip);
         }
         let pending = PendingKind::Init {
             ke,

@@ -334,8 +334,17 @@ impl Engine {
     pub(super) fn kernel_event(&mut self, now: Instant, ev: KernelEvent) {
         match ev {
             KernelEvent::SpiAllocated { request, spi } => {
+                let addrs = self.spi_requests.remove(&request);
                 let Some((h, purpose)) = self.kernel_pending.remove(&request) else {
                     // Nobody waits for it any more (the SA died): give it back.
+                    if let Some((src, dst)) = addrs {
+                        self.kernel_out.push_back(KernelRequest::DeleteSa {
+                            protocol: ProtocolId::ESP,
+                            spi,
+                            src,
+                            dst,
+                        });
+                    }
                     return;
                 };
                 match purpose {
@@ -362,6 +371,7 @@ impl Engine {
                 self.after_input(h, now);
             }
             KernelEvent::SpiRefused { request } => {
+                self.spi_requests.remove(&request);
                 let Some((h, purpose)) = self.kernel_pending.remove(&request) else {
                     return;
                 };

@@ -125,6 +125,9 @@ pub struct Engine {
     cookies: CookieJar,
     timers: TimerQueue,
     kernel_pending: HashMap<RequestId, (u64, KernelPurpose)>,
+    /// Addresses of outstanding GETSPI requests, so that an SPI arriving
+    /// for an SA that died meanwhile can be given back.
+    spi_requests: HashMap<RequestId, (std::net::IpAddr, std::net::IpAddr)>,
     next_request: u64,
     transmits: VecDeque<Transmit>,
     kernel_out: VecDeque<KernelRequest>,
@@ -151,6 +154,7 @@ impl Engine {
             cookies,
             timers: TimerQueue::default(),
             kernel_pending: HashMap::new(),
+            spi_requests: HashMap::new(),
             next_request: 1,
             transmits: VecDeque::new(),
             kernel_out: VecDeque::new(),
@@ -361,6 +365,25 @@ impl Engine {
         let r = RequestId(self.next_request);
         self.next_request = self.next_request.wrapping_add(1);
         r
+    }
+
+    /// Asks the kernel for an inbound ESP SPI from `src` (peer) to `dst` (us).
+    fn request_spi(
+        &mut self,
+        request: RequestId,
+        h: u64,
+        purpose: KernelPurpose,
+        src: std::net::IpAddr,
+        dst: std::net::IpAddr,
+    ) {
+        self.kernel_pending.insert(request, (h, purpose));
+        self.spi_requests.insert(request, (src, dst));
+        self.kernel_out.push_back(KernelRequest::AllocateSpi {
+            request,
+            protocol: crate::wire::consts::ProtocolId::ESP,
+            src,
+            dst,
+        });
     }
 
     fn nonce(&mut self) -> Vec<u8> {
@@ -667,6 +690,26 @@ impl Engine {
         }
         self.kernel_pending.retain(|_, (x, _)| *x != h);
         self.initial_contact.remove(&h);
+        // Inbound SPIs the kernel reserved for children that will now never
+        // be: give them back, or larval SAs would pile up.
+        let mut unused = Vec::new();
+        if let Some(s) = sa.auth.as_ref().and_then(|a| a.child_spi) {
+            unused.push(s);
+        }
+        match sa.pending.as_ref().map(|p| &p.kind) {
+            Some(PendingKind::Auth { child: Some(c) }) | Some(PendingKind::Child(c)) => {
+                unused.push(c.spi_in)
+            }
+            _ => {}
+        }
+        for spi in unused {
+            self.kernel_out.push_back(KernelRequest::DeleteSa {
+                protocol: crate::wire::consts::ProtocolId::ESP,
+                spi,
+                src: sa.remote.ip(),
+                dst: sa.local.ip(),
+            });
+        }
         let was_up = matches!(
             sa.phase,
             Phase::Established | Phase::Deleting | Phase::Rekeyed

@@ -149,6 +149,10 @@ pub struct Pair {
     flight: BTreeMap<(Instant, u64), InFlight>,
     seq: u64,
     pub delivered: u64,
+    /// Size of every datagram sent, in order.
+    pub sent: Vec<usize>,
+    /// Indices (into `sent`) of datagrams to corrupt (one byte flipped).
+    pub corrupt: Vec<usize>,
     /// Rewrites the source of A's datagrams as a NAT would.
     pub nat_a: Option<SocketAddr>,
     nat_map: HashMap<SocketAddr, SocketAddr>,
@@ -226,6 +230,8 @@ impl Pair {
             flight: BTreeMap::new(),
             seq: 0,
             delivered: 0,
+            sent: Vec::new(),
+            corrupt: Vec::new(),
             nat_a: None,
             nat_map: HashMap::new(),
         }
@@ -251,6 +257,11 @@ impl Pair {
     }
 
     fn send(&mut self, from: Side, mut t: Transmit) {
+        if self.corrupt.contains(&self.sent.len()) {
+            let n = t.bytes.len();
+            t.bytes[n - 20] ^= 0x40;
+        }
+        self.sent.push(t.bytes.len());
         if from == Side::A {
             if let Some(public) = self.nat_a {
                 // A NAT rewrites A's source address and port.
@@ -398,6 +409,16 @@ impl Pair {
 /// with: same SPI, addresses, algorithms and keys; and that each side's SAs
 /// are exactly the other's mirror.
 pub fn assert_mirrored(p: &Pair) {
+    mirrored(p, true)
+}
+
+/// Like [`assert_mirrored`] but matching SAs by SPI only (addresses differ
+/// across a NAT).
+pub fn assert_mirrored_keys(p: &Pair) {
+    mirrored(p, false)
+}
+
+fn mirrored(p: &Pair, addresses: bool) {
     let a = p.a.kernel.installed();
     let b = p.b.kernel.installed();
     assert_eq!(
@@ -410,10 +431,12 @@ pub fn assert_mirrored(p: &Pair) {
     for x in &a {
         let y = b
             .iter()
-            .find(|y| y.spi == x.spi && y.dst == x.dst)
+            .find(|y| y.spi == x.spi && (!addresses || y.dst == x.dst))
             .unwrap_or_else(|| panic!("SA {:x} to {} missing on B", x.spi, x.dst));
         assert_ne!(x.direction, y.direction);
-        assert_eq!(x.src, y.src);
+        if addresses {
+            assert_eq!(x.src, y.src);
+        }
         assert_eq!(x.encr, y.encr);
         assert_eq!(x.integ, y.integ);
         assert_eq!(
@@ -446,4 +469,82 @@ pub fn ike_up(events: &[Event]) -> usize {
 
 pub fn child_up(events: &[Event]) -> usize {
     count(events, |e| matches!(e, Event::ChildUp { .. }))
+}
+
+/// A fresh signing key of the given kind and its public half.
+pub fn keypair(
+    kind: &str,
+) -> (
+    Arc<ike_proto::crypto::SigningKey>,
+    Arc<ike_proto::crypto::VerifyingKey>,
+) {
+    use ring::signature::{
+        EcdsaKeyPair, Ed25519KeyPair, ECDSA_P256_SHA256_ASN1_SIGNING,
+        ECDSA_P384_SHA384_ASN1_SIGNING,
+    };
+    let rng = ring::rand::SystemRandom::new();
+    let der = match kind {
+        "p256" => EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng)
+            .unwrap()
+            .as_ref()
+            .to_vec(),
+        "p384" => EcdsaKeyPair::generate_pkcs8(&ECDSA_P384_SHA384_ASN1_SIGNING, &rng)
+            .unwrap()
+            .as_ref()
+            .to_vec(),
+        "ed25519" => Ed25519KeyPair::generate_pkcs8(&rng)
+            .unwrap()
+            .as_ref()
+            .to_vec(),
+        _ => panic!("unknown key kind"),
+    };
+    let k = ike_proto::crypto::SigningKey::from_pkcs8_der(&der, &rng).unwrap();
+    let v = k.verifying_key();
+    (Arc::new(k), Arc::new(v))
+}
+
+/// Policies with signature authentication both ways.
+pub fn sig_policies(kind_a: &str, kind_b: &str) -> (Policy, Policy) {
+    let (mut pa, mut pb) = psk_policies(b"unused", b"unused");
+    let (ka, va) = keypair(kind_a);
+    let (kb, vb) = keypair(kind_b);
+    pa.local_auth = LocalAuth::Signature(ka);
+    pa.peer_auth = PeerAuth::Signature(vb);
+    pb.local_auth = LocalAuth::Signature(kb);
+    pb.peer_auth = PeerAuth::Signature(va);
+    (pa, pb)
+}
+
+/// Runs a handshake to completion and checks both sides agree.
+pub fn establish(p: &mut Pair) {
+    p.initiate();
+    p.run_for(Duration::from_secs(3));
+    assert_eq!(ike_up(&p.a.events), 1, "A events: {:?}", p.a.events);
+    assert_eq!(ike_up(&p.b.events), 1, "B events: {:?}", p.b.events);
+    if p.nat_a.is_some() {
+        assert_mirrored_keys(p);
+    } else {
+        assert_mirrored(p);
+    }
+}
+
+pub fn gcm(bits: u16) -> Encr {
+    Encr {
+        id: ike_proto::wire::EncrId::AES_GCM_16,
+        key_bits: Some(bits),
+    }
+}
+
+pub fn cbc(bits: u16) -> Encr {
+    Encr {
+        id: ike_proto::wire::EncrId::AES_CBC,
+        key_bits: Some(bits),
+    }
+}
+
+pub fn chacha() -> Encr {
+    Encr {
+        id: ike_proto::wire::EncrId::CHACHA20_POLY1305,
+        key_bits: None,
+    }
 }
