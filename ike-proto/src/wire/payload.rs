@@ -139,8 +139,9 @@ impl Payload {
             Payload::TsI(t) | Payload::TsR(t) => ts::validate_ts(t)?,
             Payload::Cp(c) => c.validate()?,
             Payload::Skf(f) => f.validate()?,
-            Payload::Unknown { ptype, .. } if is_known(*ptype) => {
-                // Would decode as the known type, not as Unknown.
+            Payload::Unknown { ptype, .. } if is_known(*ptype) || *ptype == PayloadType::NONE => {
+                // Would decode as the known type (or end the chain), not
+                // as Unknown.
                 return Err(Error::BadPayload(*ptype));
             }
             _ => {}
@@ -333,4 +334,49 @@ pub fn emit_inner_payloads(payloads: &[Payload]) -> Result<(PayloadType, Vec<u8>
         .first()
         .map_or(PayloadType::NONE, Payload::payload_type);
     Ok((first, buf))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_must_not_shadow_known_types() {
+        for t in [
+            PayloadType::NONE,
+            PayloadType::SA,
+            PayloadType::SK,
+            PayloadType::SKF,
+        ] {
+            let p = Payload::Unknown {
+                ptype: t,
+                critical: false,
+                body: vec![],
+            };
+            assert_eq!(p.validate(), Err(Error::BadPayload(t)));
+        }
+        let gspm = Payload::Unknown {
+            ptype: PayloadType::GSPM,
+            critical: false,
+            body: vec![1],
+        };
+        assert_eq!(gspm.validate(), Ok(()));
+    }
+
+    #[test]
+    fn nonce_limits() {
+        assert!(Payload::Nonce(vec![0; 15]).validate().is_err());
+        assert!(Payload::Nonce(vec![0; 16]).validate().is_ok());
+        assert!(Payload::Nonce(vec![0; 256]).validate().is_ok());
+        assert!(Payload::Nonce(vec![0; 257]).validate().is_err());
+    }
+
+    #[test]
+    fn oversized_payload_is_refused() {
+        let p = Payload::VendorId(vec![0; 65531]);
+        assert_eq!(p.validate(), Ok(()));
+        let p = Payload::VendorId(vec![0; 65532]);
+        assert_eq!(p.validate(), Err(Error::TooLarge));
+        assert_eq!(emit_inner_payloads(&[p]), Err(Error::TooLarge));
+    }
 }
