@@ -1,0 +1,102 @@
+#!/bin/sh
+# Checks the install layout (make install / install-rc / uninstall with
+# PREFIX and DESTDIR into a temporary directory), the rc scripts (sh -n) and
+# the manual pages (mandoc -Tlint). Binaries are stand-ins: what is tested
+# is where things go, not the programs. Usage: tests/install/check-install.sh
+set -eu
+cd "$(dirname "$0")/../.."
+repo=$(pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT INT TERM
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+echo "== rc scripts parse"
+for f in etc/rc.d/openbsd/ike etc/rc.d/freebsd/ike; do
+	sh -n "$f" || fail "sh -n $f"
+	if command -v ksh >/dev/null 2>&1; then ksh -n "$f" || fail "ksh -n $f"; fi
+done
+
+echo "== manual pages are mandoc -Tlint clean"
+if command -v mandoc >/dev/null 2>&1; then
+	for m in man/*.[58]; do
+		# -Wwarning: STYLE notes such as "referenced manual not found"
+		# depend on the manuals installed on this machine.
+		out=$(mandoc -Tlint -Wwarning "$m" 2>&1 | grep -v 'mandoc.db' || true)
+		[ -z "$out" ] || fail "mandoc -Tlint $m: $out"
+	done
+else
+	echo "mandoc not installed: skipped"
+fi
+
+echo "== make install fails clearly without binaries"
+if make -s install DESTDIR="$tmp/none" BUILD="$tmp/nothing" >"$tmp/out" 2>&1; then
+	fail "install succeeded without binaries"
+fi
+grep -q "run make first" "$tmp/out" || fail "no clear message: $(cat "$tmp/out")"
+
+echo "== make install PREFIX=/usr/local DESTDIR=..."
+mkdir -p "$tmp/build"
+for p in ike-parent ike-ctl pf-to-fd pf-to-tcp pfkey-sim ike-dump ike-net ike-pfkey; do
+	printf '#!/bin/sh\necho %s\n' "$p" > "$tmp/build/$p"
+	chmod 755 "$tmp/build/$p"
+done
+d="$tmp/stage"
+make -s install PREFIX=/usr/local DESTDIR="$d" BUILD="$tmp/build" >/dev/null
+for p in ike-parent ike-ctl pf-to-fd pf-to-tcp pfkey-sim ike-dump; do
+	[ -x "$d/usr/local/sbin/$p" ] || fail "sbin/$p missing"
+done
+for p in ike-net ike-pfkey; do
+	[ -x "$d/usr/local/libexec/ike/$p" ] || fail "libexec/ike/$p missing"
+	[ ! -e "$d/usr/local/sbin/$p" ] || fail "$p must not be in sbin"
+done
+[ -f "$d/usr/local/man/man5/ike.conf.5" ] || fail "man5/ike.conf.5 missing"
+for m in ike-parent ike-ctl pf-to-fd; do
+	[ -f "$d/usr/local/man/man8/$m.8" ] || fail "man8/$m.8 missing"
+done
+[ -f "$d/usr/local/share/examples/ike/ike.conf" ] || fail "example ike.conf missing"
+[ "$(stat -c %a "$d/etc/ike/private")" = 700 ] || fail "etc/ike/private is not mode 700"
+[ ! -e "$d/etc/ike/ike.conf" ] || fail "make install must not write the admin's ike.conf"
+# Nothing outside DESTDIR: every path installed is under it.
+for rc in ike.openbsd ike.freebsd ike.service; do
+	f="$d/usr/local/share/examples/ike/rc/$rc"
+	[ -f "$f" ] || fail "rc/$rc missing"
+	! grep -q '@[A-Z]*@' "$f" || fail "$rc: unsubstituted @WORD@"
+	grep -q '/usr/local/sbin/ike-parent' "$f" || fail "$rc: wrong daemon path"
+	grep -q -- '--libexec /usr/local/libexec/ike' "$f" || fail "$rc: no --libexec"
+	grep -q -- '-f /etc/ike/ike.conf\|ike_config:="/etc/ike/ike.conf"' "$f" || fail "$rc: config path"
+done
+sh -n "$d/usr/local/share/examples/ike/rc/ike.openbsd" || fail "installed openbsd rc"
+sh -n "$d/usr/local/share/examples/ike/rc/ike.freebsd" || fail "installed freebsd rc"
+grep -q 'required_modules="ipsec"' "$d/usr/local/share/examples/ike/rc/ike.freebsd" || fail "ipsec module"
+grep -q '^ExecReload=/bin/kill -HUP \$MAINPID' "$d/usr/local/share/examples/ike/rc/ike.service" || fail "unit reload"
+
+echo "== make install-rc (this system: $(uname -s))"
+make -s install-rc PREFIX=/usr/local DESTDIR="$d" >/dev/null
+case $(uname -s) in
+Linux) [ -f "$d/lib/systemd/system/ike.service" ] || fail "systemd unit not installed";;
+OpenBSD) [ -x "$d/etc/rc.d/ike" ] || fail "rc.d/ike not installed";;
+FreeBSD) [ -x "$d/usr/local/etc/rc.d/ike" ] || fail "rc.d/ike not installed";;
+esac
+
+echo "== another PREFIX"
+make -s install PREFIX=/opt/ike MANDIR=/opt/ike/share/man DESTDIR="$tmp/opt" BUILD="$tmp/build" >/dev/null
+[ -x "$tmp/opt/opt/ike/sbin/ike-parent" ] || fail "PREFIX=/opt/ike"
+[ -f "$tmp/opt/opt/ike/share/man/man8/ike-parent.8" ] || fail "MANDIR"
+grep -q '/opt/ike/sbin/ike-parent' "$tmp/opt/opt/ike/share/examples/ike/rc/ike.service" || fail "PREFIX in unit"
+
+echo "== make uninstall"
+make -s uninstall PREFIX=/usr/local DESTDIR="$d" >/dev/null
+[ ! -e "$d/usr/local/sbin/ike-parent" ] || fail "uninstall left sbin/ike-parent"
+[ ! -e "$d/usr/local/libexec/ike/ike-net" ] || fail "uninstall left libexec"
+
+echo "== the installed example checks with the real ike-parent (if built)"
+real=${CARGO_TARGET_DIR:-$repo/target}/release/ike-parent
+if [ -x "$real" ]; then
+	cp etc/ike.conf "$tmp/ike.conf" && chmod 600 "$tmp/ike.conf"
+	"$real" -n -f "$tmp/ike.conf" >/dev/null || fail "ike-parent -n rejects etc/ike.conf"
+	chmod 644 "$tmp/ike.conf"
+	if "$real" -n -f "$tmp/ike.conf" >/dev/null 2>&1; then fail "a world-readable PSK file was accepted"; fi
+else
+	echo "$real not built: skipped"
+fi
+echo "install checks passed"
