@@ -189,3 +189,60 @@ fn concat(acc: Secret, parts: &[&[u8]]) -> Secret {
     }
     Secret::new(v)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_child_keymat_checks_length_and_order() {
+        let km = Secret::new((0u8..12).collect());
+        let c = split_child_keymat(&km, 4, 2).unwrap();
+        assert_eq!(c.encr_i.as_bytes(), &[0, 1, 2, 3]);
+        assert_eq!(c.integ_i.as_bytes(), &[4, 5]);
+        assert_eq!(c.encr_r.as_bytes(), &[6, 7, 8, 9]);
+        assert_eq!(c.integ_r.as_bytes(), &[10, 11]);
+        assert!(split_child_keymat(&km, 4, 1).is_err());
+        assert!(split_child_keymat(&km, usize::MAX, 1).is_err());
+    }
+
+    #[test]
+    fn pfs_keymat_seed_includes_g_ir() {
+        let sk_d = [7u8; 32];
+        let with = child_keymat(PrfAlg::HmacSha256, &sk_d, Some(b"gir"), b"ni", b"nr", 40).unwrap();
+        // RFC 7296 2.17: the PFS seed is g^ir | Ni | Nr, so it equals the
+        // non-PFS derivation with g^ir prepended to Ni.
+        let same = child_keymat(PrfAlg::HmacSha256, &sk_d, None, b"girni", b"nr", 40).unwrap();
+        let without = child_keymat(PrfAlg::HmacSha256, &sk_d, None, b"ni", b"nr", 40).unwrap();
+        assert_eq!(with.as_bytes(), same.as_bytes());
+        assert_ne!(with.as_bytes(), without.as_bytes());
+    }
+
+    #[test]
+    fn ike_keys_debug_is_redacted() {
+        let seed = skeyseed(PrfAlg::HmacSha256, b"ni", b"nr", b"gir");
+        let lens = IkeKeyLengths {
+            integ: 32,
+            encr: 16,
+        };
+        let k = derive_ike_keys(
+            PrfAlg::HmacSha256,
+            seed.as_bytes(),
+            b"ni",
+            b"nr",
+            &[1; 8],
+            &[2; 8],
+            lens,
+        )
+        .unwrap();
+        let shown = format!("{k:?}");
+        assert!(shown.contains("redacted; 32 bytes"));
+        let hex: String = k
+            .sk_d
+            .as_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert!(!shown.contains(&hex[..8]));
+    }
+}

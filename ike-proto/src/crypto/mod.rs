@@ -15,6 +15,23 @@
 //! - [`auth`]: AUTH payload: shared-key MIC (2.15) and digital signatures (RFC 7427).
 //! - [`esp`]: key lengths of the CHILD_SA (ESP) transforms.
 //! - [`natd`]: NAT detection hashes (RFC 7296 2.23).
+//!
+//! How an IKE SA uses it, in order:
+//! 1. `KeyExchangeFactory::start(group, rng)` (production:
+//!    [`DefaultKeyExchangeFactory`]), send `public_value()` in KE; on the
+//!    peer's KE, `compute_shared(peer)` validates it and gives g^ir.
+//! 2. [`skeyseed`] then [`derive_ike_keys`] with
+//!    [`IkeKeyLengths::for_algs`]; [`SkCipher::for_ike_sa`] gives the
+//!    outbound and inbound ciphers.
+//! 3. Sending: `sealed_len(inner_len)` to fill in the length fields, then
+//!    `encrypt(bytes_before_iv, inner_payloads, iv)`. Receiving:
+//!    `decrypt(bytes_before_iv, iv_ct_icv)`; an error means drop.
+//! 4. AUTH: [`signed_octets`], then [`psk_auth`] / [`verify_psk_auth`] or
+//!    `SigningKey::sign` + `SignatureScheme::encode_auth_data` /
+//!    `SignatureScheme::decode_auth_data` + `VerifyingKey::verify`.
+//! 5. CHILD_SA: [`child_key_lengths`], [`child_keymat`],
+//!    [`split_child_keymat`]. IKE SA rekey: [`rekey_skeyseed`] with the
+//!    old SA's PRF and SK_d, then step 2 with the new SPIs.
 
 pub mod auth;
 mod der;

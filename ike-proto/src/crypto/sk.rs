@@ -232,6 +232,20 @@ impl SkCipher {
         Ok(SkCipher { encr, integ, inner })
     }
 
+    /// The two ciphers of an IKE SA for one side: `(outbound, inbound)`.
+    /// The initiator sends with SK_ei/SK_ai and receives with SK_er/SK_ar;
+    /// the responder the other way round (RFC 7296 2.14).
+    pub fn for_ike_sa(
+        keys: &super::IkeKeys,
+        encr: EncrAlg,
+        integ: IntegAlg,
+        we_are_initiator: bool,
+    ) -> Result<(SkCipher, SkCipher), Error> {
+        let i = SkCipher::new(encr, integ, keys.sk_ei.as_bytes(), keys.sk_ai.as_bytes())?;
+        let r = SkCipher::new(encr, integ, keys.sk_er.as_bytes(), keys.sk_ar.as_bytes())?;
+        Ok(if we_are_initiator { (i, r) } else { (r, i) })
+    }
+
     pub fn encr(&self) -> EncrAlg {
         self.encr
     }
