@@ -4,8 +4,10 @@
 //!
 //! - [`dialect`]: the numbers, one module per platform, each naming its header.
 //! - [`wire`]: checked views and plain `Repr` values for messages and extensions.
+//! - [`broker`]: the kernel broker's sans-IO logic and its allow-list.
 //! - [`sim`]: `pfkey-sim`, a userspace KAME/Linux key engine for tests.
 
+pub mod broker;
 pub mod dialect;
 pub mod sim;
 pub mod wire;

@@ -1,0 +1,419 @@
+//! Policy enforcement: what ike-net may ask of the kernel.
+//!
+//! The broker trusts the network worker with nothing (DESIGN.md "Processes and
+//! trust"). In the manner of OpenSSH's monitor, one table names every request
+//! ike-net can send and the single rule that permits it; a request is checked
+//! against the rule before any byte goes to the kernel, and a refusal is logged.
+//! The rules look at two things only:
+//!
+//! - the allowed set the parent pushed, derived from the configuration: which
+//!   local and peer addresses, traffic selectors, protocol and mode each policy
+//!   permits ([`AllowedSet`]);
+//! - what this broker itself created in the kernel ([`Owned`]): the SPIs it
+//!   reserved (GETSPI) or installed (ADD/UPDATE), the policies it added, and the
+//!   ACQUIREs it passed on. A compromised worker therefore cannot update,
+//!   read or delete another daemon's SA, nor remove a policy it did not add.
+//!
+//! FLUSH, DUMP, SPDFLUSH and SPDDUMP are never performed for ike-net: they
+//! touch every daemon's state (and DUMP would hand out every key).
+
+use ike_ipc::config::{Config, Encapsulation, Flow, IpNet, IpsecProtocol};
+use ike_ipc::msg::pfkey::{KernelRequest, PolicyDir, PolicyParams, SaId};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+/// One configured policy, reduced to what the kernel requests may touch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllowedChild {
+    /// Our address; `None` = any local address.
+    pub local: Option<IpAddr>,
+    /// The peer's address or prefix; `None` = any peer.
+    pub peer: Option<IpNet>,
+    pub protocol: IpsecProtocol,
+    pub mode: Encapsulation,
+    /// Traffic selectors, `src` being our side.
+    pub flows: Vec<Flow>,
+}
+
+/// Everything ike-net may install, as pushed by the parent.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AllowedSet {
+    pub children: Vec<AllowedChild>,
+}
+
+impl AllowedSet {
+    pub fn from_config(cfg: &Config) -> AllowedSet {
+        AllowedSet {
+            children: cfg
+                .policies
+                .iter()
+                .map(|p| AllowedChild {
+                    local: p.local,
+                    peer: p.peer,
+                    protocol: p.protocol,
+                    mode: p.encapsulation,
+                    flows: p.flows.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Kernel key of an SA: (IKE protocol id, destination, SPI).
+pub type SaKey = (u8, IpAddr, u32);
+
+pub fn sa_key(id: &SaId) -> SaKey {
+    (id.proto.protocol_id(), id.dst, id.spi)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedSa {
+    pub id: SaId,
+    /// Reserved by GETSPI, not yet completed by UPDATE.
+    pub larval: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstalledPolicy {
+    pub params: PolicyParams,
+    /// The kernel's policy id (KAME), 0 if unknown (OpenBSD flows).
+    pub kernel_id: u32,
+}
+
+/// What this broker created in the kernel.
+#[derive(Debug, Default)]
+pub struct Owned {
+    pub sas: BTreeMap<SaKey, OwnedSa>,
+    pub policies: Vec<InstalledPolicy>,
+    /// Sequence numbers of ACQUIREs passed on to ike-net.
+    pub acquires: BTreeSet<u32>,
+}
+
+impl Owned {
+    fn sa(&self, id: &SaId) -> Option<&OwnedSa> {
+        self.sas.get(&sa_key(id)).filter(|o| o.id.src == id.src)
+    }
+    pub fn policy_index(&self, p: &PolicyParams) -> Option<usize> {
+        self.policies
+            .iter()
+            .position(|i| i.params.dir == p.dir && i.params.sel == p.sel)
+    }
+}
+
+/// The rules a request can be permitted by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rule {
+    /// Addresses, protocol and mode of a configured policy.
+    ConfiguredSa,
+    /// An SPI this broker reserved with GETSPI, and a configured SA.
+    OwnLarvalSa,
+    /// An SA this broker reserved or installed.
+    OwnSa,
+    /// Selectors, tunnel endpoints, protocol and mode of a configured policy.
+    ConfiguredPolicy,
+    /// A policy this broker installed.
+    OwnPolicy,
+    /// An ACQUIRE this broker passed on.
+    OwnAcquire,
+    /// Not for ike-net, whatever it says.
+    Never,
+}
+
+/// The table: every request ike-net can send, and what permits it.
+const TABLE: [(&str, Rule); 12] = [
+    ("GetSpi", Rule::ConfiguredSa),
+    ("AddSa", Rule::ConfiguredSa),
+    ("UpdateSa", Rule::OwnLarvalSa),
+    ("DeleteSa", Rule::OwnSa),
+    ("GetSa", Rule::OwnSa),
+    ("AddPolicy", Rule::ConfiguredPolicy),
+    ("DeletePolicy", Rule::OwnPolicy),
+    ("AcquireFailed", Rule::OwnAcquire),
+    ("Flush", Rule::Never),
+    ("Dump", Rule::Never),
+    ("SpdFlush", Rule::Never),
+    ("SpdDump", Rule::Never),
+];
+
+pub fn request_name(req: &KernelRequest) -> &'static str {
+    match req {
+        KernelRequest::GetSpi { .. } => "GetSpi",
+        KernelRequest::AddSa(_) => "AddSa",
+        KernelRequest::UpdateSa(_) => "UpdateSa",
+        KernelRequest::DeleteSa(_) => "DeleteSa",
+        KernelRequest::GetSa(_) => "GetSa",
+        KernelRequest::AddPolicy(_) => "AddPolicy",
+        KernelRequest::DeletePolicy(_) => "DeletePolicy",
+        KernelRequest::AcquireFailed { .. } => "AcquireFailed",
+        KernelRequest::Flush => "Flush",
+        KernelRequest::Dump => "Dump",
+        KernelRequest::SpdFlush => "SpdFlush",
+        KernelRequest::SpdDump => "SpdDump",
+    }
+}
+
+/// Permit `req` or say why not.
+pub fn check(allowed: &AllowedSet, owned: &Owned, req: &KernelRequest) -> Result<(), String> {
+    let name = request_name(req);
+    // A name missing from the table is refused like `Never`.
+    let rule = TABLE
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map_or(Rule::Never, |(_, r)| *r);
+    let ok = match (rule, req) {
+        (Rule::Never, _) => return Err(format!("{name} is never performed for ike-net")),
+        (
+            Rule::ConfiguredSa,
+            KernelRequest::GetSpi {
+                proto,
+                src,
+                dst,
+                mode,
+                ..
+            },
+        ) => sa_configured(allowed, *proto, *mode, *src, *dst),
+        (Rule::ConfiguredSa, KernelRequest::AddSa(p)) => {
+            // An SA we already hold is changed with UPDATE, not replaced.
+            !owned.sas.contains_key(&sa_key(&p.id))
+                && sa_configured(allowed, p.id.proto, p.mode, p.id.src, p.id.dst)
+        }
+        (Rule::OwnLarvalSa, KernelRequest::UpdateSa(p)) => {
+            owned.sa(&p.id).is_some()
+                && sa_configured(allowed, p.id.proto, p.mode, p.id.src, p.id.dst)
+        }
+        (Rule::OwnSa, KernelRequest::DeleteSa(id) | KernelRequest::GetSa(id)) => {
+            owned.sa(id).is_some()
+        }
+        (Rule::ConfiguredPolicy, KernelRequest::AddPolicy(p)) => policy_configured(allowed, p),
+        (Rule::OwnPolicy, KernelRequest::DeletePolicy(p)) => owned.policy_index(p).is_some(),
+        (Rule::OwnAcquire, KernelRequest::AcquireFailed { seq, .. }) => {
+            owned.acquires.contains(seq)
+        }
+        // The table and the request disagree: refuse.
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name} outside the configuration or not ours: {req:?}"
+        ))
+    }
+}
+
+fn local_ok(c: &AllowedChild, ip: IpAddr) -> bool {
+    c.local.is_none_or(|l| l == ip)
+}
+
+fn peer_ok(c: &AllowedChild, ip: IpAddr) -> bool {
+    c.peer.is_none_or(|p| p.contains(ip))
+}
+
+/// An SA between a configured local address and a configured peer, either way.
+pub fn sa_configured(
+    allowed: &AllowedSet,
+    proto: IpsecProtocol,
+    mode: Encapsulation,
+    a: IpAddr,
+    b: IpAddr,
+) -> bool {
+    allowed.children.iter().any(|c| {
+        c.protocol == proto
+            && c.mode == mode
+            && ((local_ok(c, a) && peer_ok(c, b)) || (peer_ok(c, a) && local_ok(c, b)))
+    })
+}
+
+fn port_ok(allowed: Option<u16>, asked: Option<u16>) -> bool {
+    allowed.is_none_or(|p| asked == Some(p))
+}
+
+/// A policy whose selectors lie inside a configured flow, with the configured
+/// protocol, mode and tunnel endpoints.
+pub fn policy_configured(allowed: &AllowedSet, p: &PolicyParams) -> bool {
+    // Orient everything as (ours, theirs).
+    let outbound = p.dir == PolicyDir::Out;
+    let (local, remote, lport, rport) = if outbound {
+        (p.sel.src, p.sel.dst, p.sel.src_port, p.sel.dst_port)
+    } else {
+        (p.sel.dst, p.sel.src, p.sel.dst_port, p.sel.src_port)
+    };
+    allowed.children.iter().any(|c| {
+        let ends_ok = match (c.mode, p.tunnel) {
+            (Encapsulation::Tunnel, Some((s, d))) => {
+                if outbound {
+                    local_ok(c, s) && peer_ok(c, d)
+                } else {
+                    peer_ok(c, s) && local_ok(c, d)
+                }
+            }
+            (Encapsulation::Transport, None) => {
+                // Transport mode protects the hosts themselves.
+                local.is_host()
+                    && remote.is_host()
+                    && local_ok(c, local.addr)
+                    && peer_ok(c, remote.addr)
+            }
+            _ => false,
+        };
+        c.protocol == p.proto
+            && c.mode == p.mode
+            && ends_ok
+            && c.flows.iter().any(|f| {
+                f.src.covers(&local)
+                    && f.dst.covers(&remote)
+                    && f.proto.is_none_or(|x| p.sel.proto == Some(x))
+                    && port_ok(f.src_port, lport)
+                    && port_ok(f.dst_port, rport)
+            })
+    })
+}
+
+/// ACQUIREs for traffic outside the configuration are not ike-net's business.
+pub fn acquire_configured(allowed: &AllowedSet, sel: &ike_ipc::msg::pfkey::Selectors) -> bool {
+    allowed.children.iter().any(|c| {
+        c.flows
+            .iter()
+            .any(|f| f.src.covers(&sel.src) && f.dst.covers(&sel.dst))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ike_ipc::msg::pfkey::Selectors;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+    fn net(s: &str) -> IpNet {
+        let (a, p) = s.split_once('/').unwrap();
+        IpNet::new(ip(a), p.parse().unwrap()).unwrap()
+    }
+
+    fn allowed() -> AllowedSet {
+        AllowedSet {
+            children: vec![AllowedChild {
+                local: Some(ip("192.0.2.1")),
+                peer: Some(net("192.0.2.2/32")),
+                protocol: IpsecProtocol::Esp,
+                mode: Encapsulation::Tunnel,
+                flows: vec![Flow {
+                    proto: None,
+                    src: net("10.1.0.0/16"),
+                    src_port: None,
+                    dst: net("10.2.0.0/16"),
+                    dst_port: None,
+                }],
+            }],
+        }
+    }
+
+    fn pol(dir: PolicyDir, src: &str, dst: &str, tunnel: (&str, &str)) -> PolicyParams {
+        PolicyParams {
+            dir,
+            sel: Selectors {
+                src: net(src),
+                dst: net(dst),
+                proto: None,
+                src_port: None,
+                dst_port: None,
+            },
+            proto: IpsecProtocol::Esp,
+            mode: Encapsulation::Tunnel,
+            tunnel: Some((ip(tunnel.0), ip(tunnel.1))),
+            reqid: 1,
+        }
+    }
+
+    #[test]
+    fn sas_between_configured_ends_only() {
+        let a = allowed();
+        let esp = IpsecProtocol::Esp;
+        let t = Encapsulation::Tunnel;
+        assert!(sa_configured(&a, esp, t, ip("192.0.2.1"), ip("192.0.2.2")));
+        assert!(sa_configured(&a, esp, t, ip("192.0.2.2"), ip("192.0.2.1")));
+        assert!(!sa_configured(&a, esp, t, ip("192.0.2.1"), ip("192.0.2.3")));
+        assert!(!sa_configured(
+            &a,
+            IpsecProtocol::Ah,
+            t,
+            ip("192.0.2.1"),
+            ip("192.0.2.2")
+        ));
+        assert!(!sa_configured(
+            &a,
+            esp,
+            Encapsulation::Transport,
+            ip("192.0.2.1"),
+            ip("192.0.2.2")
+        ));
+    }
+
+    #[test]
+    fn policies_inside_configured_flows_only() {
+        let a = allowed();
+        let ends = ("192.0.2.1", "192.0.2.2");
+        let back = ("192.0.2.2", "192.0.2.1");
+        assert!(policy_configured(
+            &a,
+            &pol(PolicyDir::Out, "10.1.0.0/16", "10.2.0.0/16", ends)
+        ));
+        assert!(policy_configured(
+            &a,
+            &pol(PolicyDir::In, "10.2.0.0/16", "10.1.0.0/16", back)
+        ));
+        assert!(
+            policy_configured(&a, &pol(PolicyDir::Fwd, "10.2.3.0/24", "10.1.0.0/16", back)),
+            "narrower is fine"
+        );
+        assert!(
+            !policy_configured(&a, &pol(PolicyDir::Out, "10.0.0.0/8", "10.2.0.0/16", ends)),
+            "wider is not"
+        );
+        assert!(
+            !policy_configured(&a, &pol(PolicyDir::In, "10.1.0.0/16", "10.2.0.0/16", back)),
+            "wrong way round"
+        );
+        assert!(!policy_configured(
+            &a,
+            &pol(
+                PolicyDir::Out,
+                "10.1.0.0/16",
+                "10.2.0.0/16",
+                ("192.0.2.1", "198.51.100.1")
+            )
+        ));
+        let mut transport = pol(PolicyDir::Out, "10.1.0.0/16", "10.2.0.0/16", ends);
+        transport.tunnel = None;
+        assert!(!policy_configured(&a, &transport));
+    }
+
+    #[test]
+    fn never_rules_hold_whatever_the_state() {
+        let a = AllowedSet {
+            children: vec![AllowedChild {
+                local: None,
+                peer: None,
+                ..allowed().children[0].clone()
+            }],
+        };
+        let o = Owned::default();
+        for r in [
+            KernelRequest::Flush,
+            KernelRequest::Dump,
+            KernelRequest::SpdFlush,
+            KernelRequest::SpdDump,
+        ] {
+            assert!(check(&a, &o, &r).unwrap_err().contains("never"));
+        }
+    }
+
+    #[test]
+    fn the_table_names_every_request_once() {
+        for (i, (n, _)) in TABLE.iter().enumerate() {
+            assert!(TABLE[i + 1..].iter().all(|(m, _)| m != n));
+        }
+        assert_eq!(TABLE.len(), 12);
+    }
+}

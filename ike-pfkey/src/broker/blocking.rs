@@ -1,0 +1,213 @@
+//! A blocking driver for the broker over one PF_KEY descriptor (a kernel
+//! socket or a `pfkey-sim` connection): one request at a time from the
+//! caller's point of view, with events kept aside. Used by `pfkey-probe` (the
+//! kernel lab runs the broker's code path with it) and by tests; the daemon
+//! itself drives [`Broker`] from its mio loop.
+
+use super::{AdminResult, Broker, BrokerConfig};
+use crate::wire::Message;
+use ike_ipc::msg::pfkey::{
+    KernelError, KernelEvent, KernelReply, KernelRequest, NetToPfkey, PfkeyToNet, RequestId,
+    Supported,
+};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::socket::{recv, send, MsgFlags};
+use std::collections::VecDeque;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+/// `socket(PF_KEY, SOCK_RAW, PF_KEY_V2)` (RFC 2367 2.1). Needs root
+/// (CAP_NET_ADMIN on Linux).
+#[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "openbsd"))]
+pub fn open_pfkey_socket() -> io::Result<OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: socket(2) with constant arguments; nix has no PF_KEY_V2 protocol
+    // value to pass, so the call goes through libc directly.
+    let fd = unsafe {
+        libc::socket(
+            libc::PF_KEY,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            i32::from(crate::dialect::PF_KEY_V2),
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: socket() returned a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "freebsd", target_os = "openbsd")))]
+pub fn open_pfkey_socket() -> io::Result<OwnedFd> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "no PF_KEY on this system",
+    ))
+}
+
+pub struct BlockingBroker {
+    fd: OwnedFd,
+    pub broker: Broker,
+    next_id: RequestId,
+    replies: VecDeque<(RequestId, Result<KernelReply, KernelError>)>,
+    events: VecDeque<KernelEvent>,
+    supported: Option<Supported>,
+    buf: Vec<u8>,
+}
+
+impl BlockingBroker {
+    /// Start the broker on `fd` and wait for its REGISTERs to be answered.
+    pub fn start(fd: OwnedFd, cfg: BrokerConfig) -> io::Result<(BlockingBroker, Supported)> {
+        let limit = cfg.timeout + Duration::from_secs(1);
+        let broker = Broker::new(cfg, Instant::now());
+        let mut b = BlockingBroker {
+            fd,
+            broker,
+            next_id: 1,
+            replies: VecDeque::new(),
+            events: VecDeque::new(),
+            supported: None,
+            buf: vec![0u8; 65536],
+        };
+        let deadline = Instant::now() + limit;
+        while b.supported.is_none() {
+            if Instant::now() >= deadline {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "no REGISTER reply"));
+            }
+            b.pump(deadline)?;
+        }
+        let s = b.supported.clone().unwrap_or_default();
+        Ok((b, s))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        while let Some(bytes) = self.broker.poll_kernel_transmit() {
+            send(self.fd.as_raw_fd(), &bytes, MsgFlags::MSG_NOSIGNAL)?;
+        }
+        Ok(())
+    }
+
+    fn collect(&mut self) {
+        while let Some(m) = self.broker.poll_net() {
+            match m {
+                PfkeyToNet::Ready(s) => self.supported = Some(s),
+                PfkeyToNet::Reply { id, result } => self.replies.push_back((id, result)),
+                PfkeyToNet::Event(e) => self.events.push_back(e),
+            }
+        }
+    }
+
+    /// Write what the broker queued, wait for one kernel message or the next
+    /// broker deadline (at most until `until`), feed it in.
+    pub fn pump(&mut self, until: Instant) -> io::Result<()> {
+        self.flush()?;
+        let now = Instant::now();
+        let wake = self.broker.poll_timeout().map_or(until, |t| t.min(until));
+        let ms = wake.saturating_duration_since(now).as_millis().min(60_000) as u16;
+        let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
+        let ready = poll(&mut fds, PollTimeout::from(ms)).map_err(io::Error::from)?;
+        if ready > 0 {
+            let n = recv(self.fd.as_raw_fd(), &mut self.buf, MsgFlags::empty())
+                .map_err(io::Error::from)?;
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "PF_KEY socket closed",
+                ));
+            }
+            let msg = self.buf.get(..n).unwrap_or(&[]).to_vec();
+            self.broker.handle_kernel(&msg, Instant::now());
+        }
+        self.broker.handle_timeout(Instant::now());
+        self.flush()?;
+        self.collect();
+        Ok(())
+    }
+
+    /// Send several requests at once (pipelined) and wait for all replies.
+    pub fn requests(
+        &mut self,
+        reqs: Vec<KernelRequest>,
+    ) -> io::Result<Vec<Result<KernelReply, KernelError>>> {
+        let now = Instant::now();
+        let ids: Vec<RequestId> = reqs
+            .into_iter()
+            .map(|req| {
+                let id = self.next_id;
+                self.next_id += 1;
+                self.broker.handle_net(NetToPfkey::Request { id, req }, now);
+                id
+            })
+            .collect();
+        self.collect();
+        let deadline = now + Duration::from_secs(30);
+        let mut out: Vec<Option<Result<KernelReply, KernelError>>> = vec![None; ids.len()];
+        loop {
+            while let Some((id, r)) = self.replies.pop_front() {
+                if let Some(i) = ids.iter().position(|x| *x == id) {
+                    if let Some(slot) = out.get_mut(i) {
+                        *slot = Some(r);
+                    }
+                }
+            }
+            if out.iter().all(Option::is_some) {
+                return Ok(out.into_iter().flatten().collect());
+            }
+            if Instant::now() >= deadline {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "broker gave no reply",
+                ));
+            }
+            self.pump(deadline)?;
+        }
+    }
+
+    pub fn request(&mut self, req: KernelRequest) -> io::Result<Result<KernelReply, KernelError>> {
+        let mut v = self.requests(vec![req])?;
+        v.pop().ok_or_else(|| io::Error::other("no reply"))
+    }
+
+    /// The broker's own DUMP / SPDDUMP (operator use only).
+    pub fn dump(&mut self, spd: bool) -> io::Result<Result<Vec<Message>, KernelError>> {
+        self.broker.admin_dump(spd, Instant::now());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(AdminResult::Dump(r)) = self.broker.poll_admin() {
+                return Ok(r);
+            }
+            if Instant::now() >= deadline {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "dump did not finish",
+                ));
+            }
+            self.pump(deadline)?;
+        }
+    }
+
+    /// Wait up to `timeout` for a kernel event.
+    pub fn next_event(&mut self, timeout: Duration) -> io::Result<Option<KernelEvent>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(e) = self.events.pop_front() {
+                return Ok(Some(e));
+            }
+            if Instant::now() >= deadline {
+                return Ok(None);
+            }
+            self.pump(deadline)?;
+        }
+    }
+
+    /// Delete what the broker installed (if configured) and wait for the kernel.
+    pub fn shutdown(&mut self, timeout: Duration) -> io::Result<()> {
+        self.broker.shutdown(Instant::now());
+        let deadline = Instant::now() + timeout;
+        while !self.broker.is_idle() && Instant::now() < deadline {
+            self.pump(deadline)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,796 @@
+//! The kernel broker's logic, without I/O (the `ike-pfkey` binary drives it).
+//!
+//! Inputs: bytes read from the PF_KEY socket ([`Broker::handle_kernel`]),
+//! requests from ike-net ([`Broker::handle_net`]), the clock
+//! ([`Broker::handle_timeout`]). Outputs: PF_KEY messages to write
+//! ([`Broker::poll_kernel_transmit`]) and messages for ike-net
+//! ([`Broker::poll_net`]).
+//!
+//! - Start: optional FLUSH (off by default: it wipes other daemons' state too),
+//!   then REGISTER for ESP and AH; the algorithms of the replies go to ike-net
+//!   in `PfkeyToNet::Ready`.
+//! - Every request from ike-net passes [`allow::check`] first.
+//! - Requests are pipelined: each gets its own `seq`, and replies are matched
+//!   on (pid, seq, message type). Dumps are matched on (pid, type) and end at
+//!   seq 0, whether the kernel counts up (Linux) or down (FreeBSD).
+//! - Messages from other PF_KEY users (another pid) are ignored, logged at debug.
+//! - ACQUIRE: the policy's selectors are fetched (KAME SPDGET of the policy id,
+//!   OpenBSD ASKPOLICY) before ike-net hears of it. EXPIRE of our SAs becomes
+//!   a rekey (soft) or delete (hard) event.
+//! - Shutdown: the SAs and policies this broker installed are deleted
+//!   (configurable).
+
+pub mod algs;
+pub mod allow;
+pub mod blocking;
+pub mod build;
+
+use crate::dialect::{Dialect, ExtKind, MsgType, SaType};
+use crate::wire::{Alg, Message};
+use allow::{sa_key, AllowedSet, InstalledPolicy, Owned, OwnedSa};
+use ike_ipc::config::Config;
+use ike_ipc::msg::pfkey::{
+    ExpireKind, KernelError, KernelEvent, KernelReply, KernelRequest, NetToPfkey, PfkeyToNet,
+    PolicyParams, RequestId, SaId, SaInfo, Supported,
+};
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+
+/// errno values the broker reacts to; the numbers are the same on all three
+/// platforms (ESRCH 3, EEXIST 17; ENOENT 2).
+const ENOENT: u8 = 2;
+const EEXIST: u8 = 17;
+
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    pub dialect: Dialect,
+    /// Put in `sadb_msg_pid`; replies carry it back. OpenBSD insists on the real pid.
+    pub pid: u32,
+    pub flush_on_start: bool,
+    pub delete_on_exit: bool,
+    pub allowed: AllowedSet,
+    /// How long to wait for a kernel reply.
+    pub timeout: Duration,
+}
+
+impl BrokerConfig {
+    pub fn from_config(cfg: &Config, pid: u32) -> BrokerConfig {
+        BrokerConfig {
+            dialect: Dialect::native(),
+            pid,
+            flush_on_start: cfg.global.flush_on_start,
+            delete_on_exit: cfg.global.delete_on_exit,
+            allowed: AllowedSet::from_config(cfg),
+            timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What a pending kernel request was for.
+#[derive(Debug, Clone)]
+enum Op {
+    Flush,
+    Register(SaType),
+    Net {
+        id: RequestId,
+        req: NetOp,
+    },
+    /// SPDGET/ASKPOLICY for an ACQUIRE we are about to pass on.
+    AcquireLookup(Box<KernelEvent>),
+    Cleanup,
+}
+
+#[derive(Debug, Clone)]
+enum NetOp {
+    GetSpi(SaId),
+    Add(SaId),
+    Update(SaId),
+    Delete(SaId),
+    Get(SaId),
+    /// `retried`: already resent as SPDUPDATE after EEXIST.
+    AddPolicy {
+        p: PolicyParams,
+        retried: bool,
+    },
+    DeletePolicy(PolicyParams),
+}
+
+#[derive(Debug)]
+struct Pending {
+    op: Op,
+    msg_type: MsgType,
+    deadline: Instant,
+}
+
+/// A DUMP or SPDDUMP in progress (for operators and the kernel lab, never for ike-net).
+#[derive(Debug)]
+struct Dump {
+    msg_type: MsgType,
+    parts: Vec<Message>,
+    deadline: Instant,
+}
+
+/// Results of the broker's own operator requests (`dump`).
+#[derive(Debug)]
+pub enum AdminResult {
+    Dump(Result<Vec<Message>, KernelError>),
+}
+
+pub struct Broker {
+    cfg: BrokerConfig,
+    seq: u32,
+    pending: BTreeMap<u32, Pending>,
+    dump: Option<Dump>,
+    to_kernel: VecDeque<Vec<u8>>,
+    to_net: VecDeque<PfkeyToNet>,
+    admin: VecDeque<AdminResult>,
+    owned: Owned,
+    auth: Vec<Alg>,
+    encrypt: Vec<Alg>,
+    ready: bool,
+    shutting_down: bool,
+}
+
+impl Broker {
+    /// Queues the start-up messages (FLUSH if configured, REGISTER ESP and AH).
+    pub fn new(cfg: BrokerConfig, now: Instant) -> Broker {
+        let mut b = Broker {
+            cfg,
+            seq: 0,
+            pending: BTreeMap::new(),
+            dump: None,
+            to_kernel: VecDeque::new(),
+            to_net: VecDeque::new(),
+            admin: VecDeque::new(),
+            owned: Owned::default(),
+            auth: Vec::new(),
+            encrypt: Vec::new(),
+            ready: false,
+            shutting_down: false,
+        };
+        if b.cfg.flush_on_start {
+            log::info!("flushing the kernel's SAD (flush-on-start)");
+            let seq = b.next_seq();
+            b.send(
+                build::header(MsgType::Flush, SaType::Unspec, seq, b.cfg.pid),
+                Op::Flush,
+                now,
+            );
+        }
+        for t in [SaType::Esp, SaType::Ah] {
+            let seq = b.next_seq();
+            b.send(build::register(t, seq, b.cfg.pid), Op::Register(t), now);
+        }
+        b
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.cfg.dialect
+    }
+
+    /// A new allowed set after a configuration reload. SAs and policies
+    /// installed before stay ours (they are deleted as they expire or at exit).
+    pub fn set_allowed(&mut self, allowed: AllowedSet) {
+        self.cfg.allowed = allowed;
+    }
+
+    /// What this broker installed (for tests and the operator).
+    pub fn owned(&self) -> &Owned {
+        &self.owned
+    }
+
+    fn next_seq(&mut self) -> u32 {
+        // 0 marks the end of a dump: never use it for a request.
+        loop {
+            self.seq = self.seq.wrapping_add(1);
+            if self.seq != 0 && !self.pending.contains_key(&self.seq) {
+                return self.seq;
+            }
+        }
+    }
+
+    fn send(&mut self, m: Message, op: Op, now: Instant) {
+        let seq = m.header.seq;
+        match m.emit(self.cfg.dialect) {
+            Ok(bytes) => {
+                self.to_kernel.push_back(bytes);
+                let deadline = now + self.cfg.timeout;
+                self.pending.insert(
+                    seq,
+                    Pending {
+                        op,
+                        msg_type: m.header.msg_type,
+                        deadline,
+                    },
+                );
+            }
+            Err(e) => self.fail(op, KernelError::Unsupported(format!("cannot encode: {e}"))),
+        }
+    }
+
+    pub fn poll_kernel_transmit(&mut self) -> Option<Vec<u8>> {
+        self.to_kernel.pop_front()
+    }
+
+    pub fn poll_net(&mut self) -> Option<PfkeyToNet> {
+        self.to_net.pop_front()
+    }
+
+    pub fn poll_admin(&mut self) -> Option<AdminResult> {
+        self.admin.pop_front()
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let p = self.pending.values().map(|p| p.deadline).min();
+        let d = self.dump.as_ref().map(|d| d.deadline);
+        match (p, d) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// True when nothing is in flight (used to finish a shutdown).
+    pub fn is_idle(&self) -> bool {
+        self.pending.is_empty() && self.to_kernel.is_empty() && self.dump.is_none()
+    }
+
+    fn reply(&mut self, id: RequestId, result: Result<KernelReply, KernelError>) {
+        self.to_net.push_back(PfkeyToNet::Reply { id, result });
+    }
+
+    fn fail(&mut self, op: Op, e: KernelError) {
+        match op {
+            Op::Net { id, .. } => self.reply(id, Err(e)),
+            Op::AcquireLookup(ev) => self.to_net.push_back(PfkeyToNet::Event(*ev)),
+            Op::Register(t) => {
+                log::warn!("REGISTER {t:?} failed: {e:?}");
+                self.maybe_ready();
+            }
+            Op::Flush | Op::Cleanup => log::warn!("kernel request failed: {e:?}"),
+        }
+    }
+
+    // ---- requests from ike-net -------------------------------------------------
+
+    pub fn handle_net(&mut self, msg: NetToPfkey, now: Instant) {
+        let NetToPfkey::Request { id, req } = msg;
+        if self.shutting_down {
+            self.reply(id, Err(KernelError::Refused("shutting down".into())));
+            return;
+        }
+        if let Err(why) = allow::check(&self.cfg.allowed, &self.owned, &req) {
+            log::warn!("refused request {id} from ike-net: {why}");
+            self.reply(id, Err(KernelError::Refused(why)));
+            return;
+        }
+        let d = self.cfg.dialect;
+        let pid = self.cfg.pid;
+        let seq = self.next_seq();
+        let built: Result<(Message, NetOp), String> = match &req {
+            KernelRequest::GetSpi {
+                proto,
+                src,
+                dst,
+                mode,
+                reqid,
+                acquire_seq,
+            } => {
+                // Echo the ACQUIRE's seq so Linux reuses its acquire state
+                // (DIALECTS.md 1.2, 5.3), unless that seq is busy here.
+                let seq = if *acquire_seq != 0 && !self.pending.contains_key(acquire_seq) {
+                    *acquire_seq
+                } else {
+                    seq
+                };
+                let sa = SaId {
+                    proto: *proto,
+                    spi: 0,
+                    src: *src,
+                    dst: *dst,
+                };
+                Ok((
+                    build::getspi(d, seq, pid, &sa, *mode, *reqid),
+                    NetOp::GetSpi(sa),
+                ))
+            }
+            KernelRequest::AddSa(p) => {
+                build::add_update(d, MsgType::Add, seq, pid, p).map(|m| (m, NetOp::Add(p.id)))
+            }
+            KernelRequest::UpdateSa(p) => {
+                build::add_update(d, MsgType::Update, seq, pid, p).map(|m| (m, NetOp::Update(p.id)))
+            }
+            KernelRequest::DeleteSa(s) => Ok((
+                build::sa_only(MsgType::Delete, seq, pid, s.proto, s.spi, s.src, s.dst),
+                NetOp::Delete(*s),
+            )),
+            KernelRequest::GetSa(s) => Ok((
+                build::sa_only(MsgType::Get, seq, pid, s.proto, s.spi, s.src, s.dst),
+                NetOp::Get(*s),
+            )),
+            KernelRequest::AddPolicy(p) => {
+                let m = if d.is_kame() {
+                    build::spd_add(d, MsgType::SpdAdd, seq, pid, p)
+                } else {
+                    build::flow(MsgType::AddFlow, seq, pid, p)
+                };
+                m.map(|m| {
+                    (
+                        m,
+                        NetOp::AddPolicy {
+                            p: *p,
+                            retried: false,
+                        },
+                    )
+                })
+            }
+            KernelRequest::DeletePolicy(p) => {
+                let kernel_id = self
+                    .owned
+                    .policy_index(p)
+                    .and_then(|i| self.owned.policies.get(i))
+                    .map_or(0, |i| i.kernel_id);
+                let m = if d.is_kame() {
+                    build::spd_delete(d, seq, pid, p, kernel_id)
+                } else {
+                    build::flow(MsgType::DelFlow, seq, pid, p)
+                };
+                m.map(|m| (m, NetOp::DeletePolicy(*p)))
+            }
+            KernelRequest::AcquireFailed { seq: aseq, proto } => {
+                // RFC 2367 3.1.6: a header-only ACQUIRE with the ACQUIRE's
+                // seq and an errno tells the kernel negotiation failed. The
+                // kernel does not answer it.
+                let mut m = build::header(MsgType::Acquire, build::satype(*proto), *aseq, pid);
+                m.header.errno = 60; // ETIMEDOUT on Linux; any nonzero value works
+                match m.emit(d) {
+                    Ok(bytes) => {
+                        self.to_kernel.push_back(bytes);
+                        self.owned.acquires.remove(aseq);
+                        self.reply(id, Ok(KernelReply::Done));
+                    }
+                    Err(e) => self.reply(id, Err(KernelError::Unsupported(e.to_string()))),
+                }
+                return;
+            }
+            // allow::check refused these above; this arm only keeps the match total.
+            KernelRequest::Flush
+            | KernelRequest::Dump
+            | KernelRequest::SpdFlush
+            | KernelRequest::SpdDump => Err("never performed for ike-net".into()),
+        };
+        match built {
+            Ok((m, op)) => self.send(m, Op::Net { id, req: op }, now),
+            Err(why) => {
+                log::info!("request {id} cannot be done on {d:?}: {why}");
+                self.reply(id, Err(KernelError::Unsupported(why)));
+            }
+        }
+    }
+
+    // ---- operator requests ------------------------------------------------------
+
+    /// Start a DUMP (`spd` false) or SPDDUMP (KAME only); the result arrives
+    /// through [`Broker::poll_admin`]. Never reachable from ike-net.
+    pub fn admin_dump(&mut self, spd: bool, now: Instant) {
+        let t = if spd { MsgType::SpdDump } else { MsgType::Dump };
+        if self.dump.is_some() {
+            self.admin
+                .push_back(AdminResult::Dump(Err(KernelError::Refused(
+                    "a dump is running".into(),
+                ))));
+            return;
+        }
+        let seq = self.next_seq();
+        match build::header(t, SaType::Unspec, seq, self.cfg.pid).emit(self.cfg.dialect) {
+            Ok(bytes) => {
+                self.to_kernel.push_back(bytes);
+                self.dump = Some(Dump {
+                    msg_type: t,
+                    parts: Vec::new(),
+                    deadline: now + self.cfg.timeout,
+                });
+            }
+            Err(e) => self
+                .admin
+                .push_back(AdminResult::Dump(Err(KernelError::Unsupported(
+                    e.to_string(),
+                )))),
+        }
+    }
+
+    // ---- messages from the kernel ----------------------------------------------
+
+    pub fn handle_kernel(&mut self, bytes: &[u8], now: Instant) {
+        let msg = match Message::parse(self.cfg.dialect, bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                log::warn!("undecodable PF_KEY message ({} bytes): {e}", bytes.len());
+                return;
+            }
+        };
+        let h = msg.header;
+        if h.pid == self.cfg.pid {
+            if self.dump.as_ref().is_some_and(|d| d.msg_type == h.msg_type) {
+                self.dump_part(msg);
+                return;
+            }
+            match self.pending.remove(&h.seq) {
+                Some(p) if p.msg_type == h.msg_type => self.complete(p.op, msg, now),
+                Some(p) => {
+                    log::debug!(
+                        "reply type {:?} for seq {} does not match {:?}",
+                        h.msg_type,
+                        h.seq,
+                        p.msg_type
+                    );
+                    self.pending.insert(h.seq, p);
+                }
+                // Linux also broadcasts our own changes back to us: harmless.
+                None => log::debug!(
+                    "PF_KEY {:?} seq {} with our pid and nothing pending",
+                    h.msg_type,
+                    h.seq
+                ),
+            }
+            return;
+        }
+        if h.pid != 0 {
+            log::debug!(
+                "ignored PF_KEY {:?} from another process (pid {})",
+                h.msg_type,
+                h.pid
+            );
+            return;
+        }
+        match h.msg_type {
+            MsgType::Acquire => self.on_acquire(&msg, now),
+            MsgType::Expire => self.on_expire(&msg),
+            t => log::debug!("ignored kernel PF_KEY {t:?}"),
+        }
+    }
+
+    fn dump_part(&mut self, msg: Message) {
+        let Some(mut d) = self.dump.take() else {
+            return;
+        };
+        let h = msg.header;
+        if h.errno != 0 {
+            // An empty table is an ENOENT reply on FreeBSD and Linux.
+            let r = if h.errno == ENOENT && d.parts.is_empty() {
+                Ok(Vec::new())
+            } else {
+                Err(KernelError::Kernel(i32::from(h.errno)))
+            };
+            self.admin.push_back(AdminResult::Dump(r));
+            return;
+        }
+        d.parts.push(msg);
+        if h.seq == 0 {
+            self.admin.push_back(AdminResult::Dump(Ok(d.parts)));
+        } else {
+            self.dump = Some(d);
+        }
+    }
+
+    fn complete(&mut self, op: Op, msg: Message, now: Instant) {
+        let errno = msg.header.errno;
+        if errno != 0 {
+            // SPDADD of a selector that exists: replace it (as strongSwan does);
+            // our allowed set permits this selector either way.
+            if let Op::Net {
+                id,
+                req: NetOp::AddPolicy { p, retried: false },
+            } = &op
+            {
+                if errno == EEXIST && self.cfg.dialect.is_kame() {
+                    let (id, p) = (*id, *p);
+                    let seq = self.next_seq();
+                    match build::spd_add(
+                        self.cfg.dialect,
+                        MsgType::SpdUpdate,
+                        seq,
+                        self.cfg.pid,
+                        &p,
+                    ) {
+                        Ok(m) => self.send(
+                            m,
+                            Op::Net {
+                                id,
+                                req: NetOp::AddPolicy { p, retried: true },
+                            },
+                            now,
+                        ),
+                        Err(e) => self.reply(id, Err(KernelError::Unsupported(e))),
+                    }
+                    return;
+                }
+            }
+            self.fail(op, KernelError::Kernel(i32::from(errno)));
+            return;
+        }
+        match op {
+            Op::Flush => log::info!("SAD flushed"),
+            Op::Register(t) => {
+                for a in msg.supported(ExtKind::SupportedAuth).unwrap_or(&[]) {
+                    if !self.auth.contains(a) {
+                        self.auth.push(*a);
+                    }
+                }
+                for a in msg.supported(ExtKind::SupportedEncrypt).unwrap_or(&[]) {
+                    if !self.encrypt.contains(a) {
+                        self.encrypt.push(*a);
+                    }
+                }
+                log::info!("registered for {t:?}");
+                self.maybe_ready();
+            }
+            Op::Cleanup => {}
+            Op::AcquireLookup(mut ev) => {
+                let sel = if self.cfg.dialect.is_kame() {
+                    build::selectors_from_spd(&msg)
+                } else {
+                    build::selectors_from_flows(&msg)
+                };
+                if let KernelEvent::Acquire {
+                    policy,
+                    mode,
+                    reqid,
+                    seq,
+                    ..
+                } = ev.as_mut()
+                {
+                    if let Some(s) = &sel {
+                        if !allow::acquire_configured(&self.cfg.allowed, s) {
+                            log::debug!(
+                                "ACQUIRE {seq} for selectors outside the configuration: ignored"
+                            );
+                            return;
+                        }
+                    }
+                    *policy = sel;
+                    if self.cfg.dialect.is_kame() {
+                        let (m, r) = build::policy_mode(&msg);
+                        *mode = m.or(*mode);
+                        if *reqid == 0 {
+                            *reqid = r;
+                        }
+                    }
+                    self.owned.acquires.insert(*seq);
+                }
+                self.to_net.push_back(PfkeyToNet::Event(*ev));
+            }
+            Op::Net { id, req } => self.complete_net(id, req, &msg),
+        }
+    }
+
+    fn complete_net(&mut self, id: RequestId, req: NetOp, msg: &Message) {
+        let result = match req {
+            NetOp::GetSpi(mut sa) => match msg.sa() {
+                Some(s) => {
+                    sa.spi = s.spi;
+                    self.owned.sas.insert(
+                        sa_key(&sa),
+                        OwnedSa {
+                            id: sa,
+                            larval: true,
+                        },
+                    );
+                    Ok(KernelReply::Spi(s.spi))
+                }
+                None => Err(KernelError::Protocol("GETSPI reply without an SA".into())),
+            },
+            NetOp::Add(sa) | NetOp::Update(sa) => {
+                self.owned.sas.insert(
+                    sa_key(&sa),
+                    OwnedSa {
+                        id: sa,
+                        larval: false,
+                    },
+                );
+                Ok(KernelReply::Done)
+            }
+            NetOp::Delete(sa) => {
+                self.owned.sas.remove(&sa_key(&sa));
+                Ok(KernelReply::Done)
+            }
+            NetOp::Get(sa) => {
+                let cur = msg
+                    .lifetime(ExtKind::LifetimeCurrent)
+                    .copied()
+                    .unwrap_or_default();
+                Ok(KernelReply::Sa(SaInfo {
+                    id: sa,
+                    bytes: cur.bytes,
+                    packets: cur.allocations,
+                    add_time: cur.addtime,
+                    use_time: cur.usetime,
+                }))
+            }
+            NetOp::AddPolicy { p, .. } => {
+                let kernel_id = msg.policy().map_or(0, |x| x.id);
+                match self.owned.policy_index(&p) {
+                    Some(i) => {
+                        if let Some(slot) = self.owned.policies.get_mut(i) {
+                            *slot = InstalledPolicy {
+                                params: p,
+                                kernel_id,
+                            };
+                        }
+                    }
+                    None => self.owned.policies.push(InstalledPolicy {
+                        params: p,
+                        kernel_id,
+                    }),
+                }
+                Ok(KernelReply::Done)
+            }
+            NetOp::DeletePolicy(p) => {
+                if let Some(i) = self.owned.policy_index(&p) {
+                    self.owned.policies.remove(i);
+                }
+                Ok(KernelReply::Done)
+            }
+        };
+        self.reply(id, result);
+    }
+
+    fn maybe_ready(&mut self) {
+        let registering = self
+            .pending
+            .values()
+            .any(|p| matches!(p.op, Op::Register(_) | Op::Flush));
+        if !self.ready && !registering {
+            self.ready = true;
+            let s: Supported = algs::supported(self.cfg.dialect, &self.auth, &self.encrypt);
+            log::info!("kernel supports {:?} / {:?}", s.encryption, s.integrity);
+            self.to_net.push_back(PfkeyToNet::Ready(s));
+        }
+    }
+
+    fn on_acquire(&mut self, msg: &Message, now: Instant) {
+        let h = msg.header;
+        let Some(proto) = build::proto_of(h.satype) else {
+            log::debug!("ACQUIRE for {:?} ignored", h.satype);
+            return;
+        };
+        let (Some(src), Some(dst)) = (
+            msg.address(ExtKind::AddressSrc),
+            msg.address(ExtKind::AddressDst),
+        ) else {
+            log::warn!("ACQUIRE {} without addresses ignored", h.seq);
+            return;
+        };
+        let reqid = msg.sa2().map_or(0, |s| s.reqid);
+        let ev = KernelEvent::Acquire {
+            seq: h.seq,
+            proto,
+            src: src.ip(),
+            dst: dst.ip(),
+            policy: None,
+            mode: None,
+            reqid,
+        };
+        let seq = self.next_seq();
+        let lookup = if self.cfg.dialect.is_kame() {
+            match msg.policy() {
+                Some(p) if p.id != 0 => Some(build::spd_get(seq, self.cfg.pid, p.id)),
+                _ => None,
+            }
+        } else {
+            Some(build::ask_policy(seq, self.cfg.pid, h.seq))
+        };
+        match lookup {
+            Some(m) => self.send(m, Op::AcquireLookup(Box::new(ev)), now),
+            None => {
+                self.owned.acquires.insert(h.seq);
+                self.to_net.push_back(PfkeyToNet::Event(ev));
+            }
+        }
+    }
+
+    fn on_expire(&mut self, msg: &Message) {
+        let (Some(sa), Some(src), Some(dst)) = (
+            msg.sa(),
+            msg.address(ExtKind::AddressSrc),
+            msg.address(ExtKind::AddressDst),
+        ) else {
+            log::warn!("EXPIRE without SA or addresses ignored");
+            return;
+        };
+        let Some(proto) = build::proto_of(msg.header.satype) else {
+            return;
+        };
+        let id = SaId {
+            proto,
+            spi: sa.spi,
+            src: src.ip(),
+            dst: dst.ip(),
+        };
+        if !self.owned.sas.contains_key(&sa_key(&id)) {
+            log::debug!(
+                "EXPIRE of an SA that is not ours (spi {:#x}) ignored",
+                sa.spi
+            );
+            return;
+        }
+        let kind = if msg.lifetime(ExtKind::LifetimeHard).is_some() {
+            ExpireKind::Hard
+        } else {
+            ExpireKind::Soft
+        };
+        if kind == ExpireKind::Hard {
+            // The kernel has deleted it already.
+            self.owned.sas.remove(&sa_key(&id));
+        }
+        self.to_net
+            .push_back(PfkeyToNet::Event(KernelEvent::Expire { kind, sa: id }));
+    }
+
+    // ---- time and shutdown ---------------------------------------------------------
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let expired: Vec<u32> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.deadline <= now)
+            .map(|(s, _)| *s)
+            .collect();
+        for seq in expired {
+            if let Some(p) = self.pending.remove(&seq) {
+                log::warn!("no kernel reply to {:?} seq {seq}", p.msg_type);
+                self.fail(p.op, KernelError::Timeout);
+            }
+        }
+        if self.dump.as_ref().is_some_and(|d| d.deadline <= now) {
+            if let Some(d) = self.dump.take() {
+                // OpenBSD sends nothing at all for an empty table (DIALECTS.md 4.3).
+                let r = if d.parts.is_empty() && self.cfg.dialect == Dialect::OpenBsd {
+                    Ok(Vec::new())
+                } else {
+                    Err(KernelError::Timeout)
+                };
+                self.admin.push_back(AdminResult::Dump(r));
+            }
+        }
+    }
+
+    /// Refuse new requests and, if configured, delete what we installed.
+    pub fn shutdown(&mut self, now: Instant) {
+        self.shutting_down = true;
+        if !self.cfg.delete_on_exit {
+            return;
+        }
+        let d = self.cfg.dialect;
+        let pid = self.cfg.pid;
+        let policies = std::mem::take(&mut self.owned.policies);
+        for p in policies {
+            let seq = self.next_seq();
+            let m = if d.is_kame() {
+                build::spd_delete(d, seq, pid, &p.params, p.kernel_id)
+            } else {
+                build::flow(MsgType::DelFlow, seq, pid, &p.params)
+            };
+            match m {
+                Ok(m) => self.send(m, Op::Cleanup, now),
+                Err(e) => log::warn!("cannot remove policy {:?}: {e}", p.params),
+            }
+        }
+        let sas = std::mem::take(&mut self.owned.sas);
+        for sa in sas.values() {
+            let seq = self.next_seq();
+            let m = build::sa_only(
+                MsgType::Delete,
+                seq,
+                pid,
+                sa.id.proto,
+                sa.id.spi,
+                sa.id.src,
+                sa.id.dst,
+            );
+            self.send(m, Op::Cleanup, now);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,1025 @@
+//! The broker against the simulated key engine, in memory: every message the
+//! broker writes goes through `sim::Engine::handle`, and every delivery for the
+//! broker's socket comes back through `Broker::handle_kernel`. A second socket
+//! plays another PF_KEY user on the same host.
+
+use super::*;
+use crate::sim::{ConnId, Delivery, Engine, SimConfig, EEXIST, ENOSYS, ESRCH};
+use crate::wire::{Address, Ext, Header, Key, Lifetime, Sa, Sa2};
+use allow::AllowedChild;
+use ike_ipc::config::{Encapsulation, Encryption, Flow, Integrity, IpNet, IpsecProtocol, Secret};
+use ike_ipc::msg::pfkey::{NatT, PolicyDir, SaLifetime, SaParams, Selectors};
+use std::net::IpAddr;
+
+const PID: u32 = 4242;
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+fn net(s: &str) -> IpNet {
+    let (a, p) = s.split_once('/').unwrap();
+    IpNet::new(ip(a), p.parse().unwrap()).unwrap()
+}
+
+pub(crate) fn allowed() -> AllowedSet {
+    let flow = |src: &str, dst: &str| Flow {
+        proto: None,
+        src: net(src),
+        src_port: None,
+        dst: net(dst),
+        dst_port: None,
+    };
+    AllowedSet {
+        children: vec![
+            AllowedChild {
+                local: Some(ip("192.0.2.1")),
+                peer: Some(net("192.0.2.2/32")),
+                protocol: IpsecProtocol::Esp,
+                mode: Encapsulation::Tunnel,
+                flows: vec![flow("10.1.0.0/16", "10.2.0.0/16")],
+            },
+            AllowedChild {
+                local: Some(ip("2001:db8::1")),
+                peer: Some(net("2001:db8::2/128")),
+                protocol: IpsecProtocol::Esp,
+                mode: Encapsulation::Transport,
+                flows: vec![flow("2001:db8::1/128", "2001:db8::2/128")],
+            },
+        ],
+    }
+}
+
+struct Rig {
+    engine: Engine,
+    broker: Broker,
+    me: ConnId,
+    other: ConnId,
+    now: Instant,
+    net: Vec<PfkeyToNet>,
+    other_inbox: Vec<Message>,
+    next_id: RequestId,
+    sent_to_kernel: usize,
+}
+
+impl Rig {
+    fn with(dialect: Dialect, delete_on_exit: bool) -> Rig {
+        let now = Instant::now();
+        let mut engine = Engine::new(
+            SimConfig {
+                dialect,
+                ..SimConfig::default()
+            },
+            now,
+        );
+        let me = engine.connect();
+        let other = engine.connect();
+        let cfg = BrokerConfig {
+            dialect,
+            pid: PID,
+            flush_on_start: false,
+            delete_on_exit,
+            allowed: allowed(),
+            timeout: Duration::from_secs(5),
+        };
+        let broker = Broker::new(cfg, now);
+        let mut r = Rig {
+            engine,
+            broker,
+            me,
+            other,
+            now,
+            net: Vec::new(),
+            other_inbox: Vec::new(),
+            next_id: 1,
+            sent_to_kernel: 0,
+        };
+        r.run();
+        r
+    }
+
+    fn new() -> Rig {
+        Rig::with(Dialect::Linux, true)
+    }
+
+    fn route(&mut self, out: Vec<Delivery>) {
+        for d in out {
+            if d.to == self.me {
+                self.broker.handle_kernel(&d.bytes, self.now);
+            } else if d.to == self.other {
+                self.other_inbox
+                    .push(Message::parse(self.engine.dialect(), &d.bytes).unwrap());
+            }
+        }
+    }
+
+    /// Move messages until nobody has anything to say.
+    fn run(&mut self) {
+        while let Some(bytes) = self.broker.poll_kernel_transmit() {
+            self.sent_to_kernel += 1;
+            let out = self.engine.handle(self.me, &bytes, self.now);
+            self.route(out);
+        }
+        while let Some(m) = self.broker.poll_net() {
+            self.net.push(m);
+        }
+    }
+
+    fn submit(&mut self, req: KernelRequest) -> RequestId {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.broker
+            .handle_net(NetToPfkey::Request { id, req }, self.now);
+        id
+    }
+
+    fn take_reply(&mut self, id: RequestId) -> Result<KernelReply, KernelError> {
+        let i = self
+            .net
+            .iter()
+            .position(|m| matches!(m, PfkeyToNet::Reply { id: x, .. } if *x == id))
+            .unwrap_or_else(|| panic!("no reply {id}: {:?}", self.net));
+        match self.net.remove(i) {
+            PfkeyToNet::Reply { result, .. } => result,
+            _ => unreachable!(),
+        }
+    }
+
+    fn req(&mut self, req: KernelRequest) -> Result<KernelReply, KernelError> {
+        let id = self.submit(req);
+        self.run();
+        self.take_reply(id)
+    }
+
+    fn events(&mut self) -> Vec<KernelEvent> {
+        let mut ev = Vec::new();
+        self.net.retain(|m| match m {
+            PfkeyToNet::Event(e) => {
+                ev.push(e.clone());
+                false
+            }
+            _ => true,
+        });
+        ev
+    }
+
+    fn advance(&mut self, secs: u64) {
+        self.now += Duration::from_secs(secs);
+        let out = self.engine.tick(self.now);
+        self.route(out);
+        self.broker.handle_timeout(self.now);
+        self.run();
+    }
+
+    fn other_sends(&mut self, m: Message) -> Vec<Delivery> {
+        let bytes = m.emit(self.engine.dialect()).unwrap();
+        let out = self.engine.handle(self.other, &bytes, self.now);
+        let copy = out.clone();
+        self.route(out);
+        self.run();
+        copy
+    }
+
+    fn dump(&mut self, spd: bool) -> Result<Vec<Message>, KernelError> {
+        self.broker.admin_dump(spd, self.now);
+        self.run();
+        match self.broker.poll_admin() {
+            Some(AdminResult::Dump(r)) => r,
+            None => panic!("dump did not finish"),
+        }
+    }
+}
+
+fn sa_params(spi: u32, src: &str, dst: &str, mode: Encapsulation) -> SaParams {
+    SaParams {
+        id: SaId {
+            proto: IpsecProtocol::Esp,
+            spi,
+            src: ip(src),
+            dst: ip(dst),
+        },
+        mode,
+        reqid: 7,
+        encryption: Some(Encryption::Aes128Cbc),
+        enc_key: Secret::new(vec![0x11; 16]),
+        integrity: Some(Integrity::HmacSha1),
+        auth_key: Secret::new(vec![0x22; 20]),
+        replay_window: 32,
+        esn: false,
+        soft: SaLifetime {
+            seconds: 0,
+            bytes: 0,
+            packets: 0,
+        },
+        hard: SaLifetime {
+            seconds: 0,
+            bytes: 0,
+            packets: 0,
+        },
+        natt: None,
+        acquire_seq: 0,
+    }
+}
+
+fn tunnel_policy(dir: PolicyDir) -> PolicyParams {
+    let (src, dst, ends) = match dir {
+        PolicyDir::Out => ("10.1.0.0/16", "10.2.0.0/16", ("192.0.2.1", "192.0.2.2")),
+        _ => ("10.2.0.0/16", "10.1.0.0/16", ("192.0.2.2", "192.0.2.1")),
+    };
+    PolicyParams {
+        dir,
+        sel: Selectors {
+            src: net(src),
+            dst: net(dst),
+            proto: None,
+            src_port: None,
+            dst_port: None,
+        },
+        proto: IpsecProtocol::Esp,
+        mode: Encapsulation::Tunnel,
+        tunnel: Some((ip(ends.0), ip(ends.1))),
+        reqid: 7,
+    }
+}
+
+fn getspi(src: &str, dst: &str, mode: Encapsulation) -> KernelRequest {
+    KernelRequest::GetSpi {
+        proto: IpsecProtocol::Esp,
+        src: ip(src),
+        dst: ip(dst),
+        mode,
+        reqid: 7,
+        acquire_seq: 0,
+    }
+}
+
+fn spi_of(r: Result<KernelReply, KernelError>) -> u32 {
+    match r {
+        Ok(KernelReply::Spi(s)) => s,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// An SA installed by someone else (pid 999) through the other socket.
+fn foreign_add(r: &mut Rig, spi: u32, src: &str, dst: &str) {
+    let m = Message::new(Header::new(MsgType::Add, SaType::Esp, 1, 999))
+        .with(Ext::Sa(
+            ExtKind::Sa,
+            Sa {
+                spi,
+                replay: 0,
+                state: 1,
+                auth: 3,
+                encrypt: 12,
+                flags: 0,
+            },
+        ))
+        .with(Ext::Address(ExtKind::AddressSrc, Address::host(ip(src))))
+        .with(Ext::Address(ExtKind::AddressDst, Address::host(ip(dst))))
+        .with(Ext::Key(ExtKind::KeyAuth, Key::new(&[1; 20]).unwrap()))
+        .with(Ext::Key(ExtKind::KeyEncrypt, Key::new(&[2; 16]).unwrap()));
+    let out = r.other_sends(m);
+    assert_eq!(
+        Message::parse(r.engine.dialect(), &out[0].bytes)
+            .unwrap()
+            .header
+            .errno,
+        0
+    );
+}
+
+#[test]
+fn start_registers_and_reports_supported_algorithms() {
+    let r = Rig::new();
+    let ready: Vec<_> = r
+        .net
+        .iter()
+        .filter(|m| matches!(m, PfkeyToNet::Ready(_)))
+        .cloned()
+        .collect();
+    assert_eq!(ready.len(), 1);
+    let PfkeyToNet::Ready(s) = &ready[0] else {
+        unreachable!()
+    };
+    assert!(s.encryption.contains(&Encryption::Aes256Cbc));
+    assert!(
+        !s.encryption.contains(&Encryption::Aes128Gcm16),
+        "af_key lists no AEAD"
+    );
+    assert!(
+        !s.integrity.contains(&Integrity::HmacSha2_256),
+        "96-bit ICV refused"
+    );
+    // Both REGISTERs went out, nothing else (no flush by default).
+    assert_eq!(r.sent_to_kernel, 2);
+    assert_eq!(r.other_inbox.len(), 0);
+}
+
+#[test]
+fn flush_on_start_when_configured() {
+    let now = Instant::now();
+    let mut e = Engine::new(SimConfig::default(), now);
+    let me = e.connect();
+    let cfg = BrokerConfig {
+        dialect: Dialect::Linux,
+        pid: PID,
+        flush_on_start: true,
+        delete_on_exit: true,
+        allowed: allowed(),
+        timeout: Duration::from_secs(5),
+    };
+    let mut b = Broker::new(cfg, now);
+    let first = b.poll_kernel_transmit().unwrap();
+    let m = Message::parse(Dialect::Linux, &first).unwrap();
+    assert_eq!(m.header.msg_type, MsgType::Flush);
+    let _ = e.handle(me, &first, now);
+}
+
+#[test]
+fn tunnel_child_sa_lifecycle_ipv4() {
+    let mut r = Rig::new();
+    // Inbound SA: reserve an SPI, then complete it.
+    let spi_in = spi_of(r.req(getspi("192.0.2.2", "192.0.2.1", Encapsulation::Tunnel)));
+    assert!(spi_in >= 0x100);
+    let mut inbound = sa_params(spi_in, "192.0.2.2", "192.0.2.1", Encapsulation::Tunnel);
+    inbound.soft = SaLifetime {
+        seconds: 3000,
+        bytes: 1 << 30,
+        packets: 0,
+    };
+    inbound.hard = SaLifetime {
+        seconds: 3600,
+        bytes: 1 << 31,
+        packets: 0,
+    };
+    assert_eq!(
+        r.req(KernelRequest::UpdateSa(Box::new(inbound))),
+        Ok(KernelReply::Done)
+    );
+    // Outbound SA: the peer's SPI.
+    let out = sa_params(0xc0ffee, "192.0.2.1", "192.0.2.2", Encapsulation::Tunnel);
+    assert_eq!(
+        r.req(KernelRequest::AddSa(Box::new(out))),
+        Ok(KernelReply::Done)
+    );
+    for dir in [PolicyDir::Out, PolicyDir::In, PolicyDir::Fwd] {
+        assert_eq!(
+            r.req(KernelRequest::AddPolicy(tunnel_policy(dir))),
+            Ok(KernelReply::Done),
+            "{dir:?}"
+        );
+    }
+    let sas: Vec<_> = r
+        .engine
+        .sas()
+        .map(|s| (s.spi, s.state, s.mode, s.reqid, s.hard.addtime))
+        .collect();
+    assert!(sas.contains(&(spi_in, 1, 2, 7, 3600)), "{sas:?}");
+    assert!(sas.contains(&(0xc0ffee, 1, 2, 7, 0)), "{sas:?}");
+    assert_eq!(r.engine.policies().len(), 3);
+    let p = &r.engine.policies()[0];
+    assert_eq!(
+        (p.src.prefix_len, p.policy.dir, p.policy.requests[0].reqid),
+        (16, 2, 7)
+    );
+    // GET reports lifetimes, never keys.
+    let id = SaId {
+        proto: IpsecProtocol::Esp,
+        spi: 0xc0ffee,
+        src: ip("192.0.2.1"),
+        dst: ip("192.0.2.2"),
+    };
+    match r.req(KernelRequest::GetSa(id)) {
+        Ok(KernelReply::Sa(info)) => {
+            assert_eq!(info.id, id);
+            assert!(info.add_time > 0);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(r.req(KernelRequest::DeleteSa(id)), Ok(KernelReply::Done));
+    assert_eq!(
+        r.req(KernelRequest::DeletePolicy(tunnel_policy(PolicyDir::Fwd))),
+        Ok(KernelReply::Done)
+    );
+    assert_eq!(r.engine.sas().count(), 1);
+    assert_eq!(r.engine.policies().len(), 2);
+    // Deleted means no longer ours.
+    assert!(matches!(
+        r.req(KernelRequest::GetSa(id)),
+        Err(KernelError::Refused(_))
+    ));
+}
+
+#[test]
+fn transport_sa_and_policy_ipv6_with_nat_t() {
+    let mut r = Rig::new();
+    let spi = spi_of(r.req(getspi(
+        "2001:db8::2",
+        "2001:db8::1",
+        Encapsulation::Transport,
+    )));
+    let mut p = sa_params(spi, "2001:db8::2", "2001:db8::1", Encapsulation::Transport);
+    p.natt = Some(NatT {
+        sport: 4500,
+        dport: 4501,
+    });
+    assert_eq!(
+        r.req(KernelRequest::UpdateSa(Box::new(p))),
+        Ok(KernelReply::Done)
+    );
+    let sa = r.engine.sas().next().unwrap();
+    assert_eq!(sa.natt, Some((2, 4500, 4501)));
+    assert_eq!(sa.mode, 1);
+    let pol = PolicyParams {
+        dir: PolicyDir::Out,
+        sel: Selectors {
+            src: net("2001:db8::1/128"),
+            dst: net("2001:db8::2/128"),
+            proto: Some(17),
+            src_port: Some(500),
+            dst_port: None,
+        },
+        proto: IpsecProtocol::Esp,
+        mode: Encapsulation::Transport,
+        tunnel: None,
+        reqid: 0,
+    };
+    assert_eq!(r.req(KernelRequest::AddPolicy(pol)), Ok(KernelReply::Done));
+    let p = &r.engine.policies()[0];
+    assert_eq!(
+        (p.src.proto, p.src.addr.port(), p.src.prefix_len),
+        (17, 500, 128)
+    );
+    assert_eq!(p.policy.requests[0].tunnel, None);
+    assert_eq!(
+        p.policy.requests[0].level,
+        crate::dialect::IPSEC_LEVEL_REQUIRE
+    );
+}
+
+#[test]
+fn pipelined_requests_are_matched_by_seq() {
+    let mut r = Rig::new();
+    let ids: Vec<RequestId> = vec![
+        r.submit(getspi("192.0.2.2", "192.0.2.1", Encapsulation::Tunnel)),
+        r.submit(getspi("192.0.2.2", "192.0.2.1", Encapsulation::Tunnel)),
+        r.submit(KernelRequest::AddSa(Box::new(sa_params(
+            0x5000,
+            "192.0.2.1",
+            "192.0.2.2",
+            Encapsulation::Tunnel,
+        )))),
+        r.submit(KernelRequest::AddPolicy(tunnel_policy(PolicyDir::Out))),
+        r.submit(getspi("192.0.2.2", "192.0.2.1", Encapsulation::Tunnel)),
+    ];
+    // All five are on the wire before any reply is read.
+    let mut wire = Vec::new();
+    while let Some(b) = r.broker.poll_kernel_transmit() {
+        wire.push(b);
+    }
+    assert_eq!(wire.len(), 5);
+    let seqs: Vec<u32> = wire
+        .iter()
+        .map(|b| Message::parse(Dialect::Linux, b).unwrap().header.seq)
+        .collect();
+    let mut uniq = seqs.clone();
+    uniq.dedup();
+    assert_eq!(uniq.len(), 5);
+    // Answer them in reverse order: matching must not depend on order.
+    let mut answers = Vec::new();
+    for b in &wire {
+        answers.push(r.engine.handle(r.me, b, r.now));
+    }
+    for out in answers.into_iter().rev() {
+        r.route(out);
+    }
+    r.run();
+    let spis: Vec<u32> = [ids[0], ids[1], ids[4]]
+        .iter()
+        .map(|&i| spi_of(r.take_reply(i)))
+        .collect();
+    assert!(spis[0] != spis[1] && spis[1] != spis[2] && spis[0] != spis[2]);
+    assert_eq!(r.take_reply(ids[2]), Ok(KernelReply::Done));
+    assert_eq!(r.take_reply(ids[3]), Ok(KernelReply::Done));
+}
+
+#[test]
+fn kernel_errors_become_typed_errors() {
+    let mut r = Rig::new();
+    // Someone else holds SPI 0x6000 toward our peer: ADD gets EEXIST.
+    foreign_add(&mut r, 0x6000, "192.0.2.1", "192.0.2.2");
+    let p = sa_params(0x6000, "192.0.2.1", "192.0.2.2", Encapsulation::Tunnel);
+    assert_eq!(
+        r.req(KernelRequest::AddSa(Box::new(p))),
+        Err(KernelError::Kernel(i32::from(EEXIST)))
+    );
+    // An algorithm the kernel lacks: ENOSYS.
+    let spi = spi_of(r.req(getspi("192.0.2.2", "192.0.2.1", Encapsulation::Tunnel)));
+    let mut p = sa_params(spi, "192.0.2.2", "192.0.2.1", Encapsulation::Tunnel);
+    p.encryption = Some(Encryption::Aes128Gcm16);
+    p.integrity = None;
+    p.enc_key = Secret::new(vec![3; 20]);
+    assert_eq!(
+        r.req(KernelRequest::UpdateSa(Box::new(p))),
+        Err(KernelError::Kernel(i32::from(ENOSYS)))
+    );
+    // Our SA deleted behind our back: ESRCH.
+    let p = sa_params(0x6001, "192.0.2.1", "192.0.2.2", Encapsulation::Tunnel);
+    assert_eq!(
+        r.req(KernelRequest::AddSa(Box::new(p))),
+        Ok(KernelReply::Done)
+    );
+    let del = Message::new(Header::new(MsgType::Delete, SaType::Esp, 2, 999))
+        .with(Ext::Sa(
+            ExtKind::Sa,
+            Sa {
+                spi: 0x6001,
+                ..Sa::default()
+            },
+        ))
+        .with(Ext::Address(
+            ExtKind::AddressDst,
+            Address::host(ip("192.0.2.2")),
+        ));
+    r.other_sends(del);
+    let id = SaId {
+        proto: IpsecProtocol::Esp,
+        spi: 0x6001,
+        src: ip("192.0.2.1"),
+        dst: ip("192.0.2.2"),
+    };
+    assert_eq!(
+        r.req(KernelRequest::GetSa(id)),
+        Err(KernelError::Kernel(i32::from(ESRCH)))
+    );
+    // What the broker itself refuses to encode for Linux: ChaCha20, SHA2-256, ESN.
+    let mut p = sa_params(0x6002, "192.0.2.1", "192.0.2.2", Encapsulation::Tunnel);
+    p.integrity = Some(Integrity::HmacSha2_256);
+    assert!(matches!(
+        r.req(KernelRequest::AddSa(Box::new(p))),
+        Err(KernelError::Unsupported(_))
+    ));
+    let mut p = sa_params(0x6002, "192.0.2.1", "192.0.2.2", Encapsulation::Tunnel);
+    p.esn = true;
+    assert!(matches!(
+        r.req(KernelRequest::AddSa(Box::new(p))),
+        Err(KernelError::Unsupported(_))
+    ));
+}
+
+#[test]
+fn existing_policy_is_replaced_with_spdupdate() {
+    let mut r = Rig::new();
+    // Another daemon installed the same selector first.
+    let first = r.req(KernelRequest::AddPolicy(tunnel_policy(PolicyDir::Out)));
+    assert_eq!(first, Ok(KernelReply::Done));
+    let id_before = r.engine.policies()[0].policy.id;
+    // Forget ours so the allow-list lets us add it again, as after a restart.
+    r.broker.owned.policies.clear();
+    assert_eq!(
+        r.req(KernelRequest::AddPolicy(tunnel_policy(PolicyDir::Out))),
+        Ok(KernelReply::Done)
+    );
+    assert_eq!(r.engine.policies().len(), 1);
+    assert_eq!(r.engine.policies()[0].policy.id, id_before);
+    assert_eq!(r.broker.owned().policies.len(), 1);
+}
+
+#[test]
+fn multi_message_dumps_linux_and_freebsd() {
+    for d in [Dialect::Linux, Dialect::FreeBsd] {
+        let mut r = Rig::with(d, true);
+        assert_eq!(
+            r.dump(false),
+            Ok(Vec::new()),
+            "{d:?}: empty is ENOENT, reported as empty"
+        );
+        for spi in [0x7001, 0x7002, 0x7003] {
+            let p = sa_params(spi, "192.0.2.1", "192.0.2.2", Encapsulation::Tunnel);
+            assert_eq!(
+                r.req(KernelRequest::AddSa(Box::new(p))),
+                Ok(KernelReply::Done)
+            );
+        }
+        let parts = r.dump(false).unwrap();
+        let mut spis: Vec<u32> = parts.iter().map(|m| m.sa().unwrap().spi).collect();
+        spis.sort();
+        assert_eq!(spis, [0x7001, 0x7002, 0x7003], "{d:?}");
+        assert_eq!(parts.last().unwrap().header.seq, 0);
+        assert_eq!(
+            r.req(KernelRequest::AddPolicy(tunnel_policy(PolicyDir::Out))),
+            Ok(KernelReply::Done)
+        );
+        assert_eq!(
+            r.req(KernelRequest::AddPolicy(tunnel_policy(PolicyDir::In))),
+            Ok(KernelReply::Done)
+        );
+        let spd = r.dump(true).unwrap();
+        assert_eq!(spd.len(), 2, "{d:?}");
+        // A request in flight at the same time still gets its own reply.
+        r.broker.admin_dump(false, r.now);
+        let id = r.submit(getspi("192.0.2.2", "192.0.2.1", Encapsulation::Tunnel));
+        r.run();
+        assert!(matches!(r.broker.poll_admin(), Some(AdminResult::Dump(Ok(v))) if v.len() == 3));
+        spi_of(r.take_reply(id));
+    }
+}
+
+#[test]
+fn acquire_carries_the_policy_selectors() {
+    let mut r = Rig::new();
+    assert_eq!(
+        r.req(KernelRequest::AddPolicy(tunnel_policy(PolicyDir::Out))),
+        Ok(KernelReply::Done)
+    );
+    let (_, out) = r
+        .engine
+        .trigger(ip("10.1.2.3"), ip("10.2.3.4"), r.now)
+        .unwrap();
+    r.route(out);
+    r.run();
+    let ev = r.events();
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    match &ev[0] {
+        KernelEvent::Acquire {
+            seq,
+            proto,
+            src,
+            dst,
+            policy,
+            mode,
+            reqid,
+        } => {
+            assert!(*seq != 0);
+            assert_eq!(*proto, IpsecProtocol::Esp);
+            assert_eq!((*src, *dst), (ip("192.0.2.1"), ip("192.0.2.2")));
+            let sel = policy.unwrap();
+            assert_eq!((sel.src, sel.dst), (net("10.1.0.0/16"), net("10.2.0.0/16")));
+            assert_eq!((*mode, *reqid), (Some(Encapsulation::Tunnel), 7));
+            // Answering it: GETSPI echoes the ACQUIRE's seq, and a failure
+            // report is permitted for this seq only.
+            let failed = KernelRequest::AcquireFailed {
+                seq: *seq,
+                proto: IpsecProtocol::Esp,
+            };
+            assert_eq!(r.req(failed.clone()), Ok(KernelReply::Done));
+            assert!(matches!(r.req(failed), Err(KernelError::Refused(_))));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn acquire_outside_the_configuration_is_not_passed_on() {
+    let mut r = Rig::new();
+    // Another daemon's policy for traffic we do not protect.
+    let sa = |s: &str| -> std::net::SocketAddr { format!("{s}:0").parse().unwrap() };
+    let pol = Message::new(Header::new(MsgType::SpdAdd, SaType::Unspec, 5, 999))
+        .with(Ext::Address(
+            ExtKind::AddressSrc,
+            Address {
+                proto: 255,
+                prefix_len: 12,
+                addr: sa("172.16.0.0"),
+            },
+        ))
+        .with(Ext::Address(
+            ExtKind::AddressDst,
+            Address {
+                proto: 255,
+                prefix_len: 12,
+                addr: sa("172.32.0.0"),
+            },
+        ))
+        .with(Ext::Policy(crate::wire::Policy {
+            policy_type: 2,
+            dir: 2,
+            scope: 0,
+            id: 0,
+            priority: 0,
+            requests: vec![crate::wire::IpsecRequest {
+                proto: 50,
+                mode: 2,
+                level: 2,
+                reqid: 0,
+                tunnel: Some((sa("192.0.2.1"), sa("198.51.100.9"))),
+            }],
+        }));
+    r.other_sends(pol);
+    let (_, out) = r
+        .engine
+        .trigger(ip("172.16.0.1"), ip("172.32.0.1"), r.now)
+        .unwrap();
+    assert_eq!(out.len(), 1, "the broker's socket is registered");
+    r.route(out);
+    r.run();
+    assert!(r.events().is_empty());
+}
+
+#[test]
+fn soft_and_hard_expire_become_events_for_our_sas_only() {
+    let mut r = Rig::new();
+    let mut p = sa_params(0x8001, "192.0.2.1", "192.0.2.2", Encapsulation::Tunnel);
+    p.soft = SaLifetime {
+        seconds: 5,
+        bytes: 0,
+        packets: 0,
+    };
+    p.hard = SaLifetime {
+        seconds: 10,
+        bytes: 0,
+        packets: 0,
+    };
+    assert_eq!(
+        r.req(KernelRequest::AddSa(Box::new(p))),
+        Ok(KernelReply::Done)
+    );
+    // A foreign SA with the same lifetimes expires silently for us.
+    let m = Message::new(Header::new(MsgType::Add, SaType::Esp, 1, 999))
+        .with(Ext::Sa(
+            ExtKind::Sa,
+            Sa {
+                spi: 0x8002,
+                replay: 0,
+                state: 1,
+                auth: 3,
+                encrypt: 12,
+                flags: 0,
+            },
+        ))
+        .with(Ext::Lifetime(
+            ExtKind::LifetimeHard,
+            Lifetime {
+                addtime: 10,
+                ..Lifetime::default()
+            },
+        ))
+        .with(Ext::Lifetime(
+            ExtKind::LifetimeSoft,
+            Lifetime {
+                addtime: 5,
+                ..Lifetime::default()
+            },
+        ))
+        .with(Ext::Address(
+            ExtKind::AddressSrc,
+            Address::host(ip("192.0.2.1")),
+        ))
+        .with(Ext::Address(
+            ExtKind::AddressDst,
+            Address::host(ip("192.0.2.2")),
+        ))
+        .with(Ext::Key(ExtKind::KeyAuth, Key::new(&[1; 20]).unwrap()))
+        .with(Ext::Key(ExtKind::KeyEncrypt, Key::new(&[2; 16]).unwrap()))
+        .with(Ext::Sa2(Sa2 {
+            mode: 2,
+            sequence: 0,
+            reqid: 0,
+        }));
+    r.other_sends(m);
+    r.advance(4);
+    assert!(r.events().is_empty());
+    r.advance(1);
+    let id = SaId {
+        proto: IpsecProtocol::Esp,
+        spi: 0x8001,
+        src: ip("192.0.2.1"),
+        dst: ip("192.0.2.2"),
+    };
+    assert_eq!(
+        r.events(),
+        [KernelEvent::Expire {
+            kind: ExpireKind::Soft,
+            sa: id
+        }]
+    );
+    r.advance(5);
+    assert_eq!(
+        r.events(),
+        [KernelEvent::Expire {
+            kind: ExpireKind::Hard,
+            sa: id
+        }]
+    );
+    assert!(
+        r.broker.owned().sas.is_empty(),
+        "a hard-expired SA is no longer ours"
+    );
+}
+
+#[test]
+fn other_users_traffic_is_ignored() {
+    let mut r = Rig::new();
+    foreign_add(&mut r, 0x9000, "192.0.2.1", "192.0.2.2");
+    // The broadcast ADD reached the broker's socket and produced nothing.
+    assert!(
+        r.net.iter().all(|m| matches!(m, PfkeyToNet::Ready(_))),
+        "{:?}",
+        r.net
+    );
+    assert!(r.broker.owned().sas.is_empty());
+}
+
+#[test]
+fn shutdown_deletes_what_we_installed_only() {
+    let mut r = Rig::new();
+    foreign_add(&mut r, 0x9100, "192.0.2.1", "192.0.2.2");
+    let spi = spi_of(r.req(getspi("192.0.2.2", "192.0.2.1", Encapsulation::Tunnel)));
+    let p = sa_params(0x9101, "192.0.2.1", "192.0.2.2", Encapsulation::Tunnel);
+    assert_eq!(
+        r.req(KernelRequest::AddSa(Box::new(p))),
+        Ok(KernelReply::Done)
+    );
+    assert_eq!(
+        r.req(KernelRequest::AddPolicy(tunnel_policy(PolicyDir::Out))),
+        Ok(KernelReply::Done)
+    );
+    assert_eq!(r.engine.sas().count(), 3);
+    r.broker.shutdown(r.now);
+    r.run();
+    assert!(r.broker.is_idle());
+    let left: Vec<u32> = r.engine.sas().map(|s| s.spi).collect();
+    assert_eq!(
+        left,
+        [0x9100],
+        "larval {spi:#x} and ours deleted, the foreign one kept"
+    );
+    assert!(r.engine.policies().is_empty());
+    // After shutdown nothing more is accepted.
+    assert!(matches!(
+        r.req(getspi("192.0.2.2", "192.0.2.1", Encapsulation::Tunnel)),
+        Err(KernelError::Refused(_))
+    ));
+
+    let mut keep = Rig::with(Dialect::Linux, false);
+    let p = sa_params(0x9200, "192.0.2.1", "192.0.2.2", Encapsulation::Tunnel);
+    assert_eq!(
+        keep.req(KernelRequest::AddSa(Box::new(p))),
+        Ok(KernelReply::Done)
+    );
+    keep.broker.shutdown(keep.now);
+    keep.run();
+    assert_eq!(keep.engine.sas().count(), 1, "delete-on-exit off keeps SAs");
+}
+
+#[test]
+fn openbsd_requests_use_flows_and_sa_flags() {
+    // No OpenBSD kernel or model here: check the messages the broker writes.
+    let now = Instant::now();
+    let cfg = BrokerConfig {
+        dialect: Dialect::OpenBsd,
+        pid: PID,
+        flush_on_start: false,
+        delete_on_exit: true,
+        allowed: allowed(),
+        timeout: Duration::from_secs(5),
+    };
+    let mut b = Broker::new(cfg, now);
+    let regs: Vec<Message> = std::iter::from_fn(|| b.poll_kernel_transmit())
+        .map(|x| Message::parse(Dialect::OpenBsd, &x).unwrap())
+        .collect();
+    assert_eq!(regs.len(), 2);
+    assert_eq!(regs[0].header.satype, SaType::Esp);
+    let mut p = sa_params(0xabc, "192.0.2.1", "192.0.2.2", Encapsulation::Tunnel);
+    p.natt = Some(NatT {
+        sport: 4500,
+        dport: 4500,
+    });
+    b.handle_net(
+        NetToPfkey::Request {
+            id: 1,
+            req: KernelRequest::AddSa(Box::new(p)),
+        },
+        now,
+    );
+    let raw = b.poll_kernel_transmit().unwrap();
+    assert_eq!(raw[3], 2, "OpenBSD's ESP satype is 2");
+    let m = Message::parse(Dialect::OpenBsd, &raw).unwrap();
+    let sa = m.sa().unwrap();
+    assert_eq!(sa.flags & 0x204, 0x204, "TUNNEL and UDPENCAP flags");
+    assert!(m.sa2().is_none());
+    assert!(m.get(ExtKind::UdpEncap).is_some());
+    b.handle_net(
+        NetToPfkey::Request {
+            id: 2,
+            req: KernelRequest::AddPolicy(tunnel_policy(PolicyDir::Out)),
+        },
+        now,
+    );
+    let m = Message::parse(Dialect::OpenBsd, &b.poll_kernel_transmit().unwrap()).unwrap();
+    assert_eq!(m.header.msg_type, MsgType::AddFlow);
+    assert_eq!(
+        m.address(ExtKind::AddressDst).unwrap().ip(),
+        ip("192.0.2.2")
+    );
+    assert_eq!(m.address(ExtKind::SrcMask).unwrap().ip(), ip("255.255.0.0"));
+    assert_eq!(
+        m.protocol(ExtKind::FlowType).unwrap().direction,
+        crate::dialect::openbsd::IPSP_DIRECTION_OUT
+    );
+    // Forward policies do not exist there.
+    b.handle_net(
+        NetToPfkey::Request {
+            id: 3,
+            req: KernelRequest::AddPolicy(tunnel_policy(PolicyDir::Fwd)),
+        },
+        now,
+    );
+    assert!(b.poll_kernel_transmit().is_none());
+    let replies: Vec<PfkeyToNet> = std::iter::from_fn(|| b.poll_net()).collect();
+    assert!(replies.iter().any(|m| matches!(
+        m,
+        PfkeyToNet::Reply {
+            id: 3,
+            result: Err(KernelError::Unsupported(_))
+        }
+    )));
+    // A kernel ACQUIRE is followed by ASKPOLICY with its seq.
+    let acq = Message::new(Header::new(MsgType::Acquire, SaType::Esp, 77, 0))
+        .with(Ext::Address(
+            ExtKind::AddressSrc,
+            Address::host(ip("192.0.2.1")),
+        ))
+        .with(Ext::Address(
+            ExtKind::AddressDst,
+            Address::host(ip("192.0.2.2")),
+        ));
+    b.handle_kernel(&acq.emit(Dialect::OpenBsd).unwrap(), now);
+    let ask = Message::parse(Dialect::OpenBsd, &b.poll_kernel_transmit().unwrap()).unwrap();
+    assert_eq!(ask.header.msg_type, MsgType::AskPolicy);
+    assert_eq!(ask.get(ExtKind::ObsdPolicy), Some(&Ext::ObsdPolicy(77)));
+    // Its reply gives the flows; the event follows.
+    let reply = Message::new(Header::new(
+        MsgType::AskPolicy,
+        SaType::Unspec,
+        ask.header.seq,
+        PID,
+    ))
+    .with(Ext::Address(
+        ExtKind::SrcFlow,
+        Address {
+            proto: 0,
+            prefix_len: 0,
+            addr: "10.1.0.0:0".parse().unwrap(),
+        },
+    ))
+    .with(Ext::Address(
+        ExtKind::SrcMask,
+        Address {
+            proto: 0,
+            prefix_len: 0,
+            addr: "255.255.0.0:0".parse().unwrap(),
+        },
+    ))
+    .with(Ext::Address(
+        ExtKind::DstFlow,
+        Address {
+            proto: 0,
+            prefix_len: 0,
+            addr: "10.2.0.0:0".parse().unwrap(),
+        },
+    ))
+    .with(Ext::Address(
+        ExtKind::DstMask,
+        Address {
+            proto: 0,
+            prefix_len: 0,
+            addr: "255.255.0.0:0".parse().unwrap(),
+        },
+    ));
+    b.handle_kernel(&reply.emit(Dialect::OpenBsd).unwrap(), now);
+    let ev: Vec<PfkeyToNet> = std::iter::from_fn(|| b.poll_net()).collect();
+    assert!(
+        ev.iter().any(|m| matches!(m, PfkeyToNet::Event(KernelEvent::Acquire { seq: 77, policy: Some(s), .. }) if s.src == net("10.1.0.0/16"))),
+        "{ev:?}"
+    );
+}
+
+#[test]
+fn a_kernel_that_never_answers_times_out() {
+    let now = Instant::now();
+    let cfg = BrokerConfig {
+        dialect: Dialect::Linux,
+        pid: PID,
+        flush_on_start: false,
+        delete_on_exit: true,
+        allowed: allowed(),
+        timeout: Duration::from_secs(5),
+    };
+    let mut b = Broker::new(cfg, now);
+    b.handle_net(
+        NetToPfkey::Request {
+            id: 9,
+            req: getspi("192.0.2.2", "192.0.2.1", Encapsulation::Tunnel),
+        },
+        now,
+    );
+    assert_eq!(b.poll_timeout(), Some(now + Duration::from_secs(5)));
+    b.handle_timeout(now + Duration::from_secs(5));
+    let out: Vec<PfkeyToNet> = std::iter::from_fn(|| b.poll_net()).collect();
+    assert!(out.contains(&PfkeyToNet::Reply {
+        id: 9,
+        result: Err(KernelError::Timeout)
+    }));
+    // The REGISTERs timed out too, so ike-net still hears Ready (with nothing).
+    assert!(out.contains(&PfkeyToNet::Ready(Supported::default())));
+}
