@@ -208,3 +208,54 @@ fn signature_hash_notify_values() {
         HashAlgorithm::supported()
     );
 }
+
+/// RFC 4754 (auth methods 9 and 10): r | s at the curve size. OpenSSL's DER
+/// signatures, re-encoded as r | s here, verify; ours round-trip; the
+/// method must fit the curve; Ed25519/RSA keys have no such method.
+#[test]
+fn rfc4754_fixed_ecdsa() {
+    let rng = SystemRandom::new();
+    let msg = file("message.bin");
+    for (name, method, sig_file, size) in [
+        ("p256", 9u8, "p256-sha256.sig", 32usize),
+        ("p384", 10u8, "p384-sha384.sig", 48usize),
+    ] {
+        let pk = public(name);
+        let fixed = der_ecdsa_to_fixed(&file(sig_file), size);
+        assert_eq!(pk.verify_rfc4754(method, &msg, &fixed), Ok(()), "{name}");
+        let other = if method == 9 { 10 } else { 9 };
+        assert!(pk.verify_rfc4754(other, &msg, &fixed).is_err());
+        let (m, sig) = private(name).sign_rfc4754(&rng, &msg).unwrap();
+        assert_eq!((m, sig.len()), (method, 2 * size));
+        assert_eq!(pk.verify_rfc4754(m, &msg, &sig), Ok(()));
+        let mut bad = sig.clone();
+        bad[0] ^= 1;
+        assert!(pk.verify_rfc4754(m, &msg, &bad).is_err());
+    }
+    assert_eq!(
+        private("ed25519").sign_rfc4754(&rng, &msg).unwrap_err(),
+        Error::Unsupported
+    );
+    assert_eq!(
+        private("rsa2048").sign_rfc4754(&rng, &msg).unwrap_err(),
+        Error::Unsupported
+    );
+}
+
+/// DER Ecdsa-Sig-Value (SEQUENCE { INTEGER r, INTEGER s }) to r | s, each
+/// left-padded to `size` bytes (test helper; short-form lengths suffice).
+fn der_ecdsa_to_fixed(der: &[u8], size: usize) -> Vec<u8> {
+    assert_eq!(der[0], 0x30);
+    let mut rest = &der[2..];
+    let mut out = Vec::new();
+    for _ in 0..2 {
+        assert_eq!(rest[0], 0x02);
+        let len = usize::from(rest[1]);
+        let int = &rest[2..2 + len];
+        let int = if int[0] == 0 { &int[1..] } else { int };
+        out.resize(out.len() + size - int.len(), 0);
+        out.extend_from_slice(int);
+        rest = &rest[2 + len..];
+    }
+    out
+}

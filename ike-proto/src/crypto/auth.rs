@@ -5,7 +5,7 @@ use super::der::{self, parse_spki};
 use super::prf::{prf, prf_parts, PrfAlg};
 use super::{Error, Secret};
 use ring::rand::SecureRandom;
-use ring::signature::{self, KeyPair};
+use ring::signature::{self, KeyPair as _};
 
 /// RFC 7296 2.15: the fixed pad string mixed into the PSK.
 const KEY_PAD: &[u8] = b"Key Pad for IKEv2";
@@ -198,24 +198,41 @@ impl SignatureScheme {
 }
 
 /// A private key for signing AUTH payloads.
-pub enum SigningKey {
-    EcdsaP256(signature::EcdsaKeyPair),
-    EcdsaP384(signature::EcdsaKeyPair),
+pub struct SigningKey {
+    inner: KeyPair_,
+}
+
+/// ECDSA keys are loaded twice by ring: once signing DER signatures
+/// (RFC 7427) and once fixed-length r | s (RFC 4754, auth methods 9/10).
+enum KeyPair_ {
+    EcdsaP256 {
+        der: signature::EcdsaKeyPair,
+        fixed: signature::EcdsaKeyPair,
+    },
+    EcdsaP384 {
+        der: signature::EcdsaKeyPair,
+        fixed: signature::EcdsaKeyPair,
+    },
     Ed25519(signature::Ed25519KeyPair),
     Rsa(signature::RsaKeyPair),
 }
 
 impl core::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let kind = match self {
-            SigningKey::EcdsaP256(_) => "EcdsaP256",
-            SigningKey::EcdsaP384(_) => "EcdsaP384",
-            SigningKey::Ed25519(_) => "Ed25519",
-            SigningKey::Rsa(_) => "Rsa",
+        let kind = match &self.inner {
+            KeyPair_::EcdsaP256 { .. } => "EcdsaP256",
+            KeyPair_::EcdsaP384 { .. } => "EcdsaP384",
+            KeyPair_::Ed25519(_) => "Ed25519",
+            KeyPair_::Rsa(_) => "Rsa",
         };
         write!(f, "SigningKey::{kind}([redacted])")
     }
 }
+
+/// IKEv2 auth methods of RFC 4754: ECDSA with a fixed curve and hash, the
+/// signature being r | s at the curve's size (not DER).
+pub const AUTH_METHOD_ECDSA_P256_SHA256: u8 = 9;
+pub const AUTH_METHOD_ECDSA_P384_SHA384: u8 = 10;
 
 impl SigningKey {
     /// From a PKCS#8 DER private key of any supported type. (ring checks the
@@ -223,23 +240,33 @@ impl SigningKey {
     pub fn from_pkcs8_der(der: &[u8], rng: &dyn SecureRandom) -> Result<SigningKey, Error> {
         use signature::{
             EcdsaKeyPair, Ed25519KeyPair, RsaKeyPair, ECDSA_P256_SHA256_ASN1_SIGNING,
-            ECDSA_P384_SHA384_ASN1_SIGNING,
+            ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P384_SHA384_ASN1_SIGNING,
+            ECDSA_P384_SHA384_FIXED_SIGNING,
         };
-        if let Ok(k) = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, der, rng) {
-            return Ok(SigningKey::EcdsaP256(k));
-        }
-        if let Ok(k) = EcdsaKeyPair::from_pkcs8(&ECDSA_P384_SHA384_ASN1_SIGNING, der, rng) {
-            return Ok(SigningKey::EcdsaP384(k));
-        }
-        // OpenSSL writes PKCS#8 v1 Ed25519 keys without the public key;
-        // "maybe_unchecked" accepts those and checks v2 keys' public half.
-        if let Ok(k) = Ed25519KeyPair::from_pkcs8_maybe_unchecked(der) {
-            return Ok(SigningKey::Ed25519(k));
-        }
-        if let Ok(k) = RsaKeyPair::from_pkcs8(der) {
-            return Ok(SigningKey::Rsa(k));
-        }
-        Err(Error::BadKey)
+        let inner = if let Ok(k) =
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, der, rng)
+        {
+            KeyPair_::EcdsaP256 {
+                der: k,
+                fixed: EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der, rng)
+                    .map_err(|_| Error::BadKey)?,
+            }
+        } else if let Ok(k) = EcdsaKeyPair::from_pkcs8(&ECDSA_P384_SHA384_ASN1_SIGNING, der, rng) {
+            KeyPair_::EcdsaP384 {
+                der: k,
+                fixed: EcdsaKeyPair::from_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, der, rng)
+                    .map_err(|_| Error::BadKey)?,
+            }
+        } else if let Ok(k) = Ed25519KeyPair::from_pkcs8_maybe_unchecked(der) {
+            // OpenSSL writes PKCS#8 v1 Ed25519 keys without the public key;
+            // "maybe_unchecked" accepts those and checks v2 keys' public half.
+            KeyPair_::Ed25519(k)
+        } else if let Ok(k) = RsaKeyPair::from_pkcs8(der) {
+            KeyPair_::Rsa(k)
+        } else {
+            return Err(Error::BadKey);
+        };
+        Ok(SigningKey { inner })
     }
 
     /// From PEM text: "PRIVATE KEY" (PKCS#8) or "RSA PRIVATE KEY" (PKCS#1).
@@ -250,32 +277,34 @@ impl SigningKey {
         match p.tag() {
             "PRIVATE KEY" => SigningKey::from_pkcs8_der(der.as_bytes(), rng),
             "RSA PRIVATE KEY" => signature::RsaKeyPair::from_der(der.as_bytes())
-                .map(SigningKey::Rsa)
+                .map(|k| SigningKey {
+                    inner: KeyPair_::Rsa(k),
+                })
                 .map_err(|_| Error::BadKey),
             _ => Err(Error::BadKey),
         }
     }
 
-    /// The scheme this key signs with.
+    /// The RFC 7427 scheme this key signs with.
     pub fn scheme(&self) -> SignatureScheme {
-        match self {
-            SigningKey::EcdsaP256(_) => SignatureScheme::EcdsaSha256,
-            SigningKey::EcdsaP384(_) => SignatureScheme::EcdsaSha384,
-            SigningKey::Ed25519(_) => SignatureScheme::Ed25519,
-            SigningKey::Rsa(_) => SignatureScheme::RsaPssSha256,
+        match &self.inner {
+            KeyPair_::EcdsaP256 { .. } => SignatureScheme::EcdsaSha256,
+            KeyPair_::EcdsaP384 { .. } => SignatureScheme::EcdsaSha384,
+            KeyPair_::Ed25519(_) => SignatureScheme::Ed25519,
+            KeyPair_::Rsa(_) => SignatureScheme::RsaPssSha256,
         }
     }
 
-    /// Signs the AUTH octets; returns the bare signature (wrap it with
-    /// [`SignatureScheme::encode_auth_data`] for the AUTH payload).
+    /// Signs the AUTH octets for auth method 14 (RFC 7427); returns the
+    /// bare signature (wrap it with [`SignatureScheme::encode_auth_data`]).
     pub fn sign(&self, rng: &dyn SecureRandom, octets: &[u8]) -> Result<Vec<u8>, Error> {
-        match self {
-            SigningKey::EcdsaP256(k) | SigningKey::EcdsaP384(k) => k
+        match &self.inner {
+            KeyPair_::EcdsaP256 { der, .. } | KeyPair_::EcdsaP384 { der, .. } => der
                 .sign(rng, octets)
                 .map(|s| s.as_ref().to_vec())
                 .map_err(|_| Error::RandomFailure),
-            SigningKey::Ed25519(k) => Ok(k.sign(octets).as_ref().to_vec()),
-            SigningKey::Rsa(k) => {
+            KeyPair_::Ed25519(k) => Ok(k.sign(octets).as_ref().to_vec()),
+            KeyPair_::Rsa(k) => {
                 let mut sig = vec![0u8; k.public().modulus_len()];
                 k.sign(&signature::RSA_PSS_SHA256, rng, octets, &mut sig)
                     .map_err(|_| Error::RandomFailure)?;
@@ -284,25 +313,34 @@ impl SigningKey {
         }
     }
 
+    /// Signs for RFC 4754 auth methods 9 (P-256) or 10 (P-384): returns the
+    /// auth method and the r | s signature, which is the whole AUTH data.
+    /// Other key types have no such method.
+    pub fn sign_rfc4754(
+        &self,
+        rng: &dyn SecureRandom,
+        octets: &[u8],
+    ) -> Result<(u8, Vec<u8>), Error> {
+        let (method, k) = match &self.inner {
+            KeyPair_::EcdsaP256 { fixed, .. } => (AUTH_METHOD_ECDSA_P256_SHA256, fixed),
+            KeyPair_::EcdsaP384 { fixed, .. } => (AUTH_METHOD_ECDSA_P384_SHA384, fixed),
+            _ => return Err(Error::Unsupported),
+        };
+        let sig = k.sign(rng, octets).map_err(|_| Error::RandomFailure)?;
+        Ok((method, sig.as_ref().to_vec()))
+    }
+
     /// The matching public key.
     pub fn verifying_key(&self) -> VerifyingKey {
-        match self {
-            SigningKey::EcdsaP256(k) => VerifyingKey {
-                kind: KeyKind::EcP256,
-                key: k.public_key().as_ref().to_vec(),
-            },
-            SigningKey::EcdsaP384(k) => VerifyingKey {
-                kind: KeyKind::EcP384,
-                key: k.public_key().as_ref().to_vec(),
-            },
-            SigningKey::Ed25519(k) => VerifyingKey {
-                kind: KeyKind::Ed25519,
-                key: k.public_key().as_ref().to_vec(),
-            },
-            SigningKey::Rsa(k) => VerifyingKey {
-                kind: KeyKind::Rsa,
-                key: k.public_key().as_ref().to_vec(),
-            },
+        let (kind, key) = match &self.inner {
+            KeyPair_::EcdsaP256 { der, .. } => (KeyKind::EcP256, der.public_key().as_ref()),
+            KeyPair_::EcdsaP384 { der, .. } => (KeyKind::EcP384, der.public_key().as_ref()),
+            KeyPair_::Ed25519(k) => (KeyKind::Ed25519, k.public_key().as_ref()),
+            KeyPair_::Rsa(k) => (KeyKind::Rsa, k.public_key().as_ref()),
+        };
+        VerifyingKey {
+            kind,
+            key: key.to_vec(),
         }
     }
 }
@@ -381,6 +419,20 @@ impl VerifyingKey {
             (KeyKind::Ed25519, S::Ed25519) => &signature::ED25519,
             // 2048..8192-bit moduli; smaller RSA keys are refused.
             (KeyKind::Rsa, S::RsaPssSha256) => &signature::RSA_PSS_2048_8192_SHA256,
+            _ => return Err(Error::AuthenticationFailed),
+        };
+        signature::UnparsedPublicKey::new(alg, &self.key)
+            .verify(octets, sig)
+            .map_err(|_| Error::AuthenticationFailed)
+    }
+
+    /// Verifies AUTH data of RFC 4754 auth method 9 (P-256, SHA-256) or 10
+    /// (P-384, SHA-384): the data is r | s. The method must fit the key's
+    /// curve.
+    pub fn verify_rfc4754(&self, method: u8, octets: &[u8], sig: &[u8]) -> Result<(), Error> {
+        let alg: &dyn signature::VerificationAlgorithm = match (self.kind, method) {
+            (KeyKind::EcP256, AUTH_METHOD_ECDSA_P256_SHA256) => &signature::ECDSA_P256_SHA256_FIXED,
+            (KeyKind::EcP384, AUTH_METHOD_ECDSA_P384_SHA384) => &signature::ECDSA_P384_SHA384_FIXED,
             _ => return Err(Error::AuthenticationFailed),
         };
         signature::UnparsedPublicKey::new(alg, &self.key)
