@@ -130,3 +130,37 @@ fn describe_output_parses_back_to_the_same_policies() {
         assert_eq!(again.global, config.global);
     }
 }
+
+/// The shape tests/interop/ours.sh writes for the strongSwan scenarios
+/// (iked.conf grammar, keywords in iked's order).
+#[test]
+fn interop_scenario_shapes_parse() {
+    let tunnel = r#"# iked.conf for side a of scenario psk-ecp256-modp2048
+set dpd_check_interval 5
+ikev2 "lab" active tunnel esp \
+	from 10.1.0.0/24 to 10.2.0.0/24 \
+	local 10.77.0.1 peer 10.77.0.2 \
+	ikesa enc aes-128 auth hmac-sha2-256 prf hmac-sha2-256 group ecp256 group modp2048 \
+	childsa enc aes-256 auth hmac-sha2-512 \
+	srcid a.test dstid b.test \
+	ikelifetime 80 \
+	lifetime 40 \
+	psk "interop-lab-pre-shared-key"
+"#;
+    let c = parse_str("a.conf", tunnel, Path::new("/")).unwrap();
+    let p = &c.policies[0];
+    assert_eq!(c.global.dpd_check_interval, 5);
+    assert_eq!((p.ike_lifetime_seconds, p.lifetime.seconds), (80, 40));
+    assert_eq!(p.ike_proposals[0].groups.len(), 2);
+    let transport = tunnel
+        .replace("active tunnel esp", "passive transport esp")
+        .replace(
+            "from 10.1.0.0/24 to 10.2.0.0/24",
+            "from 10.77.0.1 to 10.77.0.2",
+        );
+    let c = parse_str("b.conf", &transport, Path::new("/")).unwrap();
+    assert_eq!(c.policies[0].encapsulation, Encapsulation::Transport);
+    let pubkey = tunnel.replace("psk \"interop-lab-pre-shared-key\"", "rfc7427");
+    let c = parse_str("c.conf", &pubkey, Path::new("/")).unwrap();
+    assert!(matches!(c.policies[0].auth, Auth::PublicKey(_)));
+}

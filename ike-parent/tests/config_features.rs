@@ -84,7 +84,7 @@ ikev2 "full" quick active ah transport inet6 proto udp \
     ikesa enc aes-128 auth hmac-sha2-512 prf sha2-384 group grp19 \
     childsa auth hmac-sha2-256 group ecp384 esn noesn \
     srcid u@a.example dstid 2001:db8::2 \
-    ikelifetime 1d lifetime 30m bytes 100M ecdsa256
+    ikelifetime 1d lifetime 30m bytes 100M rfc7427
 "#);
     let p = &c.policies[0];
     assert!(p.quick);

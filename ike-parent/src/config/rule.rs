@@ -7,7 +7,7 @@
 //!       [local ADDR] [peer ADDR[/LEN]]
 //!       [ikesa TRANSFORMS]... [childsa TRANSFORMS]...
 //!       [srcid ID] [dstid ID] [ikelifetime T] [lifetime T [bytes B]]
-//!       [psk SECRET | rfc7427 | ecdsa256 | ecdsa384]
+//!       [psk SECRET | rfc7427]
 //! ```
 //! The keywords after the name may come in any order (iked wants the order
 //! above; every iked file therefore parses), each at most once, except

@@ -78,14 +78,20 @@ pub fn group(g: DhGroup) -> Result<(), &'static str> {
     }
 }
 
+/// `ike-proto` signs with RFC 7427 Digital Signatures (auth method 14)
+/// only; that method works with the same RSA and EC keys the fixed-hash
+/// methods would use.
 pub fn public_key_method(m: PublicKeyMethod) -> Result<(), &'static str> {
     match m {
-        PublicKeyMethod::Rfc7427 | PublicKeyMethod::Ecdsa256 | PublicKeyMethod::Ecdsa384 => Ok(()),
+        PublicKeyMethod::Rfc7427 => Ok(()),
         PublicKeyMethod::Rsa => Err(
             "auth method 1 (RSA PKCS#1 v1.5 with SHA-1) is not implemented; \
              rfc7427 signs with the same RSA key",
         ),
-        PublicKeyMethod::Ecdsa521 => Err("ECDSA P-521 is not implemented"),
+        PublicKeyMethod::Ecdsa256 | PublicKeyMethod::Ecdsa384 | PublicKeyMethod::Ecdsa521 => Err(
+            "the fixed-hash ECDSA auth methods (RFC 4754) are not implemented; \
+             rfc7427 signs with the same EC key",
+        ),
     }
 }
 
