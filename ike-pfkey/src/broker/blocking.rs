@@ -130,12 +130,25 @@ impl BlockingBroker {
         &mut self,
         reqs: Vec<KernelRequest>,
     ) -> io::Result<Vec<Result<KernelReply, KernelError>>> {
-        let now = Instant::now();
-        let ids: Vec<RequestId> = reqs
+        let with_ids = reqs
             .into_iter()
             .map(|req| {
                 let id = self.next_id;
                 self.next_id += 1;
+                (id, req)
+            })
+            .collect();
+        self.requests_with_ids(with_ids)
+    }
+
+    fn requests_with_ids(
+        &mut self,
+        reqs: Vec<(RequestId, KernelRequest)>,
+    ) -> io::Result<Vec<Result<KernelReply, KernelError>>> {
+        let now = Instant::now();
+        let ids: Vec<RequestId> = reqs
+            .into_iter()
+            .map(|(id, req)| {
                 self.broker.handle_net(NetToPfkey::Request { id, req }, now);
                 id
             })
@@ -167,6 +180,19 @@ impl BlockingBroker {
     pub fn request(&mut self, req: KernelRequest) -> io::Result<Result<KernelReply, KernelError>> {
         let mut v = self.requests(vec![req])?;
         v.pop().ok_or_else(|| io::Error::other("no reply"))
+    }
+
+    /// One message from ike-net, as the daemon's loop would handle it: returns
+    /// the reply to it and any events that arrived meanwhile.
+    pub fn serve(&mut self, msg: NetToPfkey) -> io::Result<Vec<PfkeyToNet>> {
+        let NetToPfkey::Request { id, req } = msg;
+        let r = self.requests_with_ids(vec![(id, req)])?;
+        let mut out: Vec<PfkeyToNet> = r
+            .into_iter()
+            .map(|result| PfkeyToNet::Reply { id, result })
+            .collect();
+        out.extend(self.events.drain(..).map(PfkeyToNet::Event));
+        Ok(out)
     }
 
     /// The broker's own DUMP / SPDDUMP (operator use only).
