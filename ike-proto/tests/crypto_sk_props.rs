@@ -3,7 +3,10 @@
 //! bit in the authenticated bytes (associated data, IV, ciphertext, ICV)
 //! makes decryption fail; arbitrary bodies never panic.
 
-use ike_proto::crypto::{EncrAlg, Error, IntegAlg, SkCipher};
+use ike_proto::crypto::{
+    EncrAlg, Error, Group, HashAlgorithm, IntegAlg, KeyExchange, SignatureScheme, SkCipher,
+    VerifyingKey,
+};
 use proptest::prelude::*;
 
 const SUITES: [(EncrAlg, IntegAlg); 7] = [
@@ -72,6 +75,33 @@ proptest! {
     ) {
         let c = cipher(suite, 1);
         prop_assert!(c.decrypt(&assoc, &body).is_err());
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Decoders of peer- or file-supplied bytes return errors, never panic.
+    #[test]
+    fn other_decoders_never_panic(data in proptest::collection::vec(any::<u8>(), 0..300)) {
+        let _ = VerifyingKey::from_spki_der(&data);
+        let _ = VerifyingKey::from_pem(&data);
+        let _ = SignatureScheme::decode_auth_data(&data);
+        let _ = HashAlgorithm::decode_list(&data);
+    }
+
+    /// Random peer KE values of the right length for X25519 / P-256: either
+    /// a shared secret of the right size or `InvalidPeerValue`.
+    #[test]
+    fn random_peer_values(data in proptest::collection::vec(any::<u8>(), 64)) {
+        let rng = ring::rand::SystemRandom::new();
+        for (g, n) in [(Group::Curve25519, 32), (Group::Ecp256, 64)] {
+            let kx = KeyExchange::new(g, &rng).unwrap();
+            match kx.compute_shared(&data[..n]) {
+                Ok(s) => prop_assert_eq!(s.len(), g.shared_len()),
+                Err(e) => prop_assert_eq!(e, Error::InvalidPeerValue),
+            }
+        }
     }
 }
 
