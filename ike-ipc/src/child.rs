@@ -70,26 +70,61 @@ pub fn stderr_fd() -> BorrowedFd<'static> {
     unsafe { BorrowedFd::borrow_raw(2) }
 }
 
+/// Why [`drain`] stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DrainError {
+    /// The other end closed the channel (it exited, or is exiting).
+    Closed,
+    /// Anything else: an undecodable packet, descriptors where none belong,
+    /// a socket error, or the handler's own error.
+    Failed(String),
+}
+
+impl std::fmt::Display for DrainError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Closed => f.write_str("channel closed by the other end"),
+            Self::Failed(e) => f.write_str(e),
+        }
+    }
+}
+
+/// How long a child waits after its sibling closed their channel before it
+/// gives up: in an orderly stop the parent's Shutdown is on its way, and in
+/// a failure the parent stops us anyway. Without this grace, whichever child
+/// exits first would make the other one exit with an error.
+pub const PEER_CLOSED_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Drains every pending message on a non-blocking channel into `f`.
 /// Stops at the first error that is not "nothing more": the caller fails
 /// closed on it.
 pub fn drain<Tx: Serialize, Rx: DeserializeOwned>(
     ch: &mut Channel<Tx, Rx>,
     mut f: impl FnMut(Rx) -> Result<(), String>,
-) -> Result<(), String> {
+) -> Result<(), DrainError> {
     loop {
         match ch.recv() {
             Ok(got) => {
                 if !got.fds.is_empty() {
-                    return Err("unexpected descriptors with a message".into());
+                    return Err(DrainError::Failed(
+                        "unexpected descriptors with a message".into(),
+                    ));
                 }
-                f(got.msg)?;
+                f(got.msg).map_err(DrainError::Failed)?;
             }
             Err(e) if e.is_would_block() => return Ok(()),
             Err(ChannelError::Io(e)) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e.to_string()),
+            Err(ChannelError::Closed) => return Err(DrainError::Closed),
+            Err(e) => return Err(DrainError::Failed(e.to_string())),
         }
     }
+}
+
+/// Stops watching a descriptor (a closed channel would otherwise report
+/// readable forever).
+pub fn deregister_fd(registry: &Registry, fd: BorrowedFd<'_>) {
+    use std::os::fd::AsRawFd;
+    let _ = registry.deregister(&mut mio::unix::SourceFd(&fd.as_raw_fd()));
 }
 
 /// Registers any descriptor-backed source for reading.

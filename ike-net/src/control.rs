@@ -27,6 +27,10 @@ pub struct ControlServer {
 struct Client {
     ch: ClientChannel,
     monitor: bool,
+    /// Wrong uid: its first request gets "permission denied", then it is
+    /// dropped. Answering the request (rather than closing at accept) lets
+    /// the client read the reason instead of a connection reset.
+    denied: bool,
 }
 
 /// What a readable client produced.
@@ -73,15 +77,16 @@ impl ControlServer {
                     continue;
                 }
             };
-            if uid != self.allowed_uid {
+            let denied = uid != self.allowed_uid;
+            if denied {
                 log::warn!("control client with uid {uid} refused");
-                let _ = ch.send(&CtlResponse::Error("permission denied".into()));
                 refused += 1;
-                continue;
             }
             if self.clients.len() >= MAX_CLIENTS {
-                let _ = ch.send(&CtlResponse::Error("too many control clients".into()));
-                refused += 1;
+                log::warn!("too many control clients; one refused");
+                if !denied {
+                    refused += 1;
+                }
                 continue;
             }
             let token = Token(CLIENT_TOKEN_BASE + self.next);
@@ -89,7 +94,14 @@ impl ControlServer {
             registry
                 .register(&mut SourceFd(&ch.as_raw_fd()), token, Interest::READABLE)
                 .map_err(|e| format!("control client register: {e}"))?;
-            self.clients.insert(token, Client { ch, monitor: false });
+            self.clients.insert(
+                token,
+                Client {
+                    ch,
+                    monitor: false,
+                    denied,
+                },
+            );
         }
     }
 
@@ -99,6 +111,16 @@ impl ControlServer {
         let Some(client) = self.clients.get_mut(&token) else {
             return out;
         };
+        if client.denied {
+            // Whatever it sent, the answer is the same; nothing is decoded.
+            let _ = client.ch.recv();
+            let _ = client
+                .ch
+                .send(&CtlResponse::Error("permission denied".into()));
+            out.push(ClientEvent::Gone { bad: false });
+            self.drop_client(registry, token);
+            return out;
+        }
         loop {
             match client.ch.recv() {
                 Ok(got) if got.fds.is_empty() => out.push(ClientEvent::Request(token, got.msg)),

@@ -29,6 +29,8 @@ pub type BrokerChannel = Channel<NetToPfkey, PfkeyToNet>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Timer {
     Engine,
+    /// The broker closed our channel; give up unless the parent stops us first.
+    BrokerGone,
 }
 
 pub struct Worker {
@@ -128,8 +130,12 @@ impl Worker {
                 }
                 return Err(format!("poll: {e}"));
             }
-            for ev in events.iter() {
-                match ev.token() {
+            // The parent first: a Shutdown in the same batch as the broker's
+            // channel closing means an orderly stop, not a failure.
+            let mut tokens: Vec<Token> = events.iter().map(|e| e.token()).collect();
+            tokens.sort_by_key(|t| *t != PARENT);
+            for token in tokens {
+                match token {
                     PARENT => {
                         if let Control::Stop = self.on_parent(parent)? {
                             let out = self.engine_shutdown();
@@ -162,6 +168,9 @@ impl Worker {
                         let out = self.engine.on_timeout(now);
                         self.apply(out);
                     }
+                    Timer::BrokerGone => {
+                        return Err("broker channel: closed by ike-pfkey".into());
+                    }
                 }
             }
         }
@@ -189,9 +198,9 @@ impl Worker {
             }
             Ok(())
         })
-        .map_err(|e| match e.as_str() {
-            "peer closed the channel" => "the parent went away".to_string(),
-            _ => format!("undecodable message from the parent: {e}"),
+        .map_err(|e| match e {
+            child::DrainError::Closed => "the parent went away".to_string(),
+            child::DrainError::Failed(e) => format!("undecodable message from the parent: {e}"),
         })?;
         let reloaded = !outs.is_empty();
         for o in outs {
@@ -208,11 +217,19 @@ impl Worker {
     /// not control: anything undecodable from it is fatal (fail closed).
     fn on_broker(&mut self) -> Result<(), String> {
         let mut msgs = Vec::new();
-        child::drain(&mut self.broker, |m| {
+        let drained = child::drain(&mut self.broker, |m| {
             msgs.push(m);
             Ok(())
-        })
-        .map_err(|e| format!("broker channel: {e}"))?;
+        });
+        match drained {
+            Ok(()) => {}
+            Err(child::DrainError::Closed) => {
+                child::deregister_fd(self.poll.registry(), self.broker.as_fd());
+                self.timers
+                    .arm(Instant::now() + child::PEER_CLOSED_GRACE, Timer::BrokerGone);
+            }
+            Err(e) => return Err(format!("broker channel: {e}")),
+        }
         for m in msgs {
             self.stats.pfkey_rx_messages += 1;
             let out = self.engine.on_kernel(Instant::now(), m);

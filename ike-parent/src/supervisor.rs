@@ -251,12 +251,17 @@ impl Supervisor {
     }
 
     fn reap_all(&mut self) {
+        let mut gone = Vec::new();
         if let Some(st) = self.net.reap() {
-            let what = self.net.describe_exit(st);
-            self.child_exited(what, st);
+            gone.push((self.net.describe_exit(st), st));
         }
         if let Some(st) = self.pfkey.reap() {
-            let what = self.pfkey.describe_exit(st);
+            gone.push((self.pfkey.describe_exit(st), st));
+        }
+        // Both in one batch: name a death by signal first. It is the cause;
+        // the other child's exit is usually its reaction to the lost sibling.
+        gone.sort_by_key(|(_, st)| st.signal().is_none());
+        for (what, st) in gone {
             self.child_exited(what, st);
         }
     }

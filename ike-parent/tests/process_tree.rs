@@ -103,25 +103,28 @@ fn control_socket_answers_show_stats_with_real_counters() {
     // (the socket mode alone would stop it; open it up to reach ike-net).
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&t.control, std::fs::Permissions::from_mode(0o666)).unwrap();
-    let path = t.control.clone();
-    // SAFETY: the child only calls setuid and socket functions, then _exit.
-    let pid = match unsafe { nix::unistd::fork() }.unwrap() {
-        nix::unistd::ForkResult::Child => {
-            let code = if nix::unistd::setuid(nix::unistd::Uid::from_raw(65534)).is_err() {
-                3
-            } else {
-                match ike_parent::ctl::request(&path, &CtlRequest::ShowStats) {
-                    Ok(CtlResponse::Error(e)) if e.contains("permission denied") => 0,
-                    _ => 4,
-                }
-            };
-            // SAFETY: _exit is always safe to call.
-            unsafe { libc::_exit(code) }
-        }
-        nix::unistd::ForkResult::Parent { child } => child,
-    };
-    let st = nix::sys::wait::waitpid(pid, None).unwrap();
-    assert_eq!(st, nix::sys::wait::WaitStatus::Exited(pid, 0));
+    // ike-ctl itself, run as nobody.
+    use std::os::unix::process::CommandExt;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ike-ctl"))
+        .arg("-s")
+        .arg(&t.control)
+        .args(["show", "stats"])
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("permission denied"), "{err}");
+    // And as root it answers.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ike-ctl"))
+        .arg("-s")
+        .arg(&t.control)
+        .args(["show", "stats"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("udp_rx_datagrams 2\n"));
     let after2 = stats(&t);
     assert_eq!(after2.ctl_refused, after.ctl_refused + 1);
 

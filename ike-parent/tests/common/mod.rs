@@ -72,16 +72,54 @@ pub fn free_ports() -> (u16, u16) {
     )
 }
 
-/// A PF_KEY stand-in speaking the `S` (stream) hand-over of
-/// ike_ipc::pfkey_unix: it accepts connections, says hello, then holds the
-/// connection open and discards what arrives, like a quiet kernel.
+/// The PF_KEY side of a test tree: the simulator (`pfkey-sim serve`) when
+/// it was built, else an in-process stand-in speaking the `S` (stream)
+/// hand-over of ike_ipc::pfkey_unix that holds connections open and
+/// discards what arrives, like a quiet kernel.
 pub struct PfkeyStandIn {
     pub path: PathBuf,
+    sim: Option<Child>,
+}
+
+impl Drop for PfkeyStandIn {
+    fn drop(&mut self) {
+        if let Some(c) = self.sim.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
 }
 
 impl PfkeyStandIn {
     pub fn start(dir: &Path) -> Self {
         let path = dir.join("pfkey.sock");
+        let sim = bin_dir().join("pfkey-sim");
+        if sim.is_file() {
+            let child = Command::new(&sim)
+                .arg("serve")
+                .arg("--socket")
+                .arg(&path)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start pfkey-sim");
+            // Ready when a connection gets its hello (the file appears at
+            // bind, before listen).
+            let t0 = Instant::now();
+            while ike_ipc::pfkey_unix::connect_pfkey(&path).is_err() {
+                assert!(
+                    t0.elapsed() < Duration::from_secs(5),
+                    "pfkey-sim not serving on {}",
+                    path.display()
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            return Self {
+                path,
+                sim: Some(child),
+            };
+        }
         let l = socket(
             AddressFamily::Unix,
             SockType::SeqPacket,
@@ -102,7 +140,7 @@ impl PfkeyStandIn {
                 }
             }
         });
-        Self { path }
+        Self { path, sim: None }
     }
 }
 
@@ -116,6 +154,7 @@ pub struct Tree {
     pub net_pid: i32,
     pub pfkey_pid: i32,
     pub dir: PathBuf,
+    _pfkey: PfkeyStandIn,
 }
 
 pub struct TreeOpts<'a> {
@@ -186,6 +225,7 @@ impl Tree {
             net_pid: 0,
             pfkey_pid: 0,
             dir,
+            _pfkey: pf,
         };
         if o.wait_ready {
             let line = t

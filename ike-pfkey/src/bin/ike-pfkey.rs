@@ -146,8 +146,8 @@ fn run(parent: &mut ParentChannel) -> Result<(), String> {
         buf: vec![0; MAX_PFKEY_MESSAGE],
         kernel_messages: 0,
     };
-    // No timers yet; the broker will arm SA-expiry checks here.
-    let timers: Timers<()> = Timers::new();
+    // The broker will arm its own timers here (SA-expiry checks).
+    let mut timers: Timers<Timer> = Timers::new();
     let mut events = Events::with_capacity(16);
     loop {
         if let Err(e) = poll.poll(&mut events, timers.timeout(Instant::now())) {
@@ -156,8 +156,12 @@ fn run(parent: &mut ParentChannel) -> Result<(), String> {
             }
             return Err(format!("poll: {e}"));
         }
-        for ev in events.iter() {
-            match ev.token() {
+        // The parent first: a Shutdown in the same batch as ike-net's channel
+        // closing means an orderly stop, not a failure.
+        let mut tokens: Vec<Token> = events.iter().map(|e| e.token()).collect();
+        tokens.sort_by_key(|t| *t != PARENT);
+        for token in tokens {
+            match token {
                 PARENT => {
                     let mut stop = false;
                     child::drain(parent, |msg| {
@@ -169,9 +173,11 @@ fn run(parent: &mut ParentChannel) -> Result<(), String> {
                         }
                         Ok(())
                     })
-                    .map_err(|e| match e.as_str() {
-                        "peer closed the channel" => "the parent went away".to_string(),
-                        _ => format!("undecodable message from the parent: {e}"),
+                    .map_err(|e| match e {
+                        child::DrainError::Closed => "the parent went away".to_string(),
+                        child::DrainError::Failed(e) => {
+                            format!("undecodable message from the parent: {e}")
+                        }
                     })?;
                     if stop {
                         log::info!(
@@ -184,11 +190,18 @@ fn run(parent: &mut ParentChannel) -> Result<(), String> {
                 NET => {
                     // ike-net is untrusted: anything undecodable is fatal.
                     let mut replies = Vec::new();
-                    child::drain(&mut net, |m| {
+                    let drained = child::drain(&mut net, |m| {
                         replies.push(broker.on_net_message(m));
                         Ok(())
-                    })
-                    .map_err(|e| format!("ike-net channel: {e}"))?;
+                    });
+                    match drained {
+                        Ok(()) => {}
+                        Err(child::DrainError::Closed) => {
+                            child::deregister_fd(poll.registry(), net.as_fd());
+                            timers.arm(Instant::now() + child::PEER_CLOSED_GRACE, Timer::NetGone);
+                        }
+                        Err(e) => return Err(format!("ike-net channel: {e}")),
+                    }
                     for r in replies {
                         net.send(&r).map_err(|e| format!("ike-net channel: {e}"))?;
                     }
@@ -203,7 +216,17 @@ fn run(parent: &mut ParentChannel) -> Result<(), String> {
                 Token(_) => {}
             }
         }
+        // Only one kind of timer so far; the broker's will join it.
+        if let Some(Timer::NetGone) = timers.expired(Instant::now()).first() {
+            return Err("ike-net channel: closed by ike-net".into());
+        }
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Timer {
+    /// ike-net closed our channel; give up unless the parent stops us first.
+    NetGone,
 }
 
 /// The request's kind, for logs (its contents may hold keys).
