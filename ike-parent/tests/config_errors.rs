@@ -125,6 +125,13 @@ fn unsupported_iked_features_are_named() {
     let cases: &[(&str, u32, u32, &str)] = &[
         ("ikev1 active esp from any to any\n", 1, 1, "ikev1"),
         ("user \"bob\" \"password\"\n", 1, 1, "user"),
+        ("radius server 192.0.2.5 secret \"x\"\n", 1, 1, "radius"),
+        (
+            "ikev2 p passive esp ipcomp from 10.0.0.0/8 to any\n",
+            1,
+            21,
+            "ipcomp",
+        ),
         ("set mobike\n", 1, 5, "mobike"),
         ("set decouple\n", 1, 5, "decouple"),
         ("set vendorid\n", 1, 5, "vendorid"),

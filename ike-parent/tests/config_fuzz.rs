@@ -100,6 +100,15 @@ const WORDS: &[&str] = &[
     "no",
 ];
 
+/// IKE_CONFIG_FUZZ_SCALE=N runs N times as many cases (for longer runs).
+fn scale(n: usize) -> usize {
+    let k: usize = std::env::var("IKE_CONFIG_FUZZ_SCALE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    n.saturating_mul(k.max(1))
+}
+
 fn must_not_panic(text: &str) {
     // The result does not matter; returning at all does.
     let _ = parse_str("fuzz.conf", text, Path::new("/nonexistent"));
@@ -108,7 +117,7 @@ fn must_not_panic(text: &str) {
 #[test]
 fn random_bytes() {
     let mut rng = Rng(0x1234_5678_9abc_def1);
-    for _ in 0..20_000 {
+    for _ in 0..scale(20_000) {
         let len = rng.below(200);
         let bytes: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
         must_not_panic(&String::from_utf8_lossy(&bytes));
@@ -118,7 +127,7 @@ fn random_bytes() {
 #[test]
 fn random_token_soup() {
     let mut rng = Rng(0x0bad_cafe_f00d_1234);
-    for _ in 0..20_000 {
+    for _ in 0..scale(20_000) {
         let mut text = String::new();
         for _ in 0..rng.below(40) {
             text.push_str(WORDS[rng.below(WORDS.len())]);
@@ -135,7 +144,7 @@ fn mutated_examples() {
         examples.push(std::fs::read_to_string(entry.unwrap().path()).unwrap());
     }
     let mut rng = Rng(0xfeed_face_dead_beef);
-    for _ in 0..5_000 {
+    for _ in 0..scale(5_000) {
         let mut bytes = examples[rng.below(examples.len())].clone().into_bytes();
         for _ in 0..1 + rng.below(4) {
             if bytes.is_empty() {

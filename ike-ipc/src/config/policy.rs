@@ -272,6 +272,15 @@ pub const DEFAULT_CHILD_LIFETIME: u64 = 10_800;
 pub const DEFAULT_CHILD_BYTES: u64 = 4 * 1024 * 1024 * 1024;
 
 impl Policy {
+    /// Equal in everything that matters to the peer and the kernel, that is
+    /// all but `source`: on reload, a policy that only moved in the file
+    /// keeps its SAs.
+    pub fn same_settings(&self, other: &Policy) -> bool {
+        let mut moved = other.clone();
+        moved.source.clone_from(&self.source);
+        *self == moved
+    }
+
     /// A passive ESP tunnel policy with defaults and no flows; the parser
     /// fills it in.
     pub fn new(name: &str) -> Policy {
@@ -306,6 +315,18 @@ mod tests {
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn same_settings_ignores_only_the_source_line() {
+        let mut a = Policy::new("p");
+        a.source = "ike.conf:3".into();
+        let mut b = a.clone();
+        b.source = "ike.conf:9".into();
+        assert!(a.same_settings(&b));
+        assert_ne!(a, b);
+        b.lifetime.seconds += 1;
+        assert!(!a.same_settings(&b));
     }
 
     #[test]

@@ -427,6 +427,13 @@ impl Parser {
                         "EAP user accounts are not supported (no EAP)",
                     ))
                 }
+                "radius" => {
+                    return Err(self.unsupported(
+                        t.pos,
+                        "radius",
+                        "RADIUS is not supported (no EAP)",
+                    ))
+                }
                 _ => {
                     return Err(self.syntax(
                         &t,
@@ -448,7 +455,10 @@ impl Parser {
             ));
         }
         if super::rule::is_keyword(name)
-            || matches!(name, "include" | "set" | "ikev2" | "ikev1" | "user")
+            || matches!(
+                name,
+                "include" | "set" | "ikev2" | "ikev1" | "user" | "radius"
+            )
         {
             return Err(self.error(
                 pos,

@@ -366,6 +366,13 @@ impl Parser {
                         "IKEv2 configuration payloads (RFC 7296 3.15) are not supported",
                     ))
                 }
+                "ipcomp" => {
+                    return Err(self.unsupported(
+                        pos,
+                        "ipcomp",
+                        "IP payload compression is not supported",
+                    ))
+                }
                 "to" => {
                     return Err(self.error(
                         pos,
