@@ -7,7 +7,7 @@ use crate::childlog::LogPipe;
 use crate::cli::Options;
 use ike_ipc::channel::{Channel, ChannelError};
 use ike_ipc::mio::{unix::SourceFd, Events, Interest, Poll, Registry, Token};
-use ike_ipc::msg::{LogLevel, NetToParent, ParentToNet, ParentToPfkey, PfkeyToParent};
+use ike_ipc::msg::{NetToParent, ParentToNet, ParentToPfkey, PfkeyToParent};
 use ike_ipc::timers::Timers;
 use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
@@ -476,12 +476,6 @@ impl Supervisor {
                 }
             }
         }
-    }
-
-    /// Changes the children's log level (used by -v at start-up through Init).
-    pub fn set_log_level(&mut self, l: LogLevel) {
-        let _ = self.net.ch.send(&ParentToNet::SetLogLevel(l));
-        let _ = self.pfkey.ch.send(&ParentToPfkey::SetLogLevel(l));
     }
 }
 

@@ -26,8 +26,16 @@ fn bad_packets() -> Vec<(&'static str, Vec<u8>, &'static str)> {
     vec![
         ("garbage", b"this is not an envelope".to_vec(), "bad magic"),
         ("truncated", b"ik".to_vec(), "truncated"),
-        ("wrong-version", b"ik\x00\xff\x00".to_vec(), "version mismatch"),
-        ("bad-payload", b"ik\x00\x01\xff\xff\xff".to_vec(), "undecodable payload"),
+        (
+            "wrong-version",
+            b"ik\x00\xff\x00".to_vec(),
+            "version mismatch",
+        ),
+        (
+            "bad-payload",
+            b"ik\x00\x01\xff\xff\xff".to_vec(),
+            "undecodable payload",
+        ),
         ("oversized", vec![0u8; MAX_MESSAGE + 1000], "oversized"),
     ]
 }
@@ -52,16 +60,24 @@ fn write_exe(path: &Path, text: &str) {
 fn parent_rejects(speaker: &str) {
     for (case, bytes, mention) in bad_packets() {
         let libexec = scratch(&format!("fake-{speaker}-{case}"));
-        let quiet = if speaker == "ike-net" { "ike-pfkey" } else { "ike-net" };
+        let quiet = if speaker == "ike-net" {
+            "ike-pfkey"
+        } else {
+            "ike-net"
+        };
         write_exe(&libexec.join(speaker), &speaker_script(&libexec, &bytes));
         write_exe(&libexec.join(quiet), "#!/bin/sh\nexec /bin/sleep 30\n");
         let mut t = Tree::start(
             &format!("g-{speaker}-{case}"),
-            TreeOpts { libexec: Some(&libexec), wait_ready: false, ..TreeOpts::default() },
+            TreeOpts {
+                libexec: Some(&libexec),
+                wait_ready: false,
+                ..TreeOpts::default()
+            },
         );
-        let st = t.wait_exit(Duration::from_secs(3)).unwrap_or_else(|| {
-            panic!("{speaker}/{case}: parent still running\n{}", t.log_text())
-        });
+        let st = t
+            .wait_exit(Duration::from_secs(3))
+            .unwrap_or_else(|| panic!("{speaker}/{case}: parent still running\n{}", t.log_text()));
         let log = t.log_text();
         assert_eq!(st.code(), Some(1), "{speaker}/{case}: {st:?}\n{log}");
         let line = log
@@ -72,7 +88,10 @@ fn parent_rejects(speaker: &str) {
             line.contains(&format!("{speaker} (pid")) && line.contains("undecodable message"),
             "{speaker}/{case}: {line}"
         );
-        assert!(line.contains(mention), "{speaker}/{case}: {line} lacks {mention:?}");
+        assert!(
+            line.contains(mention),
+            "{speaker}/{case}: {line} lacks {mention:?}"
+        );
         assert!(!log.contains("panicked"), "{log}");
         let _ = std::fs::remove_dir_all(&libexec);
     }
@@ -125,7 +144,13 @@ impl Solo {
         let child = ike_parent::spawn::spawn(&bin_dir().join(name), &fds).unwrap();
         let mut keep = vec![];
         keep.extend(fd5_keep);
-        Solo { child, parent, peer, _keep: keep, chroot }
+        Solo {
+            child,
+            parent,
+            peer,
+            _keep: keep,
+            chroot,
+        }
     }
 
     fn init(&self, name: &str) {
@@ -156,7 +181,11 @@ impl Solo {
         let (n, _) = recv_packet(self.parent.as_fd(), &mut buf).unwrap();
         let ready = &buf[..n];
         assert_eq!(&ready[..4], b"ik\x00\x01", "not an envelope: {ready:?}");
-        assert_eq!(ready.len(), 5, "Ready is variant 0 with no payload: {ready:?}");
+        assert_eq!(
+            ready.len(),
+            5,
+            "Ready is variant 0 with no payload: {ready:?}"
+        );
     }
 
     /// Waits for the exit; returns (status, stderr).
@@ -181,14 +210,21 @@ impl Solo {
 }
 
 fn child_rejects(name: &str) {
-    let peer_label = if name == "ike-net" { "broker channel" } else { "ike-net channel" };
+    let peer_label = if name == "ike-net" {
+        "broker channel"
+    } else {
+        "ike-net channel"
+    };
     for (case, bytes, mention) in bad_packets() {
         // 1. As the first message.
         let s = Solo::start(name);
         send_packet(s.parent.as_fd(), &bytes, &[]).unwrap();
         let (st, err) = s.finish();
         assert_eq!(st.code(), Some(1), "{name}/{case} first: {st:?}\n{err}");
-        assert!(err.contains("first message from the parent"), "{name}/{case}: {err}");
+        assert!(
+            err.contains("first message from the parent"),
+            "{name}/{case}: {err}"
+        );
         assert!(err.contains(mention), "{name}/{case}: {err}");
         assert!(!err.contains("panicked"), "{err}");
 
@@ -198,7 +234,10 @@ fn child_rejects(name: &str) {
         send_packet(s.parent.as_fd(), &bytes, &[]).unwrap();
         let (st, err) = s.finish();
         assert_eq!(st.code(), Some(1), "{name}/{case} running: {st:?}\n{err}");
-        assert!(err.contains("undecodable message from the parent"), "{name}/{case}: {err}");
+        assert!(
+            err.contains("undecodable message from the parent"),
+            "{name}/{case}: {err}"
+        );
         assert!(err.contains(mention), "{name}/{case}: {err}");
         assert!(!err.contains("panicked"), "{err}");
 
@@ -240,6 +279,9 @@ fn children_refuse_to_start_without_their_descriptors() {
             .unwrap();
         assert_eq!(out.status.code(), Some(1), "{name}");
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("must be started by ike-parent"), "{name}: {err}");
+        assert!(
+            err.contains("must be started by ike-parent"),
+            "{name}: {err}"
+        );
     }
 }

@@ -254,3 +254,69 @@ impl Term for std::process::Child {
         Some(st)
     }
 }
+
+#[test]
+fn kernel_pfkey_missing_is_a_clear_error_naming_the_flag() {
+    require_root!();
+    // Only meaningful where this kernel has no PF_KEY (af_key not loaded).
+    // SAFETY: plain socket(2) with constant arguments; closed right away.
+    let fd = unsafe { libc::socket(15, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 2) };
+    if fd >= 0 {
+        // SAFETY: we own the descriptor socket() just returned.
+        unsafe { libc::close(fd) };
+        eprintln!("skipped: this kernel has PF_KEY");
+        return;
+    }
+    let dir = scratch("nopfkey");
+    let conf = dir.join("ike.conf");
+    std::fs::write(&conf, "").unwrap();
+    let (p, n) = free_ports();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ike-parent"))
+        .arg("-d")
+        .arg("-f")
+        .arg(&conf)
+        .args([
+            "--port",
+            &p.to_string(),
+            "--natt-port",
+            &n.to_string(),
+            "--listen",
+            "127.0.0.1",
+        ])
+        .arg("--control")
+        .arg(dir.join("c.sock"))
+        .arg("--chroot")
+        .arg(dir.join("empty"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("no PF_KEY") && err.contains("--pfkey unix:PATH"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn unsafe_chroot_directory_is_refused_before_anything_starts() {
+    require_root!();
+    let dir = scratch("badchroot");
+    let chroot = dir.join("empty");
+    std::fs::create_dir(&chroot).unwrap();
+    std::fs::write(chroot.join("planted"), b"x").unwrap();
+    let conf = dir.join("ike.conf");
+    std::fs::write(&conf, "").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ike-parent"))
+        .arg("-d")
+        .arg("-f")
+        .arg(&conf)
+        .arg("--chroot")
+        .arg(&chroot)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("is not empty"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -42,10 +42,3 @@ impl LogLevel {
         }
     }
 }
-
-/// A message type with no values: a channel typed with it accepts nothing
-/// (every packet fails to decode). Used for the ike-net <-> ike-pfkey
-/// channel until its messages (msg::pfkey) exist, so any traffic on it is a
-/// protocol violation and the receiver fails closed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Nothing {}

@@ -17,7 +17,7 @@ pub mod parent_net;
 pub mod parent_pfkey;
 pub mod pfkey;
 
-pub use common::{LogLevel, Nothing, PrivDrop};
+pub use common::{LogLevel, PrivDrop};
 pub use control::{CtlRequest, CtlResponse, Stats};
 pub use parent_net::{ListenSocket, NetInit, NetToParent, ParentToNet};
 pub use parent_pfkey::{ParentToPfkey, PfkeyInit, PfkeyToParent};

@@ -1,19 +1,21 @@
 //! ike-pfkey: the kernel broker. Started only by ike-parent, with its
 //! descriptors at the numbers in `ike_ipc::fds`: the parent channel (3), the
 //! ike-net channel (4) and the PF_KEY socket (5). It owns the PF_KEY socket
-//! and, once the broker logic (`ike_pfkey::broker`) is wired in below, lets
-//! through only the requests the parent's configuration allows.
+//! and lets through only the requests the parent's configuration allows.
 //!
-//! This file is the process skeleton: start-up, privilege drop, sandbox and
-//! the event loop. The broker's decisions live in the library.
+//! This file is the process: start-up, privilege drop, sandbox and the
+//! event loop. The decisions are the sans-IO [`ike_pfkey::broker::Broker`]'s;
+//! this loop feeds it bytes, requests and time, and carries out its outputs.
 
-use ike_ipc::channel::{recv_packet, Channel, ChannelError};
+use ike_ipc::channel::{recv_packet, send_packet, Channel, ChannelError};
 use ike_ipc::mio::{Events, Poll, Token};
-use ike_ipc::msg::pfkey::{KernelError, NetToPfkey, PfkeyToNet};
+use ike_ipc::msg::pfkey::{NetToPfkey, PfkeyToNet};
 use ike_ipc::msg::{ParentToPfkey, PfkeyToParent};
 use ike_ipc::sandbox::{FdUse, Role};
 use ike_ipc::timers::Timers;
 use ike_ipc::{child, fds};
+use ike_pfkey::broker::allow::AllowedSet;
+use ike_pfkey::broker::{Broker, BrokerConfig};
 use std::os::fd::{AsFd, OwnedFd};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -26,6 +28,10 @@ const KERNEL: Token = Token(3);
 type ParentChannel = Channel<PfkeyToParent, ParentToPfkey>;
 /// ike-pfkey <-> ike-net: requests in, replies and events out.
 type NetChannel = Channel<PfkeyToNet, NetToPfkey>;
+
+/// How long an orderly stop may spend deleting our SAs and policies (the
+/// parent's own grace is 5 s).
+const SHUTDOWN_LIMIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// The largest PF_KEY message we read (sadb_msg_len is 16 bits of 8-byte
 /// units: RFC 2367 2.1, so 512 KiB is the protocol's own ceiling).
@@ -53,50 +59,48 @@ fn main() -> ExitCode {
     }
 }
 
-/// Where the broker logic plugs in. Until `ike_pfkey::broker` exists this
-/// keeps the kernel socket drained and refuses every request from ike-net:
-/// nothing reaches the kernel that the broker's allow-list has not checked.
-struct BrokerHook {
-    kernel: OwnedFd,
+/// The broker and its PF_KEY socket.
+struct Kernel {
+    broker: Broker,
+    sock: OwnedFd,
     buf: Vec<u8>,
-    kernel_messages: u64,
 }
 
-impl BrokerHook {
-    fn on_kernel_readable(&mut self) -> Result<(), String> {
+impl Kernel {
+    /// Reads every pending kernel message into the broker.
+    fn on_readable(&mut self) -> Result<(), String> {
         loop {
-            match recv_packet(self.kernel.as_fd(), &mut self.buf) {
+            match recv_packet(self.sock.as_fd(), &mut self.buf) {
                 Ok((n, _fds)) => {
-                    self.kernel_messages += 1;
-                    log::debug!("kernel message of {n} bytes: no broker yet, dropped");
+                    let bytes = self.buf.get(..n).unwrap_or(&[]);
+                    self.broker.handle_kernel(bytes, Instant::now());
                 }
                 Err(e) if e.is_would_block() => return Ok(()),
                 Err(ChannelError::Io(e)) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                // A message longer than the protocol allows: drop it.
                 Err(ChannelError::Oversized) => log::warn!("oversized PF_KEY message dropped"),
+                Err(ChannelError::Closed) => return Err("PF_KEY socket closed".into()),
                 Err(e) => return Err(format!("PF_KEY socket: {e}")),
             }
         }
     }
 
-    fn on_net_message(&mut self, msg: NetToPfkey) -> PfkeyToNet {
-        match msg {
-            NetToPfkey::Request { id, req } => {
-                log::warn!(
-                    "request {id} ({}) refused: no broker yet",
-                    request_name(&req)
-                );
-                PfkeyToNet::Reply {
-                    id,
-                    result: Err(KernelError::Refused(
-                        "the broker is not wired in yet".into(),
-                    )),
-                }
+    /// Carries out the broker's outputs: messages to the kernel and to ike-net.
+    fn flush(&mut self, net: &NetChannel) -> Result<(), String> {
+        while let Some(bytes) = self.broker.poll_kernel_transmit() {
+            if let Err(e) = send_packet(self.sock.as_fd(), &bytes, &[]) {
+                // The kernel refused the write itself; the broker's request
+                // timeout turns this into an error reply for ike-net.
+                log::warn!("PF_KEY write: {e}");
             }
         }
-    }
-
-    fn on_reload(&mut self, _config: ike_ipc::config::Config) {
-        log::info!("allowed set reloaded");
+        while let Some(m) = self.broker.poll_net() {
+            net.send(&m).map_err(|e| format!("ike-net channel: {e}"))?;
+        }
+        while let Some(a) = self.broker.poll_admin() {
+            log::debug!("admin result: {a:?}");
+        }
+        Ok(())
     }
 }
 
@@ -110,6 +114,8 @@ fn run(parent: &mut ParentChannel) -> Result<(), String> {
     net.set_nonblocking(true)
         .map_err(|e| format!("ike-net channel: {e}"))?;
     let kernel = fds::take(fds::PFKEY_SOCKET).map_err(|e| format!("PF_KEY socket: {e}"))?;
+    // sadb_msg_pid of our requests; replies carry it back.
+    let pid = std::process::id();
     ike_ipc::channel::set_nonblocking(kernel.as_fd(), true)
         .map_err(|e| format!("PF_KEY socket: {e}"))?;
 
@@ -141,16 +147,29 @@ fn run(parent: &mut ParentChannel) -> Result<(), String> {
         init.privdrop.chroot
     );
 
-    let mut broker = BrokerHook {
-        kernel,
+    let mut k = Kernel {
+        broker: Broker::new(BrokerConfig::from_config(&init.config, pid), Instant::now()),
+        sock: kernel,
         buf: vec![0; MAX_PFKEY_MESSAGE],
-        kernel_messages: 0,
     };
-    // The broker will arm its own timers here (SA-expiry checks).
+    k.flush(&net)?;
+    // Set on Shutdown/SIGTERM: the broker is cleaning up, exit when idle.
+    let mut stopping: Option<Instant> = None;
+    // Our own timers; the broker's deadlines come from poll_timeout.
     let mut timers: Timers<Timer> = Timers::new();
     let mut events = Events::with_capacity(16);
     loop {
-        if let Err(e) = poll.poll(&mut events, timers.timeout(Instant::now())) {
+        let now = Instant::now();
+        let wake = [
+            timers.timeout(now),
+            k.broker
+                .poll_timeout()
+                .map(|t| t.saturating_duration_since(now)),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        if let Err(e) = poll.poll(&mut events, wake) {
             if e.kind() == std::io::ErrorKind::Interrupted {
                 continue;
             }
@@ -167,7 +186,10 @@ fn run(parent: &mut ParentChannel) -> Result<(), String> {
                     child::drain(parent, |msg| {
                         match msg {
                             ParentToPfkey::Init(_) => return Err("second Init".into()),
-                            ParentToPfkey::Reload(cfg) => broker.on_reload(*cfg),
+                            ParentToPfkey::Reload(cfg) => {
+                                k.broker.set_allowed(AllowedSet::from_config(&cfg));
+                                log::info!("allowed set reloaded");
+                            }
                             ParentToPfkey::SetLogLevel(l) => log::set_max_level(l.to_filter()),
                             ParentToPfkey::Shutdown => stop = true,
                         }
@@ -179,19 +201,17 @@ fn run(parent: &mut ParentChannel) -> Result<(), String> {
                             format!("undecodable message from the parent: {e}")
                         }
                     })?;
-                    if stop {
-                        log::info!(
-                            "shutdown requested by the parent ({} kernel messages seen)",
-                            broker.kernel_messages
-                        );
-                        return Ok(());
+                    if stop && stopping.is_none() {
+                        log::info!("shutdown requested by the parent");
+                        k.broker.shutdown(Instant::now());
+                        stopping = Some(Instant::now() + SHUTDOWN_LIMIT);
                     }
                 }
                 NET => {
                     // ike-net is untrusted: anything undecodable is fatal.
                     let mut replies = Vec::new();
                     let drained = child::drain(&mut net, |m| {
-                        replies.push(broker.on_net_message(m));
+                        replies.push(m);
                         Ok(())
                     });
                     match drained {
@@ -202,23 +222,42 @@ fn run(parent: &mut ParentChannel) -> Result<(), String> {
                         }
                         Err(e) => return Err(format!("ike-net channel: {e}")),
                     }
-                    for r in replies {
-                        net.send(&r).map_err(|e| format!("ike-net channel: {e}"))?;
+                    for m in replies {
+                        k.broker.handle_net(m, Instant::now());
                     }
                 }
-                KERNEL => broker.on_kernel_readable()?,
+                KERNEL => k.on_readable()?,
                 SIGNALS => {
-                    if signals.pending().next().is_some() {
+                    if signals.pending().next().is_some() && stopping.is_none() {
                         log::info!("SIGTERM: stopping");
-                        return Ok(());
+                        k.broker.shutdown(Instant::now());
+                        stopping = Some(Instant::now() + SHUTDOWN_LIMIT);
                     }
                 }
                 Token(_) => {}
             }
         }
-        // Only one kind of timer so far; the broker's will join it.
+        k.broker.handle_timeout(Instant::now());
+        // ike-net may be gone during a stop: its messages are moot then.
+        if let Err(e) = k.flush(&net) {
+            if stopping.is_none() {
+                return Err(e);
+            }
+        }
+        if let Some(limit) = stopping {
+            if k.broker.is_idle() {
+                return Ok(());
+            }
+            if Instant::now() >= limit {
+                log::warn!("kernel clean-up did not finish in {SHUTDOWN_LIMIT:?}");
+                return Ok(());
+            }
+        }
+        // Only one kind of timer of our own so far.
         if let Some(Timer::NetGone) = timers.expired(Instant::now()).first() {
-            return Err("ike-net channel: closed by ike-net".into());
+            if stopping.is_none() {
+                return Err("ike-net channel: closed by ike-net".into());
+            }
         }
     }
 }
@@ -227,10 +266,4 @@ fn run(parent: &mut ParentChannel) -> Result<(), String> {
 enum Timer {
     /// ike-net closed our channel; give up unless the parent stops us first.
     NetGone,
-}
-
-/// The request's kind, for logs (its contents may hold keys).
-fn request_name(req: &ike_ipc::msg::pfkey::KernelRequest) -> String {
-    let dbg = format!("{req:?}");
-    dbg.split([' ', '(', '{']).next().unwrap_or("?").to_string()
 }
