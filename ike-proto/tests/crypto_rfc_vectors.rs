@@ -501,6 +501,33 @@ fn rfc8439_chacha20_poly1305_vector() {
     );
 }
 
+/// RFC 7634 Appendix B: a whole IKEv2 INFORMATIONAL message protected with
+/// ChaCha20-Poly1305 (key 80..9f, salt a0a1a2a3, IV 1011..17) carrying one
+/// SET_WINDOW_SIZE notify. (The message bytes as published in the appendix;
+/// we took them from strongSwan's unit test of that appendix,
+/// src/libcharon/tests/suites/test_message_chapoly.c, which checks the same
+/// 69 bytes.) With no padding beyond the Pad Length octet, our encryption
+/// must reproduce every byte, and decryption must return the notify.
+#[test]
+fn rfc7634_appendix_b_ikev2_message() {
+    let message = unhex(
+        "c0c1c2c3c4c5c6c7 d0d1d2d3d4d5d6d7 2e202500 00000009 00000045 \
+         29000029 1011121314151617 \
+         610394701f8d017f7c129248896b71bfe25236efd7cdc67066906315b2",
+    );
+    assert_eq!(message.len(), 69);
+    let key: Vec<u8> = (0x80..=0xa3).collect(); // 32-byte key | 4-byte salt
+    let c = SkCipher::new(EncrAlg::ChaCha20Poly1305, IntegAlg::None, &key, &[]).unwrap();
+    // IKE header (28) + SK generic header (4) is the associated data.
+    let (assoc, body) = message.split_at(32);
+    // Notify: generic header (next 0, length 12), protocol 0, SPI size 0,
+    // type 16385 (SET_WINDOW_SIZE), window 10.
+    let notify = unhex("0000000c000040010000000a");
+    assert_eq!(c.decrypt(assoc, body).unwrap(), notify);
+    assert_eq!(c.sealed_len(notify.len()), body.len());
+    assert_eq!(c.encrypt(assoc, &notify, &body[..8]).unwrap(), body);
+}
+
 /// The GCM specification's test cases 4 (AES-128) and 16 (AES-256)
 /// (McGrew and Viega, "The Galois/Counter Mode of Operation", as used
 /// in NIST's GCM validation). 12-byte IV cafebabefacedbaddecaf888 split as
