@@ -50,7 +50,7 @@ pub fn signals(registry: &Registry, token: Token) -> Result<Signals, String> {
 /// Drops privileges and enters the sandbox; then, if asked by
 /// [`sandbox::SELFTEST_ENV`], proves the filter by calling a denied syscall.
 pub fn lock_down(pd: &PrivDrop, role: Role, fds: &[(BorrowedFd<'_>, FdUse)]) -> Result<(), String> {
-    let selftest = sandbox::selftest_requested();
+    let selftest = sandbox::selftest_requested(role);
     crate::privdrop::drop_privileges(pd).map_err(|e| e.to_string())?;
     sandbox::enter(role, fds).map_err(|e| e.to_string())?;
     if selftest {

@@ -6,7 +6,7 @@
 use ike_ipc::channel::Channel;
 use ike_ipc::mio::{unix::SourceFd, Interest, Registry, Token};
 use ike_ipc::msg::{CtlRequest, CtlResponse};
-use nix::sys::socket::{accept4, getsockopt, sockopt, SockFlag};
+use nix::sys::socket::{accept4, SockFlag};
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
@@ -69,8 +69,8 @@ impl ControlServer {
             // SAFETY: accept4 returned a fresh descriptor nobody else owns.
             let fd = unsafe { OwnedFd::from_raw_fd(raw) };
             let ch = ClientChannel::from_fd(fd);
-            let uid = match getsockopt(&ch, sockopt::PeerCredentials) {
-                Ok(cred) => cred.uid(),
+            let uid = match peer_uid(&ch) {
+                Ok(uid) => uid,
                 Err(e) => {
                     log::warn!("control client: cannot read its credentials: {e}");
                     refused += 1;
@@ -185,4 +185,18 @@ impl ControlServer {
             let _ = registry.deregister(&mut SourceFd(&c.ch.as_raw_fd()));
         }
     }
+}
+
+/// The uid of the process at the other end of a unix socket, as the kernel
+/// recorded it at connect time (it cannot be forged by the client).
+#[cfg(target_os = "linux")]
+fn peer_uid(ch: &ClientChannel) -> nix::Result<u32> {
+    use nix::sys::socket::{getsockopt, sockopt};
+    getsockopt(ch, sockopt::PeerCredentials).map(|c| c.uid())
+}
+
+/// The BSDs: getpeereid(2).
+#[cfg(not(target_os = "linux"))]
+fn peer_uid(ch: &ClientChannel) -> nix::Result<u32> {
+    nix::unistd::getpeereid(ch).map(|(uid, _gid)| uid.as_raw())
 }

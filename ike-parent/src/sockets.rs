@@ -12,9 +12,19 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::Path;
 
-/// PF_KEY protocol family and version, RFC 2367 (same numbers on Linux,
-/// FreeBSD and OpenBSD: PF_KEY = 15 on Linux and the BSDs' pfkeyv2.h).
+/// The PF_KEY protocol family: its number differs per OS, and the libc
+/// crate only declares it for Linux.
+/// Linux include/linux/socket.h: AF_KEY 15.
+#[cfg(not(any(target_os = "freebsd", target_os = "openbsd")))]
 const PF_KEY: libc::c_int = 15;
+/// FreeBSD sys/sys/socket.h: PF_KEY = pseudo_AF_KEY = 27.
+#[cfg(target_os = "freebsd")]
+const PF_KEY: libc::c_int = 27;
+/// OpenBSD sys/sys/socket.h: PF_KEY = AF_KEY = 30 (not checked on a live
+/// system here).
+#[cfg(target_os = "openbsd")]
+const PF_KEY: libc::c_int = 30;
+/// RFC 2367 2.1: the protocol argument of socket(2), same everywhere.
 const PF_KEY_V2: libc::c_int = 2;
 
 /// Opens the PF_KEY socket the broker will own.

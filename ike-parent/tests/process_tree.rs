@@ -175,13 +175,15 @@ fn killing_ike_pfkey_stops_the_tree() {
     kill_one("ike-pfkey");
 }
 
-#[test]
-fn seccomp_violation_kills_with_sigsys_and_the_parent_names_it() {
-    require_root!();
+/// One child calls socket() right after entering its sandbox (the
+/// documented IKE_SANDBOX_SELFTEST switch): it must die by SIGSYS, and the
+/// parent must name it, the signal, and fail closed.
+fn seccomp_kill_named(victim: &str) {
+    let value = format!("deny:{victim}");
     let mut t = Tree::start(
-        "sigsys",
+        &format!("sigsys-{victim}"),
         TreeOpts {
-            env: vec![(ike_ipc::sandbox::SELFTEST_ENV, "deny")],
+            env: vec![(ike_ipc::sandbox::SELFTEST_ENV, &value)],
             wait_ready: false,
             ..TreeOpts::default()
         },
@@ -191,17 +193,84 @@ fn seccomp_violation_kills_with_sigsys_and_the_parent_names_it() {
         .expect("parent did not stop");
     assert_eq!(st.code(), Some(1));
     let log = t.log_text();
-    for name in ["ike-net", "ike-pfkey"] {
-        let named = log
-            .lines()
-            .any(|l| l.contains(&format!("{name} (pid")) && l.contains("killed by signal SIGSYS"));
-        assert!(named, "{name} SIGSYS not named in\n{log}");
-    }
-    assert!(log.contains("fail closed:"), "{log}");
+    let line = log
+        .lines()
+        .find(|l| l.contains("fail closed:"))
+        .unwrap_or_else(|| panic!("no fail-closed line\n{log}"));
     assert!(
-        !log.contains("ready: uid"),
-        "a child reported ready despite the probe\n{log}"
+        line.contains(&format!("{victim} (pid")) && line.contains("killed by signal SIGSYS"),
+        "{line}\n{log}"
     );
+    assert!(line.contains("seccomp"), "{line}");
+}
+
+#[test]
+fn seccomp_violation_in_ike_net_is_sigsys_and_named() {
+    require_root!();
+    seccomp_kill_named("ike-net");
+}
+
+#[test]
+fn seccomp_violation_in_ike_pfkey_is_sigsys_and_named() {
+    require_root!();
+    seccomp_kill_named("ike-pfkey");
+}
+
+#[test]
+fn daemon_mode_detaches_writes_a_pidfile_and_stops_on_sigterm() {
+    require_root!();
+    let dir = scratch("daemon");
+    let pf = PfkeyStandIn::start(&dir);
+    let conf = dir.join("ike.conf");
+    std::fs::write(&conf, "").unwrap();
+    let pidfile = dir.join("ike.pid");
+    let control = dir.join("c.sock");
+    let (p, n) = free_ports();
+    // Without -d: the command returns once the daemon has detached.
+    let st = std::process::Command::new(env!("CARGO_BIN_EXE_ike-parent"))
+        .arg("-f")
+        .arg(&conf)
+        .arg("--pfkey")
+        .arg(format!("unix:{}", pf.path.display()))
+        .args(["--port", &p.to_string(), "--natt-port", &n.to_string()])
+        .args(["--listen", "127.0.0.1", "--user", "nobody"])
+        .arg("--control")
+        .arg(&control)
+        .arg("--chroot")
+        .arg(dir.join("empty"))
+        .arg("--pidfile")
+        .arg(&pidfile)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let t0 = std::time::Instant::now();
+    while !(pidfile.exists() && control.exists()) && t0.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(alive(pid));
+    // Detached: its own session.
+    let sid = nix::unistd::getsid(Some(Pid::from_raw(pid))).unwrap();
+    assert_eq!(sid, Pid::from_raw(pid));
+    // Up and answering.
+    let mut ok = false;
+    while !ok && t0.elapsed() < Duration::from_secs(5) {
+        ok = matches!(
+            ike_parent::ctl::request(&control, &CtlRequest::ShowStats),
+            Ok(CtlResponse::Stats(_))
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(ok, "daemon did not answer on its control socket");
+    kill(Pid::from_raw(pid), Signal::SIGTERM).unwrap();
+    assert!(all_gone(&[pid], Duration::from_secs(5)));
+    assert!(!pidfile.exists(), "pidfile left behind");
+    assert!(!control.exists(), "control socket left behind");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

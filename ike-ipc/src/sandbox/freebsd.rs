@@ -3,27 +3,39 @@
 //! socket, no connect to a path). Not compiled or run on the Linux CI.
 
 use super::{FdUse, SandboxError};
-use capsicum::{CapRights, Right, RightsBuilder};
+use capsicum::{CapRights, FileRights, Right};
 use std::os::fd::BorrowedFd;
 
 pub(super) fn enter(fds: &[(BorrowedFd<'_>, FdUse)]) -> Result<(), SandboxError> {
     for (fd, usage) in fds {
-        let mut b = RightsBuilder::new(Right::Event); // kqueue may poll it
+        let mut r = FileRights::new();
+        // kqueue (mio) polls every descriptor we keep.
+        r.allow(Right::Event);
         match usage {
-            // recvmsg/sendmsg (with SCM_RIGHTS) need read/write.
-            FdUse::Channel | FdUse::Pfkey => b.add(Right::Read).add(Right::Write),
+            // recvmsg/sendmsg, with SCM_RIGHTS on the channels.
+            FdUse::Channel | FdUse::Pfkey => {
+                r.allow(Right::Read).allow(Right::Write);
+            }
             // recvfrom/sendto; getsockname to learn the local address.
-            FdUse::Datagram => b.add(Right::Read).add(Right::Write).add(Right::Getsockname),
-            // accept new ike-ctl clients; getpeereid on them (inherits rights).
-            FdUse::Listener => b
-                .add(Right::Accept)
-                .add(Right::Read)
-                .add(Right::Write)
-                .add(Right::Getpeername),
-            FdUse::Log => b.add(Right::Write),
-        };
-        b.finalize()
-            .limit(fd)
+            FdUse::Datagram => {
+                r.allow(Right::Read)
+                    .allow(Right::Write)
+                    .allow(Right::Getsockname);
+            }
+            // accept ike-ctl clients (accepted sockets inherit these rights,
+            // so read/write and getpeereid's getpeername ride along).
+            FdUse::Listener => {
+                r.allow(Right::Accept)
+                    .allow(Right::Read)
+                    .allow(Right::Write)
+                    .allow(Right::Getpeername);
+            }
+            // The log pipe: write only.
+            FdUse::Log => {
+                r.allow(Right::Write);
+            }
+        }
+        r.limit(fd)
             .map_err(|e| SandboxError(format!("cap_rights_limit: {e}")))?;
     }
     capsicum::enter().map_err(|e| SandboxError(format!("cap_enter: {e}")))

@@ -94,12 +94,27 @@ pub fn enter(role: Role, fds: &[(BorrowedFd<'_>, FdUse)]) -> Result<(), SandboxE
 /// test aid: it proves the filter is live (the child dies by SIGSYS and the
 /// parent logs it). It can only make a child kill itself. The parent passes
 /// it on to the children only if it is set in the parent's own environment.
+///
+/// Values: `deny` (both children), `deny:ike-net`, `deny:ike-pfkey`.
 pub const SELFTEST_ENV: &str = "IKE_SANDBOX_SELFTEST";
 
-/// Whether [`SELFTEST_ENV`] asks for the denied-syscall probe (`deny`).
+impl Role {
+    /// The executable's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Net => "ike-net",
+            Role::Pfkey => "ike-pfkey",
+        }
+    }
+}
+
+/// Whether [`SELFTEST_ENV`] asks `role` for the denied-syscall probe.
 /// Read before entering the sandbox.
-pub fn selftest_requested() -> bool {
-    std::env::var_os(SELFTEST_ENV).is_some_and(|v| v == "deny")
+pub fn selftest_requested(role: Role) -> bool {
+    match std::env::var(SELFTEST_ENV) {
+        Ok(v) => v == "deny" || v.strip_prefix("deny:") == Some(role.name()),
+        Err(_) => false,
+    }
 }
 
 /// Performs the denied-syscall probe: under a working sandbox this does not
