@@ -149,13 +149,17 @@ impl Broker {
             shutting_down: false,
         };
         if b.cfg.flush_on_start {
-            log::info!("flushing the kernel's SAD (flush-on-start)");
+            log::info!("flushing the kernel's SAD and SPD (flush-on-start)");
             let seq = b.next_seq();
-            b.send(
-                build::header(MsgType::Flush, SaType::Unspec, seq, b.cfg.pid),
-                Op::Flush,
-                now,
-            );
+            let m = build::header(MsgType::Flush, SaType::Unspec, seq, b.cfg.pid);
+            b.send(m, Op::Flush, now);
+            // KAME keeps the SPD through FLUSH; OpenBSD's FLUSH already
+            // removed every flow (DIALECTS.md 3.3).
+            if b.cfg.dialect.is_kame() {
+                let seq = b.next_seq();
+                let m = build::header(MsgType::SpdFlush, SaType::Unspec, seq, b.cfg.pid);
+                b.send(m, Op::Flush, now);
+            }
         }
         for t in [SaType::Esp, SaType::Ah] {
             let seq = b.next_seq();
@@ -341,7 +345,8 @@ impl Broker {
                 // seq and an errno tells the kernel negotiation failed. The
                 // kernel does not answer it.
                 let mut m = build::header(MsgType::Acquire, build::satype(*proto), *aseq, pid);
-                m.header.errno = 60; // ETIMEDOUT on Linux; any nonzero value works
+                // Any nonzero errno marks the failure; ETIMEDOUT says why.
+                m.header.errno = u8::try_from(libc::ETIMEDOUT).unwrap_or(u8::MAX);
                 match m.emit(d) {
                     Ok(bytes) => {
                         self.to_kernel.push_back(bytes);

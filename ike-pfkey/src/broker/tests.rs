@@ -328,10 +328,30 @@ fn flush_on_start_when_configured() {
         timeout: Duration::from_secs(5),
     };
     let mut b = Broker::new(cfg, now);
-    let first = b.poll_kernel_transmit().unwrap();
-    let m = Message::parse(Dialect::Linux, &first).unwrap();
-    assert_eq!(m.header.msg_type, MsgType::Flush);
-    let _ = e.handle(me, &first, now);
+    let sent: Vec<Vec<u8>> = std::iter::from_fn(|| b.poll_kernel_transmit()).collect();
+    let types: Vec<MsgType> = sent
+        .iter()
+        .map(|x| Message::parse(Dialect::Linux, x).unwrap().header.msg_type)
+        .collect();
+    assert_eq!(
+        types,
+        [
+            MsgType::Flush,
+            MsgType::SpdFlush,
+            MsgType::Register,
+            MsgType::Register
+        ]
+    );
+    for x in &sent {
+        for d in e.handle(me, x, now) {
+            b.handle_kernel(&d.bytes, now);
+        }
+    }
+    let out: Vec<PfkeyToNet> = std::iter::from_fn(|| b.poll_net()).collect();
+    assert!(
+        matches!(out.as_slice(), [PfkeyToNet::Ready(s)] if !s.encryption.is_empty()),
+        "{out:?}"
+    );
 }
 
 #[test]
