@@ -700,6 +700,85 @@ mod known_bytes {
     }
 
     #[test]
+    fn proposal_header_differs_between_kame_and_openbsd() {
+        let comb = Comb {
+            auth: 3,
+            encrypt: 12,
+            hard_addtime: 86400,
+            ..Default::default()
+        };
+        let m = Message::new(Header::new(MsgType::Acquire, SaType::Esp, 1, 0)).with(Ext::Proposal(
+            Proposal {
+                replay: 32,
+                combs: vec![comb],
+            },
+        ));
+        let comb_bytes = "03 0c 0000 0000 0000 0000 0000 00000000 00000000 00000000
+             0000000000000000 0000000000000000 0000000000000000 8051010000000000
+             0000000000000000 0000000000000000";
+        // KAME: u8 replay, 3 reserved. Total 8 + 72 = 80 bytes = 10 words.
+        let kame = unhex(&format!(
+            "02 06 00 03 0c00 0000 01000000 00000000 0a00 0d00 20 000000 {comb_bytes}"
+        ));
+        assert_eq!(m.emit(Dialect::Linux).unwrap(), kame);
+        assert_eq!(Message::parse(Dialect::FreeBsd, &kame).unwrap(), m);
+        // OpenBSD: u8 count, u8 replay, u16 reserved; ESP is satype 2.
+        let obsd = unhex(&format!(
+            "02 06 00 02 0c00 0000 01000000 00000000 0a00 0d00 01 20 0000 {comb_bytes}"
+        ));
+        assert_eq!(m.emit(Dialect::OpenBsd).unwrap(), obsd);
+        assert_eq!(Message::parse(Dialect::OpenBsd, &obsd).unwrap(), m);
+        // A count that disagrees with the combinations is refused.
+        let mut bad = obsd.clone();
+        bad[20] = 2;
+        assert_eq!(
+            Message::parse(Dialect::OpenBsd, &bad),
+            Err(Error::BadExtBody(ExtKind::Proposal))
+        );
+    }
+
+    #[test]
+    fn lifetime_sa2_and_supported_layouts() {
+        let m = Message::new(Header::new(MsgType::Expire, SaType::Ah, 0, 0))
+            .with(Ext::Lifetime(
+                ExtKind::LifetimeSoft,
+                Lifetime {
+                    allocations: 1,
+                    bytes: 2,
+                    addtime: 3,
+                    usetime: 4,
+                },
+            ))
+            .with(Ext::Sa2(Sa2 {
+                mode: 2,
+                sequence: 5,
+                reqid: 6,
+            }))
+            .with(Ext::Supported(
+                ExtKind::SupportedAuth,
+                vec![Alg {
+                    id: 3,
+                    ivlen: 0,
+                    minbits: 160,
+                    maxbits: 160,
+                }],
+            ));
+        let want = unhex(
+            "02 08 00 02 0a00 0000 00000000 00000000
+             0400 0400 01000000 0200000000000000 0300000000000000 0400000000000000
+             0200 1300 02 00 0000 05000000 06000000
+             0200 0e00 00000000 03 00 a000 a000 0000",
+        );
+        assert_eq!(m.emit(Dialect::Linux).unwrap(), want);
+        assert_eq!(Message::parse(Dialect::Linux, &want).unwrap(), m);
+        // On OpenBSD ext 19 is X_PROTOCOL: SA2 is not in that dialect.
+        assert!(matches!(
+            m.emit(Dialect::OpenBsd),
+            Err(Error::NotInDialect(_))
+        ));
+    }
+
+    #[test]
     fn nat_t_ports_are_network_order() {
         let m = Message::new(Header::new(MsgType::Add, SaType::Esp, 0, 0))
             .with(Ext::NatTType(2))
