@@ -108,7 +108,9 @@ impl Cursor<'_> {
                 self.bump();
                 true
             }
-            (Some(b'\\'), Some(b'\r')) if self.bytes.get(self.at + 2) == Some(&b'\n') => {
+            (Some(b'\\'), Some(b'\r'))
+                if self.bytes.get(self.at.saturating_add(2)) == Some(&b'\n') =>
+            {
                 self.bump();
                 self.bump();
                 self.bump();

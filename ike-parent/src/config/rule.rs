@@ -233,7 +233,7 @@ impl Parser {
                 }
                 "local" => {
                     once(self, &seen.local, &word, pos)?;
-                    let addr = match self.host_value(false)? {
+                    let addr = match self.host_value()? {
                         (Host::Any, _) => None,
                         (Host::Net(n), _) if n.is_host() => Some(n.addr),
                         (Host::Net(n), npos) => {
@@ -248,7 +248,7 @@ impl Parser {
                 }
                 "peer" => {
                     once(self, &seen.peer, &word, pos)?;
-                    let net = match self.host_value(false)? {
+                    let net = match self.host_value()? {
                         (Host::Any, _) => None,
                         (Host::Net(n), _) => Some(n),
                     };
@@ -419,8 +419,8 @@ impl Parser {
         Ok(out)
     }
 
-    /// One address, `any`, or (with `list`) `{ a, b }`.
-    fn host_value(&mut self, _list: bool) -> PResult<(Host, Pos)> {
+    /// One address, a prefix or `any` (`hosts` handles `{ }` lists).
+    fn host_value(&mut self) -> PResult<(Host, Pos)> {
         let (v, pos) = self.value("an address, a prefix or 'any'")?;
         match v.as_str() {
             "any" => Ok((Host::Any, pos)),
@@ -439,7 +439,7 @@ impl Parser {
 
     fn hosts(&mut self) -> PResult<Vec<(Host, Pos)>> {
         if !matches!(self.peek()?.tok, Tok::LBrace) {
-            return Ok(vec![self.host_value(false)?]);
+            return Ok(vec![self.host_value()?]);
         }
         self.next()?;
         let mut out = Vec::new();
@@ -461,7 +461,7 @@ impl Parser {
                             format!("more than {MAX_FLOWS} addresses in a list"),
                         ));
                     }
-                    out.push(self.host_value(true)?);
+                    out.push(self.host_value()?);
                 }
             }
         }
