@@ -531,6 +531,9 @@ impl Engine {
         o.phase = Phase::Rekeyed;
         o.successor = Some(new);
         o.rekey_at = None;
+        // Whoever deletes the old SA does so at once; if that DELETE never
+        // comes, forget it after a while anyway.
+        o.hard_at = Some(now + self.cfg.half_open_timeout);
         if we_delete_old {
             o.tasks.push_back(Task::DeleteIke);
         }

@@ -195,6 +195,7 @@ impl Engine {
             hard_at: now + lt.hard,
             state: ChildState::Installed,
             replaced: false,
+            expiring: false,
             collision: None,
         });
         self.events.push_back(Event::ChildUp {

@@ -561,11 +561,12 @@ impl Engine {
                 consider(Some(c.hard_at));
             }
             if let Some(iv) = sa.policy.dpd_interval {
-                if sa.pending.is_none() {
+                // Only when idle: any request in flight checks liveness too.
+                if sa.pending.is_none() && sa.spi_wait.is_none() && sa.tasks.is_empty() {
                     consider(Some(sa.last_heard + iv));
                 }
             }
-        } else if sa.pending.is_none() {
+        } else if sa.pending.is_none() && matches!(sa.phase, Phase::Init | Phase::Auth) {
             // Half-open (either side) waiting for the peer: give up later.
             consider(Some(sa.created + self.cfg.half_open_timeout));
         }
@@ -581,12 +582,14 @@ impl Engine {
         if let Some(p) = sa.pending.as_deref_mut() {
             if p.retransmit_at <= now {
                 if p.tries >= retx.tries {
-                    let reason = if sa.phase == Phase::Established || sa.phase == Phase::Rekeyed {
-                        DownReason::PeerDead
-                    } else {
-                        DownReason::Failed
+                    let reason = match sa.phase {
+                        Phase::Established => DownReason::PeerDead,
+                        // A replaced SA or one we are deleting: nothing is lost.
+                        Phase::Rekeyed => DownReason::Rekeyed,
+                        Phase::Deleting => DownReason::Terminated,
+                        Phase::Init | Phase::Auth => DownReason::Failed,
                     };
-                    if sa.phase != Phase::Established {
+                    if matches!(sa.phase, Phase::Init | Phase::Auth) {
                         let (policy, remote) = (sa.policy.name.clone(), sa.remote);
                         self.events.push_back(Event::Failed {
                             ike: Some(IkeSaId(h)),
@@ -615,13 +618,21 @@ impl Engine {
             return;
         };
         if sa.hard_at.is_some_and(|t| t <= now) {
-            self.remove_sa(h, DownReason::Expired);
+            let reason = if sa.phase == Phase::Rekeyed {
+                DownReason::Rekeyed
+            } else {
+                DownReason::Expired
+            };
+            self.remove_sa(h, reason);
             return;
         }
-        if sa.phase != Phase::Established {
+        if matches!(sa.phase, Phase::Init | Phase::Auth) {
             if sa.pending.is_none() && sa.created + self.cfg.half_open_timeout <= now {
                 self.remove_sa(h, DownReason::Failed);
             }
+            return;
+        }
+        if sa.phase != Phase::Established {
             return;
         }
         if sa.rekey_at.is_some_and(|t| t <= now) {
@@ -644,14 +655,30 @@ impl Engine {
             }
         }
         if let Some(iv) = sa.policy.dpd_interval {
-            if sa.pending.is_none() && sa.last_heard + iv <= now && sa.tasks.is_empty() {
+            if sa.pending.is_none()
+                && sa.spi_wait.is_none()
+                && sa.last_heard + iv <= now
+                && sa.tasks.is_empty()
+            {
                 sa.tasks.push_back(Task::Dpd);
             }
         }
+        let grace = self.cfg.half_open_timeout;
         for spi in expired {
-            // Hard lifetime: the kernel drops its SAs by itself; tell the peer.
-            self.child_gone(h, spi, DownReason::Expired, true);
-            self.queue(now, h, Task::DeleteChild(spi));
+            let Some(c) = self.sas.get_mut(&h).and_then(|s| s.child_by_in(spi)) else {
+                continue;
+            };
+            if c.expiring {
+                // The DELETE exchange did not finish in time: drop it here.
+                self.child_gone(h, spi, DownReason::Expired, true);
+            } else {
+                // Hard lifetime: the kernel drops its SAs by itself; the
+                // DELETE exchange tells the peer and removes what is left.
+                c.expiring = true;
+                c.rekey_at = None;
+                c.hard_at = now + grace;
+                self.queue(now, h, Task::DeleteChild(spi));
+            }
         }
     }
 

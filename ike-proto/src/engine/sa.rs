@@ -72,6 +72,8 @@ pub(crate) struct Child {
     pub state: ChildState,
     /// Replaced by a rekey: its removal is reported as `Rekeyed`.
     pub replaced: bool,
+    /// Hard lifetime reached; the DELETE exchange is under way.
+    pub expiring: bool,
     /// Our rekey of this child is in flight with these nonces... (see
     /// `Collision`); also set when the peer's rekey of it arrived.
     pub collision: Option<Box<Collision>>,

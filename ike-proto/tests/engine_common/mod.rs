@@ -340,7 +340,11 @@ impl Pair {
         let mut guard = 0u64;
         loop {
             guard += 1;
-            assert!(guard < 5_000_000, "runaway simulation");
+            assert!(
+                guard < 200_000,
+                "runaway simulation at {:?}",
+                self.now - self.start
+            );
             self.pump();
             let next_flight = self.flight.keys().next().map(|k| k.0);
             let ta = self.a.engine.poll_timeout();

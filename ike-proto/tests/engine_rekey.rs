@@ -1,0 +1,338 @@
+//! CREATE_CHILD_SA and INFORMATIONAL between two engines: child and IKE
+//! rekeys (alone and simultaneous), deletes, lifetimes, kernel EXPIREs.
+
+mod engine_common;
+
+use std::time::Duration;
+
+use engine_common::*;
+use ike_proto::engine::*;
+use ike_proto::wire::DhGroup;
+
+fn rekeyed(events: &[Event]) -> usize {
+    count(events, |e| matches!(e, Event::ChildRekeyed { .. }))
+}
+
+fn only_child(p: &Pair, s: Side) -> (u32, u32) {
+    let n = if s == Side::A { &p.a } else { &p.b };
+    let ike = n.engine.established();
+    assert_eq!(ike.len(), 1, "one IKE SA");
+    let c = n.engine.children(ike[0]);
+    assert_eq!(c.len(), 1, "one child: {c:x?}");
+    c[0]
+}
+
+fn child_rekey(pfs: bool, by: Side) {
+    let (mut pa, mut pb) = psk_policies(b"k", b"k");
+    if pfs {
+        pa.child_proposals[0].dh = vec![DhGroup::CURVE25519];
+        pb.child_proposals[0].dh = vec![DhGroup::CURVE25519];
+    }
+    let mut p = Pair::new(config(pa), config(pb), 31);
+    establish(&mut p);
+    let (old_in, _) = only_child(&p, by);
+    let ike = p.node(by).engine.established()[0];
+    p.command(
+        by,
+        Command::RekeyChild {
+            ike,
+            spi_in: old_in,
+        },
+    );
+    p.run_for(Duration::from_secs(3));
+    let (new_in, new_out) = only_child(&p, by);
+    assert_ne!(new_in, old_in);
+    assert_eq!(
+        only_child(&p, if by == Side::A { Side::B } else { Side::A }),
+        (new_out, new_in)
+    );
+    assert_eq!(rekeyed(&p.a.events), 1);
+    assert_eq!(rekeyed(&p.b.events), 1);
+    // Old SAs gone, new ones mirrored, policies untouched.
+    assert_eq!(p.a.kernel.installed().len(), 2);
+    assert_mirrored(&p);
+    assert_eq!(p.a.kernel.policies.len(), 2);
+    assert_eq!(p.b.kernel.policies.len(), 2);
+    assert_eq!(p.a.kernel.larval() + p.b.kernel.larval(), 0);
+}
+
+#[test]
+fn child_rekey_without_pfs() {
+    child_rekey(false, Side::A);
+}
+
+#[test]
+fn child_rekey_with_pfs() {
+    child_rekey(true, Side::A);
+}
+
+#[test]
+fn child_rekey_by_the_responder() {
+    child_rekey(true, Side::B);
+}
+
+#[test]
+fn ike_rekey_keeps_children() {
+    let mut p = Pair::psk();
+    establish(&mut p);
+    let before_a = only_child(&p, Side::A);
+    let old = p.a.engine.established()[0];
+    p.command(Side::A, Command::RekeyIke { ike: old });
+    p.run_for(Duration::from_secs(3));
+    let new = p.a.engine.established();
+    assert_eq!(new.len(), 1);
+    assert_ne!(new[0], old);
+    assert_eq!(p.b.engine.established().len(), 1);
+    assert_eq!(p.a.engine.ike_sa_count(), 1, "old IKE SA deleted");
+    assert_eq!(p.b.engine.ike_sa_count(), 1);
+    assert_eq!(
+        only_child(&p, Side::A),
+        before_a,
+        "the child moved to the new IKE SA"
+    );
+    assert_mirrored(&p);
+    // The new IKE SA works: rekey the child over it, from B.
+    let ike_b = p.b.engine.established()[0];
+    let (b_in, _) = only_child(&p, Side::B);
+    p.command(
+        Side::B,
+        Command::RekeyChild {
+            ike: ike_b,
+            spi_in: b_in,
+        },
+    );
+    p.run_for(Duration::from_secs(3));
+    assert_eq!(rekeyed(&p.a.events), 1);
+    assert_mirrored(&p);
+}
+
+#[test]
+fn simultaneous_child_rekey_converges() {
+    for seed in 0..20 {
+        let (mut pa, mut pb) = psk_policies(b"k", b"k");
+        if seed % 2 == 0 {
+            pa.child_proposals[0].dh = vec![DhGroup::CURVE25519];
+            pb.child_proposals[0].dh = vec![DhGroup::CURVE25519];
+        }
+        let mut p = Pair::new(config(pa), config(pb), 100 + seed);
+        establish(&mut p);
+        let (a_in, _) = only_child(&p, Side::A);
+        let (b_in, _) = only_child(&p, Side::B);
+        let (ia, ib) = (p.a.engine.established()[0], p.b.engine.established()[0]);
+        // Both sides start at the same instant (RFC 7296 2.8.1).
+        let now = p.now;
+        p.a.engine.handle_command(
+            now,
+            Command::RekeyChild {
+                ike: ia,
+                spi_in: a_in,
+            },
+        );
+        p.b.engine.handle_command(
+            now,
+            Command::RekeyChild {
+                ike: ib,
+                spi_in: b_in,
+            },
+        );
+        p.run_for(Duration::from_secs(10));
+        let (x, y) = only_child(&p, Side::A);
+        assert_ne!(x, a_in, "seed {seed}: rekeyed");
+        assert_eq!(only_child(&p, Side::B), (y, x));
+        assert_eq!(
+            p.a.kernel.installed().len(),
+            2,
+            "seed {seed}: redundant SAs deleted"
+        );
+        assert_mirrored(&p);
+        assert_eq!(p.a.kernel.larval() + p.b.kernel.larval(), 0);
+    }
+}
+
+#[test]
+fn simultaneous_ike_rekey_converges() {
+    for seed in 0..20 {
+        let mut p = Pair::new(
+            config(psk_policies(b"k", b"k").0),
+            config(psk_policies(b"k", b"k").1),
+            200 + seed,
+        );
+        establish(&mut p);
+        let child = only_child(&p, Side::A);
+        let (ia, ib) = (p.a.engine.established()[0], p.b.engine.established()[0]);
+        let now = p.now;
+        p.a.engine
+            .handle_command(now, Command::RekeyIke { ike: ia });
+        p.b.engine
+            .handle_command(now, Command::RekeyIke { ike: ib });
+        p.run_for(Duration::from_secs(10));
+        assert_eq!(
+            p.a.engine.ike_sa_count(),
+            1,
+            "seed {seed}: A {:?}",
+            p.a.events
+        );
+        assert_eq!(p.b.engine.ike_sa_count(), 1, "seed {seed}");
+        let (na, nb) = (p.a.engine.established()[0], p.b.engine.established()[0]);
+        assert_ne!(na, ia);
+        assert_eq!(only_child(&p, Side::A), child, "seed {seed}: child kept");
+        assert_mirrored(&p);
+        // The survivor is the same SA on both sides: DPD over it works.
+        p.command(Side::A, Command::Dpd { ike: na });
+        p.run_for(Duration::from_secs(30));
+        assert_eq!(p.a.engine.established(), vec![na]);
+        assert_eq!(p.b.engine.established(), vec![nb]);
+    }
+}
+
+#[test]
+fn rekey_of_both_children_and_ike_at_once() {
+    let mut p = Pair::psk();
+    establish(&mut p);
+    let (a_in, _) = only_child(&p, Side::A);
+    let ib = p.b.engine.established()[0];
+    let ia = p.a.engine.established()[0];
+    let now = p.now;
+    p.a.engine.handle_command(
+        now,
+        Command::RekeyChild {
+            ike: ia,
+            spi_in: a_in,
+        },
+    );
+    p.b.engine
+        .handle_command(now, Command::RekeyIke { ike: ib });
+    p.run_for(Duration::from_secs(60));
+    assert_eq!(p.a.engine.ike_sa_count(), 1);
+    assert_eq!(p.b.engine.ike_sa_count(), 1);
+    only_child(&p, Side::A);
+    assert_mirrored(&p);
+}
+
+#[test]
+fn delete_child_on_command() {
+    let mut p = Pair::psk();
+    establish(&mut p);
+    let (a_in, _) = only_child(&p, Side::A);
+    let ia = p.a.engine.established()[0];
+    p.command(
+        Side::A,
+        Command::DeleteChild {
+            ike: ia,
+            spi_in: a_in,
+        },
+    );
+    p.run_for(Duration::from_secs(2));
+    assert!(p.a.engine.children(ia).is_empty());
+    assert!(p.b.engine.children(p.b.engine.established()[0]).is_empty());
+    assert!(p.a.kernel.sas.is_empty() && p.b.kernel.sas.is_empty());
+    assert!(p.a.kernel.policies.is_empty() && p.b.kernel.policies.is_empty());
+}
+
+#[test]
+fn lifetimes_rekey_everything_for_hours() {
+    let (mut pa, mut pb) = psk_policies(b"k", b"k");
+    let ike = Lifetime {
+        rekey: Duration::from_secs(600),
+        jitter: Duration::from_secs(60),
+        hard: Duration::from_secs(900),
+    };
+    let child = Lifetime {
+        rekey: Duration::from_secs(240),
+        jitter: Duration::from_secs(30),
+        hard: Duration::from_secs(400),
+    };
+    for pol in [&mut pa, &mut pb] {
+        pol.ike_lifetime = ike;
+        pol.child_lifetime = child;
+    }
+    let mut p = Pair::new(config(pa), config(pb), 41);
+    establish(&mut p);
+    p.run_for(Duration::from_secs(3 * 3600));
+    assert_eq!(p.a.engine.ike_sa_count(), 1);
+    assert_eq!(p.b.engine.ike_sa_count(), 1);
+    only_child(&p, Side::A);
+    assert_mirrored(&p);
+    assert!(
+        rekeyed(&p.a.events) >= 3 * 3600 / 400,
+        "children were rekeyed: {}",
+        rekeyed(&p.a.events)
+    );
+    let ike_rekeys = count(&p.a.events, |e| matches!(e, Event::IkeRekeyed { .. }));
+    assert!(
+        ike_rekeys >= 3 * 3600 / 900,
+        "IKE SA rekeyed {ike_rekeys} times"
+    );
+    assert!(
+        !p.a.events.iter().any(|e| matches!(
+            e,
+            Event::IkeDown {
+                reason: DownReason::Expired | DownReason::PeerDead,
+                ..
+            }
+        )),
+        "{:#?}",
+        p.a.events
+            .iter()
+            .filter(|e| matches!(
+                e,
+                Event::IkeDown { .. } | Event::IkeRekeyed { .. } | Event::IkeUp { .. }
+            ))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(p.a.kernel.larval() + p.b.kernel.larval(), 0);
+}
+
+#[test]
+fn kernel_soft_expire_rekeys_and_hard_expire_deletes() {
+    let mut p = Pair::psk();
+    establish(&mut p);
+    let (a_in, _) = only_child(&p, Side::A);
+    let now = p.now;
+    p.a.engine.handle_kernel_event(
+        now,
+        KernelEvent::Expire {
+            spi: a_in,
+            dst: ip(A_ADDR),
+            hard: false,
+        },
+    );
+    p.run_for(Duration::from_secs(3));
+    let (n_in, _) = only_child(&p, Side::A);
+    assert_ne!(n_in, a_in);
+    assert_mirrored(&p);
+    let now = p.now;
+    p.a.engine.handle_kernel_event(
+        now,
+        KernelEvent::Expire {
+            spi: n_in,
+            dst: ip(A_ADDR),
+            hard: true,
+        },
+    );
+    p.run_for(Duration::from_secs(3));
+    assert!(p.a.engine.children(p.a.engine.established()[0]).is_empty());
+    assert!(p.b.engine.children(p.b.engine.established()[0]).is_empty());
+    assert!(p.b.kernel.sas.is_empty());
+}
+
+#[test]
+fn hard_lifetime_without_answer_deletes() {
+    let (mut pa, mut pb) = psk_policies(b"k", b"k");
+    let l = Lifetime {
+        rekey: Duration::from_secs(100),
+        jitter: Duration::from_secs(0),
+        hard: Duration::from_secs(110),
+    };
+    pa.ike_lifetime = l;
+    pb.ike_lifetime = l;
+    pa.dpd_interval = None;
+    pb.dpd_interval = None;
+    let mut p = Pair::new(config(pa), config(pb), 43);
+    establish(&mut p);
+    p.loss = 1.0;
+    p.run_for(Duration::from_secs(200));
+    assert_eq!(p.a.engine.ike_sa_count(), 0);
+    assert_eq!(p.b.engine.ike_sa_count(), 0);
+    assert!(p.a.kernel.sas.is_empty() && p.b.kernel.sas.is_empty());
+}
