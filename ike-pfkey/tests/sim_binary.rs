@@ -35,6 +35,10 @@ struct Sim {
 
 impl Sim {
     fn spawn(tag: &str, dialect: &str) -> Sim {
+        Sim::spawn_with(tag, &["--dialect", dialect])
+    }
+
+    fn spawn_with(tag: &str, extra: &[&str]) -> Sim {
         let dir = std::env::temp_dir();
         let socket = dir.join(format!("pfkey-sim-{}-{tag}.sock", std::process::id()));
         let control = dir.join(format!("pfkey-sim-{}-{tag}.ctl", std::process::id()));
@@ -43,7 +47,7 @@ impl Sim {
             .arg(&socket)
             .arg("--control")
             .arg(&control)
-            .args(["--dialect", dialect])
+            .args(extra)
             .spawn()
             .unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -296,4 +300,44 @@ fn freebsd_dialect_dump_counts_down() {
         3,
         "8-byte FreeBSD request carried the reqid"
     );
+}
+
+#[test]
+fn the_algorithm_list_is_configurable() {
+    let sim = Sim::spawn_with(
+        "algs",
+        &[
+            "--encrypt",
+            "12:128:256:16,20:160:288:8",
+            "--auth",
+            "3:160:160",
+        ],
+    );
+    let cfg = BrokerConfig {
+        dialect: Dialect::Linux,
+        pid: std::process::id(),
+        flush_on_start: false,
+        delete_on_exit: true,
+        allowed: AllowedSet::default(),
+        timeout: Duration::from_secs(5),
+    };
+    let (_bb, s) = BlockingBroker::start(connect_pfkey(&sim.socket).unwrap(), cfg).unwrap();
+    assert_eq!(
+        s.encryption,
+        [
+            Encryption::Aes128Cbc,
+            Encryption::Aes192Cbc,
+            Encryption::Aes256Cbc,
+            Encryption::Aes128Gcm16,
+            Encryption::Aes192Gcm16,
+            Encryption::Aes256Gcm16
+        ]
+    );
+    assert_eq!(s.integrity, [Integrity::HmacSha1]);
+    let bad = Command::new(SIM)
+        .args(["serve", "--socket", "/nonexistent/x", "--auth", "3:160"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("ID:MIN:MAX"));
 }

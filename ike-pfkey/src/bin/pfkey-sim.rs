@@ -7,6 +7,7 @@
 use ike_pfkey::dialect::Dialect;
 use ike_pfkey::sim::server::{control_request, Server, ServerConfig};
 use ike_pfkey::sim::SimConfig;
+use ike_pfkey::wire::Alg;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -32,7 +33,32 @@ struct Opts {
     control: Option<PathBuf>,
     json: bool,
     dialect: Dialect,
+    auth: Option<Vec<Alg>>,
+    encrypt: Option<Vec<Alg>>,
     rest: Vec<String>,
+}
+
+/// `ID:MINBITS:MAXBITS[:IVLEN]`, comma separated: the REGISTER reply's list.
+fn parse_algs(s: &str) -> Result<Vec<Alg>, String> {
+    s.split(',')
+        .map(|item| {
+            let f: Vec<&str> = item.split(':').collect();
+            let num = |i: usize| -> Result<u16, String> {
+                f.get(i)
+                    .ok_or(format!("{item}: want ID:MIN:MAX[:IVLEN]"))?
+                    .parse()
+                    .map_err(|e| format!("{item}: {e}"))
+            };
+            let byte = |v: u16| u8::try_from(v).map_err(|_| format!("{item}: {v} is not a byte"));
+            let ivlen = if f.len() > 3 { byte(num(3)?)? } else { 0 };
+            Ok(Alg {
+                id: byte(num(0)?)?,
+                ivlen,
+                minbits: num(1)?,
+                maxbits: num(2)?,
+            })
+        })
+        .collect()
 }
 
 fn parse(args: &[String]) -> Result<Opts, String> {
@@ -41,6 +67,8 @@ fn parse(args: &[String]) -> Result<Opts, String> {
         control: None,
         json: false,
         dialect: Dialect::Linux,
+        auth: None,
+        encrypt: None,
         rest: Vec::new(),
     };
     let mut it = args.iter();
@@ -54,6 +82,8 @@ fn parse(args: &[String]) -> Result<Opts, String> {
             "--socket" => o.socket = Some(value()?.into()),
             "--control" => o.control = Some(value()?.into()),
             "--json" => o.json = true,
+            "--auth" => o.auth = Some(parse_algs(&value()?)?),
+            "--encrypt" => o.encrypt = Some(parse_algs(&value()?)?),
             "--dialect" => {
                 o.dialect = match value()?.as_str() {
                     "linux" => Dialect::Linux,
@@ -74,10 +104,16 @@ fn run(args: &[String]) -> Result<(), String> {
     match cmd.as_str() {
         "serve" => {
             let socket = o.socket.ok_or(format!("serve needs --socket\n{USAGE}"))?;
-            let sim = SimConfig {
+            let mut sim = SimConfig {
                 dialect: o.dialect,
                 ..SimConfig::default()
             };
+            if let Some(a) = o.auth {
+                sim.auth = a;
+            }
+            if let Some(e) = o.encrypt {
+                sim.encrypt = e;
+            }
             let shown = socket.display().to_string();
             let _server = Server::start(ServerConfig {
                 socket,
