@@ -3,6 +3,14 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use ike_proto::wire::{
+    add_non_esp_marker, build_protected, EncryptedKind, ExchangeType, Flags, Header, PayloadType,
+};
+
+#[path = "../src/bin/ike_dump/keys.rs"]
+#[allow(dead_code)]
+mod keys;
+
 const GCM: &str = "strongswan-psk-x25519-aes256gcm";
 const CBC: &str = "strongswan-psk-ecp256-aes128cbc-sha256";
 
@@ -149,4 +157,97 @@ fn without_keys_sk_is_shown_encrypted() {
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert_eq!(stdout.matches("no --keys").count(), 4);
     assert!(!stdout.contains("a.test"));
+}
+
+/// A classic pcap (raw IPv4 link type) of UDP 4500 datagrams.
+fn pcap_raw_ipv4(datagrams: &[Vec<u8>]) -> Vec<u8> {
+    let mut f = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    f.extend_from_slice(&65535u32.to_le_bytes());
+    f.extend_from_slice(&101u32.to_le_bytes());
+    for d in datagrams {
+        let udp_len = 8 + d.len();
+        let mut ip = vec![0x45, 0];
+        ip.extend_from_slice(&((20 + udp_len) as u16).to_be_bytes());
+        ip.extend_from_slice(&[0, 0, 0x40, 0, 64, 17, 0, 0, 10, 77, 0, 1, 10, 77, 0, 2]);
+        ip.extend_from_slice(&4500u16.to_be_bytes());
+        ip.extend_from_slice(&4500u16.to_be_bytes());
+        ip.extend_from_slice(&(udp_len as u16).to_be_bytes());
+        ip.extend_from_slice(&[0, 0]);
+        ip.extend_from_slice(d);
+        f.extend_from_slice(&[0; 8]);
+        f.extend_from_slice(&(ip.len() as u32).to_le_bytes());
+        f.extend_from_slice(&(ip.len() as u32).to_le_bytes());
+        f.extend_from_slice(&ip);
+    }
+    f
+}
+
+/// IKE_AUTH of the GCM set re-sent as three RFC 7383 fragments (sent out
+/// of order) under the same keys: ike-dump decrypts and reassembles them.
+#[test]
+fn reassembles_fragments() {
+    let text = std::fs::read_to_string(data(GCM, "keys.txt")).unwrap();
+    let keys = keys::KeysFile::parse(&text).unwrap();
+    let sa = keys.find(0x7e02bfa8def98971, 0x0d9521be2b4ac111).unwrap();
+    let cipher = keys.cipher(sa, true).unwrap();
+    let plain_text =
+        std::fs::read_to_string(data(GCM, "decrypted/03-i2r-IKE_AUTH.plain.hex")).unwrap();
+    let hex: String = plain_text.lines().filter(|l| !l.starts_with('#')).collect();
+    let inner = keys::decode_hex(&hex).unwrap();
+
+    let header = Header::new(
+        sa.spi_i,
+        sa.spi_r,
+        ExchangeType::IKE_AUTH,
+        Flags {
+            initiator: true,
+            ..Flags::default()
+        },
+        1,
+    );
+    let pieces: Vec<&[u8]> = inner.chunks(inner.len() / 3 + 1).collect();
+    assert_eq!(pieces.len(), 3);
+    let mut datagrams = Vec::new();
+    for (i, piece) in pieces.iter().enumerate() {
+        let number = i as u16 + 1;
+        let first = if number == 1 {
+            PayloadType::IDI
+        } else {
+            PayloadType::NONE
+        };
+        let kind = EncryptedKind::Skf { number, total: 3 };
+        let ct_len = cipher.sealed_len(piece.len()) - cipher.iv_len() - cipher.icv_len();
+        let mut buf = build_protected(
+            &header,
+            &[],
+            kind,
+            first,
+            cipher.iv_len(),
+            ct_len,
+            cipher.icv_len(),
+        )
+        .unwrap();
+        let iv = (0x1000 + u64::from(number)).to_be_bytes();
+        let sealed = cipher.encrypt(buf.aad(), piece, &iv).unwrap();
+        buf.set_body(&sealed).unwrap();
+        datagrams.push(add_non_esp_marker(&buf.into_bytes()));
+    }
+    datagrams.swap(0, 2);
+    let pcap = std::env::temp_dir().join(format!("ike-dump-frag-{}.pcap", std::process::id()));
+    std::fs::write(&pcap, pcap_raw_ipv4(&datagrams)).unwrap();
+    let out = ike_dump(&[Path::new("--keys"), &data(GCM, "keys.txt"), &pcap]);
+    std::fs::remove_file(&pcap).unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(frame_text(&stdout, 1).contains("fragment 3 of 3"));
+    assert!(frame_text(&stdout, 1).contains("2 fragment(s) of this message still missing"));
+    let last = frame_text(&stdout, 3);
+    assert!(last.contains("reassembled message (3 fragments)"), "{last}");
+    assert!(last.contains("data = a.test"));
+    assert!(last.contains("data = b.test"));
+    assert!(last.contains("notify_type = IKEV2_MESSAGE_ID_SYNC_SUPPORTED(16420)"));
 }

@@ -18,10 +18,12 @@ use std::process::ExitCode;
 
 use ike_proto::crypto;
 use ike_proto::wire::{
-    classify_udp_4500, parse_inner_payloads, EncryptedKind, Message, Payload, ProtectedMessage,
-    Udp4500,
+    classify_udp_4500, parse_inner_payloads, EncryptedKind, Message, Payload, PayloadType,
+    ProtectedMessage, Udp4500,
 };
 
+#[path = "ike_dump/fragments.rs"]
+mod fragments;
 #[path = "ike_dump/keys.rs"]
 mod keys;
 #[path = "ike_dump/pcap.rs"]
@@ -29,6 +31,7 @@ mod pcap;
 #[path = "ike_dump/print.rs"]
 mod print;
 
+use fragments::{Added, Fragments, MessageKey};
 use keys::KeysFile;
 use print::Out;
 
@@ -104,6 +107,7 @@ fn run(args: &Args) -> Result<usize, String> {
         None => None,
     };
     let mut failures = 0;
+    let mut frags = Fragments::default();
     if pcap::is_pcap(&input) {
         for d in pcap::read(&input)? {
             let natt = d.src.port() == 4500 || d.dst.port() == 4500;
@@ -121,7 +125,7 @@ fn run(args: &Args) -> Result<usize, String> {
                 (d.payload, "")
             };
             println!("frame {}: {} -> {}{marker}", d.frame, d.src, d.dst);
-            if let Err(e) = dump_and_print(message, keys.as_ref()) {
+            if let Err(e) = dump_and_print(message, keys.as_ref(), &mut frags) {
                 eprintln!("frame {}: error: {e}", d.frame);
                 failures += 1;
             }
@@ -134,7 +138,7 @@ fn run(args: &Args) -> Result<usize, String> {
             .filter(|l| !l.trim_start().starts_with('#'))
             .collect();
         let bytes = keys::decode_hex(&hex)?;
-        if let Err(e) = dump_and_print(&bytes, keys.as_ref()) {
+        if let Err(e) = dump_and_print(&bytes, keys.as_ref(), &mut frags) {
             eprintln!("error: {e}");
             failures += 1;
         }
@@ -143,14 +147,23 @@ fn run(args: &Args) -> Result<usize, String> {
 }
 
 /// Prints what could be decoded even when a later step fails.
-fn dump_and_print(datagram: &[u8], keys: Option<&KeysFile>) -> Result<(), String> {
+fn dump_and_print(
+    datagram: &[u8],
+    keys: Option<&KeysFile>,
+    frags: &mut Fragments,
+) -> Result<(), String> {
     let mut o = Out::new();
-    let r = dump(&mut o, datagram, keys);
+    let r = dump(&mut o, datagram, keys, frags);
     print!("{}", o.text);
     r
 }
 
-fn dump(o: &mut Out, datagram: &[u8], keys: Option<&KeysFile>) -> Result<(), String> {
+fn dump(
+    o: &mut Out,
+    datagram: &[u8],
+    keys: Option<&KeysFile>,
+    frags: &mut Fragments,
+) -> Result<(), String> {
     let m = Message::parse(datagram).map_err(|e| format!("malformed message: {e}"))?;
     print::header(o, &m.header);
     for p in &m.payloads {
@@ -189,24 +202,50 @@ fn dump(o: &mut Out, datagram: &[u8], keys: Option<&KeysFile>) -> Result<(), Str
     );
     match pm.kind {
         EncryptedKind::Sk => {
-            let inner = parse_inner_payloads(pm.first_inner, &plain);
-            let mut failed = None;
-            o.nested(title, |o| match &inner {
-                Ok(payloads) => payloads.iter().for_each(|p| print::payload(o, p)),
-                Err(e) => {
-                    o.hex("plaintext", &plain);
-                    failed = Some(format!("malformed inner payload: {e}"));
-                }
-            });
-            failed.map_or(Ok(()), Err)
+            let mut r = Ok(());
+            o.nested(title, |o| r = inner_tree(o, pm.first_inner, &plain));
+            r
         }
         EncryptedKind::Skf { number, total } => {
-            // Inner payloads span fragments; this tool does not reassemble.
-            o.nested(title, |o| {
-                o.line(format!("fragment {number} of {total} (not reassembled)"));
-                o.hex("plaintext", &plain);
-            });
+            let key = MessageKey {
+                spi_i: m.header.spi_i,
+                spi_r: m.header.spi_r,
+                message_id: m.header.message_id,
+                response: m.header.flags.response,
+            };
+            o.nested(title, |o| o.line(format!("fragment {number} of {total}")));
+            match frags.add(key, number, total, pm.first_inner, plain) {
+                Added::Pending { missing } => {
+                    o.line(format!(
+                        "({missing} fragment(s) of this message still missing)"
+                    ));
+                    Ok(())
+                }
+                Added::Complete(first, joined) => {
+                    let mut r = Ok(());
+                    o.nested(format!("reassembled message ({total} fragments)"), |o| {
+                        r = inner_tree(o, first, &joined)
+                    });
+                    r
+                }
+                Added::Rejected => Err(format!(
+                    "fragment {number} of {total} does not fit the earlier fragments"
+                )),
+            }
+        }
+    }
+}
+
+/// Prints decrypted inner payloads, or their bytes if they do not decode.
+fn inner_tree(o: &mut Out, first: PayloadType, plain: &[u8]) -> Result<(), String> {
+    match parse_inner_payloads(first, plain) {
+        Ok(payloads) => {
+            payloads.iter().for_each(|p| print::payload(o, p));
             Ok(())
+        }
+        Err(e) => {
+            o.hex("plaintext", plain);
+            Err(format!("malformed inner payload: {e}"))
         }
     }
 }
