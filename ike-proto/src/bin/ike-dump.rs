@@ -10,7 +10,7 @@
 //! With `--keys`, a key file in the format of the strongSwan vector sets
 //! (`[general] ike_proposal = ...`, `[IKE_SA n]` with SPIi, SPIr, SK_e*,
 //! SK_a*), SK payloads of known IKE SAs are decrypted and their inner
-//! payloads printed. The exit status is 1 if any message is malformed or
+//! payloads printed; RFC 7383 fragments are reassembled first. The exit status is 1 if any message is malformed or
 //! fails its integrity check, 2 for usage or I/O errors.
 
 use std::io::Read;
