@@ -9,6 +9,7 @@
 pub mod algorithms;
 pub mod identity;
 pub mod policy;
+pub mod reload;
 pub mod secret;
 pub mod select;
 
@@ -18,6 +19,7 @@ pub use policy::{
     Auth, ChildProposal, Encapsulation, Flow, IkeProposal, IpNet, IpsecProtocol, Lifetime, Policy,
     PolicyMode, PublicKeyMethod,
 };
+pub use reload::{policy_changes, PolicyChanges};
 pub use secret::{KeyFormat, KeyMaterial, Secret};
 pub use select::{select_policy, PolicyQuery};
 
