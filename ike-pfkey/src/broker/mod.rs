@@ -245,7 +245,13 @@ impl Broker {
     fn fail(&mut self, op: Op, e: KernelError) {
         match op {
             Op::Net { id, .. } => self.reply(id, Err(e)),
-            Op::AcquireLookup(ev) => self.to_net.push_back(PfkeyToNet::Event(*ev)),
+            Op::AcquireLookup(ev) => {
+                // No selectors, but ike-net may still answer (or fail) it.
+                if let KernelEvent::Acquire { seq, .. } = ev.as_ref() {
+                    self.owned.acquires.insert(*seq);
+                }
+                self.to_net.push_back(PfkeyToNet::Event(*ev));
+            }
             Op::Register(t) => {
                 log::warn!("REGISTER {t:?} failed: {e:?}");
                 self.maybe_ready();

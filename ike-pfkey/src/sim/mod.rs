@@ -484,6 +484,12 @@ impl Engine {
             (MsgType::Add, Some(_)) => return Err(EEXIST),
             (MsgType::Update, None) => return Err(ESRCH),
             (MsgType::Update, Some(old)) if old.src.ip() != src.ip() => return Err(ESRCH),
+            // FreeBSD: only the process that did GETSPI/ADD may UPDATE (DIALECTS.md 4.9).
+            (MsgType::Update, Some(old))
+                if self.cfg.dialect == Dialect::FreeBsd && old.pid != h.pid =>
+            {
+                return Err(EINVAL)
+            }
             _ => {}
         }
         let sa2 = msg.sa2().copied();
@@ -1056,14 +1062,22 @@ impl Engine {
         let mut consider = |t: Instant| next = Some(next.map_or(t, |n| n.min(t)));
         for sa in self.sad.values() {
             if sa.state == SADB_SASTATE_LARVAL {
-                consider(sa.created + self.cfg.larval_lifetime);
+                if let Some(t) = sa.created.checked_add(self.cfg.larval_lifetime) {
+                    consider(t);
+                }
                 continue;
             }
             if sa.hard.addtime > 0 {
-                consider(sa.created + Duration::from_secs(sa.hard.addtime));
+                // Client-chosen lifetimes may be absurd: never overflow the clock.
+                if let Some(t) = sa.created.checked_add(Duration::from_secs(sa.hard.addtime)) {
+                    consider(t);
+                }
             }
             if sa.soft.addtime > 0 && sa.state == SADB_SASTATE_MATURE {
-                consider(sa.created + Duration::from_secs(sa.soft.addtime));
+                // Client-chosen lifetimes may be absurd: never overflow the clock.
+                if let Some(t) = sa.created.checked_add(Duration::from_secs(sa.soft.addtime)) {
+                    consider(t);
+                }
             }
         }
         for (_, until) in self.acquires.values() {

@@ -472,3 +472,55 @@ fn tables_print_as_text_and_json() {
     assert!(json.contains("\"spi\":4660"));
     assert!(json.contains("\"dir\":\"out\""));
 }
+
+#[test]
+fn absurd_lifetimes_do_not_overflow_the_clock() {
+    let now = Instant::now();
+    let mut e = Engine::new(SimConfig::default(), now);
+    let a = e.connect();
+    send(
+        &mut e,
+        a,
+        &add_msg(
+            MsgType::Add,
+            0x600,
+            "192.0.2.1",
+            "192.0.2.2",
+            u64::MAX,
+            u64::MAX - 1,
+        ),
+        now,
+    );
+    assert_eq!(e.sas().count(), 1);
+    assert_eq!(e.next_deadline(), None);
+    assert!(e.tick(now + Duration::from_secs(1_000_000)).is_empty());
+}
+
+#[test]
+fn freebsd_update_must_come_from_the_getspi_pid() {
+    let now = Instant::now();
+    let d = Dialect::FreeBsd;
+    let mut e = Engine::new(
+        SimConfig {
+            dialect: d,
+            ..SimConfig::default()
+        },
+        now,
+    );
+    let a = e.connect();
+    let g = req(MsgType::GetSpi, SaType::Esp, 4)
+        .with(Ext::Address(ExtKind::AddressSrc, host("192.0.2.2")))
+        .with(Ext::Address(ExtKind::AddressDst, host("192.0.2.1")));
+    let out = e.handle(a, &g.emit(d).unwrap(), now);
+    let spi = Message::parse(d, &out[0].bytes).unwrap().sa().unwrap().spi;
+    let mut upd = add_msg(MsgType::Update, spi, "192.0.2.2", "192.0.2.1", 0, 0);
+    upd.header.pid = 501;
+    let out = e.handle(a, &upd.emit(d).unwrap(), now);
+    assert_eq!(
+        Message::parse(d, &out[0].bytes).unwrap().header.errno,
+        EINVAL
+    );
+    upd.header.pid = 500;
+    let out = e.handle(a, &upd.emit(d).unwrap(), now);
+    assert_eq!(Message::parse(d, &out[0].bytes).unwrap().header.errno, 0);
+}
