@@ -30,6 +30,7 @@ fuzz_target!(|data: &[u8]| {
             "10.2.0.1".parse().unwrap(),
             now,
         );
+        let _ = e.next_deadline();
         let _ = e.tick(now + Duration::from_secs(100_000));
         let _ = e.show_sad(now);
         let _ = e.show_spd();
