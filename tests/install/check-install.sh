@@ -84,6 +84,17 @@ make -s install PREFIX=/opt/ike MANDIR=/opt/ike/share/man DESTDIR="$tmp/opt" BUI
 [ -f "$tmp/opt/opt/ike/share/man/man8/ike-parent.8" ] || fail "MANDIR"
 grep -q '/opt/ike/sbin/ike-parent' "$tmp/opt/opt/ike/share/examples/ike/rc/ike.service" || fail "PREFIX in unit"
 
+if command -v bmake >/dev/null 2>&1; then
+	echo "== the same with BSD make (bmake)"
+	bmake -s install PREFIX=/usr/local DESTDIR="$tmp/bsd" BUILD="$tmp/build" >/dev/null
+	[ -x "$tmp/bsd/usr/local/sbin/ike-parent" ] || fail "bmake install: sbin"
+	[ -x "$tmp/bsd/usr/local/libexec/ike/ike-pfkey" ] || fail "bmake install: libexec"
+	cmp "$tmp/bsd/usr/local/share/examples/ike/rc/ike.freebsd" \
+	    "$d/usr/local/share/examples/ike/rc/ike.freebsd" || fail "bmake: rc script differs"
+else
+	echo "bmake not installed: BSD make not checked"
+fi
+
 echo "== make uninstall"
 make -s uninstall PREFIX=/usr/local DESTDIR="$d" >/dev/null
 [ ! -e "$d/usr/local/sbin/ike-parent" ] || fail "uninstall left sbin/ike-parent"
