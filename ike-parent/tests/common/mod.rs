@@ -36,8 +36,13 @@ pub fn bin_dir() -> &'static Path {
         if profile_dir == "release" {
             cmd.arg("--release");
         }
-        let st = cmd.status().expect("run cargo build");
-        assert!(st.success(), "cargo build -p ike-net -p ike-pfkey failed");
+        // Quiet unless it fails: other crates' warnings are not this test's.
+        let out = cmd.output().expect("run cargo build");
+        assert!(
+            out.status.success(),
+            "cargo build -p ike-net -p ike-pfkey failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         for b in ["ike-net", "ike-pfkey"] {
             assert!(dir.join(b).is_file(), "{b} not built in {}", dir.display());
         }
@@ -62,14 +67,22 @@ pub fn scratch(tag: &str) -> PathBuf {
     d
 }
 
-/// Two distinct free UDP ports on 127.0.0.1.
+/// Two distinct free UDP ports on 127.0.0.1. Handed out from a counter so
+/// that tests running in parallel in this process never pick the same pair
+/// (asking the kernel for port 0 twice can return a port another test just
+/// released), and checked by binding.
 pub fn free_ports() -> (u16, u16) {
-    let a = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let b = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    (
-        a.local_addr().unwrap().port(),
-        b.local_addr().unwrap().port(),
-    )
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let base = 20000 + (std::process::id() % 2000) * 20;
+    loop {
+        let n = NEXT.fetch_add(2, std::sync::atomic::Ordering::Relaxed);
+        let a = (base + n % 20000) as u16;
+        let b = a.wrapping_add(1);
+        let ok = |p: u16| std::net::UdpSocket::bind(("127.0.0.1", p)).is_ok();
+        if a > 1024 && b > 1024 && ok(a) && ok(b) {
+            return (a, b);
+        }
+    }
 }
 
 /// The PF_KEY side of a test tree: the simulator (`pfkey-sim serve`) when
