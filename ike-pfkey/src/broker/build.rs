@@ -239,6 +239,15 @@ fn kame_policy(
     id: u32,
     with_request: bool,
 ) -> Result<Policy, String> {
+    // Linux and FreeBSD silently replace a larger reqid with one of their own,
+    // and the policy would no longer find our SAs (DIALECTS.md 2.5).
+    if p.reqid > dl::IPSEC_MANUAL_REQID_MAX {
+        return Err(format!(
+            "reqid {} above {:#x}",
+            p.reqid,
+            dl::IPSEC_MANUAL_REQID_MAX
+        ));
+    }
     let requests = if with_request {
         vec![IpsecRequest {
             proto: ipproto(p.proto),

@@ -578,6 +578,12 @@ fn kernel_errors_become_typed_errors() {
         r.req(KernelRequest::AddSa(Box::new(p))),
         Err(KernelError::Unsupported(_))
     ));
+    let mut pol = tunnel_policy(PolicyDir::Out);
+    pol.reqid = 0x4000;
+    assert!(matches!(
+        r.req(KernelRequest::AddPolicy(pol)),
+        Err(KernelError::Unsupported(_))
+    ));
     let mut p = sa_params(0x6002, "192.0.2.1", "192.0.2.2", Encapsulation::Tunnel);
     p.esn = true;
     assert!(matches!(
