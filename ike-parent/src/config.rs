@@ -2,8 +2,10 @@
 //! (`ike_ipc::config`).
 //!
 //! - `lexer`: bytes to tokens;
-//! - `parser`: token stream (macros, includes, limits), `set`, `include`;
-//! - `rule`: `ikev2` policies; `values`: addresses, times, identities...;
+//! - `parser`: the token stream (macros, includes, limits) and errors;
+//! - `statements`: macro definitions, `include`, `set`;
+//! - `rule`: `ikev2` policies, with `flows` (from/to, proto) and
+//!   `proposals` (ikesa/childsa); `values`: addresses, times, identities...;
 //! - `support`: which algorithms we do and why the rest are refused;
 //! - `files`: size bounds and permission checks; `keys`: `local.key`, `pubkeys/`;
 //! - `describe`: the configuration printed back (`ike-parent -n -v`).
@@ -14,10 +16,13 @@
 mod describe;
 mod error;
 mod files;
+mod flows;
 mod keys;
 mod lexer;
 mod parser;
+mod proposals;
 mod rule;
+mod statements;
 mod support;
 mod values;
 

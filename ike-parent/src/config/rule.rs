@@ -14,13 +14,14 @@
 //! `from`, `ikesa` and `childsa`, which repeat.
 
 use super::error::ErrorKind;
+use super::flows::{single_host, FlowSpec, Host, MAX_FLOWS};
 use super::lexer::{Pos, Tok};
 use super::parser::{PResult, Parser};
 use super::support;
-use super::values::{self, AddrError, IdError};
+use super::values::{self, IdError};
 use ike_ipc::config::{
-    Auth, ChildProposal, DhGroup, Encapsulation, Encryption, Esn, Flow, IkeProposal, Integrity,
-    IpNet, IpsecProtocol, Lifetime, Policy, PolicyMode, Prf, PublicKeyMethod,
+    Auth, ChildProposal, Encapsulation, Flow, IkeProposal, IpNet, IpsecProtocol, Lifetime, Policy,
+    PolicyMode, PublicKeyMethod,
 };
 use std::net::IpAddr;
 
@@ -76,25 +77,6 @@ const KEYWORDS: &[&str] = &[
 
 pub fn is_keyword(word: &str) -> bool {
     KEYWORDS.contains(&word)
-}
-
-/// keyword, value, value position, keyword position.
-type Transform = (String, String, Pos, Pos);
-
-/// At most this many flows per policy after expanding lists.
-pub const MAX_FLOWS: usize = 1024;
-
-#[derive(Clone, Copy)]
-enum Host {
-    Any,
-    Net(IpNet),
-}
-
-struct FlowSpec {
-    srcs: Vec<(Host, Pos)>,
-    src_port: Option<(u16, Pos)>,
-    dsts: Vec<(Host, Pos)>,
-    dst_port: Option<(u16, Pos)>,
 }
 
 /// What the rule said, with positions for the checks at its end.
@@ -392,117 +374,6 @@ impl Parser {
         self.finish(at, seen, policy)
     }
 
-    /// `proto P` or `proto { P [,] P ... }`.
-    fn protocols(&mut self) -> PResult<Vec<u8>> {
-        let mut out = Vec::new();
-        if matches!(self.peek()?.tok, Tok::LBrace) {
-            self.next()?;
-            loop {
-                let t = self.next()?;
-                match &t.tok {
-                    Tok::RBrace if !out.is_empty() => break,
-                    Tok::Comma | Tok::Newline => continue,
-                    Tok::Word(w) | Tok::Str(w) => {
-                        let n = values::protocol(w)
-                            .map_err(|m| self.error(t.pos, ErrorKind::Invalid, m))?;
-                        if !out.contains(&n) {
-                            out.push(n);
-                        }
-                    }
-                    _ => return Err(self.syntax(&t, "a protocol or '}'")),
-                }
-            }
-        } else {
-            let (v, vpos) = self.value("a protocol")?;
-            out.push(values::protocol(&v).map_err(|m| self.error(vpos, ErrorKind::Invalid, m))?);
-        }
-        Ok(out)
-    }
-
-    /// One address, a prefix or `any` (`hosts` handles `{ }` lists).
-    fn host_value(&mut self) -> PResult<(Host, Pos)> {
-        let (v, pos) = self.value("an address, a prefix or 'any'")?;
-        match v.as_str() {
-            "any" => Ok((Host::Any, pos)),
-            "dynamic" => Err(self.unsupported(pos, "dynamic", "dynamic addresses come from configuration payloads, which are not supported")),
-            text => match values::net(text) {
-                Ok(n) => Ok((Host::Net(n), pos)),
-                Err(AddrError::Hostname) => Err(self.unsupported(
-                    pos,
-                    text,
-                    "host names are not resolved (the parser does no DNS lookups); write the address",
-                )),
-                Err(AddrError::Invalid(m)) => Err(self.error(pos, ErrorKind::Invalid, m)),
-            },
-        }
-    }
-
-    fn hosts(&mut self) -> PResult<Vec<(Host, Pos)>> {
-        if !matches!(self.peek()?.tok, Tok::LBrace) {
-            return Ok(vec![self.host_value()?]);
-        }
-        self.next()?;
-        let mut out = Vec::new();
-        loop {
-            match self.peek()?.tok {
-                Tok::RBrace if !out.is_empty() => {
-                    self.next()?;
-                    return Ok(out);
-                }
-                Tok::Comma | Tok::Newline => {
-                    self.next()?;
-                }
-                _ => {
-                    if out.len() >= MAX_FLOWS {
-                        let pos = self.peek()?.pos;
-                        return Err(self.error(
-                            pos,
-                            ErrorKind::Limit,
-                            format!("more than {MAX_FLOWS} addresses in a list"),
-                        ));
-                    }
-                    out.push(self.host_value()?);
-                }
-            }
-        }
-    }
-
-    fn port_opt(&mut self) -> PResult<Option<(u16, Pos)>> {
-        if self.peek_word()?.as_deref() != Some("port") {
-            return Ok(None);
-        }
-        self.next()?;
-        let (v, pos) = self.value("a port")?;
-        let port = values::port(&v).map_err(|m| self.error(pos, ErrorKind::Invalid, m))?;
-        Ok(Some((port, pos)))
-    }
-
-    /// After `from`: `SRC [port P] to DST [port P]`.
-    fn flow_spec(&mut self) -> PResult<FlowSpec> {
-        let srcs = self.hosts()?;
-        let src_port = self.port_opt()?;
-        let t = self.next()?;
-        match &t.tok {
-            Tok::Word(w) if w.as_str() == "to" => {}
-            Tok::LParen => {
-                return Err(self.unsupported(
-                    t.pos,
-                    "(srcnat)",
-                    "NAT'ed flow sources are not supported",
-                ))
-            }
-            _ => return Err(self.syntax(&t, "'to'")),
-        }
-        let dsts = self.hosts()?;
-        let dst_port = self.port_opt()?;
-        Ok(FlowSpec {
-            srcs,
-            src_port,
-            dsts,
-            dst_port,
-        })
-    }
-
     fn lifetime_value(&mut self) -> PResult<u64> {
         let (v, pos) = self.value("a time (seconds, or with s, m, h, d)")?;
         let t = values::time(&v).map_err(|m| self.error(pos, ErrorKind::Invalid, m))?;
@@ -510,202 +381,6 @@ impl Parser {
             return Err(self.error(pos, ErrorKind::Invalid, "a lifetime must be above zero"));
         }
         Ok(t)
-    }
-
-    /// The transforms after `ikesa` or `childsa`: (keyword, value, value
-    /// position, keyword position) for each, until a word that is not a transform keyword.
-    fn transforms(&mut self, what: &str, at: Pos) -> PResult<Vec<Transform>> {
-        let mut out = Vec::new();
-        while let Some(word) = self.peek_word()? {
-            if !matches!(
-                word.as_str(),
-                "enc" | "auth" | "prf" | "group" | "esn" | "noesn"
-            ) {
-                break;
-            }
-            let t = self.next()?;
-            if word == "esn" || word == "noesn" {
-                out.push((word.clone(), word, t.pos, t.pos));
-            } else {
-                let (v, vpos) = self.value(&format!("an algorithm after '{word}'"))?;
-                out.push((word, v.to_string(), vpos, t.pos));
-            }
-        }
-        if out.is_empty() {
-            return Err(self.error(
-                at,
-                ErrorKind::Syntax,
-                format!("'{what}' needs at least one of enc, auth, prf, group"),
-            ));
-        }
-        Ok(out)
-    }
-
-    fn ike_proposal(&mut self, at: Pos) -> PResult<IkeProposal> {
-        let mut p = IkeProposal {
-            encryption: vec![],
-            prf: vec![],
-            integrity: vec![],
-            groups: vec![],
-        };
-        for (kw, v, pos, kwpos) in self.transforms("ikesa", at)? {
-            match kw.as_str() {
-                "enc" => {
-                    let e = self.encryption(&v, pos)?;
-                    support::ike_encryption(e).map_err(|why| self.unsupported(pos, &v, why))?;
-                    push_unique(&mut p.encryption, e);
-                }
-                "auth" => push_unique(&mut p.integrity, self.integrity(&v, pos)?),
-                "prf" => push_unique(&mut p.prf, self.prf(&v, pos)?),
-                "group" => match self.group(&v, pos)? {
-                    Some(g) => push_unique(&mut p.groups, g),
-                    None => {
-                        return Err(self.error(
-                            pos,
-                            ErrorKind::Invalid,
-                            "an IKE SA needs a key exchange group; 'none' is only for childsa",
-                        ))
-                    }
-                },
-                _ => {
-                    return Err(self.error(
-                        kwpos,
-                        ErrorKind::Syntax,
-                        format!("'{kw}' applies to childsa, not ikesa"),
-                    ))
-                }
-            }
-        }
-        self.check_aead(&p.encryption, !p.integrity.is_empty(), at, "ikesa")?;
-        support::complete_ike(&mut p);
-        Ok(p)
-    }
-
-    fn child_proposal(&mut self, at: Pos) -> PResult<ChildProposal> {
-        let mut p = ChildProposal {
-            encryption: vec![],
-            integrity: vec![],
-            groups: vec![],
-            esn: vec![],
-        };
-        let mut no_pfs = false;
-        for (kw, v, pos, kwpos) in self.transforms("childsa", at)? {
-            match kw.as_str() {
-                "enc" => {
-                    let e = self.encryption(&v, pos)?;
-                    support::child_encryption(e).map_err(|why| self.unsupported(pos, &v, why))?;
-                    push_unique(&mut p.encryption, e);
-                }
-                "auth" => push_unique(&mut p.integrity, self.integrity(&v, pos)?),
-                "group" => match self.group(&v, pos)? {
-                    Some(g) => push_unique(&mut p.groups, g),
-                    None => no_pfs = true,
-                },
-                "esn" => push_unique(&mut p.esn, Esn::Extended),
-                "noesn" => push_unique(&mut p.esn, Esn::None),
-                _ => {
-                    return Err(self.error(
-                        kwpos,
-                        ErrorKind::Syntax,
-                        format!("'{kw}' applies to ikesa, not childsa"),
-                    ))
-                }
-            }
-        }
-        if no_pfs && !p.groups.is_empty() {
-            return Err(self.error(
-                at,
-                ErrorKind::Invalid,
-                "'group none' cannot be combined with other groups",
-            ));
-        }
-        self.check_aead(&p.encryption, !p.integrity.is_empty(), at, "childsa")?;
-        Ok(p)
-    }
-
-    /// RFC 5282 8: AEAD ciphers take no integrity transform, and are
-    /// proposed apart from the others.
-    fn check_aead(&self, enc: &[Encryption], has_integ: bool, at: Pos, what: &str) -> PResult<()> {
-        let aead = enc.iter().filter(|e| e.is_aead()).count();
-        if aead > 0 && aead < enc.len() {
-            return Err(self.error(
-                at,
-                ErrorKind::Invalid,
-                format!("put AEAD and non-AEAD ciphers in separate {what} proposals (RFC 5282 8)"),
-            ));
-        }
-        if aead > 0 && has_integ {
-            return Err(self.error(
-                at,
-                ErrorKind::Invalid,
-                format!("an AEAD cipher carries its own integrity; remove 'auth' from this {what}"),
-            ));
-        }
-        Ok(())
-    }
-
-    fn encryption(&self, v: &str, pos: Pos) -> PResult<Encryption> {
-        Encryption::from_name(v).ok_or_else(|| {
-            let known: Vec<&str> = Encryption::ALL
-                .iter()
-                .filter(|e| support::child_encryption(**e).is_ok())
-                .map(|e| e.name())
-                .collect();
-            self.error(
-                pos,
-                ErrorKind::Invalid,
-                format!(
-                    "unknown encryption algorithm '{v}' (supported: {})",
-                    known.join(", ")
-                ),
-            )
-        })
-    }
-
-    fn integrity(&self, v: &str, pos: Pos) -> PResult<Integrity> {
-        let i = Integrity::from_name(v).or_else(|| Integrity::from_name(&format!("hmac-{v}")));
-        let i = i.ok_or_else(|| {
-            self.error(pos, ErrorKind::Invalid, format!("unknown integrity algorithm '{v}' (supported: hmac-sha2-256, hmac-sha2-384, hmac-sha2-512)"))
-        })?;
-        support::integrity(i).map_err(|why| self.unsupported(pos, v, why))?;
-        Ok(i)
-    }
-
-    fn prf(&self, v: &str, pos: Pos) -> PResult<Prf> {
-        // iked spells PRFs like integrity algorithms; `sha2-256` is accepted too.
-        let p = Prf::from_name(v).or_else(|| Prf::from_name(&format!("hmac-{v}")));
-        let p = p.ok_or_else(|| {
-            self.error(
-                pos,
-                ErrorKind::Invalid,
-                format!(
-                    "unknown prf '{v}' (supported: hmac-sha2-256, hmac-sha2-384, hmac-sha2-512)"
-                ),
-            )
-        })?;
-        support::prf(p).map_err(|why| self.unsupported(pos, v, why))?;
-        Ok(p)
-    }
-
-    /// `None` for `group none`.
-    fn group(&self, v: &str, pos: Pos) -> PResult<Option<DhGroup>> {
-        if v == "none" {
-            return Ok(None);
-        }
-        let g = DhGroup::from_name_or_number(v).ok_or_else(|| {
-            let known: Vec<&str> = DhGroup::ALL
-                .iter()
-                .filter(|g| support::group(**g).is_ok())
-                .map(|g| g.name())
-                .collect();
-            self.error(
-                pos,
-                ErrorKind::Invalid,
-                format!("unknown group '{v}' (supported: {})", known.join(", ")),
-            )
-        })?;
-        support::group(g).map_err(|why| self.unsupported(pos, v, why))?;
-        Ok(Some(g))
     }
 
     /// Defaults, cross-checks and flow expansion once the rule is read.
@@ -869,53 +544,5 @@ impl Parser {
             policy.child_proposals.push(p);
         }
         Ok(policy)
-    }
-
-    /// Give `any` a family: from the other side, else the policy's.
-    fn resolve_any(
-        &self,
-        src: Host,
-        spos: Pos,
-        dst: Host,
-        dpos: Pos,
-        fallback_v6: Option<bool>,
-    ) -> PResult<(IpNet, IpNet)> {
-        let unknown = |p: &Parser, pos| {
-            p.error(pos, ErrorKind::Invalid, "cannot tell whether 'any' means IPv4 or IPv6 here; add 'inet' or 'inet6' to the policy")
-        };
-        match (src, dst) {
-            (Host::Net(s), Host::Net(d)) => {
-                if s.is_ipv6() != d.is_ipv6() {
-                    return Err(self.error(
-                        dpos,
-                        ErrorKind::Invalid,
-                        format!("from {s} to {d} mixes IPv4 and IPv6"),
-                    ));
-                }
-                Ok((s, d))
-            }
-            (Host::Net(s), Host::Any) => Ok((s, IpNet::any(s.is_ipv6()))),
-            (Host::Any, Host::Net(d)) => Ok((IpNet::any(d.is_ipv6()), d)),
-            (Host::Any, Host::Any) => match fallback_v6 {
-                Some(v6) => Ok((IpNet::any(v6), IpNet::any(v6))),
-                None => Err(unknown(self, spos)),
-            },
-        }
-    }
-}
-
-fn push_unique<T: PartialEq>(list: &mut Vec<T>, item: T) {
-    if !list.contains(&item) {
-        list.push(item);
-    }
-}
-
-/// The one host all of `nets` name, if they are one and the same host.
-fn single_host(mut nets: impl Iterator<Item = IpNet>) -> Option<IpNet> {
-    let first = nets.next()?;
-    if first.is_host() && nets.all(|n| n == first) {
-        Some(first)
-    } else {
-        None
     }
 }
