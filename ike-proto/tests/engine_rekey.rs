@@ -110,7 +110,7 @@ fn ike_rekey_keeps_children() {
 fn simultaneous_child_rekey_converges() {
     for seed in 0..20 {
         let (mut pa, mut pb) = psk_policies(b"k", b"k");
-        if seed % 2 == 0 {
+        if matches!(seed % 2, 0) {
             pa.child_proposals[0].dh = vec![DhGroup::CURVE25519];
             pb.child_proposals[0].dh = vec![DhGroup::CURVE25519];
         }

@@ -22,7 +22,7 @@ fn one_run(seed: u64) -> bool {
     let (mut pa, mut pb) = psk_policies(b"k", b"k");
     pa.dpd_interval = Some(Duration::from_secs(10));
     pb.dpd_interval = Some(Duration::from_secs(10));
-    if seed % 3 == 0 {
+    if matches!(seed % 3, 0) {
         pa.child_proposals[0].dh = vec![ike_proto::wire::DhGroup::CURVE25519];
         pb.child_proposals[0].dh = vec![ike_proto::wire::DhGroup::CURVE25519];
     }
@@ -39,7 +39,7 @@ fn one_run(seed: u64) -> bool {
         }
     }
     if let Some(&ib) = p.b.engine.established().first() {
-        if seed % 2 == 0 {
+        if matches!(seed % 2, 0) {
             p.command(Side::B, Command::RekeyIke { ike: ib });
         } else if let Some(&(spi_in, _)) = p.b.engine.children(ib).first() {
             p.command(Side::B, Command::RekeyChild { ike: ib, spi_in });

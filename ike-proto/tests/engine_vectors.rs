@@ -113,7 +113,10 @@ impl Script {
 
 /// Key exchanges that "compute" the recorded shared secrets, in order.
 #[derive(Clone, Default)]
-struct Recorded(Arc<Mutex<VecDeque<(Vec<u8>, Vec<u8>)>>>);
+struct Recorded(Arc<Mutex<VecDeque<PublicAndShared>>>);
+
+/// A recorded public value and the shared secret it led to.
+type PublicAndShared = (Vec<u8>, Vec<u8>);
 
 impl KeyExchangeFactory for Recorded {
     fn start(

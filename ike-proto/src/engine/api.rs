@@ -285,3 +285,14 @@ pub enum Event {
         reason: FailReason,
     },
 }
+
+/// One CHILD_SA as `ike-ctl` shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChildInfo {
+    pub spi_in: u32,
+    pub spi_out: u32,
+    pub suite: ChildSuite,
+    pub local_ts: Vec<TrafficSelector>,
+    pub remote_ts: Vec<TrafficSelector>,
+    pub mode: Mode,
+}

@@ -5,11 +5,11 @@ use std::time::Instant;
 
 use crate::crypto::{psk_auth, signed_octets, verify_psk_auth, PrfAlg, SignatureScheme};
 use crate::wire::auth::Authentication;
-use crate::wire::consts::{AuthMethod, ExchangeType, NotifyType, ProtocolId};
+use crate::wire::consts::{AuthMethod, ExchangeType, NotifyType};
 use crate::wire::id::Identification;
 use crate::wire::Payload;
 
-use super::api::{DownReason, Event, FailReason, IkeSaId, KernelRequest};
+use super::api::{DownReason, Event, FailReason, IkeSaId};
 use super::config::{Identity, LocalAuth, Mode, PeerAuth, Policy};
 use super::sa::{ChildAnswer, ChildReq, Parked, PendingKind, Phase};
 use super::ts::{self, TrafficSelector};
@@ -347,11 +347,12 @@ impl Engine {
             .policies
             .iter()
             .filter(|p| {
-                p.local_addr.map_or(true, |a| a == lip) && p.peer_addr.map_or(true, |a| a == rip)
+                super::config::addr_matches(p.local_addr, lip)
+                    && super::config::addr_matches(p.peer_addr, rip)
             })
             .filter(|p| same_id(&p.peer_id, idi))
-            .filter(|p| idr.map_or(true, |r| same_id(&p.local_id, r)))
-            .filter(|p| {
+            .filter(|p| idr.is_none() || idr.is_some_and(|r| same_id(&p.local_id, r)))
+            .find(|p| {
                 // The IKE suite already chosen must be one this policy allows.
                 suite.is_some_and(|s| {
                     let offer = proposal::ike_offer(
@@ -367,8 +368,7 @@ impl Engine {
                     proposal::select_ike(&offer, &p.ike_proposals, &[], None).is_some()
                 })
             })
-            .cloned()
-            .next();
+            .cloned();
         let Some(policy) = policy else {
             self.auth_reject(
                 h,
@@ -583,6 +583,16 @@ pub(super) fn responder_child(
     Ok((answer, suite, peer_spi, local_ts, remote_ts, mode))
 }
 
+/// What the initiator takes from an accepted CHILD_SA answer: suite,
+/// outbound SPI, our and the peer's selectors, and the mode.
+pub(super) type ChildAccepted = (
+    super::api::ChildSuite,
+    u32,
+    Vec<TrafficSelector>,
+    Vec<TrafficSelector>,
+    Mode,
+);
+
 /// Initiator side: checks the responder's CHILD_SA answer against our
 /// request. Returns suite, outbound SPI, selectors and mode.
 pub(super) fn child_from_response(
@@ -590,16 +600,7 @@ pub(super) fn child_from_response(
     req: &ChildReq,
     ours: &[super::config::ChildProposal],
     in_auth: bool,
-) -> Result<
-    (
-        super::api::ChildSuite,
-        u32,
-        Vec<TrafficSelector>,
-        Vec<TrafficSelector>,
-        Mode,
-    ),
-    FailReason,
-> {
+) -> Result<ChildAccepted, FailReason> {
     if let Some(e) = super::error_notify(payloads) {
         return Err(match e {
             NotifyType::NO_PROPOSAL_CHOSEN => FailReason::NoProposalChosen,

@@ -9,7 +9,7 @@ use crate::wire::ke::KeyExchange as KePayload;
 use crate::wire::notify::Notify;
 use crate::wire::Payload;
 
-use super::api::{Event, FailReason, IkeSaId, KernelRequest};
+use super::api::{Event, FailReason, IkeSaId};
 use super::auth::{child_from_response, find_payload, responder_child};
 use super::keys::{self, IkeKeyset, Seed};
 use super::sa::{

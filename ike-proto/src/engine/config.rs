@@ -308,3 +308,8 @@ impl Policy {
         }
     }
 }
+
+/// A policy address matches if it is unset (any) or equal.
+pub(crate) fn addr_matches(configured: Option<IpAddr>, actual: IpAddr) -> bool {
+    configured.is_none() || configured == Some(actual)
+}

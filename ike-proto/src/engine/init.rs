@@ -6,13 +6,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::crypto::{nat_detection_hash, HashAlgorithm};
-use crate::wire::consts::{DhGroup, ExchangeType, NotifyType, ProtocolId};
+use crate::wire::consts::{DhGroup, ExchangeType, NotifyType};
 use crate::wire::ke::KeyExchange as KePayload;
 use crate::wire::Header;
 use crate::wire::Message;
 use crate::wire::Payload;
 
-use super::api::{Event, FailReason, IkeSaId, KernelRequest};
+use super::api::{Event, FailReason, IkeSaId};
 use super::config::Policy;
 use super::keys::{self, IkeKeyset, Seed};
 use super::sa::{AuthCtx, IkeSa, Pending, PendingKind, Phase};
@@ -505,8 +505,8 @@ impl Engine {
             .policies
             .iter()
             .filter(|p| {
-                p.local_addr.map_or(true, |a| a == local.ip())
-                    && p.peer_addr.map_or(true, |a| a == remote.ip())
+                super::config::addr_matches(p.local_addr, local.ip())
+                    && super::config::addr_matches(p.peer_addr, remote.ip())
             })
             .cloned()
             .collect();

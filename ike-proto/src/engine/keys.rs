@@ -147,9 +147,7 @@ pub(crate) fn child_keys(
 /// Whether we can compute keys for this child suite.
 pub(crate) fn child_suite_supported(s: &ChildSuite) -> bool {
     match (encr_alg(s.encr), integ_alg(s.integ)) {
-        (Ok(e), Ok(i)) => {
-            child_key_lengths(e, i).is_ok() && s.dh.map_or(true, |g| group(g).is_ok())
-        }
+        (Ok(e), Ok(i)) => child_key_lengths(e, i).is_ok() && s.dh.iter().all(|&g| group(g).is_ok()),
         _ => false,
     }
 }

@@ -70,8 +70,8 @@ mod timers;
 mod ts;
 
 pub use api::{
-    ChildSuite, Command, Direction, DownReason, Event, FailReason, IkeSaId, IkeSuite, KernelEvent,
-    KernelRequest, PolicyParams, RequestId, SaParams, Transmit,
+    ChildInfo, ChildSuite, Command, Direction, DownReason, Event, FailReason, IkeSaId, IkeSuite,
+    KernelEvent, KernelRequest, PolicyParams, RequestId, SaParams, Transmit,
 };
 pub use config::{
     ChildProposal, Config, Encr, Identity, IkeProposal, Lifetime, LocalAuth, Mode, PeerAuth,
@@ -220,6 +220,26 @@ impl Engine {
         self.sas
             .get(&ike.0)
             .map(|s| s.children.iter().map(|c| (c.spi_in, c.spi_out)).collect())
+            .unwrap_or_default()
+    }
+
+    /// The CHILD_SAs of an IKE SA, with algorithms and selectors.
+    pub fn child_sas(&self, ike: IkeSaId) -> Vec<ChildInfo> {
+        self.sas
+            .get(&ike.0)
+            .map(|s| {
+                s.children
+                    .iter()
+                    .map(|c| ChildInfo {
+                        spi_in: c.spi_in,
+                        spi_out: c.spi_out,
+                        suite: c.suite,
+                        local_ts: c.local_ts.clone(),
+                        remote_ts: c.remote_ts.clone(),
+                        mode: c.mode,
+                    })
+                    .collect()
+            })
             .unwrap_or_default()
     }
 

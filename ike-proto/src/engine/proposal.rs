@@ -389,7 +389,10 @@ mod tests {
         assert_eq!(suite.dh, DhGroup::ECP_256);
         assert_eq!(suite.integ, None);
         // The initiator accepts that answer ...
-        assert_eq!(ike_suite_from_answer(&[answer.clone()], &peer), Some(suite));
+        assert_eq!(
+            ike_suite_from_answer(std::slice::from_ref(&answer), &peer),
+            Some(suite)
+        );
         // ... but not one it never offered.
         let mut forged = answer;
         forged.transforms[0] = Transform::encr(EncrId::AES_CBC, Some(256));
@@ -433,10 +436,10 @@ mod tests {
             dh: vec![DhGroup::CURVE25519],
             esn: false,
         };
-        let offer = child_offer(&[pfs.clone()], 0x1122_3344, true);
+        let offer = child_offer(std::slice::from_ref(&pfs), 0x1122_3344, true);
         let (answer, suite, spi) = select_child(
             &offer,
-            &[pfs.clone()],
+            std::slice::from_ref(&pfs),
             0x5566_7788,
             Some(DhGroup::CURVE25519),
             false,
@@ -445,14 +448,19 @@ mod tests {
         assert_eq!(spi, 0x1122_3344);
         assert_eq!(suite.dh, Some(DhGroup::CURVE25519));
         assert_eq!(
-            child_suite_from_answer(&[answer], &[pfs.clone()], Some(DhGroup::CURVE25519), false),
+            child_suite_from_answer(
+                &[answer],
+                std::slice::from_ref(&pfs),
+                Some(DhGroup::CURVE25519),
+                false
+            ),
             Some((suite, 0x5566_7788))
         );
         // We require PFS but the peer sent no KE: refused.
-        assert!(select_child(&offer, &[pfs.clone()], 1, None, false).is_none());
+        assert!(select_child(&offer, std::slice::from_ref(&pfs), 1, None, false).is_none());
         // In IKE_AUTH the KE transforms are ignored.
         let (_, s, _) = select_child(
-            &child_offer(&[pfs.clone()], 9, false),
+            &child_offer(std::slice::from_ref(&pfs), 9, false),
             &[pfs],
             1,
             None,

@@ -168,6 +168,42 @@ pub fn within(returned: &[TrafficSelector], proposed: &[TrafficSelector]) -> boo
             .all(|r| r.is_valid() && proposed.iter().any(|p| r.is_subset_of(p)))
 }
 
+/// Our selectors as TSi/TSr payload contents.
+pub(crate) fn to_wire(list: &[TrafficSelector]) -> Vec<crate::wire::ts::TrafficSelector> {
+    use crate::wire::consts::TsType;
+    list.iter()
+        .map(|t| crate::wire::ts::TrafficSelector {
+            ts_type: if t.start.is_ipv4() {
+                TsType::IPV4_ADDR_RANGE
+            } else {
+                TsType::IPV6_ADDR_RANGE
+            },
+            ip_protocol: t.protocol,
+            start_port: t.start_port,
+            end_port: t.end_port,
+            start_addr: t.start,
+            end_addr: t.end,
+        })
+        .collect()
+}
+
+/// The peer's TSi/TSr contents; selector types we cannot use (Fibre
+/// Channel, security labels) are left out.
+pub(crate) fn from_wire(list: &[crate::wire::ts::TrafficSelector]) -> Vec<TrafficSelector> {
+    use crate::wire::consts::TsType;
+    list.iter()
+        .filter(|t| t.ts_type == TsType::IPV4_ADDR_RANGE || t.ts_type == TsType::IPV6_ADDR_RANGE)
+        .map(|t| TrafficSelector {
+            protocol: t.ip_protocol,
+            start_port: t.start_port,
+            end_port: t.end_port,
+            start: t.start_addr,
+            end: t.end_addr,
+        })
+        .filter(TrafficSelector::is_valid)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,40 +267,4 @@ mod tests {
         assert!(!bad.is_valid());
         assert!(narrow(&[bad], &[net("0.0.0.0", 0)]).is_empty());
     }
-}
-
-/// Our selectors as TSi/TSr payload contents.
-pub(crate) fn to_wire(list: &[TrafficSelector]) -> Vec<crate::wire::ts::TrafficSelector> {
-    use crate::wire::consts::TsType;
-    list.iter()
-        .map(|t| crate::wire::ts::TrafficSelector {
-            ts_type: if t.start.is_ipv4() {
-                TsType::IPV4_ADDR_RANGE
-            } else {
-                TsType::IPV6_ADDR_RANGE
-            },
-            ip_protocol: t.protocol,
-            start_port: t.start_port,
-            end_port: t.end_port,
-            start_addr: t.start,
-            end_addr: t.end,
-        })
-        .collect()
-}
-
-/// The peer's TSi/TSr contents; selector types we cannot use (Fibre
-/// Channel, security labels) are left out.
-pub(crate) fn from_wire(list: &[crate::wire::ts::TrafficSelector]) -> Vec<TrafficSelector> {
-    use crate::wire::consts::TsType;
-    list.iter()
-        .filter(|t| t.ts_type == TsType::IPV4_ADDR_RANGE || t.ts_type == TsType::IPV6_ADDR_RANGE)
-        .map(|t| TrafficSelector {
-            protocol: t.ip_protocol,
-            start_port: t.start_port,
-            end_port: t.end_port,
-            start: t.start_addr,
-            end: t.end_addr,
-        })
-        .filter(TrafficSelector::is_valid)
-        .collect()
 }
