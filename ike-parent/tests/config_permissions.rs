@@ -163,3 +163,17 @@ fn key_file_problems_are_clear() {
     dir.write("private/local.key", PRIVATE_PEM, 0o600);
     load(&conf).unwrap();
 }
+
+/// etc/examples/pubkey.conf as installed, with its keys beside it.
+#[test]
+fn the_pubkey_example_loads_with_its_keys() {
+    let dir = TempDir::new("pubkey-example");
+    let text =
+        std::fs::read_to_string(config_util::repo().join("etc/examples/pubkey.conf")).unwrap();
+    let conf = dir.write("ike.conf", &text, 0o644);
+    dir.write("private/local.key", PRIVATE_PEM, 0o600);
+    dir.write("pubkeys/fqdn/gw-b.example.org", PUBLIC_PEM, 0o644);
+    let c = load(&conf).unwrap();
+    assert_eq!(c.policies[0].flows.len(), 2);
+    assert_eq!(c.peer_keys[0].id, Identity::Fqdn("gw-b.example.org".into()));
+}
