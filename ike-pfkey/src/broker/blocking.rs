@@ -59,7 +59,7 @@ pub struct BlockingBroker {
 impl BlockingBroker {
     /// Start the broker on `fd` and wait for its REGISTERs to be answered.
     pub fn start(fd: OwnedFd, cfg: BrokerConfig) -> io::Result<(BlockingBroker, Supported)> {
-        let limit = cfg.timeout + Duration::from_secs(1);
+        let limit = cfg.timeout.max(super::REGISTER_TIMEOUT) + Duration::from_secs(1);
         let broker = Broker::new(cfg, Instant::now());
         let mut b = BlockingBroker {
             fd,

@@ -41,6 +41,9 @@ use std::time::{Duration, Instant};
 const ENOENT: u8 = 2;
 const EEXIST: u8 = 17;
 
+/// How long REGISTER (and the start-up FLUSH) may take; see `Broker::send`.
+pub const REGISTER_TIMEOUT: Duration = Duration::from_secs(30);
+
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
     pub dialect: Dialect,
@@ -198,7 +201,13 @@ impl Broker {
         match m.emit(self.cfg.dialect) {
             Ok(bytes) => {
                 self.to_kernel.push_back(bytes);
-                let deadline = now + self.cfg.timeout;
+                // The first REGISTER makes Linux probe (and load) every
+                // crypto module: seconds on a slow machine, so wait longer.
+                let wait = match op {
+                    Op::Register(_) | Op::Flush => self.cfg.timeout.max(REGISTER_TIMEOUT),
+                    _ => self.cfg.timeout,
+                };
+                let deadline = now + wait;
                 self.pending.insert(
                     seq,
                     Pending {
