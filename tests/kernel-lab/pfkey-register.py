@@ -24,7 +24,7 @@ SEQ = 0x4b4c4142     # arbitrary, must come back in the reply
 
 def open_socket(argv):
     if argv[:1] == ["--fd"]:
-        return socket.socket(fileno=int(argv[1]))
+        return socket.socket(PF_KEY, socket.SOCK_RAW, PF_KEY_V2, fileno=int(argv[1]))
     if argv[:1] == ["--unix"]:
         c = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         c.connect(argv[1])
@@ -33,13 +33,13 @@ def open_socket(argv):
         if len(fds) != 1:
             sys.exit(f"FAIL: expected one fd from {argv[1]}, got {len(fds)} (payload {msg!r})")
         print(f"received fd {fds[0]} from {argv[1]} (payload {msg.hex()})")
-        return socket.socket(fileno=fds[0])
+        return socket.socket(PF_KEY, socket.SOCK_RAW, PF_KEY_V2, fileno=fds[0])
     return socket.socket(PF_KEY, socket.SOCK_RAW, PF_KEY_V2)
 
 
 def main():
     s = open_socket(sys.argv[1:])
-    s.settimeout(5)
+    s.settimeout(60)   # the first REGISTER loads crypto modules: slow under TCG
     # sadb_msg: version type errno satype len(8-byte units) reserved seq pid
     s.send(struct.pack("=BBBBHHII", PF_KEY_V2, SADB_REGISTER, 0, SATYPE_ESP, 2, 0, SEQ, os.getpid()))
     while True:

@@ -22,6 +22,10 @@
 # Needs root (Debian's /boot/vmlinuz-* is mode 0600) and the Debian packages
 # qemu-system-x86 linux-image-amd64 busybox-static kmod; xz-utils makes boots faster (PVH).
 #
+# The kernel boots with cryptomgr.notests: the crypto self-tests run whenever a crypto
+# module loads (the first PF_KEY REGISTER loads a dozen) and cost minutes under TCG; they
+# test the kernel, not us. $KLAB_APPEND adds kernel arguments.
+#
 # Acceleration: "auto" uses KVM when /dev/kvm is usable and is not kvm_pvm (a PVM host, which
 # cannot run Debian's kernel), and falls back to TCG if a KVM guest does not reach CMD within
 # $KLAB_KVM_WAIT seconds (default 30). TCG boots to CMD in about 5 s on the project's machines.
@@ -32,7 +36,7 @@ STATE=${KLAB_STATE:-$HERE}
 TIMEOUT=600 MEM=1G SMP=2 ACCEL=auto SHARE= MODULES= REBUILD=0
 PASS_ENV=()
 
-usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 die() { echo "[kernel-lab] error: $*" >&2; exit 125; }
 note() { echo "[kernel-lab] $*" >&2; }
 
@@ -190,6 +194,21 @@ RUN=$(mktemp -d "$STATE/runs/$(date +%Y%m%d-%H%M%S)-XXXX")
     [ -n "${!name+x}" ] && printf 'export %s=%q\n' "$name" "${!name}"
   done
   echo "ip link set lo up"
+  # Kernel module autoloading with a negative cache. Every PF_KEY REGISTER makes the
+  # kernel probe its algorithm list, asking modprobe for modules Debian does not ship
+  # (sm3, sm4, lzs, lzjh): under TCG each of those runs costs ~0.5 s, so a REGISTER took
+  # seconds. The root is read-only, so a module missing once stays missing.
+  cat <<'MODPROBE'
+cat > /run/klab-modprobe <<'EOF_MP'
+#!/bin/sh
+for name; do :; done
+grep -qxF -- "$name" /run/klab-modprobe.missing 2>/dev/null && exit 1
+/sbin/modprobe "$@" && exit 0
+echo "$name" >> /run/klab-modprobe.missing
+exit 1
+EOF_MP
+chmod 0755 /run/klab-modprobe && echo /run/klab-modprobe > /proc/sys/kernel/modprobe
+MODPROBE
   echo "modprobe -q virtio_rng 2>/dev/null"
   [ -z "$MODULES" ] || printf 'modprobe -a %s || echo "klab: modprobe %s failed"\n' "$MODULES" "$MODULES"
   printf 'cd %q 2>/dev/null || cd /\n' "$PWD"
@@ -216,7 +235,7 @@ boot() {
     timeout -k 5 "$TIMEOUT" qemu-system-x86_64 -accel "$accel" -cpu "$cpu" -smp "$SMP" -m "$MEM" \
       -M pc "${BIOS[@]}" -nodefaults -no-user-config -display none -no-reboot \
       -kernel "$KERNEL" -initrd "$INITRD" -serial "file:$RUN/console.log" \
-      -append "console=ttyS0 quiet panic=-1 acpi=noirq klab_share=$SHARE ${KLAB_APPEND:-}" \
+      -append "console=ttyS0 quiet panic=-1 acpi=noirq cryptomgr.notests klab_share=$SHARE ${KLAB_APPEND:-}" \
       -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
       -virtfs local,path="$RUN",mount_tag=klabctl,security_model=none \
       -virtfs local,path="$SHARE",mount_tag=klabshare,security_model=none \

@@ -4,7 +4,7 @@
 #   2. PF_KEY v2: SADB_REGISTER for ESP on a fresh socket, reply checked
 #   3. a manual ESP tunnel (ip xfrm, AES-CBC + HMAC-SHA2-512) between two network
 #      namespaces: ping between inner addresses, ESP seen on the wire, SA counters moved
-#   4. if the helper binaries are built (target/release or $CARGO_TARGET_DIR/release):
+#   4. the helper binaries (from $CARGO_TARGET_DIR or target/, release preferred):
 #      pf-to-fd hands out a working kernel PF_KEY socket; pf-to-tcp relays REGISTER
 # Exits non-zero when any check fails. Run from anywhere, as root:
 #   tests/kernel-lab/selftest.sh
@@ -12,7 +12,7 @@ set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 
 if [ "${1:-}" != --guest ]; then
-  exec "$HERE/run.sh" --timeout "${KLAB_SELFTEST_TIMEOUT:-300}" --env CARGO_TARGET_DIR -- "$HERE/selftest.sh" --guest
+  exec "$HERE/run.sh" --timeout "${KLAB_SELFTEST_TIMEOUT:-600}" --env CARGO_TARGET_DIR -- "$HERE/selftest.sh" --guest
 fi
 
 # ---------------- inside the guest ----------------
@@ -95,9 +95,10 @@ check "SAs and policies gone after flush" \
 
 step "helpers against the real kernel"
 BIN=
-for d in "${CARGO_TARGET_DIR:-}" "$ROOT/target"; do
-  [ -n "$d" ] && [ -x "$d/release/pf-to-fd" ] && { BIN=$d/release; break; }
+for d in "${CARGO_TARGET_DIR:-}/release" "$ROOT/target/release" "${CARGO_TARGET_DIR:-}/debug" "$ROOT/target/debug"; do
+  [ -x "$d/pf-to-fd" ] && [ -x "$d/pf-to-tcp" ] && { BIN=$d; break; }
 done
+[ -z "$BIN" ] || echo "  helpers from $BIN"
 if [ -z "$BIN" ]; then
   echo "FAIL: pf-to-fd not built (cargo build --release -p helper)"; FAILS=$((FAILS + 1))
 else
@@ -112,7 +113,7 @@ else
   # SADB_REGISTER(ESP) header: version 2, type 7, errno 0, satype 3, len 2 words, seq 0x11, pid 0
   check "pf-to-tcp relays REGISTER and the kernel's reply" $PY - <<'PYEOF'
 import socket, struct, sys
-c = socket.create_connection(("127.0.0.1", 5757), timeout=5)
+c = socket.create_connection(("127.0.0.1", 5757), timeout=60)
 c.sendall(struct.pack("=BBBBHHII", 2, 7, 0, 3, 2, 0, 0x11, 0))
 while True:
     hdr = b""
