@@ -8,7 +8,6 @@ use common::*;
 use ike_ipc::msg::{CtlRequest, CtlResponse};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use std::os::unix::process::ExitStatusExt;
 use std::time::Duration;
 
 macro_rules! require_root {
@@ -308,20 +307,24 @@ fn sighup_reloads_and_both_children_get_the_new_configuration() {
         t.log_text()
     );
     assert!(alive(t.net_pid) && alive(t.pfkey_pid));
-    let _ = t.parent.signal_safe_term();
-}
 
-trait Term {
-    fn signal_safe_term(&mut self) -> Option<std::process::ExitStatus>;
-}
+    // A broken file is refused and the running configuration stays.
+    std::fs::write(t.dir.join("ike.conf"), "this is not iked.conf\n").unwrap();
+    kill(Pid::from_raw(t.parent.id() as i32), Signal::SIGHUP).unwrap();
+    let line = t
+        .wait_log("keeping the running configuration", Duration::from_secs(3))
+        .unwrap_or_else(|| panic!("{}", t.log_text()));
+    assert!(line.contains("ike.conf:1:"), "{line}");
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(alive(t.net_pid) && alive(t.pfkey_pid));
 
-impl Term for std::process::Child {
-    fn signal_safe_term(&mut self) -> Option<std::process::ExitStatus> {
-        let _ = kill(Pid::from_raw(self.id() as i32), Signal::SIGTERM);
-        let st = self.wait().ok()?;
-        assert!(st.signal().is_none());
-        Some(st)
-    }
+    // SIGINT is an orderly stop too.
+    kill(Pid::from_raw(t.parent.id() as i32), Signal::SIGINT).unwrap();
+    let st = t
+        .wait_exit(Duration::from_secs(5))
+        .expect("parent did not stop");
+    assert!(st.success(), "{st:?}\n{}", t.log_text());
+    assert!(all_gone(&[t.net_pid, t.pfkey_pid], Duration::from_secs(1)));
 }
 
 #[test]
