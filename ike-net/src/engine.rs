@@ -1,14 +1,20 @@
-//! Where the IKE engine (ike-proto's sans-IO state machine) plugs in.
+//! The adapter between the worker's event loop and ike-proto's sans-IO
+//! IKEv2 engine.
 //!
-//! The worker feeds it inputs (a datagram arrived, time passed, the
-//! configuration changed, an operator command) and carries out what it asks
-//! for (send a datagram, arm a timer, ask the broker for a kernel change).
-//! Until the engine is wired in, this skeleton keeps the same shape: it
-//! accepts every input, keeps no IKE SA and asks for nothing, so the event
-//! loop, the counters and the control socket are real and testable now.
+//! The worker feeds inputs (a datagram arrived on socket N, time passed, a
+//! broker message, a new configuration, an operator command); this module
+//! hands them to [`ike_proto::engine::Engine`] and collects what it asks
+//! for: datagrams (mapped to the UDP socket bound to the engine's local
+//! address), kernel requests (translated by `kernel`), the next deadline,
+//! and events (logged, kept in the `show` table, streamed to `monitor`).
 
+use crate::kernel::KernelMap;
+use crate::policy::{self, Listen};
+use crate::show::{self, SaTable};
 use ike_ipc::config::Config;
 use ike_ipc::msg::pfkey::{NetToPfkey, PfkeyToNet};
+use ike_ipc::msg::ListenSocket;
+use ike_proto::engine::{self as ike, Command, Event, Mode, SystemRng};
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -29,74 +35,465 @@ pub struct Outputs {
     pub kernel: Vec<NetToPfkey>,
     /// When the engine next wants `on_timeout`.
     pub next_timeout: Option<Instant>,
+    /// One line per event, for `ike-ctl monitor`.
+    pub events: Vec<String>,
 }
 
-#[derive(Debug)]
 pub struct Engine {
     config: Config,
+    listen: Vec<ListenSocket>,
+    ports: Listen,
+    engine: ike::Engine,
+    kernel: KernelMap,
+    table: SaTable,
+    /// Policies of `config` the engine does not serve, with the reason.
+    skipped: Vec<(String, String)>,
+    /// The broker said Ready: active policies may start.
+    broker_ready: bool,
+    /// A configuration waiting for the old engine's SAs to be deleted,
+    /// and the latest instant to wait for that.
+    pending: Option<(ike::Config, Instant)>,
 }
 
+/// How long a reload waits for the DELETE exchanges of the old SAs.
+const REBUILD_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl Engine {
-    pub fn new(config: Config) -> Self {
-        Self { config }
+    pub fn new(config: Config, listen: &[ListenSocket], now: Instant) -> Self {
+        let ports = Listen::from_sockets(listen);
+        let (ecfg, skipped) = convert(&config, &ports);
+        let mut e = Self {
+            kernel: KernelMap::new(),
+            engine: ike::Engine::new(ecfg, Box::new(SystemRng::new()), now),
+            config,
+            listen: listen.to_vec(),
+            ports,
+            table: SaTable::default(),
+            skipped,
+            broker_ready: false,
+            pending: None,
+        };
+        e.kernel_hints();
+        e
     }
 
-    /// A datagram arrived on UDP socket `socket` (NAT-T sockets carry the
-    /// RFC 3948 non-ESP marker; the engine strips it).
+    /// A datagram arrived on UDP socket `socket`. Its local address is the
+    /// socket's bound address (the parent binds one socket per --listen
+    /// address, so that is exact unless it listens on a wildcard).
     pub fn on_datagram(
         &mut self,
-        _now: Instant,
+        now: Instant,
         socket: usize,
         from: SocketAddr,
         bytes: &[u8],
     ) -> Outputs {
-        log::debug!(
-            "datagram of {} bytes from {from} on socket {socket}: no IKE engine yet, dropped",
-            bytes.len()
-        );
-        Outputs::default()
+        let Some(local) = self.listen.get(socket).map(|l| l.addr) else {
+            return Outputs::default();
+        };
+        self.engine.handle_datagram(now, local, from, bytes);
+        self.drain(now)
     }
 
     /// A reply or event from the broker (ACQUIRE, EXPIRE, GETSPI result...).
-    pub fn on_kernel(&mut self, _now: Instant, msg: PfkeyToNet) -> Outputs {
-        match msg {
-            PfkeyToNet::Ready(supported) => log::info!(
+    pub fn on_kernel(&mut self, now: Instant, msg: PfkeyToNet) -> Outputs {
+        if let PfkeyToNet::Ready(supported) = &msg {
+            log::info!(
                 "broker ready: kernel offers {} encryption and {} integrity algorithms",
                 supported.encryption.len(),
                 supported.integrity.len()
-            ),
-            other => log::debug!("kernel message: {other:?}: no IKE engine yet, ignored"),
+            );
+            if !self.broker_ready {
+                self.broker_ready = true;
+                // Active policies start once the kernel side can take SAs.
+                self.engine.start(now);
+            }
+            return self.drain(now);
         }
-        Outputs::default()
+        for ev in self.kernel.reply(msg) {
+            self.engine.handle_kernel_event(now, ev);
+        }
+        self.drain(now)
     }
 
     /// A timer the engine armed has expired.
-    pub fn on_timeout(&mut self, _now: Instant) -> Outputs {
-        Outputs::default()
+    pub fn on_timeout(&mut self, now: Instant) -> Outputs {
+        self.engine.handle_timeout(now);
+        self.drain(now)
     }
 
-    /// A new configuration (SIGHUP / ike-ctl reload).
-    pub fn reload(&mut self, config: Config) -> Outputs {
+    /// A new configuration (SIGHUP / ike-ctl reload): policies whose
+    /// settings did not change keep their SAs, removed ones are deleted,
+    /// changed ones are deleted and (if active) established again.
+    pub fn reload(&mut self, now: Instant, config: Config) -> Outputs {
+        let mut gone = Vec::new();
+        let mut changed = Vec::new();
+        for old in &self.config.policies {
+            match config.policy(&old.name) {
+                None => gone.push(old.name.clone()),
+                Some(new) if !old.same_settings(new) => changed.push(old.name.clone()),
+                Some(_) => {}
+            }
+        }
+        // Global settings apply to every policy: treat them as a change.
+        if config.global != self.config.global {
+            changed = config.policies.iter().map(|p| p.name.clone()).collect();
+            changed.retain(|n| self.config.policy(n).is_some());
+        }
+        for name in gone.iter().chain(&changed) {
+            log::info!("reload: policy {name} removed or changed, deleting its SAs");
+            self.engine.handle_command(
+                now,
+                Command::Terminate {
+                    policy: name.clone(),
+                },
+            );
+        }
+        let (ecfg, skipped) = convert(&config, &self.ports);
         self.config = config;
-        Outputs::default()
+        self.skipped = skipped;
+        self.kernel_hints();
+        if self.replace_config(now, ecfg, !gone.is_empty() || !changed.is_empty()) {
+            return self.drain(now);
+        }
+        // Changed active policies are established again.
+        for name in &changed {
+            let active = self
+                .engine
+                .config()
+                .policies
+                .iter()
+                .any(|p| &p.name == name && p.start == ike::StartAction::Active);
+            if active && self.broker_ready {
+                self.engine.handle_command(
+                    now,
+                    Command::Initiate {
+                        policy: name.clone(),
+                    },
+                );
+            }
+        }
+        self.drain(now)
     }
 
-    /// Orderly stop: the engine would delete its SAs here (issue 6).
-    pub fn shutdown(&mut self, _now: Instant) -> Outputs {
-        Outputs::default()
+    /// Hands a new configuration to the engine. Returns true if the engine
+    /// will be rebuilt later (workaround, see `pending`), in which case
+    /// policies restart then.
+    ///
+    /// WORKAROUND until ike-proto's Engine can swap its configuration
+    /// (requested in REQUESTS.md): with SAs of removed or changed policies
+    /// still alive, every IKE SA is deleted and the engine is rebuilt
+    /// from the new configuration once they are gone (or after
+    /// `REBUILD_GRACE`); with nothing to delete it is rebuilt at once.
+    fn replace_config(&mut self, now: Instant, ecfg: ike::Config, deleting: bool) -> bool {
+        if deleting || self.engine.ike_sa_count() > 0 {
+            for p in self.engine.config().policies.clone() {
+                self.engine.handle_command(
+                    now,
+                    Command::Terminate {
+                        policy: p.name.clone(),
+                    },
+                );
+            }
+            self.pending = Some((ecfg, now + REBUILD_GRACE));
+            return true;
+        }
+        self.rebuild(now, ecfg);
+        false
+    }
+
+    fn rebuild(&mut self, now: Instant, ecfg: ike::Config) {
+        self.engine = ike::Engine::new(ecfg, Box::new(SystemRng::new()), now);
+        self.table = SaTable::default();
+        if self.broker_ready {
+            self.engine.start(now);
+        }
+    }
+
+    /// Orderly stop: tell every peer (INFORMATIONAL DELETE, sent once; no
+    /// time to wait for answers). The broker removes the kernel state.
+    pub fn shutdown(&mut self, now: Instant) -> Outputs {
+        let names: Vec<String> = self
+            .engine
+            .config()
+            .policies
+            .iter()
+            .map(|p| p.name.clone())
+            .collect();
+        for policy in names {
+            self.engine
+                .handle_command(now, Command::Terminate { policy });
+        }
+        self.drain(now)
+    }
+
+    /// `ike-ctl up NAME`.
+    pub fn up(&mut self, now: Instant, name: &str) -> Result<Outputs, String> {
+        self.known(name)?;
+        self.engine.handle_command(
+            now,
+            Command::Initiate {
+                policy: name.to_string(),
+            },
+        );
+        Ok(self.drain(now))
+    }
+
+    /// `ike-ctl down NAME`.
+    pub fn down(&mut self, now: Instant, name: &str) -> Result<Outputs, String> {
+        self.known(name)?;
+        self.engine.handle_command(
+            now,
+            Command::Terminate {
+                policy: name.to_string(),
+            },
+        );
+        Ok(self.drain(now))
+    }
+
+    /// `ike-ctl rekey NAME`: rekeys the IKE SAs of the policy and their
+    /// CHILD_SAs.
+    pub fn rekey(&mut self, now: Instant, name: &str) -> Result<Outputs, String> {
+        self.known(name)?;
+        let mut n = 0;
+        for ike_id in self.engine.established() {
+            let policy = self.table.policy_of(ike_id.0);
+            if policy != Some(name) {
+                continue;
+            }
+            for (spi_in, _) in self.engine.children(ike_id) {
+                self.engine.handle_command(
+                    now,
+                    Command::RekeyChild {
+                        ike: ike_id,
+                        spi_in,
+                    },
+                );
+            }
+            self.engine
+                .handle_command(now, Command::RekeyIke { ike: ike_id });
+            n += 1;
+        }
+        if n == 0 {
+            return Err(format!("{name}: no established IKE SA"));
+        }
+        Ok(self.drain(now))
+    }
+
+    fn known(&self, name: &str) -> Result<(), String> {
+        if self.engine.config().policies.iter().any(|p| p.name == name) {
+            return Ok(());
+        }
+        match self.skipped.iter().find(|(n, _)| n == name) {
+            Some((_, why)) => Err(format!("{name}: not negotiated: {why}")),
+            None => Err(format!("{name}: no such policy")),
+        }
     }
 
     /// Counts for `show stats`: (IKE SAs, child SAs).
     pub fn sa_counts(&self) -> (u64, u64) {
-        (0, 0)
+        self.table.counts()
     }
 
-    /// `show sa` / `show policy` text until issue 6 types them.
-    pub fn describe_sas(&self) -> String {
-        String::from("no IKE SAs\n")
+    /// `show sa` (text or JSON).
+    pub fn show_sa(&self, json: bool) -> String {
+        let now = Instant::now();
+        if json {
+            self.table.json(now)
+        } else {
+            self.table.text(now)
+        }
     }
 
-    pub fn config(&self) -> &Config {
-        &self.config
+    /// `show policy` (text or JSON).
+    pub fn show_policy(&self, json: bool) -> String {
+        if json {
+            show::policies_json(&self.config, &self.skipped, &self.table)
+        } else {
+            show::policies_text(&self.config, &self.skipped, &self.table, &self.ports)
+        }
+    }
+
+    /// Tells the kernel translation what the engine's requests leave out:
+    /// the mode and byte limit per pair of tunnel ends.
+    fn kernel_hints(&mut self) {
+        self.kernel.modes.clear();
+        self.kernel.byte_limits.clear();
+        for p in &self.config.policies {
+            let Some(peer) = p.peer.filter(|n| n.is_host()).map(|n| n.addr) else {
+                continue;
+            };
+            let locals = match p.local {
+                Some(l) => vec![l],
+                None => self.ports.addrs.clone(),
+            };
+            let mode = match p.encapsulation {
+                ike_ipc::config::Encapsulation::Tunnel => Mode::Tunnel,
+                ike_ipc::config::Encapsulation::Transport => Mode::Transport,
+            };
+            for l in locals {
+                self.kernel.modes.insert((l, peer), mode);
+                self.kernel.byte_limits.insert((l, peer), p.lifetime.bytes);
+            }
+        }
+    }
+
+    /// Collects everything the engine produced.
+    fn drain(&mut self, now: Instant) -> Outputs {
+        let mut out = Outputs::default();
+        // Kernel refusals decided here (untranslatable requests) go back
+        // into the engine at once, which may produce more output.
+        loop {
+            let mut refused = Vec::new();
+            while let Some(req) = self.engine.poll_kernel_request() {
+                self.kernel.request(req, &mut out.kernel, &mut refused);
+            }
+            if refused.is_empty() {
+                break;
+            }
+            for ev in refused {
+                self.engine.handle_kernel_event(now, ev);
+            }
+        }
+        while let Some(t) = self.engine.poll_transmit() {
+            match self.socket_for(t.local) {
+                Some(socket) => out.transmits.push(Transmit {
+                    socket,
+                    to: t.remote,
+                    bytes: t.bytes,
+                }),
+                None => log::warn!(
+                    "no UDP socket bound to {} (add --listen {}): datagram to {} dropped",
+                    t.local,
+                    t.local.ip(),
+                    t.remote
+                ),
+            }
+        }
+        while let Some(ev) = self.engine.poll_event() {
+            self.table.apply(now, &ev);
+            let line = describe(&ev);
+            match &ev {
+                Event::Failed { .. } => log::warn!("{line}"),
+                _ => log::info!("{line}"),
+            }
+            out.events.push(line);
+        }
+        out.next_timeout = self.engine.poll_timeout();
+        if let Some((_, deadline)) = &self.pending {
+            let deadline = *deadline;
+            if self.engine.ike_sa_count() == 0 || now >= deadline {
+                if let Some((ecfg, _)) = self.pending.take() {
+                    log::info!("reload: starting the new configuration");
+                    self.rebuild(now, ecfg);
+                    let more = self.drain(now);
+                    out.transmits.extend(more.transmits);
+                    out.kernel.extend(more.kernel);
+                    out.events.extend(more.events);
+                    out.next_timeout = more.next_timeout;
+                }
+            } else {
+                out.next_timeout = Some(out.next_timeout.map_or(deadline, |t| t.min(deadline)));
+            }
+        }
+        out
+    }
+
+    /// The socket bound to `local`, or a wildcard socket on its port.
+    fn socket_for(&self, local: SocketAddr) -> Option<usize> {
+        self.listen
+            .iter()
+            .position(|l| l.addr == local)
+            .or_else(|| {
+                self.listen.iter().position(|l| {
+                    l.addr.ip().is_unspecified()
+                        && l.addr.port() == local.port()
+                        && l.addr.is_ipv4() == local.is_ipv4()
+                })
+            })
+    }
+}
+
+fn convert(config: &Config, ports: &Listen) -> (ike::Config, Vec<(String, String)>) {
+    let (ecfg, skipped) = policy::engine_config(config, ports);
+    for (name, why) in &skipped {
+        log::warn!("policy {name} is not negotiated: {why}");
+    }
+    (ecfg, skipped)
+}
+
+/// One log/monitor line per event: peer, IDs, algorithms; never keys.
+pub fn describe(ev: &Event) -> String {
+    match ev {
+        Event::IkeUp {
+            ike,
+            policy,
+            local,
+            remote,
+            local_id,
+            peer_id,
+            suite,
+            initiator,
+        } => format!(
+            "IKE SA {:016x} up: policy {policy}, {local} {} {remote}, ids {} -> {}, {} {} {}{}",
+            ike.0,
+            if *initiator { "->" } else { "<-" },
+            show::identity_text(local_id),
+            show::identity_text(peer_id),
+            suite.encr.id,
+            suite.prf,
+            suite.dh,
+            suite.integ.map(|i| format!(" {i}")).unwrap_or_default()
+        ),
+        Event::IkeDown {
+            ike,
+            policy,
+            reason,
+        } => format!("IKE SA {:016x} down: policy {policy}, {reason:?}", ike.0),
+        Event::ChildUp {
+            ike,
+            policy,
+            spi_in,
+            spi_out,
+            local_ts,
+            remote_ts,
+            mode,
+            suite,
+        } => format!(
+            "CHILD SA up: policy {policy} (IKE SA {:016x}), spi in 0x{spi_in:08x} out 0x{spi_out:08x}, {mode:?}, {}{}, {} === {}",
+            ike.0,
+            suite.encr.id,
+            suite.integ.map(|i| format!(" {i}")).unwrap_or_default(),
+            local_ts.iter().map(show::ts_text).collect::<Vec<_>>().join(","),
+            remote_ts.iter().map(show::ts_text).collect::<Vec<_>>().join(",")
+        ),
+        Event::ChildDown {
+            ike,
+            spi_in,
+            spi_out,
+            reason,
+        } => format!(
+            "CHILD SA down: IKE SA {:016x}, spi in 0x{spi_in:08x} out 0x{spi_out:08x}, {reason:?}",
+            ike.0
+        ),
+        Event::IkeRekeyed { old, new } => {
+            format!("IKE SA {:016x} rekeyed as {:016x}", old.0, new.0)
+        }
+        Event::ChildRekeyed {
+            ike,
+            old_spi_in,
+            new_spi_in,
+        } => format!(
+            "CHILD SA rekeyed: IKE SA {:016x}, spi in 0x{old_spi_in:08x} -> 0x{new_spi_in:08x}",
+            ike.0
+        ),
+        Event::Failed {
+            policy,
+            remote,
+            reason,
+            ..
+        } => format!(
+            "negotiation with {remote} failed: policy {}, {reason:?}",
+            policy.as_deref().unwrap_or("(none)")
+        ),
     }
 }

@@ -5,6 +5,9 @@
 
 mod control;
 mod engine;
+mod kernel;
+mod policy;
+mod show;
 mod udp;
 mod worker;
 

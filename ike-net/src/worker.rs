@@ -104,7 +104,7 @@ pub fn start(parent: &mut ParentChannel) -> Result<Worker, String> {
         broker,
         control: ControlServer::new(listener, init.control_uid),
         udp,
-        engine: Engine::new(init.config),
+        engine: Engine::new(init.config, &init.listen, Instant::now()),
         timers: Timers::new(),
         stats: Stats::default(),
         started: Instant::now(),
@@ -188,7 +188,7 @@ impl Worker {
                 ParentToNet::Init(_) => return Err("second Init from the parent".into()),
                 ParentToNet::Reload(cfg) => {
                     log::info!("configuration reloaded");
-                    outs.push(self.engine.reload(*cfg));
+                    outs.push(self.engine.reload(Instant::now(), *cfg));
                 }
                 ParentToNet::SetLogLevel(l) => log::set_max_level(l.to_filter()),
                 ParentToNet::Shutdown => {
@@ -274,10 +274,10 @@ impl Worker {
             self.stats.ctl_requests += 1;
             let resp = match req {
                 CtlRequest::ShowStats => CtlResponse::Stats(self.current_stats()),
-                CtlRequest::ShowSa => CtlResponse::Text(self.engine.describe_sas()),
-                CtlRequest::ShowPolicy => {
-                    CtlResponse::Text(format!("{:#?}\n", self.engine.config()))
-                }
+                CtlRequest::ShowSa => CtlResponse::Text(self.engine.show_sa(false)),
+                CtlRequest::ShowSaJson => CtlResponse::Text(self.engine.show_sa(true)),
+                CtlRequest::ShowPolicy => CtlResponse::Text(self.engine.show_policy(false)),
+                CtlRequest::ShowPolicyJson => CtlResponse::Text(self.engine.show_policy(true)),
                 CtlRequest::Reload => match parent.send(&NetToParent::ReloadRequest) {
                     Ok(()) => CtlResponse::Ok,
                     Err(e) => return Err(format!("parent channel: {e}")),
@@ -291,13 +291,33 @@ impl Worker {
                     self.control.set_monitor(token);
                     CtlResponse::Ok
                 }
-                CtlRequest::Up(name) | CtlRequest::Down(name) | CtlRequest::Rekey(name) => {
-                    CtlResponse::Error(format!("{name}: the IKE engine is not wired in yet"))
+                CtlRequest::Up(name) => {
+                    let r = self.engine.up(Instant::now(), &name);
+                    self.ctl_result(r)
+                }
+                CtlRequest::Down(name) => {
+                    let r = self.engine.down(Instant::now(), &name);
+                    self.ctl_result(r)
+                }
+                CtlRequest::Rekey(name) => {
+                    let r = self.engine.rekey(Instant::now(), &name);
+                    self.ctl_result(r)
                 }
             };
             self.control.respond(self.poll.registry(), token, &resp);
         }
         Ok(())
+    }
+
+    /// An operator command's outcome: carry out its outputs, answer.
+    fn ctl_result(&mut self, r: Result<Outputs, String>) -> CtlResponse {
+        match r {
+            Ok(out) => {
+                self.apply(out);
+                CtlResponse::Ok
+            }
+            Err(e) => CtlResponse::Error(e),
+        }
     }
 
     fn current_stats(&self) -> Stats {
@@ -329,9 +349,12 @@ impl Worker {
                 Err(e) => log::error!("broker channel: {e}"),
             }
         }
+        self.timers.cancel(&Timer::Engine);
         if let Some(at) = out.next_timeout {
-            self.timers.cancel(&Timer::Engine);
             self.timers.arm(at, Timer::Engine);
+        }
+        for line in out.events {
+            self.control.broadcast(self.poll.registry(), &line);
         }
     }
 }

@@ -8,7 +8,7 @@ use std::os::fd::AsRawFd;
 use std::path::Path;
 
 pub const USAGE: &str = "usage: ike-ctl [-s socket] command\n\
-commands: show sa | show policy | show stats | up NAME | down NAME | rekey NAME |\n          \
+commands: show sa|policy|stats [--json] | up NAME | down NAME | rekey NAME |\n          \
 reload | log verbose | log brief | monitor";
 
 pub type CtlClient = Channel<CtlRequest, CtlResponse>;
@@ -18,8 +18,11 @@ pub fn parse_command(words: &[String]) -> Result<CtlRequest, String> {
     let w: Vec<&str> = words.iter().map(String::as_str).collect();
     Ok(match w.as_slice() {
         ["show", "sa"] => CtlRequest::ShowSa,
+        ["show", "sa", "--json"] => CtlRequest::ShowSaJson,
         ["show", "policy"] => CtlRequest::ShowPolicy,
-        ["show", "stats"] => CtlRequest::ShowStats,
+        ["show", "policy", "--json"] => CtlRequest::ShowPolicyJson,
+        // Stats are typed: ike-ctl formats the JSON itself (`wants_json`).
+        ["show", "stats"] | ["show", "stats", "--json"] => CtlRequest::ShowStats,
         ["up", name] => CtlRequest::Up(name.to_string()),
         ["down", name] => CtlRequest::Down(name.to_string()),
         ["rekey", name] => CtlRequest::Rekey(name.to_string()),
@@ -59,6 +62,22 @@ pub fn request(path: &Path, req: &CtlRequest) -> Result<CtlResponse, String> {
             Ok(()) => Err(format!("receive: {e}")),
         },
     }
+}
+
+/// Whether the command line asked for JSON (`show ... --json`).
+pub fn wants_json(words: &[String]) -> bool {
+    words.first().map(String::as_str) == Some("show")
+        && words.last().map(String::as_str) == Some("--json")
+}
+
+/// `show stats --json`: one object, the same names as the text form.
+pub fn format_stats_json(s: &Stats) -> String {
+    let body: Vec<String> = format_stats(s)
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(k, v)| format!("\"{k}\":{v}"))
+        .collect();
+    format!("{{{}}}\n", body.join(","))
 }
 
 /// `show stats` as `name value` lines.
@@ -104,6 +123,19 @@ mod tests {
         assert!(parse_command(&words("show")).is_err());
         assert!(parse_command(&words("up")).is_err());
         assert!(parse_command(&words("frobnicate")).is_err());
+        assert_eq!(
+            parse_command(&words("show sa --json")).unwrap(),
+            CtlRequest::ShowSaJson
+        );
+        assert_eq!(
+            parse_command(&words("show policy --json")).unwrap(),
+            CtlRequest::ShowPolicyJson
+        );
+        assert!(wants_json(&words("show stats --json")));
+        assert!(!wants_json(&words("show stats")));
+        assert!(
+            parse_command(&words("up --json")).is_ok_and(|r| r == CtlRequest::Up("--json".into()))
+        );
     }
 
     #[test]
@@ -115,5 +147,9 @@ mod tests {
         let out = format_stats(&s);
         assert!(out.contains("udp_rx_datagrams 3\n"));
         assert_eq!(out.lines().count(), 11);
+        let j = format_stats_json(&s);
+        assert!(j.starts_with("{\"uptime_secs\":0,"), "{j}");
+        assert!(j.contains("\"udp_rx_datagrams\":3,"), "{j}");
+        assert!(j.ends_with("}\n"), "{j}");
     }
 }

@@ -21,6 +21,12 @@ pub enum CtlRequest {
     LogVerbose(bool),
     /// Stream events until the client disconnects.
     Monitor,
+    // Appended (not inserted) so the encodings of the variants above keep
+    // their indices.
+    /// `show sa --json`: answered with `CtlResponse::Text` holding JSON.
+    ShowSaJson,
+    /// `show policy --json`: answered with `CtlResponse::Text` holding JSON.
+    ShowPolicyJson,
 }
 
 /// Counters ike-net keeps; `show stats` prints them.

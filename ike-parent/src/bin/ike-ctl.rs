@@ -49,6 +49,9 @@ fn main() -> ExitCode {
         match resp {
             CtlResponse::Ok if req == CtlRequest::Monitor => continue,
             CtlResponse::Ok => return ExitCode::SUCCESS,
+            CtlResponse::Stats(s) if ctl::wants_json(&args) => {
+                print!("{}", ctl::format_stats_json(&s))
+            }
             CtlResponse::Stats(s) => print!("{}", ctl::format_stats(&s)),
             CtlResponse::Text(t) => print!("{t}"),
             CtlResponse::Event(e) => println!("{e}"),

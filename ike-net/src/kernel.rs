@@ -1,0 +1,728 @@
+//! The engine's kernel requests as broker messages, and the broker's
+//! replies and events as engine kernel events.
+//!
+//! The engine speaks in IKE terms (transform IDs, traffic-selector ranges,
+//! its own request ids, fire-and-forget deletes); the broker speaks in
+//! PF_KEY terms (configuration algorithm names, prefixes, one reply per
+//! request). This module keeps the small amount of state the translation
+//! needs:
+//!
+//! - which broker request answers which engine request;
+//! - the exact policies it asked for, so that a delete names the very
+//!   entry the broker installed (the broker only removes its own);
+//! - the sequence number of a pending ACQUIRE, echoed in GETSPI so Linux
+//!   reuses its acquire state.
+
+use ike_ipc::config::{Encapsulation, Encryption, Integrity, IpNet, IpsecProtocol, Secret};
+use ike_ipc::msg::pfkey::{
+    self as pk, KernelError, KernelReply, NatT, NetToPfkey, PfkeyToNet, PolicyDir, SaId,
+    SaLifetime, Selectors,
+};
+use ike_proto::engine::{
+    Direction, KernelEvent, KernelRequest, Mode, RequestId, SaParams, TrafficSelector,
+};
+use ike_proto::wire::consts::{EncrId, IntegId, ProtocolId};
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// What a broker reply means to the engine.
+#[derive(Debug, Clone, Copy)]
+enum Waiting {
+    /// Answer to `AllocateSpi`.
+    Spi(RequestId),
+    /// Answer to an SA or policy install.
+    Install(RequestId),
+    /// A delete or an extra policy (Linux `fwd`): only a failure is logged.
+    Quiet(&'static str),
+}
+
+/// Key of a policy as the engine names it in `DeletePolicy`.
+type PolicyKey = (bool, TrafficSelector, TrafficSelector);
+
+#[derive(Debug, Default)]
+pub struct KernelMap {
+    next_id: u64,
+    waiting: HashMap<u64, Waiting>,
+    /// Policies sent for each (outbound?, local TS, remote TS).
+    policies: HashMap<PolicyKey, Vec<pk::PolicyParams>>,
+    /// ACQUIRE sequence numbers by (our address, peer address).
+    acquires: HashMap<(IpAddr, IpAddr), u32>,
+    /// Byte limits of child SAs by (our address, peer address), from the
+    /// configuration (`lifetime T bytes B`): the engine counts time only.
+    pub byte_limits: HashMap<(IpAddr, IpAddr), u64>,
+    /// Mode per (our address, peer address), for GETSPI (the engine does
+    /// not say; the broker checks it against the configuration).
+    pub modes: HashMap<(IpAddr, IpAddr), Mode>,
+    /// Add a Linux `fwd` policy beside each inbound tunnel policy: Linux
+    /// checks forwarded (tunnelled-to-another-host) traffic against it.
+    pub linux_fwd: bool,
+}
+
+/// Something the engine asked for that cannot be expressed to the kernel.
+fn unsupported(what: &str) -> String {
+    format!("kernel request not expressible in PF_KEY: {what}")
+}
+
+impl KernelMap {
+    pub fn new() -> KernelMap {
+        KernelMap {
+            next_id: 1,
+            linux_fwd: cfg!(target_os = "linux"),
+            ..KernelMap::default()
+        }
+    }
+
+    fn send(&mut self, out: &mut Vec<NetToPfkey>, req: pk::KernelRequest, w: Waiting) {
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1);
+        self.waiting.insert(id, w);
+        out.push(NetToPfkey::Request { id, req });
+    }
+
+    /// Translates one engine request. Requests that cannot be expressed
+    /// are answered at once with a refusal (returned as engine events).
+    pub fn request(
+        &mut self,
+        req: KernelRequest,
+        out: &mut Vec<NetToPfkey>,
+        refused: &mut Vec<KernelEvent>,
+    ) {
+        match req {
+            KernelRequest::AllocateSpi {
+                request,
+                protocol,
+                src,
+                dst,
+            } => {
+                let Some(proto) = ipsec_proto(protocol) else {
+                    log::warn!("{}", unsupported("SPI for a non-ESP/AH protocol"));
+                    refused.push(KernelEvent::SpiRefused { request });
+                    return;
+                };
+                // src is the peer, dst is us.
+                let mode = self.mode_for(dst, src);
+                let acquire_seq = self.acquires.remove(&(dst, src)).unwrap_or(0);
+                let r = pk::KernelRequest::GetSpi {
+                    proto,
+                    src,
+                    dst,
+                    mode: encapsulation(mode),
+                    reqid: 0,
+                    acquire_seq,
+                };
+                self.send(out, r, Waiting::Spi(request));
+            }
+            KernelRequest::UpdateSa(p) | KernelRequest::AddSa(p)
+                if ipsec_proto(p.protocol).is_none() =>
+            {
+                log::warn!("{}", unsupported("SA of a non-ESP/AH protocol"));
+                refused.push(KernelEvent::Refused { request: p.request });
+            }
+            KernelRequest::UpdateSa(p) => {
+                let request = p.request;
+                match self.sa_params(&p) {
+                    Ok(sa) => self.send(
+                        out,
+                        pk::KernelRequest::UpdateSa(Box::new(sa)),
+                        Waiting::Install(request),
+                    ),
+                    Err(e) => {
+                        log::warn!("{e}");
+                        refused.push(KernelEvent::Refused { request });
+                    }
+                }
+            }
+            KernelRequest::AddSa(p) => {
+                let request = p.request;
+                match self.sa_params(&p) {
+                    Ok(sa) => self.send(
+                        out,
+                        pk::KernelRequest::AddSa(Box::new(sa)),
+                        Waiting::Install(request),
+                    ),
+                    Err(e) => {
+                        log::warn!("{e}");
+                        refused.push(KernelEvent::Refused { request });
+                    }
+                }
+            }
+            KernelRequest::DeleteSa {
+                protocol,
+                spi,
+                src,
+                dst,
+            } => {
+                let Some(proto) = ipsec_proto(protocol) else {
+                    return;
+                };
+                let id = SaId {
+                    proto,
+                    spi,
+                    src,
+                    dst,
+                };
+                self.send(
+                    out,
+                    pk::KernelRequest::DeleteSa(id),
+                    Waiting::Quiet("DELETE"),
+                );
+            }
+            KernelRequest::AddPolicy(p) => {
+                let request = p.request;
+                let outbound = p.direction == Direction::Outbound;
+                let (Some(local), Some(remote)) = (prefix_of(&p.local_ts), prefix_of(&p.remote_ts))
+                else {
+                    log::warn!(
+                        "{}",
+                        unsupported("a traffic selector that is not one prefix and one port")
+                    );
+                    refused.push(KernelEvent::Refused { request });
+                    return;
+                };
+                let (src, dst) = if outbound {
+                    (local, remote)
+                } else {
+                    (remote, local)
+                };
+                let tunnel = match p.mode {
+                    Mode::Tunnel if outbound => Some((p.local, p.remote)),
+                    Mode::Tunnel => Some((p.remote, p.local)),
+                    Mode::Transport => None,
+                };
+                let base = pk::PolicyParams {
+                    dir: if outbound {
+                        PolicyDir::Out
+                    } else {
+                        PolicyDir::In
+                    },
+                    sel: Selectors {
+                        src: src.0,
+                        dst: dst.0,
+                        proto: proto_of(&p.local_ts),
+                        src_port: src.1,
+                        dst_port: dst.1,
+                    },
+                    proto: IpsecProtocol::Esp,
+                    mode: encapsulation(p.mode),
+                    tunnel,
+                    reqid: 0,
+                };
+                let mut sent = vec![base];
+                self.send(
+                    out,
+                    pk::KernelRequest::AddPolicy(base),
+                    Waiting::Install(request),
+                );
+                if !outbound && p.mode == Mode::Tunnel && self.linux_fwd {
+                    let fwd = pk::PolicyParams {
+                        dir: PolicyDir::Fwd,
+                        ..base
+                    };
+                    sent.push(fwd);
+                    self.send(
+                        out,
+                        pk::KernelRequest::AddPolicy(fwd),
+                        Waiting::Quiet("SPDADD fwd"),
+                    );
+                }
+                self.policies
+                    .insert((outbound, p.local_ts, p.remote_ts), sent);
+            }
+            KernelRequest::DeletePolicy {
+                direction,
+                local_ts,
+                remote_ts,
+            } => {
+                let key = (direction == Direction::Outbound, local_ts, remote_ts);
+                for pol in self.policies.remove(&key).unwrap_or_default() {
+                    self.send(
+                        out,
+                        pk::KernelRequest::DeletePolicy(pol),
+                        Waiting::Quiet("SPDDELETE"),
+                    );
+                }
+            }
+        }
+    }
+
+    fn mode_for(&self, local: IpAddr, peer: IpAddr) -> Mode {
+        self.modes
+            .get(&(local, peer))
+            .copied()
+            .unwrap_or(Mode::Tunnel)
+    }
+
+    fn sa_params(&mut self, p: &SaParams) -> Result<pk::SaParams, String> {
+        let proto = ipsec_proto(p.protocol).ok_or_else(|| unsupported("protocol"))?;
+        let encryption = encryption(p.encr.id, p.encr.key_bits).ok_or_else(|| {
+            unsupported(&format!(
+                "cipher {} ({:?} bits)",
+                p.encr.id, p.encr.key_bits
+            ))
+        })?;
+        let integrity = match p.integ {
+            None => None,
+            Some(i) => Some(integrity(i).ok_or_else(|| unsupported(&format!("integrity {i}")))?),
+        };
+        // Outbound SAs go from us to the peer, inbound ones the other way.
+        let (local, peer) = match p.direction {
+            Direction::Outbound => (p.src, p.dst),
+            Direction::Inbound => (p.dst, p.src),
+        };
+        let bytes = self.byte_limits.get(&(local, peer)).copied().unwrap_or(0);
+        let acquire_seq = if p.direction == Direction::Outbound {
+            self.acquires.remove(&(local, peer)).unwrap_or(0)
+        } else {
+            0
+        };
+        Ok(pk::SaParams {
+            id: SaId {
+                proto,
+                spi: p.spi,
+                src: p.src,
+                dst: p.dst,
+            },
+            mode: encapsulation(p.mode),
+            reqid: 0,
+            encryption: Some(encryption),
+            enc_key: Secret::new(p.encr_key.as_bytes().to_vec()),
+            integrity,
+            auth_key: Secret::new(p.integ_key.as_bytes().to_vec()),
+            replay_window: p.replay_window,
+            esn: p.esn,
+            // Soft at 90 % of the byte limit, like the time limits.
+            soft: SaLifetime {
+                bytes: bytes / 10 * 9,
+                seconds: p.soft_lifetime.as_secs(),
+                packets: 0,
+            },
+            hard: SaLifetime {
+                bytes,
+                seconds: p.hard_lifetime.as_secs(),
+                packets: 0,
+            },
+            natt: p.encap.map(|(sport, dport)| NatT { sport, dport }),
+            acquire_seq,
+        })
+    }
+
+    /// A message from the broker, as engine events (none for most replies
+    /// the engine does not wait for). `Ready` is handled by the caller.
+    pub fn reply(&mut self, msg: PfkeyToNet) -> Vec<KernelEvent> {
+        match msg {
+            PfkeyToNet::Ready(_) => Vec::new(),
+            PfkeyToNet::Reply { id, result } => {
+                let Some(w) = self.waiting.remove(&id) else {
+                    log::debug!("broker reply {id} that nobody waits for");
+                    return Vec::new();
+                };
+                match (w, result) {
+                    (Waiting::Spi(request), Ok(KernelReply::Spi(spi))) => {
+                        vec![KernelEvent::SpiAllocated { request, spi }]
+                    }
+                    (Waiting::Spi(request), other) => {
+                        log::warn!("GETSPI failed: {}", describe(&other));
+                        vec![KernelEvent::SpiRefused { request }]
+                    }
+                    (Waiting::Install(request), Ok(_)) => vec![KernelEvent::Installed { request }],
+                    (Waiting::Install(request), Err(e)) => {
+                        log::warn!("kernel refused an SA or policy: {}", error_text(&e));
+                        vec![KernelEvent::Refused { request }]
+                    }
+                    (Waiting::Quiet(_), Ok(_)) => Vec::new(),
+                    (Waiting::Quiet(what), Err(e)) => {
+                        // ENOENT for an SA that expired meanwhile is normal.
+                        log::debug!("{what} failed: {}", error_text(&e));
+                        Vec::new()
+                    }
+                }
+            }
+            PfkeyToNet::Event(pk::KernelEvent::Acquire {
+                seq,
+                src,
+                dst,
+                policy,
+                ..
+            }) => {
+                // The kernel's src/dst are the tunnel ends: ours, the peer's.
+                self.acquires.insert((src, dst), seq);
+                let (packet_src, packet_dst) = match policy {
+                    Some(sel) => (
+                        Some(super::policy::selector(&sel.src, sel.proto, sel.src_port)),
+                        Some(super::policy::selector(&sel.dst, sel.proto, sel.dst_port)),
+                    ),
+                    None => (None, None),
+                };
+                vec![KernelEvent::Acquire {
+                    local: src,
+                    remote: dst,
+                    packet_src,
+                    packet_dst,
+                }]
+            }
+            PfkeyToNet::Event(pk::KernelEvent::Expire { kind, sa }) => {
+                vec![KernelEvent::Expire {
+                    spi: sa.spi,
+                    dst: sa.dst,
+                    hard: kind == pk::ExpireKind::Hard,
+                }]
+            }
+        }
+    }
+}
+
+fn describe(r: &Result<KernelReply, KernelError>) -> String {
+    match r {
+        Ok(other) => format!("unexpected answer {other:?}"),
+        Err(e) => error_text(e),
+    }
+}
+
+pub fn error_text(e: &KernelError) -> String {
+    match e {
+        KernelError::Refused(why) => format!("refused by the broker: {why}"),
+        KernelError::Kernel(errno) => format!(
+            "kernel error {}",
+            nix::errno::Errno::from_raw(*errno).desc()
+        ),
+        KernelError::Unsupported(why) => format!("not supported by the kernel: {why}"),
+        KernelError::Timeout => "no answer from the kernel".into(),
+        KernelError::Protocol(why) => format!("kernel answer not understood: {why}"),
+    }
+}
+
+fn ipsec_proto(p: ProtocolId) -> Option<IpsecProtocol> {
+    match p {
+        ProtocolId::ESP => Some(IpsecProtocol::Esp),
+        ProtocolId::AH => Some(IpsecProtocol::Ah),
+        _ => None,
+    }
+}
+
+fn encapsulation(m: Mode) -> Encapsulation {
+    match m {
+        Mode::Tunnel => Encapsulation::Tunnel,
+        Mode::Transport => Encapsulation::Transport,
+    }
+}
+
+/// The configuration's name of a negotiated cipher (by IANA number and
+/// key length), which is what the broker maps to the kernel's numbers.
+pub fn encryption(id: EncrId, key_bits: Option<u16>) -> Option<Encryption> {
+    Encryption::ALL
+        .iter()
+        .copied()
+        .find(|e| e.transform_id() == id.0 && e.key_bits() == key_bits)
+}
+
+pub fn integrity(id: IntegId) -> Option<Integrity> {
+    Integrity::ALL
+        .iter()
+        .copied()
+        .find(|i| i.transform_id() == id.0)
+}
+
+/// A selector as one prefix and at most one port, if it is exactly that.
+fn prefix_of(ts: &TrafficSelector) -> Option<(IpNet, Option<u16>)> {
+    let port = match (ts.start_port, ts.end_port) {
+        (0, u16::MAX) => None,
+        (a, b) if a == b => Some(a),
+        _ => return None,
+    };
+    let (s, e, bits) = match (ts.start, ts.end) {
+        (IpAddr::V4(s), IpAddr::V4(e)) => {
+            (u128::from(u32::from(s)), u128::from(u32::from(e)), 32u32)
+        }
+        (IpAddr::V6(s), IpAddr::V6(e)) => (u128::from(s), u128::from(e), 128u32),
+        _ => return None,
+    };
+    // A prefix: start..=end spans a power of two aligned on itself.
+    let span = e.checked_sub(s)?.checked_add(1);
+    let host_bits = match span {
+        // The whole IPv6 space overflows u128 by one.
+        None => 128,
+        Some(n) if n.is_power_of_two() => n.trailing_zeros(),
+        Some(_) => return None,
+    };
+    if host_bits > bits || (host_bits < 128 && s & ((1u128 << host_bits) - 1) != 0) {
+        return None;
+    }
+    let prefix = u8::try_from(bits - host_bits).ok()?;
+    let addr = match ts.start {
+        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::from(u32::try_from(s).ok()?)),
+        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::from(s)),
+    };
+    Some((IpNet::new(addr, prefix)?, port))
+}
+
+fn proto_of(ts: &TrafficSelector) -> Option<u8> {
+    (ts.protocol != 0).then_some(ts.protocol)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ike_proto::crypto::Secret as EngineSecret;
+    use ike_proto::engine::{Encr, PolicyParams};
+    use std::time::Duration;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn prefixes_round_trip_and_odd_ranges_are_refused() {
+        let ts = TrafficSelector::prefix(ip("10.1.0.0"), 16).unwrap();
+        let (net, port) = prefix_of(&ts).unwrap();
+        assert_eq!(net, IpNet::new(ip("10.1.0.0"), 16).unwrap());
+        assert_eq!(port, None);
+        let all4 = TrafficSelector::prefix(ip("0.0.0.0"), 0).unwrap();
+        assert_eq!(prefix_of(&all4).unwrap().0, IpNet::any(false));
+        let all6 = TrafficSelector::prefix(ip("::"), 0).unwrap();
+        assert_eq!(prefix_of(&all6).unwrap().0, IpNet::any(true));
+        let host = TrafficSelector::host(ip("2001:db8::1"));
+        assert_eq!(prefix_of(&host).unwrap().0.prefix, 128);
+        let odd = TrafficSelector::range(ip("10.0.0.1"), ip("10.0.0.6"));
+        assert!(prefix_of(&odd).is_none());
+        let unaligned = TrafficSelector::range(ip("10.0.0.1"), ip("10.0.0.2"));
+        assert!(prefix_of(&unaligned).is_none());
+        let mut ports = TrafficSelector::host(ip("10.0.0.1"));
+        ports.start_port = 80;
+        ports.end_port = 81;
+        assert!(prefix_of(&ports).is_none());
+        ports.end_port = 80;
+        assert_eq!(prefix_of(&ports).unwrap().1, Some(80));
+    }
+
+    #[test]
+    fn algorithms_map_by_number_and_key_length() {
+        assert_eq!(
+            encryption(EncrId::AES_GCM_16, Some(256)),
+            Some(Encryption::Aes256Gcm16)
+        );
+        assert_eq!(
+            encryption(EncrId::AES_CBC, Some(128)),
+            Some(Encryption::Aes128Cbc)
+        );
+        assert_eq!(encryption(EncrId::AES_CBC, Some(100)), None);
+        assert_eq!(integrity(IntegId(12)), Some(Integrity::HmacSha2_256));
+        assert_eq!(integrity(IntegId(999)), None);
+    }
+
+    fn sa(direction: Direction, request: u64) -> SaParams {
+        let (src, dst) = match direction {
+            Direction::Outbound => (ip("127.0.0.1"), ip("127.0.0.2")),
+            Direction::Inbound => (ip("127.0.0.2"), ip("127.0.0.1")),
+        };
+        SaParams {
+            request: RequestId(request),
+            direction,
+            protocol: ProtocolId::ESP,
+            spi: 0x1000 + request as u32,
+            src,
+            dst,
+            mode: Mode::Tunnel,
+            encr: Encr {
+                id: EncrId::AES_GCM_16,
+                key_bits: Some(128),
+            },
+            encr_key: EngineSecret::from_slice(&[7; 20]),
+            integ: None,
+            integ_key: EngineSecret::from_slice(&[]),
+            esn: false,
+            replay_window: 64,
+            soft_lifetime: Duration::from_secs(90),
+            hard_lifetime: Duration::from_secs(100),
+            encap: None,
+            local_ts: TrafficSelector::host(ip("127.0.0.1")),
+            remote_ts: TrafficSelector::host(ip("127.0.0.2")),
+        }
+    }
+
+    #[test]
+    fn spi_and_install_replies_reach_the_right_engine_request() {
+        let mut k = KernelMap::new();
+        let mut out = Vec::new();
+        let mut refused = Vec::new();
+        k.modes
+            .insert((ip("127.0.0.1"), ip("127.0.0.2")), Mode::Transport);
+        k.request(
+            KernelRequest::AllocateSpi {
+                request: RequestId(5),
+                protocol: ProtocolId::ESP,
+                src: ip("127.0.0.2"),
+                dst: ip("127.0.0.1"),
+            },
+            &mut out,
+            &mut refused,
+        );
+        k.request(
+            KernelRequest::AddSa(sa(Direction::Outbound, 6)),
+            &mut out,
+            &mut refused,
+        );
+        assert!(refused.is_empty());
+        assert_eq!(out.len(), 2);
+        let NetToPfkey::Request { id: spi_id, req } = &out[0];
+        match req {
+            pk::KernelRequest::GetSpi { mode, src, .. } => {
+                assert_eq!(*mode, Encapsulation::Transport);
+                assert_eq!(*src, ip("127.0.0.2"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let NetToPfkey::Request { id: add_id, req } = &out[1];
+        match req {
+            pk::KernelRequest::AddSa(p) => {
+                assert_eq!(p.encryption, Some(Encryption::Aes128Gcm16));
+                assert_eq!(p.enc_key.expose(), &[7; 20]);
+                assert_eq!(p.id.spi, 0x1006);
+                assert_eq!((p.soft.seconds, p.hard.seconds), (90, 100));
+            }
+            other => panic!("{other:?}"),
+        }
+        // Answers in the other order.
+        let ev = k.reply(PfkeyToNet::Reply {
+            id: *add_id,
+            result: Err(KernelError::Kernel(17)),
+        });
+        assert_eq!(
+            ev,
+            vec![KernelEvent::Refused {
+                request: RequestId(6)
+            }]
+        );
+        let ev = k.reply(PfkeyToNet::Reply {
+            id: *spi_id,
+            result: Ok(KernelReply::Spi(0xabcd)),
+        });
+        assert_eq!(
+            ev,
+            vec![KernelEvent::SpiAllocated {
+                request: RequestId(5),
+                spi: 0xabcd
+            }]
+        );
+        // A duplicate or unknown reply changes nothing.
+        assert!(k
+            .reply(PfkeyToNet::Reply {
+                id: *spi_id,
+                result: Ok(KernelReply::Spi(1))
+            })
+            .is_empty());
+    }
+
+    #[test]
+    fn policies_are_deleted_exactly_as_added_with_linux_fwd() {
+        let mut k = KernelMap::new();
+        k.linux_fwd = true;
+        let l = TrafficSelector::prefix(ip("10.1.0.0"), 16).unwrap();
+        let r = TrafficSelector::prefix(ip("10.2.0.0"), 16).unwrap();
+        let mut out = Vec::new();
+        let mut refused = Vec::new();
+        for (i, direction) in [Direction::Outbound, Direction::Inbound]
+            .into_iter()
+            .enumerate()
+        {
+            k.request(
+                KernelRequest::AddPolicy(PolicyParams {
+                    request: RequestId(i as u64),
+                    direction,
+                    local_ts: l,
+                    remote_ts: r,
+                    mode: Mode::Tunnel,
+                    local: ip("127.0.0.1"),
+                    remote: ip("127.0.0.2"),
+                }),
+                &mut out,
+                &mut refused,
+            );
+        }
+        let added: Vec<pk::PolicyParams> = out
+            .iter()
+            .map(|NetToPfkey::Request { req, .. }| match req {
+                pk::KernelRequest::AddPolicy(p) => *p,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(added.len(), 3, "out, in, fwd");
+        assert_eq!(added[0].dir, PolicyDir::Out);
+        assert_eq!(added[0].sel.src, IpNet::new(ip("10.1.0.0"), 16).unwrap());
+        assert_eq!(added[0].tunnel, Some((ip("127.0.0.1"), ip("127.0.0.2"))));
+        assert_eq!(added[1].dir, PolicyDir::In);
+        assert_eq!(added[1].sel.src, IpNet::new(ip("10.2.0.0"), 16).unwrap());
+        assert_eq!(added[1].tunnel, Some((ip("127.0.0.2"), ip("127.0.0.1"))));
+        assert_eq!(added[2].dir, PolicyDir::Fwd);
+        out.clear();
+        for direction in [Direction::Outbound, Direction::Inbound] {
+            k.request(
+                KernelRequest::DeletePolicy {
+                    direction,
+                    local_ts: l,
+                    remote_ts: r,
+                },
+                &mut out,
+                &mut refused,
+            );
+        }
+        let deleted: Vec<pk::PolicyParams> = out
+            .iter()
+            .map(|NetToPfkey::Request { req, .. }| match req {
+                pk::KernelRequest::DeletePolicy(p) => *p,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(deleted, added);
+        assert!(refused.is_empty());
+    }
+
+    #[test]
+    fn acquire_becomes_an_engine_acquire_and_its_seq_is_echoed() {
+        let mut k = KernelMap::new();
+        let ev = k.reply(PfkeyToNet::Event(pk::KernelEvent::Acquire {
+            seq: 77,
+            proto: IpsecProtocol::Esp,
+            src: ip("127.0.0.1"),
+            dst: ip("127.0.0.2"),
+            policy: Some(Selectors {
+                src: IpNet::new(ip("10.1.0.0"), 16).unwrap(),
+                dst: IpNet::host(ip("10.2.0.1")),
+                proto: None,
+                src_port: None,
+                dst_port: None,
+            }),
+            mode: None,
+            reqid: 0,
+        }));
+        match &ev[..] {
+            [KernelEvent::Acquire {
+                local,
+                remote,
+                packet_dst: Some(d),
+                ..
+            }] => {
+                assert_eq!((*local, *remote), (ip("127.0.0.1"), ip("127.0.0.2")));
+                assert_eq!(d.start, ip("10.2.0.1"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut out = Vec::new();
+        k.request(
+            KernelRequest::AllocateSpi {
+                request: RequestId(1),
+                protocol: ProtocolId::ESP,
+                src: ip("127.0.0.2"),
+                dst: ip("127.0.0.1"),
+            },
+            &mut out,
+            &mut Vec::new(),
+        );
+        match &out[0] {
+            NetToPfkey::Request {
+                req: pk::KernelRequest::GetSpi { acquire_seq, .. },
+                ..
+            } => assert_eq!(*acquire_seq, 77),
+            other => panic!("{other:?}"),
+        }
+    }
+}
