@@ -263,6 +263,11 @@ impl Engine {
         self.init_index.remove(&(sa.remote, sa.spi_i));
         sa.phase = Phase::Established;
         sa.peer_id = Some(peer_id.clone());
+        if let Some(k) = sa.keys.as_deref_mut() {
+            // SK_pi/SK_pr only serve AUTH (RFC 7296 2.15): wipe them now.
+            k.sk_pi = Default::default();
+            k.sk_pr = Default::default();
+        }
         let l = sa.policy.ike_lifetime;
         sa.rekey_at = Some(rekey_deadline(self.rng.as_mut(), now, &l));
         sa.hard_at = Some(now + l.hard);

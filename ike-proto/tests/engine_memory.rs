@@ -1,0 +1,155 @@
+//! Memory per established IKE SA with one CHILD_SA, measured with a
+//! counting allocator on the responder: N initiators (one fresh engine
+//! each, dropped afterwards) each set up one IKE SA with one child; the
+//! responder's growth in live heap bytes, divided by N, is the figure.
+//!
+//! `ENGINE_MEM_SAS` sets N (default 2000; the note quotes a release run
+//! with 100000). Run with `--nocapture` to see the figure.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use ike_proto::engine::*;
+
+/// Live heap bytes.
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+struct Counting;
+
+// SAFETY: every call is forwarded unchanged to the system allocator; the
+// only addition is an atomic counter update, which cannot violate the
+// allocator contract.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
+        // SAFETY: same layout the caller gave us.
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        LIVE.fetch_sub(l.size() as isize, Ordering::Relaxed);
+        // SAFETY: `p` came from `alloc` above with this layout.
+        unsafe { System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
+        LIVE.fetch_add(new as isize - l.size() as isize, Ordering::Relaxed);
+        // SAFETY: forwarded with the caller's pointer and layout.
+        unsafe { System.realloc(p, l, new) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+fn ts(net: &str) -> TrafficSelector {
+    TrafficSelector::prefix(net.parse().unwrap(), 24).unwrap()
+}
+
+/// Answers kernel requests at once; keeps nothing.
+fn kernel(e: &mut Engine, now: Instant, next_spi: &mut u32) {
+    while let Some(r) = e.poll_kernel_request() {
+        let ev = match r {
+            KernelRequest::AllocateSpi { request, .. } => {
+                *next_spi += 1;
+                Some(KernelEvent::SpiAllocated {
+                    request,
+                    spi: *next_spi,
+                })
+            }
+            KernelRequest::UpdateSa(p) | KernelRequest::AddSa(p) => {
+                Some(KernelEvent::Installed { request: p.request })
+            }
+            KernelRequest::AddPolicy(p) => Some(KernelEvent::Installed { request: p.request }),
+            _ => None,
+        };
+        if let Some(ev) = ev {
+            e.handle_kernel_event(now, ev);
+        }
+    }
+}
+
+#[test]
+fn memory_per_established_ike_sa() {
+    let n: u32 = std::env::var("ENGINE_MEM_SAS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2000);
+    let b_addr: IpAddr = "198.51.100.2".parse().unwrap();
+    let mut pb = Policy::new("many", b_addr, b_addr, b"psk for the memory test");
+    pb.peer_addr = None; // any initiator
+    pb.local_id = Identity::fqdn("b.test");
+    pb.peer_id = Identity::fqdn("a.test");
+    pb.local_ts = vec![ts("10.2.0.0")];
+    pb.peer_ts = vec![ts("10.1.0.0")];
+    pb.start = StartAction::Passive;
+    let now = Instant::now();
+    let cfg = Config {
+        policies: vec![Arc::new(pb)],
+        cookie_threshold: usize::MAX,
+        ..Config::default()
+    };
+    let mut b = Engine::new(cfg, Box::new(SeededRng::new(1)), now);
+    let mut spi_b = 0xb000_0000u32;
+    let before = LIVE.load(Ordering::Relaxed);
+    let t0 = Instant::now();
+    for i in 0..n {
+        let a_addr = IpAddr::V4(Ipv4Addr::from(0x0a00_0000u32 + i));
+        let mut pa = Policy::new("one", a_addr, b_addr, b"psk for the memory test");
+        pa.local_id = Identity::fqdn("a.test");
+        pa.peer_id = Identity::fqdn("b.test");
+        pa.local_ts = vec![ts("10.1.0.0")];
+        pa.peer_ts = vec![ts("10.2.0.0")];
+        // Distinct peers with one identity: no INITIAL_CONTACT, or each
+        // new SA would replace the previous one.
+        pa.initial_contact = false;
+        let cfg = Config {
+            policies: vec![Arc::new(pa)],
+            ..Config::default()
+        };
+        let mut a = Engine::new(cfg, Box::new(SeededRng::new(u64::from(i) + 7)), now);
+        let mut spi_a = 0xa000_0000u32;
+        a.handle_command(
+            now,
+            Command::Initiate {
+                policy: "one".into(),
+            },
+        );
+        for _ in 0..8 {
+            kernel(&mut a, now, &mut spi_a);
+            while let Some(t) = a.poll_transmit() {
+                b.handle_datagram(now, t.remote, t.local, &t.bytes);
+            }
+            kernel(&mut b, now, &mut spi_b);
+            while let Some(t) = b.poll_transmit() {
+                a.handle_datagram(now, t.remote, t.local, &t.bytes);
+            }
+        }
+        assert_eq!(a.established().len(), 1, "handshake {i}");
+        while b.poll_event().is_some() {}
+        drop(a);
+    }
+    let elapsed = t0.elapsed();
+    assert_eq!(b.established().len() as u32, n);
+    assert_eq!(b.half_open_count(), 0);
+    let after = LIVE.load(Ordering::Relaxed);
+    let per_sa = (after - before) as f64 / f64::from(n);
+    eprintln!(
+        "{n} IKE SAs with one child each: {:.0} bytes per SA on the responder; {:.1} µs per full handshake (both sides, this build)",
+        per_sa,
+        elapsed.as_secs_f64() * 1e6 / f64::from(n)
+    );
+    // The figure the design aims for: a few kilobytes per SA.
+    assert!(per_sa < 8192.0, "{per_sa} bytes per IKE SA");
+    // Everything goes away with the SAs.
+    let names: Vec<IkeSaId> = b.established();
+    for ike in names {
+        b.handle_command(now, Command::TerminateSa { ike });
+    }
+    assert_eq!(
+        b.ike_sa_count() as u32,
+        n,
+        "deletes wait for the peers' answers"
+    );
+}
