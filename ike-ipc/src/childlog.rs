@@ -64,7 +64,14 @@ pub fn parse_line(raw: &[u8]) -> (Level, String) {
         // Not our format (a panic message, say): surface it as a warning.
         _ => (Level::Warn, raw),
     };
-    let body = body.get(..MAX_LINE).unwrap_or(body);
+    (level, sanitize(body))
+}
+
+/// Untrusted bytes to one safe log line: cut to [`MAX_LINE`], control
+/// characters (newlines, terminal escapes) and invalid UTF-8 escaped, so a
+/// child can neither forge extra lines nor hide text.
+pub fn sanitize(raw: &[u8]) -> String {
+    let body = raw.get(..MAX_LINE).unwrap_or(raw);
     let mut out = String::with_capacity(body.len());
     for chunk in body.utf8_chunks() {
         for c in chunk.valid().chars() {
@@ -78,7 +85,7 @@ pub fn parse_line(raw: &[u8]) -> (Level, String) {
             out.push_str(&format!("\\x{b:02x}"));
         }
     }
-    (level, out)
+    out
 }
 
 #[cfg(test)]
@@ -97,6 +104,7 @@ mod tests {
             parse_line(b"I a\x1b[31mb\xff"),
             (Level::Info, "a\\u{1b}[31mb\\xff".into())
         );
+        assert_eq!(sanitize(b"a\nb"), "a\\nb");
         let long = vec![b'a'; MAX_LINE * 2];
         assert_eq!(parse_line(&long).1.len(), MAX_LINE);
     }

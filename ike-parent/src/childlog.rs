@@ -7,6 +7,21 @@ use ike_ipc::childlog::{parse_line, MAX_LINE};
 use std::io::Read;
 use std::process::ChildStderr;
 
+/// At most this much is read per readiness event, so that a child writing
+/// without pause cannot keep the parent from supervising.
+pub const MAX_READ_PER_EVENT: usize = 64 * 1024;
+
+/// What [`LogPipe::drain`] left behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drained {
+    /// Everything read; wait for the next event.
+    Empty,
+    /// Stopped at [`MAX_READ_PER_EVENT`]; more is waiting (re-arm the fd).
+    MoreLater,
+    /// End of file or error: the pipe is closed.
+    Closed,
+}
+
 pub struct LogPipe {
     pub name: &'static str,
     pipe: Option<ChildStderr>,
@@ -29,30 +44,35 @@ impl LogPipe {
         self.pipe.as_ref().map(|p| p.as_raw_fd())
     }
 
-    /// Reads what is there and logs every complete line. Returns false at
-    /// end of file (the child closed its stderr, usually by exiting).
-    pub fn drain(&mut self) -> bool {
+    /// Reads what is there (up to [`MAX_READ_PER_EVENT`]) and logs every
+    /// complete line.
+    pub fn drain(&mut self) -> Drained {
         let mut buf = [0u8; 4096];
+        let mut total = 0usize;
         loop {
+            if total >= MAX_READ_PER_EVENT {
+                return Drained::MoreLater;
+            }
             let Some(pipe) = self.pipe.as_mut() else {
-                return false;
+                return Drained::Closed;
             };
             match pipe.read(&mut buf) {
                 Ok(0) => {
                     self.flush_partial();
                     self.pipe = None;
-                    return false;
+                    return Drained::Closed;
                 }
                 Ok(n) => {
+                    total = total.saturating_add(n);
                     self.pending.extend_from_slice(buf.get(..n).unwrap_or(&[]));
                     self.emit_lines();
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return true,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Drained::Empty,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     log::warn!("{} log pipe: {e}", self.name);
                     self.pipe = None;
-                    return false;
+                    return Drained::Closed;
                 }
             }
         }

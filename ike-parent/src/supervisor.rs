@@ -3,7 +3,7 @@
 //! (fail closed) with a log line naming the cause and a non-zero exit.
 //! SIGTERM/SIGINT stop the children by message; SIGHUP reloads.
 
-use crate::childlog::LogPipe;
+use crate::childlog::{Drained, LogPipe};
 use crate::cli::Options;
 use ike_ipc::channel::{Channel, ChannelError};
 use ike_ipc::mio::{unix::SourceFd, Events, Interest, Poll, Registry, Token};
@@ -28,6 +28,10 @@ const READY_TIMEOUT: Duration = Duration::from_secs(10);
 const ORDERLY_GRACE: Duration = Duration::from_secs(5);
 /// After a failure the survivors get less: the tree must be gone quickly.
 const FAILURE_GRACE: Duration = Duration::from_millis(1000);
+/// At most this many messages from one child per readiness event: a child
+/// cannot keep the parent busy (and blind to the other child and to
+/// signals) by sending without pause.
+const MAX_MESSAGES_PER_EVENT: usize = 64;
 /// A closed channel with a live process behind it is a failure after this.
 const CLOSED_GRACE: Duration = Duration::from_millis(300);
 
@@ -201,8 +205,8 @@ impl Supervisor {
                 match ev.token() {
                     NET_CH => self.on_net(),
                     PFKEY_CH => self.on_pfkey(),
-                    NET_LOG => drain_log(self.poll.registry(), &mut self.net.log),
-                    PFKEY_LOG => drain_log(self.poll.registry(), &mut self.pfkey.log),
+                    NET_LOG => drain_log(self.poll.registry(), &mut self.net.log, NET_LOG),
+                    PFKEY_LOG => drain_log(self.poll.registry(), &mut self.pfkey.log, PFKEY_LOG),
                     SIGNALS => self.on_signals(),
                     Token(_) => {}
                 }
@@ -334,7 +338,7 @@ impl Supervisor {
     }
 
     fn on_net(&mut self) {
-        loop {
+        for _ in 0..MAX_MESSAGES_PER_EVENT {
             match self.net.ch.recv() {
                 Ok(got) if !got.fds.is_empty() => {
                     self.misbehaved_net("sent descriptors".into());
@@ -344,6 +348,8 @@ impl Supervisor {
                     NetToParent::Ready => self.ready_net(),
                     NetToParent::ReloadRequest => self.reload("ike-ctl reload"),
                     NetToParent::Fatal(m) => {
+                        // The child's words: untrusted text.
+                        let m = ike_ipc::childlog::sanitize(m.as_bytes());
                         log::error!("{}: fatal: {m}", self.net.name);
                         self.net.last_fatal = Some(m);
                     }
@@ -359,10 +365,14 @@ impl Supervisor {
                 }
             }
         }
+        // More than the cap in one go: let the other sources run first.
+        if self.net.ch_open {
+            rearm(self.poll.registry(), self.net.ch.as_raw_fd(), NET_CH);
+        }
     }
 
     fn on_pfkey(&mut self) {
-        loop {
+        for _ in 0..MAX_MESSAGES_PER_EVENT {
             match self.pfkey.ch.recv() {
                 Ok(got) if !got.fds.is_empty() => {
                     self.misbehaved_pfkey("sent descriptors".into());
@@ -371,6 +381,8 @@ impl Supervisor {
                 Ok(got) => match got.msg {
                     PfkeyToParent::Ready => self.ready_pfkey(),
                     PfkeyToParent::Fatal(m) => {
+                        // The child's words: untrusted text.
+                        let m = ike_ipc::childlog::sanitize(m.as_bytes());
                         log::error!("{}: fatal: {m}", self.pfkey.name);
                         self.pfkey.last_fatal = Some(m);
                     }
@@ -385,6 +397,9 @@ impl Supervisor {
                     return;
                 }
             }
+        }
+        if self.pfkey.ch_open {
+            rearm(self.poll.registry(), self.pfkey.ch.as_raw_fd(), PFKEY_CH);
         }
     }
 
@@ -479,12 +494,25 @@ impl Supervisor {
     }
 }
 
-fn drain_log(reg: &Registry, log: &mut LogPipe) {
+fn drain_log(reg: &Registry, log: &mut LogPipe, token: Token) {
     let fd = log.raw_fd();
-    if !log.drain() {
-        if let Some(fd) = fd {
+    let Some(fd) = fd else { return };
+    match log.drain() {
+        Drained::Empty => {}
+        // Edge-triggered: re-arming reports the fd again on the next poll,
+        // after the other sources have had their turn.
+        Drained::MoreLater => rearm(reg, fd, token),
+        Drained::Closed => {
             let _ = reg.deregister(&mut SourceFd(&fd));
         }
+    }
+}
+
+/// Re-arms an edge-triggered registration so that a source with data left
+/// is reported again by the next poll.
+fn rearm(reg: &Registry, fd: std::os::fd::RawFd, token: Token) {
+    if let Err(e) = reg.reregister(&mut SourceFd(&fd), token, Interest::READABLE) {
+        log::warn!("re-arm fd {fd}: {e}");
     }
 }
 
