@@ -82,7 +82,7 @@ impl BlockingBroker {
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        while let Some(bytes) = self.broker.poll_kernel_transmit() {
+        while let Some(bytes) = self.broker.poll_kernel_transmit_at(Instant::now()) {
             send(self.fd.as_raw_fd(), &bytes, MsgFlags::MSG_NOSIGNAL)?;
         }
         Ok(())
@@ -108,16 +108,25 @@ impl BlockingBroker {
         let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
         let ready = poll(&mut fds, PollTimeout::from(ms)).map_err(io::Error::from)?;
         if ready > 0 {
-            let n = recv(self.fd.as_raw_fd(), &mut self.buf, MsgFlags::empty())
-                .map_err(io::Error::from)?;
-            if n == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "PF_KEY socket closed",
-                ));
+            // Read everything queued before looking at deadlines: replies
+            // that came in while a write blocked are not late.
+            let mut flags = MsgFlags::empty();
+            loop {
+                let n = match recv(self.fd.as_raw_fd(), &mut self.buf, flags) {
+                    Ok(n) => n,
+                    Err(nix::errno::Errno::EAGAIN) if !flags.is_empty() => break,
+                    Err(e) => return Err(io::Error::from(e)),
+                };
+                if n == 0 {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "PF_KEY socket closed",
+                    ));
+                }
+                let msg = self.buf.get(..n).unwrap_or(&[]).to_vec();
+                self.broker.handle_kernel(&msg, Instant::now());
+                flags = MsgFlags::MSG_DONTWAIT;
             }
-            let msg = self.buf.get(..n).unwrap_or(&[]).to_vec();
-            self.broker.handle_kernel(&msg, Instant::now());
         }
         self.broker.handle_timeout(Instant::now());
         self.flush()?;

@@ -124,7 +124,8 @@ pub struct Broker {
     seq: u32,
     pending: BTreeMap<u32, Pending>,
     dump: Option<Dump>,
-    to_kernel: VecDeque<Vec<u8>>,
+    /// Bytes to write, with the seq of the pending request they carry.
+    to_kernel: VecDeque<(Option<u32>, Vec<u8>)>,
     to_net: VecDeque<PfkeyToNet>,
     admin: VecDeque<AdminResult>,
     owned: Owned,
@@ -196,18 +197,21 @@ impl Broker {
         }
     }
 
+    fn wait_for(&self, op: &Op) -> Duration {
+        // The first REGISTER makes Linux probe (and load) every crypto
+        // module: a minute under emulation, so wait longer.
+        match op {
+            Op::Register(_) | Op::Flush => self.cfg.timeout.max(REGISTER_TIMEOUT),
+            _ => self.cfg.timeout,
+        }
+    }
+
     fn send(&mut self, m: Message, op: Op, now: Instant) {
         let seq = m.header.seq;
         match m.emit(self.cfg.dialect) {
             Ok(bytes) => {
-                self.to_kernel.push_back(bytes);
-                // The first REGISTER makes Linux probe (and load) every
-                // crypto module: seconds on a slow machine, so wait longer.
-                let wait = match op {
-                    Op::Register(_) | Op::Flush => self.cfg.timeout.max(REGISTER_TIMEOUT),
-                    _ => self.cfg.timeout,
-                };
-                let deadline = now + wait;
+                self.to_kernel.push_back((Some(seq), bytes));
+                let deadline = now + self.wait_for(&op);
                 self.pending.insert(
                     seq,
                     Pending {
@@ -221,8 +225,29 @@ impl Broker {
         }
     }
 
+    /// The next message to write; its reply deadline counts from when it was queued.
     pub fn poll_kernel_transmit(&mut self) -> Option<Vec<u8>> {
-        self.to_kernel.pop_front()
+        self.to_kernel.pop_front().map(|(_, b)| b)
+    }
+
+    /// The next message to write, about to be written at `now`: its reply
+    /// deadline counts from `now`. Use this where writes can block: af_key
+    /// handles a request inside the write, and a first REGISTER may take a
+    /// minute, which must not eat the time of the requests queued behind it.
+    pub fn poll_kernel_transmit_at(&mut self, now: Instant) -> Option<Vec<u8>> {
+        let (seq, bytes) = self.to_kernel.pop_front()?;
+        if let Some(seq) = seq {
+            let wait = self.pending.get(&seq).map(|p| self.wait_for(&p.op));
+            if let (Some(w), Some(p)) = (wait, self.pending.get_mut(&seq)) {
+                p.deadline = now + w;
+            }
+        }
+        if self.dump.is_some() && self.to_kernel.is_empty() {
+            if let Some(d) = self.dump.as_mut() {
+                d.deadline = d.deadline.max(now + self.cfg.timeout);
+            }
+        }
+        Some(bytes)
     }
 
     pub fn poll_net(&mut self) -> Option<PfkeyToNet> {
@@ -364,7 +389,7 @@ impl Broker {
                 m.header.errno = u8::try_from(libc::ETIMEDOUT).unwrap_or(u8::MAX);
                 match m.emit(d) {
                     Ok(bytes) => {
-                        self.to_kernel.push_back(bytes);
+                        self.to_kernel.push_back((None, bytes));
                         self.owned.acquires.remove(aseq);
                         self.reply(id, Ok(KernelReply::Done));
                     }
@@ -403,7 +428,7 @@ impl Broker {
         let seq = self.next_seq();
         match build::header(t, SaType::Unspec, seq, self.cfg.pid).emit(self.cfg.dialect) {
             Ok(bytes) => {
-                self.to_kernel.push_back(bytes);
+                self.to_kernel.push_back((None, bytes));
                 self.dump = Some(Dump {
                     msg_type: t,
                     parts: Vec::new(),

@@ -1056,3 +1056,28 @@ fn a_kernel_that_never_answers_times_out() {
     // Both REGISTERs timed out, so ike-net still hears Ready (with nothing).
     assert_eq!(out, [PfkeyToNet::Ready(Supported::default())]);
 }
+
+#[test]
+fn a_blocking_write_does_not_eat_the_next_requests_time() {
+    // af_key answers inside write(); a first REGISTER can take a minute.
+    let t0 = Instant::now();
+    let cfg = BrokerConfig {
+        dialect: Dialect::Linux,
+        pid: PID,
+        flush_on_start: false,
+        delete_on_exit: true,
+        allowed: allowed(),
+        timeout: Duration::from_secs(5),
+    };
+    let mut b = Broker::new(cfg, t0);
+    let _esp = b.poll_kernel_transmit_at(t0).unwrap();
+    let written = t0 + Duration::from_secs(54);
+    let _ah = b.poll_kernel_transmit_at(written).unwrap();
+    b.handle_timeout(t0 + REGISTER_TIMEOUT + Duration::from_secs(1));
+    let out: Vec<PfkeyToNet> = std::iter::from_fn(|| b.poll_net()).collect();
+    assert!(
+        out.is_empty(),
+        "AH was written at 54 s, its clock starts then: {out:?}"
+    );
+    assert_eq!(b.poll_timeout(), Some(written + REGISTER_TIMEOUT));
+}
