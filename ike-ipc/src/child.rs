@@ -120,6 +120,48 @@ pub fn drain<Tx: Serialize, Rx: DeserializeOwned>(
     }
 }
 
+/// Like [`drain`], but handles at most `max` messages. Returns true if it
+/// stopped at the cap: the caller then re-arms the registration with
+/// [`rearm`] so the rest is reported again after other sources had their
+/// turn. For channels from a less trusted peer, which must not be able to
+/// monopolize the loop (the broker reading ike-net).
+pub fn drain_some<Tx: Serialize, Rx: DeserializeOwned>(
+    ch: &mut Channel<Tx, Rx>,
+    max: usize,
+    mut f: impl FnMut(Rx) -> Result<(), String>,
+) -> Result<bool, DrainError> {
+    for _ in 0..max {
+        match ch.recv() {
+            Ok(got) => {
+                if !got.fds.is_empty() {
+                    return Err(DrainError::Failed(
+                        "unexpected descriptors with a message".into(),
+                    ));
+                }
+                f(got.msg).map_err(DrainError::Failed)?;
+            }
+            Err(e) if e.is_would_block() => return Ok(false),
+            Err(ChannelError::Io(e)) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(ChannelError::Closed) => return Err(DrainError::Closed),
+            Err(e) => return Err(DrainError::Failed(e.to_string())),
+        }
+    }
+    Ok(true)
+}
+
+/// Re-arms an edge-triggered registration: if the descriptor is still
+/// readable, the next poll reports it again.
+pub fn rearm(registry: &Registry, fd: BorrowedFd<'_>, token: Token) -> Result<(), String> {
+    use std::os::fd::AsRawFd;
+    registry
+        .reregister(
+            &mut mio::unix::SourceFd(&fd.as_raw_fd()),
+            token,
+            Interest::READABLE,
+        )
+        .map_err(|e| format!("re-arm fd {}: {e}", fd.as_raw_fd()))
+}
+
 /// Stops watching a descriptor (a closed channel would otherwise report
 /// readable forever).
 pub fn deregister_fd(registry: &Registry, fd: BorrowedFd<'_>) {

@@ -29,6 +29,13 @@ type ParentChannel = Channel<PfkeyToParent, ParentToPfkey>;
 /// ike-pfkey <-> ike-net: requests in, replies and events out.
 type NetChannel = Channel<PfkeyToNet, NetToPfkey>;
 
+/// Kernel messages read per readiness event before the others get a turn.
+const MAX_KERNEL_MESSAGES: usize = 256;
+
+/// Requests from ike-net handled per readiness event before the others get
+/// a turn.
+const MAX_NET_MESSAGES: usize = 64;
+
 /// How long an orderly stop may spend deleting our SAs and policies (the
 /// parent's own grace is 5 s).
 const SHUTDOWN_LIMIT: std::time::Duration = std::time::Duration::from_secs(3);
@@ -67,15 +74,16 @@ struct Kernel {
 }
 
 impl Kernel {
-    /// Reads every pending kernel message into the broker.
-    fn on_readable(&mut self) -> Result<(), String> {
-        loop {
+    /// Reads pending kernel messages into the broker, at most
+    /// [`MAX_KERNEL_MESSAGES`]; true if it stopped there (more are waiting).
+    fn on_readable(&mut self) -> Result<bool, String> {
+        for _ in 0..MAX_KERNEL_MESSAGES {
             match recv_packet(self.sock.as_fd(), &mut self.buf) {
                 Ok((n, _fds)) => {
                     let bytes = self.buf.get(..n).unwrap_or(&[]);
                     self.broker.handle_kernel(bytes, Instant::now());
                 }
-                Err(e) if e.is_would_block() => return Ok(()),
+                Err(e) if e.is_would_block() => return Ok(false),
                 Err(ChannelError::Io(e)) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 // A message longer than the protocol allows: drop it.
                 Err(ChannelError::Oversized) => log::warn!("oversized PF_KEY message dropped"),
@@ -83,6 +91,7 @@ impl Kernel {
                 Err(e) => return Err(format!("PF_KEY socket: {e}")),
             }
         }
+        Ok(true)
     }
 
     /// Carries out the broker's outputs: messages to the kernel and to ike-net.
@@ -210,12 +219,15 @@ fn run(parent: &mut ParentChannel) -> Result<(), String> {
                 NET => {
                     // ike-net is untrusted: anything undecodable is fatal.
                     let mut replies = Vec::new();
-                    let drained = child::drain(&mut net, |m| {
+                    // Capped: a flooding ike-net must not keep the broker
+                    // from its parent channel and the kernel.
+                    let drained = child::drain_some(&mut net, MAX_NET_MESSAGES, |m| {
                         replies.push(m);
                         Ok(())
                     });
                     match drained {
-                        Ok(()) => {}
+                        Ok(false) => {}
+                        Ok(true) => child::rearm(poll.registry(), net.as_fd(), NET)?,
                         Err(child::DrainError::Closed) => {
                             child::deregister_fd(poll.registry(), net.as_fd());
                             timers.arm(Instant::now() + child::PEER_CLOSED_GRACE, Timer::NetGone);
@@ -226,7 +238,12 @@ fn run(parent: &mut ParentChannel) -> Result<(), String> {
                         k.broker.handle_net(m, Instant::now());
                     }
                 }
-                KERNEL => k.on_readable()?,
+                KERNEL => {
+                    // Other PF_KEY users' broadcasts arrive here too: capped.
+                    if k.on_readable()? {
+                        child::rearm(poll.registry(), k.sock.as_fd(), KERNEL)?;
+                    }
+                }
                 SIGNALS => {
                     if signals.pending().next().is_some() && stopping.is_none() {
                         log::info!("SIGTERM: stopping");
