@@ -41,9 +41,11 @@ check() {  # check DESCRIPTION CMD...
 }
 # wait_for SECONDS DESCRIPTION CMD...: poll CMD every 0.5 s until it succeeds; check result
 wait_for() {
-  local secs=$1 what=$2 i; shift 2
-  for ((i = 0; i < secs * 2; i++)); do
+  local secs=$1 what=$2; shift 2
+  local deadline=$((SECONDS + secs))
+  while :; do
     if "$@" >/dev/null 2>&1; then pass "$what"; return 0; fi
+    [ $SECONDS -lt $deadline ] || break
     sleep 0.5
   done
   fail "$what (not within ${secs}s)"; return 1
@@ -322,22 +324,23 @@ make_ecdsa_keys() {
   local d=$1 who
   mkdir -p "$d"
   for who in a.test b.test; do
-    pki --gen --type ecdsa --size 256 --outform pem > "$d/$who.key" || return 1
-    pki --pub --in "$d/$who.key" --type ecdsa --outform pem > "$d/$who.pub" || return 1
+    pki --gen --type ecdsa --size 256 --outform pem > "$d/$who.key" 2>>"$d/pki.log" || return 1
+    pki --pub --in "$d/$who.key" --type ecdsa --outform pem > "$d/$who.pub" 2>>"$d/pki.log" || return 1
   done
 }
 # make_ca_certs DIR: a P-256 CA and certificates for a.test and b.test (SAN = their FQDN)
 make_ca_certs() {
   local d=$1 who
   mkdir -p "$d"
-  pki --gen --type ecdsa --size 256 --outform pem > "$d/ca.key" || return 1
+  pki --gen --type ecdsa --size 256 --outform pem > "$d/ca.key" 2>>"$d/pki.log" || return 1
   pki --self --ca --lifetime 30 --in "$d/ca.key" --type ecdsa \
-    --dn "C=XX, O=ike interop lab, CN=ike lab CA" --outform pem > "$d/ca.crt" || return 1
+    --dn "C=XX, O=ike interop lab, CN=ike lab CA" --outform pem > "$d/ca.crt" 2>>"$d/pki.log" || return 1
   for who in a.test b.test; do
-    [ -s "$d/$who.key" ] || pki --gen --type ecdsa --size 256 --outform pem > "$d/$who.key" || return 1
-    pki --pub --in "$d/$who.key" --type ecdsa |
+    [ -s "$d/$who.key" ] ||
+      pki --gen --type ecdsa --size 256 --outform pem > "$d/$who.key" 2>>"$d/pki.log" || return 1
+    pki --pub --in "$d/$who.key" --type ecdsa 2>>"$d/pki.log" |
       pki --issue --lifetime 30 --cacert "$d/ca.crt" --cakey "$d/ca.key" \
-        --dn "C=XX, O=ike interop lab, CN=$who" --san "$who" --outform pem > "$d/$who.crt" || return 1
+        --dn "C=XX, O=ike interop lab, CN=$who" --san "$who" --outform pem > "$d/$who.crt" 2>>"$d/pki.log" || return 1
   done
 }
 
@@ -371,7 +374,7 @@ ours_vs_swan_setup() {
   check "our daemon is built" ours_available || return 1
   net_up || { fail "network namespaces"; return 1; }
   if [ "$who" = ours ]; then OURS_ROLE=active; else OURS_ROLE=passive; fi
-  echo "=== round initiated by $who" | tee -a "$W/a/ike.log" >> "$W/b/charon.log"
+  echo "=== round initiated by $who" | tee -a "$W/a/ike.log" "$W/a/daemon.stdout" >> "$W/b/charon.log"
   ours_conf a; sw_conf b
   if [ -n "$c" ]; then
     ours_keys a "$c"

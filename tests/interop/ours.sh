@@ -4,16 +4,15 @@
 # interface is in this file, so a change there is a change here only:
 #
 #   binaries     $IKE_BIN/ike-parent, ike-net, ike-pfkey, ike-ctl (default target/release)
-#   start        ike-parent -d -f /etc/iked/iked.conf          (-d: stay in the foreground,
-#                log to stderr; PF_KEY is the default back end: --pfkey kernel)
-#   files        OpenBSD iked's layout under /etc/iked: iked.conf, private/local.key,
+#   start        ike-parent -d -v -f $W/SIDE/iked/iked.conf --control /run/ike.sock
+#                --chroot $W/SIDE/empty   (-d: foreground, log to stderr; PF_KEY is the
+#                default back end, --pfkey kernel; the children run as _ike or nobody)
+#   files        beside the config, iked's layout: private/local.key (mode 0600),
 #                pubkeys/fqdn/<peer-id> (raw public keys), ca/ca.crt, certs/<id>.crt
-#   user         _iked (added to /etc/passwd inside the daemon's mount namespace)
-#   control      ike-ctl -s /run/ike/ike.sock ...  (run in the daemon's mount namespace)
+#   control      ike-ctl -s $W/SIDE/run/ike.sock ...
 #
-# The daemon runs in its own mount namespace where /etc is an overlay (so /etc/iked and
-# /etc/passwd can be written without touching the host or needing a writable /etc) and
-# $W/SIDE/run is bound over /run.
+# The daemon runs in its own mount namespace with $W/SIDE/run bound over /run, so its
+# pidfile and control socket are per side.
 
 ours_available() {
   local b
@@ -38,7 +37,7 @@ ours_conf() {
   if [ "${MODE:-tunnel}" = transport ]; then mode=transport from=$my_addr to=$peer_addr; fi
   case ${AUTH:-psk} in
     psk) auth="psk \"${PSK:-interop-lab-pre-shared-key}\"" ;;
-    pubkey|cert) auth="ecdsa256 rfc7427" ;;
+    pubkey|cert) auth="rfc7427" ;;   # RFC 7427 signatures with the P-256 key
   esac
   mkdir -p "$d"
   {
@@ -56,7 +55,7 @@ ours_conf() {
   } > "$d/iked.conf"
 }
 
-# ours_keys SIDE CREDDIR: install keys in iked's layout from CREDDIR (see make_ecdsa_keys,
+# ours_keys SIDE CREDDIR: install keys in the config's directory from CREDDIR (see make_ecdsa_keys,
 # make_ca_certs): our private key, the peer's raw public key, or the CA and our certificate
 ours_keys() {
   local side=$1 c=$2 d=$W/$1/iked me peer
@@ -69,32 +68,24 @@ ours_keys() {
   return 0
 }
 
-# ours_start SIDE: start ike-parent for side a|b with $W/SIDE/iked as /etc/iked
+# ours_start SIDE: start ike-parent for side a|b with $W/SIDE/iked/iked.conf
 ours_start() {
   local side=$1 d=$W/$1
   ours_available >> "$d/ike.log" || { ours_available; return 1; }
-  mkdir -p "$d/run" "$d/etcfs"
-  ip netns exec "$(ns_of "$side")" unshare -m --propagation private sh -c '
-    d=$0
-    mount --bind "$d/run" /run || exit 1
-    # a writable /etc for this daemon only: tmpfs-backed overlay over the real /etc
-    mount -t tmpfs tmpfs "$d/etcfs" && mkdir "$d/etcfs/u" "$d/etcfs/w" &&
-      mount -t overlay -o "lowerdir=/etc,upperdir=$d/etcfs/u,workdir=$d/etcfs/w" overlay /etc || exit 1
-    rm -rf /etc/iked; cp -r "$d/iked" /etc/iked; chmod -R go-rwx /etc/iked
-    grep -q "^_iked:" /etc/passwd || echo "_iked:x:480:480:ike daemon:/var/empty:/usr/sbin/nologin" >> /etc/passwd
-    grep -q "^_iked:" /etc/group || echo "_iked:x:480:" >> /etc/group
-    mkdir -p /run/ike /var/empty
-    echo $$ > "$d/ns.pid"
-    exec "$@"' "$d" env RUST_LOG="${RUST_LOG:-debug}" "$IKE_BIN/ike-parent" -d -f /etc/iked/iked.conf \
-    >>"$d/ike.log" 2>&1 &
-  echo $! > "$d/daemon.pid"
+  mkdir -p "$d/run" "$d/empty"
+  chmod -R go-rwx "$d/iked"   # a config holding a PSK, and private/local.key, must be private
+  in_private_ns "$(ns_of "$side")" "$d" \
+    env RUST_LOG="${RUST_LOG:-debug}" "$IKE_BIN/ike-parent" -d -v -f "$d/iked/iked.conf" \
+    --control /run/ike.sock --chroot "$d/empty"
   # the daemon must still be running a moment later (config accepted, children started)
-  sleep 1
-  kill -0 "$(cat "$d/daemon.pid")" 2>/dev/null || { echo "ike-parent for side $side exited at start"; return 1; }
+  sleep 2
+  kill -0 "$(cat "$d/daemon.pid")" 2>/dev/null || {
+    echo "ike-parent for side $side exited at start:"; tail -n 20 "$d/daemon.stdout"; return 1; }
 }
 
-# ours_ctl SIDE ARGS...: run ike-ctl inside the daemon's namespaces
+# ours_ctl SIDE ARGS...: ike-ctl against that daemon's control socket
+# (/run/ike.sock inside its mount namespace is $W/SIDE/run/ike.sock outside)
 ours_ctl() {
   local d=$W/$1; shift
-  nsenter -t "$(cat "$d/ns.pid")" -n -m "$IKE_BIN/ike-ctl" -s /run/ike/ike.sock "$@"
+  "$IKE_BIN/ike-ctl" -s "$d/run/ike.sock" "$@"
 }
