@@ -23,6 +23,8 @@ use std::time::Instant;
 pub struct Transmit {
     /// Index into the worker's UDP sockets.
     pub socket: usize,
+    /// Our address to send from (matters on a wildcard socket).
+    pub from: SocketAddr,
     pub to: SocketAddr,
     pub bytes: Vec<u8>,
 }
@@ -77,19 +79,20 @@ impl Engine {
         e
     }
 
-    /// A datagram arrived on UDP socket `socket`. Its local address is the
-    /// socket's bound address (the parent binds one socket per --listen
-    /// address, so that is exact unless it listens on a wildcard).
+    /// A datagram arrived on UDP socket `socket`, sent to `local` (the
+    /// socket's address, or on a wildcard socket the one IP_PKTINFO gave).
     pub fn on_datagram(
         &mut self,
         now: Instant,
         socket: usize,
+        local: SocketAddr,
         from: SocketAddr,
         bytes: &[u8],
     ) -> Outputs {
-        let Some(local) = self.listen.get(socket).map(|l| l.addr) else {
+        if socket >= self.listen.len() || local.ip().is_unspecified() {
+            log::debug!("datagram from {from} without a local address: dropped");
             return Outputs::default();
-        };
+        }
         self.engine.handle_datagram(now, local, from, bytes);
         self.drain(now)
     }
@@ -358,6 +361,7 @@ impl Engine {
             match self.socket_for(t.local) {
                 Some(socket) => out.transmits.push(Transmit {
                     socket,
+                    from: t.local,
                     to: t.remote,
                     bytes: t.bytes,
                 }),

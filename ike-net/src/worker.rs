@@ -240,12 +240,14 @@ impl Worker {
 
     fn on_udp(&mut self, idx: usize) {
         loop {
-            match self.udp.recv(idx, &mut self.buf) {
-                Ok((n, from)) => {
+            match self.udp.recv_local(idx, &mut self.buf) {
+                Ok(d) => {
                     self.stats.udp_rx_datagrams += 1;
-                    self.stats.udp_rx_bytes += n as u64;
-                    let bytes = self.buf.get(..n).unwrap_or(&[]);
-                    let out = self.engine.on_datagram(Instant::now(), idx, from, bytes);
+                    self.stats.udp_rx_bytes += d.len as u64;
+                    let bytes = self.buf.get(..d.len).unwrap_or(&[]);
+                    let out = self
+                        .engine
+                        .on_datagram(Instant::now(), idx, d.local, d.from, bytes);
                     self.apply(out);
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
@@ -333,7 +335,7 @@ impl Worker {
     /// Carries out what the engine asked for.
     fn apply(&mut self, out: Outputs) {
         for t in out.transmits {
-            match self.udp.send(t.socket, t.to, &t.bytes) {
+            match self.udp.send_from(t.socket, t.from.ip(), t.to, &t.bytes) {
                 Ok(n) => {
                     self.stats.udp_tx_datagrams += 1;
                     self.stats.udp_tx_bytes += n as u64;
