@@ -120,3 +120,56 @@ fn lossy_network_converges_or_gives_up_cleanly() {
     assert!(up * 2 > n, "only {up} of {n} runs established");
     eprintln!("{up} of {n} runs established, the rest gave up cleanly");
 }
+
+/// The same bad network with signatures, RFC 7383 fragments (every
+/// IKE_AUTH is split) and a NAT in front of the initiator.
+#[test]
+fn lossy_network_with_fragments_and_nat() {
+    let n = seeds() / 5;
+    let mut up = 0;
+    for seed in 0..n {
+        let (mut pa, mut pb) = sig_policies("p256", "ed25519");
+        let many: Vec<TrafficSelector> = (0..24u8)
+            .map(|i| TrafficSelector::prefix(ip(&format!("10.1.{i}.0")), 24).unwrap())
+            .collect();
+        pa.local_ts = many.clone();
+        pb.peer_ts = many;
+        pb.peer_addr = None;
+        pa.dpd_interval = Some(Duration::from_secs(10));
+        pb.dpd_interval = Some(Duration::from_secs(10));
+        let (mut ca, mut cb) = (config(pa), config(pb));
+        ca.fragment_mtu = 512;
+        cb.fragment_mtu = 512;
+        let mut p = Pair::new(ca, cb, 50_000 + seed);
+        p.nat_a = Some("203.0.113.9:40000".parse().unwrap());
+        p.loss = 0.3;
+        p.dup = 0.3;
+        p.reorder = 0.3;
+        p.initiate();
+        p.run_for(Duration::from_secs(60));
+        p.loss = 0.0;
+        p.dup = 0.0;
+        p.reorder = 0.0;
+        p.run_for(Duration::from_secs(300));
+        let (ea, eb) = (p.a.engine.established(), p.b.engine.established());
+        if ea.is_empty() {
+            assert!(eb.is_empty(), "seed {seed}");
+            assert!(
+                p.a.kernel.sas.is_empty() && p.b.kernel.sas.is_empty(),
+                "seed {seed}"
+            );
+        } else {
+            up += 1;
+            assert_eq!((ea.len(), eb.len()), (1, 1), "seed {seed}");
+            assert_mirrored_keys(&p);
+            assert_eq!(p.a.kernel.larval() + p.b.kernel.larval(), 0, "seed {seed}");
+        }
+        assert!(
+            p.sent.iter().all(|&s| s <= 512),
+            "seed {seed}: {:?}",
+            p.sent
+        );
+    }
+    assert!(up * 2 > n, "only {up} of {n} established");
+    eprintln!("fragments + NAT: {up} of {n} runs established, the rest gave up cleanly");
+}

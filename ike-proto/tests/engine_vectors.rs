@@ -683,3 +683,142 @@ fn initiator_accepts_recorded_responder_cbc() {
         Some(&k(&kk, "CHILD_SA 1", "INTEG_i")),
     );
 }
+
+/// A protected request from the recorded initiator's side, made with the
+/// logged SK_ei of IKE_SA 1 (so it passes the integrity check).
+fn forge(
+    kk: &HashMap<String, HashMap<String, String>>,
+    exchange: ike_proto::wire::ExchangeType,
+    id: u32,
+    first: ike_proto::wire::PayloadType,
+    inner: &[u8],
+) -> Vec<u8> {
+    use ike_proto::wire::{build_protected, EncryptedKind, Flags, Header};
+    let spi_i = u64::from_be_bytes(k(kk, "IKE_SA 1", "SPIi").try_into().unwrap());
+    let spi_r = u64::from_be_bytes(k(kk, "IKE_SA 1", "SPIr").try_into().unwrap());
+    let h = Header::new(
+        spi_i,
+        spi_r,
+        exchange,
+        Flags {
+            initiator: true,
+            version: false,
+            response: false,
+        },
+        id,
+    );
+    let c = SkCipher::new(
+        EncrAlg::AesGcm16_256,
+        IntegAlg::None,
+        &k(kk, "IKE_SA 1", "SK_ei"),
+        &[],
+    )
+    .unwrap();
+    let ct_len = c.sealed_len(inner.len()) - c.iv_len() - c.icv_len();
+    let mut buf = build_protected(
+        &h,
+        &[],
+        EncryptedKind::Sk,
+        first,
+        c.iv_len(),
+        ct_len,
+        c.icv_len(),
+    )
+    .unwrap();
+    let sealed = c
+        .encrypt(buf.aad(), inner, &[0, 0, 0, 0, 0, 0, 0, 0x99])
+        .unwrap();
+    let start = buf.iv_range().start;
+    let mut out = buf.into_bytes();
+    out[start..].copy_from_slice(&sealed);
+    marker(&out)
+}
+
+fn half_open_responder() -> (Side, HashMap<String, HashMap<String, String>>) {
+    let kk = keys(GCM);
+    let mut b = Side::new(policy(
+        GCM, B, A, "b.test", "a.test", "10.2.0.0", "10.1.0.0",
+    ));
+    b.script.spi(&k(&kk, "IKE_SA 1", "SPIr"));
+    b.script.bytes(k(&kk, "IKE_SA 1", "Nr"));
+    b.kex
+        .push(&k(&kk, "IKE_SA 1", "KEr"), k(&kk, "IKE_SA 1", "g_ir"));
+    b.feed(sock(B, 500), sock(A, 500), &msg(GCM, 1));
+    assert_eq!(b.e.half_open_count(), 1);
+    (b, kk)
+}
+
+#[test]
+fn half_open_sa_accepts_only_ike_auth() {
+    use ike_proto::wire::{ExchangeType, PayloadType};
+    let (mut b, kk) = half_open_responder();
+    let sent = b.sent.len();
+    // Authentic INFORMATIONAL and CREATE_CHILD_SA requests: dropped.
+    b.feed(
+        sock(B, 4500),
+        sock(A, 4500),
+        &forge(&kk, ExchangeType::INFORMATIONAL, 1, PayloadType::NONE, &[]),
+    );
+    b.feed(
+        sock(B, 4500),
+        sock(A, 4500),
+        &forge(
+            &kk,
+            ExchangeType::CREATE_CHILD_SA,
+            1,
+            PayloadType::NONE,
+            &[],
+        ),
+    );
+    assert_eq!(b.sent.len(), sent, "no answer on a half-open SA");
+    assert_eq!(b.e.half_open_count(), 1);
+    // The real IKE_AUTH still works afterwards.
+    b.spis.push_back(spi32(&k(&kk, "CHILD_SA 1", "SPI_A_to_B")));
+    b.feed(sock(B, 4500), sock(A, 4500), &marker(&msg(GCM, 3)));
+    assert!(b.events.iter().any(|e| matches!(e, Event::IkeUp { .. })));
+}
+
+#[test]
+fn malformed_ike_auth_gets_invalid_syntax_and_leaves_nothing() {
+    use ike_proto::wire::{ExchangeType, NotifyType, PayloadType};
+    let (mut b, kk) = half_open_responder();
+    // Authentic, but the inner chain claims an IDi longer than the data.
+    let inner = [0u8, 0, 0x00, 0x40, 2, 0, 0, 0];
+    b.feed(
+        sock(B, 4500),
+        sock(A, 4500),
+        &forge(&kk, ExchangeType::IKE_AUTH, 1, PayloadType::IDI, &inner),
+    );
+    let t = b.last_sent().clone();
+    let answer = decrypt_ours(
+        &t,
+        EncrAlg::AesGcm16_256,
+        IntegAlg::None,
+        &k(&kk, "IKE_SA 1", "SK_er"),
+        &[],
+    );
+    assert!(
+        matches!(&answer[..], [Payload::Notify(n)] if n.notify_type == NotifyType::INVALID_SYNTAX),
+        "{answer:?}"
+    );
+    assert_eq!(b.e.ike_sa_count(), 0);
+    assert_eq!(b.e.half_open_count(), 0);
+    assert!(b.sas.is_empty());
+}
+
+#[test]
+fn tampered_ike_auth_is_dropped_silently() {
+    let (mut b, kk) = half_open_responder();
+    let sent = b.sent.len();
+    let mut m = marker(&msg(GCM, 3));
+    let n = m.len();
+    m[n - 1] ^= 1; // ICV
+    b.feed(sock(B, 4500), sock(A, 4500), &m);
+    assert_eq!(b.sent.len(), sent);
+    assert_eq!(
+        b.e.half_open_count(),
+        1,
+        "the half-open SA waits for the real one"
+    );
+    let _ = kk;
+}

@@ -354,8 +354,8 @@ impl Engine {
                 None
             }
         });
-        let (Some(sa_p), Some(ke_p), Some(nr)) = (sa_p, ke_p, nr) else {
-            // Missing payloads in an unauthenticated reply: could be forged;
+        let (Some(sa_p), Some(ke_p), Some(nr), true) = (sa_p, ke_p, nr, header.spi_r != 0) else {
+            // Missing payloads (or no SPIr) in an unauthenticated reply: could be forged;
             // keep waiting for the real one (RFC 7296 2.21.1).
             sa.pending = Some(Box::new(Pending {
                 kind: PendingKind::Init {
@@ -375,9 +375,6 @@ impl Engine {
                 return;
             }
         };
-        if header.spi_r == 0 {
-            return;
-        }
         let Ok(g_ir) = ke.compute_shared(&ke_p.data) else {
             self.init_failed(h, FailReason::Crypto);
             return;
