@@ -7,7 +7,7 @@
 //! event loop. The decisions are the sans-IO [`ike_pfkey::broker::Broker`]'s;
 //! this loop feeds it bytes, requests and time, and carries out its outputs.
 
-use ike_ipc::channel::{recv_packet, send_packet, Channel, ChannelError};
+use ike_ipc::channel::Channel;
 use ike_ipc::mio::{Events, Poll, Token};
 use ike_ipc::msg::pfkey::{NetToPfkey, PfkeyToNet};
 use ike_ipc::msg::{ParentToPfkey, PfkeyToParent};
@@ -78,16 +78,16 @@ impl Kernel {
     /// [`MAX_KERNEL_MESSAGES`]; true if it stopped there (more are waiting).
     fn on_readable(&mut self) -> Result<bool, String> {
         for _ in 0..MAX_KERNEL_MESSAGES {
-            match recv_packet(self.sock.as_fd(), &mut self.buf) {
-                Ok((n, _fds)) => {
+            match recv_kernel(self.sock.as_fd(), &mut self.buf) {
+                Ok(KernelRead::Message(n)) => {
                     let bytes = self.buf.get(..n).unwrap_or(&[]);
                     self.broker.handle_kernel(bytes, Instant::now());
                 }
-                Err(e) if e.is_would_block() => return Ok(false),
-                Err(ChannelError::Io(e)) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Ok(KernelRead::Empty) => return Ok(false),
                 // A message longer than the protocol allows: drop it.
-                Err(ChannelError::Oversized) => log::warn!("oversized PF_KEY message dropped"),
-                Err(ChannelError::Closed) => return Err("PF_KEY socket closed".into()),
+                Ok(KernelRead::Truncated) => log::warn!("oversized PF_KEY message dropped"),
+                Ok(KernelRead::Closed) => return Err("PF_KEY socket closed".into()),
+                Err(nix::errno::Errno::EINTR) => {}
                 Err(e) => return Err(format!("PF_KEY socket: {e}")),
             }
         }
@@ -96,8 +96,11 @@ impl Kernel {
 
     /// Carries out the broker's outputs: messages to the kernel and to ike-net.
     fn flush(&mut self, net: &NetChannel) -> Result<(), String> {
-        while let Some(bytes) = self.broker.poll_kernel_transmit() {
-            if let Err(e) = send_packet(self.sock.as_fd(), &bytes, &[]) {
+        // _at: the broker starts each request's reply deadline when it is
+        // actually written (af_key does the work inside write(), which can
+        // take long on a kernel still loading crypto modules).
+        while let Some(bytes) = self.broker.poll_kernel_transmit_at(Instant::now()) {
+            if let Err(e) = send_kernel(self.sock.as_fd(), &bytes) {
                 // The kernel refused the write itself; the broker's request
                 // timeout turns this into an error reply for ike-net.
                 log::warn!("PF_KEY write: {e}");
@@ -254,7 +257,13 @@ fn run(parent: &mut ParentChannel) -> Result<(), String> {
                 Token(_) => {}
             }
         }
-        k.broker.handle_timeout(Instant::now());
+        // Replies that arrived during a slow write are not late: read what
+        // is there before the broker judges its deadlines.
+        if k.on_readable()? {
+            child::rearm(poll.registry(), k.sock.as_fd(), KERNEL)?;
+        } else {
+            k.broker.handle_timeout(Instant::now());
+        }
         // ike-net may be gone during a stop: its messages are moot then.
         if let Err(e) = k.flush(&net) {
             if stopping.is_none() {
@@ -283,4 +292,41 @@ fn run(parent: &mut ParentChannel) -> Result<(), String> {
 enum Timer {
     /// ike-net closed our channel; give up unless the parent stops us first.
     NetGone,
+}
+
+enum KernelRead {
+    Message(usize),
+    Truncated,
+    Empty,
+    Closed,
+}
+
+/// One PF_KEY message. Plain recvmsg with no flags and no control buffer:
+/// Linux af_key refuses any flag outside PEEK/DONTWAIT/TRUNC with EINVAL
+/// (so the IPC channels' MSG_CMSG_CLOEXEC must not be used here), and a
+/// PF_KEY socket carries no descriptors. Truncation shows in msg_flags.
+fn recv_kernel(sock: std::os::fd::BorrowedFd<'_>, buf: &mut [u8]) -> nix::Result<KernelRead> {
+    use nix::sys::socket::{recvmsg, MsgFlags};
+    use std::os::fd::AsRawFd;
+    let mut iov = [std::io::IoSliceMut::new(buf)];
+    match recvmsg::<()>(sock.as_raw_fd(), &mut iov, None, MsgFlags::empty()) {
+        Ok(m) if m.flags.contains(MsgFlags::MSG_TRUNC) => Ok(KernelRead::Truncated),
+        // A kernel PF_KEY socket never reads 0; the simulator's stream
+        // connection does when the simulator goes away.
+        Ok(m) if m.bytes == 0 => Ok(KernelRead::Closed),
+        Ok(m) => Ok(KernelRead::Message(m.bytes)),
+        Err(nix::errno::Errno::EAGAIN) => Ok(KernelRead::Empty),
+        Err(e) => Err(e),
+    }
+}
+
+/// One PF_KEY message out. MSG_NOSIGNAL only matters for the simulator's
+/// unix socket (a closed peer is an error value, not SIGPIPE).
+fn send_kernel(sock: std::os::fd::BorrowedFd<'_>, bytes: &[u8]) -> nix::Result<usize> {
+    use std::os::fd::AsRawFd;
+    nix::sys::socket::send(
+        sock.as_raw_fd(),
+        bytes,
+        nix::sys::socket::MsgFlags::MSG_NOSIGNAL,
+    )
 }
