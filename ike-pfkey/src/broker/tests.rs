@@ -1081,3 +1081,98 @@ fn a_blocking_write_does_not_eat_the_next_requests_time() {
     );
     assert_eq!(b.poll_timeout(), Some(written + REGISTER_TIMEOUT));
 }
+
+#[test]
+fn replay_window_units_per_dialect() {
+    // Linux: packets, at most 32. FreeBSD: bytes (ceil(w/8), at most 255)
+    // plus X_SA_REPLAY in packets. OpenBSD: packets, at most 64.
+    for (d, want_field, want_ext) in [
+        (Dialect::Linux, 32u8, None),
+        (Dialect::FreeBsd, 128, Some(1024u32)),
+        (Dialect::OpenBsd, 64, None),
+    ] {
+        let now = Instant::now();
+        let cfg = BrokerConfig {
+            dialect: d,
+            pid: PID,
+            flush_on_start: false,
+            delete_on_exit: true,
+            allowed: allowed(),
+            timeout: Duration::from_secs(5),
+        };
+        let mut b = Broker::new(cfg, now);
+        while b.poll_kernel_transmit().is_some() {}
+        let mut p = sa_params(0x7777, "192.0.2.1", "192.0.2.2", Encapsulation::Tunnel);
+        p.replay_window = 1024;
+        b.handle_net(
+            NetToPfkey::Request {
+                id: 1,
+                req: KernelRequest::AddSa(Box::new(p)),
+            },
+            now,
+        );
+        let m = Message::parse(d, &b.poll_kernel_transmit().unwrap()).unwrap();
+        assert_eq!(m.sa().unwrap().replay, want_field, "{d:?}");
+        let ext = m.exts.iter().find_map(|e| match e {
+            Ext::SaReplay(v) => Some(*v),
+            _ => None,
+        });
+        assert_eq!(ext, want_ext, "{d:?}");
+    }
+}
+
+#[test]
+fn ipv6_tunnel_policy_carries_v6_endpoints() {
+    let mut r = Rig::new();
+    r.broker.set_allowed(AllowedSet {
+        children: vec![AllowedChild {
+            local: Some(ip("2001:db8::1")),
+            peer: Some(net("2001:db8::2/128")),
+            protocol: IpsecProtocol::Esp,
+            mode: Encapsulation::Tunnel,
+            flows: vec![Flow {
+                proto: Some(6),
+                src: net("2001:db8:1::/48"),
+                src_port: None,
+                dst: net("2001:db8:2::/48"),
+                dst_port: Some(443),
+            }],
+        }],
+    });
+    let mut p = PolicyParams {
+        dir: PolicyDir::In,
+        sel: Selectors {
+            src: net("2001:db8:2::/64"),
+            dst: net("2001:db8:1::/48"),
+            proto: Some(6),
+            src_port: Some(443),
+            dst_port: None,
+        },
+        proto: IpsecProtocol::Esp,
+        mode: Encapsulation::Tunnel,
+        tunnel: Some((ip("2001:db8::2"), ip("2001:db8::1"))),
+        reqid: 9,
+    };
+    assert_eq!(r.req(KernelRequest::AddPolicy(p)), Ok(KernelReply::Done));
+    let got = &r.engine.policies()[0];
+    assert_eq!(
+        got.policy.requests[0].tunnel.unwrap().0,
+        "[2001:db8::2]:0".parse().unwrap()
+    );
+    assert_eq!(
+        (got.src.addr.port(), got.src.proto, got.src.prefix_len),
+        (443, 6, 64)
+    );
+    // The configuration pins TCP and the peer's port 443: anything else is refused.
+    p.sel.src_port = Some(80);
+    assert!(matches!(
+        r.req(KernelRequest::AddPolicy(p)),
+        Err(KernelError::Refused(_))
+    ));
+    // The old allowed set no longer applies after the reload.
+    let old = sa_params(0x7100, "192.0.2.1", "192.0.2.2", Encapsulation::Tunnel);
+    assert!(matches!(
+        r.req(KernelRequest::AddSa(Box::new(old))),
+        Err(KernelError::Refused(_))
+    ));
+}
