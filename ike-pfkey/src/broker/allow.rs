@@ -21,6 +21,7 @@ use ike_ipc::config::{Config, Encapsulation, Flow, IpNet, IpsecProtocol};
 use ike_ipc::msg::pfkey::{KernelRequest, PolicyDir, PolicyParams, SaId};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
+use std::time::{Duration, Instant};
 
 /// One configured policy, reduced to what the kernel requests may touch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,7 +72,18 @@ pub struct OwnedSa {
     pub id: SaId,
     /// Reserved by GETSPI, not yet completed by UPDATE.
     pub larval: bool,
+    /// When the kernel confirmed it (larval SAs vanish from the kernel after
+    /// a while: FreeBSD 30 s, Linux's acquire timer).
+    pub since: Instant,
 }
+
+/// At most this many SPIs reserved and not yet completed: GETSPI creates
+/// kernel state, and a compromised worker must not be able to fill the
+/// kernel's SPI space or memory with it.
+pub const MAX_LARVAL: usize = 256;
+
+/// A larval SA older than this is gone from the kernel: forget it.
+pub const LARVAL_FORGET: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstalledPolicy {
@@ -87,12 +99,24 @@ pub struct Owned {
     pub policies: Vec<InstalledPolicy>,
     /// Sequence numbers of ACQUIREs passed on to ike-net.
     pub acquires: BTreeSet<u32>,
+    /// GETSPI requests sent and not yet answered.
+    pub getspi_in_flight: usize,
 }
 
 impl Owned {
     fn sa(&self, id: &SaId) -> Option<&OwnedSa> {
         self.sas.get(&sa_key(id)).filter(|o| o.id.src == id.src)
     }
+    pub fn larval_count(&self) -> usize {
+        self.sas.values().filter(|s| s.larval).count() + self.getspi_in_flight
+    }
+
+    /// Drop the larval SAs the kernel has dropped by now.
+    pub fn forget_stale_larval(&mut self, now: Instant) {
+        self.sas
+            .retain(|_, s| !(s.larval && now.saturating_duration_since(s.since) >= LARVAL_FORGET));
+    }
+
     pub fn policy_index(&self, p: &PolicyParams) -> Option<usize> {
         self.policies
             .iter()
@@ -105,8 +129,9 @@ impl Owned {
 enum Rule {
     /// Addresses, protocol and mode of a configured policy.
     ConfiguredSa,
-    /// An SPI this broker reserved with GETSPI, and a configured SA.
-    OwnLarvalSa,
+    /// An SA this broker reserved (GETSPI) or installed, still inside the
+    /// configuration (UPDATE completes a larval SA or changes lifetimes).
+    OwnConfiguredSa,
     /// An SA this broker reserved or installed.
     OwnSa,
     /// Selectors, tunnel endpoints, protocol and mode of a configured policy.
@@ -123,7 +148,7 @@ enum Rule {
 const TABLE: [(&str, Rule); 12] = [
     ("GetSpi", Rule::ConfiguredSa),
     ("AddSa", Rule::ConfiguredSa),
-    ("UpdateSa", Rule::OwnLarvalSa),
+    ("UpdateSa", Rule::OwnConfiguredSa),
     ("DeleteSa", Rule::OwnSa),
     ("GetSa", Rule::OwnSa),
     ("AddPolicy", Rule::ConfiguredPolicy),
@@ -171,13 +196,20 @@ pub fn check(allowed: &AllowedSet, owned: &Owned, req: &KernelRequest) -> Result
                 mode,
                 ..
             },
-        ) => sa_configured(allowed, *proto, *mode, *src, *dst),
+        ) => {
+            if owned.larval_count() >= MAX_LARVAL {
+                return Err(format!(
+                    "{name}: {MAX_LARVAL} SPIs already reserved and not completed"
+                ));
+            }
+            sa_configured(allowed, *proto, *mode, *src, *dst)
+        }
         (Rule::ConfiguredSa, KernelRequest::AddSa(p)) => {
             // An SA we already hold is changed with UPDATE, not replaced.
             !owned.sas.contains_key(&sa_key(&p.id))
                 && sa_configured(allowed, p.id.proto, p.mode, p.id.src, p.id.dst)
         }
-        (Rule::OwnLarvalSa, KernelRequest::UpdateSa(p)) => {
+        (Rule::OwnConfiguredSa, KernelRequest::UpdateSa(p)) => {
             owned.sa(&p.id).is_some()
                 && sa_configured(allowed, p.id.proto, p.mode, p.id.src, p.id.dst)
         }
@@ -407,6 +439,46 @@ mod tests {
         ] {
             assert!(check(&a, &o, &r).unwrap_err().contains("never"));
         }
+    }
+
+    #[test]
+    fn reserved_spis_are_capped_and_forgotten() {
+        let a = allowed();
+        let mut o = Owned::default();
+        let t0 = Instant::now();
+        let get = KernelRequest::GetSpi {
+            proto: IpsecProtocol::Esp,
+            src: ip("192.0.2.2"),
+            dst: ip("192.0.2.1"),
+            mode: Encapsulation::Tunnel,
+            reqid: 0,
+            acquire_seq: 0,
+        };
+        for spi in 0..MAX_LARVAL as u32 - 1 {
+            let id = SaId {
+                proto: IpsecProtocol::Esp,
+                spi: 0x1000 + spi,
+                src: ip("192.0.2.2"),
+                dst: ip("192.0.2.1"),
+            };
+            o.sas.insert(
+                sa_key(&id),
+                OwnedSa {
+                    id,
+                    larval: true,
+                    since: t0,
+                },
+            );
+        }
+        assert!(check(&a, &o, &get).is_ok());
+        o.getspi_in_flight = 1;
+        assert!(check(&a, &o, &get)
+            .unwrap_err()
+            .contains("already reserved"));
+        o.forget_stale_larval(t0 + LARVAL_FORGET);
+        o.getspi_in_flight = 0;
+        assert_eq!(o.larval_count(), 0);
+        assert!(check(&a, &o, &get).is_ok());
     }
 
     #[test]

@@ -212,6 +212,9 @@ impl Broker {
             Ok(bytes) => {
                 self.to_kernel.push_back((Some(seq), bytes));
                 let deadline = now + self.wait_for(&op);
+                if is_getspi(&op) {
+                    self.owned.getspi_in_flight += 1;
+                }
                 self.pending.insert(
                     seq,
                     Pending {
@@ -276,6 +279,13 @@ impl Broker {
         self.to_net.push_back(PfkeyToNet::Reply { id, result });
     }
 
+    /// A pending request left the table (answered or timed out).
+    fn answered(&mut self, op: &Op) {
+        if is_getspi(op) {
+            self.owned.getspi_in_flight = self.owned.getspi_in_flight.saturating_sub(1);
+        }
+    }
+
     fn fail(&mut self, op: Op, e: KernelError) {
         match op {
             Op::Net { id, .. } => self.reply(id, Err(e)),
@@ -302,6 +312,7 @@ impl Broker {
             self.reply(id, Err(KernelError::Refused("shutting down".into())));
             return;
         }
+        self.owned.forget_stale_larval(now);
         if let Err(why) = allow::check(&self.cfg.allowed, &self.owned, &req) {
             log::warn!("refused request {id} from ike-net: {why}");
             self.reply(id, Err(KernelError::Refused(why)));
@@ -460,7 +471,10 @@ impl Broker {
                 return;
             }
             match self.pending.remove(&h.seq) {
-                Some(p) if p.msg_type == h.msg_type => self.complete(p.op, msg, now),
+                Some(p) if p.msg_type == h.msg_type => {
+                    self.answered(&p.op);
+                    self.complete(p.op, msg, now)
+                }
                 Some(p) => {
                     log::debug!(
                         "reply type {:?} for seq {} does not match {:?}",
@@ -604,11 +618,11 @@ impl Broker {
                 }
                 self.to_net.push_back(PfkeyToNet::Event(*ev));
             }
-            Op::Net { id, req } => self.complete_net(id, req, &msg),
+            Op::Net { id, req } => self.complete_net(id, req, &msg, now),
         }
     }
 
-    fn complete_net(&mut self, id: RequestId, req: NetOp, msg: &Message) {
+    fn complete_net(&mut self, id: RequestId, req: NetOp, msg: &Message, now: Instant) {
         let result = match req {
             NetOp::GetSpi(mut sa) => match msg.sa() {
                 Some(s) => {
@@ -618,6 +632,7 @@ impl Broker {
                         OwnedSa {
                             id: sa,
                             larval: true,
+                            since: now,
                         },
                     );
                     Ok(KernelReply::Spi(s.spi))
@@ -630,6 +645,7 @@ impl Broker {
                     OwnedSa {
                         id: sa,
                         larval: false,
+                        since: now,
                     },
                 );
                 Ok(KernelReply::Done)
@@ -783,6 +799,7 @@ impl Broker {
         for seq in expired {
             if let Some(p) = self.pending.remove(&seq) {
                 log::warn!("no kernel reply to {:?} seq {seq}", p.msg_type);
+                self.answered(&p.op);
                 self.fail(p.op, KernelError::Timeout);
             }
         }
@@ -835,6 +852,16 @@ impl Broker {
             self.send(m, Op::Cleanup, now);
         }
     }
+}
+
+fn is_getspi(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::Net {
+            req: NetOp::GetSpi(_),
+            ..
+        }
+    )
 }
 
 #[cfg(test)]

@@ -1176,3 +1176,33 @@ fn ipv6_tunnel_policy_carries_v6_endpoints() {
         Err(KernelError::Refused(_))
     ));
 }
+
+#[test]
+fn a_getspi_flood_is_capped() {
+    let mut r = Rig::new();
+    // Pipelined, unanswered yet: in-flight GETSPIs count too.
+    let ids: Vec<RequestId> = (0..allow::MAX_LARVAL + 5)
+        .map(|_| r.submit(getspi("192.0.2.2", "192.0.2.1", Encapsulation::Tunnel)))
+        .collect();
+    r.run();
+    let refused = ids
+        .iter()
+        .filter(|&&i| matches!(r.take_reply(i), Err(KernelError::Refused(_))))
+        .count();
+    assert_eq!(refused, 5);
+    assert_eq!(r.engine.sas().count(), allow::MAX_LARVAL);
+    // Completing one frees a place; after a minute the kernel forgot the rest, so do we.
+    let spi = r.engine.sas().next().unwrap().spi;
+    let p = sa_params(spi, "192.0.2.2", "192.0.2.1", Encapsulation::Tunnel);
+    assert_eq!(
+        r.req(KernelRequest::UpdateSa(Box::new(p))),
+        Ok(KernelReply::Done)
+    );
+    spi_of(r.req(getspi("192.0.2.2", "192.0.2.1", Encapsulation::Tunnel)));
+    assert!(matches!(
+        r.req(getspi("192.0.2.2", "192.0.2.1", Encapsulation::Tunnel)),
+        Err(KernelError::Refused(_))
+    ));
+    r.advance(61);
+    spi_of(r.req(getspi("192.0.2.2", "192.0.2.1", Encapsulation::Tunnel)));
+}
