@@ -82,6 +82,13 @@ pub struct OwnedSa {
 /// kernel's SPI space or memory with it.
 pub const MAX_LARVAL: usize = 256;
 
+/// At most this many SAs and policies installed through this broker: each is
+/// kernel memory, and a compromised worker must not be able to exhaust it
+/// with endless configured-looking SAs (requests in flight are not counted,
+/// so the bound is approximate by the pipeline's depth).
+pub const MAX_SAS: usize = 4096;
+pub const MAX_POLICIES: usize = 4096;
+
 /// A larval SA older than this is gone from the kernel: forget it.
 pub const LARVAL_FORGET: Duration = Duration::from_secs(60);
 
@@ -205,6 +212,9 @@ pub fn check(allowed: &AllowedSet, owned: &Owned, req: &KernelRequest) -> Result
             sa_configured(allowed, *proto, *mode, *src, *dst)
         }
         (Rule::ConfiguredSa, KernelRequest::AddSa(p)) => {
+            if owned.sas.len() >= MAX_SAS {
+                return Err(format!("{name}: {MAX_SAS} SAs installed already"));
+            }
             // An SA we already hold is changed with UPDATE, not replaced.
             !owned.sas.contains_key(&sa_key(&p.id))
                 && sa_configured(allowed, p.id.proto, p.mode, p.id.src, p.id.dst)
@@ -216,7 +226,12 @@ pub fn check(allowed: &AllowedSet, owned: &Owned, req: &KernelRequest) -> Result
         (Rule::OwnSa, KernelRequest::DeleteSa(id) | KernelRequest::GetSa(id)) => {
             owned.sa(id).is_some()
         }
-        (Rule::ConfiguredPolicy, KernelRequest::AddPolicy(p)) => policy_configured(allowed, p),
+        (Rule::ConfiguredPolicy, KernelRequest::AddPolicy(p)) => {
+            if owned.policies.len() >= MAX_POLICIES && owned.policy_index(p).is_none() {
+                return Err(format!("{name}: {MAX_POLICIES} policies installed already"));
+            }
+            policy_configured(allowed, p)
+        }
         (Rule::OwnPolicy, KernelRequest::DeletePolicy(p)) => owned.policy_index(p).is_some(),
         (Rule::OwnAcquire, KernelRequest::AcquireFailed { seq, .. }) => {
             owned.acquires.contains(seq)
@@ -479,6 +494,70 @@ mod tests {
         o.getspi_in_flight = 0;
         assert_eq!(o.larval_count(), 0);
         assert!(check(&a, &o, &get).is_ok());
+    }
+
+    #[test]
+    fn installed_sas_and_policies_are_capped() {
+        use ike_ipc::config::{Encryption, Secret};
+        use ike_ipc::msg::pfkey::{SaLifetime, SaParams};
+        let a = allowed();
+        let mut o = Owned::default();
+        let t0 = Instant::now();
+        let mk = |spi| SaId {
+            proto: IpsecProtocol::Esp,
+            spi,
+            src: ip("192.0.2.1"),
+            dst: ip("192.0.2.2"),
+        };
+        let add = |spi| {
+            KernelRequest::AddSa(Box::new(SaParams {
+                id: mk(spi),
+                mode: Encapsulation::Tunnel,
+                reqid: 0,
+                encryption: Some(Encryption::Null),
+                enc_key: Secret::new(vec![]),
+                integrity: None,
+                auth_key: Secret::new(vec![]),
+                replay_window: 0,
+                esn: false,
+                soft: SaLifetime::default(),
+                hard: SaLifetime::default(),
+                natt: None,
+                acquire_seq: 0,
+            }))
+        };
+        for spi in 0..MAX_SAS as u32 {
+            o.sas.insert(
+                sa_key(&mk(0x10_0000 + spi)),
+                OwnedSa {
+                    id: mk(0x10_0000 + spi),
+                    larval: false,
+                    since: t0,
+                },
+            );
+        }
+        assert!(check(&a, &o, &add(0x500))
+            .unwrap_err()
+            .contains("installed already"));
+        o.sas.clear();
+        assert!(check(&a, &o, &add(0x500)).is_ok());
+        let ends = ("192.0.2.1", "192.0.2.2");
+        let p = pol(PolicyDir::Out, "10.1.0.0/16", "10.2.0.0/16", ends);
+        for i in 0..MAX_POLICIES {
+            let mut q = pol(PolicyDir::Out, "10.1.0.0/16", "10.2.0.0/16", ends);
+            q.sel.src_port = Some(i as u16 + 1);
+            o.policies.push(InstalledPolicy {
+                params: q,
+                kernel_id: 0,
+            });
+        }
+        assert!(check(&a, &o, &KernelRequest::AddPolicy(p))
+            .unwrap_err()
+            .contains("installed already"));
+        // Re-adding one we hold (SPDUPDATE after a restart) is still fine.
+        let mut held = p;
+        held.sel.src_port = Some(1);
+        assert!(check(&a, &o, &KernelRequest::AddPolicy(held)).is_ok());
     }
 
     #[test]
