@@ -22,15 +22,16 @@ use std::time::{Duration, Instant};
 #[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "openbsd"))]
 pub fn open_pfkey_socket() -> io::Result<OwnedFd> {
     use std::os::fd::FromRawFd;
+    #[cfg(target_os = "linux")]
+    let family = crate::dialect::linux::PF_KEY;
+    #[cfg(target_os = "freebsd")]
+    let family = crate::dialect::kame_freebsd::PF_KEY;
+    #[cfg(target_os = "openbsd")]
+    let family = crate::dialect::openbsd::PF_KEY;
+    let proto = i32::from(crate::dialect::PF_KEY_V2);
     // SAFETY: socket(2) with constant arguments; nix has no PF_KEY_V2 protocol
-    // value to pass, so the call goes through libc directly.
-    let fd = unsafe {
-        libc::socket(
-            libc::PF_KEY,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-            i32::from(crate::dialect::PF_KEY_V2),
-        )
-    };
+    // value (nor PF_KEY on the BSDs), so the call goes through libc directly.
+    let fd = unsafe { libc::socket(family, libc::SOCK_RAW | libc::SOCK_CLOEXEC, proto) };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }

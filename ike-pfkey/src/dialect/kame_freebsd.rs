@@ -86,6 +86,10 @@ pub const IPSEC_POLICYSCOPE_PCB: u8 = 4;
 /// ipsec.h `IPSEC_MODE_TCPMD5`.
 pub const IPSEC_MODE_TCPMD5: u8 = 3;
 
+/// `PF_KEY` (= `pseudo_AF_KEY`) in `sys/sys/socket.h`; the libc crate does
+/// not declare it for FreeBSD.
+pub const PF_KEY: i32 = 27;
+
 /// `AF_INET6` in `sys/sys/socket.h`.
 pub const AF_INET6: u16 = 28;
 

@@ -77,6 +77,9 @@ pub const SADB_SAFLAGS_NOPMTUDISC: u32 = 0x2000_0000;
 pub const SADB_SAFLAGS_DECAP_DSCP: u32 = 0x4000_0000;
 pub const SADB_SAFLAGS_NOECN: u32 = 0x8000_0000;
 
+/// `PF_KEY` (= `AF_KEY`) in `include/linux/socket.h`.
+pub const PF_KEY: i32 = 15;
+
 /// `AF_INET6` in `include/linux/socket.h`.
 pub const AF_INET6: u16 = 10;
 

@@ -99,5 +99,9 @@ pub const SADB_X_POLICYFLAGS_POLICY: u8 = 0x1;
 /// `SADB_IDENTTYPE_ASN1_DN` (FreeBSD's 4 is X_ADDR).
 pub const SADB_IDENTTYPE_ASN1_DN: u16 = 4;
 
+/// `PF_KEY` (= `AF_KEY`) in `sys/sys/socket.h`; the libc crate does not
+/// declare it for OpenBSD.
+pub const PF_KEY: i32 = 30;
+
 /// `AF_INET6` in `sys/sys/socket.h`.
 pub const AF_INET6: u16 = 24;

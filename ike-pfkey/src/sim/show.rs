@@ -215,8 +215,15 @@ impl Engine {
     }
 }
 
-/// Every value we print is a number, an address or one of our fixed names:
-/// nothing needs escaping.
+fn hex(key: Option<&crate::wire::Key>) -> String {
+    key.map(|k| k.data.iter().map(|b| format!("{b:02x}")).collect())
+        .unwrap_or_default()
+}
+
+/// Every value we print is a number, an address, hex or one of our fixed
+/// names: nothing needs escaping. The JSON carries the key bytes (as
+/// `setkey -D` does) so that end-to-end tests can check both ends agree; the
+/// simulator only ever holds test keys.
 fn sa_json(sa: &SimSa, now: Instant) -> String {
     let natt = match sa.natt {
         Some((t, sp, dp)) => format!("{{\"type\":{t},\"sport\":{sp},\"dport\":{dp}}}"),
@@ -225,8 +232,8 @@ fn sa_json(sa: &SimSa, now: Instant) -> String {
     format!(
         "{{\"satype\":\"{}\",\"src\":\"{}\",\"dst\":\"{}\",\"spi\":{},\"mode\":\"{}\",\"reqid\":{},\
          \"state\":\"{}\",\"encrypt\":\"{}\",\"enc_key_bits\":{},\"auth\":\"{}\",\"auth_key_bits\":{},\
-         \"replay\":{},\"flags\":{},\"hard_addtime\":{},\"soft_addtime\":{},\"hard_bytes\":{},\
-         \"soft_bytes\":{},\"age\":{},\"natt\":{},\"pid\":{}}}",
+         \"enc_key\":\"{}\",\"auth_key\":\"{}\",\"replay\":{},\"flags\":{},\
+         \"hard_addtime\":{},\"soft_addtime\":{},\"hard_bytes\":{},\"soft_bytes\":{},\"age\":{},\"natt\":{},\"pid\":{}}}",
         satype_name(sa.satype),
         sa.src.ip(),
         sa.dst.ip(),
@@ -238,6 +245,8 @@ fn sa_json(sa: &SimSa, now: Instant) -> String {
         sa.key_enc.as_ref().map_or(0, |k| k.bits),
         aalg_name(sa.auth),
         sa.key_auth.as_ref().map_or(0, |k| k.bits),
+        hex(sa.key_enc.as_ref()),
+        hex(sa.key_auth.as_ref()),
         sa.replay,
         sa.flags,
         sa.hard.addtime,

@@ -454,7 +454,7 @@ fn tables_print_as_text_and_json() {
         "{sad}"
     );
     assert!(sad.contains("E: aes-cbc (128 bits)"), "{sad}");
-    assert!(!sad.contains("0202"), "no key bytes");
+    assert!(!sad.contains("0202"), "no key bytes in the text dump");
     let spd_text = e.show_spd();
     assert!(
         spd_text.contains("10.1.0.0/16[any] 10.2.0.0/16[any] any"),
@@ -470,6 +470,15 @@ fn tables_print_as_text_and_json() {
         "{json}"
     );
     assert!(json.contains("\"spi\":4660"));
+    // Keys in the JSON (for end-to-end checks), never in the text dump.
+    assert!(
+        json.contains(&format!("\"enc_key\":\"{}\"", "02".repeat(16))),
+        "{json}"
+    );
+    assert!(
+        json.contains(&format!("\"auth_key\":\"{}\"", "01".repeat(20))),
+        "{json}"
+    );
     assert!(json.contains("\"dir\":\"out\""));
 }
 
