@@ -48,6 +48,19 @@ fn children_are_chrooted_unprivileged_and_sandboxed() {
         }
         assert_eq!(status_field(pid, "NoNewPrivs"), "1", "{name}");
         assert_eq!(status_field(pid, "Seccomp"), "2", "{name}");
+        // Only sockets, pipes, the epoll instance and /dev/null: no file or
+        // directory descriptor that could reach outside the chroot.
+        for e in std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap() {
+            let target = std::fs::read_link(e.unwrap().path()).unwrap();
+            let t = target.to_string_lossy();
+            assert!(
+                ["socket:", "pipe:", "anon_inode:"]
+                    .iter()
+                    .any(|p| t.starts_with(p))
+                    || t == "/dev/null",
+                "{name} holds {t}"
+            );
+        }
     }
     // The chroot directory was created root-owned 0755 and is still empty.
     use std::os::unix::fs::MetadataExt;
