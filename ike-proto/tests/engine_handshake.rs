@@ -253,15 +253,22 @@ fn childless_ike_sa() {
     establish(&mut p);
     assert_eq!(child_up(&p.a.events) + child_up(&p.b.events), 0);
     assert!(p.a.kernel.sas.is_empty() && p.b.kernel.sas.is_empty());
-    // A child can be added later with CREATE_CHILD_SA.
-    let ike = p.a.engine.established()[0];
-    let _ = ike;
+    // A child can be added later with CREATE_CHILD_SA: on command ...
     p.command(
         Side::A,
         Command::Initiate {
-            policy: "other".into(),
+            policy: "net".into(),
         },
     );
+    p.run_for(Duration::from_secs(2));
+    assert_eq!(child_up(&p.a.events), 1);
+    assert_mirrored(&p);
+    // ... or when the kernel reports traffic after that child is gone.
+    let ike = p.a.engine.established()[0];
+    let (spi_in, _) = p.a.engine.children(ike)[0];
+    p.command(Side::A, Command::DeleteChild { ike, spi_in });
+    p.run_for(Duration::from_secs(2));
+    assert!(p.a.kernel.sas.is_empty());
     let now = p.now;
     p.a.engine.handle_kernel_event(
         now,
@@ -273,7 +280,7 @@ fn childless_ike_sa() {
         },
     );
     p.run_for(Duration::from_secs(2));
-    assert_eq!(child_up(&p.a.events), 1);
+    assert_eq!(child_up(&p.a.events), 2);
     assert_mirrored(&p);
 }
 

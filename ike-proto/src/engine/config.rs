@@ -13,8 +13,9 @@ use crate::wire::consts::{DhGroup, EncrId, IdType, IntegId, PrfId};
 
 use super::ts::TrafficSelector;
 
-/// Engine-wide settings and the list of policies.
-#[derive(Clone)]
+/// Engine-wide settings and the list of policies. `Debug` output shows no
+/// key material: `Secret` and the key types print redacted.
+#[derive(Clone, Debug)]
 pub struct Config {
     /// One entry per configured connection.
     pub policies: Vec<Arc<Policy>>,
@@ -140,7 +141,7 @@ impl Identity {
 }
 
 /// How we prove our identity.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub enum LocalAuth {
     /// Shared key message integrity code (RFC 7296 2.15).
     Psk(Secret),
@@ -149,7 +150,7 @@ pub enum LocalAuth {
 }
 
 /// How the peer must prove its identity.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub enum PeerAuth {
     /// Shared key MIC with this key.
     Psk(Secret),
@@ -216,7 +217,7 @@ impl Lifetime {
 }
 
 /// One connection: peer, algorithms, identities, authentication, selectors.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Policy {
     /// Name used by commands, events and logs.
     pub name: String,
@@ -312,4 +313,25 @@ impl Policy {
 /// A policy address matches if it is unset (any) or equal.
 pub(crate) fn addr_matches(configured: Option<IpAddr>, actual: IpAddr) -> bool {
     configured.is_none() || configured == Some(actual)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_hides_the_psk() {
+        let p = Policy::new(
+            "x",
+            "192.0.2.1".parse().unwrap(),
+            "192.0.2.2".parse().unwrap(),
+            b"hunter2-secret",
+        );
+        let shown = format!("{p:?}");
+        assert!(shown.contains("redacted"));
+        assert!(!shown.contains("hunter2"));
+        assert!(addr_matches(None, "192.0.2.9".parse().unwrap()));
+        assert!(addr_matches(p.local_addr, "192.0.2.1".parse().unwrap()));
+        assert!(!addr_matches(p.local_addr, "192.0.2.2".parse().unwrap()));
+    }
 }

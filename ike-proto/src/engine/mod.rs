@@ -328,8 +328,20 @@ impl Engine {
     pub fn handle_command(&mut self, now: Instant, command: Command) {
         match command {
             Command::Initiate { policy } => {
-                if let Some(p) = self.policy_by_name(&policy) {
-                    self.initiate(now, p, None);
+                let Some(p) = self.policy_by_name(&policy) else {
+                    return;
+                };
+                // An established IKE SA without a child gets one; otherwise
+                // a new IKE SA (initiate() ignores a second one in progress).
+                let up = self
+                    .sas
+                    .iter()
+                    .find(|(_, s)| Arc::ptr_eq(&s.policy, &p) && s.phase == Phase::Established)
+                    .map(|(h, s)| (*h, s.children.is_empty()));
+                match up {
+                    Some((h, true)) => self.queue(now, h, Task::NewChild),
+                    Some((_, false)) => {}
+                    None => self.initiate(now, p, None),
                 }
             }
             Command::Terminate { policy } => {
