@@ -715,7 +715,7 @@ fn forge(
     )
     .unwrap();
     let ct_len = c.sealed_len(inner.len()) - c.iv_len() - c.icv_len();
-    let mut buf = build_protected(
+    let buf = build_protected(
         &h,
         &[],
         EncryptedKind::Sk,
