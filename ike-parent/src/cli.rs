@@ -7,7 +7,8 @@ pub const USAGE: &str = "usage: ike-parent [-dnv] [-f file] [--pfkey kernel|unix
 [--port N] [--natt-port N] [--listen ADDR]... [--control PATH] [--chroot DIR] \
 [--user NAME] [--libexec DIR] [--pidfile PATH]";
 
-pub const DEFAULT_CONFIG: &str = "/etc/ike.conf";
+/// The configuration file; keys live next to it (`private/`, `pubkeys/`).
+pub const DEFAULT_CONFIG: &str = crate::config::DEFAULT_PATH;
 pub const DEFAULT_CONTROL: &str = "/var/run/ike.sock";
 pub const DEFAULT_PIDFILE: &str = "/var/run/ike-parent.pid";
 
@@ -38,7 +39,11 @@ pub struct Options {
     /// --listen, repeatable; empty = all IPv4 and IPv6 addresses.
     pub listen: Vec<IpAddr>,
     pub control: PathBuf,
+    /// --chroot; the default is `set chroot` from the file, then /var/empty.
     pub chroot: PathBuf,
+    /// Whether --chroot was given (it then overrides `set chroot`).
+    pub chroot_given: bool,
+    /// --user; None = `set user` from the file, then _ike or nobody.
     pub user: Option<String>,
     /// None = the directory of the ike-parent executable.
     pub libexec: Option<PathBuf>,
@@ -61,6 +66,7 @@ impl Default for Options {
             listen: Vec::new(),
             control: PathBuf::from(DEFAULT_CONTROL),
             chroot: PathBuf::from(ike_ipc::privdrop::DEFAULT_CHROOT),
+            chroot_given: false,
             user: None,
             libexec: None,
             pidfile: PathBuf::from(DEFAULT_PIDFILE),
@@ -118,7 +124,10 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String>
                 );
             }
             "--control" => o.control = PathBuf::from(value("--control")?),
-            "--chroot" => o.chroot = PathBuf::from(value("--chroot")?),
+            "--chroot" => {
+                o.chroot = PathBuf::from(value("--chroot")?);
+                o.chroot_given = true;
+            }
             "--user" => o.user = Some(value("--user")?),
             "--libexec" => o.libexec = Some(PathBuf::from(value("--libexec")?)),
             "--pidfile" => {
@@ -169,6 +178,7 @@ mod tests {
         assert_eq!(o.pfkey, PfkeySource::Kernel);
         assert_eq!(o.control, PathBuf::from("/var/run/ike.sock"));
         assert_eq!(o.chroot, PathBuf::from("/var/empty"));
+        assert_eq!(o.config_file, PathBuf::from("/etc/ike/ike.conf"));
         assert!(!o.foreground && !o.check_only && o.listen.is_empty());
     }
 
@@ -201,6 +211,7 @@ mod tests {
         ])
         .unwrap();
         assert!(o.foreground && o.check_only && o.config_given && o.pidfile_given);
+        assert!(o.chroot_given);
         assert_eq!(o.verbosity, 2);
         assert_eq!(o.pfkey, PfkeySource::Unix("/run/pf".into()));
         assert_eq!((o.port, o.natt_port), (1500, 14500));

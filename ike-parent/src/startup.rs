@@ -13,7 +13,7 @@ use ike_ipc::msg::{
     LogLevel, NetInit, NetToParent, ParentToNet, ParentToPfkey, PfkeyInit, PfkeyToParent, PrivDrop,
 };
 use std::os::fd::{AsFd, BorrowedFd, RawFd};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 pub const NET_EXE: &str = "ike-net";
 pub const PFKEY_EXE: &str = "ike-pfkey";
@@ -26,14 +26,19 @@ pub fn run(opts: Options) -> Result<i32, String> {
     }
     let config = crate::settings::load(&opts)?;
 
-    ike_ipc::privdrop::prepare_chroot_dir(&opts.chroot).map_err(|e| e.to_string())?;
-    let (uid, gid) =
-        ike_ipc::privdrop::resolve_user(opts.user.as_deref()).map_err(|e| e.to_string())?;
+    // The command line wins over `set chroot` / `set user` in the file,
+    // which win over the built-in defaults.
+    let chroot = match (&config.global.chroot, opts.chroot_given) {
+        (Some(c), false) => PathBuf::from(c),
+        _ => opts.chroot.clone(),
+    };
+    let user = opts.user.clone().or_else(|| config.global.user.clone());
+    ike_ipc::privdrop::prepare_chroot_dir(&chroot).map_err(|e| e.to_string())?;
+    let (uid, gid) = ike_ipc::privdrop::resolve_user(user.as_deref()).map_err(|e| e.to_string())?;
     let privdrop = PrivDrop {
-        chroot: opts
-            .chroot
+        chroot: chroot
             .to_str()
-            .ok_or("--chroot must be valid UTF-8")?
+            .ok_or("the chroot directory must be valid UTF-8")?
             .to_string(),
         uid,
         gid,
@@ -155,15 +160,22 @@ fn take_log(child: &mut std::process::Child, name: &'static str) -> Result<LogPi
     LogPipe::new(name, pipe).map_err(|e| format!("{name} log pipe: {e}"))
 }
 
-/// --libexec, or the directory of our own executable.
+/// --libexec; else the directory of our own executable if the children
+/// are there (a build tree); else `<that>/../libexec/ike` (the installed
+/// layout: sbin/ike-parent, libexec/ike/ike-net).
 fn libexec_dir(opts: &Options) -> Result<PathBuf, String> {
     if let Some(d) = &opts.libexec {
         return Ok(d.clone());
     }
     let me = std::env::current_exe().map_err(|e| format!("cannot find our own executable: {e}"))?;
-    me.parent()
-        .map(Path::to_path_buf)
-        .ok_or_else(|| "cannot find our own directory; use --libexec".into())
+    let dir = me
+        .parent()
+        .ok_or("cannot find our own directory; use --libexec")?;
+    let installed = dir.join("../libexec/ike");
+    if !dir.join(NET_EXE).is_file() && installed.join(NET_EXE).is_file() {
+        return Ok(installed);
+    }
+    Ok(dir.to_path_buf())
 }
 
 /// Removes the control socket file when the parent exits.

@@ -405,3 +405,34 @@ fn unsafe_chroot_directory_is_refused_before_anything_starts() {
     assert!(err.contains("is not empty"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn set_chroot_and_set_user_in_the_file_apply_without_flags() {
+    require_root!();
+    // `daemon` exists on Debian with a uid other than nobody's.
+    let Ok(Some(daemon)) = nix::unistd::User::from_name("daemon") else {
+        eprintln!("skipped: no user 'daemon'");
+        return;
+    };
+    let t = Tree::start(
+        "setuser",
+        TreeOpts {
+            conf: "set user \"daemon\"\nset chroot \"{chroot}\"\n",
+            privdrop_flags: false,
+            ..TreeOpts::default()
+        },
+    );
+    for pid in [t.net_pid, t.pfkey_pid] {
+        let uid: u32 = status_field(pid, "Uid")
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(uid, daemon.uid.as_raw());
+        assert_eq!(
+            std::fs::read_link(format!("/proc/{pid}/root")).unwrap(),
+            t.chroot
+        );
+    }
+}

@@ -172,6 +172,10 @@ pub struct Tree {
 
 pub struct TreeOpts<'a> {
     pub libexec: Option<&'a Path>,
+    /// Configuration file text; `{chroot}` is replaced by the chroot path.
+    pub conf: &'a str,
+    /// Pass --chroot and --user (else the file or the defaults decide).
+    pub privdrop_flags: bool,
     pub env: Vec<(&'a str, &'a str)>,
     /// Wait for "running:" (both children ready) before returning.
     pub wait_ready: bool,
@@ -181,6 +185,8 @@ impl Default for TreeOpts<'_> {
     fn default() -> Self {
         Self {
             libexec: None,
+            conf: "",
+            privdrop_flags: true,
             env: vec![],
             wait_ready: true,
         }
@@ -194,7 +200,7 @@ impl Tree {
         let control = dir.join("ctl.sock");
         let log = dir.join("parent.log");
         let conf = dir.join("ike.conf");
-        std::fs::write(&conf, "").unwrap();
+        std::fs::write(&conf, o.conf.replace("{chroot}", chroot.to_str().unwrap())).unwrap();
         std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o600)).unwrap();
         let pf = PfkeyStandIn::start(&dir);
         let ports = free_ports();
@@ -217,14 +223,14 @@ impl Tree {
             .args(["--listen", "127.0.0.1"])
             .arg("--control")
             .arg(&control)
-            .arg("--chroot")
-            .arg(&chroot)
-            .args(["--user", "nobody"])
             .arg("--libexec")
             .arg(&libexec)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap());
+        if o.privdrop_flags {
+            cmd.arg("--chroot").arg(&chroot).args(["--user", "nobody"]);
+        }
         for (k, v) in &o.env {
             cmd.env(k, v);
         }
