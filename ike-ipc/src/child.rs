@@ -13,10 +13,18 @@ use signal_hook_mio::v1_0::Signals;
 use std::os::fd::{AsFd, BorrowedFd, RawFd};
 
 /// Adopts the channel at fixed descriptor `fd` (see [`crate::fds`]).
+/// Refuses anything but a `SOCK_SEQPACKET` socket there, so a child started
+/// by hand (with whatever its caller left at that number) stops at once.
 pub fn take_channel<Tx, Rx>(fd: RawFd) -> Result<Channel<Tx, Rx>, String> {
-    crate::fds::take(fd)
-        .map(Channel::from_fd)
-        .map_err(|e| format!("descriptor {fd} is not open: {e}"))
+    let owned = crate::fds::take(fd).map_err(|e| format!("descriptor {fd} is not open: {e}"))?;
+    match nix::sys::socket::getsockopt(&owned, nix::sys::socket::sockopt::SockType) {
+        Ok(nix::sys::socket::SockType::SeqPacket) => Ok(Channel::from_fd(owned)),
+        _ => {
+            // Not ours: do not close it (the caller exits right away).
+            let _ = std::os::fd::IntoRawFd::into_raw_fd(owned);
+            Err(format!("descriptor {fd} is not a SOCK_SEQPACKET socket"))
+        }
+    }
 }
 
 /// Blocks for the parent's first message (the Init).
