@@ -58,6 +58,12 @@ fn psk_handshake_installs_mirrored_child() {
     assert_eq!(ts_a, ts_b);
     // No NAT between them: ESP is not encapsulated, IKE stayed on 500.
     assert!(p.a.kernel.installed().iter().all(|s| s.encap.is_none()));
+    assert!(
+        p.b.kernel.installed().iter().all(|s| s.encap.is_none()),
+        "the responder sees no NAT either"
+    );
+    let ib = p.b.engine.established()[0];
+    assert_eq!(p.b.engine.peer_of(ib).unwrap().port(), 500);
     assert_eq!(p.a.engine.peer_of(ia[0]).unwrap().port(), 500);
 }
 
@@ -357,4 +363,64 @@ fn fragmentation_of_large_messages() {
         p.sent
     );
     assert!(p.sent.iter().all(|&n| n <= 576), "{:?}", p.sent);
+}
+
+#[test]
+fn sa_info_snapshot_agrees_between_peers() {
+    let mut p = Pair::psk();
+    establish(&mut p);
+    let (a, b) = (p.a.engine.sa_info(), p.b.engine.sa_info());
+    assert_eq!((a.len(), b.len()), (1, 1));
+    let (a, b) = (&a[0], &b[0]);
+    assert_eq!(a.status, IkeStatus::Established);
+    assert_eq!(b.status, IkeStatus::Established);
+    assert!(a.initiator && !b.initiator);
+    assert_eq!((a.spi_i, a.spi_r), (b.spi_i, b.spi_r));
+    assert_eq!(a.id.0, a.spi_i);
+    assert_eq!(b.id.0, b.spi_r);
+    assert_eq!(a.peer_id.as_ref(), Some(&b.local_id));
+    assert_eq!(b.peer_id.as_ref(), Some(&a.local_id));
+    assert_eq!(a.suite, b.suite);
+    assert!(a.rekey_at.is_some() && a.hard_at.is_some() && !a.nat);
+    assert_eq!(a.children.len(), 1);
+    let (ca, cb) = (&a.children[0], &b.children[0]);
+    assert_eq!((ca.spi_in, ca.spi_out), (cb.spi_out, cb.spi_in));
+    assert_eq!(ca.status, ChildStatus::Installed);
+    assert_eq!(ca.local_ts, cb.remote_ts);
+    assert_eq!(ca.suite, cb.suite);
+}
+
+#[test]
+fn set_config_initiates_only_new_active_policies() {
+    let mut p = Pair::psk();
+    p.a.engine.start(p.now);
+    p.pump();
+    p.run_for(Duration::from_secs(3));
+    assert_eq!(
+        ike_up(&p.a.events),
+        1,
+        "start() initiated the Active policy"
+    );
+    // Reload: the same policy (a new Arc) plus a new Active one.
+    let (same, _) = psk_policies(b"correct horse battery staple", b"");
+    let mut extra = same.clone();
+    extra.name = "extra".into();
+    extra.peer_addr = Some(ip("203.0.113.77"));
+    let mut cfg = config(same);
+    cfg.policies.push(std::sync::Arc::new(extra));
+    let now = p.now;
+    p.a.engine.set_config(now, cfg);
+    p.pump();
+    let info = p.a.engine.sa_info();
+    assert_eq!(
+        info.iter().filter(|i| i.policy == "net").count(),
+        1,
+        "no second SA for the unchanged policy"
+    );
+    let extra = info
+        .iter()
+        .find(|i| i.policy == "extra")
+        .expect("the new policy was initiated");
+    assert_eq!(extra.status, IkeStatus::Connecting);
+    assert_eq!(p.a.engine.established().len(), 1);
 }

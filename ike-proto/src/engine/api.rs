@@ -286,6 +286,18 @@ pub enum Event {
     },
 }
 
+/// State of a CHILD_SA, for display.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChildStatus {
+    Installed,
+    /// Our rekey of it is in flight.
+    Rekeying,
+    /// Replaced by a rekey; waiting for its DELETE.
+    Rekeyed,
+    /// DELETE sent.
+    Deleting,
+}
+
 /// One CHILD_SA as `ike-ctl` shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChildInfo {
@@ -295,4 +307,48 @@ pub struct ChildInfo {
     pub local_ts: Vec<TrafficSelector>,
     pub remote_ts: Vec<TrafficSelector>,
     pub mode: Mode,
+    pub status: ChildStatus,
+    /// When we will start a rekey, if scheduled.
+    pub rekey_at: Option<std::time::Instant>,
+    /// When it expires.
+    pub hard_at: std::time::Instant,
+}
+
+/// State of an IKE SA, for display.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IkeStatus {
+    /// Initiator: IKE_SA_INIT in progress.
+    Connecting,
+    /// IKE_AUTH in progress (initiator), or half open (responder).
+    Authenticating,
+    Established,
+    /// Our DELETE is under way.
+    Deleting,
+    /// Replaced by a rekeyed SA; waiting for its DELETE.
+    Rekeyed,
+}
+
+/// One IKE SA as `ike-ctl show sa` shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IkeSaInfo {
+    pub id: IkeSaId,
+    pub policy: String,
+    pub status: IkeStatus,
+    /// We are the original initiator.
+    pub initiator: bool,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    pub spi_i: u64,
+    pub spi_r: u64,
+    pub local_id: Identity,
+    /// Known once the peer authenticated (or, as responder, claimed it).
+    pub peer_id: Option<Identity>,
+    /// Known once IKE_SA_INIT completed.
+    pub suite: Option<IkeSuite>,
+    pub created: std::time::Instant,
+    pub rekey_at: Option<std::time::Instant>,
+    pub hard_at: Option<std::time::Instant>,
+    /// NAT detected: IKE on the NAT-T port, ESP in UDP.
+    pub nat: bool,
+    pub children: Vec<ChildInfo>,
 }

@@ -1,6 +1,5 @@
 //! IKE_AUTH, both roles (RFC 7296 1.2, 2.15, 2.9; RFC 7427; RFC 6023).
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use crate::crypto::{psk_auth, signed_octets, verify_psk_auth, PrfAlg, SignatureScheme};
@@ -290,9 +289,7 @@ impl Engine {
                 .sas
                 .iter()
                 .filter(|(k, s)| {
-                    **k != h
-                        && Arc::ptr_eq(&s.policy, &policy)
-                        && s.peer_id.as_ref() == Some(&peer_id)
+                    **k != h && s.policy.name == policy.name && s.peer_id.as_ref() == Some(&peer_id)
                 })
                 .map(|(k, _)| *k)
                 .collect();

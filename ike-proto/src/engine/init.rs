@@ -92,7 +92,7 @@ impl Engine {
         // One IKE SA per policy in negotiation at a time: an ACQUIRE storm
         // or repeated commands must not multiply half-open SAs.
         if self.sas.values().any(|s| {
-            Arc::ptr_eq(&s.policy, &policy)
+            s.policy.name == policy.name
                 && s.initiator
                 && s.phase != Phase::Deleting
                 && s.phase != Phase::Rekeyed
@@ -575,7 +575,8 @@ impl Engine {
         };
         let fragmentation = policy.fragmentation
             && find_notify(&payloads, NotifyType::IKEV2_FRAGMENTATION_SUPPORTED).is_some();
-        let nat = detect_nat(&payloads, header.spi_i, spi_r, local, remote);
+        // The request's hashes were made before SPIr existed: SPIr = 0 (RFC 7296 2.23).
+        let nat = detect_nat(&payloads, header.spi_i, 0, local, remote);
         let mut out = vec![
             Payload::Sa(vec![answer]),
             Payload::Ke(KePayload {

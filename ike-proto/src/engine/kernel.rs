@@ -470,7 +470,7 @@ impl Engine {
                     .sas
                     .iter()
                     .find(|(_, s)| {
-                        std::sync::Arc::ptr_eq(&s.policy, &policy) && s.phase == Phase::Established
+                        s.policy.name == policy.name && s.phase == Phase::Established
                     })
                     .map(|(h, s)| {
                         (

@@ -70,8 +70,9 @@ mod timers;
 mod ts;
 
 pub use api::{
-    ChildInfo, ChildSuite, Command, Direction, DownReason, Event, FailReason, IkeSaId, IkeSuite,
-    KernelEvent, KernelRequest, PolicyParams, RequestId, SaParams, Transmit,
+    ChildInfo, ChildStatus, ChildSuite, Command, Direction, DownReason, Event, FailReason, IkeSaId,
+    IkeSaInfo, IkeStatus, IkeSuite, KernelEvent, KernelRequest, PolicyParams, RequestId, SaParams,
+    Transmit,
 };
 pub use config::{
     ChildProposal, Config, Encr, Identity, IkeProposal, Lifetime, LocalAuth, Mode, PeerAuth,
@@ -225,22 +226,63 @@ impl Engine {
 
     /// The CHILD_SAs of an IKE SA, with algorithms and selectors.
     pub fn child_sas(&self, ike: IkeSaId) -> Vec<ChildInfo> {
-        self.sas
-            .get(&ike.0)
-            .map(|s| {
-                s.children
-                    .iter()
-                    .map(|c| ChildInfo {
-                        spi_in: c.spi_in,
-                        spi_out: c.spi_out,
-                        suite: c.suite,
-                        local_ts: c.local_ts.clone(),
-                        remote_ts: c.remote_ts.clone(),
-                        mode: c.mode,
-                    })
-                    .collect()
+        self.sas.get(&ike.0).map(child_infos).unwrap_or_default()
+    }
+
+    /// A snapshot of every IKE SA and its children, ordered by handle.
+    pub fn sa_info(&self) -> Vec<IkeSaInfo> {
+        let mut v: Vec<IkeSaInfo> = self
+            .sas
+            .iter()
+            .map(|(h, s)| IkeSaInfo {
+                id: IkeSaId(*h),
+                policy: s.policy.name.clone(),
+                status: match s.phase {
+                    Phase::Init => IkeStatus::Connecting,
+                    Phase::Auth => IkeStatus::Authenticating,
+                    Phase::Established => IkeStatus::Established,
+                    Phase::Deleting => IkeStatus::Deleting,
+                    Phase::Rekeyed => IkeStatus::Rekeyed,
+                },
+                initiator: s.initiator,
+                local: s.local,
+                remote: s.remote,
+                spi_i: s.spi_i,
+                spi_r: s.spi_r,
+                local_id: s.policy.local_id.clone(),
+                peer_id: s.peer_id.clone(),
+                suite: s.suite,
+                created: s.created,
+                rekey_at: s.rekey_at,
+                hard_at: s.hard_at,
+                nat: s.nat,
+                children: child_infos(s),
             })
-            .unwrap_or_default()
+            .collect();
+        v.sort_by_key(|i| i.id);
+        v
+    }
+
+    /// Replaces the configuration (reload). Existing SAs keep the policy
+    /// they were negotiated with; the caller terminates those of removed or
+    /// changed policies first. `Active` policies without an IKE SA are
+    /// initiated if the engine was started.
+    pub fn set_config(&mut self, now: Instant, cfg: Config) {
+        self.cfg = cfg;
+        if !self.started {
+            return;
+        }
+        let active: Vec<Arc<Policy>> = self
+            .cfg
+            .policies
+            .iter()
+            .filter(|p| p.start == StartAction::Active)
+            .filter(|p| !self.sas.values().any(|s| s.policy.name == p.name))
+            .cloned()
+            .collect();
+        for p in active {
+            self.initiate(now, p, None);
+        }
     }
 
     /// The peer's address of an IKE SA.
@@ -336,7 +378,7 @@ impl Engine {
                 let up = self
                     .sas
                     .iter()
-                    .find(|(_, s)| Arc::ptr_eq(&s.policy, &p) && s.phase == Phase::Established)
+                    .find(|(_, s)| s.policy.name == p.name && s.phase == Phase::Established)
                     .map(|(h, s)| (*h, s.children.is_empty()));
                 match up {
                     Some((h, true)) => self.queue(now, h, Task::NewChild),
@@ -805,6 +847,28 @@ impl Engine {
             self.emit(local, remote, &[b]);
         }
     }
+}
+
+fn child_infos(s: &IkeSa) -> Vec<ChildInfo> {
+    s.children
+        .iter()
+        .map(|c| ChildInfo {
+            spi_in: c.spi_in,
+            spi_out: c.spi_out,
+            suite: c.suite,
+            local_ts: c.local_ts.clone(),
+            remote_ts: c.remote_ts.clone(),
+            mode: c.mode,
+            status: match c.state {
+                sa::ChildState::Installed => ChildStatus::Installed,
+                sa::ChildState::Rekeying => ChildStatus::Rekeying,
+                sa::ChildState::Rekeyed => ChildStatus::Rekeyed,
+                sa::ChildState::Deleting => ChildStatus::Deleting,
+            },
+            rekey_at: c.rekey_at,
+            hard_at: c.hard_at,
+        })
+        .collect()
 }
 
 /// A status or error notify without SPI.
