@@ -436,3 +436,25 @@ fn set_chroot_and_set_user_in_the_file_apply_without_flags() {
         );
     }
 }
+
+#[test]
+fn killing_the_parent_takes_both_children_down() {
+    require_root!();
+    let mut t = Tree::start("kill-parent", TreeOpts::default());
+    kill(Pid::from_raw(t.parent.id() as i32), Signal::SIGKILL).unwrap();
+    let _ = t.parent.wait();
+    assert!(
+        all_gone(&[t.net_pid, t.pfkey_pid], Duration::from_secs(2)),
+        "children outlived the parent\n{}",
+        t.log_text()
+    );
+    let log = t.log_text();
+    for name in ["ike-net", "ike-pfkey"] {
+        // Their last words went to the dead parent's pipe; what matters is
+        // that they are gone. If anything was logged, it names the cause.
+        assert!(
+            !log.contains(&format!("{name}] fatal: undecodable")),
+            "{log}"
+        );
+    }
+}
