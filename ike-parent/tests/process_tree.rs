@@ -448,13 +448,4 @@ fn killing_the_parent_takes_both_children_down() {
         "children outlived the parent\n{}",
         t.log_text()
     );
-    let log = t.log_text();
-    for name in ["ike-net", "ike-pfkey"] {
-        // Their last words went to the dead parent's pipe; what matters is
-        // that they are gone. If anything was logged, it names the cause.
-        assert!(
-            !log.contains(&format!("{name}] fatal: undecodable")),
-            "{log}"
-        );
-    }
 }
