@@ -822,3 +822,154 @@ fn tampered_ike_auth_is_dropped_silently() {
     );
     let _ = kk;
 }
+
+/// The decrypted inner payloads of a recorded message and the type of the
+/// first one.
+fn plaintext(
+    kk: &HashMap<String, HashMap<String, String>>,
+    n: u32,
+    sk_e: &str,
+) -> (ike_proto::wire::PayloadType, Vec<u8>) {
+    let m = msg(GCM, n);
+    let pm = ProtectedMessage::parse(&m).unwrap();
+    let c = SkCipher::new(
+        EncrAlg::AesGcm16_256,
+        IntegAlg::None,
+        &k(kk, "IKE_SA 1", sk_e),
+        &[],
+    )
+    .unwrap();
+    (pm.first_inner, c.decrypt(pm.aad(), pm.body()).unwrap())
+}
+
+fn mutate(
+    r: &mut SeededRng,
+    first: ike_proto::wire::PayloadType,
+    inner: &[u8],
+) -> (ike_proto::wire::PayloadType, Vec<u8>) {
+    let mut v = inner.to_vec();
+    let mut first = first;
+    match r.next_u32() % 6 {
+        0 => v.truncate((r.next_u32() as usize) % v.len()),
+        1 => first = ike_proto::wire::PayloadType((r.next_u32() % 60) as u8),
+        _ => {
+            for _ in 0..1 + r.next_u32() % 4 {
+                let i = (r.next_u32() as usize) % v.len();
+                v[i] ^= 1 << (r.next_u32() % 8);
+            }
+        }
+    }
+    (first, v)
+}
+
+#[test]
+fn mutated_authentic_ike_auth_requests_never_panic_or_leak() {
+    use ike_proto::wire::ExchangeType;
+    let kk = keys(GCM);
+    let (first, inner) = plaintext(&kk, 3, "SK_ei");
+    let mut r = SeededRng::new(77);
+    let (mut up, mut refused) = (0, 0);
+    for _ in 0..1500 {
+        let (mut b, _) = half_open_responder();
+        b.spis.push_back(0x1234_5678);
+        let (f, v) = mutate(&mut r, first, &inner);
+        b.feed(
+            sock(B, 4500),
+            sock(A, 4500),
+            &forge(&kk, ExchangeType::IKE_AUTH, 1, f, &v),
+        );
+        match b.e.ike_sa_count() {
+            0 => {
+                refused += 1;
+                assert!(b.sas.is_empty(), "a refused IKE_AUTH leaves no SA");
+            }
+            1 => {
+                // Still half open (silently dropped) or established.
+                if !b.e.established().is_empty() {
+                    up += 1;
+                }
+            }
+            n => panic!("{n} SAs"),
+        }
+    }
+    assert!(
+        refused > 100,
+        "most mutations are refused ({refused}), {up} still established"
+    );
+}
+
+#[test]
+fn mutated_authentic_ike_auth_responses_never_panic_or_leak() {
+    let kk = keys(GCM);
+    let (first, inner) = plaintext(&kk, 4, "SK_er");
+    let mut r = SeededRng::new(78);
+    let mut refused = 0;
+    for _ in 0..1000 {
+        let mut a = Side::new(policy(
+            GCM, A, B, "a.test", "b.test", "10.1.0.0", "10.2.0.0",
+        ));
+        a.script.spi(&k(&kk, "IKE_SA 1", "SPIi"));
+        a.script.bytes(k(&kk, "IKE_SA 1", "Ni"));
+        a.kex
+            .push(&k(&kk, "IKE_SA 1", "KEi"), k(&kk, "IKE_SA 1", "g_ir"));
+        a.spis.push_back(spi32(&k(&kk, "CHILD_SA 1", "SPI_B_to_A")));
+        a.e.handle_command(
+            a.now,
+            Command::Initiate {
+                policy: "vec".into(),
+            },
+        );
+        a.pump();
+        a.feed(sock(A, 500), sock(B, 500), &msg(GCM, 2));
+        let (f, v) = mutate(&mut r, first, &inner);
+        // B's answer: same header as the recording, mutated inner payloads.
+        use ike_proto::wire::{build_protected, EncryptedKind, Flags, Header};
+        let spi_i = u64::from_be_bytes(k(&kk, "IKE_SA 1", "SPIi").try_into().unwrap());
+        let spi_r = u64::from_be_bytes(k(&kk, "IKE_SA 1", "SPIr").try_into().unwrap());
+        let h = Header::new(
+            spi_i,
+            spi_r,
+            ike_proto::wire::ExchangeType::IKE_AUTH,
+            Flags {
+                initiator: false,
+                version: false,
+                response: true,
+            },
+            1,
+        );
+        let c = SkCipher::new(
+            EncrAlg::AesGcm16_256,
+            IntegAlg::None,
+            &k(&kk, "IKE_SA 1", "SK_er"),
+            &[],
+        )
+        .unwrap();
+        let ct_len = c.sealed_len(v.len()) - c.iv_len() - c.icv_len();
+        let buf = build_protected(
+            &h,
+            &[],
+            EncryptedKind::Sk,
+            f,
+            c.iv_len(),
+            ct_len,
+            c.icv_len(),
+        )
+        .unwrap();
+        let sealed = c
+            .encrypt(buf.aad(), &v, &[0, 0, 0, 0, 0, 0, 1, 0x99])
+            .unwrap();
+        let start = buf.iv_range().start;
+        let mut out = buf.into_bytes();
+        out[start..].copy_from_slice(&sealed);
+        a.feed(sock(A, 4500), sock(B, 4500), &marker(&out));
+        if a.e.ike_sa_count() == 0 {
+            refused += 1;
+            // The reserved SPI went back to the kernel.
+            assert!(a
+                .deleted
+                .contains(&spi32(&k(&kk, "CHILD_SA 1", "SPI_B_to_A"))));
+            assert!(a.sas.is_empty());
+        }
+    }
+    assert!(refused > 100, "{refused}");
+}
