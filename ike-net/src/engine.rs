@@ -52,13 +52,7 @@ pub struct Engine {
     skipped: Vec<(String, String)>,
     /// The broker said Ready: active policies may start.
     broker_ready: bool,
-    /// A configuration waiting for the old engine's SAs to be deleted,
-    /// and the latest instant to wait for that.
-    pending: Option<(ike::Config, Instant)>,
 }
-
-/// How long a reload waits for the DELETE exchanges of the old SAs.
-const REBUILD_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Engine {
     pub fn new(config: Config, listen: &[ListenSocket], now: Instant) -> Self {
@@ -73,7 +67,6 @@ impl Engine {
             table: SaTable::default(),
             skipped,
             broker_ready: false,
-            pending: None,
         };
         e.kernel_hints();
         e
@@ -155,9 +148,8 @@ impl Engine {
         self.config = config;
         self.skipped = skipped;
         self.kernel_hints();
-        if self.replace_config(now, ecfg, !gone.is_empty() || !changed.is_empty()) {
-            return self.drain(now);
-        }
+        // New active policies start here; existing SAs keep their policy.
+        self.engine.set_config(now, ecfg);
         // Changed active policies are established again.
         for name in &changed {
             let active = self
@@ -176,40 +168,6 @@ impl Engine {
             }
         }
         self.drain(now)
-    }
-
-    /// Hands a new configuration to the engine. Returns true if the engine
-    /// will be rebuilt later (workaround, see `pending`), in which case
-    /// policies restart then.
-    ///
-    /// WORKAROUND until ike-proto's Engine can swap its configuration
-    /// (requested in REQUESTS.md): with SAs of removed or changed policies
-    /// still alive, every IKE SA is deleted and the engine is rebuilt
-    /// from the new configuration once they are gone (or after
-    /// `REBUILD_GRACE`); with nothing to delete it is rebuilt at once.
-    fn replace_config(&mut self, now: Instant, ecfg: ike::Config, deleting: bool) -> bool {
-        if deleting || self.engine.ike_sa_count() > 0 {
-            for p in self.engine.config().policies.clone() {
-                self.engine.handle_command(
-                    now,
-                    Command::Terminate {
-                        policy: p.name.clone(),
-                    },
-                );
-            }
-            self.pending = Some((ecfg, now + REBUILD_GRACE));
-            return true;
-        }
-        self.rebuild(now, ecfg);
-        false
-    }
-
-    fn rebuild(&mut self, now: Instant, ecfg: ike::Config) {
-        self.engine = ike::Engine::new(ecfg, Box::new(SystemRng::new()), now);
-        self.table = SaTable::default();
-        if self.broker_ready {
-            self.engine.start(now);
-        }
     }
 
     /// Orderly stop: tell every peer (INFORMATIONAL DELETE, sent once; no
@@ -383,22 +341,6 @@ impl Engine {
             out.events.push(line);
         }
         out.next_timeout = self.engine.poll_timeout();
-        if let Some((_, deadline)) = &self.pending {
-            let deadline = *deadline;
-            if self.engine.ike_sa_count() == 0 || now >= deadline {
-                if let Some((ecfg, _)) = self.pending.take() {
-                    log::info!("reload: starting the new configuration");
-                    self.rebuild(now, ecfg);
-                    let more = self.drain(now);
-                    out.transmits.extend(more.transmits);
-                    out.kernel.extend(more.kernel);
-                    out.events.extend(more.events);
-                    out.next_timeout = more.next_timeout;
-                }
-            } else {
-                out.next_timeout = Some(out.next_timeout.map_or(deadline, |t| t.min(deadline)));
-            }
-        }
         out
     }
 
@@ -438,15 +380,18 @@ pub fn describe(ev: &Event) -> String {
             suite,
             initiator,
         } => format!(
-            "IKE SA {:016x} up: policy {policy}, {local} {} {remote}, ids {} -> {}, {} {} {}{}",
+            "IKE SA {:016x} up: policy {policy}, {local} {} {remote}, ids {} -> {}, {}{} {} {}",
             ike.0,
             if *initiator { "->" } else { "<-" },
             show::identity_text(local_id),
             show::identity_text(peer_id),
-            suite.encr.id,
-            suite.prf,
-            suite.dh,
-            suite.integ.map(|i| format!(" {i}")).unwrap_or_default()
+            show::encr_text(suite.encr.id.0, suite.encr.key_bits),
+            suite
+                .integ
+                .map(|i| format!(" {}", show::integ_text(i.0)))
+                .unwrap_or_default(),
+            show::prf_text(suite.prf.0),
+            show::group_text(suite.dh.0),
         ),
         Event::IkeDown {
             ike,
@@ -463,10 +408,18 @@ pub fn describe(ev: &Event) -> String {
             mode,
             suite,
         } => format!(
-            "CHILD SA up: policy {policy} (IKE SA {:016x}), spi in 0x{spi_in:08x} out 0x{spi_out:08x}, {mode:?}, {}{}, {} === {}",
+            "CHILD SA up: policy {policy} (IKE SA {:016x}), spi in 0x{spi_in:08x} out 0x{spi_out:08x}, {}, {}{}{}, {} === {}",
             ike.0,
-            suite.encr.id,
-            suite.integ.map(|i| format!(" {i}")).unwrap_or_default(),
+            show::mode_text(*mode),
+            show::encr_text(suite.encr.id.0, suite.encr.key_bits),
+            suite
+                .integ
+                .map(|i| format!(" {}", show::integ_text(i.0)))
+                .unwrap_or_default(),
+            suite
+                .dh
+                .map(|g| format!(" pfs {}", show::group_text(g.0)))
+                .unwrap_or_default(),
             local_ts.iter().map(show::ts_text).collect::<Vec<_>>().join(","),
             remote_ts.iter().map(show::ts_text).collect::<Vec<_>>().join(",")
         ),

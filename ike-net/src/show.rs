@@ -286,35 +286,35 @@ struct ChildJson {
 }
 
 /// The configuration's name (`aes-256-gcm`) when it has one.
-fn encr_text(id: u16, key_bits: Option<u16>) -> String {
+pub fn encr_text(id: u16, key_bits: Option<u16>) -> String {
     match crate::kernel::encryption(ike_proto::wire::consts::EncrId(id), key_bits) {
         Some(e) => e.name().to_string(),
         None => format!("encr-{id}-{}", key_bits.unwrap_or(0)),
     }
 }
 
-fn prf_text(id: u16) -> String {
+pub fn prf_text(id: u16) -> String {
     ike_ipc::config::Prf::ALL
         .iter()
         .find(|p| p.transform_id() == id)
         .map_or_else(|| format!("prf-{id}"), |p| p.name().to_string())
 }
 
-fn integ_text(id: u16) -> String {
+pub fn integ_text(id: u16) -> String {
     ike_ipc::config::Integrity::ALL
         .iter()
         .find(|p| p.transform_id() == id)
         .map_or_else(|| format!("integ-{id}"), |p| p.name().to_string())
 }
 
-fn group_text(id: u16) -> String {
+pub fn group_text(id: u16) -> String {
     ike_ipc::config::DhGroup::ALL
         .iter()
         .find(|p| p.transform_id() == id)
         .map_or_else(|| format!("group-{id}"), |p| p.name().to_string())
 }
 
-fn mode_text(m: Mode) -> &'static str {
+pub fn mode_text(m: Mode) -> &'static str {
     match m {
         Mode::Tunnel => "tunnel",
         Mode::Transport => "transport",

@@ -1,0 +1,653 @@
+//! Issue 6 end to end: two complete daemons (ike-parent with ike-net and
+//! ike-pfkey, as root, privileges dropped) on 127.0.0.1 ("alice") and
+//! 127.0.0.2 ("bob"), each with its own `pfkey-sim` as the kernel,
+//! configured by ike.conf files, negotiate PSK tunnels. Checked from the
+//! outside only: `ike-ctl show sa --json` and `pfkey-sim dump --json`.
+
+mod common;
+
+use common::{bin_dir, free_ports, is_root, scratch};
+use serde_json::Value;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+macro_rules! require_root {
+    () => {
+        if !is_root() {
+            eprintln!("skipped: needs root (CI runs as root)");
+            return;
+        }
+    };
+}
+
+const LIMIT: Duration = Duration::from_secs(20);
+const PSK: &str = "e2e test secret, long enough";
+
+/// One daemon and its simulated kernel.
+struct Daemon {
+    name: &'static str,
+    addr: &'static str,
+    dir: PathBuf,
+    conf: PathBuf,
+    parent: Option<Child>,
+    sim: Option<Child>,
+}
+
+impl Daemon {
+    fn start(name: &'static str, addr: &'static str, conf: &str, ports: (u16, u16)) -> Daemon {
+        let dir = scratch(name);
+        let conf_path = dir.join("ike.conf");
+        write_conf(&conf_path, conf);
+        let sim = Command::new(bin_dir().join("pfkey-sim"))
+            .arg("serve")
+            .arg("--socket")
+            .arg(dir.join("pfkey.sock"))
+            .arg("--control")
+            .arg(dir.join("sim.sock"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("sim.log")).unwrap())
+            .spawn()
+            .expect("start pfkey-sim");
+        let t0 = Instant::now();
+        while !dir.join("sim.sock").exists() || !dir.join("pfkey.sock").exists() {
+            assert!(t0.elapsed() < LIMIT, "pfkey-sim for {name} did not start");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let parent = Command::new(env!("CARGO_BIN_EXE_ike-parent"))
+            .arg("-d")
+            .arg("-f")
+            .arg(&conf_path)
+            .arg("--pfkey")
+            .arg(format!("unix:{}", dir.join("pfkey.sock").display()))
+            .args(["--listen", addr])
+            .args(["--port", &ports.0.to_string()])
+            .args(["--natt-port", &ports.1.to_string()])
+            .arg("--control")
+            .arg(dir.join("ctl.sock"))
+            .arg("--chroot")
+            .arg(dir.join("empty"))
+            .args(["--user", "nobody"])
+            .arg("--libexec")
+            .arg(bin_dir())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("daemon.log")).unwrap())
+            .spawn()
+            .expect("start ike-parent");
+        let mut d = Daemon {
+            name,
+            addr,
+            dir,
+            conf: conf_path,
+            parent: Some(parent),
+            sim: Some(sim),
+        };
+        d.wait_log("broker ready");
+        d
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("daemon.log")).unwrap_or_default()
+    }
+
+    fn wait_log(&mut self, needle: &str) {
+        let t0 = Instant::now();
+        while !self.log().contains(needle) {
+            if let Some(st) = self
+                .parent
+                .as_mut()
+                .and_then(|p| p.try_wait().ok().flatten())
+            {
+                panic!("{} exited ({st:?}):\n{}", self.name, self.log());
+            }
+            assert!(
+                t0.elapsed() < LIMIT,
+                "{}: no '{needle}' in the log:\n{}",
+                self.name,
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Runs `ike-ctl -s SOCKET ARGS`; stdout on success.
+    fn ctl(&self, args: &[&str]) -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_ike-ctl"))
+            .arg("-s")
+            .arg(self.dir.join("ctl.sock"))
+            .args(args)
+            .output()
+            .expect("run ike-ctl");
+        assert!(
+            out.status.success(),
+            "{}: ike-ctl {args:?}: {}\n{}",
+            self.name,
+            String::from_utf8_lossy(&out.stderr),
+            self.log()
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn show_sa(&self) -> Value {
+        let text = self.ctl(&["show", "sa", "--json"]);
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+    }
+
+    /// The simulator's SAD and SPD.
+    fn kernel(&self) -> Value {
+        let out = Command::new(bin_dir().join("pfkey-sim"))
+            .arg("dump")
+            .arg("--control")
+            .arg(self.dir.join("sim.sock"))
+            .arg("--json")
+            .output()
+            .expect("run pfkey-sim dump");
+        assert!(out.status.success(), "pfkey-sim dump for {}", self.name);
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    fn rewrite_conf(&self, conf: &str) {
+        write_conf(&self.conf, conf);
+    }
+
+    fn sigterm(&mut self) -> ExitStatus {
+        let p = self.parent.as_mut().unwrap();
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(p.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+        let t0 = Instant::now();
+        loop {
+            if let Some(st) = p.try_wait().unwrap() {
+                self.parent = None;
+                return st;
+            }
+            assert!(t0.elapsed() < LIMIT, "{} did not stop", self.name);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        for c in [self.parent.as_mut(), self.sim.as_mut()]
+            .into_iter()
+            .flatten()
+        {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!("---- {} log:\n{}", self.name, self.log());
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A PSK config must be 0600 or the parser refuses it.
+fn write_conf(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+/// One ike.conf policy between alice and bob, seen from `me`.
+struct Pol<'a> {
+    name: &'a str,
+    active: bool,
+    ours: &'a str,
+    theirs: &'a str,
+    /// srcid/dstid (needed to tell apart several policies between the
+    /// same two addresses).
+    ids: Option<(&'a str, &'a str)>,
+    lifetime: &'a str,
+}
+
+fn policy(me: &str, peer: &str, p: &Pol<'_>) -> String {
+    let ids = p
+        .ids
+        .map(|(s, d)| format!(" srcid \"{s}\" dstid \"{d}\""))
+        .unwrap_or_default();
+    format!(
+        "ikev2 \"{}\" {} esp tunnel from {} to {} local {me} peer {peer} \\\n\
+         \tikesa enc aes-256-gcm prf hmac-sha2-256 group curve25519 \\\n\
+         \tchildsa enc aes-256 auth hmac-sha2-512 \\\n\
+         \tlifetime {}{ids} psk \"{PSK}\"\n",
+        p.name,
+        if p.active { "active" } else { "passive" },
+        p.ours,
+        p.theirs,
+        p.lifetime
+    )
+}
+
+fn conf(me: &str, peer: &str, pols: &[Pol<'_>]) -> String {
+    pols.iter().map(|p| policy(me, peer, p)).collect()
+}
+
+const ALICE: &str = "127.0.0.1";
+const BOB: &str = "127.0.0.2";
+
+/// Both sides of a policy from alice's point of view.
+struct Spec {
+    name: &'static str,
+    alice_net: &'static str,
+    bob_net: &'static str,
+    ids: Option<(&'static str, &'static str)>,
+}
+
+const TUN: Spec = Spec {
+    name: "tun",
+    alice_net: "10.1.0.0/24",
+    bob_net: "10.2.0.0/24",
+    ids: None,
+};
+const EXTRA: Spec = Spec {
+    name: "extra",
+    alice_net: "10.1.1.0/24",
+    bob_net: "10.2.1.0/24",
+    ids: Some(("extra-alice.example", "extra-bob.example")),
+};
+const KEEP: Spec = Spec {
+    name: "keep",
+    alice_net: "10.1.2.0/24",
+    bob_net: "10.2.2.0/24",
+    ids: Some(("keep-alice.example", "keep-bob.example")),
+};
+
+fn alice_conf(specs: &[(&Spec, bool, &str)]) -> String {
+    let pols: Vec<Pol<'_>> = specs
+        .iter()
+        .map(|(s, active, lifetime)| Pol {
+            name: s.name,
+            active: *active,
+            ours: s.alice_net,
+            theirs: s.bob_net,
+            ids: s.ids,
+            lifetime,
+        })
+        .collect();
+    conf(ALICE, BOB, &pols)
+}
+
+fn bob_conf(specs: &[(&Spec, bool, &str)]) -> String {
+    let pols: Vec<Pol<'_>> = specs
+        .iter()
+        .map(|(s, active, lifetime)| Pol {
+            name: s.name,
+            active: *active,
+            ours: s.bob_net,
+            theirs: s.alice_net,
+            ids: s.ids.map(|(a, b)| (b, a)),
+            lifetime,
+        })
+        .collect();
+    conf(BOB, ALICE, &pols)
+}
+
+/// The SAD entries of one simulated kernel between `src` and `dst`.
+fn sas<'a>(k: &'a Value, src: &str, dst: &str) -> Vec<&'a Value> {
+    k["sad"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["src"] == src && s["dst"] == dst)
+        .collect()
+}
+
+fn sad_len(k: &Value) -> usize {
+    k["sad"].as_array().unwrap().len()
+}
+
+/// Waits until `f` holds for both kernels.
+fn wait_kernels(a: &Daemon, b: &Daemon, what: &str, f: impl Fn(&Value) -> bool) -> (Value, Value) {
+    let t0 = Instant::now();
+    loop {
+        let (ka, kb) = (a.kernel(), b.kernel());
+        if f(&ka) && f(&kb) {
+            return (ka, kb);
+        }
+        assert!(
+            t0.elapsed() < LIMIT,
+            "{what}: not reached\nalice: {ka}\nbob: {kb}\n---- alice:\n{}\n---- bob:\n{}",
+            a.log(),
+            b.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The child of policy `name` in `show sa --json`: (spi_in, spi_out, initiator).
+fn child_of(show: &Value, name: &str) -> Option<(u64, u64, bool)> {
+    show["ike_sas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["policy"] == name)
+        .find_map(|i| {
+            let c = i["children"].as_array()?.first()?;
+            Some((
+                c["spi_in"].as_u64()?,
+                c["spi_out"].as_u64()?,
+                i["initiator"].as_bool()?,
+            ))
+        })
+}
+
+/// The tunnel of policy `spec` is up on both sides and consistent: the
+/// daemons' SPIs match crosswise, and each kernel holds both SAs with
+/// those SPIs, the same algorithms and keys as the other kernel, and the
+/// three tunnel policies. Returns alice's (spi_in, spi_out).
+fn check_tunnel(a: &Daemon, b: &Daemon, spec: &Spec, alice_initiated: bool) -> (u64, u64) {
+    let t0 = Instant::now();
+    let (sa_a, sa_b) = loop {
+        let (sa, sb) = (a.show_sa(), b.show_sa());
+        if let (Some(x), Some(y)) = (child_of(&sa, spec.name), child_of(&sb, spec.name)) {
+            break (x, y);
+        }
+        assert!(
+            t0.elapsed() < LIMIT,
+            "{}: no child SA\n{sa}\n{sb}",
+            spec.name
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let (a_in, a_out, a_init) = sa_a;
+    let (b_in, b_out, b_init) = sa_b;
+    assert_eq!(a_out, b_in, "alice's outbound SPI is bob's inbound one");
+    assert_eq!(b_out, a_in, "bob's outbound SPI is alice's inbound one");
+    assert_eq!((a_init, b_init), (alice_initiated, !alice_initiated));
+    let has = |k: &Value, src: &str, dst: &str, spi: u64| {
+        sas(k, src, dst)
+            .iter()
+            .any(|s| s["spi"] == spi && s["state"] == "mature")
+    };
+    let (ka, kb) = wait_kernels(a, b, "both SAs installed", |k| {
+        has(k, ALICE, BOB, a_out) && has(k, BOB, ALICE, b_out)
+    });
+    for (src, dst, spi) in [(ALICE, BOB, a_out), (BOB, ALICE, b_out)] {
+        let x = *sas(&ka, src, dst).iter().find(|s| s["spi"] == spi).unwrap();
+        let y = *sas(&kb, src, dst).iter().find(|s| s["spi"] == spi).unwrap();
+        for field in [
+            "mode",
+            "encrypt",
+            "enc_key_bits",
+            "auth",
+            "auth_key_bits",
+            "natt",
+        ] {
+            assert_eq!(
+                x[field], y[field],
+                "SA {spi:#x} {src}->{dst}: {field}\n{x}\n{y}"
+            );
+        }
+        assert_eq!(x["mode"], "tunnel");
+        assert_eq!(x["encrypt"], "aes-cbc");
+        assert_eq!(x["enc_key_bits"], 256);
+        assert_eq!(x["auth"], "hmac-sha512");
+        assert_eq!(x["natt"], Value::Null, "no NAT on loopback");
+        // The keys themselves: the same bytes in both kernels, and the
+        // two directions use different keys (RFC 7296 2.17).
+        for key in ["enc_key", "auth_key"] {
+            let (kx, ky) = (x[key].as_str().unwrap(), y[key].as_str().unwrap());
+            assert_eq!(kx, ky, "SA {spi:#x}: {key} differs between the kernels");
+            assert!(!kx.is_empty(), "SA {spi:#x}: {key} empty");
+        }
+    }
+    let key_of = |k: &Value, src: &str, spi: u64| {
+        sas(k, src, if src == ALICE { BOB } else { ALICE })
+            .iter()
+            .find(|s| s["spi"] == spi)
+            .map(|s| s["enc_key"].clone())
+    };
+    assert_ne!(key_of(&ka, ALICE, a_out), key_of(&ka, BOB, b_out));
+    // Policies: out and in (and Linux's fwd) for the tunnel, oriented per side.
+    for (k, ours, theirs, me, peer) in [
+        (&ka, spec.alice_net, spec.bob_net, ALICE, BOB),
+        (&kb, spec.bob_net, spec.alice_net, BOB, ALICE),
+    ] {
+        let spd = k["spd"].as_array().unwrap();
+        let find = |dir: &str, src: &str, dst: &str, t: (&str, &str)| {
+            spd.iter().any(|p| {
+                p["dir"] == dir
+                    && p["src"] == src
+                    && p["dst"] == dst
+                    && p["requests"][0]["mode"] == "tunnel"
+                    && p["requests"][0]["tunnel"] == serde_json::json!([t.0, t.1])
+            })
+        };
+        assert!(
+            find("out", ours, theirs, (me, peer)),
+            "out policy on {me}: {k}"
+        );
+        assert!(
+            find("in", theirs, ours, (peer, me)),
+            "in policy on {me}: {k}"
+        );
+        assert!(
+            find("fwd", theirs, ours, (peer, me)),
+            "fwd policy on {me}: {k}"
+        );
+    }
+    (a_in, a_out)
+}
+
+fn ports() -> (u16, u16) {
+    // Free on 127.0.0.1; 127.0.0.2 is a different address, the same
+    // numbers are free there unless something binds the wildcard.
+    free_ports()
+}
+
+/// The tunnel comes up when either side initiates (`ike-ctl up`), SAs
+/// match crosswise in both simulated kernels, `down` removes them from
+/// both, and SIGTERM leaves nothing behind.
+#[test]
+fn psk_tunnel_up_from_each_side_then_stop() {
+    require_root!();
+    let p = ports();
+    let specs = [(&TUN, false, "1h")];
+    let mut a = Daemon::start("alice", ALICE, &alice_conf(&specs), p);
+    let mut b = Daemon::start("bob", BOB, &bob_conf(&specs), p);
+    assert_eq!(a.show_sa()["ike_sas"], serde_json::json!([]));
+
+    // `monitor` streams one line per event.
+    let mut monitor = Command::new(env!("CARGO_BIN_EXE_ike-ctl"))
+        .arg("-s")
+        .arg(a.dir.join("ctl.sock"))
+        .arg("monitor")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = std::io::BufReader::new(monitor.stdout.take().unwrap());
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        lines
+            .lines()
+            .map_while(Result::ok)
+            .find(|l| l.contains("CHILD SA up"))
+    });
+    // ike-net counts every request it answered: once the count exceeds
+    // our own requests (one show sa, then each show stats), the monitor's
+    // request was processed and its client gets the events.
+    let t0 = Instant::now();
+    let mut ours = 1;
+    loop {
+        ours += 1;
+        let stats = a.ctl(&["show", "stats"]);
+        let n: u64 = stats
+            .lines()
+            .find_map(|l| l.strip_prefix("ctl_requests "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap();
+        if n > ours {
+            break;
+        }
+        assert!(t0.elapsed() < LIMIT, "monitor did not connect: {stats}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    a.ctl(&["up", "tun"]);
+    let (a_in, a_out) = check_tunnel(&a, &b, &TUN, true);
+    let event = reader.join().unwrap().expect("monitor saw CHILD SA up");
+    assert!(
+        event.contains("policy tun") && event.contains("10.1.0.0/24 === 10.2.0.0/24"),
+        "{event}"
+    );
+    let _ = monitor.kill();
+    let _ = monitor.wait();
+    let text = a.ctl(&["show", "sa"]);
+    assert!(
+        text.contains("policy tun") && text.contains(&format!("{a_out:08x}")),
+        "{text}"
+    );
+
+    a.ctl(&["down", "tun"]);
+    wait_kernels(&a, &b, "SAs deleted after down", |k| sad_len(k) == 0);
+    wait_kernels(&a, &b, "policies deleted after down", |k| {
+        k["spd"].as_array().unwrap().is_empty()
+    });
+
+    b.ctl(&["up", "tun"]);
+    let (a_in2, a_out2) = check_tunnel(&a, &b, &TUN, false);
+    assert_ne!((a_in2, a_out2), (a_in, a_out), "fresh SPIs for a fresh SA");
+
+    // An unknown policy is an error, not silence.
+    let out = Command::new(env!("CARGO_BIN_EXE_ike-ctl"))
+        .arg("-s")
+        .arg(a.dir.join("ctl.sock"))
+        .args(["up", "nosuch"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no such policy"));
+
+    for d in [&mut a, &mut b] {
+        let st = d.sigterm();
+        assert!(st.success(), "{} exit {st:?}\n{}", d.name, d.log());
+    }
+    // The brokers removed what they installed before exiting.
+    for d in [&a, &b] {
+        let k = d.kernel();
+        assert_eq!(sad_len(&k), 0, "{} SAD after SIGTERM: {k}", d.name);
+        assert!(
+            k["spd"].as_array().unwrap().is_empty(),
+            "{} SPD: {k}",
+            d.name
+        );
+        assert!(d.addr == ALICE || d.addr == BOB);
+    }
+}
+
+/// The policies of the IKE SAs in `show sa --json`, sorted.
+fn sa_policies(show: &Value) -> Vec<String> {
+    let mut v: Vec<String> = show["ike_sas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["policy"].as_str().unwrap().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Reload (ike-ctl reload on one side, SIGHUP on the other) with one
+/// policy changed and one removed: the removed one's SAs and kernel
+/// policies disappear on both sides, the changed one is established again
+/// with its new settings (it became active on alice), the unchanged one
+/// keeps its SAs (same SPIs).
+#[test]
+fn reload_with_a_changed_and_a_removed_policy() {
+    require_root!();
+    let p = ports();
+    let before = [
+        (&TUN, false, "1h"),
+        (&EXTRA, false, "1h"),
+        (&KEEP, false, "1h"),
+    ];
+    let mut a = Daemon::start("alice", ALICE, &alice_conf(&before), p);
+    let mut b = Daemon::start("bob", BOB, &bob_conf(&before), p);
+    a.ctl(&["up", "tun"]);
+    check_tunnel(&a, &b, &TUN, true);
+    a.ctl(&["up", "extra"]);
+    check_tunnel(&a, &b, &EXTRA, true);
+    b.ctl(&["up", "keep"]);
+    let keep_spis = check_tunnel(&a, &b, &KEEP, false);
+    assert_eq!(sa_policies(&a.show_sa()), ["extra", "keep", "tun"]);
+    wait_kernels(&a, &b, "three tunnels", |k| sad_len(k) == 6);
+
+    // tun: lifetime 1h -> 2h, and alice now initiates it herself.
+    b.rewrite_conf(&bob_conf(&[(&TUN, false, "2h"), (&KEEP, false, "1h")]));
+    a.rewrite_conf(&alice_conf(&[(&TUN, true, "2h"), (&KEEP, false, "1h")]));
+    b.ctl(&["reload"]);
+    b.wait_log("configuration reloaded");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(a.parent.as_ref().unwrap().id() as i32),
+        nix::sys::signal::Signal::SIGHUP,
+    )
+    .unwrap();
+    a.wait_log("configuration reloaded");
+
+    let extra_gone = |k: &Value| {
+        k["spd"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["src"] != EXTRA.alice_net && p["dst"] != EXTRA.alice_net)
+    };
+    let tun_renewed = |k: &Value| {
+        sad_len(k) == 4
+            && k["sad"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|s| s["hard_addtime"] == 7200)
+                .count()
+                == 2
+    };
+    wait_kernels(&a, &b, "extra removed, tun renewed", |k| {
+        extra_gone(k) && tun_renewed(k)
+    });
+    check_tunnel(&a, &b, &TUN, true);
+    let kept = check_tunnel(&a, &b, &KEEP, false);
+    assert_eq!(kept, keep_spis, "the unchanged policy kept its SAs");
+    assert_eq!(sa_policies(&a.show_sa()), ["keep", "tun"]);
+    assert_eq!(sa_policies(&b.show_sa()), ["keep", "tun"]);
+    let pol: Value = serde_json::from_str(&a.ctl(&["show", "policy", "--json"])).unwrap();
+    let names: Vec<&str> = pol["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["tun", "keep"]);
+    assert_eq!(pol["policies"][0]["mode"], "active");
+    assert_eq!(pol["policies"][0]["lifetime_secs"], 7200);
+    assert_eq!(pol["policies"][0]["auth"], "psk");
+    assert!(
+        !pol.to_string().contains(PSK),
+        "show policy must not print the PSK"
+    );
+
+    // A bad file is refused and the running configuration stays.
+    a.rewrite_conf("ikev2 \"broken\" esp from nowhere\n");
+    a.ctl(&["reload"]);
+    a.wait_log("keeping the running configuration");
+    assert_eq!(sa_policies(&a.show_sa()), ["keep", "tun"]);
+
+    for d in [&mut a, &mut b] {
+        let st = d.sigterm();
+        assert!(st.success(), "{} exit {st:?}\n{}", d.name, d.log());
+    }
+    for d in [&a, &b] {
+        let k = d.kernel();
+        assert_eq!(sad_len(&k), 0, "{} SAD after SIGTERM: {k}", d.name);
+        assert!(
+            k["spd"].as_array().unwrap().is_empty(),
+            "{} SPD: {k}",
+            d.name
+        );
+    }
+}
