@@ -90,6 +90,35 @@ fn mixed_signature_kinds() {
 }
 
 #[test]
+fn initiator_refusing_the_responders_auth_tears_both_down() {
+    let (mut pa, pb) = sig_policies("ed25519", "ed25519");
+    let (_, other) = keypair("ed25519");
+    pa.peer_auth = PeerAuth::Signature(other);
+    let mut p = Pair::new(config(pa), config(pb), 12);
+    p.initiate();
+    p.run_for(Duration::from_secs(3));
+    // B accepted A and came up, then A refused B's AUTH and said so.
+    assert_eq!(ike_up(&p.b.events), 1);
+    assert!(p.a.events.iter().any(|e| matches!(
+        e,
+        Event::Failed {
+            reason: FailReason::AuthenticationFailed,
+            ..
+        }
+    )));
+    assert!(p.b.events.iter().any(|e| matches!(
+        e,
+        Event::Failed {
+            reason: FailReason::AuthenticationFailed,
+            ..
+        }
+    )));
+    assert_eq!(p.a.engine.ike_sa_count() + p.b.engine.ike_sa_count(), 0);
+    assert!(p.a.kernel.sas.is_empty() && p.b.kernel.sas.is_empty());
+    assert!(p.a.kernel.policies.is_empty() && p.b.kernel.policies.is_empty());
+}
+
+#[test]
 fn wrong_signature_key_fails_auth() {
     let (pa, mut pb) = sig_policies("p256", "p256");
     let (_, other) = keypair("p256");

@@ -198,6 +198,12 @@ impl Engine {
             &idr.body_bytes(),
         );
         if !same_id(&policy.peer_id, idr) || !check_auth(&policy, keys.prf, &octets, au) {
+            // RFC 7296 2.21.2: tell the responder, which considers the SA up.
+            self.send_last_word(
+                h,
+                ExchangeType::INFORMATIONAL,
+                vec![notify(NotifyType::AUTHENTICATION_FAILED, Vec::new())],
+            );
             self.auth_failed(h, FailReason::AuthenticationFailed, child.map(|c| c.spi_in));
             return;
         }

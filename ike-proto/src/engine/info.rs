@@ -3,11 +3,11 @@
 
 use std::time::Instant;
 
-use crate::wire::consts::{ExchangeType, ProtocolId};
+use crate::wire::consts::{ExchangeType, NotifyType, ProtocolId};
 use crate::wire::delete::Delete;
 use crate::wire::Payload;
 
-use super::api::DownReason;
+use super::api::{DownReason, Event, FailReason, IkeSaId};
 use super::sa::{ChildState, PendingKind, Phase};
 use super::Engine;
 
@@ -22,6 +22,21 @@ fn delete_esp(spis: &[u32]) -> Payload {
 impl Engine {
     /// The peer's INFORMATIONAL request.
     pub(super) fn info_request(&mut self, now: Instant, h: u64, id: u32, payloads: Vec<Payload>) {
+        if super::find_notify(&payloads, NotifyType::AUTHENTICATION_FAILED).is_some() {
+            // The initiator refused our AUTH after we thought the SA was up
+            // (RFC 7296 2.21.2): acknowledge and drop everything.
+            self.send_response(h, ExchangeType::INFORMATIONAL, id, Vec::new());
+            if let Some(sa) = self.sas.get(&h) {
+                self.events.push_back(Event::Failed {
+                    ike: Some(IkeSaId(h)),
+                    policy: Some(sa.policy.name.clone()),
+                    remote: sa.remote,
+                    reason: FailReason::AuthenticationFailed,
+                });
+            }
+            self.remove_sa(h, DownReason::Failed);
+            return;
+        }
         let deletes: Vec<&Delete> = payloads
             .iter()
             .filter_map(|p| {

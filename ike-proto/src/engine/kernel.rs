@@ -469,9 +469,7 @@ impl Engine {
                 let up = self
                     .sas
                     .iter()
-                    .find(|(_, s)| {
-                        s.policy.name == policy.name && s.phase == Phase::Established
-                    })
+                    .find(|(_, s)| s.policy.name == policy.name && s.phase == Phase::Established)
                     .map(|(h, s)| {
                         (
                             *h,

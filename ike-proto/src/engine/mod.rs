@@ -531,6 +531,33 @@ impl Engine {
         self.emit(local, remote, &datagrams);
     }
 
+    /// Sends a protected request we will not wait for: the last word
+    /// before we delete the SA (RFC 7296 2.21.2).
+    fn send_last_word(&mut self, h: u64, exchange: ExchangeType, payloads: Vec<Payload>) {
+        let mtu = self.cfg.fragment_mtu;
+        let Some(sa) = self.sas.get_mut(&h) else {
+            return;
+        };
+        let natt = sa.local.port() == self.cfg.natt_port;
+        let header = codec::header(
+            sa.spi_i,
+            sa.spi_r,
+            exchange,
+            sa.initiator,
+            false,
+            sa.next_id,
+        );
+        let frag = sa.fragmentation;
+        let Some(keys) = sa.keys.as_deref_mut() else {
+            return;
+        };
+        if let Some(d) = codec::seal(keys, header, &payloads, frag, mtu, natt, self.rng.as_mut()) {
+            sa.next_id = sa.next_id.wrapping_add(1);
+            let (local, remote) = (sa.local, sa.remote);
+            self.emit(local, remote, &d);
+        }
+    }
+
     /// Sends (and caches) a protected response to request `message_id`.
     fn send_response(
         &mut self,
