@@ -133,6 +133,17 @@ sas_match() {
   [ -n "$a" ] && [ "$a" = "$b" ] && [ "$(echo "$a" | wc -l)" -ge 2 ]
 }
 no_sas() { [ "$(xfrm_sa_count "$1")" = 0 ]; }
+# spis NS: the SPIs of NS's ESP SAs, one line; spis_changed NS OLD: non-empty and not OLD
+spis() { xfrm_sas "$1" | awk '{ print $3 }' | sort | tr '\n' ' '; }
+spis_changed() { [ -n "$(spis "$1")" ] && [ "$(spis "$1")" != "$2" ]; }
+# log_count SIDE REGEX: matching lines in that side's charon log; log_grew SIDE REGEX N
+log_count() { grep -c "$2" "$W/$1/charon.log" 2>/dev/null || true; }
+log_grew() { [ "$(log_count "$1" "$2")" -gt "$3" ]; }
+# strongSwan's log line for a completed IKE SA rekey (either side)
+IKE_REKEYED='IKE_SA lab\[[0-9]*\] rekeyed\|rekeyed IKE_SA'
+CHILD_REKEY_REQ='parsed CREATE_CHILD_SA request.*N(REKEY_SA)'
+IKE_REKEY_REQ='parsed CREATE_CHILD_SA request [0-9]* \[ SA No KE \]'
+
 # ping_through_esp FROM: ping works and the ESP packet counters moved on both sides
 ping_through_esp() {
   local a0 b0 a1 b1
@@ -314,11 +325,30 @@ secrets {
 EOF
 }
 
+# sw_creds SIDE CREDDIR: strongSwan's credentials for AUTH=pubkey|cert from CREDDIR
+# (make_ecdsa_keys / make_ca_certs): its private key, both raw public keys, or its
+# certificate and the CA
+sw_creds() {
+  local side=$1 c=$2 d=$W/$1/swanctl me=a.test
+  [ "$side" = b ] && me=b.test
+  mkdir -p "$d/private" "$d/pubkey" "$d/x509" "$d/x509ca"
+  cp "$c/$me.key" "$d/private/"
+  if [ "${AUTH:-psk}" = pubkey ]; then cp "$c/a.test.pub" "$c/b.test.pub" "$d/pubkey/"; fi
+  if [ "${AUTH:-psk}" = cert ]; then cp "$c/$me.crt" "$d/x509/"; cp "$c/ca.crt" "$d/x509ca/"; fi
+}
+
 # ---------------------------------------------------------------- our daemon
 # See ours.sh: ours_conf / ours_start / ours_ctl.
 . "$INTEROP_DIR/ours.sh"
 
 # ---------------------------------------------------------------- credentials
+# pki with only the plugins it needs: the default set (TPM, PKCS#11, ...) costs seconds
+# per call under TCG
+pki() {
+  local conf=${TMPDIR:-/tmp}/ike-interop-pki.conf
+  [ -s "$conf" ] || printf 'pki {\n  load = random nonce openssl pem pkcs1 pkcs8 x509 pubkey\n}\n' > "$conf"
+  STRONGSWAN_CONF=$conf command pki "$@"
+}
 # make_ecdsa_keys DIR: P-256 keys for a.test and b.test (PEM private keys, PEM public keys)
 make_ecdsa_keys() {
   local d=$1 who
@@ -376,15 +406,7 @@ ours_vs_swan_setup() {
   if [ "$who" = ours ]; then OURS_ROLE=active; else OURS_ROLE=passive; fi
   echo "=== round initiated by $who" | tee -a "$W/a/ike.log" "$W/a/daemon.stdout" >> "$W/b/charon.log"
   ours_conf a; sw_conf b
-  if [ -n "$c" ]; then
-    ours_keys a "$c"
-    mkdir -p "$W/b/swanctl/private" "$W/b/swanctl/pubkey" "$W/b/swanctl/x509" "$W/b/swanctl/x509ca"
-    cp "$c/b.test.key" "$W/b/swanctl/private/"
-    if [ "${AUTH:-psk}" = pubkey ]; then cp "$c/a.test.pub" "$c/b.test.pub" "$W/b/swanctl/pubkey/"; fi
-    if [ "${AUTH:-psk}" = cert ]; then
-      cp "$c/b.test.crt" "$W/b/swanctl/x509/"; cp "$c/ca.crt" "$W/b/swanctl/x509ca/"
-    fi
-  fi
+  if [ -n "$c" ]; then ours_keys a "$c"; sw_creds b "$c"; fi
   check "strongSwan (b) started" sw_start b || return 1
   check "our daemon (a) started" ours_start a || return 1
   if [ "$who" = swan ]; then

@@ -12,7 +12,7 @@
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 SCEN=$HERE/scenarios
-PER_SCENARIO=${INTEROP_SCENARIO_TIMEOUT:-240}
+PER_SCENARIO=${INTEROP_SCENARIO_TIMEOUT:-600}
 
 list() { for f in "$SCEN"/*.sh; do n=${f##*/}; echo "${n%.sh}"; done; }
 

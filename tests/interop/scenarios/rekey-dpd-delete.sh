@@ -17,46 +17,41 @@ OURS_CHILDSA="enc aes-256 auth hmac-sha2-512"
 # strongSwan's own rekeying stays out of the way (1 h); ours fires within the test
 OURS_LIFETIME=40 OURS_IKELIFETIME=80 OURS_DPD=5
 
-spis() { xfrm_sas "$1" | awk '{ print $3 }' | sort | tr '\n' ' '; }
-count() { grep -c "$1" "$W/b/charon.log" 2>/dev/null || true; }
-spis_changed() { [ -n "$(spis $NSA)" ] && [ "$(spis $NSA)" != "$1" ]; }
-requests_grew() { [ "$(count "$1")" -gt "$2" ]; }
-
 # ---- 1 + 2: rekeys
 if ours_vs_swan_setup swan; then
   check "same SAs in both kernels" sas_match
   old=$(spis $NSA)
   check "strongSwan starts a child SA rekey" swc b --rekey --child net
-  wait_for 15 "child SPIs changed after strongSwan's rekey" spis_changed "$old"
+  wait_for 15 "child SPIs changed after strongSwan's rekey" spis_changed $NSA "$old"
   wait_for 15 "old child SAs removed (2 SAs left)" test "$(xfrm_sa_count $NSA)" = 2
   check "same SAs in both kernels after strongSwan's child rekey" sas_match
   check "ping through ESP after strongSwan's child rekey" ping_mode a
 
-  n=$(count "IKE_SA lab\[[0-9]*\] rekeyed\|rekeyed IKE_SA")
+  n=$(log_count b "$IKE_REKEYED")
   check "strongSwan starts an IKE SA rekey" swc b --rekey --ike lab
-  wait_for 15 "strongSwan reports the IKE SA rekeyed" requests_grew "IKE_SA lab\[[0-9]*\] rekeyed\|rekeyed IKE_SA" "$n"
+  wait_for 15 "strongSwan reports the IKE SA rekeyed" log_grew b "$IKE_REKEYED" "$n"
   check "strongSwan still has an established IKE SA" sw_ike_established b
   check "ping through ESP after strongSwan's IKE rekey" ping_mode a
 
   # our child lifetime is 40 s: our side must start a CREATE_CHILD_SA with REKEY_SA
   old=$(spis $NSA)
-  n=$(count "parsed CREATE_CHILD_SA request.*N(REKEY_SA)")
+  n=$(log_count b "$CHILD_REKEY_REQ")
   wait_for 60 "we start a child SA rekey (strongSwan parses our CREATE_CHILD_SA with REKEY_SA)" \
-    requests_grew "parsed CREATE_CHILD_SA request.*N(REKEY_SA)" "$n"
-  wait_for 15 "child SPIs changed after our rekey" spis_changed "$old"
+    log_grew b "$CHILD_REKEY_REQ" "$n"
+  wait_for 15 "child SPIs changed after our rekey" spis_changed $NSA "$old"
   check "same SAs in both kernels after our child rekey" sas_match
   check "ping through ESP after our child rekey" ping_mode b
   # an IKE rekey request is CREATE_CHILD_SA with SA, Ni, KEi and no traffic selectors
-  n=$(count "parsed CREATE_CHILD_SA request [0-9]* \[ SA No KE \]")
+  n=$(log_count b "$IKE_REKEY_REQ")
   wait_for 90 "we start an IKE SA rekey (strongSwan parses CREATE_CHILD_SA [ SA No KE ])" \
-    requests_grew "parsed CREATE_CHILD_SA request [0-9]* \[ SA No KE \]" "$n"
+    log_grew b "$IKE_REKEY_REQ" "$n"
   check "strongSwan still has an established IKE SA" sw_ike_established b
   check "ping through ESP after our IKE rekey" ping_mode a
 
   # ---- 3: delete from our side
-  n=$(count "received DELETE for IKE_SA")
+  n=$(log_count b "received DELETE for IKE_SA")
   daemon_stop "$W/a"
-  wait_for 15 "strongSwan received our DELETE for the IKE SA" requests_grew "received DELETE for IKE_SA" "$n"
+  wait_for 15 "strongSwan received our DELETE for the IKE SA" log_grew b "received DELETE for IKE_SA" "$n"
   wait_for 15 "strongSwan's SAs gone after our delete" no_sas $NSB
   check "our SAs gone after our shutdown" no_sas $NSA
 fi
