@@ -134,6 +134,7 @@ pub fn run(opts: Options) -> Result<i32, String> {
     let net = ChildProc::new(NET_EXE, net_proc, net_ch, net_log);
     let pfkey = ChildProc::new(PFKEY_EXE, pfkey_proc, pfkey_ch, pfkey_log);
 
+    let started_with = (config.global.user.clone(), config.global.chroot.clone());
     let broker_config = crate::settings::broker_view(&config);
     let sent_pfkey = pfkey.ch.send(&ParentToPfkey::Init(Box::new(PfkeyInit {
         privdrop: privdrop.clone(),
@@ -147,7 +148,7 @@ pub fn run(opts: Options) -> Result<i32, String> {
         control_uid: 0,
         config,
     })));
-    let supervisor = Supervisor::new(opts, net, pfkey)?;
+    let supervisor = Supervisor::new(opts, started_with, net, pfkey)?;
     if let Err(e) = sent_pfkey.and(sent_net) {
         // The supervisor sees the child's exit and names it; log this too.
         log::error!("cannot send Init to a child: {e}");

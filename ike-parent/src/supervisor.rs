@@ -143,11 +143,15 @@ pub struct Supervisor {
     net: ChildProc<ParentToNet, NetToParent>,
     pfkey: ChildProc<ParentToPfkey, PfkeyToParent>,
     opts: Options,
+    /// `set user` and `set chroot` as the children were started with: a
+    /// reload cannot change them (the children dropped privileges already).
+    started_with: (Option<String>, Option<String>),
 }
 
 impl Supervisor {
     pub fn new(
         opts: Options,
+        started_with: (Option<String>, Option<String>),
         net: ChildProc<ParentToNet, NetToParent>,
         pfkey: ChildProc<ParentToPfkey, PfkeyToParent>,
     ) -> Result<Self, String> {
@@ -180,6 +184,7 @@ impl Supervisor {
             net,
             pfkey,
             opts,
+            started_with,
         })
     }
 
@@ -483,6 +488,11 @@ impl Supervisor {
             Err(e) => log::error!("reload ({why}): {e}; keeping the running configuration"),
             Ok(cfg) => {
                 log::info!("reload ({why}): {}", self.opts.config_file.display());
+                if (cfg.global.user.clone(), cfg.global.chroot.clone()) != self.started_with {
+                    log::warn!(
+                        "reload: 'set user' / 'set chroot' changed; they apply only after a restart"
+                    );
+                }
                 let broker = crate::settings::broker_view(&cfg);
                 let a = self.pfkey.ch.send(&ParentToPfkey::Reload(Box::new(broker)));
                 let b = self.net.ch.send(&ParentToNet::Reload(Box::new(cfg)));
