@@ -414,7 +414,7 @@ fn set_chroot_and_set_user_in_the_file_apply_without_flags() {
         eprintln!("skipped: no user 'daemon'");
         return;
     };
-    let t = Tree::start(
+    let mut t = Tree::start(
         "setuser",
         TreeOpts {
             conf: "set user \"daemon\"\nset chroot \"{chroot}\"\n",
@@ -435,6 +435,19 @@ fn set_chroot_and_set_user_in_the_file_apply_without_flags() {
             t.chroot
         );
     }
+    // A reload cannot change the user of running children: it says so.
+    let conf = format!(
+        "set user \"nobody\"\nset chroot \"{}\"\n",
+        t.chroot.display()
+    );
+    std::fs::write(t.dir.join("ike.conf"), conf).unwrap();
+    kill(Pid::from_raw(t.parent.id() as i32), Signal::SIGHUP).unwrap();
+    assert!(
+        t.wait_log("apply only after a restart", Duration::from_secs(3))
+            .is_some(),
+        "{}",
+        t.log_text()
+    );
 }
 
 #[test]
