@@ -330,3 +330,35 @@ fn send_kernel(sock: std::os::fd::BorrowedFd<'_>, bytes: &[u8]) -> nix::Result<u
         nix::sys::socket::MsgFlags::MSG_NOSIGNAL,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsFd;
+
+    #[test]
+    fn kernel_reads_report_messages_truncation_empty_and_close() {
+        let (ours, theirs) = ike_ipc::channel::raw_pair().unwrap();
+        ike_ipc::channel::set_nonblocking(ours.as_fd(), true).unwrap();
+        let mut buf = [0u8; 16];
+        assert!(matches!(
+            recv_kernel(ours.as_fd(), &mut buf),
+            Ok(KernelRead::Empty)
+        ));
+        send_kernel(theirs.as_fd(), &[7u8; 16]).unwrap();
+        send_kernel(theirs.as_fd(), &[8u8; 17]).unwrap();
+        assert!(matches!(
+            recv_kernel(ours.as_fd(), &mut buf),
+            Ok(KernelRead::Message(16))
+        ));
+        assert!(matches!(
+            recv_kernel(ours.as_fd(), &mut buf),
+            Ok(KernelRead::Truncated)
+        ));
+        drop(theirs);
+        assert!(matches!(
+            recv_kernel(ours.as_fd(), &mut buf),
+            Ok(KernelRead::Closed)
+        ));
+    }
+}
