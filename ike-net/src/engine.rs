@@ -10,7 +10,7 @@
 
 use crate::kernel::KernelMap;
 use crate::policy::{self, Listen};
-use crate::show::{self, SaTable};
+use crate::show;
 use ike_ipc::config::Config;
 use ike_ipc::msg::pfkey::{NetToPfkey, PfkeyToNet};
 use ike_ipc::msg::ListenSocket;
@@ -47,7 +47,6 @@ pub struct Engine {
     ports: Listen,
     engine: ike::Engine,
     kernel: KernelMap,
-    table: SaTable,
     /// Policies of `config` the engine does not serve, with the reason.
     skipped: Vec<(String, String)>,
     /// The broker said Ready: active policies may start.
@@ -64,7 +63,6 @@ impl Engine {
             config,
             listen: listen.to_vec(),
             ports,
-            table: SaTable::default(),
             skipped,
             broker_ready: false,
         };
@@ -216,22 +214,24 @@ impl Engine {
     pub fn rekey(&mut self, now: Instant, name: &str) -> Result<Outputs, String> {
         self.known(name)?;
         let mut n = 0;
-        for ike_id in self.engine.established() {
-            let policy = self.table.policy_of(ike_id.0);
-            if policy != Some(name) {
-                continue;
-            }
-            for (spi_in, _) in self.engine.children(ike_id) {
+        let up: Vec<_> = self
+            .engine
+            .sa_info()
+            .into_iter()
+            .filter(|s| s.policy == name && s.status == ike::IkeStatus::Established)
+            .collect();
+        for sa in up {
+            for c in &sa.children {
                 self.engine.handle_command(
                     now,
                     Command::RekeyChild {
-                        ike: ike_id,
-                        spi_in,
+                        ike: sa.id,
+                        spi_in: c.spi_in,
                     },
                 );
             }
             self.engine
-                .handle_command(now, Command::RekeyIke { ike: ike_id });
+                .handle_command(now, Command::RekeyIke { ike: sa.id });
             n += 1;
         }
         if n == 0 {
@@ -252,25 +252,26 @@ impl Engine {
 
     /// Counts for `show stats`: (IKE SAs, child SAs).
     pub fn sa_counts(&self) -> (u64, u64) {
-        self.table.counts()
+        show::counts(&self.engine.sa_info())
     }
 
     /// `show sa` (text or JSON).
     pub fn show_sa(&self, json: bool) -> String {
-        let now = Instant::now();
+        let (now, sas) = (Instant::now(), self.engine.sa_info());
         if json {
-            self.table.json(now)
+            show::sa_json(now, &sas)
         } else {
-            self.table.text(now)
+            show::sa_text(now, &sas)
         }
     }
 
     /// `show policy` (text or JSON).
     pub fn show_policy(&self, json: bool) -> String {
+        let sas = self.engine.sa_info();
         if json {
-            show::policies_json(&self.config, &self.skipped, &self.table)
+            show::policies_json(&self.config, &self.skipped, &sas)
         } else {
-            show::policies_text(&self.config, &self.skipped, &self.table, &self.ports)
+            show::policies_text(&self.config, &self.skipped, &sas, &self.ports)
         }
     }
 
@@ -332,7 +333,6 @@ impl Engine {
             }
         }
         while let Some(ev) = self.engine.poll_event() {
-            self.table.apply(now, &ev);
             let line = describe(&ev);
             match &ev {
                 Event::Failed { .. } => log::warn!("{line}"),

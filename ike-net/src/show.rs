@@ -1,251 +1,200 @@
 //! What `ike-ctl show sa` and `show policy` print, as text for people and
 //! JSON for scripts.
 //!
-//! The SA table is kept from the engine's events (IkeUp, ChildUp, their
-//! Down and Rekeyed counterparts), so it shows exactly what the engine
-//! reported as established and handed to the kernel. JSON is written with
-//! serde_json from plain structs, so every string is escaped properly
-//! (policy names and identities come from the configuration and the peer).
+//! `show sa` is a snapshot of the engine's own table (`Engine::sa_info`):
+//! every IKE SA in any state, with its CHILD_SAs, algorithms and
+//! deadlines. JSON is written with serde_json from plain structs, so every
+//! string is escaped properly (policy names come from the configuration,
+//! identities from the peer).
 
 use crate::policy::Listen;
 use ike_ipc::config::{Auth, Config, Encapsulation, GlobalMode, PolicyMode};
-use ike_proto::engine::{ChildSuite, Event, Identity, IkeSuite, Mode, TrafficSelector};
+use ike_proto::engine::{
+    ChildInfo, ChildStatus, Identity, IkeSaInfo, IkeStatus, Mode, TrafficSelector,
+};
 use ike_proto::wire::consts::IdType;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Instant;
 
-#[derive(Debug, Clone)]
-struct IkeEntry {
-    policy: String,
-    initiator: bool,
-    local: SocketAddr,
-    remote: SocketAddr,
-    local_id: Identity,
-    peer_id: Identity,
-    suite: IkeSuite,
-    since: Instant,
-    children: Vec<ChildEntry>,
-}
-
-#[derive(Debug, Clone)]
-struct ChildEntry {
-    spi_in: u32,
-    spi_out: u32,
-    mode: Mode,
-    suite: ChildSuite,
-    local_ts: Vec<TrafficSelector>,
-    remote_ts: Vec<TrafficSelector>,
-    since: Instant,
-}
-
-/// Established IKE SAs and their CHILD_SAs, by the engine's handle.
-#[derive(Debug, Default)]
-pub struct SaTable {
-    ikes: BTreeMap<u64, IkeEntry>,
-}
-
-impl SaTable {
-    /// Follows one engine event.
-    pub fn apply(&mut self, now: Instant, ev: &Event) {
-        match ev {
-            Event::IkeUp {
-                ike,
-                policy,
-                local,
-                remote,
-                local_id,
-                peer_id,
-                suite,
-                initiator,
-            } => {
-                // A ChildUp of IKE_AUTH may come first: keep its children.
-                let children = self
-                    .ikes
-                    .remove(&ike.0)
-                    .map(|e| e.children)
-                    .unwrap_or_default();
-                self.ikes.insert(
-                    ike.0,
-                    IkeEntry {
-                        policy: policy.clone(),
-                        initiator: *initiator,
-                        local: *local,
-                        remote: *remote,
-                        local_id: local_id.clone(),
-                        peer_id: peer_id.clone(),
-                        suite: *suite,
-                        since: now,
-                        children,
-                    },
-                );
-            }
-            Event::IkeDown { ike, .. } => {
-                self.ikes.remove(&ike.0);
-            }
-            Event::IkeRekeyed { old, new } => {
-                // The successor inherits peer, identities and children.
-                if let Some(mut e) = self.ikes.remove(&old.0) {
-                    e.since = now;
-                    self.ikes.insert(new.0, e);
-                }
-            }
-            Event::ChildUp {
-                ike,
-                spi_in,
-                spi_out,
-                local_ts,
-                remote_ts,
-                mode,
-                suite,
-                ..
-            } => {
-                if let Some(e) = self.ikes.get_mut(&ike.0) {
-                    e.children.retain(|c| c.spi_in != *spi_in);
-                    e.children.push(ChildEntry {
-                        spi_in: *spi_in,
-                        spi_out: *spi_out,
-                        mode: *mode,
-                        suite: *suite,
-                        local_ts: local_ts.clone(),
-                        remote_ts: remote_ts.clone(),
-                        since: now,
-                    });
-                }
-            }
-            Event::ChildDown { ike, spi_in, .. } => {
-                if let Some(e) = self.ikes.get_mut(&ike.0) {
-                    e.children.retain(|c| c.spi_in != *spi_in);
-                }
-            }
-            Event::ChildRekeyed { .. } | Event::Failed { .. } => {}
-        }
-    }
-
-    /// (IKE SAs, CHILD_SAs).
-    pub fn counts(&self) -> (u64, u64) {
-        let children: usize = self.ikes.values().map(|e| e.children.len()).sum();
-        (self.ikes.len() as u64, children as u64)
-    }
-
-    /// The policy of an established IKE SA.
-    pub fn policy_of(&self, handle: u64) -> Option<&str> {
-        self.ikes.get(&handle).map(|e| e.policy.as_str())
-    }
-
-    /// IKE SAs per policy name.
-    pub fn per_policy(&self) -> BTreeMap<&str, usize> {
-        let mut m = BTreeMap::new();
-        for e in self.ikes.values() {
-            *m.entry(e.policy.as_str()).or_insert(0) += 1;
-        }
-        m
-    }
-
-    fn json_rows(&self, now: Instant) -> Vec<IkeJson> {
-        self.ikes
+/// (established IKE SAs, their installed CHILD_SAs), for `show stats`.
+pub fn counts(sas: &[IkeSaInfo]) -> (u64, u64) {
+    let up = sas.iter().filter(|s| s.status == IkeStatus::Established);
+    let (mut ike, mut child) = (0u64, 0u64);
+    for s in up {
+        ike += 1;
+        child += s
+            .children
             .iter()
-            .map(|(h, e)| IkeJson {
-                handle: format!("{h:016x}"),
-                policy: e.policy.clone(),
-                initiator: e.initiator,
-                local: e.local.to_string(),
-                remote: e.remote.to_string(),
-                local_id: identity_text(&e.local_id),
-                peer_id: identity_text(&e.peer_id),
-                encryption: encr_text(e.suite.encr.id.0, e.suite.encr.key_bits),
-                prf: prf_text(e.suite.prf.0),
-                integrity: e.suite.integ.map(|i| integ_text(i.0)),
-                group: group_text(e.suite.dh.0),
-                age_secs: now.saturating_duration_since(e.since).as_secs(),
-                children: e
-                    .children
-                    .iter()
-                    .map(|c| ChildJson {
-                        spi_in: c.spi_in,
-                        spi_out: c.spi_out,
-                        mode: mode_text(c.mode),
-                        encryption: encr_text(c.suite.encr.id.0, c.suite.encr.key_bits),
-                        integrity: c.suite.integ.map(|i| integ_text(i.0)),
-                        pfs_group: c.suite.dh.map(|g| group_text(g.0)),
-                        esn: c.suite.esn,
-                        local_ts: c.local_ts.iter().map(ts_text).collect(),
-                        remote_ts: c.remote_ts.iter().map(ts_text).collect(),
-                        age_secs: now.saturating_duration_since(c.since).as_secs(),
-                    })
-                    .collect(),
-            })
-            .collect()
+            .filter(|c| c.status != ChildStatus::Deleting)
+            .count() as u64;
     }
+    (ike, child)
+}
 
-    /// `show sa --json`.
-    pub fn json(&self, now: Instant) -> String {
-        let doc = SaDoc {
-            ike_sas: self.json_rows(now),
-        };
-        let mut s =
-            serde_json::to_string(&doc).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
-        s.push('\n');
-        s
+/// Established IKE SAs per policy name.
+fn per_policy(sas: &[IkeSaInfo]) -> BTreeMap<&str, usize> {
+    let mut m = BTreeMap::new();
+    for s in sas.iter().filter(|s| s.status == IkeStatus::Established) {
+        *m.entry(s.policy.as_str()).or_insert(0) += 1;
     }
+    m
+}
 
-    /// `show sa`.
-    pub fn text(&self, now: Instant) -> String {
-        let rows = self.json_rows(now);
-        if rows.is_empty() {
-            return "no IKE SAs\n".into();
-        }
-        let mut s = String::new();
-        for r in rows {
+/// Seconds from `now` to `t` (0 if past), for lifetimes.
+fn secs_until(now: Instant, t: Instant) -> u64 {
+    t.saturating_duration_since(now).as_secs()
+}
+
+fn ike_status(s: IkeStatus) -> &'static str {
+    match s {
+        IkeStatus::Connecting => "connecting",
+        IkeStatus::Authenticating => "authenticating",
+        IkeStatus::Established => "established",
+        IkeStatus::Deleting => "deleting",
+        IkeStatus::Rekeyed => "rekeyed",
+    }
+}
+
+fn child_status(s: ChildStatus) -> &'static str {
+    match s {
+        ChildStatus::Installed => "installed",
+        ChildStatus::Rekeying => "rekeying",
+        ChildStatus::Rekeyed => "rekeyed",
+        ChildStatus::Deleting => "deleting",
+    }
+}
+
+fn child_row(now: Instant, c: &ChildInfo) -> ChildJson {
+    ChildJson {
+        status: child_status(c.status),
+        spi_in: c.spi_in,
+        spi_out: c.spi_out,
+        mode: mode_text(c.mode),
+        encryption: encr_text(c.suite.encr.id.0, c.suite.encr.key_bits),
+        integrity: c.suite.integ.map(|i| integ_text(i.0)),
+        pfs_group: c.suite.dh.map(|g| group_text(g.0)),
+        esn: c.suite.esn,
+        local_ts: c.local_ts.iter().map(ts_text).collect(),
+        remote_ts: c.remote_ts.iter().map(ts_text).collect(),
+        rekey_in_secs: c.rekey_at.map(|t| secs_until(now, t)),
+        expires_in_secs: secs_until(now, c.hard_at),
+    }
+}
+
+fn rows(now: Instant, sas: &[IkeSaInfo]) -> Vec<IkeJson> {
+    sas.iter()
+        .map(|e| IkeJson {
+            handle: format!("{:016x}", e.id.0),
+            policy: e.policy.clone(),
+            status: ike_status(e.status),
+            initiator: e.initiator,
+            local: e.local.to_string(),
+            remote: e.remote.to_string(),
+            spi_i: format!("{:016x}", e.spi_i),
+            spi_r: format!("{:016x}", e.spi_r),
+            local_id: identity_text(&e.local_id),
+            peer_id: e.peer_id.as_ref().map(identity_text),
+            encryption: e.suite.map(|s| encr_text(s.encr.id.0, s.encr.key_bits)),
+            prf: e.suite.map(|s| prf_text(s.prf.0)),
+            integrity: e.suite.and_then(|s| s.integ).map(|i| integ_text(i.0)),
+            group: e.suite.map(|s| group_text(s.dh.0)),
+            nat: e.nat,
+            age_secs: now.saturating_duration_since(e.created).as_secs(),
+            rekey_in_secs: e.rekey_at.map(|t| secs_until(now, t)),
+            expires_in_secs: e.hard_at.map(|t| secs_until(now, t)),
+            children: e.children.iter().map(|c| child_row(now, c)).collect(),
+        })
+        .collect()
+}
+
+/// `show sa --json`.
+pub fn sa_json(now: Instant, sas: &[IkeSaInfo]) -> String {
+    let doc = SaDoc {
+        ike_sas: rows(now, sas),
+    };
+    let mut s = serde_json::to_string(&doc).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+    s.push('\n');
+    s
+}
+
+/// `show sa`.
+pub fn sa_text(now: Instant, sas: &[IkeSaInfo]) -> String {
+    let rows = rows(now, sas);
+    if rows.is_empty() {
+        return "no IKE SAs\n".into();
+    }
+    let mut s = String::new();
+    for r in rows {
+        let _ = writeln!(
+            s,
+            "IKE SA {} policy {}: {} {} {} ({}, {}{}), up {}s",
+            r.handle,
+            r.policy,
+            r.local,
+            if r.initiator { "->" } else { "<-" },
+            r.remote,
+            if r.initiator {
+                "initiator"
+            } else {
+                "responder"
+            },
+            r.status,
+            if r.nat { ", NAT-T" } else { "" },
+            r.age_secs
+        );
+        let _ = writeln!(
+            s,
+            "\tspis {}/{}, ids: {} -> {}",
+            r.spi_i,
+            r.spi_r,
+            r.local_id,
+            r.peer_id.as_deref().unwrap_or("?")
+        );
+        if let (Some(e), Some(p), Some(g)) = (&r.encryption, &r.prf, &r.group) {
             let _ = writeln!(
                 s,
-                "IKE SA {} policy {}: {} {} {} ({}), up {}s",
-                r.handle,
-                r.policy,
-                r.local,
-                if r.initiator { "->" } else { "<-" },
-                r.remote,
-                if r.initiator {
-                    "initiator"
-                } else {
-                    "responder"
-                },
-                r.age_secs
+                "\tike: {e}{} {p} {g}{}{}",
+                r.integrity
+                    .as_ref()
+                    .map(|i| format!(" {i}"))
+                    .unwrap_or_default(),
+                r.rekey_in_secs
+                    .map(|t| format!(", rekey in {t}s"))
+                    .unwrap_or_default(),
+                r.expires_in_secs
+                    .map(|t| format!(", expires in {t}s"))
+                    .unwrap_or_default(),
             );
-            let _ = writeln!(s, "\tids: {} -> {}", r.local_id, r.peer_id);
+        }
+        for c in r.children {
             let _ = writeln!(
                 s,
-                "\tike: {} {}{} {}",
-                r.encryption,
-                r.prf,
-                r.integrity.map(|i| format!(" {i}")).unwrap_or_default(),
-                r.group
+                "\tchild esp {} ({}): in spi 0x{:08x} out spi 0x{:08x}, {}{}{}{}{}, expires in {}s",
+                c.mode,
+                c.status,
+                c.spi_in,
+                c.spi_out,
+                c.encryption,
+                c.integrity.map(|i| format!(" {i}")).unwrap_or_default(),
+                c.pfs_group.map(|g| format!(" pfs {g}")).unwrap_or_default(),
+                if c.esn { " esn" } else { "" },
+                c.rekey_in_secs
+                    .map(|t| format!(", rekey in {t}s"))
+                    .unwrap_or_default(),
+                c.expires_in_secs
             );
-            for c in r.children {
-                let _ = writeln!(
-                    s,
-                    "\tchild esp {}: in spi 0x{:08x} out spi 0x{:08x}, {}{}{}{}, up {}s",
-                    c.mode,
-                    c.spi_in,
-                    c.spi_out,
-                    c.encryption,
-                    c.integrity.map(|i| format!(" {i}")).unwrap_or_default(),
-                    c.pfs_group.map(|g| format!(" pfs {g}")).unwrap_or_default(),
-                    if c.esn { " esn" } else { "" },
-                    c.age_secs
-                );
-                let _ = writeln!(
-                    s,
-                    "\t\t{} === {}",
-                    c.local_ts.join(","),
-                    c.remote_ts.join(",")
-                );
-            }
+            let _ = writeln!(
+                s,
+                "\t\t{} === {}",
+                c.local_ts.join(","),
+                c.remote_ts.join(",")
+            );
         }
-        s
     }
+    s
 }
 
 #[derive(Serialize)]
@@ -253,26 +202,33 @@ struct SaDoc {
     ike_sas: Vec<IkeJson>,
 }
 
+/// SPIs and handles as hex strings: JSON numbers lose precision above 2^53.
 #[derive(Serialize)]
 struct IkeJson {
-    /// Our IKE SPI, hex: JSON numbers lose precision above 2^53.
     handle: String,
     policy: String,
+    status: &'static str,
     initiator: bool,
     local: String,
     remote: String,
+    spi_i: String,
+    spi_r: String,
     local_id: String,
-    peer_id: String,
-    encryption: String,
-    prf: String,
+    peer_id: Option<String>,
+    encryption: Option<String>,
+    prf: Option<String>,
     integrity: Option<String>,
-    group: String,
+    group: Option<String>,
+    nat: bool,
     age_secs: u64,
+    rekey_in_secs: Option<u64>,
+    expires_in_secs: Option<u64>,
     children: Vec<ChildJson>,
 }
 
 #[derive(Serialize)]
 struct ChildJson {
+    status: &'static str,
     spi_in: u32,
     spi_out: u32,
     mode: &'static str,
@@ -282,7 +238,8 @@ struct ChildJson {
     esn: bool,
     local_ts: Vec<String>,
     remote_ts: Vec<String>,
-    age_secs: u64,
+    rekey_in_secs: Option<u64>,
+    expires_in_secs: u64,
 }
 
 /// The configuration's name (`aes-256-gcm`) when it has one.
@@ -414,8 +371,12 @@ struct PolicyJson {
 
 /// `show policy` rows: the configuration as loaded, what the engine made
 /// of it, and how many IKE SAs each policy has.
-fn policy_rows(config: &Config, skipped: &[(String, String)], sas: &SaTable) -> Vec<PolicyJson> {
-    let per = sas.per_policy();
+fn policy_rows(
+    config: &Config,
+    skipped: &[(String, String)],
+    sas: &[IkeSaInfo],
+) -> Vec<PolicyJson> {
+    let per = per_policy(sas);
     config
         .policies
         .iter()
@@ -468,7 +429,7 @@ fn policy_rows(config: &Config, skipped: &[(String, String)], sas: &SaTable) -> 
 }
 
 /// `show policy --json`.
-pub fn policies_json(config: &Config, skipped: &[(String, String)], sas: &SaTable) -> String {
+pub fn policies_json(config: &Config, skipped: &[(String, String)], sas: &[IkeSaInfo]) -> String {
     let doc = PolicyDoc {
         policies: policy_rows(config, skipped, sas),
     };
@@ -481,7 +442,7 @@ pub fn policies_json(config: &Config, skipped: &[(String, String)], sas: &SaTabl
 pub fn policies_text(
     config: &Config,
     skipped: &[(String, String)],
-    sas: &SaTable,
+    sas: &[IkeSaInfo],
     listen: &Listen,
 ) -> String {
     let rows = policy_rows(config, skipped, sas);
@@ -529,7 +490,7 @@ pub fn policies_text(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ike_proto::engine::{Encr, IkeSaId};
+    use ike_proto::engine::{ChildSuite, Encr, IkeSaId, IkeSuite};
     use ike_proto::wire::consts::{DhGroup, EncrId, IntegId, PrfId};
     use std::time::Duration;
 
@@ -537,131 +498,133 @@ mod tests {
         s.parse().unwrap()
     }
 
-    fn up(table: &mut SaTable, now: Instant, h: u64) {
-        table.apply(
-            now,
-            &Event::IkeUp {
-                ike: IkeSaId(h),
-                policy: "tun \"1\"".into(),
-                local: "127.0.0.1:500".parse().unwrap(),
-                remote: "127.0.0.2:500".parse().unwrap(),
-                local_id: Identity::addr(ip("127.0.0.1")),
-                peer_id: Identity::fqdn("peer.example"),
-                suite: IkeSuite {
-                    encr: Encr {
-                        id: EncrId::AES_GCM_16,
-                        key_bits: Some(256),
-                    },
-                    prf: PrfId::HMAC_SHA2_256,
-                    integ: None,
-                    dh: DhGroup::CURVE25519,
+    fn child(now: Instant, spi_in: u32, status: ChildStatus) -> ChildInfo {
+        ChildInfo {
+            spi_in,
+            spi_out: spi_in + 1,
+            suite: ChildSuite {
+                encr: Encr {
+                    id: EncrId::AES_CBC,
+                    key_bits: Some(128),
                 },
-                initiator: true,
+                integ: Some(IntegId(12)),
+                dh: None,
+                esn: false,
             },
-        );
+            local_ts: vec![TrafficSelector::prefix(ip("10.1.0.0"), 16).unwrap()],
+            remote_ts: vec![TrafficSelector::host(ip("10.2.0.1"))],
+            mode: Mode::Tunnel,
+            status,
+            rekey_at: Some(now + Duration::from_secs(100)),
+            hard_at: now + Duration::from_secs(200),
+        }
     }
 
-    fn child(table: &mut SaTable, now: Instant, h: u64, spi_in: u32) {
-        table.apply(
-            now,
-            &Event::ChildUp {
-                ike: IkeSaId(h),
-                policy: "tun".into(),
-                spi_in,
-                spi_out: spi_in + 1,
-                local_ts: vec![TrafficSelector::prefix(ip("10.1.0.0"), 16).unwrap()],
-                remote_ts: vec![TrafficSelector::host(ip("10.2.0.1"))],
-                mode: Mode::Tunnel,
-                suite: ChildSuite {
-                    encr: Encr {
-                        id: EncrId::AES_CBC,
-                        key_bits: Some(128),
-                    },
-                    integ: Some(IntegId(12)),
-                    dh: None,
-                    esn: false,
+    fn ike(now: Instant, h: u64, status: IkeStatus, children: Vec<ChildInfo>) -> IkeSaInfo {
+        IkeSaInfo {
+            id: IkeSaId(h),
+            policy: "tun \"1\"".into(),
+            status,
+            initiator: true,
+            local: "127.0.0.1:500".parse().unwrap(),
+            remote: "127.0.0.2:500".parse().unwrap(),
+            spi_i: h,
+            spi_r: 0x1234,
+            local_id: Identity::addr(ip("127.0.0.1")),
+            peer_id: Some(Identity::fqdn("peer.example")),
+            suite: Some(IkeSuite {
+                encr: Encr {
+                    id: EncrId::AES_GCM_16,
+                    key_bits: Some(256),
                 },
-            },
-        );
+                prf: PrfId::HMAC_SHA2_256,
+                integ: None,
+                dh: DhGroup::CURVE25519,
+            }),
+            created: now,
+            rekey_at: None,
+            hard_at: Some(now + Duration::from_secs(3600)),
+            nat: false,
+            children,
+        }
     }
 
     #[test]
-    fn table_follows_up_down_and_rekey_events() {
+    fn counts_only_established_sas_and_live_children() {
         let now = Instant::now();
-        let mut t = SaTable::default();
-        up(&mut t, now, 7);
-        child(&mut t, now, 7, 0x100);
-        assert_eq!(t.counts(), (1, 1));
-        // Child rekey: the new one arrives, then the old one leaves.
-        child(&mut t, now, 7, 0x200);
-        t.apply(
+        let sas = vec![
+            ike(
+                now,
+                1,
+                IkeStatus::Established,
+                vec![
+                    child(now, 0x100, ChildStatus::Installed),
+                    child(now, 0x200, ChildStatus::Deleting),
+                ],
+            ),
+            ike(now, 2, IkeStatus::Connecting, vec![]),
+        ];
+        assert_eq!(counts(&sas), (1, 1));
+        assert_eq!(per_policy(&sas).get("tun \"1\""), Some(&1));
+    }
+
+    #[test]
+    fn text_names_algorithms_like_the_config() {
+        let now = Instant::now();
+        let sas = vec![ike(
             now,
-            &Event::ChildDown {
-                ike: IkeSaId(7),
-                spi_in: 0x100,
-                spi_out: 0x101,
-                reason: ike_proto::engine::DownReason::Rekeyed,
-            },
-        );
-        assert_eq!(t.counts(), (1, 1));
-        // IKE rekey: children move to the successor.
-        t.apply(
-            now,
-            &Event::IkeRekeyed {
-                old: IkeSaId(7),
-                new: IkeSaId(9),
-            },
-        );
-        t.apply(
-            now,
-            &Event::IkeDown {
-                ike: IkeSaId(7),
-                policy: "tun".into(),
-                reason: ike_proto::engine::DownReason::Rekeyed,
-            },
-        );
-        assert_eq!(t.counts(), (1, 1));
+            9,
+            IkeStatus::Established,
+            vec![child(now, 0x200, ChildStatus::Installed)],
+        )];
         let later = now + Duration::from_secs(5);
-        let text = t.text(later);
+        let text = sa_text(later, &sas);
         assert!(text.contains("IKE SA 0000000000000009"), "{text}");
+        assert!(text.contains("(initiator, established), up 5s"), "{text}");
         assert!(
             text.contains("in spi 0x00000200 out spi 0x00000201"),
             "{text}"
         );
-        assert!(text.contains("aes-128 hmac-sha2-256,"), "{text}");
+        assert!(
+            text.contains("aes-128 hmac-sha2-256, rekey in 95s, expires in 195s"),
+            "{text}"
+        );
         assert!(
             text.contains("ike: aes-256-gcm hmac-sha2-256 curve25519"),
             "{text}"
         );
         assert!(text.contains("10.1.0.0/16 === 10.2.0.1/32"), "{text}");
         assert!(text.contains("ids: 127.0.0.1 -> peer.example"), "{text}");
-        t.apply(
-            later,
-            &Event::IkeDown {
-                ike: IkeSaId(9),
-                policy: "tun".into(),
-                reason: ike_proto::engine::DownReason::Terminated,
-            },
-        );
-        assert_eq!(t.counts(), (0, 0));
-        assert_eq!(t.text(later), "no IKE SAs\n");
+        assert_eq!(sa_text(later, &[]), "no IKE SAs\n");
     }
 
     #[test]
     fn json_is_valid_and_escapes_names() {
         let now = Instant::now();
-        let mut t = SaTable::default();
-        up(&mut t, now, 0xffff_ffff_ffff_fff0);
-        child(&mut t, now, 0xffff_ffff_ffff_fff0, 5);
-        let j: serde_json::Value = serde_json::from_str(&t.json(now)).unwrap();
+        let mut half = ike(now, 3, IkeStatus::Authenticating, vec![]);
+        half.suite = None;
+        half.peer_id = None;
+        let sas = vec![
+            ike(
+                now,
+                0xffff_ffff_ffff_fff0,
+                IkeStatus::Established,
+                vec![child(now, 5, ChildStatus::Installed)],
+            ),
+            half,
+        ];
+        let j: serde_json::Value = serde_json::from_str(&sa_json(now, &sas)).unwrap();
         let ike = &j["ike_sas"][0];
         assert_eq!(ike["policy"], "tun \"1\"");
         assert_eq!(ike["handle"], "fffffffffffffff0");
+        assert_eq!(ike["status"], "established");
         assert_eq!(ike["encryption"], "aes-256-gcm");
         assert_eq!(ike["integrity"], serde_json::Value::Null);
         assert_eq!(ike["children"][0]["spi_in"], 5);
         assert_eq!(ike["children"][0]["spi_out"], 6);
         assert_eq!(ike["children"][0]["remote_ts"][0], "10.2.0.1/32");
+        assert_eq!(j["ike_sas"][1]["status"], "authenticating");
+        assert_eq!(j["ike_sas"][1]["encryption"], serde_json::Value::Null);
     }
 
     #[test]

@@ -326,9 +326,12 @@ fn child_of(show: &Value, name: &str) -> Option<(u64, u64, bool)> {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|i| i["policy"] == name)
+        .filter(|i| i["policy"] == name && i["status"] == "established")
         .find_map(|i| {
-            let c = i["children"].as_array()?.first()?;
+            let c = i["children"]
+                .as_array()?
+                .iter()
+                .find(|c| c["status"] == "installed")?;
             Some((
                 c["spi_in"].as_u64()?,
                 c["spi_out"].as_u64()?,
@@ -514,6 +517,33 @@ fn psk_tunnel_up_from_each_side_then_stop() {
     let (a_in2, a_out2) = check_tunnel(&a, &b, &TUN, false);
     assert_ne!((a_in2, a_out2), (a_in, a_out), "fresh SPIs for a fresh SA");
 
+    // Rekey (IKE SA and CHILD_SA): new SPIs in both kernels, the old SAs
+    // deleted, the IKE SA handle replaced.
+    let old_handle = a.show_sa()["ike_sas"][0]["handle"].clone();
+    a.ctl(&["rekey", "tun"]);
+    let spi_of = |k: &Value, src: &str| -> Vec<u64> {
+        k["sad"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["src"] == src)
+            .map(|s| s["spi"].as_u64().unwrap())
+            .collect()
+    };
+    wait_kernels(&a, &b, "rekeyed child installed, old one deleted", |k| {
+        sad_len(k) == 2 && spi_of(k, ALICE) != [a_out2] && spi_of(k, BOB) != [a_in2]
+    });
+    // The rekeying side is the new IKE SA's initiator (RFC 7296 2.18).
+    let (a_in3, a_out3) = check_tunnel(&a, &b, &TUN, true);
+    assert!(a_in3 != a_in2 && a_out3 != a_out2);
+    let t0 = Instant::now();
+    while a.show_sa()["ike_sas"][0]["handle"] == old_handle
+        || a.show_sa()["ike_sas"].as_array().unwrap().len() != 1
+    {
+        assert!(t0.elapsed() < LIMIT, "IKE SA not rekeyed: {}", a.show_sa());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
     // An unknown policy is an error, not silence.
     let out = Command::new(env!("CARGO_BIN_EXE_ike-ctl"))
         .arg("-s")
@@ -547,6 +577,7 @@ fn sa_policies(show: &Value) -> Vec<String> {
         .as_array()
         .unwrap()
         .iter()
+        .filter(|i| i["status"] == "established")
         .map(|i| i["policy"].as_str().unwrap().to_string())
         .collect();
     v.sort();
