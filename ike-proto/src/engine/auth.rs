@@ -31,6 +31,7 @@ fn make_auth(
     prf: PrfAlg,
     octets: &[u8],
     rng: &ring::rand::SystemRandom,
+    peer_hashes: &[u16],
 ) -> Option<Authentication> {
     match &policy.local_auth {
         LocalAuth::Psk(psk) => Some(Authentication {
@@ -38,6 +39,16 @@ fn make_auth(
             data: psk_auth(prf, psk.as_bytes(), octets),
         }),
         LocalAuth::Signature(key) => {
+            // RFC 7427 4: the peer lists the hashes it can verify. Each of
+            // our key types signs with one hash; if the peer did not list
+            // it, say so in the log (the peer will most likely refuse).
+            let hash = key.scheme().hash() as u16;
+            if !peer_hashes.contains(&hash) {
+                log::warn!(
+                    "policy {}: peer did not announce hash {hash} in SIGNATURE_HASH_ALGORITHMS ({peer_hashes:?})",
+                    policy.name
+                );
+            }
             let sig = key.sign(rng, octets).ok()?;
             Some(Authentication {
                 method: AuthMethod::DIGITAL_SIGNATURE,
@@ -106,7 +117,9 @@ impl Engine {
             keys.sk_pi.as_bytes(),
             &idi.body_bytes(),
         );
-        let Some(auth_payload) = make_auth(&policy, keys.prf, &octets, &self.sys_rng) else {
+        let Some(auth_payload) =
+            make_auth(&policy, keys.prf, &octets, &self.sys_rng, &auth.peer_hashes)
+        else {
             log::error!("policy {}: cannot compute our AUTH", policy.name);
             return;
         };
@@ -417,7 +430,13 @@ impl Engine {
             keys.sk_pr.as_bytes(),
             &idr_ours.body_bytes(),
         );
-        let Some(our_auth) = make_auth(&policy, keys.prf, &octets_r, &self.sys_rng) else {
+        let Some(our_auth) = make_auth(
+            &policy,
+            keys.prf,
+            &octets_r,
+            &self.sys_rng,
+            &actx.peer_hashes,
+        ) else {
             return;
         };
         sa.policy = policy.clone();

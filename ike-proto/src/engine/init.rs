@@ -614,7 +614,7 @@ impl Engine {
             return;
         };
         let response_msg = if natt {
-            response[4..].to_vec()
+            response.get(4..).unwrap_or_default().to_vec()
         } else {
             response.clone()
         };
