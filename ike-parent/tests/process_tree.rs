@@ -238,6 +238,9 @@ fn daemon_mode_detaches_writes_a_pidfile_and_stops_on_sigterm() {
     let pidfile = dir.join("ike.pid");
     let control = dir.join("c.sock");
     let (p, n) = free_ports();
+    // Where no syslog daemon runs (CI, containers), listen on /dev/log
+    // ourselves to see what the daemon logs there.
+    let syslog = SyslogListener::bind();
     // Without -d: the command returns once the daemon has detached.
     let st = std::process::Command::new(env!("CARGO_BIN_EXE_ike-parent"))
         .arg("-f")
@@ -282,6 +285,20 @@ fn daemon_mode_detaches_writes_a_pidfile_and_stops_on_sigterm() {
     assert!(all_gone(&[pid], Duration::from_secs(5)));
     assert!(!pidfile.exists(), "pidfile left behind");
     assert!(!control.exists(), "control socket left behind");
+    if let Some(sl) = syslog {
+        let lines = sl.collect();
+        let has = |needle: &str| lines.iter().any(|l| l.contains(needle));
+        // Daemon facility (3 << 3) at info (6): <30>; our ident and pid.
+        assert!(
+            has(&format!("ike-parent[{pid}]: running: ike-net pid")),
+            "{lines:#?}"
+        );
+        assert!(lines.iter().any(|l| l.starts_with("<30>")), "{lines:#?}");
+        // The children's lines come through the parent, named.
+        assert!(has("ike-net: ready: uid"), "{lines:#?}");
+        assert!(has("ike-pfkey: ready: uid"), "{lines:#?}");
+        assert!(has("stopped"), "{lines:#?}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -461,4 +478,44 @@ fn killing_the_parent_takes_both_children_down() {
         "children outlived the parent\n{}",
         t.log_text()
     );
+}
+
+/// A stand-in syslog daemon on /dev/log, only where none exists; removed
+/// again on drop. It reads all the time, like syslogd: a datagram socket
+/// nobody reads fills up after a few messages and then blocks the writer.
+struct SyslogListener {
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl SyslogListener {
+    fn bind() -> Option<Self> {
+        let path = std::path::Path::new("/dev/log");
+        if std::fs::symlink_metadata(path).is_ok() {
+            eprintln!("/dev/log exists: syslog output not checked");
+            return None;
+        }
+        let sock = std::os::unix::net::UnixDatagram::bind(path).ok()?;
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 8192];
+            while let Ok(n) = sock.recv(&mut buf) {
+                let line = String::from_utf8_lossy(&buf[..n]).into_owned();
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Some(Self { lines })
+    }
+
+    /// Everything received so far.
+    fn collect(&self) -> Vec<String> {
+        std::thread::sleep(Duration::from_millis(200));
+        self.lines.lock().unwrap().clone()
+    }
+}
+
+impl Drop for SyslogListener {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file("/dev/log");
+    }
 }
