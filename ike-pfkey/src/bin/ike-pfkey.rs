@@ -71,6 +71,8 @@ struct Kernel {
     broker: Broker,
     sock: OwnedFd,
     buf: Vec<u8>,
+    /// ike-net's channel closed or failed: stop sending to it.
+    net_gone: bool,
 }
 
 impl Kernel {
@@ -107,7 +109,17 @@ impl Kernel {
             }
         }
         while let Some(m) = self.broker.poll_net() {
-            net.send(&m).map_err(|e| format!("ike-net channel: {e}"))?;
+            if self.net_gone {
+                continue; // nobody to tell
+            }
+            if let Err(e) = net.send(&m) {
+                // ike-net died or closed: the same as seeing its channel
+                // close (the parent decides, see PEER_CLOSED_GRACE). Failing
+                // at once here would make us, not ike-net, look like the
+                // cause when both are reaped.
+                log::warn!("ike-net channel: {e}");
+                self.net_gone = true;
+            }
         }
         while let Some(a) = self.broker.poll_admin() {
             log::debug!("admin result: {a:?}");
@@ -163,10 +175,13 @@ fn run(parent: &mut ParentChannel) -> Result<(), String> {
         broker: Broker::new(BrokerConfig::from_config(&init.config, pid), Instant::now()),
         sock: kernel,
         buf: vec![0; MAX_PFKEY_MESSAGE],
+        net_gone: false,
     };
     k.flush(&net)?;
     // Set on Shutdown/SIGTERM: the broker is cleaning up, exit when idle.
     let mut stopping: Option<Instant> = None;
+    // Whether the loss of ike-net's channel has been acted on.
+    let mut net_gone_seen = false;
     // Our own timers; the broker's deadlines come from poll_timeout.
     let mut timers: Timers<Timer> = Timers::new();
     let mut events = Events::with_capacity(16);
@@ -231,10 +246,7 @@ fn run(parent: &mut ParentChannel) -> Result<(), String> {
                     match drained {
                         Ok(false) => {}
                         Ok(true) => child::rearm(poll.registry(), net.as_fd(), NET)?,
-                        Err(child::DrainError::Closed) => {
-                            child::deregister_fd(poll.registry(), net.as_fd());
-                            timers.arm(Instant::now() + child::PEER_CLOSED_GRACE, Timer::NetGone);
-                        }
+                        Err(child::DrainError::Closed) => k.net_gone = true,
                         Err(e) => return Err(format!("ike-net channel: {e}")),
                     }
                     for m in replies {
@@ -264,11 +276,13 @@ fn run(parent: &mut ParentChannel) -> Result<(), String> {
         } else {
             k.broker.handle_timeout(Instant::now());
         }
-        // ike-net may be gone during a stop: its messages are moot then.
-        if let Err(e) = k.flush(&net) {
-            if stopping.is_none() {
-                return Err(e);
-            }
+        k.flush(&net)?;
+        // ike-net's channel closed (read) or failed (write): give the parent
+        // PEER_CLOSED_GRACE to stop us in order before failing.
+        if k.net_gone && !net_gone_seen {
+            net_gone_seen = true;
+            child::deregister_fd(poll.registry(), net.as_fd());
+            timers.arm(Instant::now() + child::PEER_CLOSED_GRACE, Timer::NetGone);
         }
         if let Some(limit) = stopping {
             if k.broker.is_idle() {
