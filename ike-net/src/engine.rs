@@ -51,7 +51,12 @@ pub struct Engine {
     skipped: Vec<(String, String)>,
     /// The broker said Ready: active policies may start.
     broker_ready: bool,
+    /// When to ask the kernel for the SAs' byte counters next.
+    next_counters: Instant,
 }
+
+/// How often `show sa`'s byte counters are refreshed from the kernel.
+const COUNTER_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Engine {
     pub fn new(config: Config, listen: &[ListenSocket], now: Instant) -> Self {
@@ -65,6 +70,7 @@ impl Engine {
             ports,
             skipped,
             broker_ready: false,
+            next_counters: now + COUNTER_INTERVAL,
         };
         e.kernel_hints();
         e
@@ -112,7 +118,26 @@ impl Engine {
     /// A timer the engine armed has expired.
     pub fn on_timeout(&mut self, now: Instant) -> Outputs {
         self.engine.handle_timeout(now);
-        self.drain(now)
+        let mut counters = Vec::new();
+        if now >= self.next_counters {
+            self.next_counters = now + COUNTER_INTERVAL;
+            let sas = self.engine.sa_info();
+            let mut list = Vec::new();
+            for s in sas
+                .iter()
+                .filter(|s| s.status == ike::IkeStatus::Established)
+            {
+                let (l, r) = (s.local.ip(), s.remote.ip());
+                for c in &s.children {
+                    list.push((r, l, c.spi_in));
+                    list.push((l, r, c.spi_out));
+                }
+            }
+            self.kernel.poll_counters(&list, &mut counters);
+        }
+        let mut out = self.drain(now);
+        out.kernel.extend(counters);
+        out
     }
 
     /// A new configuration (SIGHUP / ike-ctl reload): policies whose
@@ -258,10 +283,11 @@ impl Engine {
     /// `show sa` (text or JSON).
     pub fn show_sa(&self, json: bool) -> String {
         let (now, sas) = (Instant::now(), self.engine.sa_info());
+        let counters = |dst, spi| self.kernel.counters(dst, spi);
         if json {
-            show::sa_json(now, &sas)
+            show::sa_json(now, &sas, &counters)
         } else {
-            show::sa_text(now, &sas)
+            show::sa_text(now, &sas, &counters)
         }
     }
 
@@ -340,7 +366,12 @@ impl Engine {
             }
             out.events.push(line);
         }
-        out.next_timeout = self.engine.poll_timeout();
+        // The counter refresh shares the engine's timer.
+        out.next_timeout = Some(
+            self.engine
+                .poll_timeout()
+                .map_or(self.next_counters, |t| t.min(self.next_counters)),
+        );
         out
     }
 

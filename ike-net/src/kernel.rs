@@ -34,6 +34,15 @@ enum Waiting {
     Install(RequestId),
     /// A delete or an extra policy (Linux `fwd`): only a failure is logged.
     Quiet(&'static str),
+    /// Current byte and packet counts of an SA, for `show sa`.
+    Counters,
+}
+
+/// Traffic through one SA as the kernel last reported it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counters {
+    pub bytes: u64,
+    pub packets: u32,
 }
 
 /// Key of a policy as the engine names it in `DeletePolicy`.
@@ -45,6 +54,8 @@ pub struct KernelMap {
     waiting: HashMap<u64, Waiting>,
     /// Policies sent for each (outbound?, local TS, remote TS).
     policies: HashMap<PolicyKey, Vec<pk::PolicyParams>>,
+    /// Kernel counters by (destination, SPI), refreshed by `poll_counters`.
+    counters: HashMap<(IpAddr, u32), Counters>,
     /// ACQUIRE sequence numbers by (our address, peer address).
     acquires: HashMap<(IpAddr, IpAddr), u32>,
     /// Byte limits of child SAs by (our address, peer address), from the
@@ -245,6 +256,27 @@ impl KernelMap {
         }
     }
 
+    /// Asks the kernel for the counters of these SAs (src, dst, SPI) and
+    /// forgets those of SAs no longer listed.
+    pub fn poll_counters(&mut self, sas: &[(IpAddr, IpAddr, u32)], out: &mut Vec<NetToPfkey>) {
+        self.counters
+            .retain(|(dst, spi), _| sas.iter().any(|(_, d, s)| d == dst && s == spi));
+        for (src, dst, spi) in sas {
+            let id = SaId {
+                proto: IpsecProtocol::Esp,
+                spi: *spi,
+                src: *src,
+                dst: *dst,
+            };
+            self.send(out, pk::KernelRequest::GetSa(id), Waiting::Counters);
+        }
+    }
+
+    /// The last counters of the SA (destination, SPI), if known.
+    pub fn counters(&self, dst: IpAddr, spi: u32) -> Option<Counters> {
+        self.counters.get(&(dst, spi)).copied()
+    }
+
     fn mode_for(&self, local: IpAddr, peer: IpAddr) -> Mode {
         self.modes
             .get(&(local, peer))
@@ -328,6 +360,21 @@ impl KernelMap {
                     (Waiting::Install(request), Err(e)) => {
                         log::warn!("kernel refused an SA or policy: {}", error_text(&e));
                         vec![KernelEvent::Refused { request }]
+                    }
+                    (Waiting::Counters, Ok(KernelReply::Sa(info))) => {
+                        self.counters.insert(
+                            (info.id.dst, info.id.spi),
+                            Counters {
+                                bytes: info.bytes,
+                                packets: info.packets,
+                            },
+                        );
+                        Vec::new()
+                    }
+                    (Waiting::Counters, other) => {
+                        // Gone meanwhile (expired, deleted): not an error.
+                        log::debug!("GET of an SA failed: {}", describe(&other));
+                        Vec::new()
                     }
                     (Waiting::Quiet(_), Ok(_)) => Vec::new(),
                     (Waiting::Quiet(what), Err(e)) => {
@@ -674,6 +721,43 @@ mod tests {
             .collect();
         assert_eq!(deleted, added);
         assert!(refused.is_empty());
+    }
+
+    #[test]
+    fn counters_are_asked_for_kept_and_forgotten() {
+        let mut k = KernelMap::new();
+        let mut out = Vec::new();
+        let a = (ip("127.0.0.2"), ip("127.0.0.1"), 0x10);
+        let b = (ip("127.0.0.1"), ip("127.0.0.2"), 0x20);
+        k.poll_counters(&[a, b], &mut out);
+        assert_eq!(out.len(), 2);
+        let NetToPfkey::Request { id, req } = &out[0];
+        let pk::KernelRequest::GetSa(sa) = req else {
+            panic!("{req:?}")
+        };
+        assert_eq!((sa.src, sa.dst, sa.spi), a);
+        let ev = k.reply(PfkeyToNet::Reply {
+            id: *id,
+            result: Ok(KernelReply::Sa(pk::SaInfo {
+                id: *sa,
+                bytes: 1500,
+                packets: 3,
+                add_time: 0,
+                use_time: 0,
+            })),
+        });
+        assert!(ev.is_empty());
+        assert_eq!(
+            k.counters(a.1, a.2),
+            Some(Counters {
+                bytes: 1500,
+                packets: 3
+            })
+        );
+        assert_eq!(k.counters(b.1, b.2), None);
+        // The SA is gone: its counters too.
+        k.poll_counters(&[b], &mut Vec::new());
+        assert_eq!(k.counters(a.1, a.2), None);
     }
 
     #[test]

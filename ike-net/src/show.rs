@@ -7,6 +7,7 @@
 //! string is escaped properly (policy names come from the configuration,
 //! identities from the peer).
 
+use crate::kernel::Counters;
 use crate::policy::Listen;
 use ike_ipc::config::{Auth, Config, Encapsulation, GlobalMode, PolicyMode};
 use ike_proto::engine::{
@@ -67,8 +68,17 @@ fn child_status(s: ChildStatus) -> &'static str {
     }
 }
 
-fn child_row(now: Instant, c: &ChildInfo) -> ChildJson {
+/// The kernel's last counters of the SA (destination, SPI).
+pub type CounterLookup<'a> = &'a dyn Fn(IpAddr, u32) -> Option<Counters>;
+
+fn child_row(now: Instant, e: &IkeSaInfo, c: &ChildInfo, counters: CounterLookup<'_>) -> ChildJson {
+    let inbound = counters(e.local.ip(), c.spi_in);
+    let outbound = counters(e.remote.ip(), c.spi_out);
     ChildJson {
+        bytes_in: inbound.map(|x| x.bytes),
+        packets_in: inbound.map(|x| x.packets),
+        bytes_out: outbound.map(|x| x.bytes),
+        packets_out: outbound.map(|x| x.packets),
         status: child_status(c.status),
         spi_in: c.spi_in,
         spi_out: c.spi_out,
@@ -84,7 +94,7 @@ fn child_row(now: Instant, c: &ChildInfo) -> ChildJson {
     }
 }
 
-fn rows(now: Instant, sas: &[IkeSaInfo]) -> Vec<IkeJson> {
+fn rows(now: Instant, sas: &[IkeSaInfo], counters: CounterLookup<'_>) -> Vec<IkeJson> {
     sas.iter()
         .map(|e| IkeJson {
             handle: format!("{:016x}", e.id.0),
@@ -105,15 +115,19 @@ fn rows(now: Instant, sas: &[IkeSaInfo]) -> Vec<IkeJson> {
             age_secs: now.saturating_duration_since(e.created).as_secs(),
             rekey_in_secs: e.rekey_at.map(|t| secs_until(now, t)),
             expires_in_secs: e.hard_at.map(|t| secs_until(now, t)),
-            children: e.children.iter().map(|c| child_row(now, c)).collect(),
+            children: e
+                .children
+                .iter()
+                .map(|c| child_row(now, e, c, counters))
+                .collect(),
         })
         .collect()
 }
 
 /// `show sa --json`.
-pub fn sa_json(now: Instant, sas: &[IkeSaInfo]) -> String {
+pub fn sa_json(now: Instant, sas: &[IkeSaInfo], counters: CounterLookup<'_>) -> String {
     let doc = SaDoc {
-        ike_sas: rows(now, sas),
+        ike_sas: rows(now, sas, counters),
     };
     let mut s = serde_json::to_string(&doc).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
     s.push('\n');
@@ -121,8 +135,8 @@ pub fn sa_json(now: Instant, sas: &[IkeSaInfo]) -> String {
 }
 
 /// `show sa`.
-pub fn sa_text(now: Instant, sas: &[IkeSaInfo]) -> String {
-    let rows = rows(now, sas);
+pub fn sa_text(now: Instant, sas: &[IkeSaInfo], counters: CounterLookup<'_>) -> String {
+    let rows = rows(now, sas, counters);
     if rows.is_empty() {
         return "no IKE SAs\n".into();
     }
@@ -192,6 +206,19 @@ pub fn sa_text(now: Instant, sas: &[IkeSaInfo]) -> String {
                 c.local_ts.join(","),
                 c.remote_ts.join(",")
             );
+            if c.bytes_in.is_some() || c.bytes_out.is_some() {
+                let f = |b: Option<u64>, p: Option<u32>| {
+                    b.map_or("?".to_string(), |b| {
+                        format!("{b} ({} packets)", p.unwrap_or(0))
+                    })
+                };
+                let _ = writeln!(
+                    s,
+                    "\t\tbytes in {}, out {}",
+                    f(c.bytes_in, c.packets_in),
+                    f(c.bytes_out, c.packets_out)
+                );
+            }
         }
     }
     s
@@ -240,6 +267,11 @@ struct ChildJson {
     remote_ts: Vec<String>,
     rekey_in_secs: Option<u64>,
     expires_in_secs: u64,
+    /// From the kernel (refreshed every few seconds); null until known.
+    bytes_in: Option<u64>,
+    packets_in: Option<u32>,
+    bytes_out: Option<u64>,
+    packets_out: Option<u32>,
 }
 
 /// The configuration's name (`aes-256-gcm`) when it has one.
@@ -578,7 +610,19 @@ mod tests {
             vec![child(now, 0x200, ChildStatus::Installed)],
         )];
         let later = now + Duration::from_secs(5);
-        let text = sa_text(later, &sas);
+        let counters = |dst: IpAddr, spi: u32| {
+            (dst == ip("127.0.0.1") && spi == 0x200).then_some(Counters {
+                bytes: 4200,
+                packets: 7,
+            })
+        };
+        let text = sa_text(later, &sas, &|_, _| None);
+        assert!(!text.contains("bytes in"), "{text}");
+        let text = sa_text(later, &sas, &counters);
+        assert!(
+            text.contains("bytes in 4200 (7 packets), out ?\n"),
+            "{text}"
+        );
         assert!(text.contains("IKE SA 0000000000000009"), "{text}");
         assert!(text.contains("(initiator, established), up 5s"), "{text}");
         assert!(
@@ -595,7 +639,7 @@ mod tests {
         );
         assert!(text.contains("10.1.0.0/16 === 10.2.0.1/32"), "{text}");
         assert!(text.contains("ids: 127.0.0.1 -> peer.example"), "{text}");
-        assert_eq!(sa_text(later, &[]), "no IKE SAs\n");
+        assert_eq!(sa_text(later, &[], &|_, _| None), "no IKE SAs\n");
     }
 
     #[test]
@@ -613,7 +657,19 @@ mod tests {
             ),
             half,
         ];
-        let j: serde_json::Value = serde_json::from_str(&sa_json(now, &sas)).unwrap();
+        let counters = |dst: IpAddr, spi: u32| {
+            (dst == ip("127.0.0.2") && spi == 6).then_some(Counters {
+                bytes: 99,
+                packets: 1,
+            })
+        };
+        let j: serde_json::Value = serde_json::from_str(&sa_json(now, &sas, &counters)).unwrap();
+        assert_eq!(j["ike_sas"][0]["children"][0]["bytes_out"], 99);
+        assert_eq!(j["ike_sas"][0]["children"][0]["packets_out"], 1);
+        assert_eq!(
+            j["ike_sas"][0]["children"][0]["bytes_in"],
+            serde_json::Value::Null
+        );
         let ike = &j["ike_sas"][0];
         assert_eq!(ike["policy"], "tun \"1\"");
         assert_eq!(ike["handle"], "fffffffffffffff0");

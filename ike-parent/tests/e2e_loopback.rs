@@ -682,3 +682,47 @@ fn reload_with_a_changed_and_a_removed_policy() {
         );
     }
 }
+
+/// An `active` policy comes up by itself once the daemons run (no
+/// ike-ctl), and `show policy` tells what each side will do.
+#[test]
+fn active_policy_comes_up_at_start() {
+    require_root!();
+    let p = ports();
+    // bob first: alice initiates as soon as her broker is ready.
+    let b = Daemon::start("bob", BOB, &bob_conf(&[(&TUN, false, "1h")]), p);
+    let a = Daemon::start("alice", ALICE, &alice_conf(&[(&TUN, true, "1h")]), p);
+    check_tunnel(&a, &b, &TUN, true);
+    let text = a.ctl(&["show", "policy"]);
+    assert!(
+        text.contains("policy tun (")
+            && text.contains(": active esp tunnel, local 127.0.0.1 peer 127.0.0.2/32"),
+        "{text}"
+    );
+    assert!(text.contains("1 IKE SA(s)"), "{text}");
+    assert!(b.ctl(&["show", "policy"]).contains(": passive esp tunnel"));
+    let stats = a.ctl(&["show", "stats", "--json"]);
+    let stats: Value = serde_json::from_str(&stats).unwrap();
+    assert_eq!(stats["ike_sas"], 1);
+    assert_eq!(stats["child_sas"], 1);
+    assert!(stats["udp_rx_datagrams"].as_u64().unwrap() >= 2);
+    // Byte counters come from the kernel (GET, every 10 s); no traffic
+    // crossed the simulated tunnel, so they are known and zero.
+    let t0 = Instant::now();
+    loop {
+        let sa = a.show_sa();
+        let c = &sa["ike_sas"][0]["children"][0];
+        if c["bytes_in"].is_u64() && c["bytes_out"].is_u64() {
+            assert_eq!(
+                (c["bytes_in"].as_u64(), c["bytes_out"].as_u64()),
+                (Some(0), Some(0))
+            );
+            break;
+        }
+        assert!(t0.elapsed() < LIMIT, "no counters from the kernel: {sa}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(a
+        .ctl(&["show", "sa"])
+        .contains("bytes in 0 (0 packets), out 0 (0 packets)"));
+}
