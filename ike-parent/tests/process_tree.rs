@@ -519,3 +519,38 @@ impl Drop for SyslogListener {
         let _ = std::fs::remove_file("/dev/log");
     }
 }
+
+#[test]
+fn ipv6_listen_addresses_are_served_too() {
+    require_root!();
+    if std::net::UdpSocket::bind("[::1]:0").is_err() {
+        eprintln!("skipped: no IPv6 loopback");
+        return;
+    }
+    let t = Tree::start(
+        "ipv6",
+        TreeOpts {
+            extra_args: vec!["--listen", "::1"],
+            ..TreeOpts::default()
+        },
+    );
+    let s = std::net::UdpSocket::bind("[::1]:0").unwrap();
+    s.send_to(&[1u8; 40], ("::1", t.ports.0)).unwrap();
+    s.send_to(&[1u8; 44], ("::1", t.ports.1)).unwrap();
+    let mut got = 0;
+    for _ in 0..50 {
+        if let Ok(CtlResponse::Stats(st)) =
+            ike_parent::ctl::request(&t.control, &CtlRequest::ShowStats)
+        {
+            got = st.udp_rx_datagrams;
+            if got == 2 {
+                assert_eq!(st.udp_rx_bytes, 84);
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(got, 2, "{}", t.log_text());
+    // 127.0.0.1 and ::1, ports 500 and 4500 each.
+    assert!(t.log_text().contains("4 UDP sockets"), "{}", t.log_text());
+}

@@ -176,6 +176,8 @@ pub struct TreeOpts<'a> {
     pub conf: &'a str,
     /// Pass --chroot and --user (else the file or the defaults decide).
     pub privdrop_flags: bool,
+    /// More command-line arguments.
+    pub extra_args: Vec<&'a str>,
     pub env: Vec<(&'a str, &'a str)>,
     /// Wait for "running:" (both children ready) before returning.
     pub wait_ready: bool,
@@ -187,6 +189,7 @@ impl Default for TreeOpts<'_> {
             libexec: None,
             conf: "",
             privdrop_flags: true,
+            extra_args: vec![],
             env: vec![],
             wait_ready: true,
         }
@@ -228,6 +231,7 @@ impl Tree {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap());
+        cmd.args(&o.extra_args);
         if o.privdrop_flags {
             cmd.arg("--chroot").arg(&chroot).args(["--user", "nobody"]);
         }
