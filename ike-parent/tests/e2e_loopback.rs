@@ -726,3 +726,48 @@ fn active_policy_comes_up_at_start() {
         .ctl(&["show", "sa"])
         .contains("bytes in 0 (0 packets), out 0 (0 packets)"));
 }
+
+/// Short lifetimes: the CHILD_SA is rekeyed before its hard lifetime
+/// (engine timer at ~90 %, or the kernel's soft EXPIRE), the new SAs
+/// replace the old ones in both kernels, and the tunnel never goes down.
+#[test]
+fn child_sa_is_rekeyed_before_it_expires() {
+    require_root!();
+    let p = ports();
+    let specs = [(&TUN, false, "6s")];
+    let a = Daemon::start("alice", ALICE, &alice_conf(&specs), p);
+    let b = Daemon::start("bob", BOB, &bob_conf(&specs), p);
+    a.ctl(&["up", "tun"]);
+    let (a_in, a_out) = check_tunnel(&a, &b, &TUN, true);
+    let t0 = Instant::now();
+    let spis = |k: &Value| -> Vec<u64> {
+        k["sad"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["spi"].as_u64().unwrap())
+            .collect()
+    };
+    loop {
+        let (ka, kb) = (a.kernel(), b.kernel());
+        // Never without an SA in each direction.
+        for k in [&ka, &kb] {
+            assert!(!sas(k, ALICE, BOB).is_empty(), "no outbound SA: {k}");
+            assert!(!sas(k, BOB, ALICE).is_empty(), "no inbound SA: {k}");
+        }
+        let (sa, sb) = (spis(&ka), spis(&kb));
+        if sa.len() == 2 && !sa.contains(&a_in) && !sa.contains(&a_out) && sb.len() == 2 {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(15),
+            "not rekeyed: {ka}\n{kb}\n---- alice:\n{}\n---- bob:\n{}",
+            a.log(),
+            b.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (n_in, n_out) = check_tunnel(&a, &b, &TUN, true);
+    assert!(n_in != a_in && n_out != a_out);
+    assert!(a.log().contains("CHILD SA rekeyed"), "{}", a.log());
+}
