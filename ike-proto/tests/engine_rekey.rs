@@ -336,3 +336,65 @@ fn hard_lifetime_without_answer_deletes() {
     assert_eq!(p.b.engine.ike_sa_count(), 0);
     assert!(p.a.kernel.sas.is_empty() && p.b.kernel.sas.is_empty());
 }
+
+#[test]
+fn trap_policies_fail_closed_and_bring_the_sa_back() {
+    let (mut pa, pb) = psk_policies(b"k", b"k");
+    pa.trap = true;
+    pa.start = StartAction::OnDemand;
+    let mut p = Pair::new(config(pa), config(pb), 44);
+    let now = p.now;
+    p.a.engine.start(now);
+    p.pump();
+    // The traps are in, no SA yet.
+    assert_eq!(p.a.kernel.policies.len(), 2);
+    assert!(p.a.kernel.sas.is_empty());
+    assert_eq!(p.a.engine.ike_sa_count(), 0);
+    let acquire = KernelEvent::Acquire {
+        local: ip(A_ADDR),
+        remote: ip(B_ADDR),
+        packet_src: Some(TrafficSelector::host(ip("10.1.0.5"))),
+        packet_dst: Some(TrafficSelector::host(ip("10.2.0.9"))),
+    };
+    let now = p.now;
+    p.a.engine.handle_kernel_event(now, acquire.clone());
+    p.run_for(Duration::from_secs(3));
+    assert_eq!(ike_up(&p.a.events), 1);
+    assert_eq!(
+        p.a.kernel.policies.len(),
+        2,
+        "no extra policies for the child"
+    );
+    assert_mirrored(&p);
+    // The peer dies: A's SAs go, its traps stay; B (no trap) cleans up.
+    p.loss = 1.0;
+    p.run_for(Duration::from_secs(120));
+    assert_eq!(p.a.engine.ike_sa_count(), 0);
+    assert!(p.a.kernel.sas.is_empty());
+    assert_eq!(p.a.kernel.policies.len(), 2, "traffic stays held back");
+    assert!(p.b.kernel.policies.is_empty() && p.b.kernel.sas.is_empty());
+    // Traffic again: ACQUIRE brings the SA back.
+    p.loss = 0.0;
+    let now = p.now;
+    p.a.engine.handle_kernel_event(now, acquire);
+    p.run_for(Duration::from_secs(3));
+    assert_eq!(ike_up(&p.a.events), 2);
+    assert_mirrored(&p);
+    // An operator terminate leaves the trap (it is configuration).
+    p.command(
+        Side::A,
+        Command::Terminate {
+            policy: "net".into(),
+        },
+    );
+    p.run_for(Duration::from_secs(2));
+    assert!(p.a.kernel.sas.is_empty());
+    assert_eq!(p.a.kernel.policies.len(), 2);
+    // Removing the policy from the configuration removes the trap.
+    let now = p.now;
+    let mut other = psk_policies(b"k", b"k").0;
+    other.name = "other".into();
+    p.a.engine.set_config(now, config(other));
+    p.pump();
+    assert!(p.a.kernel.policies.is_empty());
+}

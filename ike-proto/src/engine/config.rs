@@ -262,6 +262,11 @@ pub struct Policy {
     pub childless: bool,
     /// Send INITIAL_CONTACT in our first IKE_AUTH, and honour the peer's.
     pub initial_contact: bool,
+    /// Install the policy's selectors in the kernel at start and keep them
+    /// while no CHILD_SA exists, so that traffic is held back (fail closed)
+    /// and triggers ACQUIRE instead of leaving in clear. Without it the
+    /// kernel policies come and go with the CHILD_SAs.
+    pub trap: bool,
 }
 
 impl Policy {
@@ -306,6 +311,7 @@ impl Policy {
             fragmentation: true,
             childless: false,
             initial_contact: true,
+            trap: false,
         }
     }
 }

@@ -62,7 +62,7 @@ pub(crate) fn delete_child_requests(
         src: sa.local.ip(),
         dst: sa.remote.ip(),
     });
-    if policies {
+    if policies && !sa.policy.trap {
         for l in &c.local_ts {
             for r in &c.remote_ts {
                 out.push_back(KernelRequest::DeletePolicy {
@@ -164,7 +164,8 @@ impl Engine {
             .insert(req_in, (h, KernelPurpose::Install(c.spi_in)));
         self.kernel_pending
             .insert(req_out, (h, KernelPurpose::Install(c.spi_in)));
-        if c.rekey_of.is_none() {
+        // Trap policies are in the kernel already and stay there.
+        if c.rekey_of.is_none() && !sa.policy.trap {
             for l in &c.local_ts {
                 for r in &c.remote_ts {
                     for direction in [Direction::Outbound, Direction::Inbound] {

@@ -189,8 +189,44 @@ impl Engine {
             .filter(|p| p.start == StartAction::Active)
             .cloned()
             .collect();
+        let traps: Vec<Arc<Policy>> = self
+            .cfg
+            .policies
+            .iter()
+            .filter(|p| p.trap)
+            .cloned()
+            .collect();
+        for p in traps {
+            self.install_trap(&p);
+        }
         for p in active {
             self.initiate(now, p, None);
+        }
+    }
+
+    /// Installs the kernel policies of a `trap` policy (both directions,
+    /// every pair of configured selectors).
+    fn install_trap(&mut self, p: &Policy) {
+        let (Some(local), Some(remote)) = (p.local_addr, p.peer_addr) else {
+            log::warn!("policy {}: a trap needs both addresses", p.name);
+            return;
+        };
+        for l in &p.local_ts {
+            for r in &p.peer_ts {
+                for direction in [Direction::Outbound, Direction::Inbound] {
+                    let request = self.request_id();
+                    self.kernel_out
+                        .push_back(KernelRequest::AddPolicy(PolicyParams {
+                            request,
+                            direction,
+                            local_ts: *l,
+                            remote_ts: *r,
+                            mode: p.mode,
+                            local,
+                            remote,
+                        }));
+                }
+            }
         }
     }
 
@@ -266,11 +302,41 @@ impl Engine {
     /// Replaces the configuration (reload). Existing SAs keep the policy
     /// they were negotiated with; the caller terminates those of removed or
     /// changed policies first. `Active` policies without an IKE SA are
-    /// initiated if the engine was started.
+    /// initiated if the engine was started; traps of new policies are
+    /// installed, those of removed ones (by name) deleted.
     pub fn set_config(&mut self, now: Instant, cfg: Config) {
+        let old_policies = std::mem::take(&mut self.cfg.policies);
+        let old: Vec<String> = old_policies.iter().map(|p| p.name.clone()).collect();
         self.cfg = cfg;
         if !self.started {
             return;
+        }
+        // Traps of policies that are gone come out of the kernel.
+        for p in old_policies.iter().filter(|p| p.trap) {
+            if self.cfg.policies.iter().any(|n| n.name == p.name) {
+                continue;
+            }
+            for l in &p.local_ts {
+                for r in &p.peer_ts {
+                    for direction in [Direction::Outbound, Direction::Inbound] {
+                        self.kernel_out.push_back(KernelRequest::DeletePolicy {
+                            direction,
+                            local_ts: *l,
+                            remote_ts: *r,
+                        });
+                    }
+                }
+            }
+        }
+        let new_traps: Vec<Arc<Policy>> = self
+            .cfg
+            .policies
+            .iter()
+            .filter(|p| p.trap && !old.contains(&p.name))
+            .cloned()
+            .collect();
+        for p in new_traps {
+            self.install_trap(&p);
         }
         let active: Vec<Arc<Policy>> = self
             .cfg
