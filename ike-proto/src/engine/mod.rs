@@ -24,6 +24,14 @@
 //! - [`Engine::poll_timeout`] → the next instant `handle_timeout` is due.
 //! - [`Engine::poll_event`] → [`Event`]: SA up/down, rekeys, failures.
 //!
+//! # Set-up and inspection
+//!
+//! [`Engine::new`] takes a [`Config`] (policies and engine-wide limits), the
+//! [`Rng`] and the current time; [`Engine::start`] initiates the `Active`
+//! policies and installs `trap` policies; [`Engine::set_config`] reloads.
+//! [`Engine::sa_info`] is a snapshot of every IKE SA and CHILD_SA for the
+//! control socket.
+//!
 //! # Kernel SPIs
 //!
 //! The kernel chooses inbound ESP SPIs. Whenever a CHILD_SA is about to be
