@@ -173,3 +173,64 @@ fn lossy_network_with_fragments_and_nat() {
     assert!(up * 2 > n, "only {up} of {n} established");
     eprintln!("fragments + NAT: {up} of {n} runs established, the rest gave up cleanly");
 }
+
+/// Short lifetimes on both sides, so that IKE and CHILD_SA rekeys (often
+/// simultaneous) and hard expiries happen while the network is bad.
+#[test]
+fn lossy_network_with_frequent_rekeys() {
+    let n = seeds() / 5;
+    let mut up = 0;
+    for seed in 0..n {
+        let (mut pa, mut pb) = psk_policies(b"k", b"k");
+        for pol in [&mut pa, &mut pb] {
+            pol.ike_lifetime = Lifetime {
+                rekey: Duration::from_secs(40),
+                jitter: Duration::from_secs(4),
+                hard: Duration::from_secs(90),
+            };
+            pol.child_lifetime = Lifetime {
+                rekey: Duration::from_secs(25),
+                jitter: Duration::from_secs(3),
+                hard: Duration::from_secs(60),
+            };
+            pol.dpd_interval = Some(Duration::from_secs(10));
+        }
+        if matches!(seed % 2, 0) {
+            pa.child_proposals[0].dh = vec![ike_proto::wire::DhGroup::CURVE25519];
+            pb.child_proposals[0].dh = vec![ike_proto::wire::DhGroup::CURVE25519];
+        }
+        let mut p = Pair::new(config(pa), config(pb), 90_000 + seed);
+        p.initiate();
+        p.run_for(Duration::from_secs(5));
+        p.loss = 0.2;
+        p.dup = 0.2;
+        p.reorder = 0.3;
+        p.run_for(Duration::from_secs(200));
+        p.loss = 0.0;
+        p.dup = 0.0;
+        p.reorder = 0.0;
+        p.run_for(Duration::from_secs(300));
+        // Rekeys keep happening: finish what is on the wire before looking.
+        p.settle();
+        let (ea, eb) = (p.a.engine.established(), p.b.engine.established());
+        if ea.is_empty() {
+            assert!(eb.is_empty(), "seed {seed}: B up alone");
+            assert!(
+                p.a.kernel.sas.is_empty() && p.b.kernel.sas.is_empty(),
+                "seed {seed}"
+            );
+        } else {
+            up += 1;
+            assert_eq!((ea.len(), eb.len()), (1, 1), "seed {seed}: {ea:?} {eb:?}");
+            assert_eq!(p.a.engine.ike_sa_count(), 1, "seed {seed}");
+            assert_eq!(p.b.engine.ike_sa_count(), 1, "seed {seed}");
+            let (ca, cb) = (p.a.engine.children(ea[0]), p.b.engine.children(eb[0]));
+            assert_eq!(ca.len(), cb.len(), "seed {seed}: {ca:x?} vs {cb:x?}");
+            assert!(ca.len() <= 1, "seed {seed}: redundant children {ca:x?}");
+            assert_mirrored(&p);
+            assert_eq!(p.a.kernel.larval() + p.b.kernel.larval(), 0, "seed {seed}");
+        }
+    }
+    eprintln!("frequent rekeys: {up} of {n} runs established, the rest gave up cleanly");
+    assert!(up * 2 > n, "only {up} of {n}");
+}

@@ -146,6 +146,7 @@ impl Engine {
                 ke: None,
                 pfs: None,
                 rekey_of: None,
+                collision: None,
             }
         });
         if let Some(c) = &child {

@@ -59,10 +59,13 @@ impl Engine {
             return;
         }
         let policy = sa.policy.clone();
+        let mut collision = None;
         let (local_ts, remote_ts, mode, rekey_of) = match task {
             Task::RekeyChild(old) => match sa.child_by_in(old) {
                 // A rekey keeps the selectors and mode (RFC 7296 2.8).
                 Some(c) if c.state == ChildState::Rekeying => {
+                    // The peer's rekey of it may have arrived meanwhile.
+                    collision = c.collision.take().map(|x| x.peer_min_nonce);
                     (c.local_ts.clone(), c.remote_ts.clone(), c.mode, Some(old))
                 }
                 _ => {
@@ -127,6 +130,7 @@ impl Engine {
             ke,
             pfs,
             rekey_of,
+            collision,
         };
         self.send_request(
             now,
@@ -180,7 +184,7 @@ impl Engine {
                 self.child_failed(h, req.spi_in, reason);
                 if let Some(old) = req.rekey_of {
                     if let Some(c) = self.sas.get_mut(&h).and_then(|s| s.child_by_in(old)) {
-                        if c.collision.is_some() {
+                        if req.collision.is_some() {
                             // The peer's rekey of this child went through
                             // while ours was refused: it will delete the old one.
                             c.state = ChildState::Rekeyed;
@@ -194,6 +198,10 @@ impl Engine {
             }
             Ok(((suite, spi_out, local_ts, remote_ts, mode), nr, g_ir)) => {
                 let my_min = min_nonce(&req.ni, &nr);
+                // RFC 7296 2.8.1: if the exchanges collided, the one holding
+                // the lowest nonce is redundant; we delete what we created
+                // if that is ours, the peer deletes the old child.
+                let lost = req.collision.as_ref().is_some_and(|peer| my_min < *peer);
                 self.install_child(
                     now,
                     h,
@@ -212,22 +220,18 @@ impl Engine {
                     },
                 );
                 let Some(old) = req.rekey_of else { return };
+                if lost {
+                    self.queue(now, h, Task::DeleteChild(req.spi_in));
+                }
+                // The old child may already be gone: the peer won and its
+                // DELETE overtook our answer.
                 let Some(c) = self.sas.get_mut(&h).and_then(|s| s.child_by_in(old)) else {
                     return;
                 };
                 c.state = ChildState::Rekeyed;
                 c.replaced = true;
                 c.rekey_at = None;
-                let lost = c
-                    .collision
-                    .as_ref()
-                    .is_some_and(|col| my_min < col.peer_min_nonce);
-                if lost {
-                    // RFC 7296 2.8.1: our exchange holds the lowest nonce, so
-                    // our new child is redundant and ours to delete; the peer
-                    // deletes the old one.
-                    self.queue(now, h, Task::DeleteChild(req.spi_in));
-                } else {
+                if !lost {
                     self.queue(now, h, Task::DeleteChild(old));
                 }
             }
@@ -379,11 +383,21 @@ impl Engine {
             return;
         };
         if collision {
-            if let Some(c) = rekey_of.and_then(|o| sa.child_by_in(o)) {
-                c.collision = Some(Box::new(Collision {
-                    peer_min_nonce: min_nonce(&ni, &nr),
-                    peer_created: 0,
-                }));
+            let peer_min = min_nonce(&ni, &nr);
+            match sa.pending.as_deref_mut().map(|p| &mut p.kind) {
+                // Our rekey of this child is on the wire.
+                Some(PendingKind::Child(req)) if req.rekey_of == rekey_of => {
+                    req.collision = Some(peer_min)
+                }
+                // Or it still waits for its SPI: note it on the child.
+                _ => {
+                    if let Some(c) = rekey_of.and_then(|o| sa.child_by_in(o)) {
+                        c.collision = Some(Box::new(Collision {
+                            peer_min_nonce: peer_min,
+                            peer_created: 0,
+                        }));
+                    }
+                }
             }
         }
         let request = self.request_id();
@@ -513,7 +527,7 @@ impl Engine {
 
     /// Moves children and pending child work from `old` to `new`; `old`
     /// is now only waiting for its DELETE.
-    fn hand_over(&mut self, now: Instant, old: u64, new: u64, we_delete_old: bool) {
+    pub(super) fn hand_over(&mut self, now: Instant, old: u64, new: u64, we_delete_old: bool) {
         let Some(o) = self.sas.get_mut(&old) else {
             return;
         };

@@ -51,6 +51,18 @@ impl Engine {
             // RFC 7296 1.4.1: answer with an empty INFORMATIONAL, then the
             // IKE SA and all its children are gone.
             self.send_response(h, ExchangeType::INFORMATIONAL, id, Vec::new());
+            // Our IKE rekey collided with the peer's and the peer, having
+            // won, deletes the old SA before our answer came back: its new
+            // SA is the one to keep (RFC 7296 2.8.2).
+            let survivor = self
+                .sas
+                .get(&h)
+                .and_then(|s| s.collision.as_ref())
+                .map(|c| c.peer_created)
+                .filter(|p| self.sas.contains_key(p));
+            if let Some(new) = survivor {
+                self.hand_over(now, h, new, false);
+            }
             let reason = match self.sas.get(&h) {
                 Some(s) if s.phase == Phase::Rekeyed => DownReason::Rekeyed,
                 _ => DownReason::DeletedByPeer,

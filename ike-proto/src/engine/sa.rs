@@ -125,6 +125,10 @@ pub(crate) struct ChildReq {
     pub pfs: Option<DhGroup>,
     /// The child this one replaces (REKEY_SA).
     pub rekey_of: Option<u32>,
+    /// The peer rekeyed the same child meanwhile: lowest nonce of its
+    /// exchange (RFC 7296 2.8.1). Kept here, not on the old child, because
+    /// the peer may delete the old child before our answer arrives.
+    pub collision: Option<Vec<u8>>,
 }
 
 /// The request we are waiting on a response for.
