@@ -171,7 +171,16 @@ impl Engine {
         self.config = config;
         self.skipped = skipped;
         self.kernel_hints();
-        // New active policies start here; existing SAs keep their policy.
+        // The engine tells policies apart by name: a changed one would keep
+        // the kernel trap of its old settings. Remove the changed ones
+        // first (their traps go), then hand over the whole new set (their
+        // new traps come). New active policies start; SAs of unchanged
+        // policies keep theirs.
+        if !changed.is_empty() {
+            let mut without = ecfg.clone();
+            without.policies.retain(|p| !changed.contains(&p.name));
+            self.engine.set_config(now, without);
+        }
         self.engine.set_config(now, ecfg);
         // Changed active policies are established again.
         for name in &changed {

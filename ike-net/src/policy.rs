@@ -151,6 +151,10 @@ pub fn policy(config: &Config, p: &cfg::Policy, listen: &Listen) -> Result<engin
         fragmentation: config.global.fragmentation,
         childless: false,
         initial_contact: true,
+        // An active policy's selectors stay in the kernel while no
+        // CHILD_SA exists: traffic waits for the tunnel (ACQUIRE) instead
+        // of leaving in clear.
+        trap: active,
     })
 }
 
@@ -333,6 +337,7 @@ mod tests {
         assert_eq!(p.local_id, Identity::addr(ip("127.0.0.1")));
         assert_eq!(p.peer_id, Identity::addr(ip("127.0.0.2")));
         assert_eq!(p.start, StartAction::Active);
+        assert!(p.trap);
         assert_eq!(p.ike_proposals[0].encr[0].id, EncrId::AES_GCM_16);
         assert_eq!(p.ike_proposals[0].encr[0].key_bits, Some(256));
         assert_eq!(p.ike_proposals[0].dh, vec![DhGroup::CURVE25519]);
@@ -362,6 +367,7 @@ mod tests {
         config.global.mode = GlobalMode::Passive;
         let (e, _) = engine_config(&config, &listen());
         assert_eq!(e.policies[0].start, StartAction::Passive);
+        assert!(!e.policies[0].trap);
 
         let mut p = psk_policy();
         p.peer = Some(IpNet::new(ip("127.0.0.0"), 8).unwrap());

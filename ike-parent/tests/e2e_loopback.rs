@@ -771,3 +771,45 @@ fn child_sa_is_rekeyed_before_it_expires() {
     assert!(n_in != a_in && n_out != a_out);
     assert!(a.log().contains("CHILD SA rekeyed"), "{}", a.log());
 }
+
+/// An active policy's selectors stay in the kernel as a trap when its
+/// tunnel is down (nothing leaves in clear), and traffic matching them
+/// makes the kernel send ACQUIRE, which brings the tunnel up again.
+#[test]
+fn acquire_brings_a_trapped_tunnel_up() {
+    require_root!();
+    let p = ports();
+    let b = Daemon::start("bob", BOB, &bob_conf(&[(&TUN, false, "1h")]), p);
+    let a = Daemon::start("alice", ALICE, &alice_conf(&[(&TUN, true, "1h")]), p);
+    let (a_in, a_out) = check_tunnel(&a, &b, &TUN, true);
+
+    a.ctl(&["down", "tun"]);
+    let (ka, _) = wait_kernels(&a, &b, "SAs deleted after down", |k| sad_len(k) == 0);
+    let spd = ka["spd"].as_array().unwrap();
+    assert_eq!(spd.len(), 3, "alice keeps out/in/fwd as traps: {ka}");
+    assert!(
+        spd.iter()
+            .any(|p| p["dir"] == "out" && p["src"] == TUN.alice_net && p["dst"] == TUN.bob_net),
+        "{ka}"
+    );
+    assert!(
+        b.kernel()["spd"].as_array().unwrap().is_empty(),
+        "bob's policy is passive: no trap"
+    );
+
+    // A packet from alice's side to bob's: the kernel asks for SAs.
+    let out = Command::new(bin_dir().join("pfkey-sim"))
+        .args(["trigger", "--control"])
+        .arg(a.dir.join("sim.sock"))
+        .args(["10.1.0.5", "10.2.0.7"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "trigger: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (n_in, n_out) = check_tunnel(&a, &b, &TUN, true);
+    assert!(n_in != a_in && n_out != a_out, "a new CHILD_SA");
+}
