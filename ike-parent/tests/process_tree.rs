@@ -554,3 +554,31 @@ fn ipv6_listen_addresses_are_served_too() {
     // 127.0.0.1 and ::1, ports 500 and 4500 each.
     assert!(t.log_text().contains("4 UDP sockets"), "{}", t.log_text());
 }
+
+#[test]
+fn monitor_streams_events_until_the_client_leaves() {
+    require_root!();
+    let t = Tree::start("monitor", TreeOpts::default());
+    let mut c = ike_parent::ctl::connect_control(&t.control).unwrap();
+    c.send(&CtlRequest::Monitor).unwrap();
+    assert_eq!(c.recv().unwrap().msg, CtlResponse::Ok);
+    kill(Pid::from_raw(t.parent.id() as i32), Signal::SIGHUP).unwrap();
+    // The reload is an event; read until it shows (bounded).
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    c.set_nonblocking(true).unwrap();
+    let mut seen = false;
+    while !seen && std::time::Instant::now() < deadline {
+        match c.recv() {
+            Ok(r) => seen = r.msg == CtlResponse::Event("configuration reloaded".into()),
+            Err(e) if e.is_would_block() => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => panic!("monitor: {e}"),
+        }
+    }
+    assert!(seen, "{}", t.log_text());
+    drop(c);
+    // The daemon lives on after the monitor left.
+    assert!(matches!(
+        ike_parent::ctl::request(&t.control, &CtlRequest::ShowStats),
+        Ok(CtlResponse::Stats(_))
+    ));
+}
