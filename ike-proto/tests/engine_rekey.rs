@@ -398,3 +398,37 @@ fn trap_policies_fail_closed_and_bring_the_sa_back() {
     p.pump();
     assert!(p.a.kernel.policies.is_empty());
 }
+
+#[test]
+fn duplicate_ike_sas_share_kernel_policies() {
+    // Both sides Active and started at once: two IKE SAs, each with a child
+    // for the same selectors (RFC 7296 allows it).
+    let (pa, mut pb) = psk_policies(b"k", b"k");
+    pb.start = StartAction::Active;
+    let mut p = Pair::new(config(pa), config(pb), 45);
+    let now = p.now;
+    p.a.engine.start(now);
+    p.b.engine.start(now);
+    p.run_for(Duration::from_secs(3));
+    let ids = p.a.engine.established();
+    assert_eq!(ids.len(), 2, "{:?}", p.a.events);
+    assert_eq!(p.a.kernel.installed().len(), 4);
+    assert_eq!(
+        p.a.kernel.policies.len(),
+        2,
+        "one policy pair for both children"
+    );
+    assert_mirrored(&p);
+    // One IKE SA goes: the other child still needs the policies.
+    p.command(Side::A, Command::TerminateSa { ike: ids[0] });
+    p.run_for(Duration::from_secs(2));
+    assert_eq!(p.a.engine.established().len(), 1);
+    assert_eq!(p.a.kernel.policies.len(), 2);
+    assert_eq!(p.b.kernel.policies.len(), 2);
+    assert_mirrored(&p);
+    // The last one takes them along.
+    p.command(Side::A, Command::TerminateSa { ike: ids[1] });
+    p.run_for(Duration::from_secs(2));
+    assert!(p.a.kernel.policies.is_empty() && p.b.kernel.policies.is_empty());
+    assert!(p.a.kernel.sas.is_empty() && p.b.kernel.sas.is_empty());
+}

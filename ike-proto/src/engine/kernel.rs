@@ -5,7 +5,7 @@
 //! outbound SA added (ADD) and, for a child that does not replace another,
 //! the policies added. ESP keys exist only in these requests.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::time::Instant;
 
@@ -43,12 +43,19 @@ pub(crate) struct NewChild {
     pub rekey_of: Option<u32>,
 }
 
-/// Requests that remove a child's SAs (and, with `policies`, its policies).
+/// How many live CHILD_SAs (of any IKE SA) use each pair of selectors:
+/// the kernel policies are added with the first and deleted with the last,
+/// so a rekey, a duplicate IKE SA or a second child never pulls them from
+/// under another child.
+pub(crate) type PolicyRefs = HashMap<(TrafficSelector, TrafficSelector), u32>;
+
+/// Requests that remove a child's SAs, and its policies if it was their
+/// last user (trap policies stay).
 pub(crate) fn delete_child_requests(
     out: &mut VecDeque<KernelRequest>,
+    refs: &mut PolicyRefs,
     sa: &IkeSa,
     c: &Child,
-    policies: bool,
 ) {
     out.push_back(KernelRequest::DeleteSa {
         protocol: ProtocolId::ESP,
@@ -62,19 +69,24 @@ pub(crate) fn delete_child_requests(
         src: sa.local.ip(),
         dst: sa.remote.ip(),
     });
-    if policies && !sa.policy.trap {
-        for l in &c.local_ts {
-            for r in &c.remote_ts {
-                out.push_back(KernelRequest::DeletePolicy {
-                    direction: Direction::Outbound,
-                    local_ts: *l,
-                    remote_ts: *r,
-                });
-                out.push_back(KernelRequest::DeletePolicy {
-                    direction: Direction::Inbound,
-                    local_ts: *l,
-                    remote_ts: *r,
-                });
+    if sa.policy.trap {
+        return;
+    }
+    for l in &c.local_ts {
+        for r in &c.remote_ts {
+            let key = (*l, *r);
+            match refs.get_mut(&key) {
+                Some(n) if *n > 1 => *n -= 1,
+                _ => {
+                    refs.remove(&key);
+                    for direction in [Direction::Outbound, Direction::Inbound] {
+                        out.push_back(KernelRequest::DeletePolicy {
+                            direction,
+                            local_ts: *l,
+                            remote_ts: *r,
+                        });
+                    }
+                }
             }
         }
     }
@@ -165,9 +177,16 @@ impl Engine {
         self.kernel_pending
             .insert(req_out, (h, KernelPurpose::Install(c.spi_in)));
         // Trap policies are in the kernel already and stay there.
-        if c.rekey_of.is_none() && !sa.policy.trap {
+        // Trap policies are in the kernel already and stay there; the others
+        // come with the first child that uses them.
+        if !sa.policy.trap {
             for l in &c.local_ts {
                 for r in &c.remote_ts {
+                    let n = self.policy_refs.entry((*l, *r)).or_insert(0);
+                    *n += 1;
+                    if *n > 1 {
+                        continue;
+                    }
                     for direction in [Direction::Outbound, Direction::Inbound] {
                         let request = RequestIdGen::next(&mut self.next_request);
                         self.kernel_out
@@ -252,12 +271,8 @@ impl Engine {
             return;
         };
         let c = sa.children.remove(pos);
-        let shared = sa
-            .children
-            .iter()
-            .any(|o| o.local_ts == c.local_ts && o.remote_ts == c.remote_ts);
         if kernel {
-            delete_child_requests(&mut self.kernel_out, sa, &c, !shared);
+            delete_child_requests(&mut self.kernel_out, &mut self.policy_refs, sa, &c);
         }
         self.events.push_back(Event::ChildDown {
             ike: IkeSaId(h),

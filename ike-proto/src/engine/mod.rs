@@ -134,6 +134,8 @@ pub struct Engine {
     cookies: CookieJar,
     timers: TimerQueue,
     kernel_pending: HashMap<RequestId, (u64, KernelPurpose)>,
+    /// Users of each pair of selectors in the kernel's policies.
+    policy_refs: kernel::PolicyRefs,
     /// Addresses of outstanding GETSPI requests, so that an SPI arriving
     /// for an SA that died meanwhile can be given back.
     spi_requests: HashMap<RequestId, (std::net::IpAddr, std::net::IpAddr)>,
@@ -163,6 +165,7 @@ impl Engine {
             cookies,
             timers: TimerQueue::default(),
             kernel_pending: HashMap::new(),
+            policy_refs: HashMap::new(),
             spi_requests: HashMap::new(),
             next_request: 1,
             transmits: VecDeque::new(),
@@ -917,12 +920,7 @@ impl Engine {
             Phase::Established | Phase::Deleting | Phase::Rekeyed
         );
         for c in &sa.children {
-            kernel::delete_child_requests(
-                &mut self.kernel_out,
-                &sa,
-                c,
-                reason != DownReason::Rekeyed,
-            );
+            kernel::delete_child_requests(&mut self.kernel_out, &mut self.policy_refs, &sa, c);
             self.events.push_back(Event::ChildDown {
                 ike: IkeSaId(h),
                 spi_in: c.spi_in,
