@@ -74,8 +74,8 @@ pub(crate) struct Child {
     pub replaced: bool,
     /// Hard lifetime reached; the DELETE exchange is under way.
     pub expiring: bool,
-    /// Our rekey of this child is in flight with these nonces... (see
-    /// `Collision`); also set when the peer's rekey of it arrived.
+    /// The peer rekeyed this child while our own rekey of it was still
+    /// waiting for its SPI; moved into our request when that goes out.
     pub collision: Option<Box<Collision>>,
 }
 
