@@ -234,3 +234,55 @@ fn lossy_network_with_frequent_rekeys() {
     eprintln!("frequent rekeys: {up} of {n} runs established, the rest gave up cleanly");
     assert!(up * 2 > n, "only {up} of {n}");
 }
+
+/// Both sides Active and started at the same time (duplicate IKE SAs are
+/// legal), with rekeys, under the bad network: whatever survives must be
+/// the same on both sides, and the kernel policies must exist exactly
+/// while some child uses them.
+#[test]
+fn lossy_network_with_both_sides_initiating() {
+    let n = seeds() / 5;
+    for seed in 0..n {
+        let (mut pa, mut pb) = psk_policies(b"k", b"k");
+        pb.start = StartAction::Active;
+        for pol in [&mut pa, &mut pb] {
+            pol.child_lifetime = Lifetime {
+                rekey: Duration::from_secs(30),
+                jitter: Duration::from_secs(5),
+                hard: Duration::from_secs(70),
+            };
+            pol.dpd_interval = Some(Duration::from_secs(10));
+        }
+        let mut p = Pair::new(config(pa), config(pb), 120_000 + seed);
+        p.loss = 0.3;
+        p.dup = 0.3;
+        p.reorder = 0.3;
+        let now = p.now;
+        p.a.engine.start(now);
+        p.b.engine.start(now);
+        p.run_for(Duration::from_secs(100));
+        p.loss = 0.0;
+        p.dup = 0.0;
+        p.reorder = 0.0;
+        p.run_for(Duration::from_secs(300));
+        p.settle();
+        let pairs = |e: &Engine| {
+            let mut v: Vec<(u64, u64)> = e.sa_info().iter().map(|i| (i.spi_i, i.spi_r)).collect();
+            v.sort();
+            v
+        };
+        assert_eq!(pairs(&p.a.engine), pairs(&p.b.engine), "seed {seed}");
+        assert!(
+            p.a.engine
+                .sa_info()
+                .iter()
+                .all(|i| i.status == IkeStatus::Established),
+            "seed {seed}"
+        );
+        assert_mirrored(&p);
+        let children: usize = p.a.engine.sa_info().iter().map(|i| i.children.len()).sum();
+        assert_eq!(p.a.kernel.policies.is_empty(), children == 0, "seed {seed}");
+        assert_eq!(p.b.kernel.policies.is_empty(), children == 0, "seed {seed}");
+        assert_eq!(p.a.kernel.larval() + p.b.kernel.larval(), 0, "seed {seed}");
+    }
+}
