@@ -120,6 +120,15 @@ struct Solo {
     peer: OwnedFd,
     _keep: Vec<OwnedFd>,
     chroot: std::path::PathBuf,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for Solo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 impl Solo {
@@ -150,6 +159,7 @@ impl Solo {
             peer,
             _keep: keep,
             chroot,
+            dir,
         }
     }
 
