@@ -133,6 +133,9 @@ sas_match() {
   [ -n "$a" ] && [ "$a" = "$b" ] && [ "$(echo "$a" | wc -l)" -ge 2 ]
 }
 no_sas() { [ "$(xfrm_sa_count "$1")" = 0 ]; }
+# for wait_for, which re-runs its command: counts evaluated at each call
+sa_count_is() { [ "$(xfrm_sa_count "$1")" = "$2" ]; }
+policy_count_is() { [ "$(xfrm_policy_count "$1")" = "$2" ]; }
 # spis NS: the SPIs of NS's ESP SAs, one line; spis_changed NS OLD: non-empty and not OLD
 spis() { xfrm_sas "$1" | awk '{ print $3 }' | sort | tr '\n' ' '; }
 spis_changed() { [ -n "$(spis "$1")" ] && [ "$(spis "$1")" != "$2" ]; }
