@@ -330,3 +330,26 @@ fn silent_peer_gives_up_cleanly() {
     assert!(failed_with(&p.a.events, FailReason::Timeout));
     nothing_left(&p);
 }
+
+#[test]
+fn child_cap_refuses_with_no_additional_sas() {
+    let (mut pa, pb) = psk_policies(b"k", b"k");
+    pa.childless = true;
+    let mut cb = config(pb);
+    cb.max_children = 0;
+    let mut p = Pair::new(config(pa), cb, 27);
+    establish(&mut p);
+    p.command(
+        Side::A,
+        Command::Initiate {
+            policy: "net".into(),
+        },
+    );
+    p.run_for(Duration::from_secs(2));
+    assert!(failed_with(
+        &p.a.events,
+        FailReason::PeerNotify(NotifyType::NO_ADDITIONAL_SAS)
+    ));
+    assert!(p.a.kernel.sas.is_empty() && p.b.kernel.sas.is_empty());
+    assert_eq!(p.a.engine.established().len(), 1, "the IKE SA stays");
+}

@@ -327,6 +327,10 @@ impl Engine {
                 }
             }
         }
+        if rekey_of.is_none() && sa.children.len() >= self.cfg.max_children {
+            refuse(self, NotifyType::NO_ADDITIONAL_SAS);
+            return;
+        }
         let ke = find_payload(&payloads, |p| {
             if let Payload::Ke(x) = p {
                 Some(x)

@@ -39,6 +39,9 @@ pub struct Config {
     pub max_reassembly_bytes: usize,
     /// The NAT-T port (RFC 3948): messages there carry the non-ESP marker.
     pub natt_port: u16,
+    /// Most CHILD_SAs one IKE SA may carry; a peer asking for more gets
+    /// NO_ADDITIONAL_SAS (each child costs kernel state).
+    pub max_children: usize,
 }
 
 impl Default for Config {
@@ -54,6 +57,7 @@ impl Default for Config {
             max_fragments: 32,
             max_reassembly_bytes: 64 * 1024,
             natt_port: 4500,
+            max_children: 64,
         }
     }
 }
