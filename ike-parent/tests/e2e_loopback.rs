@@ -813,3 +813,38 @@ fn acquire_brings_a_trapped_tunnel_up() {
     let (n_in, n_out) = check_tunnel(&a, &b, &TUN, true);
     assert!(n_in != a_in && n_out != a_out, "a new CHILD_SA");
 }
+
+/// A wrong pre-shared key: the negotiation fails on both sides with the
+/// reason in the log, and nothing reaches either kernel.
+#[test]
+fn wrong_psk_fails_with_the_reason_and_installs_nothing() {
+    require_root!();
+    let p = ports();
+    let specs = [(&TUN, false, "1h")];
+    let mut a = Daemon::start("alice", ALICE, &alice_conf(&specs), p);
+    let mut b = Daemon::start(
+        "bob",
+        BOB,
+        &bob_conf(&specs).replace(PSK, "a different secret"),
+        p,
+    );
+    a.ctl(&["up", "tun"]);
+    // Both sides name the reason (the initiator from the peer's notify).
+    b.wait_log("failed: policy tun, AuthenticationFailed");
+    a.wait_log("failed: policy tun, AuthenticationFailed");
+    for d in [&a, &b] {
+        let k = d.kernel();
+        assert_eq!(sad_len(&k), 0, "{}: {k}", d.name);
+        assert!(k["spd"].as_array().unwrap().is_empty(), "{}: {k}", d.name);
+        let sa = d.show_sa();
+        assert!(
+            sa["ike_sas"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|s| s["status"] != "established"),
+            "{sa}"
+        );
+        assert!(!d.log().contains(PSK) && !d.log().contains("a different secret"));
+    }
+}
