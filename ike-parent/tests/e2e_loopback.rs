@@ -37,7 +37,19 @@ struct Daemon {
 
 impl Daemon {
     fn start(name: &'static str, addr: &'static str, conf: &str, ports: (u16, u16)) -> Daemon {
+        Self::start_with(name, addr, conf, ports, |_| {})
+    }
+
+    /// `setup` prepares the directory (keys next to ike.conf) first.
+    fn start_with(
+        name: &'static str,
+        addr: &'static str,
+        conf: &str,
+        ports: (u16, u16),
+        setup: impl FnOnce(&Path),
+    ) -> Daemon {
         let dir = scratch(name);
+        setup(&dir);
         let conf_path = dir.join("ike.conf");
         write_conf(&conf_path, conf);
         let sim = Command::new(bin_dir().join("pfkey-sim"))
@@ -847,4 +859,101 @@ fn wrong_psk_fails_with_the_reason_and_installs_nothing() {
         );
         assert!(!d.log().contains(PSK) && !d.log().contains("a different secret"));
     }
+}
+
+/// `openssl` with these arguments; false if it is not installed.
+fn openssl(args: &[&str]) -> bool {
+    match Command::new("openssl").args(args).output() {
+        Ok(o) => {
+            assert!(
+                o.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+/// RFC 7427 signatures with EC keys in iked's layout: each side has
+/// `private/local.key` and the other's `pubkeys/ipv4/<address>`.
+#[test]
+fn public_key_tunnel_with_rfc7427_signatures() {
+    require_root!();
+    let keys = scratch("keys");
+    for who in ["alice", "bob"] {
+        let k = keys.join(format!("{who}.key"));
+        let k = k.to_str().unwrap();
+        if !openssl(&[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            k,
+        ]) {
+            eprintln!("skipped: needs the openssl command to make keys");
+            return;
+        }
+        let pubk = keys.join(format!("{who}.pub"));
+        assert!(openssl(&[
+            "pkey",
+            "-in",
+            k,
+            "-pubout",
+            "-out",
+            pubk.to_str().unwrap()
+        ]));
+    }
+    let place = |me: &str, peer: &str, peer_addr: &str| {
+        let keys = keys.clone();
+        let (me, peer, peer_addr) = (me.to_string(), peer.to_string(), peer_addr.to_string());
+        move |dir: &Path| {
+            let private = dir.join("private");
+            std::fs::create_dir(&private).unwrap();
+            std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
+            let key = private.join("local.key");
+            std::fs::copy(keys.join(format!("{me}.key")), &key).unwrap();
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+            let pubdir = dir.join("pubkeys").join("ipv4");
+            std::fs::create_dir_all(&pubdir).unwrap();
+            let pubk = pubdir.join(&peer_addr);
+            std::fs::copy(keys.join(format!("{peer}.pub")), &pubk).unwrap();
+            std::fs::set_permissions(&pubk, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+    };
+    let conf = |me: &str, peer: &str, ours: &str, theirs: &str| {
+        format!(
+            "ikev2 \"tun\" passive esp tunnel from {ours} to {theirs} local {me} peer {peer} \\\n\
+             \tikesa enc aes-256-gcm prf hmac-sha2-256 group ecp256 \\\n\
+             \tchildsa enc aes-256 auth hmac-sha2-512 \\\n\
+             \tsrcid \"{me}\" dstid \"{peer}\" rfc7427\n"
+        )
+    };
+    let p = ports();
+    let a = Daemon::start_with(
+        "alice",
+        ALICE,
+        &conf(ALICE, BOB, TUN.alice_net, TUN.bob_net),
+        p,
+        place("alice", "bob", BOB),
+    );
+    let b = Daemon::start_with(
+        "bob",
+        BOB,
+        &conf(BOB, ALICE, TUN.bob_net, TUN.alice_net),
+        p,
+        place("bob", "alice", ALICE),
+    );
+    a.ctl(&["up", "tun"]);
+    check_tunnel(&a, &b, &TUN, true);
+    let pol: Value = serde_json::from_str(&a.ctl(&["show", "policy", "--json"])).unwrap();
+    assert_eq!(pol["policies"][0]["auth"], "rfc7427");
+    assert_eq!(pol["policies"][0]["skipped"], Value::Null);
+    let sa = b.show_sa();
+    assert_eq!(sa["ike_sas"][0]["peer_id"], ALICE);
+    assert_eq!(sa["ike_sas"][0]["group"], "ecp256");
+    let _ = std::fs::remove_dir_all(&keys);
 }
