@@ -6,7 +6,9 @@
 //! hands them to [`ike_proto::engine::Engine`] and collects what it asks
 //! for: datagrams (mapped to the UDP socket bound to the engine's local
 //! address), kernel requests (translated by `kernel`), the next deadline,
-//! and events (logged, kept in the `show` table, streamed to `monitor`).
+//! and events (logged and streamed to `monitor`). `show sa` reads the
+//! engine's own snapshot; the kernel's byte counters are fetched every
+//! `COUNTER_INTERVAL`.
 
 use crate::kernel::KernelMap;
 use crate::policy::{self, Listen};
