@@ -26,7 +26,7 @@ fn min_nonce<'a>(a: &'a [u8], b: &'a [u8]) -> Vec<u8> {
 
 impl Engine {
     /// First step of our CREATE_CHILD_SA: ask the kernel for an SPI.
-    pub(super) fn child_task_start(&mut self, now: Instant, h: u64, task: Task) {
+    pub(super) fn child_task_start(&mut self, h: u64, task: Task) {
         let Some(sa) = self.sas.get_mut(&h) else {
             return;
         };
@@ -46,7 +46,6 @@ impl Engine {
         };
         sa.spi_wait = Some((request, task));
         self.request_spi(request, h, KernelPurpose::TaskSpi, src, dst);
-        let _ = now;
     }
 
     /// Second step: the SPI is there, send the request.

@@ -107,7 +107,6 @@ impl Engine {
         if let Some(e) = super::error_notify(&payloads) {
             log::info!("peer sent {e} in an INFORMATIONAL request");
         }
-        let _ = now;
     }
 
     /// Starts the DELETE of one of our children.

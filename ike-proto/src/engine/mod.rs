@@ -704,7 +704,7 @@ impl Engine {
 
     fn start_task(&mut self, now: Instant, h: u64, task: Task) {
         match task {
-            Task::NewChild | Task::RekeyChild(_) => self.child_task_start(now, h, task),
+            Task::NewChild | Task::RekeyChild(_) => self.child_task_start(h, task),
             Task::RekeyIke => self.rekey_ike_start(now, h),
             Task::DeleteChild(spi) => self.delete_child_start(now, h, spi),
             Task::DeleteIke => self.delete_ike_start(now, h),
