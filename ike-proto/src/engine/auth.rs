@@ -90,6 +90,16 @@ impl Engine {
     /// Initiator: sends IKE_AUTH once IKE_SA_INIT is done and (unless
     /// childless) the kernel gave us the child's inbound SPI.
     pub(super) fn try_send_auth(&mut self, now: Instant, h: u64) {
+        // RFC 7296 2.4: INITIAL_CONTACT says "I have no other IKE SA with
+        // you"; with one still up it would make the peer delete it.
+        let Some(name) = self.sas.get(&h).map(|s| s.policy.name.clone()) else {
+            return;
+        };
+        let others = self.sas.iter().any(|(k, s)| {
+            *k != h
+                && s.policy.name == name
+                && matches!(s.phase, Phase::Established | Phase::Rekeyed)
+        });
         let Some(sa) = self.sas.get_mut(&h) else {
             return;
         };
@@ -124,7 +134,7 @@ impl Engine {
             return;
         };
         let mut payloads = vec![Payload::IdI(idi)];
-        if policy.initial_contact {
+        if policy.initial_contact && !others {
             payloads.push(notify(NotifyType::INITIAL_CONTACT, Vec::new()));
         }
         payloads.push(Payload::IdR(id_payload(&policy.peer_id)));
