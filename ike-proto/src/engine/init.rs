@@ -479,6 +479,9 @@ impl Engine {
             return;
         }
         if self.half_open >= self.cfg.cookie_threshold {
+            // Rotate here too: an engine with no timers armed would
+            // otherwise keep one secret forever.
+            self.cookies.maybe_rotate(now, self.rng.as_mut());
             // RFC 7296 2.6: the cookie notify must be the first payload.
             let ok = match payloads.first() {
                 Some(Payload::Notify(n)) if n.notify_type == NotifyType::COOKIE => {
