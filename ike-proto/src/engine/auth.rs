@@ -10,9 +10,10 @@ use crate::wire::Payload;
 
 use super::api::{DownReason, Event, FailReason, IkeSaId};
 use super::config::{Identity, LocalAuth, Mode, PeerAuth, Policy};
+use super::lifetime::rekey_deadline;
 use super::sa::{ChildAnswer, ChildReq, Parked, PendingKind, Phase};
 use super::ts::{self, TrafficSelector};
-use super::{find_notify, notify, proposal, rekey_deadline, Engine, KernelPurpose};
+use super::{find_notify, notify, proposal, Engine, KernelPurpose};
 
 fn id_payload(id: &Identity) -> Identification {
     Identification {

@@ -12,10 +12,11 @@ use crate::wire::Payload;
 use super::api::{Event, FailReason, IkeSaId};
 use super::auth::{child_from_response, find_payload, responder_child};
 use super::keys::{self, IkeKeyset, Seed};
+use super::lifetime::rekey_deadline;
 use super::sa::{
     ChildAnswer, ChildReq, ChildState, Collision, IkeSa, Parked, PendingKind, Phase, Task,
 };
-use super::{find_notify, notify, proposal, rekey_deadline, ts, Engine, KernelPurpose};
+use super::{find_notify, notify, proposal, ts, Engine, KernelPurpose};
 
 /// Wait before retrying a rekey the peer refused for now (TEMPORARY_FAILURE).
 const RETRY_REKEY: Duration = Duration::from_secs(10);

@@ -19,10 +19,12 @@ use super::api::{
     PolicyParams, SaParams,
 };
 use super::config::Mode;
+use super::config::Policy;
 use super::keys::child_keys;
+use super::lifetime::rekey_deadline;
 use super::sa::{Child, ChildState, IkeSa, Phase, Task};
 use super::ts::{self, TrafficSelector};
-use super::{notify, rekey_deadline, Engine, KernelPurpose};
+use super::{notify, Engine, KernelPurpose};
 
 /// Everything needed to install one negotiated CHILD_SA.
 pub(crate) struct NewChild {
@@ -499,6 +501,34 @@ impl Engine {
                         let pts = packet_src.zip(packet_dst);
                         self.initiate(now, policy, pts);
                     }
+                }
+            }
+        }
+    }
+}
+
+impl Engine {
+    /// Installs the kernel policies of a `trap` policy (both directions,
+    /// every pair of configured selectors).
+    pub(super) fn install_trap(&mut self, p: &Policy) {
+        let (Some(local), Some(remote)) = (p.local_addr, p.peer_addr) else {
+            log::warn!("policy {}: a trap needs both addresses", p.name);
+            return;
+        };
+        for l in &p.local_ts {
+            for r in &p.peer_ts {
+                for direction in [Direction::Outbound, Direction::Inbound] {
+                    let request = self.request_id();
+                    self.kernel_out
+                        .push_back(KernelRequest::AddPolicy(PolicyParams {
+                            request,
+                            direction,
+                            local_ts: *l,
+                            remote_ts: *r,
+                            mode: p.mode,
+                            local,
+                            remote,
+                        }));
                 }
             }
         }

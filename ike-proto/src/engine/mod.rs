@@ -53,7 +53,10 @@
 //!
 //! - `api`: input/output types; `config`: what to negotiate with whom.
 //! - `init`, `auth`, `child`, `info`: the four exchanges.
-//! - `kernel`: CHILD_SA installation and kernel events.
+//! - `exchange`: protected messages (window, cached answers, reassembly,
+//!   dispatch); `lifetime`: retransmission, timeouts, rekeys, expiry, DPD.
+//! - `kernel`: CHILD_SA installation, kernel policies and kernel events.
+//! - `inspect`: read-only snapshots for `ike-ctl`.
 //! - `proposal`: offers and selection; `ts`: traffic selectors.
 //! - `codec`: protected messages and fragments; `reassembly`.
 //! - `keys`: IKE and CHILD_SA key material; `cookie`: RFC 7296 2.6.
@@ -68,8 +71,10 @@ mod cookie;
 mod exchange;
 mod info;
 mod init;
+mod inspect;
 mod kernel;
 mod keys;
+mod lifetime;
 mod proposal;
 mod reassembly;
 mod rng;
@@ -92,7 +97,7 @@ pub use ts::{narrow, TrafficSelector};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::crypto::dh::DefaultKeyExchangeFactory;
 use crate::crypto::KeyExchangeFactory;
@@ -215,101 +220,6 @@ impl Engine {
         }
     }
 
-    /// Installs the kernel policies of a `trap` policy (both directions,
-    /// every pair of configured selectors).
-    fn install_trap(&mut self, p: &Policy) {
-        let (Some(local), Some(remote)) = (p.local_addr, p.peer_addr) else {
-            log::warn!("policy {}: a trap needs both addresses", p.name);
-            return;
-        };
-        for l in &p.local_ts {
-            for r in &p.peer_ts {
-                for direction in [Direction::Outbound, Direction::Inbound] {
-                    let request = self.request_id();
-                    self.kernel_out
-                        .push_back(KernelRequest::AddPolicy(PolicyParams {
-                            request,
-                            direction,
-                            local_ts: *l,
-                            remote_ts: *r,
-                            mode: p.mode,
-                            local,
-                            remote,
-                        }));
-                }
-            }
-        }
-    }
-
-    /// Number of IKE SAs in the table (any state).
-    pub fn ike_sa_count(&self) -> usize {
-        self.sas.len()
-    }
-
-    /// Number of half-open responder IKE SAs.
-    pub fn half_open_count(&self) -> usize {
-        self.half_open
-    }
-
-    /// Handles of the established IKE SAs.
-    pub fn established(&self) -> Vec<IkeSaId> {
-        let mut v: Vec<IkeSaId> = self
-            .sas
-            .iter()
-            .filter(|(_, s)| s.phase == Phase::Established)
-            .map(|(h, _)| IkeSaId(*h))
-            .collect();
-        v.sort();
-        v
-    }
-
-    /// Inbound/outbound SPI pairs of the installed CHILD_SAs of an IKE SA.
-    pub fn children(&self, ike: IkeSaId) -> Vec<(u32, u32)> {
-        self.sas
-            .get(&ike.0)
-            .map(|s| s.children.iter().map(|c| (c.spi_in, c.spi_out)).collect())
-            .unwrap_or_default()
-    }
-
-    /// The CHILD_SAs of an IKE SA, with algorithms and selectors.
-    pub fn child_sas(&self, ike: IkeSaId) -> Vec<ChildInfo> {
-        self.sas.get(&ike.0).map(child_infos).unwrap_or_default()
-    }
-
-    /// A snapshot of every IKE SA and its children, ordered by handle.
-    pub fn sa_info(&self) -> Vec<IkeSaInfo> {
-        let mut v: Vec<IkeSaInfo> = self
-            .sas
-            .iter()
-            .map(|(h, s)| IkeSaInfo {
-                id: IkeSaId(*h),
-                policy: s.policy.name.clone(),
-                status: match s.phase {
-                    Phase::Init => IkeStatus::Connecting,
-                    Phase::Auth => IkeStatus::Authenticating,
-                    Phase::Established => IkeStatus::Established,
-                    Phase::Deleting => IkeStatus::Deleting,
-                    Phase::Rekeyed => IkeStatus::Rekeyed,
-                },
-                initiator: s.initiator,
-                local: s.local,
-                remote: s.remote,
-                spi_i: s.spi_i,
-                spi_r: s.spi_r,
-                local_id: s.policy.local_id.clone(),
-                peer_id: s.peer_id.clone(),
-                suite: s.suite,
-                created: s.created,
-                rekey_at: s.rekey_at,
-                hard_at: s.hard_at,
-                nat: s.nat,
-                children: child_infos(s),
-            })
-            .collect();
-        v.sort_by_key(|i| i.id);
-        v
-    }
-
     /// Replaces the configuration (reload). Existing SAs keep the policy
     /// they were negotiated with; the caller terminates those of removed or
     /// changed policies first. `Active` policies without an IKE SA are
@@ -360,11 +270,6 @@ impl Engine {
         for p in active {
             self.initiate(now, p, None);
         }
-    }
-
-    /// The peer's address of an IKE SA.
-    pub fn peer_of(&self, ike: IkeSaId) -> Option<SocketAddr> {
-        self.sas.get(&ike.0).map(|s| s.remote)
     }
 
     // ----- inputs ---------------------------------------------------------
@@ -718,148 +623,6 @@ impl Engine {
         }
     }
 
-    /// Recomputes the SA's next deadline.
-    fn rearm(&mut self, h: u64, _now: Instant) {
-        let Some(sa) = self.sas.get(&h) else {
-            self.timers.set(h, None);
-            return;
-        };
-        let mut next: Option<Instant> = None;
-        let mut consider = |t: Option<Instant>| {
-            if let Some(t) = t {
-                next = Some(next.map_or(t, |n: Instant| n.min(t)));
-            }
-        };
-        consider(sa.pending.as_ref().map(|p| p.retransmit_at));
-        consider(sa.hard_at);
-        if sa.phase == Phase::Established {
-            consider(sa.rekey_at);
-            for c in &sa.children {
-                consider(c.rekey_at);
-                consider(Some(c.hard_at));
-            }
-            if let Some(iv) = sa.policy.dpd_interval {
-                // Only when idle: any request in flight checks liveness too.
-                if sa.pending.is_none() && sa.spi_wait.is_none() && sa.tasks.is_empty() {
-                    consider(Some(sa.last_heard + iv));
-                }
-            }
-        } else if sa.pending.is_none() && matches!(sa.phase, Phase::Init | Phase::Auth) {
-            // Half-open (either side) waiting for the peer: give up later.
-            consider(Some(sa.created + self.cfg.half_open_timeout));
-        }
-        self.timers.set(h, next);
-    }
-
-    fn on_timer(&mut self, h: u64, now: Instant) {
-        // Retransmission first: it may decide the peer is dead.
-        let retx = self.cfg.retransmit;
-        let Some(sa) = self.sas.get_mut(&h) else {
-            return;
-        };
-        if let Some(p) = sa.pending.as_deref_mut() {
-            if p.retransmit_at <= now {
-                if p.tries >= retx.tries {
-                    let reason = match sa.phase {
-                        Phase::Established => DownReason::PeerDead,
-                        // A replaced SA or one we are deleting: nothing is lost.
-                        Phase::Rekeyed => DownReason::Rekeyed,
-                        Phase::Deleting => DownReason::Terminated,
-                        Phase::Init | Phase::Auth => DownReason::Failed,
-                    };
-                    if matches!(sa.phase, Phase::Init | Phase::Auth) {
-                        let (policy, remote) = (sa.policy.name.clone(), sa.remote);
-                        self.events.push_back(Event::Failed {
-                            ike: Some(IkeSaId(h)),
-                            policy: Some(policy),
-                            remote,
-                            reason: FailReason::Timeout,
-                        });
-                    }
-                    self.remove_sa(h, reason);
-                    return;
-                }
-                p.tries += 1;
-                // Exponential back-off, capped (RFC 7296 2.4).
-                let shift = p.tries.min(16);
-                let wait = retx
-                    .initial
-                    .saturating_mul(1u32 << shift)
-                    .min(retx.max_interval);
-                p.retransmit_at = now + wait;
-                let d = p.datagrams.clone();
-                let (l, r) = (sa.local, sa.remote);
-                self.emit(l, r, &d);
-            }
-        }
-        let Some(sa) = self.sas.get_mut(&h) else {
-            return;
-        };
-        if sa.hard_at.is_some_and(|t| t <= now) {
-            let reason = if sa.phase == Phase::Rekeyed {
-                DownReason::Rekeyed
-            } else {
-                DownReason::Expired
-            };
-            self.remove_sa(h, reason);
-            return;
-        }
-        if matches!(sa.phase, Phase::Init | Phase::Auth) {
-            if sa.pending.is_none() && sa.created + self.cfg.half_open_timeout <= now {
-                self.remove_sa(h, DownReason::Failed);
-            }
-            return;
-        }
-        if sa.phase != Phase::Established {
-            return;
-        }
-        if sa.rekey_at.is_some_and(|t| t <= now) {
-            sa.rekey_at = None;
-            if !sa.tasks.contains(&Task::RekeyIke) {
-                sa.tasks.push_back(Task::RekeyIke);
-            }
-        }
-        let mut expired = Vec::new();
-        for c in sa.children.iter_mut() {
-            if c.hard_at <= now {
-                expired.push(c.spi_in);
-            } else if c.rekey_at.is_some_and(|t| t <= now) {
-                c.rekey_at = None;
-                if c.state == sa::ChildState::Installed
-                    && !sa.tasks.contains(&Task::RekeyChild(c.spi_in))
-                {
-                    sa.tasks.push_back(Task::RekeyChild(c.spi_in));
-                }
-            }
-        }
-        if let Some(iv) = sa.policy.dpd_interval {
-            if sa.pending.is_none()
-                && sa.spi_wait.is_none()
-                && sa.last_heard + iv <= now
-                && sa.tasks.is_empty()
-            {
-                sa.tasks.push_back(Task::Dpd);
-            }
-        }
-        let grace = self.cfg.half_open_timeout;
-        for spi in expired {
-            let Some(c) = self.sas.get_mut(&h).and_then(|s| s.child_by_in(spi)) else {
-                continue;
-            };
-            if c.expiring {
-                // The DELETE exchange did not finish in time: drop it here.
-                self.child_gone(h, spi, DownReason::Expired, true);
-            } else {
-                // Hard lifetime: the kernel drops its SAs by itself; the
-                // DELETE exchange tells the peer and removes what is left.
-                c.expiring = true;
-                c.rekey_at = None;
-                c.hard_at = now + grace;
-                self.queue(now, h, Task::DeleteChild(spi));
-            }
-        }
-    }
-
     /// Deletes an IKE SA the polite way (DELETE exchange), or at once if it
     /// is not established.
     fn terminate(&mut self, now: Instant, h: u64) {
@@ -948,28 +711,6 @@ impl Engine {
     }
 }
 
-fn child_infos(s: &IkeSa) -> Vec<ChildInfo> {
-    s.children
-        .iter()
-        .map(|c| ChildInfo {
-            spi_in: c.spi_in,
-            spi_out: c.spi_out,
-            suite: c.suite,
-            local_ts: c.local_ts.clone(),
-            remote_ts: c.remote_ts.clone(),
-            mode: c.mode,
-            status: match c.state {
-                sa::ChildState::Installed => ChildStatus::Installed,
-                sa::ChildState::Rekeying => ChildStatus::Rekeying,
-                sa::ChildState::Rekeyed => ChildStatus::Rekeyed,
-                sa::ChildState::Deleting => ChildStatus::Deleting,
-            },
-            rekey_at: c.rekey_at,
-            hard_at: c.hard_at,
-        })
-        .collect()
-}
-
 /// A status or error notify without SPI.
 pub(crate) fn notify(t: NotifyType, data: Vec<u8>) -> Payload {
     Payload::Notify(Notify::new(t, data))
@@ -992,11 +733,4 @@ pub(crate) fn error_notify(payloads: &[Payload]) -> Option<NotifyType> {
     notifies(payloads)
         .map(|n| n.notify_type)
         .find(|t| t.is_error())
-}
-
-/// Jitter-reduced lifetime deadline: `base + rekey - random(0..jitter)`.
-pub(crate) fn rekey_deadline(rng: &mut dyn Rng, base: Instant, l: &Lifetime) -> Instant {
-    let jitter_ms = u64::try_from(l.jitter.as_millis()).unwrap_or(u64::MAX);
-    let j = Duration::from_millis(rng::below(rng, jitter_ms));
-    base + l.rekey.saturating_sub(j)
 }
