@@ -55,7 +55,14 @@ pub struct Engine {
     broker_ready: bool,
     /// When to ask the kernel for the SAs' byte counters next.
     next_counters: Instant,
+    /// Kernel reqid per policy name, kept across reloads so that a
+    /// policy's SAs and kernel policies keep matching.
+    reqids: std::collections::HashMap<String, u32>,
 }
+
+/// The largest reqid Linux and FreeBSD accept from us (IPSEC_MANUAL_REQID_MAX);
+/// above it they silently pick their own.
+const MAX_REQID: u32 = 0x3fff;
 
 /// How often `show sa`'s byte counters are refreshed from the kernel.
 const COUNTER_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
@@ -73,6 +80,7 @@ impl Engine {
             skipped,
             broker_ready: false,
             next_counters: now + COUNTER_INTERVAL,
+            reqids: Default::default(),
         };
         e.kernel_hints();
         e
@@ -172,7 +180,6 @@ impl Engine {
         let (ecfg, skipped) = convert(&config, &self.ports);
         self.config = config;
         self.skipped = skipped;
-        self.kernel_hints();
         // The engine tells policies apart by name: a changed one would keep
         // the kernel trap of its old settings. Remove the changed ones
         // first (their traps go), then hand over the whole new set (their
@@ -184,6 +191,8 @@ impl Engine {
             self.engine.set_config(now, without);
         }
         self.engine.set_config(now, ecfg);
+        // Before drain() translates what set_config queued.
+        self.kernel_hints();
         // Changed active policies are established again.
         for name in &changed {
             let active = self
@@ -314,9 +323,36 @@ impl Engine {
 
     /// Tells the kernel translation what the engine's requests leave out:
     /// the mode and byte limit per pair of tunnel ends.
+    fn engine_policies(&self) -> Vec<std::sync::Arc<ike::Policy>> {
+        self.engine.config().policies.clone()
+    }
+
     fn kernel_hints(&mut self) {
         self.kernel.modes.clear();
         self.kernel.byte_limits.clear();
+        self.kernel.reqids.clear();
+        for p in &self.engine_policies() {
+            let (Some(local), Some(peer)) = (p.local_addr, p.peer_addr) else {
+                continue;
+            };
+            let next = (1..=MAX_REQID).find(|n| !self.reqids.values().any(|r| r == n));
+            let reqid = match self.reqids.get(&p.name) {
+                Some(r) => *r,
+                None => {
+                    // Out of numbers (16383 policies): no binding, still works.
+                    let r = next.unwrap_or(0);
+                    self.reqids.insert(p.name.clone(), r);
+                    r
+                }
+            };
+            self.kernel.reqids.push(crate::kernel::ReqidRule {
+                local,
+                peer,
+                local_ts: p.local_ts.clone(),
+                peer_ts: p.peer_ts.clone(),
+                reqid,
+            });
+        }
         for p in &self.config.policies {
             let Some(peer) = p.peer.filter(|n| n.is_host()).map(|n| n.addr) else {
                 continue;

@@ -45,6 +45,18 @@ pub struct Counters {
     pub packets: u32,
 }
 
+/// One configured policy's selectors and its kernel reqid. A reqid ties a
+/// policy to its own SAs (KAME level "unique"), so two tunnels between the
+/// same gateways never use each other's SAs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReqidRule {
+    pub local: IpAddr,
+    pub peer: IpAddr,
+    pub local_ts: Vec<TrafficSelector>,
+    pub peer_ts: Vec<TrafficSelector>,
+    pub reqid: u32,
+}
+
 /// Key of a policy as the engine names it in `DeletePolicy`.
 type PolicyKey = (bool, TrafficSelector, TrafficSelector);
 
@@ -64,6 +76,8 @@ pub struct KernelMap {
     /// Mode per (our address, peer address), for GETSPI (the engine does
     /// not say; the broker checks it against the configuration).
     pub modes: HashMap<(IpAddr, IpAddr), Mode>,
+    /// Which reqid the SAs and policies of each configured policy carry.
+    pub reqids: Vec<ReqidRule>,
     /// Add a Linux `fwd` policy beside each inbound tunnel policy: Linux
     /// checks forwarded (tunnelled-to-another-host) traffic against it.
     pub linux_fwd: bool,
@@ -216,7 +230,7 @@ impl KernelMap {
                     proto: IpsecProtocol::Esp,
                     mode: encapsulation(p.mode),
                     tunnel,
-                    reqid: 0,
+                    reqid: self.reqid_for(p.local, p.remote, &p.local_ts, &p.remote_ts),
                 };
                 let mut sent = vec![base];
                 self.send(
@@ -277,6 +291,26 @@ impl KernelMap {
         self.counters.get(&(dst, spi)).copied()
     }
 
+    /// The reqid of the configured policy whose selectors contain these
+    /// (negotiated, maybe narrowed) ones; 0 (no binding) if none does.
+    fn reqid_for(
+        &self,
+        local: IpAddr,
+        peer: IpAddr,
+        local_ts: &TrafficSelector,
+        remote_ts: &TrafficSelector,
+    ) -> u32 {
+        self.reqids
+            .iter()
+            .find(|r| {
+                r.local == local
+                    && r.peer == peer
+                    && r.local_ts.iter().any(|t| local_ts.is_subset_of(t))
+                    && r.peer_ts.iter().any(|t| remote_ts.is_subset_of(t))
+            })
+            .map_or(0, |r| r.reqid)
+    }
+
     fn mode_for(&self, local: IpAddr, peer: IpAddr) -> Mode {
         self.modes
             .get(&(local, peer))
@@ -315,7 +349,7 @@ impl KernelMap {
                 dst: p.dst,
             },
             mode: encapsulation(p.mode),
-            reqid: 0,
+            reqid: self.reqid_for(local, peer, &p.local_ts, &p.remote_ts),
             encryption: Some(encryption),
             enc_key: Secret::new(p.encr_key.as_bytes().to_vec()),
             integrity,
@@ -721,6 +755,50 @@ mod tests {
             .collect();
         assert_eq!(deleted, added);
         assert!(refused.is_empty());
+    }
+
+    #[test]
+    fn sas_and_policies_carry_their_policys_reqid() {
+        let mut k = KernelMap::new();
+        k.reqids.push(ReqidRule {
+            local: ip("127.0.0.1"),
+            peer: ip("127.0.0.2"),
+            local_ts: vec![TrafficSelector::prefix(ip("10.1.0.0"), 16).unwrap()],
+            peer_ts: vec![TrafficSelector::prefix(ip("10.2.0.0"), 16).unwrap()],
+            reqid: 7,
+        });
+        let mut out = Vec::new();
+        let mut answers = Vec::new();
+        // Narrowed selectors inside the configured ones: reqid 7.
+        let mut sa = sa(Direction::Inbound, 1);
+        sa.local_ts = TrafficSelector::prefix(ip("10.1.2.0"), 24).unwrap();
+        sa.remote_ts = TrafficSelector::host(ip("10.2.0.9"));
+        k.request(KernelRequest::UpdateSa(sa.clone()), &mut out, &mut answers);
+        k.request(
+            KernelRequest::AddPolicy(PolicyParams {
+                request: RequestId(2),
+                direction: Direction::Outbound,
+                local_ts: sa.local_ts,
+                remote_ts: sa.remote_ts,
+                mode: Mode::Tunnel,
+                local: ip("127.0.0.1"),
+                remote: ip("127.0.0.2"),
+            }),
+            &mut out,
+            &mut answers,
+        );
+        // Outside them: no binding.
+        sa.remote_ts = TrafficSelector::host(ip("10.3.0.9"));
+        k.request(KernelRequest::UpdateSa(sa), &mut out, &mut answers);
+        let reqids: Vec<u32> = out
+            .iter()
+            .map(|NetToPfkey::Request { req, .. }| match req {
+                pk::KernelRequest::UpdateSa(p) => p.reqid,
+                pk::KernelRequest::AddPolicy(p) => p.reqid,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(reqids, [7, 7, 0]);
     }
 
     #[test]

@@ -434,6 +434,27 @@ fn check_tunnel(a: &Daemon, b: &Daemon, spec: &Spec, alice_initiated: bool) -> (
                     && p["requests"][0]["tunnel"] == serde_json::json!([t.0, t.1])
             })
         };
+        // Each side's policies and SAs of this tunnel share one non-zero
+        // reqid, and the policies require exactly it ("unique").
+        let reqid = spd
+            .iter()
+            .find(|p| p["dir"] == "out" && p["src"] == ours && p["dst"] == theirs)
+            .map(|p| p["requests"][0]["reqid"].clone())
+            .unwrap_or_else(|| panic!("no out policy on {me}: {k}"));
+        assert_ne!(reqid, 0, "{k}");
+        for p in spd.iter().filter(|p| p["src"] == ours || p["dst"] == ours) {
+            assert_eq!(p["requests"][0]["reqid"], reqid, "{p}");
+            assert_eq!(p["requests"][0]["level"], "unique", "{p}");
+        }
+        for spi in [a_in, a_out] {
+            let sa = k["sad"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["spi"] == spi)
+                .unwrap();
+            assert_eq!(sa["reqid"], reqid, "{sa}");
+        }
         assert!(
             find("out", ours, theirs, (me, peer)),
             "out policy on {me}: {k}"
