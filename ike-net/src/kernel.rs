@@ -132,7 +132,7 @@ impl KernelMap {
                     src,
                     dst,
                     mode: encapsulation(mode),
-                    reqid: 0,
+                    reqid: self.reqid_between(dst, src),
                     acquire_seq,
                 };
                 self.send(out, r, Waiting::Spi(request));
@@ -309,6 +309,19 @@ impl KernelMap {
                     && r.peer_ts.iter().any(|t| remote_ts.is_subset_of(t))
             })
             .map_or(0, |r| r.reqid)
+    }
+
+    /// For GETSPI, which knows only the addresses: the reqid of the one
+    /// policy between them, or 0 if there are several (UPDATE sets it).
+    fn reqid_between(&self, local: IpAddr, peer: IpAddr) -> u32 {
+        let mut it = self
+            .reqids
+            .iter()
+            .filter(|r| r.local == local && r.peer == peer);
+        match (it.next(), it.next()) {
+            (Some(r), None) => r.reqid,
+            _ => 0,
+        }
     }
 
     fn mode_for(&self, local: IpAddr, peer: IpAddr) -> Mode {
@@ -799,6 +812,30 @@ mod tests {
             })
             .collect();
         assert_eq!(reqids, [7, 7, 0]);
+        // GETSPI: one policy between the two addresses gives its reqid ...
+        let spi = KernelRequest::AllocateSpi {
+            request: RequestId(9),
+            protocol: ProtocolId::ESP,
+            src: ip("127.0.0.2"),
+            dst: ip("127.0.0.1"),
+        };
+        let getspi_reqid = |k: &mut KernelMap| {
+            let mut out = Vec::new();
+            k.request(spi.clone(), &mut out, &mut Vec::new());
+            match &out[0] {
+                NetToPfkey::Request {
+                    req: pk::KernelRequest::GetSpi { reqid, .. },
+                    ..
+                } => *reqid,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(getspi_reqid(&mut k), 7);
+        // ... two leave it to UPDATE.
+        let mut other = k.reqids[0].clone();
+        other.reqid = 8;
+        k.reqids.push(other);
+        assert_eq!(getspi_reqid(&mut k), 0);
     }
 
     #[test]
