@@ -52,7 +52,8 @@
 //! # Module map
 //!
 //! - `api`: input/output types; `config`: what to negotiate with whom.
-//! - `init`, `auth`, `child`, `info`: the four exchanges.
+//! - `init`, `auth`, `child`, `info`: the four exchanges; `ike_rekey`: the
+//!   IKE SA rekey (a CREATE_CHILD_SA of its own).
 //! - `exchange`: protected messages (window, cached answers, reassembly,
 //!   dispatch); `lifetime`: retransmission, timeouts, rekeys, expiry, DPD.
 //! - `kernel`: CHILD_SA installation, kernel policies and kernel events.
@@ -69,6 +70,7 @@ mod codec;
 mod config;
 mod cookie;
 mod exchange;
+mod ike_rekey;
 mod info;
 mod init;
 mod inspect;

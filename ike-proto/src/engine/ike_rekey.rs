@@ -1,0 +1,389 @@
+//! IKE SA rekey with CREATE_CHILD_SA (RFC 7296 1.3.2, 2.18), both roles,
+//! and simultaneous IKE SA rekeys (2.8.2): the new SA takes over the
+//! CHILD_SAs and queued work; the old one waits for its DELETE.
+
+use std::time::Instant;
+
+use crate::crypto::KeyAgreement;
+use crate::wire::consts::{DhGroup, ExchangeType, NotifyType};
+use crate::wire::ke::KeyExchange as KePayload;
+use crate::wire::Payload;
+
+use super::api::{Event, IkeSaId};
+use super::auth::find_payload;
+use super::child::{min_nonce, RETRY_REKEY};
+use super::keys::{self, IkeKeyset, Seed};
+use super::lifetime::rekey_deadline;
+use super::sa::{ChildState, Collision, IkeSa, PendingKind, Phase, Task};
+use super::{notify, proposal, Engine};
+
+impl Engine {
+    pub(super) fn rekey_ike_start(&mut self, now: Instant, h: u64) {
+        let Some(sa) = self.sas.get(&h) else { return };
+        if sa.phase != Phase::Established || sa.successor.is_some() {
+            return;
+        }
+        let Some(suite) = sa.suite else { return };
+        let policy = sa.policy.clone();
+        let group = suite.dh;
+        let Some(ke) = keys::group(group)
+            .ok()
+            .and_then(|cg| self.kex.start(cg, &self.sys_rng).ok())
+        else {
+            return;
+        };
+        let new_spi = self.fresh_spi();
+        let ni = self.nonce();
+        let payloads = vec![
+            Payload::Sa(proposal::ike_offer(
+                &policy.ike_proposals,
+                &new_spi.to_be_bytes(),
+                Some(group),
+            )),
+            Payload::Nonce(ni.clone()),
+            Payload::Ke(KePayload {
+                group,
+                data: ke.public_value().to_vec(),
+            }),
+        ];
+        if let Some(sa) = self.sas.get_mut(&h) {
+            sa.collision = None;
+        }
+        self.send_request(
+            now,
+            h,
+            ExchangeType::CREATE_CHILD_SA,
+            payloads,
+            PendingKind::RekeyIke {
+                new_spi,
+                ni,
+                ke,
+                group,
+            },
+        );
+    }
+
+    /// A new IKE SA replacing `old`, with message IDs starting over.
+    #[allow(clippy::too_many_arguments)]
+    fn rekeyed_sa(
+        &mut self,
+        now: Instant,
+        old: u64,
+        initiator: bool,
+        spi_i: u64,
+        spi_r: u64,
+        suite: super::api::IkeSuite,
+        keys: IkeKeyset,
+    ) -> Option<u64> {
+        let o = self.sas.get(&old)?;
+        let l = o.policy.ike_lifetime;
+        let sa = IkeSa {
+            policy: o.policy.clone(),
+            initiator,
+            spi_i,
+            spi_r,
+            local: o.local,
+            remote: o.remote,
+            phase: Phase::Established,
+            suite: Some(suite),
+            keys: Some(Box::new(keys)),
+            auth: None,
+            next_id: 0,
+            pending: None,
+            tasks: Default::default(),
+            spi_wait: None,
+            expect_id: 0,
+            cached: None,
+            parked: None,
+            reassembly: None,
+            children: Vec::new(),
+            peer_id: o.peer_id.clone(),
+            nat: o.nat,
+            fragmentation: o.fragmentation,
+            created: now,
+            last_heard: now,
+            rekey_at: Some(rekey_deadline(self.rng.as_mut(), now, &l)),
+            hard_at: Some(now + l.hard),
+            collision: None,
+            successor: None,
+        };
+        let h = if initiator { spi_i } else { spi_r };
+        self.sas.insert(h, sa);
+        self.rearm(h, now);
+        Some(h)
+    }
+
+    /// Moves children and pending child work from `old` to `new`; `old`
+    /// is now only waiting for its DELETE.
+    pub(super) fn hand_over(&mut self, now: Instant, old: u64, new: u64, we_delete_old: bool) {
+        let Some(o) = self.sas.get_mut(&old) else {
+            return;
+        };
+        let children = std::mem::take(&mut o.children);
+        let tasks: Vec<Task> = o
+            .tasks
+            .drain(..)
+            .filter(|t| {
+                matches!(
+                    t,
+                    Task::NewChild | Task::RekeyChild(_) | Task::DeleteChild(_)
+                )
+            })
+            .collect();
+        o.phase = Phase::Rekeyed;
+        o.successor = Some(new);
+        o.rekey_at = None;
+        // Whoever deletes the old SA does so at once; if that DELETE never
+        // comes, forget it after a while anyway.
+        o.hard_at = Some(now + self.cfg.half_open_timeout);
+        if we_delete_old {
+            o.tasks.push_back(Task::DeleteIke);
+        }
+        if let Some(n) = self.sas.get_mut(&new) {
+            n.children.extend(children);
+            n.tasks.extend(tasks);
+        }
+        self.events.push_back(Event::IkeRekeyed {
+            old: IkeSaId(old),
+            new: IkeSaId(new),
+        });
+        self.after_input(old, now);
+        self.after_input(new, now);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn rekey_ike_response(
+        &mut self,
+        now: Instant,
+        h: u64,
+        new_spi: u64,
+        ni: Vec<u8>,
+        ke: Box<dyn KeyAgreement>,
+        group: DhGroup,
+        payloads: Vec<Payload>,
+    ) {
+        let Some(sa) = self.sas.get(&h) else { return };
+        let policy = sa.policy.clone();
+        let peer_won = sa.collision.as_ref().map(|c| c.peer_created);
+        let answer = find_payload(&payloads, |p| {
+            if let Payload::Sa(x) = p {
+                Some(x)
+            } else {
+                None
+            }
+        });
+        let nr = find_payload(&payloads, |p| {
+            if let Payload::Nonce(x) = p {
+                Some(x)
+            } else {
+                None
+            }
+        });
+        let kp = find_payload(&payloads, |p| {
+            if let Payload::Ke(x) = p {
+                Some(x)
+            } else {
+                None
+            }
+        });
+        let ok = match (super::error_notify(&payloads), answer, nr, kp) {
+            (None, Some(a), Some(nr), Some(kp)) => {
+                proposal::ike_suite_from_answer(a, &policy.ike_proposals)
+                    .filter(|s| s.dh == group && kp.group == group)
+                    .and_then(|s| {
+                        <[u8; 8]>::try_from(a.first()?.spi.as_slice())
+                            .ok()
+                            .map(|b| (s, u64::from_be_bytes(b)))
+                    })
+                    .filter(|(_, spi)| *spi != 0)
+                    .map(|(s, spi)| (s, spi, nr.clone(), kp.data.clone()))
+            }
+            _ => None,
+        };
+        let Some((suite, peer_spi, nr, peer_ke)) = ok else {
+            match peer_won {
+                // Ours failed but the peer's went through: it is the new SA.
+                Some(p) if self.sas.contains_key(&p) => self.hand_over(now, h, p, false),
+                _ => {
+                    if let Some(sa) = self.sas.get_mut(&h) {
+                        sa.rekey_at = Some(now + RETRY_REKEY);
+                    }
+                }
+            }
+            return;
+        };
+        let Some(sa) = self.sas.get(&h) else { return };
+        let Some(old_keys) = sa.keys.as_deref() else {
+            return;
+        };
+        let Ok(g_ir) = ke.compute_shared(&peer_ke) else {
+            return;
+        };
+        let seed = Seed::Rekey {
+            old_prf: old_keys.prf,
+            old_sk_d: old_keys.sk_d.as_bytes(),
+        };
+        let Ok(k) = IkeKeyset::derive(
+            &suite,
+            seed,
+            g_ir.as_bytes(),
+            &ni,
+            &nr,
+            new_spi,
+            peer_spi,
+            true,
+        ) else {
+            return;
+        };
+        let Some(mine) = self.rekeyed_sa(now, h, true, new_spi, peer_spi, suite, k) else {
+            return;
+        };
+        let my_min = min_nonce(&ni, &nr);
+        match self
+            .sas
+            .get(&h)
+            .and_then(|s| s.collision.as_deref())
+            .cloned()
+        {
+            Some(col) if self.sas.contains_key(&col.peer_created) => {
+                if my_min < col.peer_min_nonce {
+                    // RFC 7296 2.8.2: our new SA is redundant; we delete it,
+                    // the peer (winner) deletes the old one.
+                    self.hand_over(now, h, col.peer_created, false);
+                    self.queue(now, mine, Task::DeleteIke);
+                } else {
+                    self.hand_over(now, h, mine, true);
+                }
+            }
+            _ => self.hand_over(now, h, mine, true),
+        }
+    }
+
+    pub(super) fn rekey_ike_request(
+        &mut self,
+        now: Instant,
+        h: u64,
+        id: u32,
+        offer: Vec<crate::wire::sa::Proposal>,
+        ni: Vec<u8>,
+        payloads: Vec<Payload>,
+    ) {
+        let refuse = |e: &mut Engine, code: NotifyType, data: Vec<u8>| {
+            e.send_response(
+                h,
+                ExchangeType::CREATE_CHILD_SA,
+                id,
+                vec![notify(code, data)],
+            );
+        };
+        let Some(sa) = self.sas.get(&h) else { return };
+        let policy = sa.policy.clone();
+        let busy =
+            sa.pending.as_ref().is_some_and(|p| {
+                !matches!(p.kind, PendingKind::RekeyIke { .. } | PendingKind::Dpd)
+            }) || sa.spi_wait.is_some()
+                || sa.parked.is_some()
+                || sa.children.iter().any(|c| c.state == ChildState::Rekeying);
+        if sa.phase != Phase::Established || busy {
+            refuse(self, NotifyType::TEMPORARY_FAILURE, Vec::new());
+            return;
+        }
+        let collision = sa
+            .pending
+            .as_ref()
+            .is_some_and(|p| matches!(p.kind, PendingKind::RekeyIke { .. }));
+        let Some(kp) = find_payload(&payloads, |p| {
+            if let Payload::Ke(x) = p {
+                Some(x)
+            } else {
+                None
+            }
+        }) else {
+            refuse(self, NotifyType::INVALID_SYNTAX, Vec::new());
+            return;
+        };
+        let Some((answer, suite)) =
+            proposal::select_ike(&offer, &policy.ike_proposals, &[], Some(kp.group))
+                .filter(|(_, s)| keys::ike_suite_supported(s))
+        else {
+            refuse(self, NotifyType::NO_PROPOSAL_CHOSEN, Vec::new());
+            return;
+        };
+        if kp.group != suite.dh {
+            refuse(
+                self,
+                NotifyType::INVALID_KE_PAYLOAD,
+                suite.dh.0.to_be_bytes().to_vec(),
+            );
+            return;
+        }
+        let peer_spi = offer
+            .iter()
+            .find(|p| p.num == answer.num)
+            .and_then(|p| <[u8; 8]>::try_from(p.spi.as_slice()).ok())
+            .map(u64::from_be_bytes)
+            .filter(|s| *s != 0);
+        let Some(peer_spi) = peer_spi else {
+            refuse(self, NotifyType::INVALID_SYNTAX, Vec::new());
+            return;
+        };
+        let Some(ke) = keys::group(suite.dh)
+            .ok()
+            .and_then(|cg| self.kex.start(cg, &self.sys_rng).ok())
+        else {
+            return;
+        };
+        let public = ke.public_value().to_vec();
+        let Ok(g_ir) = ke.compute_shared(&kp.data) else {
+            refuse(self, NotifyType::INVALID_SYNTAX, Vec::new());
+            return;
+        };
+        let new_spi = self.fresh_spi();
+        let nr = self.nonce();
+        let Some(sa) = self.sas.get(&h) else { return };
+        let Some(old_keys) = sa.keys.as_deref() else {
+            return;
+        };
+        let seed = Seed::Rekey {
+            old_prf: old_keys.prf,
+            old_sk_d: old_keys.sk_d.as_bytes(),
+        };
+        let Ok(k) = IkeKeyset::derive(
+            &suite,
+            seed,
+            g_ir.as_bytes(),
+            &ni,
+            &nr,
+            peer_spi,
+            new_spi,
+            false,
+        ) else {
+            return;
+        };
+        let mut answer = answer;
+        answer.spi = new_spi.to_be_bytes().to_vec();
+        let out = vec![
+            Payload::Sa(vec![answer]),
+            Payload::Nonce(nr.clone()),
+            Payload::Ke(KePayload {
+                group: suite.dh,
+                data: public,
+            }),
+        ];
+        self.send_response(h, ExchangeType::CREATE_CHILD_SA, id, out);
+        let Some(new) = self.rekeyed_sa(now, h, false, peer_spi, new_spi, suite, k) else {
+            return;
+        };
+        if collision {
+            if let Some(sa) = self.sas.get_mut(&h) {
+                sa.collision = Some(Box::new(Collision {
+                    peer_min_nonce: min_nonce(&ni, &nr),
+                    peer_created: new,
+                }));
+            }
+        } else {
+            // The peer initiated: it deletes the old SA.
+            self.hand_over(now, h, new, false);
+        }
+    }
+}
