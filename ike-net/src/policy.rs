@@ -236,6 +236,10 @@ fn auth(config: &Config, p: &cfg::Policy) -> Result<(LocalAuth, PeerAuth), Strin
                 PeerAuth::Psk(Secret::from_slice(s.expose())),
             ))
         }
+        Auth::PublicKey(method) if *method != cfg::PublicKeyMethod::Rfc7427 => Err(format!(
+            "{}: only rfc7427 signatures (auth method 14) are implemented",
+            method.name()
+        )),
         Auth::PublicKey(_) => {
             let key = config
                 .local_key
@@ -388,17 +392,21 @@ mod tests {
         let mut pk = psk_policy();
         pk.name = "pk".into();
         pk.auth = Auth::PublicKey(cfg::PublicKeyMethod::Rfc7427);
+        let mut rsa = psk_policy();
+        rsa.name = "rsa".into();
+        rsa.auth = Auth::PublicKey(cfg::PublicKeyMethod::Rsa);
         let config = Config {
-            policies: vec![ah, anon, pk, psk_policy()],
+            policies: vec![ah, anon, pk, rsa, psk_policy()],
             ..Config::default()
         };
         let (e, skipped) = engine_config(&config, &listen());
         assert_eq!(e.policies.len(), 1);
-        assert_eq!(skipped.len(), 3, "{skipped:?}");
+        assert_eq!(skipped.len(), 4, "{skipped:?}");
         assert_eq!(skipped[0].0, "ah");
         assert!(skipped[0].1.contains("AH"));
         assert!(skipped[1].1.contains("dstid"));
         assert!(skipped[2].1.contains("local.key"));
+        assert!(skipped[3].1.contains("only rfc7427"));
     }
 
     #[test]
