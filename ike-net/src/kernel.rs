@@ -589,6 +589,46 @@ mod tests {
     }
 
     #[test]
+    fn any_selector_maps_to_an_exact_prefix_or_none_without_panicking() {
+        // Selectors come from the peer (narrowed by the engine): try many,
+        // including mixed families and reversed ranges.
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for i in 0..20_000 {
+            let a = next();
+            let b = next();
+            let v4 = |n: u64| IpAddr::V4(Ipv4Addr::from((n >> 32) as u32));
+            let v6 =
+                |n: u64, m: u64| IpAddr::V6(Ipv6Addr::from(u128::from(n) << 64 | u128::from(m)));
+            let (start, end) = match i % 4 {
+                0 => (v4(a), v4(b)),
+                1 => (v6(a, b), v6(b, a)),
+                2 => (v4(a), v6(a, b)),
+                _ => {
+                    // An aligned prefix: must map back exactly.
+                    let len = (a % 33) as u8;
+                    let ts = TrafficSelector::prefix(v4(b), len).unwrap();
+                    let (net, _) = prefix_of(&ts).expect("an aligned prefix");
+                    assert_eq!(net.prefix, len);
+                    assert_eq!(net.range(), (ts.start, ts.end));
+                    continue;
+                }
+            };
+            let mut ts = TrafficSelector::range(start, end);
+            ts.start_port = (a & 0xffff) as u16;
+            ts.end_port = (b & 0xffff) as u16;
+            if let Some((net, _)) = prefix_of(&ts) {
+                assert_eq!(net.range(), (ts.start, ts.end));
+            }
+        }
+    }
+
+    #[test]
     fn algorithms_map_by_number_and_key_length() {
         assert_eq!(
             encryption(EncrId::AES_GCM_16, Some(256)),
