@@ -432,3 +432,42 @@ fn duplicate_ike_sas_share_kernel_policies() {
     assert!(p.a.kernel.policies.is_empty() && p.b.kernel.policies.is_empty());
     assert!(p.a.kernel.sas.is_empty() && p.b.kernel.sas.is_empty());
 }
+
+#[test]
+fn reload_installs_and_replaces_traps_of_changed_policies() {
+    let (mut pa, pb) = psk_policies(b"k", b"k");
+    pa.start = StartAction::Passive;
+    let mut p = Pair::new(config(pa.clone()), config(pb), 46);
+    let now = p.now;
+    p.a.engine.start(now);
+    p.pump();
+    assert!(p.a.kernel.policies.is_empty());
+    // Same name, now a trap: its policies come in.
+    pa.trap = true;
+    pa.start = StartAction::OnDemand;
+    let now = p.now;
+    p.a.engine.set_config(now, config(pa.clone()));
+    p.pump();
+    assert_eq!(p.a.kernel.policies.len(), 2);
+    // Same name, other selectors: the old trap goes, the new one comes.
+    pa.local_ts = vec![TrafficSelector::prefix(ip("10.9.0.0"), 24).unwrap()];
+    p.a.engine.set_config(now, config(pa.clone()));
+    p.pump();
+    assert_eq!(p.a.kernel.policies.len(), 2);
+    assert!(p
+        .a
+        .kernel
+        .policies
+        .iter()
+        .all(|x| x.local_ts == pa.local_ts[0]));
+    // Unchanged: nothing happens.
+    let before = p.a.kernel.policies.clone();
+    p.a.engine.set_config(now, config(pa.clone()));
+    p.pump();
+    assert_eq!(p.a.kernel.policies, before);
+    // No longer a trap: the policies go.
+    pa.trap = false;
+    p.a.engine.set_config(now, config(pa));
+    p.pump();
+    assert!(p.a.kernel.policies.is_empty());
+}

@@ -508,6 +508,21 @@ impl Engine {
 }
 
 impl Engine {
+    /// Removes the kernel policies of a `trap` policy.
+    pub(super) fn remove_trap(&mut self, p: &Policy) {
+        for l in &p.local_ts {
+            for r in &p.peer_ts {
+                for direction in [Direction::Outbound, Direction::Inbound] {
+                    self.kernel_out.push_back(KernelRequest::DeletePolicy {
+                        direction,
+                        local_ts: *l,
+                        remote_ts: *r,
+                    });
+                }
+            }
+        }
+    }
+
     /// Installs the kernel policies of a `trap` policy (both directions,
     /// every pair of configured selectors).
     pub(super) fn install_trap(&mut self, p: &Policy) {

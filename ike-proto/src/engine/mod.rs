@@ -229,36 +229,42 @@ impl Engine {
     /// installed, those of removed ones (by name) deleted.
     pub fn set_config(&mut self, now: Instant, cfg: Config) {
         let old_policies = std::mem::take(&mut self.cfg.policies);
-        let old: Vec<String> = old_policies.iter().map(|p| p.name.clone()).collect();
         self.cfg = cfg;
         if !self.started {
             return;
         }
-        // Traps of policies that are gone come out of the kernel.
-        for p in old_policies.iter().filter(|p| p.trap) {
-            if self.cfg.policies.iter().any(|n| n.name == p.name) {
-                continue;
-            }
-            for l in &p.local_ts {
-                for r in &p.peer_ts {
-                    for direction in [Direction::Outbound, Direction::Inbound] {
-                        self.kernel_out.push_back(KernelRequest::DeletePolicy {
-                            direction,
-                            local_ts: *l,
-                            remote_ts: *r,
-                        });
-                    }
-                }
+        // A trap follows its policy by name: it goes when the policy goes
+        // or its kernel-relevant settings change, and comes with a new or
+        // changed policy.
+        let traps_of = |p: &Policy| {
+            p.trap.then(|| {
+                (
+                    p.local_ts.clone(),
+                    p.peer_ts.clone(),
+                    p.mode,
+                    p.local_addr,
+                    p.peer_addr,
+                )
+            })
+        };
+        let mut remove: Vec<Arc<Policy>> = Vec::new();
+        let mut install: Vec<Arc<Policy>> = Vec::new();
+        for o in old_policies.iter().filter(|o| o.trap) {
+            match self.cfg.policies.iter().find(|n| n.name == o.name) {
+                Some(n) if traps_of(n) == traps_of(o) => {}
+                _ => remove.push(o.clone()),
             }
         }
-        let new_traps: Vec<Arc<Policy>> = self
-            .cfg
-            .policies
-            .iter()
-            .filter(|p| p.trap && !old.contains(&p.name))
-            .cloned()
-            .collect();
-        for p in new_traps {
+        for n in self.cfg.policies.iter().filter(|n| n.trap) {
+            match old_policies.iter().find(|o| o.name == n.name) {
+                Some(o) if traps_of(o) == traps_of(n) => {}
+                _ => install.push(n.clone()),
+            }
+        }
+        for p in remove {
+            self.remove_trap(&p);
+        }
+        for p in install {
             self.install_trap(&p);
         }
         let active: Vec<Arc<Policy>> = self
