@@ -29,6 +29,11 @@ if [ -z "${BIN:-}" ]; then
 	TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 	BIN=$TARGET/release
 	if [ -z "${NO_BUILD:-}" ]; then
+		if ! command -v cargo >/dev/null 2>&1; then
+			echo "demo.sh: cargo not in PATH (sudo resets PATH): run" >&2
+			echo "  sudo env PATH=\"\$PATH\" $0   or build first and use NO_BUILD=1" >&2
+			exit 1
+		fi
 		echo "== building (cargo build --release)"
 		(cd "$ROOT" && cargo build --release --quiet --bins)
 	fi
