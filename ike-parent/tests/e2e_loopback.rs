@@ -978,3 +978,53 @@ fn public_key_tunnel_with_rfc7427_signatures() {
     assert_eq!(sa["ike_sas"][0]["group"], "ecp256");
     let _ = std::fs::remove_dir_all(&keys);
 }
+
+/// Transport mode between the two hosts themselves: SAs and policies in
+/// transport mode (no tunnel endpoints), keys crosswise equal.
+#[test]
+fn transport_mode_between_the_hosts() {
+    require_root!();
+    let conf = |me: &str, peer: &str| {
+        format!(
+            "ikev2 \"tr\" passive esp transport from {me} to {peer} local {me} peer {peer} \\\n\
+             \tikesa enc aes-256-gcm prf hmac-sha2-256 group curve25519 \\\n\
+             \tchildsa enc aes-128 auth hmac-sha2-384 psk \"{PSK}\"\n"
+        )
+    };
+    let p = ports();
+    let a = Daemon::start("alice", ALICE, &conf(ALICE, BOB), p);
+    let b = Daemon::start("bob", BOB, &conf(BOB, ALICE), p);
+    a.ctl(&["up", "tr"]);
+    let (ka, kb) = wait_kernels(&a, &b, "transport SAs", |k| {
+        sad_len(k) == 2 && k["spd"].as_array().unwrap().len() == 2
+    });
+    for (src, dst) in [(ALICE, BOB), (BOB, ALICE)] {
+        let (x, y) = (sas(&ka, src, dst), sas(&kb, src, dst));
+        assert_eq!((x.len(), y.len()), (1, 1));
+        let (x, y) = (x[0], y[0]);
+        assert_eq!(x["spi"], y["spi"]);
+        assert_eq!(x["mode"], "transport");
+        assert_eq!(x["encrypt"], "aes-cbc");
+        assert_eq!(x["enc_key_bits"], 128);
+        assert_eq!(x["auth"], "hmac-sha384");
+        assert_eq!(x["enc_key"], y["enc_key"]);
+        assert_eq!(x["auth_key"], y["auth_key"]);
+    }
+    // Out and in only (Linux's fwd is for tunnels), host selectors.
+    for (k, me, peer) in [(&ka, ALICE, BOB), (&kb, BOB, ALICE)] {
+        let spd = k["spd"].as_array().unwrap();
+        let host = |a: &str| format!("{a}/32");
+        for (dir, src, dst) in [("out", me, peer), ("in", peer, me)] {
+            assert!(
+                spd.iter().any(|p| p["dir"] == dir
+                    && p["src"] == host(src)
+                    && p["dst"] == host(dst)
+                    && p["requests"][0]["mode"] == "transport"
+                    && p["requests"][0]["tunnel"] == Value::Null),
+                "{dir} policy on {me}: {k}"
+            );
+        }
+    }
+    let sa = a.show_sa();
+    assert_eq!(sa["ike_sas"][0]["children"][0]["mode"], "transport");
+}
