@@ -471,3 +471,33 @@ fn reload_installs_and_replaces_traps_of_changed_policies() {
     p.pump();
     assert!(p.a.kernel.policies.is_empty());
 }
+
+#[test]
+fn reload_of_a_changed_trap_policy_with_a_live_sa() {
+    // As ike-net reloads a changed policy: terminate its SAs, set_config
+    // without it, set_config with its new version, and it comes back up.
+    let (mut pa, pb) = psk_policies(b"k", b"k");
+    pa.trap = true;
+    let mut p = Pair::new(config(pa.clone()), config(pb), 47);
+    let now = p.now;
+    p.a.engine.start(now);
+    p.run_for(Duration::from_secs(3));
+    assert_eq!(ike_up(&p.a.events), 1);
+    assert_eq!(p.a.kernel.policies.len(), 2);
+    p.command(
+        Side::A,
+        Command::Terminate {
+            policy: "net".into(),
+        },
+    );
+    let now = p.now;
+    let mut without = config(pa.clone());
+    without.policies.clear();
+    p.a.engine.set_config(now, without);
+    pa.child_lifetime.hard += Duration::from_secs(60); // "changed"
+    p.a.engine.set_config(now, config(pa));
+    p.run_for(Duration::from_secs(5));
+    assert_eq!(p.a.engine.established().len(), 1, "{:?}", p.a.events);
+    assert_eq!(p.a.kernel.policies.len(), 2, "{:?}", p.a.kernel.policies);
+    assert_mirrored(&p);
+}

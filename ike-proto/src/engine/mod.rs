@@ -272,7 +272,12 @@ impl Engine {
             .policies
             .iter()
             .filter(|p| p.start == StartAction::Active)
-            .filter(|p| !self.sas.values().any(|s| s.policy.name == p.name))
+            // An SA on its way out (terminated before the reload) does not count.
+            .filter(|p| {
+                !self.sas.values().any(|s| {
+                    s.policy.name == p.name && !matches!(s.phase, Phase::Deleting | Phase::Rekeyed)
+                })
+            })
             .cloned()
             .collect();
         for p in active {
