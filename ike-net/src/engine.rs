@@ -532,3 +532,105 @@ pub fn describe(ev: &Event) -> String {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ike_ipc::config::{Auth, Flow, IpNet, IpsecProtocol, Policy, PolicyMode, Secret};
+
+    fn sock(a: &str, natt: bool) -> ListenSocket {
+        ListenSocket {
+            addr: a.parse().unwrap(),
+            natt,
+        }
+    }
+
+    fn config() -> Config {
+        let mut p = Policy::new("tun");
+        p.mode = PolicyMode::Active;
+        p.local = Some("127.0.0.1".parse().unwrap());
+        p.peer = Some(IpNet::host("127.0.0.2".parse().unwrap()));
+        p.auth = Auth::Psk(Secret::new(b"k".to_vec()));
+        p.flows.push(Flow {
+            proto: None,
+            src: IpNet::host("10.0.0.1".parse().unwrap()),
+            src_port: None,
+            dst: IpNet::host("10.0.0.2".parse().unwrap()),
+            dst_port: None,
+        });
+        p.ike_proposals.push(ike_ipc::config::IkeProposal {
+            encryption: vec![ike_ipc::config::Encryption::Aes256Gcm16],
+            prf: vec![ike_ipc::config::Prf::HmacSha2_256],
+            integrity: vec![],
+            groups: vec![ike_ipc::config::DhGroup::Curve25519],
+        });
+        p.child_proposals.push(ike_ipc::config::ChildProposal {
+            encryption: vec![ike_ipc::config::Encryption::Aes256Cbc],
+            integrity: vec![ike_ipc::config::Integrity::HmacSha2_512],
+            groups: vec![],
+            esn: vec![],
+        });
+        let mut ah = p.clone();
+        ah.name = "ah".into();
+        ah.protocol = IpsecProtocol::Ah;
+        Config {
+            policies: vec![p, ah],
+            ..Config::default()
+        }
+    }
+
+    #[test]
+    fn transmits_use_the_bound_socket_or_a_wildcard_on_the_port() {
+        let listen = [
+            sock("127.0.0.1:500", false),
+            sock("127.0.0.1:4500", true),
+            sock("0.0.0.0:500", false),
+            sock("[::]:500", false),
+        ];
+        let e = Engine::new(Config::default(), &listen, Instant::now());
+        let at = |s: &str| e.socket_for(s.parse().unwrap());
+        assert_eq!(at("127.0.0.1:500"), Some(0));
+        assert_eq!(at("127.0.0.1:4500"), Some(1));
+        assert_eq!(at("192.0.2.1:500"), Some(2));
+        assert_eq!(at("[2001:db8::1]:500"), Some(3));
+        assert_eq!(at("192.0.2.1:4500"), None);
+    }
+
+    #[test]
+    fn active_policy_starts_only_when_the_broker_is_ready() {
+        let now = Instant::now();
+        let mut e = Engine::new(config(), &[sock("127.0.0.1:500", false)], now);
+        let out = e.on_timeout(now);
+        assert!(out.transmits.is_empty() && out.kernel.is_empty());
+        let out = e.on_kernel(now, PfkeyToNet::Ready(Default::default()));
+        // IKE_SA_INIT to the peer from the socket bound to our address.
+        assert_eq!(out.transmits.len(), 1);
+        assert_eq!(out.transmits[0].socket, 0);
+        assert_eq!(out.transmits[0].to, "127.0.0.2:500".parse().unwrap());
+        // Its trap: out and in (and Linux's fwd) through the broker.
+        assert!(out.kernel.len() >= 2, "{:?}", out.kernel);
+        assert!(out.next_timeout.is_some());
+        // A datagram for an unknown local address is dropped.
+        let out = e.on_datagram(
+            now,
+            0,
+            "0.0.0.0:500".parse().unwrap(),
+            "127.0.0.2:500".parse().unwrap(),
+            &[0; 28],
+        );
+        assert!(out.transmits.is_empty());
+    }
+
+    #[test]
+    fn commands_name_unknown_and_unserved_policies() {
+        let now = Instant::now();
+        let mut e = Engine::new(config(), &[sock("127.0.0.1:500", false)], now);
+        let err = |r: Result<Outputs, String>| r.err().unwrap_or_default();
+        assert!(err(e.up(now, "nosuch")).contains("no such policy"));
+        assert!(err(e.up(now, "ah")).contains("not negotiated: AH"));
+        assert!(err(e.rekey(now, "tun")).contains("no established IKE SA"));
+        assert!(e.down(now, "tun").is_ok());
+        assert!(e.show_policy(false).contains("NOT NEGOTIATED: AH"));
+        assert_eq!(e.sa_counts(), (0, 0));
+    }
+}
