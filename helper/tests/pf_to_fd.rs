@@ -58,12 +58,21 @@ fn hands_out_a_usable_pfkey_socket() {
     register_through(&sock).unwrap();
     let log = std::fs::read_to_string(dir.join("pf-to-fd.log")).unwrap();
     assert_eq!(log.matches("handed a PF_KEY socket").count(), 2, "{log}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Connects as uid 65534 (a forked child that setuid()s, then execs this test binary
 /// running `probe_child`) and reports whether it received a working PF_KEY socket.
 fn probe_as_nobody(sock: &Path) -> bool {
-    let out = Command::new(std::env::current_exe().unwrap())
+    // uid 65534 may not be able to reach the build directory (e.g. a checkout under
+    // /root): run a copy of this test binary from the world-readable scratch directory.
+    let dir = sock.parent().unwrap();
+    let exe = dir.join("probe");
+    if !exe.exists() {
+        std::fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let out = Command::new(&exe)
         .args(["--exact", "probe_child", "--nocapture", "--test-threads=1"])
         .env(PROBE_ENV, sock)
         .gid(NOBODY)
@@ -119,6 +128,7 @@ fn refuses_a_peer_with_another_uid() {
         &["--owner", "65534", "--allow-uid", "65534"],
     );
     assert!(probe_as_nobody(&sock), "uid 65534 is allowed now");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -130,4 +140,5 @@ fn refuses_to_replace_a_file_that_is_not_a_socket() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a socket"));
     assert_eq!(std::fs::read(&path).unwrap(), b"precious");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -102,4 +102,5 @@ fn relays_both_ways_and_dumps_every_message() {
     assert!(rest.contains("Register"), "{rest}");
     assert!(rest.contains("SupportedEncrypt"), "{rest}");
     assert!(rest.contains("  0000: 02 07 00 03"), "{rest}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
