@@ -508,10 +508,21 @@ impl Engine {
 }
 
 impl Engine {
-    /// Removes the kernel policies of a `trap` policy.
+    /// Removes the kernel policies of a `trap` policy, unless a live child
+    /// of another (non-trap) policy still uses the same selectors: the trap
+    /// holds one reference in `policy_refs` like such a child does.
     pub(super) fn remove_trap(&mut self, p: &Policy) {
         for l in &p.local_ts {
             for r in &p.peer_ts {
+                match self.policy_refs.get_mut(&(*l, *r)) {
+                    Some(n) if *n > 1 => {
+                        *n -= 1;
+                        continue;
+                    }
+                    _ => {
+                        self.policy_refs.remove(&(*l, *r));
+                    }
+                }
                 for direction in [Direction::Outbound, Direction::Inbound] {
                     self.kernel_out.push_back(KernelRequest::DeletePolicy {
                         direction,
@@ -525,6 +536,14 @@ impl Engine {
 
     /// Installs the kernel policies of a `trap` policy (both directions,
     /// every pair of configured selectors).
+    ///
+    /// The trap takes a reference in `policy_refs`: on reload a policy
+    /// with a live child can become a trap while that child's DELETE is
+    /// still under way; without the reference, the child's removal would
+    /// then delete the kernel policies the trap needs (children of a trap
+    /// add none of their own). The requests go out even when a child
+    /// installed the selectors already, so the kernel entry takes the
+    /// trap's settings (the broker replaces an existing entry).
     pub(super) fn install_trap(&mut self, p: &Policy) {
         let (Some(local), Some(remote)) = (p.local_addr, p.peer_addr) else {
             log::warn!("policy {}: a trap needs both addresses", p.name);
@@ -532,6 +551,7 @@ impl Engine {
         };
         for l in &p.local_ts {
             for r in &p.peer_ts {
+                *self.policy_refs.entry((*l, *r)).or_insert(0) += 1;
                 for direction in [Direction::Outbound, Direction::Inbound] {
                     let request = self.request_id();
                     self.kernel_out
