@@ -19,8 +19,15 @@ host=$(rustc -vV | sed -n 's/^host: //p')
 cargo build --release --target "$host" --bin "$target"
 # Seeds: the captured messages of the test vectors, as binary.
 mkdir -p "corpus/$target" artifacts
-for f in ../ike-proto/tests/data/*/[0-9]*.hex ../ike-proto/tests/data/*/decrypted/*.hex; do
-    grep -v '^#' "$f" | tr -d ' \n' | xxd -r -p > "corpus/$target/seed-$(basename "$f" .hex)"
-done
+if [ "$target" = config_parser ]; then
+    # Seeds: the example configurations.
+    for f in ../etc/ike.conf ../etc/examples/*.conf; do
+        cp "$f" "corpus/$target/seed-$(basename "$f")"
+    done
+else
+    for f in ../ike-proto/tests/data/*/[0-9]*.hex ../ike-proto/tests/data/*/decrypted/*.hex; do
+        grep -v '^#' "$f" | tr -d ' \n' | xxd -r -p > "corpus/$target/seed-$(basename "$f" .hex)"
+    done
+fi
 exec "$CARGO_TARGET_DIR/$host/release/$target" -max_total_time="$seconds" -artifact_prefix=artifacts/ \
     -print_final_stats=1 "corpus/$target"
