@@ -2,9 +2,10 @@
 //!
 //! - [`cli`]: flags. [`startup`]: the privileged opens, fork+exec of the
 //!   children. [`supervisor`]: fail-closed supervision, shutdown, reload.
-//! - [`sockets`], [`spawn`], [`daemon`], [`logging`], [`childlog`]: the parts.
+//! - [`sockets`], [`bypass`], [`spawn`], [`daemon`], [`logging`], [`childlog`]: the parts.
 //! - [`config`]: the iked.conf(5)-style parser; [`settings`] calls it.
 
+pub mod bypass;
 pub mod childlog;
 pub mod cli;
 pub mod config;

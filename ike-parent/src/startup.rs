@@ -62,7 +62,17 @@ pub fn run(opts: Options) -> Result<i32, String> {
     }
     let mut udp = Vec::with_capacity(listen.len());
     for l in &listen {
-        udp.push(sockets::bind_udp(l.addr)?);
+        let s = sockets::bind_udp(l.addr)?;
+        // IKE must never be caught by our own IPsec policies (see bypass.rs).
+        if let crate::bypass::Outcome::NoKernelIpsec(e) = crate::bypass::exempt(s.as_fd(), l.addr)?
+        {
+            log::warn!(
+                "no IPsec bypass on the UDP socket {}: the kernel refused it ({e}); \
+                 fine without kernel IPsec (e.g. with --pfkey unix: and the simulator)",
+                l.addr
+            );
+        }
+        udp.push(s);
     }
     let control = sockets::bind_control(&opts.control)?;
     let _control_path = RemoveOnDrop(opts.control.clone());
