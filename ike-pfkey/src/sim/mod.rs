@@ -202,7 +202,10 @@ impl Engine {
             next_policy: 1,
             acquire_seq: 0,
             acquires: BTreeMap::new(),
-            rng: 0x9e37_79b9_7f4a_7c15 ^ epoch,
+            // The pid keeps two simulators started in the same second (two
+            // daemons on one host, as in the demo) from handing out the same
+            // SPIs, which would make their dumps hard to read.
+            rng: 0x9e37_79b9_7f4a_7c15 ^ epoch ^ (u64::from(std::process::id()) << 32),
             epoch_base: (now, epoch),
         }
     }
