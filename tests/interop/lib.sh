@@ -39,9 +39,14 @@ check() {  # check DESCRIPTION CMD...
   local what=$1; shift
   if "$@"; then pass "$what"; else fail "$what"; return 1; fi
 }
-# wait_for SECONDS DESCRIPTION CMD...: poll CMD every 0.5 s until it succeeds; check result
+# wait_for SECONDS DESCRIPTION CMD...: poll CMD every 0.5 s until it succeeds; check result.
+# SECONDS is what the step takes on an idle machine with room to spare; the deadline is
+# INTEROP_WAIT_SCALE (default 3) times that, because CI runs the kernel lab under TCG on
+# two shared cores, where strongSwan's timers and the kernel's work stretch unpredictably.
+# Every caller waits for something to become true, so a longer deadline only delays a
+# failure; a pass returns as soon as the condition holds.
 wait_for() {
-  local secs=$1 what=$2; shift 2
+  local secs=$(( $1 * ${INTEROP_WAIT_SCALE:-3} )) what=$2; shift 2
   local deadline=$((SECONDS + secs))
   while :; do
     if "$@" >/dev/null 2>&1; then pass "$what"; return 0; fi

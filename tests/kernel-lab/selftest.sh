@@ -138,5 +138,35 @@ PYEOF
   check "pf-to-tcp printed a decoded dump of both directions" grep -q 'kernel -> client' "$OUT/pf-to-tcp.log"
 fi
 
+step "the PF_KEY broker's code path against the kernel (pfkey-probe)"
+# pfkey-probe drives ike_pfkey::broker, the code the daemon's ike-pfkey runs:
+# REGISTER, GETSPI, UPDATE, ADD, SPDADD out/in/fwd, GET, DUMP, SPDDUMP, then
+# DELETE and SPDDELETE. ip xfrm (netlink) is the independent witness.
+PROBE=
+for d in "${CARGO_TARGET_DIR:-}/release" "$ROOT/target/release" "${CARGO_TARGET_DIR:-}/debug" "$ROOT/target/debug"; do
+  [ -x "$d/pfkey-probe" ] && { PROBE=$d/pfkey-probe; break; }
+done
+if [ -z "$PROBE" ]; then
+  echo "FAIL: pfkey-probe not built (cargo build --release -p ike-pfkey)"; FAILS=$((FAILS + 1))
+else
+  N=klab-probe; ip netns add $N
+  check "pfkey-probe --keep: every broker step succeeds" \
+    ip netns exec $N "$PROBE" --keep > "$OUT/pfkey-probe-keep.txt" 2>&1
+  ip -n $N xfrm state > "$OUT/probe-xfrm-state.txt"; ip -n $N xfrm policy > "$OUT/probe-xfrm-policy.txt"
+  check "ip xfrm state: the two ESP SAs the broker installed (reqid 42, tunnel)" \
+    test "$(grep -c 'proto esp spi' "$OUT/probe-xfrm-state.txt")" = 2 -a \
+         "$(grep -c 'reqid 42 mode tunnel' "$OUT/probe-xfrm-state.txt")" = 2
+  check "ip xfrm state: the outbound SA has the SPI the broker chose" \
+    grep -q 'spi 0x00c0ffee' "$OUT/probe-xfrm-state.txt"
+  check "ip xfrm policy: out, in and fwd policies with reqid 42" \
+    test "$(grep -c 'reqid 42 mode tunnel' "$OUT/probe-xfrm-policy.txt")" = 3
+  ip -n $N xfrm state flush; ip -n $N xfrm policy flush
+  check "pfkey-probe: the same steps, then DELETE and SPDDELETE" \
+    ip netns exec $N "$PROBE" > "$OUT/pfkey-probe.txt" 2>&1
+  check "nothing left in the kernel after the broker's deletes" \
+    test -z "$(ip -n $N xfrm state; ip -n $N xfrm policy)"
+  ip netns del $N
+fi
+
 step "done in $(elapsed)s: $([ $FAILS = 0 ] && echo 'all checks passed' || echo "$FAILS checks FAILED"); files in $OUT"
 [ $FAILS = 0 ]
