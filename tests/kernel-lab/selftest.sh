@@ -150,8 +150,8 @@ if [ -z "$PROBE" ]; then
   echo "FAIL: pfkey-probe not built (cargo build --release -p ike-pfkey)"; FAILS=$((FAILS + 1))
 else
   N=klab-probe; ip netns add $N
-  check "pfkey-probe --keep: every broker step succeeds" \
-    ip netns exec $N "$PROBE" --keep > "$OUT/pfkey-probe-keep.txt" 2>&1
+  probe() { local out=$1; shift; ip netns exec $N "$PROBE" "$@" > "$OUT/$out" 2>&1; }
+  check "pfkey-probe --keep: every broker step succeeds" probe pfkey-probe-keep.txt --keep
   ip -n $N xfrm state > "$OUT/probe-xfrm-state.txt"; ip -n $N xfrm policy > "$OUT/probe-xfrm-policy.txt"
   check "ip xfrm state: the two ESP SAs the broker installed (reqid 42, tunnel)" \
     test "$(grep -c 'proto esp spi' "$OUT/probe-xfrm-state.txt")" = 2 -a \
@@ -161,8 +161,7 @@ else
   check "ip xfrm policy: out, in and fwd policies with reqid 42" \
     test "$(grep -c 'reqid 42 mode tunnel' "$OUT/probe-xfrm-policy.txt")" = 3
   ip -n $N xfrm state flush; ip -n $N xfrm policy flush
-  check "pfkey-probe: the same steps, then DELETE and SPDDELETE" \
-    ip netns exec $N "$PROBE" > "$OUT/pfkey-probe.txt" 2>&1
+  check "pfkey-probe: the same steps, then DELETE and SPDDELETE" probe pfkey-probe.txt
   check "nothing left in the kernel after the broker's deletes" \
     test -z "$(ip -n $N xfrm state; ip -n $N xfrm policy)"
   ip netns del $N
