@@ -80,13 +80,6 @@ fn check_auth(policy: &Policy, prf: PrfAlg, octets: &[u8], auth: &Authentication
     }
 }
 
-pub(super) fn find_payload<T>(
-    payloads: &[Payload],
-    f: impl Fn(&Payload) -> Option<&T>,
-) -> Option<&T> {
-    payloads.iter().find_map(f)
-}
-
 impl Engine {
     /// Initiator: sends IKE_AUTH once IKE_SA_INIT is done and (unless
     /// childless) the kernel gave us the child's inbound SPI.
@@ -190,20 +183,8 @@ impl Engine {
             return;
         };
         let policy = sa.policy.clone();
-        let idr = find_payload(&payloads, |p| {
-            if let Payload::IdR(x) = p {
-                Some(x)
-            } else {
-                None
-            }
-        });
-        let au = find_payload(&payloads, |p| {
-            if let Payload::Auth(x) = p {
-                Some(x)
-            } else {
-                None
-            }
-        });
+        let idr = first_payload!(&payloads, IdR);
+        let au = first_payload!(&payloads, Auth);
         let (Some(idr), Some(au)) = (idr, au) else {
             let reason = match super::error_notify(&payloads) {
                 Some(NotifyType::AUTHENTICATION_FAILED) | None => FailReason::AuthenticationFailed,
@@ -341,20 +322,8 @@ impl Engine {
         let Some(sa) = self.sas.get_mut(&h) else {
             return;
         };
-        let idi = find_payload(&payloads, |p| {
-            if let Payload::IdI(x) = p {
-                Some(x)
-            } else {
-                None
-            }
-        });
-        let au = find_payload(&payloads, |p| {
-            if let Payload::Auth(x) = p {
-                Some(x)
-            } else {
-                None
-            }
-        });
+        let idi = first_payload!(&payloads, IdI);
+        let au = first_payload!(&payloads, Auth);
         let (Some(idi), Some(au)) = (idi, au) else {
             self.auth_reject(
                 h,
@@ -364,13 +333,7 @@ impl Engine {
             );
             return;
         };
-        let idr = find_payload(&payloads, |p| {
-            if let Payload::IdR(x) = p {
-                Some(x)
-            } else {
-                None
-            }
-        });
+        let idr = first_payload!(&payloads, IdR);
         // The policy is chosen again by identity, among those that match the
         // addresses (RFC 7296 2.15: the ID decides which key applies).
         let (lip, rip) = (sa.local.ip(), sa.remote.ip());
@@ -460,13 +423,7 @@ impl Engine {
         let head = vec![Payload::IdR(idr_ours), Payload::Auth(our_auth)];
         let (ni, nr) = (actx.ni.clone(), actx.nr.clone());
 
-        let offer = find_payload(&payloads, |p| {
-            if let Payload::Sa(x) = p {
-                Some(x)
-            } else {
-                None
-            }
-        });
+        let offer = first_payload!(&payloads, Sa);
         let Some(offer) = offer else {
             // Childless (RFC 6023): we announced support, so accept it.
             sa.auth = None;
@@ -589,20 +546,8 @@ pub(super) fn responder_child(
         proposal::select_child(offer, &policy.child_proposals, 0, pfs_group, in_auth)
             .filter(|(_, s, _)| super::keys::child_suite_supported(s))
             .ok_or(NotifyType::NO_PROPOSAL_CHOSEN)?;
-    let tsi = find_payload(payloads, |p| {
-        if let Payload::TsI(x) = p {
-            Some(x)
-        } else {
-            None
-        }
-    });
-    let tsr = find_payload(payloads, |p| {
-        if let Payload::TsR(x) = p {
-            Some(x)
-        } else {
-            None
-        }
-    });
+    let tsi = first_payload!(payloads, TsI);
+    let tsr = first_payload!(payloads, TsR);
     let (Some(tsi), Some(tsr)) = (tsi, tsr) else {
         return Err(NotifyType::TS_UNACCEPTABLE);
     };
@@ -647,31 +592,12 @@ pub(super) fn child_from_response(
             other => FailReason::PeerNotify(other),
         });
     }
-    let answer = find_payload(payloads, |p| {
-        if let Payload::Sa(x) = p {
-            Some(x)
-        } else {
-            None
-        }
-    })
-    .ok_or(FailReason::NoProposalChosen)?;
+    let answer = first_payload!(payloads, Sa).ok_or(FailReason::NoProposalChosen)?;
     let (suite, spi_out) = proposal::child_suite_from_answer(answer, ours, req.pfs, in_auth)
         .filter(|(s, _)| super::keys::child_suite_supported(s))
         .ok_or(FailReason::NoProposalChosen)?;
-    let tsi = find_payload(payloads, |p| {
-        if let Payload::TsI(x) = p {
-            Some(x)
-        } else {
-            None
-        }
-    });
-    let tsr = find_payload(payloads, |p| {
-        if let Payload::TsR(x) = p {
-            Some(x)
-        } else {
-            None
-        }
-    });
+    let tsi = first_payload!(payloads, TsI);
+    let tsr = first_payload!(payloads, TsR);
     let (Some(tsi), Some(tsr)) = (tsi, tsr) else {
         return Err(FailReason::TsUnacceptable);
     };

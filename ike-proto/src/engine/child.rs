@@ -11,7 +11,7 @@ use crate::wire::notify::Notify;
 use crate::wire::Payload;
 
 use super::api::FailReason;
-use super::auth::{child_from_response, find_payload, responder_child};
+use super::auth::{child_from_response, responder_child};
 use super::keys;
 use super::sa::{ChildAnswer, ChildReq, ChildState, Collision, Parked, PendingKind, Phase, Task};
 use super::{find_notify, notify, proposal, ts, Engine, KernelPurpose};
@@ -151,26 +151,14 @@ impl Engine {
         let policy = sa.policy.clone();
         let result =
             child_from_response(&payloads, &req, &policy.child_proposals, false).and_then(|ok| {
-                let nr = find_payload(&payloads, |p| {
-                    if let Payload::Nonce(x) = p {
-                        Some(x)
-                    } else {
-                        None
-                    }
-                })
-                .ok_or(FailReason::NoProposalChosen)?
-                .clone();
+                let nr = first_payload!(&payloads, Nonce)
+                    .ok_or(FailReason::NoProposalChosen)?
+                    .clone();
                 let g_ir = match (req.pfs, req.ke) {
                     (Some(g), Some(k)) => {
-                        let kp = find_payload(&payloads, |p| {
-                            if let Payload::Ke(x) = p {
-                                Some(x)
-                            } else {
-                                None
-                            }
-                        })
-                        .filter(|k| k.group == g)
-                        .ok_or(FailReason::NoProposalChosen)?;
+                        let kp = first_payload!(&payloads, Ke)
+                            .filter(|k| k.group == g)
+                            .ok_or(FailReason::NoProposalChosen)?;
                         Some(k.compute_shared(&kp.data).map_err(|_| FailReason::Crypto)?)
                     }
                     _ => None,
@@ -255,20 +243,8 @@ impl Engine {
             return;
         };
         let policy = sa.policy.clone();
-        let offer = find_payload(&payloads, |p| {
-            if let Payload::Sa(x) = p {
-                Some(x)
-            } else {
-                None
-            }
-        });
-        let ni = find_payload(&payloads, |p| {
-            if let Payload::Nonce(x) = p {
-                Some(x)
-            } else {
-                None
-            }
-        });
+        let offer = first_payload!(&payloads, Sa);
+        let ni = first_payload!(&payloads, Nonce);
         let (Some(offer), Some(ni)) = (offer, ni) else {
             self.send_response(
                 h,
@@ -329,13 +305,7 @@ impl Engine {
             refuse(self, NotifyType::NO_ADDITIONAL_SAS);
             return;
         }
-        let ke = find_payload(&payloads, |p| {
-            if let Payload::Ke(x) = p {
-                Some(x)
-            } else {
-                None
-            }
-        });
+        let ke = first_payload!(&payloads, Ke);
         let choice = match responder_child(&payloads, offer, &policy, ke.map(|k| k.group), false) {
             Ok(c) => c,
             Err(NotifyType::NO_PROPOSAL_CHOSEN) if ke.is_some() => {

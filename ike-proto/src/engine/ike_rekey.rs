@@ -10,7 +10,6 @@ use crate::wire::ke::KeyExchange as KePayload;
 use crate::wire::Payload;
 
 use super::api::{Event, IkeSaId};
-use super::auth::find_payload;
 use super::child::{min_nonce, RETRY_REKEY};
 use super::keys::{self, IkeKeyset, Seed};
 use super::lifetime::rekey_deadline;
@@ -165,27 +164,9 @@ impl Engine {
         let Some(sa) = self.sas.get(&h) else { return };
         let policy = sa.policy.clone();
         let peer_won = sa.collision.as_ref().map(|c| c.peer_created);
-        let answer = find_payload(&payloads, |p| {
-            if let Payload::Sa(x) = p {
-                Some(x)
-            } else {
-                None
-            }
-        });
-        let nr = find_payload(&payloads, |p| {
-            if let Payload::Nonce(x) = p {
-                Some(x)
-            } else {
-                None
-            }
-        });
-        let kp = find_payload(&payloads, |p| {
-            if let Payload::Ke(x) = p {
-                Some(x)
-            } else {
-                None
-            }
-        });
+        let answer = first_payload!(&payloads, Sa);
+        let nr = first_payload!(&payloads, Nonce);
+        let kp = first_payload!(&payloads, Ke);
         let ok = match (super::error_notify(&payloads), answer, nr, kp) {
             (None, Some(a), Some(nr), Some(kp)) => {
                 proposal::ike_suite_from_answer(a, &policy.ike_proposals)
@@ -292,13 +273,7 @@ impl Engine {
             .pending
             .as_ref()
             .is_some_and(|p| matches!(p.kind, PendingKind::RekeyIke { .. }));
-        let Some(kp) = find_payload(&payloads, |p| {
-            if let Payload::Ke(x) = p {
-                Some(x)
-            } else {
-                None
-            }
-        }) else {
+        let Some(kp) = first_payload!(&payloads, Ke) else {
             refuse(self, NotifyType::INVALID_SYNTAX, Vec::new());
             return;
         };

@@ -63,6 +63,20 @@
 //! - `keys`: IKE and CHILD_SA key material; `cookie`: RFC 7296 2.6.
 //! - `sa`: per-SA state; `timers`: deadlines; `rng`: randomness.
 
+/// The body of the first payload of one kind in a decoded chain:
+/// `first_payload!(payloads, Auth)` is `Option<&Auth>`.
+macro_rules! first_payload {
+    ($payloads:expr, $kind:ident) => {
+        $payloads.iter().find_map(|p| {
+            if let Payload::$kind(x) = p {
+                Some(x)
+            } else {
+                None
+            }
+        })
+    };
+}
+
 mod api;
 mod auth;
 mod child;
