@@ -506,65 +506,55 @@ impl Engine {
         payloads: Vec<Payload>,
         kind: PendingKind,
     ) {
-        let mtu = self.cfg.fragment_mtu;
-        let Some(sa) = self.sas.get_mut(&h) else {
+        let Some((message_id, datagrams)) = self.seal_request(h, exchange, &payloads) else {
             return;
         };
-        let natt = sa.local.port() == self.cfg.natt_port;
-        let header = codec::header(
-            sa.spi_i,
-            sa.spi_r,
-            exchange,
-            sa.initiator,
-            false,
-            sa.next_id,
-        );
-        let frag = sa.fragmentation;
-        let Some(keys) = sa.keys.as_deref_mut() else {
-            return;
-        };
-        let Some(datagrams) =
-            codec::seal(keys, header, &payloads, frag, mtu, natt, self.rng.as_mut())
-        else {
-            return;
-        };
-        let (local, remote) = (sa.local, sa.remote);
-        sa.pending = Some(Box::new(Pending {
-            message_id: sa.next_id,
-            datagrams: datagrams.clone(),
-            tries: 0,
-            retransmit_at: now + self.cfg.retransmit.initial,
-            kind,
-        }));
-        sa.next_id = sa.next_id.wrapping_add(1);
-        self.emit(local, remote, &datagrams);
+        let retransmit_at = now + self.cfg.retransmit.initial;
+        if let Some(sa) = self.sas.get_mut(&h) {
+            sa.pending = Some(Box::new(Pending {
+                message_id,
+                datagrams,
+                tries: 0,
+                retransmit_at,
+                kind,
+            }));
+        }
     }
 
     /// Sends a protected request we will not wait for: the last word
     /// before we delete the SA (RFC 7296 2.21.2).
     fn send_last_word(&mut self, h: u64, exchange: ExchangeType, payloads: Vec<Payload>) {
+        let _ = self.seal_request(h, exchange, &payloads);
+    }
+
+    /// Protects `payloads` as our next request on `h`, sends it, and takes
+    /// its message ID; returns that ID and the datagrams sent (one, or the
+    /// RFC 7383 fragments) for the retransmission cache.
+    fn seal_request(
+        &mut self,
+        h: u64,
+        exchange: ExchangeType,
+        payloads: &[Payload],
+    ) -> Option<(u32, Vec<Vec<u8>>)> {
         let mtu = self.cfg.fragment_mtu;
-        let Some(sa) = self.sas.get_mut(&h) else {
-            return;
-        };
+        let sa = self.sas.get_mut(&h)?;
         let natt = sa.local.port() == self.cfg.natt_port;
+        let message_id = sa.next_id;
         let header = codec::header(
             sa.spi_i,
             sa.spi_r,
             exchange,
             sa.initiator,
             false,
-            sa.next_id,
+            message_id,
         );
         let frag = sa.fragmentation;
-        let Some(keys) = sa.keys.as_deref_mut() else {
-            return;
-        };
-        if let Some(d) = codec::seal(keys, header, &payloads, frag, mtu, natt, self.rng.as_mut()) {
-            sa.next_id = sa.next_id.wrapping_add(1);
-            let (local, remote) = (sa.local, sa.remote);
-            self.emit(local, remote, &d);
-        }
+        let keys = sa.keys.as_deref_mut()?;
+        let datagrams = codec::seal(keys, header, payloads, frag, mtu, natt, self.rng.as_mut())?;
+        sa.next_id = message_id.wrapping_add(1);
+        let (local, remote) = (sa.local, sa.remote);
+        self.emit(local, remote, &datagrams);
+        Some((message_id, datagrams))
     }
 
     /// Sends (and caches) a protected response to request `message_id`.
