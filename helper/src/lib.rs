@@ -14,6 +14,7 @@
 //! - [`framing`]: cutting PF_KEY messages out of a TCP byte stream.
 //! - [`dump`]: the decoded and hex rendering of a message.
 //! - [`ids`]: user and group names or numbers on the command line.
+//! - [`run`]: the `main` both binaries share.
 
 pub mod dump;
 pub mod framing;
@@ -22,3 +23,31 @@ pub mod loopback;
 pub mod peercred;
 pub mod pfkey_socket;
 pub mod unix_listener;
+
+use std::process::ExitCode;
+
+/// The `main` of both helpers: logging (`RUST_LOG`, default info), then the
+/// command line (a usage error exits 2), then the tool's work (a failure
+/// exits 1). Every message starts with the tool's `name`.
+pub fn run<O>(
+    name: &str,
+    parse: impl FnOnce(&[String]) -> Result<O, String>,
+    serve: impl FnOnce(&O) -> Result<(), String>,
+) -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let opts = match parse(&args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match serve(&opts) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -63,22 +63,7 @@ fn parse(args: &[String]) -> Result<Opts, String> {
 }
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let opts = match parse(&args) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("pf-to-tcp: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    match serve(&opts) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("pf-to-tcp: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    helper::run("pf-to-tcp", parse, serve)
 }
 
 fn serve(o: &Opts) -> Result<(), String> {
