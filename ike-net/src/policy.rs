@@ -133,6 +133,7 @@ pub fn policy(config: &Config, p: &cfg::Policy, listen: &Listen) -> Result<engin
         local_id,
         peer_id,
         local_auth,
+        local_certs: Vec::new(),
         peer_auth,
         local_ts,
         peer_ts,

@@ -85,7 +85,9 @@ fn sign_then_verify_each_key_type() {
         ("p256", SignatureScheme::EcdsaSha256),
         ("p384", SignatureScheme::EcdsaSha384),
         ("ed25519", SignatureScheme::Ed25519),
-        ("rsa2048", SignatureScheme::RsaPssSha256),
+        // RSA keys sign sha256WithRSAEncryption by default (what OpenIKED
+        // and strongSwan expect); PSS is checked below with sign_with.
+        ("rsa2048", SignatureScheme::RsaPkcs1Sha256),
     ] {
         let sk = private(name);
         assert_eq!(sk.scheme(), scheme);
@@ -100,6 +102,25 @@ fn sign_then_verify_each_key_type() {
         assert_eq!((s2, sig2), (scheme, sig.as_slice()));
         assert_eq!(pk.verify(s2, msg, sig2), Ok(()));
     }
+    // Every scheme an RSA key offers signs and verifies; a scheme of
+    // another key type is refused.
+    let sk = private("rsa2048");
+    let pk = public("rsa2048");
+    for &scheme in sk.schemes() {
+        let sig = sk.sign_with(scheme, &rng, msg).unwrap();
+        assert_eq!(pk.verify(scheme, msg, &sig), Ok(()), "{scheme:?}");
+        // The same signature under another RSA scheme does not verify.
+        let other = if scheme == SignatureScheme::RsaPkcs1Sha256 {
+            SignatureScheme::RsaPkcs1Sha384
+        } else {
+            SignatureScheme::RsaPkcs1Sha256
+        };
+        assert!(pk.verify(other, msg, &sig).is_err());
+    }
+    assert_eq!(
+        sk.sign_with(SignatureScheme::EcdsaSha256, &rng, msg),
+        Err(Error::Unsupported)
+    );
 }
 
 /// The four AlgorithmIdentifier encodings, byte for byte (RFC 7427 appendix
@@ -126,6 +147,15 @@ fn algorithm_identifier_bytes() {
         hex(SignatureScheme::RsaPssSha256),
         "304106092a864886f70d01010a3034a00f300d06096086480165030402010500a11c301a\
          06092a864886f70d010108300d06096086480165030402010500a203020120"
+    );
+    // sha256WithRSAEncryption with NULL parameters (RFC 7427 appendix A.1).
+    assert_eq!(
+        hex(SignatureScheme::RsaPkcs1Sha256),
+        "300d06092a864886f70d01010b0500"
+    );
+    assert_eq!(
+        SignatureScheme::RsaPkcs1Sha512.hash(),
+        HashAlgorithm::Sha512
     );
     assert_eq!(SignatureScheme::Ed25519.hash(), HashAlgorithm::Identity);
     assert_eq!(SignatureScheme::RsaPssSha256.hash(), HashAlgorithm::Sha256);
