@@ -219,6 +219,16 @@ impl Engine {
             payloads,
             PendingKind::Auth { child },
         );
+        // A request that cannot be encoded (say, more CERT payloads than a
+        // message holds) leaves nothing pending: fail now rather than keep
+        // a half-made SA that no timer would ever remove.
+        if self.sas.get(&h).is_some_and(|s| s.pending.is_none()) {
+            log::error!(
+                "policy {}: our IKE_AUTH request cannot be encoded",
+                policy.name
+            );
+            self.auth_failed(h, FailReason::LocalAuth, spi_in);
+        }
     }
 
     /// Initiator: the responder's IKE_AUTH answer.
