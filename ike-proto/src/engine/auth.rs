@@ -115,10 +115,11 @@ fn check_auth(
             };
         }
         PeerAuth::Signature(key) => key.as_ref().clone(),
-        PeerAuth::Certificate(store) => certs::peer_key(store, payloads, peer_id).map_err(|e| {
-            log::warn!("policy {}: peer certificate refused: {e}", policy.name);
-            FailReason::Certificate(e)
-        })?,
+        PeerAuth::Certificate(store) => certs::peer_key(store, payloads, peer_id, &policy.name)
+            .map_err(|e| {
+                log::warn!("policy {}: peer certificate refused: {e}", policy.name);
+                FailReason::Certificate(e)
+            })?,
     };
     key.verify_auth(auth.method.0, octets, &auth.data)
         .map_err(|_| FailReason::AuthenticationFailed)

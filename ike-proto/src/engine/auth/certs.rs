@@ -57,6 +57,7 @@ pub(crate) fn peer_key(
     store: &TrustStore,
     payloads: &[Payload],
     peer_id: &Identification,
+    policy: &str,
 ) -> Result<VerifyingKey, CertError> {
     let mut chain: Vec<&[u8]> = Vec::new();
     let mut seen = 0usize;
@@ -75,5 +76,85 @@ pub(crate) fn peer_key(
         kind: peer_id.id_type,
         data: peer_id.data.clone(),
     };
-    store.verify(&chain, &id.cert_identity())
+    let key = store.verify(&chain, &id.cert_identity())?;
+    log::info!(
+        "policy {policy}: peer certificate validated: chain of {} to a trusted CA, names {}",
+        chain.len(),
+        id_text(peer_id)
+    );
+    Ok(key)
+}
+
+/// An identity for a log line: names and addresses as text, anything else
+/// by type and length (peer bytes are never printed raw).
+fn id_text(id: &Identification) -> String {
+    use crate::wire::consts::IdType;
+    let printable = |d: &[u8]| {
+        d.iter()
+            .map(|&b| {
+                if b.is_ascii_graphic() {
+                    char::from(b)
+                } else {
+                    '?'
+                }
+            })
+            .collect::<String>()
+    };
+    match id.id_type {
+        IdType::FQDN => format!("FQDN {}", printable(&id.data)),
+        IdType::RFC822_ADDR => format!("RFC822 {}", printable(&id.data)),
+        IdType::IPV4_ADDR | IdType::IPV6_ADDR => {
+            let ip = match id.data.len() {
+                4 => <[u8; 4]>::try_from(id.data.as_slice())
+                    .ok()
+                    .map(std::net::IpAddr::from),
+                16 => <[u8; 16]>::try_from(id.data.as_slice())
+                    .ok()
+                    .map(std::net::IpAddr::from),
+                _ => None,
+            };
+            ip.map_or_else(|| "bad address".to_string(), |a| format!("IP {a}"))
+        }
+        t => format!("ID type {} ({} bytes)", t.0, id.data.len()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::consts::IdType;
+
+    fn id(t: IdType, d: &[u8]) -> Identification {
+        Identification {
+            id_type: t,
+            data: d.to_vec(),
+        }
+    }
+
+    #[test]
+    fn log_text_of_identities_never_prints_raw_bytes() {
+        assert_eq!(id_text(&id(IdType::FQDN, b"b.test")), "FQDN b.test");
+        assert_eq!(id_text(&id(IdType::FQDN, b"a\nb\x1b")), "FQDN a?b?");
+        assert_eq!(
+            id_text(&id(IdType::IPV4_ADDR, &[192, 0, 2, 1])),
+            "IP 192.0.2.1"
+        );
+        assert_eq!(id_text(&id(IdType::IPV6_ADDR, &[0; 3])), "bad address");
+        assert_eq!(
+            id_text(&id(IdType::DER_ASN1_DN, &[0x30, 0])),
+            "ID type 9 (2 bytes)"
+        );
+    }
+
+    #[test]
+    fn no_certreq_without_certificate_peers() {
+        let p = Policy::new(
+            "x",
+            "192.0.2.1".parse().unwrap(),
+            "192.0.2.2".parse().unwrap(),
+            b"k",
+        );
+        assert!(certreq(std::iter::once(&p)).is_none());
+        assert_eq!(our_certs(&p).count(), 0);
+    }
 }
