@@ -218,3 +218,39 @@ fn own_certificate_check() {
         .unwrap();
     assert_eq!(from_cert, rsa8.verifying_key());
 }
+
+#[test]
+fn key_file_formats_agree() {
+    let rng = SystemRandom::new();
+    // SEC 1 "EC PRIVATE KEY" (openssl ec) is the same key as the PKCS#8 file.
+    for name in ["a", "b384"] {
+        let sec1 = SigningKey::from_pem(&file(&format!("{name}.sec1.pem")), &rng).unwrap();
+        assert_eq!(sec1.verifying_key(), key(name).verifying_key(), "{name}");
+        // And it signs what the certificate's key verifies.
+        let crt = if name == "a" { "a" } else { "b384" };
+        let id = if name == "a" {
+            A_FQDN
+        } else {
+            CertIdentity::Fqdn(b"b.test")
+        };
+        assert_eq!(check_own_certificate(&[cert(crt)], &sec1, &id), Ok(()));
+    }
+    // An explicit-curve or truncated SEC 1 key is refused, not guessed.
+    assert!(SigningKey::from_pem(&file("a.explicit.pem"), &rng).is_err());
+    let pem = pem_body(&file("a.sec1.pem"));
+    for n in [0, 1, 10, pem.len() - 1] {
+        assert!(SigningKey::from_sec1_der(&pem[..n], &rng).is_err(), "{n}");
+    }
+    let mut trailing = pem.clone();
+    trailing.push(0);
+    assert!(SigningKey::from_sec1_der(&trailing, &rng).is_err());
+    // PKCS#1 DER as the daemon passes it.
+    let rsa = SigningKey::from_pkcs1_der(&pem_body(&file("arsa.rsa.pem"))).unwrap();
+    assert_eq!(rsa.verifying_key(), key("arsa").verifying_key());
+    assert!(SigningKey::from_pkcs1_der(&pem).is_err());
+}
+
+/// The DER inside a one-block PEM file.
+fn pem_body(text: &[u8]) -> Vec<u8> {
+    pem::parse(text).unwrap().into_contents()
+}

@@ -314,18 +314,59 @@ impl SigningKey {
         Ok(SigningKey { inner })
     }
 
-    /// From PEM text: "PRIVATE KEY" (PKCS#8) or "RSA PRIVATE KEY" (PKCS#1).
+    /// From a PKCS#1 RSAPrivateKey (RFC 8017 A.1.2; "RSA PRIVATE KEY",
+    /// what OpenIKED's `ikectl ca` and `openssl genrsa -traditional` write).
+    pub fn from_pkcs1_der(der: &[u8]) -> Result<SigningKey, Error> {
+        signature::RsaKeyPair::from_der(der)
+            .map(|k| SigningKey {
+                inner: KeyPair_::Rsa(k),
+            })
+            .map_err(|_| Error::BadKey)
+    }
+
+    /// From a SEC 1 ECPrivateKey (RFC 5915; "EC PRIVATE KEY", what
+    /// `openssl ecparam -genkey` and strongSwan's `pki --gen` write). ring
+    /// reads PKCS#8 only, so the key is wrapped into a PrivateKeyInfo
+    /// (RFC 5958 2) naming the curve from the key's own parameters, which
+    /// must therefore be present, as must its public key (ring needs it).
+    pub fn from_sec1_der(der: &[u8], rng: &dyn SecureRandom) -> Result<SigningKey, Error> {
+        let (body, trailing) = der::expect(der, der::TAG_SEQUENCE)?;
+        if !trailing.is_empty() {
+            return Err(Error::BadKey);
+        }
+        let (_version, rest) = der::expect(body, der::TAG_INTEGER)?;
+        let (_private, rest) = der::expect(rest, der::TAG_OCTET_STRING)?;
+        let (params, _) = der::expect(rest, der::TAG_CONTEXT_0)?;
+        let (curve, none) = der::expect(params, der::TAG_OID)?;
+        if !none.is_empty() {
+            return Err(Error::BadKey);
+        }
+        // AlgorithmIdentifier { id-ecPublicKey, namedCurve } (RFC 5480 2.1.1).
+        let alg = der::write_tlv(
+            der::TAG_SEQUENCE,
+            &[
+                der::write_tlv(der::TAG_OID, OID_EC_PUBLIC_KEY),
+                der::write_tlv(der::TAG_OID, curve),
+            ]
+            .concat(),
+        );
+        // The wrapped key is key material: every copy lives in a Secret.
+        let octets = Secret::new(der::write_tlv(der::TAG_OCTET_STRING, der));
+        let inner = Secret::new([&[0x02, 0x01, 0x00][..], &alg, octets.as_bytes()].concat());
+        let pkcs8 = Secret::new(der::write_tlv(der::TAG_SEQUENCE, inner.as_bytes()));
+        SigningKey::from_pkcs8_der(pkcs8.as_bytes(), rng)
+    }
+
+    /// From PEM text: "PRIVATE KEY" (PKCS#8), "RSA PRIVATE KEY" (PKCS#1) or
+    /// "EC PRIVATE KEY" (SEC 1).
     pub fn from_pem(text: &[u8], rng: &dyn SecureRandom) -> Result<SigningKey, Error> {
         let p = pem::parse(text).map_err(|_| Error::BadKey)?;
         // The decoded DER is key material: keep it in a Secret.
         let der = Secret::from_slice(p.contents());
         match p.tag() {
             "PRIVATE KEY" => SigningKey::from_pkcs8_der(der.as_bytes(), rng),
-            "RSA PRIVATE KEY" => signature::RsaKeyPair::from_der(der.as_bytes())
-                .map(|k| SigningKey {
-                    inner: KeyPair_::Rsa(k),
-                })
-                .map_err(|_| Error::BadKey),
+            "RSA PRIVATE KEY" => SigningKey::from_pkcs1_der(der.as_bytes()),
+            "EC PRIVATE KEY" => SigningKey::from_sec1_der(der.as_bytes(), rng),
             _ => Err(Error::BadKey),
         }
     }

@@ -385,22 +385,7 @@ pub fn certificates_from_pem(text: &[u8]) -> Result<Vec<Vec<u8>>, CertError> {
 pub fn certificate_subject(cert: &[u8]) -> Result<Vec<u8>, CertError> {
     let der = CertificateDer::from(cert);
     let cert = end_entity(&der)?;
-    let contents = cert.subject();
-    let mut out = vec![der::TAG_SEQUENCE];
-    let len = contents.len();
-    // DER definite length: short form below 128, else the minimal
-    // big-endian byte count (a Name is far below 2^24).
-    if len < 0x80 {
-        out.push(len as u8);
-    } else if len <= 0xff {
-        out.extend([0x81, len as u8]);
-    } else if len <= 0xffff {
-        out.extend([0x82, (len >> 8) as u8, len as u8]);
-    } else {
-        return Err(CertError::TooLarge);
-    }
-    out.extend_from_slice(contents);
-    Ok(out)
+    Ok(der::write_tlv(der::TAG_SEQUENCE, cert.subject()))
 }
 
 /// Configuration check for our own certificate (the first of `chain`):

@@ -68,6 +68,10 @@ for c in *.crt.pem; do openssl x509 -in "$c" -outform DER -out "${c%.pem}.der"; 
 # PKCS#8 keys are what the engine loads; the RSA key also as PKCS#1.
 openssl pkey -in arsa.key.pem -traditional -out arsa.rsa.pem 2>/dev/null ||
     openssl rsa -in arsa.key.pem -traditional -out arsa.rsa.pem
+# SEC 1 ("EC PRIVATE KEY") copies of two EC keys.
+openssl ec -in a.key.pem -out a.sec1.pem
+openssl ec -in b384.key.pem -out b384.sec1.pem
+openssl ec -in a.key.pem -param_enc explicit -out a.explicit.pem
 rm -f *.srl evil.key.pem
 # Known answer for CERTREQ (RFC 7296 3.7): SHA-1 of the CA's DER
 # SubjectPublicKeyInfo, as hex.
