@@ -356,3 +356,25 @@ fn scheme_follows_peer_hashes() {
         Some(SignatureScheme::Ed25519)
     );
 }
+
+/// "RSA PUBLIC KEY" (PKCS#1) is the same key as the SPKI file and
+/// verifies OpenSSL's signatures; malformed PKCS#1 keys are refused.
+#[test]
+fn rsa_public_key_pkcs1() {
+    let pk = VerifyingKey::from_pem(&file("rsa2048.pub.pkcs1.pem")).unwrap();
+    assert_eq!(pk, public("rsa2048"));
+    let msg = file("message.bin");
+    assert_eq!(
+        pk.verify_auth(1, &msg, &file("rsa2048-pkcs1-sha1.sig")),
+        Ok(())
+    );
+    let der = pem::parse(file("rsa2048.pub.pkcs1.pem"))
+        .unwrap()
+        .into_contents();
+    for n in [0, 1, 4, der.len() - 1] {
+        assert!(VerifyingKey::from_pkcs1_der(&der[..n]).is_err(), "{n}");
+    }
+    let mut trailing = der.clone();
+    trailing.push(0);
+    assert!(VerifyingKey::from_pkcs1_der(&trailing).is_err());
+}

@@ -525,13 +525,30 @@ impl VerifyingKey {
         })
     }
 
-    /// From PEM text with tag "PUBLIC KEY".
-    pub fn from_pem(text: &[u8]) -> Result<VerifyingKey, Error> {
-        let p = pem::parse(text).map_err(|_| Error::BadKey)?;
-        if p.tag() != "PUBLIC KEY" {
+    /// From a PKCS#1 RSAPublicKey (RFC 8017 A.1.1; "RSA PUBLIC KEY"):
+    /// the very bytes ring verifies with, once their shape is checked
+    /// (SEQUENCE of two INTEGERs, nothing after).
+    pub fn from_pkcs1_der(der: &[u8]) -> Result<VerifyingKey, Error> {
+        let (body, trailing) = der::expect(der, der::TAG_SEQUENCE)?;
+        let (_modulus, rest) = der::expect(body, der::TAG_INTEGER)?;
+        let (_exponent, rest) = der::expect(rest, der::TAG_INTEGER)?;
+        if !trailing.is_empty() || !rest.is_empty() {
             return Err(Error::BadKey);
         }
-        VerifyingKey::from_spki_der(p.contents())
+        Ok(VerifyingKey {
+            kind: KeyKind::Rsa,
+            key: der.to_vec(),
+        })
+    }
+
+    /// From PEM text with tag "PUBLIC KEY" (SPKI) or "RSA PUBLIC KEY".
+    pub fn from_pem(text: &[u8]) -> Result<VerifyingKey, Error> {
+        let p = pem::parse(text).map_err(|_| Error::BadKey)?;
+        match p.tag() {
+            "PUBLIC KEY" => VerifyingKey::from_spki_der(p.contents()),
+            "RSA PUBLIC KEY" => VerifyingKey::from_pkcs1_der(p.contents()),
+            _ => Err(Error::BadKey),
+        }
     }
 
     /// Verifies `signature` over `octets` with `scheme`. The scheme must
