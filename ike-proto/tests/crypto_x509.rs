@@ -254,3 +254,27 @@ fn key_file_formats_agree() {
 fn pem_body(text: &[u8]) -> Vec<u8> {
     pem::parse(text).unwrap().into_contents()
 }
+
+proptest::proptest! {
+    /// Any corruption of a peer's chain (a byte changed anywhere in the
+    /// end entity or the intermediate, bytes appended) is refused with a
+    /// value, never a panic: every byte of a certificate is either signed
+    /// or part of the signature, and trailing bytes are malformed.
+    #[test]
+    fn corrupted_chains_never_panic(
+        at in 0usize..2000,
+        xor in 1u8..=255,
+        which in 0usize..2,
+        tail in proptest::collection::vec(proptest::num::u8::ANY, 0..4),
+    ) {
+        let s = store(&["root"], NOW);
+        let mut chain = [cert("b"), cert("sub")];
+        let target = &mut chain[which];
+        let i = at % target.len();
+        target[i] ^= xor;
+        target.extend_from_slice(&tail);
+        let id = CertIdentity::Fqdn(b"b.test");
+        let r = s.verify(&[&chain[0], &chain[1]], &id);
+        proptest::prop_assert!(r.is_err(), "corrupted chain accepted: {:?}", r);
+    }
+}

@@ -104,6 +104,37 @@ fn certificates_both_ways() {
 }
 
 #[test]
+fn strongswan_pki_certificate_and_two_anchors() {
+    // A's certificate and SEC 1 key come from strongSwan's pki; B trusts
+    // both CAs and asks for both in CERTREQ.
+    let (mut pa, mut pb) = cert_policies(&["a"], "a", &["b-direct"], "b");
+    pa.local_auth = LocalAuth::Signature(key("sw-a"));
+    pa.local_certs = vec![cert("sw-a")];
+    pa.check_auth().unwrap();
+    pb.peer_auth = anchors(&["root", "sw-ca"], NOW);
+    pa.fragmentation = false;
+    pb.fragmentation = false;
+    let mut p = Pair::new(config(pa), config(pb), 28);
+    p.a.engine.set_key_exchange(Box::new(FixedKex));
+    p.b.engine.set_key_exchange(Box::new(FixedKex));
+    start(&mut p);
+    let wire = run_recorded(&mut p);
+    assert_eq!(
+        ike_up(&p.a.events) + ike_up(&p.b.events),
+        2,
+        "{:?}",
+        p.b.events
+    );
+    let certreq = certreqs_in(&Message::parse(&wire[1].1).unwrap().payloads);
+    assert_eq!(certreq.len(), 1);
+    assert_eq!(certreq[0].1.len(), 40, "two SHA-1 hashes");
+    assert_eq!(
+        certreq[0].1[..20],
+        unhex(&String::from_utf8(file("root.spki.sha1")).unwrap())[..]
+    );
+}
+
+#[test]
 fn intermediate_ca_chain() {
     // B's certificate comes from the intermediate, which B sends along.
     let (pa, pb) = cert_policies(&["a"], "a", &["b", "sub"], "b");

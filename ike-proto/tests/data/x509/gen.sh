@@ -73,6 +73,20 @@ openssl ec -in a.key.pem -out a.sec1.pem
 openssl ec -in b384.key.pem -out b384.sec1.pem
 openssl ec -in a.key.pem -param_enc explicit -out a.explicit.pem
 rm -f *.srl evil.key.pem
+# A CA and an end entity made by strongSwan's pki (no EKU, no key usage,
+# no basic constraints on the end entity; SEC 1 key), as strongSwan users
+# have them. 24000 days: pki's lifetime arithmetic overflows beyond ~2^31 s.
+if command -v pki >/dev/null; then
+    pki --gen --type ecdsa --size 256 --outform pem > sw-ca.key.pem
+    pki --self --ca --lifetime 24000 --in sw-ca.key.pem --type ecdsa \
+        --dn "O=ike test, CN=strongSwan test CA" --outform der > sw-ca.crt.der
+    pki --gen --type ecdsa --size 256 --outform pem > sw-a.key.pem
+    pki --pub --in sw-a.key.pem --type ecdsa | pki --issue --lifetime 24000 \
+        --cacert sw-ca.crt.der --cakey sw-ca.key.pem --dn "O=ike test, CN=a.test" \
+        --san a.test --san 192.0.2.1 --outform der > sw-a.crt.der
+    rm -f sw-ca.key.pem
+fi
+
 # Known answer for CERTREQ (RFC 7296 3.7): SHA-1 of the CA's DER
 # SubjectPublicKeyInfo, as hex.
 for ca in root sub; do
