@@ -1206,3 +1206,123 @@ fn a_getspi_flood_is_capped() {
     r.advance(61);
     spi_of(r.req(getspi("192.0.2.2", "192.0.2.1", Encapsulation::Tunnel)));
 }
+
+/// Writes every queued message to the engine before any reply is read (as the
+/// daemon's loop does when ike-net sends several requests at once), then
+/// delivers the replies and keeps going until everything is answered.
+fn run_pipelined(r: &mut Rig) {
+    loop {
+        let mut answers = Vec::new();
+        while let Some(b) = r.broker.poll_kernel_transmit() {
+            r.sent_to_kernel += 1;
+            answers.push(r.engine.handle(r.me, &b, r.now));
+        }
+        if answers.is_empty() {
+            break;
+        }
+        for out in answers {
+            r.route(out);
+        }
+    }
+    r.run();
+}
+
+#[test]
+fn a_retried_spdadd_keeps_its_place_before_a_later_delete() {
+    // Re-adding a policy the kernel holds gets EEXIST and is resent as
+    // SPDUPDATE. A DELETE ike-net sent after the ADD must still run after it,
+    // whether the replies are read one by one or after a pipelined burst.
+    for pipelined in [true, false] {
+        let mut r = Rig::new();
+        let p = tunnel_policy(PolicyDir::Out);
+        assert_eq!(r.req(KernelRequest::AddPolicy(p)), Ok(KernelReply::Done));
+        let add = r.submit(KernelRequest::AddPolicy(p));
+        let del = r.submit(KernelRequest::DeletePolicy(p));
+        if pipelined {
+            run_pipelined(&mut r);
+        } else {
+            r.run();
+        }
+        assert_eq!(r.take_reply(add), Ok(KernelReply::Done), "{pipelined}");
+        assert_eq!(r.take_reply(del), Ok(KernelReply::Done), "{pipelined}");
+        assert!(
+            r.engine.policies().is_empty(),
+            "pipelined {pipelined}: the DELETE ran before the retried ADD: {:?}",
+            r.engine.policies()
+        );
+        assert!(r.broker.owned().policies.is_empty(), "{pipelined}");
+        assert!(r.broker.is_idle());
+    }
+}
+
+#[test]
+fn shutdown_removes_what_requests_in_flight_install() {
+    // An ADD in flight when shutdown starts (or its SPDUPDATE retry) installs
+    // something after the clean-up list was made: it must be removed too.
+    let mut r = Rig::new();
+    let p = tunnel_policy(PolicyDir::Out);
+    assert_eq!(r.req(KernelRequest::AddPolicy(p)), Ok(KernelReply::Done));
+    let again = r.submit(KernelRequest::AddPolicy(p));
+    let sa = r.submit(KernelRequest::AddSa(Box::new(sa_params(
+        0x9300,
+        "192.0.2.1",
+        "192.0.2.2",
+        Encapsulation::Tunnel,
+    ))));
+    r.broker.shutdown(r.now);
+    r.run();
+    // The SPDADD met EEXIST during shutdown; either answer is fine for ike-net,
+    // what matters is what is left in the kernel.
+    let _ = r.take_reply(again);
+    assert_eq!(r.take_reply(sa), Ok(KernelReply::Done));
+    assert!(r.broker.is_idle());
+    assert_eq!(r.engine.sas().count(), 0, "the SA added during shutdown");
+    assert!(r.engine.policies().is_empty(), "{:?}", r.engine.policies());
+}
+
+#[test]
+fn requests_behind_a_busy_object_wait_are_rechecked_and_capped() {
+    let mut r = Rig::new();
+    let p = tunnel_policy(PolicyDir::Out);
+    assert_eq!(r.req(KernelRequest::AddPolicy(p)), Ok(KernelReply::Done));
+    let before = r.sent_to_kernel;
+    let add = r.submit(KernelRequest::AddPolicy(p));
+    // Another policy is another object: it does not wait.
+    let other = r.submit(KernelRequest::AddPolicy(tunnel_policy(PolicyDir::In)));
+    let waiting: Vec<RequestId> = (0..MAX_HELD)
+        .map(|_| r.submit(KernelRequest::DeletePolicy(p)))
+        .collect();
+    let over = r.submit(KernelRequest::DeletePolicy(p));
+    r.net.extend(std::iter::from_fn(|| r.broker.poll_net()));
+    assert!(
+        matches!(r.take_reply(over), Err(KernelError::Refused(m)) if m.contains("waiting")),
+        "the queue of waiting requests is bounded"
+    );
+    r.run();
+    assert_eq!(r.take_reply(add), Ok(KernelReply::Done));
+    assert_eq!(r.take_reply(other), Ok(KernelReply::Done));
+    assert_eq!(r.take_reply(waiting[0]), Ok(KernelReply::Done));
+    // The policy is gone after the first DELETE: the allow-list, asked again
+    // when each waiting request is sent, refuses the rest.
+    for id in &waiting[1..] {
+        assert!(matches!(r.take_reply(*id), Err(KernelError::Refused(_))));
+    }
+    assert_eq!(
+        r.sent_to_kernel - before,
+        4,
+        "SPDADD, SPDADD (other), SPDUPDATE, one SPDDELETE"
+    );
+    assert_eq!(r.engine.policies().len(), 1);
+
+    // Requests still waiting at shutdown are refused, never written.
+    let p = tunnel_policy(PolicyDir::In);
+    let add = r.submit(KernelRequest::AddPolicy(p));
+    let del = r.submit(KernelRequest::DeletePolicy(p));
+    r.broker.shutdown(r.now);
+    r.run();
+    let _ = r.take_reply(add);
+    assert!(
+        matches!(r.take_reply(del), Err(KernelError::Refused(m)) if m.contains("shutting down"))
+    );
+    assert!(r.engine.policies().is_empty());
+}
