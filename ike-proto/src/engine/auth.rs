@@ -104,7 +104,8 @@ fn check_auth(
     payloads: &[Payload],
     peer_id: &Identification,
 ) -> Result<(), FailReason> {
-    let key = match &policy.peer_auth {
+    let cert_key;
+    let (key, source): (&crate::crypto::VerifyingKey, &str) = match &policy.peer_auth {
         PeerAuth::Psk(psk) => {
             let ok = auth.method == AuthMethod::PSK
                 && verify_psk_auth(prf, psk.as_bytes(), octets, &auth.data).is_ok();
@@ -114,15 +115,24 @@ fn check_auth(
                 Err(FailReason::AuthenticationFailed)
             };
         }
-        PeerAuth::Signature(key) => key.as_ref().clone(),
-        PeerAuth::Certificate(store) => certs::peer_key(store, payloads, peer_id, &policy.name)
-            .map_err(|e| {
+        PeerAuth::Signature(key) => (key, "the configured public key"),
+        PeerAuth::Certificate(store) => {
+            cert_key = certs::peer_key(store, payloads, peer_id, &policy.name).map_err(|e| {
                 log::warn!("policy {}: peer certificate refused: {e}", policy.name);
                 FailReason::Certificate(e)
-            })?,
+            })?;
+            (&cert_key, "its certificate's key")
+        }
     };
     key.verify_auth(auth.method.0, octets, &auth.data)
-        .map_err(|_| FailReason::AuthenticationFailed)
+        .map_err(|_| {
+            log::warn!(
+                "policy {}: peer AUTH (method {}) does not verify with {source}",
+                policy.name,
+                auth.method.0
+            );
+            FailReason::AuthenticationFailed
+        })
 }
 
 impl Engine {
