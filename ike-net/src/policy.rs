@@ -304,17 +304,20 @@ fn auth(
         .local_key
         .as_ref()
         .ok_or("public-key authentication without private/local.key")?;
-    if key.format != KeyFormat::Pkcs8 {
-        return Err(format!(
-            "private/local.key is {:?}; only PKCS#8 (\"PRIVATE KEY\") keys are loaded",
-            key.format
-        ));
-    }
     let rng = ring::rand::SystemRandom::new();
-    let signing = Arc::new(
-        SigningKey::from_pkcs8_der(key.der.expose(), &rng)
-            .map_err(|e| format!("private/local.key: {e}"))?,
-    );
+    // The PEM label the parent found says how to read the DER: PKCS#8,
+    // SEC 1 (strongSwan's pki, openssl ecparam) or PKCS#1 (OpenIKED's
+    // ikectl ca).
+    let signing = match key.format {
+        KeyFormat::Pkcs8 => SigningKey::from_pkcs8_der(key.der.expose(), &rng),
+        KeyFormat::Sec1 => SigningKey::from_sec1_der(key.der.expose(), &rng),
+        KeyFormat::Pkcs1 => SigningKey::from_pkcs1_der(key.der.expose()),
+        KeyFormat::Spki | KeyFormat::Pkcs1Public => {
+            return Err("private/local.key holds a public key".into())
+        }
+    }
+    .map_err(|e| format!("private/local.key: {e}"))?;
+    let signing = Arc::new(signing);
     let local_auth = match method {
         // OpenIKED's `rsa` is auth method 1 (SHA-1), which ring cannot
         // sign; RFC 7427 with the same RSA key is what iked itself sends to
@@ -348,14 +351,12 @@ fn auth(
     let peer_auth = match config.peer_auth_source(p) {
         Some(PeerAuthSource::PublicKey(peer)) => {
             let shown = format!("pubkeys/{}/{}", peer.id.pubkey_dir(), peer.id);
-            if peer.key.format != KeyFormat::Spki {
-                return Err(format!(
-                    "{shown} is {:?}; only \"PUBLIC KEY\" (SPKI) keys are loaded",
-                    peer.key.format
-                ));
+            let verifying = match peer.key.format {
+                KeyFormat::Spki => VerifyingKey::from_spki_der(peer.key.der.expose()),
+                KeyFormat::Pkcs1Public => VerifyingKey::from_pkcs1_der(peer.key.der.expose()),
+                other => return Err(format!("{shown} is {other:?}, not a public key")),
             }
-            let verifying = VerifyingKey::from_spki_der(peer.key.der.expose())
-                .map_err(|e| format!("{shown}: {e}"))?;
+            .map_err(|e| format!("{shown}: {e}"))?;
             PeerAuth::Signature(Arc::new(verifying))
         }
         Some(PeerAuthSource::Certificate) => match &creds.trust {
@@ -574,6 +575,12 @@ SAAwRQIgbynS4gqnTI0x1Xd69Qh9YWvo1/bxOVatgjxzx7qWheICIQDGVFCGQxmS
         de341a15b02fd6007dd785729c3684280b8f86c9aef34ccca18fe7ef070da34b33cd73559e1ea8a0d12981\
         8a9ed17e843d61e94c45085cc1e8224b883ba7f5";
 
+    /// The same key as SEC 1 ECPrivateKey DER (RFC 5915; `openssl ec`).
+    const A_KEY_SEC1_HEX: &str =
+        "30770201010420806b38d6e30823c9a7a37410a3f30b76b720733cdc1eb4e4521bd2ff4189eb89a00a0608\
+        2a8648ce3d030107a144034200049fde341a15b02fd6007dd785729c3684280b8f86c9aef34ccca18fe7ef\
+        070da34b33cd73559e1ea8a0d129818a9ed17e843d61e94c45085cc1e8224b883ba7f5";
+
     fn unhex(s: &str) -> Vec<u8> {
         (0..s.len())
             .step_by(2)
@@ -653,11 +660,25 @@ SAAwRQIgbynS4gqnTI0x1Xd69Qh9YWvo1/bxOVatgjxzx7qWheICIQDGVFCGQxmS
         assert!(e.contains("not an ECDSA P-384 key"), "{e}");
         let e = kind(&config, Rsa).unwrap_err();
         assert!(e.contains("not an RSA key"), "{e}");
+        let p384_again = p384.clone();
         config.local_key = Some(pkcs8(p384));
         assert_eq!(kind(&config, Ecdsa384), Ok("rfc4754"));
         assert_eq!(kind(&config, Rfc7427), Ok("rfc7427"));
         let e = kind(&config, Ecdsa256).unwrap_err();
         assert!(e.contains("not an ECDSA P-256 key"), "{e}");
+        // The same P-256 key as SEC 1 ("EC PRIVATE KEY") works too.
+        config.local_key = Some(cfg::KeyMaterial {
+            format: KeyFormat::Sec1,
+            der: CfgSecret::new(unhex(A_KEY_SEC1_HEX)),
+        });
+        assert_eq!(kind(&config, Ecdsa256), Ok("rfc4754"));
+        config.local_key = Some(cfg::KeyMaterial {
+            format: KeyFormat::Pkcs1,
+            der: CfgSecret::new(unhex(A_KEY_SEC1_HEX)),
+        });
+        let e = kind(&config, Rfc7427).unwrap_err();
+        assert!(e.starts_with("private/local.key: "), "{e}");
+        config.local_key = Some(pkcs8(p384_again));
         // No certificate configured: none sent.
         let e = policy(&config, &signed_policy(Rfc7427), &listen()).unwrap();
         assert!(e.local_certs.is_empty());
