@@ -19,6 +19,5 @@ tests/kernel-lab/selftest.sh
 # both sides, our daemon against itself through the kernel's PF_KEY, and our daemon
 # against strongSwan (each scenario in both directions; ping through ESP, the kernel's
 # SAs checked against what both sides derived, delete; rekeys started by each side, DPD).
-# Not yet here: ecdsa-x509 (see tests/interop/README.md).
-tests/interop/run.sh swan-swan ours-ours psk-x25519 psk-ecp256-modp2048 ecdsa-rawkey transport \
-  rekey-dpd-delete
+tests/interop/run.sh swan-swan ours-ours psk-x25519 psk-ecp256-modp2048 ecdsa-rawkey ecdsa-x509 \
+  transport rekey-dpd-delete
