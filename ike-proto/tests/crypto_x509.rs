@@ -124,10 +124,28 @@ fn identities_against_the_certificate() {
     for id in wrong {
         assert_eq!(s.verify(&[&a], &id), Err(CertError::IdMismatch), "{id:?}");
     }
-    // rustls-webpki cannot check rfc822Name: refused, not half-checked.
+    // rfc822Name: local part exact, domain in any case (RFC 5280 7.5).
+    let e = cert("a-email");
+    for ok in [&b"alice@a.test"[..], b"alice@A.TEST", b"other@a.test"] {
+        assert!(s.verify(&[&e], &CertIdentity::Email(ok)).is_ok());
+    }
+    for bad in [
+        &b"Alice@a.test"[..],
+        b"alice@b.test",
+        b"alice",
+        b"a.test",
+        b"alice@a.test@a.test",
+        b"",
+    ] {
+        assert_eq!(
+            s.verify(&[&e], &CertIdentity::Email(bad)),
+            Err(CertError::IdMismatch)
+        );
+    }
+    // A certificate without rfc822Name names no mailbox.
     assert_eq!(
         s.verify(&[&a], &CertIdentity::Email(b"a@a.test")),
-        Err(CertError::UnsupportedIdType)
+        Err(CertError::IdMismatch)
     );
     assert_eq!(
         s.verify(&[&a], &CertIdentity::Other),

@@ -231,9 +231,25 @@ fn ip_and_dn_identities() {
 }
 
 #[test]
-fn email_identity_is_refused_clearly() {
+fn email_identities() {
+    // ID_RFC822_ADDR against rfc822Name, domain case-insensitive.
+    let (mut pa, mut pb) = cert_policies(&["a-email"], "a", &["b-direct"], "b");
+    pa.local_id = Identity::email("alice@a.test");
+    pb.peer_id = pa.local_id.clone();
+    pa.check_auth().unwrap();
+    let mut p = Pair::new(config(pa.clone()), config(pb.clone()), 29);
+    establish(&mut p);
+    // A mailbox the certificate does not list.
+    pa.local_id = Identity::email("bob@a.test");
+    pb.peer_id = pa.local_id.clone();
+    assert!(pa.check_auth().unwrap_err().contains("identity not in"));
+    refused_by_b(pa, pb, CertError::IdMismatch);
+    // Other ID types (KEY_ID here) cannot be vouched for by a certificate.
     let (mut pa, mut pb) = cert_policies(&["a"], "a", &["b-direct"], "b");
-    pa.local_id = Identity::email("a@a.test");
+    pa.local_id = Identity {
+        kind: ike_proto::wire::IdType::KEY_ID,
+        data: b"a".to_vec(),
+    };
     pb.peer_id = pa.local_id.clone();
     assert!(pa.check_auth().unwrap_err().contains("identity type"));
     refused_by_b(pa, pb, CertError::UnsupportedIdType);

@@ -24,6 +24,8 @@ use webpki::{EndEntityCert, ExtendedKeyUsageValidator, KeyPurposeId, KeyPurposeI
 use super::auth::{SigningKey, VerifyingKey};
 use super::der;
 
+mod rfc822;
+
 /// Most certificates we take from one peer: the end entity and up to five
 /// intermediates (rustls-webpki itself stops at six sub-CAs).
 pub const MAX_CHAIN_CERTS: usize = 6;
@@ -221,8 +223,9 @@ pub enum CertIdentity<'a> {
     Ip(IpAddr),
     /// ID_DER_ASN1_DN: the DER Name must equal the subject byte for byte.
     Dn(&'a [u8]),
-    /// ID_RFC822_ADDR: rustls-webpki does not check rfc822Name, so we
-    /// refuse it (`UnsupportedIdType`) rather than half-check it.
+    /// ID_RFC822_ADDR: must be an rfc822Name in subjectAltName (local
+    /// part exact, domain case-insensitive; our own matcher, since
+    /// rustls-webpki has none).
     Email(&'a [u8]),
     /// Any other ID type (KEY_ID, DER_ASN1_GN, ...).
     Other,
@@ -251,7 +254,14 @@ fn check_identity(cert: &EndEntityCert<'_>, id: &CertIdentity<'_>) -> Result<(),
                 Err(CertError::IdMismatch)
             }
         }
-        CertIdentity::Email(_) | CertIdentity::Other => Err(CertError::UnsupportedIdType),
+        CertIdentity::Email(mailbox) => {
+            if rfc822::names_mailbox(cert.der().as_ref(), mailbox) {
+                Ok(())
+            } else {
+                Err(CertError::IdMismatch)
+            }
+        }
+        CertIdentity::Other => Err(CertError::UnsupportedIdType),
     }
 }
 

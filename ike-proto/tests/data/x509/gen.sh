@@ -62,6 +62,7 @@ issue a-evil a evil "$A" "$(ee_ext a.test 192.0.2.1)" $days
 issue a-otherkey other root "$A" "$(ee_ext a.test 192.0.2.1)" $days
 issue a-codesign a root "$A" "$(ee_ext a.test 192.0.2.1 'extendedKeyUsage=codeSigning\n')" $days
 issue a-wrongname a root "/O=ike test/CN=c.test" "$(ee_ext c.test 192.0.2.99)" $days
+issue a-email a root "$A" "basicConstraints=CA:false\nkeyUsage=critical,digitalSignature\nsubjectAltName=DNS:a.test,email:alice@A.test,email:other@a.test\n" $days
 issue a-ipsecike a root "$A" "$(ee_ext a.test 192.0.2.1 'extendedKeyUsage=1.3.6.1.5.5.7.3.17\n')" $days
 
 for c in *.crt.pem; do openssl x509 -in "$c" -outform DER -out "${c%.pem}.der"; done
