@@ -22,6 +22,9 @@
 //! - ACQUIRE: the policy's selectors are fetched (KAME SPDGET of the policy id,
 //!   OpenBSD ASKPOLICY) before ike-net hears of it. EXPIRE of our SAs becomes
 //!   a rekey (soft) or delete (hard) event.
+//! - SPDEXPIRE (FreeBSD) and NAT_T_NEW_MAPPING (Linux) are logged; ike-pfkey's
+//!   IPC to ike-net has no message for either, so ike-net is not told. An
+//!   expired policy of ours is forgotten (the kernel removed it).
 //! - Shutdown: the SAs and policies this broker installed are deleted
 //!   (configurable).
 
@@ -31,10 +34,10 @@ pub mod blocking;
 pub mod build;
 
 use crate::dialect::{Dialect, ExtKind, MsgType, SaType};
-use crate::wire::{Alg, Message};
+use crate::wire::{Alg, Message, NatTNewMapping, SpdExpire};
 use allow::SaKey;
 use allow::{sa_key, AllowedSet, InstalledPolicy, Owned, OwnedSa};
-use ike_ipc::config::Config;
+use ike_ipc::config::{Config, IpsecProtocol};
 use ike_ipc::msg::pfkey::{
     ExpireKind, KernelError, KernelEvent, KernelReply, KernelRequest, NetToPfkey, PfkeyToNet,
     PolicyDir, PolicyParams, RequestId, SaId, SaInfo, Selectors, Supported,
@@ -629,6 +632,8 @@ impl Broker {
         match h.msg_type {
             MsgType::Acquire => self.on_acquire(&msg, now),
             MsgType::Expire => self.on_expire(&msg),
+            MsgType::SpdExpire => self.on_spd_expire(&msg),
+            MsgType::NatTNewMapping => self.on_new_mapping(&msg),
             t => log::debug!("ignored kernel PF_KEY {t:?}"),
         }
     }
@@ -919,6 +924,66 @@ impl Broker {
         }
         self.to_net
             .push_back(PfkeyToNet::Event(KernelEvent::Expire { kind, sa: id }));
+    }
+
+    /// FreeBSD removed a policy whose lifetime ended (DIALECTS.md 2.6). The
+    /// broker sets no policy lifetimes, so this is another daemon's policy or
+    /// an operator's `setkey`; if it was ours, forget it so that shutdown does
+    /// not try to delete it and ike-net may install it again.
+    fn on_spd_expire(&mut self, msg: &Message) {
+        let ev = match SpdExpire::from_message(msg) {
+            Ok(ev) => ev,
+            Err(e) => {
+                log::warn!("malformed SPDEXPIRE from the kernel ignored: {e}");
+                return;
+            }
+        };
+        let d = self.cfg.dialect;
+        let sel = build::selectors_from_spd(msg);
+        // By the kernel's id; by direction and selectors where the id was not
+        // in the SPDADD reply.
+        let ours = self.owned.policies.iter().position(|p| {
+            p.kernel_id == ev.policy_id
+                || (p.kernel_id == 0
+                    && build::kame_dir(d, p.params.dir) == Ok(ev.dir)
+                    && sel.as_ref() == Some(&p.params.sel))
+        });
+        match ours {
+            Some(i) => {
+                let p = self.owned.policies.remove(i);
+                log::warn!(
+                    "kernel: our {ev} and removed it (reqid {}); ike-net is not told, \
+                     the IPC has no message for an expired policy",
+                    p.params.reqid
+                );
+            }
+            None => log::info!("kernel: {ev} (not a policy of ours)"),
+        }
+    }
+
+    /// Linux saw ESP-in-UDP for an SA from a new address or port (the peer's
+    /// NAT changed its mapping, DIALECTS.md 5.3). The kernel keeps sending to
+    /// the old one; the IKE SA notices the move on its own next exchange
+    /// (RFC 7296 2.23). ike-net would need a new IPC message to act sooner.
+    fn on_new_mapping(&mut self, msg: &Message) {
+        let ev = match NatTNewMapping::from_message(msg) {
+            Ok(ev) => ev,
+            Err(e) => {
+                log::warn!("malformed NAT_T_NEW_MAPPING from the kernel ignored: {e}");
+                return;
+            }
+        };
+        let ours = self.owned.sas.values().any(|s| {
+            s.id.proto == IpsecProtocol::Esp && s.id.spi == ev.spi && s.id.src == ev.old.ip()
+        });
+        if ours {
+            log::warn!(
+                "kernel: {ev}; the SA is ours, ike-net is not told (the IPC has no \
+                 message for a NAT mapping change)"
+            );
+        } else {
+            log::info!("kernel: {ev} (not an SA of ours)");
+        }
     }
 
     // ---- time and shutdown ---------------------------------------------------------
