@@ -63,8 +63,8 @@ ours_keys() {
   local side=$1 c=$2 d=$W/$1/iked me peer
   if [ "$side" = a ]; then me=a.test peer=b.test; else me=b.test peer=a.test; fi
   mkdir -p "$d/private" "$d/pubkeys/fqdn" "$d/ca" "$d/certs"
-  # ike-parent loads PKCS#8 ("PRIVATE KEY"); pki writes EC keys as SEC1 ("EC PRIVATE KEY")
-  openssl pkcs8 -topk8 -nocrypt -in "$c/$me.key" -out "$d/private/local.key" || return 1
+  # pki writes EC keys as SEC 1 ("EC PRIVATE KEY"), which ike-parent reads as it is
+  cp "$c/$me.key" "$d/private/local.key" || return 1
   chmod 0600 "$d/private/local.key"
   [ -s "$c/$peer.pub" ] && cp "$c/$peer.pub" "$d/pubkeys/fqdn/$peer"
   [ -s "$c/ca.crt" ] && cp "$c/ca.crt" "$d/ca/ca.crt"

@@ -23,7 +23,9 @@ check "ike-parent -n -v: we send certs/a.test.crt, b.test is checked against ca/
   "certificate for b.test, chain checked against 1 CA certificate(s) from .*ca/ca.crt"
 check "ike-net: policy lab signs with the key, sends the certificate, checks b.test's certificate" \
   grep -q "policy lab: auth ours rfc7427 (method 14) with private/local.key, sending .*certs/a.test.crt (1 certificate(s)); peer certificate validated against 1 CA(s) from ca/" "$A_LOG"
-check "our daemon: an IKE SA with b.test up in each round (its certificate accepted)" \
+check "our daemon validated strongSwan's certificate chain for b.test (both rounds)" \
+  count_at_least 2 "policy lab: peer certificate validated: chain of 1 to a trusted CA, names FQDN b.test" "$A_LOG"
+check "our daemon: an IKE SA with b.test up in each round" \
   count_at_least 2 "IKE SA [0-9a-f]* up: policy lab, .*ids a.test -> b.test" "$A_LOG"
 check "our daemon refused no certificate" not_in_log "certificate refused" "$A_LOG"
 # strongSwan's side: our CERT, our CERTREQ, its own CERT, and our signature checked
