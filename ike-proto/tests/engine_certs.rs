@@ -252,6 +252,8 @@ fn email_identities() {
     };
     pb.peer_id = pa.local_id.clone();
     assert!(pa.check_auth().unwrap_err().contains("identity type"));
+    // B's configuration check refuses such a peer ID too.
+    assert!(pb.check_auth().unwrap_err().contains("cannot be checked"));
     refused_by_b(pa, pb, CertError::UnsupportedIdType);
 }
 
