@@ -144,8 +144,9 @@ fn map_webpki(e: webpki::Error) -> CertError {
     }
 }
 
-/// Signature algorithms accepted on certificates. Source: rustls-webpki's
-/// ring set minus nothing; SHA-1 signed certificates are not in it.
+/// Signature algorithms accepted on certificates: every one rustls-webpki
+/// offers with ring. It has none with SHA-1, so SHA-1 signed certificates
+/// are refused (`UnsupportedAlgorithm`).
 static CERT_SIG_ALGS: &[&dyn pki_types::SignatureVerificationAlgorithm] = &[
     webpki::ring::ECDSA_P256_SHA256,
     webpki::ring::ECDSA_P256_SHA384,
