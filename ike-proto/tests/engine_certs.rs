@@ -135,6 +135,27 @@ fn strongswan_pki_certificate_and_two_anchors() {
 }
 
 #[test]
+fn responder_picks_the_certificate_policy_by_peer_id() {
+    // B has a PSK policy for c.test and a certificate policy for a.test on
+    // the same addresses; A (a.test, certificate) lands on the second.
+    let (pa, pb_cert) = cert_policies(&["a"], "a", &["b-direct"], "b");
+    let (_, mut pb_psk) = psk_policies(b"k", b"k");
+    pb_psk.name = "psk".into();
+    pb_psk.peer_id = Identity::fqdn("c.test");
+    let mut cb = config(pb_psk);
+    cb.policies.push(Arc::new(pb_cert));
+    let mut p = Pair::new(config(pa), cb, 31);
+    establish(&mut p);
+    let chosen = p.b.events.iter().find_map(|e| match e {
+        Event::IkeUp {
+            policy, peer_id, ..
+        } => Some((policy.clone(), peer_id.clone())),
+        _ => None,
+    });
+    assert_eq!(chosen, Some(("net".to_string(), Identity::fqdn("a.test"))));
+}
+
+#[test]
 fn intermediate_ca_chain() {
     // B's certificate comes from the intermediate, which B sends along.
     let (pa, pb) = cert_policies(&["a"], "a", &["b", "sub"], "b");
