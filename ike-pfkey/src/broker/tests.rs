@@ -5,39 +5,17 @@
 
 use super::*;
 use crate::sim::{ConnId, Delivery, Engine, SimConfig, EEXIST, ENOSYS, ESRCH};
-use crate::wire::{Address, Ext, Header, Key, Lifetime, Sa, Sa2};
+use crate::test_support::*;
+use crate::wire::{Address, Ext, Header, Lifetime, Sa, Sa2};
 use allow::AllowedChild;
-use ike_ipc::config::{Encapsulation, Encryption, Flow, Integrity, IpNet, IpsecProtocol, Secret};
-use ike_ipc::msg::pfkey::{NatT, PolicyDir, SaLifetime, SaParams, Selectors};
-use std::net::IpAddr;
+use ike_ipc::config::{Encapsulation, Encryption, Flow, Integrity, IpsecProtocol, Secret};
+use ike_ipc::msg::pfkey::{NatT, PolicyDir, SaLifetime, Selectors};
 
-const PID: u32 = 4242;
-
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
-fn net(s: &str) -> IpNet {
-    let (a, p) = s.split_once('/').unwrap();
-    IpNet::new(ip(a), p.parse().unwrap()).unwrap()
-}
-
+/// The configured tunnel, and an IPv6 transport-mode child.
 pub(crate) fn allowed() -> AllowedSet {
-    let flow = |src: &str, dst: &str| Flow {
-        proto: None,
-        src: net(src),
-        src_port: None,
-        dst: net(dst),
-        dst_port: None,
-    };
     AllowedSet {
         children: vec![
-            AllowedChild {
-                local: Some(ip("192.0.2.1")),
-                peer: Some(net("192.0.2.2/32")),
-                protocol: IpsecProtocol::Esp,
-                mode: Encapsulation::Tunnel,
-                flows: vec![flow("10.1.0.0/16", "10.2.0.0/16")],
-            },
+            tunnel_child(),
             AllowedChild {
                 local: Some(ip("2001:db8::1")),
                 peer: Some(net("2001:db8::2/128")),
@@ -74,12 +52,8 @@ impl Rig {
         let me = engine.connect();
         let other = engine.connect();
         let cfg = BrokerConfig {
-            dialect,
-            pid: PID,
-            flush_on_start: false,
             delete_on_exit,
-            allowed: allowed(),
-            timeout: Duration::from_secs(5),
+            ..broker_config(dialect, allowed())
         };
         let broker = Broker::new(cfg, now);
         let mut r = Rig {
@@ -189,69 +163,6 @@ impl Rig {
     }
 }
 
-fn sa_params(spi: u32, src: &str, dst: &str, mode: Encapsulation) -> SaParams {
-    SaParams {
-        id: SaId {
-            proto: IpsecProtocol::Esp,
-            spi,
-            src: ip(src),
-            dst: ip(dst),
-        },
-        mode,
-        reqid: 7,
-        encryption: Some(Encryption::Aes128Cbc),
-        enc_key: Secret::new(vec![0x11; 16]),
-        integrity: Some(Integrity::HmacSha1),
-        auth_key: Secret::new(vec![0x22; 20]),
-        replay_window: 32,
-        esn: false,
-        soft: SaLifetime {
-            seconds: 0,
-            bytes: 0,
-            packets: 0,
-        },
-        hard: SaLifetime {
-            seconds: 0,
-            bytes: 0,
-            packets: 0,
-        },
-        natt: None,
-        acquire_seq: 0,
-    }
-}
-
-fn tunnel_policy(dir: PolicyDir) -> PolicyParams {
-    let (src, dst, ends) = match dir {
-        PolicyDir::Out => ("10.1.0.0/16", "10.2.0.0/16", ("192.0.2.1", "192.0.2.2")),
-        _ => ("10.2.0.0/16", "10.1.0.0/16", ("192.0.2.2", "192.0.2.1")),
-    };
-    PolicyParams {
-        dir,
-        sel: Selectors {
-            src: net(src),
-            dst: net(dst),
-            proto: None,
-            src_port: None,
-            dst_port: None,
-        },
-        proto: IpsecProtocol::Esp,
-        mode: Encapsulation::Tunnel,
-        tunnel: Some((ip(ends.0), ip(ends.1))),
-        reqid: 7,
-    }
-}
-
-fn getspi(src: &str, dst: &str, mode: Encapsulation) -> KernelRequest {
-    KernelRequest::GetSpi {
-        proto: IpsecProtocol::Esp,
-        src: ip(src),
-        dst: ip(dst),
-        mode,
-        reqid: 7,
-        acquire_seq: 0,
-    }
-}
-
 fn spi_of(r: Result<KernelReply, KernelError>) -> u32 {
     match r {
         Ok(KernelReply::Spi(s)) => s,
@@ -261,22 +172,13 @@ fn spi_of(r: Result<KernelReply, KernelError>) -> u32 {
 
 /// An SA installed by someone else (pid 999) through the other socket.
 fn foreign_add(r: &mut Rig, spi: u32, src: &str, dst: &str) {
-    let m = Message::new(Header::new(MsgType::Add, SaType::Esp, 1, 999))
-        .with(Ext::Sa(
-            ExtKind::Sa,
-            Sa {
-                spi,
-                replay: 0,
-                state: 1,
-                auth: 3,
-                encrypt: 12,
-                flags: 0,
-            },
-        ))
-        .with(Ext::Address(ExtKind::AddressSrc, Address::host(ip(src))))
-        .with(Ext::Address(ExtKind::AddressDst, Address::host(ip(dst))))
-        .with(Ext::Key(ExtKind::KeyAuth, Key::new(&[1; 20]).unwrap()))
-        .with(Ext::Key(ExtKind::KeyEncrypt, Key::new(&[2; 16]).unwrap()));
+    let m = raw_sa(
+        Header::new(MsgType::Add, SaType::Esp, 1, 999),
+        spi,
+        src,
+        dst,
+        1,
+    );
     let out = r.other_sends(m);
     assert_eq!(
         Message::parse(r.engine.dialect(), &out[0].bytes)
@@ -320,12 +222,8 @@ fn flush_on_start_when_configured() {
     let mut e = Engine::new(SimConfig::default(), now);
     let me = e.connect();
     let cfg = BrokerConfig {
-        dialect: Dialect::Linux,
-        pid: PID,
         flush_on_start: true,
-        delete_on_exit: true,
-        allowed: allowed(),
-        timeout: Duration::from_secs(5),
+        ..broker_config(Dialect::Linux, allowed())
     };
     let mut b = Broker::new(cfg, now);
     let sent: Vec<Vec<u8>> = std::iter::from_fn(|| b.poll_kernel_transmit()).collect();
@@ -402,12 +300,7 @@ fn tunnel_child_sa_lifecycle_ipv4() {
         (16, 2, 7)
     );
     // GET reports lifetimes, never keys.
-    let id = SaId {
-        proto: IpsecProtocol::Esp,
-        spi: 0xc0ffee,
-        src: ip("192.0.2.1"),
-        dst: ip("192.0.2.2"),
-    };
+    let id = esp_id(0xc0ffee, "192.0.2.1", "192.0.2.2");
     match r.req(KernelRequest::GetSa(id)) {
         Ok(KernelReply::Sa(info)) => {
             assert_eq!(info.id, id);
@@ -561,12 +454,7 @@ fn kernel_errors_become_typed_errors() {
             Address::host(ip("192.0.2.2")),
         ));
     r.other_sends(del);
-    let id = SaId {
-        proto: IpsecProtocol::Esp,
-        spi: 0x6001,
-        src: ip("192.0.2.1"),
-        dst: ip("192.0.2.2"),
-    };
+    let id = esp_id(0x6001, "192.0.2.1", "192.0.2.2");
     assert_eq!(
         r.req(KernelRequest::GetSa(id)),
         Err(KernelError::Kernel(i32::from(ESRCH)))
@@ -745,72 +633,30 @@ fn acquire_outside_the_configuration_is_not_passed_on() {
 fn soft_and_hard_expire_become_events_for_our_sas_only() {
     let mut r = Rig::new();
     let mut p = sa_params(0x8001, "192.0.2.1", "192.0.2.2", Encapsulation::Tunnel);
-    p.soft = SaLifetime {
-        seconds: 5,
-        bytes: 0,
-        packets: 0,
-    };
-    p.hard = SaLifetime {
-        seconds: 10,
-        bytes: 0,
-        packets: 0,
-    };
+    p.soft = seconds(5);
+    p.hard = seconds(10);
     assert_eq!(
         r.req(KernelRequest::AddSa(Box::new(p))),
         Ok(KernelReply::Done)
     );
     // A foreign SA with the same lifetimes expires silently for us.
-    let m = Message::new(Header::new(MsgType::Add, SaType::Esp, 1, 999))
-        .with(Ext::Sa(
-            ExtKind::Sa,
-            Sa {
-                spi: 0x8002,
-                replay: 0,
-                state: 1,
-                auth: 3,
-                encrypt: 12,
-                flags: 0,
-            },
-        ))
-        .with(Ext::Lifetime(
-            ExtKind::LifetimeHard,
-            Lifetime {
-                addtime: 10,
-                ..Lifetime::default()
-            },
-        ))
-        .with(Ext::Lifetime(
-            ExtKind::LifetimeSoft,
-            Lifetime {
-                addtime: 5,
-                ..Lifetime::default()
-            },
-        ))
-        .with(Ext::Address(
-            ExtKind::AddressSrc,
-            Address::host(ip("192.0.2.1")),
-        ))
-        .with(Ext::Address(
-            ExtKind::AddressDst,
-            Address::host(ip("192.0.2.2")),
-        ))
-        .with(Ext::Key(ExtKind::KeyAuth, Key::new(&[1; 20]).unwrap()))
-        .with(Ext::Key(ExtKind::KeyEncrypt, Key::new(&[2; 16]).unwrap()))
-        .with(Ext::Sa2(Sa2 {
-            mode: 2,
-            sequence: 0,
-            reqid: 0,
-        }));
+    let m = raw_sa(
+        Header::new(MsgType::Add, SaType::Esp, 1, 999),
+        0x8002,
+        "192.0.2.1",
+        "192.0.2.2",
+        1,
+    );
+    let m = with_addtime(m, 10, 5).with(Ext::Sa2(Sa2 {
+        mode: 2,
+        sequence: 0,
+        reqid: 0,
+    }));
     r.other_sends(m);
     r.advance(4);
     assert!(r.events().is_empty());
     r.advance(1);
-    let id = SaId {
-        proto: IpsecProtocol::Esp,
-        spi: 0x8001,
-        src: ip("192.0.2.1"),
-        dst: ip("192.0.2.2"),
-    };
+    let id = esp_id(0x8001, "192.0.2.1", "192.0.2.2");
     assert_eq!(
         r.events(),
         [KernelEvent::Expire {
@@ -887,18 +733,20 @@ fn shutdown_deletes_what_we_installed_only() {
     assert_eq!(keep.engine.sas().count(), 1, "delete-on-exit off keeps SAs");
 }
 
+/// An OpenBSD flow or mask address: no prefix or protocol, the value is all.
+fn flow_addr(ip4: &str) -> Address {
+    Address {
+        proto: 0,
+        prefix_len: 0,
+        addr: std::net::SocketAddr::new(ip(ip4), 0),
+    }
+}
+
 #[test]
 fn openbsd_requests_use_flows_and_sa_flags() {
     // No OpenBSD kernel or model here: check the messages the broker writes.
     let now = Instant::now();
-    let cfg = BrokerConfig {
-        dialect: Dialect::OpenBsd,
-        pid: PID,
-        flush_on_start: false,
-        delete_on_exit: true,
-        allowed: allowed(),
-        timeout: Duration::from_secs(5),
-    };
+    let cfg = broker_config(Dialect::OpenBsd, allowed());
     let mut b = Broker::new(cfg, now);
     let regs: Vec<Message> = std::iter::from_fn(|| b.poll_kernel_transmit())
         .map(|x| Message::parse(Dialect::OpenBsd, &x).unwrap())
@@ -980,38 +828,10 @@ fn openbsd_requests_use_flows_and_sa_flags() {
         ask.header.seq,
         PID,
     ))
-    .with(Ext::Address(
-        ExtKind::SrcFlow,
-        Address {
-            proto: 0,
-            prefix_len: 0,
-            addr: "10.1.0.0:0".parse().unwrap(),
-        },
-    ))
-    .with(Ext::Address(
-        ExtKind::SrcMask,
-        Address {
-            proto: 0,
-            prefix_len: 0,
-            addr: "255.255.0.0:0".parse().unwrap(),
-        },
-    ))
-    .with(Ext::Address(
-        ExtKind::DstFlow,
-        Address {
-            proto: 0,
-            prefix_len: 0,
-            addr: "10.2.0.0:0".parse().unwrap(),
-        },
-    ))
-    .with(Ext::Address(
-        ExtKind::DstMask,
-        Address {
-            proto: 0,
-            prefix_len: 0,
-            addr: "255.255.0.0:0".parse().unwrap(),
-        },
-    ));
+    .with(Ext::Address(ExtKind::SrcFlow, flow_addr("10.1.0.0")))
+    .with(Ext::Address(ExtKind::SrcMask, flow_addr("255.255.0.0")))
+    .with(Ext::Address(ExtKind::DstFlow, flow_addr("10.2.0.0")))
+    .with(Ext::Address(ExtKind::DstMask, flow_addr("255.255.0.0")));
     b.handle_kernel(&reply.emit(Dialect::OpenBsd).unwrap(), now);
     let ev: Vec<PfkeyToNet> = std::iter::from_fn(|| b.poll_net()).collect();
     assert!(
@@ -1023,14 +843,7 @@ fn openbsd_requests_use_flows_and_sa_flags() {
 #[test]
 fn a_kernel_that_never_answers_times_out() {
     let now = Instant::now();
-    let cfg = BrokerConfig {
-        dialect: Dialect::Linux,
-        pid: PID,
-        flush_on_start: false,
-        delete_on_exit: true,
-        allowed: allowed(),
-        timeout: Duration::from_secs(5),
-    };
+    let cfg = broker_config(Dialect::Linux, allowed());
     let mut b = Broker::new(cfg, now);
     b.handle_net(
         NetToPfkey::Request {
@@ -1061,14 +874,7 @@ fn a_kernel_that_never_answers_times_out() {
 fn a_blocking_write_does_not_eat_the_next_requests_time() {
     // af_key answers inside write(); a first REGISTER can take a minute.
     let t0 = Instant::now();
-    let cfg = BrokerConfig {
-        dialect: Dialect::Linux,
-        pid: PID,
-        flush_on_start: false,
-        delete_on_exit: true,
-        allowed: allowed(),
-        timeout: Duration::from_secs(5),
-    };
+    let cfg = broker_config(Dialect::Linux, allowed());
     let mut b = Broker::new(cfg, t0);
     let _esp = b.poll_kernel_transmit_at(t0).unwrap();
     let written = t0 + Duration::from_secs(54);
@@ -1092,14 +898,7 @@ fn replay_window_units_per_dialect() {
         (Dialect::OpenBsd, 64, None),
     ] {
         let now = Instant::now();
-        let cfg = BrokerConfig {
-            dialect: d,
-            pid: PID,
-            flush_on_start: false,
-            delete_on_exit: true,
-            allowed: allowed(),
-            timeout: Duration::from_secs(5),
-        };
+        let cfg = broker_config(d, allowed());
         let mut b = Broker::new(cfg, now);
         while b.poll_kernel_transmit().is_some() {}
         let mut p = sa_params(0x7777, "192.0.2.1", "192.0.2.2", Encapsulation::Tunnel);
@@ -1378,14 +1177,6 @@ fn kernel_says(r: &mut Rig, m: Message) {
 }
 
 fn spd_expire_msg(id: u32, dir: u8, src: &str, dst: &str) -> Message {
-    let a = |s: &str| {
-        let n = net(s);
-        Address {
-            proto: crate::dialect::IPSEC_ULPROTO_ANY,
-            prefix_len: n.prefix,
-            addr: std::net::SocketAddr::new(n.addr, 0),
-        }
-    };
     Message::new(Header::new(MsgType::SpdExpire, SaType::Unspec, 0, 0))
         .with(Ext::Lifetime(
             ExtKind::LifetimeHard,
@@ -1394,8 +1185,8 @@ fn spd_expire_msg(id: u32, dir: u8, src: &str, dst: &str) -> Message {
                 ..Lifetime::default()
             },
         ))
-        .with(Ext::Address(ExtKind::AddressSrc, a(src)))
-        .with(Ext::Address(ExtKind::AddressDst, a(dst)))
+        .with(Ext::Address(ExtKind::AddressSrc, net_address(src)))
+        .with(Ext::Address(ExtKind::AddressDst, net_address(dst)))
         .with(Ext::Policy(crate::wire::Policy {
             policy_type: crate::dialect::IPSEC_POLICY_IPSEC,
             dir,

@@ -321,51 +321,58 @@ mod tests {
         );
     }
 
+    fn bad_event<T: fmt::Debug>(r: Result<T>) {
+        assert!(matches!(r, Err(Error::BadEvent(_))), "{r:?}");
+    }
+
+    /// `m` with `f` applied to its header and to each extension.
+    fn changed(m: &Message, f: impl Fn(&mut Header), g: impl Fn(&mut Ext)) -> Message {
+        let mut m = m.clone();
+        f(&mut m.header);
+        m.exts.iter_mut().for_each(g);
+        m
+    }
+
     #[test]
     fn inconsistent_headers_and_values_are_errors() {
         let nm = parse(Dialect::Linux, &LINUX_NEW_MAPPING);
         let se = parse(Dialect::FreeBsd, &FREEBSD_SPDEXPIRE);
         // Each decoder takes only its own type.
-        assert!(NatTNewMapping::from_message(&se).is_err());
-        assert!(SpdExpire::from_message(&nm).is_err());
-        let mut m = nm.clone();
-        m.header.errno = 22;
-        assert!(matches!(
-            NatTNewMapping::from_message(&m),
-            Err(Error::BadEvent(_))
-        ));
-        let mut m = nm.clone();
-        m.header.satype = SaType::Ah;
-        assert!(matches!(
-            NatTNewMapping::from_message(&m),
-            Err(Error::BadEvent(_))
-        ));
-        let mut m = nm.clone();
-        for e in &mut m.exts {
+        bad_event(NatTNewMapping::from_message(&se));
+        bad_event(SpdExpire::from_message(&nm));
+        let keep = |_: &mut Ext| {};
+        bad_event(NatTNewMapping::from_message(&changed(
+            &nm,
+            |h| h.errno = 22,
+            keep,
+        )));
+        bad_event(NatTNewMapping::from_message(&changed(
+            &nm,
+            |h| h.satype = SaType::Ah,
+            keep,
+        )));
+        let v6_dst = |e: &mut Ext| {
             if let Ext::Address(ExtKind::AddressDst, a) = e {
                 a.addr = "[2001:db8::1]:0".parse().unwrap();
             }
-        }
-        assert!(matches!(
-            NatTNewMapping::from_message(&m),
-            Err(Error::BadEvent(_))
-        ));
-        let mut m = se.clone();
-        m.header.satype = SaType::Esp;
-        assert!(matches!(
-            SpdExpire::from_message(&m),
-            Err(Error::BadEvent(_))
-        ));
-        let mut m = se.clone();
-        for e in &mut m.exts {
+        };
+        bad_event(NatTNewMapping::from_message(&changed(&nm, |_| {}, v6_dst)));
+        bad_event(SpdExpire::from_message(&changed(
+            &se,
+            |h| h.satype = SaType::Esp,
+            keep,
+        )));
+        let id_zero = |e: &mut Ext| {
             if let Ext::Policy(p) = e {
                 p.id = 0;
             }
-        }
-        assert!(matches!(
-            SpdExpire::from_message(&m),
-            Err(Error::BadEvent(_))
-        ));
+        };
+        bad_event(SpdExpire::from_message(&changed(&se, |_| {}, id_zero)));
+        bad_event(SpdExpire::from_message(&changed(
+            &se,
+            |h| h.errno = 1,
+            keep,
+        )));
     }
 
     #[test]
