@@ -35,7 +35,9 @@ pub const MAX_CERT_LEN: usize = 16 * 1024;
 /// Length of one CERTREQ entry: a SHA-1 hash (RFC 7296 3.7).
 pub const CERTREQ_HASH_LEN: usize = 20;
 
-/// Seconds since the Unix epoch, supplied by the caller.
+/// Seconds since the Unix epoch, supplied by the caller. It is called
+/// once per received chain, inside the engine: it must not panic or block
+/// (the daemon's wall clock: `SystemTime::now()` since `UNIX_EPOCH`).
 pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
 
 /// A clock stopped at `secs` (tests, replays).
