@@ -403,7 +403,7 @@ pub fn auth_summary(config: &Config, p: &cfg::Policy) -> String {
             format!("raw public key pubkeys/{}/{}", k.id.pubkey_dir(), k.id)
         }
         Some(PeerAuthSource::Certificate) => format!(
-            "certificate validated against {} CA(s) from ca/",
+            "certificate, checked against {} CA(s) from ca/",
             config.ca_ders().count()
         ),
         _ => "unknown".into(),
@@ -779,7 +779,7 @@ SAAwRQIgbynS4gqnTI0x1Xd69Qh9YWvo1/bxOVatgjxzx7qWheICIQDGVFCGQxmS
             line,
             "auth ours ecdsa256 (RFC 4754, method 9) with private/local.key, \
              sending /etc/ike/certs/a.test.crt (1 certificate(s)); \
-             peer certificate validated against 1 CA(s) from ca/"
+             peer certificate, checked against 1 CA(s) from ca/"
         );
         let psk = psk_policy();
         let line = auth_summary(&config, &psk);
