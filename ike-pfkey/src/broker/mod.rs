@@ -931,12 +931,8 @@ impl Broker {
     /// an operator's `setkey`; if it was ours, forget it so that shutdown does
     /// not try to delete it and ike-net may install it again.
     fn on_spd_expire(&mut self, msg: &Message) {
-        let ev = match SpdExpire::from_message(msg) {
-            Ok(ev) => ev,
-            Err(e) => {
-                log::warn!("malformed SPDEXPIRE from the kernel ignored: {e}");
-                return;
-            }
+        let Some(ev) = decoded(SpdExpire::from_message(msg), "SPDEXPIRE") else {
+            return;
         };
         let d = self.cfg.dialect;
         let sel = build::selectors_from_spd(msg);
@@ -966,12 +962,8 @@ impl Broker {
     /// the old one; the IKE SA notices the move on its own next exchange
     /// (RFC 7296 2.23). ike-net would need a new IPC message to act sooner.
     fn on_new_mapping(&mut self, msg: &Message) {
-        let ev = match NatTNewMapping::from_message(msg) {
-            Ok(ev) => ev,
-            Err(e) => {
-                log::warn!("malformed NAT_T_NEW_MAPPING from the kernel ignored: {e}");
-                return;
-            }
+        let Some(ev) = decoded(NatTNewMapping::from_message(msg), "NAT_T_NEW_MAPPING") else {
+            return;
         };
         let ours = self.owned.sas.values().any(|s| {
             s.id.proto == IpsecProtocol::Esp && s.id.spi == ev.spi && s.id.src == ev.old.ip()
@@ -1063,6 +1055,12 @@ impl Broker {
             self.send(m, Op::Cleanup, now);
         }
     }
+}
+
+/// A decoded kernel event, or `None` once the reason it is malformed is logged.
+fn decoded<T>(r: Result<T, crate::wire::Error>, what: &str) -> Option<T> {
+    r.map_err(|e| log::warn!("malformed {what} from the kernel ignored: {e}"))
+        .ok()
 }
 
 fn is_getspi(op: &Op) -> bool {

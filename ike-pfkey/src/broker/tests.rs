@@ -9,7 +9,7 @@ use crate::test_support::*;
 use crate::wire::{Address, Ext, Header, Lifetime, Sa, Sa2};
 use allow::AllowedChild;
 use ike_ipc::config::{Encapsulation, Encryption, Flow, Integrity, IpsecProtocol, Secret};
-use ike_ipc::msg::pfkey::{NatT, PolicyDir, SaLifetime, Selectors};
+use ike_ipc::msg::pfkey::{NatT, PolicyDir, SaLifetime, SaParams, Selectors};
 
 /// The configured tunnel, and an IPv6 transport-mode child.
 pub(crate) fn allowed() -> AllowedSet {
@@ -122,6 +122,14 @@ impl Rig {
         let id = self.submit(req);
         self.run();
         self.take_reply(id)
+    }
+
+    fn add_sa(&mut self, p: SaParams) -> Result<KernelReply, KernelError> {
+        self.req(KernelRequest::AddSa(Box::new(p)))
+    }
+
+    fn update_sa(&mut self, p: SaParams) -> Result<KernelReply, KernelError> {
+        self.req(KernelRequest::UpdateSa(Box::new(p)))
     }
 
     fn events(&mut self) -> Vec<KernelEvent> {
@@ -269,16 +277,10 @@ fn tunnel_child_sa_lifecycle_ipv4() {
         bytes: 1 << 31,
         packets: 0,
     };
-    assert_eq!(
-        r.req(KernelRequest::UpdateSa(Box::new(inbound))),
-        Ok(KernelReply::Done)
-    );
+    assert_eq!(r.update_sa(inbound), Ok(KernelReply::Done));
     // Outbound SA: the peer's SPI.
     let out = sa_params(0xc0ffee, "192.0.2.1", "192.0.2.2", Encapsulation::Tunnel);
-    assert_eq!(
-        r.req(KernelRequest::AddSa(Box::new(out))),
-        Ok(KernelReply::Done)
-    );
+    assert_eq!(r.add_sa(out), Ok(KernelReply::Done));
     for dir in [PolicyDir::Out, PolicyDir::In, PolicyDir::Fwd] {
         assert_eq!(
             r.req(KernelRequest::AddPolicy(tunnel_policy(dir))),
@@ -335,10 +337,7 @@ fn transport_sa_and_policy_ipv6_with_nat_t() {
         sport: 4500,
         dport: 4501,
     });
-    assert_eq!(
-        r.req(KernelRequest::UpdateSa(Box::new(p))),
-        Ok(KernelReply::Done)
-    );
+    assert_eq!(r.update_sa(p), Ok(KernelReply::Done));
     let sa = r.engine.sas().next().unwrap();
     assert_eq!(sa.natt, Some((2, 4500, 4501)));
     assert_eq!(sa.mode, 1);
@@ -421,26 +420,17 @@ fn kernel_errors_become_typed_errors() {
     // Someone else holds SPI 0x6000 toward our peer: ADD gets EEXIST.
     foreign_add(&mut r, 0x6000, "192.0.2.1", "192.0.2.2");
     let p = sa_params(0x6000, "192.0.2.1", "192.0.2.2", Encapsulation::Tunnel);
-    assert_eq!(
-        r.req(KernelRequest::AddSa(Box::new(p))),
-        Err(KernelError::Kernel(i32::from(EEXIST)))
-    );
+    assert_eq!(r.add_sa(p), Err(KernelError::Kernel(i32::from(EEXIST))));
     // An algorithm the kernel lacks: ENOSYS.
     let spi = spi_of(r.req(getspi("192.0.2.2", "192.0.2.1", Encapsulation::Tunnel)));
     let mut p = sa_params(spi, "192.0.2.2", "192.0.2.1", Encapsulation::Tunnel);
     p.encryption = Some(Encryption::Aes128Gcm16);
     p.integrity = None;
     p.enc_key = Secret::new(vec![3; 20]);
-    assert_eq!(
-        r.req(KernelRequest::UpdateSa(Box::new(p))),
-        Err(KernelError::Kernel(i32::from(ENOSYS)))
-    );
+    assert_eq!(r.update_sa(p), Err(KernelError::Kernel(i32::from(ENOSYS))));
     // Our SA deleted behind our back: ESRCH.
     let p = sa_params(0x6001, "192.0.2.1", "192.0.2.2", Encapsulation::Tunnel);
-    assert_eq!(
-        r.req(KernelRequest::AddSa(Box::new(p))),
-        Ok(KernelReply::Done)
-    );
+    assert_eq!(r.add_sa(p), Ok(KernelReply::Done));
     let del = Message::new(Header::new(MsgType::Delete, SaType::Esp, 2, 999))
         .with(Ext::Sa(
             ExtKind::Sa,
@@ -462,10 +452,7 @@ fn kernel_errors_become_typed_errors() {
     // What the broker itself refuses to encode for Linux: ChaCha20, SHA2-256, ESN.
     let mut p = sa_params(0x6002, "192.0.2.1", "192.0.2.2", Encapsulation::Tunnel);
     p.integrity = Some(Integrity::HmacSha2_256);
-    assert!(matches!(
-        r.req(KernelRequest::AddSa(Box::new(p))),
-        Err(KernelError::Unsupported(_))
-    ));
+    assert!(matches!(r.add_sa(p), Err(KernelError::Unsupported(_))));
     let mut pol = tunnel_policy(PolicyDir::Out);
     pol.reqid = 0x4000;
     assert!(matches!(
@@ -474,10 +461,7 @@ fn kernel_errors_become_typed_errors() {
     ));
     let mut p = sa_params(0x6002, "192.0.2.1", "192.0.2.2", Encapsulation::Tunnel);
     p.esn = true;
-    assert!(matches!(
-        r.req(KernelRequest::AddSa(Box::new(p))),
-        Err(KernelError::Unsupported(_))
-    ));
+    assert!(matches!(r.add_sa(p), Err(KernelError::Unsupported(_))));
 }
 
 #[test]
@@ -509,10 +493,7 @@ fn multi_message_dumps_linux_and_freebsd() {
         );
         for spi in [0x7001, 0x7002, 0x7003] {
             let p = sa_params(spi, "192.0.2.1", "192.0.2.2", Encapsulation::Tunnel);
-            assert_eq!(
-                r.req(KernelRequest::AddSa(Box::new(p))),
-                Ok(KernelReply::Done)
-            );
+            assert_eq!(r.add_sa(p), Ok(KernelReply::Done));
         }
         let parts = r.dump(false).unwrap();
         let mut spis: Vec<u32> = parts.iter().map(|m| m.sa().unwrap().spi).collect();
@@ -635,10 +616,7 @@ fn soft_and_hard_expire_become_events_for_our_sas_only() {
     let mut p = sa_params(0x8001, "192.0.2.1", "192.0.2.2", Encapsulation::Tunnel);
     p.soft = seconds(5);
     p.hard = seconds(10);
-    assert_eq!(
-        r.req(KernelRequest::AddSa(Box::new(p))),
-        Ok(KernelReply::Done)
-    );
+    assert_eq!(r.add_sa(p), Ok(KernelReply::Done));
     // A foreign SA with the same lifetimes expires silently for us.
     let m = raw_sa(
         Header::new(MsgType::Add, SaType::Esp, 1, 999),
@@ -697,10 +675,7 @@ fn shutdown_deletes_what_we_installed_only() {
     foreign_add(&mut r, 0x9100, "192.0.2.1", "192.0.2.2");
     let spi = spi_of(r.req(getspi("192.0.2.2", "192.0.2.1", Encapsulation::Tunnel)));
     let p = sa_params(0x9101, "192.0.2.1", "192.0.2.2", Encapsulation::Tunnel);
-    assert_eq!(
-        r.req(KernelRequest::AddSa(Box::new(p))),
-        Ok(KernelReply::Done)
-    );
+    assert_eq!(r.add_sa(p), Ok(KernelReply::Done));
     assert_eq!(
         r.req(KernelRequest::AddPolicy(tunnel_policy(PolicyDir::Out))),
         Ok(KernelReply::Done)
@@ -724,10 +699,7 @@ fn shutdown_deletes_what_we_installed_only() {
 
     let mut keep = Rig::with(Dialect::Linux, false);
     let p = sa_params(0x9200, "192.0.2.1", "192.0.2.2", Encapsulation::Tunnel);
-    assert_eq!(
-        keep.req(KernelRequest::AddSa(Box::new(p))),
-        Ok(KernelReply::Done)
-    );
+    assert_eq!(keep.add_sa(p), Ok(KernelReply::Done));
     keep.broker.shutdown(keep.now);
     keep.run();
     assert_eq!(keep.engine.sas().count(), 1, "delete-on-exit off keeps SAs");
@@ -970,10 +942,7 @@ fn ipv6_tunnel_policy_carries_v6_endpoints() {
     ));
     // The old allowed set no longer applies after the reload.
     let old = sa_params(0x7100, "192.0.2.1", "192.0.2.2", Encapsulation::Tunnel);
-    assert!(matches!(
-        r.req(KernelRequest::AddSa(Box::new(old))),
-        Err(KernelError::Refused(_))
-    ));
+    assert!(matches!(r.add_sa(old), Err(KernelError::Refused(_))));
 }
 
 #[test]
@@ -993,10 +962,7 @@ fn a_getspi_flood_is_capped() {
     // Completing one frees a place; after a minute the kernel forgot the rest, so do we.
     let spi = r.engine.sas().next().unwrap().spi;
     let p = sa_params(spi, "192.0.2.2", "192.0.2.1", Encapsulation::Tunnel);
-    assert_eq!(
-        r.req(KernelRequest::UpdateSa(Box::new(p))),
-        Ok(KernelReply::Done)
-    );
+    assert_eq!(r.update_sa(p), Ok(KernelReply::Done));
     spi_of(r.req(getspi("192.0.2.2", "192.0.2.1", Encapsulation::Tunnel)));
     assert!(matches!(
         r.req(getspi("192.0.2.2", "192.0.2.1", Encapsulation::Tunnel)),
@@ -1279,10 +1245,7 @@ fn nat_t_new_mapping_is_logged_with_spi_addresses_and_port() {
         sport: 4500,
         dport: 4500,
     });
-    assert_eq!(
-        r.req(KernelRequest::UpdateSa(Box::new(p))),
-        Ok(KernelReply::Done)
-    );
+    assert_eq!(r.update_sa(p), Ok(KernelReply::Done));
     captured_log::start();
     kernel_says(
         &mut r,

@@ -68,13 +68,23 @@ fn spd(dir: u8, src: &str, dst: &str, tunnel: (&str, &str)) -> Message {
     )
 }
 
-/// The outbound tunnel policy most tests install.
+/// The tunnel's outbound policy, which most tests install.
 fn out_spd() -> Message {
     spd(
         IPSEC_DIR_OUTBOUND,
         "10.1.0.0/16",
         "10.2.0.0/16",
         ("192.0.2.1", "192.0.2.2"),
+    )
+}
+
+/// The tunnel's inbound policy.
+fn in_spd() -> Message {
+    spd(
+        IPSEC_DIR_INBOUND,
+        "10.2.0.0/16",
+        "10.1.0.0/16",
+        ("192.0.2.2", "192.0.2.1"),
     )
 }
 
@@ -254,12 +264,7 @@ fn spd_add_get_delete_and_ids() {
     assert_eq!(errno_of(&send(&mut e, a, &del2, now)), ENOENT);
     assert_eq!(errno_of(&send(&mut e, a, &get, now)), ENOENT);
     // SPD messages need satype 0.
-    let mut bad = spd(
-        IPSEC_DIR_INBOUND,
-        "10.2.0.0/16",
-        "10.1.0.0/16",
-        ("192.0.2.2", "192.0.2.1"),
-    );
+    let mut bad = in_spd();
     bad.header.satype = SaType::Esp;
     assert_eq!(errno_of(&send(&mut e, a, &bad, now)), EINVAL);
 }
