@@ -169,6 +169,18 @@ pub fn getspi(src: &str, dst: &str, mode: Encapsulation) -> KernelRequest {
     }
 }
 
+/// A raw message that starts with an SA extension naming only `spi`
+/// (DELETE, GET, and kernel events carry no more of it).
+pub fn spi_message(header: Header, spi: u32) -> Message {
+    Message::new(header).with(Ext::Sa(
+        ExtKind::Sa,
+        Sa {
+            spi,
+            ..Sa::default()
+        },
+    ))
+}
+
 /// A raw ADD/UPDATE body as another PF_KEY user writes it: ESP SA `spi`
 /// (AES-128-CBC 12, HMAC-SHA1 3), host addresses, the auth key filled with
 /// `key_byte` and the encryption key with `key_byte + 1`.

@@ -6,7 +6,7 @@
 use super::*;
 use crate::sim::{ConnId, Delivery, Engine, SimConfig, EEXIST, ENOSYS, ESRCH};
 use crate::test_support::*;
-use crate::wire::{Address, Ext, Header, Lifetime, Sa, Sa2};
+use crate::wire::{Address, Ext, Header, Lifetime, Sa2};
 use allow::AllowedChild;
 use ike_ipc::config::{Encapsulation, Encryption, Flow, Integrity, IpsecProtocol, Secret};
 use ike_ipc::msg::pfkey::{NatT, PolicyDir, SaLifetime, SaParams, Selectors};
@@ -431,18 +431,9 @@ fn kernel_errors_become_typed_errors() {
     // Our SA deleted behind our back: ESRCH.
     let p = sa_params(0x6001, "192.0.2.1", "192.0.2.2", Encapsulation::Tunnel);
     assert_eq!(r.add_sa(p), Ok(KernelReply::Done));
-    let del = Message::new(Header::new(MsgType::Delete, SaType::Esp, 2, 999))
-        .with(Ext::Sa(
-            ExtKind::Sa,
-            Sa {
-                spi: 0x6001,
-                ..Sa::default()
-            },
-        ))
-        .with(Ext::Address(
-            ExtKind::AddressDst,
-            Address::host(ip("192.0.2.2")),
-        ));
+    let del = spi_message(Header::new(MsgType::Delete, SaType::Esp, 2, 999), 0x6001).with(
+        Ext::Address(ExtKind::AddressDst, Address::host(ip("192.0.2.2"))),
+    );
     r.other_sends(del);
     let id = esp_id(0x6001, "192.0.2.1", "192.0.2.2");
     assert_eq!(
@@ -567,38 +558,14 @@ fn acquire_carries_the_policy_selectors() {
 fn acquire_outside_the_configuration_is_not_passed_on() {
     let mut r = Rig::new();
     // Another daemon's policy for traffic we do not protect.
-    let sa = |s: &str| -> std::net::SocketAddr { format!("{s}:0").parse().unwrap() };
-    let pol = Message::new(Header::new(MsgType::SpdAdd, SaType::Unspec, 5, 999))
-        .with(Ext::Address(
-            ExtKind::AddressSrc,
-            Address {
-                proto: 255,
-                prefix_len: 12,
-                addr: sa("172.16.0.0"),
-            },
-        ))
-        .with(Ext::Address(
-            ExtKind::AddressDst,
-            Address {
-                proto: 255,
-                prefix_len: 12,
-                addr: sa("172.32.0.0"),
-            },
-        ))
-        .with(Ext::Policy(crate::wire::Policy {
-            policy_type: 2,
-            dir: 2,
-            scope: 0,
-            id: 0,
-            priority: 0,
-            requests: vec![crate::wire::IpsecRequest {
-                proto: 50,
-                mode: 2,
-                level: 2,
-                reqid: 0,
-                tunnel: Some((sa("192.0.2.1"), sa("198.51.100.9"))),
-            }],
-        }));
+    let pol = raw_spd(
+        Header::new(MsgType::SpdAdd, SaType::Unspec, 5, 999),
+        crate::dialect::IPSEC_DIR_OUTBOUND,
+        "172.16.0.0/12",
+        "172.32.0.0/12",
+        ("192.0.2.1", "198.51.100.9"),
+        0,
+    );
     r.other_sends(pol);
     let (_, out) = r
         .engine
@@ -1221,14 +1188,7 @@ fn spd_expire_is_logged_and_an_expired_policy_of_ours_forgotten() {
 fn new_mapping_msg(spi: u32, old: &str, new: &str) -> Message {
     let old: std::net::SocketAddr = old.parse().unwrap();
     let new: std::net::SocketAddr = new.parse().unwrap();
-    Message::new(Header::new(MsgType::NatTNewMapping, SaType::Esp, 3, 0))
-        .with(Ext::Sa(
-            ExtKind::Sa,
-            Sa {
-                spi,
-                ..Sa::default()
-            },
-        ))
+    spi_message(Header::new(MsgType::NatTNewMapping, SaType::Esp, 3, 0), spi)
         .with(Ext::Address(ExtKind::AddressSrc, Address::host(old.ip())))
         .with(Ext::NatTPort(ExtKind::NatTSport, old.port()))
         .with(Ext::Address(ExtKind::AddressDst, Address::host(new.ip())))

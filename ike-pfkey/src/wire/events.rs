@@ -51,14 +51,25 @@ fn required<T>(v: Option<T>, kind: ExtKind) -> Result<T> {
     v.ok_or(Error::MissingExt(kind))
 }
 
-/// Kernel-originated messages carry no errno (RFC 2367 2.3.1; an errno
-/// would make this the echo of a failed request, not an event).
-fn no_errno(m: &Message) -> Result<()> {
-    if m.header.errno == 0 {
-        Ok(())
-    } else {
-        Err(Error::BadEvent("kernel event with an errno"))
+/// The message type and SA type an event must have, each with the error
+/// that says it has not. Kernel-originated messages carry no errno either
+/// (RFC 2367 2.3.1; an errno would make this the echo of a failed request,
+/// not an event).
+fn expect_header(
+    m: &Message,
+    msg_type: (MsgType, &'static str),
+    satype: (SaType, &'static str),
+) -> Result<()> {
+    if m.header.msg_type != msg_type.0 {
+        return Err(Error::BadEvent(msg_type.1));
     }
+    if m.header.errno != 0 {
+        return Err(Error::BadEvent("kernel event with an errno"));
+    }
+    if m.header.satype != satype.0 {
+        return Err(Error::BadEvent(satype.1));
+    }
+    Ok(())
 }
 
 fn same_family(a: &SocketAddr, b: &SocketAddr) -> Result<()> {
@@ -73,14 +84,12 @@ fn same_family(a: &SocketAddr, b: &SocketAddr) -> Result<()> {
 
 impl SpdExpire {
     pub fn from_message(m: &Message) -> Result<SpdExpire> {
-        if m.header.msg_type != MsgType::SpdExpire {
-            return Err(Error::BadEvent("not an SPDEXPIRE"));
-        }
-        no_errno(m)?;
         // Policy messages are satype UNSPEC on KAME (DIALECTS.md 2.1).
-        if m.header.satype != SaType::Unspec {
-            return Err(Error::BadEvent("SPDEXPIRE with an SA type"));
-        }
+        expect_header(
+            m,
+            (MsgType::SpdExpire, "not an SPDEXPIRE"),
+            (SaType::Unspec, "SPDEXPIRE with an SA type"),
+        )?;
         let policy = required(m.policy(), ExtKind::Policy)?;
         if policy.id == 0 {
             return Err(Error::BadEvent("SPDEXPIRE of policy id 0"));
@@ -134,16 +143,15 @@ impl fmt::Display for SpdExpire {
 
 impl NatTNewMapping {
     pub fn from_message(m: &Message) -> Result<NatTNewMapping> {
-        if m.header.msg_type != MsgType::NatTNewMapping {
-            return Err(Error::BadEvent("not a NAT_T_NEW_MAPPING"));
-        }
-        no_errno(m)?;
         // UDP encapsulation exists for ESP only (RFC 3948).
-        if m.header.satype != SaType::Esp {
-            return Err(Error::BadEvent(
+        expect_header(
+            m,
+            (MsgType::NatTNewMapping, "not a NAT_T_NEW_MAPPING"),
+            (
+                SaType::Esp,
                 "NAT_T_NEW_MAPPING for an SA type other than ESP",
-            ));
-        }
+            ),
+        )?;
         let sa = required(m.sa(), ExtKind::Sa)?;
         let src = required(m.address(ExtKind::AddressSrc), ExtKind::AddressSrc)?;
         let sport = required(m.nat_t_port(ExtKind::NatTSport), ExtKind::NatTSport)?;
@@ -174,7 +182,8 @@ impl fmt::Display for NatTNewMapping {
 mod tests {
     use super::*;
     use crate::dialect::Dialect;
-    use crate::wire::{Ext, Header, Sa};
+    use crate::test_support::spi_message;
+    use crate::wire::{Ext, Header};
 
     /// Linux NAT_T_NEW_MAPPING, built by hand after af_key's
     /// `pfkey_send_new_mapping` (little-endian host, no sa_len): SPI
@@ -400,24 +409,20 @@ mod tests {
 
     #[test]
     fn new_mapping_ipv6_round_trip() {
-        let m = Message::new(Header::new(MsgType::NatTNewMapping, SaType::Esp, 1, 0))
-            .with(Ext::Sa(
-                ExtKind::Sa,
-                Sa {
-                    spi: 0x1234,
-                    ..Sa::default()
-                },
-            ))
-            .with(Ext::Address(
-                ExtKind::AddressSrc,
-                Address::host("2001:db8::2".parse().unwrap()),
-            ))
-            .with(Ext::NatTPort(ExtKind::NatTSport, 4500))
-            .with(Ext::Address(
-                ExtKind::AddressDst,
-                Address::host("2001:db8::99".parse().unwrap()),
-            ))
-            .with(Ext::NatTPort(ExtKind::NatTDport, 40000));
+        let m = spi_message(
+            Header::new(MsgType::NatTNewMapping, SaType::Esp, 1, 0),
+            0x1234,
+        )
+        .with(Ext::Address(
+            ExtKind::AddressSrc,
+            Address::host("2001:db8::2".parse().unwrap()),
+        ))
+        .with(Ext::NatTPort(ExtKind::NatTSport, 4500))
+        .with(Ext::Address(
+            ExtKind::AddressDst,
+            Address::host("2001:db8::99".parse().unwrap()),
+        ))
+        .with(Ext::NatTPort(ExtKind::NatTDport, 40000));
         let back = parse(Dialect::Linux, &m.emit(Dialect::Linux).unwrap());
         let ev = NatTNewMapping::from_message(&back).unwrap();
         assert_eq!(ev.old, "[2001:db8::2]:4500".parse().unwrap());
