@@ -1240,3 +1240,27 @@ fn nat_t_new_mapping_is_logged_with_spi_addresses_and_port() {
     assert!(r.events().is_empty());
     assert_eq!(r.broker.owned().sas.len(), 1);
 }
+
+#[test]
+fn shutdown_deletes_an_sa_with_a_request_in_flight_once() {
+    // An UPDATE of our larval SA is on its way when shutdown starts: the SA
+    // must be deleted after it, and only once (a second DELETE would fail
+    // with ESRCH and log a warning for nothing).
+    let mut r = Rig::new();
+    let spi = spi_of(r.req(getspi("192.0.2.2", "192.0.2.1", Encapsulation::Tunnel)));
+    let update = r.submit(KernelRequest::UpdateSa(Box::new(sa_params(
+        spi,
+        "192.0.2.2",
+        "192.0.2.1",
+        Encapsulation::Tunnel,
+    ))));
+    let before = r.sent_to_kernel;
+    captured_log::start();
+    r.broker.shutdown(r.now);
+    r.run();
+    assert_eq!(r.take_reply(update), Ok(KernelReply::Done));
+    assert!(r.broker.is_idle());
+    assert_eq!(r.engine.sas().count(), 0);
+    assert_eq!(r.sent_to_kernel - before, 2, "UPDATE, then one DELETE");
+    assert_eq!(captured_log::take(log::Level::Warn), Vec::<String>::new());
+}
