@@ -54,15 +54,25 @@ pub fn flow(src: &str, dst: &str) -> Flow {
     }
 }
 
+/// A configured ESP child between our address `local` and the peer prefix `peer`.
+pub fn esp_child(local: &str, peer: &str, mode: Encapsulation, flow: Flow) -> AllowedChild {
+    AllowedChild {
+        local: Some(ip(local)),
+        peer: Some(net(peer)),
+        protocol: IpsecProtocol::Esp,
+        mode,
+        flows: vec![flow],
+    }
+}
+
 /// The configured ESP tunnel 192.0.2.1 <-> 192.0.2.2, 10.1.0.0/16 -> 10.2.0.0/16.
 pub fn tunnel_child() -> AllowedChild {
-    AllowedChild {
-        local: Some(ip("192.0.2.1")),
-        peer: Some(net("192.0.2.2/32")),
-        protocol: IpsecProtocol::Esp,
-        mode: Encapsulation::Tunnel,
-        flows: vec![flow("10.1.0.0/16", "10.2.0.0/16")],
-    }
+    esp_child(
+        "192.0.2.1",
+        "192.0.2.2/32",
+        Encapsulation::Tunnel,
+        flow("10.1.0.0/16", "10.2.0.0/16"),
+    )
 }
 
 pub fn allowed_tunnel() -> AllowedSet {

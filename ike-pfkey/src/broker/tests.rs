@@ -7,7 +7,6 @@ use super::*;
 use crate::sim::{ConnId, Delivery, Engine, SimConfig, EEXIST, ENOSYS, ESRCH};
 use crate::test_support::*;
 use crate::wire::{Address, Ext, Header, Lifetime, Sa2};
-use allow::AllowedChild;
 use ike_ipc::config::{Encapsulation, Encryption, Flow, Integrity, IpsecProtocol, Secret};
 use ike_ipc::msg::pfkey::{NatT, PolicyDir, SaLifetime, SaParams, Selectors};
 
@@ -16,13 +15,12 @@ pub(crate) fn allowed() -> AllowedSet {
     AllowedSet {
         children: vec![
             tunnel_child(),
-            AllowedChild {
-                local: Some(ip("2001:db8::1")),
-                peer: Some(net("2001:db8::2/128")),
-                protocol: IpsecProtocol::Esp,
-                mode: Encapsulation::Transport,
-                flows: vec![flow("2001:db8::1/128", "2001:db8::2/128")],
-            },
+            esp_child(
+                "2001:db8::1",
+                "2001:db8::2/128",
+                Encapsulation::Transport,
+                flow("2001:db8::1/128", "2001:db8::2/128"),
+            ),
         ],
     }
 }
@@ -863,19 +861,16 @@ fn replay_window_units_per_dialect() {
 fn ipv6_tunnel_policy_carries_v6_endpoints() {
     let mut r = Rig::new();
     r.broker.set_allowed(AllowedSet {
-        children: vec![AllowedChild {
-            local: Some(ip("2001:db8::1")),
-            peer: Some(net("2001:db8::2/128")),
-            protocol: IpsecProtocol::Esp,
-            mode: Encapsulation::Tunnel,
-            flows: vec![Flow {
+        children: vec![esp_child(
+            "2001:db8::1",
+            "2001:db8::2/128",
+            Encapsulation::Tunnel,
+            Flow {
                 proto: Some(6),
-                src: net("2001:db8:1::/48"),
-                src_port: None,
-                dst: net("2001:db8:2::/48"),
                 dst_port: Some(443),
-            }],
-        }],
+                ..flow("2001:db8:1::/48", "2001:db8:2::/48")
+            },
+        )],
     });
     let mut p = PolicyParams {
         dir: PolicyDir::In,
