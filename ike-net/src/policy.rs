@@ -327,17 +327,16 @@ fn auth(
         }
         PublicKeyMethod::Rsa | PublicKeyMethod::Rfc7427 => LocalAuth::Signature(signing),
         PublicKeyMethod::Ecdsa256 | PublicKeyMethod::Ecdsa384 => {
-            // RFC 4754: the method names the curve; the key must match it.
-            let want = if method == PublicKeyMethod::Ecdsa256 {
-                9
-            } else {
-                10
-            };
-            if signing.verifying_key().rfc4754_method() != Some(want) {
+            // RFC 4754: the method (9 or 10) names the curve; the key must
+            // be on it, or every signature would be refused by the peer.
+            if signing.verifying_key().rfc4754_method() != Some(method.auth_method()) {
+                let curve = match method {
+                    PublicKeyMethod::Ecdsa256 => "P-256",
+                    _ => "P-384",
+                };
                 return Err(format!(
-                    "{}: private/local.key is not an ECDSA {} key",
-                    method.name(),
-                    if want == 9 { "P-256" } else { "P-384" }
+                    "{}: private/local.key is not an ECDSA {curve} key",
+                    method.name()
                 ));
             }
             LocalAuth::Rfc4754(signing)
