@@ -417,3 +417,68 @@ fn rsa_certificate_with_a_pkcs1_key() {
     assert!(line.contains("names FQDN bob.test"), "{line}");
     let _ = std::fs::remove_dir_all(&creds);
 }
+
+/// A reload reads ca/ again: after alice's trust anchor is replaced by
+/// another CA, a new negotiation from bob, whose certificate was valid
+/// before, is refused. (Taking the old IKE SA down as well needs ike-net's
+/// reload to decide with ike_ipc::config::policy_changes, which compares
+/// key material; it compares the policies' settings only so far.)
+#[test]
+fn a_reload_applies_new_trust_anchors() {
+    if !is_root() {
+        eprintln!("skipped: needs root (CI runs as root)");
+        return;
+    }
+    let creds = scratch("creds-reload");
+    if !make_ca(&creds, "ca") {
+        eprintln!("skipped: needs the openssl command to make certificates");
+        return;
+    }
+    assert!(make_cert(&creds, "ca", "alice.test", "alice.test"));
+    assert!(make_cert(&creds, "ca", "bob.test", "bob.test"));
+    assert!(make_ca(&creds, "other"));
+    let nets = ("10.1.0.0/24", "10.2.0.0/24");
+    let alice_conf = conf("alice.test", "bob.test", ALICE, BOB, "rfc7427", nets);
+    let bob_conf = conf(
+        "bob.test",
+        "alice.test",
+        BOB,
+        ALICE,
+        "rfc7427",
+        (nets.1, nets.0),
+    );
+    let ports = free_ports();
+    let a = Daemon::start(
+        "alice",
+        ALICE,
+        side(&creds, "alice.test", "alice.test", "ca", &alice_conf),
+        ports,
+    );
+    let b = Daemon::start(
+        "bob",
+        BOB,
+        side(&creds, "bob.test", "bob.test", "ca", &bob_conf),
+        ports,
+    );
+    b.ctl(&["up", "tun"]);
+    a.wait_log("up: policy tun");
+    b.wait_log("up: policy tun");
+    drop(b);
+
+    copy(&creds.join("other.crt"), &a.dir.join("ca/ca.crt"), 0o644);
+    a.ctl(&["reload"]);
+    a.wait_log("configuration reloaded");
+    assert!(!a.log().contains("peer certificate refused"));
+    let b = Daemon::start(
+        "bob-again",
+        BOB,
+        side(&creds, "bob.test", "bob.test", "ca", &bob_conf),
+        ports,
+    );
+    b.ctl(&["up", "tun"]);
+    let line = a.wait_log("peer certificate refused");
+    assert!(line.contains("policy tun"), "{line}");
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(!b.log().contains("up: policy tun"), "{}", b.log());
+    let _ = std::fs::remove_dir_all(&creds);
+}
