@@ -99,15 +99,20 @@ struct Credentials {
 
 impl Credentials {
     fn new(config: &Config) -> Credentials {
-        Credentials::with_clock(config, system_clock())
-    }
-
-    fn with_clock(config: &Config, clock: Clock) -> Credentials {
+        let clock = system_clock();
         let trust = config.has_cas().then(|| {
             let ders: Vec<Vec<u8>> = config.ca_ders().map(<[u8]>::to_vec).collect();
-            TrustStore::new(&ders, clock)
+            TrustStore::new(&ders, clock.clone())
                 .map(Arc::new)
-                .map_err(|e| format!("ca/: {e}"))
+                .map_err(|e| {
+                    // Name the file that holds the bad certificate.
+                    let file = config
+                        .ca_files
+                        .iter()
+                        .find(|f| TrustStore::new(&f.ders, clock.clone()).is_err())
+                        .map_or("ca/", |f| f.path.as_str());
+                    format!("{file}: {e}")
+                })
         });
         Credentials { trust }
     }
@@ -755,11 +760,17 @@ SAAwRQIgbynS4gqnTI0x1Xd69Qh9YWvo1/bxOVatgjxzx7qWheICIQDGVFCGQxmS
         config.local_key = Some(pkcs8(other));
         let (_, skipped) = engine_config(&config, &listen());
         assert_eq!(skipped.len(), 1, "{skipped:?}");
-        // A CA file that is not a certificate.
+        // A CA file that is not a certificate, after a good one: named.
         let mut config = cert_config();
-        config.ca_files[0].ders = vec![vec![0x30, 0]];
+        config.ca_files.push(cfg::CertFile {
+            path: "/etc/ike/ca/broken.pem".into(),
+            ders: vec![vec![0x30, 0]],
+        });
         let (_, skipped) = engine_config(&config, &listen());
-        assert!(skipped[0].1.starts_with("ca/: "), "{skipped:?}");
+        assert!(
+            skipped[0].1.starts_with("/etc/ike/ca/broken.pem: "),
+            "{skipped:?}"
+        );
         // Neither a peer key nor a CA (a parser bypass: it refuses this).
         let mut config = cert_config();
         config.ca_files.clear();
