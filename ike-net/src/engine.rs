@@ -154,15 +154,14 @@ impl Engine {
     /// settings did not change keep their SAs, removed ones are deleted,
     /// changed ones are deleted and (if active) established again.
     pub fn reload(&mut self, now: Instant, config: Config) -> Outputs {
-        let mut gone = Vec::new();
-        let mut changed = Vec::new();
-        for old in &self.config.policies {
-            match config.policy(&old.name) {
-                None => gone.push(old.name.clone()),
-                Some(new) if !old.same_settings(new) => changed.push(old.name.clone()),
-                Some(_) => {}
-            }
-        }
+        // A policy also counts as changed when the credentials it was
+        // authenticated with changed (our key or certificate, the peer's
+        // key, the trust anchors): its SAs must not outlive them.
+        let ike_ipc::config::PolicyChanges {
+            removed: gone,
+            mut changed,
+            ..
+        } = ike_ipc::config::policy_changes(&self.config, &config);
         // Global settings apply to every policy: treat them as a change.
         if config.global != self.config.global {
             changed = config.policies.iter().map(|p| p.name.clone()).collect();
