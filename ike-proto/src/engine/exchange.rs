@@ -172,6 +172,7 @@ impl Engine {
                 return;
             };
             let p = sa.pending.remove(pos);
+            super::sa::free_if_empty(&mut sa.pending);
             self.response(now, h, p.kind, payloads);
         } else {
             sa.recv.accept(id);

@@ -293,6 +293,7 @@ impl Engine {
             return;
         };
         let p = sa.parked.remove(pos);
+        super::sa::free_if_empty(&mut sa.parked);
         let Some(spi) = spi else {
             // No SPI: the child cannot be created.
             let code = if p.exchange == ExchangeType::IKE_AUTH {
@@ -379,7 +380,9 @@ impl Engine {
                     KernelPurpose::TaskSpi => {
                         let task = self.sas.get_mut(&h).and_then(|s| {
                             let pos = s.spi_wait.iter().position(|(r, _)| *r == request)?;
-                            Some(s.spi_wait.remove(pos).1)
+                            let task = s.spi_wait.remove(pos).1;
+                            super::sa::free_if_empty(&mut s.spi_wait);
+                            Some(task)
                         });
                         if let Some(task) = task {
                             self.child_request_send(now, h, task, spi);
@@ -411,6 +414,7 @@ impl Engine {
                         if let Some(sa) = self.sas.get_mut(&h) {
                             let pos = sa.spi_wait.iter().position(|(r, _)| *r == request);
                             let task = pos.map(|i| sa.spi_wait.remove(i).1);
+                            super::sa::free_if_empty(&mut sa.spi_wait);
                             if let Some(Task::RekeyChild(old)) = task {
                                 if let Some(c) = sa.child_by_in(old) {
                                     c.state = ChildState::Installed;

@@ -536,6 +536,9 @@ impl Engine {
             let Some(d) = sa.send.deferred.pop_front() else {
                 return;
             };
+            if sa.send.deferred.is_empty() {
+                sa.send.deferred = Default::default(); // free its buffer
+            }
             self.transmit_request(now, h, d.exchange, d.payloads, d.kind);
         }
     }
@@ -747,6 +750,7 @@ impl Engine {
             sa.tasks.push_back(Task::DeleteIke);
             // Do not let a liveness check hold the delete back.
             sa.pending.retain(|p| !matches!(p.kind, PendingKind::Dpd));
+            sa::free_if_empty(&mut sa.pending);
             sa.send
                 .deferred
                 .retain(|d| !matches!(d.kind, PendingKind::Dpd));

@@ -241,6 +241,15 @@ pub(crate) struct IkeSa {
     pub successor: Option<u64>,
 }
 
+/// Frees a per-SA list's buffer once it is empty again: the lists are
+/// short-lived (requests in flight, answers waiting for the kernel) while an
+/// IKE SA lives for hours, and a kept buffer would cost every idle SA.
+pub(crate) fn free_if_empty<T>(v: &mut Vec<T>) {
+    if v.is_empty() {
+        *v = Vec::new();
+    }
+}
+
 impl PendingKind {
     /// Requests that run alone on the IKE SA: nothing else is outstanding
     /// when they start and nothing starts while they run. The IKE SA rekey

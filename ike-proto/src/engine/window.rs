@@ -174,14 +174,16 @@ impl RecvWindow {
     /// only answers within `size` of `top` can still be asked for again:
     /// the cache never holds more than `size` entries.
     pub(crate) fn cache(&mut self, id: u32, datagrams: Vec<Vec<u8>>) {
-        self.cached.retain(|c| c.message_id != id);
+        // `id` was accepted, so `top` already counts it.
+        let (top, size) = (self.top(), self.size);
+        self.cached
+            .retain(|c| c.message_id != id && top.wrapping_sub(c.message_id) < size);
+        // Room for exactly one more: the cache lives as long as the SA.
+        self.cached.reserve_exact(1);
         self.cached.push(Cached {
             message_id: id,
             datagrams,
         });
-        let (top, size) = (self.top(), self.size);
-        self.cached
-            .retain(|c| top.wrapping_sub(c.message_id) < size);
     }
 
     pub(crate) fn cached(&self, id: u32) -> Option<&Cached> {
