@@ -7,6 +7,7 @@
 //! zeroized on drop and never printed by `Debug`.
 
 pub mod algorithms;
+pub mod certs;
 pub mod identity;
 pub mod policy;
 pub mod reload;
@@ -14,6 +15,7 @@ pub mod secret;
 pub mod select;
 
 pub use algorithms::{DhGroup, Encryption, Esn, Integrity, Prf};
+pub use certs::{CertFile, LocalCert, PeerAuthSource};
 pub use identity::Identity;
 pub use policy::{
     Auth, ChildProposal, Encapsulation, Flow, IkeProposal, IpNet, IpsecProtocol, Lifetime, Policy,
@@ -37,6 +39,13 @@ pub struct Config {
     /// Every key found under `pubkeys/{ipv4,ipv6,fqdn,ufqdn}/`, by identity
     /// (the OpenIKED layout), loaded only when a policy uses public keys.
     pub peer_keys: Vec<PeerKey>,
+    /// Trust anchors from `ca/` (PEM or DER files), loaded only when a
+    /// policy uses public keys; a peer without a key in `pubkeys/` must
+    /// send a certificate that chains to one of them.
+    pub ca_files: Vec<CertFile>,
+    /// Our certificates from `certs/<local identity>.crt`, one per local
+    /// identity of a public-key policy that has one.
+    pub local_certs: Vec<LocalCert>,
 }
 
 impl Config {
@@ -47,6 +56,10 @@ impl Config {
         let mut view = self.clone();
         view.local_key = None;
         view.peer_keys.clear();
+        // Certificates are public, but the broker has no use for them, and
+        // what it does not hold it cannot be made to misuse or leak.
+        view.ca_files.clear();
+        view.local_certs.clear();
         for policy in &mut view.policies {
             if let Auth::Psk(_) = policy.auth {
                 policy.auth = Auth::Psk(Secret::redacted());
@@ -141,6 +154,17 @@ mod tests {
                 der: Secret::new(vec![1, 2, 3]),
             }),
             peer_keys: Vec::new(),
+            ca_files: vec![CertFile {
+                path: "ca/ca.crt".into(),
+                ders: vec![b"CA certificate".to_vec()],
+            }],
+            local_certs: vec![LocalCert {
+                id: Identity::Fqdn("a.test".into()),
+                file: CertFile {
+                    path: "certs/a.test.crt".into(),
+                    ders: vec![b"our certificate".to_vec(), b"intermediate".to_vec()],
+                },
+            }],
         }
     }
 
@@ -162,6 +186,22 @@ mod tests {
         }
         let bytes = postcard::to_allocvec(&view).unwrap();
         assert!(!bytes.windows(11).any(|w| w == b"very secret"));
+    }
+
+    #[test]
+    fn broker_view_has_no_certificates() {
+        let config = sample();
+        let full = postcard::to_allocvec(&config).unwrap();
+        assert!(full.windows(14).any(|w| w == b"CA certificate"));
+        let view = config.broker_view();
+        assert!(view.ca_files.is_empty() && view.local_certs.is_empty());
+        let bytes = postcard::to_allocvec(&view).unwrap();
+        for needle in [&b"CA certificate"[..], b"our certificate", b"intermediate"] {
+            assert!(!bytes.windows(needle.len()).any(|w| w == needle));
+        }
+        // The policies themselves are what the broker needs, unchanged.
+        assert_eq!(view.policies.len(), config.policies.len());
+        assert_eq!(view.policies[0].name, config.policies[0].name);
     }
 
     #[test]

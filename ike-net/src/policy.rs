@@ -9,10 +9,12 @@
 //! peer identity, a key it cannot load).
 
 use ike_ipc::config::{
-    self as cfg, Auth, Config, Encapsulation, GlobalMode, IpsecProtocol, KeyFormat, PolicyMode,
+    self as cfg, Auth, Config, Encapsulation, GlobalMode, IpsecProtocol, KeyFormat, PeerAuthSource,
+    PolicyMode, PublicKeyMethod,
 };
 use ike_ipc::msg::ListenSocket;
-use ike_proto::crypto::{Secret, SigningKey, VerifyingKey};
+use ike_proto::crypto::x509::Clock;
+use ike_proto::crypto::{Secret, SigningKey, TrustStore, VerifyingKey};
 use ike_proto::engine::{
     self, ChildProposal, Encr, Identity, IkeProposal, Lifetime, LocalAuth, Mode, PeerAuth,
     StartAction, TrafficSelector,
@@ -20,7 +22,7 @@ use ike_proto::engine::{
 use ike_proto::wire::consts::{DhGroup, EncrId, IdType, IntegId, PrfId};
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Where the daemon listens: our IKE port (500) and NAT-T port (4500), and
 /// the specific addresses (for a default local identity).
@@ -55,7 +57,7 @@ impl Listen {
 }
 
 /// The engine's configuration for `config`, and the policies that were
-/// left out: (name, why).
+/// left out: (name, why). Logs, per policy, how each side authenticates.
 pub fn engine_config(config: &Config, listen: &Listen) -> (engine::Config, Vec<(String, String)>) {
     let mut out = engine::Config {
         cookie_threshold: config.global.cookie_threshold as usize,
@@ -64,17 +66,65 @@ pub fn engine_config(config: &Config, listen: &Listen) -> (engine::Config, Vec<(
         ..engine::Config::default()
     };
     let mut skipped = Vec::new();
+    let creds = Credentials::new(config);
     for p in &config.policies {
-        match policy(config, p, listen) {
-            Ok(ep) => out.policies.push(Arc::new(ep)),
+        match policy_with(config, &creds, p, listen) {
+            Ok(ep) => {
+                log::info!("policy {}: {}", p.name, auth_summary(config, p));
+                out.policies.push(Arc::new(ep));
+            }
             Err(why) => skipped.push((p.name.clone(), format!("{} ({})", why, p.source))),
         }
     }
     (out, skipped)
 }
 
+/// The wall clock for certificate validity (RFC 5280 4.1.2.5): seconds
+/// since the Unix epoch. A clock before 1970 reads as 0, which makes every
+/// certificate "not yet valid" - failing closed.
+pub fn system_clock() -> Clock {
+    Arc::new(|| {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+    })
+}
+
+/// What several policies share, built once per configuration: the trust
+/// anchors from `ca/` (or why they cannot be used).
+struct Credentials {
+    trust: Option<Result<Arc<TrustStore>, String>>,
+}
+
+impl Credentials {
+    fn new(config: &Config) -> Credentials {
+        Credentials::with_clock(config, system_clock())
+    }
+
+    fn with_clock(config: &Config, clock: Clock) -> Credentials {
+        let trust = config.has_cas().then(|| {
+            let ders: Vec<Vec<u8>> = config.ca_ders().map(<[u8]>::to_vec).collect();
+            TrustStore::new(&ders, clock)
+                .map(Arc::new)
+                .map_err(|e| format!("ca/: {e}"))
+        });
+        Credentials { trust }
+    }
+}
+
 /// One ike.conf policy as an engine policy.
+#[cfg(test)]
 pub fn policy(config: &Config, p: &cfg::Policy, listen: &Listen) -> Result<engine::Policy, String> {
+    policy_with(config, &Credentials::new(config), p, listen)
+}
+
+fn policy_with(
+    config: &Config,
+    creds: &Credentials,
+    p: &cfg::Policy,
+    listen: &Listen,
+) -> Result<engine::Policy, String> {
     if p.protocol != IpsecProtocol::Esp {
         return Err("AH is not negotiated by this daemon (ESP only)".into());
     }
@@ -100,7 +150,7 @@ pub fn policy(config: &Config, p: &cfg::Policy, listen: &Listen) -> Result<engin
             )
         }
     };
-    let (local_auth, peer_auth) = auth(config, p)?;
+    let (local_auth, local_certs, peer_auth) = auth(config, creds, p)?;
     let mut local_ts = Vec::new();
     let mut peer_ts = Vec::new();
     for f in &p.flows {
@@ -120,7 +170,7 @@ pub fn policy(config: &Config, p: &cfg::Policy, listen: &Listen) -> Result<engin
     let active = p.mode == PolicyMode::Active
         && config.global.mode == GlobalMode::Active
         && p.peer.is_some();
-    Ok(engine::Policy {
+    let out = engine::Policy {
         name: p.name.clone(),
         local_addr: p.local,
         peer_addr,
@@ -133,6 +183,7 @@ pub fn policy(config: &Config, p: &cfg::Policy, listen: &Listen) -> Result<engin
         local_id,
         peer_id,
         local_auth,
+        local_certs,
         peer_auth,
         local_ts,
         peer_ts,
@@ -155,7 +206,11 @@ pub fn policy(config: &Config, p: &cfg::Policy, listen: &Listen) -> Result<engin
         // CHILD_SA exists: traffic waits for the tunnel (ACQUIRE) instead
         // of leaving in clear.
         trap: active,
-    })
+    };
+    // Our certificate must hold our key and name our ID, an RFC 4754 key
+    // must be on its curve: found now, not as a failed negotiation later.
+    out.check_auth()?;
+    Ok(out)
 }
 
 /// The configured seconds are the hard limit (iked.conf(5) `lifetime`,
@@ -222,62 +277,138 @@ fn child_proposal(p: &cfg::ChildProposal) -> ChildProposal {
     }
 }
 
-/// How we prove ourselves and how the peer must. A PSK serves both ways
-/// (RFC 7296 2.15); public keys come from `private/local.key` and
-/// `pubkeys/<type>/<dstid>` next to the configuration.
-fn auth(config: &Config, p: &cfg::Policy) -> Result<(LocalAuth, PeerAuth), String> {
-    match &p.auth {
+/// How we prove ourselves (and the certificates we send) and how the peer
+/// must. A PSK serves both ways (RFC 7296 2.15); public keys come from
+/// `private/local.key`, our certificate from `certs/<id>.crt`, and the
+/// peer is checked with its raw key from `pubkeys/` or, without one, its
+/// certificate against `ca/` (`Config::peer_auth_source`).
+fn auth(
+    config: &Config,
+    creds: &Credentials,
+    p: &cfg::Policy,
+) -> Result<(LocalAuth, Vec<Vec<u8>>, PeerAuth), String> {
+    let method = match &p.auth {
         Auth::Psk(s) => {
             if s.is_empty() {
                 return Err("empty pre-shared key".into());
             }
-            Ok((
+            return Ok((
                 LocalAuth::Psk(Secret::from_slice(s.expose())),
+                Vec::new(),
                 PeerAuth::Psk(Secret::from_slice(s.expose())),
-            ))
+            ));
         }
-        Auth::PublicKey(method) if *method != cfg::PublicKeyMethod::Rfc7427 => Err(format!(
-            "{}: only rfc7427 signatures (auth method 14) are implemented",
-            method.name()
-        )),
-        Auth::PublicKey(_) => {
-            let key = config
-                .local_key
-                .as_ref()
-                .ok_or("public-key authentication without private/local.key")?;
-            if key.format != KeyFormat::Pkcs8 {
-                return Err(format!(
-                    "private/local.key is {:?}; only PKCS#8 (\"PRIVATE KEY\") keys are loaded",
-                    key.format
-                ));
-            }
-            let rng = ring::rand::SystemRandom::new();
-            let signing = SigningKey::from_pkcs8_der(key.der.expose(), &rng)
-                .map_err(|e| format!("private/local.key: {e}"))?;
-            let dstid = p
-                .dstid
-                .as_ref()
-                .ok_or("public-key authentication needs a dstid")?;
-            let peer = config
-                .peer_keys
-                .iter()
-                .find(|k| &k.id == dstid)
-                .ok_or_else(|| format!("no pubkeys/{}/{dstid}", dstid.pubkey_dir()))?;
-            if peer.key.format != KeyFormat::Spki {
-                return Err(format!(
-                    "pubkeys/{}/{dstid} is {:?}; only \"PUBLIC KEY\" (SPKI) keys are loaded",
-                    dstid.pubkey_dir(),
-                    peer.key.format
-                ));
-            }
-            let verifying = VerifyingKey::from_spki_der(peer.key.der.expose())
-                .map_err(|e| format!("pubkeys/{}/{dstid}: {e}", dstid.pubkey_dir()))?;
-            Ok((
-                LocalAuth::Signature(Arc::new(signing)),
-                PeerAuth::Signature(Arc::new(verifying)),
-            ))
+        Auth::PublicKey(m) => *m,
+    };
+    let key = config
+        .local_key
+        .as_ref()
+        .ok_or("public-key authentication without private/local.key")?;
+    let rng = ring::rand::SystemRandom::new();
+    // The PEM label the parent found says how to read the DER: PKCS#8,
+    // SEC 1 (strongSwan's pki, openssl ecparam) or PKCS#1 (OpenIKED's
+    // ikectl ca).
+    let signing = match key.format {
+        KeyFormat::Pkcs8 => SigningKey::from_pkcs8_der(key.der.expose(), &rng),
+        KeyFormat::Sec1 => SigningKey::from_sec1_der(key.der.expose(), &rng),
+        KeyFormat::Pkcs1 => SigningKey::from_pkcs1_der(key.der.expose()),
+        KeyFormat::Spki | KeyFormat::Pkcs1Public => {
+            return Err("private/local.key holds a public key".into())
         }
     }
+    .map_err(|e| format!("private/local.key: {e}"))?;
+    let signing = Arc::new(signing);
+    let local_auth = match method {
+        // OpenIKED's `rsa` is auth method 1 (SHA-1), which ring cannot
+        // sign; RFC 7427 with the same RSA key is what iked itself sends to
+        // peers that support it.
+        PublicKeyMethod::Rsa if !signing.scheme().is_rsa() => {
+            return Err("rsa: private/local.key is not an RSA key".into())
+        }
+        PublicKeyMethod::Rsa | PublicKeyMethod::Rfc7427 => LocalAuth::Signature(signing),
+        PublicKeyMethod::Ecdsa256 | PublicKeyMethod::Ecdsa384 => {
+            // RFC 4754: the method names the curve; the key must match it.
+            let want = if method == PublicKeyMethod::Ecdsa256 {
+                9
+            } else {
+                10
+            };
+            if signing.verifying_key().rfc4754_method() != Some(want) {
+                return Err(format!(
+                    "{}: private/local.key is not an ECDSA {} key",
+                    method.name(),
+                    if want == 9 { "P-256" } else { "P-384" }
+                ));
+            }
+            LocalAuth::Rfc4754(signing)
+        }
+        PublicKeyMethod::Ecdsa521 => return Err("ecdsa521 is not implemented".into()),
+    };
+    let local_certs = config
+        .local_cert(p)
+        .map(|c| c.file.ders.clone())
+        .unwrap_or_default();
+    let peer_auth = match config.peer_auth_source(p) {
+        Some(PeerAuthSource::PublicKey(peer)) => {
+            let shown = format!("pubkeys/{}/{}", peer.id.pubkey_dir(), peer.id);
+            let verifying = match peer.key.format {
+                KeyFormat::Spki => VerifyingKey::from_spki_der(peer.key.der.expose()),
+                KeyFormat::Pkcs1Public => VerifyingKey::from_pkcs1_der(peer.key.der.expose()),
+                other => return Err(format!("{shown} is {other:?}, not a public key")),
+            }
+            .map_err(|e| format!("{shown}: {e}"))?;
+            PeerAuth::Signature(Arc::new(verifying))
+        }
+        Some(PeerAuthSource::Certificate) => match &creds.trust {
+            Some(Ok(store)) => PeerAuth::Certificate(store.clone()),
+            Some(Err(why)) => return Err(why.clone()),
+            None => return Err("no CA certificates".into()),
+        },
+        Some(PeerAuthSource::Missing(id)) => {
+            return Err(format!(
+                "no pubkeys/{}/{id} and no CA in ca/",
+                id.pubkey_dir()
+            ))
+        }
+        Some(PeerAuthSource::Unknown) | None => {
+            return Err("public-key authentication needs a dstid".into())
+        }
+    };
+    Ok((local_auth, local_certs, peer_auth))
+}
+
+/// How a policy authenticates, for the log: methods and the files the
+/// material came from, never the material.
+pub fn auth_summary(config: &Config, p: &cfg::Policy) -> String {
+    let method = match &p.auth {
+        Auth::Psk(_) => return "auth pre-shared key, both directions".into(),
+        Auth::PublicKey(m) => *m,
+    };
+    let ours = match method {
+        PublicKeyMethod::Ecdsa256 => "ecdsa256 (RFC 4754, method 9)",
+        PublicKeyMethod::Ecdsa384 => "ecdsa384 (RFC 4754, method 10)",
+        PublicKeyMethod::Rsa => "rsa (RFC 7427, method 14)",
+        _ => "rfc7427 (method 14)",
+    };
+    let cert = match config.local_cert(p) {
+        Some(c) => format!(
+            "sending {} ({} certificate(s))",
+            c.file.path,
+            c.file.ders.len()
+        ),
+        None => "no certificate".into(),
+    };
+    let peer = match config.peer_auth_source(p) {
+        Some(PeerAuthSource::PublicKey(k)) => {
+            format!("raw public key pubkeys/{}/{}", k.id.pubkey_dir(), k.id)
+        }
+        Some(PeerAuthSource::Certificate) => format!(
+            "certificate validated against {} CA(s) from ca/",
+            config.ca_ders().count()
+        ),
+        _ => "unknown".into(),
+    };
+    format!("auth ours {ours} with private/local.key, {cert}; peer {peer}")
 }
 
 #[cfg(test)]
@@ -395,6 +526,7 @@ mod tests {
         let mut rsa = psk_policy();
         rsa.name = "rsa".into();
         rsa.auth = Auth::PublicKey(cfg::PublicKeyMethod::Rsa);
+        rsa.dstid = Some(cfg::Identity::Fqdn("b.test".into()));
         let config = Config {
             policies: vec![ah, anon, pk, rsa, psk_policy()],
             ..Config::default()
@@ -406,7 +538,252 @@ mod tests {
         assert!(skipped[0].1.contains("AH"));
         assert!(skipped[1].1.contains("dstid"));
         assert!(skipped[2].1.contains("local.key"));
-        assert!(skipped[3].1.contains("only rfc7427"));
+        assert!(skipped[3].1.contains("local.key"));
+    }
+
+    // A test CA and a certificate for a.test (SAN DNS:a.test) with its
+    // P-256 key, made with openssl for these tests (valid for 100 years).
+    const CA_PEM: &str = "-----BEGIN CERTIFICATE-----
+MIIBuDCCAV+gAwIBAgIUTyoXQ6iMTuE+bjaeI82qveLoCQowCgYIKoZIzj0EAwIw
+KTEVMBMGA1UECgwMaWtlLW5ldCB0ZXN0MRAwDgYDVQQDDAd0ZXN0IENBMCAXDTI2
+MTEyNzE0MDMyOFoYDzIxMjYxMTAzMTQwMzI4WjApMRUwEwYDVQQKDAxpa2UtbmV0
+IHRlc3QxEDAOBgNVBAMMB3Rlc3QgQ0EwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNC
+AAQ3jwi9I0+36QEl+K5Ld3H4aNJBwnzIQ3D3r7aSC7PmDgIPSL+r4Lbhi5cN0spr
+FhKPXXPqeLxPbMOHN5cpokh8o2MwYTAdBgNVHQ4EFgQURAcspnmlWfzqVmhuOPay
+OMQ4GjswHwYDVR0jBBgwFoAURAcspnmlWfzqVmhuOPayOMQ4GjswDwYDVR0TAQH/
+BAUwAwEB/zAOBgNVHQ8BAf8EBAMCAgQwCgYIKoZIzj0EAwIDRwAwRAIgD/nnuLrB
+KVjRMaPkZgcjoiyzcKR+eHfAcWGGwqqZARgCIEawI4C6m6+6Zk2+7hbkiZ3DdTVI
+V5HeaR5dPiVqUY3n
+-----END CERTIFICATE-----
+";
+    const A_CERT_PEM: &str = "-----BEGIN CERTIFICATE-----
+MIIBxTCCAWugAwIBAgIUCRFK8Z+4ouCAttCR1pNjKXRGus0wCgYIKoZIzj0EAwIw
+KTEVMBMGA1UECgwMaWtlLW5ldCB0ZXN0MRAwDgYDVQQDDAd0ZXN0IENBMCAXDTI2
+MTEyNzE0MDMyOFoYDzIxMjYxMTAzMTQwMzI4WjAoMRUwEwYDVQQKDAxpa2UtbmV0
+IHRlc3QxDzANBgNVBAMMBmEudGVzdDBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IA
+BJ/eNBoVsC/WAH3XhXKcNoQoC4+Gya7zTMyhj+fvBw2jSzPNc1WeHqig0SmBip7R
+foQ9YelMRQhcwegiS4g7p/WjcDBuMAkGA1UdEwQCMAAwDgYDVR0PAQH/BAQDAgeA
+MBEGA1UdEQQKMAiCBmEudGVzdDAdBgNVHQ4EFgQU+9h1EWTRP0rJzW5cCWIGdzqk
+rn8wHwYDVR0jBBgwFoAURAcspnmlWfzqVmhuOPayOMQ4GjswCgYIKoZIzj0EAwID
+SAAwRQIgbynS4gqnTI0x1Xd69Qh9YWvo1/bxOVatgjxzx7qWheICIQDGVFCGQxmS
+8vOXx0LPjb7A0DOuIXd3oH1jdkj8kmBBHg==
+-----END CERTIFICATE-----
+";
+    /// a.test's private key, PKCS#8 DER (P-256), in hex.
+    const A_KEY_HEX: &str = "308187020100301306072a8648ce3d020106082a8648ce3d030107046d306b02\
+        01010420806b38d6e30823c9a7a37410a3f30b76b720733cdc1eb4e4521bd2ff4189eb89a144034200049f\
+        de341a15b02fd6007dd785729c3684280b8f86c9aef34ccca18fe7ef070da34b33cd73559e1ea8a0d12981\
+        8a9ed17e843d61e94c45085cc1e8224b883ba7f5";
+
+    /// The same key as SEC 1 ECPrivateKey DER (RFC 5915; `openssl ec`).
+    const A_KEY_SEC1_HEX: &str =
+        "30770201010420806b38d6e30823c9a7a37410a3f30b76b720733cdc1eb4e4521bd2ff4189eb89a00a0608\
+        2a8648ce3d030107a144034200049fde341a15b02fd6007dd785729c3684280b8f86c9aef34ccca18fe7ef\
+        070da34b33cd73559e1ea8a0d129818a9ed17e843d61e94c45085cc1e8224b883ba7f5";
+
+    fn unhex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    fn der(pem: &str) -> Vec<Vec<u8>> {
+        ike_proto::crypto::x509::certificates_from_pem(pem.as_bytes()).unwrap()
+    }
+
+    fn pkcs8(der: Vec<u8>) -> cfg::KeyMaterial {
+        cfg::KeyMaterial {
+            format: KeyFormat::Pkcs8,
+            der: CfgSecret::new(der),
+        }
+    }
+
+    /// A fresh ECDSA key as PKCS#8, and its public key as SPKI DER.
+    fn ec_key(alg: &'static ring::signature::EcdsaSigningAlgorithm) -> (Vec<u8>, Vec<u8>) {
+        use ring::signature::KeyPair;
+        let rng = ring::rand::SystemRandom::new();
+        let p8 = ring::signature::EcdsaKeyPair::generate_pkcs8(alg, &rng).unwrap();
+        let pair = ring::signature::EcdsaKeyPair::from_pkcs8(alg, p8.as_ref(), &rng).unwrap();
+        // SubjectPublicKeyInfo prefixes (RFC 5480): id-ecPublicKey with
+        // the named curve, then the BIT STRING holding the point.
+        let prefix = if pair.public_key().as_ref().len() == 65 {
+            unhex("3059301306072a8648ce3d020106082a8648ce3d030107034200")
+        } else {
+            unhex("3076301006072a8648ce3d020106052b81040022036200")
+        };
+        let spki = [prefix, pair.public_key().as_ref().to_vec()].concat();
+        (p8.as_ref().to_vec(), spki)
+    }
+
+    fn signed_policy(method: cfg::PublicKeyMethod) -> cfg::Policy {
+        let mut p = psk_policy();
+        p.name = method.name().into();
+        p.auth = Auth::PublicKey(method);
+        p.srcid = Some(cfg::Identity::Fqdn("a.test".into()));
+        p.dstid = Some(cfg::Identity::Fqdn("b.test".into()));
+        p
+    }
+
+    fn with_peer_key(spki: Vec<u8>) -> Config {
+        Config {
+            peer_keys: vec![cfg::PeerKey {
+                id: cfg::Identity::Fqdn("b.test".into()),
+                key: cfg::KeyMaterial {
+                    format: KeyFormat::Spki,
+                    der: CfgSecret::new(spki),
+                },
+            }],
+            ..Config::default()
+        }
+    }
+
+    #[test]
+    fn public_key_methods_map_to_the_engine_and_check_the_curve() {
+        use cfg::PublicKeyMethod::*;
+        let (_, peer) = ec_key(&ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING);
+        let (p384, _) = ec_key(&ring::signature::ECDSA_P384_SHA384_ASN1_SIGNING);
+        let mut config = with_peer_key(peer);
+        config.local_key = Some(pkcs8(unhex(A_KEY_HEX)));
+        let kind = |config: &Config, m| {
+            policy(config, &signed_policy(m), &listen()).map(|e| {
+                match (e.local_auth, e.peer_auth) {
+                    (LocalAuth::Rfc4754(_), PeerAuth::Signature(_)) => "rfc4754",
+                    (LocalAuth::Signature(_), PeerAuth::Signature(_)) => "rfc7427",
+                    _ => "other",
+                }
+            })
+        };
+        assert_eq!(kind(&config, Ecdsa256), Ok("rfc4754"));
+        assert_eq!(kind(&config, Rfc7427), Ok("rfc7427"));
+        let e = kind(&config, Ecdsa384).unwrap_err();
+        assert!(e.contains("not an ECDSA P-384 key"), "{e}");
+        let e = kind(&config, Rsa).unwrap_err();
+        assert!(e.contains("not an RSA key"), "{e}");
+        let p384_again = p384.clone();
+        config.local_key = Some(pkcs8(p384));
+        assert_eq!(kind(&config, Ecdsa384), Ok("rfc4754"));
+        assert_eq!(kind(&config, Rfc7427), Ok("rfc7427"));
+        let e = kind(&config, Ecdsa256).unwrap_err();
+        assert!(e.contains("not an ECDSA P-256 key"), "{e}");
+        // The same P-256 key as SEC 1 ("EC PRIVATE KEY") works too.
+        config.local_key = Some(cfg::KeyMaterial {
+            format: KeyFormat::Sec1,
+            der: CfgSecret::new(unhex(A_KEY_SEC1_HEX)),
+        });
+        assert_eq!(kind(&config, Ecdsa256), Ok("rfc4754"));
+        config.local_key = Some(cfg::KeyMaterial {
+            format: KeyFormat::Pkcs1,
+            der: CfgSecret::new(unhex(A_KEY_SEC1_HEX)),
+        });
+        let e = kind(&config, Rfc7427).unwrap_err();
+        assert!(e.starts_with("private/local.key: "), "{e}");
+        config.local_key = Some(pkcs8(p384_again));
+        // No certificate configured: none sent.
+        let e = policy(&config, &signed_policy(Rfc7427), &listen()).unwrap();
+        assert!(e.local_certs.is_empty());
+    }
+
+    fn cert_config() -> Config {
+        Config {
+            local_key: Some(pkcs8(unhex(A_KEY_HEX))),
+            ca_files: vec![cfg::CertFile {
+                path: "/etc/ike/ca/ca.crt".into(),
+                ders: der(CA_PEM),
+            }],
+            local_certs: vec![cfg::LocalCert {
+                id: cfg::Identity::Fqdn("a.test".into()),
+                file: cfg::CertFile {
+                    path: "/etc/ike/certs/a.test.crt".into(),
+                    ders: der(A_CERT_PEM),
+                },
+            }],
+            policies: vec![signed_policy(cfg::PublicKeyMethod::Ecdsa256)],
+            ..Config::default()
+        }
+    }
+
+    #[test]
+    fn certificates_reach_the_engine() {
+        let config = cert_config();
+        let (e, skipped) = engine_config(&config, &listen());
+        assert!(skipped.is_empty(), "{skipped:?}");
+        let p = &e.policies[0];
+        assert_eq!(p.local_certs, der(A_CERT_PEM));
+        assert!(matches!(p.local_auth, LocalAuth::Rfc4754(_)));
+        match &p.peer_auth {
+            PeerAuth::Certificate(store) => {
+                assert_eq!(store.certreq_hashes().len(), 1);
+                // The daemon's clock is the wall clock.
+                let now = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs();
+                assert!(store.now().abs_diff(now) < 60);
+            }
+            other => panic!("{other:?}"),
+        }
+        // Two policies share one trust store.
+        let mut two = config.clone();
+        let mut second = signed_policy(cfg::PublicKeyMethod::Rfc7427);
+        second.name = "second".into();
+        two.policies.push(second);
+        let (e, _) = engine_config(&two, &listen());
+        match (&e.policies[0].peer_auth, &e.policies[1].peer_auth) {
+            (PeerAuth::Certificate(a), PeerAuth::Certificate(b)) => assert!(Arc::ptr_eq(a, b)),
+            other => panic!("{other:?}"),
+        }
+        // A raw key in pubkeys/ wins over the CA.
+        let (_, peer) = ec_key(&ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING);
+        let mut pinned = config.clone();
+        pinned.peer_keys = with_peer_key(peer).peer_keys;
+        let (e, _) = engine_config(&pinned, &listen());
+        assert!(matches!(e.policies[0].peer_auth, PeerAuth::Signature(_)));
+    }
+
+    #[test]
+    fn certificate_problems_leave_the_policy_out_with_the_reason() {
+        // Our certificate does not name our srcid.
+        let mut config = cert_config();
+        config.local_certs[0].id = cfg::Identity::Fqdn("c.test".into());
+        config.policies[0].srcid = Some(cfg::Identity::Fqdn("c.test".into()));
+        let (e, skipped) = engine_config(&config, &listen());
+        assert!(e.policies.is_empty());
+        assert_eq!(skipped.len(), 1, "{skipped:?}");
+        // Our certificate holds another key than private/local.key.
+        let mut config = cert_config();
+        let (other, _) = ec_key(&ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING);
+        config.local_key = Some(pkcs8(other));
+        let (_, skipped) = engine_config(&config, &listen());
+        assert_eq!(skipped.len(), 1, "{skipped:?}");
+        // A CA file that is not a certificate.
+        let mut config = cert_config();
+        config.ca_files[0].ders = vec![vec![0x30, 0]];
+        let (_, skipped) = engine_config(&config, &listen());
+        assert!(skipped[0].1.starts_with("ca/: "), "{skipped:?}");
+        // Neither a peer key nor a CA (a parser bypass: it refuses this).
+        let mut config = cert_config();
+        config.ca_files.clear();
+        let (_, skipped) = engine_config(&config, &listen());
+        assert!(
+            skipped[0].1.contains("no pubkeys/fqdn/b.test"),
+            "{skipped:?}"
+        );
+    }
+
+    #[test]
+    fn the_auth_summary_names_files_not_secrets() {
+        let config = cert_config();
+        let line = auth_summary(&config, &config.policies[0]);
+        assert_eq!(
+            line,
+            "auth ours ecdsa256 (RFC 4754, method 9) with private/local.key, \
+             sending /etc/ike/certs/a.test.crt (1 certificate(s)); \
+             peer certificate validated against 1 CA(s) from ca/"
+        );
+        let psk = psk_policy();
+        let line = auth_summary(&config, &psk);
+        assert!(!line.contains("secret"), "{line}");
     }
 
     #[test]

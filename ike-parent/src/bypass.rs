@@ -30,8 +30,11 @@ const SADB_X_EXT_POLICY: u16 = 18;
 /// Linux include/uapi/linux/ipsec.h and FreeBSD sys/netipsec/ipsec.h:
 /// IPSEC_POLICY_BYPASS 4.
 const IPSEC_POLICY_BYPASS: u16 = 4;
-/// Same headers: IPSEC_DIR_INBOUND 1, IPSEC_DIR_OUTBOUND 2.
+/// Same headers: IPSEC_DIR_INBOUND 1, IPSEC_DIR_OUTBOUND 2. (OpenBSD sets
+/// per-socket levels instead, see `options` below.)
+#[cfg(any(test, not(target_os = "openbsd")))]
 const IPSEC_DIR_INBOUND: u8 = 1;
+#[cfg(any(test, not(target_os = "openbsd")))]
 const IPSEC_DIR_OUTBOUND: u8 = 2;
 /// `sadb_x_policy` is 16 bytes; `sadb_x_policy_len` counts 8-byte units.
 const POLICY_LEN: usize = 16;

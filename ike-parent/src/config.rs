@@ -8,11 +8,13 @@
 //!   `proposals` (ikesa/childsa); `values`: addresses, times, identities...;
 //! - `support`: which algorithms we do and why the rest are refused;
 //! - `files`: size bounds and permission checks; `keys`: `local.key`, `pubkeys/`;
+//!   `certs`: `ca/`, `certs/<id>.crt`, and the refusal of `crls/`;
 //! - `describe`: the configuration printed back (`ike-parent -n -v`).
 //!
 //! Every error carries file:line:column and says whether the input is
 //! broken (syntax, invalid) or valid iked.conf that we refuse (unsupported).
 
+mod certs;
 mod describe;
 mod error;
 mod files;
@@ -38,7 +40,8 @@ pub const DEFAULT_PATH: &str = "/etc/ike/ike.conf";
 
 #[derive(Debug, Clone, Default)]
 pub struct ParseOptions {
-    /// The directory holding `private/local.key` and `pubkeys/`; by default
+    /// The directory holding `private/local.key`, `pubkeys/`, `ca/` and
+    /// `certs/`; by default
     /// the directory of the configuration file.
     pub key_dir: Option<PathBuf>,
 }

@@ -192,10 +192,7 @@ fn unsupported_iked_features_are_named() {
         (&format!("{P} ikesa group modp1024\n"), 1, 64, "modp1024"),
         (&format!("{P} ikesa group ecp521\n"), 1, 64, "ecp521"),
         (&format!("{P} childsa enc null\n"), 1, 64, "null"),
-        (&format!("{P} rsa\n"), 1, 52, "rsa"),
         (&format!("{P} ecdsa521\n"), 1, 52, "ecdsa521"),
-        (&format!("{P} ecdsa256\n"), 1, 52, "ecdsa256"),
-        (&format!("{P} ecdsa384\n"), 1, 52, "ecdsa384"),
         (
             &format!("{P} srcid \"/C=DE/CN=gw\"\n"),
             1,

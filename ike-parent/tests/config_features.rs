@@ -136,6 +136,28 @@ ikev2 "full" quick active ah transport inet6 proto udp \
 }
 
 #[test]
+fn public_key_methods() {
+    use ike_ipc::config::{Auth, PublicKeyMethod};
+    for (word, method) in [
+        ("rfc7427", PublicKeyMethod::Rfc7427),
+        ("rsa", PublicKeyMethod::Rsa),
+        ("ecdsa256", PublicKeyMethod::Ecdsa256),
+        ("ecdsa384", PublicKeyMethod::Ecdsa384),
+    ] {
+        let c = ok(&format!(
+            "ikev2 p passive from 10.0.0.0/8 to any dstid b.test {word}\n"
+        ));
+        assert_eq!(c.policies[0].auth, Auth::PublicKey(method), "{word}");
+        assert_eq!(method.name(), word);
+    }
+    // Only one authentication keyword per policy.
+    let e = config_util::parse("ikev2 p from 10.0.0.0/8 to any ecdsa256 rsa\n").unwrap_err();
+    assert_eq!(e.location.unwrap().column, 41, "{}", e.message);
+    let e = config_util::parse("ikev2 p from 10.0.0.0/8 to any psk \"k\" ecdsa384\n").unwrap_err();
+    assert_eq!(e.location.unwrap().column, 40, "{}", e.message);
+}
+
+#[test]
 fn several_flows_lists_and_protocols_multiply_out() {
     let c = ok("ikev2 x passive proto { tcp, udp } \
                 from 10.0.0.0/8 to 10.1.0.0/16, from { 10.2.0.0/16 10.3.0.0/16 } to 10.4.0.0/16\n");

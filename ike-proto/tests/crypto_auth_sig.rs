@@ -85,7 +85,9 @@ fn sign_then_verify_each_key_type() {
         ("p256", SignatureScheme::EcdsaSha256),
         ("p384", SignatureScheme::EcdsaSha384),
         ("ed25519", SignatureScheme::Ed25519),
-        ("rsa2048", SignatureScheme::RsaPssSha256),
+        // RSA keys sign sha256WithRSAEncryption by default (what OpenIKED
+        // and strongSwan expect); PSS is checked below with sign_with.
+        ("rsa2048", SignatureScheme::RsaPkcs1Sha256),
     ] {
         let sk = private(name);
         assert_eq!(sk.scheme(), scheme);
@@ -100,6 +102,25 @@ fn sign_then_verify_each_key_type() {
         assert_eq!((s2, sig2), (scheme, sig.as_slice()));
         assert_eq!(pk.verify(s2, msg, sig2), Ok(()));
     }
+    // Every scheme an RSA key offers signs and verifies; a scheme of
+    // another key type is refused.
+    let sk = private("rsa2048");
+    let pk = public("rsa2048");
+    for &scheme in sk.schemes() {
+        let sig = sk.sign_with(scheme, &rng, msg).unwrap();
+        assert_eq!(pk.verify(scheme, msg, &sig), Ok(()), "{scheme:?}");
+        // The same signature under another RSA scheme does not verify.
+        let other = if scheme == SignatureScheme::RsaPkcs1Sha256 {
+            SignatureScheme::RsaPkcs1Sha384
+        } else {
+            SignatureScheme::RsaPkcs1Sha256
+        };
+        assert!(pk.verify(other, msg, &sig).is_err());
+    }
+    assert_eq!(
+        sk.sign_with(SignatureScheme::EcdsaSha256, &rng, msg),
+        Err(Error::Unsupported)
+    );
 }
 
 /// The four AlgorithmIdentifier encodings, byte for byte (RFC 7427 appendix
@@ -126,6 +147,15 @@ fn algorithm_identifier_bytes() {
         hex(SignatureScheme::RsaPssSha256),
         "304106092a864886f70d01010a3034a00f300d06096086480165030402010500a11c301a\
          06092a864886f70d010108300d06096086480165030402010500a203020120"
+    );
+    // sha256WithRSAEncryption with NULL parameters (RFC 7427 appendix A.1).
+    assert_eq!(
+        hex(SignatureScheme::RsaPkcs1Sha256),
+        "300d06092a864886f70d01010b0500"
+    );
+    assert_eq!(
+        SignatureScheme::RsaPkcs1Sha512.hash(),
+        HashAlgorithm::Sha512
     );
     assert_eq!(SignatureScheme::Ed25519.hash(), HashAlgorithm::Identity);
     assert_eq!(SignatureScheme::RsaPssSha256.hash(), HashAlgorithm::Sha256);
@@ -258,4 +288,93 @@ fn der_ecdsa_to_fixed(der: &[u8], size: usize) -> Vec<u8> {
         rest = &rest[2 + len..];
     }
     out
+}
+
+/// Auth method 1 (RSA PKCS#1 v1.5 with SHA-1, RFC 7296 3.8) and
+/// sha256WithRSAEncryption (method 14): signatures made by OpenSSL verify
+/// through `verify_auth`, which picks the check from the auth method.
+#[test]
+fn rsa_pkcs1_known_answers_and_method_dispatch() {
+    let msg = file("message.bin");
+    let pk = public("rsa2048");
+    let sha1 = file("rsa2048-pkcs1-sha1.sig");
+    assert_eq!(pk.verify_auth(1, &msg, &sha1), Ok(()));
+    assert!(pk.verify_auth(1, b"other", &sha1).is_err());
+    // The same bytes are no method 14 signature, and a P-256 key has no
+    // method 1.
+    assert!(pk.verify_auth(14, &msg, &sha1).is_err());
+    assert!(public("p256").verify_auth(1, &msg, &sha1).is_err());
+
+    let sha256 = file("rsa2048-pkcs1-sha256.sig");
+    let data = SignatureScheme::RsaPkcs1Sha256.encode_auth_data(&sha256);
+    assert_eq!(pk.verify_auth(14, &msg, &data), Ok(()));
+    // Under method 1 (SHA-1) the SHA-256 signature fails.
+    assert!(pk.verify_auth(1, &msg, &sha256).is_err());
+    // Our RSA signature equals OpenSSL's (PKCS#1 v1.5 is deterministic).
+    let ours = private("rsa2048").sign(&SystemRandom::new(), &msg).unwrap();
+    assert_eq!(ours, sha256);
+
+    // ECDSA by RFC 4754 (methods 9/10) and RFC 7427 through the same door.
+    let rng = SystemRandom::new();
+    for (name, method) in [("p256", 9u8), ("p384", 10u8)] {
+        let sk = private(name);
+        let pk = public(name);
+        assert_eq!(pk.rfc4754_method(), Some(method));
+        let (m, sig) = sk.sign_rfc4754(&rng, &msg).unwrap();
+        assert_eq!(m, method);
+        assert_eq!(pk.verify_auth(m, &msg, &sig), Ok(()));
+        // The other curve's method, PSK (2) and unknown methods fail.
+        let wrong = if method == 9 { 10 } else { 9 };
+        for bad in [wrong, 2, 0, 255] {
+            assert!(pk.verify_auth(bad, &msg, &sig).is_err(), "{name} {bad}");
+        }
+    }
+    assert_eq!(public("ed25519").rfc4754_method(), None);
+    assert_eq!(
+        private("rsa2048").sign_rfc4754(&rng, &msg),
+        Err(Error::Unsupported)
+    );
+}
+
+/// The scheme an RSA key signs with follows the peer's announced hashes
+/// (RFC 7427 4); with none of ours announced there is none.
+#[test]
+fn scheme_follows_peer_hashes() {
+    let rsa = private("rsa2048");
+    assert_eq!(
+        rsa.scheme_for(&[HashAlgorithm::Sha512, HashAlgorithm::Sha384]),
+        Some(SignatureScheme::RsaPkcs1Sha384)
+    );
+    assert_eq!(
+        rsa.scheme_for(HashAlgorithm::supported()),
+        Some(SignatureScheme::RsaPkcs1Sha256)
+    );
+    assert_eq!(rsa.scheme_for(&[HashAlgorithm::Identity]), None);
+    assert_eq!(rsa.scheme_for(&[]), None);
+    assert_eq!(
+        private("ed25519").scheme_for(&[HashAlgorithm::Identity]),
+        Some(SignatureScheme::Ed25519)
+    );
+}
+
+/// "RSA PUBLIC KEY" (PKCS#1) is the same key as the SPKI file and
+/// verifies OpenSSL's signatures; malformed PKCS#1 keys are refused.
+#[test]
+fn rsa_public_key_pkcs1() {
+    let pk = VerifyingKey::from_pem(&file("rsa2048.pub.pkcs1.pem")).unwrap();
+    assert_eq!(pk, public("rsa2048"));
+    let msg = file("message.bin");
+    assert_eq!(
+        pk.verify_auth(1, &msg, &file("rsa2048-pkcs1-sha1.sig")),
+        Ok(())
+    );
+    let der = pem::parse(file("rsa2048.pub.pkcs1.pem"))
+        .unwrap()
+        .into_contents();
+    for n in [0, 1, 4, der.len() - 1] {
+        assert!(VerifyingKey::from_pkcs1_der(&der[..n]).is_err(), "{n}");
+    }
+    let mut trailing = der.clone();
+    trailing.push(0);
+    assert!(VerifyingKey::from_pkcs1_der(&trailing).is_err());
 }

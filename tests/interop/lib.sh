@@ -144,6 +144,9 @@ policy_count_is() { [ "$(xfrm_policy_count "$1")" = "$2" ]; }
 # spis NS: the SPIs of NS's ESP SAs, one line; spis_changed NS OLD: non-empty and not OLD
 spis() { xfrm_sas "$1" | awk '{ print $3 }' | sort | tr '\n' ' '; }
 spis_changed() { [ -n "$(spis "$1")" ] && [ "$(spis "$1")" != "$2" ]; }
+# count_at_least N REGEX FILE: at least N lines of FILE match; not_in_log REGEX FILE: none do
+count_at_least() { local n; n=$(grep -c -- "$2" "$3" 2>/dev/null); echo "  $n x '$2'"; [ "${n:-0}" -ge "$1" ]; }
+not_in_log() { ! grep -- "$1" "$2"; }
 # log_count SIDE REGEX: matching lines in that side's charon log; log_grew SIDE REGEX N
 log_count() { grep -c "$2" "$W/$1/charon.log" 2>/dev/null || true; }
 log_grew() { [ "$(log_count "$1" "$2")" -gt "$3" ]; }

@@ -8,7 +8,8 @@
 #                --chroot $W/SIDE/empty   (-d: foreground, log to stderr; PF_KEY is the
 #                default back end, --pfkey kernel; the children run as _ike or nobody)
 #   files        beside the config, iked's layout: private/local.key (mode 0600),
-#                pubkeys/fqdn/<peer-id> (raw public keys), ca/ca.crt, certs/<id>.crt
+#                pubkeys/fqdn/<peer-id> (raw public keys), ca/ca.crt (trust anchor),
+#                certs/<our-id>.crt (our certificate, sent as CERT); no crls/
 #   control      ike-ctl -s $W/SIDE/run/ike.sock ...
 #
 # The daemon runs in its own mount namespace with $W/SIDE/run bound over /run, so its
@@ -25,7 +26,8 @@ ours_available() {
 #   OURS_ROLE (active|passive)  MODE (tunnel|transport)  AUTH (psk|pubkey|cert)
 #   OURS_IKESA (iked "ikesa" transforms)  OURS_CHILDSA (iked "childsa" transforms)
 #   OURS_IKELIFETIME OURS_LIFETIME (seconds; empty = daemon default)  OURS_DPD (seconds)
-#   PSK
+#   PSK  OURS_AUTH (the public-key keyword for AUTH=pubkey|cert: rfc7427 (default),
+#   ecdsa256, ecdsa384, rsa)
 ours_conf() {
   local side=$1 d=$W/$1/iked me peer my_addr peer_addr from to auth mode
   if [ "$side" = a ]; then
@@ -37,7 +39,7 @@ ours_conf() {
   if [ "${MODE:-tunnel}" = transport ]; then mode=transport from=$my_addr to=$peer_addr; fi
   case ${AUTH:-psk} in
     psk) auth="psk \"${PSK:-interop-lab-pre-shared-key}\"" ;;
-    pubkey|cert) auth="rfc7427" ;;   # RFC 7427 signatures with the P-256 key
+    pubkey|cert) auth=${OURS_AUTH:-rfc7427} ;;   # signatures with the P-256 key
   esac
   mkdir -p "$d"
   {
@@ -61,13 +63,22 @@ ours_keys() {
   local side=$1 c=$2 d=$W/$1/iked me peer
   if [ "$side" = a ]; then me=a.test peer=b.test; else me=b.test peer=a.test; fi
   mkdir -p "$d/private" "$d/pubkeys/fqdn" "$d/ca" "$d/certs"
-  # ike-parent loads PKCS#8 ("PRIVATE KEY"); pki writes EC keys as SEC1 ("EC PRIVATE KEY")
-  openssl pkcs8 -topk8 -nocrypt -in "$c/$me.key" -out "$d/private/local.key" || return 1
+  # pki writes EC keys as SEC 1 ("EC PRIVATE KEY"), which ike-parent reads as it is
+  cp "$c/$me.key" "$d/private/local.key" || return 1
   chmod 0600 "$d/private/local.key"
   [ -s "$c/$peer.pub" ] && cp "$c/$peer.pub" "$d/pubkeys/fqdn/$peer"
   [ -s "$c/ca.crt" ] && cp "$c/ca.crt" "$d/ca/ca.crt"
   [ -s "$c/$me.crt" ] && cp "$c/$me.crt" "$d/certs/$me.crt"
   return 0
+}
+
+# ours_conf_reports SIDE_DIR REGEX...: `ike-parent -n -v` accepts the side's config (keys and
+# certificates included) and its output matches every REGEX (saved in SIDE_DIR/conf-check.txt)
+ours_conf_reports() {
+  local d=$1 re; shift
+  "$IKE_BIN/ike-parent" -n -v -f "$d/iked/iked.conf" > "$d/conf-check.txt" 2>&1 ||
+    { cat "$d/conf-check.txt"; return 1; }
+  for re in "$@"; do grep -q -- "$re" "$d/conf-check.txt" || { echo "  no '$re' in:"; cat "$d/conf-check.txt"; return 1; }; done
 }
 
 # ours_start SIDE: start ike-parent for side a|b with $W/SIDE/iked/iked.conf

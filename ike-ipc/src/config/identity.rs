@@ -47,6 +47,17 @@ impl Identity {
     }
 }
 
+/// An address as an identity (ID_IPV4_ADDR / ID_IPV6_ADDR), as iked uses
+/// the `local`/`peer` address when `srcid`/`dstid` are not given.
+impl From<std::net::IpAddr> for Identity {
+    fn from(addr: std::net::IpAddr) -> Identity {
+        match addr {
+            std::net::IpAddr::V4(a) => Identity::Ipv4(a),
+            std::net::IpAddr::V6(a) => Identity::Ipv6(a),
+        }
+    }
+}
+
 impl fmt::Display for Identity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -193,7 +193,9 @@ pub struct Lifetime {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PublicKeyMethod {
-    /// `rsa`: RSA PKCS#1 v1.5 with SHA-1 (auth method 1).
+    /// `rsa`: an RSA key. iked's auth method 1 is RSA PKCS#1 v1.5 with
+    /// SHA-1; this daemon signs with RFC 7427 (method 14, SHA-2) instead,
+    /// as OpenIKED does when the peer supports it.
     Rsa,
     /// `ecdsa256`: auth method 9.
     Ecdsa256,
@@ -216,7 +218,8 @@ impl PublicKeyMethod {
         }
     }
 
-    /// Auth Method (RFC 7296 3.8, RFC 4754, RFC 7427).
+    /// The Auth Method the keyword names (RFC 7296 3.8, RFC 4754, RFC 7427);
+    /// for `rsa` this daemon sends 14 instead (see above).
     pub fn auth_method(self) -> u8 {
         match self {
             PublicKeyMethod::Rsa => 1,
@@ -232,7 +235,10 @@ impl PublicKeyMethod {
 pub enum Auth {
     /// `psk`: shared key MIC (auth method 2).
     Psk(Secret),
-    /// A signature with `Config::local_key`, checked against `Config::peer_keys`.
+    /// A signature with `Config::local_key` (and our certificate from
+    /// `Config::local_certs`, if any), checked against the peer's key in
+    /// `Config::peer_keys` or, without one, its certificate against
+    /// `Config::ca_files` (see `Config::peer_auth_source`).
     PublicKey(PublicKeyMethod),
 }
 

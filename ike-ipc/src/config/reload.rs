@@ -14,17 +14,22 @@ pub struct PolicyChanges {
 }
 
 /// Compare by name. A public-key policy also counts as changed when the
-/// key material it authenticates with changed (our key, or its `dstid`'s):
-/// its SAs were made with keys that are no longer configured.
+/// material it authenticates with changed (our key or certificate, its
+/// peer's key, or the trust anchors): its SAs were made with credentials
+/// that are no longer configured.
 pub fn policy_changes(old: &Config, new: &Config) -> PolicyChanges {
     let mut out = PolicyChanges::default();
     let local_key_changed = old.local_key != new.local_key;
+    let cas_changed = old.ca_files != new.ca_files;
     for p in &new.policies {
         match old.policy(&p.name) {
             None => out.added.push(p.name.clone()),
             Some(before) => {
                 let keys_changed = matches!(p.auth, Auth::PublicKey(_))
-                    && (local_key_changed || peer_key(old, p) != peer_key(new, p));
+                    && (local_key_changed
+                        || cas_changed
+                        || peer_key(old, p) != peer_key(new, p)
+                        || old.local_cert(p) != new.local_cert(p));
                 if before.same_settings(p) && !keys_changed {
                     out.unchanged.push(p.name.clone());
                 } else {
@@ -42,12 +47,8 @@ pub fn policy_changes(old: &Config, new: &Config) -> PolicyChanges {
 }
 
 fn peer_key<'c>(config: &'c Config, policy: &Policy) -> Option<&'c super::KeyMaterial> {
-    let id = policy.dstid.as_ref()?;
-    config
-        .peer_keys
-        .iter()
-        .find(|k| &k.id == id)
-        .map(|k| &k.key)
+    let id = policy.peer_identity()?;
+    config.peer_keys.iter().find(|k| k.id == id).map(|k| &k.key)
 }
 
 #[cfg(test)]
@@ -101,5 +102,37 @@ mod tests {
         let changes = policy_changes(&old, &new);
         assert_eq!(changes.changed, vec!["signed"]);
         assert_eq!(changes.unchanged, vec!["psk"]);
+    }
+
+    #[test]
+    fn new_certificates_change_public_key_policies_only() {
+        use super::super::{CertFile, LocalCert};
+        let mut signed = Policy::new("signed");
+        signed.auth = Auth::PublicKey(PublicKeyMethod::Rfc7427);
+        signed.srcid = Some(Identity::Fqdn("a.test".into()));
+        let mut psk = Policy::new("psk");
+        psk.auth = Auth::Psk(Secret::new(b"k".to_vec()));
+        let file = |path: &str, b: u8| CertFile {
+            path: path.into(),
+            ders: vec![vec![b]],
+        };
+        let old = config(vec![signed.clone(), psk.clone()]);
+        let mut new = old.clone();
+        new.ca_files.push(file("ca/ca.crt", 1));
+        let changes = policy_changes(&old, &new);
+        assert_eq!(changes.changed, vec!["signed"]);
+        assert_eq!(changes.unchanged, vec!["psk"]);
+
+        let old = new.clone();
+        new.local_certs.push(LocalCert {
+            id: Identity::Fqdn("other.test".into()),
+            file: file("certs/other.test.crt", 2),
+        });
+        assert!(policy_changes(&old, &new).changed.is_empty());
+        new.local_certs.push(LocalCert {
+            id: Identity::Fqdn("a.test".into()),
+            file: file("certs/a.test.crt", 3),
+        });
+        assert_eq!(policy_changes(&old, &new).changed, vec!["signed"]);
     }
 }

@@ -4,7 +4,7 @@
 
 use ike_ipc::config::{
     Auth, ChildProposal, Config, Encapsulation, Esn, Flow, GlobalMode, IkeProposal, IpNet,
-    IpsecProtocol, Policy, PolicyMode,
+    IpsecProtocol, PeerAuthSource, Policy, PolicyMode, PublicKeyMethod,
 };
 use std::fmt::Write;
 
@@ -42,7 +42,7 @@ pub fn describe(config: &Config) -> String {
     let _ = writeln!(out, "set delete-on-exit {}", yes_no(g.delete_on_exit));
     for policy in &config.policies {
         out.push('\n');
-        describe_policy(&mut out, policy);
+        describe_policy(&mut out, config, policy);
     }
     out
 }
@@ -96,8 +96,73 @@ fn childsa(out: &mut String, p: &ChildProposal) {
     }
 }
 
-fn describe_policy(out: &mut String, p: &Policy) {
+/// Comment lines saying how each side authenticates and where the key or
+/// certificate comes from (no secret is printed).
+fn describe_auth(out: &mut String, config: &Config, p: &Policy) {
+    let method = match &p.auth {
+        Auth::Psk(_) => {
+            let _ = writeln!(out, "# auth: pre-shared key, both directions");
+            return;
+        }
+        Auth::PublicKey(m) => *m,
+    };
+    let how = match method {
+        PublicKeyMethod::Rfc7427 => "RFC 7427 signature (auth method 14)",
+        PublicKeyMethod::Rsa => "RSA key, RFC 7427 signature (auth method 14)",
+        PublicKeyMethod::Ecdsa256 => "ECDSA P-256 with SHA-256 (RFC 4754, auth method 9)",
+        PublicKeyMethod::Ecdsa384 => "ECDSA P-384 with SHA-384 (RFC 4754, auth method 10)",
+        PublicKeyMethod::Ecdsa521 => "ECDSA P-521 (auth method 11)",
+    };
+    let key = if config.local_key.is_some() {
+        "private/local.key"
+    } else {
+        "private/local.key (not loaded)"
+    };
+    let _ = write!(out, "# auth (ours): {how} with {key}");
+    match config.local_cert(p) {
+        Some(cert) => {
+            let _ = writeln!(
+                out,
+                ", sending certificate {} ({} in the chain)",
+                cert.file.path,
+                cert.file.ders.len()
+            );
+        }
+        None => out.push_str(", no certificate (raw public key)\n"),
+    }
+    let _ = match config.peer_auth_source(p) {
+        Some(PeerAuthSource::PublicKey(k)) => writeln!(
+            out,
+            "# auth (peer): signature checked with the raw public key pubkeys/{}/{}",
+            k.id.pubkey_dir(),
+            k.id
+        ),
+        Some(PeerAuthSource::Certificate) => {
+            let files: Vec<&str> = config.ca_files.iter().map(|f| f.path.as_str()).collect();
+            writeln!(
+                out,
+                "# auth (peer): certificate for {}, chain checked against {} CA certificate(s) from {}",
+                p.peer_identity()
+                    .map_or_else(|| "any identity".to_string(), |id| id.to_string()),
+                config.ca_ders().count(),
+                files.join(", ")
+            )
+        }
+        Some(PeerAuthSource::Missing(id)) => writeln!(
+            out,
+            "# auth (peer): MISSING: no pubkeys/{}/{id} and no CA in ca/",
+            id.pubkey_dir()
+        ),
+        Some(PeerAuthSource::Unknown) | None => writeln!(
+            out,
+            "# auth (peer): unknown: no dstid, no single peer address and no CA"
+        ),
+    };
+}
+
+fn describe_policy(out: &mut String, config: &Config, p: &Policy) {
     let _ = writeln!(out, "# {}", p.source);
+    describe_auth(out, config, p);
     let _ = write!(out, "ikev2 \"{}\"", p.name);
     if p.quick {
         out.push_str(" quick");

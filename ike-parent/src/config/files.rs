@@ -8,7 +8,8 @@
 //! - a configuration file must also have no group/other access at all when
 //!   the configuration holds a pre-shared key (checked after parsing,
 //!   over every file read, since a macro can carry the key across includes);
-//! - `private/local.key` must have no group/other access, always.
+//! - `private/local.key` must have no group/other access, always;
+//! - `ca/` and `certs/` must be directories not writable by group/others.
 
 use super::error::{ConfigError, ErrorKind};
 use ike_ipc::config::secret::{effective_uid, Zeroizing};
@@ -87,6 +88,37 @@ pub fn read_checked(path: &Path, shown: &str, max: u64) -> Result<ReadFile, Conf
         identity: (meta.dev(), meta.ino()),
         mode,
     })
+}
+
+/// A directory of trust material (`ca/`, `certs/`): whoever can add a file
+/// to it can add a trust anchor or swap our certificate, so it must be a
+/// directory owned by root or us and not writable by group or others.
+pub fn require_safe_dir(path: &Path, shown: &str) -> Result<(), ConfigError> {
+    let meta = std::fs::metadata(path)
+        .map_err(|e| ConfigError::file(shown, ErrorKind::Io, e.to_string()))?;
+    if !meta.is_dir() {
+        return Err(ConfigError::file(shown, ErrorKind::Io, "not a directory"));
+    }
+    let uid = meta.uid();
+    if uid != 0 && uid != effective_uid() {
+        return Err(ConfigError::file(
+            shown,
+            ErrorKind::Permission,
+            format!("owned by uid {uid}, not by root or the user running ike"),
+        ));
+    }
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o022 != 0 {
+        return Err(ConfigError::file(
+            shown,
+            ErrorKind::Permission,
+            format!(
+                "directory writable by group or others (mode {mode:04o}): they could add \
+                 trust anchors or certificates; run chmod go-w on it"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The check for files that hold secrets: no group/other access at all.

@@ -7,6 +7,7 @@
 //! pubkeys/ipv6/2001:db8::1
 //! pubkeys/fqdn/gw.example.org
 //! pubkeys/ufqdn/admin@example.org
+//! ca/, certs/<id>.crt                certificates (see `certs`)
 //! ```
 //! The parent reads them (the children are chrooted and could not) and
 //! sends them to ike-net only.
@@ -15,7 +16,7 @@ use super::error::{ConfigError, ErrorKind};
 use super::files::{read_checked, require_private};
 use super::values;
 use ike_ipc::config::secret::Zeroizing;
-use ike_ipc::config::{Auth, Config, KeyFormat, KeyMaterial, PeerKey, Secret};
+use ike_ipc::config::{Auth, Config, KeyFormat, KeyMaterial, PeerAuthSource, PeerKey, Secret};
 use std::path::Path;
 
 const MAX_KEY_FILE: u64 = 64 * 1024;
@@ -95,22 +96,26 @@ pub fn load(config: &mut Config, dir: &Path) -> Result<(), ConfigError> {
             config.peer_keys.push(PeerKey { id, key });
         }
     }
+    super::certs::load(config, dir)?;
+    // Every public-key policy must be able to check its peer: a raw key in
+    // pubkeys/ for the peer's identity, or a CA for its certificate.
     for policy in &config.policies {
-        if let (Auth::PublicKey(_), Some(id)) = (&policy.auth, &policy.dstid) {
-            if !config.peer_keys.iter().any(|k| &k.id == id) {
-                return Err(ConfigError::file(
-                    &dir.join("pubkeys")
-                        .join(id.pubkey_dir())
-                        .join(id.to_string())
-                        .display()
-                        .to_string(),
-                    ErrorKind::Io,
-                    format!(
-                        "missing: policy '{}' ({}) needs the public key of dstid {id}",
-                        policy.name, policy.source
-                    ),
-                ));
-            }
+        if let Some(PeerAuthSource::Missing(id)) = config.peer_auth_source(policy) {
+            return Err(ConfigError::file(
+                &dir.join("pubkeys")
+                    .join(id.pubkey_dir())
+                    .join(id.to_string())
+                    .display()
+                    .to_string(),
+                ErrorKind::Io,
+                format!(
+                    "missing: policy '{}' ({}) needs the public key of {id} here, \
+                     or a CA certificate in {} to check the peer's certificate",
+                    policy.name,
+                    policy.source,
+                    dir.join("ca").display()
+                ),
+            ));
         }
     }
     Ok(())
@@ -163,7 +168,7 @@ pub fn pem(text: &[u8]) -> Result<KeyMaterial, String> {
 }
 
 /// Standard base64 with padding (RFC 4648 4).
-fn base64(text: &str) -> Option<Zeroizing<Vec<u8>>> {
+pub(super) fn base64(text: &str) -> Option<Zeroizing<Vec<u8>>> {
     let value = |c: u8| -> Option<u32> {
         Some(match c {
             b'A'..=b'Z' => c - b'A',

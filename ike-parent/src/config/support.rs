@@ -78,19 +78,20 @@ pub fn group(g: DhGroup) -> Result<(), &'static str> {
     }
 }
 
-/// `ike-proto` signs with RFC 7427 Digital Signatures (auth method 14)
-/// only; that method works with the same RSA and EC keys the fixed-hash
-/// methods would use.
+/// The public-key methods: `rfc7427` and `rsa` sign with RFC 7427 Digital
+/// Signatures (auth method 14; for `rsa`, as OpenIKED does when the peer
+/// supports it), `ecdsa256`/`ecdsa384` with the fixed-hash ECDSA methods of
+/// RFC 4754 (9 and 10). The key must fit the method; ike-net checks that
+/// when it loads the key.
 pub fn public_key_method(m: PublicKeyMethod) -> Result<(), &'static str> {
     match m {
-        PublicKeyMethod::Rfc7427 => Ok(()),
-        PublicKeyMethod::Rsa => Err(
-            "auth method 1 (RSA PKCS#1 v1.5 with SHA-1) is not implemented; \
-             rfc7427 signs with the same RSA key",
-        ),
-        PublicKeyMethod::Ecdsa256 | PublicKeyMethod::Ecdsa384 | PublicKeyMethod::Ecdsa521 => Err(
-            "the fixed-hash ECDSA auth methods (RFC 4754) are not implemented; \
-             rfc7427 signs with the same EC key",
+        PublicKeyMethod::Rfc7427
+        | PublicKeyMethod::Rsa
+        | PublicKeyMethod::Ecdsa256
+        | PublicKeyMethod::Ecdsa384 => Ok(()),
+        PublicKeyMethod::Ecdsa521 => Err(
+            "auth method 11 (ECDSA P-521) is not implemented: ring has no P-521; \
+             use a P-256 or P-384 key",
         ),
     }
 }

@@ -224,7 +224,7 @@ fn selector(net: IpNet, port: Option<u16>, proto: Option<u8>) -> Address {
     }
 }
 
-fn kame_dir(d: Dialect, dir: PolicyDir) -> Result<u8, String> {
+pub(crate) fn kame_dir(d: Dialect, dir: PolicyDir) -> Result<u8, String> {
     match (dir, d) {
         (PolicyDir::In, _) => Ok(dl::IPSEC_DIR_INBOUND),
         (PolicyDir::Out, _) => Ok(dl::IPSEC_DIR_OUTBOUND),

@@ -13,10 +13,18 @@
 //! - Requests are pipelined: each gets its own `seq`, and replies are matched
 //!   on (pid, seq, message type). Dumps are matched on (pid, type) and end at
 //!   seq 0, whether the kernel counts up (Linux) or down (FreeBSD).
+//! - Requests for one SA or one policy run one at a time, in the order ike-net
+//!   sent them: a later one waits in `held` until the earlier one is answered.
+//!   The kernel handles one socket's messages in order, but the broker itself
+//!   may resend a request (SPDADD refused with EEXIST becomes SPDUPDATE), and
+//!   a DELETE already written behind it would otherwise run first.
 //! - Messages from other PF_KEY users (another pid) are ignored, logged at debug.
 //! - ACQUIRE: the policy's selectors are fetched (KAME SPDGET of the policy id,
 //!   OpenBSD ASKPOLICY) before ike-net hears of it. EXPIRE of our SAs becomes
 //!   a rekey (soft) or delete (hard) event.
+//! - SPDEXPIRE (FreeBSD) and NAT_T_NEW_MAPPING (Linux) are logged; ike-pfkey's
+//!   IPC to ike-net has no message for either, so ike-net is not told. An
+//!   expired policy of ours is forgotten (the kernel removed it).
 //! - Shutdown: the SAs and policies this broker installed are deleted
 //!   (configurable).
 
@@ -26,12 +34,13 @@ pub mod blocking;
 pub mod build;
 
 use crate::dialect::{Dialect, ExtKind, MsgType, SaType};
-use crate::wire::{Alg, Message};
+use crate::wire::{Alg, Message, NatTNewMapping, SpdExpire};
+use allow::SaKey;
 use allow::{sa_key, AllowedSet, InstalledPolicy, Owned, OwnedSa};
-use ike_ipc::config::Config;
+use ike_ipc::config::{Config, IpsecProtocol};
 use ike_ipc::msg::pfkey::{
     ExpireKind, KernelError, KernelEvent, KernelReply, KernelRequest, NetToPfkey, PfkeyToNet,
-    PolicyParams, RequestId, SaId, SaInfo, Supported,
+    PolicyDir, PolicyParams, RequestId, SaId, SaInfo, Selectors, Supported,
 };
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -43,6 +52,11 @@ const EEXIST: u8 = 17;
 
 /// How long REGISTER (and the start-up FLUSH) may take; see `Broker::send`.
 pub const REGISTER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// At most this many requests wait behind an earlier one for the same SA or
+/// policy: a compromised worker must not grow the broker's memory without end
+/// by repeating requests for a busy object.
+pub const MAX_HELD: usize = 1024;
 
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
@@ -98,6 +112,53 @@ enum NetOp {
     DeletePolicy(PolicyParams),
 }
 
+/// The kernel object a request changes or reads; requests for the same
+/// object are sent one at a time (see the module comment).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Object {
+    Sa(SaKey),
+    /// A KAME policy is identified by its selectors and direction.
+    Policy(PolicyDir, Selectors),
+}
+
+impl Object {
+    fn of_request(req: &KernelRequest) -> Option<Object> {
+        match req {
+            KernelRequest::AddSa(p) | KernelRequest::UpdateSa(p) => Some(Object::Sa(sa_key(&p.id))),
+            KernelRequest::DeleteSa(s) | KernelRequest::GetSa(s) => Some(Object::Sa(sa_key(s))),
+            KernelRequest::AddPolicy(p) | KernelRequest::DeletePolicy(p) => {
+                Some(Object::Policy(p.dir, p.sel))
+            }
+            // GETSPI creates a new SPI; ACQUIRE failures and the refused
+            // requests touch no single object.
+            _ => None,
+        }
+    }
+
+    fn of_op(op: &Op) -> Option<Object> {
+        match op {
+            Op::Net { req, .. } => match req {
+                NetOp::Add(s) | NetOp::Update(s) | NetOp::Delete(s) | NetOp::Get(s) => {
+                    Some(Object::Sa(sa_key(s)))
+                }
+                NetOp::AddPolicy { p, .. } | NetOp::DeletePolicy(p) => {
+                    Some(Object::Policy(p.dir, p.sel))
+                }
+                NetOp::GetSpi(_) => None,
+            },
+            _ => None,
+        }
+    }
+}
+
+/// A request from ike-net waiting for an earlier one on the same object.
+#[derive(Debug)]
+struct Held {
+    id: RequestId,
+    req: KernelRequest,
+    object: Object,
+}
+
 #[derive(Debug)]
 struct Pending {
     op: Op,
@@ -126,6 +187,8 @@ pub struct Broker {
     dump: Option<Dump>,
     /// Bytes to write, with the seq of the pending request they carry.
     to_kernel: VecDeque<(Option<u32>, Vec<u8>)>,
+    /// Requests waiting for an earlier request on the same object, in arrival order.
+    held: VecDeque<Held>,
     to_net: VecDeque<PfkeyToNet>,
     admin: VecDeque<AdminResult>,
     owned: Owned,
@@ -144,6 +207,7 @@ impl Broker {
             pending: BTreeMap::new(),
             dump: None,
             to_kernel: VecDeque::new(),
+            held: VecDeque::new(),
             to_net: VecDeque::new(),
             admin: VecDeque::new(),
             owned: Owned::default(),
@@ -207,10 +271,20 @@ impl Broker {
     }
 
     fn send(&mut self, m: Message, op: Op, now: Instant) {
+        self.send_at(m, op, now, false)
+    }
+
+    /// `first`: write it before everything queued (a resent request keeps the
+    /// place of the one it replaces).
+    fn send_at(&mut self, m: Message, op: Op, now: Instant, first: bool) {
         let seq = m.header.seq;
         match m.emit(self.cfg.dialect) {
             Ok(bytes) => {
-                self.to_kernel.push_back((Some(seq), bytes));
+                if first {
+                    self.to_kernel.push_front((Some(seq), bytes));
+                } else {
+                    self.to_kernel.push_back((Some(seq), bytes));
+                }
                 let deadline = now + self.wait_for(&op);
                 if is_getspi(&op) {
                     self.owned.getspi_in_flight += 1;
@@ -272,7 +346,10 @@ impl Broker {
 
     /// True when nothing is in flight (used to finish a shutdown).
     pub fn is_idle(&self) -> bool {
-        self.pending.is_empty() && self.to_kernel.is_empty() && self.dump.is_none()
+        self.pending.is_empty()
+            && self.to_kernel.is_empty()
+            && self.held.is_empty()
+            && self.dump.is_none()
     }
 
     fn reply(&mut self, id: RequestId, result: Result<KernelReply, KernelError>) {
@@ -312,6 +389,56 @@ impl Broker {
             self.reply(id, Err(KernelError::Refused("shutting down".into())));
             return;
         }
+        if let Some(object) = Object::of_request(&req) {
+            if self.busy(&object, self.held.len()) {
+                // Refuse what the allow-list refuses now; the rest waits and
+                // is checked again when it is sent (the state may change).
+                self.owned.forget_stale_larval(now);
+                if let Err(why) = allow::check(&self.cfg.allowed, &self.owned, &req) {
+                    log::warn!("refused request {id} from ike-net: {why}");
+                    self.reply(id, Err(KernelError::Refused(why)));
+                } else if self.held.len() >= MAX_HELD {
+                    log::warn!("refused request {id} from ike-net: {MAX_HELD} requests waiting");
+                    self.reply(
+                        id,
+                        Err(KernelError::Refused(format!("{MAX_HELD} requests waiting"))),
+                    );
+                } else {
+                    log::debug!("request {id} waits for the earlier one on {object:?}");
+                    self.held.push_back(Held { id, req, object });
+                }
+                return;
+            }
+        }
+        self.dispatch(id, req, now);
+    }
+
+    /// Is a request for `object` in flight, or waiting among the first
+    /// `before` held requests?
+    fn busy(&self, object: &Object, before: usize) -> bool {
+        self.pending
+            .values()
+            .any(|p| Object::of_op(&p.op).as_ref() == Some(object))
+            || self.held.iter().take(before).any(|h| h.object == *object)
+    }
+
+    /// Send the held requests whose object is free now, oldest first.
+    fn release_held(&mut self, now: Instant) {
+        let mut i = 0;
+        while i < self.held.len() {
+            let free = self.held.get(i).is_some_and(|h| !self.busy(&h.object, i));
+            if !free {
+                i += 1;
+                continue;
+            }
+            if let Some(h) = self.held.remove(i) {
+                self.dispatch(h.id, h.req, now);
+            }
+        }
+    }
+
+    /// Check a request against the allow-list and write it.
+    fn dispatch(&mut self, id: RequestId, req: KernelRequest, now: Instant) {
         self.owned.forget_stale_larval(now);
         if let Err(why) = allow::check(&self.cfg.allowed, &self.owned, &req) {
             log::warn!("refused request {id} from ike-net: {why}");
@@ -473,7 +600,8 @@ impl Broker {
             match self.pending.remove(&h.seq) {
                 Some(p) if p.msg_type == h.msg_type => {
                     self.answered(&p.op);
-                    self.complete(p.op, msg, now)
+                    self.complete(p.op, msg, now);
+                    self.release_held(now);
                 }
                 Some(p) => {
                     log::debug!(
@@ -504,6 +632,8 @@ impl Broker {
         match h.msg_type {
             MsgType::Acquire => self.on_acquire(&msg, now),
             MsgType::Expire => self.on_expire(&msg),
+            MsgType::SpdExpire => self.on_spd_expire(&msg),
+            MsgType::NatTNewMapping => self.on_new_mapping(&msg),
             t => log::debug!("ignored kernel PF_KEY {t:?}"),
         }
     }
@@ -541,7 +671,9 @@ impl Broker {
                 req: NetOp::AddPolicy { p, retried: false },
             } = &op
             {
-                if errno == EEXIST && self.cfg.dialect.is_kame() {
+                // Not while shutting down: the clean-up deletes are queued
+                // already and must stay last.
+                if errno == EEXIST && self.cfg.dialect.is_kame() && !self.shutting_down {
                     let (id, p) = (*id, *p);
                     let seq = self.next_seq();
                     match build::spd_add(
@@ -551,13 +683,16 @@ impl Broker {
                         self.cfg.pid,
                         &p,
                     ) {
-                        Ok(m) => self.send(
+                        // First in the queue: it stands for the SPDADD
+                        // ike-net asked for, so it keeps that one's place.
+                        Ok(m) => self.send_at(
                             m,
                             Op::Net {
                                 id,
                                 req: NetOp::AddPolicy { p, retried: true },
                             },
                             now,
+                            true,
                         ),
                         Err(e) => self.reply(id, Err(KernelError::Unsupported(e))),
                     }
@@ -693,6 +828,10 @@ impl Broker {
             }
         };
         self.reply(id, result);
+        if self.shutting_down && self.cfg.delete_on_exit {
+            // Installed after the shutdown's clean-up list was made.
+            self.remove_owned(now);
+        }
     }
 
     fn maybe_ready(&mut self) {
@@ -787,6 +926,66 @@ impl Broker {
             .push_back(PfkeyToNet::Event(KernelEvent::Expire { kind, sa: id }));
     }
 
+    /// FreeBSD removed a policy whose lifetime ended (DIALECTS.md 2.6). The
+    /// broker sets no policy lifetimes, so this is another daemon's policy or
+    /// an operator's `setkey`; if it was ours, forget it so that shutdown does
+    /// not try to delete it and ike-net may install it again.
+    fn on_spd_expire(&mut self, msg: &Message) {
+        let ev = match SpdExpire::from_message(msg) {
+            Ok(ev) => ev,
+            Err(e) => {
+                log::warn!("malformed SPDEXPIRE from the kernel ignored: {e}");
+                return;
+            }
+        };
+        let d = self.cfg.dialect;
+        let sel = build::selectors_from_spd(msg);
+        // By the kernel's id; by direction and selectors where the id was not
+        // in the SPDADD reply.
+        let ours = self.owned.policies.iter().position(|p| {
+            p.kernel_id == ev.policy_id
+                || (p.kernel_id == 0
+                    && build::kame_dir(d, p.params.dir) == Ok(ev.dir)
+                    && sel.as_ref() == Some(&p.params.sel))
+        });
+        match ours {
+            Some(i) => {
+                let p = self.owned.policies.remove(i);
+                log::warn!(
+                    "kernel: our {ev} and removed it (reqid {}); ike-net is not told, \
+                     the IPC has no message for an expired policy",
+                    p.params.reqid
+                );
+            }
+            None => log::info!("kernel: {ev} (not a policy of ours)"),
+        }
+    }
+
+    /// Linux saw ESP-in-UDP for an SA from a new address or port (the peer's
+    /// NAT changed its mapping, DIALECTS.md 5.3). The kernel keeps sending to
+    /// the old one; the IKE SA notices the move on its own next exchange
+    /// (RFC 7296 2.23). ike-net would need a new IPC message to act sooner.
+    fn on_new_mapping(&mut self, msg: &Message) {
+        let ev = match NatTNewMapping::from_message(msg) {
+            Ok(ev) => ev,
+            Err(e) => {
+                log::warn!("malformed NAT_T_NEW_MAPPING from the kernel ignored: {e}");
+                return;
+            }
+        };
+        let ours = self.owned.sas.values().any(|s| {
+            s.id.proto == IpsecProtocol::Esp && s.id.spi == ev.spi && s.id.src == ev.old.ip()
+        });
+        if ours {
+            log::warn!(
+                "kernel: {ev}; the SA is ours, ike-net is not told (the IPC has no \
+                 message for a NAT mapping change)"
+            );
+        } else {
+            log::info!("kernel: {ev} (not an SA of ours)");
+        }
+    }
+
     // ---- time and shutdown ---------------------------------------------------------
 
     pub fn handle_timeout(&mut self, now: Instant) {
@@ -803,6 +1002,7 @@ impl Broker {
                 self.fail(p.op, KernelError::Timeout);
             }
         }
+        self.release_held(now);
         if self.dump.as_ref().is_some_and(|d| d.deadline <= now) {
             if let Some(d) = self.dump.take() {
                 // OpenBSD sends nothing at all for an empty table (DIALECTS.md 4.3).
@@ -819,9 +1019,20 @@ impl Broker {
     /// Refuse new requests and, if configured, delete what we installed.
     pub fn shutdown(&mut self, now: Instant) {
         self.shutting_down = true;
-        if !self.cfg.delete_on_exit {
-            return;
+        // Requests still waiting were never written: refuse them like new ones.
+        while let Some(h) = self.held.pop_front() {
+            self.reply(h.id, Err(KernelError::Refused("shutting down".into())));
         }
+        if self.cfg.delete_on_exit {
+            self.remove_owned(now);
+        }
+    }
+
+    /// Queue the deletion of everything in `owned` and forget it. At shutdown,
+    /// and again whenever a request that was in flight then installs something:
+    /// the kernel handles our messages in order, so each delete runs after
+    /// whatever created its object.
+    fn remove_owned(&mut self, now: Instant) {
         let d = self.cfg.dialect;
         let pid = self.cfg.pid;
         let policies = std::mem::take(&mut self.owned.policies);

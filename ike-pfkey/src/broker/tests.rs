@@ -1206,3 +1206,323 @@ fn a_getspi_flood_is_capped() {
     r.advance(61);
     spi_of(r.req(getspi("192.0.2.2", "192.0.2.1", Encapsulation::Tunnel)));
 }
+
+/// Writes every queued message to the engine before any reply is read (as the
+/// daemon's loop does when ike-net sends several requests at once), then
+/// delivers the replies and keeps going until everything is answered.
+fn run_pipelined(r: &mut Rig) {
+    loop {
+        let mut answers = Vec::new();
+        while let Some(b) = r.broker.poll_kernel_transmit() {
+            r.sent_to_kernel += 1;
+            answers.push(r.engine.handle(r.me, &b, r.now));
+        }
+        if answers.is_empty() {
+            break;
+        }
+        for out in answers {
+            r.route(out);
+        }
+    }
+    r.run();
+}
+
+#[test]
+fn a_retried_spdadd_keeps_its_place_before_a_later_delete() {
+    // Re-adding a policy the kernel holds gets EEXIST and is resent as
+    // SPDUPDATE. A DELETE ike-net sent after the ADD must still run after it,
+    // whether the replies are read one by one or after a pipelined burst.
+    for pipelined in [true, false] {
+        let mut r = Rig::new();
+        let p = tunnel_policy(PolicyDir::Out);
+        assert_eq!(r.req(KernelRequest::AddPolicy(p)), Ok(KernelReply::Done));
+        let add = r.submit(KernelRequest::AddPolicy(p));
+        let del = r.submit(KernelRequest::DeletePolicy(p));
+        if pipelined {
+            run_pipelined(&mut r);
+        } else {
+            r.run();
+        }
+        assert_eq!(r.take_reply(add), Ok(KernelReply::Done), "{pipelined}");
+        assert_eq!(r.take_reply(del), Ok(KernelReply::Done), "{pipelined}");
+        assert!(
+            r.engine.policies().is_empty(),
+            "pipelined {pipelined}: the DELETE ran before the retried ADD: {:?}",
+            r.engine.policies()
+        );
+        assert!(r.broker.owned().policies.is_empty(), "{pipelined}");
+        assert!(r.broker.is_idle());
+    }
+}
+
+#[test]
+fn shutdown_removes_what_requests_in_flight_install() {
+    // An ADD in flight when shutdown starts (or its SPDUPDATE retry) installs
+    // something after the clean-up list was made: it must be removed too.
+    let mut r = Rig::new();
+    let p = tunnel_policy(PolicyDir::Out);
+    assert_eq!(r.req(KernelRequest::AddPolicy(p)), Ok(KernelReply::Done));
+    let again = r.submit(KernelRequest::AddPolicy(p));
+    let sa = r.submit(KernelRequest::AddSa(Box::new(sa_params(
+        0x9300,
+        "192.0.2.1",
+        "192.0.2.2",
+        Encapsulation::Tunnel,
+    ))));
+    r.broker.shutdown(r.now);
+    r.run();
+    // The SPDADD met EEXIST during shutdown; either answer is fine for ike-net,
+    // what matters is what is left in the kernel.
+    let _ = r.take_reply(again);
+    assert_eq!(r.take_reply(sa), Ok(KernelReply::Done));
+    assert!(r.broker.is_idle());
+    assert_eq!(r.engine.sas().count(), 0, "the SA added during shutdown");
+    assert!(r.engine.policies().is_empty(), "{:?}", r.engine.policies());
+}
+
+#[test]
+fn requests_behind_a_busy_object_wait_are_rechecked_and_capped() {
+    let mut r = Rig::new();
+    let p = tunnel_policy(PolicyDir::Out);
+    assert_eq!(r.req(KernelRequest::AddPolicy(p)), Ok(KernelReply::Done));
+    let before = r.sent_to_kernel;
+    let add = r.submit(KernelRequest::AddPolicy(p));
+    // Another policy is another object: it does not wait.
+    let other = r.submit(KernelRequest::AddPolicy(tunnel_policy(PolicyDir::In)));
+    let waiting: Vec<RequestId> = (0..MAX_HELD)
+        .map(|_| r.submit(KernelRequest::DeletePolicy(p)))
+        .collect();
+    let over = r.submit(KernelRequest::DeletePolicy(p));
+    r.net.extend(std::iter::from_fn(|| r.broker.poll_net()));
+    assert!(
+        matches!(r.take_reply(over), Err(KernelError::Refused(m)) if m.contains("waiting")),
+        "the queue of waiting requests is bounded"
+    );
+    r.run();
+    assert_eq!(r.take_reply(add), Ok(KernelReply::Done));
+    assert_eq!(r.take_reply(other), Ok(KernelReply::Done));
+    assert_eq!(r.take_reply(waiting[0]), Ok(KernelReply::Done));
+    // The policy is gone after the first DELETE: the allow-list, asked again
+    // when each waiting request is sent, refuses the rest.
+    for id in &waiting[1..] {
+        assert!(matches!(r.take_reply(*id), Err(KernelError::Refused(_))));
+    }
+    assert_eq!(
+        r.sent_to_kernel - before,
+        4,
+        "SPDADD, SPDADD (other), SPDUPDATE, one SPDDELETE"
+    );
+    assert_eq!(r.engine.policies().len(), 1);
+
+    // Requests still waiting at shutdown are refused, never written.
+    let p = tunnel_policy(PolicyDir::In);
+    let add = r.submit(KernelRequest::AddPolicy(p));
+    let del = r.submit(KernelRequest::DeletePolicy(p));
+    r.broker.shutdown(r.now);
+    r.run();
+    let _ = r.take_reply(add);
+    assert!(
+        matches!(r.take_reply(del), Err(KernelError::Refused(m)) if m.contains("shutting down"))
+    );
+    assert!(r.engine.policies().is_empty());
+}
+
+/// Log lines of the current test's thread (tests run on their own threads, so
+/// one global logger can keep them apart).
+mod captured_log {
+    use std::cell::RefCell;
+
+    thread_local! {
+        static LINES: RefCell<Vec<(log::Level, String)>> = const { RefCell::new(Vec::new()) };
+    }
+
+    struct Capture;
+
+    impl log::Log for Capture {
+        fn enabled(&self, _: &log::Metadata) -> bool {
+            true
+        }
+        fn log(&self, r: &log::Record) {
+            LINES.with(|l| l.borrow_mut().push((r.level(), r.args().to_string())));
+        }
+        fn flush(&self) {}
+    }
+
+    static LOGGER: Capture = Capture;
+
+    /// Start capturing (again) on this thread.
+    pub fn start() {
+        // Only the first call in the process installs it; later ones fail harmlessly.
+        let _ = log::set_logger(&LOGGER);
+        log::set_max_level(log::LevelFilter::Trace);
+        LINES.with(|l| l.borrow_mut().clear());
+    }
+
+    /// The lines logged at `level` or more severe since `start`, then forget them.
+    pub fn take(level: log::Level) -> Vec<String> {
+        LINES.with(|l| {
+            l.borrow_mut()
+                .drain(..)
+                .filter(|(lv, _)| *lv <= level)
+                .map(|(_, s)| s)
+                .collect()
+        })
+    }
+}
+
+/// A kernel notification as the kernel would send it (pid 0).
+fn kernel_says(r: &mut Rig, m: Message) {
+    let bytes = m.emit(r.engine.dialect()).unwrap();
+    r.broker.handle_kernel(&bytes, r.now);
+    r.run();
+}
+
+fn spd_expire_msg(id: u32, dir: u8, src: &str, dst: &str) -> Message {
+    let a = |s: &str| {
+        let n = net(s);
+        Address {
+            proto: crate::dialect::IPSEC_ULPROTO_ANY,
+            prefix_len: n.prefix,
+            addr: std::net::SocketAddr::new(n.addr, 0),
+        }
+    };
+    Message::new(Header::new(MsgType::SpdExpire, SaType::Unspec, 0, 0))
+        .with(Ext::Lifetime(
+            ExtKind::LifetimeHard,
+            Lifetime {
+                addtime: 3600,
+                ..Lifetime::default()
+            },
+        ))
+        .with(Ext::Address(ExtKind::AddressSrc, a(src)))
+        .with(Ext::Address(ExtKind::AddressDst, a(dst)))
+        .with(Ext::Policy(crate::wire::Policy {
+            policy_type: crate::dialect::IPSEC_POLICY_IPSEC,
+            dir,
+            scope: 1,
+            id,
+            priority: 0,
+            requests: Vec::new(),
+        }))
+}
+
+#[test]
+fn spd_expire_is_logged_and_an_expired_policy_of_ours_forgotten() {
+    let mut r = Rig::with(Dialect::FreeBsd, true);
+    let out = tunnel_policy(PolicyDir::Out);
+    assert_eq!(r.req(KernelRequest::AddPolicy(out)), Ok(KernelReply::Done));
+    assert_eq!(
+        r.req(KernelRequest::AddPolicy(tunnel_policy(PolicyDir::In))),
+        Ok(KernelReply::Done)
+    );
+    let id = r.broker.owned().policies[0].kernel_id;
+    assert_ne!(id, 0);
+    captured_log::start();
+    // Another daemon's policy first: logged, nothing of ours changes.
+    kernel_says(
+        &mut r,
+        spd_expire_msg(id + 100, 2, "10.9.0.0/16", "10.8.0.0/16"),
+    );
+    let lines = captured_log::take(log::Level::Info);
+    assert_eq!(
+        lines,
+        [format!(
+            "kernel: policy id {} out 10.9.0.0/16 -> 10.8.0.0/16 expired (hard addtime 3600 s, usetime 0 s) (not a policy of ours)",
+            id + 100
+        )]
+    );
+    assert_eq!(r.broker.owned().policies.len(), 2);
+    // Ours: logged at warn with what happened, and no longer ours.
+    kernel_says(&mut r, spd_expire_msg(id, 2, "10.1.0.0/16", "10.2.0.0/16"));
+    let lines = captured_log::take(log::Level::Warn);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with(&format!(
+            "kernel: our policy id {id} out 10.1.0.0/16 -> 10.2.0.0/16 expired"
+        )) && lines[0].contains("ike-net is not told"),
+        "{lines:?}"
+    );
+    assert_eq!(r.broker.owned().policies.len(), 1);
+    assert!(r.broker.owned().policy_index(&out).is_none());
+    assert!(r.events().is_empty(), "no IPC message exists for this");
+    // Malformed (no X_POLICY): an error, logged, nothing changes.
+    let mut bad = spd_expire_msg(id, 1, "10.2.0.0/16", "10.1.0.0/16");
+    bad.exts.retain(|e| !matches!(e, Ext::Policy(_)));
+    kernel_says(&mut r, bad);
+    assert_eq!(
+        captured_log::take(log::Level::Warn),
+        ["malformed SPDEXPIRE from the kernel ignored: no Policy extension"]
+    );
+    assert_eq!(r.broker.owned().policies.len(), 1);
+    // Shutdown deletes only the policy that is still there.
+    r.broker.shutdown(r.now);
+    r.run();
+    assert!(r.broker.is_idle());
+    assert_eq!(captured_log::take(log::Level::Warn), Vec::<String>::new());
+}
+
+fn new_mapping_msg(spi: u32, old: &str, new: &str) -> Message {
+    let old: std::net::SocketAddr = old.parse().unwrap();
+    let new: std::net::SocketAddr = new.parse().unwrap();
+    Message::new(Header::new(MsgType::NatTNewMapping, SaType::Esp, 3, 0))
+        .with(Ext::Sa(
+            ExtKind::Sa,
+            Sa {
+                spi,
+                ..Sa::default()
+            },
+        ))
+        .with(Ext::Address(ExtKind::AddressSrc, Address::host(old.ip())))
+        .with(Ext::NatTPort(ExtKind::NatTSport, old.port()))
+        .with(Ext::Address(ExtKind::AddressDst, Address::host(new.ip())))
+        .with(Ext::NatTPort(ExtKind::NatTDport, new.port()))
+}
+
+#[test]
+fn nat_t_new_mapping_is_logged_with_spi_addresses_and_port() {
+    let mut r = Rig::new();
+    // Our inbound NAT-T SA from the peer.
+    let spi = spi_of(r.req(getspi("192.0.2.2", "192.0.2.1", Encapsulation::Tunnel)));
+    let mut p = sa_params(spi, "192.0.2.2", "192.0.2.1", Encapsulation::Tunnel);
+    p.natt = Some(NatT {
+        sport: 4500,
+        dport: 4500,
+    });
+    assert_eq!(
+        r.req(KernelRequest::UpdateSa(Box::new(p))),
+        Ok(KernelReply::Done)
+    );
+    captured_log::start();
+    kernel_says(
+        &mut r,
+        new_mapping_msg(spi, "192.0.2.2:4500", "192.0.2.2:31000"),
+    );
+    let lines = captured_log::take(log::Level::Warn);
+    assert_eq!(
+        lines,
+        [format!(
+            "kernel: NAT mapping of ESP SA spi {spi:#010x} changed: peer 192.0.2.2:4500 now sends from 192.0.2.2:31000; \
+             the SA is ours, ike-net is not told (the IPC has no message for a NAT mapping change)"
+        )]
+    );
+    // Not ours (another SPI): still one clear line, at info.
+    kernel_says(
+        &mut r,
+        new_mapping_msg(0x4444, "198.51.100.7:4500", "198.51.100.8:4501"),
+    );
+    assert_eq!(
+        captured_log::take(log::Level::Info),
+        ["kernel: NAT mapping of ESP SA spi 0x00004444 changed: peer 198.51.100.7:4500 now sends from 198.51.100.8:4501 (not an SA of ours)"]
+    );
+    // Malformed: no new port.
+    let mut bad = new_mapping_msg(spi, "192.0.2.2:4500", "192.0.2.2:31000");
+    bad.exts.retain(|e| e.kind() != Some(ExtKind::NatTDport));
+    kernel_says(&mut r, bad);
+    assert_eq!(
+        captured_log::take(log::Level::Warn),
+        ["malformed NAT_T_NEW_MAPPING from the kernel ignored: no NatTDport extension"]
+    );
+    // Nothing reached ike-net and the SA is still ours.
+    assert!(r.events().is_empty());
+    assert_eq!(r.broker.owned().sas.len(), 1);
+}

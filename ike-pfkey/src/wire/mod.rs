@@ -7,6 +7,7 @@
 //! never allocate more than the bytes actually present.
 
 mod bytes;
+pub mod events;
 pub mod ext;
 pub mod header;
 pub mod message;
@@ -14,6 +15,7 @@ pub mod policy;
 pub mod sockaddr;
 pub mod values;
 
+pub use events::{NatTNewMapping, SpdExpire};
 pub use ext::Ext;
 pub use header::{Header, HeaderView, HEADER_LEN};
 pub use message::Message;
@@ -51,6 +53,10 @@ pub enum Error {
     TooLong,
     /// A value that does not fit the field it goes in.
     ValueRange(&'static str),
+    /// A kernel event without an extension it always carries.
+    MissingExt(ExtKind),
+    /// A kernel event whose header or values contradict its type.
+    BadEvent(&'static str),
 }
 
 impl fmt::Display for Error {
@@ -70,6 +76,8 @@ impl fmt::Display for Error {
             Error::NotInDialect(what) => write!(f, "{what} does not exist in this dialect"),
             Error::TooLong => write!(f, "message too long"),
             Error::ValueRange(what) => write!(f, "{what} out of range"),
+            Error::MissingExt(k) => write!(f, "no {k:?} extension"),
+            Error::BadEvent(what) => write!(f, "{what}"),
         }
     }
 }

@@ -115,6 +115,13 @@ pub enum SignatureScheme {
     Ed25519,
     /// RSASSA-PSS, SHA-256, MGF1-SHA-256, 32-byte salt.
     RsaPssSha256,
+    /// sha256WithRSAEncryption (RSASSA-PKCS1-v1_5 with SHA-256): what our
+    /// RSA keys sign with, as OpenIKED and strongSwan do by default.
+    RsaPkcs1Sha256,
+    /// sha384WithRSAEncryption.
+    RsaPkcs1Sha384,
+    /// sha512WithRSAEncryption.
+    RsaPkcs1Sha512,
 }
 
 // AlgorithmIdentifier DER encodings. Source: the OIDs of RFC 5758 3.2
@@ -136,13 +143,28 @@ const ALG_RSA_PSS_SHA256: &[u8] = &[
     0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0xa2, 0x03,
     0x02, 0x01, 0x20,
 ];
+// sha{256,384,512}WithRSAEncryption with NULL parameters. Source: RFC 4055
+// 5 (OIDs 1.2.840.113549.1.1.11/12/13, parameters NULL); RFC 7427
+// appendix A.1 lists the SHA-256 blob.
+const ALG_RSA_PKCS1_SHA256: &[u8] = &[
+    0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b, 0x05, 0x00,
+];
+const ALG_RSA_PKCS1_SHA384: &[u8] = &[
+    0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0c, 0x05, 0x00,
+];
+const ALG_RSA_PKCS1_SHA512: &[u8] = &[
+    0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0d, 0x05, 0x00,
+];
 
 impl SignatureScheme {
-    pub const ALL: [SignatureScheme; 4] = [
+    pub const ALL: [SignatureScheme; 7] = [
         SignatureScheme::EcdsaSha256,
         SignatureScheme::EcdsaSha384,
         SignatureScheme::Ed25519,
         SignatureScheme::RsaPssSha256,
+        SignatureScheme::RsaPkcs1Sha256,
+        SignatureScheme::RsaPkcs1Sha384,
+        SignatureScheme::RsaPkcs1Sha512,
     ];
 
     /// DER AlgorithmIdentifier carried in the AUTH data (RFC 7427 3).
@@ -152,6 +174,9 @@ impl SignatureScheme {
             SignatureScheme::EcdsaSha384 => ALG_ECDSA_SHA384,
             SignatureScheme::Ed25519 => ALG_ED25519,
             SignatureScheme::RsaPssSha256 => ALG_RSA_PSS_SHA256,
+            SignatureScheme::RsaPkcs1Sha256 => ALG_RSA_PKCS1_SHA256,
+            SignatureScheme::RsaPkcs1Sha384 => ALG_RSA_PKCS1_SHA384,
+            SignatureScheme::RsaPkcs1Sha512 => ALG_RSA_PKCS1_SHA512,
         }
     }
 
@@ -166,10 +191,24 @@ impl SignatureScheme {
     /// The hash this scheme uses, as announced in SIGNATURE_HASH_ALGORITHMS.
     pub fn hash(self) -> HashAlgorithm {
         match self {
-            SignatureScheme::EcdsaSha256 | SignatureScheme::RsaPssSha256 => HashAlgorithm::Sha256,
-            SignatureScheme::EcdsaSha384 => HashAlgorithm::Sha384,
+            SignatureScheme::EcdsaSha256
+            | SignatureScheme::RsaPssSha256
+            | SignatureScheme::RsaPkcs1Sha256 => HashAlgorithm::Sha256,
+            SignatureScheme::EcdsaSha384 | SignatureScheme::RsaPkcs1Sha384 => HashAlgorithm::Sha384,
+            SignatureScheme::RsaPkcs1Sha512 => HashAlgorithm::Sha512,
             SignatureScheme::Ed25519 => HashAlgorithm::Identity,
         }
+    }
+
+    /// An RSA scheme (PKCS#1 v1.5 or PSS).
+    pub fn is_rsa(self) -> bool {
+        matches!(
+            self,
+            SignatureScheme::RsaPssSha256
+                | SignatureScheme::RsaPkcs1Sha256
+                | SignatureScheme::RsaPkcs1Sha384
+                | SignatureScheme::RsaPkcs1Sha512
+        )
     }
 
     /// AUTH data for auth method 14 (RFC 7427 3):
@@ -233,6 +272,12 @@ impl core::fmt::Debug for SigningKey {
 /// signature being r | s at the curve's size (not DER).
 pub const AUTH_METHOD_ECDSA_P256_SHA256: u8 = 9;
 pub const AUTH_METHOD_ECDSA_P384_SHA384: u8 = 10;
+/// RFC 7296 3.8 auth method 1: RSASSA-PKCS1-v1_5 over the AUTH octets with
+/// SHA-1 (the hash every implementation uses for it, RFC 7427 1). We only
+/// verify it: ring makes no SHA-1 signatures.
+pub const AUTH_METHOD_RSA_SIG: u8 = 1;
+/// RFC 7427 auth method 14: the AUTH data names its signature algorithm.
+pub const AUTH_METHOD_DIGITAL_SIGNATURE: u8 = 14;
 
 impl SigningKey {
     /// From a PKCS#8 DER private key of any supported type. (ring checks the
@@ -269,35 +314,112 @@ impl SigningKey {
         Ok(SigningKey { inner })
     }
 
-    /// From PEM text: "PRIVATE KEY" (PKCS#8) or "RSA PRIVATE KEY" (PKCS#1).
+    /// From a PKCS#1 RSAPrivateKey (RFC 8017 A.1.2; "RSA PRIVATE KEY",
+    /// what OpenIKED's `ikectl ca` and `openssl genrsa -traditional` write).
+    pub fn from_pkcs1_der(der: &[u8]) -> Result<SigningKey, Error> {
+        signature::RsaKeyPair::from_der(der)
+            .map(|k| SigningKey {
+                inner: KeyPair_::Rsa(k),
+            })
+            .map_err(|_| Error::BadKey)
+    }
+
+    /// From a SEC 1 ECPrivateKey (RFC 5915; "EC PRIVATE KEY", what
+    /// `openssl ecparam -genkey` and strongSwan's `pki --gen` write). ring
+    /// reads PKCS#8 only, so the key is wrapped into a PrivateKeyInfo
+    /// (RFC 5958 2) naming the curve from the key's own parameters, which
+    /// must therefore be present, as must its public key (ring needs it).
+    pub fn from_sec1_der(der: &[u8], rng: &dyn SecureRandom) -> Result<SigningKey, Error> {
+        let (body, trailing) = der::expect(der, der::TAG_SEQUENCE)?;
+        if !trailing.is_empty() {
+            return Err(Error::BadKey);
+        }
+        let (_version, rest) = der::expect(body, der::TAG_INTEGER)?;
+        let (_private, rest) = der::expect(rest, der::TAG_OCTET_STRING)?;
+        let (params, _) = der::expect(rest, der::TAG_CONTEXT_0)?;
+        let (curve, none) = der::expect(params, der::TAG_OID)?;
+        if !none.is_empty() {
+            return Err(Error::BadKey);
+        }
+        // AlgorithmIdentifier { id-ecPublicKey, namedCurve } (RFC 5480 2.1.1).
+        let alg = der::write_tlv(
+            der::TAG_SEQUENCE,
+            &[
+                der::write_tlv(der::TAG_OID, OID_EC_PUBLIC_KEY),
+                der::write_tlv(der::TAG_OID, curve),
+            ]
+            .concat(),
+        );
+        // The wrapped key is key material: every copy lives in a Secret.
+        let octets = Secret::new(der::write_tlv(der::TAG_OCTET_STRING, der));
+        let inner = Secret::new([&[0x02, 0x01, 0x00][..], &alg, octets.as_bytes()].concat());
+        let pkcs8 = Secret::new(der::write_tlv(der::TAG_SEQUENCE, inner.as_bytes()));
+        SigningKey::from_pkcs8_der(pkcs8.as_bytes(), rng)
+    }
+
+    /// From PEM text: "PRIVATE KEY" (PKCS#8), "RSA PRIVATE KEY" (PKCS#1) or
+    /// "EC PRIVATE KEY" (SEC 1).
     pub fn from_pem(text: &[u8], rng: &dyn SecureRandom) -> Result<SigningKey, Error> {
         let p = pem::parse(text).map_err(|_| Error::BadKey)?;
         // The decoded DER is key material: keep it in a Secret.
         let der = Secret::from_slice(p.contents());
         match p.tag() {
             "PRIVATE KEY" => SigningKey::from_pkcs8_der(der.as_bytes(), rng),
-            "RSA PRIVATE KEY" => signature::RsaKeyPair::from_der(der.as_bytes())
-                .map(|k| SigningKey {
-                    inner: KeyPair_::Rsa(k),
-                })
-                .map_err(|_| Error::BadKey),
+            "RSA PRIVATE KEY" => SigningKey::from_pkcs1_der(der.as_bytes()),
+            "EC PRIVATE KEY" => SigningKey::from_sec1_der(der.as_bytes(), rng),
             _ => Err(Error::BadKey),
         }
     }
 
-    /// The RFC 7427 scheme this key signs with.
+    /// The RFC 7427 scheme this key signs with by default.
     pub fn scheme(&self) -> SignatureScheme {
+        self.schemes()[0]
+    }
+
+    /// Every RFC 7427 scheme this key can sign with, preferred first. RSA
+    /// keys sign PKCS#1 v1.5 (sha256WithRSAEncryption first), which is what
+    /// OpenIKED and strongSwan send and verify by default.
+    pub fn schemes(&self) -> &'static [SignatureScheme] {
         match &self.inner {
-            KeyPair_::EcdsaP256 { .. } => SignatureScheme::EcdsaSha256,
-            KeyPair_::EcdsaP384 { .. } => SignatureScheme::EcdsaSha384,
-            KeyPair_::Ed25519(_) => SignatureScheme::Ed25519,
-            KeyPair_::Rsa(_) => SignatureScheme::RsaPssSha256,
+            KeyPair_::EcdsaP256 { .. } => &[SignatureScheme::EcdsaSha256],
+            KeyPair_::EcdsaP384 { .. } => &[SignatureScheme::EcdsaSha384],
+            KeyPair_::Ed25519(_) => &[SignatureScheme::Ed25519],
+            KeyPair_::Rsa(_) => &[
+                SignatureScheme::RsaPkcs1Sha256,
+                SignatureScheme::RsaPkcs1Sha384,
+                SignatureScheme::RsaPkcs1Sha512,
+                SignatureScheme::RsaPssSha256,
+            ],
         }
     }
 
-    /// Signs the AUTH octets for auth method 14 (RFC 7427); returns the
-    /// bare signature (wrap it with [`SignatureScheme::encode_auth_data`]).
+    /// The scheme to sign with for a peer that announced `peer_hashes` in
+    /// SIGNATURE_HASH_ALGORITHMS (RFC 7427 4): our first scheme whose hash
+    /// the peer listed, if any.
+    pub fn scheme_for(&self, peer_hashes: &[HashAlgorithm]) -> Option<SignatureScheme> {
+        self.schemes()
+            .iter()
+            .copied()
+            .find(|s| peer_hashes.contains(&s.hash()))
+    }
+
+    /// Signs the AUTH octets for auth method 14 (RFC 7427) with the
+    /// default scheme; returns the bare signature (wrap it with
+    /// [`SignatureScheme::encode_auth_data`]).
     pub fn sign(&self, rng: &dyn SecureRandom, octets: &[u8]) -> Result<Vec<u8>, Error> {
+        self.sign_with(self.scheme(), rng, octets)
+    }
+
+    /// Signs with `scheme`, which must be one of [`SigningKey::schemes`].
+    pub fn sign_with(
+        &self,
+        scheme: SignatureScheme,
+        rng: &dyn SecureRandom,
+        octets: &[u8],
+    ) -> Result<Vec<u8>, Error> {
+        if !self.schemes().contains(&scheme) {
+            return Err(Error::Unsupported);
+        }
         match &self.inner {
             KeyPair_::EcdsaP256 { der, .. } | KeyPair_::EcdsaP384 { der, .. } => der
                 .sign(rng, octets)
@@ -305,8 +427,14 @@ impl SigningKey {
                 .map_err(|_| Error::RandomFailure),
             KeyPair_::Ed25519(k) => Ok(k.sign(octets).as_ref().to_vec()),
             KeyPair_::Rsa(k) => {
+                let padding: &'static dyn signature::RsaEncoding = match scheme {
+                    SignatureScheme::RsaPkcs1Sha384 => &signature::RSA_PKCS1_SHA384,
+                    SignatureScheme::RsaPkcs1Sha512 => &signature::RSA_PKCS1_SHA512,
+                    SignatureScheme::RsaPssSha256 => &signature::RSA_PSS_SHA256,
+                    _ => &signature::RSA_PKCS1_SHA256,
+                };
                 let mut sig = vec![0u8; k.public().modulus_len()];
-                k.sign(&signature::RSA_PSS_SHA256, rng, octets, &mut sig)
+                k.sign(padding, rng, octets, &mut sig)
                     .map_err(|_| Error::RandomFailure)?;
                 Ok(sig)
             }
@@ -397,13 +525,30 @@ impl VerifyingKey {
         })
     }
 
-    /// From PEM text with tag "PUBLIC KEY".
-    pub fn from_pem(text: &[u8]) -> Result<VerifyingKey, Error> {
-        let p = pem::parse(text).map_err(|_| Error::BadKey)?;
-        if p.tag() != "PUBLIC KEY" {
+    /// From a PKCS#1 RSAPublicKey (RFC 8017 A.1.1; "RSA PUBLIC KEY"):
+    /// the very bytes ring verifies with, once their shape is checked
+    /// (SEQUENCE of two INTEGERs, nothing after).
+    pub fn from_pkcs1_der(der: &[u8]) -> Result<VerifyingKey, Error> {
+        let (body, trailing) = der::expect(der, der::TAG_SEQUENCE)?;
+        let (_modulus, rest) = der::expect(body, der::TAG_INTEGER)?;
+        let (_exponent, rest) = der::expect(rest, der::TAG_INTEGER)?;
+        if !trailing.is_empty() || !rest.is_empty() {
             return Err(Error::BadKey);
         }
-        VerifyingKey::from_spki_der(p.contents())
+        Ok(VerifyingKey {
+            kind: KeyKind::Rsa,
+            key: der.to_vec(),
+        })
+    }
+
+    /// From PEM text with tag "PUBLIC KEY" (SPKI) or "RSA PUBLIC KEY".
+    pub fn from_pem(text: &[u8]) -> Result<VerifyingKey, Error> {
+        let p = pem::parse(text).map_err(|_| Error::BadKey)?;
+        match p.tag() {
+            "PUBLIC KEY" => VerifyingKey::from_spki_der(p.contents()),
+            "RSA PUBLIC KEY" => VerifyingKey::from_pkcs1_der(p.contents()),
+            _ => Err(Error::BadKey),
+        }
     }
 
     /// Verifies `signature` over `octets` with `scheme`. The scheme must
@@ -419,6 +564,9 @@ impl VerifyingKey {
             (KeyKind::Ed25519, S::Ed25519) => &signature::ED25519,
             // 2048..8192-bit moduli; smaller RSA keys are refused.
             (KeyKind::Rsa, S::RsaPssSha256) => &signature::RSA_PSS_2048_8192_SHA256,
+            (KeyKind::Rsa, S::RsaPkcs1Sha256) => &signature::RSA_PKCS1_2048_8192_SHA256,
+            (KeyKind::Rsa, S::RsaPkcs1Sha384) => &signature::RSA_PKCS1_2048_8192_SHA384,
+            (KeyKind::Rsa, S::RsaPkcs1Sha512) => &signature::RSA_PKCS1_2048_8192_SHA512,
             _ => return Err(Error::AuthenticationFailed),
         };
         signature::UnparsedPublicKey::new(alg, &self.key)
@@ -438,6 +586,47 @@ impl VerifyingKey {
         signature::UnparsedPublicKey::new(alg, &self.key)
             .verify(octets, sig)
             .map_err(|_| Error::AuthenticationFailed)
+    }
+
+    /// Verifies AUTH data of auth method 1 (RSA PKCS#1 v1.5, SHA-1; RFC 7296
+    /// 3.8). Kept for peers without RFC 7427; the key must be RSA.
+    pub fn verify_rsa_sig(&self, octets: &[u8], sig: &[u8]) -> Result<(), Error> {
+        if self.kind != KeyKind::Rsa {
+            return Err(Error::AuthenticationFailed);
+        }
+        signature::UnparsedPublicKey::new(
+            &signature::RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY,
+            &self.key,
+        )
+        .verify(octets, sig)
+        .map_err(|_| Error::AuthenticationFailed)
+    }
+
+    /// Verifies the data of a received AUTH payload of any public-key
+    /// method this key fits: 14 (RFC 7427), 9/10 (RFC 4754) or 1 (RSA).
+    /// Anything else (PSK, unknown methods) fails.
+    pub fn verify_auth(&self, method: u8, octets: &[u8], data: &[u8]) -> Result<(), Error> {
+        match method {
+            AUTH_METHOD_DIGITAL_SIGNATURE => {
+                let (scheme, sig) = SignatureScheme::decode_auth_data(data)
+                    .map_err(|_| Error::AuthenticationFailed)?;
+                self.verify(scheme, octets, sig)
+            }
+            AUTH_METHOD_ECDSA_P256_SHA256 | AUTH_METHOD_ECDSA_P384_SHA384 => {
+                self.verify_rfc4754(method, octets, data)
+            }
+            AUTH_METHOD_RSA_SIG => self.verify_rsa_sig(octets, data),
+            _ => Err(Error::AuthenticationFailed),
+        }
+    }
+
+    /// The curve's RFC 4754 auth method, for an ECDSA P-256/P-384 key.
+    pub fn rfc4754_method(&self) -> Option<u8> {
+        match self.kind {
+            KeyKind::EcP256 => Some(AUTH_METHOD_ECDSA_P256_SHA256),
+            KeyKind::EcP384 => Some(AUTH_METHOD_ECDSA_P384_SHA384),
+            _ => None,
+        }
     }
 }
 

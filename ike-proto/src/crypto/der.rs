@@ -7,6 +7,10 @@ use super::Error;
 pub(crate) const TAG_SEQUENCE: u8 = 0x30;
 pub(crate) const TAG_OID: u8 = 0x06;
 pub(crate) const TAG_BIT_STRING: u8 = 0x03;
+pub(crate) const TAG_INTEGER: u8 = 0x02;
+pub(crate) const TAG_OCTET_STRING: u8 = 0x04;
+/// `[0]` constructed, context-specific (ECPrivateKey parameters).
+pub(crate) const TAG_CONTEXT_0: u8 = 0xa0;
 
 /// Splits one TLV off the front of `input`: returns (tag, value, rest).
 /// Only single-byte tags and definite lengths up to 2^24-1 are accepted,
@@ -35,6 +39,26 @@ pub(crate) fn read_tlv(input: &[u8]) -> Result<(u8, &[u8], &[u8]), Error> {
     }
     let (value, rest) = rest.split_at(len);
     Ok((tag, value, rest))
+}
+
+/// Encodes one TLV with a definite DER length (short form below 128,
+/// else the fewest length octets). Inputs are our own or already parsed
+/// values, far below the 2^24 limit `read_tlv` accepts.
+pub(crate) fn write_tlv(tag: u8, value: &[u8]) -> Vec<u8> {
+    let len = value.len();
+    let mut out = Vec::with_capacity(len + 5);
+    out.push(tag);
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes = len.to_be_bytes();
+        let skip = bytes.iter().take_while(|&&b| b == 0).count();
+        let significant = &bytes[skip..];
+        out.push(0x80 | significant.len() as u8);
+        out.extend_from_slice(significant);
+    }
+    out.extend_from_slice(value);
+    out
 }
 
 /// Reads one TLV and requires its tag to be `want`.
@@ -95,5 +119,16 @@ mod tests {
         assert!(read_tlv(&[0x1f, 0x01, 0x00]).is_err());
         assert!(read_tlv(&[]).is_err());
         assert!(read_tlv(&[0x30]).is_err());
+    }
+
+    #[test]
+    fn write_then_read() {
+        for n in [0usize, 1, 127, 128, 255, 256, 70_000] {
+            let v = vec![0x5a; n];
+            let tlv = write_tlv(0x04, &v);
+            let (tag, value, rest) = read_tlv(&tlv).unwrap();
+            assert_eq!((tag, value.len(), rest.len()), (0x04, n, 0));
+        }
+        assert_eq!(write_tlv(0x30, &[1; 200])[..3], [0x30, 0x81, 200]);
     }
 }

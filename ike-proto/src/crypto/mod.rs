@@ -15,6 +15,8 @@
 //! - [`auth`]: AUTH payload: shared-key MIC (2.15) and digital signatures (RFC 7427).
 //! - [`esp`]: key lengths of the CHILD_SA (ESP) transforms.
 //! - [`natd`]: NAT detection hashes (RFC 7296 2.23).
+//! - [`x509`]: certificate chains and identities (RFC 7296 3.6, RFC 4945),
+//!   with rustls-webpki; CERTREQ hashes (RFC 7296 3.7).
 //!
 //! How an IKE SA uses it, in order:
 //! 1. `KeyExchangeFactory::start(group, rng)` (production:
@@ -43,6 +45,7 @@ pub mod natd;
 pub mod prf;
 pub mod secret;
 pub mod sk;
+pub mod x509;
 
 pub use auth::{
     psk_auth, signed_octets, verify_psk_auth, HashAlgorithm, SignatureScheme, SigningKey,
@@ -61,6 +64,7 @@ pub use natd::nat_detection_hash;
 pub use prf::{prf, prf_parts, prf_plus, PrfAlg};
 pub use secret::Secret;
 pub use sk::{EncrAlg, IntegAlg, SkCipher};
+pub use x509::{CertError, CertIdentity, TrustStore};
 
 use core::fmt;
 

@@ -229,6 +229,11 @@ pub enum FailReason {
     Crypto,
     /// The kernel did not give us an SPI.
     NoSpi,
+    /// The peer's certificate was refused (and AUTHENTICATION_FAILED sent).
+    Certificate(crate::crypto::x509::CertError),
+    /// We could not make our own AUTH (e.g. an RSA key and a peer without
+    /// RFC 7427); the reason is logged.
+    LocalAuth,
 }
 
 /// Something worth logging or showing in `ike-ctl`.

@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use crate::crypto::{psk_auth, signed_octets, verify_psk_auth, PrfAlg, SignatureScheme};
+use crate::crypto::{psk_auth, signed_octets, verify_psk_auth, HashAlgorithm, PrfAlg};
 use crate::wire::auth::Authentication;
 use crate::wire::consts::{AuthMethod, ExchangeType, NotifyType};
 use crate::wire::id::Identification;
@@ -15,6 +15,9 @@ use super::sa::{ChildAnswer, ChildReq, Parked, PendingKind, Phase};
 use super::ts::{self, TrafficSelector};
 use super::{find_notify, notify, proposal, Engine, KernelPurpose};
 
+mod certs;
+pub(super) use certs::certreq;
+
 fn id_payload(id: &Identity) -> Identification {
     Identification {
         id_type: id.kind,
@@ -26,58 +29,110 @@ fn same_id(a: &Identity, b: &Identification) -> bool {
     a.kind == b.id_type && a.data == b.data
 }
 
-/// Our AUTH payload over `octets`.
+/// Our AUTH payload over `octets`, or why we cannot make one (logged by
+/// the caller; the negotiation then fails).
 fn make_auth(
     policy: &Policy,
     prf: PrfAlg,
     octets: &[u8],
     rng: &ring::rand::SystemRandom,
     peer_hashes: &[u16],
-) -> Option<Authentication> {
+) -> Result<Authentication, String> {
     match &policy.local_auth {
-        LocalAuth::Psk(psk) => Some(Authentication {
+        LocalAuth::Psk(psk) => Ok(Authentication {
             method: AuthMethod::PSK,
             data: psk_auth(prf, psk.as_bytes(), octets),
         }),
         LocalAuth::Signature(key) => {
-            // RFC 7427 4: the peer lists the hashes it can verify. Each of
-            // our key types signs with one hash; if the peer did not list
-            // it, say so in the log (the peer will most likely refuse).
-            let hash = key.scheme().hash() as u16;
-            if !peer_hashes.contains(&hash) {
-                log::warn!(
-                    "policy {}: peer did not announce hash {hash} in SIGNATURE_HASH_ALGORITHMS ({peer_hashes:?})",
-                    policy.name
-                );
-            }
-            let sig = key.sign(rng, octets).ok()?;
-            Some(Authentication {
+            // RFC 7427 4: the peer lists the hashes it can verify; sign
+            // with a scheme whose hash it listed.
+            let listed: Vec<HashAlgorithm> = peer_hashes
+                .iter()
+                .filter_map(|h| HashAlgorithm::from_u16(*h))
+                .collect();
+            let scheme = match key.scheme_for(&listed) {
+                Some(s) => s,
+                // An RSA key has no other way: method 1 would need SHA-1
+                // PKCS#1 signatures, which ring does not make.
+                None if key.scheme().is_rsa() => {
+                    return Err(format!(
+                        "peer did not announce SHA-2 in SIGNATURE_HASH_ALGORITHMS ({peer_hashes:?}): \
+                         an RSA key signs only with RFC 7427 (auth method 1, RSA with SHA-1, is not supported)"
+                    ))
+                }
+                // Each of the other key types signs with one hash; try it
+                // and say so (the peer will most likely refuse).
+                None => {
+                    log::warn!(
+                        "policy {}: peer did not announce hash {:?} in SIGNATURE_HASH_ALGORITHMS ({peer_hashes:?})",
+                        policy.name,
+                        key.scheme().hash()
+                    );
+                    key.scheme()
+                }
+            };
+            let sig = key
+                .sign_with(scheme, rng, octets)
+                .map_err(|e| format!("signing failed: {e}"))?;
+            Ok(Authentication {
                 method: AuthMethod::DIGITAL_SIGNATURE,
-                data: key.scheme().encode_auth_data(&sig),
+                data: scheme.encode_auth_data(&sig),
+            })
+        }
+        LocalAuth::Rfc4754(key) => {
+            let (method, sig) = key
+                .sign_rfc4754(rng, octets)
+                .map_err(|e| format!("RFC 4754 needs an ECDSA P-256/P-384 key: {e}"))?;
+            Ok(Authentication {
+                method: AuthMethod(method),
+                data: sig,
             })
         }
     }
 }
 
 /// Checks the peer's AUTH payload over `octets` as the policy demands.
-/// The method must be the configured one: a PSK policy never accepts a
-/// signature and vice versa.
-fn check_auth(policy: &Policy, prf: PrfAlg, octets: &[u8], auth: &Authentication) -> bool {
-    match &policy.peer_auth {
+/// The kind must be the configured one: a PSK policy never accepts a
+/// signature and vice versa. With certificates, the peer's chain must
+/// validate and name `peer_id` (the ID it sent, already matched against
+/// the policy) before its key is used.
+fn check_auth(
+    policy: &Policy,
+    prf: PrfAlg,
+    octets: &[u8],
+    auth: &Authentication,
+    payloads: &[Payload],
+    peer_id: &Identification,
+) -> Result<(), FailReason> {
+    let cert_key;
+    let (key, source): (&crate::crypto::VerifyingKey, &str) = match &policy.peer_auth {
         PeerAuth::Psk(psk) => {
-            auth.method == AuthMethod::PSK
-                && verify_psk_auth(prf, psk.as_bytes(), octets, &auth.data).is_ok()
+            let ok = auth.method == AuthMethod::PSK
+                && verify_psk_auth(prf, psk.as_bytes(), octets, &auth.data).is_ok();
+            return if ok {
+                Ok(())
+            } else {
+                Err(FailReason::AuthenticationFailed)
+            };
         }
-        PeerAuth::Signature(key) => {
-            if auth.method != AuthMethod::DIGITAL_SIGNATURE {
-                return false;
-            }
-            match SignatureScheme::decode_auth_data(&auth.data) {
-                Ok((scheme, sig)) => key.verify(scheme, octets, sig).is_ok(),
-                Err(_) => false,
-            }
+        PeerAuth::Signature(key) => (key, "the configured public key"),
+        PeerAuth::Certificate(store) => {
+            cert_key = certs::peer_key(store, payloads, peer_id, &policy.name).map_err(|e| {
+                log::warn!("policy {}: peer certificate refused: {e}", policy.name);
+                FailReason::Certificate(e)
+            })?;
+            (&cert_key, "its certificate's key")
         }
-    }
+    };
+    key.verify_auth(auth.method.0, octets, &auth.data)
+        .map_err(|_| {
+            log::warn!(
+                "policy {}: peer AUTH (method {}) does not verify with {source}",
+                policy.name,
+                auth.method.0
+            );
+            FailReason::AuthenticationFailed
+        })
 }
 
 impl Engine {
@@ -121,13 +176,19 @@ impl Engine {
             keys.sk_pi.as_bytes(),
             &idi.body_bytes(),
         );
-        let Some(auth_payload) =
-            make_auth(&policy, keys.prf, &octets, &self.sys_rng, &auth.peer_hashes)
-        else {
-            log::error!("policy {}: cannot compute our AUTH", policy.name);
-            return;
-        };
+        let auth_payload =
+            match make_auth(&policy, keys.prf, &octets, &self.sys_rng, &auth.peer_hashes) {
+                Ok(a) => a,
+                Err(why) => {
+                    log::error!("policy {}: cannot make our AUTH: {why}", policy.name);
+                    self.auth_failed(h, FailReason::LocalAuth, spi_in);
+                    return;
+                }
+            };
+        // RFC 7296 1.2: IDi, [CERT+], [CERTREQ], [IDr], AUTH.
         let mut payloads = vec![Payload::IdI(idi)];
+        payloads.extend(certs::our_certs(&policy));
+        payloads.extend(certs::certreq(std::iter::once(policy.as_ref())));
         if policy.initial_contact && !others {
             payloads.push(notify(NotifyType::INITIAL_CONTACT, Vec::new()));
         }
@@ -171,6 +232,16 @@ impl Engine {
             payloads,
             PendingKind::Auth { child },
         );
+        // A request that cannot be encoded (say, more CERT payloads than a
+        // message holds) leaves nothing pending: fail now rather than keep
+        // a half-made SA that no timer would ever remove.
+        if self.sas.get(&h).is_some_and(|s| s.pending.is_empty()) {
+            log::error!(
+                "policy {}: our IKE_AUTH request cannot be encoded",
+                policy.name
+            );
+            self.auth_failed(h, FailReason::LocalAuth, spi_in);
+        }
     }
 
     /// Initiator: the responder's IKE_AUTH answer.
@@ -205,14 +276,19 @@ impl Engine {
             keys.sk_pr.as_bytes(),
             &idr.body_bytes(),
         );
-        if !same_id(&policy.peer_id, idr) || !check_auth(&policy, keys.prf, &octets, au) {
+        let verdict = if same_id(&policy.peer_id, idr) {
+            check_auth(&policy, keys.prf, &octets, au, &payloads, idr)
+        } else {
+            Err(FailReason::AuthenticationFailed)
+        };
+        if let Err(reason) = verdict {
             // RFC 7296 2.21.2: tell the responder, which considers the SA up.
             self.send_last_word(
                 h,
                 ExchangeType::INFORMATIONAL,
                 vec![notify(NotifyType::AUTHENTICATION_FAILED, Vec::new())],
             );
-            self.auth_failed(h, FailReason::AuthenticationFailed, child.map(|c| c.spi_in));
+            self.auth_failed(h, reason, child.map(|c| c.spi_in));
             return;
         }
         let peer_id = Identity {
@@ -389,13 +465,8 @@ impl Engine {
             keys.sk_pi.as_bytes(),
             &idi.body_bytes(),
         );
-        if !check_auth(&policy, keys.prf, &octets, au) {
-            self.auth_reject(
-                h,
-                message_id,
-                NotifyType::AUTHENTICATION_FAILED,
-                FailReason::AuthenticationFailed,
-            );
+        if let Err(reason) = check_auth(&policy, keys.prf, &octets, au, &payloads, idi) {
+            self.auth_reject(h, message_id, NotifyType::AUTHENTICATION_FAILED, reason);
             return;
         }
         // Our own AUTH.
@@ -407,14 +478,24 @@ impl Engine {
             keys.sk_pr.as_bytes(),
             &idr_ours.body_bytes(),
         );
-        let Some(our_auth) = make_auth(
+        let our_auth = match make_auth(
             &policy,
             keys.prf,
             &octets_r,
             &self.sys_rng,
             &actx.peer_hashes,
-        ) else {
-            return;
+        ) {
+            Ok(a) => a,
+            Err(why) => {
+                log::error!("policy {}: cannot make our AUTH: {why}", policy.name);
+                self.auth_reject(
+                    h,
+                    message_id,
+                    NotifyType::AUTHENTICATION_FAILED,
+                    FailReason::LocalAuth,
+                );
+                return;
+            }
         };
         sa.policy = policy.clone();
         let peer_id = Identity {
@@ -422,7 +503,10 @@ impl Engine {
             data: idi.data.clone(),
         };
         let initial_contact = find_notify(&payloads, NotifyType::INITIAL_CONTACT).is_some();
-        let mut head = vec![Payload::IdR(idr_ours), Payload::Auth(our_auth)];
+        // RFC 7296 1.2: IDr, [CERT+], AUTH.
+        let mut head = vec![Payload::IdR(idr_ours)];
+        head.extend(certs::our_certs(&policy));
+        head.push(Payload::Auth(our_auth));
         head.extend(super::window::announcement(self.cfg.window));
         sa.recv.set_size(self.cfg.window);
         let (ni, nr) = (actx.ni.clone(), actx.nr.clone());

@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::crypto::x509::{self, CertIdentity, TrustStore};
 use crate::crypto::{Secret, SigningKey, VerifyingKey};
 use crate::wire::consts::{DhGroup, EncrId, IdType, IntegId, PrfId};
 
@@ -148,6 +149,31 @@ impl Identity {
             },
         }
     }
+
+    /// An ID_DER_ASN1_DN identity from the DER encoding of a Name (the
+    /// SEQUENCE, as in a certificate's subject).
+    pub fn dn(der: &[u8]) -> Self {
+        Identity {
+            kind: IdType::DER_ASN1_DN,
+            data: der.to_vec(),
+        }
+    }
+
+    /// What a certificate must name for this identity (RFC 4945 3.1).
+    pub fn cert_identity(&self) -> CertIdentity<'_> {
+        match self.kind {
+            IdType::FQDN => CertIdentity::Fqdn(&self.data),
+            IdType::RFC822_ADDR => CertIdentity::Email(&self.data),
+            IdType::DER_ASN1_DN => CertIdentity::Dn(&self.data),
+            IdType::IPV4_ADDR => <[u8; 4]>::try_from(self.data.as_slice())
+                .map(|a| CertIdentity::Ip(IpAddr::from(a)))
+                .unwrap_or(CertIdentity::Other),
+            IdType::IPV6_ADDR => <[u8; 16]>::try_from(self.data.as_slice())
+                .map(|a| CertIdentity::Ip(IpAddr::from(a)))
+                .unwrap_or(CertIdentity::Other),
+            _ => CertIdentity::Other,
+        }
+    }
 }
 
 /// How we prove our identity.
@@ -155,8 +181,24 @@ impl Identity {
 pub enum LocalAuth {
     /// Shared key message integrity code (RFC 7296 2.15).
     Psk(Secret),
-    /// RFC 7427 digital signature with our private key.
+    /// RFC 7427 digital signature (auth method 14) with our private key.
+    /// RSA keys sign sha256WithRSAEncryption and need a peer that announced
+    /// SIGNATURE_HASH_ALGORITHMS (ring cannot make method 1's SHA-1
+    /// signatures).
     Signature(Arc<SigningKey>),
+    /// RFC 4754 ECDSA: auth method 9 with a P-256 key, 10 with a P-384 key.
+    /// Other keys are refused by [`Policy::check_auth`].
+    Rfc4754(Arc<SigningKey>),
+}
+
+impl LocalAuth {
+    /// Our private key, for the public-key methods.
+    pub fn signing_key(&self) -> Option<&SigningKey> {
+        match self {
+            LocalAuth::Psk(_) => None,
+            LocalAuth::Signature(k) | LocalAuth::Rfc4754(k) => Some(k),
+        }
+    }
 }
 
 /// How the peer must prove its identity.
@@ -164,8 +206,13 @@ pub enum LocalAuth {
 pub enum PeerAuth {
     /// Shared key MIC with this key.
     Psk(Secret),
-    /// RFC 7427 signature verifiable with this public key.
+    /// A signature verifiable with this raw public key, by any public-key
+    /// method that fits the key: 14 (RFC 7427), 9/10 (RFC 4754), 1 (RSA).
     Signature(Arc<VerifyingKey>),
+    /// The peer sends an X.509 certificate chaining to one of these trust
+    /// anchors and naming `peer_id` (RFC 4945); its key then verifies AUTH
+    /// by the same methods as `Signature`. We send CERTREQ for them.
+    Certificate(Arc<TrustStore>),
 }
 
 /// An encryption transform with its key length in bits (Key Length attribute;
@@ -249,6 +296,11 @@ pub struct Policy {
     pub peer_id: Identity,
     /// How we authenticate.
     pub local_auth: LocalAuth,
+    /// Our certificate chain as DER, end entity first, then intermediates:
+    /// sent as CERT payloads (RFC 7296 3.6) in IKE_AUTH. Empty: no CERT.
+    /// The end entity must hold the key of `local_auth` and name
+    /// `local_id` ([`Policy::check_auth`]).
+    pub local_certs: Vec<Vec<u8>>,
     /// How the peer must authenticate.
     pub peer_auth: PeerAuth,
     /// Our side of the traffic selectors (TSi when initiating).
@@ -310,6 +362,7 @@ impl Policy {
             local_id: Identity::addr(local),
             peer_id: Identity::addr(peer),
             local_auth: LocalAuth::Psk(Secret::from_slice(psk)),
+            local_certs: Vec::new(),
             peer_auth: PeerAuth::Psk(Secret::from_slice(psk)),
             local_ts: vec![TrafficSelector::host(local)],
             peer_ts: vec![TrafficSelector::host(peer)],
@@ -323,6 +376,35 @@ impl Policy {
             initial_contact: true,
             trap: false,
         }
+    }
+}
+
+impl Policy {
+    /// Checks what the engine cannot decide later without failing a
+    /// negotiation: an RFC 4754 key is ECDSA P-256 or P-384, and our
+    /// certificate (if any) goes with a private key, holds that key and
+    /// names `local_id`. Call it when loading the configuration.
+    pub fn check_auth(&self) -> Result<(), String> {
+        if let LocalAuth::Rfc4754(k) = &self.local_auth {
+            if k.verifying_key().rfc4754_method().is_none() {
+                return Err(format!(
+                    "policy {}: RFC 4754 (ecdsa256/ecdsa384) needs an ECDSA P-256 or P-384 key, not {:?}",
+                    self.name,
+                    k.scheme()
+                ));
+            }
+        }
+        if self.local_certs.is_empty() {
+            return Ok(());
+        }
+        let Some(key) = self.local_auth.signing_key() else {
+            return Err(format!(
+                "policy {}: a certificate needs public-key authentication, not a PSK",
+                self.name
+            ));
+        };
+        x509::check_own_certificate(&self.local_certs, key, &self.local_id.cert_identity())
+            .map_err(|e| format!("policy {}: our certificate: {e}", self.name))
     }
 }
 

@@ -587,6 +587,12 @@ impl Engine {
                 data: ke_public,
             }),
             Payload::Nonce(nr.clone()),
+        ];
+        // RFC 7296 1.2, 3.7: HDR, SAr1, KEr, Nr, [CERTREQ]. The policy is
+        // settled only by the peer's ID in IKE_AUTH, so ask for every CA
+        // of the policies these addresses could still select.
+        out.extend(super::auth::certreq(candidates.iter().map(|p| p.as_ref())));
+        out.extend([
             notify(
                 NotifyType::NAT_DETECTION_SOURCE_IP,
                 natd(header.spi_i, spi_r, local),
@@ -595,7 +601,7 @@ impl Engine {
                 NotifyType::NAT_DETECTION_DESTINATION_IP,
                 natd(header.spi_i, spi_r, remote),
             ),
-        ];
+        ]);
         if fragmentation {
             out.push(notify(
                 NotifyType::IKEV2_FRAGMENTATION_SUPPORTED,

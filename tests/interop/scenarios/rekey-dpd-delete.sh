@@ -17,6 +17,24 @@ OURS_CHILDSA="enc aes-256 auth hmac-sha2-512"
 # strongSwan's own rekeying stays out of the way (1 h); ours fires within the test
 OURS_LIFETIME=40 OURS_IKELIFETIME=80 OURS_DPD=5
 
+no_established_ike_sa() {
+  local j; j=$(ours_ctl a show sa --json) || return 1
+  echo "  $j" | head -c 400; echo
+  ! echo "$j" | grep -q '"established"'
+}
+# no_clear_icmp: ping from a's inner address while watching the wire: no ICMP may leave
+# ike-va from our inner address (tcpdump ends after one packet, or times out with 124 when it saw none).
+no_clear_icmp() {
+  local log=$W/dpd-clear.log t rc i
+  ip netns exec $NSA timeout 8 tcpdump -n -i ike-va -c 1 "icmp and src host $INNER_A" >"$log" 2>&1 &
+  t=$!
+  for ((i = 0; i < 50; i++)); do grep -q 'listening on' "$log" && break; sleep 0.1; done
+  ping_inner a >/dev/null 2>&1
+  wait $t; rc=$?
+  cat "$log"
+  [ "$rc" = 124 ]
+}
+
 # ---- 1 + 2: rekeys
 if ours_vs_swan_setup swan; then
   check "same SAs in both kernels" sas_match
@@ -74,6 +92,10 @@ if ours_vs_swan_setup ours; then
   # dpd_check_interval 5 s, then the liveness check's retransmissions with back-off
   # (about 95 s in the kernel lab with the 12:40 daemon): allow three minutes
   wait_for 180 "our daemon noticed the dead peer and removed its SAs" no_sas $NSA
-  wait_for 10 "our daemon removed its policies too" policy_count_is $NSA 0
+  check "no established IKE SA left in our ike-ctl show sa" no_established_ike_sa
+  # Our policy is active and traps its traffic: after the peer died its kernel policies stay
+  # (fail closed), so the inner traffic is held back and triggers ACQUIRE; none leaves in clear.
+  check "our kernel policies stay as a trap while no SA exists" test "$(xfrm_policy_count $NSA)" -ge 2
+  check "inner traffic is not sent in clear after the peer died" no_clear_icmp
 fi
 scenario_exit
