@@ -124,15 +124,13 @@ impl Engine {
     /// Moves children and pending child work from `old` to `new`; `old`
     /// is now only waiting for its DELETE.
     pub(super) fn hand_over(&mut self, now: Instant, old: u64, new: u64, we_delete_old: bool) {
-        let Some(o) = self.sas.get_mut(&old) else {
-            return;
-        };
-        let children = std::mem::take(&mut o.children);
-        // Unsent requests of the old SA become tasks of the new one.
+        // Unsent requests of the old SA become tasks of the new one (before
+        // the children move: a rekey's child goes back to `Installed`).
         let mut tasks = self.drop_deferred(old);
         let Some(o) = self.sas.get_mut(&old) else {
             return;
         };
+        let children = std::mem::take(&mut o.children);
         tasks.extend(o.tasks.drain(..).filter(|t| {
             matches!(
                 t,
