@@ -5,7 +5,7 @@
 
 mod engine_common;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 use engine_common::*;
@@ -30,29 +30,44 @@ fn windowed(wa: u32, wb: u32, seed: u64) -> Pair {
 
 /// Replays the wire from `side`'s point of view. Each request it sends with
 /// message ID X must come after it received the answers to all its requests
-/// up to X - n (RFC 7296 2.3). Returns the most requests it had
-/// outstanding at once on one IKE SA.
+/// up to X - w (RFC 7296 2.3), where w is 1 on an IKE SA until `side` has
+/// heard the peer's window, and `n` after: in IKE_AUTH, or, on an IKE SA
+/// made by a rekey, in the peer's first request there (an INFORMATIONAL
+/// with SET_WINDOW_SIZE, see `windows_are_announced_again_after_an_ike_rekey`).
+/// Returns the most requests it had outstanding at once on one IKE SA.
 fn check_window(p: &Pair, side: Side, n: u32) -> usize {
     let mut outstanding: HashMap<(u64, u64), BTreeSet<u32>> = HashMap::new();
+    let mut announced: HashSet<(u64, u64)> = HashSet::new();
     let mut peak = 0;
     for t in p.trace.as_ref().expect("trace on") {
         let h = Header::parse_bytes(&t.bytes).unwrap();
         if h.exchange == ExchangeType::IKE_SA_INIT || t.side != side {
             continue;
         }
-        let out = outstanding.entry((h.spi_i, h.spi_r)).or_default();
+        let key = (h.spi_i, h.spi_r);
+        let out = outstanding.entry(key).or_default();
         if t.sent && !h.flags.response {
+            let w = if announced.contains(&key) { n } else { 1 };
             for id in out.iter() {
                 assert!(
-                    id + n > h.message_id,
-                    "{side:?} sent request {} while {id} was unanswered (window {n})",
+                    id + w > h.message_id,
+                    "{side:?} sent request {} while {id} was unanswered (window {w})",
                     h.message_id
                 );
             }
             out.insert(h.message_id);
             peak = peak.max(out.len());
-        } else if !t.sent && h.flags.response {
-            out.remove(&h.message_id);
+        } else if !t.sent {
+            if h.exchange == ExchangeType::IKE_AUTH
+                || (!h.flags.response
+                    && h.message_id == 0
+                    && h.exchange == ExchangeType::INFORMATIONAL)
+            {
+                announced.insert(key);
+            }
+            if h.flags.response {
+                out.remove(&h.message_id);
+            }
         }
     }
     peak
@@ -143,25 +158,78 @@ fn window_4_runs_child_creations_and_rekeys_concurrently() {
 }
 
 #[test]
-fn rekeys_after_an_ike_rekey_keep_the_window() {
+fn windows_are_announced_again_after_an_ike_rekey() {
     let mut p = windowed(4, 4, 12);
     initiate_children(&mut p, 3);
     p.run_for(Duration::from_secs(5));
     let ia = p.a.engine.established()[0];
+    let old_spis = {
+        let i = &p.a.engine.sa_info()[0];
+        (i.spi_i, i.spi_r)
+    };
     p.command(Side::A, Command::RekeyIke { ike: ia });
     p.run_for(Duration::from_secs(5));
     let ia2 = p.a.engine.established()[0];
     assert_ne!(ia, ia2);
     assert_eq!(p.a.engine.ike_sa_count(), 1);
+    // RFC 7296 2.3: the new IKE SA starts with a window of one; each side's
+    // first request on it is an INFORMATIONAL with SET_WINDOW_SIZE.
+    for side in [Side::A, Side::B] {
+        let first_new = p
+            .trace
+            .as_ref()
+            .unwrap()
+            .iter()
+            .filter(|t| t.sent && t.side == side)
+            .map(|t| Header::parse_bytes(&t.bytes).unwrap())
+            .find(|h| {
+                !h.flags.response
+                    && (h.spi_i, h.spi_r) != old_spis
+                    && h.exchange != ExchangeType::IKE_SA_INIT
+            })
+            .unwrap();
+        assert_eq!(first_new.exchange, ExchangeType::INFORMATIONAL, "{side:?}");
+        assert_eq!(first_new.message_id, 0, "{side:?}");
+    }
     for (spi_in, _) in children(&p, Side::A) {
         p.command(Side::A, Command::RekeyChild { ike: ia2, spi_in });
     }
     p.run_for(Duration::from_secs(5));
     assert_eq!(children(&p, Side::A).len(), 3);
     assert_mirrored(&p);
-    // On the new IKE SA (message IDs from 0 again) the three rekeys went
-    // out together: the announced windows carried over.
+    // With the windows announced again, the three rekeys went out together.
     assert_eq!(check_window(&p, Side::A, 4), 3);
+}
+
+#[test]
+fn before_the_new_announcement_a_rekeyed_ike_sa_sends_one_at_a_time() {
+    // B keeps a window of 4 but A's is 1 from the start on the new SA
+    // until B's announcement arrives: the child rekeys A starts right
+    // after the IKE rekey (queued behind it) go out one by one at first.
+    let mut p = windowed(4, 4, 18);
+    initiate_children(&mut p, 3);
+    p.run_for(Duration::from_secs(5));
+    let ia = p.a.engine.established()[0];
+    let kids = children(&p, Side::A);
+    p.command(Side::A, Command::RekeyIke { ike: ia });
+    for (spi_in, _) in &kids {
+        p.command(
+            Side::A,
+            Command::RekeyChild {
+                ike: ia,
+                spi_in: *spi_in,
+            },
+        );
+    }
+    p.run_for(Duration::from_secs(10));
+    assert_eq!(p.a.engine.ike_sa_count(), 1);
+    assert_eq!(children(&p, Side::A).len(), 3);
+    assert_mirrored(&p);
+    // Never beyond the window in force at the time: one on the new SA
+    // until B's announcement arrived, four after.
+    assert!(check_window(&p, Side::A, 4) <= 4);
+    assert!(check_window(&p, Side::B, 4) <= 4);
+    assert_eq!(p.a.kernel.larval() + p.b.kernel.larval(), 0);
 }
 
 #[test]

@@ -164,7 +164,9 @@ impl Engine {
             ExchangeType::IKE_AUTH | ExchangeType::INFORMATIONAL
         ) {
             if let Some(n) = window::announced(&payloads) {
-                sa.send.peer = n;
+                // A smaller value is undefined (there is no way to shrink a
+                // window): keep the larger one.
+                sa.send.peer = sa.send.peer.max(n);
             }
         }
         if is_response {
@@ -192,7 +194,7 @@ impl Engine {
                 group,
             } => self.rekey_ike_response(now, h, new_spi, ni, ke, group, payloads),
             PendingKind::Delete { children } => self.delete_response(now, h, children, payloads),
-            PendingKind::Dpd => {}
+            PendingKind::Dpd | PendingKind::AnnounceWindow => {}
         }
     }
 

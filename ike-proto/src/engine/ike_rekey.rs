@@ -14,7 +14,6 @@ use super::child::{min_nonce, RETRY_REKEY};
 use super::keys::{self, IkeKeyset, Seed};
 use super::lifetime::rekey_deadline;
 use super::sa::{ChildState, Collision, IkeSa, PendingKind, Phase, Task};
-use super::window::RecvWindow;
 use super::{notify, proposal, Engine};
 
 impl Engine {
@@ -97,11 +96,17 @@ impl Engine {
             auth: None,
             next_id: 0,
             pending: Vec::new(),
-            tasks: Default::default(),
+            // First on the new SA: our window, if larger than one.
+            tasks: if self.cfg.window > 1 {
+                [Task::AnnounceWindow].into()
+            } else {
+                Default::default()
+            },
             spi_wait: Vec::new(),
-            // Both sides keep the windows they announced (RFC 7296 2.3).
-            send: o.send.inherit(),
-            recv: RecvWindow::with_size(o.recv.size()),
+            // RFC 7296 2.3: a rekeyed IKE SA starts with a window of one
+            // both ways, until each side announces again.
+            send: Default::default(),
+            recv: Default::default(),
             parked: Vec::new(),
             reassembly: None,
             children: Vec::new(),

@@ -736,6 +736,23 @@ impl Engine {
                 Vec::new(),
                 PendingKind::Dpd,
             ),
+            Task::AnnounceWindow => {
+                let size = self.cfg.window;
+                let Some(n) = window::announcement(size) else {
+                    return;
+                };
+                // From now on the peer may use it: accept that many.
+                if let Some(sa) = self.sas.get_mut(&h) {
+                    sa.recv.set_size(size);
+                }
+                self.send_request(
+                    now,
+                    h,
+                    ExchangeType::INFORMATIONAL,
+                    vec![n],
+                    PendingKind::AnnounceWindow,
+                );
+            }
         }
     }
 

@@ -111,6 +111,9 @@ pub(crate) enum Task {
     RekeyIke,
     DeleteIke,
     Dpd,
+    /// SET_WINDOW_SIZE in an INFORMATIONAL: on an IKE SA made by a rekey,
+    /// which starts with a window of one (RFC 7296 2.3).
+    AnnounceWindow,
 }
 
 /// Our CHILD_SA request in flight (IKE_AUTH or CREATE_CHILD_SA).
@@ -165,6 +168,8 @@ pub(crate) enum PendingKind {
         children: Vec<u32>,
     },
     Dpd,
+    /// Our SET_WINDOW_SIZE announcement; the answer only confirms it.
+    AnnounceWindow,
 }
 
 /// A responder answer waiting for the kernel's inbound SPI.
@@ -263,7 +268,7 @@ impl PendingKind {
                 true
             }
             PendingKind::Delete { children } => children.is_empty(),
-            PendingKind::Child(_) | PendingKind::Dpd => false,
+            PendingKind::Child(_) | PendingKind::Dpd | PendingKind::AnnounceWindow => false,
         }
     }
 

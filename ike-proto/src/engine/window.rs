@@ -13,7 +13,9 @@
 //!
 //! The window is one until the IKE SA is established; it grows when a
 //! SET_WINDOW_SIZE notify is sent or received (in IKE_AUTH or an
-//! INFORMATIONAL exchange).
+//! INFORMATIONAL exchange), and never shrinks (a smaller value has no
+//! defined meaning). An IKE SA made by a rekey starts again at one and each
+//! side announces anew in an INFORMATIONAL exchange (RFC 7296 2.3).
 
 use std::collections::VecDeque;
 
@@ -102,13 +104,6 @@ impl RecvWindow {
             }],
             ..RecvWindow::default()
         }
-    }
-
-    /// A fresh window (message IDs from 0) of `size`.
-    pub(crate) fn with_size(size: u32) -> Self {
-        let mut w = RecvWindow::default();
-        w.set_size(size);
-        w
     }
 
     /// Requests the peer may have outstanding at once.
@@ -216,18 +211,6 @@ impl Default for SendWindow {
     fn default() -> Self {
         SendWindow {
             peer: 1,
-            deferred: VecDeque::new(),
-        }
-    }
-}
-
-impl SendWindow {
-    /// The same peer on a rekeyed IKE SA: its announced window stays (the
-    /// announcement states what the implementation can hold, RFC 7296 2.3;
-    /// only message IDs restart, RFC 7296 2.18).
-    pub(crate) fn inherit(&self) -> Self {
-        SendWindow {
-            peer: self.peer,
             deferred: VecDeque::new(),
         }
     }
