@@ -986,13 +986,14 @@ fn mutated_authentic_ike_auth_responses_never_panic_or_leak() {
 // a rekey's group they accepted before, so these cases are played by a
 // scripted peer: messages made with the logged keys of IKE_SA 1.
 
-/// A protected message of the recorded peer on IKE_SA 1: a request of the
-/// initiator (SK_ei) or a response of the responder (SK_er).
+/// A protected message of the recorded peer on IKE_SA 1, from the
+/// initiator (SK_ei) or the responder (SK_er), a request or a response.
 fn forge_payloads(
     kk: &HashMap<String, HashMap<String, String>>,
     exchange: ike_proto::wire::ExchangeType,
     id: u32,
     from_initiator: bool,
+    response: bool,
     payloads: &[Payload],
 ) -> Vec<u8> {
     use ike_proto::wire::{build_protected, emit_inner_payloads, EncryptedKind, Flags, Header};
@@ -1005,7 +1006,7 @@ fn forge_payloads(
         Flags {
             initiator: from_initiator,
             version: false,
-            response: !from_initiator,
+            response,
         },
         id,
     );
@@ -1072,7 +1073,7 @@ fn responder_window_of_4_takes_requests_out_of_order_and_drops_the_rest() {
     assert!(auth.iter().any(|p| matches!(p,
         Payload::Notify(n) if n.notify_type == NotifyType::SET_WINDOW_SIZE && n.data == [0, 0, 0, 4])));
 
-    let info = |id| forge_payloads(&kk, ExchangeType::INFORMATIONAL, id, true, &[]);
+    let info = |id| forge_payloads(&kk, ExchangeType::INFORMATIONAL, id, true, false, &[]);
     // Expecting 2: the window is 2..=5.
     let mut answers: HashMap<u32, Vec<u8>> = HashMap::new();
     let ask = |b: &mut Side, id: u32| -> Option<Vec<u8>> {
@@ -1118,12 +1119,20 @@ fn responder_window_of_4_takes_requests_out_of_order_and_drops_the_rest() {
 /// with X25519 (the recorded group) and `more` groups allowed for IKE and
 /// `child_dh` for CHILD_SAs.
 fn recorded_initiator(more: &[DhGroup], child_dh: &[DhGroup]) -> (Side, IkeSaId) {
+    recorded_initiator_with_window(more, child_dh, 1)
+}
+
+fn recorded_initiator_with_window(
+    more: &[DhGroup],
+    child_dh: &[DhGroup],
+    window: u32,
+) -> (Side, IkeSaId) {
     let kk = keys(GCM);
     let mut p = policy(GCM, A, B, "a.test", "b.test", "10.1.0.0", "10.2.0.0");
     p.start = StartAction::Active;
     p.ike_proposals[0].dh = [&[DhGroup::CURVE25519][..], more].concat();
     p.child_proposals[0].dh = child_dh.to_vec();
-    let mut a = Side::new(p);
+    let mut a = Side::with_window(p, window);
     a.script.spi(&k(&kk, "IKE_SA 1", "SPIi"));
     a.script.bytes(k(&kk, "IKE_SA 1", "Ni"));
     a.kex
@@ -1213,6 +1222,7 @@ fn ike_rekey_retries_once_with_the_group_the_responder_names() {
             ExchangeType::CREATE_CHILD_SA,
             id1,
             false,
+            true,
             &[invalid_ke(DhGroup::ECP_256)],
         ),
     );
@@ -1266,6 +1276,7 @@ fn ike_rekey_retries_once_with_the_group_the_responder_names() {
             ExchangeType::CREATE_CHILD_SA,
             id2,
             false,
+            true,
             &[
                 Payload::Sa(vec![answer]),
                 Payload::Nonce(vec![7; 32]),
@@ -1307,6 +1318,7 @@ fn ike_rekey_invalid_ke_for_a_group_we_do_not_allow_keeps_the_sa() {
             ExchangeType::CREATE_CHILD_SA,
             id1,
             false,
+            true,
             &[invalid_ke(DhGroup::MODP_1024)],
         ),
     );
@@ -1337,6 +1349,7 @@ fn ike_rekey_invalid_ke_for_a_group_we_do_not_allow_keeps_the_sa() {
             ExchangeType::CREATE_CHILD_SA,
             id2,
             false,
+            true,
             &[invalid_ke(DhGroup::ECP_256)],
         ),
     );
@@ -1352,6 +1365,7 @@ fn ike_rekey_invalid_ke_for_a_group_we_do_not_allow_keeps_the_sa() {
             ExchangeType::CREATE_CHILD_SA,
             id3,
             false,
+            true,
             &[invalid_ke(DhGroup::CURVE25519)],
         ),
     );
@@ -1381,6 +1395,7 @@ fn child_pfs_invalid_ke_for_a_group_we_do_not_allow_ends_the_rekey() {
             ExchangeType::CREATE_CHILD_SA,
             id,
             false,
+            true,
             &[invalid_ke(DhGroup::MODP_1024)],
         ),
     );
@@ -1401,4 +1416,45 @@ fn child_pfs_invalid_ke_for_a_group_we_do_not_allow_ends_the_rekey() {
         vec![old]
     );
     assert_eq!(a.e.established(), vec![ike]);
+}
+
+#[test]
+fn peer_window_from_an_informational_is_honoured_and_never_shrinks() {
+    use ike_proto::wire::{ExchangeType, NotifyType};
+    let kk = keys(GCM);
+    let (mut a, ike) = recorded_initiator_with_window(&[], &[], 4);
+    let (a4500, b4500) = (sock(A, 4500), sock(B, 4500));
+    let window = |n: u32| {
+        Payload::Notify(ike_proto::wire::Notify::new(
+            NotifyType::SET_WINDOW_SIZE,
+            n.to_be_bytes().to_vec(),
+        ))
+    };
+    // The recorded responder announced nothing in IKE_AUTH: window one.
+    // Its INFORMATIONAL requests (its message IDs 0, 1) announce 2, then 1.
+    for (id, n) in [(0, 2), (1, 1)] {
+        let sent = a.sent.len();
+        a.feed(
+            a4500,
+            b4500,
+            &forge_payloads(
+                &kk,
+                ExchangeType::INFORMATIONAL,
+                id,
+                false,
+                false,
+                &[window(n)],
+            ),
+        );
+        assert_eq!(a.sent.len(), sent + 1, "answered");
+    }
+    // Two requests of ours at once (we could hold 4): the window is 2, not 1.
+    let old = spi32(&k(&kk, "CHILD_SA 1", "SPI_B_to_A"));
+    a.spis.push_back(0xc0de_0002);
+    let sent = a.sent.len();
+    a.e.handle_command(a.now, Command::RekeyChild { ike, spi_in: old });
+    a.e.handle_command(a.now, Command::Dpd { ike });
+    a.pump();
+    let ids: Vec<u32> = a.sent[sent..].iter().map(sent_id).collect();
+    assert_eq!(ids, vec![2, 3], "both out before any answer");
 }
