@@ -30,7 +30,7 @@ fn start(dir: &Path, sim: &Path, extra: &[&str]) -> (Reap, std::path::PathBuf) {
         ))
         .spawn()
         .unwrap();
-    wait_for_path(&sock, &mut child);
+    wait_for_log(&dir.join("pf-to-fd.log"), "listening on", &mut child);
     (Reap(child), sock)
 }
 

@@ -327,17 +327,16 @@ fn auth(
         }
         PublicKeyMethod::Rsa | PublicKeyMethod::Rfc7427 => LocalAuth::Signature(signing),
         PublicKeyMethod::Ecdsa256 | PublicKeyMethod::Ecdsa384 => {
-            // RFC 4754: the method names the curve; the key must match it.
-            let want = if method == PublicKeyMethod::Ecdsa256 {
-                9
-            } else {
-                10
-            };
-            if signing.verifying_key().rfc4754_method() != Some(want) {
+            // RFC 4754: the method (9 or 10) names the curve; the key must
+            // be on it, or every signature would be refused by the peer.
+            if signing.verifying_key().rfc4754_method() != Some(method.auth_method()) {
+                let curve = match method {
+                    PublicKeyMethod::Ecdsa256 => "P-256",
+                    _ => "P-384",
+                };
                 return Err(format!(
-                    "{}: private/local.key is not an ECDSA {} key",
-                    method.name(),
-                    if want == 9 { "P-256" } else { "P-384" }
+                    "{}: private/local.key is not an ECDSA {curve} key",
+                    method.name()
                 ));
             }
             LocalAuth::Rfc4754(signing)
@@ -403,7 +402,7 @@ pub fn auth_summary(config: &Config, p: &cfg::Policy) -> String {
             format!("raw public key pubkeys/{}/{}", k.id.pubkey_dir(), k.id)
         }
         Some(PeerAuthSource::Certificate) => format!(
-            "certificate validated against {} CA(s) from ca/",
+            "certificate, checked against {} CA(s) from ca/",
             config.ca_ders().count()
         ),
         _ => "unknown".into(),
@@ -779,7 +778,7 @@ SAAwRQIgbynS4gqnTI0x1Xd69Qh9YWvo1/bxOVatgjxzx7qWheICIQDGVFCGQxmS
             line,
             "auth ours ecdsa256 (RFC 4754, method 9) with private/local.key, \
              sending /etc/ike/certs/a.test.crt (1 certificate(s)); \
-             peer certificate validated against 1 CA(s) from ca/"
+             peer certificate, checked against 1 CA(s) from ca/"
         );
         let psk = psk_policy();
         let line = auth_summary(&config, &psk);

@@ -79,6 +79,9 @@ fn a_policy_with_certificates_loads_ca_and_chain() {
         "{text}"
     );
     assert!(!text.contains("c2VjcmV0"), "no key material in the output");
+    // The comment lines keep the output valid ike.conf.
+    let again = ike_parent::config::parse_str("printed", &text, dir.path()).unwrap();
+    assert_eq!(again.policies[0].auth, p.auth);
 }
 
 #[test]

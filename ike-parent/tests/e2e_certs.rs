@@ -176,9 +176,19 @@ fn make_ca(dir: &Path, name: &str) -> bool {
         ])
 }
 
-/// `FILE.key` and `FILE.crt`: a certificate for `id` (SAN DNS:id) issued
-/// by CA `ca`.
+/// A 2048-bit RSA key as PKCS#1 PEM ("RSA PRIVATE KEY", as OpenIKED's
+/// `ikectl ca` writes them) at `path`.
+fn rsa_key(path: &Path) -> bool {
+    openssl(&["genrsa", "-traditional", "-out", s(path), "2048"])
+}
+
+/// `FILE.key` and `FILE.crt`: a P-256 key and a certificate for `id`
+/// (SAN DNS:id) issued by CA `ca`.
 fn make_cert(dir: &Path, ca: &str, id: &str, file: &str) -> bool {
+    make_cert_with(dir, ca, id, file, ec_key)
+}
+
+fn make_cert_with(dir: &Path, ca: &str, id: &str, file: &str, keygen: fn(&Path) -> bool) -> bool {
     let key = dir.join(format!("{file}.key"));
     let csr = dir.join(format!("{file}.csr"));
     let ext = dir.join(format!("{file}.ext"));
@@ -189,7 +199,7 @@ fn make_cert(dir: &Path, ca: &str, id: &str, file: &str) -> bool {
         ),
     )
     .unwrap();
-    ec_key(&key)
+    keygen(&key)
         && openssl(&[
             "req",
             "-new",
@@ -315,7 +325,7 @@ fn certificate_tunnel_then_an_untrusted_ca_is_refused() {
         "{line}"
     );
     assert!(
-        line.contains("peer certificate validated against 1 CA(s)"),
+        line.contains("peer certificate, checked against 1 CA(s)"),
         "{line}"
     );
     a.ctl(&["up", "tun"]);
@@ -345,5 +355,130 @@ fn certificate_tunnel_then_an_untrusted_ca_is_refused() {
         .as_array()
         .is_some_and(|v| v.iter().any(|s| s["peer_id"] == "alice.test"));
     assert!(!established, "{sa}");
+    let _ = std::fs::remove_dir_all(&creds);
+}
+
+/// iked.conf's `rsa` with an RSA certificate whose key is PKCS#1 ("RSA
+/// PRIVATE KEY"): alice answers, signing RFC 7427 sha256WithRSAEncryption;
+/// bob validates her RSA certificate.
+#[test]
+fn rsa_certificate_with_a_pkcs1_key() {
+    if !is_root() {
+        eprintln!("skipped: needs root (CI runs as root)");
+        return;
+    }
+    let creds = scratch("creds-rsa");
+    if !make_ca(&creds, "ca") {
+        eprintln!("skipped: needs the openssl command to make certificates");
+        return;
+    }
+    assert!(make_cert_with(
+        &creds,
+        "ca",
+        "alice.test",
+        "alice.test",
+        rsa_key
+    ));
+    assert!(make_cert(&creds, "ca", "bob.test", "bob.test"));
+    assert!(std::fs::read_to_string(creds.join("alice.test.key"))
+        .unwrap()
+        .starts_with("-----BEGIN RSA PRIVATE KEY-----"));
+    let nets = ("10.1.0.0/24", "10.2.0.0/24");
+    let alice_conf = conf("alice.test", "bob.test", ALICE, BOB, "rsa", nets);
+    let bob_conf = conf(
+        "bob.test",
+        "alice.test",
+        BOB,
+        ALICE,
+        "rfc7427",
+        (nets.1, nets.0),
+    );
+    let ports = free_ports();
+    let a = Daemon::start(
+        "alice",
+        ALICE,
+        side(&creds, "alice.test", "alice.test", "ca", &alice_conf),
+        ports,
+    );
+    let b = Daemon::start(
+        "bob",
+        BOB,
+        side(&creds, "bob.test", "bob.test", "ca", &bob_conf),
+        ports,
+    );
+    let line = a.wait_log("policy tun: auth ours");
+    assert!(line.contains("rsa (RFC 7427, method 14)"), "{line}");
+    b.ctl(&["up", "tun"]);
+    b.wait_log("up: policy tun");
+    a.wait_log("up: policy tun");
+    let line = b.wait_log("peer certificate validated:");
+    assert!(line.contains("names FQDN alice.test"), "{line}");
+    let line = a.wait_log("peer certificate validated:");
+    assert!(line.contains("names FQDN bob.test"), "{line}");
+    let _ = std::fs::remove_dir_all(&creds);
+}
+
+/// A reload reads ca/ again: after alice's trust anchor is replaced by
+/// another CA, a new negotiation from bob, whose certificate was valid
+/// before, is refused. (Taking the old IKE SA down as well needs ike-net's
+/// reload to decide with ike_ipc::config::policy_changes, which compares
+/// key material; it compares the policies' settings only so far.)
+#[test]
+fn a_reload_applies_new_trust_anchors() {
+    if !is_root() {
+        eprintln!("skipped: needs root (CI runs as root)");
+        return;
+    }
+    let creds = scratch("creds-reload");
+    if !make_ca(&creds, "ca") {
+        eprintln!("skipped: needs the openssl command to make certificates");
+        return;
+    }
+    assert!(make_cert(&creds, "ca", "alice.test", "alice.test"));
+    assert!(make_cert(&creds, "ca", "bob.test", "bob.test"));
+    assert!(make_ca(&creds, "other"));
+    let nets = ("10.1.0.0/24", "10.2.0.0/24");
+    let alice_conf = conf("alice.test", "bob.test", ALICE, BOB, "rfc7427", nets);
+    let bob_conf = conf(
+        "bob.test",
+        "alice.test",
+        BOB,
+        ALICE,
+        "rfc7427",
+        (nets.1, nets.0),
+    );
+    let ports = free_ports();
+    let a = Daemon::start(
+        "alice",
+        ALICE,
+        side(&creds, "alice.test", "alice.test", "ca", &alice_conf),
+        ports,
+    );
+    let b = Daemon::start(
+        "bob",
+        BOB,
+        side(&creds, "bob.test", "bob.test", "ca", &bob_conf),
+        ports,
+    );
+    b.ctl(&["up", "tun"]);
+    a.wait_log("up: policy tun");
+    b.wait_log("up: policy tun");
+    drop(b);
+
+    copy(&creds.join("other.crt"), &a.dir.join("ca/ca.crt"), 0o644);
+    a.ctl(&["reload"]);
+    a.wait_log("configuration reloaded");
+    assert!(!a.log().contains("peer certificate refused"));
+    let b = Daemon::start(
+        "bob-again",
+        BOB,
+        side(&creds, "bob.test", "bob.test", "ca", &bob_conf),
+        ports,
+    );
+    b.ctl(&["up", "tun"]);
+    let line = a.wait_log("peer certificate refused");
+    assert!(line.contains("policy tun"), "{line}");
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(!b.log().contains("up: policy tun"), "{}", b.log());
     let _ = std::fs::remove_dir_all(&creds);
 }

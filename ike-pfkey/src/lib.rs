@@ -11,3 +11,10 @@ pub mod broker;
 pub mod dialect;
 pub mod sim;
 pub mod wire;
+
+/// Lets `test_support`, which the integration tests include too, name this
+/// crate `ike_pfkey` from inside it.
+#[cfg(test)]
+extern crate self as ike_pfkey;
+#[cfg(test)]
+mod test_support;

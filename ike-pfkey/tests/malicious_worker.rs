@@ -5,94 +5,36 @@
 //! policy that sit inside our configured addresses. Refusals must leave the
 //! kernel untouched; the configured requests must still work.
 
+mod common;
+
+use common::*;
 use ike_ipc::channel::{pair, send_packet, Channel};
-use ike_ipc::config::{Encapsulation, Encryption, Flow, Integrity, IpNet, IpsecProtocol, Secret};
+use ike_ipc::config::{Encapsulation, IpsecProtocol};
 use ike_ipc::msg::pfkey::{
-    KernelError, KernelReply, KernelRequest, NetToPfkey, PfkeyToNet, PolicyDir, PolicyParams, SaId,
-    SaLifetime, SaParams, Selectors,
+    KernelError, KernelReply, KernelRequest, NetToPfkey, PfkeyToNet, PolicyDir, PolicyParams,
+    SaParams,
 };
 use ike_ipc::pfkey_unix::connect_pfkey;
-use ike_pfkey::broker::allow::{AllowedChild, AllowedSet};
 use ike_pfkey::broker::blocking::BlockingBroker;
-use ike_pfkey::broker::BrokerConfig;
-use ike_pfkey::dialect::{Dialect, ExtKind, MsgType, SaType};
+use ike_pfkey::dialect::{Dialect, MsgType, SaType, IPSEC_DIR_OUTBOUND};
 use ike_pfkey::sim::server::{Server, ServerConfig};
 use ike_pfkey::sim::SimConfig;
-use ike_pfkey::wire::{Address, Ext, Header, IpsecRequest, Key, Message, Policy, Sa};
+use ike_pfkey::wire::{Header, Message};
 use nix::sys::socket::{recv, send, MsgFlags};
-use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::path::PathBuf;
 use std::time::Duration;
 
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
-fn net(s: &str) -> IpNet {
-    let (a, p) = s.split_once('/').unwrap();
-    IpNet::new(ip(a), p.parse().unwrap()).unwrap()
-}
-
-fn tmp(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("ike-pfkey-{}-{name}", std::process::id()))
-}
-
-fn allowed() -> AllowedSet {
-    AllowedSet {
-        children: vec![AllowedChild {
-            local: Some(ip("192.0.2.1")),
-            peer: Some(net("192.0.2.2/32")),
-            protocol: IpsecProtocol::Esp,
-            mode: Encapsulation::Tunnel,
-            flows: vec![Flow {
-                proto: None,
-                src: net("10.1.0.0/16"),
-                src_port: None,
-                dst: net("10.2.0.0/16"),
-                dst_port: None,
-            }],
-        }],
-    }
-}
-
 fn sa(spi: u32, src: &str, dst: &str) -> SaParams {
-    SaParams {
-        id: SaId {
-            proto: IpsecProtocol::Esp,
-            spi,
-            src: ip(src),
-            dst: ip(dst),
-        },
-        mode: Encapsulation::Tunnel,
-        reqid: 1,
-        encryption: Some(Encryption::Aes256Cbc),
-        enc_key: Secret::new(vec![0x42; 32]),
-        integrity: Some(Integrity::HmacSha1),
-        auth_key: Secret::new(vec![0x43; 20]),
-        replay_window: 32,
-        esn: false,
-        soft: SaLifetime::default(),
-        hard: SaLifetime::default(),
-        natt: None,
-        acquire_seq: 0,
-    }
+    sa_params(spi, src, dst, Encapsulation::Tunnel)
 }
 
-fn policy(dir: PolicyDir, src: &str, dst: &str, ends: (&str, &str)) -> PolicyParams {
-    PolicyParams {
-        dir,
-        sel: Selectors {
-            src: net(src),
-            dst: net(dst),
-            proto: None,
-            src_port: None,
-            dst_port: None,
-        },
-        proto: IpsecProtocol::Esp,
-        mode: Encapsulation::Tunnel,
-        tunnel: Some((ip(ends.0), ip(ends.1))),
-        reqid: 1,
-    }
+fn add_sa(spi: u32, src: &str, dst: &str) -> KernelRequest {
+    KernelRequest::AddSa(Box::new(sa(spi, src, dst)))
+}
+
+/// An outbound tunnel policy between `ends`.
+fn out(src: &str, dst: &str, ends: (&str, &str)) -> PolicyParams {
+    policy(PolicyDir::Out, src, dst, ends)
 }
 
 /// The other PF_KEY user: one raw message, one answer.
@@ -147,71 +89,25 @@ fn a_malicious_worker_gets_only_what_the_configuration_allows() {
     // Another key manager on the host owns SPI 0x9999 between our configured
     // addresses, and a policy for our configured selectors' neighbours.
     let other = connect_pfkey(&socket).unwrap();
-    let foreign = Message::new(Header::new(MsgType::Add, SaType::Esp, 1, 999))
-        .with(Ext::Sa(
-            ExtKind::Sa,
-            Sa {
-                spi: 0x9999,
-                replay: 0,
-                state: 1,
-                auth: 3,
-                encrypt: 12,
-                flags: 0,
-            },
-        ))
-        .with(Ext::Address(
-            ExtKind::AddressSrc,
-            Address::host(ip("192.0.2.1")),
-        ))
-        .with(Ext::Address(
-            ExtKind::AddressDst,
-            Address::host(ip("192.0.2.2")),
-        ))
-        .with(Ext::Key(ExtKind::KeyAuth, Key::new(&[7; 20]).unwrap()))
-        .with(Ext::Key(ExtKind::KeyEncrypt, Key::new(&[8; 16]).unwrap()));
+    let foreign = raw_sa(
+        Header::new(MsgType::Add, SaType::Esp, 1, 999),
+        0x9999,
+        "192.0.2.1",
+        "192.0.2.2",
+        7,
+    );
     assert_eq!(raw_call(&other, &foreign).header.errno, 0);
-    let sock = |s: &str| -> SocketAddr { format!("{s}:0").parse().unwrap() };
-    let foreign_pol = Message::new(Header::new(MsgType::SpdAdd, SaType::Unspec, 2, 999))
-        .with(Ext::Address(
-            ExtKind::AddressSrc,
-            Address {
-                proto: 255,
-                prefix_len: 16,
-                addr: sock("10.3.0.0"),
-            },
-        ))
-        .with(Ext::Address(
-            ExtKind::AddressDst,
-            Address {
-                proto: 255,
-                prefix_len: 16,
-                addr: sock("10.4.0.0"),
-            },
-        ))
-        .with(Ext::Policy(Policy {
-            policy_type: 2,
-            dir: 2,
-            scope: 0,
-            id: 0,
-            priority: 0,
-            requests: vec![IpsecRequest {
-                proto: 50,
-                mode: 2,
-                level: 2,
-                reqid: 0,
-                tunnel: Some((sock("192.0.2.1"), sock("192.0.2.2"))),
-            }],
-        }));
+    let foreign_pol = raw_spd(
+        Header::new(MsgType::SpdAdd, SaType::Unspec, 2, 999),
+        IPSEC_DIR_OUTBOUND,
+        "10.3.0.0/16",
+        "10.4.0.0/16",
+        ("192.0.2.1", "192.0.2.2"),
+        0,
+    );
     assert_eq!(raw_call(&other, &foreign_pol).header.errno, 0);
 
-    let cfg = BrokerConfig {
-        dialect: Dialect::Linux,
-        pid: 4242,
-        flush_on_start: false,
-        delete_on_exit: true,
-        allowed: allowed(),
-        timeout: Duration::from_secs(5),
-    };
+    let cfg = broker_config(Dialect::Linux, allowed_tunnel());
     let (mut bb, _supported) = BlockingBroker::start(connect_pfkey(&socket).unwrap(), cfg).unwrap();
     let (mut worker, mut broker_end) = pair::<NetToPfkey, PfkeyToNet>().unwrap();
     let mut id = 0;
@@ -222,14 +118,7 @@ fn a_malicious_worker_gets_only_what_the_configuration_allows() {
     let refused = |r: Result<KernelReply, KernelError>| matches!(r, Err(KernelError::Refused(_)));
 
     // What the configuration allows works.
-    let spi = match call(KernelRequest::GetSpi {
-        proto: IpsecProtocol::Esp,
-        src: ip("192.0.2.2"),
-        dst: ip("192.0.2.1"),
-        mode: Encapsulation::Tunnel,
-        reqid: 1,
-        acquire_seq: 0,
-    }) {
+    let spi = match call(getspi("192.0.2.2", "192.0.2.1", Encapsulation::Tunnel)) {
         Ok(KernelReply::Spi(s)) => s,
         other => panic!("{other:?}"),
     };
@@ -242,17 +131,12 @@ fn a_malicious_worker_gets_only_what_the_configuration_allows() {
         Ok(KernelReply::Done)
     );
     assert_eq!(
-        call(KernelRequest::AddSa(Box::new(sa(
-            0x5001,
-            "192.0.2.1",
-            "192.0.2.2"
-        )))),
+        call(add_sa(0x5001, "192.0.2.1", "192.0.2.2")),
         Ok(KernelReply::Done)
     );
     let ends = ("192.0.2.1", "192.0.2.2");
     assert_eq!(
-        call(KernelRequest::AddPolicy(policy(
-            PolicyDir::Out,
+        call(KernelRequest::AddPolicy(out(
             "10.1.0.0/16",
             "10.2.0.0/16",
             ends
@@ -261,20 +145,9 @@ fn a_malicious_worker_gets_only_what_the_configuration_allows() {
     );
 
     // Unconfigured peers, protocols, modes.
-    let stranger = KernelRequest::GetSpi {
-        proto: IpsecProtocol::Esp,
-        src: ip("198.51.100.7"),
-        dst: ip("192.0.2.1"),
-        mode: Encapsulation::Tunnel,
-        reqid: 0,
-        acquire_seq: 0,
-    };
+    let stranger = getspi("198.51.100.7", "192.0.2.1", Encapsulation::Tunnel);
     assert!(refused(call(stranger)));
-    assert!(refused(call(KernelRequest::AddSa(Box::new(sa(
-        0x5002,
-        "192.0.2.1",
-        "198.51.100.7"
-    ))))));
+    assert!(refused(call(add_sa(0x5002, "192.0.2.1", "198.51.100.7"))));
     let mut ah = sa(0x5003, "192.0.2.1", "192.0.2.2");
     ah.id.proto = IpsecProtocol::Ah;
     ah.encryption = None;
@@ -283,31 +156,23 @@ fn a_malicious_worker_gets_only_what_the_configuration_allows() {
     transport.mode = Encapsulation::Transport;
     assert!(refused(call(KernelRequest::AddSa(Box::new(transport)))));
     // Unconfigured selectors and tunnel endpoints.
-    assert!(refused(call(KernelRequest::AddPolicy(policy(
-        PolicyDir::Out,
+    assert!(refused(call(KernelRequest::AddPolicy(out(
         "0.0.0.0/0",
         "10.2.0.0/16",
         ends
     )))));
-    assert!(refused(call(KernelRequest::AddPolicy(policy(
-        PolicyDir::Out,
+    assert!(refused(call(KernelRequest::AddPolicy(out(
         "10.3.0.0/16",
         "10.4.0.0/16",
         ends
     )))));
-    assert!(refused(call(KernelRequest::AddPolicy(policy(
-        PolicyDir::Out,
+    assert!(refused(call(KernelRequest::AddPolicy(out(
         "10.1.0.0/16",
         "10.2.0.0/16",
         ("192.0.2.1", "203.0.113.66")
     )))));
     // The other daemon's SPI, although between configured addresses.
-    let theirs = SaId {
-        proto: IpsecProtocol::Esp,
-        spi: 0x9999,
-        src: ip("192.0.2.1"),
-        dst: ip("192.0.2.2"),
-    };
+    let theirs = esp_id(0x9999, "192.0.2.1", "192.0.2.2");
     assert!(refused(call(KernelRequest::GetSa(theirs))));
     assert!(refused(call(KernelRequest::DeleteSa(theirs))));
     assert!(refused(call(KernelRequest::UpdateSa(Box::new(sa(
@@ -316,24 +181,14 @@ fn a_malicious_worker_gets_only_what_the_configuration_allows() {
         "192.0.2.2"
     ))))));
     assert!(
-        refused(call(KernelRequest::AddSa(Box::new(sa(
-            0x5001,
-            "192.0.2.1",
-            "192.0.2.2"
-        ))))),
+        refused(call(add_sa(0x5001, "192.0.2.1", "192.0.2.2"))),
         "ours: UPDATE it"
     );
     // Our own SA with the addresses swapped is not ours.
-    let spoof = SaId {
-        proto: IpsecProtocol::Esp,
-        spi: 0x5001,
-        src: ip("192.0.2.9"),
-        dst: ip("192.0.2.2"),
-    };
+    let spoof = esp_id(0x5001, "192.0.2.9", "192.0.2.2");
     assert!(refused(call(KernelRequest::DeleteSa(spoof))));
     // The other daemon's policy, and a policy we never installed.
-    assert!(refused(call(KernelRequest::DeletePolicy(policy(
-        PolicyDir::Out,
+    assert!(refused(call(KernelRequest::DeletePolicy(out(
         "10.3.0.0/16",
         "10.4.0.0/16",
         ends

@@ -2,30 +2,23 @@
 //! its socket with the `ike_ipc::pfkey_unix` hello, driven by the broker's
 //! code path, inspected and poked with `pfkey-sim dump` / `trigger`.
 
-use ike_ipc::config::{Encapsulation, Encryption, Flow, Integrity, IpNet, IpsecProtocol, Secret};
+mod common;
+
+use common::*;
+use ike_ipc::config::{Encapsulation, Encryption, Integrity};
 use ike_ipc::msg::pfkey::{
-    ExpireKind, KernelEvent, KernelReply, KernelRequest, PolicyDir, PolicyParams, SaId, SaLifetime,
-    SaParams, Selectors,
+    ExpireKind, KernelEvent, KernelReply, KernelRequest, PolicyDir, SaParams, Supported,
 };
 use ike_ipc::pfkey_unix::connect_pfkey;
-use ike_pfkey::broker::allow::{AllowedChild, AllowedSet};
+use ike_pfkey::broker::allow::AllowedSet;
 use ike_pfkey::broker::blocking::BlockingBroker;
 use ike_pfkey::broker::BrokerConfig;
 use ike_pfkey::dialect::Dialect;
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 const SIM: &str = env!("CARGO_BIN_EXE_pfkey-sim");
-
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
-fn net(s: &str) -> IpNet {
-    let (a, p) = s.split_once('/').unwrap();
-    IpNet::new(ip(a), p.parse().unwrap()).unwrap()
-}
 
 struct Sim {
     child: Child,
@@ -39,9 +32,8 @@ impl Sim {
     }
 
     fn spawn_with(tag: &str, extra: &[&str]) -> Sim {
-        let dir = std::env::temp_dir();
-        let socket = dir.join(format!("pfkey-sim-{}-{tag}.sock", std::process::id()));
-        let control = dir.join(format!("pfkey-sim-{}-{tag}.ctl", std::process::id()));
+        let socket = tmp(&format!("sim-{tag}.sock"));
+        let control = tmp(&format!("sim-{tag}.ctl"));
         let child = Command::new(SIM)
             .args(["serve", "--socket"])
             .arg(&socket)
@@ -86,80 +78,32 @@ impl Drop for Sim {
     }
 }
 
-fn broker(socket: &Path, dialect: Dialect) -> BlockingBroker {
-    let allowed = AllowedSet {
-        children: vec![AllowedChild {
-            local: Some(ip("192.0.2.1")),
-            peer: Some(net("192.0.2.2/32")),
-            protocol: IpsecProtocol::Esp,
-            mode: Encapsulation::Tunnel,
-            flows: vec![Flow {
-                proto: None,
-                src: net("10.1.0.0/16"),
-                src_port: None,
-                dst: net("10.2.0.0/16"),
-                dst_port: None,
-            }],
-        }],
-    };
+/// The broker's code path on `socket`; the simulator's replies go to the
+/// pid in the header, so use this process's own.
+fn broker_with(
+    socket: &Path,
+    dialect: Dialect,
+    allowed: AllowedSet,
+) -> (BlockingBroker, Supported) {
     let cfg = BrokerConfig {
-        dialect,
         pid: std::process::id(),
-        flush_on_start: false,
-        delete_on_exit: true,
-        allowed,
-        timeout: Duration::from_secs(5),
+        ..broker_config(dialect, allowed)
     };
-    let (bb, supported) = BlockingBroker::start(connect_pfkey(socket).unwrap(), cfg).unwrap();
+    BlockingBroker::start(connect_pfkey(socket).unwrap(), cfg).unwrap()
+}
+
+fn broker(socket: &Path, dialect: Dialect) -> BlockingBroker {
+    let (bb, supported) = broker_with(socket, dialect, allowed_tunnel());
     assert!(supported.encryption.contains(&Encryption::Aes128Cbc));
     bb
 }
 
+/// An outbound-tunnel SA with add-time limits in seconds (0 = none).
 fn sa(spi: u32, src: &str, dst: &str, soft: u64, hard: u64) -> SaParams {
     SaParams {
-        id: SaId {
-            proto: IpsecProtocol::Esp,
-            spi,
-            src: ip(src),
-            dst: ip(dst),
-        },
-        mode: Encapsulation::Tunnel,
-        reqid: 3,
-        encryption: Some(Encryption::Aes128Cbc),
-        enc_key: Secret::new(vec![1; 16]),
-        integrity: Some(Integrity::HmacSha1),
-        auth_key: Secret::new(vec![2; 20]),
-        replay_window: 32,
-        esn: false,
-        soft: SaLifetime {
-            seconds: soft,
-            bytes: 0,
-            packets: 0,
-        },
-        hard: SaLifetime {
-            seconds: hard,
-            bytes: 0,
-            packets: 0,
-        },
-        natt: None,
-        acquire_seq: 0,
-    }
-}
-
-fn out_policy() -> PolicyParams {
-    PolicyParams {
-        dir: PolicyDir::Out,
-        sel: Selectors {
-            src: net("10.1.0.0/16"),
-            dst: net("10.2.0.0/16"),
-            proto: None,
-            src_port: None,
-            dst_port: None,
-        },
-        proto: IpsecProtocol::Esp,
-        mode: Encapsulation::Tunnel,
-        tunnel: Some((ip("192.0.2.1"), ip("192.0.2.2"))),
-        reqid: 3,
+        soft: seconds(soft),
+        hard: seconds(hard),
+        ..sa_params(spi, src, dst, Encapsulation::Tunnel)
     }
 }
 
@@ -170,16 +114,9 @@ fn broker_against_the_spawned_simulator() {
     // Pipelined: GETSPI, ADD and SPDADD in one go.
     let r = bb
         .requests(vec![
-            KernelRequest::GetSpi {
-                proto: IpsecProtocol::Esp,
-                src: ip("192.0.2.2"),
-                dst: ip("192.0.2.1"),
-                mode: Encapsulation::Tunnel,
-                reqid: 3,
-                acquire_seq: 0,
-            },
+            getspi("192.0.2.2", "192.0.2.1", Encapsulation::Tunnel),
             KernelRequest::AddSa(Box::new(sa(0x4001, "192.0.2.1", "192.0.2.2", 0, 0))),
-            KernelRequest::AddPolicy(out_policy()),
+            KernelRequest::AddPolicy(tunnel_policy(PolicyDir::Out)),
         ])
         .unwrap();
     let Ok(KernelReply::Spi(spi)) = r[0] else {
@@ -195,7 +132,9 @@ fn broker_against_the_spawned_simulator() {
     let (ok, text) = sim.ctl(&["dump"]);
     assert!(ok);
     assert!(
-        text.contains("192.0.2.1 192.0.2.2\n\tesp mode=tunnel spi=16385(0x00004001) reqid=3"),
+        text.contains(&format!(
+            "192.0.2.1 192.0.2.2\n\tesp mode=tunnel spi=16385(0x00004001) reqid={REQID}"
+        )),
         "{text}"
     );
     assert!(
@@ -214,13 +153,8 @@ fn broker_against_the_spawned_simulator() {
     assert_eq!(parts.last().unwrap().header.seq, 0);
 
     // ACQUIRE: a packet that the outbound policy covers, but for which the
-    // needed SA (reqid 3, 192.0.2.1 -> 192.0.2.2) must first be removed.
-    let out_id = SaId {
-        proto: IpsecProtocol::Esp,
-        spi: 0x4001,
-        src: ip("192.0.2.1"),
-        dst: ip("192.0.2.2"),
-    };
+    // needed SA (reqid REQID, 192.0.2.1 -> 192.0.2.2) must first be removed.
+    let out_id = esp_id(0x4001, "192.0.2.1", "192.0.2.2");
     assert_eq!(
         bb.request(KernelRequest::DeleteSa(out_id)).unwrap(),
         Ok(KernelReply::Done)
@@ -243,12 +177,7 @@ fn broker_against_the_spawned_simulator() {
     assert!(!ok && said.contains("no outbound policy"), "{said}");
 
     // EXPIRE in real time: soft after 1 s, hard after 2 s.
-    let in_id = SaId {
-        proto: IpsecProtocol::Esp,
-        spi,
-        src: ip("192.0.2.2"),
-        dst: ip("192.0.2.1"),
-    };
+    let in_id = esp_id(spi, "192.0.2.2", "192.0.2.1");
     let mut seen = Vec::new();
     while seen.len() < 2 {
         match bb.next_event(Duration::from_secs(5)).unwrap() {
@@ -287,7 +216,8 @@ fn freebsd_dialect_dump_counts_down() {
         assert_eq!(r, Ok(KernelReply::Done));
     }
     assert_eq!(
-        bb.request(KernelRequest::AddPolicy(out_policy())).unwrap(),
+        bb.request(KernelRequest::AddPolicy(tunnel_policy(PolicyDir::Out)))
+            .unwrap(),
         Ok(KernelReply::Done)
     );
     let parts = bb.dump(false).unwrap().unwrap();
@@ -297,7 +227,7 @@ fn freebsd_dialect_dump_counts_down() {
     assert_eq!(spd.len(), 1);
     assert_eq!(
         spd[0].policy().unwrap().requests[0].reqid,
-        3,
+        REQID,
         "8-byte FreeBSD request carried the reqid"
     );
 }
@@ -313,15 +243,7 @@ fn the_algorithm_list_is_configurable() {
             "3:160:160",
         ],
     );
-    let cfg = BrokerConfig {
-        dialect: Dialect::Linux,
-        pid: std::process::id(),
-        flush_on_start: false,
-        delete_on_exit: true,
-        allowed: AllowedSet::default(),
-        timeout: Duration::from_secs(5),
-    };
-    let (_bb, s) = BlockingBroker::start(connect_pfkey(&sim.socket).unwrap(), cfg).unwrap();
+    let (_bb, s) = broker_with(&sim.socket, Dialect::Linux, AllowedSet::default());
     assert_eq!(
         s.encryption,
         [

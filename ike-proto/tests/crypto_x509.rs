@@ -70,8 +70,9 @@ fn intermediate_chain_in_any_order() {
 #[test]
 fn refusals_carry_their_reason() {
     let s = store(&["root"], NOW);
-    let cases: [(&str, CertError); 4] = [
+    let cases: [(&str, CertError); 5] = [
         ("a-evil", CertError::UnknownIssuer),
+        ("a-sha1", CertError::UnsupportedAlgorithm),
         ("a-expired", CertError::Expired),
         ("a-codesign", CertError::WrongKeyUsage),
         ("a-wrongname", CertError::IdMismatch),

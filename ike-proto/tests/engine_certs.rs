@@ -13,8 +13,8 @@ use std::time::Duration;
 use engine_common::*;
 use ike_proto::crypto::x509::{fixed_clock, CertError, TrustStore};
 use ike_proto::crypto::{
-    derive_ike_keys, skeyseed, EncrAlg, Group, IkeKeyLengths, IntegAlg, KeyAgreement,
-    KeyExchangeFactory, PrfAlg, RecordedKeyExchange, Secret, SigningKey, SkCipher,
+    derive_ike_keys, signed_octets, skeyseed, EncrAlg, Group, IkeKeyLengths, IntegAlg,
+    KeyAgreement, KeyExchangeFactory, PrfAlg, RecordedKeyExchange, Secret, SigningKey, SkCipher,
 };
 use ike_proto::engine::*;
 use ike_proto::wire::{
@@ -135,6 +135,27 @@ fn strongswan_pki_certificate_and_two_anchors() {
 }
 
 #[test]
+fn responder_picks_the_certificate_policy_by_peer_id() {
+    // B has a PSK policy for c.test and a certificate policy for a.test on
+    // the same addresses; A (a.test, certificate) lands on the second.
+    let (pa, pb_cert) = cert_policies(&["a"], "a", &["b-direct"], "b");
+    let (_, mut pb_psk) = psk_policies(b"k", b"k");
+    pb_psk.name = "psk".into();
+    pb_psk.peer_id = Identity::fqdn("c.test");
+    let mut cb = config(pb_psk);
+    cb.policies.push(Arc::new(pb_cert));
+    let mut p = Pair::new(config(pa), cb, 31);
+    establish(&mut p);
+    let chosen = p.b.events.iter().find_map(|e| match e {
+        Event::IkeUp {
+            policy, peer_id, ..
+        } => Some((policy.clone(), peer_id.clone())),
+        _ => None,
+    });
+    assert_eq!(chosen, Some(("net".to_string(), Identity::fqdn("a.test"))));
+}
+
+#[test]
 fn intermediate_ca_chain() {
     // B's certificate comes from the intermediate, which B sends along.
     let (pa, pb) = cert_policies(&["a"], "a", &["b", "sub"], "b");
@@ -252,6 +273,8 @@ fn email_identities() {
     };
     pb.peer_id = pa.local_id.clone();
     assert!(pa.check_auth().unwrap_err().contains("identity type"));
+    // B's configuration check refuses such a peer ID too.
+    assert!(pb.check_auth().unwrap_err().contains("cannot be checked"));
     refused_by_b(pa, pb, CertError::UnsupportedIdType);
 }
 
@@ -339,7 +362,18 @@ fn seal_sk(header: &ike_proto::wire::Header, payloads: &[Payload], sk_e: &Secret
 /// Runs A -> B with A's IKE_AUTH request rewritten by `tamper` (decrypted,
 /// changed, re-encrypted: B sees a well-protected hostile message).
 fn with_tampered_auth(seed: u64, tamper: impl Fn(&mut Vec<Payload>)) -> Pair {
-    let (mut pa, mut pb) = cert_policies(&["a"], "a", &["b-direct"], "b");
+    let (pa, pb) = cert_policies(&["a"], "a", &["b-direct"], "b");
+    tampered(pa, pb, seed, |v, _| tamper(v))
+}
+
+/// Runs `pa` -> `pb` with A's IKE_AUTH request rewritten by `tamper`, which
+/// also gets the octets A's AUTH signs (RFC 7296 2.15), to forge its own.
+fn tampered(
+    mut pa: Policy,
+    mut pb: Policy,
+    seed: u64,
+    tamper: impl Fn(&mut Vec<Payload>, &[u8]),
+) -> Pair {
     pa.fragmentation = false;
     pb.fragmentation = false;
     let mut p = Pair::new(config(pa), config(pb), seed);
@@ -347,6 +381,7 @@ fn with_tampered_auth(seed: u64, tamper: impl Fn(&mut Vec<Payload>)) -> Pair {
     p.b.engine.set_key_exchange(Box::new(FixedKex));
     start(&mut p);
     let mut init_req = Vec::new();
+    let mut nr = Vec::new();
     let mut keys = None;
     run_recorded_with(&mut p, &mut |from, bytes| {
         let Ok(h) = ike_proto::wire::Header::parse_bytes(bytes) else {
@@ -354,11 +389,31 @@ fn with_tampered_auth(seed: u64, tamper: impl Fn(&mut Vec<Payload>)) -> Pair {
         };
         match (from, h.exchange) {
             (Side::A, ExchangeType::IKE_SA_INIT) => init_req = bytes.clone(),
-            (Side::B, ExchangeType::IKE_SA_INIT) => keys = Some(derive_keys(&init_req, bytes)),
+            (Side::B, ExchangeType::IKE_SA_INIT) => {
+                keys = Some(derive_keys(&init_req, bytes));
+                nr = Message::parse(bytes)
+                    .unwrap()
+                    .payloads
+                    .iter()
+                    .find_map(|p| match p {
+                        Payload::Nonce(n) => Some(n.clone()),
+                        _ => None,
+                    })
+                    .unwrap();
+            }
             (Side::A, ExchangeType::IKE_AUTH) if h.message_id == 1 => {
                 let Some(k) = keys.as_ref() else { return };
                 let (header, mut payloads) = open_sk(bytes, &k.sk_ei);
-                tamper(&mut payloads);
+                let idi = payloads
+                    .iter()
+                    .find_map(|p| match p {
+                        Payload::IdI(id) => Some(id.body_bytes()),
+                        _ => None,
+                    })
+                    .unwrap();
+                let octets =
+                    signed_octets(PrfAlg::HmacSha256, &init_req, &nr, k.sk_pi.as_bytes(), &idi);
+                tamper(&mut payloads, &octets);
                 *bytes = seal_sk(&header, &payloads, &k.sk_ei);
             }
             _ => {}
@@ -777,4 +832,97 @@ fn rsa_key_needs_peer_rfc7427_announcement() {
     assert!(wire.len() >= 3, "A sent its IKE_AUTH request");
     assert_eq!(wire[2].0, Side::A);
     assert!(!failed(&p.a.events).contains(&FailReason::LocalAuth));
+}
+
+/// RSASSA-PKCS1-v1_5 with SHA-1 (RFC 8017 8.2.1, 9.2), which ring does not
+/// make: the test's own signer for auth method 1, checked against OpenSSL
+/// below. `key` is a PKCS#1 RSAPrivateKey of 2048 bits.
+fn rsa_sha1_sign(key: &[u8], msg: &[u8]) -> Vec<u8> {
+    use crypto_bigint::modular::runtime_mod::{DynResidue, DynResidueParams};
+    use crypto_bigint::{Encoding, U2048};
+    // SEQUENCE { version, n, e, d, ... }: take n and d.
+    fn tlv(b: &[u8]) -> (u8, &[u8], &[u8]) {
+        let (len, at) = match b[1] {
+            l if l < 0x80 => (l as usize, 2),
+            0x81 => (b[2] as usize, 3),
+            _ => (((b[2] as usize) << 8) | b[3] as usize, 4),
+        };
+        (b[0], &b[at..at + len], &b[at + len..])
+    }
+    let (_, seq, _) = tlv(key);
+    let (_, _version, rest) = tlv(seq);
+    let (_, n, rest) = tlv(rest);
+    let (_, _e, rest) = tlv(rest);
+    let (_, d, _) = tlv(rest);
+    let int = |v: &[u8]| {
+        let v = &v[v.len() - 256.min(v.len())..];
+        let mut buf = [0u8; 256];
+        buf[256 - v.len()..].copy_from_slice(v);
+        U2048::from_be_slice(&buf)
+    };
+    // EM = 00 01 FF..FF 00 DigestInfo(SHA-1, H); DigestInfo prefix from
+    // RFC 8017 9.2 note 1.
+    let mut t = vec![
+        0x30, 0x21, 0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a, 0x05, 0x00, 0x04, 0x14,
+    ];
+    t.extend_from_slice(
+        ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, msg).as_ref(),
+    );
+    let mut em = vec![0x00, 0x01];
+    em.resize(256 - t.len() - 1, 0xff);
+    em.push(0x00);
+    em.extend_from_slice(&t);
+    let params = DynResidueParams::new(&int(n));
+    let s = DynResidue::new(&int(&em), params).pow(&int(d)).retrieve();
+    s.to_be_bytes().to_vec()
+}
+
+fn pkcs1_der(pem_file: &str) -> Vec<u8> {
+    pem::parse(file(pem_file)).unwrap().into_contents()
+}
+
+/// A peer authenticating with auth method 1 (RSA, SHA-1; RFC 7296 3.8),
+/// as an OpenIKED without RFC 7427 would: accepted with its certificate's
+/// key; a bad method-1 signature is not.
+#[test]
+fn peer_rsa_method_1_is_verified() {
+    // The test signer agrees with OpenSSL's known answer.
+    let kat = |name: &str| {
+        std::fs::read(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/data/kat/sig")
+                .join(name),
+        )
+        .unwrap()
+    };
+    let kat_key = pem::parse(kat("rsa2048.key.pkcs1.pem")).unwrap();
+    assert_eq!(
+        rsa_sha1_sign(kat_key.contents(), &kat("message.bin")),
+        kat("rsa2048-pkcs1-sha1.sig")
+    );
+
+    let key1 = pkcs1_der("arsa.rsa.pem");
+    for (good, seed) in [(true, 70u64), (false, 71)] {
+        let (pa, pb) = cert_policies(&["a-rsa"], "arsa", &["b-direct"], "b");
+        let key1 = key1.clone();
+        let p = tampered(pa, pb, seed, move |payloads, octets| {
+            let mut sig = rsa_sha1_sign(&key1, octets);
+            if !good {
+                sig[100] ^= 1;
+            }
+            for pl in payloads.iter_mut() {
+                if let Payload::Auth(a) = pl {
+                    a.method = AuthMethod::RSA_SIG;
+                    a.data = sig.clone();
+                }
+            }
+        });
+        if good {
+            assert_eq!(ike_up(&p.b.events), 1, "{:?}", p.b.events);
+            assert_eq!(ike_up(&p.a.events), 1, "{:?}", p.a.events);
+        } else {
+            assert_eq!(failed(&p.b.events), [FailReason::AuthenticationFailed]);
+            assert_eq!(ike_up(&p.a.events) + ike_up(&p.b.events), 0);
+        }
+    }
 }

@@ -48,8 +48,10 @@ fn msg(set: &str, n: u32) -> Vec<u8> {
 }
 
 /// `keys.txt`: section -> name -> value.
-fn keys(set: &str) -> HashMap<String, HashMap<String, String>> {
-    let mut out: HashMap<String, HashMap<String, String>> = HashMap::new();
+type Keys = HashMap<String, HashMap<String, String>>;
+
+fn keys(set: &str) -> Keys {
+    let mut out: Keys = HashMap::new();
     let mut section = String::new();
     for line in std::fs::read_to_string(format!("{}/keys.txt", dir(set)))
         .unwrap()
@@ -72,8 +74,18 @@ fn keys(set: &str) -> HashMap<String, HashMap<String, String>> {
     out
 }
 
-fn k(keys: &HashMap<String, HashMap<String, String>>, sec: &str, name: &str) -> Vec<u8> {
+fn k(keys: &Keys, sec: &str, name: &str) -> Vec<u8> {
     unhex(&keys[sec][name])
+}
+
+/// A logged CHILD_SA SPI (`SPI_A_to_B` / `SPI_B_to_A`).
+fn child_spi(kk: &Keys, child: &str, name: &str) -> u32 {
+    spi32(&k(kk, child, name))
+}
+
+/// A logged IKE SPI (`SPIi` / `SPIr`).
+fn ike_spi(kk: &Keys, sa: &str, name: &str) -> u64 {
+    u64::from_be_bytes(k(kk, sa, name).try_into().unwrap())
 }
 
 /// Random bytes from a script: a queued value is used when its length is
@@ -199,6 +211,16 @@ fn policy(
     p
 }
 
+/// B's side: the recorded responder.
+fn policy_b(set: &str) -> Policy {
+    policy(set, B, A, "b.test", "a.test", "10.2.0.0", "10.1.0.0")
+}
+
+/// A's side: the recorded initiator.
+fn policy_a(set: &str) -> Policy {
+    policy(set, A, B, "a.test", "b.test", "10.1.0.0", "10.2.0.0")
+}
+
 /// An engine with the scripted randomness and key exchange, and the
 /// outputs it produced.
 struct Side {
@@ -308,6 +330,59 @@ impl Side {
             .get(&spi)
             .unwrap_or_else(|| panic!("no SA {spi:08x} in {:x?}", self.sas.keys()))
     }
+
+    /// Queue the recorded IKE SPI, nonce and shared secret of `sa` for the
+    /// side `role` ("i" or "r") that this engine plays.
+    fn script_ike(&mut self, kk: &Keys, sa: &str, role: &str) {
+        self.script.spi(&k(kk, sa, &format!("SPI{role}")));
+        self.script.bytes(k(kk, sa, &format!("N{role}")));
+        self.kex
+            .push(&k(kk, sa, &format!("KE{role}")), k(kk, sa, "g_ir"));
+    }
+
+    /// As responder, answer the recorded IKE_SA_INIT request with IKE_SA 1's values.
+    fn answer_init(&mut self, set: &str, kk: &Keys) {
+        self.script_ike(kk, "IKE_SA 1", "r");
+        self.feed(sock(B, 500), sock(A, 500), &msg(set, 1));
+    }
+
+    /// As initiator, start with IKE_SA 1's values; the kernel hands out
+    /// CHILD_SA 1's inbound SPI.
+    fn initiate(&mut self, kk: &Keys) {
+        self.script_ike(kk, "IKE_SA 1", "i");
+        self.spis
+            .push_back(child_spi(kk, "CHILD_SA 1", "SPI_B_to_A"));
+        self.e.handle_command(
+            self.now,
+            Command::Initiate {
+                policy: "vec".into(),
+            },
+        );
+        self.pump();
+    }
+
+    fn assert_up(&self) {
+        assert!(
+            self.events.iter().any(|e| matches!(e, Event::IkeUp { .. })),
+            "{:?}",
+            self.events
+        );
+    }
+
+    /// The kernel SA `spi` of `child` has the keys logged for its `half`
+    /// ("i" or "r"): ENCR and, with `integ`, INTEG.
+    fn check_child(&self, kk: &Keys, child: &str, spi: &str, half: &str, integ: bool) {
+        let integ_key = integ.then(|| k(kk, child, &format!("INTEG_{half}")));
+        check_sa(
+            self.sa(&k(kk, child, spi)),
+            &k(kk, child, &format!("ENCR_{half}")),
+            integ_key.as_deref(),
+        );
+    }
+
+    fn deleted_child(&self, kk: &Keys, child: &str, spi: &str) -> bool {
+        self.deleted.contains(&child_spi(kk, child, spi))
+    }
 }
 
 fn spi32(b: &[u8]) -> u32 {
@@ -352,53 +427,53 @@ fn decrypt_ours(
     ike_proto::wire::parse_inner_payloads(pm.first_inner, &plain).unwrap()
 }
 
+/// `decrypt_ours` for the GCM set, with the logged key `sk` of IKE SA `sa`.
+fn decrypt_gcm(t: &Transmit, kk: &Keys, sa: &str, sk: &str) -> Vec<Payload> {
+    decrypt_ours(
+        t,
+        EncrAlg::AesGcm16_256,
+        IntegAlg::None,
+        &k(kk, sa, sk),
+        &[],
+    )
+}
+
 const GCM: &str = "strongswan-psk-x25519-aes256gcm";
 const CBC: &str = "strongswan-psk-ecp256-aes128cbc-sha256";
 
+/// B, having answered the recorded IKE_SA_INIT request of `set`.
+fn responder(set: &str) -> (Side, Keys) {
+    let kk = keys(set);
+    let mut b = Side::new(policy_b(set));
+    b.answer_init(set, &kk);
+    (b, kk)
+}
+
 #[test]
 fn responder_accepts_recorded_initiator_gcm_with_rekeys() {
-    let kk = keys(GCM);
-    let mut b = Side::new(policy(
-        GCM, B, A, "b.test", "a.test", "10.2.0.0", "10.1.0.0",
-    ));
-    let (b500, a500, b4500, a4500) = (sock(B, 500), sock(A, 500), sock(B, 4500), sock(A, 4500));
-
     // IKE_SA_INIT with the recorded SPIr, Nr and shared secret.
-    b.script.spi(&k(&kk, "IKE_SA 1", "SPIr"));
-    b.script.bytes(k(&kk, "IKE_SA 1", "Nr"));
-    b.kex
-        .push(&k(&kk, "IKE_SA 1", "KEr"), k(&kk, "IKE_SA 1", "g_ir"));
-    b.feed(b500, a500, &msg(GCM, 1));
+    let (mut b, kk) = responder(GCM);
+    let (b4500, a4500) = (sock(B, 4500), sock(A, 4500));
     assert!(b.script.is_empty());
     assert_eq!(b.sent.len(), 1, "IKE_SA_INIT answered");
     assert_eq!(b.e.half_open_count(), 1);
 
     // IKE_AUTH: A's AUTH verifies, the child gets the recorded SPIs and keys.
-    b.spis.push_back(spi32(&k(&kk, "CHILD_SA 1", "SPI_A_to_B")));
+    b.spis.push_back(child_spi(&kk, "CHILD_SA 1", "SPI_A_to_B"));
     b.feed(b4500, a4500, &marker(&msg(GCM, 3)));
-    assert!(
-        b.events.iter().any(|e| matches!(e, Event::IkeUp { .. })),
-        "{:?}",
-        b.events
-    );
+    b.assert_up();
     let inbound = b.sa(&k(&kk, "CHILD_SA 1", "SPI_A_to_B"));
     assert_eq!(inbound.direction, Direction::Inbound);
-    check_sa(inbound, &k(&kk, "CHILD_SA 1", "ENCR_i"), None);
+    b.check_child(&kk, "CHILD_SA 1", "SPI_A_to_B", "i", false);
     let outbound = b.sa(&k(&kk, "CHILD_SA 1", "SPI_B_to_A"));
     assert_eq!(outbound.direction, Direction::Outbound);
-    check_sa(outbound, &k(&kk, "CHILD_SA 1", "ENCR_r"), None);
+    b.check_child(&kk, "CHILD_SA 1", "SPI_B_to_A", "r", false);
     // strongSwan faked a NAT: ESP is encapsulated, IKE answered from 4500.
     assert_eq!(outbound.encap, Some((4500, 4500)));
     // Our answer decrypts with the logged SK_er and says who we are.
     let t = b.last_sent().clone();
     assert_eq!(t.local, b4500);
-    let inner = decrypt_ours(
-        &t,
-        EncrAlg::AesGcm16_256,
-        IntegAlg::None,
-        &k(&kk, "IKE_SA 1", "SK_er"),
-        &[],
-    );
+    let inner = decrypt_gcm(&t, &kk, "IKE_SA 1", "SK_er");
     assert!(inner
         .iter()
         .any(|p| matches!(p, Payload::IdR(id) if id.data == b"b.test")));
@@ -406,19 +481,11 @@ fn responder_accepts_recorded_initiator_gcm_with_rekeys() {
 
     // CHILD_SA rekey without PFS (05): recorded Nr and SPI, logged keys.
     b.script.bytes(k(&kk, "CHILD_SA 2", "Nr"));
-    b.spis.push_back(spi32(&k(&kk, "CHILD_SA 2", "SPI_A_to_B")));
+    b.spis.push_back(child_spi(&kk, "CHILD_SA 2", "SPI_A_to_B"));
     b.feed(b4500, a4500, &marker(&msg(GCM, 5)));
     assert!(b.script.is_empty());
-    check_sa(
-        b.sa(&k(&kk, "CHILD_SA 2", "SPI_A_to_B")),
-        &k(&kk, "CHILD_SA 2", "ENCR_i"),
-        None,
-    );
-    check_sa(
-        b.sa(&k(&kk, "CHILD_SA 2", "SPI_B_to_A")),
-        &k(&kk, "CHILD_SA 2", "ENCR_r"),
-        None,
-    );
+    b.check_child(&kk, "CHILD_SA 2", "SPI_A_to_B", "i", false);
+    b.check_child(&kk, "CHILD_SA 2", "SPI_B_to_A", "r", false);
     assert!(b
         .events
         .iter()
@@ -426,18 +493,11 @@ fn responder_accepts_recorded_initiator_gcm_with_rekeys() {
 
     // DELETE of the old child (07): both halves leave the kernel.
     b.feed(b4500, a4500, &marker(&msg(GCM, 7)));
-    assert!(b
-        .deleted
-        .contains(&spi32(&k(&kk, "CHILD_SA 1", "SPI_A_to_B"))));
-    assert!(b
-        .deleted
-        .contains(&spi32(&k(&kk, "CHILD_SA 1", "SPI_B_to_A"))));
+    assert!(b.deleted_child(&kk, "CHILD_SA 1", "SPI_A_to_B"));
+    assert!(b.deleted_child(&kk, "CHILD_SA 1", "SPI_B_to_A"));
 
     // IKE SA rekey (09): recorded SPI, nonce and new shared secret.
-    b.script.spi(&k(&kk, "IKE_SA 2", "SPIr"));
-    b.script.bytes(k(&kk, "IKE_SA 2", "Nr"));
-    b.kex
-        .push(&k(&kk, "IKE_SA 2", "KEr"), k(&kk, "IKE_SA 2", "g_ir"));
+    b.script_ike(&kk, "IKE_SA 2", "r");
     b.feed(b4500, a4500, &marker(&msg(GCM, 9)));
     assert!(b.script.is_empty());
     assert!(b
@@ -451,58 +511,28 @@ fn responder_accepts_recorded_initiator_gcm_with_rekeys() {
     // get it through).
     b.feed(b4500, a4500, &marker(&msg(GCM, 11)));
     assert_eq!(b.e.ike_sa_count(), 1);
-    let new_id = IkeSaId(u64::from_be_bytes(
-        k(&kk, "IKE_SA 2", "SPIr").try_into().unwrap(),
-    ));
+    let new_id = IkeSaId(ike_spi(&kk, "IKE_SA 2", "SPIr"));
     assert_eq!(b.e.established(), vec![new_id]);
     let before = b.sent.len();
     b.feed(b4500, a4500, &marker(&msg(GCM, 13)));
     assert_eq!(b.sent.len(), before + 1, "DELETE answered");
     let t = b.last_sent().clone();
-    decrypt_ours(
-        &t,
-        EncrAlg::AesGcm16_256,
-        IntegAlg::None,
-        &k(&kk, "IKE_SA 2", "SK_er"),
-        &[],
-    );
+    decrypt_gcm(&t, &kk, "IKE_SA 2", "SK_er");
     assert_eq!(b.e.ike_sa_count(), 0);
     assert!(b.events.iter().any(|e| matches!(e, Event::IkeDown { ike, reason: DownReason::DeletedByPeer, .. } if *ike == new_id)));
     // The rekeyed child moved to IKE_SA 2 and died with it.
-    assert!(b
-        .deleted
-        .contains(&spi32(&k(&kk, "CHILD_SA 2", "SPI_A_to_B"))));
+    assert!(b.deleted_child(&kk, "CHILD_SA 2", "SPI_A_to_B"));
 }
 
 #[test]
 fn responder_accepts_recorded_initiator_cbc() {
-    let kk = keys(CBC);
-    let mut b = Side::new(policy(
-        CBC, B, A, "b.test", "a.test", "10.2.0.0", "10.1.0.0",
-    ));
-    let (b500, a500, b4500, a4500) = (sock(B, 500), sock(A, 500), sock(B, 4500), sock(A, 4500));
-    b.script.spi(&k(&kk, "IKE_SA 1", "SPIr"));
-    b.script.bytes(k(&kk, "IKE_SA 1", "Nr"));
-    b.kex
-        .push(&k(&kk, "IKE_SA 1", "KEr"), k(&kk, "IKE_SA 1", "g_ir"));
-    b.feed(b500, a500, &msg(CBC, 1));
-    b.spis.push_back(spi32(&k(&kk, "CHILD_SA 1", "SPI_A_to_B")));
+    let (mut b, kk) = responder(CBC);
+    let (b4500, a4500) = (sock(B, 4500), sock(A, 4500));
+    b.spis.push_back(child_spi(&kk, "CHILD_SA 1", "SPI_A_to_B"));
     b.feed(b4500, a4500, &marker(&msg(CBC, 3)));
-    assert!(
-        b.events.iter().any(|e| matches!(e, Event::IkeUp { .. })),
-        "{:?}",
-        b.events
-    );
-    check_sa(
-        b.sa(&k(&kk, "CHILD_SA 1", "SPI_A_to_B")),
-        &k(&kk, "CHILD_SA 1", "ENCR_i"),
-        Some(&k(&kk, "CHILD_SA 1", "INTEG_i")),
-    );
-    check_sa(
-        b.sa(&k(&kk, "CHILD_SA 1", "SPI_B_to_A")),
-        &k(&kk, "CHILD_SA 1", "ENCR_r"),
-        Some(&k(&kk, "CHILD_SA 1", "INTEG_r")),
-    );
+    b.assert_up();
+    b.check_child(&kk, "CHILD_SA 1", "SPI_A_to_B", "i", true);
+    b.check_child(&kk, "CHILD_SA 1", "SPI_B_to_A", "r", true);
     let t = b.last_sent().clone();
     decrypt_ours(
         &t,
@@ -518,14 +548,10 @@ fn responder_accepts_recorded_initiator_cbc() {
 #[test]
 fn responder_refuses_recorded_initiator_with_wrong_psk() {
     let kk = keys(GCM);
-    let mut p = policy(GCM, B, A, "b.test", "a.test", "10.2.0.0", "10.1.0.0");
+    let mut p = policy_b(GCM);
     p.peer_auth = PeerAuth::Psk(Secret::from_slice(b"not the recorded key"));
     let mut b = Side::new(p);
-    b.script.spi(&k(&kk, "IKE_SA 1", "SPIr"));
-    b.script.bytes(k(&kk, "IKE_SA 1", "Nr"));
-    b.kex
-        .push(&k(&kk, "IKE_SA 1", "KEr"), k(&kk, "IKE_SA 1", "g_ir"));
-    b.feed(sock(B, 500), sock(A, 500), &msg(GCM, 1));
+    b.answer_init(GCM, &kk);
     b.feed(sock(B, 4500), sock(A, 4500), &marker(&msg(GCM, 3)));
     assert!(b.events.iter().any(|e| matches!(
         e,
@@ -541,22 +567,11 @@ fn responder_refuses_recorded_initiator_with_wrong_psk() {
 #[test]
 fn initiator_accepts_recorded_responder_gcm_with_rekeys() {
     let kk = keys(GCM);
-    let mut p = policy(GCM, A, B, "a.test", "b.test", "10.1.0.0", "10.2.0.0");
+    let mut p = policy_a(GCM);
     p.start = StartAction::Active;
     let mut a = Side::new(p);
     let (a500, b500, a4500, b4500) = (sock(A, 500), sock(B, 500), sock(A, 4500), sock(B, 4500));
-    a.script.spi(&k(&kk, "IKE_SA 1", "SPIi"));
-    a.script.bytes(k(&kk, "IKE_SA 1", "Ni"));
-    a.kex
-        .push(&k(&kk, "IKE_SA 1", "KEi"), k(&kk, "IKE_SA 1", "g_ir"));
-    a.spis.push_back(spi32(&k(&kk, "CHILD_SA 1", "SPI_B_to_A")));
-    a.e.handle_command(
-        a.now,
-        Command::Initiate {
-            policy: "vec".into(),
-        },
-    );
-    a.pump();
+    a.initiate(&kk);
     assert_eq!(a.sent.len(), 1);
     // B's recorded IKE_SA_INIT answer; A then sends IKE_AUTH on 4500
     // (strongSwan's fake NAT-D makes A see a NAT).
@@ -564,74 +579,41 @@ fn initiator_accepts_recorded_responder_gcm_with_rekeys() {
     assert_eq!(a.sent.len(), 2);
     assert_eq!(a.last_sent().remote, b4500);
     let t = a.last_sent().clone();
-    let inner = decrypt_ours(
-        &t,
-        EncrAlg::AesGcm16_256,
-        IntegAlg::None,
-        &k(&kk, "IKE_SA 1", "SK_ei"),
-        &[],
-    );
+    let inner = decrypt_gcm(&t, &kk, "IKE_SA 1", "SK_ei");
     assert!(inner
         .iter()
         .any(|p| matches!(p, Payload::IdI(id) if id.data == b"a.test")));
     // B's recorded IKE_AUTH answer: its AUTH verifies, the keys are right.
     a.feed(a4500, b4500, &marker(&msg(GCM, 4)));
-    assert!(
-        a.events.iter().any(|e| matches!(e, Event::IkeUp { .. })),
-        "{:?}",
-        a.events
-    );
-    check_sa(
-        a.sa(&k(&kk, "CHILD_SA 1", "SPI_B_to_A")),
-        &k(&kk, "CHILD_SA 1", "ENCR_r"),
-        None,
-    );
-    check_sa(
-        a.sa(&k(&kk, "CHILD_SA 1", "SPI_A_to_B")),
-        &k(&kk, "CHILD_SA 1", "ENCR_i"),
-        None,
-    );
+    a.assert_up();
+    a.check_child(&kk, "CHILD_SA 1", "SPI_B_to_A", "r", false);
+    a.check_child(&kk, "CHILD_SA 1", "SPI_A_to_B", "i", false);
 
     // Our child rekey, answered by the recorded 06.
     let ike = a.e.established()[0];
     a.script.bytes(k(&kk, "CHILD_SA 2", "Ni"));
-    a.spis.push_back(spi32(&k(&kk, "CHILD_SA 2", "SPI_B_to_A")));
+    a.spis.push_back(child_spi(&kk, "CHILD_SA 2", "SPI_B_to_A"));
     a.e.handle_command(
         a.now,
         Command::RekeyChild {
             ike,
-            spi_in: spi32(&k(&kk, "CHILD_SA 1", "SPI_B_to_A")),
+            spi_in: child_spi(&kk, "CHILD_SA 1", "SPI_B_to_A"),
         },
     );
     a.pump();
     a.feed(a4500, b4500, &marker(&msg(GCM, 6)));
-    check_sa(
-        a.sa(&k(&kk, "CHILD_SA 2", "SPI_B_to_A")),
-        &k(&kk, "CHILD_SA 2", "ENCR_r"),
-        None,
-    );
-    check_sa(
-        a.sa(&k(&kk, "CHILD_SA 2", "SPI_A_to_B")),
-        &k(&kk, "CHILD_SA 2", "ENCR_i"),
-        None,
-    );
+    a.check_child(&kk, "CHILD_SA 2", "SPI_B_to_A", "r", false);
+    a.check_child(&kk, "CHILD_SA 2", "SPI_A_to_B", "i", false);
     // We delete the old child ourselves; the recorded 08 confirms it.
     a.feed(a4500, b4500, &marker(&msg(GCM, 8)));
-    assert!(a
-        .deleted
-        .contains(&spi32(&k(&kk, "CHILD_SA 1", "SPI_B_to_A"))));
+    assert!(a.deleted_child(&kk, "CHILD_SA 1", "SPI_B_to_A"));
 
     // Our IKE SA rekey, answered by the recorded 10.
-    a.kex
-        .push(&k(&kk, "IKE_SA 2", "KEi"), k(&kk, "IKE_SA 2", "g_ir"));
-    a.script.spi(&k(&kk, "IKE_SA 2", "SPIi"));
-    a.script.bytes(k(&kk, "IKE_SA 2", "Ni"));
+    a.script_ike(&kk, "IKE_SA 2", "i");
     a.e.handle_command(a.now, Command::RekeyIke { ike });
     a.pump();
     a.feed(a4500, b4500, &marker(&msg(GCM, 10)));
-    let new_id = IkeSaId(u64::from_be_bytes(
-        k(&kk, "IKE_SA 2", "SPIi").try_into().unwrap(),
-    ));
+    let new_id = IkeSaId(ike_spi(&kk, "IKE_SA 2", "SPIi"));
     assert_eq!(a.e.established(), vec![new_id]);
     // The old SA's DELETE went out under IKE_SA 1; the recorded 12 ends it.
     a.feed(a4500, b4500, &marker(&msg(GCM, 12)));
@@ -641,13 +623,7 @@ fn initiator_accepts_recorded_responder_gcm_with_rekeys() {
     a.e.handle_command(a.now, Command::TerminateSa { ike: new_id });
     a.pump();
     let t = a.last_sent().clone();
-    decrypt_ours(
-        &t,
-        EncrAlg::AesGcm16_256,
-        IntegAlg::None,
-        &k(&kk, "IKE_SA 2", "SK_ei"),
-        &[],
-    );
+    decrypt_gcm(&t, &kk, "IKE_SA 2", "SK_ei");
     a.feed(a4500, b4500, &marker(&msg(GCM, 14)));
     assert_eq!(a.e.ike_sa_count(), 0);
     assert!(a.events.iter().any(|e| matches!(e, Event::IkeDown { ike, reason: DownReason::Terminated, .. } if *ike == new_id)));
@@ -656,73 +632,53 @@ fn initiator_accepts_recorded_responder_gcm_with_rekeys() {
 #[test]
 fn initiator_accepts_recorded_responder_cbc() {
     let kk = keys(CBC);
-    let mut a = Side::new(policy(
-        CBC, A, B, "a.test", "b.test", "10.1.0.0", "10.2.0.0",
-    ));
-    a.script.spi(&k(&kk, "IKE_SA 1", "SPIi"));
-    a.script.bytes(k(&kk, "IKE_SA 1", "Ni"));
-    a.kex
-        .push(&k(&kk, "IKE_SA 1", "KEi"), k(&kk, "IKE_SA 1", "g_ir"));
-    a.spis.push_back(spi32(&k(&kk, "CHILD_SA 1", "SPI_B_to_A")));
-    a.e.handle_command(
-        a.now,
-        Command::Initiate {
-            policy: "vec".into(),
-        },
-    );
-    a.pump();
+    let mut a = Side::new(policy_a(CBC));
+    a.initiate(&kk);
     a.feed(sock(A, 500), sock(B, 500), &msg(CBC, 2));
     a.feed(sock(A, 4500), sock(B, 4500), &marker(&msg(CBC, 4)));
-    assert!(
-        a.events.iter().any(|e| matches!(e, Event::IkeUp { .. })),
-        "{:?}",
-        a.events
-    );
-    check_sa(
-        a.sa(&k(&kk, "CHILD_SA 1", "SPI_B_to_A")),
-        &k(&kk, "CHILD_SA 1", "ENCR_r"),
-        Some(&k(&kk, "CHILD_SA 1", "INTEG_r")),
-    );
-    check_sa(
-        a.sa(&k(&kk, "CHILD_SA 1", "SPI_A_to_B")),
-        &k(&kk, "CHILD_SA 1", "ENCR_i"),
-        Some(&k(&kk, "CHILD_SA 1", "INTEG_i")),
-    );
+    a.assert_up();
+    a.check_child(&kk, "CHILD_SA 1", "SPI_B_to_A", "r", true);
+    a.check_child(&kk, "CHILD_SA 1", "SPI_A_to_B", "i", true);
 }
 
-/// A protected request from the recorded initiator's side, made with the
-/// logged SK_ei of IKE_SA 1 (so it passes the integrity check).
-fn forge(
-    kk: &HashMap<String, HashMap<String, String>>,
-    exchange: ike_proto::wire::ExchangeType,
-    id: u32,
-    first: ike_proto::wire::PayloadType,
-    inner: &[u8],
-) -> Vec<u8> {
-    use ike_proto::wire::{build_protected, EncryptedKind, Flags, Header};
-    let spi_i = u64::from_be_bytes(k(kk, "IKE_SA 1", "SPIi").try_into().unwrap());
-    let spi_r = u64::from_be_bytes(k(kk, "IKE_SA 1", "SPIr").try_into().unwrap());
-    let h = Header::new(
-        spi_i,
-        spi_r,
-        exchange,
-        Flags {
-            initiator: true,
-            version: false,
-            response: false,
-        },
-        id,
-    );
-    let c = SkCipher::new(
+/// IKE_SA 1's cipher of the GCM set with the logged key `sk`.
+fn sa1_gcm(kk: &Keys, sk: &str) -> SkCipher {
+    SkCipher::new(
         EncrAlg::AesGcm16_256,
         IntegAlg::None,
-        &k(kk, "IKE_SA 1", "SK_ei"),
+        &k(kk, "IKE_SA 1", sk),
         &[],
     )
-    .unwrap();
+    .unwrap()
+}
+
+/// A header of IKE_SA 1 (the logged SPIs).
+fn ike_sa1_header(
+    kk: &Keys,
+    exchange: ike_proto::wire::ExchangeType,
+    flags: ike_proto::wire::Flags,
+    id: u32,
+) -> ike_proto::wire::Header {
+    let spi_i = ike_spi(kk, "IKE_SA 1", "SPIi");
+    let spi_r = ike_spi(kk, "IKE_SA 1", "SPIr");
+    ike_proto::wire::Header::new(spi_i, spi_r, exchange, flags, id)
+}
+
+/// A protected message of the GCM set carrying `inner`, sealed with IKE_SA
+/// 1's logged key `sk` (so it passes the integrity check), with 4500's marker.
+fn seal(
+    kk: &Keys,
+    h: &ike_proto::wire::Header,
+    sk: &str,
+    first: ike_proto::wire::PayloadType,
+    inner: &[u8],
+    iv: &[u8],
+) -> Vec<u8> {
+    use ike_proto::wire::{build_protected, EncryptedKind};
+    let c = sa1_gcm(kk, sk);
     let ct_len = c.sealed_len(inner.len()) - c.iv_len() - c.icv_len();
     let buf = build_protected(
-        &h,
+        h,
         &[],
         EncryptedKind::Sk,
         first,
@@ -731,25 +687,34 @@ fn forge(
         c.icv_len(),
     )
     .unwrap();
-    let sealed = c
-        .encrypt(buf.aad(), inner, &[0, 0, 0, 0, 0, 0, 0, 0x99])
-        .unwrap();
+    let sealed = c.encrypt(buf.aad(), inner, iv).unwrap();
     let start = buf.iv_range().start;
     let mut out = buf.into_bytes();
     out[start..].copy_from_slice(&sealed);
     marker(&out)
 }
 
-fn half_open_responder() -> (Side, HashMap<String, HashMap<String, String>>) {
-    let kk = keys(GCM);
-    let mut b = Side::new(policy(
-        GCM, B, A, "b.test", "a.test", "10.2.0.0", "10.1.0.0",
-    ));
-    b.script.spi(&k(&kk, "IKE_SA 1", "SPIr"));
-    b.script.bytes(k(&kk, "IKE_SA 1", "Nr"));
-    b.kex
-        .push(&k(&kk, "IKE_SA 1", "KEr"), k(&kk, "IKE_SA 1", "g_ir"));
-    b.feed(sock(B, 500), sock(A, 500), &msg(GCM, 1));
+/// A protected request from the recorded initiator's side, made with the
+/// logged SK_ei of IKE_SA 1 (so it passes the integrity check).
+fn forge(
+    kk: &Keys,
+    exchange: ike_proto::wire::ExchangeType,
+    id: u32,
+    first: ike_proto::wire::PayloadType,
+    inner: &[u8],
+) -> Vec<u8> {
+    let request = ike_proto::wire::Flags {
+        initiator: true,
+        version: false,
+        response: false,
+    };
+    let iv = [0, 0, 0, 0, 0, 0, 0, 0x99];
+    let h = ike_sa1_header(kk, exchange, request, id);
+    seal(kk, &h, "SK_ei", first, inner, &iv)
+}
+
+fn half_open_responder() -> (Side, Keys) {
+    let (b, kk) = responder(GCM);
     assert_eq!(b.e.half_open_count(), 1);
     (b, kk)
 }
@@ -760,26 +725,17 @@ fn half_open_sa_accepts_only_ike_auth() {
     let (mut b, kk) = half_open_responder();
     let sent = b.sent.len();
     // Authentic INFORMATIONAL and CREATE_CHILD_SA requests: dropped.
-    b.feed(
-        sock(B, 4500),
-        sock(A, 4500),
-        &forge(&kk, ExchangeType::INFORMATIONAL, 1, PayloadType::NONE, &[]),
-    );
-    b.feed(
-        sock(B, 4500),
-        sock(A, 4500),
-        &forge(
-            &kk,
-            ExchangeType::CREATE_CHILD_SA,
-            1,
-            PayloadType::NONE,
-            &[],
-        ),
-    );
+    for exchange in [ExchangeType::INFORMATIONAL, ExchangeType::CREATE_CHILD_SA] {
+        b.feed(
+            sock(B, 4500),
+            sock(A, 4500),
+            &forge(&kk, exchange, 1, PayloadType::NONE, &[]),
+        );
+    }
     assert_eq!(b.sent.len(), sent, "no answer on a half-open SA");
     assert_eq!(b.e.half_open_count(), 1);
     // The real IKE_AUTH still works afterwards.
-    b.spis.push_back(spi32(&k(&kk, "CHILD_SA 1", "SPI_A_to_B")));
+    b.spis.push_back(child_spi(&kk, "CHILD_SA 1", "SPI_A_to_B"));
     b.feed(sock(B, 4500), sock(A, 4500), &marker(&msg(GCM, 3)));
     assert!(b.events.iter().any(|e| matches!(e, Event::IkeUp { .. })));
 }
@@ -796,13 +752,7 @@ fn malformed_ike_auth_gets_invalid_syntax_and_leaves_nothing() {
         &forge(&kk, ExchangeType::IKE_AUTH, 1, PayloadType::IDI, &inner),
     );
     let t = b.last_sent().clone();
-    let answer = decrypt_ours(
-        &t,
-        EncrAlg::AesGcm16_256,
-        IntegAlg::None,
-        &k(&kk, "IKE_SA 1", "SK_er"),
-        &[],
-    );
+    let answer = decrypt_gcm(&t, &kk, "IKE_SA 1", "SK_er");
     assert!(
         matches!(&answer[..], [Payload::Notify(n)] if n.notify_type == NotifyType::INVALID_SYNTAX),
         "{answer:?}"
@@ -831,20 +781,10 @@ fn tampered_ike_auth_is_dropped_silently() {
 
 /// The decrypted inner payloads of a recorded message and the type of the
 /// first one.
-fn plaintext(
-    kk: &HashMap<String, HashMap<String, String>>,
-    n: u32,
-    sk_e: &str,
-) -> (ike_proto::wire::PayloadType, Vec<u8>) {
+fn plaintext(kk: &Keys, n: u32, sk_e: &str) -> (ike_proto::wire::PayloadType, Vec<u8>) {
     let m = msg(GCM, n);
     let pm = ProtectedMessage::parse(&m).unwrap();
-    let c = SkCipher::new(
-        EncrAlg::AesGcm16_256,
-        IntegAlg::None,
-        &k(kk, "IKE_SA 1", sk_e),
-        &[],
-    )
-    .unwrap();
+    let c = sa1_gcm(kk, sk_e);
     (pm.first_inner, c.decrypt(pm.aad(), pm.body()).unwrap())
 }
 
@@ -911,69 +851,24 @@ fn mutated_authentic_ike_auth_responses_never_panic_or_leak() {
     let mut r = SeededRng::new(78);
     let mut refused = 0;
     for _ in 0..1000 {
-        let mut a = Side::new(policy(
-            GCM, A, B, "a.test", "b.test", "10.1.0.0", "10.2.0.0",
-        ));
-        a.script.spi(&k(&kk, "IKE_SA 1", "SPIi"));
-        a.script.bytes(k(&kk, "IKE_SA 1", "Ni"));
-        a.kex
-            .push(&k(&kk, "IKE_SA 1", "KEi"), k(&kk, "IKE_SA 1", "g_ir"));
-        a.spis.push_back(spi32(&k(&kk, "CHILD_SA 1", "SPI_B_to_A")));
-        a.e.handle_command(
-            a.now,
-            Command::Initiate {
-                policy: "vec".into(),
-            },
-        );
-        a.pump();
+        let mut a = Side::new(policy_a(GCM));
+        a.initiate(&kk);
         a.feed(sock(A, 500), sock(B, 500), &msg(GCM, 2));
         let (f, v) = mutate(&mut r, first, &inner);
         // B's answer: same header as the recording, mutated inner payloads.
-        use ike_proto::wire::{build_protected, EncryptedKind, Flags, Header};
-        let spi_i = u64::from_be_bytes(k(&kk, "IKE_SA 1", "SPIi").try_into().unwrap());
-        let spi_r = u64::from_be_bytes(k(&kk, "IKE_SA 1", "SPIr").try_into().unwrap());
-        let h = Header::new(
-            spi_i,
-            spi_r,
-            ike_proto::wire::ExchangeType::IKE_AUTH,
-            Flags {
-                initiator: false,
-                version: false,
-                response: true,
-            },
-            1,
-        );
-        let c = SkCipher::new(
-            EncrAlg::AesGcm16_256,
-            IntegAlg::None,
-            &k(&kk, "IKE_SA 1", "SK_er"),
-            &[],
-        )
-        .unwrap();
-        let ct_len = c.sealed_len(v.len()) - c.iv_len() - c.icv_len();
-        let buf = build_protected(
-            &h,
-            &[],
-            EncryptedKind::Sk,
-            f,
-            c.iv_len(),
-            ct_len,
-            c.icv_len(),
-        )
-        .unwrap();
-        let sealed = c
-            .encrypt(buf.aad(), &v, &[0, 0, 0, 0, 0, 0, 1, 0x99])
-            .unwrap();
-        let start = buf.iv_range().start;
-        let mut out = buf.into_bytes();
-        out[start..].copy_from_slice(&sealed);
-        a.feed(sock(A, 4500), sock(B, 4500), &marker(&out));
+        let response = ike_proto::wire::Flags {
+            initiator: false,
+            version: false,
+            response: true,
+        };
+        let iv = [0, 0, 0, 0, 0, 0, 1, 0x99];
+        let h = ike_sa1_header(&kk, ike_proto::wire::ExchangeType::IKE_AUTH, response, 1);
+        let out = seal(&kk, &h, "SK_er", f, &v, &iv);
+        a.feed(sock(A, 4500), sock(B, 4500), &out);
         if a.e.ike_sa_count() == 0 {
             refused += 1;
             // The reserved SPI went back to the kernel.
-            assert!(a
-                .deleted
-                .contains(&spi32(&k(&kk, "CHILD_SA 1", "SPI_B_to_A"))));
+            assert!(a.deleted_child(&kk, "CHILD_SA 1", "SPI_B_to_A"));
             assert!(a.sas.is_empty());
         }
     }

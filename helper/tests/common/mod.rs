@@ -55,17 +55,20 @@ pub fn assert_register_reply(bytes: &[u8], seq: u32) {
     assert!(ciphers.iter().any(|a| a.id == 12), "{ciphers:?}");
 }
 
-/// Waits until `path` exists (the helper has bound its socket).
-pub fn wait_for_path(path: &Path, child: &mut Child) {
+/// Waits until the helper's log (its stderr, in `log`) holds `ready`: the
+/// line it writes once it listens. Waiting for the socket file instead is a
+/// race: bind(2) creates it before chown and listen(2), and a socket file a
+/// killed earlier instance left behind exists from the start.
+pub fn wait_for_log(log: &Path, ready: &str, child: &mut Child) {
     let t0 = Instant::now();
-    while !path.exists() {
+    while !std::fs::read_to_string(log).is_ok_and(|t| t.contains(ready)) {
         if let Ok(Some(st)) = child.try_wait() {
             panic!("helper exited early: {st}");
         }
         assert!(
             t0.elapsed() < Duration::from_secs(10),
-            "{} never appeared",
-            path.display()
+            "{} never logged {ready:?}",
+            log.display()
         );
         std::thread::sleep(Duration::from_millis(20));
     }

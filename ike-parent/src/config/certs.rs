@@ -285,6 +285,36 @@ mod tests {
         assert!(der_shape(&[0x30, 0x88, 0xff, 0xff, 0xff, 0xff]).is_err());
     }
 
+    /// Random bytes and mutated valid files: an error or a result, never a
+    /// panic (the files are admin input, but a corrupt one must not bring
+    /// the daemon down with a backtrace).
+    #[test]
+    fn garbage_never_panics() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let valid = b"-----BEGIN CERTIFICATE-----\nMAIFAA==\n-----END CERTIFICATE-----\n".to_vec();
+        for round in 0..20_000 {
+            let input: Vec<u8> = if round % 2 == 0 {
+                let len = (next() % 64) as usize;
+                (0..len).map(|_| next() as u8).collect()
+            } else {
+                let mut m = valid.clone();
+                for _ in 0..=(next() % 4) {
+                    let i = (next() as usize) % m.len();
+                    m[i] = next() as u8;
+                }
+                m
+            };
+            let _ = certificates(&input);
+            let _ = der_shape(&input);
+        }
+    }
+
     #[test]
     fn pem_bundles_and_der() {
         // "MAIFAA==" is 30 02 05 00; "MAA=" is 30 00.

@@ -328,50 +328,7 @@ pub fn acquire_configured(allowed: &AllowedSet, sel: &ike_ipc::msg::pfkey::Selec
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ike_ipc::msg::pfkey::Selectors;
-
-    fn ip(s: &str) -> IpAddr {
-        s.parse().unwrap()
-    }
-    fn net(s: &str) -> IpNet {
-        let (a, p) = s.split_once('/').unwrap();
-        IpNet::new(ip(a), p.parse().unwrap()).unwrap()
-    }
-
-    fn allowed() -> AllowedSet {
-        AllowedSet {
-            children: vec![AllowedChild {
-                local: Some(ip("192.0.2.1")),
-                peer: Some(net("192.0.2.2/32")),
-                protocol: IpsecProtocol::Esp,
-                mode: Encapsulation::Tunnel,
-                flows: vec![Flow {
-                    proto: None,
-                    src: net("10.1.0.0/16"),
-                    src_port: None,
-                    dst: net("10.2.0.0/16"),
-                    dst_port: None,
-                }],
-            }],
-        }
-    }
-
-    fn pol(dir: PolicyDir, src: &str, dst: &str, tunnel: (&str, &str)) -> PolicyParams {
-        PolicyParams {
-            dir,
-            sel: Selectors {
-                src: net(src),
-                dst: net(dst),
-                proto: None,
-                src_port: None,
-                dst_port: None,
-            },
-            proto: IpsecProtocol::Esp,
-            mode: Encapsulation::Tunnel,
-            tunnel: Some((ip(tunnel.0), ip(tunnel.1))),
-            reqid: 1,
-        }
-    }
+    use crate::test_support::{allowed_tunnel as allowed, esp_id, ip, policy as pol, sa_params};
 
     #[test]
     fn sas_between_configured_ends_only() {
@@ -470,12 +427,7 @@ mod tests {
             acquire_seq: 0,
         };
         for spi in 0..MAX_LARVAL as u32 - 1 {
-            let id = SaId {
-                proto: IpsecProtocol::Esp,
-                spi: 0x1000 + spi,
-                src: ip("192.0.2.2"),
-                dst: ip("192.0.2.1"),
-            };
+            let id = esp_id(0x1000 + spi, "192.0.2.2", "192.0.2.1");
             o.sas.insert(
                 sa_key(&id),
                 OwnedSa {
@@ -498,33 +450,17 @@ mod tests {
 
     #[test]
     fn installed_sas_and_policies_are_capped() {
-        use ike_ipc::config::{Encryption, Secret};
-        use ike_ipc::msg::pfkey::{SaLifetime, SaParams};
         let a = allowed();
         let mut o = Owned::default();
         let t0 = Instant::now();
-        let mk = |spi| SaId {
-            proto: IpsecProtocol::Esp,
-            spi,
-            src: ip("192.0.2.1"),
-            dst: ip("192.0.2.2"),
-        };
+        let mk = |spi| esp_id(spi, "192.0.2.1", "192.0.2.2");
         let add = |spi| {
-            KernelRequest::AddSa(Box::new(SaParams {
-                id: mk(spi),
-                mode: Encapsulation::Tunnel,
-                reqid: 0,
-                encryption: Some(Encryption::Null),
-                enc_key: Secret::new(vec![]),
-                integrity: None,
-                auth_key: Secret::new(vec![]),
-                replay_window: 0,
-                esn: false,
-                soft: SaLifetime::default(),
-                hard: SaLifetime::default(),
-                natt: None,
-                acquire_seq: 0,
-            }))
+            KernelRequest::AddSa(Box::new(sa_params(
+                spi,
+                "192.0.2.1",
+                "192.0.2.2",
+                Encapsulation::Tunnel,
+            )))
         };
         for spi in 0..MAX_SAS as u32 {
             o.sas.insert(

@@ -281,6 +281,18 @@ fn kame_policy(
     })
 }
 
+/// The policy's selectors as KAME's SRC and DST address extensions.
+fn with_selectors(m: Message, p: &PolicyParams) -> Message {
+    m.with(Ext::Address(
+        ExtKind::AddressSrc,
+        selector(p.sel.src, p.sel.src_port, p.sel.proto),
+    ))
+    .with(Ext::Address(
+        ExtKind::AddressDst,
+        selector(p.sel.dst, p.sel.dst_port, p.sel.proto),
+    ))
+}
+
 /// KAME SPDADD / SPDUPDATE.
 pub fn spd_add(
     d: Dialect,
@@ -289,15 +301,7 @@ pub fn spd_add(
     pid: u32,
     p: &PolicyParams,
 ) -> Result<Message, String> {
-    Ok(header(t, SaType::Unspec, seq, pid)
-        .with(Ext::Address(
-            ExtKind::AddressSrc,
-            selector(p.sel.src, p.sel.src_port, p.sel.proto),
-        ))
-        .with(Ext::Address(
-            ExtKind::AddressDst,
-            selector(p.sel.dst, p.sel.dst_port, p.sel.proto),
-        ))
+    Ok(with_selectors(header(t, SaType::Unspec, seq, pid), p)
         .with(Ext::Policy(kame_policy(d, p, 0, true)?)))
 }
 
@@ -313,16 +317,10 @@ pub fn spd_delete(
         return Ok(header(MsgType::SpdDelete2, SaType::Unspec, seq, pid)
             .with(Ext::Policy(kame_policy(d, p, kernel_id, false)?)));
     }
-    Ok(header(MsgType::SpdDelete, SaType::Unspec, seq, pid)
-        .with(Ext::Address(
-            ExtKind::AddressSrc,
-            selector(p.sel.src, p.sel.src_port, p.sel.proto),
-        ))
-        .with(Ext::Address(
-            ExtKind::AddressDst,
-            selector(p.sel.dst, p.sel.dst_port, p.sel.proto),
-        ))
-        .with(Ext::Policy(kame_policy(d, p, 0, false)?)))
+    Ok(
+        with_selectors(header(MsgType::SpdDelete, SaType::Unspec, seq, pid), p)
+            .with(Ext::Policy(kame_policy(d, p, 0, false)?)),
+    )
 }
 
 /// KAME SPDGET by policy id (ACQUIRE's selectors, DIALECTS.md 4.4).

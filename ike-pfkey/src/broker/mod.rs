@@ -422,6 +422,15 @@ impl Broker {
             || self.held.iter().take(before).any(|h| h.object == *object)
     }
 
+    /// A pending request left the table: its object may be free now for
+    /// the requests waiting on it, or, during shutdown, for its DELETE.
+    fn after_answer(&mut self, now: Instant) {
+        self.release_held(now);
+        if self.shutting_down && self.cfg.delete_on_exit {
+            self.remove_owned(now);
+        }
+    }
+
     /// Send the held requests whose object is free now, oldest first.
     fn release_held(&mut self, now: Instant) {
         let mut i = 0;
@@ -601,7 +610,7 @@ impl Broker {
                 Some(p) if p.msg_type == h.msg_type => {
                     self.answered(&p.op);
                     self.complete(p.op, msg, now);
-                    self.release_held(now);
+                    self.after_answer(now);
                 }
                 Some(p) => {
                     log::debug!(
@@ -828,10 +837,6 @@ impl Broker {
             }
         };
         self.reply(id, result);
-        if self.shutting_down && self.cfg.delete_on_exit {
-            // Installed after the shutdown's clean-up list was made.
-            self.remove_owned(now);
-        }
     }
 
     fn maybe_ready(&mut self) {
@@ -931,12 +936,8 @@ impl Broker {
     /// an operator's `setkey`; if it was ours, forget it so that shutdown does
     /// not try to delete it and ike-net may install it again.
     fn on_spd_expire(&mut self, msg: &Message) {
-        let ev = match SpdExpire::from_message(msg) {
-            Ok(ev) => ev,
-            Err(e) => {
-                log::warn!("malformed SPDEXPIRE from the kernel ignored: {e}");
-                return;
-            }
+        let Some(ev) = decoded(SpdExpire::from_message(msg), "SPDEXPIRE") else {
+            return;
         };
         let d = self.cfg.dialect;
         let sel = build::selectors_from_spd(msg);
@@ -966,12 +967,8 @@ impl Broker {
     /// the old one; the IKE SA notices the move on its own next exchange
     /// (RFC 7296 2.23). ike-net would need a new IPC message to act sooner.
     fn on_new_mapping(&mut self, msg: &Message) {
-        let ev = match NatTNewMapping::from_message(msg) {
-            Ok(ev) => ev,
-            Err(e) => {
-                log::warn!("malformed NAT_T_NEW_MAPPING from the kernel ignored: {e}");
-                return;
-            }
+        let Some(ev) = decoded(NatTNewMapping::from_message(msg), "NAT_T_NEW_MAPPING") else {
+            return;
         };
         let ours = self.owned.sas.values().any(|s| {
             s.id.proto == IpsecProtocol::Esp && s.id.spi == ev.spi && s.id.src == ev.old.ip()
@@ -1002,7 +999,7 @@ impl Broker {
                 self.fail(p.op, KernelError::Timeout);
             }
         }
-        self.release_held(now);
+        self.after_answer(now);
         if self.dump.as_ref().is_some_and(|d| d.deadline <= now) {
             if let Some(d) = self.dump.take() {
                 // OpenBSD sends nothing at all for an empty table (DIALECTS.md 4.3).
@@ -1028,15 +1025,18 @@ impl Broker {
         }
     }
 
-    /// Queue the deletion of everything in `owned` and forget it. At shutdown,
-    /// and again whenever a request that was in flight then installs something:
-    /// the kernel handles our messages in order, so each delete runs after
-    /// whatever created its object.
+    /// Queue the deletion of what we own and forget it: at shutdown, and
+    /// again as each request that was in flight then is answered. An object
+    /// with a request in flight waits for its answer (which may install it
+    /// or remove it), so that its DELETE is written once, after that request.
     fn remove_owned(&mut self, now: Instant) {
         let d = self.cfg.dialect;
         let pid = self.cfg.pid;
-        let policies = std::mem::take(&mut self.owned.policies);
-        for p in policies {
+        let (busy, free): (Vec<_>, Vec<_>) = std::mem::take(&mut self.owned.policies)
+            .into_iter()
+            .partition(|p| self.busy(&Object::Policy(p.params.dir, p.params.sel), 0));
+        self.owned.policies = busy;
+        for p in free {
             let seq = self.next_seq();
             let m = if d.is_kame() {
                 build::spd_delete(d, seq, pid, &p.params, p.kernel_id)
@@ -1048,8 +1048,11 @@ impl Broker {
                 Err(e) => log::warn!("cannot remove policy {:?}: {e}", p.params),
             }
         }
-        let sas = std::mem::take(&mut self.owned.sas);
-        for sa in sas.values() {
+        let (busy, free): (BTreeMap<_, _>, BTreeMap<_, _>) = std::mem::take(&mut self.owned.sas)
+            .into_iter()
+            .partition(|(key, _)| self.busy(&Object::Sa(*key), 0));
+        self.owned.sas = busy;
+        for sa in free.values() {
             let seq = self.next_seq();
             let m = build::sa_only(
                 MsgType::Delete,
@@ -1063,6 +1066,12 @@ impl Broker {
             self.send(m, Op::Cleanup, now);
         }
     }
+}
+
+/// A decoded kernel event, or `None` once the reason it is malformed is logged.
+fn decoded<T>(r: Result<T, crate::wire::Error>, what: &str) -> Option<T> {
+    r.map_err(|e| log::warn!("malformed {what} from the kernel ignored: {e}"))
+        .ok()
 }
 
 fn is_getspi(op: &Op) -> bool {

@@ -5,46 +5,22 @@
 
 use super::*;
 use crate::sim::{ConnId, Delivery, Engine, SimConfig, EEXIST, ENOSYS, ESRCH};
-use crate::wire::{Address, Ext, Header, Key, Lifetime, Sa, Sa2};
-use allow::AllowedChild;
-use ike_ipc::config::{Encapsulation, Encryption, Flow, Integrity, IpNet, IpsecProtocol, Secret};
+use crate::test_support::*;
+use crate::wire::{Address, Ext, Header, Lifetime, Sa2};
+use ike_ipc::config::{Encapsulation, Encryption, Flow, Integrity, IpsecProtocol, Secret};
 use ike_ipc::msg::pfkey::{NatT, PolicyDir, SaLifetime, SaParams, Selectors};
-use std::net::IpAddr;
 
-const PID: u32 = 4242;
-
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
-fn net(s: &str) -> IpNet {
-    let (a, p) = s.split_once('/').unwrap();
-    IpNet::new(ip(a), p.parse().unwrap()).unwrap()
-}
-
+/// The configured tunnel, and an IPv6 transport-mode child.
 pub(crate) fn allowed() -> AllowedSet {
-    let flow = |src: &str, dst: &str| Flow {
-        proto: None,
-        src: net(src),
-        src_port: None,
-        dst: net(dst),
-        dst_port: None,
-    };
     AllowedSet {
         children: vec![
-            AllowedChild {
-                local: Some(ip("192.0.2.1")),
-                peer: Some(net("192.0.2.2/32")),
-                protocol: IpsecProtocol::Esp,
-                mode: Encapsulation::Tunnel,
-                flows: vec![flow("10.1.0.0/16", "10.2.0.0/16")],
-            },
-            AllowedChild {
-                local: Some(ip("2001:db8::1")),
-                peer: Some(net("2001:db8::2/128")),
-                protocol: IpsecProtocol::Esp,
-                mode: Encapsulation::Transport,
-                flows: vec![flow("2001:db8::1/128", "2001:db8::2/128")],
-            },
+            tunnel_child(),
+            esp_child(
+                "2001:db8::1",
+                "2001:db8::2/128",
+                Encapsulation::Transport,
+                flow("2001:db8::1/128", "2001:db8::2/128"),
+            ),
         ],
     }
 }
@@ -74,12 +50,8 @@ impl Rig {
         let me = engine.connect();
         let other = engine.connect();
         let cfg = BrokerConfig {
-            dialect,
-            pid: PID,
-            flush_on_start: false,
             delete_on_exit,
-            allowed: allowed(),
-            timeout: Duration::from_secs(5),
+            ..broker_config(dialect, allowed())
         };
         let broker = Broker::new(cfg, now);
         let mut r = Rig {
@@ -150,6 +122,14 @@ impl Rig {
         self.take_reply(id)
     }
 
+    fn add_sa(&mut self, p: SaParams) -> Result<KernelReply, KernelError> {
+        self.req(KernelRequest::AddSa(Box::new(p)))
+    }
+
+    fn update_sa(&mut self, p: SaParams) -> Result<KernelReply, KernelError> {
+        self.req(KernelRequest::UpdateSa(Box::new(p)))
+    }
+
     fn events(&mut self) -> Vec<KernelEvent> {
         let mut ev = Vec::new();
         self.net.retain(|m| match m {
@@ -189,69 +169,6 @@ impl Rig {
     }
 }
 
-fn sa_params(spi: u32, src: &str, dst: &str, mode: Encapsulation) -> SaParams {
-    SaParams {
-        id: SaId {
-            proto: IpsecProtocol::Esp,
-            spi,
-            src: ip(src),
-            dst: ip(dst),
-        },
-        mode,
-        reqid: 7,
-        encryption: Some(Encryption::Aes128Cbc),
-        enc_key: Secret::new(vec![0x11; 16]),
-        integrity: Some(Integrity::HmacSha1),
-        auth_key: Secret::new(vec![0x22; 20]),
-        replay_window: 32,
-        esn: false,
-        soft: SaLifetime {
-            seconds: 0,
-            bytes: 0,
-            packets: 0,
-        },
-        hard: SaLifetime {
-            seconds: 0,
-            bytes: 0,
-            packets: 0,
-        },
-        natt: None,
-        acquire_seq: 0,
-    }
-}
-
-fn tunnel_policy(dir: PolicyDir) -> PolicyParams {
-    let (src, dst, ends) = match dir {
-        PolicyDir::Out => ("10.1.0.0/16", "10.2.0.0/16", ("192.0.2.1", "192.0.2.2")),
-        _ => ("10.2.0.0/16", "10.1.0.0/16", ("192.0.2.2", "192.0.2.1")),
-    };
-    PolicyParams {
-        dir,
-        sel: Selectors {
-            src: net(src),
-            dst: net(dst),
-            proto: None,
-            src_port: None,
-            dst_port: None,
-        },
-        proto: IpsecProtocol::Esp,
-        mode: Encapsulation::Tunnel,
-        tunnel: Some((ip(ends.0), ip(ends.1))),
-        reqid: 7,
-    }
-}
-
-fn getspi(src: &str, dst: &str, mode: Encapsulation) -> KernelRequest {
-    KernelRequest::GetSpi {
-        proto: IpsecProtocol::Esp,
-        src: ip(src),
-        dst: ip(dst),
-        mode,
-        reqid: 7,
-        acquire_seq: 0,
-    }
-}
-
 fn spi_of(r: Result<KernelReply, KernelError>) -> u32 {
     match r {
         Ok(KernelReply::Spi(s)) => s,
@@ -261,22 +178,13 @@ fn spi_of(r: Result<KernelReply, KernelError>) -> u32 {
 
 /// An SA installed by someone else (pid 999) through the other socket.
 fn foreign_add(r: &mut Rig, spi: u32, src: &str, dst: &str) {
-    let m = Message::new(Header::new(MsgType::Add, SaType::Esp, 1, 999))
-        .with(Ext::Sa(
-            ExtKind::Sa,
-            Sa {
-                spi,
-                replay: 0,
-                state: 1,
-                auth: 3,
-                encrypt: 12,
-                flags: 0,
-            },
-        ))
-        .with(Ext::Address(ExtKind::AddressSrc, Address::host(ip(src))))
-        .with(Ext::Address(ExtKind::AddressDst, Address::host(ip(dst))))
-        .with(Ext::Key(ExtKind::KeyAuth, Key::new(&[1; 20]).unwrap()))
-        .with(Ext::Key(ExtKind::KeyEncrypt, Key::new(&[2; 16]).unwrap()));
+    let m = raw_sa(
+        Header::new(MsgType::Add, SaType::Esp, 1, 999),
+        spi,
+        src,
+        dst,
+        1,
+    );
     let out = r.other_sends(m);
     assert_eq!(
         Message::parse(r.engine.dialect(), &out[0].bytes)
@@ -320,12 +228,8 @@ fn flush_on_start_when_configured() {
     let mut e = Engine::new(SimConfig::default(), now);
     let me = e.connect();
     let cfg = BrokerConfig {
-        dialect: Dialect::Linux,
-        pid: PID,
         flush_on_start: true,
-        delete_on_exit: true,
-        allowed: allowed(),
-        timeout: Duration::from_secs(5),
+        ..broker_config(Dialect::Linux, allowed())
     };
     let mut b = Broker::new(cfg, now);
     let sent: Vec<Vec<u8>> = std::iter::from_fn(|| b.poll_kernel_transmit()).collect();
@@ -371,16 +275,10 @@ fn tunnel_child_sa_lifecycle_ipv4() {
         bytes: 1 << 31,
         packets: 0,
     };
-    assert_eq!(
-        r.req(KernelRequest::UpdateSa(Box::new(inbound))),
-        Ok(KernelReply::Done)
-    );
+    assert_eq!(r.update_sa(inbound), Ok(KernelReply::Done));
     // Outbound SA: the peer's SPI.
     let out = sa_params(0xc0ffee, "192.0.2.1", "192.0.2.2", Encapsulation::Tunnel);
-    assert_eq!(
-        r.req(KernelRequest::AddSa(Box::new(out))),
-        Ok(KernelReply::Done)
-    );
+    assert_eq!(r.add_sa(out), Ok(KernelReply::Done));
     for dir in [PolicyDir::Out, PolicyDir::In, PolicyDir::Fwd] {
         assert_eq!(
             r.req(KernelRequest::AddPolicy(tunnel_policy(dir))),
@@ -402,12 +300,7 @@ fn tunnel_child_sa_lifecycle_ipv4() {
         (16, 2, 7)
     );
     // GET reports lifetimes, never keys.
-    let id = SaId {
-        proto: IpsecProtocol::Esp,
-        spi: 0xc0ffee,
-        src: ip("192.0.2.1"),
-        dst: ip("192.0.2.2"),
-    };
+    let id = esp_id(0xc0ffee, "192.0.2.1", "192.0.2.2");
     match r.req(KernelRequest::GetSa(id)) {
         Ok(KernelReply::Sa(info)) => {
             assert_eq!(info.id, id);
@@ -442,10 +335,7 @@ fn transport_sa_and_policy_ipv6_with_nat_t() {
         sport: 4500,
         dport: 4501,
     });
-    assert_eq!(
-        r.req(KernelRequest::UpdateSa(Box::new(p))),
-        Ok(KernelReply::Done)
-    );
+    assert_eq!(r.update_sa(p), Ok(KernelReply::Done));
     let sa = r.engine.sas().next().unwrap();
     assert_eq!(sa.natt, Some((2, 4500, 4501)));
     assert_eq!(sa.mode, 1);
@@ -528,45 +418,22 @@ fn kernel_errors_become_typed_errors() {
     // Someone else holds SPI 0x6000 toward our peer: ADD gets EEXIST.
     foreign_add(&mut r, 0x6000, "192.0.2.1", "192.0.2.2");
     let p = sa_params(0x6000, "192.0.2.1", "192.0.2.2", Encapsulation::Tunnel);
-    assert_eq!(
-        r.req(KernelRequest::AddSa(Box::new(p))),
-        Err(KernelError::Kernel(i32::from(EEXIST)))
-    );
+    assert_eq!(r.add_sa(p), Err(KernelError::Kernel(i32::from(EEXIST))));
     // An algorithm the kernel lacks: ENOSYS.
     let spi = spi_of(r.req(getspi("192.0.2.2", "192.0.2.1", Encapsulation::Tunnel)));
     let mut p = sa_params(spi, "192.0.2.2", "192.0.2.1", Encapsulation::Tunnel);
     p.encryption = Some(Encryption::Aes128Gcm16);
     p.integrity = None;
     p.enc_key = Secret::new(vec![3; 20]);
-    assert_eq!(
-        r.req(KernelRequest::UpdateSa(Box::new(p))),
-        Err(KernelError::Kernel(i32::from(ENOSYS)))
-    );
+    assert_eq!(r.update_sa(p), Err(KernelError::Kernel(i32::from(ENOSYS))));
     // Our SA deleted behind our back: ESRCH.
     let p = sa_params(0x6001, "192.0.2.1", "192.0.2.2", Encapsulation::Tunnel);
-    assert_eq!(
-        r.req(KernelRequest::AddSa(Box::new(p))),
-        Ok(KernelReply::Done)
+    assert_eq!(r.add_sa(p), Ok(KernelReply::Done));
+    let del = spi_message(Header::new(MsgType::Delete, SaType::Esp, 2, 999), 0x6001).with(
+        Ext::Address(ExtKind::AddressDst, Address::host(ip("192.0.2.2"))),
     );
-    let del = Message::new(Header::new(MsgType::Delete, SaType::Esp, 2, 999))
-        .with(Ext::Sa(
-            ExtKind::Sa,
-            Sa {
-                spi: 0x6001,
-                ..Sa::default()
-            },
-        ))
-        .with(Ext::Address(
-            ExtKind::AddressDst,
-            Address::host(ip("192.0.2.2")),
-        ));
     r.other_sends(del);
-    let id = SaId {
-        proto: IpsecProtocol::Esp,
-        spi: 0x6001,
-        src: ip("192.0.2.1"),
-        dst: ip("192.0.2.2"),
-    };
+    let id = esp_id(0x6001, "192.0.2.1", "192.0.2.2");
     assert_eq!(
         r.req(KernelRequest::GetSa(id)),
         Err(KernelError::Kernel(i32::from(ESRCH)))
@@ -574,10 +441,7 @@ fn kernel_errors_become_typed_errors() {
     // What the broker itself refuses to encode for Linux: ChaCha20, SHA2-256, ESN.
     let mut p = sa_params(0x6002, "192.0.2.1", "192.0.2.2", Encapsulation::Tunnel);
     p.integrity = Some(Integrity::HmacSha2_256);
-    assert!(matches!(
-        r.req(KernelRequest::AddSa(Box::new(p))),
-        Err(KernelError::Unsupported(_))
-    ));
+    assert!(matches!(r.add_sa(p), Err(KernelError::Unsupported(_))));
     let mut pol = tunnel_policy(PolicyDir::Out);
     pol.reqid = 0x4000;
     assert!(matches!(
@@ -586,10 +450,7 @@ fn kernel_errors_become_typed_errors() {
     ));
     let mut p = sa_params(0x6002, "192.0.2.1", "192.0.2.2", Encapsulation::Tunnel);
     p.esn = true;
-    assert!(matches!(
-        r.req(KernelRequest::AddSa(Box::new(p))),
-        Err(KernelError::Unsupported(_))
-    ));
+    assert!(matches!(r.add_sa(p), Err(KernelError::Unsupported(_))));
 }
 
 #[test]
@@ -621,10 +482,7 @@ fn multi_message_dumps_linux_and_freebsd() {
         );
         for spi in [0x7001, 0x7002, 0x7003] {
             let p = sa_params(spi, "192.0.2.1", "192.0.2.2", Encapsulation::Tunnel);
-            assert_eq!(
-                r.req(KernelRequest::AddSa(Box::new(p))),
-                Ok(KernelReply::Done)
-            );
+            assert_eq!(r.add_sa(p), Ok(KernelReply::Done));
         }
         let parts = r.dump(false).unwrap();
         let mut spis: Vec<u32> = parts.iter().map(|m| m.sa().unwrap().spi).collect();
@@ -698,38 +556,14 @@ fn acquire_carries_the_policy_selectors() {
 fn acquire_outside_the_configuration_is_not_passed_on() {
     let mut r = Rig::new();
     // Another daemon's policy for traffic we do not protect.
-    let sa = |s: &str| -> std::net::SocketAddr { format!("{s}:0").parse().unwrap() };
-    let pol = Message::new(Header::new(MsgType::SpdAdd, SaType::Unspec, 5, 999))
-        .with(Ext::Address(
-            ExtKind::AddressSrc,
-            Address {
-                proto: 255,
-                prefix_len: 12,
-                addr: sa("172.16.0.0"),
-            },
-        ))
-        .with(Ext::Address(
-            ExtKind::AddressDst,
-            Address {
-                proto: 255,
-                prefix_len: 12,
-                addr: sa("172.32.0.0"),
-            },
-        ))
-        .with(Ext::Policy(crate::wire::Policy {
-            policy_type: 2,
-            dir: 2,
-            scope: 0,
-            id: 0,
-            priority: 0,
-            requests: vec![crate::wire::IpsecRequest {
-                proto: 50,
-                mode: 2,
-                level: 2,
-                reqid: 0,
-                tunnel: Some((sa("192.0.2.1"), sa("198.51.100.9"))),
-            }],
-        }));
+    let pol = raw_spd(
+        Header::new(MsgType::SpdAdd, SaType::Unspec, 5, 999),
+        crate::dialect::IPSEC_DIR_OUTBOUND,
+        "172.16.0.0/12",
+        "172.32.0.0/12",
+        ("192.0.2.1", "198.51.100.9"),
+        0,
+    );
     r.other_sends(pol);
     let (_, out) = r
         .engine
@@ -745,72 +579,27 @@ fn acquire_outside_the_configuration_is_not_passed_on() {
 fn soft_and_hard_expire_become_events_for_our_sas_only() {
     let mut r = Rig::new();
     let mut p = sa_params(0x8001, "192.0.2.1", "192.0.2.2", Encapsulation::Tunnel);
-    p.soft = SaLifetime {
-        seconds: 5,
-        bytes: 0,
-        packets: 0,
-    };
-    p.hard = SaLifetime {
-        seconds: 10,
-        bytes: 0,
-        packets: 0,
-    };
-    assert_eq!(
-        r.req(KernelRequest::AddSa(Box::new(p))),
-        Ok(KernelReply::Done)
-    );
+    p.soft = seconds(5);
+    p.hard = seconds(10);
+    assert_eq!(r.add_sa(p), Ok(KernelReply::Done));
     // A foreign SA with the same lifetimes expires silently for us.
-    let m = Message::new(Header::new(MsgType::Add, SaType::Esp, 1, 999))
-        .with(Ext::Sa(
-            ExtKind::Sa,
-            Sa {
-                spi: 0x8002,
-                replay: 0,
-                state: 1,
-                auth: 3,
-                encrypt: 12,
-                flags: 0,
-            },
-        ))
-        .with(Ext::Lifetime(
-            ExtKind::LifetimeHard,
-            Lifetime {
-                addtime: 10,
-                ..Lifetime::default()
-            },
-        ))
-        .with(Ext::Lifetime(
-            ExtKind::LifetimeSoft,
-            Lifetime {
-                addtime: 5,
-                ..Lifetime::default()
-            },
-        ))
-        .with(Ext::Address(
-            ExtKind::AddressSrc,
-            Address::host(ip("192.0.2.1")),
-        ))
-        .with(Ext::Address(
-            ExtKind::AddressDst,
-            Address::host(ip("192.0.2.2")),
-        ))
-        .with(Ext::Key(ExtKind::KeyAuth, Key::new(&[1; 20]).unwrap()))
-        .with(Ext::Key(ExtKind::KeyEncrypt, Key::new(&[2; 16]).unwrap()))
-        .with(Ext::Sa2(Sa2 {
-            mode: 2,
-            sequence: 0,
-            reqid: 0,
-        }));
+    let m = raw_sa(
+        Header::new(MsgType::Add, SaType::Esp, 1, 999),
+        0x8002,
+        "192.0.2.1",
+        "192.0.2.2",
+        1,
+    );
+    let m = with_addtime(m, 10, 5).with(Ext::Sa2(Sa2 {
+        mode: 2,
+        sequence: 0,
+        reqid: 0,
+    }));
     r.other_sends(m);
     r.advance(4);
     assert!(r.events().is_empty());
     r.advance(1);
-    let id = SaId {
-        proto: IpsecProtocol::Esp,
-        spi: 0x8001,
-        src: ip("192.0.2.1"),
-        dst: ip("192.0.2.2"),
-    };
+    let id = esp_id(0x8001, "192.0.2.1", "192.0.2.2");
     assert_eq!(
         r.events(),
         [KernelEvent::Expire {
@@ -851,10 +640,7 @@ fn shutdown_deletes_what_we_installed_only() {
     foreign_add(&mut r, 0x9100, "192.0.2.1", "192.0.2.2");
     let spi = spi_of(r.req(getspi("192.0.2.2", "192.0.2.1", Encapsulation::Tunnel)));
     let p = sa_params(0x9101, "192.0.2.1", "192.0.2.2", Encapsulation::Tunnel);
-    assert_eq!(
-        r.req(KernelRequest::AddSa(Box::new(p))),
-        Ok(KernelReply::Done)
-    );
+    assert_eq!(r.add_sa(p), Ok(KernelReply::Done));
     assert_eq!(
         r.req(KernelRequest::AddPolicy(tunnel_policy(PolicyDir::Out))),
         Ok(KernelReply::Done)
@@ -878,27 +664,26 @@ fn shutdown_deletes_what_we_installed_only() {
 
     let mut keep = Rig::with(Dialect::Linux, false);
     let p = sa_params(0x9200, "192.0.2.1", "192.0.2.2", Encapsulation::Tunnel);
-    assert_eq!(
-        keep.req(KernelRequest::AddSa(Box::new(p))),
-        Ok(KernelReply::Done)
-    );
+    assert_eq!(keep.add_sa(p), Ok(KernelReply::Done));
     keep.broker.shutdown(keep.now);
     keep.run();
     assert_eq!(keep.engine.sas().count(), 1, "delete-on-exit off keeps SAs");
+}
+
+/// An OpenBSD flow or mask address: no prefix or protocol, the value is all.
+fn flow_addr(ip4: &str) -> Address {
+    Address {
+        proto: 0,
+        prefix_len: 0,
+        addr: std::net::SocketAddr::new(ip(ip4), 0),
+    }
 }
 
 #[test]
 fn openbsd_requests_use_flows_and_sa_flags() {
     // No OpenBSD kernel or model here: check the messages the broker writes.
     let now = Instant::now();
-    let cfg = BrokerConfig {
-        dialect: Dialect::OpenBsd,
-        pid: PID,
-        flush_on_start: false,
-        delete_on_exit: true,
-        allowed: allowed(),
-        timeout: Duration::from_secs(5),
-    };
+    let cfg = broker_config(Dialect::OpenBsd, allowed());
     let mut b = Broker::new(cfg, now);
     let regs: Vec<Message> = std::iter::from_fn(|| b.poll_kernel_transmit())
         .map(|x| Message::parse(Dialect::OpenBsd, &x).unwrap())
@@ -980,38 +765,10 @@ fn openbsd_requests_use_flows_and_sa_flags() {
         ask.header.seq,
         PID,
     ))
-    .with(Ext::Address(
-        ExtKind::SrcFlow,
-        Address {
-            proto: 0,
-            prefix_len: 0,
-            addr: "10.1.0.0:0".parse().unwrap(),
-        },
-    ))
-    .with(Ext::Address(
-        ExtKind::SrcMask,
-        Address {
-            proto: 0,
-            prefix_len: 0,
-            addr: "255.255.0.0:0".parse().unwrap(),
-        },
-    ))
-    .with(Ext::Address(
-        ExtKind::DstFlow,
-        Address {
-            proto: 0,
-            prefix_len: 0,
-            addr: "10.2.0.0:0".parse().unwrap(),
-        },
-    ))
-    .with(Ext::Address(
-        ExtKind::DstMask,
-        Address {
-            proto: 0,
-            prefix_len: 0,
-            addr: "255.255.0.0:0".parse().unwrap(),
-        },
-    ));
+    .with(Ext::Address(ExtKind::SrcFlow, flow_addr("10.1.0.0")))
+    .with(Ext::Address(ExtKind::SrcMask, flow_addr("255.255.0.0")))
+    .with(Ext::Address(ExtKind::DstFlow, flow_addr("10.2.0.0")))
+    .with(Ext::Address(ExtKind::DstMask, flow_addr("255.255.0.0")));
     b.handle_kernel(&reply.emit(Dialect::OpenBsd).unwrap(), now);
     let ev: Vec<PfkeyToNet> = std::iter::from_fn(|| b.poll_net()).collect();
     assert!(
@@ -1023,14 +780,7 @@ fn openbsd_requests_use_flows_and_sa_flags() {
 #[test]
 fn a_kernel_that_never_answers_times_out() {
     let now = Instant::now();
-    let cfg = BrokerConfig {
-        dialect: Dialect::Linux,
-        pid: PID,
-        flush_on_start: false,
-        delete_on_exit: true,
-        allowed: allowed(),
-        timeout: Duration::from_secs(5),
-    };
+    let cfg = broker_config(Dialect::Linux, allowed());
     let mut b = Broker::new(cfg, now);
     b.handle_net(
         NetToPfkey::Request {
@@ -1061,14 +811,7 @@ fn a_kernel_that_never_answers_times_out() {
 fn a_blocking_write_does_not_eat_the_next_requests_time() {
     // af_key answers inside write(); a first REGISTER can take a minute.
     let t0 = Instant::now();
-    let cfg = BrokerConfig {
-        dialect: Dialect::Linux,
-        pid: PID,
-        flush_on_start: false,
-        delete_on_exit: true,
-        allowed: allowed(),
-        timeout: Duration::from_secs(5),
-    };
+    let cfg = broker_config(Dialect::Linux, allowed());
     let mut b = Broker::new(cfg, t0);
     let _esp = b.poll_kernel_transmit_at(t0).unwrap();
     let written = t0 + Duration::from_secs(54);
@@ -1092,14 +835,7 @@ fn replay_window_units_per_dialect() {
         (Dialect::OpenBsd, 64, None),
     ] {
         let now = Instant::now();
-        let cfg = BrokerConfig {
-            dialect: d,
-            pid: PID,
-            flush_on_start: false,
-            delete_on_exit: true,
-            allowed: allowed(),
-            timeout: Duration::from_secs(5),
-        };
+        let cfg = broker_config(d, allowed());
         let mut b = Broker::new(cfg, now);
         while b.poll_kernel_transmit().is_some() {}
         let mut p = sa_params(0x7777, "192.0.2.1", "192.0.2.2", Encapsulation::Tunnel);
@@ -1125,19 +861,16 @@ fn replay_window_units_per_dialect() {
 fn ipv6_tunnel_policy_carries_v6_endpoints() {
     let mut r = Rig::new();
     r.broker.set_allowed(AllowedSet {
-        children: vec![AllowedChild {
-            local: Some(ip("2001:db8::1")),
-            peer: Some(net("2001:db8::2/128")),
-            protocol: IpsecProtocol::Esp,
-            mode: Encapsulation::Tunnel,
-            flows: vec![Flow {
+        children: vec![esp_child(
+            "2001:db8::1",
+            "2001:db8::2/128",
+            Encapsulation::Tunnel,
+            Flow {
                 proto: Some(6),
-                src: net("2001:db8:1::/48"),
-                src_port: None,
-                dst: net("2001:db8:2::/48"),
                 dst_port: Some(443),
-            }],
-        }],
+                ..flow("2001:db8:1::/48", "2001:db8:2::/48")
+            },
+        )],
     });
     let mut p = PolicyParams {
         dir: PolicyDir::In,
@@ -1171,10 +904,7 @@ fn ipv6_tunnel_policy_carries_v6_endpoints() {
     ));
     // The old allowed set no longer applies after the reload.
     let old = sa_params(0x7100, "192.0.2.1", "192.0.2.2", Encapsulation::Tunnel);
-    assert!(matches!(
-        r.req(KernelRequest::AddSa(Box::new(old))),
-        Err(KernelError::Refused(_))
-    ));
+    assert!(matches!(r.add_sa(old), Err(KernelError::Refused(_))));
 }
 
 #[test]
@@ -1194,10 +924,7 @@ fn a_getspi_flood_is_capped() {
     // Completing one frees a place; after a minute the kernel forgot the rest, so do we.
     let spi = r.engine.sas().next().unwrap().spi;
     let p = sa_params(spi, "192.0.2.2", "192.0.2.1", Encapsulation::Tunnel);
-    assert_eq!(
-        r.req(KernelRequest::UpdateSa(Box::new(p))),
-        Ok(KernelReply::Done)
-    );
+    assert_eq!(r.update_sa(p), Ok(KernelReply::Done));
     spi_of(r.req(getspi("192.0.2.2", "192.0.2.1", Encapsulation::Tunnel)));
     assert!(matches!(
         r.req(getspi("192.0.2.2", "192.0.2.1", Encapsulation::Tunnel)),
@@ -1378,14 +1105,6 @@ fn kernel_says(r: &mut Rig, m: Message) {
 }
 
 fn spd_expire_msg(id: u32, dir: u8, src: &str, dst: &str) -> Message {
-    let a = |s: &str| {
-        let n = net(s);
-        Address {
-            proto: crate::dialect::IPSEC_ULPROTO_ANY,
-            prefix_len: n.prefix,
-            addr: std::net::SocketAddr::new(n.addr, 0),
-        }
-    };
     Message::new(Header::new(MsgType::SpdExpire, SaType::Unspec, 0, 0))
         .with(Ext::Lifetime(
             ExtKind::LifetimeHard,
@@ -1394,8 +1113,8 @@ fn spd_expire_msg(id: u32, dir: u8, src: &str, dst: &str) -> Message {
                 ..Lifetime::default()
             },
         ))
-        .with(Ext::Address(ExtKind::AddressSrc, a(src)))
-        .with(Ext::Address(ExtKind::AddressDst, a(dst)))
+        .with(Ext::Address(ExtKind::AddressSrc, net_address(src)))
+        .with(Ext::Address(ExtKind::AddressDst, net_address(dst)))
         .with(Ext::Policy(crate::wire::Policy {
             policy_type: crate::dialect::IPSEC_POLICY_IPSEC,
             dir,
@@ -1464,14 +1183,7 @@ fn spd_expire_is_logged_and_an_expired_policy_of_ours_forgotten() {
 fn new_mapping_msg(spi: u32, old: &str, new: &str) -> Message {
     let old: std::net::SocketAddr = old.parse().unwrap();
     let new: std::net::SocketAddr = new.parse().unwrap();
-    Message::new(Header::new(MsgType::NatTNewMapping, SaType::Esp, 3, 0))
-        .with(Ext::Sa(
-            ExtKind::Sa,
-            Sa {
-                spi,
-                ..Sa::default()
-            },
-        ))
+    spi_message(Header::new(MsgType::NatTNewMapping, SaType::Esp, 3, 0), spi)
         .with(Ext::Address(ExtKind::AddressSrc, Address::host(old.ip())))
         .with(Ext::NatTPort(ExtKind::NatTSport, old.port()))
         .with(Ext::Address(ExtKind::AddressDst, Address::host(new.ip())))
@@ -1488,10 +1200,7 @@ fn nat_t_new_mapping_is_logged_with_spi_addresses_and_port() {
         sport: 4500,
         dport: 4500,
     });
-    assert_eq!(
-        r.req(KernelRequest::UpdateSa(Box::new(p))),
-        Ok(KernelReply::Done)
-    );
+    assert_eq!(r.update_sa(p), Ok(KernelReply::Done));
     captured_log::start();
     kernel_says(
         &mut r,
@@ -1525,4 +1234,28 @@ fn nat_t_new_mapping_is_logged_with_spi_addresses_and_port() {
     // Nothing reached ike-net and the SA is still ours.
     assert!(r.events().is_empty());
     assert_eq!(r.broker.owned().sas.len(), 1);
+}
+
+#[test]
+fn shutdown_deletes_an_sa_with_a_request_in_flight_once() {
+    // An UPDATE of our larval SA is on its way when shutdown starts: the SA
+    // must be deleted after it, and only once (a second DELETE would fail
+    // with ESRCH and log a warning for nothing).
+    let mut r = Rig::new();
+    let spi = spi_of(r.req(getspi("192.0.2.2", "192.0.2.1", Encapsulation::Tunnel)));
+    let update = r.submit(KernelRequest::UpdateSa(Box::new(sa_params(
+        spi,
+        "192.0.2.2",
+        "192.0.2.1",
+        Encapsulation::Tunnel,
+    ))));
+    let before = r.sent_to_kernel;
+    captured_log::start();
+    r.broker.shutdown(r.now);
+    r.run();
+    assert_eq!(r.take_reply(update), Ok(KernelReply::Done));
+    assert!(r.broker.is_idle());
+    assert_eq!(r.engine.sas().count(), 0);
+    assert_eq!(r.sent_to_kernel - before, 2, "UPDATE, then one DELETE");
+    assert_eq!(captured_log::take(log::Level::Warn), Vec::<String>::new());
 }

@@ -125,6 +125,23 @@ pub struct SimSa {
     pub seq: u32,
 }
 
+impl SimSa {
+    /// Its SA extension, as replies and EXPIREs carry it.
+    fn sa_ext(&self) -> Ext {
+        Ext::Sa(
+            ExtKind::Sa,
+            Sa {
+                spi: self.spi,
+                replay: self.replay,
+                state: self.state,
+                auth: self.auth,
+                encrypt: self.encrypt,
+                flags: self.flags,
+            },
+        )
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct SimPolicy {
     pub src: Address,
@@ -552,17 +569,7 @@ impl Engine {
 
     fn sa_exts(&self, sa: &SimSa, now: Instant, keys: bool) -> Vec<Ext> {
         let mut v = vec![
-            Ext::Sa(
-                ExtKind::Sa,
-                Sa {
-                    spi: sa.spi,
-                    replay: sa.replay,
-                    state: sa.state,
-                    auth: sa.auth,
-                    encrypt: sa.encrypt,
-                    flags: sa.flags,
-                },
-            ),
+            sa.sa_ext(),
             Ext::Lifetime(
                 ExtKind::LifetimeCurrent,
                 Lifetime {
@@ -1132,17 +1139,7 @@ impl Engine {
             // Linux EXPIRE: seq 0, pid 0; SA, HARD or SOFT, CURRENT, addresses, SA2.
             let mut m = Message::new(Header::new(MsgType::Expire, sa.satype, 0, 0));
             m.exts = vec![
-                Ext::Sa(
-                    ExtKind::Sa,
-                    Sa {
-                        spi: sa.spi,
-                        replay: sa.replay,
-                        state: sa.state,
-                        auth: sa.auth,
-                        encrypt: sa.encrypt,
-                        flags: sa.flags,
-                    },
-                ),
+                sa.sa_ext(),
                 Ext::Lifetime(kind, limit),
                 Ext::Lifetime(
                     ExtKind::LifetimeCurrent,

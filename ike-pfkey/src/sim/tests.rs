@@ -1,20 +1,34 @@
 //! The simulated key engine, driven message by message with injected time.
 
 use super::*;
-use crate::wire::{IpsecRequest, SpiRange};
-use std::net::SocketAddr;
+use crate::test_support::{ip, raw_sa, raw_spd, with_addtime};
+use crate::wire::SpiRange;
 
 const D: Dialect = Dialect::Linux;
-
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
 
 fn host(s: &str) -> Address {
     Address {
         proto: 0,
         ..Address::host(ip(s))
     }
+}
+
+/// An engine of dialect `d` and one socket on it, at the current time.
+fn engine_of(d: Dialect) -> (Engine, ConnId, Instant) {
+    let now = Instant::now();
+    let mut e = Engine::new(
+        SimConfig {
+            dialect: d,
+            ..SimConfig::default()
+        },
+        now,
+    );
+    let a = e.connect();
+    (e, a, now)
+}
+
+fn engine() -> (Engine, ConnId, Instant) {
+    engine_of(D)
 }
 
 fn parse(d: &Delivery) -> Message {
@@ -26,41 +40,12 @@ fn req(t: MsgType, satype: SaType, seq: u32) -> Message {
 }
 
 fn add_msg(t: MsgType, spi: u32, src: &str, dst: &str, hard: u64, soft: u64) -> Message {
-    req(t, SaType::Esp, 10)
-        .with(Ext::Sa(
-            ExtKind::Sa,
-            Sa {
-                spi,
-                replay: 32,
-                state: 1,
-                auth: 3,
-                encrypt: 12,
-                flags: 0,
-            },
-        ))
-        .with(Ext::Lifetime(
-            ExtKind::LifetimeHard,
-            Lifetime {
-                addtime: hard,
-                ..Lifetime::default()
-            },
-        ))
-        .with(Ext::Lifetime(
-            ExtKind::LifetimeSoft,
-            Lifetime {
-                addtime: soft,
-                ..Lifetime::default()
-            },
-        ))
-        .with(Ext::Address(ExtKind::AddressSrc, host(src)))
-        .with(Ext::Address(ExtKind::AddressDst, host(dst)))
-        .with(Ext::Key(ExtKind::KeyAuth, Key::new(&[1; 20]).unwrap()))
-        .with(Ext::Key(ExtKind::KeyEncrypt, Key::new(&[2; 16]).unwrap()))
-        .with(Ext::Sa2(Sa2 {
-            mode: IPSEC_MODE_TUNNEL,
-            sequence: 0,
-            reqid: 7,
-        }))
+    let m = raw_sa(Header::new(t, SaType::Esp, 10, 500), spi, src, dst, 1);
+    with_addtime(m, hard, soft).with(Ext::Sa2(Sa2 {
+        mode: IPSEC_MODE_TUNNEL,
+        sequence: 0,
+        reqid: 7,
+    }))
 }
 
 fn send(e: &mut Engine, from: ConnId, m: &Message, now: Instant) -> Vec<Delivery> {
@@ -73,39 +58,39 @@ fn errno_of(out: &[Delivery]) -> u8 {
 }
 
 fn spd(dir: u8, src: &str, dst: &str, tunnel: (&str, &str)) -> Message {
-    let sa = |s: &str| -> SocketAddr { format!("{s}:0").parse().unwrap() };
-    let net = |s: &str| {
-        let (a, p) = s.split_once('/').unwrap();
-        Address {
-            proto: 255,
-            prefix_len: p.parse().unwrap(),
-            addr: sa(a),
-        }
-    };
-    req(MsgType::SpdAdd, SaType::Unspec, 20)
-        .with(Ext::Address(ExtKind::AddressSrc, net(src)))
-        .with(Ext::Address(ExtKind::AddressDst, net(dst)))
-        .with(Ext::Policy(Policy {
-            policy_type: IPSEC_POLICY_IPSEC,
-            dir,
-            scope: 0,
-            id: 0,
-            priority: 0,
-            requests: vec![IpsecRequest {
-                proto: IPPROTO_ESP,
-                mode: IPSEC_MODE_TUNNEL,
-                level: IPSEC_LEVEL_UNIQUE,
-                reqid: 7,
-                tunnel: Some((sa(tunnel.0), sa(tunnel.1))),
-            }],
-        }))
+    raw_spd(
+        Header::new(MsgType::SpdAdd, SaType::Unspec, 20, 500),
+        dir,
+        src,
+        dst,
+        tunnel,
+        7,
+    )
+}
+
+/// The tunnel's outbound policy, which most tests install.
+fn out_spd() -> Message {
+    spd(
+        IPSEC_DIR_OUTBOUND,
+        "10.1.0.0/16",
+        "10.2.0.0/16",
+        ("192.0.2.1", "192.0.2.2"),
+    )
+}
+
+/// The tunnel's inbound policy.
+fn in_spd() -> Message {
+    spd(
+        IPSEC_DIR_INBOUND,
+        "10.2.0.0/16",
+        "10.1.0.0/16",
+        ("192.0.2.2", "192.0.2.1"),
+    )
 }
 
 #[test]
 fn register_replies_to_registered_sockets_with_algorithms() {
-    let now = Instant::now();
-    let mut e = Engine::new(SimConfig::default(), now);
-    let a = e.connect();
+    let (mut e, a, now) = engine();
     let b = e.connect();
     let out = send(&mut e, a, &req(MsgType::Register, SaType::Esp, 1), now);
     assert_eq!(out.len(), 1);
@@ -129,9 +114,7 @@ fn register_replies_to_registered_sockets_with_algorithms() {
 
 #[test]
 fn getspi_update_get_delete() {
-    let now = Instant::now();
-    let mut e = Engine::new(SimConfig::default(), now);
-    let a = e.connect();
+    let (mut e, a, now) = engine();
     let other = e.connect();
     let g = req(MsgType::GetSpi, SaType::Esp, 4)
         .with(Ext::Address(ExtKind::AddressSrc, host("192.0.2.2")))
@@ -195,9 +178,7 @@ fn getspi_update_get_delete() {
 
 #[test]
 fn unsupported_algorithm_and_bad_key_are_refused() {
-    let now = Instant::now();
-    let mut e = Engine::new(SimConfig::default(), now);
-    let a = e.connect();
+    let (mut e, a, now) = engine();
     let mut m = add_msg(MsgType::Add, 0x500, "192.0.2.1", "192.0.2.2", 0, 0);
     if let Some(Ext::Sa(_, sa)) = m.exts.get_mut(0) {
         sa.encrypt = 20; // AES-GCM: not in Linux af_key's list
@@ -224,15 +205,7 @@ fn dumps_count_like_each_kernel() {
         (Dialect::Linux, [1u32, 2, 0]),
         (Dialect::FreeBsd, [2, 1, 0]),
     ] {
-        let now = Instant::now();
-        let mut e = Engine::new(
-            SimConfig {
-                dialect: d,
-                ..SimConfig::default()
-            },
-            now,
-        );
-        let a = e.connect();
+        let (mut e, a, now) = engine_of(d);
         let dump = req(MsgType::Dump, SaType::Unspec, 9);
         let out = e.handle(a, &dump.emit(d).unwrap(), now);
         assert_eq!(
@@ -254,36 +227,11 @@ fn dumps_count_like_each_kernel() {
 
 #[test]
 fn spd_add_get_delete_and_ids() {
-    let now = Instant::now();
-    let mut e = Engine::new(SimConfig::default(), now);
-    let a = e.connect();
-    let out = send(
-        &mut e,
-        a,
-        &spd(
-            IPSEC_DIR_OUTBOUND,
-            "10.1.0.0/16",
-            "10.2.0.0/16",
-            ("192.0.2.1", "192.0.2.2"),
-        ),
-        now,
-    );
+    let (mut e, a, now) = engine();
+    let out = send(&mut e, a, &out_spd(), now);
     let id = parse(&out[0]).policy().unwrap().id;
     assert_eq!(id & 7, 1, "Linux policy ids carry dir-1 in the low bits");
-    assert_eq!(
-        errno_of(&send(
-            &mut e,
-            a,
-            &spd(
-                IPSEC_DIR_OUTBOUND,
-                "10.1.0.0/16",
-                "10.2.0.0/16",
-                ("192.0.2.1", "192.0.2.2")
-            ),
-            now
-        )),
-        EEXIST
-    );
+    assert_eq!(errno_of(&send(&mut e, a, &out_spd(), now)), EEXIST);
     let mut upd = spd(
         IPSEC_DIR_OUTBOUND,
         "10.1.0.0/16",
@@ -316,37 +264,20 @@ fn spd_add_get_delete_and_ids() {
     assert_eq!(errno_of(&send(&mut e, a, &del2, now)), ENOENT);
     assert_eq!(errno_of(&send(&mut e, a, &get, now)), ENOENT);
     // SPD messages need satype 0.
-    let mut bad = spd(
-        IPSEC_DIR_INBOUND,
-        "10.2.0.0/16",
-        "10.1.0.0/16",
-        ("192.0.2.2", "192.0.2.1"),
-    );
+    let mut bad = in_spd();
     bad.header.satype = SaType::Esp;
     assert_eq!(errno_of(&send(&mut e, a, &bad, now)), EINVAL);
 }
 
 #[test]
 fn trigger_sends_acquire_to_registered_sockets_once() {
-    let now = Instant::now();
-    let mut e = Engine::new(SimConfig::default(), now);
-    let km = e.connect();
+    let (mut e, km, now) = engine();
     let bystander = e.connect();
     assert!(
         e.trigger(ip("10.1.0.5"), ip("10.2.0.9"), now).is_err(),
         "no policy yet"
     );
-    send(
-        &mut e,
-        km,
-        &spd(
-            IPSEC_DIR_OUTBOUND,
-            "10.1.0.0/16",
-            "10.2.0.0/16",
-            ("192.0.2.1", "192.0.2.2"),
-        ),
-        now,
-    );
+    send(&mut e, km, &out_spd(), now);
     let (what, out) = e.trigger(ip("10.1.0.5"), ip("10.2.0.9"), now).unwrap();
     assert!(out.is_empty(), "{what}");
     send(&mut e, km, &req(MsgType::Register, SaType::Esp, 1), now);
@@ -426,9 +357,7 @@ fn soft_then_hard_expire_on_time_and_larval_timeout() {
 
 #[test]
 fn tables_print_as_text_and_json() {
-    let now = Instant::now();
-    let mut e = Engine::new(SimConfig::default(), now);
-    let a = e.connect();
+    let (mut e, a, now) = engine();
     assert!(e.show_sad(now).contains("No SAD entries"));
     send(
         &mut e,
@@ -436,17 +365,7 @@ fn tables_print_as_text_and_json() {
         &add_msg(MsgType::Add, 0x1234, "192.0.2.1", "192.0.2.2", 0, 0),
         now,
     );
-    send(
-        &mut e,
-        a,
-        &spd(
-            IPSEC_DIR_OUTBOUND,
-            "10.1.0.0/16",
-            "10.2.0.0/16",
-            ("192.0.2.1", "192.0.2.2"),
-        ),
-        now,
-    );
+    send(&mut e, a, &out_spd(), now);
     let sad = e.show_sad(now);
     assert!(sad.contains("192.0.2.1 192.0.2.2"), "{sad}");
     assert!(
@@ -484,9 +403,7 @@ fn tables_print_as_text_and_json() {
 
 #[test]
 fn absurd_lifetimes_do_not_overflow_the_clock() {
-    let now = Instant::now();
-    let mut e = Engine::new(SimConfig::default(), now);
-    let a = e.connect();
+    let (mut e, a, now) = engine();
     send(
         &mut e,
         a,
@@ -507,16 +424,8 @@ fn absurd_lifetimes_do_not_overflow_the_clock() {
 
 #[test]
 fn freebsd_update_must_come_from_the_getspi_pid() {
-    let now = Instant::now();
     let d = Dialect::FreeBsd;
-    let mut e = Engine::new(
-        SimConfig {
-            dialect: d,
-            ..SimConfig::default()
-        },
-        now,
-    );
-    let a = e.connect();
+    let (mut e, a, now) = engine_of(d);
     let g = req(MsgType::GetSpi, SaType::Esp, 4)
         .with(Ext::Address(ExtKind::AddressSrc, host("192.0.2.2")))
         .with(Ext::Address(ExtKind::AddressDst, host("192.0.2.1")));

@@ -51,14 +51,25 @@ fn required<T>(v: Option<T>, kind: ExtKind) -> Result<T> {
     v.ok_or(Error::MissingExt(kind))
 }
 
-/// Kernel-originated messages carry no errno (RFC 2367 2.3.1; an errno
-/// would make this the echo of a failed request, not an event).
-fn no_errno(m: &Message) -> Result<()> {
-    if m.header.errno == 0 {
-        Ok(())
-    } else {
-        Err(Error::BadEvent("kernel event with an errno"))
+/// The message type and SA type an event must have, each with the error
+/// that says it has not. Kernel-originated messages carry no errno either
+/// (RFC 2367 2.3.1; an errno would make this the echo of a failed request,
+/// not an event).
+fn expect_header(
+    m: &Message,
+    msg_type: (MsgType, &'static str),
+    satype: (SaType, &'static str),
+) -> Result<()> {
+    if m.header.msg_type != msg_type.0 {
+        return Err(Error::BadEvent(msg_type.1));
     }
+    if m.header.errno != 0 {
+        return Err(Error::BadEvent("kernel event with an errno"));
+    }
+    if m.header.satype != satype.0 {
+        return Err(Error::BadEvent(satype.1));
+    }
+    Ok(())
 }
 
 fn same_family(a: &SocketAddr, b: &SocketAddr) -> Result<()> {
@@ -73,14 +84,12 @@ fn same_family(a: &SocketAddr, b: &SocketAddr) -> Result<()> {
 
 impl SpdExpire {
     pub fn from_message(m: &Message) -> Result<SpdExpire> {
-        if m.header.msg_type != MsgType::SpdExpire {
-            return Err(Error::BadEvent("not an SPDEXPIRE"));
-        }
-        no_errno(m)?;
         // Policy messages are satype UNSPEC on KAME (DIALECTS.md 2.1).
-        if m.header.satype != SaType::Unspec {
-            return Err(Error::BadEvent("SPDEXPIRE with an SA type"));
-        }
+        expect_header(
+            m,
+            (MsgType::SpdExpire, "not an SPDEXPIRE"),
+            (SaType::Unspec, "SPDEXPIRE with an SA type"),
+        )?;
         let policy = required(m.policy(), ExtKind::Policy)?;
         if policy.id == 0 {
             return Err(Error::BadEvent("SPDEXPIRE of policy id 0"));
@@ -134,16 +143,15 @@ impl fmt::Display for SpdExpire {
 
 impl NatTNewMapping {
     pub fn from_message(m: &Message) -> Result<NatTNewMapping> {
-        if m.header.msg_type != MsgType::NatTNewMapping {
-            return Err(Error::BadEvent("not a NAT_T_NEW_MAPPING"));
-        }
-        no_errno(m)?;
         // UDP encapsulation exists for ESP only (RFC 3948).
-        if m.header.satype != SaType::Esp {
-            return Err(Error::BadEvent(
+        expect_header(
+            m,
+            (MsgType::NatTNewMapping, "not a NAT_T_NEW_MAPPING"),
+            (
+                SaType::Esp,
                 "NAT_T_NEW_MAPPING for an SA type other than ESP",
-            ));
-        }
+            ),
+        )?;
         let sa = required(m.sa(), ExtKind::Sa)?;
         let src = required(m.address(ExtKind::AddressSrc), ExtKind::AddressSrc)?;
         let sport = required(m.nat_t_port(ExtKind::NatTSport), ExtKind::NatTSport)?;
@@ -174,7 +182,8 @@ impl fmt::Display for NatTNewMapping {
 mod tests {
     use super::*;
     use crate::dialect::Dialect;
-    use crate::wire::{Ext, Header, Sa};
+    use crate::test_support::spi_message;
+    use crate::wire::{Ext, Header};
 
     /// Linux NAT_T_NEW_MAPPING, built by hand after af_key's
     /// `pfkey_send_new_mapping` (little-endian host, no sa_len): SPI
@@ -321,51 +330,58 @@ mod tests {
         );
     }
 
+    fn bad_event<T: fmt::Debug>(r: Result<T>) {
+        assert!(matches!(r, Err(Error::BadEvent(_))), "{r:?}");
+    }
+
+    /// `m` with `f` applied to its header and to each extension.
+    fn changed(m: &Message, f: impl Fn(&mut Header), g: impl Fn(&mut Ext)) -> Message {
+        let mut m = m.clone();
+        f(&mut m.header);
+        m.exts.iter_mut().for_each(g);
+        m
+    }
+
     #[test]
     fn inconsistent_headers_and_values_are_errors() {
         let nm = parse(Dialect::Linux, &LINUX_NEW_MAPPING);
         let se = parse(Dialect::FreeBsd, &FREEBSD_SPDEXPIRE);
         // Each decoder takes only its own type.
-        assert!(NatTNewMapping::from_message(&se).is_err());
-        assert!(SpdExpire::from_message(&nm).is_err());
-        let mut m = nm.clone();
-        m.header.errno = 22;
-        assert!(matches!(
-            NatTNewMapping::from_message(&m),
-            Err(Error::BadEvent(_))
-        ));
-        let mut m = nm.clone();
-        m.header.satype = SaType::Ah;
-        assert!(matches!(
-            NatTNewMapping::from_message(&m),
-            Err(Error::BadEvent(_))
-        ));
-        let mut m = nm.clone();
-        for e in &mut m.exts {
+        bad_event(NatTNewMapping::from_message(&se));
+        bad_event(SpdExpire::from_message(&nm));
+        let keep = |_: &mut Ext| {};
+        bad_event(NatTNewMapping::from_message(&changed(
+            &nm,
+            |h| h.errno = 22,
+            keep,
+        )));
+        bad_event(NatTNewMapping::from_message(&changed(
+            &nm,
+            |h| h.satype = SaType::Ah,
+            keep,
+        )));
+        let v6_dst = |e: &mut Ext| {
             if let Ext::Address(ExtKind::AddressDst, a) = e {
                 a.addr = "[2001:db8::1]:0".parse().unwrap();
             }
-        }
-        assert!(matches!(
-            NatTNewMapping::from_message(&m),
-            Err(Error::BadEvent(_))
-        ));
-        let mut m = se.clone();
-        m.header.satype = SaType::Esp;
-        assert!(matches!(
-            SpdExpire::from_message(&m),
-            Err(Error::BadEvent(_))
-        ));
-        let mut m = se.clone();
-        for e in &mut m.exts {
+        };
+        bad_event(NatTNewMapping::from_message(&changed(&nm, |_| {}, v6_dst)));
+        bad_event(SpdExpire::from_message(&changed(
+            &se,
+            |h| h.satype = SaType::Esp,
+            keep,
+        )));
+        let id_zero = |e: &mut Ext| {
             if let Ext::Policy(p) = e {
                 p.id = 0;
             }
-        }
-        assert!(matches!(
-            SpdExpire::from_message(&m),
-            Err(Error::BadEvent(_))
-        ));
+        };
+        bad_event(SpdExpire::from_message(&changed(&se, |_| {}, id_zero)));
+        bad_event(SpdExpire::from_message(&changed(
+            &se,
+            |h| h.errno = 1,
+            keep,
+        )));
     }
 
     #[test]
@@ -393,24 +409,20 @@ mod tests {
 
     #[test]
     fn new_mapping_ipv6_round_trip() {
-        let m = Message::new(Header::new(MsgType::NatTNewMapping, SaType::Esp, 1, 0))
-            .with(Ext::Sa(
-                ExtKind::Sa,
-                Sa {
-                    spi: 0x1234,
-                    ..Sa::default()
-                },
-            ))
-            .with(Ext::Address(
-                ExtKind::AddressSrc,
-                Address::host("2001:db8::2".parse().unwrap()),
-            ))
-            .with(Ext::NatTPort(ExtKind::NatTSport, 4500))
-            .with(Ext::Address(
-                ExtKind::AddressDst,
-                Address::host("2001:db8::99".parse().unwrap()),
-            ))
-            .with(Ext::NatTPort(ExtKind::NatTDport, 40000));
+        let m = spi_message(
+            Header::new(MsgType::NatTNewMapping, SaType::Esp, 1, 0),
+            0x1234,
+        )
+        .with(Ext::Address(
+            ExtKind::AddressSrc,
+            Address::host("2001:db8::2".parse().unwrap()),
+        ))
+        .with(Ext::NatTPort(ExtKind::NatTSport, 4500))
+        .with(Ext::Address(
+            ExtKind::AddressDst,
+            Address::host("2001:db8::99".parse().unwrap()),
+        ))
+        .with(Ext::NatTPort(ExtKind::NatTDport, 40000));
         let back = parse(Dialect::Linux, &m.emit(Dialect::Linux).unwrap());
         let ev = NatTNewMapping::from_message(&back).unwrap();
         assert_eq!(ev.old, "[2001:db8::2]:4500".parse().unwrap());

@@ -545,6 +545,12 @@ fn captured_linux_register_reply_decodes() {
 mod known_bytes {
     use super::*;
 
+    /// `m` encodes to exactly `want`, and `want` decodes to `m`.
+    fn encodes_as(d: Dialect, m: &Message, want: &[u8]) {
+        assert_eq!(m.emit(d).unwrap(), want, "{d:?} encoding");
+        assert_eq!(&Message::parse(d, want).unwrap(), m, "{d:?} decoding");
+    }
+
     #[test]
     fn linux_getspi_v4() {
         let m = Message::new(Header::new(MsgType::GetSpi, SaType::Esp, 5, 100))
@@ -560,8 +566,7 @@ mod known_bytes {
              0300 0600 ff 20 0000 0200 0000 c0000202 0000000000000000
              0200 1000 00010000 ffffff0f 00000000",
         );
-        assert_eq!(m.emit(Dialect::Linux).unwrap(), want);
-        assert_eq!(Message::parse(Dialect::Linux, &want).unwrap(), m);
+        encodes_as(Dialect::Linux, &m, &want);
     }
 
     #[test]
@@ -584,8 +589,7 @@ mod known_bytes {
              0200 0100 01020304 00 01 00 00 00000000
              0500 0600 ff 80 0000 1c 1c 0000 00000000 20010db8000000000000000000000002 00000000 00000000",
         );
-        assert_eq!(m.emit(Dialect::FreeBsd).unwrap(), want);
-        assert_eq!(Message::parse(Dialect::FreeBsd, &want).unwrap(), m);
+        encodes_as(Dialect::FreeBsd, &m, &want);
     }
 
     fn spdadd(scope: u8) -> Message {
@@ -620,8 +624,7 @@ mod known_bytes {
                0200 0000 c0000202 0000000000000000",
         );
         let m = spdadd(0);
-        assert_eq!(m.emit(Dialect::Linux).unwrap(), want);
-        assert_eq!(Message::parse(Dialect::Linux, &want).unwrap(), m);
+        encodes_as(Dialect::Linux, &m, &want);
     }
 
     #[test]
@@ -636,8 +639,7 @@ mod known_bytes {
                1002 0000 c0000202 0000000000000000",
         );
         let m = spdadd(IPSEC_POLICYSCOPE_GLOBAL_FOR_TEST);
-        assert_eq!(m.emit(Dialect::FreeBsd).unwrap(), want);
-        assert_eq!(Message::parse(Dialect::FreeBsd, &want).unwrap(), m);
+        encodes_as(Dialect::FreeBsd, &m, &want);
         // FreeBSD's reqid is 16 bits.
         let mut big = m.clone();
         if let Some(Ext::Policy(p)) = big.exts.get_mut(2) {
@@ -673,8 +675,7 @@ mod known_bytes {
              0300 1100 00000000 1002 0000 ffff0000 0000000000000000
              0100 2500 0000 0000",
         );
-        assert_eq!(m.emit(Dialect::OpenBsd).unwrap(), want);
-        assert_eq!(Message::parse(Dialect::OpenBsd, &want).unwrap(), m);
+        encodes_as(Dialect::OpenBsd, &m, &want);
 
         let flags = openbsd::SADB_X_SAFLAGS_TUNNEL | openbsd::SADB_X_SAFLAGS_UDPENCAP;
         let m = Message::new(Header::new(MsgType::Add, SaType::Esp, 2, 77))
@@ -695,8 +696,7 @@ mod known_bytes {
              0200 0100 deadbeef 40 01 05 0c 04020000
              0100 1f00 1194 0000",
         );
-        assert_eq!(m.emit(Dialect::OpenBsd).unwrap(), want);
-        assert_eq!(Message::parse(Dialect::OpenBsd, &want).unwrap(), m);
+        encodes_as(Dialect::OpenBsd, &m, &want);
     }
 
     #[test]
@@ -726,8 +726,7 @@ mod known_bytes {
         let obsd = unhex(&format!(
             "02 06 00 02 0c00 0000 01000000 00000000 0a00 0d00 01 20 0000 {comb_bytes}"
         ));
-        assert_eq!(m.emit(Dialect::OpenBsd).unwrap(), obsd);
-        assert_eq!(Message::parse(Dialect::OpenBsd, &obsd).unwrap(), m);
+        encodes_as(Dialect::OpenBsd, &m, &obsd);
         // A count that disagrees with the combinations is refused.
         let mut bad = obsd.clone();
         bad[20] = 2;
@@ -769,8 +768,7 @@ mod known_bytes {
              0200 1300 02 00 0000 05000000 06000000
              0200 0e00 00000000 03 00 a000 a000 0000",
         );
-        assert_eq!(m.emit(Dialect::Linux).unwrap(), want);
-        assert_eq!(Message::parse(Dialect::Linux, &want).unwrap(), m);
+        encodes_as(Dialect::Linux, &m, &want);
         // On OpenBSD ext 19 is X_PROTOCOL: SA2 is not in that dialect.
         assert!(matches!(
             m.emit(Dialect::OpenBsd),
@@ -810,8 +808,7 @@ mod known_bytes {
              0400 0900 a000 0000 1111111111111111111111111111111111111111 00000000
              0300 0a00 0200 0000 0000000000000000 612e6200 00000000",
         );
-        assert_eq!(m.emit(Dialect::Linux).unwrap(), want);
-        assert_eq!(Message::parse(Dialect::Linux, &want).unwrap(), m);
+        encodes_as(Dialect::Linux, &m, &want);
     }
 }
 

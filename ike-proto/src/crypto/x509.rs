@@ -35,7 +35,9 @@ pub const MAX_CERT_LEN: usize = 16 * 1024;
 /// Length of one CERTREQ entry: a SHA-1 hash (RFC 7296 3.7).
 pub const CERTREQ_HASH_LEN: usize = 20;
 
-/// Seconds since the Unix epoch, supplied by the caller.
+/// Seconds since the Unix epoch, supplied by the caller. It is called
+/// once per received chain, inside the engine: it must not panic or block
+/// (the daemon's wall clock: `SystemTime::now()` since `UNIX_EPOCH`).
 pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
 
 /// A clock stopped at `secs` (tests, replays).
@@ -144,8 +146,9 @@ fn map_webpki(e: webpki::Error) -> CertError {
     }
 }
 
-/// Signature algorithms accepted on certificates. Source: rustls-webpki's
-/// ring set minus nothing; SHA-1 signed certificates are not in it.
+/// Signature algorithms accepted on certificates: every one rustls-webpki
+/// offers with ring. It has none with SHA-1, so SHA-1 signed certificates
+/// are refused (`UnsupportedAlgorithm`).
 static CERT_SIG_ALGS: &[&dyn pki_types::SignatureVerificationAlgorithm] = &[
     webpki::ring::ECDSA_P256_SHA256,
     webpki::ring::ECDSA_P256_SHA384,

@@ -381,8 +381,9 @@ impl Policy {
 
 impl Policy {
     /// Checks what the engine cannot decide later without failing a
-    /// negotiation: an RFC 4754 key is ECDSA P-256 or P-384, and our
-    /// certificate (if any) goes with a private key, holds that key and
+    /// negotiation: an RFC 4754 key is ECDSA P-256 or P-384; a peer
+    /// authenticated by certificate has an ID type a certificate can name;
+    /// our certificate (if any) goes with a private key, holds that key and
     /// names `local_id`. Call it when loading the configuration.
     pub fn check_auth(&self) -> Result<(), String> {
         if let LocalAuth::Rfc4754(k) = &self.local_auth {
@@ -393,6 +394,14 @@ impl Policy {
                     k.scheme()
                 ));
             }
+        }
+        if matches!(self.peer_auth, PeerAuth::Certificate(_))
+            && self.peer_id.cert_identity() == CertIdentity::Other
+        {
+            return Err(format!(
+                "policy {}: the peer's identity type {} cannot be checked against a certificate",
+                self.name, self.peer_id.kind
+            ));
         }
         if self.local_certs.is_empty() {
             return Ok(());

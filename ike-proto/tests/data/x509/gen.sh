@@ -63,6 +63,12 @@ issue a-otherkey other root "$A" "$(ee_ext a.test 192.0.2.1)" $days
 issue a-codesign a root "$A" "$(ee_ext a.test 192.0.2.1 'extendedKeyUsage=codeSigning\n')" $days
 issue a-wrongname a root "/O=ike test/CN=c.test" "$(ee_ext c.test 192.0.2.99)" $days
 issue a-email a root "$A" "basicConstraints=CA:false\nkeyUsage=critical,digitalSignature\nsubjectAltName=DNS:a.test,email:alice@A.test,email:other@a.test\n" $days
+# ecdsa-with-SHA1: refused by rustls-webpki.
+openssl req -new -key a.key.pem -subj "$A" -out a-sha1.csr
+ee_ext a.test 192.0.2.1 > a-sha1.ext
+openssl x509 -req -in a-sha1.csr -CA root.crt.pem -CAkey root.key.pem -CAcreateserial \
+    -sha1 -days $days -extfile a-sha1.ext -out a-sha1.crt.pem
+rm -f a-sha1.csr a-sha1.ext
 issue a-ipsecike a root "$A" "$(ee_ext a.test 192.0.2.1 'extendedKeyUsage=1.3.6.1.5.5.7.3.17\n')" $days
 
 for c in *.crt.pem; do openssl x509 -in "$c" -outform DER -out "${c%.pem}.der"; done
