@@ -300,7 +300,7 @@ impl Engine {
         };
         let Some(sa) = self.sas.get(&h) else { return };
         let policy = sa.policy.clone();
-        // RFC 7296 2.25.2: not while we create, rekey or delete children
+        // RFC 7296 2.25: not while we create, rekey or delete children
         // (sent, deferred or waiting for an SPI) or answer the peer's.
         let busy = sa
             .requests()

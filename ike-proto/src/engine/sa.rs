@@ -258,10 +258,10 @@ pub(crate) fn free_if_empty<T>(v: &mut Vec<T>) {
 impl PendingKind {
     /// Requests that run alone on the IKE SA: nothing else is outstanding
     /// when they start and nothing starts while they run. The IKE SA rekey
-    /// (the peer refuses it while children are being created, rekeyed or
-    /// deleted, RFC 7296 2.25.2, and refuses new children while it runs,
-    /// 2.25.1), the DELETE of the IKE SA (the last request on it, RFC 7296
-    /// 2.8), and the initial exchanges (window of one, RFC 7296 2.3).
+    /// (the peer answers TEMPORARY_FAILURE to it while children are being
+    /// created, rekeyed or deleted, and to new children while it runs: RFC
+    /// 7296 2.25), the DELETE of the IKE SA (the last request on it, RFC
+    /// 7296 2.8), and the initial exchanges (window of one, RFC 7296 2.3).
     pub(crate) fn is_serial(&self) -> bool {
         match self {
             PendingKind::Init { .. } | PendingKind::Auth { .. } | PendingKind::RekeyIke { .. } => {
