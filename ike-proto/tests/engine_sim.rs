@@ -18,23 +18,38 @@ fn seeds() -> u64 {
         .unwrap_or(1000)
 }
 
-fn one_run(seed: u64) -> bool {
+/// With `window` > 1 (RFC 7296 2.3) on both sides, A starts childless and
+/// then creates three children at once; every child is then rekeyed by A
+/// together.
+fn one_run(seed: u64, window: u32) -> bool {
     let (mut pa, mut pb) = psk_policies(b"k", b"k");
     pa.dpd_interval = Some(Duration::from_secs(10));
     pb.dpd_interval = Some(Duration::from_secs(10));
+    pa.childless = window > 1;
     if matches!(seed % 3, 0) {
         pa.child_proposals[0].dh = vec![ike_proto::wire::DhGroup::CURVE25519];
         pb.child_proposals[0].dh = vec![ike_proto::wire::DhGroup::CURVE25519];
     }
-    let mut p = Pair::new(config(pa), config(pb), seed);
+    let (mut ca, mut cb) = (config(pa), config(pb));
+    ca.window = window;
+    cb.window = window;
+    let mut p = Pair::new(ca, cb, seed);
     p.loss = 0.3;
     p.dup = 0.3;
     p.reorder = 0.3;
     p.initiate();
     p.run_for(Duration::from_secs(4));
+    if window > 1 && !p.a.engine.established().is_empty() {
+        for _ in 0..3 {
+            p.initiate();
+        }
+        p.run_for(Duration::from_secs(4));
+    }
     // Rekeys from both sides while the network is still bad.
     if let Some(&ia) = p.a.engine.established().first() {
-        if let Some(&(spi_in, _)) = p.a.engine.children(ia).first() {
+        let all = p.a.engine.children(ia);
+        let n = if window > 1 { all.len() } else { 1 };
+        for &(spi_in, _) in all.iter().take(n) {
             p.command(Side::A, Command::RekeyChild { ike: ia, spi_in });
         }
     }
@@ -112,13 +127,28 @@ fn lossy_network_converges_or_gives_up_cleanly() {
     let n = seeds();
     let mut up = 0;
     for seed in 0..n {
-        if one_run(seed) {
+        if one_run(seed, 1) {
             up += 1;
         }
     }
     // With six retransmissions most runs succeed; all of them end clean.
     assert!(up * 2 > n, "only {up} of {n} runs established");
     eprintln!("{up} of {n} runs established, the rest gave up cleanly");
+}
+
+/// The same with a window of 4 on both sides: several CREATE_CHILD_SA and
+/// INFORMATIONAL exchanges in flight at once under loss and reordering.
+#[test]
+fn lossy_network_with_window_4() {
+    let n = seeds() / 2;
+    let mut up = 0;
+    for seed in 0..n {
+        if one_run(200_000 + seed, 4) {
+            up += 1;
+        }
+    }
+    assert!(up * 2 > n, "only {up} of {n} runs established");
+    eprintln!("window 4: {up} of {n} runs established, the rest gave up cleanly");
 }
 
 /// The same bad network with signatures, RFC 7383 fragments (every
@@ -178,6 +208,16 @@ fn lossy_network_with_fragments_and_nat() {
 /// simultaneous) and hard expiries happen while the network is bad.
 #[test]
 fn lossy_network_with_frequent_rekeys() {
+    frequent_rekeys(90_000, 1);
+}
+
+/// The same with a window of 4 and three children, rekeyed independently.
+#[test]
+fn lossy_network_with_frequent_rekeys_and_window_4() {
+    frequent_rekeys(300_000, 4);
+}
+
+fn frequent_rekeys(base: u64, window: u32) {
     let n = seeds() / 5;
     let mut up = 0;
     for seed in 0..n {
@@ -199,9 +239,23 @@ fn lossy_network_with_frequent_rekeys() {
             pa.child_proposals[0].dh = vec![ike_proto::wire::DhGroup::CURVE25519];
             pb.child_proposals[0].dh = vec![ike_proto::wire::DhGroup::CURVE25519];
         }
-        let mut p = Pair::new(config(pa), config(pb), 90_000 + seed);
+        pa.childless = window > 1;
+        let (mut ca, mut cb) = (config(pa), config(pb));
+        ca.window = window;
+        cb.window = window;
+        let mut p = Pair::new(ca, cb, base + seed);
         p.initiate();
         p.run_for(Duration::from_secs(5));
+        // Three children created at once (one without a window).
+        let children = if window > 1 {
+            for _ in 0..3 {
+                p.initiate();
+            }
+            p.run_for(Duration::from_secs(2));
+            3
+        } else {
+            1
+        };
         p.loss = 0.2;
         p.dup = 0.2;
         p.reorder = 0.3;
@@ -226,12 +280,17 @@ fn lossy_network_with_frequent_rekeys() {
             assert_eq!(p.b.engine.ike_sa_count(), 1, "seed {seed}");
             let (ca, cb) = (p.a.engine.children(ea[0]), p.b.engine.children(eb[0]));
             assert_eq!(ca.len(), cb.len(), "seed {seed}: {ca:x?} vs {cb:x?}");
-            assert!(ca.len() <= 1, "seed {seed}: redundant children {ca:x?}");
+            assert!(
+                ca.len() <= children,
+                "seed {seed}: redundant children {ca:x?}"
+            );
             assert_mirrored(&p);
             assert_eq!(p.a.kernel.larval() + p.b.kernel.larval(), 0, "seed {seed}");
         }
     }
-    eprintln!("frequent rekeys: {up} of {n} runs established, the rest gave up cleanly");
+    eprintln!(
+        "frequent rekeys, window {window}: {up} of {n} runs established, the rest gave up cleanly"
+    );
     assert!(up * 2 > n, "only {up} of {n}");
 }
 

@@ -239,10 +239,16 @@ struct Side {
 
 impl Side {
     fn new(p: Policy) -> Side {
+        Side::with_window(p, 1)
+    }
+
+    /// An engine whose message window (RFC 7296 2.3) is `window`.
+    fn with_window(p: Policy, window: u32) -> Side {
         let script = Script::default();
         let now = Instant::now();
         let cfg = Config {
             policies: vec![Arc::new(p)],
+            window,
             ..Config::default()
         };
         let mut e = Engine::new(
@@ -867,4 +873,483 @@ fn mutated_authentic_ike_auth_responses_never_panic_or_leak() {
         }
     }
     assert!(refused > 100, "{refused}");
+}
+
+// ----- the window and INVALID_KE_PAYLOAD against a scripted peer --------
+//
+// Our engines never send a request outside the peer's window nor refuse
+// a rekey's group they accepted before, so these cases are played by a
+// scripted peer: messages made with the logged keys of IKE_SA 1.
+
+/// A protected message of the recorded peer on IKE_SA 1, from the
+/// initiator (SK_ei) or the responder (SK_er), a request or a response.
+fn forge_payloads(
+    kk: &HashMap<String, HashMap<String, String>>,
+    exchange: ike_proto::wire::ExchangeType,
+    id: u32,
+    from_initiator: bool,
+    response: bool,
+    payloads: &[Payload],
+) -> Vec<u8> {
+    use ike_proto::wire::{build_protected, emit_inner_payloads, EncryptedKind, Flags, Header};
+    let spi_i = u64::from_be_bytes(k(kk, "IKE_SA 1", "SPIi").try_into().unwrap());
+    let spi_r = u64::from_be_bytes(k(kk, "IKE_SA 1", "SPIr").try_into().unwrap());
+    let h = Header::new(
+        spi_i,
+        spi_r,
+        exchange,
+        Flags {
+            initiator: from_initiator,
+            version: false,
+            response,
+        },
+        id,
+    );
+    let sk = if from_initiator { "SK_ei" } else { "SK_er" };
+    let c = SkCipher::new(
+        EncrAlg::AesGcm16_256,
+        IntegAlg::None,
+        &k(kk, "IKE_SA 1", sk),
+        &[],
+    )
+    .unwrap();
+    let (first, inner) = emit_inner_payloads(payloads).unwrap();
+    let ct_len = c.sealed_len(inner.len()) - c.iv_len() - c.icv_len();
+    let buf = build_protected(
+        &h,
+        &[],
+        EncryptedKind::Sk,
+        first,
+        c.iv_len(),
+        ct_len,
+        c.icv_len(),
+    )
+    .unwrap();
+    let iv = (u64::from(id) | 0x5a00_0000_0000).to_be_bytes();
+    let sealed = c.encrypt(buf.aad(), &inner, &iv).unwrap();
+    let start = buf.iv_range().start;
+    let mut out = buf.into_bytes();
+    out[start..].copy_from_slice(&sealed);
+    marker(&out)
+}
+
+/// The message ID of a datagram we sent on 4500.
+fn sent_id(t: &Transmit) -> u32 {
+    ike_proto::wire::Header::parse_bytes(&t.bytes[4..])
+        .unwrap()
+        .message_id
+}
+
+#[test]
+fn responder_window_of_4_takes_requests_out_of_order_and_drops_the_rest() {
+    use ike_proto::wire::{ExchangeType, NotifyType};
+    let kk = keys(GCM);
+    let mut b = Side::with_window(
+        policy(GCM, B, A, "b.test", "a.test", "10.2.0.0", "10.1.0.0"),
+        4,
+    );
+    let (b4500, a4500) = (sock(B, 4500), sock(A, 4500));
+    b.script.spi(&k(&kk, "IKE_SA 1", "SPIr"));
+    b.script.bytes(k(&kk, "IKE_SA 1", "Nr"));
+    b.kex
+        .push(&k(&kk, "IKE_SA 1", "KEr"), k(&kk, "IKE_SA 1", "g_ir"));
+    b.feed(sock(B, 500), sock(A, 500), &msg(GCM, 1));
+    b.spis.push_back(spi32(&k(&kk, "CHILD_SA 1", "SPI_A_to_B")));
+    b.feed(b4500, a4500, &marker(&msg(GCM, 3)));
+    assert!(b.events.iter().any(|e| matches!(e, Event::IkeUp { .. })));
+    // The IKE_AUTH answer announces the window (RFC 7296 3.10.1).
+    let auth = decrypt_ours(
+        b.last_sent(),
+        EncrAlg::AesGcm16_256,
+        IntegAlg::None,
+        &k(&kk, "IKE_SA 1", "SK_er"),
+        &[],
+    );
+    assert!(auth.iter().any(|p| matches!(p,
+        Payload::Notify(n) if n.notify_type == NotifyType::SET_WINDOW_SIZE && n.data == [0, 0, 0, 4])));
+
+    let info = |id| forge_payloads(&kk, ExchangeType::INFORMATIONAL, id, true, false, &[]);
+    // Expecting 2: the window is 2..=5.
+    let mut answers: HashMap<u32, Vec<u8>> = HashMap::new();
+    let ask = |b: &mut Side, id: u32| -> Option<Vec<u8>> {
+        let n = b.sent.len();
+        b.feed(b4500, a4500, &info(id));
+        assert!(b.sent.len() <= n + 1);
+        (b.sent.len() > n).then(|| {
+            let t = b.last_sent().clone();
+            assert_eq!(sent_id(&t), id);
+            t.bytes
+        })
+    };
+    for id in [5, 3] {
+        answers.insert(id, ask(&mut b, id).expect("inside the window"));
+    }
+    assert!(ask(&mut b, 6).is_none(), "6 is outside 2..=5");
+    answers.insert(2, ask(&mut b, 2).expect("inside the window"));
+    // 2 and 3 done, 5 done: the window is now 4..=7.
+    answers.insert(6, ask(&mut b, 6).expect("6 is inside 4..=7 now"));
+    assert!(ask(&mut b, 8).is_none(), "8 is outside 4..=7");
+    // Duplicates get the cached answers, byte for byte; the peer sent 6,
+    // so it had the answer to 2 (RFC 7296 2.3): that one is forgotten.
+    for id in [3, 5, 6] {
+        assert_eq!(ask(&mut b, id).as_ref(), answers.get(&id), "answer to {id}");
+    }
+    assert!(ask(&mut b, 2).is_none(), "replayed 2 answered");
+    answers.insert(4, ask(&mut b, 4).unwrap());
+    answers.insert(7, ask(&mut b, 7).unwrap());
+    answers.insert(8, ask(&mut b, 8).unwrap());
+    answers.insert(9, ask(&mut b, 9).unwrap());
+    // The peer sent 9, so it had the answers up to 5: those are forgotten
+    // and a replay of them is dropped; 6..=9 are still there.
+    for id in 2..=5 {
+        assert!(ask(&mut b, id).is_none(), "replayed {id} answered");
+    }
+    for id in 6..=9 {
+        assert_eq!(ask(&mut b, id).as_ref(), answers.get(&id), "answer to {id}");
+    }
+    assert_eq!(b.e.established().len(), 1);
+}
+
+/// Our engine as initiator against the recorded responder, up to IKE_AUTH,
+/// with X25519 (the recorded group) and `more` groups allowed for IKE and
+/// `child_dh` for CHILD_SAs.
+fn recorded_initiator(more: &[DhGroup], child_dh: &[DhGroup]) -> (Side, IkeSaId) {
+    recorded_initiator_with_window(more, child_dh, 1)
+}
+
+fn recorded_initiator_with_window(
+    more: &[DhGroup],
+    child_dh: &[DhGroup],
+    window: u32,
+) -> (Side, IkeSaId) {
+    let kk = keys(GCM);
+    let mut p = policy(GCM, A, B, "a.test", "b.test", "10.1.0.0", "10.2.0.0");
+    p.start = StartAction::Active;
+    p.ike_proposals[0].dh = [&[DhGroup::CURVE25519][..], more].concat();
+    p.child_proposals[0].dh = child_dh.to_vec();
+    let mut a = Side::with_window(p, window);
+    a.script.spi(&k(&kk, "IKE_SA 1", "SPIi"));
+    a.script.bytes(k(&kk, "IKE_SA 1", "Ni"));
+    a.kex
+        .push(&k(&kk, "IKE_SA 1", "KEi"), k(&kk, "IKE_SA 1", "g_ir"));
+    a.spis.push_back(spi32(&k(&kk, "CHILD_SA 1", "SPI_B_to_A")));
+    a.e.handle_command(
+        a.now,
+        Command::Initiate {
+            policy: "vec".into(),
+        },
+    );
+    a.pump();
+    a.feed(sock(A, 500), sock(B, 500), &msg(GCM, 2));
+    a.feed(sock(A, 4500), sock(B, 4500), &marker(&msg(GCM, 4)));
+    let ike = a.e.established()[0];
+    (a, ike)
+}
+
+/// A fresh key exchange for the engine's next `start` (any values: the
+/// scripted peer never checks them).
+fn next_kex(a: &Side, public_len: usize) {
+    a.kex
+        .0
+        .lock()
+        .unwrap()
+        .push_back((vec![0x42; public_len], vec![0x24; 32]));
+}
+
+fn invalid_ke(group: DhGroup) -> Payload {
+    Payload::Notify(ike_proto::wire::Notify::new(
+        ike_proto::wire::NotifyType::INVALID_KE_PAYLOAD,
+        group.0.to_be_bytes().to_vec(),
+    ))
+}
+
+/// Our last request, decrypted, with its message ID.
+fn last_request(a: &Side, kk: &HashMap<String, HashMap<String, String>>) -> (u32, Vec<Payload>) {
+    let t = a.last_sent();
+    let p = decrypt_ours(
+        t,
+        EncrAlg::AesGcm16_256,
+        IntegAlg::None,
+        &k(kk, "IKE_SA 1", "SK_ei"),
+        &[],
+    );
+    (sent_id(t), p)
+}
+
+fn ke_group(p: &[Payload]) -> Option<DhGroup> {
+    p.iter().find_map(|x| match x {
+        Payload::Ke(k) => Some(k.group),
+        _ => None,
+    })
+}
+
+fn nonce(p: &[Payload]) -> Vec<u8> {
+    p.iter()
+        .find_map(|x| match x {
+            Payload::Nonce(n) => Some(n.clone()),
+            _ => None,
+        })
+        .unwrap()
+}
+
+#[test]
+fn ike_rekey_retries_once_with_the_group_the_responder_names() {
+    use ike_proto::wire::{ExchangeType, Proposal, TransformType};
+    let kk = keys(GCM);
+    let (mut a, ike) = recorded_initiator(&[DhGroup::ECP_256], &[]);
+    let (a4500, b4500) = (sock(A, 4500), sock(B, 4500));
+    next_kex(&a, 32);
+    a.e.handle_command(a.now, Command::RekeyIke { ike });
+    a.pump();
+    let (id1, first) = last_request(&a, &kk);
+    assert_eq!(
+        ke_group(&first),
+        Some(DhGroup::CURVE25519),
+        "the SA's group first"
+    );
+    // The responder wants ECP-256, which we allow: one retry with it.
+    next_kex(&a, 64);
+    a.feed(
+        a4500,
+        b4500,
+        &forge_payloads(
+            &kk,
+            ExchangeType::CREATE_CHILD_SA,
+            id1,
+            false,
+            true,
+            &[invalid_ke(DhGroup::ECP_256)],
+        ),
+    );
+    let (id2, retry) = last_request(&a, &kk);
+    assert_eq!(id2, id1 + 1);
+    assert_eq!(ke_group(&retry), Some(DhGroup::ECP_256));
+    assert_ne!(nonce(&retry), nonce(&first), "a fresh nonce");
+    let offer = retry
+        .iter()
+        .find_map(|x| match x {
+            Payload::Sa(p) => Some(p.clone()),
+            _ => None,
+        })
+        .unwrap();
+    let kes: Vec<u16> = offer[0]
+        .transforms
+        .iter()
+        .filter(|t| t.ttype == TransformType::KE)
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(
+        kes,
+        vec![DhGroup::ECP_256.0, DhGroup::CURVE25519.0],
+        "the KE group first"
+    );
+    let new_spi_i = u64::from_be_bytes(offer[0].spi.clone().try_into().unwrap());
+    // The responder accepts the retry.
+    let pick = |t: TransformType| {
+        offer[0]
+            .transforms
+            .iter()
+            .find(|x| x.ttype == t && (t != TransformType::KE || x.id == DhGroup::ECP_256.0))
+            .unwrap()
+            .clone()
+    };
+    let answer = Proposal {
+        num: offer[0].num,
+        protocol: offer[0].protocol,
+        spi: 0x1122_3344_5566_7788u64.to_be_bytes().to_vec(),
+        transforms: vec![
+            pick(TransformType::ENCR),
+            pick(TransformType::PRF),
+            pick(TransformType::KE),
+        ],
+    };
+    a.feed(
+        a4500,
+        b4500,
+        &forge_payloads(
+            &kk,
+            ExchangeType::CREATE_CHILD_SA,
+            id2,
+            false,
+            true,
+            &[
+                Payload::Sa(vec![answer]),
+                Payload::Nonce(vec![7; 32]),
+                Payload::Ke(ike_proto::wire::KeyExchange {
+                    group: DhGroup::ECP_256,
+                    data: vec![9; 64],
+                }),
+            ],
+        ),
+    );
+    assert_eq!(a.e.established(), vec![IkeSaId(new_spi_i)]);
+    assert!(a.events.iter().any(|e| matches!(e,
+        Event::IkeRekeyed { old, new } if *old == ike && *new == IkeSaId(new_spi_i))));
+    // The child moved over; the old SA's DELETE is its last request.
+    assert_eq!(a.e.children(IkeSaId(new_spi_i)).len(), 1);
+    let (id3, del) = last_request(&a, &kk);
+    assert_eq!(id3, id2 + 1);
+    assert!(del.iter().any(
+        |p| matches!(p, Payload::Delete(d) if d.protocol == ike_proto::wire::ProtocolId::IKE)
+    ));
+}
+
+#[test]
+fn ike_rekey_invalid_ke_for_a_group_we_do_not_allow_keeps_the_sa() {
+    use ike_proto::wire::ExchangeType;
+    let kk = keys(GCM);
+    let (mut a, ike) = recorded_initiator(&[DhGroup::ECP_256], &[]);
+    let (a4500, b4500) = (sock(A, 4500), sock(B, 4500));
+    next_kex(&a, 32);
+    a.e.handle_command(a.now, Command::RekeyIke { ike });
+    a.pump();
+    let (id1, _) = last_request(&a, &kk);
+    let sent = a.sent.len();
+    a.feed(
+        a4500,
+        b4500,
+        &forge_payloads(
+            &kk,
+            ExchangeType::CREATE_CHILD_SA,
+            id1,
+            false,
+            true,
+            &[invalid_ke(DhGroup::MODP_1024)],
+        ),
+    );
+    // No retry with a group we do not allow; the SA and its child stay
+    // (RFC 7296 2.8: the old SA is good until its lifetime ends).
+    assert_eq!(a.sent.len(), sent);
+    assert_eq!(a.e.established(), vec![ike]);
+    assert_eq!(a.e.children(ike).len(), 1);
+    assert!(a.deleted.is_empty());
+    assert!(!a
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::IkeRekeyed { .. } | Event::IkeDown { .. })));
+    // It tries again later, with the SA's group; the retry happens once.
+    next_kex(&a, 32);
+    a.now += std::time::Duration::from_secs(11);
+    a.e.handle_timeout(a.now);
+    a.pump();
+    let (id2, again) = last_request(&a, &kk);
+    assert_eq!(id2, id1 + 1);
+    assert_eq!(ke_group(&again), Some(DhGroup::CURVE25519));
+    next_kex(&a, 64);
+    a.feed(
+        a4500,
+        b4500,
+        &forge_payloads(
+            &kk,
+            ExchangeType::CREATE_CHILD_SA,
+            id2,
+            false,
+            true,
+            &[invalid_ke(DhGroup::ECP_256)],
+        ),
+    );
+    let (id3, retry) = last_request(&a, &kk);
+    assert_eq!((id3, ke_group(&retry)), (id2 + 1, Some(DhGroup::ECP_256)));
+    // Refused again (it names X25519 back): no third attempt now.
+    let sent = a.sent.len();
+    a.feed(
+        a4500,
+        b4500,
+        &forge_payloads(
+            &kk,
+            ExchangeType::CREATE_CHILD_SA,
+            id3,
+            false,
+            true,
+            &[invalid_ke(DhGroup::CURVE25519)],
+        ),
+    );
+    assert_eq!(a.sent.len(), sent);
+    assert_eq!(a.e.established(), vec![ike]);
+}
+
+#[test]
+fn child_pfs_invalid_ke_for_a_group_we_do_not_allow_ends_the_rekey() {
+    use ike_proto::wire::{ExchangeType, NotifyType};
+    let kk = keys(GCM);
+    let (mut a, ike) = recorded_initiator(&[], &[DhGroup::CURVE25519]);
+    let (a4500, b4500) = (sock(A, 4500), sock(B, 4500));
+    let old = spi32(&k(&kk, "CHILD_SA 1", "SPI_B_to_A"));
+    next_kex(&a, 32);
+    a.spis.push_back(0xc0de_0001);
+    a.e.handle_command(a.now, Command::RekeyChild { ike, spi_in: old });
+    a.pump();
+    let (id, req) = last_request(&a, &kk);
+    assert_eq!(ke_group(&req), Some(DhGroup::CURVE25519));
+    let sent = a.sent.len();
+    a.feed(
+        a4500,
+        b4500,
+        &forge_payloads(
+            &kk,
+            ExchangeType::CREATE_CHILD_SA,
+            id,
+            false,
+            true,
+            &[invalid_ke(DhGroup::MODP_1024)],
+        ),
+    );
+    assert_eq!(a.sent.len(), sent, "no retry with a group we do not allow");
+    assert!(a.events.iter().any(|e| matches!(
+        e,
+        Event::Failed {
+            reason: FailReason::PeerNotify(NotifyType::INVALID_KE_PAYLOAD),
+            ..
+        }
+    )));
+    assert!(
+        a.deleted.contains(&0xc0de_0001),
+        "the new child's SPI is given back"
+    );
+    assert_eq!(
+        a.e.children(ike).iter().map(|c| c.0).collect::<Vec<_>>(),
+        vec![old]
+    );
+    assert_eq!(a.e.established(), vec![ike]);
+}
+
+#[test]
+fn peer_window_from_an_informational_is_honoured_and_never_shrinks() {
+    use ike_proto::wire::{ExchangeType, NotifyType};
+    let kk = keys(GCM);
+    let (mut a, ike) = recorded_initiator_with_window(&[], &[], 4);
+    let (a4500, b4500) = (sock(A, 4500), sock(B, 4500));
+    let window = |n: u32| {
+        Payload::Notify(ike_proto::wire::Notify::new(
+            NotifyType::SET_WINDOW_SIZE,
+            n.to_be_bytes().to_vec(),
+        ))
+    };
+    // The recorded responder announced nothing in IKE_AUTH: window one.
+    // Its INFORMATIONAL requests (its message IDs 0, 1) announce 2, then 1.
+    for (id, n) in [(0, 2), (1, 1)] {
+        let sent = a.sent.len();
+        a.feed(
+            a4500,
+            b4500,
+            &forge_payloads(
+                &kk,
+                ExchangeType::INFORMATIONAL,
+                id,
+                false,
+                false,
+                &[window(n)],
+            ),
+        );
+        assert_eq!(a.sent.len(), sent + 1, "answered");
+    }
+    // Two requests of ours at once (we could hold 4): the window is 2, not 1.
+    let old = spi32(&k(&kk, "CHILD_SA 1", "SPI_B_to_A"));
+    a.spis.push_back(0xc0de_0002);
+    let sent = a.sent.len();
+    a.e.handle_command(a.now, Command::RekeyChild { ike, spi_in: old });
+    a.e.handle_command(a.now, Command::Dpd { ike });
+    a.pump();
+    let ids: Vec<u32> = a.sent[sent..].iter().map(sent_id).collect();
+    assert_eq!(ids, vec![2, 3], "both out before any answer");
 }

@@ -155,7 +155,7 @@ impl Engine {
         let Some(auth) = sa.auth.as_deref() else {
             return;
         };
-        if sa.phase != Phase::Init || !auth.auth_ready || sa.pending.is_some() {
+        if sa.phase != Phase::Init || !auth.auth_ready || !sa.pending.is_empty() {
             return;
         }
         let childless = sa.policy.childless;
@@ -194,6 +194,8 @@ impl Engine {
         }
         payloads.push(Payload::IdR(id_payload(&policy.peer_id)));
         payloads.push(Payload::Auth(auth_payload));
+        payloads.extend(super::window::announcement(self.cfg.window));
+        sa.recv.set_size(self.cfg.window);
         let child = spi_in.map(|spi| {
             let (mut local_ts, mut remote_ts) = (policy.local_ts.clone(), policy.peer_ts.clone());
             if let Some((src, dst)) = auth.packet_ts {
@@ -233,7 +235,7 @@ impl Engine {
         // A request that cannot be encoded (say, more CERT payloads than a
         // message holds) leaves nothing pending: fail now rather than keep
         // a half-made SA that no timer would ever remove.
-        if self.sas.get(&h).is_some_and(|s| s.pending.is_none()) {
+        if self.sas.get(&h).is_some_and(|s| s.pending.is_empty()) {
             log::error!(
                 "policy {}: our IKE_AUTH request cannot be encoded",
                 policy.name
@@ -505,6 +507,8 @@ impl Engine {
         let mut head = vec![Payload::IdR(idr_ours)];
         head.extend(certs::our_certs(&policy));
         head.push(Payload::Auth(our_auth));
+        head.extend(super::window::announcement(self.cfg.window));
+        sa.recv.set_size(self.cfg.window);
         let (ni, nr) = (actx.ni.clone(), actx.nr.clone());
 
         let offer = first_payload!(&payloads, Sa);
@@ -522,7 +526,7 @@ impl Engine {
                     return;
                 };
                 let (src, dst) = (sa.remote.ip(), sa.local.ip());
-                sa.parked = Some(Box::new(Parked {
+                sa.parked.push(Parked {
                     message_id,
                     exchange: ExchangeType::IKE_AUTH,
                     head,
@@ -541,12 +545,12 @@ impl Engine {
                         rekey_of: None,
                     },
                     completes_auth: true,
-                }));
+                });
                 // Stash who the peer is until the answer goes out.
                 sa.peer_id = Some(peer_id);
                 sa.auth = None;
                 self.initial_contact_pending(h, initial_contact);
-                self.request_spi(request, h, KernelPurpose::ParkedSpi, src, dst);
+                self.request_spi(request, h, KernelPurpose::ParkedSpi(message_id), src, dst);
             }
             Err(code) => {
                 // The IKE SA stands; only the child is refused (RFC 7296 1.2).

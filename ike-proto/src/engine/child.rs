@@ -4,20 +4,43 @@
 
 use std::time::{Duration, Instant};
 
-use crate::crypto::KeyAgreement;
-use crate::wire::consts::{ExchangeType, NotifyType, ProtocolId};
+use crate::wire::consts::{DhGroup, ExchangeType, NotifyType, ProtocolId};
 use crate::wire::ke::KeyExchange as KePayload;
 use crate::wire::notify::Notify;
 use crate::wire::Payload;
 
 use super::api::FailReason;
 use super::auth::{child_from_response, responder_child};
+use super::config::Policy;
 use super::keys;
 use super::sa::{ChildAnswer, ChildReq, ChildState, Collision, Parked, PendingKind, Phase, Task};
 use super::{find_notify, notify, proposal, ts, Engine, KernelPurpose};
 
 /// Wait before retrying a rekey the peer refused for now (TEMPORARY_FAILURE).
 pub(super) const RETRY_REKEY: Duration = Duration::from_secs(10);
+
+/// The PFS group of our first CREATE_CHILD_SA attempt: the first group of
+/// our first CHILD_SA proposal (none: no PFS).
+fn first_pfs(policy: &Policy) -> Option<DhGroup> {
+    policy
+        .child_proposals
+        .first()
+        .and_then(|p| p.dh.first())
+        .copied()
+}
+
+/// The group to retry a CREATE_CHILD_SA with after INVALID_KE_PAYLOAD: the
+/// one the responder names, if we offered PFS, this was our first attempt
+/// (so we retry once), and the group is one we allow and support.
+fn pfs_retry_group(policy: &Policy, req: &ChildReq, payloads: &[Payload]) -> Option<DhGroup> {
+    let n = find_notify(payloads, NotifyType::INVALID_KE_PAYLOAD)?;
+    let g = DhGroup(u16::from_be_bytes(
+        <[u8; 2]>::try_from(n.data.as_slice()).ok()?,
+    ));
+    let first_try = req.pfs.is_some() && req.pfs == first_pfs(policy);
+    let allowed = policy.child_proposals.iter().any(|p| p.dh.contains(&g));
+    (first_try && req.pfs != Some(g) && allowed && keys::group(g).is_ok()).then_some(g)
+}
 
 pub(super) fn min_nonce<'a>(a: &'a [u8], b: &'a [u8]) -> Vec<u8> {
     a.min(b).to_vec()
@@ -43,7 +66,7 @@ impl Engine {
         let Some(sa) = self.sas.get_mut(&h) else {
             return;
         };
-        sa.spi_wait = Some((request, task));
+        sa.spi_wait.push((request, task));
         self.request_spi(request, h, KernelPurpose::TaskSpi, src, dst);
     }
 
@@ -78,58 +101,59 @@ impl Engine {
                 None,
             ),
         };
-        let pfs = policy
-            .child_proposals
-            .first()
-            .and_then(|p| p.dh.first())
-            .copied();
-        let ke: Option<Box<dyn KeyAgreement>> = match pfs {
-            Some(g) => match keys::group(g)
-                .ok()
-                .and_then(|cg| self.kex.start(cg, &self.sys_rng).ok())
-            {
-                Some(k) => Some(k),
-                None => {
-                    self.release_spi(h, spi_in);
-                    return;
-                }
-            },
-            None => None,
-        };
-        let ni = self.nonce();
         let offer = proposal::child_offer(&policy.child_proposals, spi_in, true);
-        let mut payloads = Vec::new();
-        if let Some(old) = rekey_of {
-            let mut n = Notify::new(NotifyType::REKEY_SA, Vec::new());
-            n.protocol = ProtocolId::ESP;
-            n.spi = old.to_be_bytes().to_vec();
-            payloads.push(Payload::Notify(n));
-        }
-        if mode == super::config::Mode::Transport {
-            payloads.push(notify(NotifyType::USE_TRANSPORT_MODE, Vec::new()));
-        }
-        payloads.push(Payload::Sa(offer.clone()));
-        payloads.push(Payload::Nonce(ni.clone()));
-        if let (Some(g), Some(k)) = (pfs, ke.as_ref()) {
-            payloads.push(Payload::Ke(KePayload {
-                group: g,
-                data: k.public_value().to_vec(),
-            }));
-        }
-        payloads.push(Payload::TsI(ts::to_wire(&local_ts)));
-        payloads.push(Payload::TsR(ts::to_wire(&remote_ts)));
         let req = ChildReq {
             spi_in,
             offer,
             local_ts,
             remote_ts,
             mode,
-            ni,
-            ke,
-            pfs,
+            ni: Vec::new(),
+            ke: None,
+            pfs: first_pfs(&policy),
             rekey_of,
             collision,
         };
+        self.child_request_out(now, h, req);
+    }
+
+    /// Sends our CREATE_CHILD_SA for `req` with a fresh nonce and, with
+    /// PFS, a fresh key exchange of `req.pfs`.
+    fn child_request_out(&mut self, now: Instant, h: u64, mut req: ChildReq) {
+        req.ke = None;
+        if let Some(g) = req.pfs {
+            match keys::group(g)
+                .ok()
+                .and_then(|cg| self.kex.start(cg, &self.sys_rng).ok())
+            {
+                Some(k) => req.ke = Some(k),
+                None => {
+                    self.release_spi(h, req.spi_in);
+                    return;
+                }
+            }
+        }
+        req.ni = self.nonce();
+        let mut payloads = Vec::new();
+        if let Some(old) = req.rekey_of {
+            let mut n = Notify::new(NotifyType::REKEY_SA, Vec::new());
+            n.protocol = ProtocolId::ESP;
+            n.spi = old.to_be_bytes().to_vec();
+            payloads.push(Payload::Notify(n));
+        }
+        if req.mode == super::config::Mode::Transport {
+            payloads.push(notify(NotifyType::USE_TRANSPORT_MODE, Vec::new()));
+        }
+        payloads.push(Payload::Sa(req.offer.clone()));
+        payloads.push(Payload::Nonce(req.ni.clone()));
+        if let (Some(g), Some(k)) = (req.pfs, req.ke.as_ref()) {
+            payloads.push(Payload::Ke(KePayload {
+                group: g,
+                data: k.public_value().to_vec(),
+            }));
+        }
+        payloads.push(Payload::TsI(ts::to_wire(&req.local_ts)));
+        payloads.push(Payload::TsR(ts::to_wire(&req.remote_ts)));
         self.send_request(
             now,
             h,
@@ -149,6 +173,20 @@ impl Engine {
     ) {
         let Some(sa) = self.sas.get(&h) else { return };
         let policy = sa.policy.clone();
+        if let Some(g) = pfs_retry_group(&policy, &req, &payloads) {
+            // RFC 7296 1.3.1 (as 1.2): the responder wants another PFS group
+            // that we allow too; try once more with it, fresh nonce and key
+            // exchange, same SPI, selectors and proposals.
+            log::info!(
+                "policy {}: peer asks for PFS group {}, retrying CREATE_CHILD_SA",
+                policy.name,
+                g.0
+            );
+            let mut req = req;
+            req.pfs = Some(g);
+            self.child_request_out(now, h, req);
+            return;
+        }
         let result =
             child_from_response(&payloads, &req, &policy.child_proposals, false).and_then(|ok| {
                 let nr = first_payload!(&payloads, Nonce)
@@ -268,12 +306,7 @@ impl Engine {
             );
         };
         // RFC 7296 2.25: while the IKE SA is being rekeyed, no new children.
-        if sa.phase != Phase::Established
-            || sa
-                .pending
-                .as_ref()
-                .is_some_and(|p| matches!(p.kind, PendingKind::RekeyIke { .. }))
-        {
+        if sa.phase != Phase::Established || sa.rekeying_ike() {
             refuse(self, NotifyType::TEMPORARY_FAILURE);
             return;
         }
@@ -301,7 +334,14 @@ impl Engine {
                 }
             }
         }
-        if rekey_of.is_none() && sa.children.len() >= self.cfg.max_children {
+        // Children being answered (parked) count too: with a window,
+        // several creations can be under way at once.
+        let answering = sa
+            .parked
+            .iter()
+            .filter(|p| p.answer.rekey_of.is_none())
+            .count();
+        if rekey_of.is_none() && sa.children.len() + answering >= self.cfg.max_children {
             refuse(self, NotifyType::NO_ADDITIONAL_SAS);
             return;
         }
@@ -356,13 +396,16 @@ impl Engine {
         };
         if collision {
             let peer_min = min_nonce(&ni, &nr);
-            match sa.pending.as_deref_mut().map(|p| &mut p.kind) {
-                // Our rekey of this child is on the wire.
-                Some(PendingKind::Child(req)) if req.rekey_of == rekey_of => {
-                    req.collision = Some(peer_min)
-                }
+            let ours = sa.requests_mut().find_map(|k| match k {
+                PendingKind::Child(req) if req.rekey_of == rekey_of => Some(req),
+                _ => None,
+            });
+            match ours {
+                // Our rekey of this child is on the wire (or built, waiting
+                // for the window).
+                Some(req) => req.collision = Some(peer_min),
                 // Or it still waits for its SPI: note it on the child.
-                _ => {
+                None => {
                     if let Some(c) = rekey_of.and_then(|o| sa.child_by_in(o)) {
                         c.collision = Some(Box::new(Collision {
                             peer_min_nonce: peer_min,
@@ -377,7 +420,7 @@ impl Engine {
             return;
         };
         let (src, dst) = (sa.remote.ip(), sa.local.ip());
-        sa.parked = Some(Box::new(Parked {
+        sa.parked.push(Parked {
             message_id: id,
             exchange: ExchangeType::CREATE_CHILD_SA,
             head: Vec::new(),
@@ -396,7 +439,7 @@ impl Engine {
                 rekey_of,
             },
             completes_auth: false,
-        }));
-        self.request_spi(request, h, KernelPurpose::ParkedSpi, src, dst);
+        });
+        self.request_spi(request, h, KernelPurpose::ParkedSpi(id), src, dst);
     }
 }

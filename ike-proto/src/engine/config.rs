@@ -43,6 +43,11 @@ pub struct Config {
     /// Most CHILD_SAs one IKE SA may carry; a peer asking for more gets
     /// NO_ADDITIONAL_SAS (each child costs kernel state).
     pub max_children: usize,
+    /// Message window (RFC 7296 2.3): requests the peer may have
+    /// outstanding with us, announced with SET_WINDOW_SIZE when above one,
+    /// and the most we keep outstanding with it. Capped at
+    /// [`MAX_WINDOW`](super::MAX_WINDOW): each slot may hold a cached answer.
+    pub window: u32,
 }
 
 impl Default for Config {
@@ -59,6 +64,7 @@ impl Default for Config {
             max_reassembly_bytes: 64 * 1024,
             natt_port: 4500,
             max_children: 64,
+            window: 1,
         }
     }
 }

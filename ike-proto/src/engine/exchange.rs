@@ -12,6 +12,7 @@ use crate::wire::Payload;
 use super::codec::{self, OpenError, Opened};
 use super::reassembly::{Added, Reassembly};
 use super::sa::{PendingKind, Phase};
+use super::window::{self, Incoming};
 use super::{notify, Engine};
 
 impl Engine {
@@ -35,16 +36,16 @@ impl Engine {
         let id = header.message_id;
         let is_response = header.flags.response;
         // Cheap checks before any crypto: is this message ID possible at all?
-        let retransmitted_request = !is_response
-            && sa.cached.as_ref().is_some_and(|c| c.message_id == id)
-            && id.wrapping_add(1) == sa.expect_id;
+        let incoming = sa.recv.classify(id);
+        let retransmitted_request = !is_response && incoming == Incoming::Retransmitted;
         if is_response {
-            if sa.pending.as_ref().map(|p| p.message_id) != Some(id) {
+            // Matched to our request by message ID (RFC 7296 2.3).
+            if !sa.pending.iter().any(|p| p.message_id == id) {
                 return;
             }
         } else if !retransmitted_request {
-            if id != sa.expect_id || sa.parked.as_ref().is_some_and(|p| p.message_id == id) {
-                return; // outside the window, or being answered already
+            if incoming != Incoming::New {
+                return; // outside the window, forgotten, or being answered
             }
             // RFC 7296 2.2 / issue: a half-open SA accepts only IKE_AUTH;
             // an initiator still negotiating accepts no requests.
@@ -77,7 +78,7 @@ impl Engine {
                         OpenError::UnsupportedCritical(t) => vec![t.0],
                         _ => Vec::new(),
                     };
-                    sa.expect_id = sa.expect_id.wrapping_add(1);
+                    sa.recv.accept(id);
                     self.send_response(h, header.exchange, id, vec![notify(code, data)]);
                     if header.exchange == ExchangeType::IKE_AUTH {
                         // Nothing of a failed IKE_AUTH stays (RFC 7296 2.21.2).
@@ -112,7 +113,7 @@ impl Engine {
                             match codec::parse_inner(first, &all) {
                                 Ok(p) => (true, Some(p)),
                                 Err(_) if !is_response => {
-                                    sa.expect_id = sa.expect_id.wrapping_add(1);
+                                    sa.recv.accept(id);
                                     self.send_response(
                                         h,
                                         header.exchange,
@@ -141,7 +142,7 @@ impl Engine {
             // RFC 7296 2.1 / RFC 7383 2.6.1: resend the cached answer (once
             // per retransmitted message, on its first fragment).
             if first_frag {
-                if let Some(c) = sa.cached.as_deref() {
+                if let Some(c) = sa.recv.cached(id) {
                     let d = c.datagrams.clone();
                     let (l, r) = (sa.local, sa.remote);
                     self.emit(l, r, &d);
@@ -156,11 +157,27 @@ impl Engine {
             sa.local = local;
             sa.remote = remote;
         }
+        // RFC 7296 2.3: the peer's window, announced after the initial
+        // exchanges start (IKE_AUTH) or later (INFORMATIONAL).
+        if matches!(
+            header.exchange,
+            ExchangeType::IKE_AUTH | ExchangeType::INFORMATIONAL
+        ) {
+            if let Some(n) = window::announced(&payloads) {
+                // A smaller value is undefined (there is no way to shrink a
+                // window): keep the larger one.
+                sa.send.peer = sa.send.peer.max(n);
+            }
+        }
         if is_response {
-            let Some(p) = sa.pending.take() else { return };
+            let Some(pos) = sa.pending.iter().position(|p| p.message_id == id) else {
+                return;
+            };
+            let p = sa.pending.remove(pos);
+            super::sa::free_if_empty(&mut sa.pending);
             self.response(now, h, p.kind, payloads);
         } else {
-            sa.expect_id = sa.expect_id.wrapping_add(1);
+            sa.recv.accept(id);
             self.request(now, h, header.exchange, id, payloads);
         }
     }
@@ -177,7 +194,7 @@ impl Engine {
                 group,
             } => self.rekey_ike_response(now, h, new_spi, ni, ke, group, payloads),
             PendingKind::Delete { children } => self.delete_response(now, h, children, payloads),
-            PendingKind::Dpd => {}
+            PendingKind::Dpd | PendingKind::AnnounceWindow => {}
         }
     }
 

@@ -23,8 +23,15 @@ impl Engine {
             return;
         }
         let Some(suite) = sa.suite else { return };
+        // The first attempt uses the group of the SA being rekeyed.
+        self.rekey_ike_send(now, h, suite.dh);
+    }
+
+    /// Sends our IKE SA rekey request with a fresh SPI, nonce and key
+    /// exchange of `group`.
+    fn rekey_ike_send(&mut self, now: Instant, h: u64, group: DhGroup) {
+        let Some(sa) = self.sas.get(&h) else { return };
         let policy = sa.policy.clone();
-        let group = suite.dh;
         let Some(ke) = keys::group(group)
             .ok()
             .and_then(|cg| self.kex.start(cg, &self.sys_rng).ok())
@@ -88,12 +95,19 @@ impl Engine {
             keys: Some(Box::new(keys)),
             auth: None,
             next_id: 0,
-            pending: None,
-            tasks: Default::default(),
-            spi_wait: None,
-            expect_id: 0,
-            cached: None,
-            parked: None,
+            pending: Vec::new(),
+            // First on the new SA: our window, if larger than one.
+            tasks: if self.cfg.window > 1 {
+                [Task::AnnounceWindow].into()
+            } else {
+                Default::default()
+            },
+            spi_wait: Vec::new(),
+            // RFC 7296 2.3: a rekeyed IKE SA starts with a window of one
+            // both ways, until each side announces again.
+            send: Default::default(),
+            recv: Default::default(),
+            parked: Vec::new(),
             reassembly: None,
             children: Vec::new(),
             peer_id: o.peer_id.clone(),
@@ -115,20 +129,19 @@ impl Engine {
     /// Moves children and pending child work from `old` to `new`; `old`
     /// is now only waiting for its DELETE.
     pub(super) fn hand_over(&mut self, now: Instant, old: u64, new: u64, we_delete_old: bool) {
+        // Unsent requests of the old SA become tasks of the new one (before
+        // the children move: a rekey's child goes back to `Installed`).
+        let mut tasks = self.drop_deferred(old);
         let Some(o) = self.sas.get_mut(&old) else {
             return;
         };
         let children = std::mem::take(&mut o.children);
-        let tasks: Vec<Task> = o
-            .tasks
-            .drain(..)
-            .filter(|t| {
-                matches!(
-                    t,
-                    Task::NewChild | Task::RekeyChild(_) | Task::DeleteChild(_)
-                )
-            })
-            .collect();
+        tasks.extend(o.tasks.drain(..).filter(|t| {
+            matches!(
+                t,
+                Task::NewChild | Task::RekeyChild(_) | Task::DeleteChild(_)
+            )
+        }));
         o.phase = Phase::Rekeyed;
         o.successor = Some(new);
         o.rekey_at = None;
@@ -182,6 +195,20 @@ impl Engine {
             _ => None,
         };
         let Some((suite, peer_spi, nr, peer_ke)) = ok else {
+            if peer_won.is_none() {
+                if let Some(g) = self.rekey_retry_group(h, group, &payloads) {
+                    // RFC 7296 1.3.2 (as 1.2): the responder wants another
+                    // group that we allow too: once more with it.
+                    log::info!("IKE SA rekey: peer asks for group {}, retrying", g.0);
+                    self.rekey_ike_send(now, h, g);
+                    return;
+                }
+            }
+            if let Some(e) = super::error_notify(&payloads) {
+                // The old SA stays usable until its hard lifetime (RFC 7296
+                // 2.8); we try again later.
+                log::warn!("IKE SA rekey refused by the peer: {e}");
+            }
             match peer_won {
                 // Ours failed but the peer's went through: it is the new SA.
                 Some(p) if self.sas.contains_key(&p) => self.hand_over(now, h, p, false),
@@ -240,6 +267,20 @@ impl Engine {
         }
     }
 
+    /// The group to retry our IKE SA rekey with after INVALID_KE_PAYLOAD:
+    /// the one the responder names, if this was our first attempt (with the
+    /// SA's own group, so we retry once) and we allow and support it.
+    fn rekey_retry_group(&self, h: u64, tried: DhGroup, payloads: &[Payload]) -> Option<DhGroup> {
+        let sa = self.sas.get(&h)?;
+        let n = super::find_notify(payloads, NotifyType::INVALID_KE_PAYLOAD)?;
+        let g = DhGroup(u16::from_be_bytes(
+            <[u8; 2]>::try_from(n.data.as_slice()).ok()?,
+        ));
+        let first_try = sa.suite.map(|s| s.dh) == Some(tried);
+        let allowed = sa.policy.ike_proposals.iter().any(|p| p.dh.contains(&g));
+        (first_try && g != tried && allowed && keys::group(g).is_ok()).then_some(g)
+    }
+
     pub(super) fn rekey_ike_request(
         &mut self,
         now: Instant,
@@ -259,20 +300,19 @@ impl Engine {
         };
         let Some(sa) = self.sas.get(&h) else { return };
         let policy = sa.policy.clone();
-        let busy =
-            sa.pending.as_ref().is_some_and(|p| {
-                !matches!(p.kind, PendingKind::RekeyIke { .. } | PendingKind::Dpd)
-            }) || sa.spi_wait.is_some()
-                || sa.parked.is_some()
-                || sa.children.iter().any(|c| c.state == ChildState::Rekeying);
+        // RFC 7296 2.25: not while we create, rekey or delete children
+        // (sent, deferred or waiting for an SPI) or answer the peer's.
+        let busy = sa
+            .requests()
+            .any(|k| !matches!(k, PendingKind::RekeyIke { .. } | PendingKind::Dpd))
+            || !sa.spi_wait.is_empty()
+            || !sa.parked.is_empty()
+            || sa.children.iter().any(|c| c.state == ChildState::Rekeying);
         if sa.phase != Phase::Established || busy {
             refuse(self, NotifyType::TEMPORARY_FAILURE, Vec::new());
             return;
         }
-        let collision = sa
-            .pending
-            .as_ref()
-            .is_some_and(|p| matches!(p.kind, PendingKind::RekeyIke { .. }));
+        let collision = sa.rekeying_ike();
         let Some(kp) = first_payload!(&payloads, Ke) else {
             refuse(self, NotifyType::INVALID_SYNTAX, Vec::new());
             return;

@@ -139,12 +139,12 @@ impl Engine {
                 packet_ts,
             })),
             next_id: 0,
-            pending: None,
+            pending: Vec::new(),
             tasks: Default::default(),
-            spi_wait: None,
-            expect_id: 0,
-            cached: None,
-            parked: None,
+            spi_wait: Vec::new(),
+            send: Default::default(),
+            recv: Default::default(),
+            parked: Vec::new(),
             reassembly: None,
             children: Vec::new(),
             peer_id: None,
@@ -229,13 +229,13 @@ impl Engine {
         };
         auth.init_request = bytes.clone();
         sa.next_id = 1;
-        sa.pending = Some(Box::new(Pending {
+        sa.pending.push(Pending {
             message_id: 0,
             datagrams: vec![bytes.clone()],
             tries: 0,
             retransmit_at: now + initial,
             kind,
-        }));
+        });
         let (l, r) = (sa.local, sa.remote);
         self.emit(l, r, &[bytes]);
     }
@@ -257,7 +257,7 @@ impl Engine {
         }
         if !sa
             .pending
-            .as_ref()
+            .first()
             .is_some_and(|p| matches!(p.kind, PendingKind::Init { .. }))
         {
             return;
@@ -268,7 +268,7 @@ impl Engine {
             return;
         };
         let payloads = msg.payloads;
-        let Some(pending) = sa.pending.take() else {
+        let Some(pending) = sa.pending.pop() else {
             return;
         };
         let PendingKind::Init {
@@ -357,15 +357,15 @@ impl Engine {
         let (Some(sa_p), Some(ke_p), Some(nr), true) = (sa_p, ke_p, nr, header.spi_r != 0) else {
             // Missing payloads (or no SPIr) in an unauthenticated reply: could be forged;
             // keep waiting for the real one (RFC 7296 2.21.1).
-            sa.pending = Some(Box::new(Pending {
+            sa.pending.push(Pending {
                 kind: PendingKind::Init {
                     ke,
                     group,
                     restarts,
                     cookie,
                 },
-                ..*pending
-            }));
+                ..pending
+            });
             return;
         };
         let suite = match proposal::ike_suite_from_answer(sa_p, &sa.policy.ike_proposals) {
@@ -454,7 +454,7 @@ impl Engine {
         }
         // A retransmission of a request we already answered.
         if let Some(&h) = self.init_index.get(&(remote, header.spi_i)) {
-            if let Some(c) = self.sas.get(&h).and_then(|s| s.cached.as_deref()) {
+            if let Some(c) = self.sas.get(&h).and_then(|s| s.recv.cached(0)) {
                 if c.message_id == 0 && self.sas.get(&h).is_some_and(|s| s.phase == Phase::Auth) {
                     let d = c.datagrams.clone();
                     self.emit(local, remote, &d);
@@ -649,15 +649,12 @@ impl Engine {
                 packet_ts: None,
             })),
             next_id: 0,
-            pending: None,
+            pending: Vec::new(),
             tasks: Default::default(),
-            spi_wait: None,
-            expect_id: 1,
-            cached: Some(Box::new(super::sa::Cached {
-                message_id: 0,
-                datagrams: vec![response.clone()],
-            })),
-            parked: None,
+            spi_wait: Vec::new(),
+            send: Default::default(),
+            recv: super::window::RecvWindow::after_init(response.clone()),
+            parked: Vec::new(),
             reassembly: None,
             children: Vec::new(),
             peer_id: None,

@@ -285,12 +285,15 @@ impl Engine {
     }
 
     /// Sends a parked responder answer now that the kernel gave the SPI.
-    fn finish_parked(&mut self, now: Instant, h: u64, spi: Option<u32>) {
+    fn finish_parked(&mut self, now: Instant, h: u64, message_id: u32, spi: Option<u32>) {
         let Some(sa) = self.sas.get_mut(&h) else {
             return;
         };
-        let Some(p) = sa.parked.take() else { return };
-        let p = *p;
+        let Some(pos) = sa.parked.iter().position(|p| p.message_id == message_id) else {
+            return;
+        };
+        let p = sa.parked.remove(pos);
+        super::sa::free_if_empty(&mut sa.parked);
         let Some(spi) = spi else {
             // No SPI: the child cannot be created.
             let code = if p.exchange == ExchangeType::IKE_AUTH {
@@ -375,16 +378,17 @@ impl Engine {
                         self.try_send_auth(now, h);
                     }
                     KernelPurpose::TaskSpi => {
-                        let task = self
-                            .sas
-                            .get_mut(&h)
-                            .and_then(|s| s.spi_wait.take())
-                            .map(|(_, t)| t);
+                        let task = self.sas.get_mut(&h).and_then(|s| {
+                            let pos = s.spi_wait.iter().position(|(r, _)| *r == request)?;
+                            let task = s.spi_wait.remove(pos).1;
+                            super::sa::free_if_empty(&mut s.spi_wait);
+                            Some(task)
+                        });
                         if let Some(task) = task {
                             self.child_request_send(now, h, task, spi);
                         }
                     }
-                    KernelPurpose::ParkedSpi => self.finish_parked(now, h, Some(spi)),
+                    KernelPurpose::ParkedSpi(id) => self.finish_parked(now, h, id, Some(spi)),
                     KernelPurpose::Install(_) => {}
                 }
                 self.after_input(h, now);
@@ -408,14 +412,17 @@ impl Engine {
                     }
                     KernelPurpose::TaskSpi => {
                         if let Some(sa) = self.sas.get_mut(&h) {
-                            if let Some((_, Task::RekeyChild(old))) = sa.spi_wait.take() {
+                            let pos = sa.spi_wait.iter().position(|(r, _)| *r == request);
+                            let task = pos.map(|i| sa.spi_wait.remove(i).1);
+                            super::sa::free_if_empty(&mut sa.spi_wait);
+                            if let Some(Task::RekeyChild(old)) = task {
                                 if let Some(c) = sa.child_by_in(old) {
                                     c.state = ChildState::Installed;
                                 }
                             }
                         }
                     }
-                    KernelPurpose::ParkedSpi => self.finish_parked(now, h, None),
+                    KernelPurpose::ParkedSpi(id) => self.finish_parked(now, h, id, None),
                     KernelPurpose::Install(_) => {}
                 }
                 self.after_input(h, now);

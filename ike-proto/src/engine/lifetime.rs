@@ -23,7 +23,8 @@ impl Engine {
                 next = Some(next.map_or(t, |n: Instant| n.min(t)));
             }
         };
-        consider(sa.pending.as_ref().map(|p| p.retransmit_at));
+        // Each request of ours has its own retransmission timer.
+        consider(sa.pending.iter().map(|p| p.retransmit_at).min());
         consider(sa.hard_at);
         if sa.phase == Phase::Established {
             consider(sa.rekey_at);
@@ -33,11 +34,11 @@ impl Engine {
             }
             if let Some(iv) = sa.policy.dpd_interval {
                 // Only when idle: any request in flight checks liveness too.
-                if sa.pending.is_none() && sa.spi_wait.is_none() && sa.tasks.is_empty() {
+                if sa.in_flight() == 0 && sa.tasks.is_empty() {
                     consider(Some(sa.last_heard + iv));
                 }
             }
-        } else if sa.pending.is_none() && matches!(sa.phase, Phase::Init | Phase::Auth) {
+        } else if sa.pending.is_empty() && matches!(sa.phase, Phase::Init | Phase::Auth) {
             // Half-open (either side) waiting for the peer: give up later.
             consider(Some(sa.created + self.cfg.half_open_timeout));
         }
@@ -50,41 +51,46 @@ impl Engine {
         let Some(sa) = self.sas.get_mut(&h) else {
             return;
         };
-        if let Some(p) = sa.pending.as_deref_mut() {
-            if p.retransmit_at <= now {
-                if p.tries >= retx.tries {
-                    let reason = match sa.phase {
-                        Phase::Established => DownReason::PeerDead,
-                        // A replaced SA or one we are deleting: nothing is lost.
-                        Phase::Rekeyed => DownReason::Rekeyed,
-                        Phase::Deleting => DownReason::Terminated,
-                        Phase::Init | Phase::Auth => DownReason::Failed,
-                    };
-                    if matches!(sa.phase, Phase::Init | Phase::Auth) {
-                        let (policy, remote) = (sa.policy.name.clone(), sa.remote);
-                        self.events.push_back(Event::Failed {
-                            ike: Some(IkeSaId(h)),
-                            policy: Some(policy),
-                            remote,
-                            reason: FailReason::Timeout,
-                        });
-                    }
-                    self.remove_sa(h, reason);
-                    return;
-                }
-                p.tries += 1;
-                // Exponential back-off, capped (RFC 7296 2.4).
-                let shift = p.tries.min(16);
-                let wait = retx
-                    .initial
-                    .saturating_mul(1u32 << shift)
-                    .min(retx.max_interval);
-                p.retransmit_at = now + wait;
-                let d = p.datagrams.clone();
-                let (l, r) = (sa.local, sa.remote);
-                self.emit(l, r, &d);
+        // A request retransmitted `tries` times without answer: the peer is
+        // gone (RFC 7296 2.4), whichever request it was.
+        let given_up = sa
+            .pending
+            .iter()
+            .any(|p| p.retransmit_at <= now && p.tries >= retx.tries);
+        if given_up {
+            let reason = match sa.phase {
+                Phase::Established => DownReason::PeerDead,
+                // A replaced SA or one we are deleting: nothing is lost.
+                Phase::Rekeyed => DownReason::Rekeyed,
+                Phase::Deleting => DownReason::Terminated,
+                Phase::Init | Phase::Auth => DownReason::Failed,
+            };
+            if matches!(sa.phase, Phase::Init | Phase::Auth) {
+                let (policy, remote) = (sa.policy.name.clone(), sa.remote);
+                self.events.push_back(Event::Failed {
+                    ike: Some(IkeSaId(h)),
+                    policy: Some(policy),
+                    remote,
+                    reason: FailReason::Timeout,
+                });
             }
+            self.remove_sa(h, reason);
+            return;
         }
+        let mut resend = Vec::new();
+        for p in sa.pending.iter_mut().filter(|p| p.retransmit_at <= now) {
+            p.tries += 1;
+            // Exponential back-off, capped (RFC 7296 2.4).
+            let shift = p.tries.min(16);
+            let wait = retx
+                .initial
+                .saturating_mul(1u32 << shift)
+                .min(retx.max_interval);
+            p.retransmit_at = now + wait;
+            resend.extend(p.datagrams.iter().cloned());
+        }
+        let (l, r) = (sa.local, sa.remote);
+        self.emit(l, r, &resend);
         let Some(sa) = self.sas.get_mut(&h) else {
             return;
         };
@@ -98,7 +104,7 @@ impl Engine {
             return;
         }
         if matches!(sa.phase, Phase::Init | Phase::Auth) {
-            if sa.pending.is_none() && sa.created + self.cfg.half_open_timeout <= now {
+            if sa.pending.is_empty() && sa.created + self.cfg.half_open_timeout <= now {
                 self.remove_sa(h, DownReason::Failed);
             }
             return;
@@ -126,11 +132,7 @@ impl Engine {
             }
         }
         if let Some(iv) = sa.policy.dpd_interval {
-            if sa.pending.is_none()
-                && sa.spi_wait.is_none()
-                && sa.last_heard + iv <= now
-                && sa.tasks.is_empty()
-            {
+            if sa.in_flight() == 0 && sa.last_heard + iv <= now && sa.tasks.is_empty() {
                 sa.tasks.push_back(Task::Dpd);
             }
         }

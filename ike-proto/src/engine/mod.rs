@@ -97,6 +97,7 @@ mod rng;
 mod sa;
 mod timers;
 mod ts;
+mod window;
 
 pub use api::{
     ChildInfo, ChildStatus, ChildSuite, Command, Direction, DownReason, Event, FailReason, IkeSaId,
@@ -109,6 +110,7 @@ pub use config::{
 };
 pub use rng::{Rng, SeededRng, SystemRng};
 pub use ts::{narrow, TrafficSelector};
+pub use window::MAX_WINDOW;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -134,8 +136,8 @@ enum KernelPurpose {
     AuthSpi,
     /// SPI for a queued CREATE_CHILD_SA request of ours.
     TaskSpi,
-    /// SPI for a parked responder answer.
-    ParkedSpi,
+    /// SPI for the parked responder answer to this message ID.
+    ParkedSpi(u32),
     /// An SA or policy install of the child with this inbound SPI.
     Install(u32),
 }
@@ -497,8 +499,85 @@ impl Engine {
         }
     }
 
-    /// Sends a protected request on `h` and waits for its response.
+    /// Sends a protected request on `h` and waits for its response; while
+    /// the peer's window is full (or older requests wait), it waits in
+    /// `deferred` and goes out from `run_tasks` (RFC 7296 2.3).
     fn send_request(
+        &mut self,
+        now: Instant,
+        h: u64,
+        exchange: ExchangeType,
+        payloads: Vec<Payload>,
+        kind: PendingKind,
+    ) {
+        let Some(sa) = self.sas.get_mut(&h) else {
+            return;
+        };
+        if !sa.send.deferred.is_empty() || !sa.has_room() {
+            sa.send.deferred.push_back(window::Deferred {
+                exchange,
+                payloads,
+                kind,
+            });
+            return;
+        }
+        self.transmit_request(now, h, exchange, payloads, kind);
+    }
+
+    /// Sends the deferred requests the peer's window has room for now.
+    fn flush_deferred(&mut self, now: Instant, h: u64) {
+        loop {
+            let Some(sa) = self.sas.get_mut(&h) else {
+                return;
+            };
+            if sa.phase != Phase::Established || !sa.has_room() {
+                return;
+            }
+            let Some(d) = sa.send.deferred.pop_front() else {
+                return;
+            };
+            if sa.send.deferred.is_empty() {
+                sa.send.deferred = Default::default(); // free its buffer
+            }
+            self.transmit_request(now, h, d.exchange, d.payloads, d.kind);
+        }
+    }
+
+    /// Takes the deferred (unsent) requests off an SA that will send no
+    /// more: their kernel SPIs are given back and the work they stood for
+    /// is returned as tasks (for the SA that takes over, if any).
+    fn drop_deferred(&mut self, h: u64) -> Vec<Task> {
+        let Some(sa) = self.sas.get_mut(&h) else {
+            return Vec::new();
+        };
+        let deferred = std::mem::take(&mut sa.send.deferred);
+        let mut tasks = Vec::new();
+        for d in deferred {
+            match d.kind {
+                PendingKind::Child(req) => {
+                    self.release_spi(h, req.spi_in);
+                    let sa = self.sas.get_mut(&h);
+                    match req.rekey_of {
+                        Some(old) => {
+                            if let Some(c) = sa.and_then(|s| s.child_by_in(old)) {
+                                c.state = sa::ChildState::Installed;
+                            }
+                            tasks.push(Task::RekeyChild(old));
+                        }
+                        None => tasks.push(Task::NewChild),
+                    }
+                }
+                PendingKind::Delete { children } => {
+                    tasks.extend(children.into_iter().map(Task::DeleteChild))
+                }
+                _ => {}
+            }
+        }
+        tasks
+    }
+
+    /// Seals and sends a request now; the window was checked.
+    fn transmit_request(
         &mut self,
         now: Instant,
         h: u64,
@@ -511,13 +590,13 @@ impl Engine {
         };
         let retransmit_at = now + self.cfg.retransmit.initial;
         if let Some(sa) = self.sas.get_mut(&h) {
-            sa.pending = Some(Box::new(Pending {
+            sa.pending.push(Pending {
                 message_id,
                 datagrams,
                 tries: 0,
                 retransmit_at,
                 kind,
-            }));
+            });
         }
     }
 
@@ -581,10 +660,7 @@ impl Engine {
             return;
         };
         let (local, remote) = (sa.local, sa.remote);
-        sa.cached = Some(Box::new(sa::Cached {
-            message_id,
-            datagrams: datagrams.clone(),
-        }));
+        sa.recv.cache(message_id, datagrams.clone());
         self.emit(local, remote, &datagrams);
     }
 
@@ -605,8 +681,13 @@ impl Engine {
         self.rearm(h, now);
     }
 
-    /// Starts the next queued task if no request is outstanding.
+    /// Sends deferred requests, then starts queued tasks while the window
+    /// has room. Tasks start in queue order, except that one about a child
+    /// with a request under way lets later ones pass. A serial task (IKE
+    /// SA rekey or delete, see `PendingKind::is_serial`) waits until
+    /// nothing is outstanding, and nothing behind it starts before it.
     fn run_tasks(&mut self, h: u64, now: Instant) {
+        self.flush_deferred(now, h);
         loop {
             let Some(sa) = self.sas.get_mut(&h) else {
                 return;
@@ -614,10 +695,28 @@ impl Engine {
             // A rekeyed (old) IKE SA only ever runs its own DELETE.
             let runnable = sa.phase == Phase::Established
                 || (sa.phase == Phase::Rekeyed && sa.tasks.front() == Some(&Task::DeleteIke));
-            if sa.pending.is_some() || sa.spi_wait.is_some() || !runnable {
+            if !runnable || sa.requests().any(|k| k.is_serial()) {
                 return;
             }
-            let Some(task) = sa.tasks.pop_front() else {
+            let idle = sa.in_flight() == 0;
+            // Counting tasks waiting for SPIs too: each will take a slot.
+            let room = sa.in_flight() < sa.send_size() as usize;
+            let mut pick = None;
+            for (i, t) in sa.tasks.iter().enumerate() {
+                if t.is_serial() {
+                    pick = idle.then_some(i);
+                    break;
+                }
+                if !room {
+                    break;
+                }
+                if t.child().is_some_and(|c| sa.child_busy(c)) {
+                    continue;
+                }
+                pick = Some(i);
+                break;
+            }
+            let Some(task) = pick.and_then(|i| sa.tasks.remove(i)) else {
                 return;
             };
             self.start_task(now, h, task);
@@ -637,6 +736,23 @@ impl Engine {
                 Vec::new(),
                 PendingKind::Dpd,
             ),
+            Task::AnnounceWindow => {
+                let size = self.cfg.window;
+                let Some(n) = window::announcement(size) else {
+                    return;
+                };
+                // From now on the peer may use it: accept that many.
+                if let Some(sa) = self.sas.get_mut(&h) {
+                    sa.recv.set_size(size);
+                }
+                self.send_request(
+                    now,
+                    h,
+                    ExchangeType::INFORMATIONAL,
+                    vec![n],
+                    PendingKind::AnnounceWindow,
+                );
+            }
         }
     }
 
@@ -649,14 +765,12 @@ impl Engine {
         if sa.phase == Phase::Established {
             sa.tasks.clear();
             sa.tasks.push_back(Task::DeleteIke);
-            if sa
-                .pending
-                .as_ref()
-                .is_some_and(|p| matches!(p.kind, PendingKind::Dpd))
-            {
-                // Do not let a liveness check hold the delete back.
-                sa.pending = None;
-            }
+            // Do not let a liveness check hold the delete back.
+            sa.pending.retain(|p| !matches!(p.kind, PendingKind::Dpd));
+            sa::free_if_empty(&mut sa.pending);
+            sa.send
+                .deferred
+                .retain(|d| !matches!(d.kind, PendingKind::Dpd));
             self.after_input(h, now);
         } else {
             self.remove_sa(h, DownReason::Terminated);
@@ -681,11 +795,13 @@ impl Engine {
         if let Some(s) = sa.auth.as_ref().and_then(|a| a.child_spi) {
             unused.push(s);
         }
-        match sa.pending.as_ref().map(|p| &p.kind) {
-            Some(PendingKind::Auth { child: Some(c) }) | Some(PendingKind::Child(c)) => {
-                unused.push(c.spi_in)
+        for k in sa.requests() {
+            match k {
+                PendingKind::Auth { child: Some(c) } | PendingKind::Child(c) => {
+                    unused.push(c.spi_in)
+                }
+                _ => {}
             }
-            _ => {}
         }
         for spi in unused {
             self.kernel_out.push_back(KernelRequest::DeleteSa {

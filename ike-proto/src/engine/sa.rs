@@ -20,6 +20,7 @@ use super::config::{Identity, Mode, Policy};
 use super::keys::IkeKeyset;
 use super::reassembly::Reassembly;
 use super::ts::TrafficSelector;
+use super::window::{RecvWindow, SendWindow};
 
 /// Where an IKE SA is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,6 +111,9 @@ pub(crate) enum Task {
     RekeyIke,
     DeleteIke,
     Dpd,
+    /// SET_WINDOW_SIZE in an INFORMATIONAL: on an IKE SA made by a rekey,
+    /// which starts with a window of one (RFC 7296 2.3).
+    AnnounceWindow,
 }
 
 /// Our CHILD_SA request in flight (IKE_AUTH or CREATE_CHILD_SA).
@@ -164,6 +168,8 @@ pub(crate) enum PendingKind {
         children: Vec<u32>,
     },
     Dpd,
+    /// Our SET_WINDOW_SIZE announcement; the answer only confirms it.
+    AnnounceWindow,
 }
 
 /// A responder answer waiting for the kernel's inbound SPI.
@@ -196,13 +202,6 @@ pub(crate) struct ChildAnswer {
     pub rekey_of: Option<u32>,
 }
 
-/// A cached response (RFC 7296 2.1: answer a retransmitted request with
-/// the same bytes, never by processing it again).
-pub(crate) struct Cached {
-    pub message_id: u32,
-    pub datagrams: Vec<Vec<u8>>,
-}
-
 /// One IKE SA.
 pub(crate) struct IkeSa {
     pub policy: Arc<Policy>,
@@ -216,17 +215,20 @@ pub(crate) struct IkeSa {
     pub suite: Option<IkeSuite>,
     pub keys: Option<Box<IkeKeyset>>,
     pub auth: Option<Box<AuthCtx>>,
-    /// Next message ID for our requests (window size 1).
+    /// Next message ID for our requests.
     pub next_id: u32,
-    pub pending: Option<Box<Pending>>,
+    /// Our requests waiting for their answers (at most the send window).
+    pub pending: Vec<Pending>,
     /// Work waiting for the request window or for an SPI.
     pub tasks: VecDeque<Task>,
-    /// A task that waits for the kernel's SPI before its request can go out.
-    pub spi_wait: Option<(RequestId, Task)>,
-    /// Next message ID we accept from the peer.
-    pub expect_id: u32,
-    pub cached: Option<Box<Cached>>,
-    pub parked: Option<Box<Parked>>,
+    /// Tasks that wait for the kernel's SPI before their request can go out.
+    pub spi_wait: Vec<(RequestId, Task)>,
+    /// The peer's announced window and our requests waiting for it.
+    pub send: SendWindow,
+    /// The peer's requests: accepted message IDs and cached answers.
+    pub recv: RecvWindow,
+    /// Our answers waiting for the kernel's SPI (one per accepted request).
+    pub parked: Vec<Parked>,
     pub reassembly: Option<Box<Reassembly>>,
     pub children: Vec<Child>,
     pub peer_id: Option<Identity>,
@@ -244,7 +246,110 @@ pub(crate) struct IkeSa {
     pub successor: Option<u64>,
 }
 
+/// Frees a per-SA list's buffer once it is empty again: the lists are
+/// short-lived (requests in flight, answers waiting for the kernel) while an
+/// IKE SA lives for hours, and a kept buffer would cost every idle SA.
+pub(crate) fn free_if_empty<T>(v: &mut Vec<T>) {
+    if v.is_empty() {
+        *v = Vec::new();
+    }
+}
+
+impl PendingKind {
+    /// Requests that run alone on the IKE SA: nothing else is outstanding
+    /// when they start and nothing starts while they run. The IKE SA rekey
+    /// (the peer answers TEMPORARY_FAILURE to it while children are being
+    /// created, rekeyed or deleted, and to new children while it runs: RFC
+    /// 7296 2.25), the DELETE of the IKE SA (the last request on it, RFC
+    /// 7296 2.8), and the initial exchanges (window of one, RFC 7296 2.3).
+    pub(crate) fn is_serial(&self) -> bool {
+        match self {
+            PendingKind::Init { .. } | PendingKind::Auth { .. } | PendingKind::RekeyIke { .. } => {
+                true
+            }
+            PendingKind::Delete { children } => children.is_empty(),
+            PendingKind::Child(_) | PendingKind::Dpd | PendingKind::AnnounceWindow => false,
+        }
+    }
+
+    /// Whether this request rekeys or deletes our CHILD_SA `spi_in`.
+    fn concerns_child(&self, spi_in: u32) -> bool {
+        match self {
+            PendingKind::Child(r) => r.rekey_of == Some(spi_in),
+            PendingKind::Delete { children } => children.contains(&spi_in),
+            _ => false,
+        }
+    }
+}
+
+impl Task {
+    /// See [`PendingKind::is_serial`].
+    pub(crate) fn is_serial(&self) -> bool {
+        matches!(self, Task::RekeyIke | Task::DeleteIke)
+    }
+
+    /// The CHILD_SA (inbound SPI) this task rekeys or deletes.
+    pub(crate) fn child(&self) -> Option<u32> {
+        match self {
+            Task::RekeyChild(s) | Task::DeleteChild(s) => Some(*s),
+            _ => None,
+        }
+    }
+}
+
 impl IkeSa {
+    /// Requests we may have outstanding at once: the peer's announced
+    /// window, bounded by our own (what we keep per SA).
+    pub(crate) fn send_size(&self) -> u32 {
+        self.send.peer.min(self.recv.size()).max(1)
+    }
+
+    /// Our requests sent, built or about to be built (waiting for an SPI).
+    pub(crate) fn in_flight(&self) -> usize {
+        self.pending.len() + self.spi_wait.len() + self.send.deferred.len()
+    }
+
+    /// May our next message ID go out now (RFC 7296 2.3)?
+    pub(crate) fn has_room(&self) -> bool {
+        super::window::room(
+            self.next_id,
+            self.pending.iter().map(|p| p.message_id),
+            self.send_size(),
+        )
+    }
+
+    /// Every request of ours not answered yet: sent or deferred.
+    pub(crate) fn requests(&self) -> impl Iterator<Item = &PendingKind> {
+        self.pending
+            .iter()
+            .map(|p| &p.kind)
+            .chain(self.send.deferred.iter().map(|d| &d.kind))
+    }
+
+    /// Mutable [`IkeSa::requests`].
+    pub(crate) fn requests_mut(&mut self) -> impl Iterator<Item = &mut PendingKind> {
+        self.pending
+            .iter_mut()
+            .map(|p| &mut p.kind)
+            .chain(self.send.deferred.iter_mut().map(|d| &mut d.kind))
+    }
+
+    /// A request about CHILD_SA `spi_in` is under way: another one about
+    /// the same child waits (a rekey and a delete of one child never cross).
+    pub(crate) fn child_busy(&self, spi_in: u32) -> bool {
+        self.requests().any(|k| k.concerns_child(spi_in))
+            || self
+                .spi_wait
+                .iter()
+                .any(|(_, t)| *t == Task::RekeyChild(spi_in))
+    }
+
+    /// A rekey of the IKE SA is outstanding.
+    pub(crate) fn rekeying_ike(&self) -> bool {
+        self.requests()
+            .any(|k| matches!(k, PendingKind::RekeyIke { .. }))
+    }
+
     pub(crate) fn child_by_in(&mut self, spi_in: u32) -> Option<&mut Child> {
         self.children.iter_mut().find(|c| c.spi_in == spi_in)
     }

@@ -156,6 +156,16 @@ pub struct Pair {
     /// Rewrites the source of A's datagrams as a NAT would.
     pub nat_a: Option<SocketAddr>,
     nat_map: HashMap<SocketAddr, SocketAddr>,
+    /// When set, every datagram sent and delivered, in order.
+    pub trace: Option<Vec<Traced>>,
+}
+
+/// One datagram on the simulated wire: sent by `side`, or delivered to it.
+#[derive(Clone, Debug)]
+pub struct Traced {
+    pub sent: bool,
+    pub side: Side,
+    pub bytes: Vec<u8>,
 }
 
 pub fn ip(s: &str) -> IpAddr {
@@ -234,6 +244,7 @@ impl Pair {
             corrupt: Vec::new(),
             nat_a: None,
             nat_map: HashMap::new(),
+            trace: None,
         }
     }
 
@@ -262,6 +273,13 @@ impl Pair {
             t.bytes[n - 20] ^= 0x40;
         }
         self.sent.push(t.bytes.len());
+        if let Some(tr) = self.trace.as_mut() {
+            tr.push(Traced {
+                sent: true,
+                side: from,
+                bytes: t.bytes.clone(),
+            });
+        }
         if from == Side::A {
             if let Some(public) = self.nat_a {
                 // A NAT rewrites A's source address and port.
@@ -321,6 +339,13 @@ impl Pair {
 
     fn deliver(&mut self, f: InFlight) {
         self.delivered += 1;
+        if let Some(tr) = self.trace.as_mut() {
+            tr.push(Traced {
+                sent: false,
+                side: f.to,
+                bytes: f.t.bytes.clone(),
+            });
+        }
         let now = self.now;
         let mut remote = f.t.local;
         let mut local = f.t.remote;
