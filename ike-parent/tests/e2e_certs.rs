@@ -419,10 +419,9 @@ fn rsa_certificate_with_a_pkcs1_key() {
 }
 
 /// A reload reads ca/ again: after alice's trust anchor is replaced by
-/// another CA, a new negotiation from bob, whose certificate was valid
-/// before, is refused. (Taking the old IKE SA down as well needs ike-net's
-/// reload to decide with ike_ipc::config::policy_changes, which compares
-/// key material; it compares the policies' settings only so far.)
+/// another CA, the policy counts as changed, so the IKE SA made with the
+/// old anchor is deleted (on both sides), and a new negotiation from bob,
+/// whose certificate was valid before, is refused.
 #[test]
 fn a_reload_applies_new_trust_anchors() {
     if !is_root() {
@@ -463,12 +462,24 @@ fn a_reload_applies_new_trust_anchors() {
     b.ctl(&["up", "tun"]);
     a.wait_log("up: policy tun");
     b.wait_log("up: policy tun");
-    drop(b);
 
     copy(&creds.join("other.crt"), &a.dir.join("ca/ca.crt"), 0o644);
     a.ctl(&["reload"]);
     a.wait_log("configuration reloaded");
     assert!(!a.log().contains("peer certificate refused"));
+    // The old IKE SA goes, on alice's side and (by her DELETE) on bob's.
+    for d in [&a, &b] {
+        let t0 = Instant::now();
+        loop {
+            let sa: Value = serde_json::from_str(&d.ctl(&["show", "sa", "--json"])).unwrap();
+            if sa["ike_sas"].as_array().is_none_or(|v| v.is_empty()) {
+                break;
+            }
+            assert!(t0.elapsed() < LIMIT, "{}: tun still up: {sa}", d.name);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    drop(b);
     let b = Daemon::start(
         "bob-again",
         BOB,
