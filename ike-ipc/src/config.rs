@@ -106,6 +106,9 @@ pub struct Global {
     /// `set half-open-limit N`: half-open IKE SAs beyond which new
     /// IKE_SA_INIT requests are dropped.
     pub half_open_limit: u32,
+    /// `set window N`: the message window we announce with SET_WINDOW_SIZE
+    /// (RFC 7296 2.3), within 1..=[`MAX_WINDOW`].
+    pub window: u32,
     /// `set user NAME`: the unprivileged user the children run as;
     /// `None` = the daemon's default (command line, then `_ike`).
     pub user: Option<String>,
@@ -122,6 +125,13 @@ pub struct Global {
 pub const DEFAULT_DPD_CHECK_INTERVAL: u32 = 60;
 pub const DEFAULT_COOKIE_THRESHOLD: u32 = 64;
 pub const DEFAULT_HALF_OPEN_LIMIT: u32 = 4096;
+/// RFC 7296 2.3: one outstanding request unless the peer allows more.
+pub const DEFAULT_WINDOW: u32 = 1;
+/// The largest `set window`: the engine's own cap
+/// (`ike_proto::engine::MAX_WINDOW`, which this crate cannot name; ike-net
+/// checks at compile time that the two agree). Each window slot may hold a
+/// cached answer, so the cap bounds what a peer can make us keep.
+pub const MAX_WINDOW: u32 = 32;
 
 impl Default for Global {
     fn default() -> Self {
@@ -131,6 +141,7 @@ impl Default for Global {
             fragmentation: false,
             cookie_threshold: DEFAULT_COOKIE_THRESHOLD,
             half_open_limit: DEFAULT_HALF_OPEN_LIMIT,
+            window: DEFAULT_WINDOW,
             user: None,
             chroot: None,
             flush_on_start: false,

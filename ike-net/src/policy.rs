@@ -62,9 +62,17 @@ pub fn engine_config(config: &Config, listen: &Listen) -> (engine::Config, Vec<(
     let mut out = engine::Config {
         cookie_threshold: config.global.cookie_threshold as usize,
         max_half_open: config.global.half_open_limit as usize,
+        // The parser kept it within 1..=MAX_WINDOW; the engine clamps too.
+        window: config.global.window,
         natt_port: listen.natt_port,
         ..engine::Config::default()
     };
+    if out.window > 1 {
+        log::info!(
+            "message window {} announced to peers (RFC 7296 2.3)",
+            out.window
+        );
+    }
     let mut skipped = Vec::new();
     let creds = Credentials::new(config);
     for p in &config.policies {
@@ -78,6 +86,10 @@ pub fn engine_config(config: &Config, listen: &Listen) -> (engine::Config, Vec<(
     }
     (out, skipped)
 }
+
+// The parser (which cannot link ike-proto) bounds `set window` by its own
+// copy of the engine's cap: they must agree.
+const _: () = assert!(cfg::MAX_WINDOW == engine::MAX_WINDOW);
 
 /// The wall clock for certificate validity (RFC 5280 4.1.2.5): seconds
 /// since the Unix epoch. A clock before 1970 reads as 0, which makes every
@@ -495,6 +507,14 @@ mod tests {
             }
             _ => panic!("not PSK"),
         }
+    }
+
+    #[test]
+    fn set_window_reaches_the_engine() {
+        let mut config = Config::default();
+        assert_eq!(engine_config(&config, &listen()).0.window, 1);
+        config.global.window = 4;
+        assert_eq!(engine_config(&config, &listen()).0.window, 4);
     }
 
     #[test]

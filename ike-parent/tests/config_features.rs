@@ -3,7 +3,7 @@
 
 mod config_util;
 
-use config_util::{ok, TempDir};
+use config_util::{err, ok, TempDir};
 use ike_ipc::config::{
     select_policy, DhGroup, Encapsulation, Encryption, Esn, GlobalMode, Identity, Integrity,
     IpsecProtocol, PolicyMode, PolicyQuery, Prf,
@@ -74,6 +74,27 @@ set couple
     assert_eq!(ok("").global.user, None);
     assert!(g.flush_on_start && !g.delete_on_exit);
     assert!(c.policies.is_empty());
+}
+
+/// `set window N`: the RFC 7296 2.3 window we announce, 1 by default,
+/// at most the engine's 32; outside that range an error naming it.
+#[test]
+fn set_window_and_its_range() {
+    assert_eq!(ok("").global.window, 1);
+    assert_eq!(ok("set window 4\n").global.window, 4);
+    assert_eq!(ok("set window 1\n").global.window, 1);
+    assert_eq!(ok("set window 32\n").global.window, 32);
+    for bad in ["0", "33", "-1", "many"] {
+        let e = err(&format!("set window {bad}\n"), ErrorKind::Invalid, 1, 12);
+        if bad == "0" || bad == "33" {
+            assert!(e.to_string().contains("(1..32)"), "{e}");
+        }
+    }
+    // Printed back by `ike-parent -n -v`, and that parses to the same.
+    let c = ok("set window 7\n");
+    let text = ike_parent::config::describe(&c);
+    assert!(text.contains("set window 7\n"), "{text}");
+    assert_eq!(ok(&text).global.window, 7);
 }
 
 #[test]

@@ -93,6 +93,7 @@ const WORDS: &[&str] = &[
     "fragmentation",
     "0x00",
     "cookie-threshold",
+    "window",
     "user",
     "chroot",
     "/",

@@ -860,6 +860,33 @@ fn active_policy_comes_up_at_start() {
         .contains("bytes in 0 (0 packets), out 0 (0 packets)"));
 }
 
+/// `set window 4` on both sides (RFC 7296 2.3): ike-net takes it from the
+/// file, both engines announce it in IKE_AUTH, and the tunnel comes up and
+/// carries SAs (SPIs and keys crosswise) as with the default window of one.
+#[test]
+fn tunnel_with_a_message_window_of_4() {
+    require_root!();
+    let p = ports();
+    let win = |c: String| format!("set window 4\n{c}");
+    let mut b = Daemon::start("bob", BOB, &win(bob_conf(&[(&TUN, false, "1h")])), p);
+    let mut a = Daemon::start("alice", ALICE, &win(alice_conf(&[(&TUN, true, "1h")])), p);
+    for d in [&mut a, &mut b] {
+        d.wait_log("message window 4 announced");
+    }
+    let (a_in, a_out) = check_tunnel(&a, &b, &TUN, true);
+    // `rekey` queues a CHILD_SA rekey and an IKE SA rekey on the IKE SA
+    // whose window is now 4: both complete, the tunnel is renewed with
+    // fresh SPIs and the old SAs are gone from both kernels.
+    a.ctl(&["rekey", "tun"]);
+    wait_kernels(&a, &b, "rekeyed child installed, old one deleted", |k| {
+        sad_len(k) == 2
+            && sas(k, ALICE, BOB).iter().all(|s| s["spi"] != a_out)
+            && sas(k, BOB, ALICE).iter().all(|s| s["spi"] != a_in)
+    });
+    let (a_in2, a_out2) = check_tunnel(&a, &b, &TUN, true);
+    assert!(a_in2 != a_in && a_out2 != a_out);
+}
+
 /// Short lifetimes: the CHILD_SA is rekeyed before its hard lifetime
 /// (engine timer at ~90 %, or the kernel's soft EXPIRE), the new SAs
 /// replace the old ones in both kernels, and the tunnel never goes down.

@@ -6,7 +6,7 @@ use super::lexer::{Pos, Tok};
 use super::parser::{PResult, Parser, MAX_MACROS, MAX_MACRO_VALUE, MAX_POLICIES};
 use super::values;
 use ike_ipc::config::secret::Zeroizing;
-use ike_ipc::config::GlobalMode;
+use ike_ipc::config::{GlobalMode, MAX_WINDOW};
 
 impl Parser {
     /// Parse everything; the configuration is in `self.config`.
@@ -202,6 +202,13 @@ impl Parser {
                 } else {
                     self.config.global.half_open_limit = n;
                 }
+            }
+            "window" => {
+                // RFC 7296 2.3: the window we announce with SET_WINDOW_SIZE.
+                let (v, vpos) = self.value("a number")?;
+                let n = values::number(&v, 1, u64::from(MAX_WINDOW))
+                    .map_err(|m| self.error(vpos, ErrorKind::Invalid, m))?;
+                self.config.global.window = n as u32;
             }
             "user" => {
                 let (v, vpos) = self.value("a user name")?;
