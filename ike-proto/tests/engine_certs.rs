@@ -512,7 +512,7 @@ fn malformed_cert_payloads_do_not_panic() {
             );
         }
         if reason.is_none() {
-            assert_eq!(failed(&p.a.events), [FailReason::LocalAuth]);
+            assert_eq!(failed(&p.a.events), [FailReason::Unencodable]);
         }
         assert_eq!(failed(&p.a.events).len(), 1, "case {i}: {:?}", p.a.events);
         assert_nothing_left(&p);

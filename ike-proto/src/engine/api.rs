@@ -234,6 +234,10 @@ pub enum FailReason {
     /// We could not make our own AUTH (e.g. an RSA key and a peer without
     /// RFC 7427); the reason is logged.
     LocalAuth,
+    /// Our own request or answer could not be encoded (say, more selectors
+    /// or certificates than a message holds, or a fragment MTU too small
+    /// for any fragment): the exchange was abandoned, the reason logged.
+    Unencodable,
 }
 
 /// Something worth logging or showing in `ike-ctl`.

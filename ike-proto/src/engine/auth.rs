@@ -233,15 +233,7 @@ impl Engine {
             PendingKind::Auth { child },
         );
         // A request that cannot be encoded (say, more CERT payloads than a
-        // message holds) leaves nothing pending: fail now rather than keep
-        // a half-made SA that no timer would ever remove.
-        if self.sas.get(&h).is_some_and(|s| s.pending.is_empty()) {
-            log::error!(
-                "policy {}: our IKE_AUTH request cannot be encoded",
-                policy.name
-            );
-            self.auth_failed(h, FailReason::LocalAuth, spi_in);
-        }
+        // message holds) fails the SA at once (`request_unsendable`).
     }
 
     /// Initiator: the responder's IKE_AUTH answer.
@@ -326,7 +318,7 @@ impl Engine {
         }
     }
 
-    fn auth_failed(&mut self, h: u64, reason: FailReason, spi: Option<u32>) {
+    pub(super) fn auth_failed(&mut self, h: u64, reason: FailReason, spi: Option<u32>) {
         if let Some(spi) = spi {
             self.release_spi(h, spi);
         }
@@ -516,7 +508,9 @@ impl Engine {
             // Childless (RFC 6023): we announced support, so accept it.
             sa.auth = None;
             self.establish(now, h, peer_id, initial_contact);
-            self.send_response(h, ExchangeType::IKE_AUTH, message_id, head);
+            if !self.send_response(h, ExchangeType::IKE_AUTH, message_id, head) {
+                self.remove_sa(h, DownReason::Failed);
+            }
             return;
         };
         match responder_child(&payloads, offer, &policy, None, true) {
@@ -558,7 +552,9 @@ impl Engine {
                 self.establish(now, h, peer_id, initial_contact);
                 let mut out = head;
                 out.push(notify(code, Vec::new()));
-                self.send_response(h, ExchangeType::IKE_AUTH, message_id, out);
+                if !self.send_response(h, ExchangeType::IKE_AUTH, message_id, out) {
+                    self.remove_sa(h, DownReason::Failed);
+                }
             }
         }
     }

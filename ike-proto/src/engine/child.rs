@@ -163,6 +163,34 @@ impl Engine {
         );
     }
 
+    /// Our CREATE_CHILD_SA with inbound SPI `spi_in` failed (refused, or
+    /// never sent): the SPI goes back; the child it would have replaced
+    /// (`rekey_of`) is rekeyed again later (or deleted at its hard
+    /// lifetime), unless the peer's rekey of it (`collided`) went through.
+    pub(super) fn child_request_failed(
+        &mut self,
+        now: Instant,
+        h: u64,
+        spi_in: u32,
+        rekey_of: Option<u32>,
+        collided: bool,
+        reason: FailReason,
+    ) {
+        self.child_failed(h, spi_in, reason);
+        let Some(old) = rekey_of else { return };
+        if let Some(c) = self.sas.get_mut(&h).and_then(|s| s.child_by_in(old)) {
+            if collided {
+                // The peer's rekey of this child went through
+                // while ours failed: it will delete the old one.
+                c.state = ChildState::Rekeyed;
+                c.replaced = true;
+            } else {
+                c.state = ChildState::Installed;
+                c.rekey_at = Some(now + RETRY_REKEY);
+            }
+        }
+    }
+
     /// The answer to our CREATE_CHILD_SA (new child or child rekey).
     pub(super) fn child_response(
         &mut self,
@@ -205,20 +233,8 @@ impl Engine {
             });
         match result {
             Err(reason) => {
-                self.child_failed(h, req.spi_in, reason);
-                if let Some(old) = req.rekey_of {
-                    if let Some(c) = self.sas.get_mut(&h).and_then(|s| s.child_by_in(old)) {
-                        if req.collision.is_some() {
-                            // The peer's rekey of this child went through
-                            // while ours was refused: it will delete the old one.
-                            c.state = ChildState::Rekeyed;
-                            c.replaced = true;
-                        } else {
-                            c.state = ChildState::Installed;
-                            c.rekey_at = Some(now + RETRY_REKEY);
-                        }
-                    }
-                }
+                let collided = req.collision.is_some();
+                self.child_request_failed(now, h, req.spi_in, req.rekey_of, collided, reason)
             }
             Ok(((suite, spi_out, local_ts, remote_ts, mode), nr, g_ir)) => {
                 let my_min = min_nonce(&req.ni, &nr);

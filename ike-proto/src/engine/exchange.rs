@@ -212,12 +212,14 @@ impl Engine {
             ExchangeType::INFORMATIONAL => self.info_request(now, h, id, payloads),
             // Exchanges we do not implement: answer so the peer's window
             // moves on (RFC 7296 2.21.4 has no better notify).
-            other => self.send_response(
-                h,
-                other,
-                id,
-                vec![notify(NotifyType::INVALID_SYNTAX, Vec::new())],
-            ),
+            other => {
+                self.send_response(
+                    h,
+                    other,
+                    id,
+                    vec![notify(NotifyType::INVALID_SYNTAX, Vec::new())],
+                );
+            }
         }
     }
 }

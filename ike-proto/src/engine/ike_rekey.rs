@@ -385,7 +385,9 @@ impl Engine {
                 data: public,
             }),
         ];
-        self.send_response(h, ExchangeType::CREATE_CHILD_SA, id, out);
+        if !self.send_response(h, ExchangeType::CREATE_CHILD_SA, id, out) {
+            return; // the peer was refused instead: no new SA
+        }
         let Some(new) = self.rekeyed_sa(now, h, false, peer_spi, new_spi, suite, k) else {
             return;
         };

@@ -306,7 +306,9 @@ impl Engine {
             if p.completes_auth {
                 self.complete_parked_auth(now, h);
             }
-            self.send_response(h, p.exchange, p.message_id, out);
+            if !self.send_response(h, p.exchange, p.message_id, out) && p.completes_auth {
+                self.remove_sa(h, DownReason::Failed);
+            }
             return;
         };
         let a = p.answer;
@@ -329,7 +331,15 @@ impl Engine {
         if p.completes_auth {
             self.complete_parked_auth(now, h);
         }
-        self.send_response(h, p.exchange, p.message_id, out);
+        if !self.send_response(h, p.exchange, p.message_id, out) {
+            // The peer got an error answer instead: no child, SPI back;
+            // an IKE SA whose IKE_AUTH answer failed goes too.
+            self.release_spi(h, spi);
+            if p.completes_auth {
+                self.remove_sa(h, DownReason::Failed);
+            }
+            return;
+        }
         let rekey_of = a.rekey_of;
         self.install_child(
             now,

@@ -586,6 +586,7 @@ impl Engine {
         kind: PendingKind,
     ) {
         let Some((message_id, datagrams)) = self.seal_request(h, exchange, &payloads) else {
+            self.request_unsendable(now, h, exchange, kind);
             return;
         };
         let retransmit_at = now + self.cfg.retransmit.initial;
@@ -596,6 +597,67 @@ impl Engine {
                 tries: 0,
                 retransmit_at,
                 kind,
+            });
+        }
+    }
+
+    /// Our request could not be sealed, so it will never go out and never
+    /// be answered: abandon the exchange visibly (log, `Failed`) and undo
+    /// what it stood for, so that nothing waits without a timer.
+    fn request_unsendable(
+        &mut self,
+        now: Instant,
+        h: u64,
+        exchange: ExchangeType,
+        kind: PendingKind,
+    ) {
+        let Some(sa) = self.sas.get_mut(&h) else {
+            return;
+        };
+        log::error!(
+            "policy {}: our {exchange} request cannot be encoded; exchange abandoned",
+            sa.policy.name
+        );
+        let reason = FailReason::Unencodable;
+        match kind {
+            // IKE_SA_INIT is not protected; it never comes here.
+            PendingKind::Init { .. } => {}
+            // No SA without IKE_AUTH: remove it and its child's SPI.
+            PendingKind::Auth { child } => {
+                self.auth_failed(h, reason, child.map(|c| c.spi_in));
+            }
+            // SPI given back; a rekey is tried again later (or the child
+            // is deleted at its hard lifetime).
+            PendingKind::Child(req) => {
+                let collided = req.collision.is_some();
+                self.child_request_failed(now, h, req.spi_in, req.rekey_of, collided, reason)
+            }
+            // The old SA stays until its hard lifetime; tried again later.
+            PendingKind::RekeyIke { .. } => {
+                sa.rekey_at = Some(now + child::RETRY_REKEY);
+                self.failed_event(h, reason);
+            }
+            // We cannot tell the peer, but we wanted them gone: remove
+            // them here as if the peer had confirmed (its side expires or
+            // finds out by DPD).
+            PendingKind::Delete { children } => {
+                self.failed_event(h, reason);
+                self.delete_response(now, h, children, Vec::new());
+            }
+            // Nothing to undo: a liveness check is queued again at the next
+            // interval; the window announcement only enlarged ours.
+            PendingKind::Dpd | PendingKind::AnnounceWindow => self.failed_event(h, reason),
+        }
+    }
+
+    /// A `Failed` event about IKE SA `h`.
+    fn failed_event(&mut self, h: u64, reason: FailReason) {
+        if let Some(sa) = self.sas.get(&h) {
+            self.events.push_back(Event::Failed {
+                ike: Some(IkeSaId(h)),
+                policy: Some(sa.policy.name.clone()),
+                remote: sa.remote,
+                reason,
             });
         }
     }
@@ -637,31 +699,69 @@ impl Engine {
     }
 
     /// Sends (and caches) a protected response to request `message_id`.
+    ///
+    /// Returns false when the answer could not be encoded (say, a fragment
+    /// MTU too small for any fragment): the peer then gets a short error
+    /// answer instead (so that its request does not stay unanswered and
+    /// its window moves on), the failure is logged and reported, and the
+    /// caller undoes what the answer would have set up.
     fn send_response(
         &mut self,
         h: u64,
         exchange: ExchangeType,
         message_id: u32,
         payloads: Vec<Payload>,
-    ) {
+    ) -> bool {
+        if self.seal_response(h, exchange, message_id, &payloads) {
+            return true;
+        }
+        let Some(sa) = self.sas.get(&h) else {
+            return false;
+        };
+        log::error!(
+            "policy {}: our {exchange} answer cannot be encoded; refusing the request instead",
+            sa.policy.name
+        );
+        self.failed_event(h, FailReason::Unencodable);
+        let code = match exchange {
+            ExchangeType::IKE_AUTH => Some(NotifyType::AUTHENTICATION_FAILED),
+            ExchangeType::CREATE_CHILD_SA => Some(NotifyType::NO_PROPOSAL_CHOSEN),
+            _ => None,
+        };
+        let fallback: Vec<Payload> = code.map(|c| notify(c, Vec::new())).into_iter().collect();
+        if !self.seal_response(h, exchange, message_id, &fallback) {
+            log::error!("cannot encode even an error answer to request {message_id}");
+        }
+        false
+    }
+
+    /// Seals, caches and sends one answer; false if it cannot be encoded.
+    fn seal_response(
+        &mut self,
+        h: u64,
+        exchange: ExchangeType,
+        message_id: u32,
+        payloads: &[Payload],
+    ) -> bool {
         let mtu = self.cfg.fragment_mtu;
         let Some(sa) = self.sas.get_mut(&h) else {
-            return;
+            return false;
         };
         let natt = sa.local.port() == self.cfg.natt_port;
         let header = codec::header(sa.spi_i, sa.spi_r, exchange, sa.initiator, true, message_id);
         let frag = sa.fragmentation;
         let Some(keys) = sa.keys.as_deref_mut() else {
-            return;
+            return false;
         };
         let Some(datagrams) =
-            codec::seal(keys, header, &payloads, frag, mtu, natt, self.rng.as_mut())
+            codec::seal(keys, header, payloads, frag, mtu, natt, self.rng.as_mut())
         else {
-            return;
+            return false;
         };
         let (local, remote) = (sa.local, sa.remote);
         sa.recv.cache(message_id, datagrams.clone());
         self.emit(local, remote, &datagrams);
+        true
     }
 
     /// Adds work for an IKE SA and starts it if the window is free.
