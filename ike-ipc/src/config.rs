@@ -8,6 +8,7 @@
 
 pub mod algorithms;
 pub mod certs;
+pub mod check;
 pub mod identity;
 pub mod policy;
 pub mod reload;

@@ -2,7 +2,11 @@
 //! descriptors at the numbers in `ike_ipc::fds`. It speaks IKEv2 on the UDP
 //! sockets the parent bound, asks ike-pfkey for kernel changes, and answers
 //! ike-ctl — all chrooted, unprivileged and sandboxed.
+//!
+//! `ike-net --check-config` is the one other mode: the check behind
+//! `ike-parent -n` (see `check`).
 
+mod check;
 mod control;
 mod engine;
 mod kernel;
@@ -17,6 +21,18 @@ use ike_ipc::{child, fds};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    let mut args = std::env::args_os().skip(1);
+    match (args.next(), args.next()) {
+        (None, _) => {}
+        (Some(flag), None) if flag == ike_ipc::config::check::CHECK_FLAG => return check::run(),
+        _ => {
+            eprintln!(
+                "usage: ike-net (started by ike-parent) | ike-net {}",
+                ike_ipc::config::check::CHECK_FLAG
+            );
+            return ExitCode::FAILURE;
+        }
+    }
     ike_ipc::childlog::init(log::LevelFilter::Info);
     let mut parent: Channel<NetToParent, ParentToNet> = match child::take_channel(fds::PARENT) {
         Ok(c) => c,

@@ -25,9 +25,11 @@ pub fn broker_view(config: &Config) -> Config {
     config.broker_view()
 }
 
-/// -n: check the file, print it with -v, exit status 0 or 1.
+/// -n: check the file, then let ike-net check what only it can (keys,
+/// certificates: crate::netcheck); print it with -v; exit status 0 or 1.
 pub fn check_only(opts: &Options) -> Result<(), String> {
     let config = crate::config::load(&opts.config_file).map_err(|e| e.to_string())?;
+    crate::netcheck::check(opts, &config)?;
     if opts.verbosity > 0 {
         print!("{}", crate::config::describe(&config));
     }

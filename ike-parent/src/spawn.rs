@@ -61,6 +61,20 @@ pub fn spawn(exe: &Path, fds: &[(BorrowedFd<'_>, RawFd)]) -> io::Result<Child> {
     cmd.spawn()
 }
 
+/// Makes `cmd` close every descriptor above stderr before exec: whoever
+/// started ike-parent may have leaked some without close-on-exec, and a
+/// helper run from the parent (`ike-net --check-config`) gets stdio only.
+pub fn inherit_stdio_only(cmd: &mut Command) {
+    // SAFETY: the closure runs between fork and exec and calls only
+    // close_range/closefrom/close (async-signal-safe); it allocates nothing.
+    unsafe {
+        cmd.pre_exec(|| {
+            close_from(3);
+            Ok(())
+        });
+    }
+}
+
 /// Closes every descriptor numbered `first` or above. Async-signal-safe.
 #[cfg(target_os = "linux")]
 unsafe fn close_from(first: RawFd) {

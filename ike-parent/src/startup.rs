@@ -174,7 +174,7 @@ fn take_log(child: &mut std::process::Child, name: &'static str) -> Result<LogPi
 /// --libexec; else the directory of our own executable if the children
 /// are there (a build tree); else `<that>/../libexec/ike` (the installed
 /// layout: sbin/ike-parent, libexec/ike/ike-net).
-fn libexec_dir(opts: &Options) -> Result<PathBuf, String> {
+pub(crate) fn libexec_dir(opts: &Options) -> Result<PathBuf, String> {
     if let Some(d) = &opts.libexec {
         return Ok(d.clone());
     }

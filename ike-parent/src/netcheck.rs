@@ -1,0 +1,163 @@
+//! `ike-parent -n`, second half: what only ike-net can judge. The parser
+//! checks the file's grammar, values and files; whether a policy's
+//! certificate holds our key and names our ID, whether an RFC 4754 key is
+//! on its curve, whether the CA files parse as certificates, is decided by
+//! the IKE crypto, which the parent deliberately does not link (DESIGN.md
+//! "Crates"). So the parent runs `ike-net --check-config` (the same
+//! executable it starts as its network worker) and hands it the parsed
+//! configuration on stdin; ike-net answers with one line per policy it
+//! would leave out at run time.
+//!
+//! The check fails closed: an ike-net that cannot be found, cannot be run,
+//! dies or answers nonsense makes `-n` fail, never pass.
+
+use crate::cli::Options;
+use crate::startup::{libexec_dir, NET_EXE};
+use ike_ipc::config::check::{summary_line, CheckRequest, CHECK_FLAG};
+use ike_ipc::config::Config;
+use std::io::{Read, Write};
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+
+/// What we keep of each of the child's output streams; the rest is read
+/// and dropped (so the child never blocks on a full pipe).
+const OUTPUT_CAP: u64 = 64 * 1024;
+
+/// Runs the check for `config` as the daemon would run it with `opts`.
+/// `Err` holds the message for the admin: the policies ike-net would
+/// leave out and why, or why the check could not be made.
+pub fn check(opts: &Options, config: &Config) -> Result<(), String> {
+    let exe = libexec_dir(opts)?.join(NET_EXE);
+    if !exe.is_file() {
+        return Err(format!(
+            "{} not found (see --libexec): the certificates and keys cannot be checked without it",
+            exe.display()
+        ));
+    }
+    let request = CheckRequest {
+        config: config.clone(),
+        // The addresses the daemon would listen on: a policy without srcid
+        // or local takes its identity from them.
+        listen: crate::sockets::listen_addrs(&opts.listen, opts.port, opts.natt_port),
+    };
+    let bytes = request
+        .encode()
+        .map_err(|e| format!("the configuration cannot be sent to {NET_EXE}: {e}"))?;
+
+    let mut cmd = Command::new(&exe);
+    cmd.arg(CHECK_FLAG)
+        .env_clear()
+        .current_dir("/")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    crate::spawn::inherit_stdio_only(&mut cmd);
+    if nix::unistd::geteuid().is_root() {
+        // The check parses certificates and keys: not with root's rights.
+        // The same user the children would run as (command line, then
+        // `set user`, then the default). std clears the supplementary
+        // groups (setgroups) before setgid/setuid when it starts as root.
+        // A user that does not exist (yet: `-n` also runs at packaging
+        // time) is the daemon's problem at start, not the file's: the
+        // check then runs as the fallback user, and says so.
+        let user = opts.user.clone().or_else(|| config.global.user.clone());
+        let (uid, gid) = match ike_ipc::privdrop::resolve_user(user.as_deref()) {
+            Ok(ids) => ids,
+            Err(e) => {
+                let fallback = ike_ipc::privdrop::FALLBACK_USER;
+                let ids = ike_ipc::privdrop::resolve_user(Some(fallback))
+                    .map_err(|e2| format!("{e}; {e2}: no user to run the check as"))?;
+                eprintln!("ike-parent: note: {e}; checking as {fallback}");
+                ids
+            }
+        };
+        cmd.uid(uid).gid(gid);
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot run {} {CHECK_FLAG}: {e}", exe.display()))?;
+    let (stdin, stdout, stderr) =
+        match (child.stdin.take(), child.stdout.take(), child.stderr.take()) {
+            (Some(i), Some(o), Some(e)) => (i, o, e),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("{NET_EXE} {CHECK_FLAG}: no pipes to the child"));
+            }
+        };
+    // Write and read at once: neither side can then block the other.
+    let (out, err) = std::thread::scope(|s| {
+        s.spawn(move || {
+            let mut stdin = stdin;
+            // A child that exits without reading (an older ike-net, say)
+            // makes this fail with EPIPE; its exit status tells the rest.
+            let _ = stdin.write_all(&bytes);
+        });
+        let err = s.spawn(move || read_capped(stderr));
+        let out = read_capped(stdout);
+        (out, err.join().unwrap_or_default())
+    });
+    let status = child
+        .wait()
+        .map_err(|e| format!("{NET_EXE} {CHECK_FLAG}: {e}"))?;
+    // The answer counts: the summary line last, naming as many policies as
+    // we sent, one line per left-out policy before it, and the matching
+    // exit status. Anything else is a failed check, not a pass.
+    let mut lines: Vec<&str> = out.lines().filter(|l| !l.trim().is_empty()).collect();
+    let answered = lines.last() == Some(&summary_line(config.policies.len()).as_str());
+    if answered {
+        lines.pop();
+    }
+    match status.code() {
+        Some(0) if answered && lines.is_empty() => Ok(()),
+        Some(1) if answered && !lines.is_empty() => {
+            let mut msg = format!(
+                "{NET_EXE} would leave out {} polic{} at run time:",
+                lines.len(),
+                if lines.len() == 1 { "y" } else { "ies" }
+            );
+            for l in &lines {
+                msg.push_str("\n  ");
+                msg.push_str(l);
+            }
+            if !err.trim().is_empty() {
+                msg.push('\n');
+                msg.push_str(err.trim_end());
+            }
+            Err(msg)
+        }
+        _ => Err(format!(
+            "{} {CHECK_FLAG} failed ({status}{}){}{}",
+            exe.display(),
+            if answered { "" } else { ", no answer" },
+            if err.trim().is_empty() { "" } else { ": " },
+            err.trim_end()
+        )),
+    }
+}
+
+/// Up to [`OUTPUT_CAP`] bytes of `r` as text, control characters (but
+/// newlines) shown as `?`: the text goes to the admin's terminal. Reads
+/// on to the end so that the writer is never stuck.
+fn read_capped(r: impl Read) -> String {
+    let mut r = r;
+    let mut buf = Vec::new();
+    let _ = (&mut r).take(OUTPUT_CAP).read_to_end(&mut buf);
+    let _ = std::io::copy(&mut r, &mut std::io::sink());
+    String::from_utf8_lossy(&buf)
+        .chars()
+        .map(|c| if c.is_control() && c != '\n' { '?' } else { c })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_is_capped_and_terminal_safe() {
+        let big = vec![b'a'; OUTPUT_CAP as usize * 2];
+        assert_eq!(read_capped(&big[..]).len(), OUTPUT_CAP as usize);
+        assert_eq!(read_capped(&b"x\x1b[2Jy\n\tz"[..]), "x?[2Jy\n?z");
+    }
+}
