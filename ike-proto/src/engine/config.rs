@@ -36,8 +36,11 @@ pub struct Config {
     pub fragment_mtu: usize,
     /// Reassembly bounds (RFC 7383 2.6.1): at most this many fragments ...
     pub max_fragments: u16,
-    /// ... and this many bytes of fragment data per message.
+    /// ... and this many bytes of fragment data per message ...
     pub max_reassembly_bytes: usize,
+    /// ... and this many over all partial messages of one IKE SA (with a
+    /// window above one, several fragmented messages may arrive at once).
+    pub max_reassembly_total: usize,
     /// The NAT-T port (RFC 3948): messages there carry the non-ESP marker.
     pub natt_port: u16,
     /// Most CHILD_SAs one IKE SA may carry; a peer asking for more gets
@@ -62,6 +65,7 @@ impl Default for Config {
             fragment_mtu: 1280,
             max_fragments: 32,
             max_reassembly_bytes: 64 * 1024,
+            max_reassembly_total: 128 * 1024,
             natt_port: 4500,
             max_children: 64,
             window: 1,

@@ -10,8 +10,8 @@ use crate::wire::Header;
 use crate::wire::Payload;
 
 use super::codec::{self, OpenError, Opened};
-use super::reassembly::{Added, Reassembly};
-use super::sa::{PendingKind, Phase};
+use super::reassembly::{Added, Limits};
+use super::sa::{IkeSa, PendingKind, Phase};
 use super::window::{self, Incoming};
 use super::{notify, Engine};
 
@@ -25,10 +25,11 @@ impl Engine {
         header: Header,
         bytes: &[u8],
     ) {
-        let (max_frags, max_bytes, natt_port) = (
+        let natt_port = self.cfg.natt_port;
+        let (max_fragments, max_bytes, max_total) = (
             self.cfg.max_fragments,
             self.cfg.max_reassembly_bytes,
-            self.cfg.natt_port,
+            self.cfg.max_reassembly_total,
         );
         let Some(sa) = self.sas.get_mut(&h) else {
             return;
@@ -100,39 +101,42 @@ impl Engine {
                 if retransmitted_request {
                     (number == 1, None)
                 } else {
-                    let r = match sa.reassembly.as_deref_mut() {
-                        Some(r) if r.message_id() == id && r.total() == total => r,
-                        _ => match Reassembly::new(id, total, max_frags, max_bytes) {
-                            Some(r) => sa.reassembly.insert(Box::new(r)),
-                            None => return,
+                    drop_stale_partials(sa);
+                    let limits = Limits {
+                        max_fragments,
+                        max_bytes,
+                        // RFC 7296 2.3: no more requests (or responses to
+                        // ours) can be outstanding than the window allows.
+                        max_messages: if is_response {
+                            sa.send_size() as usize
+                        } else {
+                            sa.recv.size() as usize
                         },
+                        max_total,
                     };
-                    match r.add(number, total, first, data) {
-                        Added::Complete(first, all) => {
-                            sa.reassembly = None;
-                            match codec::parse_inner(first, &all) {
-                                Ok(p) => (true, Some(p)),
-                                Err(_) if !is_response => {
-                                    sa.recv.accept(id);
-                                    self.send_response(
-                                        h,
-                                        header.exchange,
-                                        id,
-                                        vec![notify(NotifyType::INVALID_SYNTAX, Vec::new())],
-                                    );
-                                    return;
-                                }
-                                Err(_) => return,
+                    match sa
+                        .reassembly
+                        .add(limits, id, is_response, number, total, first, data)
+                    {
+                        Added::Complete(first, all) => match codec::parse_inner(first, &all) {
+                            Ok(p) => (true, Some(p)),
+                            Err(_) if !is_response => {
+                                sa.recv.accept(id);
+                                self.send_response(
+                                    h,
+                                    header.exchange,
+                                    id,
+                                    vec![notify(NotifyType::INVALID_SYNTAX, Vec::new())],
+                                );
+                                return;
                             }
-                        }
+                            Err(_) => return,
+                        },
                         Added::Pending | Added::Duplicate => {
                             sa.last_heard = now;
                             return;
                         }
-                        Added::Rejected => {
-                            sa.reassembly = None;
-                            return;
-                        }
+                        Added::Rejected => return,
                     }
                 }
             }
@@ -175,9 +179,11 @@ impl Engine {
             };
             let p = sa.pending.remove(pos);
             super::sa::free_if_empty(&mut sa.pending);
+            drop_stale_partials(sa);
             self.response(now, h, p.kind, payloads);
         } else {
             sa.recv.accept(id);
+            drop_stale_partials(sa);
             self.request(now, h, header.exchange, id, payloads);
         }
     }
@@ -222,4 +228,26 @@ impl Engine {
             }
         }
     }
+}
+
+/// Forgets partial messages whose message ID left the window: requests
+/// accepted already or no longer acceptable, responses to requests no
+/// longer pending (answered, or given up on).
+fn drop_stale_partials(sa: &mut IkeSa) {
+    if sa.reassembly.is_empty() {
+        return;
+    }
+    let IkeSa {
+        reassembly,
+        recv,
+        pending,
+        ..
+    } = sa;
+    reassembly.retain_wanted(|id, response| {
+        if response {
+            pending.iter().any(|p| p.message_id == id)
+        } else {
+            recv.classify(id) == Incoming::New
+        }
+    });
 }

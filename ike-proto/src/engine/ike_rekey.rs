@@ -108,7 +108,7 @@ impl Engine {
             send: Default::default(),
             recv: Default::default(),
             parked: Vec::new(),
-            reassembly: None,
+            reassembly: Default::default(),
             children: Vec::new(),
             peer_id: o.peer_id.clone(),
             nat: o.nat,

@@ -18,7 +18,7 @@ use crate::wire::Payload;
 use super::api::{ChildSuite, IkeSuite, RequestId};
 use super::config::{Identity, Mode, Policy};
 use super::keys::IkeKeyset;
-use super::reassembly::Reassembly;
+use super::reassembly::Partials;
 use super::ts::TrafficSelector;
 use super::window::{RecvWindow, SendWindow};
 
@@ -229,7 +229,8 @@ pub(crate) struct IkeSa {
     pub recv: RecvWindow,
     /// Our answers waiting for the kernel's SPI (one per accepted request).
     pub parked: Vec<Parked>,
-    pub reassembly: Option<Box<Reassembly>>,
+    /// RFC 7383 partial messages, one per message ID within the window.
+    pub reassembly: Partials,
     pub children: Vec<Child>,
     pub peer_id: Option<Identity>,
     /// NAT detected between us (RFC 7296 2.23): use port 4500 and UDP-encapsulated ESP.
