@@ -4,17 +4,19 @@
 //! line per policy the worker would leave out, with the reason.
 //! Exit 0: every policy is usable; 1: some are not, or the input is bad.
 //!
-//! No chroot, no sandbox, no privilege drop here, and that is fine: this
-//! mode opens no file, no socket and no channel, and reads nothing but
-//! stdin, which comes from ike-parent (root, holding the configuration it
-//! just parsed). ike-parent runs it as the unprivileged daemon user when it
-//! is root itself, so the certificate and key parsing below does not run
-//! with root's rights either (DESIGN.md "Processes and trust").
+//! Started as root by a root ike-parent, it reads the request first (the
+//! parent's own data, decoded as the worker decodes its Init), then drops
+//! to the daemon user and chroot the request names, then enters the
+//! worker's OS sandbox, and only then parses keys and certificates
+//! (DESIGN.md "Processes and trust"). It opens no file, socket or channel:
+//! stdin, stdout and stderr are all it has (the parent closes the rest).
 
 use crate::policy::{self, Listen};
 use ike_ipc::config::check::{skipped_line, summary_line, CheckRequest};
 use ike_ipc::envelope::MAX_MESSAGE;
+use ike_ipc::sandbox::{FdUse, Role};
 use std::io::{Read, Write};
+use std::os::fd::AsFd;
 use std::process::ExitCode;
 
 pub fn run() -> ExitCode {
@@ -33,6 +35,10 @@ pub fn run() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Err(e) = confine(&request) {
+        eprintln!("ike-net: {e}");
+        return ExitCode::FAILURE;
+    }
     let skipped = check(&request);
     let mut out = std::io::stdout().lock();
     let summary = summary_line(request.config.policies.len());
@@ -45,6 +51,18 @@ pub fn run() -> ExitCode {
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
+}
+
+/// Privilege drop and sandbox, as in the worker; without a `privdrop` in
+/// the request (a parent that is not root) only the sandbox.
+fn confine(request: &CheckRequest) -> Result<(), String> {
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    let fds = [(stdout.as_fd(), FdUse::Log), (stderr.as_fd(), FdUse::Log)];
+    match &request.privdrop {
+        Some(pd) => ike_ipc::child::lock_down(pd, Role::Net, &fds),
+        None => ike_ipc::sandbox::enter(Role::Net, &fds).map_err(|e| e.to_string()),
+    }
 }
 
 /// The lines for the policies the worker would leave out.
@@ -83,6 +101,7 @@ mod tests {
                     natt: false,
                 })
                 .collect(),
+            privdrop: None,
         }
     }
 

@@ -15,8 +15,10 @@ use crate::cli::Options;
 use crate::startup::{libexec_dir, NET_EXE};
 use ike_ipc::config::check::{summary_line, CheckRequest, CHECK_FLAG};
 use ike_ipc::config::Config;
+use ike_ipc::msg::PrivDrop;
+use ike_ipc::privdrop;
 use std::io::{Read, Write};
-use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 /// What we keep of each of the child's output streams; the rest is read
@@ -39,6 +41,11 @@ pub fn check(opts: &Options, config: &Config) -> Result<(), String> {
         // The addresses the daemon would listen on: a policy without srcid
         // or local takes its identity from them.
         listen: crate::sockets::listen_addrs(&opts.listen, opts.port, opts.natt_port),
+        privdrop: if nix::unistd::geteuid().is_root() {
+            Some(privdrop(opts, config)?)
+        } else {
+            None
+        },
     };
     let bytes = request
         .encode()
@@ -52,27 +59,6 @@ pub fn check(opts: &Options, config: &Config) -> Result<(), String> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     crate::spawn::inherit_stdio_only(&mut cmd);
-    if nix::unistd::geteuid().is_root() {
-        // The check parses certificates and keys: not with root's rights.
-        // The same user the children would run as (command line, then
-        // `set user`, then the default). std clears the supplementary
-        // groups (setgroups) before setgid/setuid when it starts as root.
-        // A user that does not exist (yet: `-n` also runs at packaging
-        // time) is the daemon's problem at start, not the file's: the
-        // check then runs as the fallback user, and says so.
-        let user = opts.user.clone().or_else(|| config.global.user.clone());
-        let (uid, gid) = match ike_ipc::privdrop::resolve_user(user.as_deref()) {
-            Ok(ids) => ids,
-            Err(e) => {
-                let fallback = ike_ipc::privdrop::FALLBACK_USER;
-                let ids = ike_ipc::privdrop::resolve_user(Some(fallback))
-                    .map_err(|e2| format!("{e}; {e2}: no user to run the check as"))?;
-                eprintln!("ike-parent: note: {e}; checking as {fallback}");
-                ids
-            }
-        };
-        cmd.uid(uid).gid(gid);
-    }
     let mut child = cmd
         .spawn()
         .map_err(|e| format!("cannot run {} {CHECK_FLAG}: {e}", exe.display()))?;
@@ -134,6 +120,45 @@ pub fn check(opts: &Options, config: &Config) -> Result<(), String> {
             err.trim_end()
         )),
     }
+}
+
+/// Whom ike-net becomes once it has read the request: the user the
+/// children would run as (command line, then `set user`, then the
+/// default), chrooted into the children's directory. The check parses
+/// keys and certificates, so not with root's rights.
+///
+/// `-n` also runs at packaging time, before the user or the directory
+/// exist, and must not create anything: a user that does not exist yet
+/// is replaced by the fallback user (with a note), a chroot directory
+/// that does not exist yet by `/` (the check opens no file anyway, and
+/// it still runs unprivileged and in the OS sandbox).
+fn privdrop(opts: &Options, config: &Config) -> Result<PrivDrop, String> {
+    let user = opts.user.clone().or_else(|| config.global.user.clone());
+    let (uid, gid) = match privdrop::resolve_user(user.as_deref()) {
+        Ok(ids) => ids,
+        Err(e) => {
+            let fallback = privdrop::FALLBACK_USER;
+            let ids = privdrop::resolve_user(Some(fallback))
+                .map_err(|e2| format!("{e}; {e2}: no user to run the check as"))?;
+            eprintln!("ike-parent: note: {e}; checking as {fallback}");
+            ids
+        }
+    };
+    let dir = match (&config.global.chroot, opts.chroot_given) {
+        (Some(c), false) => PathBuf::from(c),
+        _ => opts.chroot.clone(),
+    };
+    // An existing directory is checked (root-owned, not writable, empty)
+    // and used; prepare_chroot_dir creates nothing for one that exists.
+    let chroot = if dir.is_dir() {
+        privdrop::prepare_chroot_dir(&dir).map_err(|e| e.to_string())?;
+        dir.to_str()
+            .ok_or("the chroot directory must be valid UTF-8")?
+            .to_string()
+    } else {
+        "/".to_string()
+    };
+    Ok(PrivDrop { chroot, uid, gid })
 }
 
 /// Up to [`OUTPUT_CAP`] bytes of `r` as text, control characters (but

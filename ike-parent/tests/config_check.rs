@@ -286,3 +286,41 @@ fn ike_net_check_mode_refuses_garbage_without_panicking() {
         assert!(!t.contains("panicked"), "{t}");
     }
 }
+
+/// As root, the check runs in the daemon's chroot as the daemon's user: an
+/// existing chroot directory is checked as at start (a populated one
+/// fails), a usable one is used.
+#[test]
+fn as_root_the_check_uses_the_daemon_chroot_and_user() {
+    if !common::is_root() {
+        eprintln!("skipped: needs root (CI runs as root)");
+        return;
+    }
+    let dir = TempDir::new("check-chroot");
+    let conf = dir.write(
+        "ike.conf",
+        "ikev2 \"p\" passive esp from 10.1.0.0/16 to 10.2.0.0/16 peer 192.0.2.2 \
+         srcid a.test psk \"k\"\n",
+        0o600,
+    );
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let run = || {
+        Command::new(env!("CARGO_BIN_EXE_ike-parent"))
+            .args(["-n", "--user", "nobody", "--chroot"])
+            .arg(&empty)
+            .arg("-f")
+            .arg(&conf)
+            .arg("--libexec")
+            .arg(bin_dir())
+            .output()
+            .unwrap()
+    };
+    let o = run();
+    assert!(o.status.success(), "{}", text(&o));
+    dir.write("empty/planted", "x", 0o644);
+    let o = run();
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(t.contains("is not empty"), "{t}");
+}

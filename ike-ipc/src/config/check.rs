@@ -13,7 +13,7 @@
 
 use super::Config;
 use crate::envelope::{self, EnvelopeError};
-use crate::msg::ListenSocket;
+use crate::msg::{ListenSocket, PrivDrop};
 use serde::{Deserialize, Serialize};
 
 /// The command-line switch of ike-net that selects the check mode.
@@ -26,6 +26,13 @@ pub struct CheckRequest {
     /// The sockets the daemon would bind: a policy without `srcid` or
     /// `local` takes its identity from them, exactly as at run time.
     pub listen: Vec<ListenSocket>,
+    /// Set when the parent is root: ike-net drops to this user (and
+    /// chroot) right after reading the request, before it parses any key
+    /// or certificate, as the worker does after its Init. Dropping there
+    /// rather than before exec also leaves the process non-dumpable (the
+    /// kernel clears the flag on the uid change), so other processes of
+    /// that user cannot read the keys it holds.
+    pub privdrop: Option<PrivDrop>,
 }
 
 impl CheckRequest {
@@ -70,6 +77,11 @@ mod tests {
                 addr: "127.0.0.1:500".parse().unwrap(),
                 natt: false,
             }],
+            privdrop: Some(PrivDrop {
+                chroot: "/var/empty".into(),
+                uid: 65534,
+                gid: 65534,
+            }),
         }
     }
 
