@@ -1010,6 +1010,124 @@ fn responder_window_of_4_takes_requests_out_of_order_and_drops_the_rest() {
     assert_eq!(b.e.established().len(), 1);
 }
 
+/// RFC 7383 fragments of one request of the recorded initiator on IKE_SA
+/// 1: `pieces` SKF datagrams whose decrypted contents, joined, are the
+/// inner payloads.
+fn forge_fragments(
+    kk: &HashMap<String, HashMap<String, String>>,
+    exchange: ike_proto::wire::ExchangeType,
+    id: u32,
+    payloads: &[Payload],
+    pieces: usize,
+) -> Vec<Vec<u8>> {
+    use ike_proto::wire::{
+        build_protected, emit_inner_payloads, EncryptedKind, Flags, Header, PayloadType,
+    };
+    let spi_i = u64::from_be_bytes(k(kk, "IKE_SA 1", "SPIi").try_into().unwrap());
+    let spi_r = u64::from_be_bytes(k(kk, "IKE_SA 1", "SPIr").try_into().unwrap());
+    let flags = Flags {
+        initiator: true,
+        version: false,
+        response: false,
+    };
+    let h = Header::new(spi_i, spi_r, exchange, flags, id);
+    let c = SkCipher::new(
+        EncrAlg::AesGcm16_256,
+        IntegAlg::None,
+        &k(kk, "IKE_SA 1", "SK_ei"),
+        &[],
+    )
+    .unwrap();
+    let (first, inner) = emit_inner_payloads(payloads).unwrap();
+    let chunk = inner.len().div_ceil(pieces);
+    let chunks: Vec<&[u8]> = inner.chunks(chunk).collect();
+    let total = chunks.len() as u16;
+    chunks
+        .iter()
+        .enumerate()
+        .map(|(i, piece)| {
+            let number = i as u16 + 1;
+            let f = if number == 1 {
+                first
+            } else {
+                PayloadType::NONE
+            };
+            let ct_len = c.sealed_len(piece.len()) - c.iv_len() - c.icv_len();
+            let kind = EncryptedKind::Skf { number, total };
+            let buf = build_protected(&h, &[], kind, f, c.iv_len(), ct_len, c.icv_len()).unwrap();
+            let iv =
+                (u64::from(id) << 16 | u64::from(number) | 0x7b00_0000_0000_0000).to_be_bytes();
+            let sealed = c.encrypt(buf.aad(), piece, &iv).unwrap();
+            let start = buf.iv_range().start;
+            let mut out = buf.into_bytes();
+            out[start..].copy_from_slice(&sealed);
+            marker(&out)
+        })
+        .collect()
+}
+
+#[test]
+fn fragments_of_many_requests_are_reassembled_per_message_id_within_the_window() {
+    use ike_proto::wire::{ExchangeType, Notify, NotifyType};
+    let kk = keys(GCM);
+    let mut b = Side::with_window(
+        policy(GCM, B, A, "b.test", "a.test", "10.2.0.0", "10.1.0.0"),
+        4,
+    );
+    let (b4500, a4500) = (sock(B, 4500), sock(A, 4500));
+    b.script.spi(&k(&kk, "IKE_SA 1", "SPIr"));
+    b.script.bytes(k(&kk, "IKE_SA 1", "Nr"));
+    b.kex
+        .push(&k(&kk, "IKE_SA 1", "KEr"), k(&kk, "IKE_SA 1", "g_ir"));
+    b.feed(sock(B, 500), sock(A, 500), &msg(GCM, 1));
+    b.spis.push_back(spi32(&k(&kk, "CHILD_SA 1", "SPI_A_to_B")));
+    b.feed(b4500, a4500, &marker(&msg(GCM, 3)));
+    assert_eq!(b.e.established().len(), 1);
+    // An INFORMATIONAL request with a private-use status notify (ignored,
+    // answered empty), 600 bytes in three fragments.
+    let status = Payload::Notify(Notify::new(NotifyType(40_960), vec![7; 600]));
+    let frags = |id| {
+        forge_fragments(
+            &kk,
+            ExchangeType::INFORMATIONAL,
+            id,
+            std::slice::from_ref(&status),
+            3,
+        )
+    };
+    let sent = b.sent.len();
+    // The peer starts 1000 fragmented requests: only IDs 2..=5 are inside
+    // the window; the rest are dropped before decryption.
+    for id in 2..1002 {
+        b.feed(b4500, a4500, &frags(id)[0]);
+    }
+    assert_eq!(b.sent.len(), sent, "nothing is complete yet");
+    // The rest of 2..=5 arrives interleaved, last message first: each one
+    // completes on its own, none displaced another.
+    for n in 1..3 {
+        for id in (2..6).rev() {
+            b.feed(b4500, a4500, &frags(id)[n]);
+        }
+    }
+    let answered: Vec<u32> = b.sent[sent..].iter().map(sent_id).collect();
+    assert_eq!(answered, [5, 4, 3, 2]);
+    // The window moved to 6..=9: new fragmented requests there complete.
+    for id in 6..10 {
+        for f in frags(id) {
+            b.feed(b4500, a4500, &f);
+        }
+    }
+    assert_eq!(b.sent.len(), sent + 8);
+    // The first fragment of 10 fed above (outside the window then) was
+    // not kept: the other two complete nothing until it comes again.
+    b.feed(b4500, a4500, &frags(10)[1]);
+    b.feed(b4500, a4500, &frags(10)[2]);
+    assert_eq!(b.sent.len(), sent + 8);
+    b.feed(b4500, a4500, &frags(10)[0]);
+    assert_eq!(b.sent.len(), sent + 9);
+    assert_eq!(b.e.established().len(), 1);
+}
+
 /// Our engine as initiator against the recorded responder, up to IKE_AUTH,
 /// with X25519 (the recorded group) and `more` groups allowed for IKE and
 /// `child_dh` for CHILD_SAs.
