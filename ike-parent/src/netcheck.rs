@@ -19,11 +19,16 @@ use ike_ipc::msg::PrivDrop;
 use ike_ipc::privdrop;
 use std::io::{Read, Write};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
 
 /// What we keep of each of the child's output streams; the rest is read
 /// and dropped (so the child never blocks on a full pipe).
 const OUTPUT_CAP: u64 = 64 * 1024;
+
+/// How long the check may take. It converts the policies of one file
+/// (milliseconds); a child that takes this long is stuck.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Runs the check for `config` as the daemon would run it with `opts`.
 /// `Err` holds the message for the admin: the policies ike-net would
@@ -59,33 +64,8 @@ pub fn check(opts: &Options, config: &Config) -> Result<(), String> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     crate::spawn::inherit_stdio_only(&mut cmd);
-    let mut child = cmd
-        .spawn()
+    let (status, out, err) = run(cmd, &bytes, CHECK_TIMEOUT)
         .map_err(|e| format!("cannot run {} {CHECK_FLAG}: {e}", exe.display()))?;
-    let (stdin, stdout, stderr) =
-        match (child.stdin.take(), child.stdout.take(), child.stderr.take()) {
-            (Some(i), Some(o), Some(e)) => (i, o, e),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!("{NET_EXE} {CHECK_FLAG}: no pipes to the child"));
-            }
-        };
-    // Write and read at once: neither side can then block the other.
-    let (out, err) = std::thread::scope(|s| {
-        s.spawn(move || {
-            let mut stdin = stdin;
-            // A child that exits without reading (an older ike-net, say)
-            // makes this fail with EPIPE; its exit status tells the rest.
-            let _ = stdin.write_all(&bytes);
-        });
-        let err = s.spawn(move || read_capped(stderr));
-        let out = read_capped(stdout);
-        (out, err.join().unwrap_or_default())
-    });
-    let status = child
-        .wait()
-        .map_err(|e| format!("{NET_EXE} {CHECK_FLAG}: {e}"))?;
     // The answer counts: the summary line last, naming as many policies as
     // we sent, one line per left-out policy before it, and the matching
     // exit status. Anything else is a failed check, not a pass.
@@ -120,6 +100,64 @@ pub fn check(opts: &Options, config: &Config) -> Result<(), String> {
             err.trim_end()
         )),
     }
+}
+
+/// Runs `cmd` with `input` on its stdin; its exit status, stdout and
+/// stderr. A child still running after `timeout` is killed: `-n` runs
+/// from rc scripts and must not hang on a stuck helper.
+fn run(
+    mut cmd: Command,
+    input: &[u8],
+    timeout: Duration,
+) -> Result<(ExitStatus, String, String), String> {
+    let mut child = cmd.spawn().map_err(|e| e.to_string())?;
+    let stop = |child: &mut Child| {
+        let _ = child.kill();
+        let _ = child.wait();
+    };
+    let (stdin, stdout, stderr) =
+        match (child.stdin.take(), child.stdout.take(), child.stderr.take()) {
+            (Some(i), Some(o), Some(e)) => (i, o, e),
+            _ => {
+                stop(&mut child);
+                return Err("no pipes to the child".into());
+            }
+        };
+    // Write and read at once: neither side can then block the other.
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            let mut stdin = stdin;
+            // A child that exits without reading (an older ike-net, say)
+            // makes this fail with EPIPE; its exit status tells the rest.
+            let _ = stdin.write_all(input);
+        });
+        let out = s.spawn(move || read_capped(stdout));
+        let err = s.spawn(move || read_capped(stderr));
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(st)) => break Ok(st),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(5))
+                }
+                Ok(None) => {
+                    stop(&mut child);
+                    break Err(format!(
+                        "no answer within {} ms: stopped it",
+                        timeout.as_millis()
+                    ));
+                }
+                Err(e) => {
+                    stop(&mut child);
+                    break Err(e.to_string());
+                }
+            }
+        };
+        // The pipes close with the child: the readers end.
+        let out = out.join().unwrap_or_default();
+        let err = err.join().unwrap_or_default();
+        status.map(|st| (st, out, err))
+    })
 }
 
 /// Whom ike-net becomes once it has read the request: the user the
@@ -178,6 +216,46 @@ fn read_capped(r: impl Read) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn script(tag: &str, body: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("ike-netcheck-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("child.sh");
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        (dir, path)
+    }
+
+    fn piped(path: &std::path::Path) -> Command {
+        let mut cmd = Command::new(path);
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd
+    }
+
+    #[test]
+    fn a_stuck_child_is_stopped_at_the_deadline() {
+        let (dir, path) = script("stuck", "exec sleep 30");
+        let t0 = Instant::now();
+        let e = run(piped(&path), b"request", Duration::from_millis(200)).unwrap_err();
+        assert!(e.contains("no answer within 200 ms"), "{e}");
+        assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn input_goes_in_and_both_outputs_come_back() {
+        let (dir, path) = script("echo", "cat; echo oops >&2; exit 1");
+        let (st, out, err) = run(piped(&path), b"request\n", Duration::from_secs(30)).unwrap();
+        assert_eq!(
+            (st.code(), out.as_str(), err.as_str()),
+            (Some(1), "request\n", "oops\n")
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn output_is_capped_and_terminal_safe() {
