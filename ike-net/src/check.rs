@@ -13,6 +13,7 @@
 
 use crate::policy::{self, Listen};
 use ike_ipc::config::check::{skipped_line, summary_line, CheckRequest};
+use ike_ipc::config::secret::Zeroizing;
 use ike_ipc::envelope::MAX_MESSAGE;
 use ike_ipc::sandbox::{FdUse, Role};
 use std::io::{Read, Write};
@@ -22,7 +23,8 @@ use std::process::ExitCode;
 pub fn run() -> ExitCode {
     // One byte more than the cap: an oversized input is then reported as
     // such instead of being silently cut at the cap.
-    let mut bytes = Vec::new();
+    // The request holds PSKs and private keys: wiped when dropped.
+    let mut bytes = Zeroizing::new(Vec::new());
     let cap = MAX_MESSAGE as u64 + 1;
     if let Err(e) = std::io::stdin().lock().take(cap).read_to_end(&mut bytes) {
         eprintln!("ike-net: cannot read the configuration on stdin: {e}");
@@ -35,6 +37,7 @@ pub fn run() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    drop(bytes);
     if let Err(e) = confine(&request) {
         eprintln!("ike-net: {e}");
         return ExitCode::FAILURE;

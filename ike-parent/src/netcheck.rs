@@ -14,6 +14,7 @@
 use crate::cli::Options;
 use crate::startup::{libexec_dir, NET_EXE};
 use ike_ipc::config::check::{summary_line, CheckRequest, CHECK_FLAG};
+use ike_ipc::config::secret::Zeroizing;
 use ike_ipc::config::Config;
 use ike_ipc::msg::PrivDrop;
 use ike_ipc::privdrop;
@@ -52,9 +53,12 @@ pub fn check(opts: &Options, config: &Config) -> Result<(), String> {
             None
         },
     };
-    let bytes = request
-        .encode()
-        .map_err(|e| format!("the configuration cannot be sent to {NET_EXE}: {e}"))?;
+    // The encoded request holds PSKs and private keys: wiped when dropped.
+    let bytes = Zeroizing::new(
+        request
+            .encode()
+            .map_err(|e| format!("the configuration cannot be sent to {NET_EXE}: {e}"))?,
+    );
 
     let mut cmd = Command::new(&exe);
     cmd.arg(CHECK_FLAG)
