@@ -24,6 +24,15 @@ if [ "$target" = config_parser ]; then
     for f in ../etc/ike.conf ../etc/examples/*.conf; do
         cp "$f" "corpus/$target/seed-$(basename "$f")"
     done
+elif [ "$target" = x509_verify ]; then
+    # Seeds: each test certificate alone and with the intermediate CA after it,
+    # in the target's format (2-byte big-endian length, then the DER).
+    d=../ike-proto/tests/data/x509
+    part() { printf "%04x" "$(wc -c < "$1")" | xxd -r -p; cat "$1"; }
+    for f in "$d"/*.crt.der; do
+        part "$f" > "corpus/$target/seed-$(basename "$f" .crt.der)"
+        { part "$f"; part "$d/sub.crt.der"; } > "corpus/$target/seed-$(basename "$f" .crt.der)-sub"
+    done
 else
     for f in ../ike-proto/tests/data/*/[0-9]*.hex ../ike-proto/tests/data/*/decrypted/*.hex; do
         grep -v '^#' "$f" | tr -d ' \n' | xxd -r -p > "corpus/$target/seed-$(basename "$f" .hex)"
