@@ -144,7 +144,8 @@ impl Partials {
         self.open.as_ref().map_or(0, |v| v.len())
     }
 
-    /// Fragment bytes held over all partial messages.
+    /// Fragment bytes held over all partial messages (for tests).
+    #[cfg(test)]
     pub(crate) fn held(&self) -> usize {
         self.open
             .iter()
@@ -172,9 +173,14 @@ impl Partials {
 
     /// Adds one authentic fragment of message `message_id` (a response to
     /// ours if `response`). A fragment that would start a partial message
-    /// beyond `max_messages` in its direction, or take the SA beyond
-    /// `max_total` bytes, is dropped on its own (`Rejected`; the partial
-    /// messages already held stay, retransmission recovers the rest).
+    /// beyond `max_messages` in its direction is dropped on its own
+    /// (`Rejected`; retransmission brings it again). One that would take
+    /// the SA beyond `max_total` bytes first pushes out other partial
+    /// messages, largest first: dropping it instead could leave several
+    /// partial messages that can never complete within the bound, each
+    /// waiting for the others. Its own message is never pushed out, so a
+    /// message whose fragments arrive together always completes; the
+    /// pushed-out ones are recovered by retransmission.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn add(
         &mut self,
@@ -186,14 +192,31 @@ impl Partials {
         next_payload: PayloadType,
         data: Vec<u8>,
     ) -> Added {
-        let over_total = self
-            .held()
-            .checked_add(data.len())
-            .is_none_or(|b| b > limits.max_total);
-        if over_total {
+        if data.len() > limits.max_total {
             return Added::Rejected;
         }
         let open = self.open.get_or_insert_with(Box::default);
+        let len = data.len();
+        let fits = |open: &Vec<Reassembly>| {
+            let held: usize = open.iter().map(Reassembly::bytes).sum();
+            held.saturating_add(len) <= limits.max_total
+        };
+        while !fits(open) {
+            let largest_other = open
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| !(r.message_id == message_id && r.response == response))
+                .max_by_key(|(_, r)| r.bytes)
+                .map(|(i, _)| i);
+            let Some(i) = largest_other else {
+                break; // only this message is held, and it would pass the bound
+            };
+            open.swap_remove(i);
+        }
+        if !fits(open) {
+            self.free_if_empty();
+            return Added::Rejected;
+        }
         let found = open
             .iter()
             .position(|r| r.message_id == message_id && r.response == response);
@@ -327,17 +350,32 @@ mod tests {
         }
         assert_eq!(p.len(), 8);
         // The per-SA byte bound holds below the per-message ones.
-        for n in 2..=3 {
-            for id in 0..4 {
-                let _ = p.add(LIMITS, id, false, n, 3, PayloadType::NONE, vec![0; 60]);
-                assert!(p.held() <= LIMITS.max_total);
-            }
+        for id in 0..4 {
+            let _ = p.add(LIMITS, id, false, 2, 3, PayloadType::NONE, vec![0; 60]);
+            assert!(p.held() <= LIMITS.max_total);
         }
-        assert!(p.held() <= LIMITS.max_total);
+        // When it is reached, other partial messages make room (largest
+        // first), so a message whose fragments come together completes.
+        p.retain_wanted(|_, _| false);
+        for id in 20..23 {
+            let _ = p.add(LIMITS, id, false, 1, 3, PayloadType::SA, vec![0; 80]);
+        }
+        assert_eq!(p.held(), 240);
+        for n in 1..=3 {
+            let added = p.add(LIMITS, 9, false, n, 3, PayloadType::SA, vec![n as u8; 30]);
+            assert_eq!(added == Added::Pending, n < 3, "fragment {n}: {added:?}");
+            assert!(p.held() <= LIMITS.max_total);
+        }
+        assert_eq!(p.len(), 2, "one of 20..23 made room");
+        // A single fragment above the whole bound is refused.
+        let big = p.add(LIMITS, 30, false, 1, 3, PayloadType::SA, vec![0; 251]);
+        assert_eq!(big, Added::Rejected);
+        assert_eq!(p.len(), 2);
         // IDs leaving the window take their partial state with them, and
         // the buffer goes once nothing is left.
-        p.retain_wanted(|id, resp| !resp && id >= 2);
-        assert!(p.len() <= 2);
+        p.retain_wanted(|id, _| id != 20 && id != 22);
+        assert_eq!(p.len(), 1);
+        assert_eq!(p.held(), 80);
         p.retain_wanted(|_, _| false);
         assert!(p.is_empty());
         assert!(p.open.is_none());
