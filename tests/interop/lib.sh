@@ -385,6 +385,25 @@ make_ca_certs() {
   done
 }
 
+# make_rsa_ca_certs DIR [CA_BITS] [EE_BITS]: like make_ca_certs with RSA keys (default 2048
+# bits each): a self-signed RSA CA and certificates for a.test and b.test, all signed
+# sha256WithRSAEncryption (pki's default for RSA); the private keys are PKCS#1 PEM
+# ("RSA PRIVATE KEY"), which both swanctl and ike-parent read as they are
+make_rsa_ca_certs() {
+  local d=$1 ca_bits=${2:-2048} ee_bits=${3:-2048} who
+  mkdir -p "$d"
+  pki --gen --type rsa --size "$ca_bits" --outform pem > "$d/ca.key" 2>>"$d/pki.log" || return 1
+  pki --self --ca --lifetime 30 --in "$d/ca.key" --type rsa \
+    --dn "C=XX, O=ike interop lab, CN=ike lab RSA CA" --outform pem > "$d/ca.crt" 2>>"$d/pki.log" || return 1
+  for who in a.test b.test; do
+    [ -s "$d/$who.key" ] ||
+      pki --gen --type rsa --size "$ee_bits" --outform pem > "$d/$who.key" 2>>"$d/pki.log" || return 1
+    pki --pub --in "$d/$who.key" --type rsa 2>>"$d/pki.log" |
+      pki --issue --lifetime 30 --cacert "$d/ca.crt" --cakey "$d/ca.key" \
+        --dn "C=XX, O=ike interop lab, CN=$who" --san "$who" --outform pem > "$d/$who.crt" 2>>"$d/pki.log" || return 1
+  done
+}
+
 # ---------------------------------------------------------------- ours vs strongSwan
 # Our daemon is side a, strongSwan side b, in every "ours" scenario.
 #
