@@ -6,152 +6,14 @@
 //! presents a certificate from a CA alice does not trust and is refused.
 
 mod common;
+#[macro_use]
+mod e2e_util;
 
-use common::{bin_dir, free_ports, is_root, scratch};
-use serde_json::Value;
+use common::{free_ports, scratch};
+use e2e_util::{ec_key, openssl, s, Daemon, ALICE, BOB, LIMIT};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-const LIMIT: Duration = Duration::from_secs(30);
-const ALICE: &str = "127.0.0.1";
-const BOB: &str = "127.0.0.2";
-
-struct Daemon {
-    name: &'static str,
-    dir: PathBuf,
-    children: Vec<Child>,
-}
-
-impl Daemon {
-    /// `dir` already holds ike.conf and its key and certificate files.
-    fn start(name: &'static str, addr: &str, dir: PathBuf, ports: (u16, u16)) -> Daemon {
-        let sim = Command::new(bin_dir().join("pfkey-sim"))
-            .arg("serve")
-            .arg("--socket")
-            .arg(dir.join("pfkey.sock"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start pfkey-sim");
-        let t0 = Instant::now();
-        while !dir.join("pfkey.sock").exists() {
-            assert!(t0.elapsed() < LIMIT, "pfkey-sim for {name} did not start");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let parent = Command::new(env!("CARGO_BIN_EXE_ike-parent"))
-            .arg("-d")
-            .arg("-f")
-            .arg(dir.join("ike.conf"))
-            .arg("--pfkey")
-            .arg(format!("unix:{}", dir.join("pfkey.sock").display()))
-            .args(["--listen", addr])
-            .args(["--port", &ports.0.to_string()])
-            .args(["--natt-port", &ports.1.to_string()])
-            .arg("--control")
-            .arg(dir.join("ctl.sock"))
-            .arg("--chroot")
-            .arg(dir.join("empty"))
-            .args(["--user", "nobody"])
-            .arg("--libexec")
-            .arg(bin_dir())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("daemon.log")).unwrap())
-            .spawn()
-            .expect("start ike-parent");
-        let d = Daemon {
-            name,
-            dir,
-            children: vec![parent, sim],
-        };
-        d.wait_log("broker ready");
-        d
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("daemon.log")).unwrap_or_default()
-    }
-
-    fn wait_log(&self, needle: &str) -> String {
-        let t0 = Instant::now();
-        loop {
-            if let Some(l) = self.log().lines().find(|l| l.contains(needle)) {
-                return l.to_string();
-            }
-            assert!(
-                t0.elapsed() < LIMIT,
-                "{}: no '{needle}' in the log:\n{}",
-                self.name,
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn ctl(&self, args: &[&str]) -> String {
-        let out = Command::new(env!("CARGO_BIN_EXE_ike-ctl"))
-            .arg("-s")
-            .arg(self.dir.join("ctl.sock"))
-            .args(args)
-            .output()
-            .expect("run ike-ctl");
-        assert!(
-            out.status.success(),
-            "{}: ike-ctl {args:?}: {}",
-            self.name,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        for c in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        if std::thread::panicking() {
-            eprintln!("---- {} log:\n{}", self.name, self.log());
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// Runs openssl; `false` when the command is not installed.
-fn openssl(args: &[&str]) -> bool {
-    match Command::new("openssl").args(args).output() {
-        Ok(o) => {
-            assert!(
-                o.status.success(),
-                "openssl {args:?}: {}",
-                String::from_utf8_lossy(&o.stderr)
-            );
-            true
-        }
-        Err(_) => false,
-    }
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-/// A P-256 key as PKCS#8 PEM at `path`.
-fn ec_key(path: &Path) -> bool {
-    openssl(&[
-        "genpkey",
-        "-algorithm",
-        "EC",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-out",
-        s(path),
-    ])
-}
 
 /// A self-signed CA (`NAME.key`, `NAME.crt` in `dir`).
 fn make_ca(dir: &Path, name: &str) -> bool {
@@ -277,46 +139,81 @@ fn conf(
     )
 }
 
-#[test]
-fn certificate_tunnel_then_an_untrusted_ca_is_refused() {
-    if !is_root() {
+/// A scratch directory holding CA `ca`; `None` (the test is skipped)
+/// when not root or without the openssl command.
+fn creds_with_ca(tag: &str) -> Option<PathBuf> {
+    if !common::is_root() {
         eprintln!("skipped: needs root (CI runs as root)");
-        return;
+        return None;
     }
-    let creds = scratch("creds");
+    let creds = scratch(tag);
     if !make_ca(&creds, "ca") {
         eprintln!("skipped: needs the openssl command to make certificates");
-        return;
+        return None;
     }
+    Some(creds)
+}
+
+/// Alice's and bob's ike.conf for policy "tun", each signing with its
+/// method.
+fn confs(alice_method: &str, bob_method: &str) -> (String, String) {
+    let nets = ("10.1.0.0/24", "10.2.0.0/24");
+    let alice = conf("alice.test", "bob.test", ALICE, BOB, alice_method, nets);
+    let bob = conf(
+        "bob.test",
+        "alice.test",
+        BOB,
+        ALICE,
+        bob_method,
+        (nets.1, nets.0),
+    );
+    (alice, bob)
+}
+
+/// Alice with her certificate, trusting CA `ca`.
+fn start_alice(creds: &Path, conf: &str, ports: (u16, u16)) -> Daemon {
+    let dir = side(creds, "alice.test", "alice.test", "ca", conf);
+    Daemon::start_in("alice", ALICE, dir, ports)
+}
+
+/// Bob (`name` in the logs) presenting the certificate `cert_of`,
+/// trusting CA `ca`.
+fn start_bob(
+    name: &'static str,
+    creds: &Path,
+    cert_of: &str,
+    conf: &str,
+    ports: (u16, u16),
+) -> Daemon {
+    let dir = side(creds, "bob.test", cert_of, "ca", conf);
+    Daemon::start_in(name, BOB, dir, ports)
+}
+
+/// Bob initiates and alice refuses his certificate: she answers
+/// AUTHENTICATION_FAILED, bob's attempt ends without an SA.
+fn bob_is_refused(a: &mut Daemon, b: &Daemon) {
+    b.ctl(&["up", "tun"]);
+    let line = a.wait_log("peer certificate refused");
+    assert!(line.contains("policy tun"), "{line}");
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(!b.log().contains("up: policy tun"), "{}", b.log());
+}
+
+#[test]
+fn certificate_tunnel_then_an_untrusted_ca_is_refused() {
+    let Some(creds) = creds_with_ca("creds") else {
+        return;
+    };
     assert!(make_cert(&creds, "ca", "alice.test", "alice.test"));
     assert!(make_cert(&creds, "ca", "bob.test", "bob.test"));
     // The same name, from a CA alice does not trust.
     assert!(make_ca(&creds, "rogue"));
     assert!(make_cert(&creds, "rogue", "bob.test", "bob.rogue"));
 
-    let nets = ("10.1.0.0/24", "10.2.0.0/24");
-    let alice_conf = conf("alice.test", "bob.test", ALICE, BOB, "ecdsa256", nets);
-    let bob_conf = conf(
-        "bob.test",
-        "alice.test",
-        BOB,
-        ALICE,
-        "rfc7427",
-        (nets.1, nets.0),
-    );
+    let (alice_conf, bob_conf) = confs("ecdsa256", "rfc7427");
     let ports = free_ports();
-    let a = Daemon::start(
-        "alice",
-        ALICE,
-        side(&creds, "alice.test", "alice.test", "ca", &alice_conf),
-        ports,
-    );
-    let b = Daemon::start(
-        "bob",
-        BOB,
-        side(&creds, "bob.test", "bob.test", "ca", &bob_conf),
-        ports,
-    );
+    let mut a = start_alice(&creds, &alice_conf, ports);
+    let mut b = start_bob("bob", &creds, "bob.test", &bob_conf, ports);
     // Each worker says what it uses (no key material).
     let line = a.wait_log("policy tun: auth ours");
     assert!(line.contains("ecdsa256 (RFC 4754, method 9)"), "{line}");
@@ -331,26 +228,16 @@ fn certificate_tunnel_then_an_untrusted_ca_is_refused() {
     a.ctl(&["up", "tun"]);
     a.wait_log("up: policy tun");
     b.wait_log("up: policy tun");
-    let sa: Value = serde_json::from_str(&a.ctl(&["show", "sa", "--json"])).unwrap();
+    let sa = a.show_sa();
     assert_eq!(sa["ike_sas"][0]["peer_id"], "bob.test", "{sa}");
-    let sa: Value = serde_json::from_str(&b.ctl(&["show", "sa", "--json"])).unwrap();
+    let sa = b.show_sa();
     assert_eq!(sa["ike_sas"][0]["peer_id"], "alice.test", "{sa}");
     drop(b);
 
     // Bob again, now with the rogue CA's certificate for bob.test.
-    let b = Daemon::start(
-        "bob-rogue",
-        BOB,
-        side(&creds, "bob.test", "bob.rogue", "ca", &bob_conf),
-        ports,
-    );
-    b.ctl(&["up", "tun"]);
-    let line = a.wait_log("peer certificate refused");
-    assert!(line.contains("policy tun"), "{line}");
-    // Alice answered AUTHENTICATION_FAILED: bob's attempt ends, no SA.
-    std::thread::sleep(Duration::from_secs(1));
-    assert!(!b.log().contains("up: policy tun"), "{}", b.log());
-    let sa: Value = serde_json::from_str(&b.ctl(&["show", "sa", "--json"])).unwrap();
+    let b = start_bob("bob-rogue", &creds, "bob.rogue", &bob_conf, ports);
+    bob_is_refused(&mut a, &b);
+    let sa = b.show_sa();
     let established = sa["ike_sas"]
         .as_array()
         .is_some_and(|v| v.iter().any(|s| s["peer_id"] == "alice.test"));
@@ -363,15 +250,9 @@ fn certificate_tunnel_then_an_untrusted_ca_is_refused() {
 /// bob validates her RSA certificate.
 #[test]
 fn rsa_certificate_with_a_pkcs1_key() {
-    if !is_root() {
-        eprintln!("skipped: needs root (CI runs as root)");
+    let Some(creds) = creds_with_ca("creds-rsa") else {
         return;
-    }
-    let creds = scratch("creds-rsa");
-    if !make_ca(&creds, "ca") {
-        eprintln!("skipped: needs the openssl command to make certificates");
-        return;
-    }
+    };
     assert!(make_cert_with(
         &creds,
         "ca",
@@ -383,29 +264,10 @@ fn rsa_certificate_with_a_pkcs1_key() {
     assert!(std::fs::read_to_string(creds.join("alice.test.key"))
         .unwrap()
         .starts_with("-----BEGIN RSA PRIVATE KEY-----"));
-    let nets = ("10.1.0.0/24", "10.2.0.0/24");
-    let alice_conf = conf("alice.test", "bob.test", ALICE, BOB, "rsa", nets);
-    let bob_conf = conf(
-        "bob.test",
-        "alice.test",
-        BOB,
-        ALICE,
-        "rfc7427",
-        (nets.1, nets.0),
-    );
+    let (alice_conf, bob_conf) = confs("rsa", "rfc7427");
     let ports = free_ports();
-    let a = Daemon::start(
-        "alice",
-        ALICE,
-        side(&creds, "alice.test", "alice.test", "ca", &alice_conf),
-        ports,
-    );
-    let b = Daemon::start(
-        "bob",
-        BOB,
-        side(&creds, "bob.test", "bob.test", "ca", &bob_conf),
-        ports,
-    );
+    let mut a = start_alice(&creds, &alice_conf, ports);
+    let mut b = start_bob("bob", &creds, "bob.test", &bob_conf, ports);
     let line = a.wait_log("policy tun: auth ours");
     assert!(line.contains("rsa (RFC 7427, method 14)"), "{line}");
     b.ctl(&["up", "tun"]);
@@ -424,41 +286,16 @@ fn rsa_certificate_with_a_pkcs1_key() {
 /// whose certificate was valid before, is refused.
 #[test]
 fn a_reload_applies_new_trust_anchors() {
-    if !is_root() {
-        eprintln!("skipped: needs root (CI runs as root)");
+    let Some(creds) = creds_with_ca("creds-reload") else {
         return;
-    }
-    let creds = scratch("creds-reload");
-    if !make_ca(&creds, "ca") {
-        eprintln!("skipped: needs the openssl command to make certificates");
-        return;
-    }
+    };
     assert!(make_cert(&creds, "ca", "alice.test", "alice.test"));
     assert!(make_cert(&creds, "ca", "bob.test", "bob.test"));
     assert!(make_ca(&creds, "other"));
-    let nets = ("10.1.0.0/24", "10.2.0.0/24");
-    let alice_conf = conf("alice.test", "bob.test", ALICE, BOB, "rfc7427", nets);
-    let bob_conf = conf(
-        "bob.test",
-        "alice.test",
-        BOB,
-        ALICE,
-        "rfc7427",
-        (nets.1, nets.0),
-    );
+    let (alice_conf, bob_conf) = confs("rfc7427", "rfc7427");
     let ports = free_ports();
-    let a = Daemon::start(
-        "alice",
-        ALICE,
-        side(&creds, "alice.test", "alice.test", "ca", &alice_conf),
-        ports,
-    );
-    let b = Daemon::start(
-        "bob",
-        BOB,
-        side(&creds, "bob.test", "bob.test", "ca", &bob_conf),
-        ports,
-    );
+    let mut a = start_alice(&creds, &alice_conf, ports);
+    let mut b = start_bob("bob", &creds, "bob.test", &bob_conf, ports);
     b.ctl(&["up", "tun"]);
     a.wait_log("up: policy tun");
     b.wait_log("up: policy tun");
@@ -471,7 +308,7 @@ fn a_reload_applies_new_trust_anchors() {
     for d in [&a, &b] {
         let t0 = Instant::now();
         loop {
-            let sa: Value = serde_json::from_str(&d.ctl(&["show", "sa", "--json"])).unwrap();
+            let sa = d.show_sa();
             if sa["ike_sas"].as_array().is_none_or(|v| v.is_empty()) {
                 break;
             }
@@ -480,16 +317,7 @@ fn a_reload_applies_new_trust_anchors() {
         }
     }
     drop(b);
-    let b = Daemon::start(
-        "bob-again",
-        BOB,
-        side(&creds, "bob.test", "bob.test", "ca", &bob_conf),
-        ports,
-    );
-    b.ctl(&["up", "tun"]);
-    let line = a.wait_log("peer certificate refused");
-    assert!(line.contains("policy tun"), "{line}");
-    std::thread::sleep(Duration::from_secs(1));
-    assert!(!b.log().contains("up: policy tun"), "{}", b.log());
+    let b = start_bob("bob-again", &creds, "bob.test", &bob_conf, ports);
+    bob_is_refused(&mut a, &b);
     let _ = std::fs::remove_dir_all(&creds);
 }

@@ -5,209 +5,18 @@
 //! outside only: `ike-ctl show sa --json` and `pfkey-sim dump --json`.
 
 mod common;
+#[macro_use]
+mod e2e_util;
 
-use common::{bin_dir, free_ports, is_root, scratch};
+use common::{bin_dir, free_ports, scratch};
+use e2e_util::{ec_key, openssl, s, Daemon, ALICE, BOB, LIMIT};
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-macro_rules! require_root {
-    () => {
-        if !is_root() {
-            eprintln!("skipped: needs root (CI runs as root)");
-            return;
-        }
-    };
-}
-
-/// Deadline of every wait; waits poll and return as soon as the state is
-/// reached, so a generous one costs nothing when the machine is idle and
-/// keeps a loaded CI machine from failing the suite.
-const LIMIT: Duration = Duration::from_secs(30);
 const PSK: &str = "e2e test secret, long enough";
-
-/// One daemon and its simulated kernel.
-struct Daemon {
-    name: &'static str,
-    addr: &'static str,
-    dir: PathBuf,
-    conf: PathBuf,
-    parent: Option<Child>,
-    sim: Option<Child>,
-}
-
-impl Daemon {
-    fn start(name: &'static str, addr: &'static str, conf: &str, ports: (u16, u16)) -> Daemon {
-        Self::start_with(name, addr, conf, ports, |_| {})
-    }
-
-    /// `setup` prepares the directory (keys next to ike.conf) first.
-    fn start_with(
-        name: &'static str,
-        addr: &'static str,
-        conf: &str,
-        ports: (u16, u16),
-        setup: impl FnOnce(&Path),
-    ) -> Daemon {
-        let dir = scratch(name);
-        setup(&dir);
-        let conf_path = dir.join("ike.conf");
-        write_conf(&conf_path, conf);
-        let sim = Command::new(bin_dir().join("pfkey-sim"))
-            .arg("serve")
-            .arg("--socket")
-            .arg(dir.join("pfkey.sock"))
-            .arg("--control")
-            .arg(dir.join("sim.sock"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("sim.log")).unwrap())
-            .spawn()
-            .expect("start pfkey-sim");
-        let t0 = Instant::now();
-        while !dir.join("sim.sock").exists() || !dir.join("pfkey.sock").exists() {
-            assert!(t0.elapsed() < LIMIT, "pfkey-sim for {name} did not start");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let parent = Command::new(env!("CARGO_BIN_EXE_ike-parent"))
-            .arg("-d")
-            .arg("-f")
-            .arg(&conf_path)
-            .arg("--pfkey")
-            .arg(format!("unix:{}", dir.join("pfkey.sock").display()))
-            .args(["--listen", addr])
-            .args(["--port", &ports.0.to_string()])
-            .args(["--natt-port", &ports.1.to_string()])
-            .arg("--control")
-            .arg(dir.join("ctl.sock"))
-            .arg("--chroot")
-            .arg(dir.join("empty"))
-            .args(["--user", "nobody"])
-            .arg("--libexec")
-            .arg(bin_dir())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("daemon.log")).unwrap())
-            .spawn()
-            .expect("start ike-parent");
-        let mut d = Daemon {
-            name,
-            addr,
-            dir,
-            conf: conf_path,
-            parent: Some(parent),
-            sim: Some(sim),
-        };
-        d.wait_log("broker ready");
-        d
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("daemon.log")).unwrap_or_default()
-    }
-
-    fn wait_log(&mut self, needle: &str) {
-        let t0 = Instant::now();
-        while !self.log().contains(needle) {
-            if let Some(st) = self
-                .parent
-                .as_mut()
-                .and_then(|p| p.try_wait().ok().flatten())
-            {
-                panic!("{} exited ({st:?}):\n{}", self.name, self.log());
-            }
-            assert!(
-                t0.elapsed() < LIMIT,
-                "{}: no '{needle}' in the log:\n{}",
-                self.name,
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Runs `ike-ctl -s SOCKET ARGS`; stdout on success.
-    fn ctl(&self, args: &[&str]) -> String {
-        let out = Command::new(env!("CARGO_BIN_EXE_ike-ctl"))
-            .arg("-s")
-            .arg(self.dir.join("ctl.sock"))
-            .args(args)
-            .output()
-            .expect("run ike-ctl");
-        assert!(
-            out.status.success(),
-            "{}: ike-ctl {args:?}: {}\n{}",
-            self.name,
-            String::from_utf8_lossy(&out.stderr),
-            self.log()
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    fn show_sa(&self) -> Value {
-        let text = self.ctl(&["show", "sa", "--json"]);
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
-    }
-
-    /// The simulator's SAD and SPD.
-    fn kernel(&self) -> Value {
-        let out = Command::new(bin_dir().join("pfkey-sim"))
-            .arg("dump")
-            .arg("--control")
-            .arg(self.dir.join("sim.sock"))
-            .arg("--json")
-            .output()
-            .expect("run pfkey-sim dump");
-        assert!(out.status.success(), "pfkey-sim dump for {}", self.name);
-        serde_json::from_slice(&out.stdout).unwrap()
-    }
-
-    fn rewrite_conf(&self, conf: &str) {
-        write_conf(&self.conf, conf);
-    }
-
-    fn sigterm(&mut self) -> ExitStatus {
-        let p = self.parent.as_mut().unwrap();
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(p.id() as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        )
-        .unwrap();
-        let t0 = Instant::now();
-        loop {
-            if let Some(st) = p.try_wait().unwrap() {
-                self.parent = None;
-                return st;
-            }
-            assert!(t0.elapsed() < LIMIT, "{} did not stop", self.name);
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        for c in [self.parent.as_mut(), self.sim.as_mut()]
-            .into_iter()
-            .flatten()
-        {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        if std::thread::panicking() {
-            eprintln!("---- {} log:\n{}", self.name, self.log());
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// A PSK config must be 0600 or the parser refuses it.
-fn write_conf(path: &Path, text: &str) {
-    std::fs::write(path, text).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
-}
 
 /// One ike.conf policy between alice and bob, seen from `me`.
 struct Pol<'a> {
@@ -242,9 +51,6 @@ fn policy(me: &str, peer: &str, p: &Pol<'_>) -> String {
 fn conf(me: &str, peer: &str, pols: &[Pol<'_>]) -> String {
     pols.iter().map(|p| policy(me, peer, p)).collect()
 }
-
-const ALICE: &str = "127.0.0.1";
-const BOB: &str = "127.0.0.2";
 
 /// Both sides of a policy from alice's point of view.
 struct Spec {
@@ -617,12 +423,20 @@ fn psk_tunnel_up_from_each_side_then_stop() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no such policy"));
 
-    for d in [&mut a, &mut b] {
+    stop_leaving_clean_kernels(&mut a, &mut b);
+    for d in [&a, &b] {
+        assert!(d.addr == ALICE || d.addr == BOB);
+    }
+}
+
+/// SIGTERM to both daemons: each exits successfully, and its broker
+/// removed what it installed before exiting.
+fn stop_leaving_clean_kernels(a: &mut Daemon, b: &mut Daemon) {
+    for d in [&mut *a, &mut *b] {
         let st = d.sigterm();
         assert!(st.success(), "{} exit {st:?}\n{}", d.name, d.log());
     }
-    // The brokers removed what they installed before exiting.
-    for d in [&a, &b] {
+    for d in [&*a, &*b] {
         let k = d.kernel();
         assert_eq!(sad_len(&k), 0, "{} SAD after SIGTERM: {k}", d.name);
         assert!(
@@ -630,7 +444,6 @@ fn psk_tunnel_up_from_each_side_then_stop() {
             "{} SPD: {k}",
             d.name
         );
-        assert!(d.addr == ALICE || d.addr == BOB);
     }
 }
 
@@ -731,19 +544,7 @@ fn reload_with_a_changed_and_a_removed_policy() {
     a.wait_log("keeping the running configuration");
     assert_eq!(sa_policies(&a.show_sa()), ["keep", "tun"]);
 
-    for d in [&mut a, &mut b] {
-        let st = d.sigterm();
-        assert!(st.success(), "{} exit {st:?}\n{}", d.name, d.log());
-    }
-    for d in [&a, &b] {
-        let k = d.kernel();
-        assert_eq!(sad_len(&k), 0, "{} SAD after SIGTERM: {k}", d.name);
-        assert!(
-            k["spd"].as_array().unwrap().is_empty(),
-            "{} SPD: {k}",
-            d.name
-        );
-    }
+    stop_leaving_clean_kernels(&mut a, &mut b);
 }
 
 /// Only the initiator reloads, turning its policy with a live CHILD_SA
@@ -1036,21 +837,6 @@ fn wrong_psk_fails_with_the_reason_and_installs_nothing() {
     }
 }
 
-/// `openssl` with these arguments; false if it is not installed.
-fn openssl(args: &[&str]) -> bool {
-    match Command::new("openssl").args(args).output() {
-        Ok(o) => {
-            assert!(
-                o.status.success(),
-                "openssl {args:?}: {}",
-                String::from_utf8_lossy(&o.stderr)
-            );
-            true
-        }
-        Err(_) => false,
-    }
-}
-
 /// RFC 7427 signatures with EC keys in iked's layout: each side has
 /// `private/local.key` and the other's `pubkeys/ipv4/<address>`.
 #[test]
@@ -1058,17 +844,9 @@ fn public_key_tunnel_with_rfc7427_signatures() {
     require_root!();
     let keys = scratch("keys");
     for who in ["alice", "bob"] {
-        let k = keys.join(format!("{who}.key"));
-        let k = k.to_str().unwrap();
-        if !openssl(&[
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out",
-            k,
-        ]) {
+        let key = keys.join(format!("{who}.key"));
+        let k = s(&key);
+        if !ec_key(&key) {
             eprintln!("skipped: needs the openssl command to make keys");
             return;
         }
