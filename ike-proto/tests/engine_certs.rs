@@ -78,10 +78,27 @@ fn failed(events: &[Event]) -> Vec<FailReason> {
 
 /// Runs A's initiation and expects B to refuse A's certificate for
 /// `reason`; A learns AUTHENTICATION_FAILED. Nothing stays installed.
-fn refused_by_b(pa: Policy, pb: Policy, reason: CertError) {
-    let mut p = Pair::new(config(pa), config(pb), 21);
+/// A pair of `pa` and `pb` after A initiated and five seconds passed.
+fn attempt(pa: Policy, pb: Policy, seed: u64) -> Pair {
+    let mut p = Pair::new(config(pa), config(pb), seed);
     p.initiate();
     p.run_for(Duration::from_secs(5));
+    p
+}
+
+/// A pair of `pa` and `pb` with fixed key exchanges on both sides (so
+/// that the test can read the encrypted IKE_AUTH messages), A's
+/// initiation started.
+fn fixed_kex_started(pa: Policy, pb: Policy, seed: u64) -> Pair {
+    let mut p = Pair::new(config(pa), config(pb), seed);
+    p.a.engine.set_key_exchange(Box::new(FixedKex));
+    p.b.engine.set_key_exchange(Box::new(FixedKex));
+    start(&mut p);
+    p
+}
+
+fn refused_by_b(pa: Policy, pb: Policy, reason: CertError) {
+    let p = attempt(pa, pb, 21);
     assert_eq!(ike_up(&p.a.events) + ike_up(&p.b.events), 0);
     assert_eq!(failed(&p.b.events), [FailReason::Certificate(reason)]);
     assert_eq!(
@@ -114,10 +131,7 @@ fn strongswan_pki_certificate_and_two_anchors() {
     pb.peer_auth = anchors(&["root", "sw-ca"], NOW);
     pa.fragmentation = false;
     pb.fragmentation = false;
-    let mut p = Pair::new(config(pa), config(pb), 28);
-    p.a.engine.set_key_exchange(Box::new(FixedKex));
-    p.b.engine.set_key_exchange(Box::new(FixedKex));
-    start(&mut p);
+    let mut p = fixed_kex_started(pa, pb, 28);
     let wire = run_recorded(&mut p);
     assert_eq!(
         ike_up(&p.a.events) + ike_up(&p.b.events),
@@ -166,9 +180,7 @@ fn intermediate_ca_chain() {
     // Without the intermediate A cannot reach its root.
     let mut pb = pb;
     pb.local_certs.truncate(1);
-    let mut p = Pair::new(config(pa), config(pb), 23);
-    p.initiate();
-    p.run_for(Duration::from_secs(5));
+    let p = attempt(pa, pb, 23);
     assert_eq!(
         failed(&p.a.events),
         [FailReason::Certificate(CertError::UnknownIssuer)]
@@ -217,9 +229,7 @@ fn certificate_for_another_key_fails_auth() {
     // The chain is fine, but A signs with a key the certificate does not hold.
     let (pa, pb) = cert_policies(&["a-otherkey"], "a", &["b-direct"], "b");
     assert!(pa.check_auth().unwrap_err().contains("private key"));
-    let mut p = Pair::new(config(pa), config(pb), 24);
-    p.initiate();
-    p.run_for(Duration::from_secs(5));
+    let p = attempt(pa, pb, 24);
     assert_eq!(failed(&p.b.events), [FailReason::AuthenticationFailed]);
     assert_eq!(failed(&p.a.events), [FailReason::AuthenticationFailed]);
     assert_eq!(ike_up(&p.a.events) + ike_up(&p.b.events), 0);
@@ -376,10 +386,7 @@ fn tampered(
 ) -> Pair {
     pa.fragmentation = false;
     pb.fragmentation = false;
-    let mut p = Pair::new(config(pa), config(pb), seed);
-    p.a.engine.set_key_exchange(Box::new(FixedKex));
-    p.b.engine.set_key_exchange(Box::new(FixedKex));
-    start(&mut p);
+    let mut p = fixed_kex_started(pa, pb, seed);
     let mut init_req = Vec::new();
     let mut nr = Vec::new();
     let mut keys = None;
@@ -627,10 +634,7 @@ fn cert_and_certreq_on_the_wire() {
     // Whole messages, so that each datagram decrypts on its own.
     pa.fragmentation = false;
     pb.fragmentation = false;
-    let mut p = Pair::new(config(pa), config(pb), 27);
-    p.a.engine.set_key_exchange(Box::new(FixedKex));
-    p.b.engine.set_key_exchange(Box::new(FixedKex));
-    start(&mut p);
+    let mut p = fixed_kex_started(pa, pb, 27);
     let wire = run_recorded(&mut p);
     assert_eq!(ike_up(&p.a.events), 1, "{:?}", p.a.events);
     assert_eq!(ike_up(&p.b.events), 1, "{:?}", p.b.events);
@@ -691,10 +695,7 @@ fn cert_and_certreq_on_the_wire() {
 fn auth_methods(mut pa: Policy, mut pb: Policy, seed: u64) -> (Pair, Vec<AuthMethod>) {
     pa.fragmentation = false;
     pb.fragmentation = false;
-    let mut p = Pair::new(config(pa), config(pb), seed);
-    p.a.engine.set_key_exchange(Box::new(FixedKex));
-    p.b.engine.set_key_exchange(Box::new(FixedKex));
-    start(&mut p);
+    let mut p = fixed_kex_started(pa, pb, seed);
     let wire = run_recorded(&mut p);
     let keys = derive_keys(&wire[0].1, &wire[1].1);
     let methods = wire[2..]
@@ -755,9 +756,7 @@ fn rfc4754_with_raw_keys_and_wrong_key_types() {
     // engine given it anyway fails cleanly.
     pa.local_auth = LocalAuth::Rfc4754(key("arsa"));
     assert!(pa.check_auth().unwrap_err().contains("P-256"));
-    let mut p = Pair::new(config(pa), config(pb), 43);
-    p.initiate();
-    p.run_for(Duration::from_secs(5));
+    let mut p = attempt(pa, pb, 43);
     assert_eq!(failed(&p.a.events), [FailReason::LocalAuth]);
     assert_eq!(ike_up(&p.a.events) + ike_up(&p.b.events), 0);
     p.run_for(Duration::from_secs(60));

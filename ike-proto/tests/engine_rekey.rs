@@ -232,16 +232,8 @@ fn delete_child_on_command() {
 #[test]
 fn lifetimes_rekey_everything_for_hours() {
     let (mut pa, mut pb) = psk_policies(b"k", b"k");
-    let ike = Lifetime {
-        rekey: Duration::from_secs(600),
-        jitter: Duration::from_secs(60),
-        hard: Duration::from_secs(900),
-    };
-    let child = Lifetime {
-        rekey: Duration::from_secs(240),
-        jitter: Duration::from_secs(30),
-        hard: Duration::from_secs(400),
-    };
+    let ike = lifetime_secs(600, 60, 900);
+    let child = lifetime_secs(240, 30, 400);
     for pol in [&mut pa, &mut pb] {
         pol.ike_lifetime = ike;
         pol.child_lifetime = child;
@@ -319,11 +311,7 @@ fn kernel_soft_expire_rekeys_and_hard_expire_deletes() {
 #[test]
 fn hard_lifetime_without_answer_deletes() {
     let (mut pa, mut pb) = psk_policies(b"k", b"k");
-    let l = Lifetime {
-        rekey: Duration::from_secs(100),
-        jitter: Duration::from_secs(0),
-        hard: Duration::from_secs(110),
-    };
+    let l = lifetime_secs(100, 0, 110);
     pa.ike_lifetime = l;
     pb.ike_lifetime = l;
     pa.dpd_interval = None;

@@ -18,6 +18,15 @@ fn seeds() -> u64 {
         .unwrap_or(1000)
 }
 
+/// Runs `run` for seeds `0..n` (true: the run ended established) and
+/// checks that most runs came up; all of them must end clean, which `run`
+/// checks itself.
+fn most_come_up(what: &str, n: u64, mut run: impl FnMut(u64) -> bool) {
+    let up = (0..n).filter(|&seed| run(seed)).count() as u64;
+    assert!(up * 2 > n, "{what}: only {up} of {n} runs established");
+    eprintln!("{what}: {up} of {n} runs established, the rest gave up cleanly");
+}
+
 /// With `window` > 1 (RFC 7296 2.3) on both sides, A starts childless and
 /// then creates three children at once; every child is then rekeyed by A
 /// together.
@@ -52,9 +61,7 @@ fn one_run_with(seed: u64, window: u32, fragments: bool) -> bool {
         cb.fragment_mtu = 512;
     }
     let mut p = Pair::new(ca, cb, seed);
-    p.loss = 0.3;
-    p.dup = 0.3;
-    p.reorder = 0.3;
+    p.set_network(0.3, 0.3, 0.3);
     p.initiate();
     p.run_for(Duration::from_secs(4));
     if window > 1 && !p.a.engine.established().is_empty() {
@@ -80,10 +87,7 @@ fn one_run_with(seed: u64, window: u32, fragments: bool) -> bool {
     }
     p.run_for(Duration::from_secs(60));
     // The network heals; liveness checks sort out half-dead SAs.
-    p.loss = 0.0;
-    p.dup = 0.0;
-    p.reorder = 0.0;
-    p.run_for(Duration::from_secs(300));
+    p.heal_and_run(Duration::from_secs(300));
 
     let (ea, eb) = (p.a.engine.established(), p.b.engine.established());
     let up = !ea.is_empty();
@@ -146,15 +150,8 @@ fn one_run_with(seed: u64, window: u32, fragments: bool) -> bool {
 #[test]
 fn lossy_network_converges_or_gives_up_cleanly() {
     let n = seeds();
-    let mut up = 0;
-    for seed in 0..n {
-        if one_run(seed, 1) {
-            up += 1;
-        }
-    }
     // With six retransmissions most runs succeed; all of them end clean.
-    assert!(up * 2 > n, "only {up} of {n} runs established");
-    eprintln!("{up} of {n} runs established, the rest gave up cleanly");
+    most_come_up("window 1", n, |seed| one_run(seed, 1));
 }
 
 /// The same with a window of 4 on both sides: several CREATE_CHILD_SA and
@@ -162,14 +159,7 @@ fn lossy_network_converges_or_gives_up_cleanly() {
 #[test]
 fn lossy_network_with_window_4() {
     let n = seeds() / 2;
-    let mut up = 0;
-    for seed in 0..n {
-        if one_run(200_000 + seed, 4) {
-            up += 1;
-        }
-    }
-    assert!(up * 2 > n, "only {up} of {n} runs established");
-    eprintln!("window 4: {up} of {n} runs established, the rest gave up cleanly");
+    most_come_up("window 4", n, |seed| one_run(200_000 + seed, 4));
 }
 
 /// Window 4 with every CREATE_CHILD_SA fragmented (RFC 7383): fragments
@@ -178,14 +168,9 @@ fn lossy_network_with_window_4() {
 #[test]
 fn lossy_network_with_window_4_and_fragments() {
     let n = seeds() / 5;
-    let mut up = 0;
-    for seed in 0..n {
-        if one_run_with(400_000 + seed, 4, true) {
-            up += 1;
-        }
-    }
-    assert!(up * 2 > n, "only {up} of {n} runs established");
-    eprintln!("window 4, fragments: {up} of {n} runs established, the rest gave up cleanly");
+    most_come_up("window 4, fragments", n, |seed| {
+        one_run_with(400_000 + seed, 4, true)
+    });
 }
 
 /// The same bad network with signatures, RFC 7383 fragments (every
@@ -209,15 +194,10 @@ fn lossy_network_with_fragments_and_nat() {
         cb.fragment_mtu = 512;
         let mut p = Pair::new(ca, cb, 50_000 + seed);
         p.nat_a = Some("203.0.113.9:40000".parse().unwrap());
-        p.loss = 0.3;
-        p.dup = 0.3;
-        p.reorder = 0.3;
+        p.set_network(0.3, 0.3, 0.3);
         p.initiate();
         p.run_for(Duration::from_secs(60));
-        p.loss = 0.0;
-        p.dup = 0.0;
-        p.reorder = 0.0;
-        p.run_for(Duration::from_secs(300));
+        p.heal_and_run(Duration::from_secs(300));
         let (ea, eb) = (p.a.engine.established(), p.b.engine.established());
         if ea.is_empty() {
             assert!(eb.is_empty(), "seed {seed}");
@@ -260,16 +240,8 @@ fn frequent_rekeys(base: u64, window: u32) {
     for seed in 0..n {
         let (mut pa, mut pb) = psk_policies(b"k", b"k");
         for pol in [&mut pa, &mut pb] {
-            pol.ike_lifetime = Lifetime {
-                rekey: Duration::from_secs(40),
-                jitter: Duration::from_secs(4),
-                hard: Duration::from_secs(90),
-            };
-            pol.child_lifetime = Lifetime {
-                rekey: Duration::from_secs(25),
-                jitter: Duration::from_secs(3),
-                hard: Duration::from_secs(60),
-            };
+            pol.ike_lifetime = lifetime_secs(40, 4, 90);
+            pol.child_lifetime = lifetime_secs(25, 3, 60);
             pol.dpd_interval = Some(Duration::from_secs(10));
         }
         if matches!(seed % 2, 0) {
@@ -293,14 +265,9 @@ fn frequent_rekeys(base: u64, window: u32) {
         } else {
             1
         };
-        p.loss = 0.2;
-        p.dup = 0.2;
-        p.reorder = 0.3;
+        p.set_network(0.2, 0.2, 0.3);
         p.run_for(Duration::from_secs(200));
-        p.loss = 0.0;
-        p.dup = 0.0;
-        p.reorder = 0.0;
-        p.run_for(Duration::from_secs(300));
+        p.heal_and_run(Duration::from_secs(300));
         // Rekeys keep happening: finish what is on the wire before looking.
         p.settle();
         let (ea, eb) = (p.a.engine.established(), p.b.engine.established());
@@ -342,25 +309,16 @@ fn lossy_network_with_both_sides_initiating() {
         let (mut pa, mut pb) = psk_policies(b"k", b"k");
         pb.start = StartAction::Active;
         for pol in [&mut pa, &mut pb] {
-            pol.child_lifetime = Lifetime {
-                rekey: Duration::from_secs(30),
-                jitter: Duration::from_secs(5),
-                hard: Duration::from_secs(70),
-            };
+            pol.child_lifetime = lifetime_secs(30, 5, 70);
             pol.dpd_interval = Some(Duration::from_secs(10));
         }
         let mut p = Pair::new(config(pa), config(pb), 120_000 + seed);
-        p.loss = 0.3;
-        p.dup = 0.3;
-        p.reorder = 0.3;
+        p.set_network(0.3, 0.3, 0.3);
         let now = p.now;
         p.a.engine.start(now);
         p.b.engine.start(now);
         p.run_for(Duration::from_secs(100));
-        p.loss = 0.0;
-        p.dup = 0.0;
-        p.reorder = 0.0;
-        p.run_for(Duration::from_secs(300));
+        p.heal_and_run(Duration::from_secs(300));
         p.settle();
         let pairs = |e: &Engine| {
             let mut v: Vec<(u64, u64)> = e.sa_info().iter().map(|i| (i.spi_i, i.spi_r)).collect();

@@ -933,6 +933,20 @@ fn forge_payloads(
     marker(&out)
 }
 
+/// The scripted responder's answer to our CREATE_CHILD_SA request `id`,
+/// on port 4500.
+fn answer_create_child(a: &mut Side, kk: &Keys, id: u32, payloads: &[Payload]) {
+    let m = forge_payloads(
+        kk,
+        ike_proto::wire::ExchangeType::CREATE_CHILD_SA,
+        id,
+        false,
+        true,
+        payloads,
+    );
+    a.feed(sock(A, 4500), sock(B, 4500), &m);
+}
+
 /// The message ID of a datagram we sent on 4500.
 fn sent_id(t: &Transmit) -> u32 {
     ike_proto::wire::Header::parse_bytes(&t.bytes[4..])
@@ -940,22 +954,22 @@ fn sent_id(t: &Transmit) -> u32 {
         .message_id
 }
 
+/// B with a window of `window`, having answered the recorded IKE_SA_INIT
+/// and IKE_AUTH requests of the GCM set: IKE_SA 1 and its child are up.
+fn windowed_responder(window: u32) -> (Side, Keys) {
+    let kk = keys(GCM);
+    let mut b = Side::with_window(policy_b(GCM), window);
+    b.answer_init(GCM, &kk);
+    b.spis.push_back(child_spi(&kk, "CHILD_SA 1", "SPI_A_to_B"));
+    b.feed(sock(B, 4500), sock(A, 4500), &marker(&msg(GCM, 3)));
+    (b, kk)
+}
+
 #[test]
 fn responder_window_of_4_takes_requests_out_of_order_and_drops_the_rest() {
     use ike_proto::wire::{ExchangeType, NotifyType};
-    let kk = keys(GCM);
-    let mut b = Side::with_window(
-        policy(GCM, B, A, "b.test", "a.test", "10.2.0.0", "10.1.0.0"),
-        4,
-    );
+    let (mut b, kk) = windowed_responder(4);
     let (b4500, a4500) = (sock(B, 4500), sock(A, 4500));
-    b.script.spi(&k(&kk, "IKE_SA 1", "SPIr"));
-    b.script.bytes(k(&kk, "IKE_SA 1", "Nr"));
-    b.kex
-        .push(&k(&kk, "IKE_SA 1", "KEr"), k(&kk, "IKE_SA 1", "g_ir"));
-    b.feed(sock(B, 500), sock(A, 500), &msg(GCM, 1));
-    b.spis.push_back(spi32(&k(&kk, "CHILD_SA 1", "SPI_A_to_B")));
-    b.feed(b4500, a4500, &marker(&msg(GCM, 3)));
     assert!(b.events.iter().any(|e| matches!(e, Event::IkeUp { .. })));
     // The IKE_AUTH answer announces the window (RFC 7296 3.10.1).
     let auth = decrypt_ours(
@@ -1069,19 +1083,8 @@ fn forge_fragments(
 #[test]
 fn fragments_of_many_requests_are_reassembled_per_message_id_within_the_window() {
     use ike_proto::wire::{ExchangeType, Notify, NotifyType};
-    let kk = keys(GCM);
-    let mut b = Side::with_window(
-        policy(GCM, B, A, "b.test", "a.test", "10.2.0.0", "10.1.0.0"),
-        4,
-    );
+    let (mut b, kk) = windowed_responder(4);
     let (b4500, a4500) = (sock(B, 4500), sock(A, 4500));
-    b.script.spi(&k(&kk, "IKE_SA 1", "SPIr"));
-    b.script.bytes(k(&kk, "IKE_SA 1", "Nr"));
-    b.kex
-        .push(&k(&kk, "IKE_SA 1", "KEr"), k(&kk, "IKE_SA 1", "g_ir"));
-    b.feed(sock(B, 500), sock(A, 500), &msg(GCM, 1));
-    b.spis.push_back(spi32(&k(&kk, "CHILD_SA 1", "SPI_A_to_B")));
-    b.feed(b4500, a4500, &marker(&msg(GCM, 3)));
     assert_eq!(b.e.established().len(), 1);
     // An INFORMATIONAL request with a private-use status notify (ignored,
     // answered empty), 600 bytes in three fragments.
@@ -1146,18 +1149,7 @@ fn recorded_initiator_with_window(
     p.ike_proposals[0].dh = [&[DhGroup::CURVE25519][..], more].concat();
     p.child_proposals[0].dh = child_dh.to_vec();
     let mut a = Side::with_window(p, window);
-    a.script.spi(&k(&kk, "IKE_SA 1", "SPIi"));
-    a.script.bytes(k(&kk, "IKE_SA 1", "Ni"));
-    a.kex
-        .push(&k(&kk, "IKE_SA 1", "KEi"), k(&kk, "IKE_SA 1", "g_ir"));
-    a.spis.push_back(spi32(&k(&kk, "CHILD_SA 1", "SPI_B_to_A")));
-    a.e.handle_command(
-        a.now,
-        Command::Initiate {
-            policy: "vec".into(),
-        },
-    );
-    a.pump();
+    a.initiate(&kk);
     a.feed(sock(A, 500), sock(B, 500), &msg(GCM, 2));
     a.feed(sock(A, 4500), sock(B, 4500), &marker(&msg(GCM, 4)));
     let ike = a.e.established()[0];
@@ -1212,10 +1204,9 @@ fn nonce(p: &[Payload]) -> Vec<u8> {
 
 #[test]
 fn ike_rekey_retries_once_with_the_group_the_responder_names() {
-    use ike_proto::wire::{ExchangeType, Proposal, TransformType};
+    use ike_proto::wire::{Proposal, TransformType};
     let kk = keys(GCM);
     let (mut a, ike) = recorded_initiator(&[DhGroup::ECP_256], &[]);
-    let (a4500, b4500) = (sock(A, 4500), sock(B, 4500));
     next_kex(&a, 32);
     a.e.handle_command(a.now, Command::RekeyIke { ike });
     a.pump();
@@ -1227,18 +1218,7 @@ fn ike_rekey_retries_once_with_the_group_the_responder_names() {
     );
     // The responder wants ECP-256, which we allow: one retry with it.
     next_kex(&a, 64);
-    a.feed(
-        a4500,
-        b4500,
-        &forge_payloads(
-            &kk,
-            ExchangeType::CREATE_CHILD_SA,
-            id1,
-            false,
-            true,
-            &[invalid_ke(DhGroup::ECP_256)],
-        ),
-    );
+    answer_create_child(&mut a, &kk, id1, &[invalid_ke(DhGroup::ECP_256)]);
     let (id2, retry) = last_request(&a, &kk);
     assert_eq!(id2, id1 + 1);
     assert_eq!(ke_group(&retry), Some(DhGroup::ECP_256));
@@ -1281,24 +1261,18 @@ fn ike_rekey_retries_once_with_the_group_the_responder_names() {
             pick(TransformType::KE),
         ],
     };
-    a.feed(
-        a4500,
-        b4500,
-        &forge_payloads(
-            &kk,
-            ExchangeType::CREATE_CHILD_SA,
-            id2,
-            false,
-            true,
-            &[
-                Payload::Sa(vec![answer]),
-                Payload::Nonce(vec![7; 32]),
-                Payload::Ke(ike_proto::wire::KeyExchange {
-                    group: DhGroup::ECP_256,
-                    data: vec![9; 64],
-                }),
-            ],
-        ),
+    answer_create_child(
+        &mut a,
+        &kk,
+        id2,
+        &[
+            Payload::Sa(vec![answer]),
+            Payload::Nonce(vec![7; 32]),
+            Payload::Ke(ike_proto::wire::KeyExchange {
+                group: DhGroup::ECP_256,
+                data: vec![9; 64],
+            }),
+        ],
     );
     assert_eq!(a.e.established(), vec![IkeSaId(new_spi_i)]);
     assert!(a.events.iter().any(|e| matches!(e,
@@ -1314,27 +1288,14 @@ fn ike_rekey_retries_once_with_the_group_the_responder_names() {
 
 #[test]
 fn ike_rekey_invalid_ke_for_a_group_we_do_not_allow_keeps_the_sa() {
-    use ike_proto::wire::ExchangeType;
     let kk = keys(GCM);
     let (mut a, ike) = recorded_initiator(&[DhGroup::ECP_256], &[]);
-    let (a4500, b4500) = (sock(A, 4500), sock(B, 4500));
     next_kex(&a, 32);
     a.e.handle_command(a.now, Command::RekeyIke { ike });
     a.pump();
     let (id1, _) = last_request(&a, &kk);
     let sent = a.sent.len();
-    a.feed(
-        a4500,
-        b4500,
-        &forge_payloads(
-            &kk,
-            ExchangeType::CREATE_CHILD_SA,
-            id1,
-            false,
-            true,
-            &[invalid_ke(DhGroup::MODP_1024)],
-        ),
-    );
+    answer_create_child(&mut a, &kk, id1, &[invalid_ke(DhGroup::MODP_1024)]);
     // No retry with a group we do not allow; the SA and its child stay
     // (RFC 7296 2.8: the old SA is good until its lifetime ends).
     assert_eq!(a.sent.len(), sent);
@@ -1354,44 +1315,21 @@ fn ike_rekey_invalid_ke_for_a_group_we_do_not_allow_keeps_the_sa() {
     assert_eq!(id2, id1 + 1);
     assert_eq!(ke_group(&again), Some(DhGroup::CURVE25519));
     next_kex(&a, 64);
-    a.feed(
-        a4500,
-        b4500,
-        &forge_payloads(
-            &kk,
-            ExchangeType::CREATE_CHILD_SA,
-            id2,
-            false,
-            true,
-            &[invalid_ke(DhGroup::ECP_256)],
-        ),
-    );
+    answer_create_child(&mut a, &kk, id2, &[invalid_ke(DhGroup::ECP_256)]);
     let (id3, retry) = last_request(&a, &kk);
     assert_eq!((id3, ke_group(&retry)), (id2 + 1, Some(DhGroup::ECP_256)));
     // Refused again (it names X25519 back): no third attempt now.
     let sent = a.sent.len();
-    a.feed(
-        a4500,
-        b4500,
-        &forge_payloads(
-            &kk,
-            ExchangeType::CREATE_CHILD_SA,
-            id3,
-            false,
-            true,
-            &[invalid_ke(DhGroup::CURVE25519)],
-        ),
-    );
+    answer_create_child(&mut a, &kk, id3, &[invalid_ke(DhGroup::CURVE25519)]);
     assert_eq!(a.sent.len(), sent);
     assert_eq!(a.e.established(), vec![ike]);
 }
 
 #[test]
 fn child_pfs_invalid_ke_for_a_group_we_do_not_allow_ends_the_rekey() {
-    use ike_proto::wire::{ExchangeType, NotifyType};
+    use ike_proto::wire::NotifyType;
     let kk = keys(GCM);
     let (mut a, ike) = recorded_initiator(&[], &[DhGroup::CURVE25519]);
-    let (a4500, b4500) = (sock(A, 4500), sock(B, 4500));
     let old = spi32(&k(&kk, "CHILD_SA 1", "SPI_B_to_A"));
     next_kex(&a, 32);
     a.spis.push_back(0xc0de_0001);
@@ -1400,18 +1338,7 @@ fn child_pfs_invalid_ke_for_a_group_we_do_not_allow_ends_the_rekey() {
     let (id, req) = last_request(&a, &kk);
     assert_eq!(ke_group(&req), Some(DhGroup::CURVE25519));
     let sent = a.sent.len();
-    a.feed(
-        a4500,
-        b4500,
-        &forge_payloads(
-            &kk,
-            ExchangeType::CREATE_CHILD_SA,
-            id,
-            false,
-            true,
-            &[invalid_ke(DhGroup::MODP_1024)],
-        ),
-    );
+    answer_create_child(&mut a, &kk, id, &[invalid_ke(DhGroup::MODP_1024)]);
     assert_eq!(a.sent.len(), sent, "no retry with a group we do not allow");
     assert!(a.events.iter().any(|e| matches!(
         e,

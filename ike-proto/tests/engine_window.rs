@@ -106,6 +106,22 @@ fn children(p: &Pair, s: Side) -> Vec<(u32, u32)> {
     n.engine.children(ike[0])
 }
 
+/// `side` asks to rekey its child with inbound SPI `spi_in` on `ike`.
+fn rekey_child(p: &mut Pair, side: Side, ike: IkeSaId, spi_in: u32) {
+    p.command(side, Command::RekeyChild { ike, spi_in });
+}
+
+/// Both sides rekey every child of `kids` (A's SPIs) at the same moment,
+/// so that the rekeys collide pairwise (RFC 7296 2.8.1).
+fn rekey_from_both(p: &mut Pair, kids: &[(u32, u32)]) {
+    let (ia, ib) = (p.a.engine.established()[0], p.b.engine.established()[0]);
+    for (spi_in, spi_out) in kids {
+        rekey_child(p, Side::A, ia, *spi_in);
+        // B's inbound SPI of the same pair is A's outbound one.
+        rekey_child(p, Side::B, ib, *spi_out);
+    }
+}
+
 #[test]
 fn window_4_runs_child_creations_and_rekeys_concurrently() {
     let mut p = windowed(4, 4, 11);
@@ -121,25 +137,8 @@ fn window_4_runs_child_creations_and_rekeys_concurrently() {
 
     // Both sides rekey every child at the same moment: four rekeys from
     // each side, colliding pairwise (RFC 7296 2.8.1), then the deletes.
-    let (ia, ib) = (p.a.engine.established()[0], p.b.engine.established()[0]);
     let before: Vec<u32> = ca.iter().map(|c| c.0).collect();
-    for (spi_in, spi_out) in &ca {
-        p.command(
-            Side::A,
-            Command::RekeyChild {
-                ike: ia,
-                spi_in: *spi_in,
-            },
-        );
-        // B's inbound SPI of the same pair is A's outbound one.
-        p.command(
-            Side::B,
-            Command::RekeyChild {
-                ike: ib,
-                spi_in: *spi_out,
-            },
-        );
-    }
+    rekey_from_both(&mut p, &ca);
     p.run_for(Duration::from_secs(10));
     let (ca, cb) = (children(&p, Side::A), children(&p, Side::B));
     assert_eq!(ca.len(), 4, "{ca:x?}");
@@ -192,7 +191,7 @@ fn windows_are_announced_again_after_an_ike_rekey() {
         assert_eq!(first_new.message_id, 0, "{side:?}");
     }
     for (spi_in, _) in children(&p, Side::A) {
-        p.command(Side::A, Command::RekeyChild { ike: ia2, spi_in });
+        rekey_child(&mut p, Side::A, ia2, spi_in);
     }
     p.run_for(Duration::from_secs(5));
     assert_eq!(children(&p, Side::A).len(), 3);
@@ -213,13 +212,7 @@ fn before_the_new_announcement_a_rekeyed_ike_sa_sends_one_at_a_time() {
     let kids = children(&p, Side::A);
     p.command(Side::A, Command::RekeyIke { ike: ia });
     for (spi_in, _) in &kids {
-        p.command(
-            Side::A,
-            Command::RekeyChild {
-                ike: ia,
-                spi_in: *spi_in,
-            },
-        );
+        rekey_child(&mut p, Side::A, ia, *spi_in);
     }
     p.run_for(Duration::from_secs(10));
     assert_eq!(p.a.engine.ike_sa_count(), 1);
@@ -265,23 +258,7 @@ fn peer_announcing_nothing_gets_one_request_at_a_time() {
     // Only one CREATE_CHILD_SA may be queued while another runs.
     let ca = children(&p, Side::A);
     assert!(!ca.is_empty());
-    let (ia, ib) = (p.a.engine.established()[0], p.b.engine.established()[0]);
-    for (spi_in, spi_out) in &ca {
-        p.command(
-            Side::A,
-            Command::RekeyChild {
-                ike: ia,
-                spi_in: *spi_in,
-            },
-        );
-        p.command(
-            Side::B,
-            Command::RekeyChild {
-                ike: ib,
-                spi_in: *spi_out,
-            },
-        );
-    }
+    rekey_from_both(&mut p, &ca);
     p.run_for(Duration::from_secs(20));
     assert_eq!(check_window(&p, Side::A, 1), 1);
     assert_eq!(check_window(&p, Side::B, 1), 1);

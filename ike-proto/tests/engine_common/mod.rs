@@ -175,6 +175,15 @@ pub fn ip(s: &str) -> IpAddr {
 pub const A_ADDR: &str = "192.0.2.1";
 pub const B_ADDR: &str = "198.51.100.2";
 
+/// A lifetime given in seconds: `rekey`, its `jitter`, `hard`.
+pub fn lifetime_secs(rekey: u64, jitter: u64, hard: u64) -> Lifetime {
+    Lifetime {
+        rekey: Duration::from_secs(rekey),
+        jitter: Duration::from_secs(jitter),
+        hard: Duration::from_secs(hard),
+    }
+}
+
 /// Policies for A (initiator) and B (responder) with PSK, X25519,
 /// AES-GCM, tunnel 10.1.0.0/24 <-> 10.2.0.0/24.
 pub fn psk_policies(psk_a: &[u8], psk_b: &[u8]) -> (Policy, Policy) {
@@ -403,6 +412,22 @@ impl Pair {
     pub fn run_for(&mut self, d: Duration) {
         let until = self.now + d;
         self.run_until(until);
+    }
+
+    /// Sets the network's loss, duplication and reordering chances at
+    /// once (each 0.0 to 1.0).
+    pub fn set_network(&mut self, loss: f64, dup: f64, reorder: f64) {
+        self.loss = loss;
+        self.dup = dup;
+        self.reorder = reorder;
+    }
+
+    /// The network heals (no loss, duplication or reordering), then `d`
+    /// passes: liveness checks and retransmissions sort out what the bad
+    /// network left half done.
+    pub fn heal_and_run(&mut self, d: Duration) {
+        self.set_network(0.0, 0.0, 0.0);
+        self.run_for(d);
     }
 
     /// Delivers what is in flight without letting timers fire.
