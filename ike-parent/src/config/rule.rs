@@ -102,17 +102,7 @@ struct Seen {
 }
 
 fn once<T>(p: &Parser, slot: &Option<(T, Pos)>, keyword: &str, pos: Pos) -> PResult<()> {
-    match slot {
-        Some((_, first)) => Err(p.error(
-            pos,
-            ErrorKind::Syntax,
-            format!(
-                "'{keyword}' conflicts with an earlier choice at line {}:{}",
-                first.line, first.column
-            ),
-        )),
-        None => Ok(()),
-    }
+    once_pos(p, &slot.as_ref().map(|(_, first)| *first), keyword, pos)
 }
 
 fn once_pos(p: &Parser, slot: &Option<Pos>, keyword: &str, pos: Pos) -> PResult<()> {
@@ -127,6 +117,27 @@ fn once_pos(p: &Parser, slot: &Option<Pos>, keyword: &str, pos: Pos) -> PResult<
         )),
         None => Ok(()),
     }
+}
+
+/// `keyword` at `pos` fills `slot` with `value`, unless an earlier keyword
+/// filled it (then the error of [`once`]).
+fn set_once<T>(
+    p: &Parser,
+    slot: &mut Option<(T, Pos)>,
+    keyword: &str,
+    pos: Pos,
+    value: T,
+) -> PResult<()> {
+    once(p, slot, keyword, pos)?;
+    *slot = Some((value, pos));
+    Ok(())
+}
+
+/// [`set_once`] for a slot that only records where its keyword stood.
+fn mark_once(p: &Parser, slot: &mut Option<Pos>, keyword: &str, pos: Pos) -> PResult<()> {
+    once_pos(p, slot, keyword, pos)?;
+    *slot = Some(pos);
+    Ok(())
 }
 
 impl Parser {
@@ -159,43 +170,20 @@ impl Parser {
             after_flow = false;
             match word.as_str() {
                 "quick" | "default" => {
-                    once(self, &seen.matching, &word, pos)?;
-                    seen.matching = Some((word.clone(), pos));
+                    set_once(self, &mut seen.matching, &word, pos, word.clone())?
                 }
                 "skip" => {
                     return Err(self.unsupported(pos, "skip", "policy skipping is not implemented"))
                 }
-                "active" | "passive" => {
-                    once(self, &seen.mode, &word, pos)?;
-                    let m = if word == "active" {
-                        PolicyMode::Active
-                    } else {
-                        PolicyMode::Passive
-                    };
-                    seen.mode = Some((m, pos));
+                "active" => set_once(self, &mut seen.mode, &word, pos, PolicyMode::Active)?,
+                "passive" => set_once(self, &mut seen.mode, &word, pos, PolicyMode::Passive)?,
+                "esp" => set_once(self, &mut seen.protocol, &word, pos, IpsecProtocol::Esp)?,
+                "ah" => set_once(self, &mut seen.protocol, &word, pos, IpsecProtocol::Ah)?,
+                "tunnel" => set_once(self, &mut seen.encap, &word, pos, Encapsulation::Tunnel)?,
+                "transport" => {
+                    set_once(self, &mut seen.encap, &word, pos, Encapsulation::Transport)?
                 }
-                "esp" | "ah" => {
-                    once(self, &seen.protocol, &word, pos)?;
-                    let p = if word == "esp" {
-                        IpsecProtocol::Esp
-                    } else {
-                        IpsecProtocol::Ah
-                    };
-                    seen.protocol = Some((p, pos));
-                }
-                "tunnel" | "transport" => {
-                    once(self, &seen.encap, &word, pos)?;
-                    let e = if word == "tunnel" {
-                        Encapsulation::Tunnel
-                    } else {
-                        Encapsulation::Transport
-                    };
-                    seen.encap = Some((e, pos));
-                }
-                "inet" | "inet6" => {
-                    once(self, &seen.af_ipv6, &word, pos)?;
-                    seen.af_ipv6 = Some((word == "inet6", pos));
-                }
+                "inet" | "inet6" => set_once(self, &mut seen.af_ipv6, &word, pos, word == "inet6")?,
                 "proto" => {
                     once(self, &seen.protos, &word, pos)?;
                     let protos = self.protocols()?;
@@ -268,13 +256,11 @@ impl Parser {
                     }
                 }
                 "ikelifetime" => {
-                    once_pos(self, &seen.ikelifetime, &word, pos)?;
-                    seen.ikelifetime = Some(pos);
+                    mark_once(self, &mut seen.ikelifetime, &word, pos)?;
                     policy.ike_lifetime_seconds = self.lifetime_value()?;
                 }
                 "lifetime" => {
-                    once_pos(self, &seen.lifetime, &word, pos)?;
-                    seen.lifetime = Some(pos);
+                    mark_once(self, &mut seen.lifetime, &word, pos)?;
                     let seconds = self.lifetime_value()?;
                     let mut lifetime = Lifetime {
                         seconds,
@@ -296,16 +282,14 @@ impl Parser {
                     policy.lifetime = lifetime;
                 }
                 "psk" => {
-                    once_pos(self, &seen.auth, &word, pos)?;
-                    seen.auth = Some(pos);
+                    mark_once(self, &mut seen.auth, &word, pos)?;
                     let (v, vpos) = self.value("a pre-shared key")?;
                     let secret =
                         values::psk(&v).map_err(|m| self.error(vpos, ErrorKind::Invalid, m))?;
                     policy.auth = Auth::Psk(secret);
                 }
                 "rsa" | "ecdsa256" | "ecdsa384" | "ecdsa521" | "rfc7427" => {
-                    once_pos(self, &seen.auth, &word, pos)?;
-                    seen.auth = Some(pos);
+                    mark_once(self, &mut seen.auth, &word, pos)?;
                     let method = match word.as_str() {
                         "rsa" => PublicKeyMethod::Rsa,
                         "ecdsa256" => PublicKeyMethod::Ecdsa256,

@@ -122,17 +122,10 @@ fn host_bits_cleared(addr: IpAddr, prefix: u8) -> IpAddr {
     }
 }
 
+/// A host name: a domain name (see [`looks_like_fqdn`]) of at most 253
+/// characters that holds a letter.
 fn looks_like_hostname(text: &str) -> bool {
-    !text.is_empty()
-        && text.len() <= 253
-        && text.bytes().any(|b| b.is_ascii_alphabetic())
-        && text.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
+    text.len() <= 253 && text.bytes().any(|b| b.is_ascii_alphabetic()) && looks_like_fqdn(text)
 }
 
 /// IP protocol by number or by the names /etc/protocols uses (a fixed
@@ -231,6 +224,7 @@ pub fn identity(text: &str) -> Result<Identity, IdError> {
     Ok(Identity::Fqdn(name.to_string()))
 }
 
+/// Dot-separated labels of 1 to 63 letters, digits, '-' or '_'.
 fn looks_like_fqdn(text: &str) -> bool {
     !text.is_empty()
         && text.split('.').all(|label| {
