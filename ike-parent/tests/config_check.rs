@@ -7,58 +7,36 @@
 
 mod common;
 mod config_util;
+mod openssl_util;
 
 use common::bin_dir;
 use config_util::{repo, TempDir};
+use openssl_util::{ec_key, openssl, s};
+use std::ffi::OsStr;
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 /// `ike-parent -n -f CONF` with ike-net taken from the build directory.
 fn check(conf: &Path) -> Output {
+    check_with(&[], conf, bin_dir())
+}
+
+/// `ike-parent -n ARGS -f CONF --libexec LIBEXEC`.
+fn check_with(args: &[&OsStr], conf: &Path, libexec: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ike-parent"))
         .arg("-n")
+        .args(args)
         .arg("-f")
         .arg(conf)
         .arg("--libexec")
-        .arg(bin_dir())
+        .arg(libexec)
         .output()
         .unwrap()
 }
 
 fn text(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr)
-}
-
-/// Runs openssl; `false` when the command is not installed.
-fn openssl(args: &[&str]) -> bool {
-    match Command::new("openssl").args(args).output() {
-        Ok(o) => {
-            assert!(
-                o.status.success(),
-                "openssl {args:?}: {}",
-                String::from_utf8_lossy(&o.stderr)
-            );
-            true
-        }
-        Err(_) => false,
-    }
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn ec_key(path: &Path) -> bool {
-    openssl(&[
-        "genpkey",
-        "-algorithm",
-        "EC",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-out",
-        s(path),
-    ])
 }
 
 /// In `dir`: ca.key/ca.crt (a CA), a.key with a.crt (SAN DNS:a.test,
@@ -201,13 +179,8 @@ fn the_listen_addresses_are_those_of_the_daemon() {
         t.contains("policy \"p\": no srcid, no local address and no --listen address"),
         "{t}"
     );
-    let o = Command::new(env!("CARGO_BIN_EXE_ike-parent"))
-        .args(["-n", "--listen", "192.0.2.1", "-f"])
-        .arg(&conf)
-        .arg("--libexec")
-        .arg(bin_dir())
-        .output()
-        .unwrap();
+    let listen = [OsStr::new("--listen"), OsStr::new("192.0.2.1")];
+    let o = check_with(&listen, &conf, bin_dir());
     assert!(o.status.success(), "{}", text(&o));
 }
 
@@ -220,13 +193,7 @@ fn without_ike_net_the_check_fails_and_says_why() {
          srcid a.test psk \"k\"\n",
         0o600,
     );
-    let o = Command::new(env!("CARGO_BIN_EXE_ike-parent"))
-        .args(["-n", "-f"])
-        .arg(&conf)
-        .arg("--libexec")
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let o = check_with(&[], &conf, dir.path());
     let t = text(&o);
     assert_eq!(o.status.code(), Some(1), "{t}");
     assert!(t.contains("ike-net not found (see --libexec)"), "{t}");
@@ -241,13 +208,7 @@ fn without_ike_net_the_check_fails_and_says_why() {
     ] {
         let fake = dir.write("ike-net", script, 0o755);
         assert!(fake.is_file());
-        let o = Command::new(env!("CARGO_BIN_EXE_ike-parent"))
-            .args(["-n", "-f"])
-            .arg(&conf)
-            .arg("--libexec")
-            .arg(dir.path())
-            .output()
-            .unwrap();
+        let o = check_with(&[], &conf, dir.path());
         let t = text(&o);
         assert_eq!(o.status.code(), Some(1), "{script}: {t}");
         assert!(t.contains("--check-config failed"), "{script}: {t}");
@@ -306,15 +267,13 @@ fn as_root_the_check_uses_the_daemon_chroot_and_user() {
     let empty = dir.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
     let run = || {
-        Command::new(env!("CARGO_BIN_EXE_ike-parent"))
-            .args(["-n", "--user", "nobody", "--chroot"])
-            .arg(&empty)
-            .arg("-f")
-            .arg(&conf)
-            .arg("--libexec")
-            .arg(bin_dir())
-            .output()
-            .unwrap()
+        let privdrop = [
+            OsStr::new("--user"),
+            OsStr::new("nobody"),
+            OsStr::new("--chroot"),
+            empty.as_os_str(),
+        ];
+        check_with(&privdrop, &conf, bin_dir())
     };
     let o = run();
     assert!(o.status.success(), "{}", text(&o));

@@ -8,9 +8,11 @@
 mod common;
 #[macro_use]
 mod e2e_util;
+mod openssl_util;
 
 use common::{free_ports, scratch};
-use e2e_util::{ec_key, openssl, s, Daemon, ALICE, BOB, LIMIT};
+use e2e_util::{Daemon, ALICE, BOB, LIMIT};
+use openssl_util::{ec_key, openssl, s};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -7,9 +7,11 @@
 mod common;
 #[macro_use]
 mod e2e_util;
+mod openssl_util;
 
 use common::{bin_dir, free_ports, scratch};
-use e2e_util::{ec_key, openssl, s, Daemon, ALICE, BOB, LIMIT};
+use e2e_util::{Daemon, ALICE, BOB, LIMIT};
+use openssl_util::{ec_key, openssl, s};
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

@@ -224,35 +224,3 @@ pub fn write_conf(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap();
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
 }
-
-/// Runs openssl; `false` when the command is not installed.
-pub fn openssl(args: &[&str]) -> bool {
-    match Command::new("openssl").args(args).output() {
-        Ok(o) => {
-            assert!(
-                o.status.success(),
-                "openssl {args:?}: {}",
-                String::from_utf8_lossy(&o.stderr)
-            );
-            true
-        }
-        Err(_) => false,
-    }
-}
-
-pub fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-/// A P-256 key as PKCS#8 PEM at `path`; `false` without openssl.
-pub fn ec_key(path: &Path) -> bool {
-    openssl(&[
-        "genpkey",
-        "-algorithm",
-        "EC",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-out",
-        s(path),
-    ])
-}
