@@ -82,33 +82,32 @@ const KEEP: Spec = Spec {
 };
 
 fn alice_conf(specs: &[(&Spec, bool, &str)]) -> String {
-    let pols: Vec<Pol<'_>> = specs
-        .iter()
-        .map(|(s, active, lifetime)| Pol {
-            name: s.name,
-            active: *active,
-            ours: s.alice_net,
-            theirs: s.bob_net,
-            ids: s.ids,
-            lifetime,
-        })
-        .collect();
-    conf(ALICE, BOB, &pols)
+    side_conf(specs, true)
 }
 
 fn bob_conf(specs: &[(&Spec, bool, &str)]) -> String {
+    side_conf(specs, false)
+}
+
+/// The ike.conf of alice (`alice` true) or bob: each spec's networks and
+/// identities seen from that side.
+fn side_conf(specs: &[(&Spec, bool, &str)], alice: bool) -> String {
     let pols: Vec<Pol<'_>> = specs
         .iter()
         .map(|(s, active, lifetime)| Pol {
             name: s.name,
             active: *active,
-            ours: s.bob_net,
-            theirs: s.alice_net,
-            ids: s.ids.map(|(a, b)| (b, a)),
+            ours: if alice { s.alice_net } else { s.bob_net },
+            theirs: if alice { s.bob_net } else { s.alice_net },
+            ids: s.ids.map(|(a, b)| if alice { (a, b) } else { (b, a) }),
             lifetime,
         })
         .collect();
-    conf(BOB, ALICE, &pols)
+    if alice {
+        conf(ALICE, BOB, &pols)
+    } else {
+        conf(BOB, ALICE, &pols)
+    }
 }
 
 /// The SAD entries of one simulated kernel between `src` and `dst`.

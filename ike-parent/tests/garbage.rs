@@ -226,40 +226,35 @@ fn child_rejects(name: &str) {
         "ike-net channel"
     };
     for (case, bytes, mention) in bad_packets() {
+        // Sends the packet to a started child, on the parent channel or
+        // the one between the children; the child must exit 1 saying
+        // `says` and naming what is wrong, without a panic.
+        let refused = |when: &str, s: Solo, to_peer: bool, says: &str| {
+            let fd = if to_peer { &s.peer } else { &s.parent };
+            send_packet(fd.as_fd(), &bytes, &[]).unwrap();
+            let (st, err) = s.finish();
+            assert_eq!(st.code(), Some(1), "{name}/{case} {when}: {st:?}\n{err}");
+            assert!(err.contains(says), "{name}/{case}: {err}");
+            assert!(err.contains(mention), "{name}/{case}: {err}");
+            assert!(!err.contains("panicked"), "{err}");
+        };
         // 1. As the first message.
-        let s = Solo::start(name);
-        send_packet(s.parent.as_fd(), &bytes, &[]).unwrap();
-        let (st, err) = s.finish();
-        assert_eq!(st.code(), Some(1), "{name}/{case} first: {st:?}\n{err}");
-        assert!(
-            err.contains("first message from the parent"),
-            "{name}/{case}: {err}"
+        refused(
+            "first",
+            Solo::start(name),
+            false,
+            "first message from the parent",
         );
-        assert!(err.contains(mention), "{name}/{case}: {err}");
-        assert!(!err.contains("panicked"), "{err}");
 
         // 2. After Init and Ready, on the parent channel.
         let s = Solo::start(name);
         s.init(name);
-        send_packet(s.parent.as_fd(), &bytes, &[]).unwrap();
-        let (st, err) = s.finish();
-        assert_eq!(st.code(), Some(1), "{name}/{case} running: {st:?}\n{err}");
-        assert!(
-            err.contains("undecodable message from the parent"),
-            "{name}/{case}: {err}"
-        );
-        assert!(err.contains(mention), "{name}/{case}: {err}");
-        assert!(!err.contains("panicked"), "{err}");
+        refused("running", s, false, "undecodable message from the parent");
 
         // 3. After Init and Ready, on the channel between the children.
         let s = Solo::start(name);
         s.init(name);
-        send_packet(s.peer.as_fd(), &bytes, &[]).unwrap();
-        let (st, err) = s.finish();
-        assert_eq!(st.code(), Some(1), "{name}/{case} peer: {st:?}\n{err}");
-        assert!(err.contains(peer_label), "{name}/{case}: {err}");
-        assert!(err.contains(mention), "{name}/{case}: {err}");
-        assert!(!err.contains("panicked"), "{err}");
+        refused("peer", s, true, peer_label);
     }
 }
 
