@@ -2,15 +2,14 @@
 //! made by OpenSSL verified by us (an independent implementation), our own
 //! signatures round-tripped, and the AUTH data framing.
 
+mod data_util;
+
+use data_util::data_file;
 use ike_proto::crypto::{Error, HashAlgorithm, SignatureScheme, SigningKey, VerifyingKey};
 use ring::rand::SystemRandom;
-use std::path::PathBuf;
 
 fn file(name: &str) -> Vec<u8> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/kat/sig")
-        .join(name);
-    std::fs::read(&p).unwrap_or_else(|e| panic!("{p:?}: {e}"))
+    data_file("kat/sig", name)
 }
 
 fn public(name: &str) -> VerifyingKey {

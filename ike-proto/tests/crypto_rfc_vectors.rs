@@ -7,20 +7,14 @@
 // key exchange code instead of a second ECDH implementation.
 #![allow(deprecated)]
 
+mod data_util;
+
+use data_util::unhex;
 use ike_proto::crypto::sk::aes_cbc_raw;
 use ike_proto::crypto::{
     prf, prf_plus, EncrAlg, Error, Group, IntegAlg, KeyExchange, PrfAlg, SkCipher,
 };
 use ring::test::rand::FixedSliceRandom;
-
-fn unhex(s: &str) -> Vec<u8> {
-    let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-    assert_eq!(s.len() & 1, 0, "odd hex length");
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex digit"))
-        .collect()
-}
 
 // ---------------------------------------------------------------------------
 // RFC 4868 2.7.1: PRF-HMAC-SHA-256/384/512 test cases (these are RFC 4231

@@ -11,6 +11,9 @@
 //! everything from there on is recomputed: SKEYSEED, SK_*, KEYMAT, the rekeyed
 //! SKEYSEED, decryption of every SK payload, the AUTH values, NAT-D hashes.
 
+mod data_util;
+
+use data_util::unhex;
 use ike_proto::crypto::{
     child_key_lengths, child_keymat, derive_ike_keys, nat_detection_hash, prf, psk_auth,
     rekey_skeyseed, signed_octets, skeyseed, split_child_keymat, verify_psk_auth, EncrAlg, Error,
@@ -23,15 +26,6 @@ use std::path::PathBuf;
 
 const GCM_SET: &str = "strongswan-psk-x25519-aes256gcm";
 const CBC_SET: &str = "strongswan-psk-ecp256-aes128cbc-sha256";
-
-fn unhex(s: &str) -> Vec<u8> {
-    let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-    assert_eq!(s.len() & 1, 0, "odd hex length");
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex digit"))
-        .collect()
-}
 
 fn set_dir(set: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

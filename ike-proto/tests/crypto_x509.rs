@@ -3,13 +3,15 @@
 //! clock, identities against the certificate, EKU policy, CERTREQ hashes,
 //! the own-certificate configuration check, and malformed input.
 
+mod data_util;
+
+use data_util::data_file;
 use ike_proto::crypto::x509::{
     self, certificate_subject, check_own_certificate, fixed_clock, CertError, CertIdentity,
     TrustStore, MAX_CERT_LEN, MAX_CHAIN_CERTS,
 };
 use ike_proto::crypto::SigningKey;
 use ring::rand::SystemRandom;
-use std::path::PathBuf;
 
 /// 2027-01-01T00:00:00Z: inside every certificate's validity but a-expired's.
 const NOW: u64 = 1_798_761_600;
@@ -17,10 +19,7 @@ const NOW: u64 = 1_798_761_600;
 const BEFORE: u64 = 1_767_225_600;
 
 fn file(name: &str) -> Vec<u8> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/x509")
-        .join(name);
-    std::fs::read(&p).unwrap_or_else(|e| panic!("{p:?}: {e}"))
+    data_file("x509", name)
 }
 
 fn cert(name: &str) -> Vec<u8> {

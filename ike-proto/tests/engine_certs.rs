@@ -3,8 +3,10 @@
 //! (auth methods 9 and 10), RSA with RFC 7427, and every refusal leaving no
 //! state behind.
 
+mod data_util;
 mod engine_common;
 
+use data_util::{data_file, unhex};
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -26,10 +28,7 @@ use ike_proto::wire::{
 const NOW: u64 = 1_798_761_600;
 
 fn file(name: &str) -> Vec<u8> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/x509")
-        .join(name);
-    std::fs::read(&p).unwrap_or_else(|e| panic!("{p:?}: {e}"))
+    data_file("x509", name)
 }
 
 fn cert(name: &str) -> Vec<u8> {
@@ -616,13 +615,6 @@ fn certreqs_in(payloads: &[Payload]) -> Vec<(CertEncoding, Vec<u8>)> {
             Payload::CertReq(c) => Some((c.encoding, c.data.clone())),
             _ => None,
         })
-        .collect()
-}
-
-fn unhex(s: &str) -> Vec<u8> {
-    (0..s.trim().len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s.trim()[i..i + 2], 16).unwrap())
         .collect()
 }
 

@@ -10,6 +10,9 @@
 //! the CHILD_SA keys (and, through the rekey, the IKE SA keys) that
 //! strongSwan logged.
 
+mod data_util;
+
+use data_util::unhex;
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -26,14 +29,6 @@ use ike_proto::wire::{DhGroup, IntegId, Payload, PrfId, ProtectedMessage};
 
 fn dir(set: &str) -> String {
     format!("{}/tests/data/engine/{set}", env!("CARGO_MANIFEST_DIR"))
-}
-
-fn unhex(s: &str) -> Vec<u8> {
-    let s: String = s.chars().filter(|c| c.is_ascii_hexdigit()).collect();
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
 }
 
 /// One recorded message, by number.
