@@ -94,13 +94,7 @@ fn ike_rekey_keeps_children() {
     // The new IKE SA works: rekey the child over it, from B.
     let ike_b = p.b.engine.established()[0];
     let (b_in, _) = only_child(&p, Side::B);
-    p.command(
-        Side::B,
-        Command::RekeyChild {
-            ike: ike_b,
-            spi_in: b_in,
-        },
-    );
+    p.rekey_child(Side::B, ike_b, b_in);
     p.run_for(Duration::from_secs(3));
     assert_eq!(rekeyed(&p.a.events), 1);
     assert_mirrored(&p);

@@ -53,13 +53,7 @@ fn child_rekey_retries_once_with_the_group_the_responder_names() {
     let mut p = pfs_pair(false);
     let ia = p.a.engine.established()[0];
     let (old, _) = p.a.engine.children(ia)[0];
-    p.command(
-        Side::A,
-        Command::RekeyChild {
-            ike: ia,
-            spi_in: old,
-        },
-    );
+    p.rekey_child(Side::A, ia, old);
     p.run_for(Duration::from_secs(5));
     // ID 2 with X25519 got INVALID_KE_PAYLOAD(ECP-256); ID 3 with ECP-256
     // made the child; ID 4 deleted the old one.
@@ -99,13 +93,7 @@ fn a_group_neither_side_can_agree_on_ends_the_child_rekey_cleanly() {
     establish(&mut p);
     let ia = p.a.engine.established()[0];
     let (old, _) = p.a.engine.children(ia)[0];
-    p.command(
-        Side::A,
-        Command::RekeyChild {
-            ike: ia,
-            spi_in: old,
-        },
-    );
+    p.rekey_child(Side::A, ia, old);
     p.run_for(Duration::from_secs(2));
     assert_eq!(a_create_child_ids(&p), vec![2], "no retry");
     assert!(p.a.events.iter().any(|e| matches!(

@@ -75,14 +75,14 @@ fn one_run_with(seed: u64, window: u32, fragments: bool) -> bool {
         let all = p.a.engine.children(ia);
         let n = if window > 1 { all.len() } else { 1 };
         for &(spi_in, _) in all.iter().take(n) {
-            p.command(Side::A, Command::RekeyChild { ike: ia, spi_in });
+            p.rekey_child(Side::A, ia, spi_in);
         }
     }
     if let Some(&ib) = p.b.engine.established().first() {
         if matches!(seed % 2, 0) {
             p.command(Side::B, Command::RekeyIke { ike: ib });
         } else if let Some(&(spi_in, _)) = p.b.engine.children(ib).first() {
-            p.command(Side::B, Command::RekeyChild { ike: ib, spi_in });
+            p.rekey_child(Side::B, ib, spi_in);
         }
     }
     p.run_for(Duration::from_secs(60));

@@ -78,7 +78,7 @@ fn child_rekey_that_cannot_be_sent_is_retried_and_the_spi_given_back() {
     p.a.engine.set_config(now, tiny_mtu(config(pa)));
     let ike = p.a.engine.established()[0];
     let (spi_in, _) = p.a.engine.children(ike)[0];
-    p.command(Side::A, Command::RekeyChild { ike, spi_in });
+    p.rekey_child(Side::A, ike, spi_in);
     assert_eq!(unencodable(&p.a.events), 1, "{:?}", p.a.events);
     assert_eq!(p.a.kernel.larval(), 0, "the new child's SPI went back");
     assert_eq!(p.a.engine.children(ike).len(), 1, "the old child stays");

@@ -106,19 +106,14 @@ fn children(p: &Pair, s: Side) -> Vec<(u32, u32)> {
     n.engine.children(ike[0])
 }
 
-/// `side` asks to rekey its child with inbound SPI `spi_in` on `ike`.
-fn rekey_child(p: &mut Pair, side: Side, ike: IkeSaId, spi_in: u32) {
-    p.command(side, Command::RekeyChild { ike, spi_in });
-}
-
 /// Both sides rekey every child of `kids` (A's SPIs) at the same moment,
 /// so that the rekeys collide pairwise (RFC 7296 2.8.1).
 fn rekey_from_both(p: &mut Pair, kids: &[(u32, u32)]) {
     let (ia, ib) = (p.a.engine.established()[0], p.b.engine.established()[0]);
     for (spi_in, spi_out) in kids {
-        rekey_child(p, Side::A, ia, *spi_in);
+        p.rekey_child(Side::A, ia, *spi_in);
         // B's inbound SPI of the same pair is A's outbound one.
-        rekey_child(p, Side::B, ib, *spi_out);
+        p.rekey_child(Side::B, ib, *spi_out);
     }
 }
 
@@ -191,7 +186,7 @@ fn windows_are_announced_again_after_an_ike_rekey() {
         assert_eq!(first_new.message_id, 0, "{side:?}");
     }
     for (spi_in, _) in children(&p, Side::A) {
-        rekey_child(&mut p, Side::A, ia2, spi_in);
+        p.rekey_child(Side::A, ia2, spi_in);
     }
     p.run_for(Duration::from_secs(5));
     assert_eq!(children(&p, Side::A).len(), 3);
@@ -212,7 +207,7 @@ fn before_the_new_announcement_a_rekeyed_ike_sa_sends_one_at_a_time() {
     let kids = children(&p, Side::A);
     p.command(Side::A, Command::RekeyIke { ike: ia });
     for (spi_in, _) in &kids {
-        rekey_child(&mut p, Side::A, ia, *spi_in);
+        p.rekey_child(Side::A, ia, *spi_in);
     }
     p.run_for(Duration::from_secs(10));
     assert_eq!(p.a.engine.ike_sa_count(), 1);
@@ -349,7 +344,7 @@ fn lost_answers_are_retransmitted_per_request_and_give_up_deletes_the_sa() {
     let ia = p.a.engine.established()[0];
     p.loss = 1.0;
     for (spi_in, _) in children(&p, Side::A) {
-        p.command(Side::A, Command::RekeyChild { ike: ia, spi_in });
+        p.rekey_child(Side::A, ia, spi_in);
     }
     p.run_for(Duration::from_secs(120));
     // Each of the four was retransmitted on its own timer until A gave up.

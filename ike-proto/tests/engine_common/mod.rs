@@ -449,6 +449,11 @@ impl Pair {
         self.pump();
     }
 
+    /// `s` asks to rekey its child with inbound SPI `spi_in` on `ike`.
+    pub fn rekey_child(&mut self, s: Side, ike: IkeSaId, spi_in: u32) {
+        self.command(s, Command::RekeyChild { ike, spi_in });
+    }
+
     pub fn initiate(&mut self) {
         self.command(
             Side::A,
