@@ -56,6 +56,14 @@ fn child_rekey(pfs: bool, by: Side) {
     assert_eq!(p.a.kernel.larval() + p.b.kernel.larval(), 0);
 }
 
+/// A gets `a` and B gets `b` at the same instant, both before anything
+/// is sent (so that the exchanges cross, RFC 7296 2.8.1).
+fn at_once(p: &mut Pair, a: Command, b: Command) {
+    let now = p.now;
+    p.a.engine.handle_command(now, a);
+    p.b.engine.handle_command(now, b);
+}
+
 #[test]
 fn child_rekey_without_pfs() {
     child_rekey(false, Side::A);
@@ -114,21 +122,15 @@ fn simultaneous_child_rekey_converges() {
         let (b_in, _) = only_child(&p, Side::B);
         let (ia, ib) = (p.a.engine.established()[0], p.b.engine.established()[0]);
         // Both sides start at the same instant (RFC 7296 2.8.1).
-        let now = p.now;
-        p.a.engine.handle_command(
-            now,
-            Command::RekeyChild {
-                ike: ia,
-                spi_in: a_in,
-            },
-        );
-        p.b.engine.handle_command(
-            now,
-            Command::RekeyChild {
-                ike: ib,
-                spi_in: b_in,
-            },
-        );
+        let a_rekey = Command::RekeyChild {
+            ike: ia,
+            spi_in: a_in,
+        };
+        let b_rekey = Command::RekeyChild {
+            ike: ib,
+            spi_in: b_in,
+        };
+        at_once(&mut p, a_rekey, b_rekey);
         p.run_for(Duration::from_secs(10));
         let (x, y) = only_child(&p, Side::A);
         assert_ne!(x, a_in, "seed {seed}: rekeyed");
@@ -186,16 +188,11 @@ fn rekey_of_both_children_and_ike_at_once() {
     let (a_in, _) = only_child(&p, Side::A);
     let ib = p.b.engine.established()[0];
     let ia = p.a.engine.established()[0];
-    let now = p.now;
-    p.a.engine.handle_command(
-        now,
-        Command::RekeyChild {
-            ike: ia,
-            spi_in: a_in,
-        },
-    );
-    p.b.engine
-        .handle_command(now, Command::RekeyIke { ike: ib });
+    let a_rekey = Command::RekeyChild {
+        ike: ia,
+        spi_in: a_in,
+    };
+    at_once(&mut p, a_rekey, Command::RekeyIke { ike: ib });
     p.run_for(Duration::from_secs(60));
     assert_eq!(p.a.engine.ike_sa_count(), 1);
     assert_eq!(p.b.engine.ike_sa_count(), 1);

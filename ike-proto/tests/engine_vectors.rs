@@ -1197,14 +1197,21 @@ fn nonce(p: &[Payload]) -> Vec<u8> {
         .unwrap()
 }
 
-#[test]
-fn ike_rekey_retries_once_with_the_group_the_responder_names() {
-    use ike_proto::wire::{Proposal, TransformType};
+/// The recorded initiator, allowing ECP-256 besides X25519, has started
+/// rekeying IKE_SA 1 (with the SA's group).
+fn rekeying_initiator() -> (Side, IkeSaId, Keys) {
     let kk = keys(GCM);
     let (mut a, ike) = recorded_initiator(&[DhGroup::ECP_256], &[]);
     next_kex(&a, 32);
     a.e.handle_command(a.now, Command::RekeyIke { ike });
     a.pump();
+    (a, ike, kk)
+}
+
+#[test]
+fn ike_rekey_retries_once_with_the_group_the_responder_names() {
+    use ike_proto::wire::{Proposal, TransformType};
+    let (mut a, ike, kk) = rekeying_initiator();
     let (id1, first) = last_request(&a, &kk);
     assert_eq!(
         ke_group(&first),
@@ -1283,11 +1290,7 @@ fn ike_rekey_retries_once_with_the_group_the_responder_names() {
 
 #[test]
 fn ike_rekey_invalid_ke_for_a_group_we_do_not_allow_keeps_the_sa() {
-    let kk = keys(GCM);
-    let (mut a, ike) = recorded_initiator(&[DhGroup::ECP_256], &[]);
-    next_kex(&a, 32);
-    a.e.handle_command(a.now, Command::RekeyIke { ike });
-    a.pump();
+    let (mut a, ike, kk) = rekeying_initiator();
     let (id1, _) = last_request(&a, &kk);
     let sent = a.sent.len();
     answer_create_child(&mut a, &kk, id1, &[invalid_ke(DhGroup::MODP_1024)]);
