@@ -122,10 +122,10 @@ fn exchange_interleaved(p: &mut Pair) -> usize {
     panic!("no quiet after 50 flights");
 }
 
-#[test]
-fn interleaved_fragments_of_four_child_creations_all_complete() {
-    let mut p = fragmenting_pair(21);
-    for _ in 0..4 {
+/// A is told to create `n` more children; nothing is sent yet (the
+/// test's own delivery loop does that).
+fn start_children(p: &mut Pair, n: usize) {
+    for _ in 0..n {
         let now = p.now;
         p.a.engine.handle_command(
             now,
@@ -134,6 +134,12 @@ fn interleaved_fragments_of_four_child_creations_all_complete() {
             },
         );
     }
+}
+
+#[test]
+fn interleaved_fragments_of_four_child_creations_all_complete() {
+    let mut p = fragmenting_pair(21);
+    start_children(&mut p, 4);
     let most = exchange_interleaved(&mut p);
     assert!(most >= 2, "fragments of {most} messages interleaved");
     assert_eq!(child_up(&p.a.events), 4, "{:?}", p.a.events);
@@ -144,15 +150,7 @@ fn interleaved_fragments_of_four_child_creations_all_complete() {
 #[test]
 fn interleaved_fragments_of_colliding_rekeys_from_both_sides() {
     let mut p = fragmenting_pair(22);
-    for _ in 0..3 {
-        let now = p.now;
-        p.a.engine.handle_command(
-            now,
-            Command::Initiate {
-                policy: "net".into(),
-            },
-        );
-    }
+    start_children(&mut p, 3);
     exchange_interleaved(&mut p);
     assert_eq!(child_up(&p.a.events), 3);
     // Both sides rekey every child at once: six fragmented requests and
