@@ -11,7 +11,7 @@ mod openssl_util;
 
 use common::bin_dir;
 use config_util::{repo, TempDir};
-use openssl_util::{ec_key, openssl, s};
+use openssl_util::{ca_cert, ec_key, issue_cert};
 use std::ffi::OsStr;
 use std::io::Write;
 use std::path::Path;
@@ -42,60 +42,11 @@ fn text(o: &Output) -> String {
 /// In `dir`: ca.key/ca.crt (a CA), a.key with a.crt (SAN DNS:a.test,
 /// issued by the CA) and other.key (a second P-256 key).
 fn make_creds(dir: &Path) -> bool {
-    let ext = dir.join("a.ext");
-    std::fs::write(
-        &ext,
-        "basicConstraints=CA:false\nkeyUsage=critical,digitalSignature\nsubjectAltName=DNS:a.test\n",
-    )
-    .unwrap();
     ec_key(&dir.join("ca.key"))
-        && openssl(&[
-            "req",
-            "-new",
-            "-x509",
-            "-key",
-            s(&dir.join("ca.key")),
-            "-subj",
-            "/CN=check ca",
-            "-days",
-            "2",
-            "-addext",
-            "basicConstraints=critical,CA:true",
-            "-addext",
-            "keyUsage=critical,keyCertSign",
-            "-out",
-            s(&dir.join("ca.crt")),
-        ])
+        && ca_cert(&dir.join("ca.key"), "/CN=check ca", &dir.join("ca.crt"))
         && ec_key(&dir.join("a.key"))
         && ec_key(&dir.join("other.key"))
-        && openssl(&[
-            "req",
-            "-new",
-            "-key",
-            s(&dir.join("a.key")),
-            "-subj",
-            "/CN=a.test",
-            "-out",
-            s(&dir.join("a.csr")),
-        ])
-        && openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            s(&dir.join("a.csr")),
-            "-CA",
-            s(&dir.join("ca.crt")),
-            "-CAkey",
-            s(&dir.join("ca.key")),
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-sha256",
-            "-extfile",
-            s(&ext),
-            "-out",
-            s(&dir.join("a.crt")),
-        ])
+        && issue_cert(dir, "ca", "a", "/CN=a.test", "a.test")
 }
 
 const CERT_CONF: &str = "ikev2 \"lab\" active from 10.1.0.0/24 to 10.2.0.0/24 \

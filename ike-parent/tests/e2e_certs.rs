@@ -12,7 +12,7 @@ mod openssl_util;
 
 use common::{free_ports, scratch};
 use e2e_util::{Daemon, ALICE, BOB, LIMIT};
-use openssl_util::{ec_key, openssl, s};
+use openssl_util::{ca_cert, ec_key, issue_cert, openssl, s};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -21,23 +21,11 @@ use std::time::{Duration, Instant};
 fn make_ca(dir: &Path, name: &str) -> bool {
     let key = dir.join(format!("{name}.key"));
     ec_key(&key)
-        && openssl(&[
-            "req",
-            "-new",
-            "-x509",
-            "-key",
-            s(&key),
-            "-subj",
+        && ca_cert(
+            &key,
             &format!("/O=ike e2e/CN={name}"),
-            "-days",
-            "2",
-            "-addext",
-            "basicConstraints=critical,CA:true",
-            "-addext",
-            "keyUsage=critical,keyCertSign",
-            "-out",
-            s(&dir.join(format!("{name}.crt"))),
-        ])
+            &dir.join(format!("{name}.crt")),
+        )
 }
 
 /// A 2048-bit RSA key as PKCS#1 PEM ("RSA PRIVATE KEY", as OpenIKED's
@@ -53,45 +41,8 @@ fn make_cert(dir: &Path, ca: &str, id: &str, file: &str) -> bool {
 }
 
 fn make_cert_with(dir: &Path, ca: &str, id: &str, file: &str, keygen: fn(&Path) -> bool) -> bool {
-    let key = dir.join(format!("{file}.key"));
-    let csr = dir.join(format!("{file}.csr"));
-    let ext = dir.join(format!("{file}.ext"));
-    std::fs::write(
-        &ext,
-        format!(
-            "basicConstraints=CA:false\nkeyUsage=critical,digitalSignature\nsubjectAltName=DNS:{id}\n"
-        ),
-    )
-    .unwrap();
-    keygen(&key)
-        && openssl(&[
-            "req",
-            "-new",
-            "-key",
-            s(&key),
-            "-subj",
-            &format!("/O=ike e2e/CN={id}"),
-            "-out",
-            s(&csr),
-        ])
-        && openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            s(&csr),
-            "-CA",
-            s(&dir.join(format!("{ca}.crt"))),
-            "-CAkey",
-            s(&dir.join(format!("{ca}.key"))),
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-sha256",
-            "-extfile",
-            s(&ext),
-            "-out",
-            s(&dir.join(format!("{file}.crt"))),
-        ])
+    keygen(&dir.join(format!("{file}.key")))
+        && issue_cert(dir, ca, file, &format!("/O=ike e2e/CN={id}"), id)
 }
 
 fn copy(from: &Path, to: &Path, mode: u32) {

@@ -37,3 +37,67 @@ pub fn ec_key(path: &Path) -> bool {
         s(path),
     ])
 }
+
+/// A self-signed CA certificate at `out` for the key at `key`, subject
+/// `subj`, valid two days.
+pub fn ca_cert(key: &Path, subj: &str, out: &Path) -> bool {
+    openssl(&[
+        "req",
+        "-new",
+        "-x509",
+        "-key",
+        s(key),
+        "-subj",
+        subj,
+        "-days",
+        "2",
+        "-addext",
+        "basicConstraints=critical,CA:true",
+        "-addext",
+        "keyUsage=critical,keyCertSign",
+        "-out",
+        s(out),
+    ])
+}
+
+/// In `dir`: `FILE.crt` for the existing key `FILE.key`, subject `subj`,
+/// subjectAltName DNS:`dns`, issued for two days by the CA `CA.crt` /
+/// `CA.key` (by way of `FILE.csr` and `FILE.ext`).
+pub fn issue_cert(dir: &Path, ca: &str, file: &str, subj: &str, dns: &str) -> bool {
+    let csr = dir.join(format!("{file}.csr"));
+    let ext = dir.join(format!("{file}.ext"));
+    std::fs::write(
+        &ext,
+        format!(
+            "basicConstraints=CA:false\nkeyUsage=critical,digitalSignature\nsubjectAltName=DNS:{dns}\n"
+        ),
+    )
+    .unwrap();
+    openssl(&[
+        "req",
+        "-new",
+        "-key",
+        s(&dir.join(format!("{file}.key"))),
+        "-subj",
+        subj,
+        "-out",
+        s(&csr),
+    ]) && openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        s(&csr),
+        "-CA",
+        s(&dir.join(format!("{ca}.crt"))),
+        "-CAkey",
+        s(&dir.join(format!("{ca}.key"))),
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-sha256",
+        "-extfile",
+        s(&ext),
+        "-out",
+        s(&dir.join(format!("{file}.crt"))),
+    ])
+}
