@@ -20,4 +20,4 @@ tests/kernel-lab/selftest.sh
 # against strongSwan (each scenario in both directions; ping through ESP, the kernel's
 # SAs checked against what both sides derived, delete; rekeys started by each side, DPD).
 tests/interop/run.sh swan-swan ours-ours psk-x25519 psk-ecp256-modp2048 ecdsa-rawkey ecdsa-x509 \
-  transport rekey-dpd-delete
+  rsa-x509 transport rekey-dpd-delete
