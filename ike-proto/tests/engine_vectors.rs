@@ -886,46 +886,17 @@ fn forge_payloads(
     response: bool,
     payloads: &[Payload],
 ) -> Vec<u8> {
-    use ike_proto::wire::{build_protected, emit_inner_payloads, EncryptedKind, Flags, Header};
-    let spi_i = u64::from_be_bytes(k(kk, "IKE_SA 1", "SPIi").try_into().unwrap());
-    let spi_r = u64::from_be_bytes(k(kk, "IKE_SA 1", "SPIr").try_into().unwrap());
-    let h = Header::new(
-        spi_i,
-        spi_r,
-        exchange,
-        Flags {
-            initiator: from_initiator,
-            version: false,
-            response,
-        },
-        id,
-    );
+    use ike_proto::wire::{emit_inner_payloads, Flags};
+    let flags = Flags {
+        initiator: from_initiator,
+        version: false,
+        response,
+    };
+    let h = ike_sa1_header(kk, exchange, flags, id);
     let sk = if from_initiator { "SK_ei" } else { "SK_er" };
-    let c = SkCipher::new(
-        EncrAlg::AesGcm16_256,
-        IntegAlg::None,
-        &k(kk, "IKE_SA 1", sk),
-        &[],
-    )
-    .unwrap();
     let (first, inner) = emit_inner_payloads(payloads).unwrap();
-    let ct_len = c.sealed_len(inner.len()) - c.iv_len() - c.icv_len();
-    let buf = build_protected(
-        &h,
-        &[],
-        EncryptedKind::Sk,
-        first,
-        c.iv_len(),
-        ct_len,
-        c.icv_len(),
-    )
-    .unwrap();
     let iv = (u64::from(id) | 0x5a00_0000_0000).to_be_bytes();
-    let sealed = c.encrypt(buf.aad(), &inner, &iv).unwrap();
-    let start = buf.iv_range().start;
-    let mut out = buf.into_bytes();
-    out[start..].copy_from_slice(&sealed);
-    marker(&out)
+    seal(kk, &h, sk, first, &inner, &iv)
 }
 
 /// The scripted responder's answer to our CREATE_CHILD_SA request `id`,
