@@ -322,14 +322,7 @@ impl Engine {
         if let Some(spi) = spi {
             self.release_spi(h, spi);
         }
-        if let Some(sa) = self.sas.get(&h) {
-            self.events.push_back(Event::Failed {
-                ike: Some(IkeSaId(h)),
-                policy: Some(sa.policy.name.clone()),
-                remote: sa.remote,
-                reason,
-            });
-        }
+        self.failed_event(h, reason);
         self.remove_sa(h, DownReason::Failed);
     }
 
@@ -587,14 +580,7 @@ impl Engine {
             message_id,
             vec![notify(code, Vec::new())],
         );
-        if let Some(sa) = self.sas.get(&h) {
-            self.events.push_back(Event::Failed {
-                ike: Some(IkeSaId(h)),
-                policy: Some(sa.policy.name.clone()),
-                remote: sa.remote,
-                reason,
-            });
-        }
+        self.failed_event(h, reason);
         self.remove_sa(h, DownReason::Failed);
     }
 }

@@ -12,7 +12,7 @@ use crate::wire::Header;
 use crate::wire::Message;
 use crate::wire::Payload;
 
-use super::api::{Event, FailReason, IkeSaId};
+use super::api::FailReason;
 use super::config::Policy;
 use super::keys::{self, IkeKeyset, Seed};
 use super::sa::{AuthCtx, IkeSa, Pending, PendingKind, Phase};
@@ -424,14 +424,7 @@ impl Engine {
     }
 
     fn init_failed(&mut self, h: u64, reason: FailReason) {
-        if let Some(sa) = self.sas.get(&h) {
-            self.events.push_back(Event::Failed {
-                ike: Some(IkeSaId(h)),
-                policy: Some(sa.policy.name.clone()),
-                remote: sa.remote,
-                reason,
-            });
-        }
+        self.failed_event(h, reason);
         self.remove_sa(h, super::DownReason::Failed);
     }
 

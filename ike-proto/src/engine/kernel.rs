@@ -253,14 +253,7 @@ impl Engine {
     /// A child negotiation of ours failed: release its SPI, tell the log.
     pub(super) fn child_failed(&mut self, h: u64, spi_in: u32, reason: FailReason) {
         self.release_spi(h, spi_in);
-        if let Some(sa) = self.sas.get(&h) {
-            self.events.push_back(Event::Failed {
-                ike: Some(IkeSaId(h)),
-                policy: Some(sa.policy.name.clone()),
-                remote: sa.remote,
-                reason,
-            });
-        }
+        self.failed_event(h, reason);
     }
 
     /// Removes a child from the SA and its SAs from the kernel. Policies go
