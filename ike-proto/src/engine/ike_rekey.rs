@@ -69,6 +69,28 @@ impl Engine {
         );
     }
 
+    /// The keys of the IKE SA that replaces `old`: SKEYSEED comes from the
+    /// old SA's SK_d (RFC 7296 2.18). `nonces` and `spis` are (i, r) of the
+    /// rekeying exchange; `initiator` says whether we started it.
+    fn rekeyed_keyset(
+        &self,
+        old: u64,
+        suite: &super::api::IkeSuite,
+        g_ir: &[u8],
+        nonces: (&[u8], &[u8]),
+        spis: (u64, u64),
+        initiator: bool,
+    ) -> Option<IkeKeyset> {
+        let old_keys = self.sas.get(&old)?.keys.as_deref()?;
+        let seed = Seed::Rekey {
+            old_prf: old_keys.prf,
+            old_sk_d: old_keys.sk_d.as_bytes(),
+        };
+        let (ni, nr) = nonces;
+        let (spi_i, spi_r) = spis;
+        IkeKeyset::derive(suite, seed, g_ir, ni, nr, spi_i, spi_r, initiator).ok()
+    }
+
     /// A new IKE SA replacing `old`, with message IDs starting over.
     #[allow(clippy::too_many_arguments)]
     fn rekeyed_sa(
@@ -220,25 +242,15 @@ impl Engine {
             }
             return;
         };
-        let Some(sa) = self.sas.get(&h) else { return };
-        let Some(old_keys) = sa.keys.as_deref() else {
-            return;
-        };
         let Ok(g_ir) = ke.compute_shared(&peer_ke) else {
             return;
         };
-        let seed = Seed::Rekey {
-            old_prf: old_keys.prf,
-            old_sk_d: old_keys.sk_d.as_bytes(),
-        };
-        let Ok(k) = IkeKeyset::derive(
+        let Some(k) = self.rekeyed_keyset(
+            h,
             &suite,
-            seed,
             g_ir.as_bytes(),
-            &ni,
-            &nr,
-            new_spi,
-            peer_spi,
+            (&ni, &nr),
+            (new_spi, peer_spi),
             true,
         ) else {
             return;
@@ -355,22 +367,12 @@ impl Engine {
         };
         let new_spi = self.fresh_spi();
         let nr = self.nonce();
-        let Some(sa) = self.sas.get(&h) else { return };
-        let Some(old_keys) = sa.keys.as_deref() else {
-            return;
-        };
-        let seed = Seed::Rekey {
-            old_prf: old_keys.prf,
-            old_sk_d: old_keys.sk_d.as_bytes(),
-        };
-        let Ok(k) = IkeKeyset::derive(
+        let Some(k) = self.rekeyed_keyset(
+            h,
             &suite,
-            seed,
             g_ir.as_bytes(),
-            &ni,
-            &nr,
-            peer_spi,
-            new_spi,
+            (&ni, &nr),
+            (peer_spi, new_spi),
             false,
         ) else {
             return;
