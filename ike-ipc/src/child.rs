@@ -110,22 +110,8 @@ pub fn drain<Tx: Serialize, Rx: DeserializeOwned>(
     ch: &mut Channel<Tx, Rx>,
     mut f: impl FnMut(Rx) -> Result<(), String>,
 ) -> Result<(), DrainError> {
-    loop {
-        match ch.recv() {
-            Ok(got) => {
-                if !got.fds.is_empty() {
-                    return Err(DrainError::Failed(
-                        "unexpected descriptors with a message".into(),
-                    ));
-                }
-                f(got.msg).map_err(DrainError::Failed)?;
-            }
-            Err(e) if e.is_would_block() => return Ok(()),
-            Err(ChannelError::Io(e)) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(ChannelError::Closed) => return Err(DrainError::Closed),
-            Err(e) => return Err(DrainError::Failed(e.to_string())),
-        }
-    }
+    while drain_some(ch, usize::MAX, &mut f)? {}
+    Ok(())
 }
 
 /// Like [`drain`], but handles at most `max` messages. Returns true if it
