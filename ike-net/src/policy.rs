@@ -272,24 +272,24 @@ fn ike_proposal(p: &cfg::IkeProposal) -> IkeProposal {
     IkeProposal {
         encr: p.encryption.iter().copied().map(encr).collect(),
         prf: p.prf.iter().map(|x| PrfId(x.transform_id())).collect(),
-        integ: p
-            .integrity
-            .iter()
-            .map(|x| IntegId(x.transform_id()))
-            .collect(),
-        dh: p.groups.iter().map(|x| DhGroup(x.transform_id())).collect(),
+        integ: integ_ids(&p.integrity),
+        dh: dh_ids(&p.groups),
     }
+}
+
+fn integ_ids(list: &[cfg::Integrity]) -> Vec<IntegId> {
+    list.iter().map(|x| IntegId(x.transform_id())).collect()
+}
+
+fn dh_ids(list: &[cfg::DhGroup]) -> Vec<DhGroup> {
+    list.iter().map(|x| DhGroup(x.transform_id())).collect()
 }
 
 fn child_proposal(p: &cfg::ChildProposal) -> ChildProposal {
     ChildProposal {
         encr: p.encryption.iter().copied().map(encr).collect(),
-        integ: p
-            .integrity
-            .iter()
-            .map(|x| IntegId(x.transform_id()))
-            .collect(),
-        dh: p.groups.iter().map(|x| DhGroup(x.transform_id())).collect(),
+        integ: integ_ids(&p.integrity),
+        dh: dh_ids(&p.groups),
         esn: p.esn.contains(&cfg::Esn::Extended),
     }
 }
