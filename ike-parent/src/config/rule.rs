@@ -243,7 +243,7 @@ impl Parser {
                     let id = match values::identity(&v) {
                         Ok(id) => id,
                         Err(IdError::Dn) => {
-                            return Err(self.unsupported(vpos, &v, "Distinguished Name identities need certificates, which are not supported"))
+                            return Err(self.unsupported(vpos, &v, "Distinguished Name identities cannot be written in ike.conf yet (use the certificate's subjectAltName: an address, FQDN or e-mail)"))
                         }
                         Err(IdError::Invalid(m)) => return Err(self.error(vpos, ErrorKind::Invalid, m)),
                     };

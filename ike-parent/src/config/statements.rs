@@ -184,7 +184,7 @@ impl Parser {
                 return Err(self.unsupported(
                     pos,
                     &option,
-                    "certificates are not supported (raw public keys and PSKs only)",
+                    "OCSP and partial chains are not implemented (peer certificates are validated against ca/ without revocation checks)",
                 ))
             }
             "dpd_check_interval" => {
