@@ -118,20 +118,23 @@ fn limit_process() -> Result<(), SandboxError> {
     Ok(())
 }
 
-/// The self-test: a call our rights forbid must kill us. PROC_TRAPCAP_CTL
-/// turns ENOTCAPABLE/ECAPMODE into SIGTRAP (sys/kern/kern_procctl.c,
-/// trapcap_ctl; the signal is sent from the syscall return path), then
-/// fstat on the log descriptor, which lacks CAP_FSTAT, fails with
-/// ENOTCAPABLE in both children.
+/// The self-test: a call our rights forbid. PROC_TRAPCAP_CTL turns
+/// ENOTCAPABLE/ECAPMODE into SIGTRAP, but only in capability mode
+/// (sys/kern/subr_syscall.c, syscallret): ike-pfkey dies by SIGTRAP; ike-net
+/// (rights only, no capability mode) gets the ENOTCAPABLE error back and
+/// returns it, which its caller turns into an error exit. fstat on the log
+/// descriptor is refused in both (it lacks CAP_FSTAT).
 pub(super) fn selftest_probe() -> SandboxError {
     if let Err(e) = procctl(libc::PROC_TRAPCAP_CTL, libc::PROC_TRAPCAP_CTL_ENABLE) {
         return SandboxError(format!("sandbox self-test: PROC_TRAPCAP_CTL: {e}"));
     }
-    // SAFETY: fstat into a zeroed struct; fd 2 is our log pipe.
+    // SAFETY: fstat into a zeroed plain-data struct; fd 2 is our log pipe.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
     let r = unsafe { libc::fstat(2, &mut st) };
     SandboxError(format!(
-        "sandbox self-test: fstat on the write-only log descriptor returned {r} ({})",
+        "sandbox self-test: fstat on the write-only log descriptor returned {r} ({}); \
+         ENOTCAPABLE means the rights limits hold",
         std::io::Error::last_os_error()
     ))
 }

@@ -95,7 +95,8 @@ pub fn enter(role: Role, fds: &[(BorrowedFd<'_>, FdUse)]) -> Result<(), SandboxE
 }
 
 /// The environment variable that makes a child, right after entering its
-/// sandbox, call a syscall outside its allow-list (`socket`). A debugging and
+/// sandbox, call a syscall outside its allow-list (`socket` on Linux, `open`
+/// on OpenBSD, a descriptor call without the right on FreeBSD). A debugging and
 /// test aid: it proves the filter is live (the child dies by SIGSYS and the
 /// parent logs it). It can only make a child kill itself. The parent passes
 /// it on to the children only if it is set in the parent's own environment.
@@ -132,7 +133,14 @@ pub fn selftest_probe() -> SandboxError {
     {
         freebsd::selftest_probe()
     }
-    #[cfg(not(target_os = "freebsd"))]
+    // ike-net's "inet" promise allows socket(2); no child holds a path
+    // promise, so opening a file aborts either child (pledge_namei).
+    #[cfg(target_os = "openbsd")]
+    {
+        let r = std::fs::File::open("/etc/passwd");
+        SandboxError(format!("sandbox self-test: open() was allowed ({r:?})"))
+    }
+    #[cfg(not(any(target_os = "freebsd", target_os = "openbsd")))]
     {
         let r = nix::sys::socket::socket(
             nix::sys::socket::AddressFamily::Inet,
