@@ -8,13 +8,28 @@
 # PREFIX and DESTDIR as ports and packages expect:
 #   make install PREFIX=/usr/local DESTDIR=/tmp/stage
 # BUILD is where the binaries are (CARGO_TARGET_DIR/release if you set that).
+#
+# OS picks the layout of that system (default: this one, uname -s); set it to
+# stage another system's layout, e.g. make install OS=FreeBSD DESTDIR=...
+#   OpenBSD  configuration in /etc/ike, manuals in PREFIX/man (hier(7))
+#   FreeBSD  configuration in PREFIX/etc/ike, manuals in PREFIX/share/man
+#            (hier(7): local configuration belongs under /usr/local/etc)
+#   Linux    configuration in /etc/ike, manuals in PREFIX/share/man (FHS)
+# ike-parent's built-in default (-f) is the same per system.
 
+OS !=		uname -s
 PREFIX ?=	/usr/local
 SBINDIR ?=	${PREFIX}/sbin
 LIBEXECDIR ?=	${PREFIX}/libexec/ike
-MANDIR ?=	${PREFIX}/man
+MANDIR_OpenBSD =	${PREFIX}/man
+MANDIR_FreeBSD =	${PREFIX}/share/man
+MANDIR_Linux =	${PREFIX}/share/man
+MANDIR ?=	${MANDIR_${OS}}
 EXAMPLESDIR ?=	${PREFIX}/share/examples/ike
-SYSCONFDIR ?=	/etc
+SYSCONFDIR_OpenBSD =	/etc
+SYSCONFDIR_FreeBSD =	${PREFIX}/etc
+SYSCONFDIR_Linux =	/etc
+SYSCONFDIR ?=	${SYSCONFDIR_${OS}}
 SYSTEMDDIR ?=	/lib/systemd/system
 DESTDIR ?=
 BUILD ?=	target/release
@@ -34,7 +49,7 @@ SUBST =	sed -e 's|@PREFIX@|${PREFIX}|g' -e 's|@SBINDIR@|${SBINDIR}|g' \
 all:
 	${CARGO} build --release --workspace --bins
 
-install:
+install: layout
 	@for p in ${SBIN_PROGS} ${LIBEXEC_PROGS}; do \
 		test -x ${BUILD}/$$p || { echo "${BUILD}/$$p missing: run make first" >&2; exit 1; }; \
 	done
@@ -56,8 +71,14 @@ install:
 	${INSTALL} -d -m 700 ${DESTDIR}${SYSCONFDIR}/ike ${DESTDIR}${SYSCONFDIR}/ike/private
 	${INSTALL} -d -m 755 ${DESTDIR}${SYSCONFDIR}/ike/pubkeys
 
-install-rc:
-	@case `uname -s` in \
+# An unknown OS has no layout: say so instead of installing to odd places.
+layout:
+	@test -n "${SYSCONFDIR}" -a -n "${MANDIR}" || { \
+		echo "no install layout for OS=${OS}: use OpenBSD, FreeBSD or Linux," \
+		    "or set SYSCONFDIR and MANDIR" >&2; exit 1; }
+
+install-rc: layout
+	@case "${OS}" in \
 	OpenBSD) \
 		${INSTALL} -d -m 755 ${DESTDIR}/etc/rc.d && \
 		${SUBST} etc/rc.d/openbsd/ike > ${DESTDIR}/etc/rc.d/ike && \
@@ -72,10 +93,10 @@ install-rc:
 		${SUBST} etc/systemd/ike.service > ${DESTDIR}${SYSTEMDDIR}/ike.service && \
 		chmod 444 ${DESTDIR}${SYSTEMDDIR}/ike.service && \
 		echo "installed ${DESTDIR}${SYSTEMDDIR}/ike.service";; \
-	*) echo "no rc script for `uname -s`" >&2; exit 1;; \
+	*) echo "no rc script for ${OS}" >&2; exit 1;; \
 	esac
 
-uninstall:
+uninstall: layout
 	for p in ${SBIN_PROGS}; do rm -f ${DESTDIR}${SBINDIR}/$$p; done
 	for p in ${LIBEXEC_PROGS}; do rm -f ${DESTDIR}${LIBEXECDIR}/$$p; done
 	rm -f ${DESTDIR}${MANDIR}/man5/ike.conf.5
@@ -83,4 +104,4 @@ uninstall:
 	    ${DESTDIR}${MANDIR}/man8/pf-to-fd.8
 	rm -rf ${DESTDIR}${EXAMPLESDIR}
 
-.PHONY: all install install-rc uninstall
+.PHONY: all install install-rc uninstall layout

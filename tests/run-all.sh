@@ -5,9 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --workspace --bins
 cargo test --workspace
-# The BSD code paths (Capsicum, pledge/unveil, their socket options) compiled and
-# linted for FreeBSD and OpenBSD where those toolchains are installed (tests/cross-check.sh).
+# The BSD code paths (Capsicum, pledge/unveil, their socket options, the PF_KEY
+# dialects) compiled and linted for FreeBSD and OpenBSD; both are mandatory.
 tests/cross-check.sh
+# Every BSD-only code site is described in docs/bsd.md (a grep, under a second).
+tests/bsd-sites-check.sh
 # The README's "main job" command: two complete daemons on loopback with the
 # PF_KEY simulator bring up a PSK tunnel (tests/e2e/demo.sh; builds are no-ops now).
 tests/e2e/demo.sh

@@ -35,8 +35,14 @@ pub use parser::{MAX_INCLUDE_DEPTH, MAX_TOKENS};
 use ike_ipc::config::{Auth, Config};
 use std::path::{Path, PathBuf};
 
-/// Where the configuration file is when `-f` is not given.
-pub const DEFAULT_PATH: &str = "/etc/ike/ike.conf";
+/// Where the configuration file is when `-f` is not given: FreeBSD keeps
+/// local (non-base) configuration under /usr/local/etc (hier(7)); OpenBSD
+/// and Linux under /etc. The Makefile's per-OS layout installs there.
+pub const DEFAULT_PATH: &str = if cfg!(target_os = "freebsd") {
+    "/usr/local/etc/ike/ike.conf"
+} else {
+    "/etc/ike/ike.conf"
+};
 
 #[derive(Debug, Clone, Default)]
 pub struct ParseOptions {

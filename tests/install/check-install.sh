@@ -49,9 +49,10 @@ for p in ike-net ike-pfkey; do
 	[ -x "$d/usr/local/libexec/ike/$p" ] || fail "libexec/ike/$p missing"
 	[ ! -e "$d/usr/local/sbin/$p" ] || fail "$p must not be in sbin"
 done
-[ -f "$d/usr/local/man/man5/ike.conf.5" ] || fail "man5/ike.conf.5 missing"
+# This is Linux (the CI): manuals under PREFIX/share/man (FHS).
+[ -f "$d/usr/local/share/man/man5/ike.conf.5" ] || fail "man5/ike.conf.5 missing"
 for m in ike-parent ike-ctl pf-to-fd; do
-	[ -f "$d/usr/local/man/man8/$m.8" ] || fail "man8/$m.8 missing"
+	[ -f "$d/usr/local/share/man/man8/$m.8" ] || fail "man8/$m.8 missing"
 done
 [ -f "$d/usr/local/share/examples/ike/ike.conf" ] || fail "example ike.conf missing"
 [ "$(stat -c %a "$d/etc/ike/private")" = 700 ] || fail "etc/ike/private is not mode 700"
@@ -77,6 +78,56 @@ Linux) [ -f "$d/lib/systemd/system/ike.service" ] || fail "systemd unit not inst
 OpenBSD) [ -x "$d/etc/rc.d/ike" ] || fail "rc.d/ike not installed";;
 FreeBSD) [ -x "$d/usr/local/etc/rc.d/ike" ] || fail "rc.d/ike not installed";;
 esac
+
+# Each system's layout, staged here with OS=...: where the configuration
+# directory, the manuals and the rc script go, and that the rc script and
+# the daemon's built-in default name the same configuration file.
+#   OpenBSD: /etc/ike, PREFIX/man, /etc/rc.d/ike (rc.subr(8))
+#   FreeBSD: PREFIX/etc/ike, PREFIX/share/man, PREFIX/etc/rc.d/ike (hier(7))
+#   Linux:   /etc/ike, PREFIX/share/man, the systemd unit
+for os in OpenBSD FreeBSD Linux; do
+	echo "== layout OS=$os"
+	o="$tmp/os-$os"
+	make -s install install-rc OS=$os PREFIX=/usr/local DESTDIR="$o" BUILD="$tmp/build" >/dev/null
+	case $os in
+	OpenBSD) conf=/etc/ike; man=/usr/local/man; rc=/etc/rc.d/ike;;
+	FreeBSD) conf=/usr/local/etc/ike; man=/usr/local/share/man; rc=/usr/local/etc/rc.d/ike;;
+	Linux) conf=/etc/ike; man=/usr/local/share/man; rc=/lib/systemd/system/ike.service;;
+	esac
+	[ "$(stat -c %a "$o$conf/private")" = 700 ] || fail "$os: $conf/private missing or not 700"
+	[ -d "$o$conf/pubkeys" ] || fail "$os: $conf/pubkeys missing"
+	[ -f "$o$man/man8/ike-parent.8" ] || fail "$os: manuals not in $man"
+	[ -f "$o$rc" ] || fail "$os: $rc not installed"
+	grep -q "$conf/ike.conf" "$o$rc" || fail "$os: $rc does not name $conf/ike.conf"
+	! grep -q '@[A-Z]*@' "$o$rc" || fail "$os: unsubstituted @WORD@ in $rc"
+	sh -n "$o$rc" 2>/dev/null || [ $os = Linux ] || fail "$os: $rc does not parse"
+	# Nothing of another layout.
+	case $os in
+	FreeBSD) [ ! -e "$o/etc/ike" ] || fail "FreeBSD: /etc/ike created";;
+	*) [ ! -e "$o/usr/local/etc/ike" ] || fail "$os: /usr/local/etc/ike created";;
+	esac
+	make -s uninstall OS=$os PREFIX=/usr/local DESTDIR="$o" >/dev/null
+	[ ! -e "$o$man/man8/ike-parent.8" ] || fail "$os: uninstall left the manuals"
+done
+# The daemon's built-in default matches: ike-parent/src/config.rs DEFAULT_PATH.
+grep -q '"/usr/local/etc/ike/ike.conf"' ike-parent/src/config.rs || fail "FreeBSD default path in config.rs"
+# OpenBSD script: rc.subr(8) conventions (daemon/daemon_flags before sourcing
+# rc.subr, rc_configtest through rc_exec, rc_cmd $1 last; no rcexec, which
+# current rc.subr no longer defines).
+f=etc/rc.d/openbsd/ike
+grep -q '^daemon="@SBINDIR@/ike-parent"$' $f || fail "openbsd: daemon"
+grep -q '^daemon_flags=' $f || fail "openbsd: daemon_flags"
+grep -q '^\. /etc/rc.d/rc.subr$' $f || fail "openbsd: rc.subr"
+grep -q 'rc_exec "${daemon} -n ${daemon_flags}"' $f || fail "openbsd: rc_configtest"
+! grep -q 'rcexec' $f || fail "openbsd: rcexec is gone from rc.subr"
+[ "$(tail -n 1 $f)" = 'rc_cmd $1' ] || fail "openbsd: rc_cmd \$1 must be last"
+# FreeBSD script: rc.subr conventions.
+f=etc/rc.d/freebsd/ike
+for want in '^\. /etc/rc.subr$' '^name="ike"$' '^rcvar="ike_enable"$' '^load_rc_config \$name$' \
+    ': \${ike_enable:="NO"}' '^pidfile=' '^command_args=' 'extra_commands="reload configtest"' \
+    '^sig_reload="HUP"$' '^run_rc_command "\$1"$' '# PROVIDE: ike' '# KEYWORD: shutdown'; do
+	grep -q "$want" $f || fail "freebsd rc script lacks: $want"
+done
 
 echo "== another PREFIX"
 make -s install PREFIX=/opt/ike MANDIR=/opt/ike/share/man DESTDIR="$tmp/opt" BUILD="$tmp/build" >/dev/null

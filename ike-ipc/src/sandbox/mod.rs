@@ -1,6 +1,10 @@
 //! The OS sandbox each child enters after [`crate::privdrop`]:
 //! Linux no_new_privs + no capabilities + a seccomp allow-list,
-//! FreeBSD Capsicum, OpenBSD pledge/unveil (DESIGN.md "Processes and trust").
+//! FreeBSD Capsicum rights on every descriptor plus process limits, and
+//! capability mode for ike-pfkey only (ike-net must name the destination of
+//! each datagram, which capability mode forbids: see freebsd.rs),
+//! OpenBSD pledge/unveil (DESIGN.md "Processes and trust"; docs/bsd.md for
+//! the kernel sources each BSD choice was checked against).
 
 use std::fmt;
 use std::os::fd::BorrowedFd;
@@ -64,8 +68,10 @@ pub fn before_setuid() -> Result<(), SandboxError> {
 }
 
 /// Enters the sandbox for `role`. `fds` lists every descriptor the child
-/// keeps and what for. After this returns the process cannot open files,
-/// create sockets or regain privileges.
+/// keeps and what for. After this returns the process cannot open files or
+/// regain privileges; on Linux and OpenBSD (and for ike-pfkey on FreeBSD)
+/// it cannot create sockets either. ike-net on FreeBSD still can: see
+/// freebsd.rs and docs/bsd.md.
 pub fn enter(role: Role, fds: &[(BorrowedFd<'_>, FdUse)]) -> Result<(), SandboxError> {
     #[cfg(target_os = "linux")]
     {
@@ -74,8 +80,7 @@ pub fn enter(role: Role, fds: &[(BorrowedFd<'_>, FdUse)]) -> Result<(), SandboxE
     }
     #[cfg(target_os = "freebsd")]
     {
-        let _ = role;
-        freebsd::enter(fds)
+        freebsd::enter(role, fds)
     }
     #[cfg(target_os = "openbsd")]
     {
@@ -90,7 +95,8 @@ pub fn enter(role: Role, fds: &[(BorrowedFd<'_>, FdUse)]) -> Result<(), SandboxE
 }
 
 /// The environment variable that makes a child, right after entering its
-/// sandbox, call a syscall outside its allow-list (`socket`). A debugging and
+/// sandbox, call a syscall outside its allow-list (`socket` on Linux, `open`
+/// on OpenBSD, a descriptor call without the right on FreeBSD). A debugging and
 /// test aid: it proves the filter is live (the child dies by SIGSYS and the
 /// parent logs it). It can only make a child kill itself. The parent passes
 /// it on to the children only if it is set in the parent's own environment.
@@ -121,13 +127,29 @@ pub fn selftest_requested(role: Role) -> bool {
 /// return. If it returns, the sandbox let `socket` through, which the caller
 /// treats as fatal.
 pub fn selftest_probe() -> SandboxError {
-    let r = nix::sys::socket::socket(
-        nix::sys::socket::AddressFamily::Inet,
-        nix::sys::socket::SockType::Datagram,
-        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
-        None,
-    );
-    SandboxError(format!("sandbox self-test: socket() was allowed ({r:?})"))
+    // Capsicum answers a forbidden call with an error, not a kill, and does
+    // not forbid socket(2); its probe turns such errors into SIGTRAP first.
+    #[cfg(target_os = "freebsd")]
+    {
+        freebsd::selftest_probe()
+    }
+    // ike-net's "inet" promise allows socket(2); no child holds a path
+    // promise, so opening a file aborts either child (pledge_namei).
+    #[cfg(target_os = "openbsd")]
+    {
+        let r = std::fs::File::open("/etc/passwd");
+        SandboxError(format!("sandbox self-test: open() was allowed ({r:?})"))
+    }
+    #[cfg(not(any(target_os = "freebsd", target_os = "openbsd")))]
+    {
+        let r = nix::sys::socket::socket(
+            nix::sys::socket::AddressFamily::Inet,
+            nix::sys::socket::SockType::Datagram,
+            nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+            None,
+        );
+        SandboxError(format!("sandbox self-test: socket() was allowed ({r:?})"))
+    }
 }
 
 #[cfg(all(test, target_os = "linux"))]
