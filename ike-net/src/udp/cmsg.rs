@@ -48,7 +48,7 @@ pub enum Os {
 
 impl Os {
     /// The system this binary runs on. Every system that is neither
-    /// FreeBSD nor OpenBSD is treated as Linux (as in ike-parent/sockets.rs).
+    /// FreeBSD nor OpenBSD is treated as Linux (as in ike-parent/src/sockets.rs).
     pub const HOST: Os = if cfg!(target_os = "freebsd") {
         Os::FreeBsd
     } else if cfg!(target_os = "openbsd") {

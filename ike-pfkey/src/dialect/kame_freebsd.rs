@@ -2,7 +2,7 @@
 //!
 //! Sources: `sys/net/pfkeyv2.h` (message types, extensions, SA types, algorithms,
 //! flags), `sys/netipsec/ipsec.h` (modes, directions, levels, policy scope),
-//! `sys/sys/socket.h` (address families). See `shared/pfkey/DIALECTS.md` 2.
+//! `sys/sys/socket.h` (address families). See `docs/DIALECTS.md` 2.
 
 // Message types, pfkeyv2.h `SADB_X_*` (12..22 are the same numbers as Linux).
 pub const SADB_X_PCHANGE: u8 = 12;

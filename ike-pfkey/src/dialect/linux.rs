@@ -2,7 +2,7 @@
 //!
 //! Sources: `include/uapi/linux/pfkeyv2.h` (message types, extensions, SA types,
 //! algorithms, flags), `include/uapi/linux/ipsec.h` (modes, directions, levels),
-//! `include/linux/socket.h` (address families). See `shared/pfkey/DIALECTS.md` 2 and 5.
+//! `include/linux/socket.h` (address families). See `docs/DIALECTS.md` 2 and 5.
 
 // Message types, pfkeyv2.h `SADB_*`. 0..=11 are RFC 2367 values shared by all dialects.
 pub const SADB_X_PCHANGE: u8 = 12;

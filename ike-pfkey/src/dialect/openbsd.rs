@@ -2,7 +2,7 @@
 //!
 //! Sources: `sys/net/pfkeyv2.h` v1.95 (message types, extensions, SA types,
 //! algorithms, SA flags, flow types, identity types), `sys/sys/socket.h` (address
-//! families). See `shared/pfkey/DIALECTS.md` 3.
+//! families). See `docs/DIALECTS.md` 3.
 
 // Message types: 12..16 mean something else than on KAME.
 pub const SADB_X_ADDFLOW: u8 = 12;
