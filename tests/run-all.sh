@@ -10,6 +10,11 @@ cargo test --workspace
 tests/cross-check.sh
 # Every BSD-only code site is described in docs/bsd.md (a grep, under a second).
 tests/bsd-sites-check.sh
+# Every file a comment or document names exists in the repository.
+tests/doc-refs-check.py
+# make install for the OpenBSD, FreeBSD and Linux layouts (GNU make and bmake), the rc
+# scripts (sh -n, mksh -n, rc.subr conventions), mandoc -Tlint of the manual pages.
+tests/install/check-install.sh
 # The README's "main job" command: two complete daemons on loopback with the
 # PF_KEY simulator bring up a PSK tunnel (tests/e2e/demo.sh; builds are no-ops now).
 tests/e2e/demo.sh

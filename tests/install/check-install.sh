@@ -13,7 +13,9 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 echo "== rc scripts parse"
 for f in etc/rc.d/openbsd/ike etc/rc.d/freebsd/ike; do
 	sh -n "$f" || fail "sh -n $f"
-	if command -v ksh >/dev/null 2>&1; then ksh -n "$f" || fail "ksh -n $f"; fi
+	# OpenBSD runs rc scripts with its ksh (pdksh family): mksh is the closest here.
+	command -v mksh >/dev/null 2>&1 || fail "mksh is not installed (apt-get install mksh)"
+	mksh -n "$f" || fail "mksh -n $f"
 done
 
 echo "== manual pages are mandoc -Tlint clean"
@@ -25,7 +27,7 @@ if command -v mandoc >/dev/null 2>&1; then
 		[ -z "$out" ] || fail "mandoc -Tlint $m: $out"
 	done
 else
-	echo "mandoc not installed: skipped"
+	fail "mandoc is not installed (apt-get install mandoc)"
 fi
 
 echo "== make install fails clearly without binaries"
@@ -143,7 +145,7 @@ if command -v bmake >/dev/null 2>&1; then
 	cmp "$tmp/bsd/usr/local/share/examples/ike/rc/ike.freebsd" \
 	    "$d/usr/local/share/examples/ike/rc/ike.freebsd" || fail "bmake: rc script differs"
 else
-	echo "bmake not installed: BSD make not checked"
+	fail "bmake is not installed (apt-get install bmake): BSD make not checked"
 fi
 
 echo "== make uninstall"
@@ -159,6 +161,6 @@ if [ -x "$real" ] && "$real" -h 2>&1 | grep -q "usage: ike-parent"; then
 	chmod 644 "$tmp/ike.conf"
 	if "$real" -n -f "$tmp/ike.conf" >/dev/null 2>&1; then fail "a world-readable PSK file was accepted"; fi
 else
-	echo "$real not built (or not the real daemon): skipped"
+	fail "$real not built: cargo build --release --workspace --bins first"
 fi
 echo "install checks passed"
