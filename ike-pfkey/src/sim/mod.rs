@@ -22,7 +22,8 @@ use crate::dialect::*;
 use crate::wire::{
     Address, Alg, Comb, Ext, Header, HeaderView, Key, Lifetime, Message, Policy, Proposal, Sa, Sa2,
 };
-use std::collections::BTreeMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
 use std::net::IpAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -167,6 +168,14 @@ pub struct Engine {
     acquires: BTreeMap<u32, (u32, Instant)>,
     rng: u64,
     epoch_base: (Instant, u64),
+    /// Every lifetime deadline of every SA, earliest first. Entries are
+    /// pushed when an SA is stored and never updated: `tick` re-checks the
+    /// SA when one falls due, so a stale entry (SA deleted or replaced)
+    /// costs one lookup. This keeps `next_deadline` O(1) and lets the
+    /// lifetime thread sleep until something is due instead of scanning
+    /// the whole SAD on a clock (issue 12: the 100 ms scan kept an idle
+    /// simulator holding thousands of SAs busy).
+    timers: BinaryHeap<Reverse<(Instant, SaKey)>>,
 }
 
 fn satype_key(t: SaType) -> u8 {
@@ -224,7 +233,27 @@ impl Engine {
             // SPIs, which would make their dumps hard to read.
             rng: 0x9e37_79b9_7f4a_7c15 ^ epoch ^ (u64::from(std::process::id()) << 32),
             epoch_base: (now, epoch),
+            timers: BinaryHeap::new(),
         }
+    }
+
+    /// Stores an SA and queues its deadlines.
+    fn store(&mut self, key: SaKey, sa: SimSa) {
+        let mut due = Vec::with_capacity(2);
+        if sa.state == SADB_SASTATE_LARVAL {
+            due.push(sa.created.checked_add(self.cfg.larval_lifetime));
+        } else {
+            // Client-chosen lifetimes may be absurd: never overflow the clock.
+            for secs in [sa.hard.addtime, sa.soft.addtime] {
+                if secs > 0 {
+                    due.push(sa.created.checked_add(Duration::from_secs(secs)));
+                }
+            }
+        }
+        for t in due.into_iter().flatten() {
+            self.timers.push(Reverse((t, key)));
+        }
+        self.sad.insert(key, sa);
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -441,7 +470,7 @@ impl Engine {
             pid: msg.header.pid,
             seq: msg.header.seq,
         };
-        self.sad.insert(key(spi), sa);
+        self.store(key(spi), sa);
         let out_sa = Sa {
             spi,
             state: SADB_SASTATE_LARVAL,
@@ -563,7 +592,7 @@ impl Engine {
             ..h
         });
         out.exts = self.sa_exts(&record, now, true);
-        self.sad.insert(key, record);
+        self.store(key, record);
         Ok(self.to_all(&out))
     }
 
@@ -1066,34 +1095,15 @@ impl Engine {
         ))
     }
 
-    /// When the next lifetime runs out.
+    /// When the next lifetime runs out (possibly that of an SA deleted
+    /// since: `tick` then finds nothing to do).
     pub fn next_deadline(&self) -> Option<Instant> {
-        let mut next: Option<Instant> = None;
-        let mut consider = |t: Instant| next = Some(next.map_or(t, |n| n.min(t)));
-        for sa in self.sad.values() {
-            if sa.state == SADB_SASTATE_LARVAL {
-                if let Some(t) = sa.created.checked_add(self.cfg.larval_lifetime) {
-                    consider(t);
-                }
-                continue;
-            }
-            if sa.hard.addtime > 0 {
-                // Client-chosen lifetimes may be absurd: never overflow the clock.
-                if let Some(t) = sa.created.checked_add(Duration::from_secs(sa.hard.addtime)) {
-                    consider(t);
-                }
-            }
-            if sa.soft.addtime > 0 && sa.state == SADB_SASTATE_MATURE {
-                // Client-chosen lifetimes may be absurd: never overflow the clock.
-                if let Some(t) = sa.created.checked_add(Duration::from_secs(sa.soft.addtime)) {
-                    consider(t);
-                }
-            }
+        let sa = self.timers.peek().map(|Reverse((t, _))| *t);
+        let acq = self.acquires.values().map(|(_, until)| *until).min();
+        match (sa, acq) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
-        for (_, until) in self.acquires.values() {
-            consider(*until);
-        }
-        next
     }
 
     /// Fire the lifetimes that have run out by `now`.
@@ -1101,13 +1111,26 @@ impl Engine {
         let mut out = Vec::new();
         self.acquires.retain(|_, (_, until)| now < *until);
         let larval = self.cfg.larval_lifetime;
-        self.sad
-            .retain(|_, sa| !(sa.state == SADB_SASTATE_LARVAL && now >= sa.created + larval));
-        let keys: Vec<SaKey> = self.sad.keys().copied().collect();
+        let mut keys: Vec<SaKey> = Vec::new();
+        while let Some(Reverse((t, key))) = self.timers.peek() {
+            if *t > now {
+                break;
+            }
+            keys.push(*key);
+            self.timers.pop();
+        }
+        keys.sort_unstable();
+        keys.dedup();
         for key in keys {
             let Some(sa) = self.sad.get(&key) else {
                 continue;
             };
+            if sa.state == SADB_SASTATE_LARVAL {
+                if now >= sa.created + larval {
+                    self.sad.remove(&key);
+                }
+                continue;
+            }
             let age = now.saturating_duration_since(sa.created).as_secs();
             let hard = sa.hard.addtime > 0 && age >= sa.hard.addtime;
             let soft = !hard

@@ -5,6 +5,11 @@
 //! One thread accepts, one thread per connection reads, one thread runs the
 //! lifetimes; the engine sits behind a mutex. Sends never block: like a
 //! kernel, a message for a socket whose buffer is full is dropped.
+//!
+//! Every thread blocks while there is nothing to do: readers in recv, the
+//! acceptor in accept, the lifetime thread on a condition variable until
+//! the engine's next deadline (or forever when no SA has one). A simulator
+//! whose clients are gone uses no CPU (issue 12).
 
 use super::{ConnId, Delivery, Engine, SimConfig};
 use ike_ipc::pfkey_unix::send_hello_stream;
@@ -19,7 +24,7 @@ use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -38,13 +43,33 @@ pub struct ServerConfig {
 struct Shared {
     engine: Engine,
     conns: BTreeMap<ConnId, Arc<OwnedFd>>,
+    /// When the lifetime thread will look at the engine next (None: it
+    /// waits until woken).
+    tick_at: Option<Instant>,
 }
 
-type SharedRef = Arc<Mutex<Shared>>;
+struct Sim {
+    state: Mutex<Shared>,
+    /// Wakes the lifetime thread when a message brought a deadline earlier
+    /// than the one it sleeps towards.
+    wake: Condvar,
+}
+
+type SharedRef = Arc<Sim>;
 
 fn lock(s: &SharedRef) -> MutexGuard<'_, Shared> {
     // A panicking reader thread must not take the whole simulator down.
-    s.lock().unwrap_or_else(|e| e.into_inner())
+    s.state.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// After the engine changed: wake the lifetime thread only if it now has
+/// to run earlier than it planned.
+fn kick(s: &SharedRef, g: &Shared) {
+    if let Some(next) = g.engine.next_deadline() {
+        if g.tick_at.is_none_or(|planned| next < planned) {
+            s.wake.notify_one();
+        }
+    }
 }
 
 fn deliver(shared: &Shared, out: Vec<Delivery>) {
@@ -103,10 +128,14 @@ impl Server {
             }
             None => None,
         };
-        let shared = Arc::new(Mutex::new(Shared {
-            engine: Engine::new(cfg.sim, Instant::now()),
-            conns: BTreeMap::new(),
-        }));
+        let shared = Arc::new(Sim {
+            state: Mutex::new(Shared {
+                engine: Engine::new(cfg.sim, Instant::now()),
+                conns: BTreeMap::new(),
+                tick_at: None,
+            }),
+            wake: Condvar::new(),
+        });
         let s = shared.clone();
         thread::Builder::new()
             .name("accept".into())
@@ -182,6 +211,7 @@ fn read_loop(id: ConnId, conn: Arc<OwnedFd>, shared: SharedRef) {
                 let msg = buf.get(..n).unwrap_or(&[]);
                 let out = g.engine.handle(id, msg, Instant::now());
                 deliver(&g, out);
+                kick(&shared, &g);
             }
         }
     }
@@ -191,12 +221,25 @@ fn read_loop(id: ConnId, conn: Arc<OwnedFd>, shared: SharedRef) {
     log::debug!("pfkey-sim: socket {id} closed");
 }
 
+/// Fires lifetimes when they fall due and sleeps in between: no polling.
 fn tick_loop(shared: SharedRef) {
+    let mut g = lock(&shared);
     loop {
-        thread::sleep(Duration::from_millis(100));
-        let mut g = lock(&shared);
-        let out = g.engine.tick(Instant::now());
+        let now = Instant::now();
+        let out = g.engine.tick(now);
         deliver(&g, out);
+        let next = g.engine.next_deadline();
+        g.tick_at = next;
+        g = match next {
+            None => shared.wake.wait(g).unwrap_or_else(|e| e.into_inner()),
+            Some(t) => match shared
+                .wake
+                .wait_timeout(g, t.saturating_duration_since(now))
+            {
+                Ok((g, _)) => g,
+                Err(e) => e.into_inner().0,
+            },
+        };
     }
 }
 
@@ -204,6 +247,7 @@ fn trigger(shared: &SharedRef, src: IpAddr, dst: IpAddr) -> Result<String, Strin
     let mut g = lock(shared);
     let (what, out) = g.engine.trigger(src, dst, Instant::now())?;
     deliver(&g, out);
+    kick(shared, &g);
     Ok(what)
 }
 
