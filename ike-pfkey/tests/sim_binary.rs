@@ -335,3 +335,54 @@ fn an_abandoned_simulator_sleeps() {
     );
     assert!(t1 - t0 <= 2, "pfkey-sim used {} ticks of CPU idle", t1 - t0);
 }
+
+/// OpenBSD's parser wants `sadb_msg_pid` to be the writer's own pid; the
+/// simulator learns the writer from SCM_CREDENTIALS and refuses a message
+/// with another pid the way the kernel does: the write "fails", nothing
+/// comes back, and the refusal is counted.
+#[test]
+fn openbsd_dialect_checks_the_writers_pid() {
+    use ike_pfkey::dialect::{MsgType, SaType};
+    use ike_pfkey::wire::{Header, Message};
+    use std::os::fd::AsRawFd;
+    let sim = Sim::spawn("obsdpid", "openbsd");
+    let fd = connect_pfkey(&sim.socket).unwrap();
+    // Fail, never hang, if no answer comes.
+    let limit = nix::sys::time::TimeVal::new(10, 0);
+    nix::sys::socket::setsockopt(&fd, nix::sys::socket::sockopt::ReceiveTimeout, &limit).unwrap();
+    let d = Dialect::OpenBsd;
+    let register = |pid| {
+        Message::new(Header::new(MsgType::Register, SaType::Esp, 1, pid))
+            .emit(d)
+            .unwrap()
+    };
+    let me = std::process::id();
+    nix::sys::socket::send(
+        fd.as_raw_fd(),
+        &register(me + 1),
+        nix::sys::socket::MsgFlags::empty(),
+    )
+    .unwrap();
+    nix::sys::socket::send(
+        fd.as_raw_fd(),
+        &register(me),
+        nix::sys::socket::MsgFlags::empty(),
+    )
+    .unwrap();
+    // Only the second one is answered.
+    let mut buf = [0u8; 4096];
+    let n = nix::sys::socket::recv(
+        fd.as_raw_fd(),
+        &mut buf,
+        nix::sys::socket::MsgFlags::empty(),
+    )
+    .unwrap();
+    let reply = Message::parse(d, &buf[..n]).unwrap();
+    assert_eq!(reply.header.pid, me);
+    assert_eq!(reply.header.errno, 0);
+    let (_, json) = sim.ctl(&["dump", "--json"]);
+    assert!(
+        json.contains("\"refused\":1") && json.contains("is not the sender's pid"),
+        "{json}"
+    );
+}

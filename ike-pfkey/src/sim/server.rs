@@ -14,7 +14,7 @@
 use super::{ConnId, Delivery, Engine, SimConfig};
 use ike_ipc::pfkey_unix::send_hello_stream;
 use nix::sys::socket::{
-    accept, bind, listen, recv, send, socket, AddressFamily, Backlog, MsgFlags, SockFlag, SockType,
+    accept, bind, listen, send, socket, AddressFamily, Backlog, MsgFlags, SockFlag, SockType,
     UnixAddr,
 };
 use std::collections::BTreeMap;
@@ -176,6 +176,14 @@ fn accept_loop(listener: OwnedFd, shared: SharedRef) {
         };
         // SAFETY: accept() just returned this descriptor; nothing else owns it.
         let conn = unsafe { OwnedFd::from_raw_fd(raw) };
+        // Before the hello: the client writes nothing before it has read
+        // the hello, so every message it sends carries its credentials.
+        #[cfg(target_os = "linux")]
+        if let Err(e) =
+            nix::sys::socket::setsockopt(&conn, nix::sys::socket::sockopt::PassCred, &true)
+        {
+            log::warn!("pfkey-sim: SO_PASSCRED: {e} (no pid checks on this socket)");
+        }
         if let Err(e) = send_hello_stream(conn.as_fd()) {
             log::warn!("pfkey-sim: hello: {e}");
             continue;
@@ -201,15 +209,44 @@ fn accept_loop(listener: OwnedFd, shared: SharedRef) {
     }
 }
 
+/// One message and, on Linux, the pid of the process that wrote it (the
+/// kernel attaches SCM_CREDENTIALS once SO_PASSCRED is set): OpenBSD's
+/// parser compares `sadb_msg_pid` with the writer's pid, and the writer is
+/// ike-pfkey, not the ike-parent that connected.
+#[cfg(target_os = "linux")]
+fn recv_message(fd: &OwnedFd, buf: &mut [u8]) -> nix::Result<(usize, Option<u32>)> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, UnixCredentials};
+    let mut iov = [std::io::IoSliceMut::new(buf)];
+    let mut space = nix::cmsg_space!(UnixCredentials);
+    let m = recvmsg::<()>(
+        fd.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::empty(),
+    )?;
+    // pid 0: the message was queued without credentials (not expected
+    // once SO_PASSCRED is set before the hello); then no pid check.
+    let pid = m.cmsgs()?.find_map(|c| match c {
+        ControlMessageOwned::ScmCredentials(cr) => u32::try_from(cr.pid()).ok().filter(|&p| p != 0),
+        _ => None,
+    });
+    Ok((m.bytes, pid))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn recv_message(fd: &OwnedFd, buf: &mut [u8]) -> nix::Result<(usize, Option<u32>)> {
+    nix::sys::socket::recv(fd.as_raw_fd(), buf, MsgFlags::empty()).map(|n| (n, None))
+}
+
 fn read_loop(id: ConnId, conn: Arc<OwnedFd>, shared: SharedRef) {
     let mut buf = vec![0u8; MAX_MSG];
     loop {
-        match recv(conn.as_raw_fd(), &mut buf, MsgFlags::empty()) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
+        match recv_message(&conn, &mut buf) {
+            Ok((0, _)) | Err(_) => break,
+            Ok((n, pid)) => {
                 let mut g = lock(&shared);
                 let msg = buf.get(..n).unwrap_or(&[]);
-                let out = g.engine.handle(id, msg, Instant::now());
+                let out = g.engine.handle_as(id, pid, msg, Instant::now());
                 deliver(&g, out);
                 kick(&shared, &g);
             }
