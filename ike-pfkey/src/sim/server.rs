@@ -106,7 +106,12 @@ fn seqpacket_listener(path: &Path) -> io::Result<OwnedFd> {
     bind(fd.as_raw_fd(), &UnixAddr::new(path)?)?;
     // PF_KEY access is root-only on every kernel: keep the model owner-only.
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    listen(&fd, Backlog::new(16)?)?;
+    // Linux bounds each accepted SEQPACKET connection's receive queue by
+    // the listener's backlog (in messages, not bytes): with 16 a broker
+    // pipelining a few dozen requests got EAGAIN where a kernel PF_KEY
+    // socket (bounded by bytes, 200 KiB and more) takes them all. The
+    // system maximum keeps the model from being the bottleneck under load.
+    listen(&fd, Backlog::MAXCONN)?;
     Ok(fd)
 }
 
