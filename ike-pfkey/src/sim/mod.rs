@@ -19,9 +19,10 @@
 //! bitmaps and pid check, errors as failed writes). [`rules`] holds each
 //! kernel's parser checks, [`flows`] the OpenBSD SPD. What it does not
 //! model: traffic (byte/packet/use-time lifetimes never fire), X_PROMISC,
-//! MIGRATE, OpenBSD ACQUIRE/ASKPOLICY and GRPSPIS.
+//! MIGRATE, OpenBSD GRPSPIS and rdomains.
 
 pub mod flows;
+mod obsd_acquire;
 pub mod rules;
 pub mod server;
 pub mod show;
@@ -238,8 +239,11 @@ pub struct Engine {
     /// check this count stays 0).
     refused: u64,
     last_refused: String,
-    /// OpenBSD's global sequence counter for EXPIREs.
+    /// OpenBSD's global sequence counter for EXPIREs and ACQUIREs.
     event_seq: u32,
+    /// OpenBSD acquires pending, by seq: the flow (for ASKPOLICY) and when
+    /// the entry expires.
+    obsd_acquires: BTreeMap<u32, (flows::SimFlow, Instant)>,
 }
 
 fn satype_key(t: SaType) -> u8 {
@@ -302,6 +306,7 @@ impl Engine {
             refused: 0,
             last_refused: String::new(),
             event_seq: 0,
+            obsd_acquires: BTreeMap::new(),
         }
     }
 
@@ -503,6 +508,7 @@ impl Engine {
             MsgType::SpdDump => self.spddump(from, &msg),
             MsgType::SpdFlush => self.spdflush(&msg),
             MsgType::AddFlow | MsgType::DelFlow => self.flow(&msg),
+            MsgType::AskPolicy => self.ask_policy(from, &msg),
             _ => Err(EINVAL),
         };
         match r {
@@ -1238,6 +1244,9 @@ impl Engine {
         dst: IpAddr,
         now: Instant,
     ) -> Result<(String, Vec<Delivery>), String> {
+        if self.cfg.dialect == Dialect::OpenBsd {
+            return self.trigger_flows(src, dst, now);
+        }
         let pol = self
             .spd
             .iter()

@@ -579,3 +579,59 @@ fn freebsd_echoes_refused_messages_and_guards_spis() {
         EEXIST
     );
 }
+
+#[test]
+fn openbsd_acquire_names_no_source_without_a_local_gateway_and_askpolicy_answers() {
+    let d = Dialect::OpenBsd;
+    let (mut e, a, now) = engine_of(d);
+    send(&mut e, a, &req(MsgType::Register, SaType::Esp, 1), now);
+    let add = flow_msg(
+        MsgType::AddFlow,
+        openbsd::IPSP_DIRECTION_OUT,
+        "10.1.0.0",
+        "10.2.0.0",
+    );
+    send(&mut e, a, &add, now);
+    let (what, out) = e.trigger(ip("10.1.0.5"), ip("10.2.0.7"), now).unwrap();
+    assert_eq!(out.len(), 1, "{what}");
+    let acq = Message::parse(d, &out[0].bytes).unwrap();
+    assert_eq!((acq.header.msg_type, acq.header.pid), (MsgType::Acquire, 0));
+    // ip_spd.c passes no local address for a flow without one.
+    assert!(acq.address(ExtKind::AddressSrc).is_none(), "{what}");
+    assert_eq!(
+        acq.address(ExtKind::AddressDst).unwrap().ip(),
+        ip("192.0.2.2")
+    );
+    // Pending: no second ACQUIRE.
+    assert!(e
+        .trigger(ip("10.1.0.5"), ip("10.2.0.7"), now)
+        .unwrap()
+        .1
+        .is_empty());
+    let ask = req(MsgType::AskPolicy, SaType::Unspec, 5).with(Ext::ObsdPolicy(acq.header.seq));
+    let out = send(&mut e, a, &ask, now);
+    let r = Message::parse(d, &out[0].bytes).unwrap();
+    assert_eq!(r.header.errno, 0);
+    assert_eq!(r.address(ExtKind::SrcFlow).unwrap().ip(), ip("10.1.0.0"));
+    assert_eq!(
+        r.address(ExtKind::DstMask).unwrap().ip(),
+        ip("255.255.255.0")
+    );
+    let unknown = req(MsgType::AskPolicy, SaType::Unspec, 6).with(Ext::ObsdPolicy(999));
+    let out = send(&mut e, a, &unknown, now);
+    assert_eq!(
+        Message::parse(d, &out[0].bytes).unwrap().header.errno,
+        ESRCH
+    );
+    // With a local gateway on the flow, the ACQUIRE names it.
+    let (mut e, a, now) = engine_of(d);
+    send(&mut e, a, &req(MsgType::Register, SaType::Esp, 1), now);
+    let add = add.with(Ext::Address(ExtKind::AddressSrc, host("192.0.2.1")));
+    send(&mut e, a, &add, now);
+    let (_, out) = e.trigger(ip("10.1.0.5"), ip("10.2.0.7"), now).unwrap();
+    let acq = Message::parse(d, &out[0].bytes).unwrap();
+    assert_eq!(
+        acq.address(ExtKind::AddressSrc).unwrap().ip(),
+        ip("192.0.2.1")
+    );
+}
