@@ -243,19 +243,46 @@ fn recv_message(fd: &OwnedFd, buf: &mut [u8]) -> nix::Result<(usize, Option<u32>
     nix::sys::socket::recv(fd.as_raw_fd(), buf, MsgFlags::empty()).map(|n| (n, None))
 }
 
+/// Messages read from one connection but not yet handled. A kernel
+/// handles a PF_KEY message inside write(), so a writer never sees EAGAIN;
+/// here the reader empties the socket at once into this queue (the
+/// writer's send buffer is freed as soon as a message is read) and a
+/// second thread handles them in order. Bounded: a writer that floods
+/// beyond it is slowed down by its own send buffer, not refused at once.
+const MAX_QUEUED: usize = 65536;
+
 fn read_loop(id: ConnId, conn: Arc<OwnedFd>, shared: SharedRef) {
-    let mut buf = vec![0u8; MAX_MSG];
-    loop {
-        match recv_message(&conn, &mut buf) {
-            Ok((0, _)) | Err(_) => break,
-            Ok((n, pid)) => {
-                let mut g = lock(&shared);
-                let msg = buf.get(..n).unwrap_or(&[]);
-                let out = g.engine.handle_as(id, pid, msg, Instant::now());
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(Vec<u8>, Option<u32>)>(MAX_QUEUED);
+    let s = shared.clone();
+    let handler = thread::Builder::new()
+        .name(format!("handle{id}"))
+        .spawn(move || {
+            for (msg, pid) in rx {
+                let mut g = lock(&s);
+                let out = g.engine.handle_as(id, pid, &msg, Instant::now());
                 deliver(&g, out);
-                kick(&shared, &g);
+                kick(&s, &g);
             }
+        });
+    let mut buf = vec![0u8; MAX_MSG];
+    match handler {
+        Ok(handler) => {
+            loop {
+                match recv_message(&conn, &mut buf) {
+                    Ok((0, _)) | Err(_) => break,
+                    Ok((n, pid)) => {
+                        let msg = buf.get(..n).unwrap_or(&[]).to_vec();
+                        if tx.send((msg, pid)).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+            // Everything read is handled before the socket counts as closed.
+            drop(tx);
+            let _ = handler.join();
         }
+        Err(e) => log::warn!("pfkey-sim: cannot start a handler for socket {id}: {e}"),
     }
     let mut g = lock(&shared);
     g.engine.disconnect(id);
