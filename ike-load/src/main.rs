@@ -119,6 +119,12 @@ fn source(o: &Opts, i: usize) -> IpAddr {
     IpAddr::V4(Ipv4Addr::from(u32::from(o.first_source).wrapping_add(k)))
 }
 
+/// Policies per engine. The engine finds a policy by name and an IKE SA
+/// for a policy by walking its tables; with all N in one engine starting
+/// handshake i costs O(i), so large runs shard them over several engines
+/// (responses are routed back by our IKE SPI).
+const PER_ENGINE: usize = 1000;
+
 fn policy_name(i: usize) -> String {
     format!("h{i}")
 }
@@ -231,12 +237,21 @@ fn run(o: &Opts) -> Result<(), String> {
         by_ip.insert(ip, k);
         sockets.push(s);
     }
-    let cfg = Config {
-        policies: (0..o.count).map(|i| Arc::new(policy(o, i))).collect(),
-        ..Config::default()
-    };
     let start = Instant::now();
-    let mut engine = Engine::new(cfg, Box::new(SystemRng::new()), start);
+    let mut engines: Vec<Engine> = (0..o.count.div_ceil(PER_ENGINE).max(1))
+        .map(|e| {
+            let first = e * PER_ENGINE;
+            let last = (first + PER_ENGINE).min(o.count);
+            let cfg = Config {
+                policies: (first..last).map(|i| Arc::new(policy(o, i))).collect(),
+                ..Config::default()
+            };
+            Engine::new(cfg, Box::new(SystemRng::new()), start)
+        })
+        .collect();
+    // Our IKE SPI (the first 8 bytes of every message of an IKE SA we
+    // initiated) -> the engine that owns the SA.
+    let mut by_spi: HashMap<[u8; 8], usize> = HashMap::new();
 
     let mut watched: Vec<Watched> = o.watch.iter().flat_map(|&p| procstat::tree(p)).collect();
     let summed = watched.len();
@@ -266,14 +281,21 @@ fn run(o: &Opts) -> Result<(), String> {
                 break;
             }
             let name = policy_name(started);
-            engine.handle_command(now, Command::Initiate { policy: name });
+            if let Some(e) = engines.get_mut(started / PER_ENGINE) {
+                e.handle_command(now, Command::Initiate { policy: name });
+            }
             started += 1;
         }
-        kernel(&mut engine, now, &mut next_spi);
-        while let Some(t) = engine.poll_transmit() {
-            log::debug!("{} -> {}: {} bytes", t.local, t.remote, t.bytes.len());
-            if let Some(&k) = by_ip.get(&t.local.ip()) {
-                pending.push_back((k, t.remote, t.bytes));
+        for (ei, engine) in engines.iter_mut().enumerate() {
+            kernel(engine, now, &mut next_spi);
+            while let Some(t) = engine.poll_transmit() {
+                log::debug!("{} -> {}: {} bytes", t.local, t.remote, t.bytes.len());
+                if let Some(spi) = t.bytes.first_chunk::<8>() {
+                    by_spi.insert(*spi, ei);
+                }
+                if let Some(&k) = by_ip.get(&t.local.ip()) {
+                    pending.push_back((k, t.remote, t.bytes));
+                }
             }
         }
         while let Some((k, to, bytes)) = pending.pop_front() {
@@ -286,7 +308,7 @@ fn run(o: &Opts) -> Result<(), String> {
                 Err(e) => log::debug!("send to {to}: {e}"),
             }
         }
-        while let Some(ev) = engine.poll_event() {
+        while let Some(ev) = engines.iter_mut().find_map(|e| e.poll_event()) {
             log::debug!("event {ev:?}");
             match ev {
                 Event::IkeUp { policy, .. } if !o.child => {
@@ -301,8 +323,10 @@ fn run(o: &Opts) -> Result<(), String> {
                 _ => {}
             }
         }
-        let wait = engine
-            .poll_timeout()
+        let wait = engines
+            .iter()
+            .filter_map(|e| e.poll_timeout())
+            .min()
             .map(|t| t.saturating_duration_since(now))
             .unwrap_or(Duration::from_millis(50))
             .min(if pending.is_empty() {
@@ -325,7 +349,10 @@ fn run(o: &Opts) -> Result<(), String> {
                     Ok((n, from)) => {
                         log::debug!("{from} -> {local}: {n} bytes");
                         let bytes = buf.get(..n).unwrap_or(&[]);
-                        engine.handle_datagram(now, local, from, bytes);
+                        let owner = bytes.first_chunk::<8>().and_then(|spi| by_spi.get(spi));
+                        if let Some(e) = owner.and_then(|&i| engines.get_mut(i)) {
+                            e.handle_datagram(now, local, from, bytes);
+                        }
                     }
                     Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                     Err(e) => {
@@ -335,8 +362,10 @@ fn run(o: &Opts) -> Result<(), String> {
                 }
             }
         }
-        if engine.poll_timeout().is_some_and(|t| t <= now) {
-            engine.handle_timeout(now);
+        for e in engines.iter_mut() {
+            if e.poll_timeout().is_some_and(|t| t <= now) {
+                e.handle_timeout(now);
+            }
         }
     }
     let elapsed = tally.last_done.unwrap_or_else(Instant::now) - t0;
