@@ -18,6 +18,11 @@ tests/install/check-install.sh
 # The README's "main job" command: two complete daemons on loopback with the
 # PF_KEY simulator bring up a PSK tunnel (tests/e2e/demo.sh; builds are no-ops now).
 tests/e2e/demo.sh
+# The project's own benchmark, as a short smoke run (tests/load/run.sh): ike-load
+# initiates 200 handshakes, 16 in flight, against our daemon over pfkey-sim (childless
+# and with a child) and against strongSwan's charon (childless); every run must
+# complete all its handshakes. Full runs: tests/load/run.sh N C (figures in its output).
+tests/load/run.sh 200 16
 # A real kernel: Debian's kernel under qemu; PF_KEY, a manual ESP tunnel between two
 # namespaces, pf-to-fd, pf-to-tcp and the broker's code path (pfkey-probe) against the
 # kernel's PF_KEY, checked with ip xfrm (tests/kernel-lab/).

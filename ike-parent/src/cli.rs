@@ -4,7 +4,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 pub const USAGE: &str = "usage: ike-parent [-dnv] [-f file] [--pfkey kernel|unix:PATH] \
-[--port N] [--natt-port N] [--listen ADDR]... [--control PATH] [--chroot DIR] \
+[--pfkey-dialect linux|freebsd|openbsd] [--port N] [--natt-port N] [--listen ADDR]... [--control PATH] [--chroot DIR] \
 [--user NAME] [--libexec DIR] [--pidfile PATH]";
 
 /// The configuration file; keys live next to it (`private/`, `pubkeys/`).
@@ -34,6 +34,10 @@ pub struct Options {
     /// -n: check the configuration and exit.
     pub check_only: bool,
     pub pfkey: PfkeySource,
+    /// --pfkey-dialect: speak another system's PF_KEY dialect, for tests
+    /// against pfkey-sim only (needs `--pfkey unix:`; the parent also
+    /// checks that the descriptor it got is the simulator's stream).
+    pub pfkey_dialect: Option<String>,
     pub port: u16,
     pub natt_port: u16,
     /// --listen, repeatable; empty = all IPv4 and IPv6 addresses.
@@ -61,6 +65,7 @@ impl Default for Options {
             config_given: false,
             check_only: false,
             pfkey: PfkeySource::Kernel,
+            pfkey_dialect: None,
             port: 500,
             natt_port: 4500,
             listen: Vec::new(),
@@ -114,6 +119,15 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String>
                     },
                 };
             }
+            "--pfkey-dialect" => {
+                let v = value("--pfkey-dialect")?;
+                if !matches!(v.as_str(), "linux" | "freebsd" | "openbsd") {
+                    return Err(format!(
+                        "--pfkey-dialect {v}: expected linux, freebsd or openbsd"
+                    ));
+                }
+                o.pfkey_dialect = Some(v);
+            }
             "--port" => o.port = port(&value("--port")?)?,
             "--natt-port" => o.natt_port = port(&value("--natt-port")?)?,
             "--listen" => {
@@ -149,6 +163,11 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String>
     }
     if o.port == o.natt_port {
         return Err("--port and --natt-port must differ".into());
+    }
+    // A kernel speaks its own dialect; another one only makes sense
+    // towards the simulator.
+    if o.pfkey_dialect.is_some() && o.pfkey == PfkeySource::Kernel {
+        return Err("--pfkey-dialect needs --pfkey unix:PATH (pfkey-sim)".into());
     }
     Ok(Command::Run(Box::new(o)))
 }
@@ -226,6 +245,10 @@ mod tests {
         assert!(run(&["--port", "0"]).is_err());
         assert!(run(&["--port", "70000"]).is_err());
         assert!(run(&["--pfkey", "tcp:1"]).is_err());
+        assert!(run(&["--pfkey-dialect", "openbsd"]).is_err());
+        assert!(run(&["--pfkey", "unix:/x", "--pfkey-dialect", "netbsd"]).is_err());
+        let o = run(&["--pfkey", "unix:/x", "--pfkey-dialect", "openbsd"]).unwrap();
+        assert_eq!(o.pfkey_dialect.as_deref(), Some("openbsd"));
         assert!(run(&["--pfkey", "unix:"]).is_err());
         assert!(run(&["--listen", "host"]).is_err());
         assert!(run(&["-x"]).is_err());

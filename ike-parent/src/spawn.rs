@@ -11,8 +11,18 @@ use std::process::{Child, Command, Stdio};
 /// stdin/stdout on /dev/null and stderr a pipe back to us (the child's log).
 /// Every other descriptor of ours is close-on-exec and so not inherited.
 pub fn spawn(exe: &Path, fds: &[(BorrowedFd<'_>, RawFd)]) -> io::Result<Child> {
+    spawn_with_args(exe, &[], fds)
+}
+
+/// [`spawn`] with command-line arguments (ike-pfkey's `--dialect`).
+pub fn spawn_with_args(
+    exe: &Path,
+    args: &[&str],
+    fds: &[(BorrowedFd<'_>, RawFd)],
+) -> io::Result<Child> {
     let plan: Vec<(RawFd, RawFd)> = fds.iter().map(|(f, t)| (f.as_raw_fd(), *t)).collect();
     let mut cmd = Command::new(exe);
+    cmd.args(args);
     // A clean environment: nothing from ours leaks in, except the documented
     // sandbox self-test switch.
     cmd.env_clear()

@@ -5,7 +5,7 @@ use crate::childlog::LogPipe;
 use crate::cli::Options;
 use crate::daemon::{self, Pidfile};
 use crate::sockets;
-use crate::spawn::spawn;
+use crate::spawn::{spawn, spawn_with_args};
 use crate::supervisor::{ChildProc, Supervisor};
 use ike_ipc::channel::{self, Channel};
 use ike_ipc::fds;
@@ -53,6 +53,23 @@ pub fn run(opts: Options) -> Result<i32, String> {
     }
 
     let pfkey_sock = sockets::open_pfkey(&opts.pfkey)?;
+    // --pfkey-dialect: only towards pfkey-sim, whose stream is a unix
+    // socket; pf-to-fd hands over a real PF_KEY socket, refuse that.
+    let pfkey_args: Vec<&str> = match &opts.pfkey_dialect {
+        Some(d) => {
+            if nix::sys::socket::getsockname::<nix::sys::socket::UnixAddr>(
+                std::os::fd::AsRawFd::as_raw_fd(&pfkey_sock),
+            )
+            .is_err()
+            {
+                return Err(format!(
+                    "--pfkey-dialect {d}: the PF_KEY descriptor is a kernel socket, not pfkey-sim"
+                ));
+            }
+            vec!["--dialect", d.as_str()]
+        }
+        None => Vec::new(),
+    };
     let listen = sockets::listen_addrs(&opts.listen, opts.port, opts.natt_port);
     if listen.len() > fds::NET_UDP_MAX {
         return Err(format!(
@@ -91,8 +108,9 @@ pub fn run(opts: Options) -> Result<i32, String> {
         channel::raw_pair().map_err(|e| format!("socketpair: {e}"))?;
     let (peer_net, peer_pfkey) = channel::raw_pair().map_err(|e| format!("socketpair: {e}"))?;
 
-    let mut pfkey_proc = spawn(
+    let mut pfkey_proc = spawn_with_args(
         &pfkey_exe,
+        &pfkey_args,
         &[
             (pfkey_child.as_fd(), fds::PARENT),
             (peer_pfkey.as_fd(), fds::PEER),

@@ -263,3 +263,126 @@ fn the_algorithm_list_is_configurable() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("ID:MIN:MAX"));
 }
+
+/// Context switches and CPU ticks of every thread of `pid` so far.
+fn switches_and_ticks(pid: u32) -> (u64, u64) {
+    let mut switches = 0;
+    let mut ticks = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let dir = task.unwrap().path();
+        let status = std::fs::read_to_string(dir.join("status")).unwrap_or_default();
+        for l in status.lines() {
+            if let Some(v) = l
+                .strip_prefix("voluntary_ctxt_switches:")
+                .or_else(|| l.strip_prefix("nonvoluntary_ctxt_switches:"))
+            {
+                switches += v.trim().parse::<u64>().unwrap();
+            }
+        }
+        let stat = std::fs::read_to_string(dir.join("stat")).unwrap_or_default();
+        // Fields after the ")" that ends the command name: utime is the 12th, stime the 13th.
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        if f.len() > 12 {
+            ticks += f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
+        }
+    }
+    (switches, ticks)
+}
+
+/// Issue 12: a simulator left holding SAs after its client went away must
+/// sleep. It used to scan the whole SAD every 100 ms on a clock (a quarter
+/// of a core with thousands of SAs); now the lifetime thread sleeps until
+/// the next deadline (an hour away here), so no thread wakes at all.
+#[test]
+fn an_abandoned_simulator_sleeps() {
+    let sim = Sim::spawn("idle", "linux");
+    {
+        let mut bb = broker(&sim.socket, Dialect::Linux);
+        // In batches: like a kernel, the simulator drops replies that do
+        // not fit the client's receive buffer.
+        for batch in 0..20u32 {
+            let reqs: Vec<KernelRequest> = (0..100u32)
+                .map(|i| {
+                    let s = sa(
+                        0x10000 + batch * 100 + i,
+                        "192.0.2.1",
+                        "192.0.2.2",
+                        3000,
+                        3600,
+                    );
+                    KernelRequest::AddSa(Box::new(s))
+                })
+                .collect();
+            let r = bb.requests(reqs).unwrap();
+            let done = r.iter().filter(|r| **r == Ok(KernelReply::Done)).count();
+            assert_eq!(done, 100, "batch {batch}");
+        }
+        // Dropped without a shutdown: the SAs stay, as in a kernel whose
+        // daemon died.
+    }
+    let (_, json) = sim.ctl(&["dump", "--json"]);
+    assert_eq!(json.matches("\"spi\":").count(), 2000);
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = sim.child.id();
+    let (s0, t0) = switches_and_ticks(pid);
+    std::thread::sleep(Duration::from_secs(1));
+    let (s1, t1) = switches_and_ticks(pid);
+    assert!(
+        s1 - s0 <= 2,
+        "pfkey-sim's threads woke {} times in 1 s with no client",
+        s1 - s0
+    );
+    assert!(t1 - t0 <= 2, "pfkey-sim used {} ticks of CPU idle", t1 - t0);
+}
+
+/// OpenBSD's parser wants `sadb_msg_pid` to be the writer's own pid; the
+/// simulator learns the writer from SCM_CREDENTIALS and refuses a message
+/// with another pid the way the kernel does: the write "fails", nothing
+/// comes back, and the refusal is counted.
+#[test]
+fn openbsd_dialect_checks_the_writers_pid() {
+    use ike_pfkey::dialect::{MsgType, SaType};
+    use ike_pfkey::wire::{Header, Message};
+    use std::os::fd::AsRawFd;
+    let sim = Sim::spawn("obsdpid", "openbsd");
+    let fd = connect_pfkey(&sim.socket).unwrap();
+    // Fail, never hang, if no answer comes.
+    let limit = nix::sys::time::TimeVal::new(10, 0);
+    nix::sys::socket::setsockopt(&fd, nix::sys::socket::sockopt::ReceiveTimeout, &limit).unwrap();
+    let d = Dialect::OpenBsd;
+    let register = |pid| {
+        Message::new(Header::new(MsgType::Register, SaType::Esp, 1, pid))
+            .emit(d)
+            .unwrap()
+    };
+    let me = std::process::id();
+    nix::sys::socket::send(
+        fd.as_raw_fd(),
+        &register(me + 1),
+        nix::sys::socket::MsgFlags::empty(),
+    )
+    .unwrap();
+    nix::sys::socket::send(
+        fd.as_raw_fd(),
+        &register(me),
+        nix::sys::socket::MsgFlags::empty(),
+    )
+    .unwrap();
+    // Only the second one is answered.
+    let mut buf = [0u8; 4096];
+    let n = nix::sys::socket::recv(
+        fd.as_raw_fd(),
+        &mut buf,
+        nix::sys::socket::MsgFlags::empty(),
+    )
+    .unwrap();
+    let reply = Message::parse(d, &buf[..n]).unwrap();
+    assert_eq!(reply.header.pid, me);
+    assert_eq!(reply.header.errno, 0);
+    let (_, json) = sim.ctl(&["dump", "--json"]);
+    assert!(
+        json.contains("\"refused\":1") && json.contains("is not the sender's pid"),
+        "{json}"
+    );
+}

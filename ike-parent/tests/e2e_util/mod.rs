@@ -33,6 +33,10 @@ pub const BOB: &str = "127.0.0.2";
 pub struct Daemon {
     pub name: &'static str,
     pub addr: &'static str,
+    /// The PF_KEY dialect of the simulator and the broker (`linux`,
+    /// `freebsd`, `openbsd`): pfkey-sim `--dialect`, ike-parent
+    /// `--pfkey-dialect`.
+    pub dialect: &'static str,
     pub dir: PathBuf,
     pub conf: PathBuf,
     pub parent: Option<Child>,
@@ -65,8 +69,32 @@ impl Daemon {
         dir: PathBuf,
         ports: (u16, u16),
     ) -> Daemon {
+        Self::start_in_dialect(name, addr, dir, ports, "linux")
+    }
+
+    /// A daemon whose broker speaks `dialect` to a simulator of that dialect.
+    pub fn start_dialect(
+        name: &'static str,
+        addr: &'static str,
+        conf: &str,
+        ports: (u16, u16),
+        dialect: &'static str,
+    ) -> Daemon {
+        let dir = scratch(name);
+        write_conf(&dir.join("ike.conf"), conf);
+        Self::start_in_dialect(name, addr, dir, ports, dialect)
+    }
+
+    pub fn start_in_dialect(
+        name: &'static str,
+        addr: &'static str,
+        dir: PathBuf,
+        ports: (u16, u16),
+        dialect: &'static str,
+    ) -> Daemon {
         let sim = Command::new(bin_dir().join("pfkey-sim"))
             .arg("serve")
+            .args(["--dialect", dialect])
             .arg("--socket")
             .arg(dir.join("pfkey.sock"))
             .arg("--control")
@@ -88,6 +116,7 @@ impl Daemon {
             .arg(&conf)
             .arg("--pfkey")
             .arg(format!("unix:{}", dir.join("pfkey.sock").display()))
+            .args(["--pfkey-dialect", dialect])
             .args(["--listen", addr])
             .args(["--port", &ports.0.to_string()])
             .args(["--natt-port", &ports.1.to_string()])
@@ -106,6 +135,7 @@ impl Daemon {
         let mut d = Daemon {
             name,
             addr,
+            dialect,
             dir,
             conf,
             parent: Some(parent),

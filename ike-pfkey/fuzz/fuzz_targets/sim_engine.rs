@@ -1,5 +1,6 @@
-//! Arbitrary bytes from a PF_KEY client into the simulated key engine (both
-//! dialects it speaks), then a trigger and the clock: no panic.
+//! Arbitrary bytes from a PF_KEY client into the simulated key engine (the
+//! three dialects it speaks, each with its parser rules), then a trigger and
+//! the clock: no panic.
 #![no_main]
 
 use ike_pfkey::dialect::Dialect;
@@ -9,20 +10,14 @@ use std::time::{Duration, Instant};
 
 fuzz_target!(|data: &[u8]| {
     let now = Instant::now();
-    for d in [Dialect::Linux, Dialect::FreeBsd] {
-        let mut e = Engine::new(
-            SimConfig {
-                dialect: d,
-                ..SimConfig::default()
-            },
-            now,
-        );
+    for d in [Dialect::Linux, Dialect::FreeBsd, Dialect::OpenBsd] {
+        let mut e = Engine::new(SimConfig::for_dialect(d), now);
         let c = e.connect();
         let mut rest = data;
         while rest.len() >= 16 {
             let words = usize::from(u16::from_ne_bytes([rest[4], rest[5]])).max(2);
             let n = (words * 8).min(rest.len());
-            let _ = e.handle(c, &rest[..n], now);
+            let _ = e.handle_as(c, Some(500), &rest[..n], now);
             rest = &rest[n..];
         }
         let _ = e.trigger(

@@ -44,8 +44,29 @@ const SHUTDOWN_LIMIT: std::time::Duration = std::time::Duration::from_secs(3);
 /// units: RFC 2367 2.1, so 512 KiB is the protocol's own ceiling).
 const MAX_PFKEY_MESSAGE: usize = 8 * 65535;
 
+/// `--dialect NAME`, which ike-parent passes only with `--pfkey-dialect`
+/// (towards pfkey-sim); otherwise the build platform's dialect.
+fn dialect_from_args() -> Result<ike_pfkey::dialect::Dialect, String> {
+    use ike_pfkey::dialect::Dialect;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.as_slice() {
+        [] => Ok(Dialect::native()),
+        [flag, name] if flag == "--dialect" => {
+            Dialect::from_name(name).ok_or(format!("unknown PF_KEY dialect {name}"))
+        }
+        _ => Err(format!("unexpected arguments {args:?}")),
+    }
+}
+
 fn main() -> ExitCode {
     ike_ipc::childlog::init(log::LevelFilter::Info);
+    let dialect = match dialect_from_args() {
+        Ok(d) => d,
+        Err(e) => {
+            log::error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let mut parent: ParentChannel = match child::take_channel(fds::PARENT) {
         Ok(c) => c,
         Err(e) => {
@@ -53,7 +74,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match run(&mut parent) {
+    match run(&mut parent, dialect) {
         Ok(()) => {
             log::info!("stopped");
             ExitCode::SUCCESS
@@ -128,7 +149,7 @@ impl Kernel {
     }
 }
 
-fn run(parent: &mut ParentChannel) -> Result<(), String> {
+fn run(parent: &mut ParentChannel, dialect: ike_pfkey::dialect::Dialect) -> Result<(), String> {
     let init = match child::recv_first(parent)? {
         ParentToPfkey::Init(init) => init,
         other => return Err(format!("expected Init from the parent, got {other:?}")),
@@ -171,8 +192,15 @@ fn run(parent: &mut ParentChannel) -> Result<(), String> {
         init.privdrop.chroot
     );
 
+    if dialect != ike_pfkey::dialect::Dialect::native() {
+        log::info!("speaking the {} PF_KEY dialect", dialect.name());
+    }
+    let cfg = BrokerConfig {
+        dialect,
+        ..BrokerConfig::from_config(&init.config, pid)
+    };
     let mut k = Kernel {
-        broker: Broker::new(BrokerConfig::from_config(&init.config, pid), Instant::now()),
+        broker: Broker::new(cfg, Instant::now()),
         sock: kernel,
         buf: vec![0; MAX_PFKEY_MESSAGE],
         net_gone: false,

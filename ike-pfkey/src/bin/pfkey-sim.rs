@@ -1,6 +1,6 @@
 //! pfkey-sim: a userspace PF_KEY v2 key engine for tests (see `ike_pfkey::sim`).
 //!
-//!   pfkey-sim serve --socket PATH [--control PATH] [--dialect linux|freebsd]
+//!   pfkey-sim serve --socket PATH [--control PATH] [--dialect linux|freebsd|openbsd]
 //!   pfkey-sim dump --control PATH [--json]
 //!   pfkey-sim trigger --control PATH SRC DST
 
@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 const USAGE: &str =
-    "usage: pfkey-sim serve --socket PATH [--control PATH] [--dialect linux|freebsd]
+    "usage: pfkey-sim serve --socket PATH [--control PATH] [--dialect linux|freebsd|openbsd]
        pfkey-sim dump --control PATH [--json]
        pfkey-sim trigger --control PATH SRC DST";
 
@@ -85,11 +85,9 @@ fn parse(args: &[String]) -> Result<Opts, String> {
             "--auth" => o.auth = Some(parse_algs(&value()?)?),
             "--encrypt" => o.encrypt = Some(parse_algs(&value()?)?),
             "--dialect" => {
-                o.dialect = match value()?.as_str() {
-                    "linux" => Dialect::Linux,
-                    "freebsd" => Dialect::FreeBsd,
-                    other => return Err(format!("unknown dialect {other} (linux, freebsd)")),
-                }
+                let name = value()?;
+                o.dialect = Dialect::from_name(&name)
+                    .ok_or(format!("unknown dialect {name} (linux, freebsd, openbsd)"))?;
             }
             s if s.starts_with("--") => return Err(format!("unknown option {s}\n{USAGE}")),
             s => o.rest.push(s.to_string()),
@@ -104,10 +102,7 @@ fn run(args: &[String]) -> Result<(), String> {
     match cmd.as_str() {
         "serve" => {
             let socket = o.socket.ok_or(format!("serve needs --socket\n{USAGE}"))?;
-            let mut sim = SimConfig {
-                dialect: o.dialect,
-                ..SimConfig::default()
-            };
+            let mut sim = SimConfig::for_dialect(o.dialect);
             if let Some(a) = o.auth {
                 sim.auth = a;
             }

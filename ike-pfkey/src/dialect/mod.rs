@@ -120,6 +120,27 @@ impl Dialect {
         }
     }
 
+    /// The dialect named on a command line (`linux`, `freebsd`, `openbsd`).
+    /// Choosing one other than [`Dialect::native`] only makes sense towards
+    /// pfkey-sim: `ike-parent --pfkey-dialect` refuses a kernel socket.
+    pub fn from_name(name: &str) -> Option<Dialect> {
+        match name {
+            "linux" => Some(Dialect::Linux),
+            "freebsd" => Some(Dialect::FreeBsd),
+            "openbsd" => Some(Dialect::OpenBsd),
+            _ => None,
+        }
+    }
+
+    /// The command-line name ([`Dialect::from_name`] reads it back).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Dialect::Linux => "linux",
+            Dialect::FreeBsd => "freebsd",
+            Dialect::OpenBsd => "openbsd",
+        }
+    }
+
     /// BSD sockaddrs start with a length byte; Linux ones with a u16 family.
     pub const fn has_sa_len(self) -> bool {
         !matches!(self, Dialect::Linux)
@@ -498,6 +519,14 @@ mod tests {
     use super::*;
 
     const ALL: [Dialect; 3] = [Dialect::Linux, Dialect::FreeBsd, Dialect::OpenBsd];
+
+    #[test]
+    fn names_round_trip() {
+        for d in ALL {
+            assert_eq!(Dialect::from_name(d.name()), Some(d));
+        }
+        assert_eq!(Dialect::from_name("netbsd"), None);
+    }
 
     #[test]
     fn tables_are_bijective() {

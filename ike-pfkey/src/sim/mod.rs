@@ -11,10 +11,19 @@
 //! What it models: SAD (larval SAs from GETSPI, ADD/UPDATE/DELETE/GET/FLUSH/
 //! DUMP), SPD (SPDADD/SPDUPDATE/SPDDELETE/SPDDELETE2/SPDGET/SPDDUMP/SPDFLUSH),
 //! REGISTER with a configurable algorithm list, ACQUIRE on `trigger`, soft and
-//! hard EXPIRE on add-time lifetimes, kernel-like errno replies. What it does
-//! not: traffic (byte/packet/use-time lifetimes never fire), X_PROMISC,
-//! MIGRATE, OpenBSD flows.
+//! hard EXPIRE on add-time lifetimes, kernel-like errno replies. Per
+//! dialect (`SimConfig::dialect`): Linux af_key (the default), FreeBSD
+//! (8-byte ipsecrequests, sa_len, errors echoed to the sender, SPI rules)
+//! and OpenBSD (flows with ADDFLOW/DELFLOW instead of the KAME SPD, SA
+//! flags instead of SA2, broadcast replies, the parser's extension
+//! bitmaps and pid check, errors as failed writes). [`rules`] holds each
+//! kernel's parser checks, [`flows`] the OpenBSD SPD. What it does not
+//! model: traffic (byte/packet/use-time lifetimes never fire), X_PROMISC,
+//! MIGRATE, OpenBSD GRPSPIS and rdomains.
 
+pub mod flows;
+mod obsd_acquire;
+pub mod rules;
 pub mod server;
 pub mod show;
 
@@ -22,7 +31,8 @@ use crate::dialect::*;
 use crate::wire::{
     Address, Alg, Comb, Ext, Header, HeaderView, Key, Lifetime, Message, Policy, Proposal, Sa, Sa2,
 };
-use std::collections::BTreeMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
 use std::net::IpAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -53,6 +63,53 @@ pub struct SimConfig {
     pub larval_lifetime: Duration,
     /// No second ACQUIRE for the same policy while one is pending.
     pub acquire_lifetime: Duration,
+}
+
+impl SimConfig {
+    /// The defaults of dialect `d`: Linux's REGISTER list for the KAME
+    /// kernels, OpenBSD's own list for OpenBSD.
+    pub fn for_dialect(d: Dialect) -> SimConfig {
+        let base = SimConfig {
+            dialect: d,
+            ..SimConfig::default()
+        };
+        if d != Dialect::OpenBsd {
+            return base;
+        }
+        // OpenBSD's REGISTER list (DIALECTS.md 4.6, from pfkeyv2.c's
+        // pfkeyv2_get_proto_alg()): no AEADs, though the kernel takes them.
+        let a = |id, bits| Alg {
+            id,
+            ivlen: 0,
+            minbits: bits,
+            maxbits: bits,
+        };
+        let e = |id, ivlen, min, max| Alg {
+            id,
+            ivlen,
+            minbits: min,
+            maxbits: max,
+        };
+        SimConfig {
+            auth: vec![
+                a(openbsd::SADB_AALG_SHA1HMAC, 160),
+                a(openbsd::SADB_AALG_MD5HMAC, 128),
+                a(openbsd::SADB_X_AALG_RIPEMD160HMAC, 160),
+                a(openbsd::SADB_X_AALG_SHA2_256, 256),
+                a(openbsd::SADB_X_AALG_SHA2_384, 384),
+                a(openbsd::SADB_X_AALG_SHA2_512, 512),
+            ],
+            encrypt: vec![
+                e(openbsd::SADB_EALG_NULL, 0, 0, 0),
+                e(openbsd::SADB_EALG_3DESCBC, 8, 192, 192),
+                e(openbsd::SADB_X_EALG_BLF, 8, 40, 448),
+                e(openbsd::SADB_X_EALG_CAST, 8, 40, 128),
+                e(openbsd::SADB_X_EALG_AES, 16, 128, 256),
+                e(openbsd::SADB_X_EALG_AESCTR, 8, 160, 288),
+            ],
+            ..base
+        }
+    }
 }
 
 impl Default for SimConfig {
@@ -167,6 +224,26 @@ pub struct Engine {
     acquires: BTreeMap<u32, (u32, Instant)>,
     rng: u64,
     epoch_base: (Instant, u64),
+    /// Every lifetime deadline of every SA, earliest first. Entries are
+    /// pushed when an SA is stored and never updated: `tick` re-checks the
+    /// SA when one falls due, so a stale entry (SA deleted or replaced)
+    /// costs one lookup. This keeps `next_deadline` O(1) and lets the
+    /// lifetime thread sleep until something is due instead of scanning
+    /// the whole SAD on a clock (issue 12: the 100 ms scan kept an idle
+    /// simulator holding thousands of SAs busy).
+    timers: BinaryHeap<Reverse<(Instant, SaKey)>>,
+    /// OpenBSD's SPD.
+    flows: Vec<flows::SimFlow>,
+    /// Messages the kernel would have refused at write() or answered with
+    /// a parse error: a correct daemon never sends one (the e2e tests
+    /// check this count stays 0).
+    refused: u64,
+    last_refused: String,
+    /// OpenBSD's global sequence counter for EXPIREs and ACQUIREs.
+    event_seq: u32,
+    /// OpenBSD acquires pending, by seq: the flow (for ASKPOLICY) and when
+    /// the entry expires.
+    obsd_acquires: BTreeMap<u32, (flows::SimFlow, Instant)>,
 }
 
 fn satype_key(t: SaType) -> u8 {
@@ -224,7 +301,52 @@ impl Engine {
             // SPIs, which would make their dumps hard to read.
             rng: 0x9e37_79b9_7f4a_7c15 ^ epoch ^ (u64::from(std::process::id()) << 32),
             epoch_base: (now, epoch),
+            timers: BinaryHeap::new(),
+            flows: Vec::new(),
+            refused: 0,
+            last_refused: String::new(),
+            event_seq: 0,
+            obsd_acquires: BTreeMap::new(),
         }
+    }
+
+    /// OpenBSD's flows.
+    pub fn flows(&self) -> &[flows::SimFlow] {
+        &self.flows
+    }
+
+    /// How many messages were refused as malformed for this dialect, and why
+    /// the last one was.
+    pub fn refused(&self) -> (u64, &str) {
+        (self.refused, &self.last_refused)
+    }
+
+    fn note_refused(&mut self, from: ConnId, why: String) {
+        log::warn!(
+            "pfkey-sim ({}): refused a message from socket {from}: {why}",
+            self.cfg.dialect.name()
+        );
+        self.refused += 1;
+        self.last_refused = why;
+    }
+
+    /// Stores an SA and queues its deadlines.
+    fn store(&mut self, key: SaKey, sa: SimSa) {
+        let mut due = Vec::with_capacity(2);
+        if sa.state == SADB_SASTATE_LARVAL {
+            due.push(sa.created.checked_add(self.cfg.larval_lifetime));
+        } else {
+            // Client-chosen lifetimes may be absurd: never overflow the clock.
+            for secs in [sa.hard.addtime, sa.soft.addtime] {
+                if secs > 0 {
+                    due.push(sa.created.checked_add(Duration::from_secs(secs)));
+                }
+            }
+        }
+        for t in due.into_iter().flatten() {
+            self.timers.push(Reverse((t, key)));
+        }
+        self.sad.insert(key, sa);
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -312,11 +434,44 @@ impl Engine {
 
     /// One message written by socket `from`.
     pub fn handle(&mut self, from: ConnId, bytes: &[u8], now: Instant) -> Vec<Delivery> {
+        self.handle_as(from, None, bytes, now)
+    }
+
+    /// [`Engine::handle`] knowing the writer's process id (OpenBSD's parser
+    /// insists that `sadb_msg_pid` is the sender's own).
+    pub fn handle_as(
+        &mut self,
+        from: ConnId,
+        sender_pid: Option<u32>,
+        bytes: &[u8],
+        now: Instant,
+    ) -> Vec<Delivery> {
         let d = self.cfg.dialect;
+        if let Err((refusal, why)) = rules::check(d, bytes, sender_pid) {
+            self.note_refused(from, why);
+            return match refusal {
+                // A failed write: nothing comes back.
+                rules::Refusal::Write(_) => Vec::new(),
+                // FreeBSD's key_senderror(): the message, errno set, to the sender.
+                rules::Refusal::Reply(errno) => {
+                    let mut echo = bytes.to_vec();
+                    if let Some(b) = echo.get_mut(2) {
+                        *b = errno;
+                    }
+                    vec![Delivery {
+                        to: from,
+                        bytes: echo,
+                    }]
+                }
+            };
+        }
         let msg = match Message::parse(d, bytes) {
             Ok(m) => m,
             Err(e) => {
-                log::debug!("pfkey-sim: undecodable message from {from}: {e}");
+                self.note_refused(from, format!("undecodable: {e}"));
+                if d == Dialect::OpenBsd {
+                    return Vec::new();
+                }
                 // Answer like Linux does for a bad message: header only, EINVAL,
                 // echoing what can be read of the header.
                 return match HeaderView::new_prefix(bytes) {
@@ -335,7 +490,7 @@ impl Engine {
         };
         let h = msg.header;
         if h.errno != 0 && h.msg_type != MsgType::Acquire {
-            return self.error(from, &h, EINVAL);
+            return self.error(from, &h, bytes, EINVAL);
         }
         let r = match h.msg_type {
             MsgType::GetSpi => self.getspi(from, &msg, now),
@@ -352,25 +507,68 @@ impl Engine {
             MsgType::SpdGet => self.spdget(from, &msg),
             MsgType::SpdDump => self.spddump(from, &msg),
             MsgType::SpdFlush => self.spdflush(&msg),
+            MsgType::AddFlow | MsgType::DelFlow => self.flow(&msg),
+            MsgType::AskPolicy => self.ask_policy(from, &msg),
             _ => Err(EINVAL),
         };
         match r {
             Ok(out) => out,
-            Err(errno) => self.error(from, &h, errno),
+            Err(errno) => self.error(from, &h, bytes, errno),
         }
     }
 
-    /// Linux: a header-only reply to the sender with errno set (DIALECTS.md 4.2).
-    fn error(&self, to: ConnId, h: &Header, errno: u8) -> Vec<Delivery> {
-        let m = Message::new(Header {
-            errno,
-            reserved: 0,
-            ..*h
-        });
-        vec![Delivery {
-            to,
-            bytes: self.emit(&m),
-        }]
+    /// An errno answer, the dialect's way (DIALECTS.md 4.2):
+    /// - Linux: a header-only reply to the sender;
+    /// - FreeBSD: the whole message echoed to the sender (`key_senderror()`);
+    /// - OpenBSD: EINVAL, ENOMEM and ENOBUFS fail the write() and nothing is
+    ///   sent; other errors are a header-only message to every socket
+    ///   (`pfkeyv2_dosend()`, label `ret`).
+    fn error(&mut self, to: ConnId, h: &Header, bytes: &[u8], errno: u8) -> Vec<Delivery> {
+        let header_only = || {
+            Message::new(Header {
+                errno,
+                reserved: 0,
+                ..*h
+            })
+        };
+        match self.cfg.dialect {
+            Dialect::Linux => vec![Delivery {
+                to,
+                bytes: self.emit(&header_only()),
+            }],
+            Dialect::FreeBsd => {
+                let mut echo = bytes.to_vec();
+                if let Some(b) = echo.get_mut(2) {
+                    *b = errno;
+                }
+                vec![Delivery { to, bytes: echo }]
+            }
+            Dialect::OpenBsd if errno == EINVAL => {
+                self.note_refused(to, format!("{:?}: EINVAL", h.msg_type));
+                Vec::new()
+            }
+            Dialect::OpenBsd => self.to_all(&header_only()),
+        }
+    }
+
+    /// OpenBSD ADDFLOW / DELFLOW (see [`flows`]); the reply, the request's
+    /// own extensions, goes to every socket.
+    fn flow(&mut self, msg: &Message) -> Outcome {
+        let f = flows::from_message(msg)?;
+        if msg.header.msg_type == MsgType::AddFlow {
+            flows::add(&mut self.flows, f);
+        } else {
+            flows::delete(&mut self.flows, &f)?;
+        }
+        let out = Message {
+            header: Header {
+                errno: 0,
+                reserved: 0,
+                ..msg.header
+            },
+            exts: msg.exts.clone(),
+        };
+        Ok(self.to_all(&out))
     }
 
     fn sa_addrs(msg: &Message) -> Result<(Address, Address), u8> {
@@ -441,21 +639,30 @@ impl Engine {
             pid: msg.header.pid,
             seq: msg.header.seq,
         };
-        self.sad.insert(key(spi), sa);
+        self.store(key(spi), sa);
         let out_sa = Sa {
             spi,
             state: SADB_SASTATE_LARVAL,
             ..Sa::default()
         };
-        Ok(self.reply(
-            from,
-            &msg.header,
-            vec![
-                Ext::Sa(ExtKind::Sa, out_sa),
-                Ext::Address(ExtKind::AddressSrc, src),
-                Ext::Address(ExtKind::AddressDst, dst),
-            ],
-        ))
+        let exts = vec![
+            Ext::Sa(ExtKind::Sa, out_sa),
+            Ext::Address(ExtKind::AddressSrc, src),
+            Ext::Address(ExtKind::AddressDst, dst),
+        ];
+        if self.cfg.dialect == Dialect::OpenBsd {
+            // OpenBSD broadcasts the GETSPI reply (DIALECTS.md 4.1).
+            let m = Message {
+                header: Header {
+                    errno: 0,
+                    reserved: 0,
+                    ..msg.header
+                },
+                exts,
+            };
+            return Ok(self.to_all(&m));
+        }
+        Ok(self.reply(from, &msg.header, exts))
     }
 
     fn find_alg(list: &[Alg], id: u8) -> Option<&Alg> {
@@ -480,8 +687,15 @@ impl Engine {
             return Err(EINVAL);
         }
         if satype == SaType::Esp {
-            let alg = Self::find_alg(&self.cfg.encrypt, sa.encrypt).ok_or(ENOSYS)?;
-            key_ok(alg, msg.key(ExtKind::KeyEncrypt))?;
+            // OpenBSD takes AES-GCM/GMAC and ChaCha20-Poly1305 without
+            // listing them in REGISTER (DIALECTS.md 4.6).
+            let unlisted_aead = self.cfg.dialect == Dialect::OpenBsd
+                && (openbsd::SADB_X_EALG_AESGCM8..=openbsd::SADB_X_EALG_CHACHA20POLY1305)
+                    .contains(&sa.encrypt);
+            if !unlisted_aead {
+                let alg = Self::find_alg(&self.cfg.encrypt, sa.encrypt).ok_or(ENOSYS)?;
+                key_ok(alg, msg.key(ExtKind::KeyEncrypt))?;
+            }
         }
         Ok(())
     }
@@ -493,13 +707,36 @@ impl Engine {
         let (src, dst) = Self::sa_addrs(msg)?;
         let hard = msg.lifetime(ExtKind::LifetimeHard).copied();
         let soft = msg.lifetime(ExtKind::LifetimeSoft).copied();
+        let d = self.cfg.dialect;
         // Linux and FreeBSD: both or neither (DIALECTS.md 5.3, 2.8).
-        if hard.is_some() != soft.is_some() {
+        if d.is_kame() && hard.is_some() != soft.is_some() {
             return Err(EINVAL);
         }
         self.check_algs(satype, &sa, msg)?;
         let key = (satype_key(satype), dst.ip(), sa.spi);
+        if d == Dialect::FreeBsd && h.msg_type == MsgType::Add {
+            // key.c key_add(): SPIs up to 255 are reserved, and since 12.0
+            // one SPI namespace spans all SAs (DIALECTS.md 2.8).
+            if sa.spi <= 0xff {
+                return Err(EINVAL);
+            }
+            if self.sad.values().any(|o| o.spi == sa.spi) {
+                return Err(EEXIST);
+            }
+        }
         let existing = self.sad.get(&key);
+        // The BSDs keep the keys of a MATURE SA: an UPDATE may change
+        // lifetimes and flags only (FreeBSD key_update(), OpenBSD
+        // pfkeyv2_dosend() SADB_UPDATE).
+        let has_keys =
+            msg.key(ExtKind::KeyAuth).is_some() || msg.key(ExtKind::KeyEncrypt).is_some();
+        if d != Dialect::Linux
+            && h.msg_type == MsgType::Update
+            && existing.is_some_and(|o| o.state != SADB_SASTATE_LARVAL)
+            && has_keys
+        {
+            return Err(EINVAL);
+        }
         match (h.msg_type, existing) {
             (MsgType::Add, Some(_)) => return Err(EEXIST),
             (MsgType::Update, None) => return Err(ESRCH),
@@ -519,9 +756,20 @@ impl Engine {
             msg.nat_t_port(ExtKind::NatTDport),
         ) {
             (Some(t), Some(s), Some(d)) => Some((t, s, d)),
-            (None, None, None) => None,
+            // OpenBSD: the peer's port in X_UDPENCAP, with SAFLAGS_UDPENCAP.
+            (None, None, None) => msg.exts.iter().find_map(|e| match e {
+                Ext::UdpEncap(port) => Some((UDP_ENCAP_ESPINUDP, 0, *port)),
+                _ => None,
+            }),
             _ => return Err(EINVAL),
         };
+        // OpenBSD has no SA2: the mode is the TUNNEL flag.
+        let flag_mode =
+            (d == Dialect::OpenBsd).then_some(if sa.flags & openbsd::SADB_X_SAFLAGS_TUNNEL != 0 {
+                IPSEC_MODE_TUNNEL
+            } else {
+                IPSEC_MODE_TRANSPORT
+            });
         let (created, created_epoch) = match existing {
             Some(old) if h.msg_type == MsgType::Update && old.state != SADB_SASTATE_LARVAL => {
                 (old.created, old.created_epoch)
@@ -534,8 +782,8 @@ impl Engine {
             src,
             dst,
             state: SADB_SASTATE_MATURE,
-            mode: sa2
-                .map(|s| s.mode)
+            mode: flag_mode
+                .or(sa2.map(|s| s.mode))
                 .or(existing.map(|e| e.mode))
                 .unwrap_or(IPSEC_MODE_ANY),
             reqid: sa2
@@ -556,14 +804,15 @@ impl Engine {
             pid: h.pid,
             seq: h.seq,
         };
-        // Linux sends the full SA, keys included, to every socket (DIALECTS.md 4.1).
+        // Linux sends the full SA, keys included, to every socket; FreeBSD
+        // and OpenBSD leave the keys out (DIALECTS.md 4.1).
         let mut out = Message::new(Header {
             errno: 0,
             reserved: 0,
             ..h
         });
-        out.exts = self.sa_exts(&record, now, true);
-        self.sad.insert(key, record);
+        out.exts = self.sa_exts(&record, now, d == Dialect::Linux);
+        self.store(key, record);
         Ok(self.to_all(&out))
     }
 
@@ -592,6 +841,12 @@ impl Engine {
             if let Some(k) = &sa.key_enc {
                 v.push(Ext::Key(ExtKind::KeyEncrypt, k.clone()));
             }
+        }
+        if self.cfg.dialect == Dialect::OpenBsd {
+            if let Some((_, _, port)) = sa.natt {
+                v.push(Ext::UdpEncap(port));
+            }
+            return v;
         }
         v.push(Ext::Sa2(Sa2 {
             mode: sa.mode,
@@ -654,6 +909,10 @@ impl Engine {
         let t = msg.header.satype;
         if t == SaType::Unspec {
             self.sad.clear();
+            // OpenBSD's FLUSH of every type removes the flows too (DIALECTS.md 3.3).
+            if self.cfg.dialect == Dialect::OpenBsd {
+                self.flows.clear();
+            }
         } else {
             let k = satype_key(Self::ipsec_satype(&msg.header)?);
             self.sad.retain(|key, _| key.0 != k);
@@ -686,6 +945,10 @@ impl Engine {
             .filter(|s| t == SaType::Unspec || s.satype == t)
             .collect();
         if sas.is_empty() {
+            // OpenBSD sends nothing at all for an empty SADB (DIALECTS.md 4.3).
+            if self.cfg.dialect == Dialect::OpenBsd {
+                return Ok(Vec::new());
+            }
             return Err(ENOENT);
         }
         let n = sas.len();
@@ -712,10 +975,21 @@ impl Engine {
     }
 
     fn supported_exts(&self) -> Vec<Ext> {
-        vec![
+        let mut v = vec![
             Ext::Supported(ExtKind::SupportedAuth, self.cfg.auth.clone()),
             Ext::Supported(ExtKind::SupportedEncrypt, self.cfg.encrypt.clone()),
-        ]
+        ];
+        // Required in OpenBSD's REGISTER reply (sadb_exts_required_out).
+        if self.cfg.dialect == Dialect::OpenBsd {
+            let deflate = Alg {
+                id: openbsd::SADB_X_CALG_DEFLATE,
+                ivlen: 0,
+                minbits: 0,
+                maxbits: 0,
+            };
+            v.push(Ext::Supported(ExtKind::SupportedComp, vec![deflate]));
+        }
+        v
     }
 
     fn register(&mut self, from: ConnId, msg: &Message) -> Outcome {
@@ -728,15 +1002,24 @@ impl Engine {
             return Ok(self.reply(from, &h, self.supported_exts()));
         }
         let t = Self::ipsec_satype(&h)?;
+        let kame = self.cfg.dialect.is_kame();
         let reg = self.sockets.entry(from).or_default();
         if reg.contains(&t) {
-            return Err(EEXIST);
+            // KAME refuses a second REGISTER; OpenBSD just sets the bit again.
+            if kame {
+                return Err(EEXIST);
+            }
+        } else {
+            reg.push(t);
         }
-        reg.push(t);
         let out = Message {
             header: h,
             exts: self.supported_exts(),
         };
+        if !kame {
+            // OpenBSD broadcasts the REGISTER reply (DIALECTS.md 4.1).
+            return Ok(self.to_all(&out));
+        }
         Ok(self.to_registered(None, &out))
     }
 
@@ -961,6 +1244,9 @@ impl Engine {
         dst: IpAddr,
         now: Instant,
     ) -> Result<(String, Vec<Delivery>), String> {
+        if self.cfg.dialect == Dialect::OpenBsd {
+            return self.trigger_flows(src, dst, now);
+        }
         let pol = self
             .spd
             .iter()
@@ -1066,34 +1352,15 @@ impl Engine {
         ))
     }
 
-    /// When the next lifetime runs out.
+    /// When the next lifetime runs out (possibly that of an SA deleted
+    /// since: `tick` then finds nothing to do).
     pub fn next_deadline(&self) -> Option<Instant> {
-        let mut next: Option<Instant> = None;
-        let mut consider = |t: Instant| next = Some(next.map_or(t, |n| n.min(t)));
-        for sa in self.sad.values() {
-            if sa.state == SADB_SASTATE_LARVAL {
-                if let Some(t) = sa.created.checked_add(self.cfg.larval_lifetime) {
-                    consider(t);
-                }
-                continue;
-            }
-            if sa.hard.addtime > 0 {
-                // Client-chosen lifetimes may be absurd: never overflow the clock.
-                if let Some(t) = sa.created.checked_add(Duration::from_secs(sa.hard.addtime)) {
-                    consider(t);
-                }
-            }
-            if sa.soft.addtime > 0 && sa.state == SADB_SASTATE_MATURE {
-                // Client-chosen lifetimes may be absurd: never overflow the clock.
-                if let Some(t) = sa.created.checked_add(Duration::from_secs(sa.soft.addtime)) {
-                    consider(t);
-                }
-            }
+        let sa = self.timers.peek().map(|Reverse((t, _))| *t);
+        let acq = self.acquires.values().map(|(_, until)| *until).min();
+        match (sa, acq) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
-        for (_, until) in self.acquires.values() {
-            consider(*until);
-        }
-        next
     }
 
     /// Fire the lifetimes that have run out by `now`.
@@ -1101,13 +1368,26 @@ impl Engine {
         let mut out = Vec::new();
         self.acquires.retain(|_, (_, until)| now < *until);
         let larval = self.cfg.larval_lifetime;
-        self.sad
-            .retain(|_, sa| !(sa.state == SADB_SASTATE_LARVAL && now >= sa.created + larval));
-        let keys: Vec<SaKey> = self.sad.keys().copied().collect();
+        let mut keys: Vec<SaKey> = Vec::new();
+        while let Some(Reverse((t, key))) = self.timers.peek() {
+            if *t > now {
+                break;
+            }
+            keys.push(*key);
+            self.timers.pop();
+        }
+        keys.sort_unstable();
+        keys.dedup();
         for key in keys {
             let Some(sa) = self.sad.get(&key) else {
                 continue;
             };
+            if sa.state == SADB_SASTATE_LARVAL {
+                if now >= sa.created + larval {
+                    self.sad.remove(&key);
+                }
+                continue;
+            }
             let age = now.saturating_duration_since(sa.created).as_secs();
             let hard = sa.hard.addtime > 0 && age >= sa.hard.addtime;
             let soft = !hard
@@ -1137,7 +1417,17 @@ impl Engine {
                 (ExtKind::LifetimeSoft, sa.soft)
             };
             // Linux EXPIRE: seq 0, pid 0; SA, HARD or SOFT, CURRENT, addresses, SA2.
-            let mut m = Message::new(Header::new(MsgType::Expire, sa.satype, 0, 0));
+            // FreeBSD: seq of the message that made the SA. OpenBSD: a
+            // global counter, no SA2, to every socket (DIALECTS.md 4.5).
+            let seq = match self.cfg.dialect {
+                Dialect::Linux => 0,
+                Dialect::FreeBsd => sa.seq,
+                Dialect::OpenBsd => {
+                    self.event_seq = self.event_seq.wrapping_add(1);
+                    self.event_seq
+                }
+            };
+            let mut m = Message::new(Header::new(MsgType::Expire, sa.satype, seq, 0));
             m.exts = vec![
                 sa.sa_ext(),
                 Ext::Lifetime(kind, limit),
@@ -1156,7 +1446,12 @@ impl Engine {
                     reqid: sa.reqid,
                 }),
             ];
-            out.extend(self.to_registered(Some(sa.satype), &m));
+            if self.cfg.dialect == Dialect::OpenBsd {
+                m.exts.retain(|e| !matches!(e, Ext::Sa2(_)));
+                out.extend(self.to_all(&m));
+            } else {
+                out.extend(self.to_registered(Some(sa.satype), &m));
+            }
         }
         out
     }

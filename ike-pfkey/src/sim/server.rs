@@ -5,11 +5,16 @@
 //! One thread accepts, one thread per connection reads, one thread runs the
 //! lifetimes; the engine sits behind a mutex. Sends never block: like a
 //! kernel, a message for a socket whose buffer is full is dropped.
+//!
+//! Every thread blocks while there is nothing to do: readers in recv, the
+//! acceptor in accept, the lifetime thread on a condition variable until
+//! the engine's next deadline (or forever when no SA has one). A simulator
+//! whose clients are gone uses no CPU (issue 12).
 
 use super::{ConnId, Delivery, Engine, SimConfig};
 use ike_ipc::pfkey_unix::send_hello_stream;
 use nix::sys::socket::{
-    accept, bind, listen, recv, send, socket, AddressFamily, Backlog, MsgFlags, SockFlag, SockType,
+    accept, bind, listen, send, socket, AddressFamily, Backlog, MsgFlags, SockFlag, SockType,
     UnixAddr,
 };
 use std::collections::BTreeMap;
@@ -19,7 +24,7 @@ use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -38,13 +43,33 @@ pub struct ServerConfig {
 struct Shared {
     engine: Engine,
     conns: BTreeMap<ConnId, Arc<OwnedFd>>,
+    /// When the lifetime thread will look at the engine next (None: it
+    /// waits until woken).
+    tick_at: Option<Instant>,
 }
 
-type SharedRef = Arc<Mutex<Shared>>;
+struct Sim {
+    state: Mutex<Shared>,
+    /// Wakes the lifetime thread when a message brought a deadline earlier
+    /// than the one it sleeps towards.
+    wake: Condvar,
+}
+
+type SharedRef = Arc<Sim>;
 
 fn lock(s: &SharedRef) -> MutexGuard<'_, Shared> {
     // A panicking reader thread must not take the whole simulator down.
-    s.lock().unwrap_or_else(|e| e.into_inner())
+    s.state.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// After the engine changed: wake the lifetime thread only if it now has
+/// to run earlier than it planned.
+fn kick(s: &SharedRef, g: &Shared) {
+    if let Some(next) = g.engine.next_deadline() {
+        if g.tick_at.is_none_or(|planned| next < planned) {
+            s.wake.notify_one();
+        }
+    }
 }
 
 fn deliver(shared: &Shared, out: Vec<Delivery>) {
@@ -81,7 +106,12 @@ fn seqpacket_listener(path: &Path) -> io::Result<OwnedFd> {
     bind(fd.as_raw_fd(), &UnixAddr::new(path)?)?;
     // PF_KEY access is root-only on every kernel: keep the model owner-only.
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    listen(&fd, Backlog::new(16)?)?;
+    // Linux bounds each accepted SEQPACKET connection's receive queue by
+    // the listener's backlog (in messages, not bytes): with 16 a broker
+    // pipelining a few dozen requests got EAGAIN where a kernel PF_KEY
+    // socket (bounded by bytes, 200 KiB and more) takes them all. The
+    // system maximum keeps the model from being the bottleneck under load.
+    listen(&fd, Backlog::MAXCONN)?;
     Ok(fd)
 }
 
@@ -103,10 +133,14 @@ impl Server {
             }
             None => None,
         };
-        let shared = Arc::new(Mutex::new(Shared {
-            engine: Engine::new(cfg.sim, Instant::now()),
-            conns: BTreeMap::new(),
-        }));
+        let shared = Arc::new(Sim {
+            state: Mutex::new(Shared {
+                engine: Engine::new(cfg.sim, Instant::now()),
+                conns: BTreeMap::new(),
+                tick_at: None,
+            }),
+            wake: Condvar::new(),
+        });
         let s = shared.clone();
         thread::Builder::new()
             .name("accept".into())
@@ -147,6 +181,14 @@ fn accept_loop(listener: OwnedFd, shared: SharedRef) {
         };
         // SAFETY: accept() just returned this descriptor; nothing else owns it.
         let conn = unsafe { OwnedFd::from_raw_fd(raw) };
+        // Before the hello: the client writes nothing before it has read
+        // the hello, so every message it sends carries its credentials.
+        #[cfg(target_os = "linux")]
+        if let Err(e) =
+            nix::sys::socket::setsockopt(&conn, nix::sys::socket::sockopt::PassCred, &true)
+        {
+            log::warn!("pfkey-sim: SO_PASSCRED: {e} (no pid checks on this socket)");
+        }
         if let Err(e) = send_hello_stream(conn.as_fd()) {
             log::warn!("pfkey-sim: hello: {e}");
             continue;
@@ -172,18 +214,75 @@ fn accept_loop(listener: OwnedFd, shared: SharedRef) {
     }
 }
 
+/// One message and, on Linux, the pid of the process that wrote it (the
+/// kernel attaches SCM_CREDENTIALS once SO_PASSCRED is set): OpenBSD's
+/// parser compares `sadb_msg_pid` with the writer's pid, and the writer is
+/// ike-pfkey, not the ike-parent that connected.
+#[cfg(target_os = "linux")]
+fn recv_message(fd: &OwnedFd, buf: &mut [u8]) -> nix::Result<(usize, Option<u32>)> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, UnixCredentials};
+    let mut iov = [std::io::IoSliceMut::new(buf)];
+    let mut space = nix::cmsg_space!(UnixCredentials);
+    let m = recvmsg::<()>(
+        fd.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::empty(),
+    )?;
+    // pid 0: the message was queued without credentials (not expected
+    // once SO_PASSCRED is set before the hello); then no pid check.
+    let pid = m.cmsgs()?.find_map(|c| match c {
+        ControlMessageOwned::ScmCredentials(cr) => u32::try_from(cr.pid()).ok().filter(|&p| p != 0),
+        _ => None,
+    });
+    Ok((m.bytes, pid))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn recv_message(fd: &OwnedFd, buf: &mut [u8]) -> nix::Result<(usize, Option<u32>)> {
+    nix::sys::socket::recv(fd.as_raw_fd(), buf, MsgFlags::empty()).map(|n| (n, None))
+}
+
+/// Messages read from one connection but not yet handled. A kernel
+/// handles a PF_KEY message inside write(), so a writer never sees EAGAIN;
+/// here the reader empties the socket at once into this queue (the
+/// writer's send buffer is freed as soon as a message is read) and a
+/// second thread handles them in order. Bounded: a writer that floods
+/// beyond it is slowed down by its own send buffer, not refused at once.
+const MAX_QUEUED: usize = 65536;
+
 fn read_loop(id: ConnId, conn: Arc<OwnedFd>, shared: SharedRef) {
-    let mut buf = vec![0u8; MAX_MSG];
-    loop {
-        match recv(conn.as_raw_fd(), &mut buf, MsgFlags::empty()) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                let mut g = lock(&shared);
-                let msg = buf.get(..n).unwrap_or(&[]);
-                let out = g.engine.handle(id, msg, Instant::now());
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(Vec<u8>, Option<u32>)>(MAX_QUEUED);
+    let s = shared.clone();
+    let handler = thread::Builder::new()
+        .name(format!("handle{id}"))
+        .spawn(move || {
+            for (msg, pid) in rx {
+                let mut g = lock(&s);
+                let out = g.engine.handle_as(id, pid, &msg, Instant::now());
                 deliver(&g, out);
+                kick(&s, &g);
             }
+        });
+    let mut buf = vec![0u8; MAX_MSG];
+    match handler {
+        Ok(handler) => {
+            loop {
+                match recv_message(&conn, &mut buf) {
+                    Ok((0, _)) | Err(_) => break,
+                    Ok((n, pid)) => {
+                        let msg = buf.get(..n).unwrap_or(&[]).to_vec();
+                        if tx.send((msg, pid)).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+            // Everything read is handled before the socket counts as closed.
+            drop(tx);
+            let _ = handler.join();
         }
+        Err(e) => log::warn!("pfkey-sim: cannot start a handler for socket {id}: {e}"),
     }
     let mut g = lock(&shared);
     g.engine.disconnect(id);
@@ -191,12 +290,25 @@ fn read_loop(id: ConnId, conn: Arc<OwnedFd>, shared: SharedRef) {
     log::debug!("pfkey-sim: socket {id} closed");
 }
 
+/// Fires lifetimes when they fall due and sleeps in between: no polling.
 fn tick_loop(shared: SharedRef) {
+    let mut g = lock(&shared);
     loop {
-        thread::sleep(Duration::from_millis(100));
-        let mut g = lock(&shared);
-        let out = g.engine.tick(Instant::now());
+        let now = Instant::now();
+        let out = g.engine.tick(now);
         deliver(&g, out);
+        let next = g.engine.next_deadline();
+        g.tick_at = next;
+        g = match next {
+            None => shared.wake.wait(g).unwrap_or_else(|e| e.into_inner()),
+            Some(t) => match shared
+                .wake
+                .wait_timeout(g, t.saturating_duration_since(now))
+            {
+                Ok((g, _)) => g,
+                Err(e) => e.into_inner().0,
+            },
+        };
     }
 }
 
@@ -204,6 +316,7 @@ fn trigger(shared: &SharedRef, src: IpAddr, dst: IpAddr) -> Result<String, Strin
     let mut g = lock(shared);
     let (what, out) = g.engine.trigger(src, dst, Instant::now())?;
     deliver(&g, out);
+    kick(shared, &g);
     Ok(what)
 }
 

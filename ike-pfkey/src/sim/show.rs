@@ -163,8 +163,33 @@ impl Engine {
     }
 
     /// `setkey -DP` style.
+    /// OpenBSD flows, like `ipsecctl -sf`.
+    pub fn show_flows(&self) -> String {
+        let mut s = String::new();
+        for f in self.flows() {
+            let _ = writeln!(
+                s,
+                "flow {} {} from {} to {} peer {} type {} proto {}",
+                satype_name(f.satype),
+                flow_dir(f.direction),
+                flow_net(f.src, f.src_mask, f.src_port),
+                flow_net(f.dst, f.dst_mask, f.dst_port),
+                f.peer.map_or("any".to_string(), |p| p.to_string()),
+                flow_type_name(f.flow_type),
+                f.proto
+            );
+        }
+        s
+    }
+
     pub fn show_spd(&self) -> String {
         let mut s = String::new();
+        if self.dialect() == Dialect::OpenBsd {
+            if self.flows().is_empty() {
+                s.push_str("No flows.\n");
+            }
+            return s + &self.show_flows();
+        }
         if self.spd.is_empty() {
             s.push_str("No SPD entries.\n");
         }
@@ -207,10 +232,15 @@ impl Engine {
     pub fn show_json(&self, now: Instant) -> String {
         let sad: Vec<String> = self.sad.values().map(|sa| sa_json(sa, now)).collect();
         let spd: Vec<String> = self.spd.iter().map(policy_json).collect();
+        let flows: Vec<String> = self.flows().iter().map(flow_json).collect();
+        let (refused, why) = self.refused();
         format!(
-            "{{\"sad\":[{}],\"spd\":[{}]}}\n",
+            "{{\"dialect\":\"{}\",\"sad\":[{}],\"spd\":[{}],\"flows\":[{}],\"refused\":{refused},\"last_refused\":\"{}\"}}\n",
+            self.dialect().name(),
             sad.join(","),
-            spd.join(",")
+            spd.join(","),
+            flows.join(","),
+            why.replace('\\', "\\\\").replace('"', "\\\"")
         )
     }
 }
@@ -294,5 +324,52 @@ fn policy_json(p: &SimPolicy) -> String {
         p.dst.addr.port(),
         p.src.proto,
         reqs.join(",")
+    )
+}
+
+fn flow_dir(d: u8) -> &'static str {
+    match d {
+        openbsd::IPSP_DIRECTION_IN => "in",
+        openbsd::IPSP_DIRECTION_OUT => "out",
+        _ => "?",
+    }
+}
+
+fn flow_type_name(t: u8) -> &'static str {
+    match t {
+        openbsd::SADB_X_FLOW_TYPE_USE => "use",
+        openbsd::SADB_X_FLOW_TYPE_ACQUIRE => "acquire",
+        openbsd::SADB_X_FLOW_TYPE_REQUIRE => "require",
+        openbsd::SADB_X_FLOW_TYPE_BYPASS => "bypass",
+        openbsd::SADB_X_FLOW_TYPE_DENY => "deny",
+        openbsd::SADB_X_FLOW_TYPE_DONTACQ => "dontacq",
+        _ => "?",
+    }
+}
+
+fn flow_net(a: std::net::IpAddr, mask: std::net::IpAddr, port: u16) -> String {
+    let net = format!("{a}/{}", super::flows::mask_len(mask));
+    if port == 0 {
+        net
+    } else {
+        format!("{net} port {port}")
+    }
+}
+
+fn flow_json(f: &super::flows::SimFlow) -> String {
+    let peer = f.peer.map_or("null".to_string(), |p| format!("\"{p}\""));
+    format!(
+        "{{\"dir\":\"{}\",\"type\":\"{}\",\"satype\":\"{}\",\"src\":\"{}/{}\",\"src_port\":{},\
+         \"dst\":\"{}/{}\",\"dst_port\":{},\"proto\":{},\"peer\":{peer}}}",
+        flow_dir(f.direction),
+        flow_type_name(f.flow_type),
+        satype_name(f.satype),
+        f.src,
+        super::flows::mask_len(f.src_mask),
+        f.src_port,
+        f.dst,
+        super::flows::mask_len(f.dst_mask),
+        f.dst_port,
+        f.proto
     )
 }

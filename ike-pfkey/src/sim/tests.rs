@@ -385,7 +385,9 @@ fn tables_print_as_text_and_json() {
     );
     let json = e.show_json(now);
     assert!(
-        json.starts_with("{\"sad\":[{\"satype\":\"esp\",\"src\":\"192.0.2.1\""),
+        json.starts_with(
+            "{\"dialect\":\"linux\",\"sad\":[{\"satype\":\"esp\",\"src\":\"192.0.2.1\""
+        ),
         "{json}"
     );
     assert!(json.contains("\"spi\":4660"));
@@ -441,4 +443,195 @@ fn freebsd_update_must_come_from_the_getspi_pid() {
     upd.header.pid = 500;
     let out = e.handle(a, &upd.emit(d).unwrap(), now);
     assert_eq!(Message::parse(d, &out[0].bytes).unwrap().header.errno, 0);
+}
+
+fn flow_addr(kind: ExtKind, a: &str) -> Ext {
+    Ext::Address(
+        kind,
+        Address {
+            proto: 0,
+            prefix_len: 0,
+            addr: std::net::SocketAddr::new(ip(a), 0),
+        },
+    )
+}
+
+fn flow_msg(t: MsgType, dir: u8, src: &str, dst: &str) -> Message {
+    use crate::wire::Protocol;
+    let mut m = Message::new(Header::new(t, SaType::Esp, 3, 500)).with(Ext::Protocol(
+        ExtKind::FlowType,
+        Protocol {
+            proto: openbsd::SADB_X_FLOW_TYPE_REQUIRE,
+            direction: dir,
+            flags: 0,
+        },
+    ));
+    if t == MsgType::AddFlow {
+        m = m.with(Ext::Address(ExtKind::AddressDst, host("192.0.2.2")));
+    }
+    m.with(flow_addr(ExtKind::SrcFlow, src))
+        .with(flow_addr(ExtKind::SrcMask, "255.255.255.0"))
+        .with(flow_addr(ExtKind::DstFlow, dst))
+        .with(flow_addr(ExtKind::DstMask, "255.255.255.0"))
+}
+
+#[test]
+fn openbsd_flows_are_added_replaced_and_deleted() {
+    let d = Dialect::OpenBsd;
+    let (mut e, a, now) = engine_of(d);
+    let b = e.connect();
+    let add = flow_msg(
+        MsgType::AddFlow,
+        openbsd::IPSP_DIRECTION_OUT,
+        "10.1.0.9",
+        "10.2.0.0",
+    );
+    let out = send(&mut e, a, &add, now);
+    // Broadcast, with the request's extensions.
+    assert_eq!(out.len(), 2);
+    let sent = Message::parse(d, &add.emit(d).unwrap()).unwrap();
+    assert_eq!(Message::parse(d, &out[1].bytes).unwrap().exts, sent.exts);
+    assert_eq!(e.flows().len(), 1);
+    assert_eq!(e.flows()[0].src, ip("10.1.0.0"), "masked by the kernel");
+    // The same selector again updates in place; the other direction is new.
+    send(&mut e, a, &add, now);
+    let add_in = flow_msg(
+        MsgType::AddFlow,
+        openbsd::IPSP_DIRECTION_IN,
+        "10.2.0.0",
+        "10.1.0.0",
+    );
+    send(&mut e, a, &add_in, now);
+    assert_eq!(e.flows().len(), 2);
+    assert!(e
+        .show_json(now)
+        .contains("\"dir\":\"in\",\"type\":\"require\""));
+    let del = flow_msg(
+        MsgType::DelFlow,
+        openbsd::IPSP_DIRECTION_OUT,
+        "10.1.0.0",
+        "10.2.0.0",
+    );
+    assert_eq!(send(&mut e, a, &del, now).len(), 2);
+    assert_eq!(e.flows().len(), 1);
+    // A second DELFLOW: ESRCH, header only, to every socket.
+    let out = send(&mut e, a, &del, now);
+    assert_eq!(out.iter().map(|o| o.to).collect::<Vec<_>>(), [a, b]);
+    let m = Message::parse(d, &out[0].bytes).unwrap();
+    assert_eq!((m.header.errno, m.exts.len()), (ESRCH, 0));
+    // A bad direction is EINVAL: the write fails, nothing is delivered.
+    let bad = flow_msg(MsgType::AddFlow, 7, "10.1.0.0", "10.2.0.0");
+    assert!(send(&mut e, a, &bad, now).is_empty());
+    assert_eq!(e.refused().0, 1);
+    // FLUSH of every type takes the flows along.
+    send(&mut e, a, &req(MsgType::Flush, SaType::Unspec, 9), now);
+    assert!(e.flows().is_empty());
+}
+
+#[test]
+fn openbsd_sas_carry_the_mode_in_flags_and_replies_drop_keys() {
+    let d = Dialect::OpenBsd;
+    let (mut e, a, now) = engine_of(d);
+    let mut m = raw_sa(
+        Header::new(MsgType::Add, SaType::Esp, 10, 500),
+        0x4242,
+        "192.0.2.1",
+        "192.0.2.2",
+        1,
+    );
+    if let Some(Ext::Sa(_, sa)) = m.exts.first_mut() {
+        sa.flags = openbsd::SADB_X_SAFLAGS_TUNNEL;
+        sa.replay = 64;
+    }
+    let out = send(&mut e, a, &m, now);
+    let reply = Message::parse(d, &out[0].bytes).unwrap();
+    assert_eq!(reply.header.errno, 0);
+    assert!(reply.key(ExtKind::KeyEncrypt).is_none(), "keys removed");
+    assert!(reply.sa2().is_none(), "OpenBSD has no SA2");
+    let sa = e.sas().next().unwrap();
+    assert_eq!(sa.mode, IPSEC_MODE_TUNNEL);
+    // KAME's SA2 does not exist here: refused by the parser's bitmap.
+    let with_sa2 = add_msg(MsgType::Add, 0x4343, "192.0.2.1", "192.0.2.2", 0, 0);
+    assert!(with_sa2.emit(d).is_err() || send(&mut e, a, &with_sa2, now).is_empty());
+}
+
+#[test]
+fn freebsd_echoes_refused_messages_and_guards_spis() {
+    let d = Dialect::FreeBsd;
+    let (mut e, a, now) = engine_of(d);
+    let low = add_msg(MsgType::Add, 0xff, "192.0.2.1", "192.0.2.2", 0, 0);
+    let out = send(&mut e, a, &low, now);
+    assert_eq!(out.len(), 1);
+    let echo = Message::parse(d, &out[0].bytes).unwrap();
+    assert_eq!(echo.header.errno, EINVAL);
+    assert_eq!(echo.exts, low.exts, "the whole message comes back");
+    send(
+        &mut e,
+        a,
+        &add_msg(MsgType::Add, 0x500, "192.0.2.1", "192.0.2.2", 0, 0),
+        now,
+    );
+    // One SPI namespace: the same SPI towards another host is taken.
+    let again = add_msg(MsgType::Add, 0x500, "192.0.2.1", "192.0.2.3", 0, 0);
+    let out = send(&mut e, a, &again, now);
+    assert_eq!(
+        Message::parse(d, &out[0].bytes).unwrap().header.errno,
+        EEXIST
+    );
+}
+
+#[test]
+fn openbsd_acquire_names_no_source_without_a_local_gateway_and_askpolicy_answers() {
+    let d = Dialect::OpenBsd;
+    let (mut e, a, now) = engine_of(d);
+    send(&mut e, a, &req(MsgType::Register, SaType::Esp, 1), now);
+    let add = flow_msg(
+        MsgType::AddFlow,
+        openbsd::IPSP_DIRECTION_OUT,
+        "10.1.0.0",
+        "10.2.0.0",
+    );
+    send(&mut e, a, &add, now);
+    let (what, out) = e.trigger(ip("10.1.0.5"), ip("10.2.0.7"), now).unwrap();
+    assert_eq!(out.len(), 1, "{what}");
+    let acq = Message::parse(d, &out[0].bytes).unwrap();
+    assert_eq!((acq.header.msg_type, acq.header.pid), (MsgType::Acquire, 0));
+    // ip_spd.c passes no local address for a flow without one.
+    assert!(acq.address(ExtKind::AddressSrc).is_none(), "{what}");
+    assert_eq!(
+        acq.address(ExtKind::AddressDst).unwrap().ip(),
+        ip("192.0.2.2")
+    );
+    // Pending: no second ACQUIRE.
+    assert!(e
+        .trigger(ip("10.1.0.5"), ip("10.2.0.7"), now)
+        .unwrap()
+        .1
+        .is_empty());
+    let ask = req(MsgType::AskPolicy, SaType::Unspec, 5).with(Ext::ObsdPolicy(acq.header.seq));
+    let out = send(&mut e, a, &ask, now);
+    let r = Message::parse(d, &out[0].bytes).unwrap();
+    assert_eq!(r.header.errno, 0);
+    assert_eq!(r.address(ExtKind::SrcFlow).unwrap().ip(), ip("10.1.0.0"));
+    assert_eq!(
+        r.address(ExtKind::DstMask).unwrap().ip(),
+        ip("255.255.255.0")
+    );
+    let unknown = req(MsgType::AskPolicy, SaType::Unspec, 6).with(Ext::ObsdPolicy(999));
+    let out = send(&mut e, a, &unknown, now);
+    assert_eq!(
+        Message::parse(d, &out[0].bytes).unwrap().header.errno,
+        ESRCH
+    );
+    // With a local gateway on the flow, the ACQUIRE names it.
+    let (mut e, a, now) = engine_of(d);
+    send(&mut e, a, &req(MsgType::Register, SaType::Esp, 1), now);
+    let add = add.with(Ext::Address(ExtKind::AddressSrc, host("192.0.2.1")));
+    send(&mut e, a, &add, now);
+    let (_, out) = e.trigger(ip("10.1.0.5"), ip("10.2.0.7"), now).unwrap();
+    let acq = Message::parse(d, &out[0].bytes).unwrap();
+    assert_eq!(
+        acq.address(ExtKind::AddressSrc).unwrap().ip(),
+        ip("192.0.2.1")
+    );
 }
