@@ -310,7 +310,7 @@ impl Engine {
                     we_initiated: true,
                     rekey_of: None,
                 };
-                self.install_child(now, h, inst);
+                self.install_child(now, h, inst, None, false);
             }
             Err(reason) => {
                 self.child_failed(h, req.spi_in, reason);
@@ -530,6 +530,7 @@ impl Engine {
                         nr,
                         ke_public: None,
                         rekey_of: None,
+                        old_marked: false,
                     },
                     completes_auth: true,
                 });

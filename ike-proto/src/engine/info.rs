@@ -117,6 +117,11 @@ impl Engine {
         let Some(c) = sa.child_by_in(spi_in) else {
             return;
         };
+        if c.install.as_ref().is_some_and(|i| i.answer.is_some()) {
+            // Our answer creating it waits for the kernel: the peer does
+            // not know it yet, and the answer must still go out.
+            return;
+        }
         c.state = ChildState::Deleting;
         c.rekey_at = None;
         self.send_request(

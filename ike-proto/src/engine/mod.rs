@@ -88,6 +88,7 @@ mod ike_rekey;
 mod info;
 mod init;
 mod inspect;
+mod install;
 mod kernel;
 mod keys;
 mod lifetime;
@@ -798,7 +799,9 @@ impl Engine {
             if !runnable || sa.requests().any(|k| k.is_serial()) {
                 return;
             }
-            let idle = sa.in_flight() == 0;
+            // A child waiting for the kernel holds back an IKE SA rekey
+            // (its answers are correlated by this SA) and the IKE SA's DELETE.
+            let idle = sa.in_flight() == 0 && !sa.installing();
             // Counting tasks waiting for SPIs too: each will take a slot.
             let room = sa.in_flight() < sa.send_size() as usize;
             let mut pick = None;
@@ -917,6 +920,9 @@ impl Engine {
         );
         for c in &sa.children {
             kernel::delete_child_requests(&mut self.kernel_out, &mut self.policy_refs, &sa, c);
+            if !c.up {
+                continue; // never reported up
+            }
             self.events.push_back(Event::ChildDown {
                 ike: IkeSaId(h),
                 spi_in: c.spi_in,
