@@ -102,7 +102,7 @@ impl Engine {
         };
         self.send_response(h, ExchangeType::INFORMATIONAL, id, answer);
         for (spi, reason) in gone {
-            self.child_gone(h, spi, reason, true);
+            self.child_gone(now, h, spi, reason, true);
         }
         if let Some(e) = super::error_notify(&payloads) {
             log::info!("peer sent {e} in an INFORMATIONAL request");
@@ -162,7 +162,7 @@ impl Engine {
     /// The peer confirmed our DELETE.
     pub(super) fn delete_response(
         &mut self,
-        _now: Instant,
+        now: Instant,
         h: u64,
         children: Vec<u32>,
         _payloads: Vec<Payload>,
@@ -186,7 +186,7 @@ impl Engine {
             } else {
                 DownReason::Terminated
             };
-            self.child_gone(h, spi, reason, true);
+            self.child_gone(now, h, spi, reason, true);
         }
     }
 }

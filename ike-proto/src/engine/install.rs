@@ -22,8 +22,25 @@
 //! marks it accepted and there is no cached answer yet, RFC 7296 2.1 lets
 //! a responder be slow): no second install; the answer goes out once and
 //! is cached for later retransmissions.
+//!
+//! Rekeys without loss (issue 20). Linux (PF_KEY and XFRM alike) sends
+//! with the newest outbound SA as soon as it is added, and the peer can
+//! receive on the new SA only once it got our answer and installed its
+//! inbound SA. So as responder of a child rekey we add the new inbound SA
+//! at once and answer when it is in, but add the new outbound SA only when
+//! the old child's DELETE arrives (the peer has switched) or
+//! `OUTBOUND_SWITCH_DELAY` after our answer, whichever comes first; the
+//! old SAs go when that DELETE arrives, so the old inbound SA stays while
+//! the peer may still use it. The new child holds its policy references
+//! from the answer on, so the old one's removal never pulls the policies.
+//! `ChildUp` follows once the outbound SA is in too. As initiator of a
+//! rekey the peer has installed both its SAs before answering, so both of
+//! ours go in at once; we delete the old child after that, and its inbound
+//! SA goes when the peer confirmed the DELETE. FreeBSD prefers the oldest
+//! SA by default (`net.key.preferred_oldsa`), where the order is harmless
+//! either way; the rule is the same for every kernel.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::crypto::Secret;
 use crate::wire::consts::{ExchangeType, NotifyType, ProtocolId};
@@ -61,6 +78,14 @@ pub(super) fn refusal_notify(exchange: ExchangeType) -> NotifyType {
     }
 }
 
+/// Longest wait, after answering a peer's child rekey, before our new
+/// outbound SA goes in without the old child's DELETE: long enough for the
+/// peer to retransmit its request once if our answer was lost (first
+/// retransmissions come after 0.5 to 4 s in common implementations), short
+/// against any child lifetime. Until then the old outbound SA serves, which
+/// the peer keeps accepting until it deletes the old child.
+pub(super) const OUTBOUND_SWITCH_DELAY: Duration = Duration::from_secs(5);
+
 fn host_ts(addr: std::net::IpAddr) -> TrafficSelector {
     TrafficSelector::host(addr)
 }
@@ -68,7 +93,8 @@ fn host_ts(addr: std::net::IpAddr) -> TrafficSelector {
 impl Engine {
     /// Hands a negotiated child to the kernel; it is tracked as
     /// `Installing` until the kernel confirmed both SAs. `answer`: as
-    /// responder, our answer, held until then.
+    /// responder, our answer, held until then; with a responder's rekey
+    /// the outbound SA waits (see the module notes).
     pub(super) fn install_child(
         &mut self,
         now: Instant,
@@ -78,6 +104,8 @@ impl Engine {
         old_marked: bool,
     ) {
         let timeout = self.cfg.kernel_timeout;
+        let responder = answer.is_some();
+        let defer_out = responder && c.rekey_of.is_some();
         let Some(sa) = self.sas.get_mut(&h) else {
             return;
         };
@@ -107,12 +135,15 @@ impl Engine {
             expiring: false,
             collision: None,
             up: false,
+            policies: false,
             install: Some(Box::new(Install {
                 waiting: [None, None],
                 deadline: now + timeout,
                 answer,
+                responder,
                 rekey_of: c.rekey_of,
                 old_marked,
+                deferred_out: None,
             })),
         });
         let Ok(km) = km else {
@@ -162,7 +193,7 @@ impl Engine {
             in_i,
             encap.map(|(l, r)| (r, l)),
         )));
-        self.kernel_out.push_back(KernelRequest::AddSa(base(
+        let out = base(
             req_out,
             Direction::Outbound,
             c.spi_out,
@@ -171,10 +202,16 @@ impl Engine {
             out_e,
             out_i,
             encap,
-        )));
-        for r in [req_in, req_out] {
+        );
+        self.kernel_pending
+            .insert(req_in, (h, KernelPurpose::Install(c.spi_in)));
+        let mut deferred_out = None;
+        if defer_out {
+            deferred_out = Some(Box::new(out));
+        } else {
+            self.kernel_out.push_back(KernelRequest::AddSa(out));
             self.kernel_pending
-                .insert(r, (h, KernelPurpose::Install(c.spi_in)));
+                .insert(req_out, (h, KernelPurpose::Install(c.spi_in)));
         }
         if let Some(i) = self
             .sas
@@ -182,7 +219,52 @@ impl Engine {
             .and_then(|s| s.child_by_in(c.spi_in))
             .and_then(|c| c.install.as_deref_mut())
         {
-            i.waiting = [Some(req_in), Some(req_out)];
+            let out_waits = deferred_out.is_none().then_some(req_out);
+            i.waiting = [Some(req_in), out_waits];
+            i.deferred_out = deferred_out;
+        }
+    }
+
+    /// Adds the deferred outbound SA of child `spi_in` (a rekey we
+    /// answered): the old child's DELETE came, or the delay is over.
+    fn switch_outbound(&mut self, now: Instant, h: u64, spi_in: u32) {
+        let timeout = self.cfg.kernel_timeout;
+        let request = self.request_id();
+        let Some(i) = self
+            .sas
+            .get_mut(&h)
+            .and_then(|s| s.child_by_in(spi_in))
+            .and_then(|c| c.install.as_deref_mut())
+        else {
+            return;
+        };
+        let Some(mut out) = i.deferred_out.take() else {
+            return;
+        };
+        out.request = request;
+        i.waiting[1] = Some(request);
+        i.deadline = now + timeout;
+        self.kernel_out.push_back(KernelRequest::AddSa(*out));
+        self.kernel_pending
+            .insert(request, (h, KernelPurpose::Install(spi_in)));
+    }
+
+    /// Child `old` is about to go: a rekey of it we answered switches its
+    /// outbound SA now, before the old SAs are deleted.
+    pub(super) fn old_child_leaving(&mut self, now: Instant, h: u64, old: u32) {
+        let Some(sa) = self.sas.get(&h) else { return };
+        let waiting: Vec<u32> = sa
+            .children
+            .iter()
+            .filter(|c| {
+                c.install.as_ref().is_some_and(|i| {
+                    i.rekey_of == Some(old) && i.deferred_out.is_some() && i.waiting == [None, None]
+                })
+            })
+            .map(|c| c.spi_in)
+            .collect();
+        for spi_in in waiting {
+            self.switch_outbound(now, h, spi_in);
         }
     }
 
@@ -217,16 +299,27 @@ impl Engine {
         }
     }
 
-    /// Installs whose kernel answers are overdue count as refused.
+    /// Installs whose kernel answers are overdue count as refused;
+    /// deferred outbound SAs whose delay is over go in.
     pub(super) fn install_timeouts(&mut self, now: Instant, h: u64) {
         let Some(sa) = self.sas.get(&h) else { return };
-        let overdue: Vec<u32> = sa
+        let overdue: Vec<(u32, bool)> = sa
             .children
             .iter()
-            .filter(|c| c.install.as_ref().is_some_and(|i| i.deadline <= now))
-            .map(|c| c.spi_in)
+            .filter_map(|c| {
+                let i = c.install.as_ref().filter(|i| i.deadline <= now)?;
+                let switch = i.deferred_out.is_some() && i.waiting == [None, None];
+                Some((c.spi_in, switch))
+            })
             .collect();
-        for spi_in in overdue {
+        for (spi_in, switch) in overdue {
+            if switch {
+                log::info!(
+                    "CHILD_SA {spi_in:08x}: no DELETE of the old child within {OUTBOUND_SWITCH_DELAY:?}, switching outbound"
+                );
+                self.switch_outbound(now, h, spi_in);
+                continue;
+            }
             log::warn!(
                 "kernel did not confirm the SAs of CHILD_SA {spi_in:08x} within {:?}",
                 self.cfg.kernel_timeout
@@ -235,18 +328,22 @@ impl Engine {
         }
     }
 
-    /// Both SAs of child `spi_in` are in the kernel.
+    /// Every SA requested for child `spi_in` so far is in the kernel.
     fn install_done(&mut self, now: Instant, h: u64, spi_in: u32) {
         let Some(c) = self.sas.get_mut(&h).and_then(|s| s.child_by_in(spi_in)) else {
             return;
         };
-        let Some(inst) = c.install.take() else { return };
         if c.state != ChildState::Installing {
             // Deleted meanwhile (our rekey lost a collision): never up.
+            c.install = None;
             return;
         }
-        let responder = inst.answer.is_some();
-        if let Some(a) = inst.answer {
+        let Some(inst) = c.install.as_deref_mut() else {
+            return;
+        };
+        let (rekey_of, old_marked) = (inst.rekey_of, inst.old_marked);
+        let responder = inst.responder;
+        if let Some(a) = inst.answer.take() {
             if a.completes_auth {
                 self.complete_parked_auth(now, h);
             }
@@ -256,7 +353,7 @@ impl Engine {
                 // The peer got an error answer instead: no child; an IKE
                 // SA whose IKE_AUTH answer failed goes too.
                 self.drop_unannounced_child(h, spi_in);
-                if let Some(old) = inst.rekey_of.filter(|_| inst.old_marked) {
+                if let Some(old) = rekey_of.filter(|_| old_marked) {
                     self.restore_old_child(now, h, old);
                 }
                 if a.completes_auth {
@@ -265,68 +362,103 @@ impl Engine {
                 return;
             }
         }
-        self.child_up(now, h, spi_in, inst.rekey_of);
-        let Some(old) = inst.rekey_of else { return };
+        let Some(sa) = self.sas.get_mut(&h) else {
+            return;
+        };
+        let old_alive = rekey_of.is_some_and(|o| sa.children.iter().any(|c| c.spi_in == o));
+        let Some(inst) = sa
+            .child_by_in(spi_in)
+            .and_then(|c| c.install.as_deref_mut())
+        else {
+            return;
+        };
+        if inst.deferred_out.is_some() {
+            // Our answer to the peer's rekey is out; the policies pass to
+            // the new child now, and our outbound SA waits for the peer.
+            inst.deadline = now + OUTBOUND_SWITCH_DELAY;
+            self.take_policies(h, spi_in);
+            if !old_alive {
+                self.switch_outbound(now, h, spi_in);
+            }
+            return;
+        }
+        if let Some(c) = self.sas.get_mut(&h).and_then(|s| s.child_by_in(spi_in)) {
+            c.install = None;
+        }
+        self.child_up(now, h, spi_in, rekey_of);
+        let Some(old) = rekey_of else { return };
         if responder {
             // We answered the peer's rekey: it deletes the old child.
             self.after_peer_rekeyed_child(h, old);
-        } else if inst.old_marked {
+        } else if old_marked {
             self.queue(now, h, Task::DeleteChild(old));
+        }
+    }
+
+    /// Takes child `spi_in`'s references on its selectors, adding the
+    /// kernel policies of pairs no other child uses yet.
+    fn take_policies(&mut self, h: u64, spi_in: u32) {
+        let Some(sa) = self.sas.get_mut(&h) else {
+            return;
+        };
+        let (lip, rip, trap) = (sa.local.ip(), sa.remote.ip(), sa.policy.trap);
+        let Some(c) = sa.child_by_in(spi_in) else {
+            return;
+        };
+        // Trap policies are in the kernel already and stay there.
+        if c.policies || trap {
+            return;
+        }
+        c.policies = true;
+        let (local_ts, remote_ts, mode) = (c.local_ts.clone(), c.remote_ts.clone(), c.mode);
+        for l in &local_ts {
+            for r in &remote_ts {
+                let n = self.policy_refs.entry((*l, *r)).or_insert(0);
+                *n += 1;
+                if *n > 1 {
+                    continue;
+                }
+                for direction in [Direction::Outbound, Direction::Inbound] {
+                    let request = self.request_id();
+                    self.kernel_out
+                        .push_back(KernelRequest::AddPolicy(PolicyParams {
+                            request,
+                            direction,
+                            local_ts: *l,
+                            remote_ts: *r,
+                            mode,
+                            local: lip,
+                            remote: rip,
+                        }));
+                }
+            }
         }
     }
 
     /// The child is in the kernel: add its policies, report it up.
     fn child_up(&mut self, now: Instant, h: u64, spi_in: u32, rekey_of: Option<u32>) {
-        let mut rng_deadline = None;
-        if let Some(sa) = self.sas.get(&h) {
-            let lt = sa.policy.child_lifetime;
-            rng_deadline = Some(rekey_deadline(self.rng.as_mut(), now, &lt));
-        }
+        let Some(lt) = self.sas.get(&h).map(|s| s.policy.child_lifetime) else {
+            return;
+        };
+        let rekey_at = rekey_deadline(self.rng.as_mut(), now, &lt);
+        self.take_policies(h, spi_in);
         let Some(sa) = self.sas.get_mut(&h) else {
             return;
         };
-        let (lip, rip, trap) = (sa.local.ip(), sa.remote.ip(), sa.policy.trap);
         let name = sa.policy.name.clone();
         let Some(c) = sa.child_by_in(spi_in) else {
             return;
         };
         c.state = ChildState::Installed;
         c.up = true;
-        c.rekey_at = rng_deadline;
-        let c = c.clone();
-        // Trap policies are in the kernel already and stay there; the
-        // others come with the first child that uses them.
-        if !trap {
-            for l in &c.local_ts {
-                for r in &c.remote_ts {
-                    let n = self.policy_refs.entry((*l, *r)).or_insert(0);
-                    *n += 1;
-                    if *n > 1 {
-                        continue;
-                    }
-                    for direction in [Direction::Outbound, Direction::Inbound] {
-                        let request = self.request_id();
-                        self.kernel_out
-                            .push_back(KernelRequest::AddPolicy(PolicyParams {
-                                request,
-                                direction,
-                                local_ts: *l,
-                                remote_ts: *r,
-                                mode: c.mode,
-                                local: lip,
-                                remote: rip,
-                            }));
-                    }
-                }
-            }
-        }
+        c.rekey_at = Some(rekey_at);
         self.events.push_back(Event::ChildUp {
             ike: IkeSaId(h),
             policy: name,
             spi_in: c.spi_in,
             spi_out: c.spi_out,
-            local_ts: c.local_ts,
-            remote_ts: c.remote_ts,
+            local_ts: c.local_ts.clone(),
+            remote_ts: c.remote_ts.clone(),
             mode: c.mode,
             suite: c.suite,
         });
@@ -369,8 +501,10 @@ impl Engine {
                 }
             }
             None => {
-                // Initiator: the peer has it; the DELETE exchange removes
-                // it on both sides (and our SAs when answered).
+                // We answered already (as responder of a rekey whose
+                // outbound SA was deferred) or are the initiator: the peer
+                // has it; the DELETE exchange removes it on both sides
+                // (and our SAs when answered).
                 self.failed_event(h, FailReason::Kernel);
                 self.queue(now, h, Task::DeleteChild(spi_in));
             }

@@ -71,7 +71,7 @@ pub(crate) fn delete_child_requests(
         dst: sa.remote.ip(),
     });
     // Trap policies stay; a child that never came up added none.
-    if sa.policy.trap || !c.up {
+    if sa.policy.trap || !c.policies {
         return;
     }
     for l in &c.local_ts {
@@ -114,7 +114,16 @@ impl Engine {
 
     /// Removes a child from the SA and its SAs from the kernel. Policies go
     /// too unless another child of this IKE SA still covers the same pair.
-    pub(super) fn child_gone(&mut self, h: u64, spi_in: u32, reason: DownReason, kernel: bool) {
+    pub(super) fn child_gone(
+        &mut self,
+        now: Instant,
+        h: u64,
+        spi_in: u32,
+        reason: DownReason,
+        kernel: bool,
+    ) {
+        // A rekey of it we answered gets its outbound SA first (issue 20).
+        self.old_child_leaving(now, h, spi_in);
         let Some(sa) = self.sas.get_mut(&h) else {
             return;
         };

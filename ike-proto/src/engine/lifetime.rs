@@ -149,7 +149,7 @@ impl Engine {
             };
             if c.expiring {
                 // The DELETE exchange did not finish in time: drop it here.
-                self.child_gone(h, spi, DownReason::Expired, true);
+                self.child_gone(now, h, spi, DownReason::Expired, true);
             } else {
                 // Hard lifetime: the kernel drops its SAs by itself; the
                 // DELETE exchange tells the peer and removes what is left.

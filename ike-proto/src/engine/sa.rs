@@ -78,10 +78,12 @@ pub(crate) struct Child {
     /// The peer rekeyed this child while our own rekey of it was still
     /// waiting for its SPI; moved into our request when that goes out.
     pub collision: Option<Box<Collision>>,
-    /// `ChildUp` was reported and the kernel policies were added (they
-    /// hold a reference in `policy_refs`): only such a child is reported
-    /// down, and only its removal releases policies.
+    /// `ChildUp` was reported: only such a child is reported down.
     pub up: bool,
+    /// It holds a reference on its selectors in `policy_refs` (the kernel
+    /// policies were added with the first such child): its removal
+    /// releases them.
+    pub policies: bool,
     /// While `Installing`: the kernel answers still awaited.
     pub install: Option<Box<Install>>,
 }
@@ -99,6 +101,8 @@ pub(crate) struct Install {
     pub deadline: Instant,
     /// Responder: the answer that goes out once both SAs are in.
     pub answer: Option<HeldAnswer>,
+    /// We are the responder of the exchange that created the child.
+    pub responder: bool,
     /// The child this one replaces (REKEY_SA).
     pub rekey_of: Option<u32>,
     /// The old child was marked `Rekeyed` for this exchange, so that no
@@ -107,6 +111,10 @@ pub(crate) struct Install {
     /// also delete it once the new one is in. False when a simultaneous
     /// rekey (RFC 7296 2.8.1) decides its fate.
     pub old_marked: bool,
+    /// Responder of a child rekey (issue 20): the new outbound SA, added
+    /// only once the old child's DELETE arrived or `OUTBOUND_SWITCH_DELAY`
+    /// after our answer, whichever comes first (see `install.rs`).
+    pub deferred_out: Option<Box<super::api::SaParams>>,
 }
 
 /// A responder answer held until the kernel confirmed the child's SAs.
@@ -392,10 +400,15 @@ impl IkeSa {
                 .any(|(_, t)| *t == Task::RekeyChild(spi_in))
     }
 
-    /// A child waits for the kernel: the IKE SA must not be rekeyed
-    /// meanwhile (the kernel answers name the child by this SA's handle).
+    /// A child waits for the kernel's answer: the IKE SA must not be
+    /// rekeyed meanwhile (the answers name the child by this SA's handle).
+    /// A deferred outbound SA (issue 20) moves with the child.
     pub(crate) fn installing(&self) -> bool {
-        self.children.iter().any(|c| c.install.is_some())
+        self.children.iter().any(|c| {
+            c.install
+                .as_ref()
+                .is_some_and(|i| i.waiting != [None, None])
+        })
     }
 
     /// A rekey of the IKE SA is outstanding.

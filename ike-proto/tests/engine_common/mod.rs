@@ -179,6 +179,21 @@ pub struct Pair {
     pub kernel_delay: Duration,
     /// Kernel answers due later, keyed like `flight`.
     kernel_later: BTreeMap<(Instant, u64), (Side, KernelEvent)>,
+    /// Every kernel request, in order: when, by whom, what (see `kreq`).
+    pub kernel_log: Vec<(Duration, Side, String)>,
+}
+
+/// A kernel request in short: "UPDATE 1234", "ADD 1234", "DELETE 1234",
+/// "GETSPI", "SPDADD", "SPDDELETE" (SPIs in hex).
+pub fn kreq(r: &KernelRequest) -> String {
+    match r {
+        KernelRequest::AllocateSpi { .. } => "GETSPI".into(),
+        KernelRequest::UpdateSa(p) => format!("UPDATE {:x}", p.spi),
+        KernelRequest::AddSa(p) => format!("ADD {:x}", p.spi),
+        KernelRequest::DeleteSa { spi, .. } => format!("DELETE {spi:x}"),
+        KernelRequest::AddPolicy(_) => "SPDADD".into(),
+        KernelRequest::DeletePolicy { .. } => "SPDDELETE".into(),
+    }
 }
 
 /// One datagram on the simulated wire: sent by `side`, or delivered to it.
@@ -277,6 +292,7 @@ impl Pair {
             trace: None,
             kernel_delay: Duration::ZERO,
             kernel_later: BTreeMap::new(),
+            kernel_log: Vec::new(),
         }
     }
 
@@ -349,6 +365,10 @@ impl Pair {
                         break;
                     };
                     work = true;
+                    let line = kreq(&req);
+                    let at = self.now - self.start;
+                    self.kernel_log.push((at, s, line));
+                    let n = self.node(s);
                     if let Some(ev) = n.kernel.process(req) {
                         let install = matches!(
                             ev,
