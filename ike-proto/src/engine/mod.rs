@@ -56,7 +56,9 @@
 //!   IKE SA rekey (a CREATE_CHILD_SA of its own).
 //! - `exchange`: protected messages (window, cached answers, reassembly,
 //!   dispatch); `lifetime`: retransmission, timeouts, rekeys, expiry, DPD.
-//! - `kernel`: CHILD_SA installation, kernel policies and kernel events.
+//! - `kernel`: SPIs, parked answers, kernel policies and kernel events;
+//!   `install`: a CHILD_SA's SAs into the kernel, answered and reported
+//!   only once the kernel confirmed them (and the rekey install order).
 //! - `inspect`: read-only snapshots for `ike-ctl`.
 //! - `proposal`: offers and selection; `ts`: traffic selectors.
 //! - `codec`: protected messages and fragments; `reassembly`.
