@@ -177,3 +177,32 @@ fn responder_rekey_during_an_ike_sa_rekey_keeps_its_deferred_outbound() {
     assert_eq!(only_child(&p, Side::B), (new_out, new_in));
     assert_mirrored(&p);
 }
+
+/// `ike-ctl rekey` on the side that responded to the IKE SA: a child rekey
+/// and an IKE SA rekey at once, with a kernel that answers a little later
+/// (as the broker does): both go through, nothing is refused.
+#[test]
+fn child_and_ike_sa_rekey_at_once_with_a_slow_kernel() {
+    for delay_ms in [0, 1, 5, 30] {
+        let mut p = Pair::psk();
+        p.kernel_delay = Duration::from_millis(delay_ms);
+        p.initiate();
+        p.run_for(Duration::from_secs(3));
+        // B, the IKE SA's responder, rekeys everything.
+        let ike = p.b.engine.established()[0];
+        let (b_in, _) = only_child(&p, Side::B);
+        p.rekey_child(Side::B, ike, b_in);
+        p.command(Side::B, Command::RekeyIke { ike });
+        p.run_for(Duration::from_secs(8));
+        let failed: Vec<&Event> =
+            p.a.events
+                .iter()
+                .chain(&p.b.events)
+                .filter(|e| matches!(e, Event::Failed { .. }))
+                .collect();
+        assert!(failed.is_empty(), "delay {delay_ms} ms: {failed:?}");
+        assert_ne!(p.b.engine.established()[0], ike, "delay {delay_ms} ms");
+        assert_ne!(only_child(&p, Side::B).0, b_in);
+        assert_mirrored(&p);
+    }
+}
