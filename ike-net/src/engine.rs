@@ -620,6 +620,235 @@ mod tests {
         assert!(out.transmits.is_empty());
     }
 
+    /// The policy "tun" of `config()` seen from the peer: the mirror
+    /// image, as a passive responder (without the AH policy).
+    fn peer_config() -> Config {
+        let mut c = config();
+        c.policies.truncate(1);
+        let p = &mut c.policies[0];
+        p.mode = PolicyMode::Passive;
+        p.local = Some("127.0.0.2".parse().unwrap());
+        p.peer = Some(IpNet::host("127.0.0.1".parse().unwrap()));
+        let f = &mut p.flows[0];
+        std::mem::swap(&mut f.src, &mut f.dst);
+        c
+    }
+
+    /// A broker that answers at once: SPIs from 0x1000 on, every other
+    /// request done, except SA installs while `refuse_sa` (ENOSPC, as a
+    /// full SA table would answer).
+    struct Broker {
+        next_spi: u32,
+        refuse_sa: bool,
+    }
+
+    impl Broker {
+        fn answer(&mut self, reqs: Vec<NetToPfkey>) -> Vec<PfkeyToNet> {
+            use ike_ipc::msg::pfkey::{KernelError, KernelReply, KernelRequest as Req};
+            reqs.into_iter()
+                .map(|NetToPfkey::Request { id, req }| {
+                    let result = match req {
+                        Req::GetSpi { .. } => {
+                            self.next_spi += 1;
+                            Ok(KernelReply::Spi(self.next_spi))
+                        }
+                        Req::AddSa(_) | Req::UpdateSa(_) if self.refuse_sa => {
+                            Err(KernelError::Kernel(28))
+                        }
+                        _ => Ok(KernelReply::Done),
+                    };
+                    PfkeyToNet::Reply { id, result }
+                })
+                .collect()
+        }
+    }
+
+    fn is_install(req: &ike_ipc::msg::pfkey::KernelRequest) -> bool {
+        use ike_ipc::msg::pfkey::KernelRequest as Req;
+        matches!(req, Req::AddSa(_) | Req::UpdateSa(_))
+    }
+
+    /// The ike-net initiator `a` and responder `b`, with their brokers.
+    struct Glue {
+        now: Instant,
+        a: Engine,
+        b: Engine,
+        broker_a: Broker,
+        broker_b: Broker,
+        /// B's SA installs not answered yet (while `hold_b`).
+        held_b: Vec<NetToPfkey>,
+        hold_b: bool,
+        events_a: Vec<String>,
+        events_b: Vec<String>,
+        /// IKE datagrams B sent.
+        sent_b: usize,
+    }
+
+    impl Glue {
+        fn new() -> Glue {
+            let now = Instant::now();
+            let sa = sock("127.0.0.1:500", false);
+            let sb = sock("127.0.0.2:500", false);
+            Glue {
+                now,
+                a: Engine::new(config(), &[sa], now),
+                b: Engine::new(peer_config(), &[sb], now),
+                broker_a: Broker {
+                    next_spi: 0xa000,
+                    refuse_sa: false,
+                },
+                broker_b: Broker {
+                    next_spi: 0xb000,
+                    refuse_sa: false,
+                },
+                held_b: Vec::new(),
+                hold_b: false,
+                events_a: Vec::new(),
+                events_b: Vec::new(),
+                sent_b: 0,
+            }
+        }
+
+        /// Runs until neither side has anything left to send or answer.
+        fn run(&mut self, first_a: Outputs, first_b: Outputs) {
+            let (mut oa, mut ob) = (vec![first_a], vec![first_b]);
+            while !oa.is_empty() || !ob.is_empty() {
+                let now = self.now;
+                for o in std::mem::take(&mut oa) {
+                    self.events_a.extend(o.events);
+                    for r in self.broker_a.answer(o.kernel) {
+                        oa.push(self.a.on_kernel(now, r));
+                    }
+                    for t in o.transmits {
+                        ob.push(self.b.on_datagram(now, 0, t.to, t.from, &t.bytes));
+                    }
+                }
+                for o in std::mem::take(&mut ob) {
+                    self.events_b.extend(o.events);
+                    self.sent_b += o.transmits.len();
+                    let (held, now_answered): (Vec<_>, Vec<_>) =
+                        o.kernel
+                            .into_iter()
+                            .partition(|NetToPfkey::Request { req, .. }| {
+                                self.hold_b && is_install(req)
+                            });
+                    self.held_b.extend(held);
+                    for r in self.broker_b.answer(now_answered) {
+                        ob.push(self.b.on_kernel(now, r));
+                    }
+                    for t in o.transmits {
+                        oa.push(self.a.on_datagram(now, 0, t.to, t.from, &t.bytes));
+                    }
+                }
+            }
+        }
+
+        fn start(&mut self) {
+            let now = self.now;
+            let ob = self.b.on_kernel(now, PfkeyToNet::Ready(Default::default()));
+            let oa = self.a.on_kernel(now, PfkeyToNet::Ready(Default::default()));
+            self.run(oa, ob);
+        }
+
+        fn release_b(&mut self) {
+            self.hold_b = false;
+            let now = self.now;
+            let held = std::mem::take(&mut self.held_b);
+            let outs = self
+                .broker_b
+                .answer(held)
+                .into_iter()
+                .map(|r| self.b.on_kernel(now, r))
+                .collect::<Vec<_>>();
+            for o in outs {
+                self.run(Outputs::default(), o);
+            }
+        }
+
+        fn count(events: &[String], what: &str) -> usize {
+            events.iter().filter(|e| e.contains(what)).count()
+        }
+    }
+
+    #[test]
+    fn the_responder_answers_after_the_broker_confirmed_both_sas() {
+        let mut g = Glue::new();
+        g.hold_b = true;
+        g.start();
+        // B answered IKE_SA_INIT only; its UPDATE and ADD wait.
+        assert_eq!(g.sent_b, 1);
+        assert_eq!(g.held_b.len(), 2, "{:?}", g.held_b);
+        assert_eq!(Glue::count(&g.events_a, "IKE SA"), 0);
+        g.release_b();
+        assert_eq!(g.sent_b, 2);
+        assert_eq!(
+            Glue::count(&g.events_a, "CHILD SA up"),
+            1,
+            "{:?}",
+            g.events_a
+        );
+        assert_eq!(
+            Glue::count(&g.events_b, "CHILD SA up"),
+            1,
+            "{:?}",
+            g.events_b
+        );
+        assert_eq!(g.b.sa_counts(), (1, 1));
+    }
+
+    #[test]
+    fn a_broker_refusal_becomes_an_error_answer_and_the_ike_sa_stays() {
+        let mut g = Glue::new();
+        g.broker_b.refuse_sa = true;
+        g.start();
+        assert_eq!(
+            Glue::count(&g.events_a, "up: policy tun"),
+            1,
+            "{:?}",
+            g.events_a
+        );
+        assert_eq!(
+            Glue::count(&g.events_b, "up: policy tun"),
+            1,
+            "{:?}",
+            g.events_b
+        );
+        assert_eq!(Glue::count(&g.events_a, "CHILD SA up"), 0);
+        assert_eq!(Glue::count(&g.events_b, "CHILD SA up"), 0);
+        assert_eq!(Glue::count(&g.events_b, "Kernel"), 1, "{:?}", g.events_b);
+        assert_eq!(
+            Glue::count(&g.events_a, "NoProposalChosen"),
+            1,
+            "{:?}",
+            g.events_a
+        );
+        assert_eq!(g.a.sa_counts(), (1, 0));
+        assert_eq!(g.b.sa_counts(), (1, 0));
+    }
+
+    #[test]
+    fn an_initiator_whose_broker_refuses_deletes_the_child() {
+        let mut g = Glue::new();
+        g.broker_a.refuse_sa = true;
+        g.start();
+        assert_eq!(
+            Glue::count(&g.events_a, "CHILD SA up"),
+            0,
+            "{:?}",
+            g.events_a
+        );
+        assert_eq!(Glue::count(&g.events_a, "Kernel"), 1, "{:?}", g.events_a);
+        assert_eq!(Glue::count(&g.events_b, "CHILD SA up"), 1);
+        assert_eq!(
+            Glue::count(&g.events_b, "DeletedByPeer"),
+            1,
+            "{:?}",
+            g.events_b
+        );
+        assert_eq!(g.a.sa_counts(), (1, 0));
+        assert_eq!(g.b.sa_counts(), (1, 0));
+    }
+
     #[test]
     fn commands_name_unknown_and_unserved_policies() {
         let now = Instant::now();

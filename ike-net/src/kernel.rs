@@ -83,6 +83,36 @@ pub struct KernelMap {
     pub linux_fwd: bool,
 }
 
+/// The triggering packet's selectors for an ACQUIRE, as far as the kernel
+/// tells them (RFC 7296 2.9 wants them first in TSi/TSr).
+///
+/// PF_KEY ACQUIRE carries the SA's endpoints, not the packet's addresses
+/// (Linux af_key sends the template's addresses; FreeBSD and OpenBSD
+/// those of the SA index), and the policy's selectors only by SPDGET or
+/// ASKPOLICY. So the packet is known only where the two coincide: in
+/// transport mode the endpoints are the packet's addresses, and a policy
+/// naming one address on each side names the packet's. Anything else
+/// would only repeat the policy's selectors, which go after it anyway.
+/// Protocol and ports come from the policy when it has them.
+fn packet_selectors(
+    local: IpAddr,
+    peer: IpAddr,
+    policy: Option<Selectors>,
+    transport: bool,
+) -> (Option<TrafficSelector>, Option<TrafficSelector>) {
+    let (proto, sport, dport) =
+        policy.map_or((None, None, None), |s| (s.proto, s.src_port, s.dst_port));
+    let (src, dst) = match policy {
+        _ if transport => (IpNet::host(local), IpNet::host(peer)),
+        Some(s) if s.src.is_host() && s.dst.is_host() => (s.src, s.dst),
+        _ => return (None, None),
+    };
+    (
+        Some(super::policy::selector(&src, proto, sport)),
+        Some(super::policy::selector(&dst, proto, dport)),
+    )
+}
+
 /// Something the engine asked for that cannot be expressed to the kernel.
 fn unsupported(what: &str) -> String {
     format!("kernel request not expressible in PF_KEY: {what}")
@@ -436,17 +466,16 @@ impl KernelMap {
                 src,
                 dst,
                 policy,
+                mode,
                 ..
             }) => {
                 // The kernel's src/dst are the tunnel ends: ours, the peer's.
                 self.acquires.insert((src, dst), seq);
-                let (packet_src, packet_dst) = match policy {
-                    Some(sel) => (
-                        Some(super::policy::selector(&sel.src, sel.proto, sel.src_port)),
-                        Some(super::policy::selector(&sel.dst, sel.proto, sel.dst_port)),
-                    ),
-                    None => (None, None),
+                let transport = match mode {
+                    Some(m) => m == Encapsulation::Transport,
+                    None => self.mode_for(src, dst) == Mode::Transport,
                 };
+                let (packet_src, packet_dst) = packet_selectors(src, dst, policy, transport);
                 vec![KernelEvent::Acquire {
                     local: src,
                     remote: dst,
@@ -916,6 +945,43 @@ mod tests {
     }
 
     #[test]
+    fn acquire_packet_selectors_only_where_the_kernel_names_the_packet() {
+        let sel = |src: IpNet, dst: IpNet| Selectors {
+            src,
+            dst,
+            proto: Some(6),
+            src_port: None,
+            dst_port: Some(443),
+        };
+        let (l, p) = (ip("192.0.2.1"), ip("192.0.2.2"));
+        let subnet = IpNet::new(ip("10.1.0.0"), 16).unwrap();
+        let host = IpNet::host(ip("10.2.0.1"));
+        // Tunnel, subnet: unknown.
+        assert_eq!(
+            packet_selectors(l, p, Some(sel(subnet, host)), false),
+            (None, None)
+        );
+        // Tunnel, one address each side: those, with protocol and port.
+        let (s, d) = packet_selectors(l, p, Some(sel(IpNet::host(ip("10.1.0.7")), host)), false);
+        let (s, d) = (s.unwrap(), d.unwrap());
+        assert_eq!(
+            (s.start, s.end, s.protocol),
+            (ip("10.1.0.7"), ip("10.1.0.7"), 6)
+        );
+        assert_eq!(
+            (d.start, d.start_port, d.end_port),
+            (ip("10.2.0.1"), 443, 443)
+        );
+        // Transport: the endpoints are the packet's addresses.
+        let (s, d) = packet_selectors(l, p, Some(sel(subnet, host)), true);
+        let (s, d) = (s.unwrap(), d.unwrap());
+        assert_eq!((s.start, s.end), (l, l));
+        assert_eq!((d.start, d.end, d.start_port), (p, p, 443));
+        let (s, _) = packet_selectors(l, p, None, true);
+        assert_eq!(s.unwrap().protocol, 0);
+    }
+
+    #[test]
     fn acquire_becomes_an_engine_acquire_and_its_seq_is_echoed() {
         let mut k = KernelMap::new();
         let ev = k.reply(PfkeyToNet::Event(pk::KernelEvent::Acquire {
@@ -933,15 +999,16 @@ mod tests {
             mode: None,
             reqid: 0,
         }));
+        // A tunnel policy with a subnet: the packet's addresses are not
+        // known, and the policy's selectors are not passed off as them.
         match &ev[..] {
             [KernelEvent::Acquire {
                 local,
                 remote,
-                packet_dst: Some(d),
-                ..
+                packet_src: None,
+                packet_dst: None,
             }] => {
                 assert_eq!((*local, *remote), (ip("127.0.0.1"), ip("127.0.0.2")));
-                assert_eq!(d.start, ip("10.2.0.1"));
             }
             other => panic!("{other:?}"),
         }

@@ -61,6 +61,7 @@ fn ike_status(s: IkeStatus) -> &'static str {
 
 fn child_status(s: ChildStatus) -> &'static str {
     match s {
+        ChildStatus::Installing => "installing",
         ChildStatus::Installed => "installed",
         ChildStatus::Rekeying => "rekeying",
         ChildStatus::Rekeyed => "rekeyed",

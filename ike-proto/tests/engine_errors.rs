@@ -271,25 +271,19 @@ fn garbage_never_creates_state() {
 }
 
 #[test]
-fn kernel_refusal_tears_the_child_down() {
+fn kernel_refusal_refuses_the_child_not_the_ike_sa() {
     let mut p = Pair::psk();
     p.b.kernel.refuse = true;
     p.initiate();
     p.run_for(Duration::from_secs(3));
+    assert_eq!(ike_up(&p.a.events), 1);
     assert_eq!(ike_up(&p.b.events), 1);
-    assert!(p.b.events.iter().any(|e| matches!(
-        e,
-        Event::ChildDown {
-            reason: DownReason::KernelRefused,
-            ..
-        }
-    )));
-    // B deleted the child with the peer: A has no SAs left either.
-    assert!(
-        p.a.kernel.installed().is_empty(),
-        "{:?}",
-        p.a.kernel.sas.keys()
-    );
+    // B never announced the child: A never had it.
+    assert_eq!(child_up(&p.a.events) + child_up(&p.b.events), 0);
+    assert!(failed_with(&p.b.events, FailReason::Kernel));
+    assert!(failed_with(&p.a.events, FailReason::NoProposalChosen));
+    assert!(p.a.kernel.sas.is_empty(), "{:?}", p.a.kernel.sas.keys());
+    assert!(p.b.kernel.sas.is_empty(), "{:?}", p.b.kernel.sas.keys());
     assert!(p.a.engine.children(p.a.engine.established()[0]).is_empty());
 }
 

@@ -27,6 +27,15 @@ fn most_come_up(what: &str, n: u64, mut run: impl FnMut(u64) -> bool) {
     eprintln!("{what}: {up} of {n} runs established, the rest gave up cleanly");
 }
 
+/// Every other seed, the kernels confirm SA installs late (up to 0.4 s),
+/// so that answers held for the kernel meet retransmissions, deletes and
+/// rekeys (issue 12).
+fn slow_kernel(p: &mut Pair, seed: u64) {
+    if seed % 2 == 1 {
+        p.kernel_delay = Duration::from_millis(seed % 400);
+    }
+}
+
 /// With `window` > 1 (RFC 7296 2.3) on both sides, A starts childless and
 /// then creates three children at once; every child is then rekeyed by A
 /// together.
@@ -61,6 +70,7 @@ fn one_run_with(seed: u64, window: u32, fragments: bool) -> bool {
         cb.fragment_mtu = 512;
     }
     let mut p = Pair::new(ca, cb, seed);
+    slow_kernel(&mut p, seed);
     p.set_network(0.3, 0.3, 0.3);
     p.initiate();
     p.run_for(Duration::from_secs(4));
@@ -193,6 +203,7 @@ fn lossy_network_with_fragments_and_nat() {
         ca.fragment_mtu = 512;
         cb.fragment_mtu = 512;
         let mut p = Pair::new(ca, cb, 50_000 + seed);
+        slow_kernel(&mut p, seed);
         p.nat_a = Some("203.0.113.9:40000".parse().unwrap());
         p.set_network(0.3, 0.3, 0.3);
         p.initiate();
@@ -253,6 +264,7 @@ fn frequent_rekeys(base: u64, window: u32) {
         ca.window = window;
         cb.window = window;
         let mut p = Pair::new(ca, cb, base + seed);
+        slow_kernel(&mut p, seed);
         p.initiate();
         p.run_for(Duration::from_secs(5));
         // Three children created at once (one without a window).
@@ -313,6 +325,7 @@ fn lossy_network_with_both_sides_initiating() {
             pol.dpd_interval = Some(Duration::from_secs(10));
         }
         let mut p = Pair::new(config(pa), config(pb), 120_000 + seed);
+        slow_kernel(&mut p, seed);
         p.set_network(0.3, 0.3, 0.3);
         let now = p.now;
         p.a.engine.start(now);

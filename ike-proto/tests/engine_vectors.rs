@@ -480,14 +480,22 @@ fn responder_accepts_recorded_initiator_gcm_with_rekeys() {
     b.feed(b4500, a4500, &marker(&msg(GCM, 5)));
     assert!(b.script.is_empty());
     b.check_child(&kk, "CHILD_SA 2", "SPI_A_to_B", "i", false);
+    // Issue 20: our new outbound SA waits for the old child's DELETE.
+    let new_out = spi32(&k(&kk, "CHILD_SA 2", "SPI_B_to_A"));
+    assert!(!b.sas.contains_key(&new_out));
+    assert!(!b
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::ChildRekeyed { .. })));
+
+    // DELETE of the old child (07): the new outbound SA goes in, both
+    // halves of the old one leave the kernel.
+    b.feed(b4500, a4500, &marker(&msg(GCM, 7)));
     b.check_child(&kk, "CHILD_SA 2", "SPI_B_to_A", "r", false);
     assert!(b
         .events
         .iter()
         .any(|e| matches!(e, Event::ChildRekeyed { .. })));
-
-    // DELETE of the old child (07): both halves leave the kernel.
-    b.feed(b4500, a4500, &marker(&msg(GCM, 7)));
     assert!(b.deleted_child(&kk, "CHILD_SA 1", "SPI_A_to_B"));
     assert!(b.deleted_child(&kk, "CHILD_SA 1", "SPI_B_to_A"));
 

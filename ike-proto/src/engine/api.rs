@@ -238,6 +238,10 @@ pub enum FailReason {
     /// or certificates than a message holds, or a fragment MTU too small
     /// for any fragment): the exchange was abandoned, the reason logged.
     Unencodable,
+    /// The kernel refused a CHILD_SA's SAs, or did not confirm them within
+    /// `Config::kernel_timeout`: the child was refused (responder) or
+    /// deleted with the peer (initiator).
+    Kernel,
 }
 
 /// Something worth logging or showing in `ike-ctl`.
@@ -260,7 +264,7 @@ pub enum Event {
         policy: String,
         reason: DownReason,
     },
-    /// A CHILD_SA is established and its SAs were handed to the kernel.
+    /// A CHILD_SA is established: the kernel confirmed both of its SAs.
     ChildUp {
         ike: IkeSaId,
         policy: String,
@@ -298,6 +302,8 @@ pub enum Event {
 /// State of a CHILD_SA, for display.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ChildStatus {
+    /// Negotiated; the kernel has not confirmed both SAs yet.
+    Installing,
     Installed,
     /// Our rekey of it is in flight.
     Rekeying,

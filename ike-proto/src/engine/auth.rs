@@ -197,12 +197,7 @@ impl Engine {
         payloads.extend(super::window::announcement(self.cfg.window));
         sa.recv.set_size(self.cfg.window);
         let child = spi_in.map(|spi| {
-            let (mut local_ts, mut remote_ts) = (policy.local_ts.clone(), policy.peer_ts.clone());
-            if let Some((src, dst)) = auth.packet_ts {
-                // RFC 7296 2.9: the packet's own selectors go first.
-                local_ts.insert(0, src);
-                remote_ts.insert(0, dst);
-            }
+            let (local_ts, remote_ts) = first_child_selectors(&policy, auth.packet_ts);
             ChildReq {
                 spi_in: spi,
                 offer: proposal::child_offer(&policy.child_proposals, spi, false),
@@ -310,7 +305,7 @@ impl Engine {
                     we_initiated: true,
                     rekey_of: None,
                 };
-                self.install_child(now, h, inst);
+                self.install_child(now, h, inst, None, false);
             }
             Err(reason) => {
                 self.child_failed(h, req.spi_in, reason);
@@ -530,6 +525,7 @@ impl Engine {
                         nr,
                         ke_public: None,
                         rekey_of: None,
+                        old_marked: false,
                     },
                     completes_auth: true,
                 });
@@ -583,6 +579,25 @@ impl Engine {
         self.failed_event(h, reason);
         self.remove_sa(h, DownReason::Failed);
     }
+}
+
+/// TSi and TSr of the first child (RFC 7296 2.9): the triggering
+/// packet's selectors first, if the kernel told them (ACQUIRE), then the
+/// policy's. A packet pair that only repeats the policy's first pair is
+/// not sent twice: it says nothing more about the packet.
+pub(super) fn first_child_selectors(
+    policy: &Policy,
+    packet: Option<(TrafficSelector, TrafficSelector)>,
+) -> (Vec<TrafficSelector>, Vec<TrafficSelector>) {
+    let (mut local_ts, mut remote_ts) = (policy.local_ts.clone(), policy.peer_ts.clone());
+    if let Some((src, dst)) = packet {
+        let repeat = local_ts.first() == Some(&src) && remote_ts.first() == Some(&dst);
+        if !repeat {
+            local_ts.insert(0, src);
+            remote_ts.insert(0, dst);
+        }
+    }
+    (local_ts, remote_ts)
 }
 
 impl super::sa::AuthCtx {
@@ -683,4 +698,49 @@ pub(super) fn child_from_response(
         _ => return Err(FailReason::NoProposalChosen),
     };
     Ok((suite, spi_out, local_ts, remote_ts, mode))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net(s: &str, len: u8) -> TrafficSelector {
+        TrafficSelector::prefix(s.parse().unwrap(), len).unwrap()
+    }
+
+    fn policy() -> Policy {
+        let mut p = Policy::new(
+            "p",
+            "192.0.2.1".parse().unwrap(),
+            "192.0.2.2".parse().unwrap(),
+            b"k",
+        );
+        p.local_ts = vec![net("10.1.0.0", 24)];
+        p.peer_ts = vec![net("10.2.0.0", 24)];
+        p
+    }
+
+    #[test]
+    fn the_triggering_packet_goes_first_then_the_policy() {
+        let p = policy();
+        let (src, dst) = (net("10.1.0.5", 32), net("10.2.0.9", 32));
+        let (l, r) = first_child_selectors(&p, Some((src, dst)));
+        assert_eq!(l, vec![src, net("10.1.0.0", 24)]);
+        assert_eq!(r, vec![dst, net("10.2.0.0", 24)]);
+        // Without a packet: the policy alone.
+        assert_eq!(
+            first_child_selectors(&p, None),
+            (p.local_ts.clone(), p.peer_ts.clone())
+        );
+    }
+
+    #[test]
+    fn a_packet_pair_repeating_the_policy_is_not_sent_twice() {
+        let p = policy();
+        let same = Some((p.local_ts[0], p.peer_ts[0]));
+        assert_eq!(
+            first_child_selectors(&p, same),
+            (p.local_ts.clone(), p.peer_ts.clone())
+        );
+    }
 }

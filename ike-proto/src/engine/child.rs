@@ -242,6 +242,19 @@ impl Engine {
                 // the lowest nonce is redundant; we delete what we created
                 // if that is ours, the peer deletes the old child.
                 let lost = req.collision.as_ref().is_some_and(|peer| my_min < *peer);
+                // The old child is replaced now; it is deleted once the
+                // new one is in the kernel (`install.rs`), or kept in
+                // service if the kernel refuses the new one.
+                if let Some(c) = req
+                    .rekey_of
+                    .and_then(|old| self.sas.get_mut(&h)?.child_by_in(old))
+                {
+                    c.state = ChildState::Rekeyed;
+                    c.replaced = true;
+                    c.rekey_at = None;
+                }
+                // The old child may already be gone: the peer won and its
+                // DELETE overtook our answer.
                 self.install_child(
                     now,
                     h,
@@ -258,21 +271,11 @@ impl Engine {
                         we_initiated: true,
                         rekey_of: req.rekey_of,
                     },
+                    None,
+                    req.rekey_of.is_some() && !lost,
                 );
-                let Some(old) = req.rekey_of else { return };
                 if lost {
                     self.queue(now, h, Task::DeleteChild(req.spi_in));
-                }
-                // The old child may already be gone: the peer won and its
-                // DELETE overtook our answer.
-                let Some(c) = self.sas.get_mut(&h).and_then(|s| s.child_by_in(old)) else {
-                    return;
-                };
-                c.state = ChildState::Rekeyed;
-                c.replaced = true;
-                c.rekey_at = None;
-                if !lost {
-                    self.queue(now, h, Task::DeleteChild(old));
                 }
             }
         }
@@ -431,6 +434,19 @@ impl Engine {
                 }
             }
         }
+        // The peer's rekey of a child we are not rekeying ourselves: no
+        // rekey of ours may start on it while we wait for the kernel (the
+        // peer could not tell it from a collision, RFC 7296 2.8.1). Undone
+        // if we refuse after all (`install.rs`).
+        let old_marked = rekey_of.is_some() && !collision;
+        if let Some(c) = rekey_of
+            .filter(|_| old_marked)
+            .and_then(|o| sa.child_by_in(o))
+        {
+            c.state = ChildState::Rekeyed;
+            c.replaced = true;
+            c.rekey_at = None;
+        }
         let request = self.request_id();
         let Some(sa) = self.sas.get_mut(&h) else {
             return;
@@ -453,6 +469,7 @@ impl Engine {
                 nr,
                 ke_public,
                 rekey_of,
+                old_marked,
             },
             completes_auth: false,
         });

@@ -51,6 +51,10 @@ pub struct Config {
     /// and the most we keep outstanding with it. Capped at
     /// [`MAX_WINDOW`](super::MAX_WINDOW): each slot may hold a cached answer.
     pub window: u32,
+    /// How long the kernel may take to confirm a CHILD_SA's SAs. Past it
+    /// the install counts as refused: the answer waiting for it goes out
+    /// as an error, the initiator deletes the child (issue 12).
+    pub kernel_timeout: Duration,
 }
 
 impl Default for Config {
@@ -69,6 +73,7 @@ impl Default for Config {
             natt_port: 4500,
             max_children: 64,
             window: 1,
+            kernel_timeout: Duration::from_secs(10),
         }
     }
 }

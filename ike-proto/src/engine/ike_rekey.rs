@@ -319,7 +319,8 @@ impl Engine {
             .any(|k| !matches!(k, PendingKind::RekeyIke { .. } | PendingKind::Dpd))
             || !sa.spi_wait.is_empty()
             || !sa.parked.is_empty()
-            || sa.children.iter().any(|c| c.state == ChildState::Rekeying);
+            || sa.children.iter().any(|c| c.state == ChildState::Rekeying)
+            || sa.installing();
         if sa.phase != Phase::Established || busy {
             refuse(self, NotifyType::TEMPORARY_FAILURE, Vec::new());
             return;

@@ -102,7 +102,7 @@ impl Engine {
         };
         self.send_response(h, ExchangeType::INFORMATIONAL, id, answer);
         for (spi, reason) in gone {
-            self.child_gone(h, spi, reason, true);
+            self.child_gone(now, h, spi, reason, true);
         }
         if let Some(e) = super::error_notify(&payloads) {
             log::info!("peer sent {e} in an INFORMATIONAL request");
@@ -117,6 +117,11 @@ impl Engine {
         let Some(c) = sa.child_by_in(spi_in) else {
             return;
         };
+        if c.install.as_ref().is_some_and(|i| i.answer.is_some()) {
+            // Our answer creating it waits for the kernel: the peer does
+            // not know it yet, and the answer must still go out.
+            return;
+        }
         c.state = ChildState::Deleting;
         c.rekey_at = None;
         self.send_request(
@@ -157,7 +162,7 @@ impl Engine {
     /// The peer confirmed our DELETE.
     pub(super) fn delete_response(
         &mut self,
-        _now: Instant,
+        now: Instant,
         h: u64,
         children: Vec<u32>,
         _payloads: Vec<Payload>,
@@ -181,7 +186,7 @@ impl Engine {
             } else {
                 DownReason::Terminated
             };
-            self.child_gone(h, spi, reason, true);
+            self.child_gone(now, h, spi, reason, true);
         }
     }
 }

@@ -29,7 +29,8 @@ impl Engine {
         v
     }
 
-    /// Inbound/outbound SPI pairs of the installed CHILD_SAs of an IKE SA.
+    /// Inbound/outbound SPI pairs of the CHILD_SAs of an IKE SA (those
+    /// still waiting for the kernel included).
     pub fn children(&self, ike: IkeSaId) -> Vec<(u32, u32)> {
         self.sas
             .get(&ike.0)
@@ -93,6 +94,7 @@ fn child_infos(s: &IkeSa) -> Vec<ChildInfo> {
             remote_ts: c.remote_ts.clone(),
             mode: c.mode,
             status: match c.state {
+                sa::ChildState::Installing => ChildStatus::Installing,
                 sa::ChildState::Installed => ChildStatus::Installed,
                 sa::ChildState::Rekeying => ChildStatus::Rekeying,
                 sa::ChildState::Rekeyed => ChildStatus::Rekeyed,

@@ -1,12 +1,13 @@
-//! CHILD_SA installation through kernel requests, and kernel events.
+//! Kernel requests and events: SPIs, parked responder answers, policies,
+//! EXPIRE and ACQUIRE.
 //!
 //! Order for a new CHILD_SA: the kernel allocates our inbound SPI (GETSPI),
-//! the exchange completes, then the inbound SA is completed (UPDATE), the
-//! outbound SA added (ADD) and, for a child that does not replace another,
-//! the policies added. ESP keys exist only in these requests.
+//! the exchange completes, then the inbound SA is completed (UPDATE) and
+//! the outbound SA added (ADD); once the kernel confirmed both, the
+//! policies are added (`install.rs`). ESP keys exist only in these
+//! requests.
 
 use std::collections::{HashMap, VecDeque};
-use std::net::IpAddr;
 use std::time::Instant;
 
 use crate::crypto::Secret;
@@ -16,13 +17,11 @@ use crate::wire::Payload;
 
 use super::api::{
     ChildSuite, Direction, DownReason, Event, FailReason, IkeSaId, KernelEvent, KernelRequest,
-    PolicyParams, SaParams,
+    PolicyParams,
 };
 use super::config::Mode;
 use super::config::Policy;
-use super::keys::child_keys;
-use super::lifetime::rekey_deadline;
-use super::sa::{Child, ChildState, IkeSa, Phase, Task};
+use super::sa::{Child, ChildState, HeldAnswer, IkeSa, Phase, Task};
 use super::ts::{self, TrafficSelector};
 use super::{notify, Engine, KernelPurpose};
 
@@ -71,7 +70,8 @@ pub(crate) fn delete_child_requests(
         src: sa.local.ip(),
         dst: sa.remote.ip(),
     });
-    if sa.policy.trap {
+    // Trap policies stay; a child that never came up added none.
+    if sa.policy.trap || !c.policies {
         return;
     }
     for l in &c.local_ts {
@@ -94,151 +94,7 @@ pub(crate) fn delete_child_requests(
     }
 }
 
-fn any_ts(addr: IpAddr) -> TrafficSelector {
-    TrafficSelector::host(addr)
-}
-
 impl Engine {
-    /// Hands a negotiated child to the kernel and starts tracking it.
-    pub(super) fn install_child(&mut self, now: Instant, h: u64, c: NewChild) {
-        let Some(sa) = self.sas.get_mut(&h) else {
-            return;
-        };
-        let Some(keys) = sa.keys.as_deref() else {
-            return;
-        };
-        let km = match child_keys(
-            keys.prf,
-            keys.sk_d.as_bytes(),
-            &c.suite,
-            c.g_ir.as_ref().map(|s| s.as_bytes()),
-            &c.ni,
-            &c.nr,
-        ) {
-            Ok(k) => k,
-            Err(_) => {
-                log::error!("CHILD_SA key derivation failed");
-                return;
-            }
-        };
-        // The exchange initiator's outbound SA uses the first keys.
-        let (out_e, out_i, in_e, in_i) = if c.we_initiated {
-            (km.encr_i, km.integ_i, km.encr_r, km.integ_r)
-        } else {
-            (km.encr_r, km.integ_r, km.encr_i, km.integ_i)
-        };
-        let lt = sa.policy.child_lifetime;
-        let (lip, rip) = (sa.local.ip(), sa.remote.ip());
-        let encap = sa.nat.then_some((sa.local.port(), sa.remote.port()));
-        let first_l = c.local_ts.first().copied().unwrap_or_else(|| any_ts(lip));
-        let first_r = c.remote_ts.first().copied().unwrap_or_else(|| any_ts(rip));
-        let req_in = RequestIdGen::next(&mut self.next_request);
-        let req_out = RequestIdGen::next(&mut self.next_request);
-        let base = |request, direction, spi, src, dst, e: Secret, i: Secret, encap| SaParams {
-            request,
-            direction,
-            protocol: ProtocolId::ESP,
-            spi,
-            src,
-            dst,
-            mode: c.mode,
-            encr: c.suite.encr,
-            encr_key: e,
-            integ: c.suite.integ,
-            integ_key: i,
-            esn: c.suite.esn,
-            replay_window: 64,
-            soft_lifetime: lt.rekey,
-            hard_lifetime: lt.hard,
-            encap,
-            local_ts: first_l,
-            remote_ts: first_r,
-        };
-        self.kernel_out.push_back(KernelRequest::UpdateSa(base(
-            req_in,
-            Direction::Inbound,
-            c.spi_in,
-            rip,
-            lip,
-            in_e,
-            in_i,
-            encap.map(|(l, r)| (r, l)),
-        )));
-        self.kernel_out.push_back(KernelRequest::AddSa(base(
-            req_out,
-            Direction::Outbound,
-            c.spi_out,
-            lip,
-            rip,
-            out_e,
-            out_i,
-            encap,
-        )));
-        self.kernel_pending
-            .insert(req_in, (h, KernelPurpose::Install(c.spi_in)));
-        self.kernel_pending
-            .insert(req_out, (h, KernelPurpose::Install(c.spi_in)));
-        // Trap policies are in the kernel already and stay there.
-        // Trap policies are in the kernel already and stay there; the others
-        // come with the first child that uses them.
-        if !sa.policy.trap {
-            for l in &c.local_ts {
-                for r in &c.remote_ts {
-                    let n = self.policy_refs.entry((*l, *r)).or_insert(0);
-                    *n += 1;
-                    if *n > 1 {
-                        continue;
-                    }
-                    for direction in [Direction::Outbound, Direction::Inbound] {
-                        let request = RequestIdGen::next(&mut self.next_request);
-                        self.kernel_out
-                            .push_back(KernelRequest::AddPolicy(PolicyParams {
-                                request,
-                                direction,
-                                local_ts: *l,
-                                remote_ts: *r,
-                                mode: c.mode,
-                                local: lip,
-                                remote: rip,
-                            }));
-                    }
-                }
-            }
-        }
-        let rekey_at = Some(rekey_deadline(self.rng.as_mut(), now, &lt));
-        sa.children.push(Child {
-            spi_in: c.spi_in,
-            spi_out: c.spi_out,
-            suite: c.suite,
-            local_ts: c.local_ts.clone(),
-            remote_ts: c.remote_ts.clone(),
-            mode: c.mode,
-            rekey_at,
-            hard_at: now + lt.hard,
-            state: ChildState::Installed,
-            replaced: false,
-            expiring: false,
-            collision: None,
-        });
-        self.events.push_back(Event::ChildUp {
-            ike: IkeSaId(h),
-            policy: sa.policy.name.clone(),
-            spi_in: c.spi_in,
-            spi_out: c.spi_out,
-            local_ts: c.local_ts,
-            remote_ts: c.remote_ts,
-            mode: c.mode,
-            suite: c.suite,
-        });
-        if let Some(old) = c.rekey_of {
-            self.events.push_back(Event::ChildRekeyed {
-                ike: IkeSaId(h),
-                old_spi_in: old,
-                new_spi_in: c.spi_in,
-            });
-        }
-    }
-
     /// Gives back an allocated inbound SPI that will not be used.
     pub(super) fn release_spi(&mut self, h: u64, spi: u32) {
         let Some(sa) = self.sas.get(&h) else { return };
@@ -258,7 +114,16 @@ impl Engine {
 
     /// Removes a child from the SA and its SAs from the kernel. Policies go
     /// too unless another child of this IKE SA still covers the same pair.
-    pub(super) fn child_gone(&mut self, h: u64, spi_in: u32, reason: DownReason, kernel: bool) {
+    pub(super) fn child_gone(
+        &mut self,
+        now: Instant,
+        h: u64,
+        spi_in: u32,
+        reason: DownReason,
+        kernel: bool,
+    ) {
+        // A rekey of it we answered gets its outbound SA first (issue 20).
+        self.old_child_leaving(now, h, spi_in);
         let Some(sa) = self.sas.get_mut(&h) else {
             return;
         };
@@ -268,6 +133,14 @@ impl Engine {
         let c = sa.children.remove(pos);
         if kernel {
             delete_child_requests(&mut self.kernel_out, &mut self.policy_refs, sa, &c);
+        }
+        if let Some(i) = &c.install {
+            for r in i.waiting.iter().flatten() {
+                self.kernel_pending.remove(r);
+            }
+        }
+        if !c.up {
+            return; // never reported up
         }
         self.events.push_back(Event::ChildDown {
             ike: IkeSaId(h),
@@ -296,6 +169,12 @@ impl Engine {
             };
             let mut out = p.head;
             out.push(notify(code, Vec::new()));
+            if let Some(old) = p.answer.rekey_of {
+                if p.answer.old_marked {
+                    self.restore_old_child(now, h, old);
+                }
+                self.forget_peer_collision(h, old);
+            }
             if p.completes_auth {
                 self.complete_parked_auth(now, h);
             }
@@ -307,33 +186,28 @@ impl Engine {
         let a = p.answer;
         let mut proposal = a.proposal;
         proposal.spi = spi.to_be_bytes().to_vec();
-        let mut out = p.head;
+        let mut child = Vec::new();
         if a.mode == Mode::Transport {
-            out.push(notify(NotifyType::USE_TRANSPORT_MODE, Vec::new()));
+            child.push(notify(NotifyType::USE_TRANSPORT_MODE, Vec::new()));
         }
-        out.push(Payload::Sa(vec![proposal]));
+        child.push(Payload::Sa(vec![proposal]));
         if p.exchange == ExchangeType::CREATE_CHILD_SA {
-            out.push(Payload::Nonce(a.nr.clone()));
+            child.push(Payload::Nonce(a.nr.clone()));
             if let Some((group, data)) = a.ke_public {
-                out.push(Payload::Ke(KePayload { group, data }));
+                child.push(Payload::Ke(KePayload { group, data }));
             }
         }
-        out.push(Payload::TsI(ts::to_wire(&a.remote_ts)));
-        out.push(Payload::TsR(ts::to_wire(&a.local_ts)));
-        out.extend(p.tail);
-        if p.completes_auth {
-            self.complete_parked_auth(now, h);
-        }
-        if !self.send_response(h, p.exchange, p.message_id, out) {
-            // The peer got an error answer instead: no child, SPI back;
-            // an IKE SA whose IKE_AUTH answer failed goes too.
-            self.release_spi(h, spi);
-            if p.completes_auth {
-                self.remove_sa(h, DownReason::Failed);
-            }
-            return;
-        }
-        let rekey_of = a.rekey_of;
+        child.push(Payload::TsI(ts::to_wire(&a.remote_ts)));
+        child.push(Payload::TsR(ts::to_wire(&a.local_ts)));
+        child.extend(p.tail);
+        // The answer waits for the kernel (see `install.rs`).
+        let held = HeldAnswer {
+            message_id: p.message_id,
+            exchange: p.exchange,
+            head: p.head,
+            child,
+            completes_auth: p.completes_auth,
+        };
         self.install_child(
             now,
             h,
@@ -348,12 +222,11 @@ impl Engine {
                 ni: a.ni,
                 nr: a.nr,
                 we_initiated: false,
-                rekey_of,
+                rekey_of: a.rekey_of,
             },
+            Some(held),
+            a.old_marked,
         );
-        if let Some(old) = rekey_of {
-            self.after_peer_rekeyed_child(h, old);
-        }
     }
 
     pub(super) fn kernel_event(&mut self, now: Instant, ev: KernelEvent) {
@@ -430,33 +303,14 @@ impl Engine {
                 }
                 self.after_input(h, now);
             }
-            KernelEvent::Installed { request } => {
-                self.kernel_pending.remove(&request);
-            }
-            KernelEvent::Refused { request } => {
+            KernelEvent::Installed { request } | KernelEvent::Refused { request } => {
+                let ok = matches!(ev, KernelEvent::Installed { .. });
                 let Some((h, purpose)) = self.kernel_pending.remove(&request) else {
                     return;
                 };
                 if let KernelPurpose::Install(spi_in) = purpose {
-                    // Without the kernel's SA the child is useless: tell the
-                    // peer, and stop claiming it exists.
-                    let exists = self
-                        .sas
-                        .get_mut(&h)
-                        .and_then(|s| s.child_by_in(spi_in))
-                        .is_some();
-                    if exists {
-                        self.kernel_pending.retain(|_, (x, p)| {
-                            !(*x == h && matches!(p, KernelPurpose::Install(s) if *s == spi_in))
-                        });
-                        self.events.push_back(Event::ChildDown {
-                            ike: IkeSaId(h),
-                            spi_in,
-                            spi_out: 0,
-                            reason: DownReason::KernelRefused,
-                        });
-                        self.queue(now, h, Task::DeleteChild(spi_in));
-                    }
+                    self.install_result(now, h, spi_in, request, ok);
+                    self.after_input(h, now);
                 }
             }
             KernelEvent::Expire { spi, dst, hard } => {
@@ -501,7 +355,9 @@ impl Engine {
                     .map(|(h, s)| {
                         (
                             *h,
-                            s.children.iter().any(|c| c.state == ChildState::Installed),
+                            s.children.iter().any(|c| {
+                                matches!(c.state, ChildState::Installed | ChildState::Installing)
+                            }),
                         )
                     });
                 match up {
@@ -577,16 +433,5 @@ impl Engine {
                 }
             }
         }
-    }
-}
-
-/// Request IDs without borrowing the whole engine.
-struct RequestIdGen;
-
-impl RequestIdGen {
-    fn next(counter: &mut u64) -> super::api::RequestId {
-        let r = super::api::RequestId(*counter);
-        *counter = counter.wrapping_add(1);
-        r
     }
 }

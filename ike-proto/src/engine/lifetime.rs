@@ -26,6 +26,11 @@ impl Engine {
         // Each request of ours has its own retransmission timer.
         consider(sa.pending.iter().map(|p| p.retransmit_at).min());
         consider(sa.hard_at);
+        // Children waiting for the kernel, in any phase (a responder's
+        // IKE_AUTH answer waits for its child's install).
+        for c in &sa.children {
+            consider(c.install.as_ref().map(|i| i.deadline));
+        }
         if sa.phase == Phase::Established {
             consider(sa.rekey_at);
             for c in &sa.children {
@@ -91,6 +96,7 @@ impl Engine {
         }
         let (l, r) = (sa.local, sa.remote);
         self.emit(l, r, &resend);
+        self.install_timeouts(now, h);
         let Some(sa) = self.sas.get_mut(&h) else {
             return;
         };
@@ -143,7 +149,7 @@ impl Engine {
             };
             if c.expiring {
                 // The DELETE exchange did not finish in time: drop it here.
-                self.child_gone(h, spi, DownReason::Expired, true);
+                self.child_gone(now, h, spi, DownReason::Expired, true);
             } else {
                 // Hard lifetime: the kernel drops its SAs by itself; the
                 // DELETE exchange tells the peer and removes what is left.

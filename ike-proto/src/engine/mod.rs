@@ -56,7 +56,9 @@
 //!   IKE SA rekey (a CREATE_CHILD_SA of its own).
 //! - `exchange`: protected messages (window, cached answers, reassembly,
 //!   dispatch); `lifetime`: retransmission, timeouts, rekeys, expiry, DPD.
-//! - `kernel`: CHILD_SA installation, kernel policies and kernel events.
+//! - `kernel`: SPIs, parked answers, kernel policies and kernel events;
+//!   `install`: a CHILD_SA's SAs into the kernel, answered and reported
+//!   only once the kernel confirmed them (and the rekey install order).
 //! - `inspect`: read-only snapshots for `ike-ctl`.
 //! - `proposal`: offers and selection; `ts`: traffic selectors.
 //! - `codec`: protected messages and fragments; `reassembly`.
@@ -88,6 +90,7 @@ mod ike_rekey;
 mod info;
 mod init;
 mod inspect;
+mod install;
 mod kernel;
 mod keys;
 mod lifetime;
@@ -798,7 +801,9 @@ impl Engine {
             if !runnable || sa.requests().any(|k| k.is_serial()) {
                 return;
             }
-            let idle = sa.in_flight() == 0;
+            // A child waiting for the kernel holds back an IKE SA rekey
+            // (its answers are correlated by this SA) and the IKE SA's DELETE.
+            let idle = sa.in_flight() == 0 && !sa.installing();
             // Counting tasks waiting for SPIs too: each will take a slot.
             let room = sa.in_flight() < sa.send_size() as usize;
             let mut pick = None;
@@ -917,6 +922,9 @@ impl Engine {
         );
         for c in &sa.children {
             kernel::delete_child_requests(&mut self.kernel_out, &mut self.policy_refs, &sa, c);
+            if !c.up {
+                continue; // never reported up
+            }
             self.events.push_back(Event::ChildDown {
                 ike: IkeSaId(h),
                 spi_in: c.spi_in,

@@ -78,10 +78,62 @@ pub(crate) struct Child {
     /// The peer rekeyed this child while our own rekey of it was still
     /// waiting for its SPI; moved into our request when that goes out.
     pub collision: Option<Box<Collision>>,
+    /// `ChildUp` was reported: only such a child is reported down.
+    pub up: bool,
+    /// It holds a reference on its selectors in `policy_refs` (the kernel
+    /// policies were added with the first such child): its removal
+    /// releases them.
+    pub policies: bool,
+    /// While `Installing`: the kernel answers still awaited.
+    pub install: Option<Box<Install>>,
+}
+
+/// A CHILD_SA whose SAs were handed to the kernel but not confirmed yet.
+///
+/// Issue 12: a peer must never hear of a child the kernel did not take.
+/// The responder's answer waits here until both SAs are in; the
+/// initiator reports the child up only then.
+#[derive(Clone, Debug)]
+pub(crate) struct Install {
+    /// The inbound UPDATE and the outbound ADD, until each is confirmed.
+    pub waiting: [Option<RequestId>; 2],
+    /// A kernel that has not answered by then counts as a refusal.
+    pub deadline: Instant,
+    /// Responder: the answer that goes out once both SAs are in.
+    pub answer: Option<HeldAnswer>,
+    /// We are the responder of the exchange that created the child.
+    pub responder: bool,
+    /// The child this one replaces (REKEY_SA).
+    pub rekey_of: Option<u32>,
+    /// The old child was marked `Rekeyed` for this exchange, so that no
+    /// rekey of ours starts on it meanwhile: if the install fails it goes
+    /// back into service (and is rekeyed again later). As initiator we
+    /// also delete it once the new one is in. False when a simultaneous
+    /// rekey (RFC 7296 2.8.1) decides its fate.
+    pub old_marked: bool,
+    /// Responder of a child rekey (issue 20): the new outbound SA, added
+    /// only once the old child's DELETE arrived or `OUTBOUND_SWITCH_DELAY`
+    /// after our answer, whichever comes first (see `install.rs`).
+    pub deferred_out: Option<Box<super::api::SaParams>>,
+}
+
+/// A responder answer held until the kernel confirmed the child's SAs.
+#[derive(Clone, Debug)]
+pub(crate) struct HeldAnswer {
+    pub message_id: u32,
+    pub exchange: crate::wire::consts::ExchangeType,
+    /// What an error answer keeps too (IKE_AUTH: IDr, CERT, AUTH).
+    pub head: Vec<Payload>,
+    /// What only the successful answer carries: the child's payloads.
+    pub child: Vec<Payload>,
+    /// IKE_AUTH: the IKE SA becomes established when the answer goes out.
+    pub completes_auth: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ChildState {
+    /// Negotiated, handed to the kernel, not confirmed yet (see `Install`).
+    Installing,
     Installed,
     /// We started a rekey of it.
     Rekeying,
@@ -200,6 +252,9 @@ pub(crate) struct ChildAnswer {
     /// CREATE_CHILD_SA responses carry Nr (and KEr).
     pub ke_public: Option<(DhGroup, Vec<u8>)>,
     pub rekey_of: Option<u32>,
+    /// The old child was marked `Rekeyed` when we accepted the peer's
+    /// rekey of it (see `old_marked` in `Install`).
+    pub old_marked: bool,
 }
 
 /// One IKE SA.
@@ -343,6 +398,17 @@ impl IkeSa {
                 .spi_wait
                 .iter()
                 .any(|(_, t)| *t == Task::RekeyChild(spi_in))
+    }
+
+    /// A child waits for the kernel's answer: the IKE SA must not be
+    /// rekeyed meanwhile (the answers name the child by this SA's handle).
+    /// A deferred outbound SA (issue 20) moves with the child.
+    pub(crate) fn installing(&self) -> bool {
+        self.children.iter().any(|c| {
+            c.install
+                .as_ref()
+                .is_some_and(|i| i.waiting != [None, None])
+        })
     }
 
     /// A rekey of the IKE SA is outstanding.

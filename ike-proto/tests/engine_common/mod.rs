@@ -24,6 +24,11 @@ pub struct Kernel {
     pub policies: Vec<PolicyParams>,
     /// Refuse SA installs (to test the kernel-refused path).
     pub refuse: bool,
+    /// Refuse only outbound SAs (ADD): the inbound one goes in.
+    pub refuse_out: bool,
+    /// Take SAs but keep the answers in `held` (a slow or silent broker).
+    pub hold: bool,
+    pub held: Vec<KernelEvent>,
     pub log: Vec<String>,
 }
 
@@ -34,6 +39,9 @@ impl Kernel {
             sas: BTreeMap::new(),
             policies: Vec::new(),
             refuse: false,
+            refuse_out: false,
+            hold: false,
+            held: Vec::new(),
             log: Vec::new(),
         }
     }
@@ -55,7 +63,7 @@ impl Kernel {
                 match slot {
                     Some(s) if s.is_none() => {
                         *s = Some(p);
-                        Some(KernelEvent::Installed { request: r })
+                        self.answer(KernelEvent::Installed { request: r })
                     }
                     _ => {
                         self.log
@@ -66,7 +74,7 @@ impl Kernel {
             }
             KernelRequest::AddSa(p) => {
                 let r = p.request;
-                if self.refuse {
+                if self.refuse || self.refuse_out {
                     return Some(KernelEvent::Refused { request: r });
                 }
                 if self.sas.contains_key(&(p.dst, p.spi)) {
@@ -74,7 +82,7 @@ impl Kernel {
                     return Some(KernelEvent::Refused { request: r });
                 }
                 self.sas.insert((p.dst, p.spi), Some(p));
-                Some(KernelEvent::Installed { request: r })
+                self.answer(KernelEvent::Installed { request: r })
             }
             KernelRequest::DeleteSa { spi, dst, .. } => {
                 self.sas.remove(&(dst, spi));
@@ -104,6 +112,15 @@ impl Kernel {
                 None
             }
         }
+    }
+
+    /// An SA install's answer, now or (with `hold`) later.
+    fn answer(&mut self, ev: KernelEvent) -> Option<KernelEvent> {
+        if self.hold {
+            self.held.push(ev);
+            return None;
+        }
+        Some(ev)
     }
 
     /// Installed (non-larval) SAs.
@@ -158,6 +175,25 @@ pub struct Pair {
     nat_map: HashMap<SocketAddr, SocketAddr>,
     /// When set, every datagram sent and delivered, in order.
     pub trace: Option<Vec<Traced>>,
+    /// The kernels confirm SA installs this much later (0: at once).
+    pub kernel_delay: Duration,
+    /// Kernel answers due later, keyed like `flight`.
+    kernel_later: BTreeMap<(Instant, u64), (Side, KernelEvent)>,
+    /// Every kernel request, in order: when, by whom, what (see `kreq`).
+    pub kernel_log: Vec<(Duration, Side, String)>,
+}
+
+/// A kernel request in short: "UPDATE 1234", "ADD 1234", "DELETE 1234",
+/// "GETSPI", "SPDADD", "SPDDELETE" (SPIs in hex).
+pub fn kreq(r: &KernelRequest) -> String {
+    match r {
+        KernelRequest::AllocateSpi { .. } => "GETSPI".into(),
+        KernelRequest::UpdateSa(p) => format!("UPDATE {:x}", p.spi),
+        KernelRequest::AddSa(p) => format!("ADD {:x}", p.spi),
+        KernelRequest::DeleteSa { spi, .. } => format!("DELETE {spi:x}"),
+        KernelRequest::AddPolicy(_) => "SPDADD".into(),
+        KernelRequest::DeletePolicy { .. } => "SPDDELETE".into(),
+    }
 }
 
 /// One datagram on the simulated wire: sent by `side`, or delivered to it.
@@ -254,6 +290,9 @@ impl Pair {
             nat_a: None,
             nat_map: HashMap::new(),
             trace: None,
+            kernel_delay: Duration::ZERO,
+            kernel_later: BTreeMap::new(),
+            kernel_log: Vec::new(),
         }
     }
 
@@ -326,7 +365,21 @@ impl Pair {
                         break;
                     };
                     work = true;
+                    let line = kreq(&req);
+                    let at = self.now - self.start;
+                    self.kernel_log.push((at, s, line));
+                    let n = self.node(s);
                     if let Some(ev) = n.kernel.process(req) {
+                        let install = matches!(
+                            ev,
+                            KernelEvent::Installed { .. } | KernelEvent::Refused { .. }
+                        );
+                        if install && !self.kernel_delay.is_zero() {
+                            self.seq += 1;
+                            let at = self.now + self.kernel_delay;
+                            self.kernel_later.insert((at, self.seq), (s, ev));
+                            continue;
+                        }
                         let now = self.now;
                         let n = self.node(s);
                         n.engine.handle_kernel_event(now, ev);
@@ -381,9 +434,13 @@ impl Pair {
             );
             self.pump();
             let next_flight = self.flight.keys().next().map(|k| k.0);
+            let next_kernel = self.kernel_later.keys().next().map(|k| k.0);
             let ta = self.a.engine.poll_timeout();
             let tb = self.b.engine.poll_timeout();
-            let next = [next_flight, ta, tb].into_iter().flatten().min();
+            let next = [next_flight, next_kernel, ta, tb]
+                .into_iter()
+                .flatten()
+                .min();
             let Some(next) = next else {
                 self.now = self.now.max(until);
                 return;
@@ -393,6 +450,10 @@ impl Pair {
                 return;
             }
             self.now = self.now.max(next);
+            if next_kernel == Some(next) {
+                self.kernel_answer_due();
+                continue;
+            }
             if next_flight == Some(next) {
                 let k = *self.flight.keys().next().unwrap();
                 let f = self.flight.remove(&k).unwrap();
@@ -430,10 +491,37 @@ impl Pair {
         self.run_for(d);
     }
 
-    /// Delivers what is in flight without letting timers fire.
+    /// Feeds the first delayed kernel answer to its engine.
+    fn kernel_answer_due(&mut self) {
+        let Some((k, (s, ev))) = self.kernel_later.pop_first() else {
+            return;
+        };
+        self.now = self.now.max(k.0);
+        let now = self.now;
+        self.node(s).engine.handle_kernel_event(now, ev);
+    }
+
+    /// Feeds `s`'s held kernel answers (see `Kernel::hold`) to its engine.
+    pub fn release_kernel(&mut self, s: Side) {
+        let held = std::mem::take(&mut self.node(s).kernel.held);
+        let now = self.now;
+        for ev in held {
+            self.node(s).engine.handle_kernel_event(now, ev);
+        }
+        self.pump();
+    }
+
+    /// Delivers what is in flight (and delayed kernel answers) without
+    /// letting timers fire.
     pub fn settle(&mut self) {
         loop {
             self.pump();
+            let kernel = self.kernel_later.keys().next().map(|k| k.0);
+            let flight = self.flight.keys().next().map(|k| k.0);
+            if kernel.is_some_and(|t| flight.is_none_or(|f| t <= f)) {
+                self.kernel_answer_due();
+                continue;
+            }
             let Some(k) = self.flight.keys().next().copied() else {
                 return;
             };
