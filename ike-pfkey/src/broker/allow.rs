@@ -108,6 +108,8 @@ pub struct Owned {
     pub acquires: BTreeSet<u32>,
     /// GETSPI requests sent and not yet answered.
     pub getspi_in_flight: usize,
+    /// Which CHILD_SA each reqid belongs to (see `binding`).
+    pub bindings: super::binding::Bindings,
 }
 
 impl Owned {
@@ -240,7 +242,11 @@ pub fn check(allowed: &AllowedSet, owned: &Owned, req: &KernelRequest) -> Result
         _ => false,
     };
     if ok {
-        Ok(())
+        // Inside the configuration, and the reqid stays with one CHILD_SA.
+        owned
+            .bindings
+            .check(req)
+            .map_err(|why| format!("{name}: {why}"))
     } else {
         Err(format!(
             "{name} outside the configuration or not ours: {req:?}"

@@ -10,6 +10,8 @@
 //!   then REGISTER for ESP and AH; the algorithms of the replies go to ike-net
 //!   in `PfkeyToNet::Ready`.
 //! - Every request from ike-net passes [`allow::check`] first.
+//! - A nonzero reqid belongs to one CHILD_SA ([`binding`]): SAs and policies
+//!   that would give one child's reqid to another are refused.
 //! - Requests are pipelined: each gets its own `seq`, and replies are matched
 //!   on (pid, seq, message type). Dumps are matched on (pid, type) and end at
 //!   seq 0, whether the kernel counts up (Linux) or down (FreeBSD).
@@ -30,6 +32,7 @@
 
 pub mod algs;
 pub mod allow;
+pub mod binding;
 pub mod blocking;
 pub mod build;
 
@@ -365,7 +368,10 @@ impl Broker {
 
     fn fail(&mut self, op: Op, e: KernelError) {
         match op {
-            Op::Net { id, .. } => self.reply(id, Err(e)),
+            Op::Net { id, req } => {
+                self.unclaim_failed(&req);
+                self.reply(id, Err(e))
+            }
             Op::AcquireLookup(ev) => {
                 // No selectors, but ike-net may still answer (or fail) it.
                 if let KernelEvent::Acquire { seq, .. } = ev.as_ref() {
@@ -378,6 +384,23 @@ impl Broker {
                 self.maybe_ready();
             }
             Op::Flush | Op::Cleanup => log::warn!("kernel request failed: {e:?}"),
+        }
+    }
+
+    /// A request the kernel refused installed nothing: its reqid claim goes,
+    /// unless the object was there before (an UPDATE of an installed SA).
+    fn unclaim_failed(&mut self, req: &NetOp) {
+        match req {
+            NetOp::Add(sa) | NetOp::Update(sa) => {
+                let key = sa_key(sa);
+                if self.owned.sas.get(&key).is_none_or(|o| o.larval) {
+                    self.owned.bindings.release_sa(&key);
+                }
+            }
+            NetOp::AddPolicy { p, .. } if self.owned.policy_index(p).is_none() => {
+                self.owned.bindings.release_policy(p)
+            }
+            _ => {}
         }
     }
 
@@ -454,6 +477,9 @@ impl Broker {
             self.reply(id, Err(KernelError::Refused(why)));
             return;
         }
+        // Claimed now, not when the kernel answers: a second request with
+        // the same reqid in flight is checked against this one.
+        self.owned.bindings.claim(&req);
         let d = self.cfg.dialect;
         let pid = self.cfg.pid;
         let seq = self.next_seq();
@@ -796,6 +822,7 @@ impl Broker {
             }
             NetOp::Delete(sa) => {
                 self.owned.sas.remove(&sa_key(&sa));
+                self.owned.bindings.release_sa(&sa_key(&sa));
                 Ok(KernelReply::Done)
             }
             NetOp::Get(sa) => {
@@ -833,6 +860,7 @@ impl Broker {
                 if let Some(i) = self.owned.policy_index(&p) {
                     self.owned.policies.remove(i);
                 }
+                self.owned.bindings.release_policy(&p);
                 Ok(KernelReply::Done)
             }
         };
@@ -926,6 +954,7 @@ impl Broker {
         if kind == ExpireKind::Hard {
             // The kernel has deleted it already.
             self.owned.sas.remove(&sa_key(&id));
+            self.owned.bindings.release_sa(&sa_key(&id));
         }
         self.to_net
             .push_back(PfkeyToNet::Event(KernelEvent::Expire { kind, sa: id }));
@@ -952,6 +981,7 @@ impl Broker {
         match ours {
             Some(i) => {
                 let p = self.owned.policies.remove(i);
+                self.owned.bindings.release_policy(&p.params);
                 log::warn!(
                     "kernel: our {ev} and removed it (reqid {}); ike-net is not told, \
                      the IPC has no message for an expired policy",

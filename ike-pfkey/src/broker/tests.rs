@@ -1259,3 +1259,67 @@ fn shutdown_deletes_an_sa_with_a_request_in_flight_once() {
     assert_eq!(r.sent_to_kernel - before, 2, "UPDATE, then one DELETE");
     assert_eq!(captured_log::take(log::Level::Warn), Vec::<String>::new());
 }
+
+/// Issue 13: a reqid belongs to one CHILD_SA. Two children between the same
+/// gateways (two clients behind one NAT look like that) need two reqids; a
+/// policy or SA that borrows another child's reqid is refused, and the reqid
+/// is free again once its child's SAs and policies are deleted.
+#[test]
+fn a_reqid_belongs_to_one_child_sa() {
+    let mut r = Rig::new();
+    let mine = |dst: &str, reqid: u32| {
+        let mut p = policy(
+            PolicyDir::Out,
+            "10.1.0.0/16",
+            dst,
+            ("192.0.2.1", "192.0.2.2"),
+        );
+        p.reqid = reqid;
+        p
+    };
+    let mut sa = sa_params(0x9001, "192.0.2.1", "192.0.2.2", Encapsulation::Tunnel);
+    sa.reqid = 5;
+    assert_eq!(r.add_sa(sa.clone()), Ok(KernelReply::Done));
+    let a = mine("10.2.1.0/24", 5);
+    assert_eq!(r.req(KernelRequest::AddPolicy(a)), Ok(KernelReply::Done));
+    // Its inbound policy (selectors swapped) shares the reqid.
+    let mut a_in = policy(
+        PolicyDir::In,
+        "10.2.1.0/24",
+        "10.1.0.0/16",
+        ("192.0.2.2", "192.0.2.1"),
+    );
+    a_in.reqid = 5;
+    assert_eq!(r.req(KernelRequest::AddPolicy(a_in)), Ok(KernelReply::Done));
+    // Another child (other selectors) with the same reqid: refused.
+    match r.req(KernelRequest::AddPolicy(mine("10.2.2.0/24", 5))) {
+        Err(KernelError::Refused(why)) => assert!(why.contains("reqid 5"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    // With its own reqid: fine.
+    assert_eq!(
+        r.req(KernelRequest::AddPolicy(mine("10.2.2.0/24", 6))),
+        Ok(KernelReply::Done)
+    );
+    // An SA between other ends cannot take reqid 6 either (IPv6 transport
+    // child of the configuration).
+    let mut v6 = sa_params(
+        0x9002,
+        "2001:db8::1",
+        "2001:db8::2",
+        Encapsulation::Transport,
+    );
+    v6.reqid = 6;
+    assert!(matches!(r.add_sa(v6.clone()), Err(KernelError::Refused(_))));
+    // Child 5 goes: its reqid is free for anyone.
+    assert_eq!(r.req(KernelRequest::DeleteSa(sa.id)), Ok(KernelReply::Done));
+    assert_eq!(r.req(KernelRequest::DeletePolicy(a)), Ok(KernelReply::Done));
+    assert_eq!(
+        r.req(KernelRequest::DeletePolicy(a_in)),
+        Ok(KernelReply::Done)
+    );
+    assert!(r.broker.owned().bindings.get(5).is_none());
+    v6.reqid = 5;
+    assert_eq!(r.add_sa(v6), Ok(KernelReply::Done));
+    assert_eq!(r.broker.owned().bindings.len(), 2);
+}
