@@ -91,6 +91,7 @@ mod inspect;
 mod kernel;
 mod keys;
 mod lifetime;
+mod nat;
 mod proposal;
 mod reassembly;
 mod rng;
