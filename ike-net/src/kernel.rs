@@ -37,6 +37,9 @@ enum Waiting {
     Quiet(&'static str),
     /// Current byte and packet counts of an SA, for `show sa`.
     Counters,
+    /// A NAT mapping change moved an SA's encapsulation: a failure leaves
+    /// the SA on the old port, which the operator must hear of.
+    Encap(u32),
 }
 
 /// Traffic through one SA as the kernel last reported it.
@@ -246,6 +249,31 @@ impl KernelMap {
                 self.policies
                     .insert((outbound, p.local_ts, p.remote_ts), sent);
             }
+            KernelRequest::UpdateEncap {
+                protocol,
+                spi,
+                src,
+                dst,
+                encap: (sport, dport),
+            } => {
+                let Some(proto) = ipsec_proto(protocol) else {
+                    return;
+                };
+                let id = SaId {
+                    proto,
+                    spi,
+                    src,
+                    dst,
+                };
+                self.send(
+                    out,
+                    pk::KernelRequest::UpdateEncap {
+                        id,
+                        natt: NatT { sport, dport },
+                    },
+                    Waiting::Encap(spi),
+                );
+            }
             KernelRequest::DeletePolicy {
                 direction,
                 local_ts,
@@ -391,6 +419,14 @@ impl KernelMap {
                         log::debug!("GET of an SA failed: {}", describe(&other));
                         Vec::new()
                     }
+                    (Waiting::Encap(_), Ok(_)) => Vec::new(),
+                    (Waiting::Encap(spi), Err(e)) => {
+                        log::warn!(
+                            "SA {spi:#x} stays on the peer's old NAT port: {}",
+                            error_text(&e)
+                        );
+                        Vec::new()
+                    }
                     (Waiting::Quiet(_), Ok(_)) => Vec::new(),
                     (Waiting::Quiet(what), Err(e)) => {
                         // ENOENT for an SA that expired meanwhile is normal.
@@ -420,6 +456,17 @@ impl KernelMap {
                     remote: dst,
                     packet_src,
                     packet_dst,
+                }]
+            }
+            PfkeyToNet::Event(pk::KernelEvent::NatMapping { sa, old, new }) => {
+                log::info!(
+                    "kernel: ESP for SA {:#x} now arrives from {new} (was {old})",
+                    sa.spi
+                );
+                vec![KernelEvent::NatMapping {
+                    spi: sa.spi,
+                    dst: sa.dst,
+                    from: new,
                 }]
             }
             PfkeyToNet::Event(pk::KernelEvent::Expire { kind, sa }) => {

@@ -98,3 +98,118 @@ fn natt_forces_udp_encapsulation_without_a_nat() {
     p.run_for(Duration::from_secs(25));
     assert_eq!(keepalives(&p), (1, 0));
 }
+
+/// B's kernel SAs: (inbound encap, outbound encap) of its one child.
+fn b_encaps(p: &Pair) -> Vec<Option<(u16, u16)>> {
+    let mut v: Vec<_> =
+        p.b.kernel
+            .installed()
+            .iter()
+            .map(|s| (s.direction == Direction::Outbound, s.encap))
+            .collect();
+    v.sort();
+    v.into_iter().map(|(_, e)| e).collect()
+}
+
+const FIRST: &str = "203.0.113.9:40006";
+const SECOND: &str = "203.0.113.9:41006";
+
+fn sock(s: &str) -> std::net::SocketAddr {
+    s.parse().unwrap()
+}
+
+/// RFC 7296 2.23: an authenticated IKE message from A's new mapping moves
+/// B's IKE SA and both kernel SAs of every child to the new port; B's own
+/// next request (a rekey) then reaches A through the new mapping.
+#[test]
+fn an_authenticated_message_from_a_new_port_moves_ike_and_child_sas() {
+    let mut p = natted_pair(Some(Duration::from_secs(20)));
+    let ib = p.b.engine.established()[0];
+    assert_eq!(p.b.engine.peer_of(ib), Some(sock(FIRST)));
+    assert_eq!(b_encaps(&p), [Some((40006, 4500)), Some((4500, 40006))]);
+    p.nat_rebind(sock("203.0.113.9:41000"));
+    let ia = p.a.engine.established()[0];
+    p.command(Side::A, Command::Dpd { ike: ia });
+    p.run_for(Duration::from_secs(2));
+    assert_eq!(p.b.engine.peer_of(ib), Some(sock(SECOND)));
+    assert_eq!(b_encaps(&p), [Some((41006, 4500)), Some((4500, 41006))]);
+    assert!(p.b.kernel.log.is_empty(), "{:?}", p.b.kernel.log);
+    // B's own rekey goes to the new mapping and succeeds.
+    let (spi_in, _) = p.b.engine.children(ib)[0];
+    p.rekey_child(Side::B, ib, spi_in);
+    p.run_for(Duration::from_secs(3));
+    assert_eq!(p.b.engine.established(), [ib]);
+    assert_eq!(child_up(&p.b.events), 2, "{:?}", p.b.events);
+    assert_eq!(b_encaps(&p), [Some((41006, 4500)), Some((4500, 41006))]);
+}
+
+/// A datagram from the new port that fails authentication moves nothing;
+/// the retransmission that authenticates does.
+#[test]
+fn an_unauthenticated_datagram_from_a_new_port_moves_nothing() {
+    let mut p = natted_pair(Some(Duration::from_secs(20)));
+    let ib = p.b.engine.established()[0];
+    p.nat_rebind(sock("203.0.113.9:41000"));
+    let ia = p.a.engine.established()[0];
+    // A's next datagram (its DPD request) arrives with a flipped bit.
+    p.corrupt.push(p.sent.len());
+    p.command(Side::A, Command::Dpd { ike: ia });
+    p.run_for(Duration::from_millis(300));
+    assert_eq!(p.b.engine.peer_of(ib), Some(sock(FIRST)), "forged: no move");
+    assert_eq!(b_encaps(&p), [Some((40006, 4500)), Some((4500, 40006))]);
+    // The retransmission is intact.
+    p.run_for(Duration::from_secs(2));
+    assert_eq!(p.b.engine.peer_of(ib), Some(sock(SECOND)));
+    assert_eq!(b_encaps(&p), [Some((41006, 4500)), Some((4500, 41006))]);
+}
+
+/// The kernel's mapping event for one of B's inbound SAs moves the child
+/// SAs and the IKE SA to the new port and starts a liveness check there,
+/// which A answers. Events for other addresses or other SAs move nothing.
+#[test]
+fn the_kernels_mapping_event_moves_the_sas_of_that_peer_only() {
+    let mut p = natted_pair(Some(Duration::from_secs(20)));
+    let ib = p.b.engine.established()[0];
+    let (spi_in, _) = p.b.engine.children(ib)[0];
+    let b_addr = ip(B_ADDR);
+    p.nat_rebind(sock("203.0.113.9:41000"));
+    // A's ESP (the kernel's, not simulated) has created the mapping 41006.
+    p.nat_a = Some(sock("203.0.113.9:41000"));
+    let now = p.now;
+    // Another address: refused (MOBIKE's business), nothing moves.
+    p.b.engine.handle_kernel_event(
+        now,
+        KernelEvent::NatMapping {
+            spi: spi_in,
+            dst: b_addr,
+            from: sock("198.18.0.7:41006"),
+        },
+    );
+    // An SPI that is not ours: ignored.
+    p.b.engine.handle_kernel_event(
+        now,
+        KernelEvent::NatMapping {
+            spi: spi_in ^ 0xffff,
+            dst: b_addr,
+            from: sock(SECOND),
+        },
+    );
+    p.run_for(Duration::from_millis(100));
+    assert_eq!(p.b.engine.peer_of(ib), Some(sock(FIRST)));
+    assert_eq!(b_encaps(&p), [Some((40006, 4500)), Some((4500, 40006))]);
+    // The real thing. A's answer to the DPD must come through the NAT:
+    // A sends from 4500, which the NAT maps to 41006 again.
+    let now = p.now;
+    p.b.engine.handle_kernel_event(
+        now,
+        KernelEvent::NatMapping {
+            spi: spi_in,
+            dst: b_addr,
+            from: sock(SECOND),
+        },
+    );
+    p.run_for(Duration::from_secs(2));
+    assert_eq!(p.b.engine.peer_of(ib), Some(sock(SECOND)));
+    assert_eq!(b_encaps(&p), [Some((41006, 4500)), Some((4500, 41006))]);
+    assert_eq!(p.b.engine.established(), [ib], "the DPD was answered");
+}

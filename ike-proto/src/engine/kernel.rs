@@ -459,6 +459,7 @@ impl Engine {
                     }
                 }
             }
+            KernelEvent::NatMapping { spi, dst, from } => self.nat_mapping(now, spi, dst, from),
             KernelEvent::Expire { spi, dst, hard } => {
                 let found = self.sas.iter().find_map(|(h, s)| {
                     s.children.iter().find_map(|c| {
