@@ -70,7 +70,7 @@ scenario_init() {
 }
 scenario_cleanup() {
   local d
-  for d in "$W/a" "$W/b"; do daemon_stop "$d"; done
+  for d in "$W/a" "$W/b" "$W/c"; do daemon_stop "$d"; done
   net_down
   if [ "$RESULTS" != "$W" ]; then
     mkdir -p "$RESULTS"
@@ -104,7 +104,7 @@ net_down() {
   ip netns del $NSA 2>/dev/null; ip netns del $NSB 2>/dev/null
   ip netns del ike-nat 2>/dev/null; ip netns del ike-c 2>/dev/null; true
 }
-ns_of() { case $1 in a) echo $NSA ;; b) echo $NSB ;; esac; }
+ns_of() { case $1 in a) echo $NSA ;; b) echo $NSB ;; c) echo ike-c ;; esac; }
 
 # ping_inner FROM: 3 pings from FROM's inner address to the other side's inner address
 ping_inner() {
