@@ -262,7 +262,10 @@ fn daemon_mode_detaches_writes_a_pidfile_and_stops_on_sigterm() {
         .unwrap();
     assert!(st.success());
     let t0 = std::time::Instant::now();
-    while !(pidfile.exists() && control.exists()) && t0.elapsed() < Duration::from_secs(5) {
+    // The pidfile exists a moment before its number is in it.
+    let written =
+        |p: &std::path::Path| std::fs::read_to_string(p).is_ok_and(|s| !s.trim().is_empty());
+    while !(written(&pidfile) && control.exists()) && t0.elapsed() < Duration::from_secs(5) {
         std::thread::sleep(Duration::from_millis(20));
     }
     let pid: i32 = std::fs::read_to_string(&pidfile)
