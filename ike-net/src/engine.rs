@@ -317,6 +317,18 @@ impl Engine {
     fn kernel_hints(&mut self) {
         self.kernel.modes.clear();
         self.kernel.byte_limits.clear();
+        let mut traps = Vec::new();
+        for p in self.engine.config().policies.iter().filter(|p| p.trap) {
+            let (Some(local), Some(peer)) = (p.local_addr, p.peer_addr) else {
+                continue;
+            };
+            for l in &p.local_ts {
+                for r in &p.peer_ts {
+                    traps.push((local, peer, *l, *r));
+                }
+            }
+        }
+        self.kernel.reqids.set_traps(traps);
         for p in &self.config.policies {
             let Some(peer) = p.peer.filter(|n| n.is_host()).map(|n| n.addr) else {
                 continue;

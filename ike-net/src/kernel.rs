@@ -69,7 +69,7 @@ pub struct KernelMap {
     /// not say; the broker checks it against the configuration).
     pub modes: HashMap<(IpAddr, IpAddr), Mode>,
     /// Which reqid the SAs and policies of each CHILD_SA carry.
-    reqids: Reqids,
+    pub reqids: Reqids,
     /// Add a Linux `fwd` policy beside each inbound tunnel policy: Linux
     /// checks forwarded (tunnelled-to-another-host) traffic against it.
     pub linux_fwd: bool,

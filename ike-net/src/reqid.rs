@@ -12,6 +12,11 @@
 //! reqid, which lets the kernel policies stay while the SAs change under them.
 //! Numbers are handed out round-robin so that a freed reqid is not reused at
 //! once while the kernel may still hold an SA of the old child.
+//!
+//! Trap policies (an active policy's selectors, kept in the kernel while no
+//! CHILD_SA exists) are the exception: a CHILD_SA negotiated inside them
+//! (narrowed) installs no policy of its own, so its SAs carry the trap
+//! policy's reqid, or the trap would never find them.
 
 use ike_proto::engine::TrafficSelector;
 use std::collections::HashMap;
@@ -33,6 +38,8 @@ pub struct Reqids {
     /// The reqid a GETSPI used, by (our address, SPI): FreeBSD's UPDATE wants
     /// the larval SA's reqid back, so a new binding adopts it.
     larval: HashMap<(IpAddr, u32), u32>,
+    /// The configured selectors of trap policies.
+    traps: Vec<BindingKey>,
     next: u32,
 }
 
@@ -41,6 +48,7 @@ impl Default for Reqids {
         Reqids {
             by_child: HashMap::new(),
             larval: HashMap::new(),
+            traps: Vec::new(),
             next: 1,
         }
     }
@@ -72,6 +80,15 @@ impl Reqids {
         if let Some(r) = self.by_child.get(&key) {
             return *r;
         }
+        let trap = self.traps.iter().copied().find(|t| {
+            *t != key
+                && (t.0, t.1) == (key.0, key.1)
+                && key.2.is_subset_of(&t.2)
+                && key.3.is_subset_of(&t.3)
+        });
+        if let Some(t) = trap {
+            return self.of_child(t, None);
+        }
         let r = match adopted {
             Some(r) if r != 0 && !self.by_child.values().any(|v| *v == r) => r,
             _ => self.fresh(),
@@ -94,6 +111,11 @@ impl Reqids {
             (Some((_, r)), None) => *r,
             _ => self.fresh(),
         }
+    }
+
+    /// The trap policies of the configuration (see the module comment).
+    pub fn set_traps(&mut self, traps: Vec<BindingKey>) {
+        self.traps = traps;
     }
 
     /// Remember which reqid the GETSPI that reserved `spi` used.
@@ -167,6 +189,32 @@ mod tests {
         let other = r.of_child(key("198.51.100.7", "10.3.0.0"), None);
         let g2 = r.for_getspi(local, peer);
         assert!(g2 != g && g2 != other);
+    }
+
+    /// A CHILD_SA narrowed inside a trap policy's selectors carries the
+    /// trap's reqid (it installs no policy of its own); one outside them, or
+    /// between other ends, gets its own.
+    #[test]
+    fn narrowed_children_of_a_trap_policy_share_its_reqid() {
+        let mut r = Reqids::default();
+        let wide = (
+            ip("192.0.2.1"),
+            ip("198.51.100.7"),
+            TrafficSelector::prefix(ip("10.2.0.0"), 16).unwrap(),
+            TrafficSelector::prefix(ip("10.1.0.0"), 16).unwrap(),
+        );
+        r.set_traps(vec![wide]);
+        let trap = r.of_child(wide, None);
+        let mut narrow = wide;
+        narrow.2 = TrafficSelector::prefix(ip("10.2.3.0"), 24).unwrap();
+        narrow.3 = TrafficSelector::host(ip("10.1.0.9"));
+        assert_eq!(r.of_child(narrow, None), trap);
+        let mut outside = narrow;
+        outside.3 = TrafficSelector::host(ip("10.9.0.9"));
+        assert_ne!(r.of_child(outside, None), trap);
+        let mut elsewhere = narrow;
+        elsewhere.1 = ip("198.51.100.8");
+        assert_ne!(r.of_child(elsewhere, None), trap);
     }
 
     #[test]
