@@ -120,10 +120,16 @@ pub struct Global {
     pub flush_on_start: bool,
     /// `set delete-on-exit yes|no`: delete our SAs and policies on exit.
     pub delete_on_exit: bool,
+    /// `set natt_keepalive T`: seconds between NAT keepalives (RFC 3948
+    /// 2.3) from the side behind a NAT; 0 = none.
+    pub natt_keepalive: u32,
 }
 
 /// Defaults, documented in ike.conf(5).
 pub const DEFAULT_DPD_CHECK_INTERVAL: u32 = 60;
+/// 20 s: below the UDP timeouts of common NATs (Linux conntrack: 30 s for
+/// a flow seen one way, 120 s once answered).
+pub const DEFAULT_NATT_KEEPALIVE: u32 = 20;
 pub const DEFAULT_COOKIE_THRESHOLD: u32 = 64;
 pub const DEFAULT_HALF_OPEN_LIMIT: u32 = 4096;
 /// RFC 7296 2.3: one outstanding request unless the peer allows more.
@@ -139,6 +145,7 @@ impl Default for Global {
         Global {
             mode: GlobalMode::Active,
             dpd_check_interval: DEFAULT_DPD_CHECK_INTERVAL,
+            natt_keepalive: DEFAULT_NATT_KEEPALIVE,
             fragmentation: false,
             cookie_threshold: DEFAULT_COOKIE_THRESHOLD,
             half_open_limit: DEFAULT_HALF_OPEN_LIMIT,

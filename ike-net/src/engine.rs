@@ -55,14 +55,7 @@ pub struct Engine {
     broker_ready: bool,
     /// When to ask the kernel for the SAs' byte counters next.
     next_counters: Instant,
-    /// Kernel reqid per policy name, kept across reloads so that a
-    /// policy's SAs and kernel policies keep matching.
-    reqids: std::collections::HashMap<String, u32>,
 }
-
-/// The largest reqid Linux and FreeBSD accept from us (IPSEC_MANUAL_REQID_MAX);
-/// above it they silently pick their own.
-const MAX_REQID: u32 = 0x3fff;
 
 /// How often `show sa`'s byte counters are refreshed from the kernel.
 const COUNTER_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
@@ -80,7 +73,6 @@ impl Engine {
             skipped,
             broker_ready: false,
             next_counters: now + COUNTER_INTERVAL,
-            reqids: Default::default(),
         };
         e.kernel_hints();
         e
@@ -322,36 +314,21 @@ impl Engine {
 
     /// Tells the kernel translation what the engine's requests leave out:
     /// the mode and byte limit per pair of tunnel ends.
-    fn engine_policies(&self) -> Vec<std::sync::Arc<ike::Policy>> {
-        self.engine.config().policies.clone()
-    }
-
     fn kernel_hints(&mut self) {
         self.kernel.modes.clear();
         self.kernel.byte_limits.clear();
-        self.kernel.reqids.clear();
-        for p in &self.engine_policies() {
+        let mut traps = Vec::new();
+        for p in self.engine.config().policies.iter().filter(|p| p.trap) {
             let (Some(local), Some(peer)) = (p.local_addr, p.peer_addr) else {
                 continue;
             };
-            let next = (1..=MAX_REQID).find(|n| !self.reqids.values().any(|r| r == n));
-            let reqid = match self.reqids.get(&p.name) {
-                Some(r) => *r,
-                None => {
-                    // Out of numbers (16383 policies): no binding, still works.
-                    let r = next.unwrap_or(0);
-                    self.reqids.insert(p.name.clone(), r);
-                    r
+            for l in &p.local_ts {
+                for r in &p.peer_ts {
+                    traps.push((local, peer, *l, *r));
                 }
-            };
-            self.kernel.reqids.push(crate::kernel::ReqidRule {
-                local,
-                peer,
-                local_ts: p.local_ts.clone(),
-                peer_ts: p.peer_ts.clone(),
-                reqid,
-            });
+            }
         }
+        self.kernel.reqids.set_traps(traps);
         for p in &self.config.policies {
             let Some(peer) = p.peer.filter(|n| n.is_host()).map(|n| n.addr) else {
                 continue;

@@ -13,6 +13,7 @@
 //! - the sequence number of a pending ACQUIRE, echoed in GETSPI so Linux
 //!   reuses its acquire state.
 
+use crate::reqid::Reqids;
 use ike_ipc::config::{Encapsulation, Encryption, Integrity, IpNet, IpsecProtocol, Secret};
 use ike_ipc::msg::pfkey::{
     self as pk, KernelError, KernelReply, NatT, NetToPfkey, PfkeyToNet, PolicyDir, SaId,
@@ -28,14 +29,17 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 /// What a broker reply means to the engine.
 #[derive(Debug, Clone, Copy)]
 enum Waiting {
-    /// Answer to `AllocateSpi`.
-    Spi(RequestId),
+    /// Answer to `AllocateSpi`: our address and the reqid the GETSPI used.
+    Spi(RequestId, IpAddr, u32),
     /// Answer to an SA or policy install.
     Install(RequestId),
     /// A delete or an extra policy (Linux `fwd`): only a failure is logged.
     Quiet(&'static str),
     /// Current byte and packet counts of an SA, for `show sa`.
     Counters,
+    /// A NAT mapping change moved an SA's encapsulation: a failure leaves
+    /// the SA on the old port, which the operator must hear of.
+    Encap(u32),
 }
 
 /// Traffic through one SA as the kernel last reported it.
@@ -43,18 +47,6 @@ enum Waiting {
 pub struct Counters {
     pub bytes: u64,
     pub packets: u32,
-}
-
-/// One configured policy's selectors and its kernel reqid. A reqid ties a
-/// policy to its own SAs (KAME level "unique"), so two tunnels between the
-/// same gateways never use each other's SAs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReqidRule {
-    pub local: IpAddr,
-    pub peer: IpAddr,
-    pub local_ts: Vec<TrafficSelector>,
-    pub peer_ts: Vec<TrafficSelector>,
-    pub reqid: u32,
 }
 
 /// Key of a policy as the engine names it in `DeletePolicy`.
@@ -76,8 +68,8 @@ pub struct KernelMap {
     /// Mode per (our address, peer address), for GETSPI (the engine does
     /// not say; the broker checks it against the configuration).
     pub modes: HashMap<(IpAddr, IpAddr), Mode>,
-    /// Which reqid the SAs and policies of each configured policy carry.
-    pub reqids: Vec<ReqidRule>,
+    /// Which reqid the SAs and policies of each CHILD_SA carry.
+    pub reqids: Reqids,
     /// Add a Linux `fwd` policy beside each inbound tunnel policy: Linux
     /// checks forwarded (tunnelled-to-another-host) traffic against it.
     pub linux_fwd: bool,
@@ -157,15 +149,16 @@ impl KernelMap {
                 // src is the peer, dst is us.
                 let mode = self.mode_for(dst, src);
                 let acquire_seq = self.acquires.remove(&(dst, src)).unwrap_or(0);
+                let reqid = self.reqids.for_getspi(dst, src);
                 let r = pk::KernelRequest::GetSpi {
                     proto,
                     src,
                     dst,
                     mode: encapsulation(mode),
-                    reqid: self.reqid_between(dst, src),
+                    reqid,
                     acquire_seq,
                 };
-                self.send(out, r, Waiting::Spi(request));
+                self.send(out, r, Waiting::Spi(request, dst, reqid));
             }
             KernelRequest::UpdateSa(p) | KernelRequest::AddSa(p)
                 if ipsec_proto(p.protocol).is_none() =>
@@ -216,6 +209,7 @@ impl KernelMap {
                     src,
                     dst,
                 };
+                self.reqids.forget_larval(dst, spi);
                 self.send(
                     out,
                     pk::KernelRequest::DeleteSa(id),
@@ -260,7 +254,9 @@ impl KernelMap {
                     proto: IpsecProtocol::Esp,
                     mode: encapsulation(p.mode),
                     tunnel,
-                    reqid: self.reqid_for(p.local, p.remote, &p.local_ts, &p.remote_ts),
+                    reqid: self
+                        .reqids
+                        .of_child((p.local, p.remote, p.local_ts, p.remote_ts), None),
                 };
                 let mut sent = vec![base];
                 self.send(
@@ -283,6 +279,31 @@ impl KernelMap {
                 self.policies
                     .insert((outbound, p.local_ts, p.remote_ts), sent);
             }
+            KernelRequest::UpdateEncap {
+                protocol,
+                spi,
+                src,
+                dst,
+                encap: (sport, dport),
+            } => {
+                let Some(proto) = ipsec_proto(protocol) else {
+                    return;
+                };
+                let id = SaId {
+                    proto,
+                    spi,
+                    src,
+                    dst,
+                };
+                self.send(
+                    out,
+                    pk::KernelRequest::UpdateEncap {
+                        id,
+                        natt: NatT { sport, dport },
+                    },
+                    Waiting::Encap(spi),
+                );
+            }
             KernelRequest::DeletePolicy {
                 direction,
                 local_ts,
@@ -295,6 +316,10 @@ impl KernelMap {
                         pk::KernelRequest::DeletePolicy(pol),
                         Waiting::Quiet("SPDDELETE"),
                     );
+                }
+                // Both directions gone: the CHILD_SA has left the kernel.
+                if !self.policies.contains_key(&(!key.0, local_ts, remote_ts)) {
+                    self.reqids.release(&local_ts, &remote_ts);
                 }
             }
         }
@@ -319,39 +344,6 @@ impl KernelMap {
     /// The last counters of the SA (destination, SPI), if known.
     pub fn counters(&self, dst: IpAddr, spi: u32) -> Option<Counters> {
         self.counters.get(&(dst, spi)).copied()
-    }
-
-    /// The reqid of the configured policy whose selectors contain these
-    /// (negotiated, maybe narrowed) ones; 0 (no binding) if none does.
-    fn reqid_for(
-        &self,
-        local: IpAddr,
-        peer: IpAddr,
-        local_ts: &TrafficSelector,
-        remote_ts: &TrafficSelector,
-    ) -> u32 {
-        self.reqids
-            .iter()
-            .find(|r| {
-                r.local == local
-                    && r.peer == peer
-                    && r.local_ts.iter().any(|t| local_ts.is_subset_of(t))
-                    && r.peer_ts.iter().any(|t| remote_ts.is_subset_of(t))
-            })
-            .map_or(0, |r| r.reqid)
-    }
-
-    /// For GETSPI, which knows only the addresses: the reqid of the one
-    /// policy between them, or 0 if there are several (UPDATE sets it).
-    fn reqid_between(&self, local: IpAddr, peer: IpAddr) -> u32 {
-        let mut it = self
-            .reqids
-            .iter()
-            .filter(|r| r.local == local && r.peer == peer);
-        match (it.next(), it.next()) {
-            (Some(r), None) => r.reqid,
-            _ => 0,
-        }
     }
 
     fn mode_for(&self, local: IpAddr, peer: IpAddr) -> Mode {
@@ -392,7 +384,10 @@ impl KernelMap {
                 dst: p.dst,
             },
             mode: encapsulation(p.mode),
-            reqid: self.reqid_for(local, peer, &p.local_ts, &p.remote_ts),
+            reqid: self.reqids.of_child(
+                (local, peer, p.local_ts, p.remote_ts),
+                (p.direction == Direction::Inbound).then_some((p.dst, p.spi)),
+            ),
             encryption: Some(encryption),
             enc_key: Secret::new(p.encr_key.as_bytes().to_vec()),
             integrity,
@@ -426,10 +421,11 @@ impl KernelMap {
                     return Vec::new();
                 };
                 match (w, result) {
-                    (Waiting::Spi(request), Ok(KernelReply::Spi(spi))) => {
+                    (Waiting::Spi(request, local, reqid), Ok(KernelReply::Spi(spi))) => {
+                        self.reqids.getspi_done(local, spi, reqid);
                         vec![KernelEvent::SpiAllocated { request, spi }]
                     }
-                    (Waiting::Spi(request), other) => {
+                    (Waiting::Spi(request, ..), other) => {
                         log::warn!("GETSPI failed: {}", describe(&other));
                         vec![KernelEvent::SpiRefused { request }]
                     }
@@ -451,6 +447,14 @@ impl KernelMap {
                     (Waiting::Counters, other) => {
                         // Gone meanwhile (expired, deleted): not an error.
                         log::debug!("GET of an SA failed: {}", describe(&other));
+                        Vec::new()
+                    }
+                    (Waiting::Encap(_), Ok(_)) => Vec::new(),
+                    (Waiting::Encap(spi), Err(e)) => {
+                        log::warn!(
+                            "SA {spi:#x} stays on the peer's old NAT port: {}",
+                            error_text(&e)
+                        );
                         Vec::new()
                     }
                     (Waiting::Quiet(_), Ok(_)) => Vec::new(),
@@ -481,6 +485,17 @@ impl KernelMap {
                     remote: dst,
                     packet_src,
                     packet_dst,
+                }]
+            }
+            PfkeyToNet::Event(pk::KernelEvent::NatMapping { sa, old, new }) => {
+                log::info!(
+                    "kernel: ESP for SA {:#x} now arrives from {new} (was {old})",
+                    sa.spi
+                );
+                vec![KernelEvent::NatMapping {
+                    spi: sa.spi,
+                    dst: sa.dst,
+                    from: new,
                 }]
             }
             PfkeyToNet::Event(pk::KernelEvent::Expire { kind, sa }) => {
@@ -839,72 +854,97 @@ mod tests {
         assert!(refused.is_empty());
     }
 
+    /// Issue 13: two CHILD_SAs with the same outer addresses (two clients
+    /// behind one NAT, `peer any`) get different reqids, and each CHILD_SA's
+    /// SAs and policies carry the same one; the inbound SA adopts its
+    /// GETSPI's reqid.
     #[test]
-    fn sas_and_policies_carry_their_policys_reqid() {
+    fn each_child_sa_has_its_own_reqid_in_sas_and_policies() {
         let mut k = KernelMap::new();
-        k.reqids.push(ReqidRule {
-            local: ip("127.0.0.1"),
-            peer: ip("127.0.0.2"),
-            local_ts: vec![TrafficSelector::prefix(ip("10.1.0.0"), 16).unwrap()],
-            peer_ts: vec![TrafficSelector::prefix(ip("10.2.0.0"), 16).unwrap()],
-            reqid: 7,
-        });
-        let mut out = Vec::new();
         let mut answers = Vec::new();
-        // Narrowed selectors inside the configured ones: reqid 7.
-        let mut sa = sa(Direction::Inbound, 1);
-        sa.local_ts = TrafficSelector::prefix(ip("10.1.2.0"), 24).unwrap();
-        sa.remote_ts = TrafficSelector::host(ip("10.2.0.9"));
-        k.request(KernelRequest::UpdateSa(sa.clone()), &mut out, &mut answers);
-        k.request(
-            KernelRequest::AddPolicy(PolicyParams {
-                request: RequestId(2),
-                direction: Direction::Outbound,
-                local_ts: sa.local_ts,
-                remote_ts: sa.remote_ts,
-                mode: Mode::Tunnel,
-                local: ip("127.0.0.1"),
-                remote: ip("127.0.0.2"),
-            }),
-            &mut out,
-            &mut answers,
-        );
-        // Outside them: no binding.
-        sa.remote_ts = TrafficSelector::host(ip("10.3.0.9"));
-        k.request(KernelRequest::UpdateSa(sa), &mut out, &mut answers);
-        let reqids: Vec<u32> = out
-            .iter()
-            .map(|NetToPfkey::Request { req, .. }| match req {
-                pk::KernelRequest::UpdateSa(p) => p.reqid,
-                pk::KernelRequest::AddPolicy(p) => p.reqid,
-                other => panic!("{other:?}"),
-            })
-            .collect();
-        assert_eq!(reqids, [7, 7, 0]);
-        // GETSPI: one policy between the two addresses gives its reqid ...
-        let spi = KernelRequest::AllocateSpi {
-            request: RequestId(9),
-            protocol: ProtocolId::ESP,
-            src: ip("127.0.0.2"),
-            dst: ip("127.0.0.1"),
-        };
-        let getspi_reqid = |k: &mut KernelMap| {
+        let child = |k: &mut KernelMap, remote: &str, spi: u32| -> Vec<u32> {
             let mut out = Vec::new();
-            k.request(spi.clone(), &mut out, &mut Vec::new());
-            match &out[0] {
-                NetToPfkey::Request {
-                    req: pk::KernelRequest::GetSpi { reqid, .. },
-                    ..
-                } => *reqid,
-                other => panic!("{other:?}"),
+            let mut answers = Vec::new();
+            k.request(
+                KernelRequest::AllocateSpi {
+                    request: RequestId(1),
+                    protocol: ProtocolId::ESP,
+                    src: ip("127.0.0.2"),
+                    dst: ip("127.0.0.1"),
+                },
+                &mut out,
+                &mut answers,
+            );
+            let NetToPfkey::Request { id, req } = &out[0];
+            let pk::KernelRequest::GetSpi { reqid: g, .. } = req else {
+                panic!("{req:?}")
+            };
+            let g = *g;
+            k.reply(PfkeyToNet::Reply {
+                id: *id,
+                result: Ok(KernelReply::Spi(spi)),
+            });
+            let mut inb = sa(Direction::Inbound, 1);
+            inb.spi = spi;
+            inb.local_ts = TrafficSelector::prefix(ip("10.1.0.0"), 16).unwrap();
+            inb.remote_ts = TrafficSelector::prefix(ip(remote), 24).unwrap();
+            let mut outb = sa(Direction::Outbound, 2);
+            outb.spi = spi + 1;
+            outb.local_ts = inb.local_ts;
+            outb.remote_ts = inb.remote_ts;
+            k.request(KernelRequest::UpdateSa(inb.clone()), &mut out, &mut answers);
+            k.request(KernelRequest::AddSa(outb), &mut out, &mut answers);
+            for direction in [Direction::Outbound, Direction::Inbound] {
+                k.request(
+                    KernelRequest::AddPolicy(PolicyParams {
+                        request: RequestId(2),
+                        direction,
+                        local_ts: inb.local_ts,
+                        remote_ts: inb.remote_ts,
+                        mode: Mode::Tunnel,
+                        local: ip("127.0.0.1"),
+                        remote: ip("127.0.0.2"),
+                    }),
+                    &mut out,
+                    &mut answers,
+                );
             }
+            let mut r = vec![g];
+            r.extend(
+                out[1..]
+                    .iter()
+                    .map(|NetToPfkey::Request { req, .. }| match req {
+                        pk::KernelRequest::UpdateSa(p) | pk::KernelRequest::AddSa(p) => p.reqid,
+                        pk::KernelRequest::AddPolicy(p) => p.reqid,
+                        other => panic!("{other:?}"),
+                    }),
+            );
+            r
         };
-        assert_eq!(getspi_reqid(&mut k), 7);
-        // ... two leave it to UPDATE.
-        let mut other = k.reqids[0].clone();
-        other.reqid = 8;
-        k.reqids.push(other);
-        assert_eq!(getspi_reqid(&mut k), 0);
+        let a = child(&mut k, "10.2.0.0", 0x100);
+        let c = child(&mut k, "10.3.0.0", 0x200);
+        // GETSPI, UPDATE, ADD, SPDADD out, in, fwd: all one number.
+        assert_eq!(a.len(), 6);
+        assert!(a.iter().all(|r| *r == a[0] && *r != 0), "{a:?}");
+        // The second child's GETSPI cannot tell it from a rekey of the first
+        // (same ends) and reuses its reqid; Linux replaces the larval SA whole
+        // at UPDATE, which carries the child's own.
+        assert_eq!(c[0], a[0]);
+        assert!(c[1..].iter().all(|r| *r == c[1] && *r != 0), "{c:?}");
+        assert_ne!(a[0], c[1]);
+        // Deleting both policies of the first child frees its number.
+        for direction in [Direction::Outbound, Direction::Inbound] {
+            k.request(
+                KernelRequest::DeletePolicy {
+                    direction,
+                    local_ts: TrafficSelector::prefix(ip("10.1.0.0"), 16).unwrap(),
+                    remote_ts: TrafficSelector::prefix(ip("10.2.0.0"), 24).unwrap(),
+                },
+                &mut Vec::new(),
+                &mut answers,
+            );
+        }
+        assert_eq!(k.reqids.len(), 1);
     }
 
     #[test]

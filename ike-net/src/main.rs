@@ -11,6 +11,7 @@ mod control;
 mod engine;
 mod kernel;
 mod policy;
+mod reqid;
 mod show;
 mod udp;
 mod worker;

@@ -223,6 +223,9 @@ fn policy_with(
         // CHILD_SA exists: traffic waits for the tunnel (ACQUIRE) instead
         // of leaving in clear.
         trap: active,
+        natt_keepalive: (config.global.natt_keepalive > 0)
+            .then(|| Duration::from_secs(u64::from(config.global.natt_keepalive))),
+        force_natt: p.natt,
     };
     // Our certificate must hold our key and name our ID, an RFC 4754 key
     // must be on its curve: found now, not as a failed negotiation later.

@@ -8,7 +8,7 @@ use nix::sys::socket::{
     SockaddrStorage, UnixAddr,
 };
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::Path;
 
@@ -95,6 +95,115 @@ pub fn bind_udp(addr: SocketAddr) -> Result<OwnedFd, String> {
     Ok(s)
 }
 
+/// What [`enable_esp_in_udp`] could do on this system.
+#[derive(Debug, PartialEq, Eq)]
+pub enum EspInUdp {
+    /// The kernel now decapsulates ESP-in-UDP arriving on this socket.
+    Enabled,
+    /// It cannot (no kernel IPsec, an IPv6 socket the kernel does not
+    /// support, ESP-in-UDP switched off): the reason, to be logged.
+    Unavailable(String),
+}
+
+/// The socket option level and values of ESP-in-UDP decapsulation.
+/// Linux include/uapi/linux/udp.h: UDP_ENCAP 100, UDP_ENCAP_ESPINUDP 2 (at
+/// level SOL_UDP = IPPROTO_UDP). FreeBSD sys/netinet/udp.h: UDP_ENCAP 1,
+/// UDP_ENCAP_ESPINUDP 2 (RFC 3948 framing with the non-ESP marker), handled
+/// by udp_ctloutput() for IPv4 sockets only and refused with ENOPROTOOPT
+/// when the kernel has no IPsec.
+#[cfg(not(any(target_os = "freebsd", target_os = "openbsd")))]
+const UDP_ENCAP: libc::c_int = 100;
+#[cfg(target_os = "freebsd")]
+const UDP_ENCAP: libc::c_int = 1;
+#[cfg(not(target_os = "openbsd"))]
+const UDP_ENCAP_ESPINUDP: libc::c_int = 2;
+
+/// Makes the kernel take ESP-in-UDP (RFC 3948) off the NAT-T socket: without
+/// this Linux and FreeBSD hand the peer's encapsulated ESP to ike-net as
+/// ordinary datagrams and no packet behind a NAT is ever decrypted. IKE
+/// messages (non-ESP marker) and keepalives are still told apart by the
+/// kernel: IKE reaches the socket, the 1-byte keepalive is dropped.
+#[cfg(not(target_os = "openbsd"))]
+pub fn enable_esp_in_udp(fd: BorrowedFd<'_>, addr: SocketAddr) -> EspInUdp {
+    #[cfg(target_os = "freebsd")]
+    if addr.is_ipv6() {
+        return EspInUdp::Unavailable(
+            "FreeBSD takes UDP_ENCAP on IPv4 sockets only (udp_ctloutput)".into(),
+        );
+    }
+    let val: libc::c_int = UDP_ENCAP_ESPINUDP;
+    // SAFETY: setsockopt(2) with a live descriptor and a c_int option value
+    // of the size given.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::IPPROTO_UDP,
+            UDP_ENCAP,
+            (&val as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        EspInUdp::Enabled
+    } else {
+        EspInUdp::Unavailable(format!(
+            "setsockopt(UDP_ENCAP, UDP_ENCAP_ESPINUDP) on the {} socket: {}",
+            if addr.is_ipv6() { "IPv6" } else { "IPv4" },
+            std::io::Error::last_os_error()
+        ))
+    }
+}
+
+/// OpenBSD decapsulates ESP-in-UDP for the whole system, on the port of
+/// sysctl net.inet.esp.udpencap_port, when net.inet.esp.udpencap is 1; a
+/// daemon cannot switch it per socket, so we read both and say what is off.
+/// OpenBSD sys/netinet/ip_esp.h: ESPCTL_UDPENCAP_ENABLE 2,
+/// ESPCTL_UDPENCAP_PORT 3, under CTL_NET.PF_INET.IPPROTO_ESP.
+#[cfg(target_os = "openbsd")]
+pub fn enable_esp_in_udp(_fd: BorrowedFd<'_>, addr: SocketAddr) -> EspInUdp {
+    fn read(leaf: libc::c_int) -> Result<libc::c_int, std::io::Error> {
+        let mib = [libc::CTL_NET, libc::PF_INET, libc::IPPROTO_ESP, leaf];
+        let mut val: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>();
+        // SAFETY: read-only sysctl(2) of one int into a local of that size.
+        let rc = unsafe {
+            libc::sysctl(
+                mib.as_ptr(),
+                mib.len() as libc::c_uint,
+                (&mut val as *mut libc::c_int).cast(),
+                &mut len,
+                std::ptr::null_mut(),
+                0,
+            )
+        };
+        if rc == 0 {
+            Ok(val)
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    }
+    match read(2) {
+        Ok(0) => {
+            return EspInUdp::Unavailable(
+                "sysctl net.inet.esp.udpencap is 0: ESP-in-UDP is off, peers behind \
+                 NAT will not pass traffic (sysctl net.inet.esp.udpencap=1)"
+                    .into(),
+            )
+        }
+        Ok(_) => {}
+        Err(e) => return EspInUdp::Unavailable(format!("sysctl net.inet.esp.udpencap: {e}")),
+    }
+    match read(3) {
+        Ok(p) if p == libc::c_int::from(addr.port()) => EspInUdp::Enabled,
+        Ok(p) => EspInUdp::Unavailable(format!(
+            "sysctl net.inet.esp.udpencap_port is {p}, not our NAT-T port {}: \
+             the kernel will not decapsulate ESP-in-UDP on it",
+            addr.port()
+        )),
+        Err(e) => EspInUdp::Unavailable(format!("sysctl net.inet.esp.udpencap_port: {e}")),
+    }
+}
+
 /// Binds the control socket at `path`: SOCK_SEQPACKET, root-owned, mode
 /// 0600. A stale socket file is replaced; any other file there is refused.
 pub fn bind_control(path: &Path) -> Result<OwnedFd, String> {
@@ -169,6 +278,35 @@ mod tests {
         // (skip where the host has no IPv6).
         if std::net::UdpSocket::bind("[::1]:0").is_ok() {
             assert!(bind_udp(SocketAddr::new(Ipv6Addr::UNSPECIFIED.into(), port)).is_ok());
+        }
+    }
+
+    /// Linux: the option sticks on an IPv4 socket (read back with
+    /// getsockopt). Needs only CONFIG_XFRM, which every distribution kernel
+    /// has; a kernel without it answers ENOPROTOOPT and the test says so.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn natt_socket_gets_udp_encap() {
+        use std::os::fd::AsFd;
+        let s = bind_udp("127.0.0.1:0".parse().unwrap()).unwrap();
+        match enable_esp_in_udp(s.as_fd(), "127.0.0.1:4500".parse().unwrap()) {
+            EspInUdp::Enabled => {
+                let mut val: libc::c_int = -1;
+                let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+                // SAFETY: getsockopt of one int into a local of that size.
+                let rc = unsafe {
+                    libc::getsockopt(
+                        s.as_raw_fd(),
+                        libc::IPPROTO_UDP,
+                        UDP_ENCAP,
+                        (&mut val as *mut libc::c_int).cast(),
+                        &mut len,
+                    )
+                };
+                assert_eq!(rc, 0);
+                assert_eq!(val, UDP_ENCAP_ESPINUDP);
+            }
+            EspInUdp::Unavailable(e) => assert!(e.contains("Protocol not available"), "{e}"),
         }
     }
 }

@@ -89,6 +89,18 @@ pub fn run(opts: Options) -> Result<i32, String> {
                 l.addr
             );
         }
+        if l.natt {
+            match sockets::enable_esp_in_udp(s.as_fd(), l.addr) {
+                sockets::EspInUdp::Enabled => {
+                    log::debug!("{}: the kernel decapsulates ESP-in-UDP", l.addr)
+                }
+                sockets::EspInUdp::Unavailable(e) => log::warn!(
+                    "{}: no ESP-in-UDP decapsulation, ESP from peers behind NAT will be \
+                     dropped: {e}",
+                    l.addr
+                ),
+            }
+        }
         udp.push(s);
     }
     let control = sockets::bind_control(&opts.control)?;

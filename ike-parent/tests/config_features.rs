@@ -301,3 +301,33 @@ fn includes_are_relative_bounded_and_loop_free() {
     let e = load(&dir.path().join(format!("d{}.conf", 3))).unwrap();
     assert!(e.policies.is_empty());
 }
+
+/// Issue 13: `natt` forces UDP encapsulation for one policy; `set
+/// natt_keepalive T` sets the keepalive interval (20 s by default, 0 off);
+/// both survive `ike-parent -n -v` and parse back the same.
+#[test]
+fn natt_and_keepalive_interval() {
+    let c = ok("ikev2 \"n\" active esp from 10.1.0.0/24 to 10.2.0.0/24 peer 192.0.2.2 natt\n");
+    assert!(c.policies[0].natt);
+    assert_eq!(c.global.natt_keepalive, 20);
+    assert!(!ok("ikev2 passive from 10.0.0.0/8 to any\n").policies[0].natt);
+    assert_eq!(ok("set natt_keepalive 45\n").global.natt_keepalive, 45);
+    assert_eq!(ok("set natt_keepalive 1m\n").global.natt_keepalive, 60);
+    assert_eq!(ok("set natt_keepalive 0\n").global.natt_keepalive, 0);
+    let c = ok("set natt_keepalive 30\nikev2 \"n\" passive from 10.0.0.0/8 to any natt\n");
+    let text = ike_parent::config::describe(&c);
+    assert!(
+        text.contains("set natt_keepalive 30\n") && text.contains(" natt"),
+        "{text}"
+    );
+    let again = ok(&text);
+    assert_eq!(again.global.natt_keepalive, 30);
+    assert!(again.policies[0].natt);
+    // Twice in one rule is a mistake.
+    err(
+        "ikev2 passive from 10.0.0.0/8 to any natt natt\n",
+        ErrorKind::Syntax,
+        1,
+        43,
+    );
+}

@@ -353,3 +353,70 @@ fn lossy_network_with_both_sides_initiating() {
         assert_eq!(p.a.kernel.larval() + p.b.kernel.larval(), 0, "seed {seed}");
     }
 }
+
+/// Issue 13: the NAT in front of A forgets its mappings mid-life (a NAT
+/// reboot, a conntrack flush) and gives A a new source port, on the lossy
+/// network; B then starts a rekey of its own. Every run must end either
+/// with B's IKE SA and both kernel SAs of every child on A's new mapping
+/// (A's authenticated requests moved them, RFC 7296 2.23), or clean.
+/// Liveness checks run every 10 s; the children are not rekeyed otherwise,
+/// so an SA left on the old port would show.
+#[test]
+fn lossy_network_with_nat_rebinding() {
+    let n = seeds() / 5;
+    let mut up = 0;
+    let second: std::net::SocketAddr = "203.0.113.9:41006".parse().unwrap();
+    for seed in 0..n {
+        let (mut pa, mut pb) = psk_policies(b"k", b"k");
+        pb.peer_addr = None;
+        pa.dpd_interval = Some(Duration::from_secs(10));
+        pb.dpd_interval = Some(Duration::from_secs(10));
+        let mut p = Pair::new(config(pa), config(pb), 70_000 + seed);
+        p.nat_a = Some("203.0.113.9:40000".parse().unwrap());
+        p.set_network(0.3, 0.3, 0.3);
+        p.initiate();
+        p.run_for(Duration::from_secs(30));
+        p.nat_rebind("203.0.113.9:41000".parse().unwrap());
+        p.run_for(Duration::from_secs(15));
+        // Odd seeds: B rekeys (its request must find A's new mapping);
+        // even ones keep the child installed before the move.
+        if let Some(&ib) = p.b.engine.established().first() {
+            if let Some(&(spi_in, _)) = p.b.engine.children(ib).first() {
+                if seed % 2 == 1 {
+                    p.rekey_child(Side::B, ib, spi_in);
+                }
+            }
+        }
+        p.run_for(Duration::from_secs(30));
+        p.heal_and_run(Duration::from_secs(300));
+        let (ea, eb) = (p.a.engine.established(), p.b.engine.established());
+        if ea.is_empty() {
+            assert!(eb.is_empty(), "seed {seed}: B up alone");
+            assert!(
+                p.a.kernel.installed().is_empty() && p.b.kernel.installed().is_empty(),
+                "seed {seed}"
+            );
+        } else {
+            up += 1;
+            assert_eq!((ea.len(), eb.len()), (1, 1), "seed {seed}");
+            assert_mirrored_keys(&p);
+            assert_eq!(p.b.engine.peer_of(eb[0]), Some(second), "seed {seed}");
+            for s in p.b.kernel.installed() {
+                let want = if s.direction == Direction::Outbound {
+                    (4500, 41006)
+                } else {
+                    (41006, 4500)
+                };
+                assert_eq!(s.encap, Some(want), "seed {seed}: B's SA {:x}", s.spi);
+            }
+            assert!(
+                p.b.kernel.log.is_empty(),
+                "seed {seed}: {:?}",
+                p.b.kernel.log
+            );
+        }
+        assert_eq!(p.a.kernel.larval() + p.b.kernel.larval(), 0, "seed {seed}");
+    }
+    assert!(up * 2 > n, "only {up} of {n} established");
+    eprintln!("NAT rebinding: {up} of {n} runs established on the new mapping, the rest clean");
+}

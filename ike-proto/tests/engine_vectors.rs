@@ -292,6 +292,8 @@ impl Side {
                         Some(KernelEvent::Installed { request: p.request })
                     }
                     KernelRequest::DeletePolicy { .. } => None,
+                    // No NAT in these vectors: the peer never moves.
+                    KernelRequest::UpdateEncap { spi, .. } => panic!("UPDATE encap of {spi:x}"),
                 };
                 if let Some(ev) = ev {
                     self.e.handle_kernel_event(self.now, ev);

@@ -70,7 +70,7 @@ scenario_init() {
 }
 scenario_cleanup() {
   local d
-  for d in "$W/a" "$W/b"; do daemon_stop "$d"; done
+  for d in "$W/a" "$W/b" "$W/c"; do daemon_stop "$d"; done
   net_down
   if [ "$RESULTS" != "$W" ]; then
     mkdir -p "$RESULTS"
@@ -101,9 +101,10 @@ net_up() {
   ip -n $NSB route add $NET_A via $OUTER_A src $INNER_B
 }
 net_down() {
-  ip netns del $NSA 2>/dev/null; ip netns del $NSB 2>/dev/null; true
+  ip netns del $NSA 2>/dev/null; ip netns del $NSB 2>/dev/null
+  ip netns del ike-nat 2>/dev/null; ip netns del ike-c 2>/dev/null; true
 }
-ns_of() { case $1 in a) echo $NSA ;; b) echo $NSB ;; esac; }
+ns_of() { case $1 in a) echo $NSA ;; b) echo $NSB ;; c) echo ike-c ;; esac; }
 
 # ping_inner FROM: 3 pings from FROM's inner address to the other side's inner address
 ping_inner() {
@@ -281,10 +282,11 @@ sw_no_sas() {
 sw_conf() {
   local side=$1 d=$W/$1 me peer my_addr peer_addr my_ts peer_ts local_auth remote_auth
   if [ "$side" = a ]; then
-    me=a.test peer=b.test my_addr=$OUTER_A peer_addr=$OUTER_B my_ts=$NET_A peer_ts=$NET_B
+    me=a.test peer=b.test my_addr=${ADDR_A:-$OUTER_A} peer_addr=$OUTER_B my_ts=$NET_A peer_ts=$NET_B
   else
-    me=b.test peer=a.test my_addr=$OUTER_B peer_addr=$OUTER_A my_ts=$NET_B peer_ts=$NET_A
+    me=b.test peer=a.test my_addr=$OUTER_B peer_addr=${PEER_OF_B:-$OUTER_A} my_ts=$NET_B peer_ts=$NET_A
   fi
+  [ "$peer_addr" = any ] && peer_addr=%any
   if [ "${MODE:-tunnel}" = transport ]; then my_ts=dynamic peer_ts=dynamic; fi
   case ${AUTH:-psk} in
     psk) local_auth="auth = psk" remote_auth="auth = psk" ;;
@@ -462,4 +464,126 @@ ours_vs_swan_round() {
   fi
   daemon_stop "$W/a"; daemon_stop "$W/b"   # logs of all rounds accumulate in a/ and b/
   return 0
+}
+
+# ---------------------------------------------------------------- NAT (issue 13)
+# nat_net_up: side a (and with NAT_CLIENTS=2 a second client, side c) behind a router
+# namespace that masquerades with the kernel's netfilter (nftables):
+#
+#   ike-a: lo 10.1.0.1, ike-va 10.88.0.1/24 --+
+#                                             +-- ike-lan 10.88.0.254/24 [ike-nat] ike-nb 10.77.0.1/24 --- ike-vb 10.77.0.2/24 :ike-b
+#   ike-c: lo 10.3.0.1, ike-vc 10.88.0.3/24 --+   (a bridge joins the LAN side)
+#
+# The NAT's outside address is OUTER_A (10.77.0.1), so side b sees every client there; UDP
+# leaves with a source port from NAT_PORTS (40000-40999: the peer sees translated ports, as
+# behind a real NAT), other traffic is masqueraded. ADDR_A is side a's own (private) address.
+NSN=ike-nat NSC=ike-c
+LAN_A=10.88.0.1 LAN_C=10.88.0.3 LAN_GW=10.88.0.254
+INNER_C=10.3.0.1 NET_C=10.3.0.0/24
+NAT_PORTS=${NAT_PORTS:-40000-40999}
+nat_net_up() {
+  net_down
+  local n
+  for n in $NSA $NSB $NSN; do ip netns add $n || return 1; done
+  [ "${NAT_CLIENTS:-1}" = 2 ] && { ip netns add $NSC || return 1; }
+  ip -n $NSN link add ike-lan type bridge || return 1
+  ip link add ike-va netns $NSA type veth peer name ike-na netns $NSN || return 1
+  ip -n $NSN link set ike-na master ike-lan
+  ip link add ike-nb netns $NSN type veth peer name ike-vb netns $NSB || return 1
+  ip -n $NSA addr add $LAN_A/24 dev ike-va; ip -n $NSA addr add $INNER_A/32 dev lo
+  ip -n $NSN addr add $LAN_GW/24 dev ike-lan; ip -n $NSN addr add $OUTER_A/24 dev ike-nb
+  ip -n $NSB addr add $OUTER_B/24 dev ike-vb; ip -n $NSB addr add $INNER_B/32 dev lo
+  if [ "${NAT_CLIENTS:-1}" = 2 ]; then
+    ip link add ike-vc netns $NSC type veth peer name ike-nc netns $NSN || return 1
+    ip -n $NSN link set ike-nc master ike-lan; ip -n $NSN link set ike-nc up
+    ip -n $NSC addr add $LAN_C/24 dev ike-vc; ip -n $NSC addr add $INNER_C/32 dev lo
+    ip -n $NSC link set lo up; ip -n $NSC link set ike-vc up
+    ip netns exec $NSC sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+    ip -n $NSC route add default via $LAN_GW src $INNER_C
+  fi
+  for n in $NSA $NSB $NSN; do
+    ip -n $n link set lo up
+    ip netns exec $n sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+  done
+  ip -n $NSA link set ike-va up; ip -n $NSB link set ike-vb up
+  ip -n $NSN link set ike-lan up; ip -n $NSN link set ike-na up; ip -n $NSN link set ike-nb up
+  ip netns exec $NSN sysctl -qw net.ipv4.ip_forward=1
+  # the clients reach everything through the NAT; b routes the inner nets to the NAT's
+  # outside address (only the xfrm policies make that traffic arrive anywhere)
+  ip -n $NSA route add default via $LAN_GW src $INNER_A
+  ip -n $NSB route add $NET_A via $OUTER_A src $INNER_B
+  [ "${NAT_CLIENTS:-1}" != 2 ] || ip -n $NSB route add $NET_C via $OUTER_A src $INNER_B
+  nat_rules "$NAT_PORTS"
+}
+# nat_rules PORTS: (re)load the NAT's ruleset: UDP source ports from PORTS, the rest masqueraded
+nat_rules() {
+  ip netns exec $NSN nft -f - <<EOF
+flush ruleset
+table ip nat {
+  chain post {
+    type nat hook postrouting priority srcnat; policy accept;
+    oifname "ike-nb" meta l4proto udp masquerade to :$1
+    oifname "ike-nb" masquerade
+  }
+}
+EOF
+}
+# nat_remap PORTS: a NAT mapping change: new port range, every mapping forgotten
+nat_remap() {
+  nat_rules "$1" && ip netns exec $NSN conntrack -F 2>&1
+}
+# nat_capture_start FILE (stop with capture_stop FILE): everything on the NAT's outside link
+nat_capture_start() {
+  ip netns exec $NSN tcpdump -Z root -U -n -i ike-nb -w "$1" 'udp or ip proto 50' 2>"$1.log" &
+  echo $! > "$1.pid"
+  local i; for ((i = 0; i < 50; i++)); do grep -q 'listening on' "$1.log" 2>/dev/null && break; sleep 0.1; done
+}
+# no_plain_esp FILE: the capture holds ESP-in-UDP and not one plain ESP packet (proto 50)
+no_plain_esp() {
+  local plain udp
+  plain=$(tcpdump -n -r "$1" 'ip proto 50' 2>/dev/null | wc -l)
+  udp=$(tcpdump -n -r "$1" 'udp' 2>/dev/null | grep -c 'UDP-encap: ESP')
+  echo "  on the NAT's outside link: $udp ESP-in-UDP packets, $plain plain ESP packets"
+  [ "$plain" = 0 ] && [ "$udp" -gt 0 ]
+}
+# xfrm_encap NS: "sport dport" of the UDP encapsulation of NS's ESP SAs, one line per pair
+xfrm_encap() {
+  ip -n "$1" xfrm state | awk '/encap type espinudp/ { for (i = 1; i < NF; i++) { if ($i == "sport") s = $(i + 1); if ($i == "dport") d = $(i + 1) } print s, d }' | sort -u
+}
+# encap_natted: every SA on both sides is UDP-encapsulated; a's use 4500 <-> 4500, b's
+# 4500 <-> a port from the NAT's range (the mapping the NAT chose; an inbound SA names the
+# peer's port as its source port)
+encap_natted() {
+  local a b s d lo=${NAT_PORTS%-*} hi=${NAT_PORTS#*-}
+  a=$(xfrm_encap $NSA) b=$(xfrm_encap $NSB)
+  echo "  encap (sport dport) in $NSA: $(echo $a); in $NSB: $(echo $b)"
+  [ "$a" = "4500 4500" ] || return 1
+  [ "$(xfrm_sa_count $NSA)" -ge 2 ] && [ "$(xfrm_sa_count $NSB)" -ge 2 ] || return 1
+  [ "$(ip -n $NSA xfrm state | grep -c 'encap type espinudp')" = "$(xfrm_sa_count $NSA)" ] || return 1
+  [ "$(ip -n $NSB xfrm state | grep -c 'encap type espinudp')" = "$(xfrm_sa_count $NSB)" ] || return 1
+  while read -r s d; do
+    [ "$s" = 4500 ] || { d=$s; s=4500; }
+    [ "$d" -ge "$lo" ] && [ "$d" -le "$hi" ] || return 1
+  done <<<"$b"
+}
+# sas_match_natted: both kernels hold the same ESP SAs (SPIs, keys, mode) and at least two;
+# the addresses differ by the NAT's translation, so they are not compared
+sas_match_natted() {
+  local a b
+  a=$(xfrm_sas $NSA | awk '{ print $3, $4, $5, $6 }' | sort) b=$(xfrm_sas $NSB | awk '{ print $3, $4, $5, $6 }' | sort)
+  echo "  SAs (spi keys mode) in $NSA:"; echo "$a" | sed 's/^/    /'
+  echo "  in $NSB:"; echo "$b" | sed 's/^/    /'
+  [ -n "$a" ] && [ "$a" = "$b" ] && [ "$(echo "$a" | wc -l)" -ge 2 ]
+}
+# nat_round_checks: ping both ways through ESP-in-UDP, UDP encapsulation with the NATed ports
+# on both sides, no plain ESP on the NAT's outside link (captured around the pings)
+nat_round_checks() {
+  local cap=$W/nat-outside.pcap
+  check "both kernels hold the same ESP SAs (SPIs, keys)" sas_match_natted
+  nat_capture_start "$cap"
+  check "ping a -> b through ESP-in-UDP" ping_through_esp a
+  check "ping b -> a through ESP-in-UDP" ping_through_esp b
+  capture_stop "$cap"
+  check "SAs encapsulate in UDP with the NAT's ports" encap_natted
+  check "no plain ESP on the NAT's outside link" no_plain_esp "$cap"
 }

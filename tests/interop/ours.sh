@@ -31,10 +31,11 @@ ours_available() {
 ours_conf() {
   local side=$1 d=$W/$1/iked me peer my_addr peer_addr from to auth mode
   if [ "$side" = a ]; then
-    me=a.test peer=b.test my_addr=$OUTER_A peer_addr=$OUTER_B from=$NET_A to=$NET_B
+    me=a.test peer=b.test my_addr=${ADDR_A:-$OUTER_A} peer_addr=$OUTER_B from=$NET_A to=$NET_B
   else
-    me=b.test peer=a.test my_addr=$OUTER_B peer_addr=$OUTER_A from=$NET_B to=$NET_A
+    me=b.test peer=a.test my_addr=$OUTER_B peer_addr=${PEER_OF_B:-$OUTER_A} from=$NET_B to=$NET_A
   fi
+  to=${OURS_TO:-$to}
   mode=tunnel
   if [ "${MODE:-tunnel}" = transport ]; then mode=transport from=$my_addr to=$peer_addr; fi
   case ${AUTH:-psk} in
@@ -45,6 +46,7 @@ ours_conf() {
   {
     echo "# iked.conf for side $side of scenario $SCENARIO (OpenBSD iked.conf(5) grammar)"
     [ -z "${OURS_DPD:-}" ] || echo "set dpd_check_interval $OURS_DPD"
+    [ -z "${OURS_SET:-}" ] || echo "$OURS_SET"
     echo "ikev2 \"lab\" ${OURS_ROLE:-active} $mode esp \\"
     echo "	from $from to $to \\"
     echo "	local $my_addr peer $peer_addr \\"

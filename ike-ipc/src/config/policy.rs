@@ -270,6 +270,9 @@ pub struct Policy {
     pub ike_lifetime_seconds: u64,
     pub lifetime: Lifetime,
     pub auth: Auth,
+    /// `natt`: UDP-encapsulate ESP (port 4500) even when no NAT is
+    /// detected, as iked does.
+    pub natt: bool,
 }
 
 /// Defaults as in OpenIKED (iked.conf(5)).
@@ -306,6 +309,7 @@ impl Policy {
             srcid: None,
             dstid: None,
             ike_lifetime_seconds: DEFAULT_IKE_LIFETIME,
+            natt: false,
             lifetime: Lifetime {
                 seconds: DEFAULT_CHILD_LIFETIME,
                 bytes: DEFAULT_CHILD_BYTES,

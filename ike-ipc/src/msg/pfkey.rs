@@ -14,7 +14,7 @@
 
 use crate::config::{Encapsulation, Encryption, Integrity, IpNet, IpsecProtocol, Secret};
 use serde::{Deserialize, Serialize};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 /// Chosen by ike-net; echoed in the matching [`PfkeyToNet::Reply`].
 pub type RequestId = u64;
@@ -138,6 +138,13 @@ pub enum KernelRequest {
     SpdFlush,
     /// Always refused: would read every policy.
     SpdDump,
+    /// The peer's NAT mapping changed (RFC 7296 2.23): move the UDP
+    /// encapsulation of an SA this broker installed to these ports. Only the
+    /// peer's port may change; addresses and keys stay (issue 13).
+    UpdateEncap {
+        id: SaId,
+        natt: NatT,
+    },
 }
 
 /// The broker's answer to one request.
@@ -207,6 +214,14 @@ pub enum KernelEvent {
     Expire {
         kind: ExpireKind,
         sa: SaId,
+    },
+    /// ESP-in-UDP for our inbound SA `sa` arrived from `new` instead of
+    /// `old` (Linux SADB_X_NAT_T_NEW_MAPPING, raised after the packet passed
+    /// the SA's integrity check): the peer's NAT mapping changed.
+    NatMapping {
+        sa: SaId,
+        old: SocketAddr,
+        new: SocketAddr,
     },
 }
 
@@ -298,6 +313,13 @@ mod tests {
             KernelRequest::Dump,
             KernelRequest::SpdFlush,
             KernelRequest::SpdDump,
+            KernelRequest::UpdateEncap {
+                id: sa,
+                natt: NatT {
+                    sport: 4500,
+                    dport: 40001,
+                },
+            },
         ];
         for (i, req) in reqs.into_iter().enumerate() {
             let m = NetToPfkey::Request { id: i as u64, req };
@@ -350,6 +372,11 @@ mod tests {
             PfkeyToNet::Event(KernelEvent::Expire {
                 kind: ExpireKind::Soft,
                 sa,
+            }),
+            PfkeyToNet::Event(KernelEvent::NatMapping {
+                sa,
+                old: "192.0.2.1:40000".parse().unwrap(),
+                new: "192.0.2.1:40001".parse().unwrap(),
             }),
         ];
         for m in replies {

@@ -29,6 +29,7 @@ pub fn describe(config: &Config) -> String {
         }
     );
     let _ = writeln!(out, "set dpd_check_interval {}", g.dpd_check_interval);
+    let _ = writeln!(out, "set natt_keepalive {}", g.natt_keepalive);
     let _ = writeln!(out, "set cookie-threshold {}", g.cookie_threshold);
     let _ = writeln!(out, "set half-open-limit {}", g.half_open_limit);
     let _ = writeln!(out, "set window {}", g.window);
@@ -207,6 +208,9 @@ fn describe_policy(out: &mut String, config: &Config, p: &Policy) {
             let _ = write!(out, " peer {}", net(peer));
         }
         None => out.push_str(" peer any"),
+    }
+    if p.natt {
+        out.push_str(" natt");
     }
     for proposal in &p.ike_proposals {
         ikesa(out, proposal);

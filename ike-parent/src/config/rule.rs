@@ -73,6 +73,7 @@ const KEYWORDS: &[&str] = &[
     "any",
     "dynamic",
     "ikeauth",
+    "natt",
 ];
 
 pub fn is_keyword(word: &str) -> bool {
@@ -99,6 +100,7 @@ struct Seen {
     ikelifetime: Option<Pos>,
     lifetime: Option<Pos>,
     auth: Option<Pos>,
+    natt: Option<Pos>,
 }
 
 fn once<T>(p: &Parser, slot: &Option<(T, Pos)>, keyword: &str, pos: Pos) -> PResult<()> {
@@ -180,6 +182,11 @@ impl Parser {
                 "esp" => set_once(self, &mut seen.protocol, &word, pos, IpsecProtocol::Esp)?,
                 "ah" => set_once(self, &mut seen.protocol, &word, pos, IpsecProtocol::Ah)?,
                 "tunnel" => set_once(self, &mut seen.encap, &word, pos, Encapsulation::Tunnel)?,
+                // iked: UDP encapsulation even without a NAT in the path.
+                "natt" => {
+                    once_pos(self, &seen.natt, &word, pos)?;
+                    seen.natt = Some(pos);
+                }
                 "transport" => {
                     set_once(self, &mut seen.encap, &word, pos, Encapsulation::Transport)?
                 }
@@ -396,6 +403,7 @@ impl Parser {
         policy.name = name;
         let loc = self.location(at);
         policy.source = format!("{}:{}", loc.file, loc.line);
+        policy.natt = seen.natt.is_some();
         match seen.matching.as_ref().map(|(w, _)| w.as_str()) {
             Some("quick") => policy.quick = true,
             Some("default") => policy.default = true,

@@ -192,6 +192,13 @@ impl Parser {
                 let secs = values::time(&v).map_err(|m| self.error(vpos, ErrorKind::Invalid, m))?;
                 self.config.global.dpd_check_interval = u32::try_from(secs).unwrap_or(u32::MAX);
             }
+            "natt_keepalive" => {
+                // RFC 3948 2.3: how often the side behind a NAT sends a
+                // keepalive; 0 = never.
+                let (v, vpos) = self.value("a time")?;
+                let secs = values::time(&v).map_err(|m| self.error(vpos, ErrorKind::Invalid, m))?;
+                self.config.global.natt_keepalive = u32::try_from(secs).unwrap_or(u32::MAX);
+            }
             "cookie-threshold" | "half-open-limit" => {
                 let (v, vpos) = self.value("a number")?;
                 let n = values::number(&v, 0, 1_000_000)

@@ -403,6 +403,9 @@ fn watch_events(
                 acquire += 1;
                 println!("EVENT acquire seq {seq} {src} -> {dst} mode {mode:?} reqid {reqid} selectors {policy:?}");
             }
+            Some(KernelEvent::NatMapping { sa, old, new }) => {
+                println!("EVENT NAT mapping spi {:#010x}: {old} -> {new}", sa.spi);
+            }
             None => break,
         }
     }

@@ -18,7 +18,7 @@
 //! touch every daemon's state (and DUMP would hand out every key).
 
 use ike_ipc::config::{Config, Encapsulation, Flow, IpNet, IpsecProtocol};
-use ike_ipc::msg::pfkey::{KernelRequest, PolicyDir, PolicyParams, SaId};
+use ike_ipc::msg::pfkey::{KernelRequest, NatT, PolicyDir, PolicyParams, SaId, SaParams};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -75,6 +75,10 @@ pub struct OwnedSa {
     /// When the kernel confirmed it (larval SAs vanish from the kernel after
     /// a while: FreeBSD 30 s, Linux's acquire timer).
     pub since: Instant,
+    /// What it was installed with (keys included, zeroized when dropped):
+    /// a NAT mapping change re-sends it with new ports (PF_KEY UPDATE has
+    /// no partial form). `None` while larval.
+    pub params: Option<Box<SaParams>>,
 }
 
 /// At most this many SPIs reserved and not yet completed: GETSPI creates
@@ -108,6 +112,8 @@ pub struct Owned {
     pub acquires: BTreeSet<u32>,
     /// GETSPI requests sent and not yet answered.
     pub getspi_in_flight: usize,
+    /// Which CHILD_SA each reqid belongs to (see `binding`).
+    pub bindings: super::binding::Bindings,
 }
 
 impl Owned {
@@ -147,12 +153,15 @@ enum Rule {
     OwnPolicy,
     /// An ACQUIRE this broker passed on.
     OwnAcquire,
+    /// A UDP-encapsulated SA this broker installed, to new ports of the same
+    /// peer: only one of the two ports changes (the peer's), addresses stay.
+    OwnEncapsulatedSa,
     /// Not for ike-net, whatever it says.
     Never,
 }
 
 /// The table: every request ike-net can send, and what permits it.
-const TABLE: [(&str, Rule); 12] = [
+const TABLE: [(&str, Rule); 13] = [
     ("GetSpi", Rule::ConfiguredSa),
     ("AddSa", Rule::ConfiguredSa),
     ("UpdateSa", Rule::OwnConfiguredSa),
@@ -165,6 +174,7 @@ const TABLE: [(&str, Rule); 12] = [
     ("Dump", Rule::Never),
     ("SpdFlush", Rule::Never),
     ("SpdDump", Rule::Never),
+    ("UpdateEncap", Rule::OwnEncapsulatedSa),
 ];
 
 pub fn request_name(req: &KernelRequest) -> &'static str {
@@ -181,6 +191,7 @@ pub fn request_name(req: &KernelRequest) -> &'static str {
         KernelRequest::Dump => "Dump",
         KernelRequest::SpdFlush => "SpdFlush",
         KernelRequest::SpdDump => "SpdDump",
+        KernelRequest::UpdateEncap { .. } => "UpdateEncap",
     }
 }
 
@@ -236,16 +247,40 @@ pub fn check(allowed: &AllowedSet, owned: &Owned, req: &KernelRequest) -> Result
         (Rule::OwnAcquire, KernelRequest::AcquireFailed { seq, .. }) => {
             owned.acquires.contains(seq)
         }
+        (Rule::OwnEncapsulatedSa, KernelRequest::UpdateEncap { id, natt }) => {
+            let old = owned
+                .sa(id)
+                .and_then(|o| o.params.as_ref())
+                .and_then(|p| p.natt);
+            match old {
+                Some(old) => peer_port_move(old, *natt),
+                None => {
+                    return Err(format!(
+                        "{name}: {id:?} is not a UDP-encapsulated SA of ours"
+                    ))
+                }
+            }
+        }
         // The table and the request disagree: refuse.
         _ => false,
     };
     if ok {
-        Ok(())
+        // Inside the configuration, and the reqid stays with one CHILD_SA.
+        owned
+            .bindings
+            .check(req)
+            .map_err(|why| format!("{name}: {why}"))
     } else {
         Err(format!(
             "{name} outside the configuration or not ours: {req:?}"
         ))
     }
+}
+
+/// A NAT mapping change moves the peer's port only: one of the two ports
+/// stays as it was (ours), and neither becomes 0.
+fn peer_port_move(old: NatT, new: NatT) -> bool {
+    new.sport != 0 && new.dport != 0 && (old.sport == new.sport || old.dport == new.dport)
 }
 
 fn local_ok(c: &AllowedChild, ip: IpAddr) -> bool {
@@ -434,6 +469,7 @@ mod tests {
                     id,
                     larval: true,
                     since: t0,
+                    params: None,
                 },
             );
         }
@@ -469,6 +505,7 @@ mod tests {
                     id: mk(0x10_0000 + spi),
                     larval: false,
                     since: t0,
+                    params: None,
                 },
             );
         }
@@ -501,6 +538,6 @@ mod tests {
         for (i, (n, _)) in TABLE.iter().enumerate() {
             assert!(TABLE[i + 1..].iter().all(|(m, _)| m != n));
         }
-        assert_eq!(TABLE.len(), 12);
+        assert_eq!(TABLE.len(), 13);
     }
 }

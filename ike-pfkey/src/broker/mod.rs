@@ -10,6 +10,8 @@
 //!   then REGISTER for ESP and AH; the algorithms of the replies go to ike-net
 //!   in `PfkeyToNet::Ready`.
 //! - Every request from ike-net passes [`allow::check`] first.
+//! - A nonzero reqid belongs to one CHILD_SA ([`binding`]): SAs and policies
+//!   that would give one child's reqid to another are refused.
 //! - Requests are pipelined: each gets its own `seq`, and replies are matched
 //!   on (pid, seq, message type). Dumps are matched on (pid, type) and end at
 //!   seq 0, whether the kernel counts up (Linux) or down (FreeBSD).
@@ -22,14 +24,17 @@
 //! - ACQUIRE: the policy's selectors are fetched (KAME SPDGET of the policy id,
 //!   OpenBSD ASKPOLICY) before ike-net hears of it. EXPIRE of our SAs becomes
 //!   a rekey (soft) or delete (hard) event.
-//! - SPDEXPIRE (FreeBSD) and NAT_T_NEW_MAPPING (Linux) are logged; ike-pfkey's
-//!   IPC to ike-net has no message for either, so ike-net is not told. An
+//! - SPDEXPIRE (FreeBSD) is logged; the IPC has no message for it. An
 //!   expired policy of ours is forgotten (the kernel removed it).
+//! - NAT_T_NEW_MAPPING (Linux) of one of our UDP-encapsulated SAs goes to
+//!   ike-net as `KernelEvent::NatMapping`; ike-net answers with
+//!   `UpdateEncap` requests, which move only the peer's port of SAs we own.
 //! - Shutdown: the SAs and policies this broker installed are deleted
 //!   (configurable).
 
 pub mod algs;
 pub mod allow;
+pub mod binding;
 pub mod blocking;
 pub mod build;
 
@@ -39,8 +44,8 @@ use allow::SaKey;
 use allow::{sa_key, AllowedSet, InstalledPolicy, Owned, OwnedSa};
 use ike_ipc::config::{Config, IpsecProtocol};
 use ike_ipc::msg::pfkey::{
-    ExpireKind, KernelError, KernelEvent, KernelReply, KernelRequest, NetToPfkey, PfkeyToNet,
-    PolicyDir, PolicyParams, RequestId, SaId, SaInfo, Selectors, Supported,
+    ExpireKind, KernelError, KernelEvent, KernelReply, KernelRequest, NatT, NetToPfkey, PfkeyToNet,
+    PolicyDir, PolicyParams, RequestId, SaId, SaInfo, SaParams, Selectors, Supported,
 };
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -100,8 +105,10 @@ enum Op {
 #[derive(Debug, Clone)]
 enum NetOp {
     GetSpi(SaId),
-    Add(SaId),
-    Update(SaId),
+    Add(Box<SaParams>),
+    Update(Box<SaParams>),
+    /// A NAT mapping change: the SA re-sent with these ports.
+    UpdateEncap(SaId, NatT),
     Delete(SaId),
     Get(SaId),
     /// `retried`: already resent as SPDUPDATE after EEXIST.
@@ -125,7 +132,9 @@ impl Object {
     fn of_request(req: &KernelRequest) -> Option<Object> {
         match req {
             KernelRequest::AddSa(p) | KernelRequest::UpdateSa(p) => Some(Object::Sa(sa_key(&p.id))),
-            KernelRequest::DeleteSa(s) | KernelRequest::GetSa(s) => Some(Object::Sa(sa_key(s))),
+            KernelRequest::DeleteSa(s)
+            | KernelRequest::GetSa(s)
+            | KernelRequest::UpdateEncap { id: s, .. } => Some(Object::Sa(sa_key(s))),
             KernelRequest::AddPolicy(p) | KernelRequest::DeletePolicy(p) => {
                 Some(Object::Policy(p.dir, p.sel))
             }
@@ -138,7 +147,8 @@ impl Object {
     fn of_op(op: &Op) -> Option<Object> {
         match op {
             Op::Net { req, .. } => match req {
-                NetOp::Add(s) | NetOp::Update(s) | NetOp::Delete(s) | NetOp::Get(s) => {
+                NetOp::Add(p) | NetOp::Update(p) => Some(Object::Sa(sa_key(&p.id))),
+                NetOp::Delete(s) | NetOp::Get(s) | NetOp::UpdateEncap(s, _) => {
                     Some(Object::Sa(sa_key(s)))
                 }
                 NetOp::AddPolicy { p, .. } | NetOp::DeletePolicy(p) => {
@@ -365,7 +375,10 @@ impl Broker {
 
     fn fail(&mut self, op: Op, e: KernelError) {
         match op {
-            Op::Net { id, .. } => self.reply(id, Err(e)),
+            Op::Net { id, req } => {
+                self.unclaim_failed(&req);
+                self.reply(id, Err(e))
+            }
             Op::AcquireLookup(ev) => {
                 // No selectors, but ike-net may still answer (or fail) it.
                 if let KernelEvent::Acquire { seq, .. } = ev.as_ref() {
@@ -378,6 +391,23 @@ impl Broker {
                 self.maybe_ready();
             }
             Op::Flush | Op::Cleanup => log::warn!("kernel request failed: {e:?}"),
+        }
+    }
+
+    /// A request the kernel refused installed nothing: its reqid claim goes,
+    /// unless the object was there before (an UPDATE of an installed SA).
+    fn unclaim_failed(&mut self, req: &NetOp) {
+        match req {
+            NetOp::Add(p) | NetOp::Update(p) => {
+                let key = sa_key(&p.id);
+                if self.owned.sas.get(&key).is_none_or(|o| o.larval) {
+                    self.owned.bindings.release_sa(&key);
+                }
+            }
+            NetOp::AddPolicy { p, .. } if self.owned.policy_index(p).is_none() => {
+                self.owned.bindings.release_policy(p)
+            }
+            _ => {}
         }
     }
 
@@ -454,6 +484,9 @@ impl Broker {
             self.reply(id, Err(KernelError::Refused(why)));
             return;
         }
+        // Claimed now, not when the kernel answers: a second request with
+        // the same reqid in flight is checked against this one.
+        self.owned.bindings.claim(&req);
         let d = self.cfg.dialect;
         let pid = self.cfg.pid;
         let seq = self.next_seq();
@@ -485,10 +518,30 @@ impl Broker {
                 ))
             }
             KernelRequest::AddSa(p) => {
-                build::add_update(d, MsgType::Add, seq, pid, p).map(|m| (m, NetOp::Add(p.id)))
+                build::add_update(d, MsgType::Add, seq, pid, p).map(|m| (m, NetOp::Add(p.clone())))
             }
-            KernelRequest::UpdateSa(p) => {
-                build::add_update(d, MsgType::Update, seq, pid, p).map(|m| (m, NetOp::Update(p.id)))
+            KernelRequest::UpdateSa(p) => build::add_update(d, MsgType::Update, seq, pid, p)
+                .map(|m| (m, NetOp::Update(p.clone()))),
+            KernelRequest::UpdateEncap { id: sa, natt } => {
+                // PF_KEY UPDATE has no partial form: the SA as installed, with
+                // the new ports. Linux then changes the encapsulation (and
+                // lifetimes, unchanged here) of the mature SA in place
+                // (xfrm_state_update); keys and addresses stay.
+                match self
+                    .owned
+                    .sas
+                    .get(&sa_key(sa))
+                    .and_then(|o| o.params.as_ref())
+                {
+                    Some(p) => {
+                        let mut moved = p.as_ref().clone();
+                        moved.natt = Some(*natt);
+                        moved.acquire_seq = 0;
+                        build::add_update(d, MsgType::Update, seq, pid, &moved)
+                            .map(|m| (m, NetOp::UpdateEncap(*sa, *natt)))
+                    }
+                    None => Err("the SA's parameters are not known".into()),
+                }
             }
             KernelRequest::DeleteSa(s) => Ok((
                 build::sa_only(MsgType::Delete, seq, pid, s.proto, s.spi, s.src, s.dst),
@@ -777,25 +830,47 @@ impl Broker {
                             id: sa,
                             larval: true,
                             since: now,
+                            params: None,
                         },
                     );
                     Ok(KernelReply::Spi(s.spi))
                 }
                 None => Err(KernelError::Protocol("GETSPI reply without an SA".into())),
             },
-            NetOp::Add(sa) | NetOp::Update(sa) => {
+            NetOp::Add(p) | NetOp::Update(p) => {
                 self.owned.sas.insert(
-                    sa_key(&sa),
+                    sa_key(&p.id),
                     OwnedSa {
-                        id: sa,
+                        id: p.id,
                         larval: false,
                         since: now,
+                        params: Some(p),
                     },
+                );
+                Ok(KernelReply::Done)
+            }
+            NetOp::UpdateEncap(sa, natt) => {
+                if let Some(p) = self
+                    .owned
+                    .sas
+                    .get_mut(&sa_key(&sa))
+                    .and_then(|o| o.params.as_mut())
+                {
+                    p.natt = Some(natt);
+                }
+                log::info!(
+                    "SA {:#x} ({} -> {}) now encapsulated with ports {} -> {}",
+                    sa.spi,
+                    sa.src,
+                    sa.dst,
+                    natt.sport,
+                    natt.dport
                 );
                 Ok(KernelReply::Done)
             }
             NetOp::Delete(sa) => {
                 self.owned.sas.remove(&sa_key(&sa));
+                self.owned.bindings.release_sa(&sa_key(&sa));
                 Ok(KernelReply::Done)
             }
             NetOp::Get(sa) => {
@@ -833,6 +908,7 @@ impl Broker {
                 if let Some(i) = self.owned.policy_index(&p) {
                     self.owned.policies.remove(i);
                 }
+                self.owned.bindings.release_policy(&p);
                 Ok(KernelReply::Done)
             }
         };
@@ -926,6 +1002,7 @@ impl Broker {
         if kind == ExpireKind::Hard {
             // The kernel has deleted it already.
             self.owned.sas.remove(&sa_key(&id));
+            self.owned.bindings.release_sa(&sa_key(&id));
         }
         self.to_net
             .push_back(PfkeyToNet::Event(KernelEvent::Expire { kind, sa: id }));
@@ -952,6 +1029,7 @@ impl Broker {
         match ours {
             Some(i) => {
                 let p = self.owned.policies.remove(i);
+                self.owned.bindings.release_policy(&p.params);
                 log::warn!(
                     "kernel: our {ev} and removed it (reqid {}); ike-net is not told, \
                      the IPC has no message for an expired policy",
@@ -962,24 +1040,33 @@ impl Broker {
         }
     }
 
-    /// Linux saw ESP-in-UDP for an SA from a new address or port (the peer's
-    /// NAT changed its mapping, DIALECTS.md 5.3). The kernel keeps sending to
-    /// the old one; the IKE SA notices the move on its own next exchange
-    /// (RFC 7296 2.23). ike-net would need a new IPC message to act sooner.
+    /// Linux saw ESP-in-UDP for an inbound SA from a new address or port
+    /// (the peer's NAT changed its mapping, DIALECTS.md 5.3), after the packet
+    /// passed the SA's integrity check. The kernel keeps sending to the old
+    /// mapping until told otherwise: ike-net hears of it (for our own
+    /// encapsulated SAs only) and moves the IKE SA's SAs with UpdateEncap.
     fn on_new_mapping(&mut self, msg: &Message) {
         let Some(ev) = decoded(NatTNewMapping::from_message(msg), "NAT_T_NEW_MAPPING") else {
             return;
         };
-        let ours = self.owned.sas.values().any(|s| {
-            s.id.proto == IpsecProtocol::Esp && s.id.spi == ev.spi && s.id.src == ev.old.ip()
+        let ours = self.owned.sas.values().find(|s| {
+            s.id.proto == IpsecProtocol::Esp
+                && s.id.spi == ev.spi
+                && s.id.src == ev.old.ip()
+                && !s.larval
+                && s.params.as_ref().is_some_and(|p| p.natt.is_some())
         });
-        if ours {
-            log::warn!(
-                "kernel: {ev}; the SA is ours, ike-net is not told (the IPC has no \
-                 message for a NAT mapping change)"
-            );
-        } else {
-            log::info!("kernel: {ev} (not an SA of ours)");
+        match ours {
+            Some(s) => {
+                log::info!("kernel: {ev}; telling ike-net");
+                self.to_net
+                    .push_back(PfkeyToNet::Event(KernelEvent::NatMapping {
+                        sa: s.id,
+                        old: ev.old,
+                        new: ev.new,
+                    }));
+            }
+            None => log::info!("kernel: {ev} (not an encapsulated SA of ours: ignored)"),
         }
     }
 

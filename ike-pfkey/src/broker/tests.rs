@@ -1194,10 +1194,14 @@ fn new_mapping_msg(spi: u32, old: &str, new: &str) -> Message {
         .with(Ext::NatTPort(ExtKind::NatTDport, new.port()))
 }
 
+/// Issue 13: the kernel's NAT mapping event for one of our encapsulated SAs
+/// reaches ike-net; the UpdateEncap that follows moves the peer's port of our
+/// SAs (keys and addresses stay), and nothing else: not both ports, not an SA
+/// without encapsulation, not another daemon's SA.
 #[test]
-fn nat_t_new_mapping_is_logged_with_spi_addresses_and_port() {
+fn nat_mapping_reaches_ike_net_and_only_the_peers_port_moves() {
     let mut r = Rig::new();
-    // Our inbound NAT-T SA from the peer.
+    // Our inbound NAT-T SA from the peer, and a plain one.
     let spi = spi_of(r.req(getspi("192.0.2.2", "192.0.2.1", Encapsulation::Tunnel)));
     let mut p = sa_params(spi, "192.0.2.2", "192.0.2.1", Encapsulation::Tunnel);
     p.natt = Some(NatT {
@@ -1205,39 +1209,119 @@ fn nat_t_new_mapping_is_logged_with_spi_addresses_and_port() {
         dport: 4500,
     });
     assert_eq!(r.update_sa(p), Ok(KernelReply::Done));
+    let plain = sa_params(0x7001, "192.0.2.1", "192.0.2.2", Encapsulation::Tunnel);
+    assert_eq!(r.add_sa(plain.clone()), Ok(KernelReply::Done));
     captured_log::start();
     kernel_says(
         &mut r,
         new_mapping_msg(spi, "192.0.2.2:4500", "192.0.2.2:31000"),
     );
-    let lines = captured_log::take(log::Level::Warn);
+    let id = esp_id(spi, "192.0.2.2", "192.0.2.1");
     assert_eq!(
-        lines,
-        [format!(
-            "kernel: NAT mapping of ESP SA spi {spi:#010x} changed: peer 192.0.2.2:4500 now sends from 192.0.2.2:31000; \
-             the SA is ours, ike-net is not told (the IPC has no message for a NAT mapping change)"
-        )]
+        r.events(),
+        [KernelEvent::NatMapping {
+            sa: id,
+            old: "192.0.2.2:4500".parse().unwrap(),
+            new: "192.0.2.2:31000".parse().unwrap(),
+        }]
     );
-    // Not ours (another SPI): still one clear line, at info.
+    // Not ours (another SPI), or not encapsulated: one clear line, no event.
     kernel_says(
         &mut r,
         new_mapping_msg(0x4444, "198.51.100.7:4500", "198.51.100.8:4501"),
     );
-    assert_eq!(
-        captured_log::take(log::Level::Info),
-        ["kernel: NAT mapping of ESP SA spi 0x00004444 changed: peer 198.51.100.7:4500 now sends from 198.51.100.8:4501 (not an SA of ours)"]
+    kernel_says(
+        &mut r,
+        new_mapping_msg(0x7001, "192.0.2.1:4500", "192.0.2.1:31000"),
     );
+    let info = captured_log::take(log::Level::Info);
+    assert!(
+        info.iter().any(|l| l.contains("spi 0x00004444")
+            && l.ends_with("(not an encapsulated SA of ours: ignored)")),
+        "{info:?}"
+    );
+    assert!(r.events().is_empty());
+    // ike-net moves the peer's port: the kernel's SA has it, keys unchanged.
+    let keys_before = r
+        .engine
+        .sas()
+        .find(|s| s.spi == spi)
+        .unwrap()
+        .key_enc
+        .clone();
+    let moved = KernelRequest::UpdateEncap {
+        id,
+        natt: NatT {
+            sport: 31000,
+            dport: 4500,
+        },
+    };
+    assert_eq!(r.req(moved.clone()), Ok(KernelReply::Done));
+    let sa = r.engine.sas().find(|s| s.spi == spi).unwrap();
+    assert_eq!(sa.natt, Some((2, 31000, 4500)));
+    assert_eq!(sa.key_enc, keys_before);
+    // Both ports at once, a zero port, the plain SA, someone else's SA:
+    // refused, and the kernel's SA stays where it is.
+    let refused = |r: &mut Rig, req: KernelRequest| match r.req(req) {
+        Err(KernelError::Refused(why)) => why,
+        other => panic!("{other:?}"),
+    };
+    refused(
+        &mut r,
+        KernelRequest::UpdateEncap {
+            id,
+            natt: NatT {
+                sport: 31001,
+                dport: 4501,
+            },
+        },
+    );
+    refused(
+        &mut r,
+        KernelRequest::UpdateEncap {
+            id,
+            natt: NatT {
+                sport: 0,
+                dport: 4500,
+            },
+        },
+    );
+    let why = refused(
+        &mut r,
+        KernelRequest::UpdateEncap {
+            id: plain.id,
+            natt: NatT {
+                sport: 4500,
+                dport: 31000,
+            },
+        },
+    );
+    assert!(why.contains("not a UDP-encapsulated SA of ours"), "{why}");
+    refused(
+        &mut r,
+        KernelRequest::UpdateEncap {
+            id: esp_id(0x4444, "198.51.100.7", "192.0.2.1"),
+            natt: NatT {
+                sport: 31000,
+                dport: 4500,
+            },
+        },
+    );
+    let sa = r.engine.sas().find(|s| s.spi == spi).unwrap();
+    assert_eq!(sa.natt, Some((2, 31000, 4500)));
     // Malformed: no new port.
     let mut bad = new_mapping_msg(spi, "192.0.2.2:4500", "192.0.2.2:31000");
     bad.exts.retain(|e| e.kind() != Some(ExtKind::NatTDport));
     kernel_says(&mut r, bad);
-    assert_eq!(
-        captured_log::take(log::Level::Warn),
-        ["malformed NAT_T_NEW_MAPPING from the kernel ignored: no NatTDport extension"]
+    let warn = captured_log::take(log::Level::Warn);
+    assert!(
+        warn.iter()
+            .any(|l| l
+                == "malformed NAT_T_NEW_MAPPING from the kernel ignored: no NatTDport extension"),
+        "{warn:?}"
     );
-    // Nothing reached ike-net and the SA is still ours.
     assert!(r.events().is_empty());
-    assert_eq!(r.broker.owned().sas.len(), 1);
+    assert_eq!(r.broker.owned().sas.len(), 2);
 }
 
 #[test]
@@ -1262,4 +1346,68 @@ fn shutdown_deletes_an_sa_with_a_request_in_flight_once() {
     assert_eq!(r.engine.sas().count(), 0);
     assert_eq!(r.sent_to_kernel - before, 2, "UPDATE, then one DELETE");
     assert_eq!(captured_log::take(log::Level::Warn), Vec::<String>::new());
+}
+
+/// Issue 13: a reqid belongs to one CHILD_SA. Two children between the same
+/// gateways (two clients behind one NAT look like that) need two reqids; a
+/// policy or SA that borrows another child's reqid is refused, and the reqid
+/// is free again once its child's SAs and policies are deleted.
+#[test]
+fn a_reqid_belongs_to_one_child_sa() {
+    let mut r = Rig::new();
+    let mine = |dst: &str, reqid: u32| {
+        let mut p = policy(
+            PolicyDir::Out,
+            "10.1.0.0/16",
+            dst,
+            ("192.0.2.1", "192.0.2.2"),
+        );
+        p.reqid = reqid;
+        p
+    };
+    let mut sa = sa_params(0x9001, "192.0.2.1", "192.0.2.2", Encapsulation::Tunnel);
+    sa.reqid = 5;
+    assert_eq!(r.add_sa(sa.clone()), Ok(KernelReply::Done));
+    let a = mine("10.2.1.0/24", 5);
+    assert_eq!(r.req(KernelRequest::AddPolicy(a)), Ok(KernelReply::Done));
+    // Its inbound policy (selectors swapped) shares the reqid.
+    let mut a_in = policy(
+        PolicyDir::In,
+        "10.2.1.0/24",
+        "10.1.0.0/16",
+        ("192.0.2.2", "192.0.2.1"),
+    );
+    a_in.reqid = 5;
+    assert_eq!(r.req(KernelRequest::AddPolicy(a_in)), Ok(KernelReply::Done));
+    // Another child (other selectors) with the same reqid: refused.
+    match r.req(KernelRequest::AddPolicy(mine("10.2.2.0/24", 5))) {
+        Err(KernelError::Refused(why)) => assert!(why.contains("reqid 5"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    // With its own reqid: fine.
+    assert_eq!(
+        r.req(KernelRequest::AddPolicy(mine("10.2.2.0/24", 6))),
+        Ok(KernelReply::Done)
+    );
+    // An SA between other ends cannot take reqid 6 either (IPv6 transport
+    // child of the configuration).
+    let mut v6 = sa_params(
+        0x9002,
+        "2001:db8::1",
+        "2001:db8::2",
+        Encapsulation::Transport,
+    );
+    v6.reqid = 6;
+    assert!(matches!(r.add_sa(v6.clone()), Err(KernelError::Refused(_))));
+    // Child 5 goes: its reqid is free for anyone.
+    assert_eq!(r.req(KernelRequest::DeleteSa(sa.id)), Ok(KernelReply::Done));
+    assert_eq!(r.req(KernelRequest::DeletePolicy(a)), Ok(KernelReply::Done));
+    assert_eq!(
+        r.req(KernelRequest::DeletePolicy(a_in)),
+        Ok(KernelReply::Done)
+    );
+    assert!(r.broker.owned().bindings.get(5).is_none());
+    v6.reqid = 5;
+    assert_eq!(r.add_sa(v6), Ok(KernelReply::Done));
+    assert_eq!(r.broker.owned().bindings.len(), 2);
 }

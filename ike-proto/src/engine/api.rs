@@ -61,6 +61,17 @@ pub enum KernelEvent {
         /// Hard expiry: the kernel already removed the SA.
         hard: bool,
     },
+    /// ESP-in-UDP for our inbound SA arrived from a new address or port
+    /// (PF_KEY SADB_X_NAT_T_NEW_MAPPING); the kernel raises it only after
+    /// the packet passed the SA's integrity check.
+    NatMapping {
+        /// SPI of the inbound SA.
+        spi: u32,
+        /// Our address (the SA's destination).
+        dst: IpAddr,
+        /// Where the peer's packets come from now.
+        from: SocketAddr,
+    },
 }
 
 /// Direction of an SA or policy, from our point of view.
@@ -148,6 +159,17 @@ pub enum KernelRequest {
         direction: Direction,
         local_ts: TrafficSelector,
         remote_ts: TrafficSelector,
+    },
+    /// Move an installed SA's UDP encapsulation to new ports: the peer's NAT
+    /// mapping changed (RFC 7296 2.23). Addresses and keys stay.
+    /// Fire-and-forget, like `DeleteSa`.
+    UpdateEncap {
+        protocol: ProtocolId,
+        spi: u32,
+        src: IpAddr,
+        dst: IpAddr,
+        /// (source port, destination port), as in [`SaParams::encap`].
+        encap: (u16, u16),
     },
 }
 

@@ -338,6 +338,12 @@ pub struct Policy {
     /// and triggers ACQUIRE instead of leaving in clear. Without it the
     /// kernel policies come and go with the CHILD_SAs.
     pub trap: bool,
+    /// NAT keepalive interval (RFC 3948 2.3) while our own address is
+    /// behind a NAT (`None`: never).
+    pub natt_keepalive: Option<Duration>,
+    /// UDP-encapsulate (port 4500, ESP in UDP) even without a NAT: we make
+    /// the peer detect one (iked's `natt`).
+    pub force_natt: bool,
 }
 
 impl Policy {
@@ -384,6 +390,8 @@ impl Policy {
             childless: false,
             initial_contact: true,
             trap: false,
+            natt_keepalive: Some(Duration::from_secs(20)),
+            force_natt: false,
         }
     }
 }

@@ -158,8 +158,7 @@ impl Engine {
         // RFC 7296 2.23: behind a NAT the peer's address may change; follow
         // authenticated messages (and the initiator's move to port 4500).
         if sa.nat || local.port() == natt_port {
-            sa.local = local;
-            sa.remote = remote;
+            super::nat::follow(sa, local, remote, &mut self.kernel_out);
         }
         // RFC 7296 2.3: the peer's window, announced after the initial
         // exchanges start (IKE_AUTH) or later (INFORMATIONAL).

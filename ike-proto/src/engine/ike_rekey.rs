@@ -134,6 +134,7 @@ impl Engine {
             children: Vec::new(),
             peer_id: o.peer_id.clone(),
             nat: o.nat,
+            keepalive: o.keepalive,
             fragmentation: o.fragmentation,
             created: now,
             last_heard: now,

@@ -58,20 +58,23 @@ fn detect_nat(
     spi_r: u64,
     local: SocketAddr,
     remote: SocketAddr,
-) -> bool {
+) -> super::nat::Detected {
     let src: Vec<&[u8]> = super::notifies(payloads)
         .filter(|n| n.notify_type == NotifyType::NAT_DETECTION_SOURCE_IP)
         .map(|n| n.data.as_slice())
         .collect();
     let dst = find_notify(payloads, NotifyType::NAT_DETECTION_DESTINATION_IP);
     if src.is_empty() || dst.is_none() {
-        return false;
+        return super::nat::Detected::default();
     }
     let peer_natted = !src
         .iter()
         .any(|d| *d == natd(spi_i, spi_r, remote).as_slice());
     let we_natted = dst.is_some_and(|d| d.data != natd(spi_i, spi_r, local));
-    peer_natted || we_natted
+    super::nat::Detected {
+        peer: peer_natted,
+        local: we_natted,
+    }
 }
 
 impl Engine {
@@ -149,6 +152,7 @@ impl Engine {
             children: Vec::new(),
             peer_id: None,
             nat: false,
+            keepalive: Default::default(),
             fragmentation: false,
             created: now,
             last_heard: now,
@@ -210,7 +214,16 @@ impl Engine {
         payloads.push(Payload::Nonce(auth.ni.clone()));
         payloads.push(notify(
             NotifyType::NAT_DETECTION_SOURCE_IP,
-            natd(sa.spi_i, 0, sa.local),
+            // `natt`: a hash of no real address makes the peer see a NAT.
+            natd(
+                sa.spi_i,
+                0,
+                if sa.policy.force_natt {
+                    super::nat::forced_source(sa.local)
+                } else {
+                    sa.local
+                },
+            ),
         ));
         payloads.push(notify(
             NotifyType::NAT_DETECTION_DESTINATION_IP,
@@ -405,7 +418,9 @@ impl Engine {
         auth.auth_ready = true;
         sa.fragmentation = sa.policy.fragmentation
             && find_notify(&payloads, NotifyType::IKEV2_FRAGMENTATION_SUPPORTED).is_some();
-        sa.nat = detect_nat(&payloads, sa.spi_i, sa.spi_r, sa.local, sa.remote);
+        let found = detect_nat(&payloads, sa.spi_i, sa.spi_r, sa.local, sa.remote);
+        sa.nat = found.any() || sa.policy.force_natt;
+        sa.keepalive.behind = found.local || sa.policy.force_natt;
         if sa.nat {
             // RFC 7296 2.23: from IKE_AUTH on, both sides use port 4500.
             sa.local.set_port(self.cfg.natt_port);
@@ -572,7 +587,8 @@ impl Engine {
         let fragmentation = policy.fragmentation
             && find_notify(&payloads, NotifyType::IKEV2_FRAGMENTATION_SUPPORTED).is_some();
         // The request's hashes were made before SPIr existed: SPIr = 0 (RFC 7296 2.23).
-        let nat = detect_nat(&payloads, header.spi_i, 0, local, remote);
+        let found = detect_nat(&payloads, header.spi_i, 0, local, remote);
+        let nat = found.any();
         let mut out = vec![
             Payload::Sa(vec![answer]),
             Payload::Ke(KePayload {
@@ -652,6 +668,10 @@ impl Engine {
             children: Vec::new(),
             peer_id: None,
             nat,
+            keepalive: super::nat::Keepalive {
+                behind: found.local,
+                next: None,
+            },
             fragmentation,
             created: now,
             last_heard: now,

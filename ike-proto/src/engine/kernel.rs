@@ -313,6 +313,7 @@ impl Engine {
                     self.after_input(h, now);
                 }
             }
+            KernelEvent::NatMapping { spi, dst, from } => self.nat_mapping(now, spi, dst, from),
             KernelEvent::Expire { spi, dst, hard } => {
                 let found = self.sas.iter().find_map(|(h, s)| {
                     s.children.iter().find_map(|c| {

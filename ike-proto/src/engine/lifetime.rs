@@ -12,7 +12,9 @@ use super::Engine;
 
 impl Engine {
     /// Recomputes the SA's next deadline.
-    pub(super) fn rearm(&mut self, h: u64, _now: Instant) {
+    pub(super) fn rearm(&mut self, h: u64, now: Instant) {
+        self.keepalive_arm(h, now);
+        let keepalive = self.keepalive_deadline(h);
         let Some(sa) = self.sas.get(&h) else {
             self.timers.set(h, None);
             return;
@@ -31,6 +33,7 @@ impl Engine {
         for c in &sa.children {
             consider(c.install.as_ref().map(|i| i.deadline));
         }
+        consider(keepalive);
         if sa.phase == Phase::Established {
             consider(sa.rekey_at);
             for c in &sa.children {
@@ -51,6 +54,7 @@ impl Engine {
     }
 
     pub(super) fn on_timer(&mut self, h: u64, now: Instant) {
+        self.keepalive_due(h, now);
         // Retransmission first: it may decide the peer is dead.
         let retx = self.cfg.retransmit;
         let Some(sa) = self.sas.get_mut(&h) else {

@@ -94,6 +94,7 @@ mod install;
 mod kernel;
 mod keys;
 mod lifetime;
+mod nat;
 mod proposal;
 mod reassembly;
 mod rng;

@@ -290,6 +290,8 @@ pub(crate) struct IkeSa {
     pub peer_id: Option<Identity>,
     /// NAT detected between us (RFC 7296 2.23): use port 4500 and UDP-encapsulated ESP.
     pub nat: bool,
+    /// Which side the NAT is on and our keepalives (see `nat`).
+    pub keepalive: super::nat::Keepalive,
     /// Both sides announced IKEV2_FRAGMENTATION_SUPPORTED.
     pub fragmentation: bool,
     pub created: Instant,

@@ -111,6 +111,21 @@ impl Kernel {
                 });
                 None
             }
+            KernelRequest::UpdateEncap {
+                spi,
+                src,
+                dst,
+                encap,
+                ..
+            } => {
+                // Like PF_KEY UPDATE of a mature SA: only an encapsulated SA
+                // with these addresses moves.
+                match self.sas.get_mut(&(dst, spi)) {
+                    Some(Some(p)) if p.src == src && p.encap.is_some() => p.encap = Some(encap),
+                    _ => self.log.push(format!("UPDATE encap of unknown SA {spi:x}")),
+                }
+                None
+            }
         }
     }
 
@@ -173,6 +188,8 @@ pub struct Pair {
     /// Rewrites the source of A's datagrams as a NAT would.
     pub nat_a: Option<SocketAddr>,
     nat_map: HashMap<SocketAddr, SocketAddr>,
+    /// After `nat_rebind`: datagrams to a mapping the NAT forgot are lost.
+    nat_strict: bool,
     /// When set, every datagram sent and delivered, in order.
     pub trace: Option<Vec<Traced>>,
     /// The kernels confirm SA installs this much later (0: at once).
@@ -193,6 +210,7 @@ pub fn kreq(r: &KernelRequest) -> String {
         KernelRequest::DeleteSa { spi, .. } => format!("DELETE {spi:x}"),
         KernelRequest::AddPolicy(_) => "SPDADD".into(),
         KernelRequest::DeletePolicy { .. } => "SPDDELETE".into(),
+        KernelRequest::UpdateEncap { spi, .. } => format!("ENCAP {spi:x}"),
     }
 }
 
@@ -289,6 +307,7 @@ impl Pair {
             corrupt: Vec::new(),
             nat_a: None,
             nat_map: HashMap::new(),
+            nat_strict: false,
             trace: None,
             kernel_delay: Duration::ZERO,
             kernel_later: BTreeMap::new(),
@@ -415,6 +434,8 @@ impl Pair {
             // Back through the NAT.
             if let Some(inner) = self.nat_map.get(&local) {
                 local = *inner;
+            } else if self.nat_strict {
+                return;
             }
         }
         let _ = &mut remote;
@@ -477,6 +498,16 @@ impl Pair {
 
     /// Sets the network's loss, duplication and reordering chances at
     /// once (each 0.0 to 1.0).
+    /// The NAT in front of A forgets its mappings and maps A's next
+    /// datagrams from `public` (its port plus A's port modulo 7): what a
+    /// NAT reboot or a conntrack flush does. Datagrams to the old mappings
+    /// are lost from now on.
+    pub fn nat_rebind(&mut self, public: SocketAddr) {
+        self.nat_a = Some(public);
+        self.nat_map.clear();
+        self.nat_strict = true;
+    }
+
     pub fn set_network(&mut self, loss: f64, dup: f64, reorder: f64) {
         self.loss = loss;
         self.dup = dup;
