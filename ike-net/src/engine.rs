@@ -104,6 +104,7 @@ impl Engine {
                 supported.encryption.len(),
                 supported.integrity.len()
             );
+            self.kernel.linux_fwd = supported.fwd_policies;
             if !self.broker_ready {
                 self.broker_ready = true;
                 // Active policies start once the kernel side can take SAs.
@@ -595,6 +596,35 @@ mod tests {
             &[0; 28],
         );
         assert!(out.transmits.is_empty());
+    }
+
+    /// Whether the trap gets a `fwd` policy is the broker's word (its
+    /// dialect), not the OS ike-net was built for.
+    #[test]
+    fn fwd_policies_follow_the_brokers_ready() {
+        use ike_ipc::msg::pfkey::{KernelRequest, NetToPfkey, PolicyDir, Supported};
+        let fwd_count = |fwd_policies: bool| {
+            let now = Instant::now();
+            let mut e = Engine::new(config(), &[sock("127.0.0.1:500", false)], now);
+            let ready = Supported {
+                fwd_policies,
+                ..Supported::default()
+            };
+            let out = e.on_kernel(now, PfkeyToNet::Ready(ready));
+            assert!(out.kernel.len() >= 2, "{:?}", out.kernel);
+            out.kernel
+                .iter()
+                .filter(|m| {
+                    matches!(m, NetToPfkey::Request { req: KernelRequest::AddPolicy(p), .. }
+                        if p.dir == PolicyDir::Fwd)
+                })
+                .count()
+        };
+        assert_eq!(fwd_count(false), 0, "a BSD broker: no fwd policy");
+        assert!(
+            fwd_count(true) >= 1,
+            "a Linux broker: fwd beside the inbound policy"
+        );
     }
 
     /// The policy "tun" of `config()` seen from the peer: the mirror

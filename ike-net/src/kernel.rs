@@ -72,6 +72,7 @@ pub struct KernelMap {
     pub reqids: Reqids,
     /// Add a Linux `fwd` policy beside each inbound tunnel policy: Linux
     /// checks forwarded (tunnelled-to-another-host) traffic against it.
+    /// Set from the broker's `Ready` (`Supported::fwd_policies`).
     pub linux_fwd: bool,
 }
 
@@ -114,7 +115,10 @@ impl KernelMap {
     pub fn new() -> KernelMap {
         KernelMap {
             next_id: 1,
-            linux_fwd: cfg!(target_os = "linux"),
+            // The broker says in Ready (`Supported::fwd_policies`). Until
+            // then ask: a refused fwd request costs a log line, a missing
+            // one on Linux drops forwarded tunnel traffic.
+            linux_fwd: true,
             ..KernelMap::default()
         }
     }

@@ -901,6 +901,60 @@ fn acquire_brings_a_trapped_tunnel_up() {
     assert!(n_in != a_in && n_out != a_out, "a new CHILD_SA");
 }
 
+/// The same over OpenBSD's PF_KEY: the trap is a pair of flows, the
+/// kernel's ACQUIRE names our end only because the broker's ADDFLOW gave
+/// it (ADDRESS_SRC), and the broker fetches the flow with ASKPOLICY. The
+/// broker also tells ike-net there are no forward policies, so none is
+/// asked for.
+#[test]
+fn acquire_brings_a_trapped_tunnel_up_over_openbsd_pfkey() {
+    require_root!();
+    let p = ports();
+    let b = Daemon::start_dialect("bob", BOB, &bob_conf(&[(&TUN, false, "1h")]), p, "openbsd");
+    let a = Daemon::start_dialect(
+        "alice",
+        ALICE,
+        &alice_conf(&[(&TUN, true, "1h")]),
+        p,
+        "openbsd",
+    );
+    let (a_in, a_out) = check_tunnel(&a, &b, &TUN, true);
+
+    a.ctl(&["down", "tun"]);
+    let (ka, _) = wait_kernels(&a, &b, "SAs deleted after down", |k| sad_len(k) == 0);
+    check_flows(&ka, TUN.alice_net, TUN.bob_net, ALICE, BOB);
+    wait_each(&a, &b, "bob's flows deleted after down", |d, k| {
+        d.addr == ALICE || k["flows"].as_array().unwrap().is_empty()
+    });
+
+    let out = Command::new(bin_dir().join("pfkey-sim"))
+        .args(["trigger", "--control"])
+        .arg(a.dir.join("sim.sock"))
+        .args(["10.1.0.5", "10.2.0.7"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "trigger: {said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains("ACQUIRE seq"), "{said}");
+    assert!(!said.contains("no ADDRESS_SRC"), "{said}");
+    let (n_in, n_out) = check_tunnel(&a, &b, &TUN, true);
+    assert!(n_in != a_in && n_out != a_out, "a new CHILD_SA");
+    for d in [&a, &b] {
+        let k = d.kernel();
+        assert_eq!(k["refused"], 0, "{}: {k}", d.name);
+        assert!(
+            !d.log().contains("no forward flows"),
+            "{} asked for a fwd flow:\n{}",
+            d.name,
+            d.log()
+        );
+    }
+}
+
 /// A wrong pre-shared key: the negotiation fails on both sides with the
 /// reason in the log, and nothing reaches either kernel.
 #[test]

@@ -185,6 +185,11 @@ pub enum KernelError {
 pub struct Supported {
     pub encryption: Vec<Encryption>,
     pub integrity: Vec<Integrity>,
+    /// The broker's kernel checks forwarded tunnel traffic against separate
+    /// `fwd` policies (Linux): ike-net asks for one beside each inbound
+    /// tunnel policy. Decided by the broker's dialect, not by the OS ike-net
+    /// was built for (a BSD dialect can run on Linux towards pfkey-sim).
+    pub fwd_policies: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -333,6 +338,7 @@ mod tests {
             PfkeyToNet::Ready(Supported {
                 encryption: vec![Encryption::Aes128Cbc],
                 integrity: vec![Integrity::HmacSha1],
+                fwd_policies: true,
             }),
             PfkeyToNet::Reply {
                 id: 1,

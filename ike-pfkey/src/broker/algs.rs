@@ -107,6 +107,7 @@ pub fn supported(d: Dialect, auth: &[Alg], encrypt: &[Alg]) -> Supported {
     Supported {
         encryption,
         integrity,
+        fwd_policies: d == Dialect::Linux,
     }
 }
 

@@ -68,6 +68,23 @@ pub fn register(t: SaType, seq: u32, pid: u32) -> Message {
     header(MsgType::Register, t, seq, pid)
 }
 
+/// The report that negotiation for an ACQUIRE failed, if the kernel takes one.
+///
+/// KAME (RFC 2367 3.1.6): a header-only ACQUIRE with the ACQUIRE's seq and a
+/// nonzero errno (ETIMEDOUT says why); the kernel does not answer it.
+/// OpenBSD: none. `pfkeyv2_parsemessage` refuses any message from userland
+/// with `sadb_msg_errno` set (EINVAL from write), and `pfkeyv2_send` does
+/// nothing for an ACQUIRE from userland but echo it to every socket; the
+/// pending acquire ends by its own timer (`ipsec-expire-acquire`, ip_spd.c).
+pub fn acquire_failed(d: Dialect, seq: u32, proto: IpsecProtocol, pid: u32) -> Option<Message> {
+    if d == Dialect::OpenBsd {
+        return None;
+    }
+    let mut m = header(MsgType::Acquire, satype(proto), seq, pid);
+    m.header.errno = u8::try_from(libc::ETIMEDOUT).unwrap_or(u8::MAX);
+    Some(m)
+}
+
 /// GETSPI between `sa.src` and `sa.dst` (its `spi` is ignored).
 pub fn getspi(
     d: Dialect,
@@ -354,6 +371,16 @@ fn mask(net: IpNet, port: Option<u16>) -> SocketAddr {
     SocketAddr::new(ip, if port.is_some() { 0xffff } else { 0 })
 }
 
+/// Our end of an OpenBSD flow: the tunnel's near end, or the local host.
+pub fn flow_local(p: &PolicyParams) -> IpAddr {
+    match (p.tunnel, p.dir) {
+        (Some((s, _)), PolicyDir::Out) => s,
+        (Some((_, d)), _) => d,
+        (None, PolicyDir::Out) => p.sel.src.addr,
+        (None, _) => p.sel.dst.addr,
+    }
+}
+
 /// OpenBSD ADDFLOW / DELFLOW in OpenIKED's extension order (DIALECTS.md 3.6).
 pub fn flow(t: MsgType, seq: u32, pid: u32, p: &PolicyParams) -> Result<Message, String> {
     let direction = match p.dir {
@@ -375,7 +402,14 @@ pub fn flow(t: MsgType, seq: u32, pid: u32, p: &PolicyParams) -> Result<Message,
             (None, PolicyDir::Out) => p.sel.dst.addr,
             (None, _) => p.sel.src.addr,
         };
-        m = m.with(sa_addr(ExtKind::AddressDst, peer));
+        // ADDRESS_SRC is our end. The kernel keeps it as the flow's local
+        // address and names it in the ACQUIRE it sends for the flow; without
+        // it the flow's local address is all zeros and the ACQUIRE carries
+        // an empty ADDRESS_SRC (OpenBSD pfkeyv2.c ADDFLOW, ip_spd.c
+        // ipsp_spd_lookup, pfkeyv2.c pfkeyv2_acquire; docs/bsd.md 3).
+        m = m
+            .with(sa_addr(ExtKind::AddressSrc, flow_local(p)))
+            .with(sa_addr(ExtKind::AddressDst, peer));
     }
     let flow_addr = |net: IpNet, port: Option<u16>| Address {
         proto: 0,

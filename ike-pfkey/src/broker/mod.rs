@@ -379,8 +379,11 @@ impl Broker {
                 self.unclaim_failed(&req);
                 self.reply(id, Err(e))
             }
-            Op::AcquireLookup(ev) => {
+            Op::AcquireLookup(mut ev) => {
                 // No selectors, but ike-net may still answer (or fail) it.
+                if !self.acquire_local(&mut ev, None) {
+                    return;
+                }
                 if let KernelEvent::Acquire { seq, .. } = ev.as_ref() {
                     self.owned.acquires.insert(*seq);
                 }
@@ -581,12 +584,12 @@ impl Broker {
                 m.map(|m| (m, NetOp::DeletePolicy(*p)))
             }
             KernelRequest::AcquireFailed { seq: aseq, proto } => {
-                // RFC 2367 3.1.6: a header-only ACQUIRE with the ACQUIRE's
-                // seq and an errno tells the kernel negotiation failed. The
-                // kernel does not answer it.
-                let mut m = build::header(MsgType::Acquire, build::satype(*proto), *aseq, pid);
-                // Any nonzero errno marks the failure; ETIMEDOUT says why.
-                m.header.errno = u8::try_from(libc::ETIMEDOUT).unwrap_or(u8::MAX);
+                let Some(m) = build::acquire_failed(d, *aseq, *proto, pid) else {
+                    // Nothing to tell this kernel: its acquire times out.
+                    self.owned.acquires.remove(aseq);
+                    self.reply(id, Ok(KernelReply::Done));
+                    return;
+                };
                 match m.emit(d) {
                     Ok(bytes) => {
                         self.to_kernel.push_back((None, bytes));
@@ -787,14 +790,7 @@ impl Broker {
                 } else {
                     build::selectors_from_flows(&msg)
                 };
-                if let KernelEvent::Acquire {
-                    policy,
-                    mode,
-                    reqid,
-                    seq,
-                    ..
-                } = ev.as_mut()
-                {
+                if let KernelEvent::Acquire { policy, seq, .. } = ev.as_mut() {
                     if let Some(s) = &sel {
                         if !allow::acquire_configured(&self.cfg.allowed, s) {
                             log::debug!(
@@ -804,6 +800,14 @@ impl Broker {
                         }
                     }
                     *policy = sel;
+                }
+                if !self.acquire_local(&mut ev, sel.as_ref()) {
+                    return;
+                }
+                if let KernelEvent::Acquire {
+                    mode, reqid, seq, ..
+                } = ev.as_mut()
+                {
                     if self.cfg.dialect.is_kame() {
                         let (m, r) = build::policy_mode(&msg);
                         *mode = m.or(*mode);
@@ -928,25 +932,73 @@ impl Broker {
         }
     }
 
+    /// An OpenBSD ACQUIRE without ADDRESS_SRC: take our end from the one
+    /// outbound flow of ours towards its gateway (with its selectors when
+    /// ASKPOLICY gave them). False, with a log line, when there is no such
+    /// flow or more than one local address fits: the ACQUIRE is dropped.
+    fn acquire_local(&self, ev: &mut KernelEvent, sel: Option<&Selectors>) -> bool {
+        let KernelEvent::Acquire { seq, src, dst, .. } = ev else {
+            return true;
+        };
+        if !src.is_unspecified() {
+            return true;
+        }
+        let mut locals = self
+            .owned
+            .policies
+            .iter()
+            .map(|i| &i.params)
+            .filter(|p| p.dir == PolicyDir::Out)
+            .filter(|p| p.tunnel.map_or(p.sel.dst.addr, |t| t.1) == *dst)
+            .filter(|p| sel.is_none_or(|s| s.src == p.sel.src && s.dst == p.sel.dst))
+            .map(build::flow_local);
+        let first = locals.next();
+        match first {
+            Some(l) if locals.all(|o| o == l) => {
+                log::info!("ACQUIRE {seq} without a source: our end of the flow is {l}");
+                *src = l;
+                true
+            }
+            _ => {
+                log::warn!(
+                    "ACQUIRE {seq} to {dst} without a source, no single flow of ours: ignored"
+                );
+                false
+            }
+        }
+    }
+
     fn on_acquire(&mut self, msg: &Message, now: Instant) {
         let h = msg.header;
         let Some(proto) = build::proto_of(h.satype) else {
             log::debug!("ACQUIRE for {:?} ignored", h.satype);
             return;
         };
-        let (Some(src), Some(dst)) = (
-            msg.address(ExtKind::AddressSrc),
-            msg.address(ExtKind::AddressDst),
-        ) else {
-            log::warn!("ACQUIRE {} without addresses ignored", h.seq);
+        let Some(dst) = msg.address(ExtKind::AddressDst).map(|a| a.ip()) else {
+            log::warn!("ACQUIRE {} without a destination ignored", h.seq);
             return;
+        };
+        let src = match msg.address(ExtKind::AddressSrc) {
+            Some(a) => a.ip(),
+            // OpenBSD leaves ADDRESS_SRC out when the flow was added without
+            // a local address (ip_spd.c ipsp_spd_lookup, pfkeyv2_acquire).
+            // Ours carry one, but take such an ACQUIRE anyway: the address
+            // is unspecified until the flow is known (acquire_local).
+            None if !self.cfg.dialect.is_kame() => match dst {
+                std::net::IpAddr::V4(_) => std::net::Ipv4Addr::UNSPECIFIED.into(),
+                std::net::IpAddr::V6(_) => std::net::Ipv6Addr::UNSPECIFIED.into(),
+            },
+            None => {
+                log::warn!("ACQUIRE {} without a source ignored", h.seq);
+                return;
+            }
         };
         let reqid = msg.sa2().map_or(0, |s| s.reqid);
         let ev = KernelEvent::Acquire {
             seq: h.seq,
             proto,
-            src: src.ip(),
-            dst: dst.ip(),
+            src,
+            dst,
             policy: None,
             mode: None,
             reqid,

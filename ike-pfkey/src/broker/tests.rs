@@ -804,7 +804,11 @@ fn a_kernel_that_never_answers_times_out() {
     b.handle_timeout(now + REGISTER_TIMEOUT);
     let out: Vec<PfkeyToNet> = std::iter::from_fn(|| b.poll_net()).collect();
     // Both REGISTERs timed out, so ike-net still hears Ready (with nothing).
-    assert_eq!(out, [PfkeyToNet::Ready(Supported::default())]);
+    let nothing = Supported {
+        fwd_policies: true,
+        ..Supported::default()
+    };
+    assert_eq!(out, [PfkeyToNet::Ready(nothing)]);
 }
 
 #[test]
@@ -1410,4 +1414,116 @@ fn a_reqid_belongs_to_one_child_sa() {
     v6.reqid = 5;
     assert_eq!(r.add_sa(v6), Ok(KernelReply::Done));
     assert_eq!(r.broker.owned().bindings.len(), 2);
+}
+
+/// OpenBSD: our ADDFLOW names our end (ADDRESS_SRC), so the kernel's
+/// ACQUIRE for the flow names it too and reaches ike-net with the flow's
+/// selectors. Before, the flow had no local address, the ACQUIRE no
+/// ADDRESS_SRC, and the broker dropped it.
+#[test]
+fn openbsd_acquire_for_our_flow_reaches_ike_net() {
+    let mut r = Rig::with(Dialect::OpenBsd, true);
+    let out = tunnel_policy(PolicyDir::Out);
+    assert_eq!(r.req(KernelRequest::AddPolicy(out)), Ok(KernelReply::Done));
+    let inb = tunnel_policy(PolicyDir::In);
+    assert_eq!(r.req(KernelRequest::AddPolicy(inb)), Ok(KernelReply::Done));
+    let (what, deliveries) = r
+        .engine
+        .trigger(ip("10.1.2.3"), ip("10.2.3.4"), r.now)
+        .unwrap();
+    assert!(!what.contains("no ADDRESS_SRC"), "{what}");
+    r.route(deliveries);
+    r.run();
+    let ev = r.events();
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    let KernelEvent::Acquire {
+        seq,
+        src,
+        dst,
+        policy,
+        ..
+    } = &ev[0]
+    else {
+        panic!("{ev:?}")
+    };
+    assert_eq!((*src, *dst), (ip("192.0.2.1"), ip("192.0.2.2")));
+    let sel = policy.unwrap();
+    assert_eq!((sel.src, sel.dst), (net("10.1.0.0/16"), net("10.2.0.0/16")));
+    // A failed negotiation is not reported to OpenBSD: it refuses a
+    // message with errno set, and an ACQUIRE from userland does nothing.
+    let written = r.sent_to_kernel;
+    let failed = KernelRequest::AcquireFailed {
+        seq: *seq,
+        proto: IpsecProtocol::Esp,
+    };
+    assert_eq!(r.req(failed.clone()), Ok(KernelReply::Done));
+    assert_eq!(r.sent_to_kernel, written, "nothing written for it");
+    assert!(matches!(r.req(failed), Err(KernelError::Refused(_))));
+    assert_eq!(r.engine.refused().0, 0, "{:?}", r.engine.refused());
+}
+
+/// OpenBSD: an ACQUIRE without ADDRESS_SRC (a flow loaded without a local
+/// address) is matched to our outbound flow by its gateway and selectors,
+/// and our end of that flow fills in the source. Without such a flow it is
+/// dropped.
+#[test]
+fn openbsd_acquire_without_a_source_takes_our_end_of_the_flow() {
+    let mut r = Rig::with(Dialect::OpenBsd, true);
+    let acquire = |seq: u32, dst: &str| {
+        Message::new(Header::new(MsgType::Acquire, SaType::Esp, seq, 0))
+            .with(Ext::Address(ExtKind::AddressDst, Address::host(ip(dst))))
+    };
+    // No flow of ours yet: nothing to take the local address from.
+    kernel_says(&mut r, acquire(900, "192.0.2.2"));
+    assert!(r.events().is_empty());
+    let out = tunnel_policy(PolicyDir::Out);
+    assert_eq!(r.req(KernelRequest::AddPolicy(out)), Ok(KernelReply::Done));
+    // The kernel knows no acquire 901 (ASKPOLICY fails): matched by the
+    // gateway alone.
+    kernel_says(&mut r, acquire(901, "192.0.2.2"));
+    let ev = r.events();
+    assert!(
+        matches!(ev.as_slice(), [KernelEvent::Acquire { seq: 901, src, dst, policy: None, .. }]
+            if *src == ip("192.0.2.1") && *dst == ip("192.0.2.2")),
+        "{ev:?}"
+    );
+    // Another gateway: not ours.
+    kernel_says(&mut r, acquire(902, "198.51.100.7"));
+    assert!(r.events().is_empty());
+    assert_eq!(r.engine.refused().0, 0, "{:?}", r.engine.refused());
+}
+
+/// KAME kernels still get the failure report: a header-only ACQUIRE with
+/// the seq and an errno.
+#[test]
+fn acquire_failed_is_reported_to_kame_kernels() {
+    for d in [Dialect::Linux, Dialect::FreeBsd] {
+        let m = build::acquire_failed(d, 5, IpsecProtocol::Esp, PID).unwrap();
+        assert_eq!((m.header.msg_type, m.header.seq), (MsgType::Acquire, 5));
+        assert_ne!(m.header.errno, 0, "{d:?}");
+        assert!(m.exts.is_empty());
+    }
+    assert!(build::acquire_failed(Dialect::OpenBsd, 5, IpsecProtocol::Esp, PID).is_none());
+}
+
+/// The broker tells ike-net whether its kernel has forward policies.
+#[test]
+fn ready_says_whether_the_kernel_has_forward_policies() {
+    for (d, fwd) in [
+        (Dialect::Linux, true),
+        (Dialect::FreeBsd, false),
+        (Dialect::OpenBsd, false),
+    ] {
+        let r = Rig::with(d, true);
+        let ready: Vec<&Supported> = r
+            .net
+            .iter()
+            .filter_map(|m| match m {
+                PfkeyToNet::Ready(s) => Some(s),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(ready.len(), 1, "{d:?}");
+        assert_eq!(ready[0].fwd_policies, fwd, "{d:?}");
+    }
 }
