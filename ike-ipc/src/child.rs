@@ -28,9 +28,15 @@ pub fn take_channel<Tx, Rx>(fd: RawFd) -> Result<Channel<Tx, Rx>, String> {
 }
 
 /// Blocks for the parent's first message (the Init).
+///
+/// The parent channel carries the configuration (Init, Reload), which may
+/// arrive in fragments: this end accepts messages up to
+/// [`crate::envelope::MAX_LARGE_MESSAGE`] from the parent, the one peer
+/// more trusted than the child.
 pub fn recv_first<Tx: Serialize, Rx: DeserializeOwned>(
     ch: &mut Channel<Tx, Rx>,
 ) -> Result<Rx, String> {
+    ch.set_max_message(crate::envelope::MAX_LARGE_MESSAGE);
     ch.set_nonblocking(false)
         .map_err(|e| format!("parent channel: {e}"))?;
     let got = ch
