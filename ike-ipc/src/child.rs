@@ -181,6 +181,20 @@ pub fn register_fd(registry: &Registry, fd: BorrowedFd<'_>, token: Token) -> Res
         .map_err(|e| format!("register fd {}: {e}", fd.as_raw_fd()))
 }
 
+/// Registers a channel for reading and writing. Edge-triggered: WRITABLE
+/// is reported when a full socket gets room again, which is when a queued
+/// channel ([`Channel::wants_write`]) flushes; an idle socket costs nothing.
+pub fn register_rw(registry: &Registry, fd: BorrowedFd<'_>, token: Token) -> Result<(), String> {
+    use std::os::fd::AsRawFd;
+    registry
+        .register(
+            &mut mio::unix::SourceFd(&fd.as_raw_fd()),
+            token,
+            Interest::READABLE | Interest::WRITABLE,
+        )
+        .map_err(|e| format!("register fd {}: {e}", fd.as_raw_fd()))
+}
+
 /// Helper for the `fds` list of [`lock_down`].
 pub fn with_use<F: AsFd>(f: &F, u: FdUse) -> (BorrowedFd<'_>, FdUse) {
     (f.as_fd(), u)

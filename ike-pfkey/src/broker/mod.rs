@@ -246,6 +246,11 @@ impl Broker {
         self.cfg.allowed = allowed;
     }
 
+    /// `set sa-limit` (0: keep the current limit).
+    pub fn set_sa_limit(&mut self, sa_limit: u32) {
+        self.owned.set_limit(sa_limit);
+    }
+
     /// What this broker installed (for tests and the operator).
     pub fn owned(&self) -> &Owned {
         &self.owned
