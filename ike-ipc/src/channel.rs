@@ -17,18 +17,18 @@
 //! A flush sends several small queued messages in one packet (a batch).
 
 use crate::envelope::{self, EnvelopeError, Kind, Reassembly, MAX_MESSAGE, MAX_PAYLOAD};
-use std::collections::VecDeque;
-use std::time::{Duration, Instant};
 use nix::cmsg_space;
 use nix::sys::socket::{
     recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
     SockFlag, SockType,
 };
 use serde::{de::DeserializeOwned, Serialize};
+use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, IoSlice, IoSliceMut};
 use std::marker::PhantomData;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
 
 /// The most descriptors accepted beside one message; more is an error
 /// (`MSG_CTRUNC`), and the extra ones are closed by the kernel.

@@ -149,10 +149,7 @@ pub const MAX_SA_LIMIT: u32 = 16_777_216;
 /// [`MIN_AUTO_SA_LIMIT`]..=[`MAX_AUTO_SA_LIMIT`]. 4 GiB gives 131,072.
 pub fn sa_limit_for_memory(total: u64) -> u32 {
     let n = total / SA_MEMORY_SHARE / SA_MEMORY_BUDGET;
-    n.clamp(
-        u64::from(MIN_AUTO_SA_LIMIT),
-        u64::from(MAX_AUTO_SA_LIMIT),
-    ) as u32
+    n.clamp(u64::from(MIN_AUTO_SA_LIMIT), u64::from(MAX_AUTO_SA_LIMIT)) as u32
 }
 
 /// Defaults, documented in ike.conf(5).

@@ -485,9 +485,14 @@ mod tests {
 
     #[test]
     fn large_single_buffer_round_trip_and_cap() {
-        let big = Sample::C { v: vec![9; 200_000] };
+        let big = Sample::C {
+            v: vec![9; 200_000],
+        };
         let bytes = encode_large(&big, MAX_LARGE_MESSAGE).unwrap();
-        assert_eq!(decode_large::<Sample>(&bytes, MAX_LARGE_MESSAGE).unwrap(), big);
+        assert_eq!(
+            decode_large::<Sample>(&bytes, MAX_LARGE_MESSAGE).unwrap(),
+            big
+        );
         assert!(matches!(
             decode_large::<Sample>(&bytes, 100_000),
             Err(EnvelopeError::TooLarge { .. })

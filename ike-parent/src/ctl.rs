@@ -49,18 +49,31 @@ pub fn connect_control(path: &Path) -> Result<CtlClient, String> {
     Ok(Channel::from_fd(s))
 }
 
-/// Sends one request and waits for one response.
+/// Sends one request and waits for one response; a long answer's parts
+/// (`CtlResponse::Part`) are joined into the one `Text` they end with.
 pub fn request(path: &Path, req: &CtlRequest) -> Result<CtlResponse, String> {
     let mut c = connect_control(path)?;
     let sent = c.send(req);
     // A refused client (wrong uid) gets its answer and is closed at once,
     // so the send may fail: the reason is still waiting to be read.
-    match c.recv() {
-        Ok(r) => Ok(r.msg),
-        Err(e) => match sent {
-            Err(s) => Err(format!("send: {s}")),
-            Ok(()) => Err(format!("receive: {e}")),
-        },
+    let mut parts = String::new();
+    loop {
+        match c.recv() {
+            Ok(r) => match r.msg {
+                CtlResponse::Part(p) => parts.push_str(&p),
+                CtlResponse::Text(t) if !parts.is_empty() => {
+                    parts.push_str(&t);
+                    return Ok(CtlResponse::Text(parts));
+                }
+                other => return Ok(other),
+            },
+            Err(e) => {
+                return match sent {
+                    Err(s) => Err(format!("send: {s}")),
+                    Ok(()) => Err(format!("receive: {e}")),
+                }
+            }
+        }
     }
 }
 

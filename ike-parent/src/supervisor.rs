@@ -164,7 +164,15 @@ impl Supervisor {
             (pfkey.log.raw_fd(), PFKEY_LOG),
         ] {
             if let Some(fd) = fd {
-                reg.register(&mut SourceFd(&fd), tok, Interest::READABLE)
+                // The channels also for WRITABLE: a configuration larger
+                // than the socket buffer goes out in fragments as the child
+                // reads (see `flush_channels`).
+                let interest = if tok == NET_CH || tok == PFKEY_CH {
+                    Interest::READABLE | Interest::WRITABLE
+                } else {
+                    Interest::READABLE
+                };
+                reg.register(&mut SourceFd(&fd), tok, interest)
                     .map_err(|e| format!("register: {e}"))?;
             }
         }
@@ -220,6 +228,7 @@ impl Supervisor {
             for t in self.timers.expired(Instant::now()) {
                 self.on_timer(t);
             }
+            self.flush_channels();
         }
         // Last words of the children (their "fatal: ..." lines).
         self.net.log.drain();
@@ -248,12 +257,30 @@ impl Supervisor {
         }
     }
 
-    fn stop_children(&mut self, grace: Duration) {
+    /// Writes what the children's channels take of the queued messages
+    /// (a reload's configuration may be many packets). A child that stopped
+    /// reading is a child that died or hangs: its exit or the kill
+    /// deadline handles it, so a write error is only logged here.
+    fn flush_channels(&mut self) {
         if self.net.alive() {
-            let _ = self.net.ch.send(&ParentToNet::Shutdown);
+            if let Err(e) = self.net.ch.flush() {
+                log::debug!("ike-net channel: {e}");
+            }
         }
         if self.pfkey.alive() {
-            let _ = self.pfkey.ch.send(&ParentToPfkey::Shutdown);
+            if let Err(e) = self.pfkey.ch.flush() {
+                log::debug!("ike-pfkey channel: {e}");
+            }
+        }
+    }
+
+    fn stop_children(&mut self, grace: Duration) {
+        // Queued behind anything still going out (a reload), in order.
+        if self.net.alive() {
+            let _ = self.net.ch.queue(&ParentToNet::Shutdown);
+        }
+        if self.pfkey.alive() {
+            let _ = self.pfkey.ch.queue(&ParentToPfkey::Shutdown);
         }
         self.timers.cancel(&Timer::KillDeadline);
         self.timers.arm(Instant::now() + grace, Timer::KillDeadline);
@@ -494,8 +521,13 @@ impl Supervisor {
                     );
                 }
                 let broker = crate::settings::broker_view(&cfg);
-                let a = self.pfkey.ch.send(&ParentToPfkey::Reload(Box::new(broker)));
-                let b = self.net.ch.send(&ParentToNet::Reload(Box::new(cfg)));
+                // Queued: a large configuration goes in fragments as the
+                // children read; never lost on a full socket.
+                let a = self
+                    .pfkey
+                    .ch
+                    .queue(&ParentToPfkey::Reload(Box::new(broker)));
+                let b = self.net.ch.queue(&ParentToNet::Reload(Box::new(cfg)));
                 if let Err(e) = a.and(b) {
                     self.fail(format!("cannot send the new configuration: {e}"));
                 }

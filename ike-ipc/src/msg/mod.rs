@@ -122,6 +122,7 @@ mod tests {
             CtlResponse::Text("t".into()),
             CtlResponse::Event("e".into()),
             CtlResponse::Error("x".into()),
+            CtlResponse::Part("p".into()),
         ] {
             check(r);
         }
