@@ -146,6 +146,10 @@ pub struct Supervisor {
     /// `set user` and `set chroot` as the children were started with: a
     /// reload cannot change them (the children dropped privileges already).
     started_with: (Option<String>, Option<String>),
+    /// A reload asked for while the previous configuration was still going
+    /// out: done once it is out (back-pressure; a burst of `ike-ctl reload`
+    /// costs one more reload, not one queued configuration each).
+    reload_deferred: Option<&'static str>,
 }
 
 impl Supervisor {
@@ -193,6 +197,7 @@ impl Supervisor {
             pfkey,
             opts,
             started_with,
+            reload_deferred: None,
         })
     }
 
@@ -272,6 +277,18 @@ impl Supervisor {
                 log::debug!("ike-pfkey channel: {e}");
             }
         }
+        if !self.reload_in_flight() {
+            if let Some(why) = self.reload_deferred.take() {
+                self.reload(why);
+                self.flush_channels();
+            }
+        }
+    }
+
+    /// The last configuration sent has not all been written yet.
+    fn reload_in_flight(&self) -> bool {
+        (self.net.alive() && self.net.ch.wants_write())
+            || (self.pfkey.alive() && self.pfkey.ch.wants_write())
     }
 
     fn stop_children(&mut self, grace: Duration) {
@@ -507,8 +524,15 @@ impl Supervisor {
 
     /// Re-reads the configuration and sends it to both children. A bad
     /// file is logged and the running configuration stays.
-    fn reload(&mut self, why: &str) {
+    fn reload(&mut self, why: &'static str) {
         if self.state != State::Running {
+            return;
+        }
+        if self.reload_in_flight() {
+            if self.reload_deferred.is_none() {
+                log::info!("reload ({why}): after the previous configuration is out");
+            }
+            self.reload_deferred = Some(why);
             return;
         }
         match crate::settings::load(&self.opts) {
