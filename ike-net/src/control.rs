@@ -164,7 +164,7 @@ impl ControlServer {
         }
     }
 
-    /// Reads every pending request of one client.
+    /// Reads the next request of one client (see `flush` for the rest).
     pub fn readable(&mut self, registry: &Registry, token: Token) -> Vec<ClientEvent> {
         let mut out = Vec::new();
         let Some(client) = self.clients.get_mut(&token) else {
@@ -186,46 +186,36 @@ impl ControlServer {
             self.drop_client(registry, token);
             return out;
         }
-        loop {
-            if client.busy() {
+        // One request at a time: its answer is queued before the next is
+        // read, so a client that floods requests and never reads is paused
+        // by its own full queue. `flush` hands it back for the next one.
+        match client.ch.recv() {
+            Ok(got) if got.fds.is_empty() => {
+                out.push(ClientEvent::Request(token, got.msg));
                 client.backlog = true;
-                return out;
             }
-            match client.ch.recv() {
-                Ok(got) if got.fds.is_empty() => {
-                    out.push(ClientEvent::Request(token, got.msg));
-                    // One request at a time: its answer is queued before
-                    // the next is read, so a client that floods requests
-                    // and never reads is paused by its own full queue.
-                    // `flush` hands it back for the next one.
-                    client.backlog = true;
-                    return out;
-                }
-                Ok(_) => {
-                    log::warn!("control client sent descriptors; dropped");
-                    out.push(ClientEvent::Gone { bad: true });
-                    self.drop_client(registry, token);
-                    return out;
-                }
-                Err(e) if e.is_would_block() => return out,
-                Err(ike_ipc::channel::ChannelError::Closed) => {
-                    out.push(ClientEvent::Gone { bad: false });
-                    self.drop_client(registry, token);
-                    return out;
-                }
-                Err(e) => {
-                    // A bad client is not a reason to stop the daemon:
-                    // tell it, drop it, count it.
-                    log::warn!("control client: {e}; dropped");
-                    let _ = client
-                        .ch
-                        .send(&CtlResponse::Error(format!("bad request: {e}")));
-                    out.push(ClientEvent::Gone { bad: true });
-                    self.drop_client(registry, token);
-                    return out;
-                }
+            Ok(_) => {
+                log::warn!("control client sent descriptors; dropped");
+                out.push(ClientEvent::Gone { bad: true });
+                self.drop_client(registry, token);
+            }
+            Err(e) if e.is_would_block() => {}
+            Err(ike_ipc::channel::ChannelError::Closed) => {
+                out.push(ClientEvent::Gone { bad: false });
+                self.drop_client(registry, token);
+            }
+            Err(e) => {
+                // A bad client is not a reason to stop the daemon:
+                // tell it, drop it, count it.
+                log::warn!("control client: {e}; dropped");
+                let _ = client
+                    .ch
+                    .send(&CtlResponse::Error(format!("bad request: {e}")));
+                out.push(ClientEvent::Gone { bad: true });
+                self.drop_client(registry, token);
             }
         }
+        out
     }
 
     /// Queues an answer; it goes out with [`Self::flush`].

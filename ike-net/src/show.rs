@@ -552,7 +552,12 @@ mod tests {
         }
     }
 
-    pub(super) fn ike(now: Instant, h: u64, status: IkeStatus, children: Vec<ChildInfo>) -> IkeSaInfo {
+    pub(super) fn ike(
+        now: Instant,
+        h: u64,
+        status: IkeStatus,
+        children: Vec<ChildInfo>,
+    ) -> IkeSaInfo {
         IkeSaInfo {
             id: IkeSaId(h),
             policy: "tun \"1\"".into(),
@@ -798,7 +803,11 @@ mod at_scale {
             .collect();
         assert_eq!(counts(&sas), (100_000, 100_000));
         let text = sa_text(now, &sas, &|_, _| None);
-        assert!(text.len() > 100 * ike_ipc::envelope::MAX_MESSAGE, "{}", text.len());
+        assert!(
+            text.len() > 100 * ike_ipc::envelope::MAX_MESSAGE,
+            "{}",
+            text.len()
+        );
         let (got, parts) = ask(&text, CtlRequest::ShowSa);
         assert!(got == text, "text answer differs");
         assert!(parts >= text.len() / crate::control::PART_BYTES);

@@ -44,6 +44,18 @@ fn physical_memory() -> Option<u64> {
         .checked_mul(u64::try_from(size).ok()?)
 }
 
+/// -n: check the file, then let ike-net check what only it can (keys,
+/// certificates: crate::netcheck); print it with -v; exit status 0 or 1.
+pub fn check_only(opts: &Options) -> Result<(), String> {
+    let config = crate::config::load(&opts.config_file).map_err(|e| e.to_string())?;
+    crate::netcheck::check(opts, &config)?;
+    if opts.verbosity > 0 {
+        print!("{}", crate::config::describe(&config));
+    }
+    println!("configuration OK");
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -55,16 +67,4 @@ mod tests {
         c.global.sa_limit = 123;
         assert_eq!(super::broker_view(&c).global.sa_limit, 123);
     }
-}
-
-/// -n: check the file, then let ike-net check what only it can (keys,
-/// certificates: crate::netcheck); print it with -v; exit status 0 or 1.
-pub fn check_only(opts: &Options) -> Result<(), String> {
-    let config = crate::config::load(&opts.config_file).map_err(|e| e.to_string())?;
-    crate::netcheck::check(opts, &config)?;
-    if opts.verbosity > 0 {
-        print!("{}", crate::config::describe(&config));
-    }
-    println!("configuration OK");
-    Ok(())
 }

@@ -80,8 +80,7 @@ fn the_broker_answers_every_request_of_a_flood_and_lives() {
     assert_eq!(parent.recv().unwrap().msg, PfkeyToParent::Ready);
 
     // Two ends on one socket: a blocking writer (thread) and a reader.
-    let writer: Channel<NetToPfkey, PfkeyToNet> =
-        Channel::from_fd(net_end.try_clone().unwrap());
+    let writer: Channel<NetToPfkey, PfkeyToNet> = Channel::from_fd(net_end.try_clone().unwrap());
     let mut reader: Channel<NetToPfkey, PfkeyToNet> = Channel::from_fd(net_end);
     recv_timeout(reader.as_fd(), Duration::from_secs(10));
     assert!(matches!(reader.recv().unwrap().msg, PfkeyToNet::Ready(_)));
@@ -141,7 +140,10 @@ fn the_broker_answers_every_request_of_a_flood_and_lives() {
     assert!(st.success(), "{st:?}\n{log}");
     // The flood did fill the queue (counted and logged, not fatal), and
     // no send failed.
-    assert!(log.contains("ike-net channel: outgoing queue full"), "{log}");
+    assert!(
+        log.contains("ike-net channel: outgoing queue full"),
+        "{log}"
+    );
     assert!(!log.contains("temporarily unavailable"), "{log}");
     assert!(!log.contains("closed by ike-net"), "{log}");
 }
@@ -179,7 +181,12 @@ fn a_tree_with_10000_policies_survives_control_and_reload_floods() {
     // Every policy reached ike-net (the configuration was several MiB).
     match ike_parent::ctl::request(&t.control, &CtlRequest::ShowPolicy).unwrap() {
         CtlResponse::Text(text) => {
-            assert_eq!(text.matches("\npolicy p").count() + 1, 10_000, "{}", &text[..200]);
+            assert_eq!(
+                text.matches("\npolicy p").count() + 1,
+                10_000,
+                "{}",
+                &text[..200]
+            );
             assert!(text.contains("policy p9999 "));
         }
         other => panic!("{other:?}"),
