@@ -156,6 +156,8 @@ impl Worker {
     /// Runs until Shutdown/SIGTERM (Ok) or a fatal error (Err).
     pub fn run(&mut self, parent: &mut ParentChannel) -> Result<(), String> {
         let mut events = Events::with_capacity(64);
+        // Log lines go to the parent in batches, written before each wait.
+        let _batch = ike_ipc::childlog::batch();
         loop {
             let now = Instant::now();
             let more_input = (!self.udp_paused.is_empty() && !self.broker.is_congested())
@@ -170,6 +172,7 @@ impl Worker {
             .into_iter()
             .flatten()
             .min();
+            ike_ipc::childlog::flush();
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == std::io::ErrorKind::Interrupted {
                     continue;

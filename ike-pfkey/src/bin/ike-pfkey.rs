@@ -233,6 +233,8 @@ fn run(parent: &mut ParentChannel) -> Result<(), String> {
     // read again without waiting for another edge, once there is room.
     let mut net_backlog = false;
     let mut kernel_backlog = false;
+    // Log lines go to the parent in batches, written before each wait.
+    let _batch = ike_ipc::childlog::batch();
     loop {
         let now = Instant::now();
         let room_for_net = !net.is_congested() || k.net_gone;
@@ -248,6 +250,7 @@ fn run(parent: &mut ParentChannel) -> Result<(), String> {
         .into_iter()
         .flatten()
         .min();
+        ike_ipc::childlog::flush();
         if let Err(e) = poll.poll(&mut events, wake) {
             if e.kind() == std::io::ErrorKind::Interrupted {
                 continue;
