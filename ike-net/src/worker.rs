@@ -38,9 +38,12 @@ pub type BrokerChannel = Channel<NetToPfkey, PfkeyToNet>;
 /// Counter GETs for `show sa` in flight at once: a window, so a table of
 /// 100,000 child SAs is read in pages, not all at once.
 const COUNTER_WINDOW: usize = 256;
-/// How long `show sa` waits for the kernel's counters; after that it
-/// answers with what arrived (counters of the rest show as unknown).
+/// How long `show sa` waits for the kernel's counters: this, plus one
+/// second per [`COUNTER_WAIT_PER`] kernel SAs, at most [`COUNTER_WAIT_MAX`];
+/// after that it answers with what arrived (the rest show as unknown).
 const COUNTER_WAIT: Duration = Duration::from_secs(5);
+const COUNTER_WAIT_PER: usize = 10_000;
+const COUNTER_WAIT_MAX: Duration = Duration::from_secs(60);
 
 /// An on-demand read of the child SAs' kernel counters for `show sa`.
 struct CounterRead {
@@ -74,6 +77,8 @@ pub struct Worker {
     /// Control clients with requests left unread (one at a time).
     ctl_resume: Vec<Token>,
     counters: Option<CounterRead>,
+    /// Writing to the broker failed (it is gone; the parent stops us).
+    broker_broken: bool,
 }
 
 /// Everything up to and including "Ready": adopt fds, read Init, bind
@@ -143,6 +148,7 @@ pub fn start(parent: &mut ParentChannel) -> Result<Worker, String> {
         udp_paused: BTreeSet::new(),
         ctl_resume: Vec::new(),
         counters: None,
+        broker_broken: false,
     })
 }
 
@@ -251,8 +257,12 @@ impl Worker {
     /// Writes what every channel's socket takes. A broken broker channel
     /// is the broker's exit, which the parent sees and acts on.
     fn flush_all(&mut self, parent: &mut ParentChannel) -> Result<(), String> {
-        if let Err(e) = self.broker.flush() {
-            log::error!("broker channel: {e}");
+        if !self.broker_broken {
+            if let Err(e) = self.broker.flush() {
+                // Once: the queue stays, and so would the error.
+                log::error!("broker channel: {e}");
+                self.broker_broken = true;
+            }
         }
         parent.flush().map_err(|e| format!("parent channel: {e}"))?;
         self.ctl_resume = self.control.flush(self.poll.registry());
@@ -282,7 +292,7 @@ impl Worker {
             return;
         }
         if !done {
-            log::warn!("show sa: the kernel's counters did not all arrive in {COUNTER_WAIT:?}");
+            log::warn!("show sa: the kernel's counters did not all arrive in time");
         }
         for (token, json) in read.waiting {
             let text = self.engine.show_sa(json);
@@ -457,9 +467,10 @@ impl Worker {
             return;
         }
         let todo = self.engine.start_counters();
+        let wait = COUNTER_WAIT + Duration::from_secs((todo.len() / COUNTER_WAIT_PER) as u64);
         self.counters = Some(CounterRead {
             todo,
-            deadline: Instant::now() + COUNTER_WAIT,
+            deadline: Instant::now() + wait.min(COUNTER_WAIT_MAX),
             waiting: vec![(token, json)],
         });
     }
@@ -477,10 +488,13 @@ impl Worker {
 
     fn current_stats(&self) -> Stats {
         let (ike_sas, child_sas) = self.engine.sa_counts();
+        let out = self.broker.out_stats();
         Stats {
             uptime_secs: self.started.elapsed().as_secs(),
             ike_sas,
             child_sas,
+            pfkey_tx_packets: out.packets,
+            pfkey_queue_full: out.congested,
             ..self.stats.clone()
         }
     }

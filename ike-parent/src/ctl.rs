@@ -95,7 +95,7 @@ pub fn format_stats_json(s: &Stats) -> String {
 
 /// `show stats` as `name value` lines.
 pub fn format_stats(s: &Stats) -> String {
-    let rows: [(&str, u64); 11] = [
+    let rows: [(&str, u64); 13] = [
         ("uptime_secs", s.uptime_secs),
         ("udp_rx_datagrams", s.udp_rx_datagrams),
         ("udp_rx_bytes", s.udp_rx_bytes),
@@ -107,6 +107,8 @@ pub fn format_stats(s: &Stats) -> String {
         ("ctl_refused", s.ctl_refused),
         ("ike_sas", s.ike_sas),
         ("child_sas", s.child_sas),
+        ("pfkey_tx_packets", s.pfkey_tx_packets),
+        ("pfkey_queue_full", s.pfkey_queue_full),
     ];
     rows.iter().map(|(k, v)| format!("{k} {v}\n")).collect()
 }
@@ -159,7 +161,7 @@ mod tests {
         };
         let out = format_stats(&s);
         assert!(out.contains("udp_rx_datagrams 3\n"));
-        assert_eq!(out.lines().count(), 11);
+        assert_eq!(out.lines().count(), 13);
         let j = format_stats_json(&s);
         assert!(j.starts_with("{\"uptime_secs\":0,"), "{j}");
         assert!(j.contains("\"udp_rx_datagrams\":3,"), "{j}");

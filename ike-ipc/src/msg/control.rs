@@ -47,6 +47,12 @@ pub struct Stats {
     pub ctl_refused: u64,
     pub ike_sas: u64,
     pub child_sas: u64,
+    // Appended (issue 12): flow control on the broker channel.
+    /// Packets written to the broker (fewer than messages: batches).
+    pub pfkey_tx_packets: u64,
+    /// Times the queue to the broker crossed its high-water mark (ike-net
+    /// then paused reading datagrams until the broker caught up).
+    pub pfkey_queue_full: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
