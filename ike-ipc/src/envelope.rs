@@ -254,10 +254,19 @@ pub fn encode_large<T: Serialize>(msg: &T, cap: usize) -> Result<Vec<u8>, Envelo
 /// Collects the fragments of one message, refusing to grow past `cap`.
 /// The buffer may hold keys (a configuration): it is wiped when a message
 /// completes or the reassembly is dropped.
-#[derive(Debug)]
 pub struct Reassembly {
     buf: zeroize::Zeroizing<Vec<u8>>,
     cap: usize,
+}
+
+/// Sizes only: the bytes may be keys.
+impl fmt::Debug for Reassembly {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reassembly")
+            .field("len", &self.buf.len())
+            .field("cap", &self.cap)
+            .finish()
+    }
 }
 
 impl Reassembly {

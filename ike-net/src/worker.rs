@@ -199,8 +199,7 @@ impl Worker {
                 match token {
                     PARENT => {
                         if let Control::Stop = self.on_parent(parent)? {
-                            let out = self.engine_shutdown();
-                            self.apply(out);
+                            self.stop(parent);
                             return Ok(());
                         }
                     }
@@ -208,8 +207,7 @@ impl Worker {
                     SIGNALS => {
                         if self.signals.pending().next().is_some() {
                             log::info!("SIGTERM: stopping");
-                            let out = self.engine_shutdown();
-                            self.apply(out);
+                            self.stop(parent);
                             return Ok(());
                         }
                     }
@@ -307,8 +305,13 @@ impl Worker {
         }
     }
 
-    fn engine_shutdown(&mut self) -> Outputs {
-        self.engine.shutdown(Instant::now())
+    /// An orderly stop: the engine's last words (deletes to the peers and
+    /// the kernel), and what the sockets take of what is queued. Best
+    /// effort: the broker removes our SAs on its own shutdown anyway.
+    fn stop(&mut self, parent: &mut ParentChannel) {
+        let out = self.engine.shutdown(Instant::now());
+        self.apply(out);
+        let _ = self.flush_all(parent);
     }
 
     fn on_parent(&mut self, parent: &mut ParentChannel) -> Result<Control, String> {

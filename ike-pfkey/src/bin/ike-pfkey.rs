@@ -237,7 +237,9 @@ fn run(parent: &mut ParentChannel) -> Result<(), String> {
     let _batch = ike_ipc::childlog::batch();
     loop {
         let now = Instant::now();
-        let room_for_net = !net.is_congested() || k.net_gone;
+        // Nothing more is read from a closed ike-net channel.
+        net_backlog &= !k.net_gone;
+        let room_for_net = !net.is_congested();
         let room_for_kernel = net.queued_bytes() < NET_QUEUE_HARD || k.net_gone;
         let busy = (net_backlog && room_for_net) || (kernel_backlog && room_for_kernel);
         let wake = [
