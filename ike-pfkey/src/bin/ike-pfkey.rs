@@ -45,6 +45,12 @@ const MAX_NET_MESSAGES: usize = 64;
 /// queue drains.
 const NET_QUEUE_HARD: usize = 4 * ike_ipc::channel::DEFAULT_HIGH_WATER;
 
+/// Kernel requests written and not yet answered, at most: the kernel (and
+/// pfkey-sim) drops a reply that does not fit in our socket's receive
+/// buffer, about 280 messages of the default size, which also takes the
+/// kernel's own broadcasts. The rest wait in the broker's queue.
+const KERNEL_WINDOW: usize = 64;
+
 /// How long an orderly stop may spend deleting our SAs and policies (the
 /// parent's own grace is 5 s).
 const SHUTDOWN_LIMIT: std::time::Duration = std::time::Duration::from_secs(3);
@@ -118,7 +124,7 @@ impl Kernel {
         // _at: the broker starts each request's reply deadline when it is
         // actually written (af_key does the work inside write(), which can
         // take long on a kernel still loading crypto modules).
-        while self.kernel_blocked.is_none() {
+        while self.kernel_blocked.is_none() && self.broker.kernel_in_flight() < KERNEL_WINDOW {
             let Some(bytes) = self.broker.poll_kernel_transmit_at(Instant::now()) else {
                 break;
             };

@@ -80,6 +80,9 @@ pub struct OwnedSa {
 /// At most this many SPIs reserved and not yet completed: GETSPI creates
 /// kernel state, and a compromised worker must not be able to fill the
 /// kernel's SPI space or memory with it.
+/// The default; `set sa-limit` raises it to an eighth of the SA limit
+/// ([`Owned::set_limit`]): a thousand tunnels started at once reserve a
+/// thousand SPIs, and 256 refused the rest (issue 12).
 pub const MAX_LARVAL: usize = 256;
 
 /// The default of [`Owned::max_sas`] until the configuration sets one
@@ -110,9 +113,11 @@ pub struct Owned {
     pub acquires: BTreeSet<u32>,
     /// GETSPI requests sent and not yet answered.
     pub getspi_in_flight: usize,
-    /// The most SAs and policies this broker installs ([`Owned::set_limit`]).
+    /// The most SAs and policies this broker installs, and SPIs it keeps
+    /// reserved ([`Owned::set_limit`]).
     pub max_sas: usize,
     pub max_policies: usize,
+    pub max_larval: usize,
 }
 
 impl Default for Owned {
@@ -124,18 +129,21 @@ impl Default for Owned {
             getspi_in_flight: 0,
             max_sas: MAX_SAS,
             max_policies: MAX_POLICIES,
+            max_larval: MAX_LARVAL,
         }
     }
 }
 
 impl Owned {
     /// `set sa-limit N`: N SAs, [`ike_ipc::config::POLICIES_PER_SA`] times
-    /// as many policies; 0 keeps the defaults.
+    /// as many policies, N/8 (at least [`MAX_LARVAL`]) reserved SPIs; 0
+    /// keeps the defaults.
     pub fn set_limit(&mut self, sa_limit: u32) {
         if sa_limit == 0 {
             return;
         }
         self.max_sas = sa_limit as usize;
+        self.max_larval = (sa_limit as usize / 8).max(MAX_LARVAL);
         self.max_policies =
             (sa_limit as usize).saturating_mul(ike_ipc::config::POLICIES_PER_SA as usize);
     }
@@ -233,9 +241,10 @@ pub fn check(allowed: &AllowedSet, owned: &Owned, req: &KernelRequest) -> Result
                 ..
             },
         ) => {
-            if owned.larval_count() >= MAX_LARVAL {
+            if owned.larval_count() >= owned.max_larval {
                 return Err(format!(
-                    "{name}: {MAX_LARVAL} SPIs already reserved and not completed"
+                    "{name}: {} SPIs already reserved and not completed (set sa-limit)",
+                    owned.max_larval
                 ));
             }
             sa_configured(allowed, *proto, *mode, *src, *dst)
@@ -455,6 +464,10 @@ mod tests {
         // The configured limit, not a constant: 4,096 was too few (issue 12).
         assert!(o.max_sas > 4096);
         o.set_limit(300);
+        assert_eq!(o.max_larval, MAX_LARVAL);
+        let mut big = Owned::default();
+        big.set_limit(80_000);
+        assert_eq!(big.max_larval, 10_000);
         let t0 = Instant::now();
         let get = KernelRequest::GetSpi {
             proto: IpsecProtocol::Esp,
@@ -493,6 +506,10 @@ mod tests {
         // The configured limit, not a constant: 4,096 was too few (issue 12).
         assert!(o.max_sas > 4096);
         o.set_limit(300);
+        assert_eq!(o.max_larval, MAX_LARVAL);
+        let mut big = Owned::default();
+        big.set_limit(80_000);
+        assert_eq!(big.max_larval, 10_000);
         let t0 = Instant::now();
         let mk = |spi| esp_id(spi, "192.0.2.1", "192.0.2.2");
         let add = |spi| {

@@ -164,6 +164,8 @@ struct Pending {
     op: Op,
     msg_type: MsgType,
     deadline: Instant,
+    /// Handed out for writing (counted in `Broker::in_kernel`).
+    written: bool,
 }
 
 /// A DUMP or SPDDUMP in progress (for operators and the kernel lab, never for ike-net).
@@ -191,6 +193,8 @@ pub struct Broker {
     held: VecDeque<Held>,
     to_net: VecDeque<PfkeyToNet>,
     admin: VecDeque<AdminResult>,
+    /// Pending requests already written (see `kernel_in_flight`).
+    in_kernel: usize,
     owned: Owned,
     auth: Vec<Alg>,
     encrypt: Vec<Alg>,
@@ -210,6 +214,7 @@ impl Broker {
             held: VecDeque::new(),
             to_net: VecDeque::new(),
             admin: VecDeque::new(),
+            in_kernel: 0,
             owned: Owned::default(),
             auth: Vec::new(),
             encrypt: Vec::new(),
@@ -300,6 +305,7 @@ impl Broker {
                         op,
                         msg_type: m.header.msg_type,
                         deadline,
+                        written: false,
                     },
                 );
             }
@@ -309,7 +315,36 @@ impl Broker {
 
     /// The next message to write; its reply deadline counts from when it was queued.
     pub fn poll_kernel_transmit(&mut self) -> Option<Vec<u8>> {
-        self.to_kernel.pop_front().map(|(_, b)| b)
+        let (seq, bytes) = self.to_kernel.pop_front()?;
+        if let Some(seq) = seq {
+            self.mark_written(seq);
+        }
+        Some(bytes)
+    }
+
+    /// Requests written to the kernel and not yet answered. The kernel
+    /// drops replies to a socket whose receive buffer is full (af_key
+    /// `pfkey_broadcast_one`; pfkey-sim alike), so the broker's loop keeps
+    /// this below a window instead of writing a burst of thousands
+    /// (issue 12).
+    pub fn kernel_in_flight(&self) -> usize {
+        self.in_kernel
+    }
+
+    fn mark_written(&mut self, seq: u32) {
+        if let Some(p) = self.pending.get_mut(&seq) {
+            if !p.written {
+                p.written = true;
+                self.in_kernel += 1;
+            }
+        }
+    }
+
+    /// A pending request left the table (answered or timed out).
+    fn unpend(&mut self, p: &Pending) {
+        if p.written {
+            self.in_kernel = self.in_kernel.saturating_sub(1);
+        }
     }
 
     /// The next message to write, about to be written at `now`: its reply
@@ -319,6 +354,7 @@ impl Broker {
     pub fn poll_kernel_transmit_at(&mut self, now: Instant) -> Option<Vec<u8>> {
         let (seq, bytes) = self.to_kernel.pop_front()?;
         if let Some(seq) = seq {
+            self.mark_written(seq);
             let wait = self.pending.get(&seq).map(|p| self.wait_for(&p.op));
             if let (Some(w), Some(p)) = (wait, self.pending.get_mut(&seq)) {
                 p.deadline = now + w;
@@ -613,6 +649,7 @@ impl Broker {
             }
             match self.pending.remove(&h.seq) {
                 Some(p) if p.msg_type == h.msg_type => {
+                    self.unpend(&p);
                     self.answered(&p.op);
                     self.complete(p.op, msg, now);
                     self.after_answer(now);
@@ -999,6 +1036,7 @@ impl Broker {
             .collect();
         for seq in expired {
             if let Some(p) = self.pending.remove(&seq) {
+                self.unpend(&p);
                 log::warn!("no kernel reply to {:?} seq {seq}", p.msg_type);
                 self.answered(&p.op);
                 self.fail(p.op, KernelError::Timeout);
