@@ -4,18 +4,31 @@
 //! beside a message with `SCM_RIGHTS`. The type parameters fix, per channel
 //! end, which enum it sends and which it receives, so ike-net cannot even
 //! construct a message meant for the parent on its broker channel.
+//!
+//! Flow control (docs/design-ipc.md): on a non-blocking channel a sender
+//! [`queue`](Channel::queue)s and [`flush`](Channel::flush)es; nothing is
+//! ever dropped on `EAGAIN`. What the socket does not take waits in the
+//! channel's outgoing queue until the event loop sees the socket writable
+//! ([`Channel::wants_write`]). The queue has a high-water mark: above it the
+//! channel is [`congested`](Channel::is_congested) and the producer stops
+//! taking new input (ike-net stops reading datagrams, the broker stops
+//! reading requests) until the queue drains. Crossing the mark is counted
+//! and logged at most once per [`CONGESTION_LOG_INTERVAL`], never fatal.
+//! A flush sends several small queued messages in one packet (a batch).
 
-use crate::envelope::{self, EnvelopeError, MAX_MESSAGE};
+use crate::envelope::{self, EnvelopeError, Kind, Reassembly, MAX_MESSAGE, MAX_PAYLOAD};
 use nix::cmsg_space;
 use nix::sys::socket::{
     recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
     SockFlag, SockType,
 };
 use serde::{de::DeserializeOwned, Serialize};
+use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, IoSlice, IoSliceMut};
 use std::marker::PhantomData;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
 
 /// The most descriptors accepted beside one message; more is an error
 /// (`MSG_CTRUNC`), and the extra ones are closed by the kernel.
@@ -71,10 +84,158 @@ pub struct Received<T> {
     pub fds: Vec<OwnedFd>,
 }
 
+/// Default high-water mark of a channel's outgoing queue, in bytes. About
+/// the size of the socket's own send buffer (Linux: 208 KiB by default), so
+/// a producer that stops here keeps at most twice that in flight.
+pub const DEFAULT_HIGH_WATER: usize = 256 * 1024;
+
+/// How often a congested channel is logged at most.
+pub const CONGESTION_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+/// What a channel's outgoing side has seen, for `show stats` and the logs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutStats {
+    /// Messages queued.
+    pub messages: u64,
+    /// Packets written (a batch is one packet for many messages).
+    pub packets: u64,
+    /// Times the queue crossed its high-water mark.
+    pub congested: u64,
+    /// The most bytes ever waiting in the queue.
+    pub peak_bytes: usize,
+}
+
+/// A queued message: its payload (may go out in a batch), or the
+/// fragments of one too large for a packet (each a finished packet).
+enum Queued {
+    Whole(Vec<u8>),
+    Packet(Vec<u8>),
+}
+
+impl Queued {
+    fn len(&self) -> usize {
+        match self {
+            Queued::Whole(b) | Queued::Packet(b) => b.len(),
+        }
+    }
+}
+
+/// The outgoing queue of one channel end.
+struct Outbox {
+    q: VecDeque<Queued>,
+    bytes: usize,
+    high: usize,
+    stats: OutStats,
+    /// Built packet, reused between flushes.
+    scratch: Vec<u8>,
+    last_log: Option<Instant>,
+    /// Congestion events since the last log line.
+    unlogged: u64,
+    name: &'static str,
+}
+
+impl Outbox {
+    fn new() -> Self {
+        Self {
+            q: VecDeque::new(),
+            bytes: 0,
+            high: DEFAULT_HIGH_WATER,
+            stats: OutStats::default(),
+            scratch: Vec::new(),
+            last_log: None,
+            unlogged: 0,
+            name: "IPC channel",
+        }
+    }
+
+    fn push(&mut self, item: Queued) {
+        let was_congested = self.bytes >= self.high;
+        self.bytes += item.len();
+        self.q.push_back(item);
+        self.stats.peak_bytes = self.stats.peak_bytes.max(self.bytes);
+        if !was_congested && self.bytes >= self.high {
+            self.stats.congested += 1;
+            self.unlogged += 1;
+            let now = Instant::now();
+            if self
+                .last_log
+                .is_none_or(|t| now.duration_since(t) >= CONGESTION_LOG_INTERVAL)
+            {
+                log::warn!(
+                    "{}: outgoing queue full ({} bytes, {} times since the last report, {} in all); \
+                     pausing its producer until the peer reads",
+                    self.name,
+                    self.bytes,
+                    self.unlogged,
+                    self.stats.congested
+                );
+                self.last_log = Some(now);
+                self.unlogged = 0;
+            }
+        }
+    }
+
+    /// Builds the next packet from the front of the queue into `scratch`;
+    /// returns how many entries it covers.
+    fn build(&mut self) -> usize {
+        self.scratch.clear();
+        let Some(first) = self.q.front() else {
+            return 0;
+        };
+        let first = match first {
+            Queued::Packet(p) => {
+                self.scratch.extend_from_slice(p);
+                return 1;
+            }
+            Queued::Whole(b) => b,
+        };
+        // How many whole messages fit in one packet after the first.
+        let mut total = first.len();
+        let mut n = 1;
+        for item in self.q.iter().skip(1) {
+            match item {
+                Queued::Whole(b) if total + b.len() <= MAX_PAYLOAD => {
+                    total += b.len();
+                    n += 1;
+                }
+                _ => break,
+            }
+        }
+        envelope::push_header(
+            &mut self.scratch,
+            if n == 1 { Kind::One } else { Kind::Batch },
+        );
+        for item in self.q.iter().take(n) {
+            if let Queued::Whole(b) = item {
+                self.scratch.extend_from_slice(b);
+            }
+        }
+        n
+    }
+
+    fn pop(&mut self, n: usize) {
+        for _ in 0..n {
+            if let Some(mut item) = self.q.pop_front() {
+                self.bytes -= item.len();
+                // Kernel requests carry SA keys: wipe what was sent.
+                match &mut item {
+                    Queued::Whole(b) | Queued::Packet(b) => zeroize::Zeroize::zeroize(b),
+                }
+            }
+        }
+        zeroize::Zeroize::zeroize(&mut self.scratch);
+    }
+}
+
 /// One end of a channel: sends `Tx`, receives `Rx`.
 pub struct Channel<Tx, Rx> {
     fd: OwnedFd,
     buf: Vec<u8>,
+    /// Values of a received batch not yet handed out.
+    inbox: VecDeque<Rx>,
+    /// A fragmented message being received.
+    partial: Reassembly,
+    out: Outbox,
     _types: PhantomData<fn(Tx) -> Rx>,
 }
 
@@ -110,8 +271,49 @@ impl<Tx, Rx> Channel<Tx, Rx> {
         Self {
             fd,
             buf: Vec::new(),
+            inbox: VecDeque::new(),
+            partial: Reassembly::new(MAX_MESSAGE),
+            out: Outbox::new(),
             _types: PhantomData,
         }
+    }
+
+    /// Names the channel in its log lines ("broker channel").
+    pub fn set_name(&mut self, name: &'static str) {
+        self.out.name = name;
+    }
+
+    /// The largest message this end reassembles from fragments (default
+    /// one packet, [`MAX_MESSAGE`]: no fragments). Raised only on the
+    /// channels that carry the configuration, from the more trusted side.
+    pub fn set_max_message(&mut self, cap: usize) {
+        self.partial.set_cap(cap);
+    }
+
+    /// Sets the outgoing queue's high-water mark in bytes.
+    pub fn set_high_water(&mut self, bytes: usize) {
+        self.out.high = bytes.max(1);
+    }
+
+    /// True when the outgoing queue is at or above its high-water mark:
+    /// the producer should stop taking new input until [`Self::flush`]
+    /// brings it down.
+    pub fn is_congested(&self) -> bool {
+        self.out.bytes >= self.out.high
+    }
+
+    /// True while queued messages wait for the socket to become writable.
+    pub fn wants_write(&self) -> bool {
+        !self.out.q.is_empty()
+    }
+
+    /// Bytes waiting in the outgoing queue.
+    pub fn queued_bytes(&self) -> usize {
+        self.out.bytes
+    }
+
+    pub fn out_stats(&self) -> OutStats {
+        self.out.stats
     }
 
     /// Switches between blocking (start-up hand-shakes) and non-blocking (event loop).
@@ -126,27 +328,138 @@ impl<Tx, Rx> Channel<Tx, Rx> {
 }
 
 impl<Tx: Serialize, Rx: DeserializeOwned> Channel<Tx, Rx> {
-    /// Sends one message.
+    /// Sends one message now, bypassing the queue: for blocking channels
+    /// (start-up hand-shakes, ike-ctl) and last words (`Fatal`). A message
+    /// larger than one packet goes out in fragments, which on a
+    /// non-blocking socket could stop half-way: there, use [`Self::queue`].
     pub fn send(&self, msg: &Tx) -> Result<(), ChannelError> {
-        self.send_with_fds(msg, &[])
+        let body = envelope::payload(msg).map_err(ChannelError::Decode)?;
+        let mut pkts = envelope::packets(&body);
+        let mut r = Ok(());
+        for p in &pkts {
+            r = send_packet(self.fd.as_fd(), p, &[]);
+            if r.is_err() {
+                break;
+            }
+        }
+        for p in &mut pkts {
+            zeroize::Zeroize::zeroize(p);
+        }
+        r
     }
 
-    /// Sends one message with descriptors attached (`SCM_RIGHTS`).
+    /// Sends one message with descriptors attached (`SCM_RIGHTS`), now.
+    /// One packet only: descriptors never travel beside fragments.
     pub fn send_with_fds(&self, msg: &Tx, fds: &[BorrowedFd<'_>]) -> Result<(), ChannelError> {
         let bytes = envelope::encode(msg).map_err(ChannelError::Decode)?;
         send_packet(self.fd.as_fd(), &bytes, fds)
     }
 
+    /// Queues one message and writes what the socket takes. Never drops:
+    /// what is not written stays queued for [`Self::flush`]. An error is
+    /// a broken channel (peer gone), never a full one.
+    ///
+    /// If older messages are still waiting, the socket was full at the
+    /// last try: this one joins them and goes out on the next
+    /// [`Self::flush`] (when the socket is writable), without a futile
+    /// write per message.
+    pub fn queue(&mut self, msg: &Tx) -> Result<(), ChannelError> {
+        let idle = self.out.q.is_empty();
+        self.queue_only(msg)?;
+        if idle {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Queues one message without writing anything yet: the caller
+    /// flushes once per wakeup, which lets the flush batch.
+    pub fn queue_only(&mut self, msg: &Tx) -> Result<(), ChannelError> {
+        let body = envelope::payload(msg).map_err(ChannelError::Decode)?;
+        self.out.stats.messages += 1;
+        if body.len() <= MAX_PAYLOAD {
+            self.out.push(Queued::Whole(body));
+        } else {
+            let mut body = body;
+            for p in envelope::packets(&body) {
+                self.out.push(Queued::Packet(p));
+            }
+            zeroize::Zeroize::zeroize(&mut body);
+        }
+        Ok(())
+    }
+
+    /// Writes queued messages until the queue is empty (true) or the
+    /// socket is full (false: wait for it to be writable). On a blocking
+    /// socket this returns only when everything is written.
+    pub fn flush(&mut self) -> Result<bool, ChannelError> {
+        loop {
+            let n = self.out.build();
+            if n == 0 {
+                return Ok(true);
+            }
+            match send_packet(self.fd.as_fd(), &self.out.scratch, &[]) {
+                Ok(()) => {
+                    self.out.stats.packets += 1;
+                    self.out.pop(n);
+                }
+                Err(e) if e.is_would_block() => return Ok(false),
+                Err(ChannelError::Io(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// Receives one message. On a non-blocking socket an empty queue is
     /// `Io(WouldBlock)`. Every malformed packet is an error value.
     pub fn recv(&mut self) -> Result<Received<Rx>, ChannelError> {
+        if let Some(msg) = self.inbox.pop_front() {
+            return Ok(Received {
+                msg,
+                fds: Vec::new(),
+            });
+        }
         if self.buf.len() < MAX_MESSAGE {
             self.buf.resize(MAX_MESSAGE, 0);
         }
-        let (len, fds) = recv_packet(self.fd.as_fd(), &mut self.buf)?;
-        let bytes = self.buf.get(..len).ok_or(ChannelError::Oversized)?;
-        let msg = envelope::decode(bytes).map_err(ChannelError::Decode)?;
-        Ok(Received { msg, fds })
+        loop {
+            let (len, fds) = recv_packet(self.fd.as_fd(), &mut self.buf)?;
+            let bytes = self.buf.get(..len).ok_or(ChannelError::Oversized)?;
+            let (kind, body) = envelope::split(bytes).map_err(ChannelError::Decode)?;
+            if self.partial.in_progress() && matches!(kind, Kind::One | Kind::Batch) {
+                return Err(ChannelError::Decode(EnvelopeError::BadSequence(
+                    "a message inside a fragmented one",
+                )));
+            }
+            if kind != Kind::One && !fds.is_empty() {
+                return Err(ChannelError::Decode(EnvelopeError::BadSequence(
+                    "descriptors beside a batch or fragment",
+                )));
+            }
+            match kind {
+                Kind::One => {
+                    let msg = envelope::decode_one(body).map_err(ChannelError::Decode)?;
+                    return Ok(Received { msg, fds });
+                }
+                Kind::Batch => {
+                    let values = envelope::decode_batch(body).map_err(ChannelError::Decode)?;
+                    self.inbox.extend(values);
+                    if let Some(msg) = self.inbox.pop_front() {
+                        return Ok(Received { msg, fds });
+                    }
+                }
+                Kind::More | Kind::Last => {
+                    let got = self
+                        .partial
+                        .push(kind, body)
+                        .map_err(ChannelError::Decode)?;
+                    if let Some(msg) = got {
+                        return Ok(Received { msg, fds });
+                    }
+                    // Keep reading: the next fragment is usually there.
+                }
+            }
+        }
     }
 }
 
@@ -245,7 +558,7 @@ mod tests {
     use std::fs::File;
     use std::io::Read;
 
-    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
     enum Ping {
         Hello(String),
         Blob(Vec<u8>),
@@ -286,7 +599,7 @@ mod tests {
         send_packet(s, b"garbage!", &[]).unwrap();
         send_packet(s, b"ik", &[]).unwrap();
         send_packet(s, &vec![0u8; MAX_MESSAGE + 100], &[]).unwrap();
-        send_packet(s, b"ik\x00\x07\x00\x00", &[]).unwrap();
+        send_packet(s, b"ik\x00\x07\x00\x00\x00", &[]).unwrap();
         assert!(matches!(
             b.recv(),
             Err(ChannelError::Decode(EnvelopeError::BadMagic))
@@ -312,6 +625,91 @@ mod tests {
         let many: Vec<BorrowedFd<'_>> = (0..MAX_FDS + 4).map(|_| r.as_fd()).collect();
         a.send_with_fds(&Ping::Hello("x".into()), &many).unwrap();
         assert!(matches!(b.recv(), Err(ChannelError::TooManyFds)));
+    }
+
+    /// The issue-12 failure: a non-blocking sender far ahead of its reader.
+    /// Nothing is dropped, nothing fails, order is kept, the queue reports
+    /// congestion, and small messages travel in batches.
+    #[test]
+    fn a_flood_is_queued_in_order_and_never_dropped() {
+        let (mut a, mut b) = pair::<Ping, Ping>().unwrap();
+        a.set_nonblocking(true).unwrap();
+        b.set_nonblocking(true).unwrap();
+        const N: usize = 100_000;
+        let mut congested_seen = false;
+        for i in 0..N {
+            a.queue(&Ping::Hello(format!("m{i}"))).unwrap();
+            congested_seen |= a.is_congested();
+        }
+        assert!(congested_seen, "the reader never read: the queue must fill");
+        assert!(a.wants_write());
+        assert!(a.out_stats().congested >= 1);
+        let mut got = 0;
+        loop {
+            loop {
+                match b.recv() {
+                    Ok(r) => {
+                        assert_eq!(r.msg, Ping::Hello(format!("m{got}")));
+                        got += 1;
+                    }
+                    Err(e) if e.is_would_block() => break,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            if a.flush().unwrap() && got == N {
+                break;
+            }
+            assert!(got <= N);
+        }
+        assert_eq!(got, N);
+        assert!(!a.wants_write() && !a.is_congested());
+        let st = a.out_stats();
+        assert_eq!(st.messages, N as u64);
+        assert!(st.packets * 20 < st.messages, "batched: {st:?}");
+    }
+
+    #[test]
+    fn large_messages_go_in_fragments_within_the_receivers_bound() {
+        let (mut a, mut b) = pair::<Ping, Ping>().unwrap();
+        let big = Ping::Blob((0..1_000_000u32).map(|i| (i * 7) as u8).collect());
+        // Blocking: the writer thread stops whenever the socket is full.
+        b.set_max_message(2 * 1024 * 1024);
+        let sent = big.clone();
+        let t = std::thread::spawn(move || {
+            a.queue(&sent).unwrap();
+            a.queue(&Ping::Hello("after".into())).unwrap();
+            a
+        });
+        assert_eq!(b.recv().unwrap().msg, big);
+        assert_eq!(b.recv().unwrap().msg, Ping::Hello("after".into()));
+        let a = t.join().unwrap();
+        // The default bound (one packet) refuses the same message.
+        let (_, mut c) = (a, {
+            let (x, y) = pair::<Ping, Ping>().unwrap();
+            let big2 = big.clone();
+            std::thread::spawn(move || {
+                let _ = x.send(&big2);
+            });
+            y
+        });
+        assert!(matches!(
+            c.recv(),
+            Err(ChannelError::Decode(EnvelopeError::TooLarge { .. }))
+        ));
+    }
+
+    #[test]
+    fn a_whole_message_inside_fragments_is_an_error() {
+        let (a, mut b) = pair::<Ping, Ping>().unwrap();
+        b.set_max_message(1 << 20);
+        let body = envelope::payload(&Ping::Blob(vec![1; 100_000])).unwrap();
+        let pkts = envelope::packets(&body);
+        send_packet(a.as_fd(), &pkts[0], &[]).unwrap();
+        a.send(&Ping::Hello("x".into())).unwrap();
+        assert!(matches!(
+            b.recv(),
+            Err(ChannelError::Decode(EnvelopeError::BadSequence(_)))
+        ));
     }
 
     #[test]

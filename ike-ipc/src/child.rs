@@ -28,9 +28,15 @@ pub fn take_channel<Tx, Rx>(fd: RawFd) -> Result<Channel<Tx, Rx>, String> {
 }
 
 /// Blocks for the parent's first message (the Init).
+///
+/// The parent channel carries the configuration (Init, Reload), which may
+/// arrive in fragments: this end accepts messages up to
+/// [`crate::envelope::MAX_LARGE_MESSAGE`] from the parent, the one peer
+/// more trusted than the child.
 pub fn recv_first<Tx: Serialize, Rx: DeserializeOwned>(
     ch: &mut Channel<Tx, Rx>,
 ) -> Result<Rx, String> {
+    ch.set_max_message(crate::envelope::MAX_LARGE_MESSAGE);
     ch.set_nonblocking(false)
         .map_err(|e| format!("parent channel: {e}"))?;
     let got = ch
@@ -171,6 +177,20 @@ pub fn register_fd(registry: &Registry, fd: BorrowedFd<'_>, token: Token) -> Res
             &mut mio::unix::SourceFd(&fd.as_raw_fd()),
             token,
             Interest::READABLE,
+        )
+        .map_err(|e| format!("register fd {}: {e}", fd.as_raw_fd()))
+}
+
+/// Registers a channel for reading and writing. Edge-triggered: WRITABLE
+/// is reported when a full socket gets room again, which is when a queued
+/// channel ([`Channel::wants_write`]) flushes; an idle socket costs nothing.
+pub fn register_rw(registry: &Registry, fd: BorrowedFd<'_>, token: Token) -> Result<(), String> {
+    use std::os::fd::AsRawFd;
+    registry
+        .register(
+            &mut mio::unix::SourceFd(&fd.as_raw_fd()),
+            token,
+            Interest::READABLE | Interest::WRITABLE,
         )
         .map_err(|e| format!("register fd {}: {e}", fd.as_raw_fd()))
 }

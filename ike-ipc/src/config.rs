@@ -123,6 +123,36 @@ pub struct Global {
     /// `set natt_keepalive T`: seconds between NAT keepalives (RFC 3948
     /// 2.3) from the side behind a NAT; 0 = none.
     pub natt_keepalive: u32,
+    /// `set sa-limit N`: the most child SAs (kernel SAs, each direction
+    /// one) the PF_KEY broker installs; policies get [`POLICIES_PER_SA`]
+    /// times as many. 0 = sized from memory ([`sa_limit_for_memory`]);
+    /// ike-parent resolves 0 before the broker sees it.
+    pub sa_limit: u32,
+}
+
+/// Kernel memory budgeted per installed SA (with its share of policies):
+/// Linux's xfrm_state with its algorithms and replay state is about 1 KiB,
+/// a policy about 0.5 KiB; 4 KiB leaves room for the BSDs and for growth.
+pub const SA_MEMORY_BUDGET: u64 = 4 * 1024;
+/// At most this share (1/N) of physical memory goes to IPsec state.
+pub const SA_MEMORY_SHARE: u64 = 8;
+/// Bounds of the automatic SA limit.
+pub const MIN_AUTO_SA_LIMIT: u32 = 16_384;
+pub const MAX_AUTO_SA_LIMIT: u32 = 1_048_576;
+/// The limit when memory cannot be read (and in the broker when nothing
+/// resolved it): enough for 32,768 tunnels with one child each.
+pub const FALLBACK_SA_LIMIT: u32 = 65_536;
+/// Linux installs in, out and fwd policies for each pair of SAs: 3/2 per SA.
+pub const POLICIES_PER_SA: u32 = 2;
+/// The largest `set sa-limit`.
+pub const MAX_SA_LIMIT: u32 = 16_777_216;
+
+/// The automatic SA limit for `total` bytes of physical memory: an
+/// eighth of it at [`SA_MEMORY_BUDGET`] per SA, within
+/// [`MIN_AUTO_SA_LIMIT`]..=[`MAX_AUTO_SA_LIMIT`]. 4 GiB gives 131,072.
+pub fn sa_limit_for_memory(total: u64) -> u32 {
+    let n = total / SA_MEMORY_SHARE / SA_MEMORY_BUDGET;
+    n.clamp(u64::from(MIN_AUTO_SA_LIMIT), u64::from(MAX_AUTO_SA_LIMIT)) as u32
 }
 
 /// Defaults, documented in ike.conf(5).
@@ -154,6 +184,7 @@ impl Default for Global {
             chroot: None,
             flush_on_start: false,
             delete_on_exit: true,
+            sa_limit: 0,
         }
     }
 }
@@ -161,6 +192,14 @@ impl Default for Global {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_automatic_sa_limit_follows_memory_within_bounds() {
+        assert_eq!(sa_limit_for_memory(4 << 30), 131_072);
+        assert_eq!(sa_limit_for_memory(0), MIN_AUTO_SA_LIMIT);
+        assert_eq!(sa_limit_for_memory(u64::MAX), MAX_AUTO_SA_LIMIT);
+        assert_ne!(sa_limit_for_memory(512 << 20), 4096);
+    }
 
     fn sample() -> Config {
         let mut policy = Policy::new("p1");

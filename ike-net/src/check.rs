@@ -14,7 +14,7 @@
 use crate::policy::{self, Listen};
 use ike_ipc::config::check::{skipped_line, summary_line, CheckRequest};
 use ike_ipc::config::secret::Zeroizing;
-use ike_ipc::envelope::MAX_MESSAGE;
+use ike_ipc::envelope::MAX_LARGE_MESSAGE;
 use ike_ipc::sandbox::{FdUse, Role};
 use std::io::{Read, Write};
 use std::os::fd::AsFd;
@@ -25,7 +25,7 @@ pub fn run() -> ExitCode {
     // such instead of being silently cut at the cap.
     // The request holds PSKs and private keys: wiped when dropped.
     let mut bytes = Zeroizing::new(Vec::new());
-    let cap = MAX_MESSAGE as u64 + 1;
+    let cap = MAX_LARGE_MESSAGE as u64 + 1;
     if let Err(e) = std::io::stdin().lock().take(cap).read_to_end(&mut bytes) {
         eprintln!("ike-net: cannot read the configuration on stdin: {e}");
         return ExitCode::FAILURE;

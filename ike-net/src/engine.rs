@@ -7,8 +7,9 @@
 //! for: datagrams (mapped to the UDP socket bound to the engine's local
 //! address), kernel requests (translated by `kernel`), the next deadline,
 //! and events (logged and streamed to `monitor`). `show sa` reads the
-//! engine's own snapshot; the kernel's byte counters are fetched every
-//! `COUNTER_INTERVAL`.
+//! engine's own snapshot; the kernel's byte counters are read on demand
+//! when `show sa` asks (the worker pages the GETs), never periodically:
+//! byte lifetimes come from the kernel's own soft/hard EXPIRE (issue 12).
 
 use crate::kernel::KernelMap;
 use crate::policy::{self, Listen};
@@ -53,12 +54,7 @@ pub struct Engine {
     skipped: Vec<(String, String)>,
     /// The broker said Ready: active policies may start.
     broker_ready: bool,
-    /// When to ask the kernel for the SAs' byte counters next.
-    next_counters: Instant,
 }
-
-/// How often `show sa`'s byte counters are refreshed from the kernel.
-const COUNTER_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Engine {
     pub fn new(config: Config, listen: &[ListenSocket], now: Instant) -> Self {
@@ -72,7 +68,6 @@ impl Engine {
             ports,
             skipped,
             broker_ready: false,
-            next_counters: now + COUNTER_INTERVAL,
         };
         e.kernel_hints();
         e
@@ -121,26 +116,42 @@ impl Engine {
     /// A timer the engine armed has expired.
     pub fn on_timeout(&mut self, now: Instant) -> Outputs {
         self.engine.handle_timeout(now);
-        let mut counters = Vec::new();
-        if now >= self.next_counters {
-            self.next_counters = now + COUNTER_INTERVAL;
-            let sas = self.engine.sa_info();
-            let mut list = Vec::new();
-            for s in sas
-                .iter()
-                .filter(|s| s.status == ike::IkeStatus::Established)
-            {
-                let (l, r) = (s.local.ip(), s.remote.ip());
-                for c in &s.children {
-                    list.push((r, l, c.spi_in));
-                    list.push((l, r, c.spi_out));
-                }
+        self.drain(now)
+    }
+
+    /// The kernel SAs (src, dst, SPI) of every established child SA, for
+    /// an on-demand counter read; forgets counters of SAs no longer here.
+    pub fn start_counters(&mut self) -> Vec<(std::net::IpAddr, std::net::IpAddr, u32)> {
+        let mut list = Vec::new();
+        for s in self
+            .engine
+            .sa_info()
+            .iter()
+            .filter(|s| s.status == ike::IkeStatus::Established)
+        {
+            let (l, r) = (s.local.ip(), s.remote.ip());
+            for c in &s.children {
+                list.push((r, l, c.spi_in));
+                list.push((l, r, c.spi_out));
             }
-            self.kernel.poll_counters(&list, &mut counters);
         }
-        let mut out = self.drain(now);
-        out.kernel.extend(counters);
+        self.kernel.start_counters(&list);
+        list
+    }
+
+    /// The GETs for some of those SAs.
+    pub fn request_counters(
+        &mut self,
+        sas: &[(std::net::IpAddr, std::net::IpAddr, u32)],
+    ) -> Vec<NetToPfkey> {
+        let mut out = Vec::new();
+        self.kernel.request_counters(sas, &mut out);
         out
+    }
+
+    /// Counter GETs not yet answered.
+    pub fn counters_outstanding(&self) -> usize {
+        self.kernel.counters_outstanding()
     }
 
     /// A new configuration (SIGHUP / ike-ctl reload): policies whose
@@ -390,12 +401,7 @@ impl Engine {
             }
             out.events.push(line);
         }
-        // The counter refresh shares the engine's timer.
-        out.next_timeout = Some(
-            self.engine
-                .poll_timeout()
-                .map_or(self.next_counters, |t| t.min(self.next_counters)),
-        );
+        out.next_timeout = self.engine.poll_timeout();
         out
     }
 

@@ -58,8 +58,11 @@ pub struct KernelMap {
     waiting: HashMap<u64, Waiting>,
     /// Policies sent for each (outbound?, local TS, remote TS).
     policies: HashMap<PolicyKey, Vec<pk::PolicyParams>>,
-    /// Kernel counters by (destination, SPI), refreshed by `poll_counters`.
+    /// Kernel counters by (destination, SPI), read on demand for `show sa`
+    /// (`start_counters`, `request_counters`): never polled (issue 12).
     counters: HashMap<(IpAddr, u32), Counters>,
+    /// GETs for counters sent and not yet answered.
+    counters_outstanding: usize,
     /// ACQUIRE sequence numbers by (our address, peer address).
     acquires: HashMap<(IpAddr, IpAddr), u32>,
     /// Byte limits of child SAs by (our address, peer address), from the
@@ -329,11 +332,22 @@ impl KernelMap {
         }
     }
 
-    /// Asks the kernel for the counters of these SAs (src, dst, SPI) and
-    /// forgets those of SAs no longer listed.
-    pub fn poll_counters(&mut self, sas: &[(IpAddr, IpAddr, u32)], out: &mut Vec<NetToPfkey>) {
-        self.counters
-            .retain(|(dst, spi), _| sas.iter().any(|(_, d, s)| d == dst && s == spi));
+    /// Starts a counter read for `show sa`: forgets the counters of SAs no
+    /// longer listed (src, dst, SPI). The GETs go out with
+    /// [`Self::request_counters`], a window at a time.
+    pub fn start_counters(&mut self, sas: &[(IpAddr, IpAddr, u32)]) {
+        let live: std::collections::HashSet<(IpAddr, u32)> =
+            sas.iter().map(|(_, d, s)| (*d, *s)).collect();
+        self.counters.retain(|k, _| live.contains(k));
+    }
+
+    /// GETs not yet answered.
+    pub fn counters_outstanding(&self) -> usize {
+        self.counters_outstanding
+    }
+
+    /// Asks the kernel for the counters of these SAs (src, dst, SPI).
+    pub fn request_counters(&mut self, sas: &[(IpAddr, IpAddr, u32)], out: &mut Vec<NetToPfkey>) {
         for (src, dst, spi) in sas {
             let id = SaId {
                 proto: IpsecProtocol::Esp,
@@ -342,6 +356,7 @@ impl KernelMap {
                 dst: *dst,
             };
             self.send(out, pk::KernelRequest::GetSa(id), Waiting::Counters);
+            self.counters_outstanding += 1;
         }
     }
 
@@ -439,6 +454,7 @@ impl KernelMap {
                         vec![KernelEvent::Refused { request }]
                     }
                     (Waiting::Counters, Ok(KernelReply::Sa(info))) => {
+                        self.counters_outstanding = self.counters_outstanding.saturating_sub(1);
                         self.counters.insert(
                             (info.id.dst, info.id.spi),
                             Counters {
@@ -449,6 +465,7 @@ impl KernelMap {
                         Vec::new()
                     }
                     (Waiting::Counters, other) => {
+                        self.counters_outstanding = self.counters_outstanding.saturating_sub(1);
                         // Gone meanwhile (expired, deleted): not an error.
                         log::debug!("GET of an SA failed: {}", describe(&other));
                         Vec::new()
@@ -957,8 +974,10 @@ mod tests {
         let mut out = Vec::new();
         let a = (ip("127.0.0.2"), ip("127.0.0.1"), 0x10);
         let b = (ip("127.0.0.1"), ip("127.0.0.2"), 0x20);
-        k.poll_counters(&[a, b], &mut out);
+        k.start_counters(&[a, b]);
+        k.request_counters(&[a, b], &mut out);
         assert_eq!(out.len(), 2);
+        assert_eq!(k.counters_outstanding(), 2);
         let NetToPfkey::Request { id, req } = &out[0];
         let pk::KernelRequest::GetSa(sa) = req else {
             panic!("{req:?}")
@@ -975,6 +994,7 @@ mod tests {
             })),
         });
         assert!(ev.is_empty());
+        assert_eq!(k.counters_outstanding(), 1);
         assert_eq!(
             k.counters(a.1, a.2),
             Some(Counters {
@@ -983,8 +1003,15 @@ mod tests {
             })
         );
         assert_eq!(k.counters(b.1, b.2), None);
+        // A failed GET (SA gone meanwhile) is answered too.
+        let NetToPfkey::Request { id, .. } = &out[1];
+        k.reply(PfkeyToNet::Reply {
+            id: *id,
+            result: Err(KernelError::Kernel(2)),
+        });
+        assert_eq!(k.counters_outstanding(), 0);
         // The SA is gone: its counters too.
-        k.poll_counters(&[b], &mut Vec::new());
+        k.start_counters(&[b]);
         assert_eq!(k.counters(a.1, a.2), None);
     }
 

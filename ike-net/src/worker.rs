@@ -1,6 +1,13 @@
 //! ike-net's start-up and event loop: one thread, one `mio::Poll` over the
 //! parent channel, the broker channel, the control socket, the UDP sockets
 //! and the signal pipe, plus a timer list.
+//!
+//! Flow control (docs/design-ipc.md): everything for the broker, the parent
+//! and control clients is queued and written once per wakeup (in batches),
+//! the rest when the socket is writable; nothing is dropped. While the
+//! broker's queue is above its high-water mark, no datagram is read (each
+//! could start kernel work): the peers' retransmissions wait in the socket
+//! buffers, and reading resumes as soon as the broker has caught up.
 
 use crate::control::{ClientEvent, ControlServer, CLIENT_TOKEN_BASE};
 use crate::engine::{Engine, Outputs};
@@ -13,8 +20,10 @@ use ike_ipc::sandbox::{FdUse, Role};
 use ike_ipc::timers::Timers;
 use ike_ipc::{child, fds};
 use signal_hook_mio::v1_0::Signals;
+use std::collections::BTreeSet;
+use std::net::IpAddr;
 use std::os::fd::AsFd;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 const PARENT: Token = Token(0);
 const BROKER: Token = Token(1);
@@ -25,6 +34,25 @@ const UDP_BASE: usize = 16;
 pub type ParentChannel = Channel<NetToParent, ParentToNet>;
 /// ike-net <-> ike-pfkey: kernel requests out, replies and events in.
 pub type BrokerChannel = Channel<NetToPfkey, PfkeyToNet>;
+
+/// Counter GETs for `show sa` in flight at once: a window, so a table of
+/// 100,000 child SAs is read in pages, not all at once.
+const COUNTER_WINDOW: usize = 256;
+/// How long `show sa` waits for the kernel's counters: this, plus one
+/// second per [`COUNTER_WAIT_PER`] kernel SAs, at most [`COUNTER_WAIT_MAX`];
+/// after that it answers with what arrived (the rest show as unknown).
+const COUNTER_WAIT: Duration = Duration::from_secs(5);
+const COUNTER_WAIT_PER: usize = 10_000;
+const COUNTER_WAIT_MAX: Duration = Duration::from_secs(60);
+
+/// An on-demand read of the child SAs' kernel counters for `show sa`.
+struct CounterRead {
+    /// SAs (src, dst, SPI) whose GET is not sent yet.
+    todo: Vec<(IpAddr, IpAddr, u32)>,
+    deadline: Instant,
+    /// Control clients waiting for the answer, and whether they want JSON.
+    waiting: Vec<(Token, bool)>,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Timer {
@@ -44,6 +72,13 @@ pub struct Worker {
     stats: Stats,
     started: Instant,
     buf: Vec<u8>,
+    /// UDP sockets left unread because the broker's queue was full.
+    udp_paused: BTreeSet<usize>,
+    /// Control clients with requests left unread (one at a time).
+    ctl_resume: Vec<Token>,
+    counters: Option<CounterRead>,
+    /// Writing to the broker failed (it is gone; the parent stops us).
+    broker_broken: bool,
 }
 
 /// Everything up to and including "Ready": adopt fds, read Init, bind
@@ -54,7 +89,8 @@ pub fn start(parent: &mut ParentChannel) -> Result<Worker, String> {
         other => return Err(format!("expected Init from the parent, got {other:?}")),
     };
     log::set_max_level(init.log_level.to_filter());
-    let broker: BrokerChannel = child::take_channel(fds::PEER)?;
+    let mut broker: BrokerChannel = child::take_channel(fds::PEER)?;
+    broker.set_name("broker channel");
     broker
         .set_nonblocking(true)
         .map_err(|e| format!("broker channel: {e}"))?;
@@ -67,8 +103,8 @@ pub fn start(parent: &mut ParentChannel) -> Result<Worker, String> {
     // here, before lock_down: epoll_create, the signal handler, registering.
     let poll = Poll::new().map_err(|e| format!("poll: {e}"))?;
     let reg = poll.registry();
-    child::register_fd(reg, parent.as_fd(), PARENT)?;
-    child::register_fd(reg, broker.as_fd(), BROKER)?;
+    child::register_rw(reg, parent.as_fd(), PARENT)?;
+    child::register_rw(reg, broker.as_fd(), BROKER)?;
     child::register_fd(reg, listener.as_fd(), CONTROL)?;
     for (i, (s, _)) in udp.sockets.iter().enumerate() {
         child::register_fd(reg, s.as_fd(), Token(UDP_BASE + i))?;
@@ -109,6 +145,10 @@ pub fn start(parent: &mut ParentChannel) -> Result<Worker, String> {
         stats: Stats::default(),
         started: Instant::now(),
         buf: vec![0; MAX_DATAGRAM],
+        udp_paused: BTreeSet::new(),
+        ctl_resume: Vec::new(),
+        counters: None,
+        broker_broken: false,
     })
 }
 
@@ -122,8 +162,23 @@ impl Worker {
     /// Runs until Shutdown/SIGTERM (Ok) or a fatal error (Err).
     pub fn run(&mut self, parent: &mut ParentChannel) -> Result<(), String> {
         let mut events = Events::with_capacity(64);
+        // Log lines go to the parent in batches, written before each wait.
+        let _batch = ike_ipc::childlog::batch();
         loop {
-            let timeout = self.timers.timeout(Instant::now());
+            let now = Instant::now();
+            let more_input = (!self.udp_paused.is_empty() && !self.broker.is_congested())
+                || !self.ctl_resume.is_empty();
+            let timeout = [
+                self.timers.timeout(now),
+                self.counters
+                    .as_ref()
+                    .map(|c| c.deadline.saturating_duration_since(now)),
+                more_input.then_some(Duration::ZERO),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            ike_ipc::childlog::flush();
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == std::io::ErrorKind::Interrupted {
                     continue;
@@ -132,14 +187,19 @@ impl Worker {
             }
             // The parent first: a Shutdown in the same batch as the broker's
             // channel closing means an orderly stop, not a failure.
-            let mut tokens: Vec<Token> = events.iter().map(|e| e.token()).collect();
+            // Writable edges need no handler: the flush at the end of
+            // every wakeup writes whatever is queued.
+            let mut tokens: Vec<Token> = events
+                .iter()
+                .filter(|e| e.is_readable() || e.is_read_closed() || e.is_error())
+                .map(|e| e.token())
+                .collect();
             tokens.sort_by_key(|t| *t != PARENT);
             for token in tokens {
                 match token {
                     PARENT => {
                         if let Control::Stop = self.on_parent(parent)? {
-                            let out = self.engine_shutdown();
-                            self.apply(out);
+                            self.stop(parent);
                             return Ok(());
                         }
                     }
@@ -147,8 +207,7 @@ impl Worker {
                     SIGNALS => {
                         if self.signals.pending().next().is_some() {
                             log::info!("SIGTERM: stopping");
-                            let out = self.engine_shutdown();
-                            self.apply(out);
+                            self.stop(parent);
                             return Ok(());
                         }
                     }
@@ -173,11 +232,86 @@ impl Worker {
                     }
                 }
             }
+            self.resume_input(parent)?;
+            self.pump_counters();
+            self.flush_all(parent)?;
         }
     }
 
-    fn engine_shutdown(&mut self) -> Outputs {
-        self.engine.shutdown(Instant::now())
+    /// Input left unread for back-pressure, now that there may be room.
+    fn resume_input(&mut self, parent: &mut ParentChannel) -> Result<(), String> {
+        if !self.broker.is_congested() {
+            let paused = std::mem::take(&mut self.udp_paused);
+            for idx in paused {
+                self.on_udp(idx);
+            }
+        }
+        for t in std::mem::take(&mut self.ctl_resume) {
+            self.on_client(parent, t)?;
+        }
+        Ok(())
+    }
+
+    /// Writes what every channel's socket takes. A broken broker channel
+    /// is the broker's exit, which the parent sees and acts on.
+    fn flush_all(&mut self, parent: &mut ParentChannel) -> Result<(), String> {
+        if !self.broker_broken {
+            if let Err(e) = self.broker.flush() {
+                // Once: the queue stays, and so would the error.
+                log::error!("broker channel: {e}");
+                self.broker_broken = true;
+            }
+        }
+        parent.flush().map_err(|e| format!("parent channel: {e}"))?;
+        self.ctl_resume = self.control.flush(self.poll.registry());
+        Ok(())
+    }
+
+    /// Sends the next page of counter GETs, or answers the waiting
+    /// `show sa` clients when all are in (or the wait is over).
+    fn pump_counters(&mut self) {
+        let Some(mut read) = self.counters.take() else {
+            return;
+        };
+        while !read.todo.is_empty() && !self.broker.is_congested() {
+            let room = COUNTER_WINDOW.saturating_sub(self.engine.counters_outstanding());
+            if room == 0 {
+                break;
+            }
+            let at = read.todo.len().saturating_sub(room);
+            let page = read.todo.split_off(at);
+            for req in self.engine.request_counters(&page) {
+                self.queue_kernel(&req);
+            }
+        }
+        let done = read.todo.is_empty() && self.engine.counters_outstanding() == 0;
+        if !done && Instant::now() < read.deadline {
+            self.counters = Some(read);
+            return;
+        }
+        if !done {
+            log::warn!("show sa: the kernel's counters did not all arrive in time");
+        }
+        for (token, json) in read.waiting {
+            let text = self.engine.show_sa(json);
+            self.control.respond_text(self.poll.registry(), token, text);
+        }
+    }
+
+    fn queue_kernel(&mut self, req: &NetToPfkey) {
+        match self.broker.queue_only(req) {
+            Ok(()) => self.stats.pfkey_tx_messages += 1,
+            Err(e) => log::error!("broker channel: {e}"),
+        }
+    }
+
+    /// An orderly stop: the engine's last words (deletes to the peers and
+    /// the kernel), and what the sockets take of what is queued. Best
+    /// effort: the broker removes our SAs on its own shutdown anyway.
+    fn stop(&mut self, parent: &mut ParentChannel) {
+        let out = self.engine.shutdown(Instant::now());
+        self.apply(out);
+        let _ = self.flush_all(parent);
     }
 
     fn on_parent(&mut self, parent: &mut ParentChannel) -> Result<Control, String> {
@@ -240,6 +374,12 @@ impl Worker {
 
     fn on_udp(&mut self, idx: usize) {
         loop {
+            if self.broker.is_congested() {
+                // Back-pressure: the datagrams wait in the socket buffer
+                // until the broker has read what we asked already.
+                self.udp_paused.insert(idx);
+                return;
+            }
             match self.udp.recv_local(idx, &mut self.buf) {
                 Ok(d) => {
                     self.stats.udp_rx_datagrams += 1;
@@ -276,11 +416,23 @@ impl Worker {
             self.stats.ctl_requests += 1;
             let resp = match req {
                 CtlRequest::ShowStats => CtlResponse::Stats(self.current_stats()),
-                CtlRequest::ShowSa => CtlResponse::Text(self.engine.show_sa(false)),
-                CtlRequest::ShowSaJson => CtlResponse::Text(self.engine.show_sa(true)),
-                CtlRequest::ShowPolicy => CtlResponse::Text(self.engine.show_policy(false)),
-                CtlRequest::ShowPolicyJson => CtlResponse::Text(self.engine.show_policy(true)),
-                CtlRequest::Reload => match parent.send(&NetToParent::ReloadRequest) {
+                CtlRequest::ShowSa | CtlRequest::ShowSaJson => {
+                    // Answered when the kernel's counters are in.
+                    let json = req == CtlRequest::ShowSaJson;
+                    self.show_sa(token, json);
+                    continue;
+                }
+                CtlRequest::ShowPolicy => {
+                    let text = self.engine.show_policy(false);
+                    self.control.respond_text(self.poll.registry(), token, text);
+                    continue;
+                }
+                CtlRequest::ShowPolicyJson => {
+                    let text = self.engine.show_policy(true);
+                    self.control.respond_text(self.poll.registry(), token, text);
+                    continue;
+                }
+                CtlRequest::Reload => match parent.queue_only(&NetToParent::ReloadRequest) {
                     Ok(()) => CtlResponse::Ok,
                     Err(e) => return Err(format!("parent channel: {e}")),
                 },
@@ -311,6 +463,21 @@ impl Worker {
         Ok(())
     }
 
+    /// `show sa`: joins the counter read in progress or starts one.
+    fn show_sa(&mut self, token: Token, json: bool) {
+        if let Some(read) = self.counters.as_mut() {
+            read.waiting.push((token, json));
+            return;
+        }
+        let todo = self.engine.start_counters();
+        let wait = COUNTER_WAIT + Duration::from_secs((todo.len() / COUNTER_WAIT_PER) as u64);
+        self.counters = Some(CounterRead {
+            todo,
+            deadline: Instant::now() + wait.min(COUNTER_WAIT_MAX),
+            waiting: vec![(token, json)],
+        });
+    }
+
     /// An operator command's outcome: carry out its outputs, answer.
     fn ctl_result(&mut self, r: Result<Outputs, String>) -> CtlResponse {
         match r {
@@ -324,10 +491,13 @@ impl Worker {
 
     fn current_stats(&self) -> Stats {
         let (ike_sas, child_sas) = self.engine.sa_counts();
+        let out = self.broker.out_stats();
         Stats {
             uptime_secs: self.started.elapsed().as_secs(),
             ike_sas,
             child_sas,
+            pfkey_tx_packets: out.packets,
+            pfkey_queue_full: out.congested,
             ..self.stats.clone()
         }
     }
@@ -343,13 +513,11 @@ impl Worker {
                 Err(e) => log::debug!("send to {}: {e}", t.to),
             }
         }
+        // Queued, written in batches at the end of the wakeup. An error is
+        // a broken channel (the broker is gone): the parent sees its exit
+        // and stops the tree.
         for req in out.kernel {
-            match self.broker.send(&req) {
-                Ok(()) => self.stats.pfkey_tx_messages += 1,
-                // The broker is gone or the channel broke: the parent will
-                // see the broker's exit and stop the tree.
-                Err(e) => log::error!("broker channel: {e}"),
-            }
+            self.queue_kernel(&req);
         }
         self.timers.cancel(&Timer::Engine);
         if let Some(at) = out.next_timeout {

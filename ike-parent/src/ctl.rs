@@ -49,18 +49,31 @@ pub fn connect_control(path: &Path) -> Result<CtlClient, String> {
     Ok(Channel::from_fd(s))
 }
 
-/// Sends one request and waits for one response.
+/// Sends one request and waits for one response; a long answer's parts
+/// (`CtlResponse::Part`) are joined into the one `Text` they end with.
 pub fn request(path: &Path, req: &CtlRequest) -> Result<CtlResponse, String> {
     let mut c = connect_control(path)?;
     let sent = c.send(req);
     // A refused client (wrong uid) gets its answer and is closed at once,
     // so the send may fail: the reason is still waiting to be read.
-    match c.recv() {
-        Ok(r) => Ok(r.msg),
-        Err(e) => match sent {
-            Err(s) => Err(format!("send: {s}")),
-            Ok(()) => Err(format!("receive: {e}")),
-        },
+    let mut parts = String::new();
+    loop {
+        match c.recv() {
+            Ok(r) => match r.msg {
+                CtlResponse::Part(p) => parts.push_str(&p),
+                CtlResponse::Text(t) if !parts.is_empty() => {
+                    parts.push_str(&t);
+                    return Ok(CtlResponse::Text(parts));
+                }
+                other => return Ok(other),
+            },
+            Err(e) => {
+                return match sent {
+                    Err(s) => Err(format!("send: {s}")),
+                    Ok(()) => Err(format!("receive: {e}")),
+                }
+            }
+        }
     }
 }
 
@@ -82,7 +95,7 @@ pub fn format_stats_json(s: &Stats) -> String {
 
 /// `show stats` as `name value` lines.
 pub fn format_stats(s: &Stats) -> String {
-    let rows: [(&str, u64); 11] = [
+    let rows: [(&str, u64); 13] = [
         ("uptime_secs", s.uptime_secs),
         ("udp_rx_datagrams", s.udp_rx_datagrams),
         ("udp_rx_bytes", s.udp_rx_bytes),
@@ -94,6 +107,8 @@ pub fn format_stats(s: &Stats) -> String {
         ("ctl_refused", s.ctl_refused),
         ("ike_sas", s.ike_sas),
         ("child_sas", s.child_sas),
+        ("pfkey_tx_packets", s.pfkey_tx_packets),
+        ("pfkey_queue_full", s.pfkey_queue_full),
     ];
     rows.iter().map(|(k, v)| format!("{k} {v}\n")).collect()
 }
@@ -146,7 +161,7 @@ mod tests {
         };
         let out = format_stats(&s);
         assert!(out.contains("udp_rx_datagrams 3\n"));
-        assert_eq!(out.lines().count(), 11);
+        assert_eq!(out.lines().count(), 13);
         let j = format_stats_json(&s);
         assert!(j.starts_with("{\"uptime_secs\":0,"), "{j}");
         assert!(j.contains("\"udp_rx_datagrams\":3,"), "{j}");

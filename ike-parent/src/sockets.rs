@@ -92,6 +92,7 @@ pub fn bind_udp(addr: SocketAddr) -> Result<OwnedFd, String> {
     }
     bind(s.as_raw_fd(), &SockaddrStorage::from(addr))
         .map_err(|e| format!("bind UDP {addr}: {e}"))?;
+    enlarge_receive_buffer(&s, addr);
     Ok(s)
 }
 
@@ -203,6 +204,27 @@ pub fn enable_esp_in_udp(_fd: BorrowedFd<'_>, addr: SocketAddr) -> EspInUdp {
         Err(e) => EspInUdp::Unavailable(format!("sysctl net.inet.esp.udpencap_port: {e}")),
     }
 }
+
+/// The receive buffer of an IKE socket (issue 12): room for a burst of
+/// [`UDP_RECEIVE_BUFFER`] bytes, several thousand IKE_SA_INIT requests,
+/// while ike-net is busy or holds back (its broker channel full). The
+/// default (about 200 KiB, some 200 datagrams) drops a burst of a thousand
+/// initiations, and the retransmission back-off then stretches handshakes
+/// past the kernel's 30 s larval SA lifetime. As root the parent may exceed
+/// net.core.rmem_max (SO_RCVBUFFORCE); if refused, the default stays.
+fn enlarge_receive_buffer(s: &OwnedFd, addr: SocketAddr) {
+    #[cfg(target_os = "linux")]
+    let r = setsockopt(s, sockopt::RcvBufForce, &UDP_RECEIVE_BUFFER)
+        .or_else(|_| setsockopt(s, sockopt::RcvBuf, &UDP_RECEIVE_BUFFER));
+    #[cfg(not(target_os = "linux"))]
+    let r = setsockopt(s, sockopt::RcvBuf, &UDP_RECEIVE_BUFFER);
+    if let Err(e) = r {
+        log::debug!("UDP {addr}: receive buffer left at the default: {e}");
+    }
+}
+
+/// See [`enlarge_receive_buffer`].
+pub const UDP_RECEIVE_BUFFER: usize = 4 * 1024 * 1024;
 
 /// Binds the control socket at `path`: SOCK_SEQPACKET, root-owned, mode
 /// 0600. A stale socket file is replaced; any other file there is refused.

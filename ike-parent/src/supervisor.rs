@@ -146,6 +146,10 @@ pub struct Supervisor {
     /// `set user` and `set chroot` as the children were started with: a
     /// reload cannot change them (the children dropped privileges already).
     started_with: (Option<String>, Option<String>),
+    /// A reload asked for while the previous configuration was still going
+    /// out: done once it is out (back-pressure; a burst of `ike-ctl reload`
+    /// costs one more reload, not one queued configuration each).
+    reload_deferred: Option<&'static str>,
 }
 
 impl Supervisor {
@@ -164,7 +168,15 @@ impl Supervisor {
             (pfkey.log.raw_fd(), PFKEY_LOG),
         ] {
             if let Some(fd) = fd {
-                reg.register(&mut SourceFd(&fd), tok, Interest::READABLE)
+                // The channels also for WRITABLE: a configuration larger
+                // than the socket buffer goes out in fragments as the child
+                // reads (see `flush_channels`).
+                let interest = if tok == NET_CH || tok == PFKEY_CH {
+                    Interest::READABLE | Interest::WRITABLE
+                } else {
+                    Interest::READABLE
+                };
+                reg.register(&mut SourceFd(&fd), tok, interest)
                     .map_err(|e| format!("register: {e}"))?;
             }
         }
@@ -185,6 +197,7 @@ impl Supervisor {
             pfkey,
             opts,
             started_with,
+            reload_deferred: None,
         })
     }
 
@@ -220,6 +233,7 @@ impl Supervisor {
             for t in self.timers.expired(Instant::now()) {
                 self.on_timer(t);
             }
+            self.flush_channels();
         }
         // Last words of the children (their "fatal: ..." lines).
         self.net.log.drain();
@@ -248,12 +262,42 @@ impl Supervisor {
         }
     }
 
-    fn stop_children(&mut self, grace: Duration) {
+    /// Writes what the children's channels take of the queued messages
+    /// (a reload's configuration may be many packets). A child that stopped
+    /// reading is a child that died or hangs: its exit or the kill
+    /// deadline handles it, so a write error is only logged here.
+    fn flush_channels(&mut self) {
         if self.net.alive() {
-            let _ = self.net.ch.send(&ParentToNet::Shutdown);
+            if let Err(e) = self.net.ch.flush() {
+                log::debug!("ike-net channel: {e}");
+            }
         }
         if self.pfkey.alive() {
-            let _ = self.pfkey.ch.send(&ParentToPfkey::Shutdown);
+            if let Err(e) = self.pfkey.ch.flush() {
+                log::debug!("ike-pfkey channel: {e}");
+            }
+        }
+        if !self.reload_in_flight() {
+            if let Some(why) = self.reload_deferred.take() {
+                self.reload(why);
+                self.flush_channels();
+            }
+        }
+    }
+
+    /// The last configuration sent has not all been written yet.
+    fn reload_in_flight(&self) -> bool {
+        (self.net.alive() && self.net.ch.wants_write())
+            || (self.pfkey.alive() && self.pfkey.ch.wants_write())
+    }
+
+    fn stop_children(&mut self, grace: Duration) {
+        // Queued behind anything still going out (a reload), in order.
+        if self.net.alive() {
+            let _ = self.net.ch.queue(&ParentToNet::Shutdown);
+        }
+        if self.pfkey.alive() {
+            let _ = self.pfkey.ch.queue(&ParentToPfkey::Shutdown);
         }
         self.timers.cancel(&Timer::KillDeadline);
         self.timers.arm(Instant::now() + grace, Timer::KillDeadline);
@@ -480,8 +524,15 @@ impl Supervisor {
 
     /// Re-reads the configuration and sends it to both children. A bad
     /// file is logged and the running configuration stays.
-    fn reload(&mut self, why: &str) {
+    fn reload(&mut self, why: &'static str) {
         if self.state != State::Running {
+            return;
+        }
+        if self.reload_in_flight() {
+            if self.reload_deferred.is_none() {
+                log::info!("reload ({why}): after the previous configuration is out");
+            }
+            self.reload_deferred = Some(why);
             return;
         }
         match crate::settings::load(&self.opts) {
@@ -494,8 +545,13 @@ impl Supervisor {
                     );
                 }
                 let broker = crate::settings::broker_view(&cfg);
-                let a = self.pfkey.ch.send(&ParentToPfkey::Reload(Box::new(broker)));
-                let b = self.net.ch.send(&ParentToNet::Reload(Box::new(cfg)));
+                // Queued: a large configuration goes in fragments as the
+                // children read; never lost on a full socket.
+                let a = self
+                    .pfkey
+                    .ch
+                    .queue(&ParentToPfkey::Reload(Box::new(broker)));
+                let b = self.net.ch.queue(&ParentToNet::Reload(Box::new(cfg)));
                 if let Err(e) = a.and(b) {
                     self.fail(format!("cannot send the new configuration: {e}"));
                 }

@@ -175,7 +175,7 @@ fn ike_net_check_mode_refuses_garbage_without_panicking() {
     let inputs: [&[u8]; 4] = [
         b"",
         b"garbage that is no envelope",
-        b"ik\x00\x01\xff\xff\xff\xff\xff\xff\xff\xff\x0f",
+        b"ik\x00\x02\x00\xff\xff\xff\xff\xff\xff\xff\xff\x0f",
         &[0u8; 70 * 1024],
     ];
     for input in inputs {

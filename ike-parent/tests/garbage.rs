@@ -33,7 +33,7 @@ fn bad_packets() -> Vec<(&'static str, Vec<u8>, &'static str)> {
         ),
         (
             "bad-payload",
-            b"ik\x00\x01\xff\xff\xff".to_vec(),
+            b"ik\x00\x02\x00\xff\xff\xff".to_vec(),
             "undecodable payload",
         ),
         ("oversized", vec![0u8; MAX_MESSAGE + 1000], "oversized"),
@@ -190,10 +190,10 @@ impl Solo {
         let mut buf = vec![0u8; 256];
         let (n, _) = recv_packet(self.parent.as_fd(), &mut buf).unwrap();
         let ready = &buf[..n];
-        assert_eq!(&ready[..4], b"ik\x00\x01", "not an envelope: {ready:?}");
+        assert_eq!(&ready[..5], b"ik\x00\x02\x00", "not an envelope: {ready:?}");
         assert_eq!(
             ready.len(),
-            5,
+            6,
             "Ready is variant 0 with no payload: {ready:?}"
         );
     }

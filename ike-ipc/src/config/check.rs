@@ -5,7 +5,8 @@
 //! "Crates"), so it runs the network worker's own conversion in a child.
 //!
 //! The request travels on the child's stdin in the usual envelope
-//! (`crate::envelope`: magic, version, at most 64 KiB, total decoding);
+//! (`crate::envelope`: magic, version, at most
+//! [`MAX_LARGE_MESSAGE`](crate::envelope::MAX_LARGE_MESSAGE), total decoding);
 //! the answer is its exit status (0: every policy is usable; 1: not, or
 //! the check could not run), one [`skipped_line`] per left-out policy on
 //! its stdout, then a [`summary_line`] (so that a program that merely
@@ -36,16 +37,17 @@ pub struct CheckRequest {
 }
 
 impl CheckRequest {
-    /// The envelope; fails (rather than truncating) over 64 KiB, which is
-    /// also the size the configuration must fit in at run time (`NetInit`).
+    /// The envelope; fails (rather than truncating) over
+    /// [`envelope::MAX_LARGE_MESSAGE`], which is also the bound the
+    /// configuration must fit in at run time (`NetInit`, in fragments).
     pub fn encode(&self) -> Result<Vec<u8>, EnvelopeError> {
-        envelope::encode(self)
+        envelope::encode_large(self, envelope::MAX_LARGE_MESSAGE)
     }
 
     /// Total: any input gives a request or an error, never a panic, and
     /// nothing is allocated beyond what the (capped) input backs.
     pub fn decode(bytes: &[u8]) -> Result<CheckRequest, EnvelopeError> {
-        envelope::decode(bytes)
+        envelope::decode_large(bytes, envelope::MAX_LARGE_MESSAGE)
     }
 }
 
@@ -99,10 +101,10 @@ mod tests {
         }
         assert!(CheckRequest::decode(b"not an envelope at all").is_err());
         let mut big = bytes.clone();
-        big.resize(envelope::MAX_MESSAGE + 1, 0);
+        big.resize(envelope::MAX_LARGE_MESSAGE + 1, 0);
         assert!(matches!(
             CheckRequest::decode(&big),
-            Err(EnvelopeError::Oversized { .. })
+            Err(EnvelopeError::TooLarge { .. })
         ));
     }
 }

@@ -1,7 +1,8 @@
 //! ike-ctl <-> ike-net over the control socket (issue 6 fills in the behaviour).
 //!
 //! The control socket is a `SOCK_SEQPACKET` unix socket: one request per
-//! packet, in the same envelope as every other channel. ike-net checks the
+//! packet, in the same envelope as every other channel. A long answer goes
+//! as `Part`s then one `Text` (any number of SAs, no 64 KiB ceiling). ike-net checks the
 //! peer's credentials (SO_PEERCRED / getpeereid) before it answers anything.
 
 use serde::{Deserialize, Serialize};
@@ -46,6 +47,12 @@ pub struct Stats {
     pub ctl_refused: u64,
     pub ike_sas: u64,
     pub child_sas: u64,
+    // Appended (issue 12): flow control on the broker channel.
+    /// Packets written to the broker (fewer than messages: batches).
+    pub pfkey_tx_packets: u64,
+    /// Times the queue to the broker crossed its high-water mark (ike-net
+    /// then paused reading datagrams until the broker caught up).
+    pub pfkey_queue_full: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,4 +64,10 @@ pub enum CtlResponse {
     /// One event line for `monitor`.
     Event(String),
     Error(String),
+    // Appended: the variants above keep their indices.
+    /// A part of a long `Text` answer (`show sa` of many SAs): more parts
+    /// follow, and the answer ends with one `Text` holding the rest. Each
+    /// part fits one packet; the client prints them as they come, so no
+    /// side holds a message larger than a packet.
+    Part(String),
 }

@@ -122,6 +122,7 @@ mod tests {
             CtlResponse::Text("t".into()),
             CtlResponse::Event("e".into()),
             CtlResponse::Error("x".into()),
+            CtlResponse::Part("p".into()),
         ] {
             check(r);
         }
@@ -184,6 +185,66 @@ mod tests {
         let _ = decode::<CtlResponse>(m);
         let _ = decode::<pfkey::NetToPfkey>(m);
         let _ = decode::<pfkey::PfkeyToNet>(m);
+    }
+
+    /// Issue 12: the configuration used to be one message of at most
+    /// 64 KiB. 10,000 policies and 100 certificates (several MiB) now go
+    /// across in fragments, and the child's end takes them (`recv_first`).
+    #[test]
+    fn a_configuration_of_10000_policies_and_100_certificates_crosses() {
+        use crate::config::{Auth, CertFile, Identity, LocalCert, Policy, Secret};
+        let mut config = Config::default();
+        for i in 0..10_000 {
+            let mut p = Policy::new(&format!("policy-{i}"));
+            p.auth = Auth::Psk(Secret::new(format!("secret {i}").into_bytes()));
+            config.policies.push(p);
+        }
+        for i in 0..100u32 {
+            // A certificate's size; the bytes are not parsed on this path.
+            let der: Vec<u8> = (0..1500u32).map(|b| (b * 31 + i) as u8).collect();
+            let file = CertFile {
+                path: format!("certs/host{i}.crt"),
+                ders: vec![der],
+            };
+            config.local_certs.push(LocalCert {
+                id: Identity::Fqdn(format!("host{i}.example")),
+                file: file.clone(),
+            });
+            config.ca_files.push(file);
+        }
+        let init = ParentToNet::Init(Box::new(NetInit {
+            privdrop: privdrop(),
+            log_level: LogLevel::Info,
+            listen: vec![],
+            control_uid: 0,
+            config: config.clone(),
+        }));
+        let size = crate::envelope::payload(&init).unwrap().len();
+        assert!(size > 10 * crate::envelope::MAX_MESSAGE, "{size}");
+
+        let (mut parent, mut child) = crate::channel::pair::<ParentToNet, NetToParent>().unwrap();
+        let sent = init.clone();
+        let t = std::thread::spawn(move || {
+            parent.queue(&sent).unwrap();
+            parent.queue(&ParentToNet::Shutdown).unwrap();
+        });
+        let got = crate::child::recv_first(&mut child).unwrap();
+        assert_eq!(got, init);
+        t.join().unwrap();
+
+        // Without the raised bound (any other channel) it is refused.
+        let (parent, mut other) = crate::channel::pair::<ParentToNet, NetToParent>().unwrap();
+        let t = std::thread::spawn(move || {
+            let _ = parent.send(&init);
+        });
+        assert!(matches!(
+            other.recv(),
+            Err(crate::channel::ChannelError::Decode(
+                EnvelopeError::TooLarge { .. }
+            ))
+        ));
+        drop(other);
+        t.join().unwrap();
     }
 
     #[test]

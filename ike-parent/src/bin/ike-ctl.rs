@@ -53,6 +53,11 @@ fn main() -> ExitCode {
                 print!("{}", ctl::format_stats_json(&s))
             }
             CtlResponse::Stats(s) => print!("{}", ctl::format_stats(&s)),
+            // A long answer: print each part as it comes.
+            CtlResponse::Part(t) => {
+                print!("{t}");
+                continue;
+            }
             CtlResponse::Text(t) => print!("{t}"),
             CtlResponse::Event(e) => println!("{e}"),
             CtlResponse::Error(e) => {

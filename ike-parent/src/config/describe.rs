@@ -32,6 +32,9 @@ pub fn describe(config: &Config) -> String {
     let _ = writeln!(out, "set natt_keepalive {}", g.natt_keepalive);
     let _ = writeln!(out, "set cookie-threshold {}", g.cookie_threshold);
     let _ = writeln!(out, "set half-open-limit {}", g.half_open_limit);
+    if g.sa_limit != 0 {
+        let _ = writeln!(out, "set sa-limit {}", g.sa_limit);
+    }
     let _ = writeln!(out, "set window {}", g.window);
     if let Some(user) = &g.user {
         let _ = writeln!(out, "set user \"{user}\"");

@@ -210,6 +210,14 @@ impl Parser {
                     self.config.global.half_open_limit = n;
                 }
             }
+            "sa-limit" => {
+                // The broker's cap on installed SAs (issue 12); sized from
+                // memory when absent.
+                let (v, vpos) = self.value("a number")?;
+                let n = values::number(&v, 1, u64::from(ike_ipc::config::MAX_SA_LIMIT))
+                    .map_err(|m| self.error(vpos, ErrorKind::Invalid, m))?;
+                self.config.global.sa_limit = n as u32;
+            }
             "window" => {
                 // RFC 7296 2.3: the window we announce with SET_WINDOW_SIZE.
                 let (v, vpos) = self.value("a number")?;

@@ -36,6 +36,21 @@ const MAX_KERNEL_MESSAGES: usize = 256;
 /// a turn.
 const MAX_NET_MESSAGES: usize = 64;
 
+/// Back-pressure on ike-net's channel (docs/design-ipc.md): while more than
+/// the channel's high-water mark waits for ike-net to read, no new request
+/// is read from it (each would add a reply); past this many bytes, not even
+/// the kernel is read (its ACQUIREs and EXPIREs would pile up here; the
+/// kernel keeps them or, like for any slow PF_KEY reader, drops its
+/// broadcasts with ENOBUFS). ike-net always reads this channel, so the
+/// queue drains.
+const NET_QUEUE_HARD: usize = 4 * ike_ipc::channel::DEFAULT_HIGH_WATER;
+
+/// Kernel requests written and not yet answered, at most: the kernel (and
+/// pfkey-sim) drops a reply that does not fit in our socket's receive
+/// buffer, about 280 messages of the default size, which also takes the
+/// kernel's own broadcasts. The rest wait in the broker's queue.
+const KERNEL_WINDOW: usize = 64;
+
 /// How long an orderly stop may spend deleting our SAs and policies (the
 /// parent's own grace is 5 s).
 const SHUTDOWN_LIMIT: std::time::Duration = std::time::Duration::from_secs(3);
@@ -94,6 +109,11 @@ struct Kernel {
     buf: Vec<u8>,
     /// ike-net's channel closed or failed: stop sending to it.
     net_gone: bool,
+    /// A kernel message the socket did not take (EAGAIN on the
+    /// simulator's unix socket; a kernel PF_KEY write does not block):
+    /// written first when the socket is writable again, before anything
+    /// else the broker has for the kernel.
+    kernel_blocked: Option<Vec<u8>>,
 }
 
 impl Kernel {
@@ -118,22 +138,32 @@ impl Kernel {
     }
 
     /// Carries out the broker's outputs: messages to the kernel and to ike-net.
-    fn flush(&mut self, net: &NetChannel) -> Result<(), String> {
+    fn flush(&mut self, net: &mut NetChannel) -> Result<(), String> {
+        if let Some(bytes) = self.kernel_blocked.take() {
+            self.write_kernel(bytes);
+        }
         // _at: the broker starts each request's reply deadline when it is
         // actually written (af_key does the work inside write(), which can
         // take long on a kernel still loading crypto modules).
-        while let Some(bytes) = self.broker.poll_kernel_transmit_at(Instant::now()) {
-            if let Err(e) = send_kernel(self.sock.as_fd(), &bytes) {
-                // The kernel refused the write itself; the broker's request
-                // timeout turns this into an error reply for ike-net.
-                log::warn!("PF_KEY write: {e}");
-            }
+        while self.kernel_blocked.is_none() && self.broker.kernel_in_flight() < KERNEL_WINDOW {
+            let Some(bytes) = self.broker.poll_kernel_transmit_at(Instant::now()) else {
+                break;
+            };
+            self.write_kernel(bytes);
         }
+        // Everything for ike-net is queued, then written in batches; what
+        // the socket does not take waits for WRITABLE (never dropped).
         while let Some(m) = self.broker.poll_net() {
             if self.net_gone {
                 continue; // nobody to tell
             }
-            if let Err(e) = net.send(&m) {
+            if let Err(e) = net.queue_only(&m) {
+                log::warn!("ike-net channel: {e}");
+                self.net_gone = true;
+            }
+        }
+        if !self.net_gone {
+            if let Err(e) = net.flush() {
                 // ike-net died or closed: the same as seeing its channel
                 // close (the parent decides, see PEER_CLOSED_GRACE). Failing
                 // at once here would make us, not ike-net, look like the
@@ -149,6 +179,18 @@ impl Kernel {
     }
 }
 
+impl Kernel {
+    fn write_kernel(&mut self, bytes: Vec<u8>) {
+        match send_kernel(self.sock.as_fd(), &bytes) {
+            Ok(_) => {}
+            Err(nix::errno::Errno::EAGAIN) => self.kernel_blocked = Some(bytes),
+            // The kernel refused the write itself; the broker's request
+            // timeout turns this into an error reply for ike-net.
+            Err(e) => log::warn!("PF_KEY write: {e}"),
+        }
+    }
+}
+
 fn run(parent: &mut ParentChannel, dialect: ike_pfkey::dialect::Dialect) -> Result<(), String> {
     let init = match child::recv_first(parent)? {
         ParentToPfkey::Init(init) => init,
@@ -156,6 +198,7 @@ fn run(parent: &mut ParentChannel, dialect: ike_pfkey::dialect::Dialect) -> Resu
     };
     log::set_max_level(init.log_level.to_filter());
     let mut net: NetChannel = child::take_channel(fds::PEER)?;
+    net.set_name("ike-net channel");
     net.set_nonblocking(true)
         .map_err(|e| format!("ike-net channel: {e}"))?;
     let kernel = fds::take(fds::PFKEY_SOCKET).map_err(|e| format!("PF_KEY socket: {e}"))?;
@@ -168,8 +211,8 @@ fn run(parent: &mut ParentChannel, dialect: ike_pfkey::dialect::Dialect) -> Resu
     let mut poll = Poll::new().map_err(|e| format!("poll: {e}"))?;
     let reg = poll.registry();
     child::register_fd(reg, parent.as_fd(), PARENT)?;
-    child::register_fd(reg, net.as_fd(), NET)?;
-    child::register_fd(reg, kernel.as_fd(), KERNEL)?;
+    child::register_rw(reg, net.as_fd(), NET)?;
+    child::register_rw(reg, kernel.as_fd(), KERNEL)?;
     let mut signals = child::signals(reg, SIGNALS)?;
 
     child::lock_down(
@@ -204,8 +247,15 @@ fn run(parent: &mut ParentChannel, dialect: ike_pfkey::dialect::Dialect) -> Resu
         sock: kernel,
         buf: vec![0; MAX_PFKEY_MESSAGE],
         net_gone: false,
+        kernel_blocked: None,
     };
-    k.flush(&net)?;
+    k.broker.set_sa_limit(init.config.global.sa_limit);
+    log::info!(
+        "at most {} SAs and {} policies (set sa-limit)",
+        k.broker.owned().max_sas,
+        k.broker.owned().max_policies
+    );
+    k.flush(&mut net)?;
     // Set on Shutdown/SIGTERM: the broker is cleaning up, exit when idle.
     let mut stopping: Option<Instant> = None;
     // Whether the loss of ike-net's channel has been acted on.
@@ -213,17 +263,30 @@ fn run(parent: &mut ParentChannel, dialect: ike_pfkey::dialect::Dialect) -> Resu
     // Our own timers; the broker's deadlines come from poll_timeout.
     let mut timers: Timers<Timer> = Timers::new();
     let mut events = Events::with_capacity(16);
+    // Input left unread on purpose (a per-event cap, or back-pressure):
+    // read again without waiting for another edge, once there is room.
+    let mut net_backlog = false;
+    let mut kernel_backlog = false;
+    // Log lines go to the parent in batches, written before each wait.
+    let _batch = ike_ipc::childlog::batch();
     loop {
         let now = Instant::now();
+        // Nothing more is read from a closed ike-net channel.
+        net_backlog &= !k.net_gone;
+        let room_for_net = !net.is_congested();
+        let room_for_kernel = net.queued_bytes() < NET_QUEUE_HARD || k.net_gone;
+        let busy = (net_backlog && room_for_net) || (kernel_backlog && room_for_kernel);
         let wake = [
             timers.timeout(now),
             k.broker
                 .poll_timeout()
                 .map(|t| t.saturating_duration_since(now)),
+            busy.then_some(std::time::Duration::ZERO),
         ]
         .into_iter()
         .flatten()
         .min();
+        ike_ipc::childlog::flush();
         if let Err(e) = poll.poll(&mut events, wake) {
             if e.kind() == std::io::ErrorKind::Interrupted {
                 continue;
@@ -232,8 +295,22 @@ fn run(parent: &mut ParentChannel, dialect: ike_pfkey::dialect::Dialect) -> Resu
         }
         // The parent first: a Shutdown in the same batch as ike-net's channel
         // closing means an orderly stop, not a failure.
-        let mut tokens: Vec<Token> = events.iter().map(|e| e.token()).collect();
+        let mut tokens: Vec<Token> = events
+            .iter()
+            .filter(|e| e.is_readable() || e.is_read_closed() || e.is_error())
+            .map(|e| e.token())
+            .collect();
         tokens.sort_by_key(|t| *t != PARENT);
+        // Readiness is edge-triggered: remember it, act when there is room.
+        for t in &tokens {
+            match *t {
+                NET => net_backlog = true,
+                KERNEL => kernel_backlog = true,
+                _ => {}
+            }
+        }
+        // Writable edges need no bookkeeping: the flush below runs on
+        // every wakeup and writes whatever is queued.
         for token in tokens {
             match token {
                 PARENT => {
@@ -243,6 +320,7 @@ fn run(parent: &mut ParentChannel, dialect: ike_pfkey::dialect::Dialect) -> Resu
                             ParentToPfkey::Init(_) => return Err("second Init".into()),
                             ParentToPfkey::Reload(cfg) => {
                                 k.broker.set_allowed(AllowedSet::from_config(&cfg));
+                                k.broker.set_sa_limit(cfg.global.sa_limit);
                                 log::info!("allowed set reloaded");
                             }
                             ParentToPfkey::SetLogLevel(l) => log::set_max_level(l.to_filter()),
@@ -262,31 +340,7 @@ fn run(parent: &mut ParentChannel, dialect: ike_pfkey::dialect::Dialect) -> Resu
                         stopping = Some(Instant::now() + SHUTDOWN_LIMIT);
                     }
                 }
-                NET => {
-                    // ike-net is untrusted: anything undecodable is fatal.
-                    let mut replies = Vec::new();
-                    // Capped: a flooding ike-net must not keep the broker
-                    // from its parent channel and the kernel.
-                    let drained = child::drain_some(&mut net, MAX_NET_MESSAGES, |m| {
-                        replies.push(m);
-                        Ok(())
-                    });
-                    match drained {
-                        Ok(false) => {}
-                        Ok(true) => child::rearm(poll.registry(), net.as_fd(), NET)?,
-                        Err(child::DrainError::Closed) => k.net_gone = true,
-                        Err(e) => return Err(format!("ike-net channel: {e}")),
-                    }
-                    for m in replies {
-                        k.broker.handle_net(m, Instant::now());
-                    }
-                }
-                KERNEL => {
-                    // Other PF_KEY users' broadcasts arrive here too: capped.
-                    if k.on_readable()? {
-                        child::rearm(poll.registry(), k.sock.as_fd(), KERNEL)?;
-                    }
-                }
+                NET | KERNEL => {} // below, when there is room
                 SIGNALS => {
                     if signals.pending().next().is_some() && stopping.is_none() {
                         log::info!("SIGTERM: stopping");
@@ -297,14 +351,38 @@ fn run(parent: &mut ParentChannel, dialect: ike_pfkey::dialect::Dialect) -> Resu
                 Token(_) => {}
             }
         }
+        if net_backlog && !k.net_gone && !net.is_congested() {
+            // ike-net is untrusted: anything undecodable is fatal.
+            let mut requests = Vec::new();
+            // Capped: a flooding ike-net must not keep the broker from its
+            // parent channel and the kernel.
+            let drained = child::drain_some(&mut net, MAX_NET_MESSAGES, |m| {
+                requests.push(m);
+                Ok(())
+            });
+            match drained {
+                Ok(more) => net_backlog = more,
+                Err(child::DrainError::Closed) => {
+                    k.net_gone = true;
+                    net_backlog = false;
+                }
+                Err(e) => return Err(format!("ike-net channel: {e}")),
+            }
+            for m in requests {
+                k.broker.handle_net(m, Instant::now());
+            }
+        }
         // Replies that arrived during a slow write are not late: read what
-        // is there before the broker judges its deadlines.
-        if k.on_readable()? {
-            child::rearm(poll.registry(), k.sock.as_fd(), KERNEL)?;
-        } else {
+        // is there before the broker judges its deadlines. Other PF_KEY
+        // users' broadcasts arrive here too: capped per wakeup.
+        let room_for_kernel = net.queued_bytes() < NET_QUEUE_HARD || k.net_gone;
+        if room_for_kernel {
+            kernel_backlog = k.on_readable()?;
+        }
+        if !kernel_backlog {
             k.broker.handle_timeout(Instant::now());
         }
-        k.flush(&net)?;
+        k.flush(&mut net)?;
         // ike-net's channel closed (read) or failed (write): give the parent
         // PEER_CLOSED_GRACE to stop us in order before failing.
         if k.net_gone && !net_gone_seen {

@@ -84,14 +84,19 @@ pub struct OwnedSa {
 /// At most this many SPIs reserved and not yet completed: GETSPI creates
 /// kernel state, and a compromised worker must not be able to fill the
 /// kernel's SPI space or memory with it.
+/// The default; `set sa-limit` raises it to an eighth of the SA limit
+/// ([`Owned::set_limit`]): a thousand tunnels started at once reserve a
+/// thousand SPIs, and 256 refused the rest (issue 12).
 pub const MAX_LARVAL: usize = 256;
 
-/// At most this many SAs and policies installed through this broker: each is
-/// kernel memory, and a compromised worker must not be able to exhaust it
-/// with endless configured-looking SAs (requests in flight are not counted,
-/// so the bound is approximate by the pipeline's depth).
-pub const MAX_SAS: usize = 4096;
-pub const MAX_POLICIES: usize = 4096;
+/// The default of [`Owned::max_sas`] until the configuration sets one
+/// (`set sa-limit`, sized from memory by ike-parent when absent: issue 12).
+/// SAs and policies installed through this broker are kernel memory, and a
+/// compromised worker must not be able to exhaust it with endless
+/// configured-looking SAs (requests in flight are not counted, so the bound
+/// is approximate by the pipeline's depth).
+pub const MAX_SAS: usize = ike_ipc::config::FALLBACK_SA_LIMIT as usize;
+pub const MAX_POLICIES: usize = MAX_SAS * ike_ipc::config::POLICIES_PER_SA as usize;
 
 /// A larval SA older than this is gone from the kernel: forget it.
 pub const LARVAL_FORGET: Duration = Duration::from_secs(60);
@@ -104,7 +109,7 @@ pub struct InstalledPolicy {
 }
 
 /// What this broker created in the kernel.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Owned {
     pub sas: BTreeMap<SaKey, OwnedSa>,
     pub policies: Vec<InstalledPolicy>,
@@ -114,9 +119,42 @@ pub struct Owned {
     pub getspi_in_flight: usize,
     /// Which CHILD_SA each reqid belongs to (see `binding`).
     pub bindings: super::binding::Bindings,
+    /// The most SAs and policies this broker installs, and SPIs it keeps
+    /// reserved ([`Owned::set_limit`]).
+    pub max_sas: usize,
+    pub max_policies: usize,
+    pub max_larval: usize,
+}
+
+impl Default for Owned {
+    fn default() -> Self {
+        Owned {
+            sas: BTreeMap::new(),
+            policies: Vec::new(),
+            acquires: BTreeSet::new(),
+            getspi_in_flight: 0,
+            bindings: Default::default(),
+            max_sas: MAX_SAS,
+            max_policies: MAX_POLICIES,
+            max_larval: MAX_LARVAL,
+        }
+    }
 }
 
 impl Owned {
+    /// `set sa-limit N`: N SAs, [`ike_ipc::config::POLICIES_PER_SA`] times
+    /// as many policies, N/8 (at least [`MAX_LARVAL`]) reserved SPIs; 0
+    /// keeps the defaults.
+    pub fn set_limit(&mut self, sa_limit: u32) {
+        if sa_limit == 0 {
+            return;
+        }
+        self.max_sas = sa_limit as usize;
+        self.max_larval = (sa_limit as usize / 8).max(MAX_LARVAL);
+        self.max_policies =
+            (sa_limit as usize).saturating_mul(ike_ipc::config::POLICIES_PER_SA as usize);
+    }
+
     fn sa(&self, id: &SaId) -> Option<&OwnedSa> {
         self.sas.get(&sa_key(id)).filter(|o| o.id.src == id.src)
     }
@@ -215,16 +253,20 @@ pub fn check(allowed: &AllowedSet, owned: &Owned, req: &KernelRequest) -> Result
                 ..
             },
         ) => {
-            if owned.larval_count() >= MAX_LARVAL {
+            if owned.larval_count() >= owned.max_larval {
                 return Err(format!(
-                    "{name}: {MAX_LARVAL} SPIs already reserved and not completed"
+                    "{name}: {} SPIs already reserved and not completed (set sa-limit)",
+                    owned.max_larval
                 ));
             }
             sa_configured(allowed, *proto, *mode, *src, *dst)
         }
         (Rule::ConfiguredSa, KernelRequest::AddSa(p)) => {
-            if owned.sas.len() >= MAX_SAS {
-                return Err(format!("{name}: {MAX_SAS} SAs installed already"));
+            if owned.sas.len() >= owned.max_sas {
+                return Err(format!(
+                    "{name}: {} SAs installed already (set sa-limit)",
+                    owned.max_sas
+                ));
             }
             // An SA we already hold is changed with UPDATE, not replaced.
             !owned.sas.contains_key(&sa_key(&p.id))
@@ -238,8 +280,11 @@ pub fn check(allowed: &AllowedSet, owned: &Owned, req: &KernelRequest) -> Result
             owned.sa(id).is_some()
         }
         (Rule::ConfiguredPolicy, KernelRequest::AddPolicy(p)) => {
-            if owned.policies.len() >= MAX_POLICIES && owned.policy_index(p).is_none() {
-                return Err(format!("{name}: {MAX_POLICIES} policies installed already"));
+            if owned.policies.len() >= owned.max_policies && owned.policy_index(p).is_none() {
+                return Err(format!(
+                    "{name}: {} policies installed already (set sa-limit)",
+                    owned.max_policies
+                ));
             }
             policy_configured(allowed, p)
         }
@@ -452,6 +497,13 @@ mod tests {
     fn reserved_spis_are_capped_and_forgotten() {
         let a = allowed();
         let mut o = Owned::default();
+        // The configured limit, not a constant: 4,096 was too few (issue 12).
+        assert!(o.max_sas > 4096);
+        o.set_limit(300);
+        assert_eq!(o.max_larval, MAX_LARVAL);
+        let mut big = Owned::default();
+        big.set_limit(80_000);
+        assert_eq!(big.max_larval, 10_000);
         let t0 = Instant::now();
         let get = KernelRequest::GetSpi {
             proto: IpsecProtocol::Esp,
@@ -488,6 +540,13 @@ mod tests {
     fn installed_sas_and_policies_are_capped() {
         let a = allowed();
         let mut o = Owned::default();
+        // The configured limit, not a constant: 4,096 was too few (issue 12).
+        assert!(o.max_sas > 4096);
+        o.set_limit(300);
+        assert_eq!(o.max_larval, MAX_LARVAL);
+        let mut big = Owned::default();
+        big.set_limit(80_000);
+        assert_eq!(big.max_larval, 10_000);
         let t0 = Instant::now();
         let mk = |spi| esp_id(spi, "192.0.2.1", "192.0.2.2");
         let add = |spi| {
@@ -498,7 +557,7 @@ mod tests {
                 Encapsulation::Tunnel,
             )))
         };
-        for spi in 0..MAX_SAS as u32 {
+        for spi in 0..300u32 {
             o.sas.insert(
                 sa_key(&mk(0x10_0000 + spi)),
                 OwnedSa {
@@ -516,7 +575,7 @@ mod tests {
         assert!(check(&a, &o, &add(0x500)).is_ok());
         let ends = ("192.0.2.1", "192.0.2.2");
         let p = pol(PolicyDir::Out, "10.1.0.0/16", "10.2.0.0/16", ends);
-        for i in 0..MAX_POLICIES {
+        for i in 0..600 {
             let mut q = pol(PolicyDir::Out, "10.1.0.0/16", "10.2.0.0/16", ends);
             q.sel.src_port = Some(i as u16 + 1);
             o.policies.push(InstalledPolicy {

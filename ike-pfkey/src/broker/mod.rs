@@ -55,6 +55,9 @@ use std::time::{Duration, Instant};
 const ENOENT: u8 = 2;
 const EEXIST: u8 = 17;
 
+/// How often the broker forgets larval SAs the kernel has dropped.
+const LARVAL_SWEEP: Duration = Duration::from_secs(1);
+
 /// How long REGISTER (and the start-up FLUSH) may take; see `Broker::send`.
 pub const REGISTER_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -174,6 +177,8 @@ struct Pending {
     op: Op,
     msg_type: MsgType,
     deadline: Instant,
+    /// Handed out for writing (counted in `Broker::in_kernel`).
+    written: bool,
 }
 
 /// A DUMP or SPDDUMP in progress (for operators and the kernel lab, never for ike-net).
@@ -201,6 +206,10 @@ pub struct Broker {
     held: VecDeque<Held>,
     to_net: VecDeque<PfkeyToNet>,
     admin: VecDeque<AdminResult>,
+    /// Pending requests already written (see `kernel_in_flight`).
+    in_kernel: usize,
+    /// When `sweep_larval` may walk the SAs again.
+    next_larval_sweep: Option<Instant>,
     owned: Owned,
     auth: Vec<Alg>,
     encrypt: Vec<Alg>,
@@ -220,6 +229,8 @@ impl Broker {
             held: VecDeque::new(),
             to_net: VecDeque::new(),
             admin: VecDeque::new(),
+            in_kernel: 0,
+            next_larval_sweep: None,
             owned: Owned::default(),
             auth: Vec::new(),
             encrypt: Vec::new(),
@@ -254,6 +265,11 @@ impl Broker {
     /// installed before stay ours (they are deleted as they expire or at exit).
     pub fn set_allowed(&mut self, allowed: AllowedSet) {
         self.cfg.allowed = allowed;
+    }
+
+    /// `set sa-limit` (0: keep the current limit).
+    pub fn set_sa_limit(&mut self, sa_limit: u32) {
+        self.owned.set_limit(sa_limit);
     }
 
     /// What this broker installed (for tests and the operator).
@@ -305,6 +321,7 @@ impl Broker {
                         op,
                         msg_type: m.header.msg_type,
                         deadline,
+                        written: false,
                     },
                 );
             }
@@ -314,7 +331,48 @@ impl Broker {
 
     /// The next message to write; its reply deadline counts from when it was queued.
     pub fn poll_kernel_transmit(&mut self) -> Option<Vec<u8>> {
-        self.to_kernel.pop_front().map(|(_, b)| b)
+        let (seq, bytes) = self.to_kernel.pop_front()?;
+        if let Some(seq) = seq {
+            self.mark_written(seq);
+        }
+        Some(bytes)
+    }
+
+    /// Requests written to the kernel and not yet answered. The kernel
+    /// drops replies to a socket whose receive buffer is full (af_key
+    /// `pfkey_broadcast_one`; pfkey-sim alike), so the broker's loop keeps
+    /// this below a window instead of writing a burst of thousands
+    /// (issue 12).
+    pub fn kernel_in_flight(&self) -> usize {
+        self.in_kernel
+    }
+
+    /// Forgets the larval SAs the kernel has dropped by now, at most once
+    /// per [`LARVAL_SWEEP`]: the sweep walks every SA we own, which per
+    /// request cost O(SAs) at 100,000 SAs (issue 12); a larval SA
+    /// forgotten up to a second late changes nothing.
+    fn sweep_larval(&mut self, now: Instant) {
+        if self.next_larval_sweep.is_some_and(|t| now < t) {
+            return;
+        }
+        self.owned.forget_stale_larval(now);
+        self.next_larval_sweep = Some(now + LARVAL_SWEEP);
+    }
+
+    fn mark_written(&mut self, seq: u32) {
+        if let Some(p) = self.pending.get_mut(&seq) {
+            if !p.written {
+                p.written = true;
+                self.in_kernel += 1;
+            }
+        }
+    }
+
+    /// A pending request left the table (answered or timed out).
+    fn unpend(&mut self, p: &Pending) {
+        if p.written {
+            self.in_kernel = self.in_kernel.saturating_sub(1);
+        }
     }
 
     /// The next message to write, about to be written at `now`: its reply
@@ -324,6 +382,7 @@ impl Broker {
     pub fn poll_kernel_transmit_at(&mut self, now: Instant) -> Option<Vec<u8>> {
         let (seq, bytes) = self.to_kernel.pop_front()?;
         if let Some(seq) = seq {
+            self.mark_written(seq);
             let wait = self.pending.get(&seq).map(|p| self.wait_for(&p.op));
             if let (Some(w), Some(p)) = (wait, self.pending.get_mut(&seq)) {
                 p.deadline = now + w;
@@ -426,7 +485,7 @@ impl Broker {
             if self.busy(&object, self.held.len()) {
                 // Refuse what the allow-list refuses now; the rest waits and
                 // is checked again when it is sent (the state may change).
-                self.owned.forget_stale_larval(now);
+                self.sweep_larval(now);
                 if let Err(why) = allow::check(&self.cfg.allowed, &self.owned, &req) {
                     log::warn!("refused request {id} from ike-net: {why}");
                     self.reply(id, Err(KernelError::Refused(why)));
@@ -481,7 +540,7 @@ impl Broker {
 
     /// Check a request against the allow-list and write it.
     fn dispatch(&mut self, id: RequestId, req: KernelRequest, now: Instant) {
-        self.owned.forget_stale_larval(now);
+        self.sweep_larval(now);
         if let Err(why) = allow::check(&self.cfg.allowed, &self.owned, &req) {
             log::warn!("refused request {id} from ike-net: {why}");
             self.reply(id, Err(KernelError::Refused(why)));
@@ -664,6 +723,7 @@ impl Broker {
             }
             match self.pending.remove(&h.seq) {
                 Some(p) if p.msg_type == h.msg_type => {
+                    self.unpend(&p);
                     self.answered(&p.op);
                     self.complete(p.op, msg, now);
                     self.after_answer(now);
@@ -1133,6 +1193,7 @@ impl Broker {
             .collect();
         for seq in expired {
             if let Some(p) = self.pending.remove(&seq) {
+                self.unpend(&p);
                 log::warn!("no kernel reply to {:?} seq {seq}", p.msg_type);
                 self.answered(&p.op);
                 self.fail(p.op, KernelError::Timeout);
