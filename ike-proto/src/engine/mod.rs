@@ -77,6 +77,7 @@ macro_rules! first_payload {
     };
 }
 
+mod admission;
 mod api;
 mod auth;
 mod child;
@@ -99,6 +100,7 @@ mod timers;
 mod ts;
 mod window;
 
+pub use admission::{AdmissionStats, DropReason};
 pub use api::{
     ChildInfo, ChildStatus, ChildSuite, Command, Direction, DownReason, Event, FailReason, IkeSaId,
     IkeSaInfo, IkeStatus, IkeSuite, KernelEvent, KernelRequest, PolicyParams, RequestId, SaParams,
@@ -154,6 +156,8 @@ pub struct Engine {
     /// retransmitted IKE_SA_INIT gets the cached answer instead of a new SA.
     init_index: HashMap<(SocketAddr, u64), u64>,
     half_open: usize,
+    /// Per-source half-open accounting, cookie mode, drop counters.
+    admission: admission::Admission,
     cookies: CookieJar,
     timers: TimerQueue,
     kernel_pending: HashMap<RequestId, (u64, KernelPurpose)>,
@@ -185,6 +189,7 @@ impl Engine {
             sas: HashMap::new(),
             init_index: HashMap::new(),
             half_open: 0,
+            admission: Default::default(),
             cookies,
             timers: TimerQueue::default(),
             kernel_pending: HashMap::new(),
@@ -886,7 +891,10 @@ impl Engine {
         self.init_index.remove(&(sa.remote, sa.spi_i));
         if !sa.initiator && sa.phase == Phase::Auth {
             self.half_open = self.half_open.saturating_sub(1);
+            self.admission
+                .update_cookie_mode(self.half_open, self.cfg.cookie_threshold);
         }
+        self.admission.released(h);
         self.kernel_pending.retain(|_, (x, _)| *x != h);
         self.initial_contact.remove(&h);
         // Inbound SPIs the kernel reserved for children that will now never
