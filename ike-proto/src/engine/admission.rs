@@ -49,11 +49,13 @@ pub enum DropReason {
     Evicted,
     /// No IKE SA with these SPIs, or a message ID outside the window.
     Unexpected,
+    /// IKE_SA_INIT with no acceptable proposal (answered NO_PROPOSAL_CHOSEN).
+    NoProposal,
 }
 
 impl DropReason {
     /// Every reason, in the order `show stats` prints them.
-    pub const ALL: [DropReason; 8] = [
+    pub const ALL: [DropReason; 9] = [
         DropReason::Malformed,
         DropReason::Unauthentic,
         DropReason::Version,
@@ -62,6 +64,7 @@ impl DropReason {
         DropReason::TableFull,
         DropReason::Evicted,
         DropReason::Unexpected,
+        DropReason::NoProposal,
     ];
 
     /// The name in `show stats` and in log lines.
@@ -75,6 +78,7 @@ impl DropReason {
             DropReason::TableFull => "half-open-table-full",
             DropReason::Evicted => "half-open-evicted",
             DropReason::Unexpected => "unexpected",
+            DropReason::NoProposal => "no-proposal",
         }
     }
 
@@ -97,6 +101,12 @@ pub struct AdmissionStats {
 
 /// One log line per reason per second at most.
 const LOG_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Unsolicited error answers outside any SA (INVALID_MAJOR_VERSION,
+/// UNSUPPORTED_CRITICAL_PAYLOAD to IKE_SA_INIT) per second at most: each
+/// goes to an unverified source address, so a spoofed flood must not turn
+/// the daemon into a reflector.
+const STATELESS_ANSWERS_PER_SEC: u32 = 50;
 
 #[derive(Default)]
 struct LogGate {
@@ -128,6 +138,8 @@ pub(super) struct Admission {
     /// Handles of each prefix's half-open SAs, oldest first.
     by_prefix: HashMap<IpAddr, VecDeque<u64>>,
     cookie_mode: bool,
+    /// Stateless error answers sent in the current second.
+    answers: (Option<Instant>, u32),
     drops: [u64; DropReason::ALL.len()],
     gates: [LogGate; DropReason::ALL.len()],
 }
@@ -200,6 +212,20 @@ impl Admission {
                 log::warn!("cookie mode off: {half_open} half-open IKE SAs");
             }
         }
+    }
+
+    /// Whether one more stateless error answer may go out now.
+    pub(super) fn stateless_answer_allowed(&mut self, now: Instant) -> bool {
+        let (start, n) = &mut self.answers;
+        if start.is_none_or(|t| now.saturating_duration_since(t) >= Duration::from_secs(1)) {
+            *start = Some(now);
+            *n = 0;
+        }
+        if *n >= STATELESS_ANSWERS_PER_SEC {
+            return false;
+        }
+        *n += 1;
+        true
     }
 
     pub(super) fn cookie_mode(&self) -> bool {
@@ -295,6 +321,15 @@ mod tests {
         assert_eq!(a.victim(ip("2001:db8::ffff")), None, "its own prefix");
         a.released(1);
         assert_eq!(a.victim(ip("203.0.113.1")), Some(2));
+    }
+
+    #[test]
+    fn stateless_answers_are_rate_limited() {
+        let mut a = Admission::default();
+        let t = Instant::now();
+        let sent = (0..1000).filter(|_| a.stateless_answer_allowed(t)).count();
+        assert_eq!(sent, STATELESS_ANSWERS_PER_SEC as usize);
+        assert!(a.stateless_answer_allowed(t + Duration::from_secs(1)));
     }
 
     #[test]

@@ -65,7 +65,16 @@ impl Engine {
         };
         let opened = codec::open(keys, bytes);
         let (first_frag, payloads) = match opened {
-            Err(OpenError::Framing) | Err(OpenError::Integrity) => return, // RFC 7296 2.21.2: silence
+            Err(OpenError::Framing) | Err(OpenError::Integrity) => {
+                // RFC 7296 2.21.2: no answer; counted and logged.
+                self.note_drop(
+                    now,
+                    DropReason::Unauthentic,
+                    remote,
+                    format_args!("{} {id}: SK framing or ICV wrong", header.exchange),
+                );
+                return;
+            }
             Err(e) => {
                 if !is_response && !retransmitted_request {
                     self.refuse_malformed(now, h, remote, header.exchange, id, e);
@@ -136,6 +145,7 @@ impl Engine {
             return;
         }
         let Some(payloads) = payloads else { return };
+        super::msglog::message(false, remote, &header, &payloads);
         // RFC 7296 2.23: behind a NAT the peer's address may change; follow
         // authenticated messages (and the initiator's move to port 4500).
         if sa.nat || local.port() == natt_port {

@@ -92,6 +92,7 @@ mod inspect;
 mod kernel;
 mod keys;
 mod lifetime;
+mod msglog;
 mod proposal;
 mod reassembly;
 mod rng;
@@ -327,11 +328,16 @@ impl Engine {
             bytes
         };
         let Ok(header) = Header::parse_bytes(msg) else {
+            self.note_drop(
+                now,
+                DropReason::Malformed,
+                remote,
+                format_args!("no IKE header"),
+            );
             return;
         };
         if header.major_version != Header::MAJOR_VERSION {
-            // RFC 7296 2.5 allows INVALID_MAJOR_VERSION; silence is simpler
-            // and creates no amplification.
+            self.bad_version(now, local, remote, &header);
             return;
         }
         if header.exchange == ExchangeType::IKE_SA_INIT && !header.flags.response {
@@ -345,6 +351,13 @@ impl Engine {
             header.spi_i
         };
         let Some(sa) = self.sas.get(&ours) else {
+            let x = header.exchange;
+            self.note_drop(
+                now,
+                DropReason::Unexpected,
+                remote,
+                format_args!("{x}: no such IKE SA"),
+            );
             return;
         };
         if sa.initiator == header.flags.initiator {
@@ -695,6 +708,7 @@ impl Engine {
             message_id,
         );
         let frag = sa.fragmentation;
+        msglog::message(true, sa.remote, &header, payloads);
         let keys = sa.keys.as_deref_mut()?;
         let datagrams = codec::seal(keys, header, payloads, frag, mtu, natt, self.rng.as_mut())?;
         sa.next_id = message_id.wrapping_add(1);
@@ -755,6 +769,7 @@ impl Engine {
         let natt = sa.local.port() == self.cfg.natt_port;
         let header = codec::header(sa.spi_i, sa.spi_r, exchange, sa.initiator, true, message_id);
         let frag = sa.fragmentation;
+        msglog::message(true, sa.remote, &header, payloads);
         let Some(keys) = sa.keys.as_deref_mut() else {
             return false;
         };
@@ -946,7 +961,9 @@ impl Engine {
     fn init_error(&mut self, local: SocketAddr, remote: SocketAddr, req: &Header, notify: Notify) {
         let header = codec::header(req.spi_i, 0, ExchangeType::IKE_SA_INIT, false, true, 0);
         let natt = local.port() == self.cfg.natt_port;
-        if let Some(b) = codec::plain(header, vec![Payload::Notify(notify)], natt) {
+        let payloads = vec![Payload::Notify(notify)];
+        msglog::message(true, remote, &header, &payloads);
+        if let Some(b) = codec::plain(header, payloads, natt) {
             self.emit(local, remote, &[b]);
         }
     }
