@@ -299,6 +299,11 @@ impl Engine {
         show::counts(&self.engine.sa_info())
     }
 
+    /// Half-open count, cookie mode and drop counters for `show stats`.
+    pub fn admission_stats(&self) -> ike_proto::engine::AdmissionStats {
+        self.engine.admission_stats()
+    }
+
     /// `show sa` (text or JSON).
     pub fn show_sa(&self, json: bool) -> String {
         let (now, sas) = (Instant::now(), self.engine.sa_info());
