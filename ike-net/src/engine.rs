@@ -534,6 +534,10 @@ pub fn describe(ev: &Event) -> String {
             "negotiation with {remote} failed: policy {}, {reason:?}",
             policy.as_deref().unwrap_or("(none)")
         ),
+        Event::CookieMode { on, half_open } => format!(
+            "cookie mode {}: {half_open} half-open IKE SAs",
+            if *on { "on" } else { "off" }
+        ),
     }
 }
 

@@ -296,6 +296,15 @@ fn one_cookie_answering_source_cannot_fill_the_table() {
     assert_eq!(admitted.len(), 32, "the default per-source budget");
     assert_eq!(r.engine.half_open_count(), 32);
     assert!(r.engine.admission_stats().cookie_mode);
+    let modes: Vec<_> = r
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::CookieMode { on, half_open } => Some((*on, *half_open)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(modes, vec![(true, 8)], "one event, at the threshold");
     assert!(r.drops(DropReason::SourceLimit) >= 168);
     assert!(r.drops(DropReason::NoCookie) >= 200 - 8);
     assert!(establishes(&mut r, "192.0.2.10", 0x99));

@@ -194,24 +194,27 @@ impl Admission {
     /// Cookie mode follows the half-open count: on at the threshold, off
     /// again only below half of it, so that a count hovering around the
     /// threshold does not flap (and log) on every packet.
-    pub(super) fn update_cookie_mode(&mut self, half_open: usize, threshold: usize) {
+    /// Returns whether the mode changed.
+    pub(super) fn update_cookie_mode(&mut self, half_open: usize, threshold: usize) -> bool {
         let on = threshold == 0
             || if self.cookie_mode {
                 half_open >= threshold / 2
             } else {
                 half_open >= threshold
             };
-        if on != self.cookie_mode {
-            self.cookie_mode = on;
-            if on {
-                log::warn!(
-                    "cookie mode on: {half_open} half-open IKE SAs (threshold {threshold}); \
-                     IKE_SA_INIT without a valid cookie gets only a cookie"
-                );
-            } else {
-                log::warn!("cookie mode off: {half_open} half-open IKE SAs");
-            }
+        if on == self.cookie_mode {
+            return false;
         }
+        self.cookie_mode = on;
+        if on {
+            log::warn!(
+                "cookie mode on: {half_open} half-open IKE SAs (threshold {threshold}); \
+                 IKE_SA_INIT without a valid cookie gets only a cookie"
+            );
+        } else {
+            log::warn!("cookie mode off: {half_open} half-open IKE SAs");
+        }
+        true
     }
 
     /// Whether one more stateless error answer may go out now.
@@ -278,6 +281,18 @@ impl super::Engine {
         what: std::fmt::Arguments<'_>,
     ) {
         self.admission.note(now, reason, from, &what.to_string());
+    }
+
+    /// Follows the half-open count with the cookie mode; a change is an
+    /// event (`ike-ctl monitor` shows it).
+    pub(super) fn refresh_cookie_mode(&mut self) {
+        let (n, threshold) = (self.half_open, self.cfg.cookie_threshold);
+        if self.admission.update_cookie_mode(n, threshold) {
+            self.events.push_back(super::Event::CookieMode {
+                on: self.admission.cookie_mode(),
+                half_open: n,
+            });
+        }
     }
 
     /// Half-open count, cookie mode and drop counters for `show stats`.

@@ -575,8 +575,7 @@ impl Engine {
         // answered with one and costs no state, whoever sends it. Only
         // then the source's own budget, and the global cap (further down,
         // once the request is known to be acceptable).
-        self.admission
-            .update_cookie_mode(self.half_open, self.cfg.cookie_threshold);
+        self.refresh_cookie_mode();
         if self.admission.cookie_mode() {
             // Rotate here too: an engine with no timers armed would
             // otherwise keep one secret forever.

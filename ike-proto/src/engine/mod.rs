@@ -906,8 +906,7 @@ impl Engine {
         self.init_index.remove(&(sa.remote, sa.spi_i));
         if !sa.initiator && sa.phase == Phase::Auth {
             self.half_open = self.half_open.saturating_sub(1);
-            self.admission
-                .update_cookie_mode(self.half_open, self.cfg.cookie_threshold);
+            self.refresh_cookie_mode();
         }
         self.admission.released(h);
         self.kernel_pending.retain(|_, (x, _)| *x != h);
