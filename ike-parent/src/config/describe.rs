@@ -31,6 +31,8 @@ pub fn describe(config: &Config) -> String {
     let _ = writeln!(out, "set dpd_check_interval {}", g.dpd_check_interval);
     let _ = writeln!(out, "set cookie-threshold {}", g.cookie_threshold);
     let _ = writeln!(out, "set half-open-limit {}", g.half_open_limit);
+    let _ = writeln!(out, "set half-open-per-source {}", g.half_open_per_source);
+    let _ = writeln!(out, "set half-open-per-prefix {}", g.half_open_per_prefix);
     let _ = writeln!(out, "set window {}", g.window);
     if let Some(user) = &g.user {
         let _ = writeln!(out, "set user \"{user}\"");
