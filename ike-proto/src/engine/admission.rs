@@ -236,7 +236,15 @@ impl Admission {
     }
 
     /// Counts a drop and logs it, rate-limited per reason.
-    pub(super) fn note(&mut self, now: Instant, reason: DropReason, from: SocketAddr, what: &str) {
+    /// `what` is formatted only when the line is logged: under a flood
+    /// almost every call is only counted.
+    pub(super) fn note(
+        &mut self,
+        now: Instant,
+        reason: DropReason,
+        from: SocketAddr,
+        what: std::fmt::Arguments<'_>,
+    ) {
         let i = reason.index();
         self.drops[i] = self.drops[i].saturating_add(1);
         let gate = &mut self.gates[i];
@@ -280,7 +288,7 @@ impl super::Engine {
         from: SocketAddr,
         what: std::fmt::Arguments<'_>,
     ) {
-        self.admission.note(now, reason, from, &what.to_string());
+        self.admission.note(now, reason, from, what);
     }
 
     /// Follows the half-open count with the cookie mode; a change is an
@@ -368,10 +376,15 @@ mod tests {
         let t = Instant::now();
         let from: SocketAddr = "192.0.2.1:500".parse().unwrap();
         for _ in 0..1000 {
-            a.note(t, DropReason::Malformed, from, "x");
+            a.note(t, DropReason::Malformed, from, format_args!("x"));
         }
         assert_eq!(a.gates[0].suppressed, 999);
-        a.note(t + LOG_INTERVAL, DropReason::Malformed, from, "x");
+        a.note(
+            t + LOG_INTERVAL,
+            DropReason::Malformed,
+            from,
+            format_args!("x"),
+        );
         assert_eq!(a.gates[0].suppressed, 0);
         let s = a.stats(0);
         assert_eq!(s.drops[0], (DropReason::Malformed, 1001));
