@@ -24,6 +24,13 @@ if [ "$target" = config_parser ]; then
     for f in ../etc/ike.conf ../etc/examples/*.conf; do
         cp "$f" "corpus/$target/seed-$(basename "$f")"
     done
+elif [ "$target" = engine_responder ]; then
+    # Seeds: scripts (see the target's step()): two initiators each doing
+    # IKE_SA_INIT and IKE_AUTH (one with a child, fragmented), then an
+    # INFORMATIONAL, a CREATE_CHILD_SA, time steps.
+    printf '\000\000\001\001\001\000\002\001\003' > "corpus/$target/seed-two-inits"
+    printf '\000\000\001\001\001\000\002\002\000\003\003\000\001\002' > "corpus/$target/seed-auth"
+    printf '\000\001\001\001\001\000\000\002\002\003\000\003\003\000\003\002\004\000\000\000\000\001\002\000\002\007\377\007\377' > "corpus/$target/seed-child"
 elif [ "$target" = x509_verify ]; then
     # Seeds: each test certificate alone and with the intermediate CA after it,
     # in the target's format (2-byte big-endian length, then the DER).

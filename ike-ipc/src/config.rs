@@ -128,6 +128,11 @@ pub struct Global {
     /// times as many. 0 = sized from memory ([`sa_limit_for_memory`]);
     /// ike-parent resolves 0 before the broker sees it.
     pub sa_limit: u32,
+    /// `set half-open-per-source N`: half-open IKE SAs one source address
+    /// may hold (a valid cookie admits only within this budget).
+    pub half_open_per_source: u32,
+    /// `set half-open-per-prefix N`: the same per IPv4 /24 or IPv6 /64.
+    pub half_open_per_prefix: u32,
 }
 
 /// Kernel memory budgeted per installed SA (with its share of policies):
@@ -162,6 +167,8 @@ pub const DEFAULT_DPD_CHECK_INTERVAL: u32 = 60;
 pub const DEFAULT_NATT_KEEPALIVE: u32 = 20;
 pub const DEFAULT_COOKIE_THRESHOLD: u32 = 64;
 pub const DEFAULT_HALF_OPEN_LIMIT: u32 = 4096;
+pub const DEFAULT_HALF_OPEN_PER_SOURCE: u32 = 32;
+pub const DEFAULT_HALF_OPEN_PER_PREFIX: u32 = 256;
 /// RFC 7296 2.3: one outstanding request unless the peer allows more.
 pub const DEFAULT_WINDOW: u32 = 1;
 /// The largest `set window`: the engine's own cap
@@ -185,6 +192,8 @@ impl Default for Global {
             flush_on_start: false,
             delete_on_exit: true,
             sa_limit: 0,
+            half_open_per_source: DEFAULT_HALF_OPEN_PER_SOURCE,
+            half_open_per_prefix: DEFAULT_HALF_OPEN_PER_PREFIX,
         }
     }
 }

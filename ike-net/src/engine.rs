@@ -303,6 +303,11 @@ impl Engine {
         show::counts(&self.engine.sa_info())
     }
 
+    /// Half-open count, cookie mode and drop counters for `show stats`.
+    pub fn admission_stats(&self) -> ike_proto::engine::AdmissionStats {
+        self.engine.admission_stats()
+    }
+
     /// `show sa` (text or JSON).
     pub fn show_sa(&self, json: bool) -> String {
         let (now, sas) = (Instant::now(), self.engine.sa_info());
@@ -512,6 +517,10 @@ pub fn describe(ev: &Event) -> String {
         } => format!(
             "negotiation with {remote} failed: policy {}, {reason:?}",
             policy.as_deref().unwrap_or("(none)")
+        ),
+        Event::CookieMode { on, half_open } => format!(
+            "cookie mode {}: {half_open} half-open IKE SAs",
+            if *on { "on" } else { "off" }
         ),
     }
 }

@@ -62,6 +62,8 @@ pub fn engine_config(config: &Config, listen: &Listen) -> (engine::Config, Vec<(
     let mut out = engine::Config {
         cookie_threshold: config.global.cookie_threshold as usize,
         max_half_open: config.global.half_open_limit as usize,
+        max_half_open_per_source: config.global.half_open_per_source as usize,
+        max_half_open_per_prefix: config.global.half_open_per_prefix as usize,
         // The parser kept it within 1..=MAX_WINDOW; the engine clamps too.
         window: config.global.window,
         natt_port: listen.natt_port,

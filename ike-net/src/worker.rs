@@ -492,12 +492,20 @@ impl Worker {
     fn current_stats(&self) -> Stats {
         let (ike_sas, child_sas) = self.engine.sa_counts();
         let out = self.broker.out_stats();
+        let a = self.engine.admission_stats();
         Stats {
             uptime_secs: self.started.elapsed().as_secs(),
             ike_sas,
             child_sas,
             pfkey_tx_packets: out.packets,
             pfkey_queue_full: out.congested,
+            half_open_sas: a.half_open as u64,
+            cookie_mode: u64::from(a.cookie_mode),
+            drops: a
+                .drops
+                .iter()
+                .map(|(r, n)| (r.name().to_string(), *n))
+                .collect(),
             ..self.stats.clone()
         }
     }

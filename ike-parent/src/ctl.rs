@@ -110,7 +110,18 @@ pub fn format_stats(s: &Stats) -> String {
         ("pfkey_tx_packets", s.pfkey_tx_packets),
         ("pfkey_queue_full", s.pfkey_queue_full),
     ];
-    rows.iter().map(|(k, v)| format!("{k} {v}\n")).collect()
+    let mut out: String = rows.iter().map(|(k, v)| format!("{k} {v}\n")).collect();
+    out.push_str(&format!("half_open_sas {}\n", s.half_open_sas));
+    out.push_str(&format!("cookie_mode {}\n", s.cookie_mode));
+    for (reason, n) in &s.drops {
+        // Names come from the engine; keep them one word, JSON-safe.
+        let name: String = reason
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        out.push_str(&format!("drop_{name} {n}\n"));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -157,11 +168,15 @@ mod tests {
     fn stats_lines() {
         let s = Stats {
             udp_rx_datagrams: 3,
+            half_open_sas: 64,
+            drops: vec![("half-open-source-limit".into(), 7)],
             ..Stats::default()
         };
         let out = format_stats(&s);
         assert!(out.contains("udp_rx_datagrams 3\n"));
-        assert_eq!(out.lines().count(), 13);
+        assert!(out.contains("half_open_sas 64\ncookie_mode 0\n"), "{out}");
+        assert!(out.contains("drop_half_open_source_limit 7\n"), "{out}");
+        assert_eq!(out.lines().count(), 16);
         let j = format_stats_json(&s);
         assert!(j.starts_with("{\"uptime_secs\":0,"), "{j}");
         assert!(j.contains("\"udp_rx_datagrams\":3,"), "{j}");

@@ -57,6 +57,8 @@ set fragmentation
 set dpd_check_interval 2m
 set cookie-threshold 10
 set half-open-limit 100
+set half-open-per-source 5
+set half-open-per-prefix 50
 set user "_ikeuser"
 set chroot "/var/empty/ike"
 set flush-on-start yes
@@ -69,6 +71,9 @@ set couple
     assert!(g.fragmentation);
     assert_eq!(g.dpd_check_interval, 120);
     assert_eq!((g.cookie_threshold, g.half_open_limit), (10, 100));
+    assert_eq!((g.half_open_per_source, g.half_open_per_prefix), (5, 50));
+    let d = ok("").global;
+    assert_eq!((d.half_open_per_source, d.half_open_per_prefix), (32, 256));
     assert_eq!(g.user.as_deref(), Some("_ikeuser"));
     assert_eq!(g.chroot.as_deref(), Some("/var/empty/ike"));
     assert_eq!(ok("").global.user, None);

@@ -109,6 +109,21 @@ fn control_socket_answers_show_stats_with_real_counters() {
     }
     assert_eq!(after.udp_rx_datagrams, 2);
     assert_eq!(after.udp_rx_bytes, 128);
+    // Both were dropped and counted by reason (issue 17): 100 zero bytes
+    // carry IKE version 0; on 4500, 28 zero bytes leave no IKE header
+    // after the non-ESP marker.
+    let drops =
+        |s: &ike_ipc::msg::Stats, r: &str| s.drops.iter().find(|(n, _)| n == r).map(|(_, c)| *c);
+    for _ in 0..50 {
+        if drops(&after, "malformed") == Some(1) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        after = stats(&t);
+    }
+    assert_eq!(drops(&after, "bad-version"), Some(1), "{:?}", after.drops);
+    assert_eq!(drops(&after, "malformed"), Some(1), "{:?}", after.drops);
+    assert_eq!((after.half_open_sas, after.cookie_mode), (0, 0));
     assert!(after.ctl_requests > before.ctl_requests);
 
     // A client that is not root is refused by the uid check in ike-net

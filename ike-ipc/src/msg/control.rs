@@ -53,6 +53,14 @@ pub struct Stats {
     /// Times the queue to the broker crossed its high-water mark (ike-net
     /// then paused reading datagrams until the broker caught up).
     pub pfkey_queue_full: u64,
+    // Appended (issue 17): the engine's admission state.
+    /// Responder IKE SAs waiting for IKE_AUTH (not in `ike_sas`).
+    pub half_open_sas: u64,
+    /// 1 while IKE_SA_INIT requests must carry a cookie (RFC 7296 2.6).
+    pub cookie_mode: u64,
+    /// Inputs dropped or refused without state, by reason (the engine's
+    /// `DropReason` names), in a fixed order.
+    pub drops: Vec<(String, u64)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

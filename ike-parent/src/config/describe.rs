@@ -35,6 +35,8 @@ pub fn describe(config: &Config) -> String {
     if g.sa_limit != 0 {
         let _ = writeln!(out, "set sa-limit {}", g.sa_limit);
     }
+    let _ = writeln!(out, "set half-open-per-source {}", g.half_open_per_source);
+    let _ = writeln!(out, "set half-open-per-prefix {}", g.half_open_per_prefix);
     let _ = writeln!(out, "set window {}", g.window);
     if let Some(user) = &g.user {
         let _ = writeln!(out, "set user \"{user}\"");

@@ -199,15 +199,18 @@ impl Parser {
                 let secs = values::time(&v).map_err(|m| self.error(vpos, ErrorKind::Invalid, m))?;
                 self.config.global.natt_keepalive = u32::try_from(secs).unwrap_or(u32::MAX);
             }
-            "cookie-threshold" | "half-open-limit" => {
+            "cookie-threshold" | "half-open-limit" | "half-open-per-source"
+            | "half-open-per-prefix" => {
                 let (v, vpos) = self.value("a number")?;
                 let n = values::number(&v, 0, 1_000_000)
                     .map_err(|m| self.error(vpos, ErrorKind::Invalid, m))?
                     as u32;
-                if option == "cookie-threshold" {
-                    self.config.global.cookie_threshold = n;
-                } else {
-                    self.config.global.half_open_limit = n;
+                let g = &mut self.config.global;
+                match option.as_str() {
+                    "cookie-threshold" => g.cookie_threshold = n,
+                    "half-open-limit" => g.half_open_limit = n,
+                    "half-open-per-source" => g.half_open_per_source = n,
+                    _ => g.half_open_per_prefix = n,
                 }
             }
             "sa-limit" => {

@@ -319,6 +319,9 @@ pub enum Event {
         remote: SocketAddr,
         reason: FailReason,
     },
+    /// IKE_SA_INIT requests now need a cookie (`on`), or no longer do
+    /// (RFC 7296 2.6), at this many half-open IKE SAs.
+    CookieMode { on: bool, half_open: usize },
 }
 
 /// State of a CHILD_SA, for display.

@@ -329,6 +329,7 @@ impl Engine {
         if !sa.initiator && sa.phase == Phase::Auth {
             self.half_open = self.half_open.saturating_sub(1);
         }
+        self.admission.released(h);
         self.init_index.remove(&(sa.remote, sa.spi_i));
         sa.phase = Phase::Established;
         sa.peer_id = Some(peer_id.clone());

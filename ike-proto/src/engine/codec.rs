@@ -43,10 +43,14 @@ pub(crate) enum Opened {
 /// Checks and decrypts a protected datagram with our receive key.
 pub(crate) fn open(keys: &IkeKeyset, datagram: &[u8]) -> Result<(Header, Opened), OpenError> {
     let pm = ProtectedMessage::parse(datagram).map_err(|_| OpenError::Framing)?;
-    let plain = keys
-        .rx
-        .decrypt(pm.aad(), pm.body())
-        .map_err(|_| OpenError::Integrity)?;
+    let plain = keys.rx.decrypt(pm.aad(), pm.body()).map_err(|e| match e {
+        // The ICV verified before the Pad Length was read: the sender
+        // holds the keys, so this is an authentic but malformed message
+        // (rfc/engine-notes.md, RFC 7296 2.21.2: INVALID_SYNTAX), not one
+        // to drop in silence.
+        crate::crypto::Error::BadPadding => OpenError::Syntax,
+        _ => OpenError::Integrity,
+    })?;
     match pm.kind {
         EncryptedKind::Sk => Ok((
             pm.header,

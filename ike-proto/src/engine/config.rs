@@ -23,8 +23,15 @@ pub struct Config {
     /// From this many half-open IKE SAs on, an IKE_SA_INIT must carry a
     /// valid cookie (RFC 7296 2.6). 0 demands cookies always.
     pub cookie_threshold: usize,
-    /// Hard cap on half-open IKE SAs; above it new IKE_SA_INITs are dropped.
+    /// Hard cap on half-open IKE SAs. When reached, a newcomer from a
+    /// lighter source prefix evicts the oldest half-open SA of the heaviest
+    /// prefix; one from the heaviest is dropped (see `admission.rs`).
     pub max_half_open: usize,
+    /// Most half-open IKE SAs one source address may hold (a valid cookie
+    /// admits only within this budget).
+    pub max_half_open_per_source: usize,
+    /// Most half-open IKE SAs one source prefix (IPv4 /24, IPv6 /64) may hold.
+    pub max_half_open_per_prefix: usize,
     /// How long a half-open (responder) IKE SA may wait for IKE_AUTH.
     pub half_open_timeout: Duration,
     /// How often the cookie secret rotates.
@@ -63,6 +70,8 @@ impl Default for Config {
             policies: Vec::new(),
             cookie_threshold: 64,
             max_half_open: 4096,
+            max_half_open_per_source: 32,
+            max_half_open_per_prefix: 256,
             half_open_timeout: Duration::from_secs(30),
             cookie_rotation: Duration::from_secs(120),
             retransmit: Retransmit::default(),

@@ -13,7 +13,7 @@ use super::codec::{self, OpenError, Opened};
 use super::reassembly::{Added, Limits};
 use super::sa::{IkeSa, PendingKind, Phase};
 use super::window::{self, Incoming};
-use super::{notify, Engine};
+use super::{notify, DropReason, Engine};
 
 impl Engine {
     pub(super) fn protected(
@@ -65,26 +65,19 @@ impl Engine {
         };
         let opened = codec::open(keys, bytes);
         let (first_frag, payloads) = match opened {
-            Err(OpenError::Framing) | Err(OpenError::Integrity) => return, // RFC 7296 2.21.2: silence
+            Err(OpenError::Framing) | Err(OpenError::Integrity) => {
+                // RFC 7296 2.21.2: no answer; counted and logged.
+                self.note_drop(
+                    now,
+                    DropReason::Unauthentic,
+                    remote,
+                    format_args!("{} {id}: SK framing or ICV wrong", header.exchange),
+                );
+                return;
+            }
             Err(e) => {
-                // Authentic but unparseable: a request gets an error answer.
                 if !is_response && !retransmitted_request {
-                    let code = match e {
-                        OpenError::UnsupportedCritical(_) => {
-                            NotifyType::UNSUPPORTED_CRITICAL_PAYLOAD
-                        }
-                        _ => NotifyType::INVALID_SYNTAX,
-                    };
-                    let data = match e {
-                        OpenError::UnsupportedCritical(t) => vec![t.0],
-                        _ => Vec::new(),
-                    };
-                    sa.recv.accept(id);
-                    self.send_response(h, header.exchange, id, vec![notify(code, data)]);
-                    if header.exchange == ExchangeType::IKE_AUTH {
-                        // Nothing of a failed IKE_AUTH stays (RFC 7296 2.21.2).
-                        self.remove_sa(h, super::DownReason::Failed);
-                    }
+                    self.refuse_malformed(now, h, remote, header.exchange, id, e);
                 }
                 return;
             }
@@ -120,14 +113,11 @@ impl Engine {
                     {
                         Added::Complete(first, all) => match codec::parse_inner(first, &all) {
                             Ok(p) => (true, Some(p)),
-                            Err(_) if !is_response => {
-                                sa.recv.accept(id);
-                                self.send_response(
-                                    h,
-                                    header.exchange,
-                                    id,
-                                    vec![notify(NotifyType::INVALID_SYNTAX, Vec::new())],
-                                );
+                            // The same answer, and the same removal of a
+                            // half-open SA, as for an unfragmented message:
+                            // a reassembled message is no less authentic.
+                            Err(e) if !is_response => {
+                                self.refuse_malformed(now, h, remote, header.exchange, id, e);
                                 return;
                             }
                             Err(_) => return,
@@ -155,6 +145,7 @@ impl Engine {
             return;
         }
         let Some(payloads) = payloads else { return };
+        super::msglog::message(false, remote, &header, &payloads);
         // RFC 7296 2.23: behind a NAT the peer's address may change; follow
         // authenticated messages (and the initiator's move to port 4500).
         if sa.nat || local.port() == natt_port {
@@ -184,6 +175,43 @@ impl Engine {
             sa.recv.accept(id);
             drop_stale_partials(sa);
             self.request(now, h, header.exchange, id, payloads);
+        }
+    }
+
+    /// An authentic request whose inner payloads do not parse (whole or
+    /// reassembled from RFC 7383 fragments): the peer gets INVALID_SYNTAX,
+    /// or UNSUPPORTED_CRITICAL_PAYLOAD naming the type (RFC 7296 2.21.2,
+    /// 2.5), and the message ID is used up. Nothing of a failed IKE_AUTH
+    /// stays: the half-open SA goes, so no later IKE_AUTH can complete on
+    /// keys the peer has already shown it misuses.
+    fn refuse_malformed(
+        &mut self,
+        now: Instant,
+        h: u64,
+        remote: SocketAddr,
+        exchange: ExchangeType,
+        id: u32,
+        e: OpenError,
+    ) {
+        let Some(sa) = self.sas.get_mut(&h) else {
+            return;
+        };
+        let (code, data) = match e {
+            OpenError::UnsupportedCritical(t) => {
+                (NotifyType::UNSUPPORTED_CRITICAL_PAYLOAD, vec![t.0])
+            }
+            _ => (NotifyType::INVALID_SYNTAX, Vec::new()),
+        };
+        sa.recv.accept(id);
+        self.note_drop(
+            now,
+            DropReason::Malformed,
+            remote,
+            format_args!("authentic {exchange} request {id} does not parse; answered {code}"),
+        );
+        self.send_response(h, exchange, id, vec![notify(code, data)]);
+        if exchange == ExchangeType::IKE_AUTH {
+            self.remove_sa(h, super::DownReason::Failed);
         }
     }
 

@@ -8,6 +8,7 @@ use std::time::Instant;
 use crate::crypto::{nat_detection_hash, HashAlgorithm};
 use crate::wire::consts::{DhGroup, ExchangeType, NotifyType};
 use crate::wire::ke::KeyExchange as KePayload;
+use crate::wire::notify::Notify;
 use crate::wire::Header;
 use crate::wire::Message;
 use crate::wire::Payload;
@@ -17,7 +18,7 @@ use super::config::Policy;
 use super::keys::{self, IkeKeyset, Seed};
 use super::sa::{AuthCtx, IkeSa, Pending, PendingKind, Phase};
 use super::ts::TrafficSelector;
-use super::{codec, find_notify, notify, proposal, Engine, KernelPurpose};
+use super::{codec, find_notify, notify, proposal, DropReason, Engine, KernelPurpose};
 
 /// Most IKE_SA_INIT restarts (cookie, INVALID_KE_PAYLOAD) we go through
 /// before giving up: a responder that keeps asking is misbehaving.
@@ -237,6 +238,7 @@ impl Engine {
         }
         payloads.push(notify(NotifyType::SIGNATURE_HASH_ALGORITHMS, hash_list()));
         let header = codec::header(sa.spi_i, 0, ExchangeType::IKE_SA_INIT, true, false, 0);
+        super::msglog::message(true, sa.remote, &header, &payloads);
         let Some(bytes) = codec::plain(header, payloads, sa.local.port() == natt_port) else {
             return;
         };
@@ -280,6 +282,7 @@ impl Engine {
         let Ok(msg) = Message::parse(bytes) else {
             return;
         };
+        super::msglog::message(false, remote, &header, &msg.payloads);
         let payloads = msg.payloads;
         let Some(pending) = sa.pending.pop() else {
             return;
@@ -438,13 +441,73 @@ impl Engine {
         self.after_input(h, now);
     }
 
+    /// The half-open table is full: evict the oldest half-open SA of the
+    /// heaviest source prefix for a newcomer from a lighter one, or refuse
+    /// the newcomer (see `admission.rs`). True if there is room now.
+    fn make_room(&mut self, now: Instant, remote: SocketAddr) -> bool {
+        let cap = self.cfg.max_half_open;
+        match self.admission.victim(remote.ip()) {
+            Some(v) => {
+                let from = self.sas.get(&v).map_or(remote, |s| s.remote);
+                self.note_drop(
+                    now,
+                    DropReason::Evicted,
+                    from,
+                    format_args!(
+                        "half-open table full ({cap}); its oldest half-open IKE SA evicted for {remote}"
+                    ),
+                );
+                self.remove_sa(v, super::DownReason::Failed);
+                self.half_open < self.cfg.max_half_open
+            }
+            None => {
+                self.note_drop(
+                    now,
+                    DropReason::TableFull,
+                    remote,
+                    format_args!(
+                        "half-open table full ({cap}) and this source is among the heaviest"
+                    ),
+                );
+                false
+            }
+        }
+    }
+
+    /// An IKE_SA_INIT request with a major version above ours: RFC 7296
+    /// 2.5 says drop it and answer INVALID_MAJOR_VERSION with our version
+    /// in the header (1.5: a notify outside any SA). Stateless and
+    /// rate-limited, so it cannot be used for reflection at volume.
+    pub(super) fn bad_version(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        header: &Header,
+    ) {
+        self.note_drop(
+            now,
+            DropReason::Version,
+            remote,
+            format_args!("IKE major version {}", header.major_version),
+        );
+        let init_request = header.exchange == ExchangeType::IKE_SA_INIT
+            && !header.flags.response
+            && header.major_version > Header::MAJOR_VERSION;
+        if init_request && self.admission.stateless_answer_allowed(now) {
+            let n = Notify::new(NotifyType::INVALID_MAJOR_VERSION, Vec::new());
+            self.init_error(local, remote, header, n);
+        }
+    }
+
     fn init_failed(&mut self, h: u64, reason: FailReason) {
         self.failed_event(h, reason);
         self.remove_sa(h, super::DownReason::Failed);
     }
 
     /// A peer's IKE_SA_INIT request. Nothing is stored unless it passes the
-    /// cookie and half-open checks and a proposal is chosen (RFC 7296 2.6).
+    /// cookie and admission checks and a proposal is chosen (RFC 7296 2.6;
+    /// see `admission.rs` for the order and why).
     pub(super) fn init_request(
         &mut self,
         now: Instant,
@@ -458,6 +521,12 @@ impl Engine {
             || !header.flags.initiator
             || header.spi_i == 0
         {
+            self.note_drop(
+                now,
+                DropReason::Malformed,
+                remote,
+                format_args!("IKE_SA_INIT request with SPIr, message ID or I flag wrong"),
+            );
             return;
         }
         // A retransmission of a request we already answered.
@@ -470,10 +539,38 @@ impl Engine {
             }
             return;
         }
-        let Ok(msg) = Message::parse(bytes) else {
-            return;
+        let payloads = match Message::parse(bytes) {
+            Ok(msg) => {
+                super::msglog::message(false, remote, &header, &msg.payloads);
+                msg.payloads
+            }
+            Err(crate::wire::Error::UnsupportedCriticalPayload(t)) => {
+                // RFC 7296 2.5: a critical payload we do not understand is
+                // refused with UNSUPPORTED_CRITICAL_PAYLOAD naming its
+                // type, statelessly (2.21.1) and rate-limited.
+                self.note_drop(
+                    now,
+                    DropReason::Malformed,
+                    remote,
+                    format_args!("IKE_SA_INIT with unsupported critical payload {}", t.0),
+                );
+                if self.admission.stateless_answer_allowed(now) {
+                    let n = Notify::new(NotifyType::UNSUPPORTED_CRITICAL_PAYLOAD, vec![t.0]);
+                    self.init_error(local, remote, &header, n);
+                }
+                return;
+            }
+            Err(e) => {
+                // Unauthenticated garbage: silence (RFC 7296 2.21.1).
+                self.note_drop(
+                    now,
+                    DropReason::Malformed,
+                    remote,
+                    format_args!("IKE_SA_INIT does not decode: {e}"),
+                );
+                return;
+            }
         };
-        let payloads = msg.payloads;
         let Some(ni) = payloads.iter().find_map(|p| {
             if let Payload::Nonce(x) = p {
                 Some(x.clone())
@@ -481,12 +578,20 @@ impl Engine {
                 None
             }
         }) else {
+            self.note_drop(
+                now,
+                DropReason::Malformed,
+                remote,
+                format_args!("IKE_SA_INIT without nonce"),
+            );
             return;
         };
-        if self.half_open >= self.cfg.max_half_open {
-            return;
-        }
-        if self.half_open >= self.cfg.cookie_threshold {
+        // Cookie first: under load a request without a valid cookie is
+        // answered with one and costs no state, whoever sends it. Only
+        // then the source's own budget, and the global cap (further down,
+        // once the request is known to be acceptable).
+        self.refresh_cookie_mode();
+        if self.admission.cookie_mode() {
             // Rotate here too: an engine with no timers armed would
             // otherwise keep one secret forever.
             self.cookies.maybe_rotate(now, self.rng.as_mut());
@@ -498,15 +603,36 @@ impl Engine {
                 _ => false,
             };
             if !ok {
-                let c = self.cookies.make(&ni, remote.ip(), header.spi_i);
-                self.init_error(
-                    local,
+                self.note_drop(
+                    now,
+                    DropReason::NoCookie,
                     remote,
-                    &header,
-                    crate::wire::notify::Notify::new(NotifyType::COOKIE, c),
+                    format_args!("IKE_SA_INIT without a valid cookie; cookie sent"),
                 );
+                let c = self.cookies.make(&ni, remote.ip(), header.spi_i);
+                self.init_error(local, remote, &header, Notify::new(NotifyType::COOKIE, c));
                 return;
             }
+        }
+        if self.admission.source_full(
+            remote.ip(),
+            self.cfg.max_half_open_per_source,
+            self.cfg.max_half_open_per_prefix,
+        ) {
+            self.note_drop(
+                now,
+                DropReason::SourceLimit,
+                remote,
+                format_args!("its address or prefix has its share of half-open IKE SAs"),
+            );
+            return;
+        }
+        // Full table and nothing to give up for this source: refuse before
+        // the key exchange is paid for.
+        if self.half_open >= self.cfg.max_half_open && self.admission.victim(remote.ip()).is_none()
+        {
+            self.make_room(now, remote);
+            return;
         }
         let candidates: Vec<Arc<Policy>> = self
             .cfg
@@ -536,18 +662,33 @@ impl Engine {
         }) else {
             return;
         };
+        // RFC 7296 3.3.1: in IKE_SA_INIT an IKE proposal's SPI must be
+        // empty. Such a proposal is one we cannot accept, like one with an
+        // unknown transform: it is skipped, and if nothing acceptable
+        // remains the answer is NO_PROPOSAL_CHOSEN. (INVALID_SYNTAX would
+        // refuse the whole message for one bad proposal, and tells an
+        // unauthenticated peer nothing more; NO_PROPOSAL_CHOSEN is what
+        // an initiator acts on when its offer cannot be met.)
+        let offer: Vec<crate::wire::Proposal> =
+            offer.iter().filter(|p| p.spi.is_empty()).cloned().collect();
         let spi_r = self.fresh_spi();
         let chosen = candidates.iter().find_map(|p| {
-            proposal::select_ike(offer, &p.ike_proposals, &[], Some(ke_p.group))
+            proposal::select_ike(&offer, &p.ike_proposals, &[], Some(ke_p.group))
                 .filter(|(_, s)| keys::ike_suite_supported(s))
                 .map(|(a, s)| (p.clone(), a, s))
         });
         let Some((policy, answer, suite)) = chosen else {
+            self.note_drop(
+                now,
+                DropReason::NoProposal,
+                remote,
+                format_args!("IKE_SA_INIT: no acceptable proposal; answered NO_PROPOSAL_CHOSEN"),
+            );
             self.init_error(
                 local,
                 remote,
                 &header,
-                crate::wire::notify::Notify::new(NotifyType::NO_PROPOSAL_CHOSEN, Vec::new()),
+                Notify::new(NotifyType::NO_PROPOSAL_CHOSEN, Vec::new()),
             );
             return;
         };
@@ -558,7 +699,7 @@ impl Engine {
                 local,
                 remote,
                 &header,
-                crate::wire::notify::Notify::new(NotifyType::INVALID_KE_PAYLOAD, data),
+                Notify::new(NotifyType::INVALID_KE_PAYLOAD, data),
             );
             return;
         }
@@ -628,6 +769,7 @@ impl Engine {
             0,
         );
         let natt = local.port() == self.cfg.natt_port;
+        super::msglog::message(true, remote, &rh, &out);
         let Some(response) = codec::plain(rh, out, natt) else {
             return;
         };
@@ -636,6 +778,9 @@ impl Engine {
         } else {
             response.clone()
         };
+        if self.half_open >= self.cfg.max_half_open && !self.make_room(now, remote) {
+            return;
+        }
         let sa = IkeSa {
             policy,
             initiator: false,
@@ -683,6 +828,7 @@ impl Engine {
         self.sas.insert(spi_r, sa);
         self.init_index.insert((remote, header.spi_i), spi_r);
         self.half_open += 1;
+        self.admission.admitted(spi_r, remote.ip());
         self.emit(local, remote, &[response]);
         self.rearm(spi_r, now);
     }

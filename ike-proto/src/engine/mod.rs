@@ -79,6 +79,7 @@ macro_rules! first_payload {
     };
 }
 
+mod admission;
 mod api;
 mod auth;
 mod child;
@@ -94,6 +95,7 @@ mod install;
 mod kernel;
 mod keys;
 mod lifetime;
+mod msglog;
 mod nat;
 mod proposal;
 mod reassembly;
@@ -103,6 +105,7 @@ mod timers;
 mod ts;
 mod window;
 
+pub use admission::{AdmissionStats, DropReason};
 pub use api::{
     ChildInfo, ChildStatus, ChildSuite, Command, Direction, DownReason, Event, FailReason, IkeSaId,
     IkeSaInfo, IkeStatus, IkeSuite, KernelEvent, KernelRequest, PolicyParams, RequestId, SaParams,
@@ -158,6 +161,8 @@ pub struct Engine {
     /// retransmitted IKE_SA_INIT gets the cached answer instead of a new SA.
     init_index: HashMap<(SocketAddr, u64), u64>,
     half_open: usize,
+    /// Per-source half-open accounting, cookie mode, drop counters.
+    admission: admission::Admission,
     cookies: CookieJar,
     timers: TimerQueue,
     kernel_pending: HashMap<RequestId, (u64, KernelPurpose)>,
@@ -189,6 +194,7 @@ impl Engine {
             sas: HashMap::new(),
             init_index: HashMap::new(),
             half_open: 0,
+            admission: Default::default(),
             cookies,
             timers: TimerQueue::default(),
             kernel_pending: HashMap::new(),
@@ -326,11 +332,16 @@ impl Engine {
             bytes
         };
         let Ok(header) = Header::parse_bytes(msg) else {
+            self.note_drop(
+                now,
+                DropReason::Malformed,
+                remote,
+                format_args!("no IKE header"),
+            );
             return;
         };
         if header.major_version != Header::MAJOR_VERSION {
-            // RFC 7296 2.5 allows INVALID_MAJOR_VERSION; silence is simpler
-            // and creates no amplification.
+            self.bad_version(now, local, remote, &header);
             return;
         }
         if header.exchange == ExchangeType::IKE_SA_INIT && !header.flags.response {
@@ -344,6 +355,13 @@ impl Engine {
             header.spi_i
         };
         let Some(sa) = self.sas.get(&ours) else {
+            let x = header.exchange;
+            self.note_drop(
+                now,
+                DropReason::Unexpected,
+                remote,
+                format_args!("{x}: no such IKE SA"),
+            );
             return;
         };
         if sa.initiator == header.flags.initiator {
@@ -694,6 +712,7 @@ impl Engine {
             message_id,
         );
         let frag = sa.fragmentation;
+        msglog::message(true, sa.remote, &header, payloads);
         let keys = sa.keys.as_deref_mut()?;
         let datagrams = codec::seal(keys, header, payloads, frag, mtu, natt, self.rng.as_mut())?;
         sa.next_id = message_id.wrapping_add(1);
@@ -754,6 +773,7 @@ impl Engine {
         let natt = sa.local.port() == self.cfg.natt_port;
         let header = codec::header(sa.spi_i, sa.spi_r, exchange, sa.initiator, true, message_id);
         let frag = sa.fragmentation;
+        msglog::message(true, sa.remote, &header, payloads);
         let Some(keys) = sa.keys.as_deref_mut() else {
             return false;
         };
@@ -892,7 +912,9 @@ impl Engine {
         self.init_index.remove(&(sa.remote, sa.spi_i));
         if !sa.initiator && sa.phase == Phase::Auth {
             self.half_open = self.half_open.saturating_sub(1);
+            self.refresh_cookie_mode();
         }
+        self.admission.released(h);
         self.kernel_pending.retain(|_, (x, _)| *x != h);
         self.initial_contact.remove(&h);
         // Inbound SPIs the kernel reserved for children that will now never
@@ -947,7 +969,9 @@ impl Engine {
     fn init_error(&mut self, local: SocketAddr, remote: SocketAddr, req: &Header, notify: Notify) {
         let header = codec::header(req.spi_i, 0, ExchangeType::IKE_SA_INIT, false, true, 0);
         let natt = local.port() == self.cfg.natt_port;
-        if let Some(b) = codec::plain(header, vec![Payload::Notify(notify)], natt) {
+        let payloads = vec![Payload::Notify(notify)];
+        msglog::message(true, remote, &header, &payloads);
+        if let Some(b) = codec::plain(header, payloads, natt) {
             self.emit(local, remote, &[b]);
         }
     }
