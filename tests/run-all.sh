@@ -33,6 +33,9 @@ tests/kernel-lab/selftest.sh
 # SAs checked against what both sides derived, delete; rekeys started by each side, DPD).
 tests/interop/run.sh swan-swan ours-ours psk-x25519 psk-ecp256-modp2048 ecdsa-rawkey ecdsa-x509 \
   rsa-x509 transport rekey-dpd-delete
+# Rekeys under traffic (issue 20): 10 ms pings both ways through child rekeys started by
+# strongSwan and a child + IKE SA rekey started by us; not one ping may be lost.
+tests/interop/run.sh rekey-traffic
 # Peers behind a NAT (issue 13): a router namespace masquerading with nftables; ESP-in-UDP
 # through it, per-child reqids for two clients behind one NAT, a NAT mapping change mid-tunnel.
 tests/interop/run.sh nat-ours-swan nat-swan-ours nat-two-clients nat-rebind nat-ours-ours

@@ -5,7 +5,7 @@
 //! end, which enum it sends and which it receives, so ike-net cannot even
 //! construct a message meant for the parent on its broker channel.
 //!
-//! Flow control (docs/design-ipc.md): on a non-blocking channel a sender
+//! Flow control (docs/ipc.md): on a non-blocking channel a sender
 //! [`queue`](Channel::queue)s and [`flush`](Channel::flush)es; nothing is
 //! ever dropped on `EAGAIN`. What the socket does not take waits in the
 //! channel's outgoing queue until the event loop sees the socket writable

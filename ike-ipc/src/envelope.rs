@@ -14,7 +14,7 @@
 //! to back (several small messages for one `sendmsg`, which is what keeps a
 //! flood of kernel requests and replies cheap); or a fragment of a value too
 //! large for one packet (a configuration with its certificates, see
-//! `docs/design-ipc.md`), the last fragment marked as such. A receiver
+//! `docs/ipc.md`), the last fragment marked as such. A receiver
 //! bounds what it reassembles ([`Reassembly`]): 64 KiB unless that channel
 //! expects large messages.
 //!

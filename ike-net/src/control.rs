@@ -3,7 +3,7 @@
 //! parent (mode 0600, root-owned); the credential check here is the second,
 //! independent gate (DESIGN.md "IPC": SO_PEERCRED / getpeereid).
 //!
-//! Flow control (docs/design-ipc.md): answers are queued per client and
+//! Flow control (docs/ipc.md): answers are queued per client and
 //! written when its socket is writable. A long text answer is cut into
 //! `Part`s of at most [`PART_BYTES`], fed to the queue only while it is
 //! below its high-water mark, so `show sa` of 100,000 SAs holds one

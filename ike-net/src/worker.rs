@@ -2,7 +2,7 @@
 //! parent channel, the broker channel, the control socket, the UDP sockets
 //! and the signal pipe, plus a timer list.
 //!
-//! Flow control (docs/design-ipc.md): everything for the broker, the parent
+//! Flow control (docs/ipc.md): everything for the broker, the parent
 //! and control clients is queued and written once per wakeup (in batches),
 //! the rest when the socket is writable; nothing is dropped. While the
 //! broker's queue is above its high-water mark, no datagram is read (each

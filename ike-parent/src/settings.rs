@@ -35,13 +35,22 @@ pub fn broker_view(config: &Config) -> Config {
     view
 }
 
-/// Physical memory in bytes (sysinfo(2) on Linux; sysconf elsewhere).
+/// Physical memory in bytes, from sysconf(_SC_PHYS_PAGES) * page size.
+/// nix offers _PHYS_PAGES on Linux only; Linux, FreeBSD (121) and OpenBSD
+/// (500) all define it (the libc crate's copies of their unistd.h), so the
+/// call goes through libc directly and is the same on the three systems.
 fn physical_memory() -> Option<u64> {
-    let pages = nix::unistd::sysconf(nix::unistd::SysconfVar::_PHYS_PAGES).ok()??;
-    let size = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE).ok()??;
-    u64::try_from(pages)
-        .ok()?
-        .checked_mul(u64::try_from(size).ok()?)
+    // SAFETY: sysconf(3) takes a name and returns a value; it touches no
+    // memory of ours.
+    let (pages, size) = unsafe {
+        (
+            libc::sysconf(libc::_SC_PHYS_PAGES),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
+    let pages = u64::try_from(pages).ok().filter(|&p| p > 0)?;
+    let size = u64::try_from(size).ok().filter(|&s| s > 0)?;
+    pages.checked_mul(size)
 }
 
 /// -n: check the file, then let ike-net check what only it can (keys,
@@ -66,5 +75,20 @@ mod tests {
         assert_ne!(auto, 4096);
         c.global.sa_limit = 123;
         assert_eq!(super::broker_view(&c).global.sa_limit, 123);
+    }
+
+    /// The sysconf product agrees with the kernel's own MemTotal (which
+    /// leaves out what firmware and the kernel image keep: within 10 %).
+    #[test]
+    fn physical_memory_matches_proc_meminfo() {
+        let total = super::physical_memory().expect("sysconf(_SC_PHYS_PAGES)");
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
+        let kib: u64 = meminfo
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap();
+        let mem = kib * 1024;
+        assert!(total >= mem && total <= mem + mem / 10, "{total} vs {mem}");
     }
 }

@@ -36,7 +36,7 @@ const MAX_KERNEL_MESSAGES: usize = 256;
 /// a turn.
 const MAX_NET_MESSAGES: usize = 64;
 
-/// Back-pressure on ike-net's channel (docs/design-ipc.md): while more than
+/// Back-pressure on ike-net's channel (docs/ipc.md): while more than
 /// the channel's high-water mark waits for ike-net to read, no new request
 /// is read from it (each would add a reply); past this many bytes, not even
 /// the kernel is read (its ACQUIREs and EXPIREs would pile up here; the

@@ -17,7 +17,7 @@
 //!   `key_delete`, `key_get`, `key_spdadd`, `key_spddelete`,
 //!   `key_spddelete2`, `key_spdget`), which answer through
 //!   `key_senderror()`: the message comes back to the sender with errno.
-//!   Summarised in shared/pfkey/DIALECTS.md 2.6, 2.8 and 4.2.
+//!   Summarised in docs/DIALECTS.md 2.6, 2.8 and 4.2.
 //! - Linux af_key: the codec's own checks (`Message::parse`); a bad message
 //!   gets a header-only EINVAL reply (DIALECTS.md 4.2), handled by the engine.
 
