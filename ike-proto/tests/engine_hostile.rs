@@ -312,6 +312,27 @@ fn one_cookie_answering_source_cannot_fill_the_table() {
     assert!(!establishes(&mut r, "203.0.113.66", 0x98));
 }
 
+/// A gateway that starts many tunnels to us at once (one source address)
+/// is not throttled while the table is uncontested: the per-source budget
+/// applies only from half of the global cap on, and then it does.
+#[test]
+fn one_source_is_not_throttled_while_the_table_is_uncontested() {
+    let mut cfg = responder_config();
+    cfg.cookie_threshold = 8;
+    cfg.max_half_open = 512;
+    let mut r = Responder::new(cfg);
+    let admitted = flood(&mut r, "198.51.100.7", 0x30_0000, 200);
+    assert_eq!(admitted.len(), 200, "below half the cap: no budget");
+    assert_eq!(r.drops(DropReason::SourceLimit), 0);
+    // From 256 (half of 512) on the table is contested and the source
+    // is far over its budget of 32.
+    let more = flood(&mut r, "198.51.100.7", 0x31_0000, 100);
+    assert_eq!(more.len(), 56);
+    assert_eq!(r.engine.half_open_count(), 256);
+    assert!(r.drops(DropReason::SourceLimit) >= 44);
+    assert!(establishes(&mut r, "192.0.2.10", 0x99));
+}
+
 /// The table full of one prefix's SAs (budgets as large as the table):
 /// a newcomer from elsewhere takes the oldest of them; the flooder's next
 /// attempt does not.

@@ -6,7 +6,10 @@
 //!
 //! - per source address and per source prefix (/24 for IPv4, /64 for
 //!   IPv6: what one customer or host usually holds), so that an initiator
-//!   that answers cookies is admitted only within its own budget;
+//!   that answers cookies is admitted only within its own budget, once the
+//!   table is contested (half of the global cap: below it nobody is
+//!   crowded out, and a gateway starting many tunnels at once must not be
+//!   throttled);
 //! - a global cap (`Config::max_half_open`);
 //! - when that cap is reached, a newcomer from a prefix holding fewer
 //!   half-open SAs than the heaviest prefix takes the place of that

@@ -614,11 +614,23 @@ impl Engine {
                 return;
             }
         }
-        if self.admission.source_full(
-            remote.ip(),
-            self.cfg.max_half_open_per_source,
-            self.cfg.max_half_open_per_prefix,
-        ) {
+        // The budgets bound what one address or prefix may hold once the
+        // table is contested (half of the global cap or more). Below that
+        // nobody is crowded out, and a budget would only throttle a
+        // legitimate gateway that starts many tunnels to us at once (1,000
+        // policies between two hosts: e2e_scale), whose retransmission
+        // back-off then stretches its handshakes past the kernel's larval
+        // SA lifetime. A flooder can still take at most half the table
+        // before its budget applies; the other half and the eviction of the
+        // heaviest prefix below keep room for everyone else.
+        let contested = self.half_open_count() >= self.cfg.max_half_open / 2;
+        if contested
+            && self.admission.source_full(
+                remote.ip(),
+                self.cfg.max_half_open_per_source,
+                self.cfg.max_half_open_per_prefix,
+            )
+        {
             self.note_drop(
                 now,
                 DropReason::SourceLimit,
