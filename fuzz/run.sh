@@ -31,6 +31,10 @@ elif [ "$target" = engine_responder ]; then
     printf '\000\000\001\001\001\000\002\001\003' > "corpus/$target/seed-two-inits"
     printf '\000\000\001\001\001\000\002\002\000\003\003\000\001\002' > "corpus/$target/seed-auth"
     printf '\000\001\001\001\001\000\000\002\002\003\000\003\003\000\003\002\004\000\000\000\000\001\002\000\002\007\377\007\377' > "corpus/$target/seed-child"
+elif [ "$target" = ipc_recv ] || [ "$target" = broker_requests ]; then
+    # Seeds: valid encoded messages, written by the target itself (they
+    # follow the message types and the IPC version of this tree).
+    IKE_FUZZ_WRITE_SEEDS="corpus/$target" "$CARGO_TARGET_DIR/$host/release/$target"
 elif [ "$target" = x509_verify ]; then
     # Seeds: each test certificate alone and with the intermediate CA after it,
     # in the target's format (2-byte big-endian length, then the DER).

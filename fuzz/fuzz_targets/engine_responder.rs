@@ -115,6 +115,9 @@ impl Kernel {
                     .remove(&format!("{direction:?} {local_ts:?} {remote_ts:?}"));
                 None
             }
+            // A NAT mapping change (issue 13): fire-and-forget, and these
+            // scripted initiators do not move; nothing to model.
+            KernelRequest::UpdateEncap { .. } => None,
         }
     }
 }

@@ -6,7 +6,10 @@
 //! untrusted text (length cap, control characters escaped) and logs them
 //! through its own logger (stderr with -d, syslog when daemonized).
 //!
-//! Line format: one level letter (`E W I D T`), a space, the message, `\n`.
+//! Line format: one level letter (`E W N I D T`), a space, the message, `\n`.
+//! `N` is an info record with the target [`NOTICE_TARGET`]: the log crate
+//! has no NOTICE level, and syslog's LOG_NOTICE is where an operator looks
+//! for "normal but significant" events such as dropped input.
 //!
 //! Cost (issue 12: the per-SA line was 9 % of a handshake): a line is
 //! formatted into one reused buffer, without per-line allocations. Inside
@@ -82,6 +85,19 @@ pub const MAX_LINE: usize = 2048;
 
 struct ChildLogger;
 
+impl ChildLogger {
+    fn letter(r: &Record<'_>) -> char {
+        match r.level() {
+            Level::Error => 'E',
+            Level::Warn => 'W',
+            Level::Info if r.target() == NOTICE_TARGET => 'N',
+            Level::Info => 'I',
+            Level::Debug => 'D',
+            Level::Trace => 'T',
+        }
+    }
+}
+
 impl Log for ChildLogger {
     fn enabled(&self, m: &Metadata<'_>) -> bool {
         m.level() <= log::max_level()
@@ -91,13 +107,7 @@ impl Log for ChildLogger {
         if !self.enabled(r.metadata()) {
             return;
         }
-        let letter = match r.level() {
-            Level::Error => 'E',
-            Level::Warn => 'W',
-            Level::Info => 'I',
-            Level::Debug => 'D',
-            Level::Trace => 'T',
-        };
+        let letter = ChildLogger::letter(r);
         let Ok(mut guard) = PENDING.lock() else {
             return;
         };
@@ -147,14 +157,25 @@ pub fn init(level: LevelFilter) {
     log::set_max_level(level);
 }
 
+/// The target of info records meant for syslog's LOG_NOTICE (line
+/// letter `N`); the parent logs a child's such line with the target
+/// `"<child>/notice"` ([`is_notice`]).
+pub const NOTICE_TARGET: &str = "notice";
+
+/// True for a child's line at notice level.
+pub fn is_notice(raw: &[u8]) -> bool {
+    raw.starts_with(b"N ")
+}
+
 /// Parent side: turns one raw line from a child into a level and a safe
 /// message (cut to [`MAX_LINE`], control characters and non-UTF-8 escaped).
+/// A notice line is [`Level::Info`] here; see [`is_notice`].
 pub fn parse_line(raw: &[u8]) -> (Level, String) {
     let (level, body) = match raw {
         [l, b' ', rest @ ..] => match l {
             b'E' => (Level::Error, rest),
             b'W' => (Level::Warn, rest),
-            b'I' => (Level::Info, rest),
+            b'I' | b'N' => (Level::Info, rest),
             b'D' => (Level::Debug, rest),
             b'T' => (Level::Trace, rest),
             _ => (Level::Warn, raw),
@@ -201,6 +222,25 @@ mod tests {
         let lines: Vec<_> = out.split(|b| *b == b'\n').collect();
         assert_eq!(parse_line(lines[0]), (Level::Info, "sa 7 up".into()));
         assert_eq!(parse_line(lines[1]), (Level::Warn, "a | b ".into()));
+    }
+
+    #[test]
+    fn notice_records_get_their_own_letter() {
+        let (mut out, mut scratch) = (Vec::new(), String::new());
+        let letter = |target: &str, level: Level| {
+            let r = Record::builder().target(target).level(level).build();
+            ChildLogger::letter(&r)
+        };
+        assert_eq!(letter(NOTICE_TARGET, Level::Info), 'N');
+        assert_eq!(letter("ike_proto::engine", Level::Info), 'I');
+        assert_eq!(letter(NOTICE_TARGET, Level::Warn), 'W');
+        append_line(&mut out, &mut scratch, 'N', format_args!("dropped"));
+        assert!(is_notice(&out));
+        assert_eq!(
+            parse_line(&out[..out.len() - 1]),
+            (Level::Info, "dropped".into())
+        );
+        assert!(!is_notice(b"I x") && !is_notice(b"Nx"));
     }
 
     #[test]

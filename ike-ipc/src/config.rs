@@ -105,7 +105,8 @@ pub struct Global {
     /// demands a cookie (RFC 7296 2.6).
     pub cookie_threshold: u32,
     /// `set half-open-limit N`: half-open IKE SAs beyond which new
-    /// IKE_SA_INIT requests are dropped.
+    /// IKE_SA_INIT requests are dropped. 0 = sized from memory by
+    /// ike-parent ([`half_open_limit_for_memory`]).
     pub half_open_limit: u32,
     /// `set window N`: the message window we announce with SET_WINDOW_SIZE
     /// (RFC 7296 2.3), within 1..=[`MAX_WINDOW`].
@@ -160,12 +161,36 @@ pub fn sa_limit_for_memory(total: u64) -> u32 {
     n.clamp(u64::from(MIN_AUTO_SA_LIMIT), u64::from(MAX_AUTO_SA_LIMIT)) as u32
 }
 
+/// Heap budgeted per half-open IKE SA: 2,927 bytes measured (a responder
+/// SA after IKE_SA_INIT with its key exchange, nonces and the cached
+/// answer: ike-proto/tests/engine_half_open_memory.rs), rounded up.
+pub const HALF_OPEN_MEMORY_BUDGET: u64 = 4 * 1024;
+/// At most this share (1/N) of physical memory goes to half-open SAs.
+pub const HALF_OPEN_MEMORY_SHARE: u64 = 64;
+/// Bounds of the automatic half-open cap.
+pub const MIN_AUTO_HALF_OPEN_LIMIT: u32 = 1024;
+pub const MAX_AUTO_HALF_OPEN_LIMIT: u32 = 262_144;
+
+/// The automatic half-open cap for `total` bytes of physical memory: a
+/// 64th of it at [`HALF_OPEN_MEMORY_BUDGET`] per half-open SA, within
+/// [`MIN_AUTO_HALF_OPEN_LIMIT`]..=[`MAX_AUTO_HALF_OPEN_LIMIT`]. 1 GiB
+/// gives 4096 (the old fixed default), 4 GiB 16,384.
+pub fn half_open_limit_for_memory(total: u64) -> u32 {
+    let n = total / HALF_OPEN_MEMORY_SHARE / HALF_OPEN_MEMORY_BUDGET;
+    n.clamp(
+        u64::from(MIN_AUTO_HALF_OPEN_LIMIT),
+        u64::from(MAX_AUTO_HALF_OPEN_LIMIT),
+    ) as u32
+}
+
 /// Defaults, documented in ike.conf(5).
 pub const DEFAULT_DPD_CHECK_INTERVAL: u32 = 60;
 /// 20 s: below the UDP timeouts of common NATs (Linux conntrack: 30 s for
 /// a flow seen one way, 120 s once answered).
 pub const DEFAULT_NATT_KEEPALIVE: u32 = 20;
 pub const DEFAULT_COOKIE_THRESHOLD: u32 = 64;
+/// The half-open cap when memory cannot be read (and in ike-net when
+/// nothing resolved `half_open_limit` 0).
 pub const DEFAULT_HALF_OPEN_LIMIT: u32 = 4096;
 pub const DEFAULT_HALF_OPEN_PER_SOURCE: u32 = 32;
 pub const DEFAULT_HALF_OPEN_PER_PREFIX: u32 = 256;
@@ -185,7 +210,7 @@ impl Default for Global {
             natt_keepalive: DEFAULT_NATT_KEEPALIVE,
             fragmentation: false,
             cookie_threshold: DEFAULT_COOKIE_THRESHOLD,
-            half_open_limit: DEFAULT_HALF_OPEN_LIMIT,
+            half_open_limit: 0,
             window: DEFAULT_WINDOW,
             user: None,
             chroot: None,
@@ -208,6 +233,21 @@ mod tests {
         assert_eq!(sa_limit_for_memory(0), MIN_AUTO_SA_LIMIT);
         assert_eq!(sa_limit_for_memory(u64::MAX), MAX_AUTO_SA_LIMIT);
         assert_ne!(sa_limit_for_memory(512 << 20), 4096);
+    }
+
+    #[test]
+    fn the_automatic_half_open_cap_follows_memory_within_bounds() {
+        assert_eq!(half_open_limit_for_memory(1 << 30), 4096);
+        assert_eq!(half_open_limit_for_memory(4 << 30), 16_384);
+        assert_eq!(half_open_limit_for_memory(0), MIN_AUTO_HALF_OPEN_LIMIT);
+        assert_eq!(
+            half_open_limit_for_memory(u64::MAX),
+            MAX_AUTO_HALF_OPEN_LIMIT
+        );
+        // What the cap costs stays within the stated share of memory.
+        let total = 8u64 << 30;
+        let cap = u64::from(half_open_limit_for_memory(total));
+        assert!(cap * HALF_OPEN_MEMORY_BUDGET <= total / HALF_OPEN_MEMORY_SHARE);
     }
 
     fn sample() -> Config {

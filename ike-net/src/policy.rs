@@ -61,7 +61,12 @@ impl Listen {
 pub fn engine_config(config: &Config, listen: &Listen) -> (engine::Config, Vec<(String, String)>) {
     let mut out = engine::Config {
         cookie_threshold: config.global.cookie_threshold as usize,
-        max_half_open: config.global.half_open_limit as usize,
+        // 0 = unset: ike-parent sizes it from memory; anything that did
+        // not (a bare Config in tests) gets the fixed fallback, never 0.
+        max_half_open: match config.global.half_open_limit {
+            0 => ike_ipc::config::DEFAULT_HALF_OPEN_LIMIT,
+            n => n,
+        } as usize,
         max_half_open_per_source: config.global.half_open_per_source as usize,
         max_half_open_per_prefix: config.global.half_open_per_prefix as usize,
         // The parser kept it within 1..=MAX_WINDOW; the engine clamps too.

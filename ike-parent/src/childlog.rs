@@ -116,7 +116,13 @@ impl LogPipe {
 
 fn emit(name: &str, raw: &[u8]) {
     let (level, text) = parse_line(raw);
-    log::log!(target: name, level, "{text}");
+    if ike_ipc::childlog::is_notice(raw) {
+        // crate::logging maps the "/notice" suffix to LOG_NOTICE.
+        let target = format!("{name}/{}", ike_ipc::childlog::NOTICE_TARGET);
+        log::log!(target: &target, level, "{text}");
+    } else {
+        log::log!(target: name, level, "{text}");
+    }
 }
 
 #[cfg(test)]

@@ -31,14 +31,9 @@ impl Log for Syslog {
         if !self.enabled(r.metadata()) {
             return;
         }
-        let prio = match r.level() {
-            Level::Error => libc::LOG_ERR,
-            Level::Warn => libc::LOG_WARNING,
-            Level::Info => libc::LOG_INFO,
-            Level::Debug | Level::Trace => libc::LOG_DEBUG,
-        };
+        let (prio, target) = priority(r.level(), r.target());
         // Child lines carry their process name as the target.
-        let text = match r.target() {
+        let text = match target {
             t if t.starts_with("ike-net") || t.starts_with("ike-pfkey") => {
                 format!("{t}: {}", r.args())
             }
@@ -53,6 +48,29 @@ impl Log for Syslog {
     }
 
     fn flush(&self) {}
+}
+
+/// The syslog priority of a record, and its target without the notice
+/// marker. The log crate has no NOTICE level: info records with the target
+/// `notice` (ours) or `<child>/notice` (a child's `N` line, see
+/// crate::childlog) go out at LOG_NOTICE; that is where the engine's
+/// rate-limited "dropped" lines belong.
+fn priority(level: Level, target: &str) -> (libc::c_int, &str) {
+    let notice = ike_ipc::childlog::NOTICE_TARGET;
+    let marked = if target == notice {
+        Some("")
+    } else {
+        target
+            .strip_suffix(notice)
+            .and_then(|t| t.strip_suffix('/'))
+    };
+    match (level, marked) {
+        (Level::Info, Some(t)) => (libc::LOG_NOTICE, t),
+        (Level::Error, _) => (libc::LOG_ERR, target),
+        (Level::Warn, _) => (libc::LOG_WARNING, target),
+        (Level::Info, _) => (libc::LOG_INFO, target),
+        (Level::Debug | Level::Trace, _) => (libc::LOG_DEBUG, target),
+    }
 }
 
 static SYSLOG: Syslog = Syslog;
@@ -70,4 +88,27 @@ pub fn init_syslog(level: LevelFilter) {
     };
     let _ = log::set_logger(&SYSLOG);
     log::set_max_level(level);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::priority;
+    use log::Level;
+
+    #[test]
+    fn notice_targets_map_to_log_notice() {
+        assert_eq!(
+            priority(Level::Info, "ike-net/notice"),
+            (libc::LOG_NOTICE, "ike-net")
+        );
+        assert_eq!(priority(Level::Info, "notice"), (libc::LOG_NOTICE, ""));
+        assert_eq!(
+            priority(Level::Info, "ike-net"),
+            (libc::LOG_INFO, "ike-net")
+        );
+        assert_eq!(priority(Level::Warn, "ike-net/notice").0, libc::LOG_WARNING);
+        assert_eq!(priority(Level::Error, "x").0, libc::LOG_ERR);
+        assert_eq!(priority(Level::Trace, "x").0, libc::LOG_DEBUG);
+        assert_eq!(priority(Level::Info, "ike-netnotice").0, libc::LOG_INFO);
+    }
 }

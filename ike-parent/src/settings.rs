@@ -7,15 +7,41 @@ use ike_ipc::config::Config;
 /// Reads and checks the configuration named by -f. Without -f, a missing
 /// default file means an empty configuration (the daemon then only answers
 /// ike-ctl), so a fresh install can be started and inspected.
+///
+/// Limits left unset are sized from memory here ([`sized_from_memory`]).
 pub fn load(opts: &Options) -> Result<Config, String> {
     if !opts.config_given && !opts.config_file.exists() {
         log::warn!(
             "{} does not exist: starting with an empty configuration",
             opts.config_file.display()
         );
-        return Ok(Config::default());
+        return Ok(sized_from_memory(Config::default()));
     }
-    crate::config::load(&opts.config_file).map_err(|e| e.to_string())
+    crate::config::load(&opts.config_file)
+        .map(sized_from_memory)
+        .map_err(|e| e.to_string())
+}
+
+/// Resolves `set half-open-limit` left unset (0): a 64th of physical
+/// memory at 4 KiB per half-open IKE SA (2.9 KB measured), within
+/// 1024..=262,144 (`ike_ipc::config::half_open_limit_for_memory`); 4096
+/// if memory cannot be read. Done here, as for the SA limit, because
+/// ike-net runs sandboxed and cannot ask. The cookie threshold stays a
+/// fixed number (default 64): a cookie costs the initiator one round trip,
+/// so it should start early whatever the memory size.
+pub fn sized_from_memory(mut config: Config) -> Config {
+    let g = &mut config.global;
+    if g.half_open_limit == 0 {
+        g.half_open_limit = match physical_memory() {
+            Some(total) => ike_ipc::config::half_open_limit_for_memory(total),
+            None => ike_ipc::config::DEFAULT_HALF_OPEN_LIMIT,
+        };
+        log::debug!(
+            "half-open IKE SA limit {} (sized from memory)",
+            g.half_open_limit
+        );
+    }
+    config
 }
 
 /// The broker's view: the configuration without PSKs and private keys,
@@ -56,7 +82,9 @@ fn physical_memory() -> Option<u64> {
 /// -n: check the file, then let ike-net check what only it can (keys,
 /// certificates: crate::netcheck); print it with -v; exit status 0 or 1.
 pub fn check_only(opts: &Options) -> Result<(), String> {
-    let config = crate::config::load(&opts.config_file).map_err(|e| e.to_string())?;
+    let config = crate::config::load(&opts.config_file)
+        .map(sized_from_memory)
+        .map_err(|e| e.to_string())?;
     crate::netcheck::check(opts, &config)?;
     if opts.verbosity > 0 {
         print!("{}", crate::config::describe(&config));
@@ -75,6 +103,22 @@ mod tests {
         assert_ne!(auto, 4096);
         c.global.sa_limit = 123;
         assert_eq!(super::broker_view(&c).global.sa_limit, 123);
+    }
+
+    #[test]
+    fn an_unset_half_open_limit_is_sized_from_memory_and_a_set_one_kept() {
+        let mut c = ike_ipc::config::Config::default();
+        assert_eq!(c.global.half_open_limit, 0, "unset by default");
+        let total = super::physical_memory().expect("sysconf(_SC_PHYS_PAGES)");
+        let auto = super::sized_from_memory(c.clone()).global.half_open_limit;
+        assert_eq!(
+            auto,
+            ike_ipc::config::half_open_limit_for_memory(total),
+            "{total} bytes of memory"
+        );
+        assert!(auto >= ike_ipc::config::MIN_AUTO_HALF_OPEN_LIMIT);
+        c.global.half_open_limit = 100;
+        assert_eq!(super::sized_from_memory(c).global.half_open_limit, 100);
     }
 
     /// The sysconf product agrees with the kernel's own MemTotal (which

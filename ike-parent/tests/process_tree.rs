@@ -86,7 +86,7 @@ fn children_are_chrooted_unprivileged_and_sandboxed() {
 #[test]
 fn control_socket_answers_show_stats_with_real_counters() {
     require_root!();
-    let t = Tree::start("stats", TreeOpts::default());
+    let mut t = Tree::start("stats", TreeOpts::default());
     use std::os::unix::fs::MetadataExt;
     assert_eq!(std::fs::metadata(&t.control).unwrap().mode() & 0o777, 0o600);
     let stats =
@@ -123,6 +123,17 @@ fn control_socket_answers_show_stats_with_real_counters() {
     }
     assert_eq!(drops(&after, "bad-version"), Some(1), "{:?}", after.drops);
     assert_eq!(drops(&after, "malformed"), Some(1), "{:?}", after.drops);
+    // Logged at notice level: ike-net's `N` line reaches the parent's log
+    // with the target "ike-net/notice" (LOG_NOTICE in syslog).
+    assert!(
+        t.wait_log(
+            "ike-net/notice] dropped (bad-version)",
+            Duration::from_secs(3)
+        )
+        .is_some(),
+        "{}",
+        t.log_text()
+    );
     assert_eq!((after.half_open_sas, after.cookie_mode), (0, 0));
     assert!(after.ctl_requests > before.ctl_requests);
 
@@ -302,6 +313,10 @@ fn daemon_mode_detaches_writes_a_pidfile_and_stops_on_sigterm() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(ok, "daemon did not answer on its control socket");
+    // A datagram of IKE version 0: dropped, logged at notice level.
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.send_to(&[0u8; 100], ("127.0.0.1", p)).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
     kill(Pid::from_raw(pid), Signal::SIGTERM).unwrap();
     assert!(all_gone(&[pid], Duration::from_secs(5)));
     assert!(!pidfile.exists(), "pidfile left behind");
@@ -319,6 +334,13 @@ fn daemon_mode_detaches_writes_a_pidfile_and_stops_on_sigterm() {
         assert!(has("ike-net: ready: uid"), "{lines:#?}");
         assert!(has("ike-pfkey: ready: uid"), "{lines:#?}");
         assert!(has("stopped"), "{lines:#?}");
+        // The engine's drop line at notice (5): <29>.
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("<29>") && l.contains("ike-net: dropped (bad-version)")),
+            "{lines:#?}"
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -260,13 +260,16 @@ impl Admission {
         }
         let more = std::mem::take(&mut gate.suppressed);
         gate.last = Some(now);
+        // Target "notice": the parent logs these at LOG_NOTICE in syslog
+        // (the log crate has no such level; ike_ipc::childlog carries it).
         if more > 0 {
             log::info!(
+                target: "notice",
                 "dropped ({}) from {from}: {what} ({more} more of this kind not logged)",
                 reason.name()
             );
         } else {
-            log::info!("dropped ({}) from {from}: {what}", reason.name());
+            log::info!(target: "notice", "dropped ({}) from {from}: {what}", reason.name());
         }
     }
 
