@@ -194,7 +194,7 @@ impl Outbox {
         let mut n = 1;
         for item in self.q.iter().skip(1) {
             match item {
-                Queued::Whole(b) if total + b.len() <= MAX_PAYLOAD => {
+                Queued::Whole(b) if total + b.len() <= MAX_PAYLOAD && n < envelope::MAX_BATCH => {
                     total += b.len();
                     n += 1;
                 }
@@ -666,6 +666,12 @@ mod tests {
         let st = a.out_stats();
         assert_eq!(st.messages, N as u64);
         assert!(st.packets * 20 < st.messages, "batched: {st:?}");
+        // ... and never more than a receiver accepts in one batch (b
+        // would have failed above).
+        assert!(
+            st.messages <= st.packets * envelope::MAX_BATCH as u64,
+            "{st:?}"
+        );
     }
 
     #[test]

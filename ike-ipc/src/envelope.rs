@@ -209,10 +209,25 @@ pub fn decode_one<T: DeserializeOwned>(body: &[u8]) -> Result<T, EnvelopeError> 
     Ok(value)
 }
 
-/// Every value of a batch, in order (at least two: a sender never batches one).
+/// The most values in one batch. Without a cap a 64 KiB batch of one-byte
+/// values decodes to 64 Ki values of the full enum size each (the IPC fuzz
+/// target measured 28 MB for a `CtlResponse` batch, a 430-fold blow-up of
+/// one packet); with it, what one packet can make the receiver hold is at
+/// most this many values. Senders never batch more (`channel.rs`); 256
+/// messages per packet keep the batching gain (a wakeup's kernel requests
+/// still go in one or two packets).
+pub const MAX_BATCH: usize = 256;
+
+/// Every value of a batch, in order (at least two: a sender never batches
+/// one; at most [`MAX_BATCH`]).
 pub fn decode_batch<T: DeserializeOwned>(mut body: &[u8]) -> Result<Vec<T>, EnvelopeError> {
     let mut out = Vec::new();
     while !body.is_empty() {
+        if out.len() == MAX_BATCH {
+            return Err(EnvelopeError::BadSequence(
+                "a batch of more than MAX_BATCH values",
+            ));
+        }
         let (value, rest) = postcard::take_from_bytes(body)
             .map_err(|e| EnvelopeError::BadPayload(e.to_string()))?;
         out.push(value);
@@ -455,6 +470,22 @@ mod tests {
         );
         // A batch of one is not something we send.
         assert!(decode_batch::<Sample>(&payload(&Sample::A).unwrap()).is_err());
+        // At most MAX_BATCH values: one more is an error, not a longer batch.
+        let one = payload(&Sample::A).unwrap();
+        let full: Vec<u8> = one
+            .iter()
+            .copied()
+            .cycle()
+            .take(one.len() * MAX_BATCH)
+            .collect();
+        assert_eq!(decode_batch::<Sample>(&full).unwrap().len(), MAX_BATCH);
+        let over: Vec<u8> = one
+            .iter()
+            .copied()
+            .cycle()
+            .take(one.len() * (MAX_BATCH + 1))
+            .collect();
+        assert!(decode_batch::<Sample>(&over).is_err());
         // A cut value in a batch is an error, not a shorter batch.
         assert!(decode_batch::<Sample>(&body[..body.len() - 1]).is_err());
     }
