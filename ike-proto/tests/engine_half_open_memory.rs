@@ -7,41 +7,11 @@
 //! `ENGINE_HALF_OPEN_SAS` sets N (default 2000). Run with `--nocapture`
 //! to see the figure.
 
+mod counting_alloc;
+
 mod hostile_common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
-
 use hostile_common::*;
-
-/// Live heap bytes.
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-struct Counting;
-
-// SAFETY: every call is forwarded unchanged to the system allocator; the
-// only addition is an atomic counter update, which cannot violate the
-// allocator contract.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
-        // SAFETY: same layout the caller gave us.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        LIVE.fetch_sub(l.size() as isize, Ordering::Relaxed);
-        // SAFETY: `p` came from `alloc` above with this layout.
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        LIVE.fetch_add(new as isize - l.size() as isize, Ordering::Relaxed);
-        // SAFETY: forwarded with the caller's pointer and layout.
-        unsafe { System.realloc(p, l, new) }
-    }
-}
-
-#[global_allocator]
-static ALLOC: Counting = Counting;
 
 #[test]
 fn bytes_per_half_open_sa() {
@@ -55,14 +25,14 @@ fn bytes_per_half_open_sa() {
     cfg.max_half_open_per_source = usize::MAX;
     cfg.max_half_open_per_prefix = usize::MAX;
     let mut r = Responder::new(cfg);
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = counting_alloc::live();
     for k in 0..n {
         let addr = format!("10.{}.{}.{}", (k >> 16) & 0xff, (k >> 8) & 0xff, k & 0xff);
         let mut i = Initiator::new(&addr, 0x1000 + k);
         let out = r.feed(i.addr, &i.init(None));
         assert_eq!(out.len(), 1);
     }
-    let grown = LIVE.load(Ordering::Relaxed) - before;
+    let grown = counting_alloc::live() - before;
     assert_eq!(r.engine.half_open_count(), n as usize);
     let per = grown as f64 / n as f64;
     println!("{n} half-open IKE SAs: {per:.0} bytes each on the responder");

@@ -6,42 +6,13 @@
 //! `ENGINE_MEM_SAS` sets N (default 2000; the note quotes a release run
 //! with 100000). Run with `--nocapture` to see the figure.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+mod counting_alloc;
+
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use ike_proto::engine::*;
-
-/// Live heap bytes.
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-struct Counting;
-
-// SAFETY: every call is forwarded unchanged to the system allocator; the
-// only addition is an atomic counter update, which cannot violate the
-// allocator contract.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
-        // SAFETY: same layout the caller gave us.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        LIVE.fetch_sub(l.size() as isize, Ordering::Relaxed);
-        // SAFETY: `p` came from `alloc` above with this layout.
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        LIVE.fetch_add(new as isize - l.size() as isize, Ordering::Relaxed);
-        // SAFETY: forwarded with the caller's pointer and layout.
-        unsafe { System.realloc(p, l, new) }
-    }
-}
-
-#[global_allocator]
-static ALLOC: Counting = Counting;
 
 fn ts(net: &str) -> TrafficSelector {
     TrafficSelector::prefix(net.parse().unwrap(), 24).unwrap()
@@ -92,7 +63,7 @@ fn memory_per_established_ike_sa() {
     };
     let mut b = Engine::new(cfg, Box::new(SeededRng::new(1)), now);
     let mut spi_b = 0xb000_0000u32;
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = counting_alloc::live();
     let t0 = Instant::now();
     for i in 0..n {
         let a_addr = IpAddr::V4(Ipv4Addr::from(0x0a00_0000u32 + i));
@@ -133,7 +104,7 @@ fn memory_per_established_ike_sa() {
     let elapsed = t0.elapsed();
     assert_eq!(b.established().len() as u32, n);
     assert_eq!(b.half_open_count(), 0);
-    let after = LIVE.load(Ordering::Relaxed);
+    let after = counting_alloc::live();
     let per_sa = (after - before) as f64 / f64::from(n);
     eprintln!(
         "{n} IKE SAs with one child each: {:.0} bytes per SA on the responder; {:.1} µs per full handshake (both sides, this build)",
