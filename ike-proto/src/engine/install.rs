@@ -45,7 +45,7 @@ use std::time::{Duration, Instant};
 use crate::crypto::Secret;
 use crate::wire::consts::{ExchangeType, NotifyType, ProtocolId};
 
-use super::api::{Direction, Event, FailReason, IkeSaId, KernelRequest, PolicyParams, SaParams};
+use super::api::{Direction, Event, FailReason, IkeSaId, KernelRequest, SaParams};
 use super::child::RETRY_REKEY;
 use super::kernel::{delete_child_requests, NewChild};
 use super::keys::child_keys;
@@ -418,19 +418,7 @@ impl Engine {
                 if *n > 1 {
                     continue;
                 }
-                for direction in [Direction::Outbound, Direction::Inbound] {
-                    let request = self.request_id();
-                    self.kernel_out
-                        .push_back(KernelRequest::AddPolicy(PolicyParams {
-                            request,
-                            direction,
-                            local_ts: *l,
-                            remote_ts: *r,
-                            mode,
-                            local: lip,
-                            remote: rip,
-                        }));
-                }
+                self.add_policy_pair(*l, *r, mode, lip, rip);
             }
         }
     }

@@ -419,20 +419,33 @@ impl Engine {
         for l in &p.local_ts {
             for r in &p.peer_ts {
                 *self.policy_refs.entry((*l, *r)).or_insert(0) += 1;
-                for direction in [Direction::Outbound, Direction::Inbound] {
-                    let request = self.request_id();
-                    self.kernel_out
-                        .push_back(KernelRequest::AddPolicy(PolicyParams {
-                            request,
-                            direction,
-                            local_ts: *l,
-                            remote_ts: *r,
-                            mode: p.mode,
-                            local,
-                            remote,
-                        }));
-                }
+                self.add_policy_pair(*l, *r, p.mode, local, remote);
             }
+        }
+    }
+
+    /// Kernel requests for the outbound and inbound policy of one pair of
+    /// selectors between `local` and `remote` (children and traps alike).
+    pub(super) fn add_policy_pair(
+        &mut self,
+        local_ts: TrafficSelector,
+        remote_ts: TrafficSelector,
+        mode: Mode,
+        local: std::net::IpAddr,
+        remote: std::net::IpAddr,
+    ) {
+        for direction in [Direction::Outbound, Direction::Inbound] {
+            let request = self.request_id();
+            self.kernel_out
+                .push_back(KernelRequest::AddPolicy(PolicyParams {
+                    request,
+                    direction,
+                    local_ts,
+                    remote_ts,
+                    mode,
+                    local,
+                    remote,
+                }));
         }
     }
 }
