@@ -239,6 +239,13 @@ mod pktinfo {
 mod tests {
     use super::*;
 
+    /// `UdpSockets` holding just `s`, bound at `addr`.
+    fn one_socket(s: UdpSocket, addr: SocketAddr, natt: bool) -> UdpSockets {
+        UdpSockets {
+            sockets: vec![(s, ListenSocket { addr, natt })],
+        }
+    }
+
     /// On a wildcard socket: a datagram to 127.0.0.2 reports that local
     /// address, and the reply sent "from" it arrives with it as source.
     #[test]
@@ -247,15 +254,7 @@ mod tests {
         let bound = s.local_addr().unwrap();
         pktinfo::enable(&s, bound).unwrap();
         let port = bound.port();
-        let u = UdpSockets {
-            sockets: vec![(
-                s,
-                ListenSocket {
-                    addr: bound,
-                    natt: false,
-                },
-            )],
-        };
+        let u = one_socket(s, bound, false);
         let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
         peer.send_to(b"hello", ("127.0.0.2", port)).unwrap();
         let mut buf = [0u8; 64];
@@ -278,15 +277,7 @@ mod tests {
         let s = UdpSocket::bind("[::]:0").unwrap();
         let bound = s.local_addr().unwrap();
         pktinfo::enable(&s, bound).unwrap();
-        let u = UdpSockets {
-            sockets: vec![(
-                s,
-                ListenSocket {
-                    addr: bound,
-                    natt: false,
-                },
-            )],
-        };
+        let u = one_socket(s, bound, false);
         peer.send_to(b"six", ("::1", bound.port())).unwrap();
         let mut buf = [0u8; 16];
         let d = u.recv_local(0, &mut buf).unwrap();
@@ -307,15 +298,7 @@ mod tests {
         let bound = s.local_addr().unwrap();
         s.set_nonblocking(true).unwrap();
         // pktinfo::enable deliberately not called.
-        let u = UdpSockets {
-            sockets: vec![(
-                s,
-                ListenSocket {
-                    addr: bound,
-                    natt: false,
-                },
-            )],
-        };
+        let u = one_socket(s, bound, false);
         let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
         peer.send_to(b"lost", ("127.0.0.1", bound.port())).unwrap();
         std::thread::sleep(std::time::Duration::from_millis(50));
@@ -329,15 +312,7 @@ mod tests {
         let s = UdpSocket::bind("127.0.0.1:0").unwrap();
         let bound = s.local_addr().unwrap();
         pktinfo::enable(&s, bound).unwrap();
-        let u = UdpSockets {
-            sockets: vec![(
-                s,
-                ListenSocket {
-                    addr: bound,
-                    natt: true,
-                },
-            )],
-        };
+        let u = one_socket(s, bound, true);
         let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
         peer.send_to(b"x", bound).unwrap();
         let mut buf = [0u8; 8];
