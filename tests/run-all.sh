@@ -12,6 +12,8 @@ tests/cross-check.sh
 tests/bsd-sites-check.sh
 # Every file a comment or document names exists in the repository.
 tests/doc-refs-check.py
+# The broker's crate budget: ike-pfkey links at most 15 crates (docs/DESIGN.md section 3).
+tests/broker-tree-check.sh
 # make install for the OpenBSD, FreeBSD and Linux layouts (GNU make and bmake), the rc
 # scripts (sh -n, mksh -n, rc.subr conventions), mandoc -Tlint of the manual pages.
 tests/install/check-install.sh

@@ -6,10 +6,9 @@
 use crate::channel::{Channel, ChannelError};
 use crate::msg::PrivDrop;
 use crate::sandbox::{self, FdUse, Role};
+use crate::signals::{Signals, SIGINT, SIGTERM};
 use mio::{Interest, Registry, Token};
 use serde::{de::DeserializeOwned, Serialize};
-use signal_hook::consts::{SIGINT, SIGTERM};
-use signal_hook_mio::v1_0::Signals;
 use std::os::fd::{AsFd, BorrowedFd, RawFd};
 
 /// Adopts the channel at fixed descriptor `fd` (see [`crate::fds`]).
@@ -54,7 +53,7 @@ pub fn recv_first<Tx: Serialize, Rx: DeserializeOwned>(
 /// orderly stop. Registered before the sandbox because installing a handler
 /// is a syscall the filter does not allow.
 pub fn signals(registry: &Registry, token: Token) -> Result<Signals, String> {
-    let mut s = Signals::new([SIGTERM, SIGINT]).map_err(|e| format!("signal pipe: {e}"))?;
+    let mut s = Signals::new(&[SIGTERM, SIGINT])?;
     registry
         .register(&mut s, token, Interest::READABLE)
         .map_err(|e| format!("signal pipe: {e}"))?;

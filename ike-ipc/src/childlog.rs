@@ -157,6 +157,18 @@ pub fn init(level: LevelFilter) {
     log::set_max_level(level);
 }
 
+/// The level named by `RUST_LOG` (a bare level such as `debug`; per-module
+/// filters are not read), else `default`. For the stand-alone tools that
+/// share this crate with the broker (pfkey-sim, pfkey-probe): they log
+/// with [`init`] too, so the broker's crate does not link env_logger
+/// (issue 14: the broker's dependency tree is kept at 15 crates).
+pub fn level_from_env(default: LevelFilter) -> LevelFilter {
+    std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(default)
+}
+
 /// The target of info records meant for syslog's LOG_NOTICE (line
 /// letter `N`); the parent logs a child's such line with the target
 /// `"<child>/notice"` ([`is_notice`]).

@@ -19,6 +19,7 @@ pub mod msg;
 pub mod pfkey_unix;
 pub mod privdrop;
 pub mod sandbox;
+pub mod signals;
 pub mod timers;
 
 /// The children's event loops use this mio, so both agree on one version.

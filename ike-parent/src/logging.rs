@@ -9,13 +9,38 @@
 use log::{Level, LevelFilter, Log, Metadata, Record};
 use std::ffi::CString;
 
-/// -d: human-readable lines on stderr.
+/// -d: human-readable lines on stderr, each with its UTC time of day.
+/// env_logger is built without its time-zone code (jiff), so the time is
+/// formatted here.
 pub fn init_stderr(level: LevelFilter) {
+    use std::io::Write;
     let _ = env_logger::Builder::new()
         .filter_level(level)
-        .format_timestamp_millis()
+        .format(|buf, r| {
+            writeln!(
+                buf,
+                "[{} {:<5} {}] {}",
+                utc_time_of_day(std::time::SystemTime::now()),
+                r.level(),
+                r.target(),
+                r.args()
+            )
+        })
         .target(env_logger::Target::Stderr)
         .try_init();
+}
+
+/// `HH:MM:SS.mmm` (UTC) of `t`.
+fn utc_time_of_day(t: std::time::SystemTime) -> String {
+    let since = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let s = since.as_secs() % 86_400;
+    format!(
+        "{:02}:{:02}:{:02}.{:03}Z",
+        s / 3600,
+        s / 60 % 60,
+        s % 60,
+        since.subsec_millis()
+    )
 }
 
 struct Syslog;
@@ -92,8 +117,17 @@ pub fn init_syslog(level: LevelFilter) {
 
 #[cfg(test)]
 mod tests {
-    use super::priority;
+    use super::{priority, utc_time_of_day};
     use log::Level;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn time_of_day_is_utc_with_millis() {
+        // 2026-12-07 21:05:09.042 UTC
+        let t = UNIX_EPOCH + Duration::from_millis(1_796_677_509_042);
+        assert_eq!(utc_time_of_day(t), "21:05:09.042Z");
+        assert_eq!(utc_time_of_day(UNIX_EPOCH), "00:00:00.000Z");
+    }
 
     #[test]
     fn notice_targets_map_to_log_notice() {

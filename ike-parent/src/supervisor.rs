@@ -8,9 +8,8 @@ use crate::cli::Options;
 use ike_ipc::channel::{Channel, ChannelError};
 use ike_ipc::mio::{unix::SourceFd, Events, Interest, Poll, Registry, Token};
 use ike_ipc::msg::{NetToParent, ParentToNet, ParentToPfkey, PfkeyToParent};
+use ike_ipc::signals::{Signals, SIGCHLD, SIGHUP, SIGINT, SIGTERM};
 use ike_ipc::timers::Timers;
-use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
-use signal_hook_mio::v1_0::Signals;
 use std::os::fd::AsRawFd;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, ExitStatus};
@@ -182,8 +181,7 @@ impl Supervisor {
         }
         net.ch.set_nonblocking(true).map_err(|e| e.to_string())?;
         pfkey.ch.set_nonblocking(true).map_err(|e| e.to_string())?;
-        let mut signals = Signals::new([SIGCHLD, SIGTERM, SIGINT, SIGHUP])
-            .map_err(|e| format!("signal pipe: {e}"))?;
+        let mut signals = Signals::new(&[SIGCHLD, SIGTERM, SIGINT, SIGHUP])?;
         reg.register(&mut signals, SIGNALS, Interest::READABLE)
             .map_err(|e| format!("signal pipe: {e}"))?;
         let mut timers = Timers::new();

@@ -1,6 +1,6 @@
 //! Known-answer tests against two IKEv2 sessions captured between two
 //! strongSwan 5.9.8 daemons (copied from the project's shared vectors into
-//! tests/data/kat/; keys.txt there says where each value came from: charon's
+//! tests/data/, the one copy every test reads; keys.txt there says where each value came from: charon's
 //! debug log or the captured packets).
 //!
 //! Set 1: AES-GCM-16-256 / PRF-HMAC-SHA2-256 / X25519, PSK, CHILD_SA rekey,
@@ -29,7 +29,7 @@ const CBC_SET: &str = "strongswan-psk-ecp256-aes128cbc-sha256";
 
 fn set_dir(set: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/kat")
+        .join("tests/data")
         .join(set)
 }
 

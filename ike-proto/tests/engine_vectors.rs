@@ -1,5 +1,5 @@
 //! The engine against recorded strongSwan 5.9.8 exchanges
-//! (tests/data/engine/*, copied from the project's shared vectors).
+//! (tests/data/strongswan-*, copied from the project's shared vectors).
 //!
 //! strongSwan does not log its DH private values, so the recorded shared
 //! secret is injected in place of the key exchange, and the recorded
@@ -28,7 +28,7 @@ use ike_proto::engine::*;
 use ike_proto::wire::{DhGroup, IntegId, Payload, PrfId, ProtectedMessage};
 
 fn dir(set: &str) -> String {
-    format!("{}/tests/data/engine/{set}", env!("CARGO_MANIFEST_DIR"))
+    format!("{}/tests/data/{set}", env!("CARGO_MANIFEST_DIR"))
 }
 
 /// One recorded message, by number.

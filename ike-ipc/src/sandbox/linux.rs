@@ -1,7 +1,7 @@
 //! Linux: no_new_privs, no capabilities, a seccomp allow-list.
 
+use super::linux_caps;
 use super::{Role, SandboxError};
-use caps::CapSet;
 use seccompiler::{
     BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
     SeccompRule, TargetArch,
@@ -18,7 +18,7 @@ fn err(what: &str, e: impl std::fmt::Display) -> SandboxError {
 /// execve of a file-capability binary could bring capabilities back (also
 /// prevented by no_new_privs; the two are independent layers).
 pub(super) fn drop_bounding_set() -> Result<(), SandboxError> {
-    caps::clear(None, CapSet::Bounding).map_err(|e| err("clearing the bounding set", e))
+    linux_caps::clear_bounding().map_err(|e| err("clearing the bounding set", e))
 }
 
 /// no_new_privs, then every remaining capability set, then the filter.
@@ -32,14 +32,7 @@ pub(super) fn enter(role: Role) -> Result<(), SandboxError> {
     // setresuid already emptied the permitted and effective sets; clear all of
     // them explicitly so the outcome does not hang on that kernel rule
     // (SECBIT_KEEP_CAPS would change it).
-    for set in [
-        CapSet::Ambient,
-        CapSet::Inheritable,
-        CapSet::Effective,
-        CapSet::Permitted,
-    ] {
-        caps::clear(None, set).map_err(|e| err("clearing capabilities", e))?;
-    }
+    linux_caps::clear_all().map_err(|e| err("clearing capabilities", e))?;
     install_filter(&filter)
 }
 

@@ -12,6 +12,8 @@ use std::os::fd::BorrowedFd;
 #[cfg(target_os = "linux")]
 mod linux;
 #[cfg(target_os = "linux")]
+mod linux_caps;
+#[cfg(target_os = "linux")]
 pub mod seccomp_common;
 #[cfg(target_os = "linux")]
 pub mod seccomp_net;

@@ -103,7 +103,7 @@ fn parse(args: &[String]) -> Result<Opts, String> {
 }
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    ike_ipc::childlog::init(ike_ipc::childlog::level_from_env(log::LevelFilter::Warn));
     let args: Vec<String> = std::env::args().skip(1).collect();
     match parse(&args).and_then(|o| run(&o)) {
         Ok(0) => {

@@ -17,7 +17,7 @@ const USAGE: &str =
        pfkey-sim trigger --control PATH SRC DST";
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    ike_ipc::childlog::init(ike_ipc::childlog::level_from_env(log::LevelFilter::Info));
     let args: Vec<String> = std::env::args().skip(1).collect();
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
