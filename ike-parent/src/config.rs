@@ -19,6 +19,7 @@ mod describe;
 mod error;
 mod files;
 mod flows;
+mod interfaces;
 mod keys;
 mod lexer;
 mod parser;

@@ -2,6 +2,7 @@
 //! with `{ }` lists, and how `any` gets its address family.
 
 use super::error::ErrorKind;
+use super::interfaces;
 use super::lexer::{Pos, Tok};
 use super::parser::{PResult, Parser};
 use super::values::{self, AddrError};
@@ -56,14 +57,22 @@ impl Parser {
         let (v, pos) = self.value("an address, a prefix or 'any'")?;
         match v.as_str() {
             "any" => Ok((Host::Any, pos)),
-            "dynamic" => Err(self.unsupported(pos, "dynamic", "dynamic addresses come from configuration payloads, which are not supported")),
+            "dynamic" => Err(self.unsupported(
+                pos,
+                "dynamic",
+                "dynamic addresses come from configuration payloads, which are not supported",
+            )),
             text => match values::net(text) {
                 Ok(n) => Ok((Host::Net(n), pos)),
-                Err(AddrError::Hostname) => Err(self.unsupported(
-                    pos,
-                    text,
-                    "host names are not resolved (the parser does no DNS lookups); write the address",
-                )),
+                // Not an address: an interface name, resolved now
+                // (iked.conf(5) allows interface names as addresses).
+                Err(AddrError::Hostname) => match interfaces::interface_addr(text, self.af_hint) {
+                    Ok(ip) => Ok((Host::Net(IpNet::host(ip)), pos)),
+                    Err(m) if interfaces::interface_addrs(text, None).is_some() => {
+                        Err(self.error(pos, ErrorKind::Invalid, m))
+                    }
+                    Err(m) => Err(self.unsupported(pos, text, &m)),
+                },
                 Err(AddrError::Invalid(m)) => Err(self.error(pos, ErrorKind::Invalid, m)),
             },
         }

@@ -47,6 +47,9 @@ pub struct Parser {
     bytes_read: usize,
     last_pos: Pos,
     pub(super) config: Config,
+    /// The address family the rule being read named (`inet`: false,
+    /// `inet6`: true), for picking an interface's address.
+    pub(super) af_hint: Option<bool>,
 }
 
 pub type PResult<T> = Result<T, ConfigError>;
@@ -60,6 +63,7 @@ impl Parser {
             macros: HashMap::new(),
             tokens_seen: 0,
             bytes_read: 0,
+            af_hint: None,
             last_pos: Pos {
                 file: 0,
                 line: 1,

@@ -20,8 +20,8 @@ use super::parser::{PResult, Parser};
 use super::support;
 use super::values::{self, IdError};
 use ike_ipc::config::{
-    Auth, ChildProposal, Encapsulation, Flow, IkeProposal, IpNet, IpsecProtocol, Lifetime, Policy,
-    PolicyMode, PublicKeyMethod,
+    Auth, ChildProposal, Encapsulation, Flow, Identity, IkeProposal, IpNet, IpsecProtocol,
+    Lifetime, Policy, PolicyMode, PublicKeyMethod,
 };
 use std::net::IpAddr;
 
@@ -147,6 +147,7 @@ impl Parser {
     pub fn rule(&mut self, at: Pos) -> PResult<Policy> {
         let mut seen = Seen::default();
         let mut policy = Policy::new("");
+        self.af_hint = None;
         let t = self.peek()?.clone();
         match &t.tok {
             Tok::Str(s) => {
@@ -190,7 +191,10 @@ impl Parser {
                 "transport" => {
                     set_once(self, &mut seen.encap, &word, pos, Encapsulation::Transport)?
                 }
-                "inet" | "inet6" => set_once(self, &mut seen.af_ipv6, &word, pos, word == "inet6")?,
+                "inet" | "inet6" => {
+                    set_once(self, &mut seen.af_ipv6, &word, pos, word == "inet6")?;
+                    self.af_hint = Some(word == "inet6");
+                }
                 "proto" => {
                     once(self, &seen.protos, &word, pos)?;
                     let protos = self.protocols()?;
@@ -381,16 +385,22 @@ impl Parser {
             Some((n, p)) => (n.clone(), *p),
             None => (format!("policy{index}"), at),
         };
+        // Spaces inside are allowed, as iked does ("catch all" in
+        // iked.conf(5)'s EXAMPLES); quotes, backslashes, control characters
+        // and spaces at either end are not (the name is shown quoted in
+        // `ike-parent -n`, logs and `ike-ctl`, and must read back the same).
         let name_ok = !name.is_empty()
             && name.len() <= 64
+            && !name.starts_with(' ')
+            && !name.ends_with(' ')
             && name
                 .bytes()
-                .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\');
+                .all(|b| (b.is_ascii_graphic() || b == b' ') && b != b'"' && b != b'\\');
         if !name_ok {
             return Err(self.error(
                 name_pos,
                 ErrorKind::Invalid,
-                "a policy name is 1 to 64 printable characters without quotes or backslashes",
+                "a policy name is 1 to 64 printable characters (spaces only between words) without quotes or backslashes",
             ));
         }
         if self.config.policies.iter().any(|p| p.name == name) {
@@ -515,6 +525,16 @@ impl Parser {
             ));
         }
 
+        // iked.conf(5): without srcid the local identity is the host name,
+        // as an FQDN. A policy with a local address (`local`, or a transport
+        // flow's source) keeps identifying as that address, as this daemon
+        // always did: its default dstid is the peer's address, so the two
+        // defaults of a pair of ike daemons still match.
+        if policy.srcid.is_none() && policy.local.is_none() {
+            let id = host_name_identity().map_err(|m| self.error(at, ErrorKind::Invalid, m))?;
+            policy.srcid = Some(id);
+        }
+
         policy.ike_proposals = if seen.ike.is_empty() {
             support::default_ike_proposals()
         } else {
@@ -537,4 +557,18 @@ impl Parser {
         }
         Ok(policy)
     }
+}
+
+/// This host's name as an ID_FQDN identity (iked's default srcid), without
+/// a trailing dot.
+fn host_name_identity() -> Result<Identity, String> {
+    let name = nix::unistd::gethostname()
+        .map_err(|e| format!("no srcid, and the host name cannot be read: {e}"))?;
+    let name = name.to_str().unwrap_or("").trim_end_matches('.');
+    if name.is_empty() || name.len() > 255 || !name.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(format!(
+            "no srcid, and the host name {name:?} cannot serve as the FQDN identity iked would use: set srcid"
+        ));
+    }
+    Ok(Identity::Fqdn(name.to_string()))
 }
