@@ -13,6 +13,7 @@
 //!   that exist (a rekey may add one per initiator for a while);
 //! - one input never makes more than 64 datagrams;
 //! - kernel state is bounded by the children the configuration allows;
+//!
 //! and at the end, after the clock has run four days with no peer answering,
 //! nothing is left: no IKE SA, no half-open SA, no kernel SA or policy.
 #![no_main]
@@ -285,7 +286,7 @@ fn step(w: &mut World, s: &mut Script) {
             let host = s.byte() % 4 + 1;
             let spi = 0x5eed_0000 + w.created as u64 + 1;
             let mut i = Initiator::new(&format!("203.0.{net}.{host}"), spi);
-            let cookie = if s.byte() % 2 == 0 {
+            let cookie = if s.byte().is_multiple_of(2) {
                 w.cookie.clone()
             } else {
                 None
@@ -306,7 +307,7 @@ fn step(w: &mut World, s: &mut Script) {
                 return;
             }
             let mut p = w.initiators[k].auth_payloads();
-            if s.byte() % 2 == 0 {
+            if s.byte().is_multiple_of(2) {
                 p.extend(child_payloads(s));
             }
             let id = w.id(k, s);
@@ -387,7 +388,7 @@ fn step(w: &mut World, s: &mut Script) {
             }
             let mut p = child_payloads(s);
             p.insert(1, Payload::Nonce(vec![s.byte(); 32]));
-            if s.byte() % 2 == 0 {
+            if s.byte().is_multiple_of(2) {
                 let mut n = wire::Notify::new(NotifyType::REKEY_SA, Vec::new());
                 n.protocol = ProtocolId::ESP;
                 n.spi = (0x1000 + s.byte() as u32 % 16).to_be_bytes().to_vec();
@@ -415,7 +416,7 @@ fn step(w: &mut World, s: &mut Script) {
         6 => {
             let from = SocketAddr::new(
                 IpAddr::from([198, 18, 0, s.byte()]),
-                if s.byte() % 2 == 0 { 500 } else { 4500 },
+                if s.byte().is_multiple_of(2) { 500 } else { 4500 },
             );
             let d = s.bytes(300);
             w.feed(from, &d);
@@ -431,14 +432,14 @@ fn step(w: &mut World, s: &mut Script) {
             w.settle();
         }
         // The kernel refuses (or accepts again) from now on.
-        8 => w.kernel.refuse = s.byte() % 4 == 0,
+        8 => w.kernel.refuse = s.byte().is_multiple_of(4),
         // A kernel EXPIRE for an installed SA.
         9 => {
             if w.kernel.expirable.is_empty() {
                 return;
             }
             let (dst, spi) = w.kernel.expirable[s.byte() as usize % w.kernel.expirable.len()];
-            let hard = s.byte() % 2 == 0;
+            let hard = s.byte().is_multiple_of(2);
             if hard {
                 w.kernel.sas.remove(&(dst, spi));
             }
