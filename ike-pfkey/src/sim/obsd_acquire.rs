@@ -14,7 +14,9 @@
 
 use super::flows::SimFlow;
 use super::{ConnId, Delivery, Engine, Outcome, EINVAL, ESRCH};
-use crate::dialect::{openbsd as ob, ExtKind, MsgType, SADB_SASTATE_DYING, SADB_SASTATE_MATURE};
+use crate::dialect::{
+    openbsd as ob, Dialect, ExtKind, MsgType, SADB_SASTATE_DYING, SADB_SASTATE_MATURE,
+};
 use crate::wire::{Address, Comb, Ext, Header, Message, Proposal, Protocol};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -85,8 +87,16 @@ impl Engine {
         self.event_seq = self.event_seq.wrapping_add(1);
         let seq = self.event_seq;
         let mut m = Message::new(Header::new(MsgType::Acquire, f.satype, seq, 0));
-        if let Some(local) = f.local {
-            m.exts.push(addr(ExtKind::AddressSrc, local, 0));
+        match f.local {
+            Some(local) => m.exts.push(addr(ExtKind::AddressSrc, local, 0)),
+            // As the kernel does (docs/bsd.md section 3): an ADDRESS_SRC
+            // sized by the all-zero sockaddr's sa_len, that is the reserved
+            // word and nothing else.
+            None => {
+                if let Some(raw) = Dialect::OpenBsd.ext_raw(ExtKind::AddressSrc) {
+                    m.exts.push(Ext::Unknown(raw, vec![0; 4]));
+                }
+            }
         }
         m.exts.push(addr(ExtKind::AddressDst, gw, 0));
         // The ipsec defaults: AES (128..256), HMAC-SHA1, sysctl lifetimes.
@@ -112,7 +122,7 @@ impl Engine {
             "ACQUIRE seq {seq} to {} socket(s){}",
             out.len(),
             if f.local.is_none() {
-                " (no ADDRESS_SRC: the flow has no local address)"
+                " (no ADDRESS_SRC sockaddr: the flow has no local address)"
             } else {
                 ""
             }

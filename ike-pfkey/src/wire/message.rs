@@ -47,6 +47,9 @@ impl Message {
                 return Err(Error::DuplicateExt(raw));
             }
             *word |= bit;
+            if is_openbsd_empty_source(d, raw, body) {
+                continue;
+            }
             exts.push(Ext::parse(d, raw, body)?);
         }
         Ok(Message { header, exts })
@@ -144,4 +147,16 @@ impl Message {
             _ => None,
         })
     }
+}
+
+/// OpenBSD's ACQUIRE for a flow loaded without a local address carries an
+/// ADDRESS_SRC of 8 bytes with no sockaddr: `pfkeyv2_acquire` sizes the
+/// extension by the local sockaddr's `sa_len`, which is 0 for the all-zero
+/// `ipo_src` of such a flow (sys/net/pfkeyv2.c, read: docs/bsd.md section
+/// 3, "ACQUIRE, ADDFLOW's ADDRESS_SRC"). It means "no local address", so it
+/// decodes as an absent ADDRESS_SRC, which the broker handles (it takes our
+/// end from the flow). Only this extension, only OpenBSD, only exactly the
+/// 4-byte reserved word: any other short address is still malformed.
+fn is_openbsd_empty_source(d: Dialect, raw: u16, body: &[u8]) -> bool {
+    d == Dialect::OpenBsd && body.len() == 4 && d.ext_kind(raw) == Some(ExtKind::AddressSrc)
 }

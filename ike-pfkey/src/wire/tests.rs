@@ -699,6 +699,37 @@ mod known_bytes {
         encodes_as(Dialect::OpenBsd, &m, &want);
     }
 
+    /// The kernel's ACQUIRE for a flow without a local address: ADDRESS_SRC
+    /// is the 4-byte reserved word and no sockaddr (docs/bsd.md section 3).
+    #[test]
+    fn openbsd_empty_address_src_decodes_as_absent() {
+        let bytes = unhex(
+            "02 06 00 02 0600 0000 05000000 00000000
+             0100 0500 00000000
+             0300 0600 00000000 1002 0000 c0000202 0000000000000000",
+        );
+        let m = Message::parse(Dialect::OpenBsd, &bytes).unwrap();
+        assert_eq!(m.header.msg_type, MsgType::Acquire);
+        assert!(m.get(ExtKind::AddressSrc).is_none());
+        match m.get(ExtKind::AddressDst) {
+            Some(Ext::Address(_, a)) => assert_eq!(a.addr, sa("192.0.2.2:0")),
+            other => panic!("{other:?}"),
+        }
+        // Only ADDRESS_SRC, only OpenBSD: an empty ADDRESS_DST is malformed,
+        // and so is the same empty source in a dialect whose kernel never
+        // sends it.
+        let empty_dst = unhex(
+            "02 06 00 02 0300 0000 05000000 00000000
+             0100 0600 00000000",
+        );
+        assert!(Message::parse(Dialect::OpenBsd, &empty_dst).is_err());
+        let linux = unhex(
+            "02 06 00 03 0300 0000 05000000 00000000
+             0100 0500 00000000",
+        );
+        assert!(Message::parse(Dialect::Linux, &linux).is_err());
+    }
+
     #[test]
     fn proposal_header_differs_between_kame_and_openbsd() {
         let comb = Comb {
