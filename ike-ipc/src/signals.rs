@@ -78,15 +78,18 @@ impl Signals {
             SaFlags::SA_RESTART,
             SigSet::empty(),
         );
-        for &sig in &wanted {
-            // SAFETY: the handler is async-signal-safe (module comment).
-            unsafe { sigaction(sig, &action) }.map_err(|e| format!("sigaction {sig}: {e}"))?;
-        }
-        Ok(Signals {
+        // From here on, dropping `signals` (also on an error below) takes
+        // the pipe away from the handler before its descriptors close.
+        let signals = Signals {
             read,
             _write: write,
             wanted,
-        })
+        };
+        for &sig in &signals.wanted {
+            // SAFETY: the handler is async-signal-safe (module comment).
+            unsafe { sigaction(sig, &action) }.map_err(|e| format!("sigaction {sig}: {e}"))?;
+        }
+        Ok(signals)
     }
 
     /// The signals received since the last call, each once; empties the
@@ -106,6 +109,17 @@ impl Signals {
             })
             .collect();
         got.into_iter()
+    }
+}
+
+impl Drop for Signals {
+    /// The handler forgets the pipe, so that no signal writes to a
+    /// descriptor number that is closed (and may be reused) once the fields
+    /// drop. The handler itself stays installed (it then only sets a flag):
+    /// a sandboxed child drops this on its way out, where sigaction is
+    /// outside its seccomp allow-list.
+    fn drop(&mut self) {
+        WAKE_FD.store(-1, Ordering::SeqCst);
     }
 }
 
@@ -141,5 +155,9 @@ mod tests {
         assert!(events.iter().any(|e| e.token() == Token(7)));
         assert_eq!(s.pending().collect::<Vec<_>>(), vec![libc::SIGUSR2]);
         assert_eq!(s.pending().count(), 0);
+        // Dropped, the pipe is free for a new one.
+        drop(s);
+        assert_eq!(WAKE_FD.load(Ordering::SeqCst), -1);
+        drop(Signals::new(&[libc::SIGUSR1]).unwrap());
     }
 }
