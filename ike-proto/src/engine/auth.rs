@@ -141,15 +141,15 @@ impl Engine {
     pub(super) fn try_send_auth(&mut self, now: Instant, h: u64) {
         // RFC 7296 2.4: INITIAL_CONTACT says "I have no other IKE SA with
         // you"; with one still up it would make the peer delete it.
-        let Some(name) = self.sas.get(&h).map(|s| s.policy.name.clone()) else {
+        let Some(name) = self.ep.sas.get(&h).map(|s| s.policy.name.clone()) else {
             return;
         };
-        let others = self.sas.iter().any(|(k, s)| {
+        let others = self.ep.sas.iter().any(|(k, s)| {
             *k != h
                 && s.policy.name == name
                 && matches!(s.phase, Phase::Established | Phase::Rekeyed)
         });
-        let Some(sa) = self.sas.get_mut(&h) else {
+        let Some(sa) = self.ep.sas.get_mut(&h) else {
             return;
         };
         let Some(auth) = sa.auth.as_deref() else {
@@ -239,7 +239,7 @@ impl Engine {
         child: Option<ChildReq>,
         payloads: Vec<Payload>,
     ) {
-        let Some(sa) = self.sas.get_mut(&h) else {
+        let Some(sa) = self.ep.sas.get_mut(&h) else {
             return;
         };
         let policy = sa.policy.clone();
@@ -286,7 +286,7 @@ impl Engine {
         self.establish(now, h, peer_id, initial_contact);
 
         let Some(req) = child else { return };
-        let Some(sa) = self.sas.get_mut(&h) else {
+        let Some(sa) = self.ep.sas.get_mut(&h) else {
             return;
         };
         let Some(actx) = sa.auth.take() else { return };
@@ -323,14 +323,15 @@ impl Engine {
 
     /// The IKE SA is authenticated both ways.
     fn establish(&mut self, now: Instant, h: u64, peer_id: Identity, initial_contact: bool) {
-        let Some(sa) = self.sas.get_mut(&h) else {
+        let Some(sa) = self.ep.sas.get(&h) else {
             return;
         };
-        if !sa.initiator && sa.phase == Phase::Auth {
-            self.half_open = self.half_open.saturating_sub(1);
-        }
-        self.admission.released(h);
-        self.init_index.remove(&(sa.remote, sa.spi_i));
+        let half_open = !sa.initiator && sa.phase == Phase::Auth;
+        let (remote, spi_i) = (sa.remote, sa.spi_i);
+        self.ep.release_half_open(h, half_open, remote, spi_i);
+        let Some(sa) = self.ep.sas.get_mut(&h) else {
+            return;
+        };
         sa.phase = Phase::Established;
         sa.peer_id = Some(peer_id.clone());
         if let Some(k) = sa.keys.as_deref_mut() {
@@ -342,7 +343,7 @@ impl Engine {
         sa.rekey_at = Some(rekey_deadline(self.rng.as_mut(), now, &l));
         sa.hard_at = Some(now + l.hard);
         let Some(suite) = sa.suite else { return };
-        self.events.push_back(Event::IkeUp {
+        self.out.events.push_back(Event::IkeUp {
             ike: IkeSaId(h),
             policy: sa.policy.name.clone(),
             local: sa.local,
@@ -357,6 +358,7 @@ impl Engine {
             // with us under this identity is gone on its side.
             let policy = sa.policy.clone();
             let stale: Vec<u64> = self
+                .ep
                 .sas
                 .iter()
                 .filter(|(k, s)| {
@@ -378,7 +380,7 @@ impl Engine {
         message_id: u32,
         payloads: Vec<Payload>,
     ) {
-        let Some(sa) = self.sas.get_mut(&h) else {
+        let Some(sa) = self.ep.sas.get_mut(&h) else {
             return;
         };
         let idi = first_payload!(&payloads, IdI);
@@ -433,7 +435,7 @@ impl Engine {
             );
             return;
         };
-        let Some(sa) = self.sas.get_mut(&h) else {
+        let Some(sa) = self.ep.sas.get_mut(&h) else {
             return;
         };
         let (Some(keys), Some(actx)) = (sa.keys.as_deref(), sa.auth.as_deref()) else {
@@ -504,8 +506,8 @@ impl Engine {
         };
         match responder_child(&payloads, offer, &policy, None, true) {
             Ok((proposal, suite, peer_spi, local_ts, remote_ts, mode)) => {
-                let request = self.request_id();
-                let Some(sa) = self.sas.get_mut(&h) else {
+                let request = self.ep.request_id();
+                let Some(sa) = self.ep.sas.get_mut(&h) else {
                     return;
                 };
                 let (src, dst) = (sa.remote.ip(), sa.local.ip());
@@ -560,7 +562,9 @@ impl Engine {
 
     /// Finishes a parked IKE_AUTH answer: the SA becomes established.
     pub(super) fn complete_parked_auth(&mut self, now: Instant, h: u64) {
-        let Some(sa) = self.sas.get(&h) else { return };
+        let Some(sa) = self.ep.sas.get(&h) else {
+            return;
+        };
         let Some(peer_id) = sa.peer_id.clone() else {
             return;
         };

@@ -95,7 +95,7 @@ impl Engine {
         };
         // One IKE SA per policy in negotiation at a time: an ACQUIRE storm
         // or repeated commands must not multiply half-open SAs.
-        if self.sas.values().any(|s| {
+        if self.ep.sas.values().any(|s| {
             s.policy.name == policy.name
                 && s.initiator
                 && s.phase != Phase::Deleting
@@ -114,7 +114,7 @@ impl Engine {
         };
         let local = SocketAddr::new(lip, policy.local_port);
         let remote = SocketAddr::new(rip, policy.peer_port);
-        let spi_i = self.fresh_spi();
+        let spi_i = self.ep.fresh_spi(self.rng.as_mut());
         let ni = self.nonce();
         let Ok(g) = keys::group(group) else { return };
         let Ok(ke) = self.kex.start(g, &self.sys_rng) else {
@@ -165,7 +165,7 @@ impl Engine {
         if !policy.childless {
             // The kernel picks our inbound SPI; ask now so it is there
             // when IKE_SA_INIT completes.
-            let req = self.request_id();
+            let req = self.ep.request_id();
             if let Some(a) = sa.auth.as_deref_mut() {
                 a.spi_request = Some(req);
             }
@@ -177,7 +177,7 @@ impl Engine {
             restarts: 0,
             cookie: None,
         };
-        self.sas.insert(spi_i, sa);
+        self.ep.sas.insert(spi_i, sa);
         self.send_init(now, spi_i, pending);
         self.after_input(spi_i, now);
     }
@@ -186,7 +186,7 @@ impl Engine {
     fn send_init(&mut self, now: Instant, h: u64, kind: PendingKind) {
         let natt_port = self.cfg.natt_port;
         let initial = self.cfg.retransmit.initial;
-        let Some(sa) = self.sas.get_mut(&h) else {
+        let Some(sa) = self.ep.sas.get_mut(&h) else {
             return;
         };
         let PendingKind::Init {
@@ -252,7 +252,7 @@ impl Engine {
             kind,
         });
         let (l, r) = (sa.local, sa.remote);
-        self.emit(l, r, &[bytes]);
+        self.out.emit(l, r, &[bytes]);
     }
 
     /// The responder's answer to our IKE_SA_INIT.
@@ -264,7 +264,7 @@ impl Engine {
         header: Header,
         bytes: &[u8],
     ) {
-        let Some(sa) = self.sas.get_mut(&h) else {
+        let Some(sa) = self.ep.sas.get_mut(&h) else {
             return;
         };
         if sa.phase != Phase::Init || header.message_id != 0 || remote != sa.remote {
@@ -446,9 +446,9 @@ impl Engine {
     /// the newcomer (see `admission.rs`). True if there is room now.
     fn make_room(&mut self, now: Instant, remote: SocketAddr) -> bool {
         let cap = self.cfg.max_half_open;
-        match self.admission.victim(remote.ip()) {
+        match self.ep.admission.victim(remote.ip()) {
             Some(v) => {
-                let from = self.sas.get(&v).map_or(remote, |s| s.remote);
+                let from = self.ep.sas.get(&v).map_or(remote, |s| s.remote);
                 self.note_drop(
                     now,
                     DropReason::Evicted,
@@ -458,7 +458,7 @@ impl Engine {
                     ),
                 );
                 self.remove_sa(v, super::DownReason::Failed);
-                self.half_open < self.cfg.max_half_open
+                self.ep.half_open < self.cfg.max_half_open
             }
             None => {
                 self.note_drop(
@@ -494,7 +494,7 @@ impl Engine {
         let init_request = header.exchange == ExchangeType::IKE_SA_INIT
             && !header.flags.response
             && header.major_version > Header::MAJOR_VERSION;
-        if init_request && self.admission.stateless_answer_allowed(now) {
+        if init_request && self.ep.admission.stateless_answer_allowed(now) {
             let n = Notify::new(NotifyType::INVALID_MAJOR_VERSION, Vec::new());
             self.init_error(local, remote, header, n);
         }
@@ -530,11 +530,12 @@ impl Engine {
             return;
         }
         // A retransmission of a request we already answered.
-        if let Some(&h) = self.init_index.get(&(remote, header.spi_i)) {
-            if let Some(c) = self.sas.get(&h).and_then(|s| s.recv.cached(0)) {
-                if c.message_id == 0 && self.sas.get(&h).is_some_and(|s| s.phase == Phase::Auth) {
+        if let Some(&h) = self.ep.init_index.get(&(remote, header.spi_i)) {
+            if let Some(c) = self.ep.sas.get(&h).and_then(|s| s.recv.cached(0)) {
+                if c.message_id == 0 && self.ep.sas.get(&h).is_some_and(|s| s.phase == Phase::Auth)
+                {
                     let d = c.datagrams.clone();
-                    self.emit(local, remote, &d);
+                    self.out.emit(local, remote, &d);
                 }
             }
             return;
@@ -554,7 +555,7 @@ impl Engine {
                     remote,
                     format_args!("IKE_SA_INIT with unsupported critical payload {}", t.0),
                 );
-                if self.admission.stateless_answer_allowed(now) {
+                if self.ep.admission.stateless_answer_allowed(now) {
                     let n = Notify::new(NotifyType::UNSUPPORTED_CRITICAL_PAYLOAD, vec![t.0]);
                     self.init_error(local, remote, &header, n);
                 }
@@ -591,15 +592,16 @@ impl Engine {
         // then the source's own budget, and the global cap (further down,
         // once the request is known to be acceptable).
         self.refresh_cookie_mode();
-        if self.admission.cookie_mode() {
+        if self.ep.admission.cookie_mode() {
             // Rotate here too: an engine with no timers armed would
             // otherwise keep one secret forever.
-            self.cookies.maybe_rotate(now, self.rng.as_mut());
+            self.ep.cookies.maybe_rotate(now, self.rng.as_mut());
             // RFC 7296 2.6: the cookie notify must be the first payload.
             let ok = match payloads.first() {
-                Some(Payload::Notify(n)) if n.notify_type == NotifyType::COOKIE => {
-                    self.cookies.verify(&n.data, &ni, remote.ip(), header.spi_i)
-                }
+                Some(Payload::Notify(n)) if n.notify_type == NotifyType::COOKIE => self
+                    .ep
+                    .cookies
+                    .verify(&n.data, &ni, remote.ip(), header.spi_i),
                 _ => false,
             };
             if !ok {
@@ -609,7 +611,7 @@ impl Engine {
                     remote,
                     format_args!("IKE_SA_INIT without a valid cookie; cookie sent"),
                 );
-                let c = self.cookies.make(&ni, remote.ip(), header.spi_i);
+                let c = self.ep.cookies.make(&ni, remote.ip(), header.spi_i);
                 self.init_error(local, remote, &header, Notify::new(NotifyType::COOKIE, c));
                 return;
             }
@@ -625,7 +627,7 @@ impl Engine {
         // heaviest prefix below keep room for everyone else.
         let contested = self.half_open_count() >= self.cfg.max_half_open / 2;
         if contested
-            && self.admission.source_full(
+            && self.ep.admission.source_full(
                 remote.ip(),
                 self.cfg.max_half_open_per_source,
                 self.cfg.max_half_open_per_prefix,
@@ -641,7 +643,8 @@ impl Engine {
         }
         // Full table and nothing to give up for this source: refuse before
         // the key exchange is paid for.
-        if self.half_open >= self.cfg.max_half_open && self.admission.victim(remote.ip()).is_none()
+        if self.ep.half_open >= self.cfg.max_half_open
+            && self.ep.admission.victim(remote.ip()).is_none()
         {
             self.make_room(now, remote);
             return;
@@ -683,7 +686,7 @@ impl Engine {
         // an initiator acts on when its offer cannot be met.)
         let offer: Vec<crate::wire::Proposal> =
             offer.iter().filter(|p| p.spi.is_empty()).cloned().collect();
-        let spi_r = self.fresh_spi();
+        let spi_r = self.ep.fresh_spi(self.rng.as_mut());
         let chosen = candidates.iter().find_map(|p| {
             proposal::select_ike(&offer, &p.ike_proposals, &[], Some(ke_p.group))
                 .filter(|(_, s)| keys::ike_suite_supported(s))
@@ -790,7 +793,7 @@ impl Engine {
         } else {
             response.clone()
         };
-        if self.half_open >= self.cfg.max_half_open && !self.make_room(now, remote) {
+        if self.ep.half_open >= self.cfg.max_half_open && !self.make_room(now, remote) {
             return;
         }
         let sa = IkeSa {
@@ -837,11 +840,11 @@ impl Engine {
             collision: None,
             successor: None,
         };
-        self.sas.insert(spi_r, sa);
-        self.init_index.insert((remote, header.spi_i), spi_r);
-        self.half_open += 1;
-        self.admission.admitted(spi_r, remote.ip());
-        self.emit(local, remote, &[response]);
+        self.ep.sas.insert(spi_r, sa);
+        self.ep.init_index.insert((remote, header.spi_i), spi_r);
+        self.ep.half_open += 1;
+        self.ep.admission.admitted(spi_r, remote.ip());
+        self.out.emit(local, remote, &[response]);
         self.rearm(spi_r, now);
     }
 }

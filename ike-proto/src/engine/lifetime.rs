@@ -15,8 +15,8 @@ impl Engine {
     pub(super) fn rearm(&mut self, h: u64, now: Instant) {
         self.keepalive_arm(h, now);
         let keepalive = self.keepalive_deadline(h);
-        let Some(sa) = self.sas.get(&h) else {
-            self.timers.set(h, None);
+        let Some(sa) = self.ep.sas.get(&h) else {
+            self.ep.timers.set(h, None);
             return;
         };
         let mut next: Option<Instant> = None;
@@ -50,14 +50,14 @@ impl Engine {
             // Half-open (either side) waiting for the peer: give up later.
             consider(Some(sa.created + self.cfg.half_open_timeout));
         }
-        self.timers.set(h, next);
+        self.ep.timers.set(h, next);
     }
 
     pub(super) fn on_timer(&mut self, h: u64, now: Instant) {
         self.keepalive_due(h, now);
         // Retransmission first: it may decide the peer is dead.
         let retx = self.cfg.retransmit;
-        let Some(sa) = self.sas.get_mut(&h) else {
+        let Some(sa) = self.ep.sas.get_mut(&h) else {
             return;
         };
         // A request retransmitted `tries` times without answer: the peer is
@@ -76,7 +76,7 @@ impl Engine {
             };
             if matches!(sa.phase, Phase::Init | Phase::Auth) {
                 let (policy, remote) = (sa.policy.name.clone(), sa.remote);
-                self.events.push_back(Event::Failed {
+                self.out.events.push_back(Event::Failed {
                     ike: Some(IkeSaId(h)),
                     policy: Some(policy),
                     remote,
@@ -99,9 +99,9 @@ impl Engine {
             resend.extend(p.datagrams.iter().cloned());
         }
         let (l, r) = (sa.local, sa.remote);
-        self.emit(l, r, &resend);
+        self.out.emit(l, r, &resend);
         self.install_timeouts(now, h);
-        let Some(sa) = self.sas.get_mut(&h) else {
+        let Some(sa) = self.ep.sas.get_mut(&h) else {
             return;
         };
         if sa.hard_at.is_some_and(|t| t <= now) {
@@ -148,7 +148,7 @@ impl Engine {
         }
         let grace = self.cfg.half_open_timeout;
         for spi in expired {
-            let Some(c) = self.sas.get_mut(&h).and_then(|s| s.child_by_in(spi)) else {
+            let Some(c) = self.ep.sas.get_mut(&h).and_then(|s| s.child_by_in(spi)) else {
                 continue;
             };
             if c.expiring {

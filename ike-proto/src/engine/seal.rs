@@ -1,0 +1,73 @@
+//! Protecting and sending our messages on one IKE SA: methods on
+//! [`IkeSa`] that need only the SA and an [`SaCtx`].
+
+use crate::wire::consts::ExchangeType;
+use crate::wire::Payload;
+
+use super::output::SaCtx;
+use super::sa::IkeSa;
+use super::{codec, msglog};
+
+impl IkeSa {
+    /// Protects `payloads` as our next request, sends it, and takes its
+    /// message ID; returns that ID and the datagrams sent (one, or the
+    /// RFC 7383 fragments) for the retransmission cache.
+    pub(super) fn seal_request(
+        &mut self,
+        cx: &mut SaCtx<'_>,
+        exchange: ExchangeType,
+        payloads: &[Payload],
+    ) -> Option<(u32, Vec<Vec<u8>>)> {
+        let mtu = cx.cfg.fragment_mtu;
+        let natt = self.local.port() == cx.cfg.natt_port;
+        let message_id = self.next_id;
+        let header = codec::header(
+            self.spi_i,
+            self.spi_r,
+            exchange,
+            self.initiator,
+            false,
+            message_id,
+        );
+        let frag = self.fragmentation;
+        msglog::message(true, self.remote, &header, payloads);
+        let keys = self.keys.as_deref_mut()?;
+        let datagrams = codec::seal(keys, header, payloads, frag, mtu, natt, &mut *cx.rng)?;
+        self.next_id = message_id.wrapping_add(1);
+        cx.out.emit(self.local, self.remote, &datagrams);
+        Some((message_id, datagrams))
+    }
+
+    /// Seals, caches and sends our answer to request `message_id`; false
+    /// if it cannot be encoded.
+    pub(super) fn seal_response(
+        &mut self,
+        cx: &mut SaCtx<'_>,
+        exchange: ExchangeType,
+        message_id: u32,
+        payloads: &[Payload],
+    ) -> bool {
+        let mtu = cx.cfg.fragment_mtu;
+        let natt = self.local.port() == cx.cfg.natt_port;
+        let header = codec::header(
+            self.spi_i,
+            self.spi_r,
+            exchange,
+            self.initiator,
+            true,
+            message_id,
+        );
+        let frag = self.fragmentation;
+        msglog::message(true, self.remote, &header, payloads);
+        let Some(keys) = self.keys.as_deref_mut() else {
+            return false;
+        };
+        let Some(datagrams) = codec::seal(keys, header, payloads, frag, mtu, natt, &mut *cx.rng)
+        else {
+            return false;
+        };
+        self.recv.cache(message_id, datagrams.clone());
+        cx.out.emit(self.local, self.remote, &datagrams);
+        true
+    }
+}
