@@ -11,7 +11,7 @@ use crate::wire::Payload;
 use super::api::{DownReason, Event, FailReason, IkeSaId};
 use super::config::{Identity, LocalAuth, Mode, PeerAuth, Policy};
 use super::lifetime::rekey_deadline;
-use super::sa::{ChildAnswer, ChildReq, Parked, PendingKind, Phase};
+use super::sa::{ChildAnswer, ChildReq, Parked, PendingKind, Phase, State};
 use super::ts::{self, TrafficSelector};
 use super::{find_notify, notify, proposal, Engine, KernelPurpose};
 
@@ -147,15 +147,15 @@ impl Engine {
         let others = self.ep.sas.iter().any(|(k, s)| {
             *k != h
                 && s.policy.name == name
-                && matches!(s.phase, Phase::Established | Phase::Rekeyed)
+                && matches!(s.phase(), Phase::Established | Phase::Rekeyed)
         });
         let Some(sa) = self.ep.sas.get_mut(&h) else {
             return;
         };
-        let Some(auth) = sa.auth.as_deref() else {
+        let State::InitDone { auth, ike } = &sa.state else {
             return;
         };
-        if sa.phase != Phase::Init || !auth.auth_ready || !sa.pending.is_empty() {
+        if !sa.pending.is_empty() {
             return;
         }
         let childless = sa.policy.childless;
@@ -165,9 +165,7 @@ impl Engine {
             (false, None) => return, // still waiting for the kernel
         };
         let policy = sa.policy.clone();
-        let Some(keys) = sa.keys.as_deref() else {
-            return;
-        };
+        let keys = &ike.keys;
         let idi = id_payload(&policy.local_id);
         let octets = signed_octets(
             keys.prf,
@@ -219,7 +217,7 @@ impl Engine {
             payloads.push(Payload::TsI(ts::to_wire(&c.local_ts)));
             payloads.push(Payload::TsR(ts::to_wire(&c.remote_ts)));
         }
-        sa.phase = Phase::Auth;
+        sa.auth_sent();
         self.send_request(
             now,
             h,
@@ -253,7 +251,7 @@ impl Engine {
             self.auth_failed(h, reason, child.map(|c| c.spi_in));
             return;
         };
-        let (Some(keys), Some(actx)) = (sa.keys.as_deref(), sa.auth.as_deref()) else {
+        let (Some(keys), Some(actx)) = (sa.keys(), sa.auth()) else {
             return;
         };
         let octets = signed_octets(
@@ -283,13 +281,16 @@ impl Engine {
             data: idr.data.clone(),
         };
         let initial_contact = find_notify(&payloads, NotifyType::INITIAL_CONTACT).is_some();
+        // Establishing drops the handshake material; the first child's
+        // keys still need its nonces.
+        let actx = self.ep.sas.get_mut(&h).and_then(|s| s.take_auth());
         self.establish(now, h, peer_id, initial_contact);
 
         let Some(req) = child else { return };
         let Some(sa) = self.ep.sas.get_mut(&h) else {
             return;
         };
-        let Some(actx) = sa.auth.take() else { return };
+        let Some(actx) = actx else { return };
         match child_from_response(&payloads, &req, sa.policy.child_proposals.as_slice(), true) {
             Ok((suite, spi_out, local_ts, remote_ts, mode)) => {
                 let inst = super::kernel::NewChild {
@@ -326,23 +327,18 @@ impl Engine {
         let Some(sa) = self.ep.sas.get(&h) else {
             return;
         };
-        let half_open = !sa.initiator && sa.phase == Phase::Auth;
+        let half_open = !sa.initiator && sa.phase() == Phase::Auth;
         let (remote, spi_i) = (sa.remote, sa.spi_i);
         self.ep.release_half_open(h, half_open, remote, spi_i);
         let Some(sa) = self.ep.sas.get_mut(&h) else {
             return;
         };
-        sa.phase = Phase::Established;
+        sa.establish();
         sa.peer_id = Some(peer_id.clone());
-        if let Some(k) = sa.keys.as_deref_mut() {
-            // SK_pi/SK_pr only serve AUTH (RFC 7296 2.15): wipe them now.
-            k.sk_pi = Default::default();
-            k.sk_pr = Default::default();
-        }
         let l = sa.policy.ike_lifetime;
         sa.rekey_at = Some(rekey_deadline(self.rng.as_mut(), now, &l));
         sa.hard_at = Some(now + l.hard);
-        let Some(suite) = sa.suite else { return };
+        let Some(suite) = sa.suite() else { return };
         self.out.events.push_back(Event::IkeUp {
             ike: IkeSaId(h),
             policy: sa.policy.name.clone(),
@@ -398,7 +394,7 @@ impl Engine {
         // The policy is chosen again by identity, among those that match the
         // addresses (RFC 7296 2.15: the ID decides which key applies).
         let (lip, rip) = (sa.local.ip(), sa.remote.ip());
-        let suite = sa.suite;
+        let suite = sa.suite();
         let policy = self
             .cfg
             .policies
@@ -438,7 +434,7 @@ impl Engine {
         let Some(sa) = self.ep.sas.get_mut(&h) else {
             return;
         };
-        let (Some(keys), Some(actx)) = (sa.keys.as_deref(), sa.auth.as_deref()) else {
+        let (Some(keys), Some(actx)) = (sa.keys(), sa.auth()) else {
             return;
         };
         let octets = signed_octets(
@@ -480,6 +476,7 @@ impl Engine {
                 return;
             }
         };
+        let (ni, nr) = (actx.ni.clone(), actx.nr.clone());
         sa.policy = policy.clone();
         let peer_id = Identity {
             kind: idi.id_type,
@@ -492,12 +489,11 @@ impl Engine {
         head.push(Payload::Auth(our_auth));
         head.extend(super::window::announcement(self.cfg.window));
         sa.recv.set_size(self.cfg.window);
-        let (ni, nr) = (actx.ni.clone(), actx.nr.clone());
 
         let offer = first_payload!(&payloads, Sa);
         let Some(offer) = offer else {
             // Childless (RFC 6023): we announced support, so accept it.
-            sa.auth = None;
+            sa.take_auth();
             self.establish(now, h, peer_id, initial_contact);
             if !self.send_response(h, ExchangeType::IKE_AUTH, message_id, head) {
                 self.remove_sa(h, DownReason::Failed);
@@ -534,13 +530,13 @@ impl Engine {
                 });
                 // Stash who the peer is until the answer goes out.
                 sa.peer_id = Some(peer_id);
-                sa.auth = None;
+                sa.take_auth();
                 self.initial_contact_pending(h, initial_contact);
                 self.request_spi(request, h, KernelPurpose::ParkedSpi(message_id), src, dst);
             }
             Err(code) => {
                 // The IKE SA stands; only the child is refused (RFC 7296 1.2).
-                sa.auth = None;
+                sa.take_auth();
                 self.establish(now, h, peer_id, initial_contact);
                 let mut out = head;
                 out.push(notify(code, Vec::new()));

@@ -75,7 +75,7 @@ impl Engine {
         let Some(sa) = self.ep.sas.get_mut(&h) else {
             return;
         };
-        if sa.phase != Phase::Established {
+        if sa.phase() != Phase::Established {
             self.release_spi(h, spi_in);
             return;
         }
@@ -327,7 +327,7 @@ impl Engine {
             );
         };
         // RFC 7296 2.25: while the IKE SA is being rekeyed, no new children.
-        if sa.phase != Phase::Established || sa.rekeying_ike() {
+        if sa.phase() != Phase::Established || sa.rekeying_ike() {
             refuse(self, NotifyType::TEMPORARY_FAILURE);
             return;
         }

@@ -50,7 +50,7 @@ impl Engine {
             }
             // RFC 7296 2.2 / issue: a half-open SA accepts only IKE_AUTH;
             // an initiator still negotiating accepts no requests.
-            let allowed = match sa.phase {
+            let allowed = match sa.phase() {
                 Phase::Auth => !sa.initiator && header.exchange == ExchangeType::IKE_AUTH,
                 Phase::Init => false,
                 Phase::Established => header.exchange != ExchangeType::IKE_AUTH,
@@ -60,7 +60,7 @@ impl Engine {
                 return;
             }
         }
-        let Some(keys) = sa.keys.as_deref() else {
+        let Some(keys) = sa.keys() else {
             return;
         };
         let opened = codec::open(keys, bytes);

@@ -13,7 +13,7 @@ use super::api::{Event, IkeSaId};
 use super::child::{min_nonce, RETRY_REKEY};
 use super::keys::{self, IkeKeyset, Seed};
 use super::lifetime::rekey_deadline;
-use super::sa::{ChildState, Collision, IkeSa, PendingKind, Phase, Task};
+use super::sa::{ChildState, Collision, IkeSa, PendingKind, Phase, SaKeys, State, Task};
 use super::{notify, proposal, Engine};
 
 impl Engine {
@@ -21,10 +21,10 @@ impl Engine {
         let Some(sa) = self.ep.sas.get(&h) else {
             return;
         };
-        if sa.phase != Phase::Established || sa.successor.is_some() {
+        if sa.phase() != Phase::Established || sa.successor().is_some() {
             return;
         }
-        let Some(suite) = sa.suite else { return };
+        let Some(suite) = sa.suite() else { return };
         // The first attempt uses the group of the SA being rekeyed.
         self.rekey_ike_send(now, h, suite.dh);
     }
@@ -85,7 +85,7 @@ impl Engine {
         spis: (u64, u64),
         initiator: bool,
     ) -> Option<IkeKeyset> {
-        let old_keys = self.ep.sas.get(&old)?.keys.as_deref()?;
+        let old_keys = self.ep.sas.get(&old)?.keys()?;
         let seed = Seed::Rekey {
             old_prf: old_keys.prf,
             old_sk_d: old_keys.sk_d.as_bytes(),
@@ -116,10 +116,7 @@ impl Engine {
             spi_r,
             local: o.local,
             remote: o.remote,
-            phase: Phase::Established,
-            suite: Some(suite),
-            keys: Some(Box::new(keys)),
-            auth: None,
+            state: State::Established(Box::new(SaKeys { suite, keys })),
             next_id: 0,
             pending: Vec::new(),
             // First on the new SA: our window, if larger than one.
@@ -145,7 +142,6 @@ impl Engine {
             rekey_at: Some(rekey_deadline(self.rng.as_mut(), now, &l)),
             hard_at: Some(now + l.hard),
             collision: None,
-            successor: None,
         };
         let h = if initiator { spi_i } else { spi_r };
         self.ep.sas.insert(h, sa);
@@ -169,8 +165,7 @@ impl Engine {
                 Task::NewChild | Task::RekeyChild(_) | Task::DeleteChild(_)
             )
         }));
-        o.phase = Phase::Rekeyed;
-        o.successor = Some(new);
+        o.rekeyed(new);
         o.rekey_at = None;
         // Whoever deletes the old SA does so at once; if that DELETE never
         // comes, forget it after a while anyway.
@@ -296,7 +291,7 @@ impl Engine {
         let g = DhGroup(u16::from_be_bytes(
             <[u8; 2]>::try_from(n.data.as_slice()).ok()?,
         ));
-        let first_try = sa.suite.map(|s| s.dh) == Some(tried);
+        let first_try = sa.suite().map(|s| s.dh) == Some(tried);
         let allowed = sa.policy.ike_proposals.iter().any(|p| p.dh.contains(&g));
         (first_try && g != tried && allowed && keys::group(g).is_ok()).then_some(g)
     }
@@ -331,7 +326,7 @@ impl Engine {
             || !sa.parked.is_empty()
             || sa.children.iter().any(|c| c.state == ChildState::Rekeying)
             || sa.installing();
-        if sa.phase != Phase::Established || busy {
+        if sa.phase() != Phase::Established || busy {
             refuse(self, NotifyType::TEMPORARY_FAILURE, Vec::new());
             return;
         }

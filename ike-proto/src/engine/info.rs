@@ -65,7 +65,7 @@ impl Engine {
                 self.hand_over(now, h, new, false);
             }
             let reason = match self.ep.sas.get(&h) {
-                Some(s) if s.phase == Phase::Rekeyed => DownReason::Rekeyed,
+                Some(s) if s.phase() == Phase::Rekeyed => DownReason::Rekeyed,
                 _ => DownReason::DeletedByPeer,
             };
             self.remove_sa(h, reason);
@@ -141,8 +141,8 @@ impl Engine {
         let Some(sa) = self.ep.sas.get_mut(&h) else {
             return;
         };
-        if sa.phase == Phase::Established {
-            sa.phase = Phase::Deleting;
+        if sa.phase() == Phase::Established {
+            sa.deleting();
         }
         let d = Payload::Delete(Delete {
             protocol: ProtocolId::IKE,
@@ -170,7 +170,7 @@ impl Engine {
     ) {
         if children.is_empty() {
             let reason = match self.ep.sas.get(&h) {
-                Some(s) if s.successor.is_some() => DownReason::Rekeyed,
+                Some(s) if s.successor().is_some() => DownReason::Rekeyed,
                 _ => DownReason::Terminated,
             };
             self.remove_sa(h, reason);

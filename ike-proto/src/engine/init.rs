@@ -16,7 +16,7 @@ use crate::wire::Payload;
 use super::api::FailReason;
 use super::config::Policy;
 use super::keys::{self, IkeKeyset, Seed};
-use super::sa::{AuthCtx, IkeSa, Pending, PendingKind, Phase};
+use super::sa::{AuthCtx, IkeSa, Pending, PendingKind, Phase, SaKeys, State};
 use super::ts::TrafficSelector;
 use super::{codec, find_notify, notify, proposal, DropReason, Engine, KernelPurpose};
 
@@ -98,9 +98,9 @@ impl Engine {
         if self.ep.sas.values().any(|s| {
             s.policy.name == policy.name
                 && s.initiator
-                && s.phase != Phase::Deleting
-                && s.phase != Phase::Rekeyed
-                && s.successor.is_none()
+                && s.phase() != Phase::Deleting
+                && s.phase() != Phase::Rekeyed
+                && s.successor().is_none()
         }) {
             return;
         }
@@ -128,17 +128,13 @@ impl Engine {
             spi_r: 0,
             local,
             remote,
-            phase: Phase::Init,
-            suite: None,
-            keys: None,
-            auth: Some(Box::new(AuthCtx {
+            state: State::InitSent(Box::new(AuthCtx {
                 ni,
                 nr: Vec::new(),
                 init_request: Vec::new(),
                 init_response: Vec::new(),
                 child_spi: None,
                 spi_request: None,
-                auth_ready: false,
                 peer_hashes: Vec::new(),
                 packet_ts,
             })),
@@ -160,13 +156,12 @@ impl Engine {
             rekey_at: None,
             hard_at: None,
             collision: None,
-            successor: None,
         };
         if !policy.childless {
             // The kernel picks our inbound SPI; ask now so it is there
             // when IKE_SA_INIT completes.
             let req = self.ep.request_id();
-            if let Some(a) = sa.auth.as_deref_mut() {
+            if let Some(a) = sa.auth_mut() {
                 a.spi_request = Some(req);
             }
             self.request_spi(req, spi_i, KernelPurpose::AuthSpi, rip, lip);
@@ -195,7 +190,7 @@ impl Engine {
         else {
             return;
         };
-        let Some(auth) = sa.auth.as_deref_mut() else {
+        let Some(ni) = sa.auth().map(|a| a.ni.clone()) else {
             return;
         };
         let mut payloads = Vec::new();
@@ -212,7 +207,7 @@ impl Engine {
             group: *group,
             data: ke.public_value().to_vec(),
         }));
-        payloads.push(Payload::Nonce(auth.ni.clone()));
+        payloads.push(Payload::Nonce(ni));
         payloads.push(notify(
             NotifyType::NAT_DETECTION_SOURCE_IP,
             // `natt`: a hash of no real address makes the peer see a NAT.
@@ -242,7 +237,9 @@ impl Engine {
         let Some(bytes) = codec::plain(header, payloads, sa.local.port() == natt_port) else {
             return;
         };
-        auth.init_request = bytes.clone();
+        if let Some(auth) = sa.auth_mut() {
+            auth.init_request = bytes.clone();
+        }
         sa.next_id = 1;
         sa.pending.push(Pending {
             message_id: 0,
@@ -267,7 +264,7 @@ impl Engine {
         let Some(sa) = self.ep.sas.get_mut(&h) else {
             return;
         };
-        if sa.phase != Phase::Init || header.message_id != 0 || remote != sa.remote {
+        if sa.phase() != Phase::Init || header.message_id != 0 || remote != sa.remote {
             return;
         }
         if !sa
@@ -395,7 +392,7 @@ impl Engine {
             self.init_failed(h, FailReason::Crypto);
             return;
         };
-        let Some(auth) = sa.auth.as_deref_mut() else {
+        let Some(auth) = sa.auth() else {
             return;
         };
         let Ok(keyset) = IkeKeyset::derive(
@@ -412,13 +409,14 @@ impl Engine {
             return;
         };
         sa.spi_r = header.spi_r;
-        sa.suite = Some(suite);
-        sa.keys = Some(Box::new(keyset));
+        sa.init_done(suite, keyset);
         sa.last_heard = now;
+        let Some(auth) = sa.auth_mut() else {
+            return;
+        };
         auth.nr = nr;
         auth.init_response = bytes.to_vec();
         auth.peer_hashes = peer_hashes(&payloads);
-        auth.auth_ready = true;
         sa.fragmentation = sa.policy.fragmentation
             && find_notify(&payloads, NotifyType::IKEV2_FRAGMENTATION_SUPPORTED).is_some();
         let found = detect_nat(&payloads, sa.spi_i, sa.spi_r, sa.local, sa.remote);
@@ -532,7 +530,12 @@ impl Engine {
         // A retransmission of a request we already answered.
         if let Some(&h) = self.ep.init_index.get(&(remote, header.spi_i)) {
             if let Some(c) = self.ep.sas.get(&h).and_then(|s| s.recv.cached(0)) {
-                if c.message_id == 0 && self.ep.sas.get(&h).is_some_and(|s| s.phase == Phase::Auth)
+                if c.message_id == 0
+                    && self
+                        .ep
+                        .sas
+                        .get(&h)
+                        .is_some_and(|s| s.phase() == Phase::Auth)
                 {
                     let d = c.datagrams.clone();
                     self.out.emit(local, remote, &d);
@@ -803,20 +806,22 @@ impl Engine {
             spi_r,
             local,
             remote,
-            phase: Phase::Auth,
-            suite: Some(suite),
-            keys: Some(Box::new(keyset)),
-            auth: Some(Box::new(AuthCtx {
-                ni,
-                nr,
-                init_request: bytes.to_vec(),
-                init_response: response_msg,
-                child_spi: None,
-                spi_request: None,
-                auth_ready: false,
-                peer_hashes: peer_hashes(&payloads),
-                packet_ts: None,
-            })),
+            state: State::Auth {
+                ike: Box::new(SaKeys {
+                    suite,
+                    keys: keyset,
+                }),
+                auth: Some(Box::new(AuthCtx {
+                    ni,
+                    nr,
+                    init_request: bytes.to_vec(),
+                    init_response: response_msg,
+                    child_spi: None,
+                    spi_request: None,
+                    peer_hashes: peer_hashes(&payloads),
+                    packet_ts: None,
+                })),
+            },
             next_id: 0,
             pending: Vec::new(),
             tasks: Default::default(),
@@ -838,7 +843,6 @@ impl Engine {
             rekey_at: None,
             hard_at: None,
             collision: None,
-            successor: None,
         };
         self.ep.sas.insert(spi_r, sa);
         self.ep.init_index.insert((remote, header.spi_i), spi_r);

@@ -23,7 +23,7 @@ impl Engine {
             .ep
             .sas
             .iter()
-            .filter(|(_, s)| s.phase == Phase::Established)
+            .filter(|(_, s)| s.phase() == Phase::Established)
             .map(|(h, _)| IkeSaId(*h))
             .collect();
         v.sort();
@@ -54,7 +54,7 @@ impl Engine {
             .map(|(h, s)| IkeSaInfo {
                 id: IkeSaId(*h),
                 policy: s.policy.name.clone(),
-                status: match s.phase {
+                status: match s.phase() {
                     Phase::Init => IkeStatus::Connecting,
                     Phase::Auth => IkeStatus::Authenticating,
                     Phase::Established => IkeStatus::Established,
@@ -68,7 +68,7 @@ impl Engine {
                 spi_r: s.spi_r,
                 local_id: s.policy.local_id.clone(),
                 peer_id: s.peer_id.clone(),
-                suite: s.suite,
+                suite: s.suite(),
                 created: s.created,
                 rekey_at: s.rekey_at,
                 hard_at: s.hard_at,

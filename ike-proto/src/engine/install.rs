@@ -109,7 +109,7 @@ impl Engine {
         let Some(sa) = self.ep.sas.get_mut(&h) else {
             return;
         };
-        let Some(keys) = sa.keys.as_deref() else {
+        let Some(keys) = sa.keys() else {
             return;
         };
         let km = child_keys(

@@ -249,8 +249,7 @@ impl Engine {
                 };
                 match purpose {
                     KernelPurpose::AuthSpi => {
-                        if let Some(a) = self.ep.sas.get_mut(&h).and_then(|s| s.auth.as_deref_mut())
-                        {
+                        if let Some(a) = self.ep.sas.get_mut(&h).and_then(|s| s.auth_mut()) {
                             a.child_spi = Some(spi);
                             a.spi_request = None;
                         }
@@ -356,7 +355,7 @@ impl Engine {
                     .ep
                     .sas
                     .iter()
-                    .find(|(_, s)| s.policy.name == policy.name && s.phase == Phase::Established)
+                    .find(|(_, s)| s.policy.name == policy.name && s.phase() == Phase::Established)
                     .map(|(h, s)| {
                         (
                             *h,

@@ -34,7 +34,7 @@ impl Engine {
             consider(c.install.as_ref().map(|i| i.deadline));
         }
         consider(keepalive);
-        if sa.phase == Phase::Established {
+        if sa.phase() == Phase::Established {
             consider(sa.rekey_at);
             for c in &sa.children {
                 consider(c.rekey_at);
@@ -46,7 +46,7 @@ impl Engine {
                     consider(Some(sa.last_heard + iv));
                 }
             }
-        } else if sa.pending.is_empty() && matches!(sa.phase, Phase::Init | Phase::Auth) {
+        } else if sa.pending.is_empty() && matches!(sa.phase(), Phase::Init | Phase::Auth) {
             // Half-open (either side) waiting for the peer: give up later.
             consider(Some(sa.created + self.cfg.half_open_timeout));
         }
@@ -67,14 +67,14 @@ impl Engine {
             .iter()
             .any(|p| p.retransmit_at <= now && p.tries >= retx.tries);
         if given_up {
-            let reason = match sa.phase {
+            let reason = match sa.phase() {
                 Phase::Established => DownReason::PeerDead,
                 // A replaced SA or one we are deleting: nothing is lost.
                 Phase::Rekeyed => DownReason::Rekeyed,
                 Phase::Deleting => DownReason::Terminated,
                 Phase::Init | Phase::Auth => DownReason::Failed,
             };
-            if matches!(sa.phase, Phase::Init | Phase::Auth) {
+            if matches!(sa.phase(), Phase::Init | Phase::Auth) {
                 let (policy, remote) = (sa.policy.name.clone(), sa.remote);
                 self.out.events.push_back(Event::Failed {
                     ike: Some(IkeSaId(h)),
@@ -105,7 +105,7 @@ impl Engine {
             return;
         };
         if sa.hard_at.is_some_and(|t| t <= now) {
-            let reason = if sa.phase == Phase::Rekeyed {
+            let reason = if sa.phase() == Phase::Rekeyed {
                 DownReason::Rekeyed
             } else {
                 DownReason::Expired
@@ -113,13 +113,13 @@ impl Engine {
             self.remove_sa(h, reason);
             return;
         }
-        if matches!(sa.phase, Phase::Init | Phase::Auth) {
+        if matches!(sa.phase(), Phase::Init | Phase::Auth) {
             if sa.pending.is_empty() && sa.created + self.cfg.half_open_timeout <= now {
                 self.remove_sa(h, DownReason::Failed);
             }
             return;
         }
-        if sa.phase != Phase::Established {
+        if sa.phase() != Phase::Established {
             return;
         }
         if sa.rekey_at.is_some_and(|t| t <= now) {

@@ -285,7 +285,8 @@ impl Engine {
             // An SA on its way out (terminated before the reload) does not count.
             .filter(|p| {
                 !self.ep.sas.values().any(|s| {
-                    s.policy.name == p.name && !matches!(s.phase, Phase::Deleting | Phase::Rekeyed)
+                    s.policy.name == p.name
+                        && !matches!(s.phase(), Phase::Deleting | Phase::Rekeyed)
                 })
             })
             .cloned()
@@ -381,7 +382,7 @@ impl Engine {
                     .ep
                     .sas
                     .iter()
-                    .find(|(_, s)| s.policy.name == p.name && s.phase == Phase::Established)
+                    .find(|(_, s)| s.policy.name == p.name && s.phase() == Phase::Established)
                     .map(|(h, s)| (*h, s.children.is_empty()));
                 match up {
                     Some((h, true)) => self.queue(now, h, Task::NewChild),
@@ -497,7 +498,7 @@ impl Engine {
             let Some(sa) = self.ep.sas.get_mut(&h) else {
                 return;
             };
-            if sa.phase != Phase::Established || !sa.has_room() {
+            if sa.phase() != Phase::Established || !sa.has_room() {
                 return;
             }
             let Some(d) = sa.send.deferred.pop_front() else {
@@ -739,8 +740,8 @@ impl Engine {
                 return;
             };
             // A rekeyed (old) IKE SA only ever runs its own DELETE.
-            let runnable = sa.phase == Phase::Established
-                || (sa.phase == Phase::Rekeyed && sa.tasks.front() == Some(&Task::DeleteIke));
+            let runnable = sa.phase() == Phase::Established
+                || (sa.phase() == Phase::Rekeyed && sa.tasks.front() == Some(&Task::DeleteIke));
             if !runnable || sa.requests().any(|k| k.is_serial()) {
                 return;
             }
@@ -810,7 +811,7 @@ impl Engine {
         let Some(sa) = self.ep.sas.get_mut(&h) else {
             return;
         };
-        if sa.phase == Phase::Established {
+        if sa.phase() == Phase::Established {
             sa.tasks.clear();
             sa.tasks.push_back(Task::DeleteIke);
             // Do not let a liveness check hold the delete back.
@@ -830,7 +831,7 @@ impl Engine {
         let Some(sa) = self.ep.sas.remove(&h) else {
             return;
         };
-        let half_open = !sa.initiator && sa.phase == Phase::Auth;
+        let half_open = !sa.initiator && sa.phase() == Phase::Auth;
         self.ep.forget(h, &sa, half_open);
         if half_open {
             self.refresh_cookie_mode();
@@ -839,7 +840,7 @@ impl Engine {
         // Inbound SPIs the kernel reserved for children that will now never
         // be: give them back, or larval SAs would pile up.
         let mut unused = Vec::new();
-        if let Some(s) = sa.auth.as_ref().and_then(|a| a.child_spi) {
+        if let Some(s) = sa.auth().and_then(|a| a.child_spi) {
             unused.push(s);
         }
         for k in sa.requests() {
@@ -859,7 +860,7 @@ impl Engine {
             });
         }
         let was_up = matches!(
-            sa.phase,
+            sa.phase(),
             Phase::Established | Phase::Deleting | Phase::Rekeyed
         );
         for c in &sa.children {

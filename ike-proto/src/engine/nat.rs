@@ -177,7 +177,7 @@ impl Engine {
         };
         if sa.keepalive.next.is_none()
             && sa.keepalive.behind
-            && sa.phase == super::sa::Phase::Established
+            && sa.phase() == super::sa::Phase::Established
         {
             sa.keepalive.next = sa.policy.natt_keepalive.map(|iv| now + iv);
         }
@@ -186,7 +186,7 @@ impl Engine {
     /// The SA's keepalive deadline, for `rearm`.
     pub(super) fn keepalive_deadline(&self, h: u64) -> Option<Instant> {
         let sa = self.ep.sas.get(&h)?;
-        if sa.phase != super::sa::Phase::Established {
+        if sa.phase() != super::sa::Phase::Established {
             return None;
         }
         sa.keepalive.next
@@ -200,7 +200,7 @@ impl Engine {
         let (Some(at), Some(iv)) = (sa.keepalive.next, sa.policy.natt_keepalive) else {
             return;
         };
-        if at > now || sa.phase != super::sa::Phase::Established {
+        if at > now || sa.phase() != super::sa::Phase::Established {
             return;
         }
         sa.keepalive.next = Some(now + iv);

@@ -1,9 +1,9 @@
 //! The state one IKE SA keeps, and its CHILD_SAs.
 //!
 //! Kept small on purpose: negotiation-only material (nonces, the first two
-//! messages, key-exchange private values) lives in boxed, optional parts
-//! that are dropped as soon as the exchange that needs them is over. ESP
-//! keys are handed to the kernel and not kept.
+//! messages) lives in the [`State`] of the handshake phases and is dropped
+//! with them; key-exchange private values live in the request that needs
+//! them (`PendingKind`). ESP keys are handed to the kernel and not kept.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -22,7 +22,8 @@ use super::reassembly::Partials;
 use super::ts::TrafficSelector;
 use super::window::{RecvWindow, SendWindow};
 
-/// Where an IKE SA is in its life.
+/// Where an IKE SA is in its life: the tag of its [`State`]
+/// ([`IkeSa::phase`]), for the many places that only ask where it is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Phase {
     /// Initiator: IKE_SA_INIT sent (possibly waiting for the kernel's SPI
@@ -38,7 +39,43 @@ pub(crate) enum Phase {
     Rekeyed,
 }
 
+/// An IKE SA's phase with what exists only in that phase (in the manner of
+/// rustls' state types): the handshake material only during the
+/// handshake, the IKE keys from the end of IKE_SA_INIT on without an
+/// `Option`, the successor only on a rekeyed SA.
+pub(crate) enum State {
+    /// Initiator: IKE_SA_INIT sent, no answer yet; the only state without
+    /// keys. Phase `Init`.
+    InitSent(Box<AuthCtx>),
+    /// Initiator: IKE_SA_INIT done; IKE_AUTH waits for the kernel's SPI of
+    /// the first CHILD_SA. Phase `Init`.
+    InitDone {
+        ike: Box<SaKeys>,
+        auth: Box<AuthCtx>,
+    },
+    /// Initiator: IKE_AUTH sent. Responder: IKE_SA_INIT answered (half
+    /// open). `auth` is dropped once the peer's AUTH was checked (the
+    /// responder's answer may still wait for the kernel). Phase `Auth`.
+    Auth {
+        ike: Box<SaKeys>,
+        auth: Option<Box<AuthCtx>>,
+    },
+    /// Authenticated both ways.
+    Established(Box<SaKeys>),
+    /// We sent (or are about to send) a DELETE for this IKE SA.
+    Deleting(Box<SaKeys>),
+    /// Superseded by the IKE SA `successor`; waiting for its DELETE exchange.
+    Rekeyed { ike: Box<SaKeys>, successor: u64 },
+}
+
+/// The negotiated IKE suite and the keys derived for it.
+pub(crate) struct SaKeys {
+    pub suite: IkeSuite,
+    pub keys: IkeKeyset,
+}
+
 /// Negotiation material kept between IKE_SA_INIT and the end of IKE_AUTH.
+#[derive(Default)]
 pub(crate) struct AuthCtx {
     pub ni: Vec<u8>,
     pub nr: Vec<u8>,
@@ -50,8 +87,6 @@ pub(crate) struct AuthCtx {
     pub child_spi: Option<u32>,
     /// Initiator: the GETSPI request still outstanding.
     pub spi_request: Option<RequestId>,
-    /// Initiator: IKE_SA_INIT is done and IKE_AUTH waits only for the SPI.
-    pub auth_ready: bool,
     /// Peer signalled SIGNATURE_HASH_ALGORITHMS (RFC 7427 4).
     pub peer_hashes: Vec<u16>,
     /// Initiator: selectors of the ACQUIRE that triggered us, sent first
@@ -266,10 +301,8 @@ pub(crate) struct IkeSa {
     pub spi_r: u64,
     pub local: SocketAddr,
     pub remote: SocketAddr,
-    pub phase: Phase,
-    pub suite: Option<IkeSuite>,
-    pub keys: Option<Box<IkeKeyset>>,
-    pub auth: Option<Box<AuthCtx>>,
+    /// The phase and what exists only in it.
+    pub state: State,
     /// Next message ID for our requests.
     pub next_id: u32,
     /// Our requests waiting for their answers (at most the send window).
@@ -300,8 +333,6 @@ pub(crate) struct IkeSa {
     pub hard_at: Option<Instant>,
     /// Our IKE rekey collided with the peer's (RFC 7296 2.8.2).
     pub collision: Option<Box<Collision>>,
-    /// A rekeyed IKE SA: the handle of its successor.
-    pub successor: Option<u64>,
 }
 
 /// Frees a per-SA list's buffer once it is empty again: the lists are
@@ -425,5 +456,156 @@ impl IkeSa {
 
     pub(crate) fn child_by_out(&mut self, spi_out: u32) -> Option<&mut Child> {
         self.children.iter_mut().find(|c| c.spi_out == spi_out)
+    }
+}
+
+impl State {
+    fn tag(&self) -> Phase {
+        match self {
+            State::InitSent(_) | State::InitDone { .. } => Phase::Init,
+            State::Auth { .. } => Phase::Auth,
+            State::Established(_) => Phase::Established,
+            State::Deleting(_) => Phase::Deleting,
+            State::Rekeyed { .. } => Phase::Rekeyed,
+        }
+    }
+
+    /// The IKE keys: every state has them but `InitSent`.
+    fn keyed(&self) -> Option<&SaKeys> {
+        match self {
+            State::InitSent(_) => None,
+            State::InitDone { ike, .. }
+            | State::Auth { ike, .. }
+            | State::Established(ike)
+            | State::Deleting(ike)
+            | State::Rekeyed { ike, .. } => Some(ike),
+        }
+    }
+
+    fn keyed_mut(&mut self) -> Option<&mut SaKeys> {
+        match self {
+            State::InitSent(_) => None,
+            State::InitDone { ike, .. }
+            | State::Auth { ike, .. }
+            | State::Established(ike)
+            | State::Deleting(ike)
+            | State::Rekeyed { ike, .. } => Some(ike),
+        }
+    }
+
+    /// Moves to the state `next` builds from the old state (by value).
+    fn step(&mut self, next: impl FnOnce(State) -> State) {
+        // A stand-in for the moment of the move (no keys, nothing to zeroize).
+        let old = std::mem::replace(self, State::InitSent(Box::default()));
+        *self = next(old);
+    }
+
+    /// Moves to the state `next` builds from the keys, dropping whatever
+    /// else the old state held; without keys (`InitSent`) nothing changes.
+    fn with_keys(&mut self, next: impl FnOnce(Box<SaKeys>) -> State) {
+        self.step(|old| match old {
+            State::InitSent(a) => State::InitSent(a),
+            State::InitDone { ike, .. }
+            | State::Auth { ike, .. }
+            | State::Established(ike)
+            | State::Deleting(ike)
+            | State::Rekeyed { ike, .. } => next(ike),
+        });
+    }
+}
+
+impl IkeSa {
+    /// Where the SA is (the tag of its state).
+    pub(crate) fn phase(&self) -> Phase {
+        self.state.tag()
+    }
+
+    pub(crate) fn keys(&self) -> Option<&IkeKeyset> {
+        self.state.keyed().map(|k| &k.keys)
+    }
+
+    pub(crate) fn keys_mut(&mut self) -> Option<&mut IkeKeyset> {
+        self.state.keyed_mut().map(|k| &mut k.keys)
+    }
+
+    pub(crate) fn suite(&self) -> Option<IkeSuite> {
+        self.state.keyed().map(|k| k.suite)
+    }
+
+    /// The handshake material, while IKE_AUTH is not done.
+    pub(crate) fn auth(&self) -> Option<&AuthCtx> {
+        match &self.state {
+            State::InitSent(a) | State::InitDone { auth: a, .. } => Some(a),
+            State::Auth { auth, .. } => auth.as_deref(),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn auth_mut(&mut self) -> Option<&mut AuthCtx> {
+        match &mut self.state {
+            State::InitSent(a) | State::InitDone { auth: a, .. } => Some(a),
+            State::Auth { auth, .. } => auth.as_deref_mut(),
+            _ => None,
+        }
+    }
+
+    /// Initiator: IKE_SA_INIT answered and keys derived.
+    pub(crate) fn init_done(&mut self, suite: IkeSuite, keys: IkeKeyset) {
+        self.state.step(|old| match old {
+            State::InitSent(auth) => State::InitDone {
+                ike: Box::new(SaKeys { suite, keys }),
+                auth,
+            },
+            other => other,
+        });
+    }
+
+    /// Initiator: our IKE_AUTH request goes out.
+    pub(crate) fn auth_sent(&mut self) {
+        self.state.step(|old| match old {
+            State::InitDone { ike, auth } => State::Auth {
+                ike,
+                auth: Some(auth),
+            },
+            other => other,
+        });
+    }
+
+    /// The peer's AUTH was checked: the handshake material goes (the SA
+    /// stays in phase `Auth` until it is established).
+    pub(crate) fn take_auth(&mut self) -> Option<Box<AuthCtx>> {
+        match &mut self.state {
+            State::Auth { auth, .. } => auth.take(),
+            _ => None,
+        }
+    }
+
+    /// Authenticated both ways: the handshake material goes, and SK_pi /
+    /// SK_pr, which only serve AUTH (RFC 7296 2.15), are wiped.
+    pub(crate) fn establish(&mut self) {
+        self.state.with_keys(|mut ike| {
+            ike.keys.sk_pi = Default::default();
+            ike.keys.sk_pr = Default::default();
+            State::Established(ike)
+        });
+    }
+
+    /// Our DELETE of this IKE SA is under way.
+    pub(crate) fn deleting(&mut self) {
+        self.state.with_keys(State::Deleting);
+    }
+
+    /// Replaced by the IKE SA `successor`.
+    pub(crate) fn rekeyed(&mut self, successor: u64) {
+        self.state
+            .with_keys(|ike| State::Rekeyed { ike, successor });
+    }
+
+    /// The successor of a rekeyed IKE SA.
+    pub(crate) fn successor(&self) -> Option<u64> {
+        match self.state {
+            State::Rekeyed { successor, .. } => Some(successor),
+            _ => None,
+        }
     }
 }

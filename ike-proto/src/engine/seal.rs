@@ -31,7 +31,7 @@ impl IkeSa {
         );
         let frag = self.fragmentation;
         msglog::message(true, self.remote, &header, payloads);
-        let keys = self.keys.as_deref_mut()?;
+        let keys = self.keys_mut()?;
         let datagrams = codec::seal(keys, header, payloads, frag, mtu, natt, &mut *cx.rng)?;
         self.next_id = message_id.wrapping_add(1);
         cx.out.emit(self.local, self.remote, &datagrams);
@@ -59,7 +59,7 @@ impl IkeSa {
         );
         let frag = self.fragmentation;
         msglog::message(true, self.remote, &header, payloads);
-        let Some(keys) = self.keys.as_deref_mut() else {
+        let Some(keys) = self.keys_mut() else {
             return false;
         };
         let Some(datagrams) = codec::seal(keys, header, payloads, frag, mtu, natt, &mut *cx.rng)
