@@ -11,7 +11,7 @@ use crate::wire::Payload;
 use super::api::{DownReason, Event, FailReason, IkeSaId};
 use super::config::{Identity, LocalAuth, Mode, PeerAuth, Policy};
 use super::lifetime::rekey_deadline;
-use super::sa::{ChildAnswer, ChildReq, Parked, PendingKind, Phase, State};
+use super::sa::{AuthCtx, ChildAnswer, ChildReq, Parked, PendingKind, Phase, State};
 use super::ts::{self, TrafficSelector};
 use super::{find_notify, notify, proposal, Engine, KernelPurpose};
 
@@ -283,8 +283,7 @@ impl Engine {
         let initial_contact = find_notify(&payloads, NotifyType::INITIAL_CONTACT).is_some();
         // Establishing drops the handshake material; the first child's
         // keys still need its nonces.
-        let actx = self.ep.sas.get_mut(&h).and_then(|s| s.take_auth());
-        self.establish(now, h, peer_id, initial_contact);
+        let actx = self.establish(now, h, peer_id, initial_contact);
 
         let Some(req) = child else { return };
         let Some(sa) = self.ep.sas.get_mut(&h) else {
@@ -323,22 +322,26 @@ impl Engine {
     }
 
     /// The IKE SA is authenticated both ways.
-    fn establish(&mut self, now: Instant, h: u64, peer_id: Identity, initial_contact: bool) {
-        let Some(sa) = self.ep.sas.get(&h) else {
-            return;
-        };
+    ///
+    /// Returns the handshake material the SA held (see `IkeSa::establish`).
+    fn establish(
+        &mut self,
+        now: Instant,
+        h: u64,
+        peer_id: Identity,
+        initial_contact: bool,
+    ) -> Option<Box<AuthCtx>> {
+        let sa = self.ep.sas.get(&h)?;
         let half_open = !sa.initiator && sa.phase() == Phase::Auth;
         let (remote, spi_i) = (sa.remote, sa.spi_i);
         self.ep.release_half_open(h, half_open, remote, spi_i);
-        let Some(sa) = self.ep.sas.get_mut(&h) else {
-            return;
-        };
-        sa.establish();
-        sa.peer_id = Some(peer_id.clone());
+        let sa = self.ep.sas.get_mut(&h)?;
         let l = sa.policy.ike_lifetime;
+        let material = sa.establish(peer_id.clone(), now + l.hard);
         sa.rekey_at = Some(rekey_deadline(self.rng.as_mut(), now, &l));
-        sa.hard_at = Some(now + l.hard);
-        let Some(suite) = sa.suite() else { return };
+        let Some(suite) = sa.suite() else {
+            return material;
+        };
         self.out.events.push_back(Event::IkeUp {
             ike: IkeSaId(h),
             policy: sa.policy.name.clone(),
@@ -358,7 +361,7 @@ impl Engine {
                 .sas
                 .iter()
                 .filter(|(k, s)| {
-                    **k != h && s.policy.name == policy.name && s.peer_id.as_ref() == Some(&peer_id)
+                    **k != h && s.policy.name == policy.name && s.peer_id() == Some(&peer_id)
                 })
                 .map(|(k, _)| *k)
                 .collect();
@@ -366,6 +369,7 @@ impl Engine {
                 self.remove_sa(k, DownReason::InitialContact);
             }
         }
+        material
     }
 
     /// Responder: the initiator's IKE_AUTH request on a half-open SA.
@@ -493,7 +497,6 @@ impl Engine {
         let offer = first_payload!(&payloads, Sa);
         let Some(offer) = offer else {
             // Childless (RFC 6023): we announced support, so accept it.
-            sa.take_auth();
             self.establish(now, h, peer_id, initial_contact);
             if !self.send_response(h, ExchangeType::IKE_AUTH, message_id, head) {
                 self.remove_sa(h, DownReason::Failed);
@@ -529,14 +532,12 @@ impl Engine {
                     completes_auth: true,
                 });
                 // Stash who the peer is until the answer goes out.
-                sa.peer_id = Some(peer_id);
-                sa.take_auth();
+                sa.auth_verified(peer_id);
                 self.initial_contact_pending(h, initial_contact);
                 self.request_spi(request, h, KernelPurpose::ParkedSpi(message_id), src, dst);
             }
             Err(code) => {
                 // The IKE SA stands; only the child is refused (RFC 7296 1.2).
-                sa.take_auth();
                 self.establish(now, h, peer_id, initial_contact);
                 let mut out = head;
                 out.push(notify(code, Vec::new()));
@@ -561,7 +562,7 @@ impl Engine {
         let Some(sa) = self.ep.sas.get(&h) else {
             return;
         };
-        let Some(peer_id) = sa.peer_id.clone() else {
+        let Some(peer_id) = sa.peer_id().cloned() else {
             return;
         };
         let ic = self.initial_contact.remove(&h);

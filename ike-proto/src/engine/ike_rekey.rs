@@ -13,7 +13,7 @@ use super::api::{Event, IkeSaId};
 use super::child::{min_nonce, RETRY_REKEY};
 use super::keys::{self, IkeKeyset, Seed};
 use super::lifetime::rekey_deadline;
-use super::sa::{ChildState, Collision, IkeSa, PendingKind, Phase, SaKeys, State, Task};
+use super::sa::{ChildState, Collision, IkeSa, PendingKind, Phase, SaKeys, State, Task, Up};
 use super::{notify, proposal, Engine};
 
 impl Engine {
@@ -109,6 +109,7 @@ impl Engine {
     ) -> Option<u64> {
         let o = self.ep.sas.get(&old)?;
         let l = o.policy.ike_lifetime;
+        let peer_id = o.peer_id()?.clone();
         let sa = IkeSa {
             policy: o.policy.clone(),
             initiator,
@@ -116,7 +117,11 @@ impl Engine {
             spi_r,
             local: o.local,
             remote: o.remote,
-            state: State::Established(Box::new(SaKeys { suite, keys })),
+            state: State::Established(Box::new(Up {
+                ike: SaKeys { suite, keys },
+                peer_id,
+                hard_at: now + l.hard,
+            })),
             next_id: 0,
             pending: Vec::new(),
             // First on the new SA: our window, if larger than one.
@@ -133,14 +138,12 @@ impl Engine {
             parked: Vec::new(),
             reassembly: Default::default(),
             children: Vec::new(),
-            peer_id: o.peer_id.clone(),
             nat: o.nat,
             keepalive: o.keepalive,
             fragmentation: o.fragmentation,
             created: now,
             last_heard: now,
             rekey_at: Some(rekey_deadline(self.rng.as_mut(), now, &l)),
-            hard_at: Some(now + l.hard),
             collision: None,
         };
         let h = if initiator { spi_i } else { spi_r };
@@ -165,11 +168,10 @@ impl Engine {
                 Task::NewChild | Task::RekeyChild(_) | Task::DeleteChild(_)
             )
         }));
-        o.rekeyed(new);
-        o.rekey_at = None;
         // Whoever deletes the old SA does so at once; if that DELETE never
         // comes, forget it after a while anyway.
-        o.hard_at = Some(now + self.cfg.half_open_timeout);
+        o.rekeyed(new, now + self.cfg.half_open_timeout);
+        o.rekey_at = None;
         if we_delete_old {
             o.tasks.push_back(Task::DeleteIke);
         }

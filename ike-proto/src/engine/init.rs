@@ -16,7 +16,7 @@ use crate::wire::Payload;
 use super::api::FailReason;
 use super::config::Policy;
 use super::keys::{self, IkeKeyset, Seed};
-use super::sa::{AuthCtx, IkeSa, Pending, PendingKind, Phase, SaKeys, State};
+use super::sa::{AuthCtx, AuthStep, IkeSa, Pending, PendingKind, Phase, SaKeys, State};
 use super::ts::TrafficSelector;
 use super::{codec, find_notify, notify, proposal, DropReason, Engine, KernelPurpose};
 
@@ -147,14 +147,12 @@ impl Engine {
             parked: Vec::new(),
             reassembly: Default::default(),
             children: Vec::new(),
-            peer_id: None,
             nat: false,
             keepalive: Default::default(),
             fragmentation: false,
             created: now,
             last_heard: now,
             rekey_at: None,
-            hard_at: None,
             collision: None,
         };
         if !policy.childless {
@@ -811,7 +809,7 @@ impl Engine {
                     suite,
                     keys: keyset,
                 }),
-                auth: Some(Box::new(AuthCtx {
+                step: AuthStep::Material(Box::new(AuthCtx {
                     ni,
                     nr,
                     init_request: bytes.to_vec(),
@@ -831,7 +829,6 @@ impl Engine {
             parked: Vec::new(),
             reassembly: Default::default(),
             children: Vec::new(),
-            peer_id: None,
             nat,
             keepalive: super::nat::Keepalive {
                 behind: found.local,
@@ -841,7 +838,6 @@ impl Engine {
             created: now,
             last_heard: now,
             rekey_at: None,
-            hard_at: None,
             collision: None,
         };
         self.ep.sas.insert(spi_r, sa);

@@ -67,11 +67,11 @@ impl Engine {
                 spi_i: s.spi_i,
                 spi_r: s.spi_r,
                 local_id: s.policy.local_id.clone(),
-                peer_id: s.peer_id.clone(),
+                peer_id: s.peer_id().cloned(),
                 suite: s.suite(),
                 created: s.created,
                 rekey_at: s.rekey_at,
-                hard_at: s.hard_at,
+                hard_at: s.hard_at(),
                 nat: s.nat,
                 children: child_infos(s),
             })

@@ -27,7 +27,7 @@ impl Engine {
         };
         // Each request of ours has its own retransmission timer.
         consider(sa.pending.iter().map(|p| p.retransmit_at).min());
-        consider(sa.hard_at);
+        consider(sa.hard_at());
         // Children waiting for the kernel, in any phase (a responder's
         // IKE_AUTH answer waits for its child's install).
         for c in &sa.children {
@@ -104,7 +104,7 @@ impl Engine {
         let Some(sa) = self.ep.sas.get_mut(&h) else {
             return;
         };
-        if sa.hard_at.is_some_and(|t| t <= now) {
+        if sa.hard_at().is_some_and(|t| t <= now) {
             let reason = if sa.phase() == Phase::Rekeyed {
                 DownReason::Rekeyed
             } else {

@@ -41,8 +41,9 @@ pub(crate) enum Phase {
 
 /// An IKE SA's phase with what exists only in that phase (in the manner of
 /// rustls' state types): the handshake material only during the
-/// handshake, the IKE keys from the end of IKE_SA_INIT on without an
-/// `Option`, the successor only on a rekeyed SA.
+/// handshake, the IKE keys from the end of IKE_SA_INIT on and the peer's
+/// identity and hard lifetime from authentication on, none of them as an
+/// `Option`; the successor only on a rekeyed SA.
 pub(crate) enum State {
     /// Initiator: IKE_SA_INIT sent, no answer yet; the only state without
     /// keys. Phase `Init`.
@@ -54,24 +55,39 @@ pub(crate) enum State {
         auth: Box<AuthCtx>,
     },
     /// Initiator: IKE_AUTH sent. Responder: IKE_SA_INIT answered (half
-    /// open). `auth` is dropped once the peer's AUTH was checked (the
-    /// responder's answer may still wait for the kernel). Phase `Auth`.
-    Auth {
-        ike: Box<SaKeys>,
-        auth: Option<Box<AuthCtx>>,
-    },
+    /// open). Phase `Auth`.
+    Auth { ike: Box<SaKeys>, step: AuthStep },
     /// Authenticated both ways.
-    Established(Box<SaKeys>),
+    Established(Box<Up>),
     /// We sent (or are about to send) a DELETE for this IKE SA.
-    Deleting(Box<SaKeys>),
+    Deleting(Box<Up>),
     /// Superseded by the IKE SA `successor`; waiting for its DELETE exchange.
-    Rekeyed { ike: Box<SaKeys>, successor: u64 },
+    Rekeyed { up: Box<Up>, successor: u64 },
+}
+
+/// Where IKE_AUTH stands, in phase `Auth`.
+pub(crate) enum AuthStep {
+    /// The handshake material, until the peer's AUTH is checked.
+    Material(Box<AuthCtx>),
+    /// Responder: the peer's AUTH was checked; our answer waits for the
+    /// kernel's SPI, and who the peer is waits with it.
+    Verified(Identity),
 }
 
 /// The negotiated IKE suite and the keys derived for it.
 pub(crate) struct SaKeys {
     pub suite: IkeSuite,
     pub keys: IkeKeyset,
+}
+
+/// What an authenticated IKE SA holds.
+pub(crate) struct Up {
+    pub ike: SaKeys,
+    /// Who the peer authenticated as.
+    pub peer_id: Identity,
+    /// When the SA goes at the latest: its hard lifetime, or for a rekeyed
+    /// SA the time its DELETE may take.
+    pub hard_at: Instant,
 }
 
 /// Negotiation material kept between IKE_SA_INIT and the end of IKE_AUTH.
@@ -320,7 +336,6 @@ pub(crate) struct IkeSa {
     /// RFC 7383 partial messages, one per message ID within the window.
     pub reassembly: Partials,
     pub children: Vec<Child>,
-    pub peer_id: Option<Identity>,
     /// NAT detected between us (RFC 7296 2.23): use port 4500 and UDP-encapsulated ESP.
     pub nat: bool,
     /// Which side the NAT is on and our keepalives (see `nat`).
@@ -330,7 +345,6 @@ pub(crate) struct IkeSa {
     pub created: Instant,
     pub last_heard: Instant,
     pub rekey_at: Option<Instant>,
-    pub hard_at: Option<Instant>,
     /// Our IKE rekey collided with the peer's (RFC 7296 2.8.2).
     pub collision: Option<Box<Collision>>,
 }
@@ -474,43 +488,35 @@ impl State {
     fn keyed(&self) -> Option<&SaKeys> {
         match self {
             State::InitSent(_) => None,
-            State::InitDone { ike, .. }
-            | State::Auth { ike, .. }
-            | State::Established(ike)
-            | State::Deleting(ike)
-            | State::Rekeyed { ike, .. } => Some(ike),
+            State::InitDone { ike, .. } | State::Auth { ike, .. } => Some(ike),
+            State::Established(up) | State::Deleting(up) | State::Rekeyed { up, .. } => {
+                Some(&up.ike)
+            }
         }
     }
 
     fn keyed_mut(&mut self) -> Option<&mut SaKeys> {
         match self {
             State::InitSent(_) => None,
-            State::InitDone { ike, .. }
-            | State::Auth { ike, .. }
-            | State::Established(ike)
-            | State::Deleting(ike)
-            | State::Rekeyed { ike, .. } => Some(ike),
+            State::InitDone { ike, .. } | State::Auth { ike, .. } => Some(ike),
+            State::Established(up) | State::Deleting(up) | State::Rekeyed { up, .. } => {
+                Some(&mut up.ike)
+            }
         }
     }
 
-    /// Moves to the state `next` builds from the old state (by value).
+    fn up(&self) -> Option<&Up> {
+        match self {
+            State::Established(up) | State::Deleting(up) | State::Rekeyed { up, .. } => Some(up),
+            _ => None,
+        }
+    }
+
+    /// Moves to the state `next` builds from the old one (by value).
     fn step(&mut self, next: impl FnOnce(State) -> State) {
         // A stand-in for the moment of the move (no keys, nothing to zeroize).
         let old = std::mem::replace(self, State::InitSent(Box::default()));
         *self = next(old);
-    }
-
-    /// Moves to the state `next` builds from the keys, dropping whatever
-    /// else the old state held; without keys (`InitSent`) nothing changes.
-    fn with_keys(&mut self, next: impl FnOnce(Box<SaKeys>) -> State) {
-        self.step(|old| match old {
-            State::InitSent(a) => State::InitSent(a),
-            State::InitDone { ike, .. }
-            | State::Auth { ike, .. }
-            | State::Established(ike)
-            | State::Deleting(ike)
-            | State::Rekeyed { ike, .. } => next(ike),
-        });
     }
 }
 
@@ -532,19 +538,51 @@ impl IkeSa {
         self.state.keyed().map(|k| k.suite)
     }
 
-    /// The handshake material, while IKE_AUTH is not done.
+    /// The handshake material, while the peer's AUTH is not checked.
     pub(crate) fn auth(&self) -> Option<&AuthCtx> {
         match &self.state {
-            State::InitSent(a) | State::InitDone { auth: a, .. } => Some(a),
-            State::Auth { auth, .. } => auth.as_deref(),
+            State::InitSent(a)
+            | State::InitDone { auth: a, .. }
+            | State::Auth {
+                step: AuthStep::Material(a),
+                ..
+            } => Some(a),
             _ => None,
         }
     }
 
     pub(crate) fn auth_mut(&mut self) -> Option<&mut AuthCtx> {
         match &mut self.state {
-            State::InitSent(a) | State::InitDone { auth: a, .. } => Some(a),
-            State::Auth { auth, .. } => auth.as_deref_mut(),
+            State::InitSent(a)
+            | State::InitDone { auth: a, .. }
+            | State::Auth {
+                step: AuthStep::Material(a),
+                ..
+            } => Some(a),
+            _ => None,
+        }
+    }
+
+    /// Who the peer authenticated as (from the check of its AUTH on).
+    pub(crate) fn peer_id(&self) -> Option<&Identity> {
+        match &self.state {
+            State::Auth {
+                step: AuthStep::Verified(id),
+                ..
+            } => Some(id),
+            s => s.up().map(|u| &u.peer_id),
+        }
+    }
+
+    /// See [`Up::hard_at`]; none before authentication.
+    pub(crate) fn hard_at(&self) -> Option<Instant> {
+        self.state.up().map(|u| u.hard_at)
+    }
+
+    /// The successor of a rekeyed IKE SA.
+    pub(crate) fn successor(&self) -> Option<u64> {
+        match self.state {
+            State::Rekeyed { successor, .. } => Some(successor),
             _ => None,
         }
     }
@@ -565,47 +603,66 @@ impl IkeSa {
         self.state.step(|old| match old {
             State::InitDone { ike, auth } => State::Auth {
                 ike,
-                auth: Some(auth),
+                step: AuthStep::Material(auth),
             },
             other => other,
         });
     }
 
-    /// The peer's AUTH was checked: the handshake material goes (the SA
-    /// stays in phase `Auth` until it is established).
-    pub(crate) fn take_auth(&mut self) -> Option<Box<AuthCtx>> {
-        match &mut self.state {
-            State::Auth { auth, .. } => auth.take(),
-            _ => None,
+    /// Responder: the peer's AUTH was checked, our answer waits for the
+    /// kernel: the handshake material goes, the peer's identity stays.
+    pub(crate) fn auth_verified(&mut self, peer_id: Identity) {
+        if let State::Auth { step, .. } = &mut self.state {
+            *step = AuthStep::Verified(peer_id);
         }
     }
 
-    /// Authenticated both ways: the handshake material goes, and SK_pi /
-    /// SK_pr, which only serve AUTH (RFC 7296 2.15), are wiped.
-    pub(crate) fn establish(&mut self) {
-        self.state.with_keys(|mut ike| {
-            ike.keys.sk_pi = Default::default();
-            ike.keys.sk_pr = Default::default();
-            State::Established(ike)
+    /// Authenticated both ways. SK_pi / SK_pr, which only serve AUTH (RFC
+    /// 7296 2.15), are wiped; the handshake material is returned (the
+    /// first child's keys need its nonces) and dropped by the caller.
+    pub(crate) fn establish(
+        &mut self,
+        peer_id: Identity,
+        hard_at: Instant,
+    ) -> Option<Box<AuthCtx>> {
+        let mut material = None;
+        self.state.step(|old| match old {
+            State::Auth { ike, step } => {
+                if let AuthStep::Material(a) = step {
+                    material = Some(a);
+                }
+                let mut ike = *ike;
+                ike.keys.sk_pi = Default::default();
+                ike.keys.sk_pr = Default::default();
+                State::Established(Box::new(Up {
+                    ike,
+                    peer_id,
+                    hard_at,
+                }))
+            }
+            other => other,
         });
+        material
     }
 
     /// Our DELETE of this IKE SA is under way.
     pub(crate) fn deleting(&mut self) {
-        self.state.with_keys(State::Deleting);
+        self.state.step(|old| match old {
+            State::Established(up) => State::Deleting(up),
+            other => other,
+        });
     }
 
-    /// Replaced by the IKE SA `successor`.
-    pub(crate) fn rekeyed(&mut self, successor: u64) {
-        self.state
-            .with_keys(|ike| State::Rekeyed { ike, successor });
-    }
-
-    /// The successor of a rekeyed IKE SA.
-    pub(crate) fn successor(&self) -> Option<u64> {
-        match self.state {
-            State::Rekeyed { successor, .. } => Some(successor),
-            _ => None,
-        }
+    /// Replaced by the IKE SA `successor`; gone by `hard_at` at the latest.
+    pub(crate) fn rekeyed(&mut self, successor: u64, hard_at: Instant) {
+        self.state.step(|old| match old {
+            State::Established(mut up)
+            | State::Deleting(mut up)
+            | State::Rekeyed { mut up, .. } => {
+                up.hard_at = hard_at;
+                State::Rekeyed { up, successor }
+            }
+            other => other,
+        });
     }
 }
