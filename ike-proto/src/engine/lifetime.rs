@@ -15,41 +15,10 @@ impl Engine {
     pub(super) fn rearm(&mut self, h: u64, now: Instant) {
         self.keepalive_arm(h, now);
         let keepalive = self.keepalive_deadline(h);
-        let Some(sa) = self.ep.sas.get(&h) else {
-            self.ep.timers.set(h, None);
-            return;
+        let next = match self.ep.sas.get(&h) {
+            Some(sa) => sa.next_deadline(keepalive, self.cfg.half_open_timeout),
+            None => None,
         };
-        let mut next: Option<Instant> = None;
-        let mut consider = |t: Option<Instant>| {
-            if let Some(t) = t {
-                next = Some(next.map_or(t, |n: Instant| n.min(t)));
-            }
-        };
-        // Each request of ours has its own retransmission timer.
-        consider(sa.pending.iter().map(|p| p.retransmit_at).min());
-        consider(sa.hard_at());
-        // Children waiting for the kernel, in any phase (a responder's
-        // IKE_AUTH answer waits for its child's install).
-        for c in &sa.children {
-            consider(c.install.as_ref().map(|i| i.deadline));
-        }
-        consider(keepalive);
-        if sa.phase() == Phase::Established {
-            consider(sa.rekey_at);
-            for c in &sa.children {
-                consider(c.rekey_at);
-                consider(Some(c.hard_at));
-            }
-            if let Some(iv) = sa.policy.dpd_interval {
-                // Only when idle: any request in flight checks liveness too.
-                if sa.in_flight() == 0 && sa.tasks.is_empty() {
-                    consider(Some(sa.last_heard + iv));
-                }
-            }
-        } else if sa.pending.is_empty() && matches!(sa.phase(), Phase::Init | Phase::Auth) {
-            // Half-open (either side) waiting for the peer: give up later.
-            consider(Some(sa.created + self.cfg.half_open_timeout));
-        }
         self.ep.timers.set(h, next);
     }
 
@@ -171,4 +140,48 @@ pub(crate) fn rekey_deadline(rng: &mut dyn Rng, base: Instant, l: &Lifetime) -> 
     let jitter_ms = u64::try_from(l.jitter.as_millis()).unwrap_or(u64::MAX);
     let j = Duration::from_millis(rng::below(rng, jitter_ms));
     base + l.rekey.saturating_sub(j)
+}
+
+impl sa::IkeSa {
+    /// The earliest of this SA's deadlines (`keepalive`: the NAT
+    /// keepalive's, kept by the engine).
+    fn next_deadline(
+        &self,
+        keepalive: Option<Instant>,
+        half_open_timeout: Duration,
+    ) -> Option<Instant> {
+        let sa = self;
+        let mut next: Option<Instant> = None;
+        let mut consider = |t: Option<Instant>| {
+            if let Some(t) = t {
+                next = Some(next.map_or(t, |n: Instant| n.min(t)));
+            }
+        };
+        // Each request of ours has its own retransmission timer.
+        consider(sa.pending.iter().map(|p| p.retransmit_at).min());
+        consider(sa.hard_at());
+        // Children waiting for the kernel, in any phase (a responder's
+        // IKE_AUTH answer waits for its child's install).
+        for c in &sa.children {
+            consider(c.install.as_ref().map(|i| i.deadline));
+        }
+        consider(keepalive);
+        if sa.phase() == Phase::Established {
+            consider(sa.rekey_at);
+            for c in &sa.children {
+                consider(c.rekey_at);
+                consider(Some(c.hard_at));
+            }
+            if let Some(iv) = sa.policy.dpd_interval {
+                // Only when idle: any request in flight checks liveness too.
+                if sa.in_flight() == 0 && sa.tasks.is_empty() {
+                    consider(Some(sa.last_heard + iv));
+                }
+            }
+        } else if sa.pending.is_empty() && matches!(sa.phase(), Phase::Init | Phase::Auth) {
+            // Half-open (either side) waiting for the peer: give up later.
+            consider(Some(sa.created + half_open_timeout));
+        }
+        next
+    }
 }

@@ -735,39 +735,7 @@ impl Engine {
     /// nothing is outstanding, and nothing behind it starts before it.
     fn run_tasks(&mut self, h: u64, now: Instant) {
         self.flush_deferred(now, h);
-        loop {
-            let Some(sa) = self.ep.sas.get_mut(&h) else {
-                return;
-            };
-            // A rekeyed (old) IKE SA only ever runs its own DELETE.
-            let runnable = sa.phase() == Phase::Established
-                || (sa.phase() == Phase::Rekeyed && sa.tasks.front() == Some(&Task::DeleteIke));
-            if !runnable || sa.requests().any(|k| k.is_serial()) {
-                return;
-            }
-            // A child waiting for the kernel holds back an IKE SA rekey
-            // (its answers are correlated by this SA) and the IKE SA's DELETE.
-            let idle = sa.in_flight() == 0 && !sa.installing();
-            // Counting tasks waiting for SPIs too: each will take a slot.
-            let room = sa.in_flight() < sa.send_size() as usize;
-            let mut pick = None;
-            for (i, t) in sa.tasks.iter().enumerate() {
-                if t.is_serial() {
-                    pick = idle.then_some(i);
-                    break;
-                }
-                if !room {
-                    break;
-                }
-                if t.child().is_some_and(|c| sa.child_busy(c)) {
-                    continue;
-                }
-                pick = Some(i);
-                break;
-            }
-            let Some(task) = pick.and_then(|i| sa.tasks.remove(i)) else {
-                return;
-            };
+        while let Some(task) = self.ep.sas.get_mut(&h).and_then(|sa| sa.next_task()) {
             self.start_task(now, h, task);
         }
     }
@@ -812,14 +780,7 @@ impl Engine {
             return;
         };
         if sa.phase() == Phase::Established {
-            sa.tasks.clear();
-            sa.tasks.push_back(Task::DeleteIke);
-            // Do not let a liveness check hold the delete back.
-            sa.pending.retain(|p| !matches!(p.kind, PendingKind::Dpd));
-            sa::free_if_empty(&mut sa.pending);
-            sa.send
-                .deferred
-                .retain(|d| !matches!(d.kind, PendingKind::Dpd));
+            sa.delete_next();
             self.after_input(h, now);
         } else {
             self.remove_sa(h, DownReason::Terminated);

@@ -464,6 +464,50 @@ impl IkeSa {
             .any(|k| matches!(k, PendingKind::RekeyIke { .. }))
     }
 
+    /// Our DELETE of the IKE SA replaces all queued work.
+    pub(crate) fn delete_next(&mut self) {
+        self.tasks.clear();
+        self.tasks.push_back(Task::DeleteIke);
+        // Do not let a liveness check hold the delete back.
+        self.pending.retain(|p| !matches!(p.kind, PendingKind::Dpd));
+        free_if_empty(&mut self.pending);
+        self.send
+            .deferred
+            .retain(|d| !matches!(d.kind, PendingKind::Dpd));
+    }
+
+    /// The next queued task that may start now, taken off the queue (see
+    /// `Engine::run_tasks`).
+    pub(crate) fn next_task(&mut self) -> Option<Task> {
+        // A rekeyed (old) IKE SA only ever runs its own DELETE.
+        let runnable = self.phase() == Phase::Established
+            || (self.phase() == Phase::Rekeyed && self.tasks.front() == Some(&Task::DeleteIke));
+        if !runnable || self.requests().any(|k| k.is_serial()) {
+            return None;
+        }
+        // A child waiting for the kernel holds back an IKE SA rekey
+        // (its answers are correlated by this SA) and the IKE SA's DELETE.
+        let idle = self.in_flight() == 0 && !self.installing();
+        // Counting tasks waiting for SPIs too: each will take a slot.
+        let room = self.in_flight() < self.send_size() as usize;
+        let mut pick = None;
+        for (i, t) in self.tasks.iter().enumerate() {
+            if t.is_serial() {
+                pick = idle.then_some(i);
+                break;
+            }
+            if !room {
+                break;
+            }
+            if t.child().is_some_and(|c| self.child_busy(c)) {
+                continue;
+            }
+            pick = Some(i);
+            break;
+        }
+        pick.and_then(|i| self.tasks.remove(i))
+    }
+
     pub(crate) fn child_by_in(&mut self, spi_in: u32) -> Option<&mut Child> {
         self.children.iter_mut().find(|c| c.spi_in == spi_in)
     }
