@@ -63,7 +63,12 @@
 //! - `proposal`: offers and selection; `ts`: traffic selectors.
 //! - `codec`: protected messages and fragments; `reassembly`.
 //! - `keys`: IKE and CHILD_SA key material; `cookie`: RFC 7296 2.6.
-//! - `sa`: per-SA state; `timers`: deadlines; `rng`: randomness.
+//! - `endpoint`: the SA table and what routes to it (SPI demultiplexing,
+//!   kernel request ids, half-open admission state, timers); `output`: the
+//!   output queues and the context per-SA methods get.
+//! - `sa`: per-SA state, its phase types and transitions; `seal`: our
+//!   messages protected and sent, as SA methods; `timers`: deadlines;
+//!   `rng`: randomness.
 
 /// The body of the first payload of one kind in a decoded chain:
 /// `first_payload!(payloads, Auth)` is `Option<&Auth>`.
@@ -155,7 +160,7 @@ enum KernelPurpose {
 
 /// Many IKE SAs and their CHILD_SAs, driven by the inputs above.
 ///
-/// The SA table and everything that routes to it is the [`Endpoint`]
+/// The SA table and everything that routes to it is the `Endpoint`
 /// (`endpoint.rs`); this type adds the configuration, randomness, kernel
 /// policy references and the output queues, and runs the exchanges.
 pub struct Engine {

@@ -517,6 +517,22 @@ impl IkeSa {
     }
 }
 
+/// The handshake material of a `State` (taken by `&` or `&mut`): the
+/// states of the handshake hold it, `Auth` until the peer's AUTH is checked.
+macro_rules! material {
+    ($state:expr) => {
+        match $state {
+            State::InitSent(a)
+            | State::InitDone { auth: a, .. }
+            | State::Auth {
+                step: AuthStep::Material(a),
+                ..
+            } => Some(a),
+            _ => None,
+        }
+    };
+}
+
 impl State {
     fn tag(&self) -> Phase {
         match self {
@@ -584,27 +600,11 @@ impl IkeSa {
 
     /// The handshake material, while the peer's AUTH is not checked.
     pub(crate) fn auth(&self) -> Option<&AuthCtx> {
-        match &self.state {
-            State::InitSent(a)
-            | State::InitDone { auth: a, .. }
-            | State::Auth {
-                step: AuthStep::Material(a),
-                ..
-            } => Some(a),
-            _ => None,
-        }
+        material!(&self.state).map(|a| &**a)
     }
 
     pub(crate) fn auth_mut(&mut self) -> Option<&mut AuthCtx> {
-        match &mut self.state {
-            State::InitSent(a)
-            | State::InitDone { auth: a, .. }
-            | State::Auth {
-                step: AuthStep::Material(a),
-                ..
-            } => Some(a),
-            _ => None,
-        }
+        material!(&mut self.state).map(|a| &mut **a)
     }
 
     /// Who the peer authenticated as (from the check of its AUTH on).

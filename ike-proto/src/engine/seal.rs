@@ -18,21 +18,8 @@ impl IkeSa {
         exchange: ExchangeType,
         payloads: &[Payload],
     ) -> Option<(u32, Vec<Vec<u8>>)> {
-        let mtu = cx.cfg.fragment_mtu;
-        let natt = self.local.port() == cx.cfg.natt_port;
         let message_id = self.next_id;
-        let header = codec::header(
-            self.spi_i,
-            self.spi_r,
-            exchange,
-            self.initiator,
-            false,
-            message_id,
-        );
-        let frag = self.fragmentation;
-        msglog::message(true, self.remote, &header, payloads);
-        let keys = self.keys_mut()?;
-        let datagrams = codec::seal(keys, header, payloads, frag, mtu, natt, &mut *cx.rng)?;
+        let datagrams = self.seal(cx, exchange, false, message_id, payloads)?;
         self.next_id = message_id.wrapping_add(1);
         cx.out.emit(self.local, self.remote, &datagrams);
         Some((message_id, datagrams))
@@ -47,6 +34,24 @@ impl IkeSa {
         message_id: u32,
         payloads: &[Payload],
     ) -> bool {
+        let Some(datagrams) = self.seal(cx, exchange, true, message_id, payloads) else {
+            return false;
+        };
+        self.recv.cache(message_id, datagrams.clone());
+        cx.out.emit(self.local, self.remote, &datagrams);
+        true
+    }
+
+    /// Logs and protects message `message_id` under the SA's keys: one
+    /// datagram, or RFC 7383 fragments; none if it cannot be encoded.
+    fn seal(
+        &mut self,
+        cx: &mut SaCtx<'_>,
+        exchange: ExchangeType,
+        response: bool,
+        message_id: u32,
+        payloads: &[Payload],
+    ) -> Option<Vec<Vec<u8>>> {
         let mtu = cx.cfg.fragment_mtu;
         let natt = self.local.port() == cx.cfg.natt_port;
         let header = codec::header(
@@ -54,20 +59,12 @@ impl IkeSa {
             self.spi_r,
             exchange,
             self.initiator,
-            true,
+            response,
             message_id,
         );
         let frag = self.fragmentation;
         msglog::message(true, self.remote, &header, payloads);
-        let Some(keys) = self.keys_mut() else {
-            return false;
-        };
-        let Some(datagrams) = codec::seal(keys, header, payloads, frag, mtu, natt, &mut *cx.rng)
-        else {
-            return false;
-        };
-        self.recv.cache(message_id, datagrams.clone());
-        cx.out.emit(self.local, self.remote, &datagrams);
-        true
+        let keys = self.keys_mut()?;
+        codec::seal(keys, header, payloads, frag, mtu, natt, &mut *cx.rng)
     }
 }
