@@ -117,11 +117,11 @@ impl Engine {
             spi_r,
             local: o.local,
             remote: o.remote,
-            state: State::Established(Box::new(Up {
-                ike: SaKeys { suite, keys },
+            state: State::Established(Up {
+                ike: Box::new(SaKeys { suite, keys }),
                 peer_id,
                 hard_at: now + l.hard,
-            })),
+            }),
             next_id: 0,
             pending: Vec::new(),
             // First on the new SA: our window, if larger than one.

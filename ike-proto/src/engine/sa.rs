@@ -58,11 +58,11 @@ pub(crate) enum State {
     /// open). Phase `Auth`.
     Auth { ike: Box<SaKeys>, step: AuthStep },
     /// Authenticated both ways.
-    Established(Box<Up>),
+    Established(Up),
     /// We sent (or are about to send) a DELETE for this IKE SA.
-    Deleting(Box<Up>),
+    Deleting(Up),
     /// Superseded by the IKE SA `successor`; waiting for its DELETE exchange.
-    Rekeyed { up: Box<Up>, successor: u64 },
+    Rekeyed { up: Up, successor: u64 },
 }
 
 /// Where IKE_AUTH stands, in phase `Auth`.
@@ -82,7 +82,10 @@ pub(crate) struct SaKeys {
 
 /// What an authenticated IKE SA holds.
 pub(crate) struct Up {
-    pub ike: SaKeys,
+    /// Boxed from IKE_SA_INIT on and passed on as a pointer: a phase
+    /// change never copies the keyset (a copy left behind in freed memory
+    /// would not be wiped).
+    pub ike: Box<SaKeys>,
     /// Who the peer authenticated as.
     pub peer_id: Identity,
     /// When the SA goes at the latest: its hard lifetime, or for a rekeyed
@@ -675,14 +678,14 @@ impl IkeSa {
                 if let AuthStep::Material(a) = step {
                     material = Some(a);
                 }
-                let mut ike = *ike;
+                let mut ike = ike;
                 ike.keys.sk_pi = Default::default();
                 ike.keys.sk_pr = Default::default();
-                State::Established(Box::new(Up {
+                State::Established(Up {
                     ike,
                     peer_id,
                     hard_at,
-                }))
+                })
             }
             other => other,
         });
