@@ -143,7 +143,7 @@ use crate::wire::Payload;
 use cookie::CookieJar;
 use endpoint::{Endpoint, Route};
 use output::{Outputs, SaCtx};
-use sa::{IkeSa, Pending, PendingKind, Phase, Task};
+use sa::{IkeSa, PendingKind, Phase, Task};
 
 /// Why a kernel request was made, to route its answer.
 #[derive(Clone, Copy, Debug)]
@@ -483,36 +483,20 @@ impl Engine {
         payloads: Vec<Payload>,
         kind: PendingKind,
     ) {
-        let Some(sa) = self.ep.sas.get_mut(&h) else {
-            return;
+        let req = window::Deferred {
+            exchange,
+            payloads,
+            kind,
         };
-        if !sa.send.deferred.is_empty() || !sa.has_room() {
-            sa.send.deferred.push_back(window::Deferred {
-                exchange,
-                payloads,
-                kind,
-            });
-            return;
+        if let Some(req) = self.ep.sas.get_mut(&h).and_then(|sa| sa.defer(req)) {
+            self.transmit_request(now, h, req);
         }
-        self.transmit_request(now, h, exchange, payloads, kind);
     }
 
     /// Sends the deferred requests the peer's window has room for now.
     fn flush_deferred(&mut self, now: Instant, h: u64) {
-        loop {
-            let Some(sa) = self.ep.sas.get_mut(&h) else {
-                return;
-            };
-            if sa.phase() != Phase::Established || !sa.has_room() {
-                return;
-            }
-            let Some(d) = sa.send.deferred.pop_front() else {
-                return;
-            };
-            if sa.send.deferred.is_empty() {
-                sa.send.deferred = Default::default(); // free its buffer
-            }
-            self.transmit_request(now, h, d.exchange, d.payloads, d.kind);
+        while let Some(d) = self.ep.sas.get_mut(&h).and_then(|sa| sa.next_deferred()) {
+            self.transmit_request(now, h, d);
         }
     }
 
@@ -550,27 +534,12 @@ impl Engine {
     }
 
     /// Seals and sends a request now; the window was checked.
-    fn transmit_request(
-        &mut self,
-        now: Instant,
-        h: u64,
-        exchange: ExchangeType,
-        payloads: Vec<Payload>,
-        kind: PendingKind,
-    ) {
-        let Some((message_id, datagrams)) = self.seal_request(h, exchange, &payloads) else {
-            self.request_unsendable(now, h, exchange, kind);
+    fn transmit_request(&mut self, now: Instant, h: u64, req: window::Deferred) {
+        let Some((sa, mut cx)) = self.sa_ctx(h) else {
             return;
         };
-        let retransmit_at = now + self.cfg.retransmit.initial;
-        if let Some(sa) = self.ep.sas.get_mut(&h) {
-            sa.pending.push(Pending {
-                message_id,
-                datagrams,
-                tries: 0,
-                retransmit_at,
-                kind,
-            });
+        if let Err(req) = sa.transmit_request(&mut cx, now, req) {
+            self.request_unsendable(now, h, req.exchange, req.kind);
         }
     }
 

@@ -1,14 +1,62 @@
 //! Protecting and sending our messages on one IKE SA: methods on
 //! [`IkeSa`] that need only the SA and an [`SaCtx`].
 
+use std::time::Instant;
+
 use crate::wire::consts::ExchangeType;
 use crate::wire::Payload;
 
 use super::output::SaCtx;
-use super::sa::IkeSa;
+use super::sa::{IkeSa, Pending, Phase};
+use super::window::Deferred;
 use super::{codec, msglog};
 
 impl IkeSa {
+    /// Keeps our request for later while the peer's window is full or
+    /// older requests wait (RFC 7296 2.3); gives it back if it may go now.
+    pub(super) fn defer(&mut self, req: Deferred) -> Option<Deferred> {
+        if !self.send.deferred.is_empty() || !self.has_room() {
+            self.send.deferred.push_back(req);
+            return None;
+        }
+        Some(req)
+    }
+
+    /// Seals and sends a request now (the window was checked) and keeps it
+    /// for retransmission. The request comes back (boxed: a rare path) if
+    /// it cannot be encoded, for the caller to undo what it stood for.
+    pub(super) fn transmit_request(
+        &mut self,
+        cx: &mut SaCtx<'_>,
+        now: Instant,
+        req: Deferred,
+    ) -> Result<(), Box<Deferred>> {
+        let Some((message_id, datagrams)) = self.seal_request(cx, req.exchange, &req.payloads)
+        else {
+            return Err(Box::new(req));
+        };
+        self.pending.push(Pending {
+            message_id,
+            datagrams,
+            tries: 0,
+            retransmit_at: now + cx.cfg.retransmit.initial,
+            kind: req.kind,
+        });
+        Ok(())
+    }
+
+    /// The next deferred request, if the peer's window has room for it now.
+    pub(super) fn next_deferred(&mut self) -> Option<Deferred> {
+        if self.phase() != Phase::Established || !self.has_room() {
+            return None;
+        }
+        let d = self.send.deferred.pop_front()?;
+        if self.send.deferred.is_empty() {
+            self.send.deferred = Default::default(); // free its buffer
+        }
+        Some(d)
+    }
+
     /// Protects `payloads` as our next request, sends it, and takes its
     /// message ID; returns that ID and the datagrams sent (one, or the
     /// RFC 7383 fragments) for the retransmission cache.
