@@ -294,16 +294,16 @@ impl super::Engine {
         from: SocketAddr,
         what: std::fmt::Arguments<'_>,
     ) {
-        self.admission.note(now, reason, from, what);
+        self.ep.admission.note(now, reason, from, what);
     }
 
     /// Follows the half-open count with the cookie mode; a change is an
     /// event (`ike-ctl monitor` shows it).
     pub(super) fn refresh_cookie_mode(&mut self) {
-        let (n, threshold) = (self.half_open, self.cfg.cookie_threshold);
-        if self.admission.update_cookie_mode(n, threshold) {
-            self.events.push_back(super::Event::CookieMode {
-                on: self.admission.cookie_mode(),
+        let (n, threshold) = (self.ep.half_open, self.cfg.cookie_threshold);
+        if self.ep.admission.update_cookie_mode(n, threshold) {
+            self.out.events.push_back(super::Event::CookieMode {
+                on: self.ep.admission.cookie_mode(),
                 half_open: n,
             });
         }
@@ -311,7 +311,7 @@ impl super::Engine {
 
     /// Half-open count, cookie mode and drop counters for `show stats`.
     pub fn admission_stats(&self) -> AdmissionStats {
-        self.admission.stats(self.half_open)
+        self.ep.admission.stats(self.ep.half_open)
     }
 }
 

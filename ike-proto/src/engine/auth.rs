@@ -11,7 +11,7 @@ use crate::wire::Payload;
 use super::api::{DownReason, Event, FailReason, IkeSaId};
 use super::config::{Identity, LocalAuth, Mode, PeerAuth, Policy};
 use super::lifetime::rekey_deadline;
-use super::sa::{ChildAnswer, ChildReq, Parked, PendingKind, Phase};
+use super::sa::{AuthCtx, ChildAnswer, ChildReq, Parked, PendingKind, Phase, State};
 use super::ts::{self, TrafficSelector};
 use super::{find_notify, notify, proposal, Engine, KernelPurpose};
 
@@ -141,21 +141,21 @@ impl Engine {
     pub(super) fn try_send_auth(&mut self, now: Instant, h: u64) {
         // RFC 7296 2.4: INITIAL_CONTACT says "I have no other IKE SA with
         // you"; with one still up it would make the peer delete it.
-        let Some(name) = self.sas.get(&h).map(|s| s.policy.name.clone()) else {
+        let Some(name) = self.ep.sas.get(&h).map(|s| s.policy.name.clone()) else {
             return;
         };
-        let others = self.sas.iter().any(|(k, s)| {
+        let others = self.ep.sas.iter().any(|(k, s)| {
             *k != h
                 && s.policy.name == name
-                && matches!(s.phase, Phase::Established | Phase::Rekeyed)
+                && matches!(s.phase(), Phase::Established | Phase::Rekeyed)
         });
-        let Some(sa) = self.sas.get_mut(&h) else {
+        let Some(sa) = self.ep.sas.get_mut(&h) else {
             return;
         };
-        let Some(auth) = sa.auth.as_deref() else {
+        let State::InitDone { auth, ike } = &sa.state else {
             return;
         };
-        if sa.phase != Phase::Init || !auth.auth_ready || !sa.pending.is_empty() {
+        if !sa.pending.is_empty() {
             return;
         }
         let childless = sa.policy.childless;
@@ -165,9 +165,7 @@ impl Engine {
             (false, None) => return, // still waiting for the kernel
         };
         let policy = sa.policy.clone();
-        let Some(keys) = sa.keys.as_deref() else {
-            return;
-        };
+        let keys = &ike.keys;
         let idi = id_payload(&policy.local_id);
         let octets = signed_octets(
             keys.prf,
@@ -219,7 +217,7 @@ impl Engine {
             payloads.push(Payload::TsI(ts::to_wire(&c.local_ts)));
             payloads.push(Payload::TsR(ts::to_wire(&c.remote_ts)));
         }
-        sa.phase = Phase::Auth;
+        sa.auth_sent();
         self.send_request(
             now,
             h,
@@ -239,7 +237,7 @@ impl Engine {
         child: Option<ChildReq>,
         payloads: Vec<Payload>,
     ) {
-        let Some(sa) = self.sas.get_mut(&h) else {
+        let Some(sa) = self.ep.sas.get_mut(&h) else {
             return;
         };
         let policy = sa.policy.clone();
@@ -253,7 +251,7 @@ impl Engine {
             self.auth_failed(h, reason, child.map(|c| c.spi_in));
             return;
         };
-        let (Some(keys), Some(actx)) = (sa.keys.as_deref(), sa.auth.as_deref()) else {
+        let (Some(keys), Some(actx)) = (sa.keys(), sa.auth()) else {
             return;
         };
         let octets = signed_octets(
@@ -283,13 +281,15 @@ impl Engine {
             data: idr.data.clone(),
         };
         let initial_contact = find_notify(&payloads, NotifyType::INITIAL_CONTACT).is_some();
-        self.establish(now, h, peer_id, initial_contact);
+        // Establishing drops the handshake material; the first child's
+        // keys still need its nonces.
+        let actx = self.establish(now, h, peer_id, initial_contact);
 
         let Some(req) = child else { return };
-        let Some(sa) = self.sas.get_mut(&h) else {
+        let Some(sa) = self.ep.sas.get_mut(&h) else {
             return;
         };
-        let Some(actx) = sa.auth.take() else { return };
+        let Some(actx) = actx else { return };
         match child_from_response(&payloads, &req, sa.policy.child_proposals.as_slice(), true) {
             Ok((suite, spi_out, local_ts, remote_ts, mode)) => {
                 let inst = super::kernel::NewChild {
@@ -322,27 +322,27 @@ impl Engine {
     }
 
     /// The IKE SA is authenticated both ways.
-    fn establish(&mut self, now: Instant, h: u64, peer_id: Identity, initial_contact: bool) {
-        let Some(sa) = self.sas.get_mut(&h) else {
-            return;
-        };
-        if !sa.initiator && sa.phase == Phase::Auth {
-            self.half_open = self.half_open.saturating_sub(1);
-        }
-        self.admission.released(h);
-        self.init_index.remove(&(sa.remote, sa.spi_i));
-        sa.phase = Phase::Established;
-        sa.peer_id = Some(peer_id.clone());
-        if let Some(k) = sa.keys.as_deref_mut() {
-            // SK_pi/SK_pr only serve AUTH (RFC 7296 2.15): wipe them now.
-            k.sk_pi = Default::default();
-            k.sk_pr = Default::default();
-        }
+    ///
+    /// Returns the handshake material the SA held (see `IkeSa::establish`).
+    fn establish(
+        &mut self,
+        now: Instant,
+        h: u64,
+        peer_id: Identity,
+        initial_contact: bool,
+    ) -> Option<Box<AuthCtx>> {
+        let sa = self.ep.sas.get(&h)?;
+        let half_open = !sa.initiator && sa.phase() == Phase::Auth;
+        let (remote, spi_i) = (sa.remote, sa.spi_i);
+        self.ep.release_half_open(h, half_open, remote, spi_i);
+        let sa = self.ep.sas.get_mut(&h)?;
         let l = sa.policy.ike_lifetime;
+        let material = sa.establish(peer_id.clone(), now + l.hard);
         sa.rekey_at = Some(rekey_deadline(self.rng.as_mut(), now, &l));
-        sa.hard_at = Some(now + l.hard);
-        let Some(suite) = sa.suite else { return };
-        self.events.push_back(Event::IkeUp {
+        let Some(suite) = sa.suite() else {
+            return material;
+        };
+        self.out.events.push_back(Event::IkeUp {
             ike: IkeSaId(h),
             policy: sa.policy.name.clone(),
             local: sa.local,
@@ -357,10 +357,11 @@ impl Engine {
             // with us under this identity is gone on its side.
             let policy = sa.policy.clone();
             let stale: Vec<u64> = self
+                .ep
                 .sas
                 .iter()
                 .filter(|(k, s)| {
-                    **k != h && s.policy.name == policy.name && s.peer_id.as_ref() == Some(&peer_id)
+                    **k != h && s.policy.name == policy.name && s.peer_id() == Some(&peer_id)
                 })
                 .map(|(k, _)| *k)
                 .collect();
@@ -368,6 +369,7 @@ impl Engine {
                 self.remove_sa(k, DownReason::InitialContact);
             }
         }
+        material
     }
 
     /// Responder: the initiator's IKE_AUTH request on a half-open SA.
@@ -378,7 +380,7 @@ impl Engine {
         message_id: u32,
         payloads: Vec<Payload>,
     ) {
-        let Some(sa) = self.sas.get_mut(&h) else {
+        let Some(sa) = self.ep.sas.get_mut(&h) else {
             return;
         };
         let idi = first_payload!(&payloads, IdI);
@@ -396,7 +398,7 @@ impl Engine {
         // The policy is chosen again by identity, among those that match the
         // addresses (RFC 7296 2.15: the ID decides which key applies).
         let (lip, rip) = (sa.local.ip(), sa.remote.ip());
-        let suite = sa.suite;
+        let suite = sa.suite();
         let policy = self
             .cfg
             .policies
@@ -433,10 +435,10 @@ impl Engine {
             );
             return;
         };
-        let Some(sa) = self.sas.get_mut(&h) else {
+        let Some(sa) = self.ep.sas.get_mut(&h) else {
             return;
         };
-        let (Some(keys), Some(actx)) = (sa.keys.as_deref(), sa.auth.as_deref()) else {
+        let (Some(keys), Some(actx)) = (sa.keys(), sa.auth()) else {
             return;
         };
         let octets = signed_octets(
@@ -478,6 +480,7 @@ impl Engine {
                 return;
             }
         };
+        let (ni, nr) = (actx.ni.clone(), actx.nr.clone());
         sa.policy = policy.clone();
         let peer_id = Identity {
             kind: idi.id_type,
@@ -490,12 +493,10 @@ impl Engine {
         head.push(Payload::Auth(our_auth));
         head.extend(super::window::announcement(self.cfg.window));
         sa.recv.set_size(self.cfg.window);
-        let (ni, nr) = (actx.ni.clone(), actx.nr.clone());
 
         let offer = first_payload!(&payloads, Sa);
         let Some(offer) = offer else {
             // Childless (RFC 6023): we announced support, so accept it.
-            sa.auth = None;
             self.establish(now, h, peer_id, initial_contact);
             if !self.send_response(h, ExchangeType::IKE_AUTH, message_id, head) {
                 self.remove_sa(h, DownReason::Failed);
@@ -504,8 +505,8 @@ impl Engine {
         };
         match responder_child(&payloads, offer, &policy, None, true) {
             Ok((proposal, suite, peer_spi, local_ts, remote_ts, mode)) => {
-                let request = self.request_id();
-                let Some(sa) = self.sas.get_mut(&h) else {
+                let request = self.ep.request_id();
+                let Some(sa) = self.ep.sas.get_mut(&h) else {
                     return;
                 };
                 let (src, dst) = (sa.remote.ip(), sa.local.ip());
@@ -531,14 +532,12 @@ impl Engine {
                     completes_auth: true,
                 });
                 // Stash who the peer is until the answer goes out.
-                sa.peer_id = Some(peer_id);
-                sa.auth = None;
+                sa.auth_verified(peer_id);
                 self.initial_contact_pending(h, initial_contact);
                 self.request_spi(request, h, KernelPurpose::ParkedSpi(message_id), src, dst);
             }
             Err(code) => {
                 // The IKE SA stands; only the child is refused (RFC 7296 1.2).
-                sa.auth = None;
                 self.establish(now, h, peer_id, initial_contact);
                 let mut out = head;
                 out.push(notify(code, Vec::new()));
@@ -560,8 +559,10 @@ impl Engine {
 
     /// Finishes a parked IKE_AUTH answer: the SA becomes established.
     pub(super) fn complete_parked_auth(&mut self, now: Instant, h: u64) {
-        let Some(sa) = self.sas.get(&h) else { return };
-        let Some(peer_id) = sa.peer_id.clone() else {
+        let Some(sa) = self.ep.sas.get(&h) else {
+            return;
+        };
+        let Some(peer_id) = sa.peer_id().cloned() else {
             return;
         };
         let ic = self.initial_contact.remove(&h);

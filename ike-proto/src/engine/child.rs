@@ -49,7 +49,7 @@ pub(super) fn min_nonce<'a>(a: &'a [u8], b: &'a [u8]) -> Vec<u8> {
 impl Engine {
     /// First step of our CREATE_CHILD_SA: ask the kernel for an SPI.
     pub(super) fn child_task_start(&mut self, h: u64, task: Task) {
-        let Some(sa) = self.sas.get_mut(&h) else {
+        let Some(sa) = self.ep.sas.get_mut(&h) else {
             return;
         };
         if let Task::RekeyChild(spi) = task {
@@ -62,8 +62,8 @@ impl Engine {
             }
         }
         let (src, dst) = (sa.remote.ip(), sa.local.ip());
-        let request = self.request_id();
-        let Some(sa) = self.sas.get_mut(&h) else {
+        let request = self.ep.request_id();
+        let Some(sa) = self.ep.sas.get_mut(&h) else {
             return;
         };
         sa.spi_wait.push((request, task));
@@ -72,10 +72,10 @@ impl Engine {
 
     /// Second step: the SPI is there, send the request.
     pub(super) fn child_request_send(&mut self, now: Instant, h: u64, task: Task, spi_in: u32) {
-        let Some(sa) = self.sas.get_mut(&h) else {
+        let Some(sa) = self.ep.sas.get_mut(&h) else {
             return;
         };
-        if sa.phase != Phase::Established {
+        if sa.phase() != Phase::Established {
             self.release_spi(h, spi_in);
             return;
         }
@@ -178,7 +178,7 @@ impl Engine {
     ) {
         self.child_failed(h, spi_in, reason);
         let Some(old) = rekey_of else { return };
-        if let Some(c) = self.sas.get_mut(&h).and_then(|s| s.child_by_in(old)) {
+        if let Some(c) = self.ep.sas.get_mut(&h).and_then(|s| s.child_by_in(old)) {
             if collided {
                 // The peer's rekey of this child went through
                 // while ours failed: it will delete the old one.
@@ -199,7 +199,9 @@ impl Engine {
         req: ChildReq,
         payloads: Vec<Payload>,
     ) {
-        let Some(sa) = self.sas.get(&h) else { return };
+        let Some(sa) = self.ep.sas.get(&h) else {
+            return;
+        };
         let policy = sa.policy.clone();
         if let Some(g) = pfs_retry_group(&policy, &req, &payloads) {
             // RFC 7296 1.3.1 (as 1.2): the responder wants another PFS group
@@ -247,7 +249,7 @@ impl Engine {
                 // service if the kernel refuses the new one.
                 if let Some(c) = req
                     .rekey_of
-                    .and_then(|old| self.sas.get_mut(&h)?.child_by_in(old))
+                    .and_then(|old| self.ep.sas.get_mut(&h)?.child_by_in(old))
                 {
                     c.state = ChildState::Rekeyed;
                     c.replaced = true;
@@ -283,7 +285,7 @@ impl Engine {
 
     /// After we answered the peer's rekey of child `old`.
     pub(super) fn after_peer_rekeyed_child(&mut self, h: u64, old: u32) {
-        let Some(c) = self.sas.get_mut(&h).and_then(|s| s.child_by_in(old)) else {
+        let Some(c) = self.ep.sas.get_mut(&h).and_then(|s| s.child_by_in(old)) else {
             return;
         };
         if c.state == ChildState::Installed {
@@ -296,7 +298,7 @@ impl Engine {
 
     /// The peer's CREATE_CHILD_SA request.
     pub(super) fn child_request(&mut self, now: Instant, h: u64, id: u32, payloads: Vec<Payload>) {
-        let Some(sa) = self.sas.get_mut(&h) else {
+        let Some(sa) = self.ep.sas.get_mut(&h) else {
             return;
         };
         let policy = sa.policy.clone();
@@ -325,7 +327,7 @@ impl Engine {
             );
         };
         // RFC 7296 2.25: while the IKE SA is being rekeyed, no new children.
-        if sa.phase != Phase::Established || sa.rekeying_ike() {
+        if sa.phase() != Phase::Established || sa.rekeying_ike() {
             refuse(self, NotifyType::TEMPORARY_FAILURE);
             return;
         }
@@ -410,7 +412,7 @@ impl Engine {
             _ => (None, None),
         };
         let ni = ni.clone();
-        let Some(sa) = self.sas.get_mut(&h) else {
+        let Some(sa) = self.ep.sas.get_mut(&h) else {
             return;
         };
         if collision {
@@ -447,8 +449,8 @@ impl Engine {
             c.replaced = true;
             c.rekey_at = None;
         }
-        let request = self.request_id();
-        let Some(sa) = self.sas.get_mut(&h) else {
+        let request = self.ep.request_id();
+        let Some(sa) = self.ep.sas.get_mut(&h) else {
             return;
         };
         let (src, dst) = (sa.remote.ip(), sa.local.ip());

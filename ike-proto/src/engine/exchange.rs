@@ -31,7 +31,7 @@ impl Engine {
             self.cfg.max_reassembly_bytes,
             self.cfg.max_reassembly_total,
         );
-        let Some(sa) = self.sas.get_mut(&h) else {
+        let Some(sa) = self.ep.sas.get_mut(&h) else {
             return;
         };
         let id = header.message_id;
@@ -50,7 +50,7 @@ impl Engine {
             }
             // RFC 7296 2.2 / issue: a half-open SA accepts only IKE_AUTH;
             // an initiator still negotiating accepts no requests.
-            let allowed = match sa.phase {
+            let allowed = match sa.phase() {
                 Phase::Auth => !sa.initiator && header.exchange == ExchangeType::IKE_AUTH,
                 Phase::Init => false,
                 Phase::Established => header.exchange != ExchangeType::IKE_AUTH,
@@ -60,7 +60,7 @@ impl Engine {
                 return;
             }
         }
-        let Some(keys) = sa.keys.as_deref() else {
+        let Some(keys) = sa.keys() else {
             return;
         };
         let opened = codec::open(keys, bytes);
@@ -139,7 +139,7 @@ impl Engine {
                 if let Some(c) = sa.recv.cached(id) {
                     let d = c.datagrams.clone();
                     let (l, r) = (sa.local, sa.remote);
-                    self.emit(l, r, &d);
+                    self.out.emit(l, r, &d);
                 }
             }
             return;
@@ -149,7 +149,7 @@ impl Engine {
         // RFC 7296 2.23: behind a NAT the peer's address may change; follow
         // authenticated messages (and the initiator's move to port 4500).
         if sa.nat || local.port() == natt_port {
-            super::nat::follow(sa, local, remote, &mut self.kernel_out);
+            super::nat::follow(sa, local, remote, &mut self.out.kernel_out);
         }
         // RFC 7296 2.3: the peer's window, announced after the initial
         // exchanges start (IKE_AUTH) or later (INFORMATIONAL).
@@ -193,7 +193,7 @@ impl Engine {
         id: u32,
         e: OpenError,
     ) {
-        let Some(sa) = self.sas.get_mut(&h) else {
+        let Some(sa) = self.ep.sas.get_mut(&h) else {
             return;
         };
         let (code, data) = match e {

@@ -13,16 +13,18 @@ use super::api::{Event, IkeSaId};
 use super::child::{min_nonce, RETRY_REKEY};
 use super::keys::{self, IkeKeyset, Seed};
 use super::lifetime::rekey_deadline;
-use super::sa::{ChildState, Collision, IkeSa, PendingKind, Phase, Task};
+use super::sa::{ChildState, Collision, IkeSa, PendingKind, Phase, SaKeys, State, Task, Up};
 use super::{notify, proposal, Engine};
 
 impl Engine {
     pub(super) fn rekey_ike_start(&mut self, now: Instant, h: u64) {
-        let Some(sa) = self.sas.get(&h) else { return };
-        if sa.phase != Phase::Established || sa.successor.is_some() {
+        let Some(sa) = self.ep.sas.get(&h) else {
+            return;
+        };
+        if sa.phase() != Phase::Established || sa.successor().is_some() {
             return;
         }
-        let Some(suite) = sa.suite else { return };
+        let Some(suite) = sa.suite() else { return };
         // The first attempt uses the group of the SA being rekeyed.
         self.rekey_ike_send(now, h, suite.dh);
     }
@@ -30,7 +32,9 @@ impl Engine {
     /// Sends our IKE SA rekey request with a fresh SPI, nonce and key
     /// exchange of `group`.
     fn rekey_ike_send(&mut self, now: Instant, h: u64, group: DhGroup) {
-        let Some(sa) = self.sas.get(&h) else { return };
+        let Some(sa) = self.ep.sas.get(&h) else {
+            return;
+        };
         let policy = sa.policy.clone();
         let Some(ke) = keys::group(group)
             .ok()
@@ -38,7 +42,7 @@ impl Engine {
         else {
             return;
         };
-        let new_spi = self.fresh_spi();
+        let new_spi = self.ep.fresh_spi(self.rng.as_mut());
         let ni = self.nonce();
         let payloads = vec![
             Payload::Sa(proposal::ike_offer(
@@ -52,7 +56,7 @@ impl Engine {
                 data: ke.public_value().to_vec(),
             }),
         ];
-        if let Some(sa) = self.sas.get_mut(&h) {
+        if let Some(sa) = self.ep.sas.get_mut(&h) {
             sa.collision = None;
         }
         self.send_request(
@@ -81,7 +85,7 @@ impl Engine {
         spis: (u64, u64),
         initiator: bool,
     ) -> Option<IkeKeyset> {
-        let old_keys = self.sas.get(&old)?.keys.as_deref()?;
+        let old_keys = self.ep.sas.get(&old)?.keys()?;
         let seed = Seed::Rekey {
             old_prf: old_keys.prf,
             old_sk_d: old_keys.sk_d.as_bytes(),
@@ -103,8 +107,9 @@ impl Engine {
         suite: super::api::IkeSuite,
         keys: IkeKeyset,
     ) -> Option<u64> {
-        let o = self.sas.get(&old)?;
+        let o = self.ep.sas.get(&old)?;
         let l = o.policy.ike_lifetime;
+        let peer_id = o.peer_id()?.clone();
         let sa = IkeSa {
             policy: o.policy.clone(),
             initiator,
@@ -112,10 +117,11 @@ impl Engine {
             spi_r,
             local: o.local,
             remote: o.remote,
-            phase: Phase::Established,
-            suite: Some(suite),
-            keys: Some(Box::new(keys)),
-            auth: None,
+            state: State::Established(Up {
+                ike: Box::new(SaKeys { suite, keys }),
+                peer_id,
+                hard_at: now + l.hard,
+            }),
             next_id: 0,
             pending: Vec::new(),
             // First on the new SA: our window, if larger than one.
@@ -132,19 +138,16 @@ impl Engine {
             parked: Vec::new(),
             reassembly: Default::default(),
             children: Vec::new(),
-            peer_id: o.peer_id.clone(),
             nat: o.nat,
             keepalive: o.keepalive,
             fragmentation: o.fragmentation,
             created: now,
             last_heard: now,
             rekey_at: Some(rekey_deadline(self.rng.as_mut(), now, &l)),
-            hard_at: Some(now + l.hard),
             collision: None,
-            successor: None,
         };
         let h = if initiator { spi_i } else { spi_r };
-        self.sas.insert(h, sa);
+        self.ep.sas.insert(h, sa);
         self.rearm(h, now);
         Some(h)
     }
@@ -155,7 +158,7 @@ impl Engine {
         // Unsent requests of the old SA become tasks of the new one (before
         // the children move: a rekey's child goes back to `Installed`).
         let mut tasks = self.drop_deferred(old);
-        let Some(o) = self.sas.get_mut(&old) else {
+        let Some(o) = self.ep.sas.get_mut(&old) else {
             return;
         };
         let children = std::mem::take(&mut o.children);
@@ -165,20 +168,18 @@ impl Engine {
                 Task::NewChild | Task::RekeyChild(_) | Task::DeleteChild(_)
             )
         }));
-        o.phase = Phase::Rekeyed;
-        o.successor = Some(new);
-        o.rekey_at = None;
         // Whoever deletes the old SA does so at once; if that DELETE never
         // comes, forget it after a while anyway.
-        o.hard_at = Some(now + self.cfg.half_open_timeout);
+        o.rekeyed(new, now + self.cfg.half_open_timeout);
+        o.rekey_at = None;
         if we_delete_old {
             o.tasks.push_back(Task::DeleteIke);
         }
-        if let Some(n) = self.sas.get_mut(&new) {
+        if let Some(n) = self.ep.sas.get_mut(&new) {
             n.children.extend(children);
             n.tasks.extend(tasks);
         }
-        self.events.push_back(Event::IkeRekeyed {
+        self.out.events.push_back(Event::IkeRekeyed {
             old: IkeSaId(old),
             new: IkeSaId(new),
         });
@@ -197,7 +198,9 @@ impl Engine {
         group: DhGroup,
         payloads: Vec<Payload>,
     ) {
-        let Some(sa) = self.sas.get(&h) else { return };
+        let Some(sa) = self.ep.sas.get(&h) else {
+            return;
+        };
         let policy = sa.policy.clone();
         let peer_won = sa.collision.as_ref().map(|c| c.peer_created);
         let answer = first_payload!(&payloads, Sa);
@@ -234,9 +237,9 @@ impl Engine {
             }
             match peer_won {
                 // Ours failed but the peer's went through: it is the new SA.
-                Some(p) if self.sas.contains_key(&p) => self.hand_over(now, h, p, false),
+                Some(p) if self.ep.sas.contains_key(&p) => self.hand_over(now, h, p, false),
                 _ => {
-                    if let Some(sa) = self.sas.get_mut(&h) {
+                    if let Some(sa) = self.ep.sas.get_mut(&h) {
                         sa.rekey_at = Some(now + RETRY_REKEY);
                     }
                 }
@@ -261,12 +264,13 @@ impl Engine {
         };
         let my_min = min_nonce(&ni, &nr);
         match self
+            .ep
             .sas
             .get(&h)
             .and_then(|s| s.collision.as_deref())
             .cloned()
         {
-            Some(col) if self.sas.contains_key(&col.peer_created) => {
+            Some(col) if self.ep.sas.contains_key(&col.peer_created) => {
                 if my_min < col.peer_min_nonce {
                     // RFC 7296 2.8.2: our new SA is redundant; we delete it,
                     // the peer (winner) deletes the old one.
@@ -284,12 +288,12 @@ impl Engine {
     /// the one the responder names, if this was our first attempt (with the
     /// SA's own group, so we retry once) and we allow and support it.
     fn rekey_retry_group(&self, h: u64, tried: DhGroup, payloads: &[Payload]) -> Option<DhGroup> {
-        let sa = self.sas.get(&h)?;
+        let sa = self.ep.sas.get(&h)?;
         let n = super::find_notify(payloads, NotifyType::INVALID_KE_PAYLOAD)?;
         let g = DhGroup(u16::from_be_bytes(
             <[u8; 2]>::try_from(n.data.as_slice()).ok()?,
         ));
-        let first_try = sa.suite.map(|s| s.dh) == Some(tried);
+        let first_try = sa.suite().map(|s| s.dh) == Some(tried);
         let allowed = sa.policy.ike_proposals.iter().any(|p| p.dh.contains(&g));
         (first_try && g != tried && allowed && keys::group(g).is_ok()).then_some(g)
     }
@@ -311,7 +315,9 @@ impl Engine {
                 vec![notify(code, data)],
             );
         };
-        let Some(sa) = self.sas.get(&h) else { return };
+        let Some(sa) = self.ep.sas.get(&h) else {
+            return;
+        };
         let policy = sa.policy.clone();
         // RFC 7296 2.25: not while we create, rekey or delete children
         // (sent, deferred or waiting for an SPI) or answer the peer's.
@@ -322,7 +328,7 @@ impl Engine {
             || !sa.parked.is_empty()
             || sa.children.iter().any(|c| c.state == ChildState::Rekeying)
             || sa.installing();
-        if sa.phase != Phase::Established || busy {
+        if sa.phase() != Phase::Established || busy {
             refuse(self, NotifyType::TEMPORARY_FAILURE, Vec::new());
             return;
         }
@@ -367,7 +373,7 @@ impl Engine {
             refuse(self, NotifyType::INVALID_SYNTAX, Vec::new());
             return;
         };
-        let new_spi = self.fresh_spi();
+        let new_spi = self.ep.fresh_spi(self.rng.as_mut());
         let nr = self.nonce();
         let Some(k) = self.rekeyed_keyset(
             h,
@@ -396,7 +402,7 @@ impl Engine {
             return;
         };
         if collision {
-            if let Some(sa) = self.sas.get_mut(&h) {
+            if let Some(sa) = self.ep.sas.get_mut(&h) {
                 sa.collision = Some(Box::new(Collision {
                     peer_min_nonce: min_nonce(&ni, &nr),
                     peer_created: new,

@@ -26,8 +26,8 @@ impl Engine {
             // The initiator refused our AUTH after we thought the SA was up
             // (RFC 7296 2.21.2): acknowledge and drop everything.
             self.send_response(h, ExchangeType::INFORMATIONAL, id, Vec::new());
-            if let Some(sa) = self.sas.get(&h) {
-                self.events.push_back(Event::Failed {
+            if let Some(sa) = self.ep.sas.get(&h) {
+                self.out.events.push_back(Event::Failed {
                     ike: Some(IkeSaId(h)),
                     policy: Some(sa.policy.name.clone()),
                     remote: sa.remote,
@@ -55,16 +55,17 @@ impl Engine {
             // won, deletes the old SA before our answer came back: its new
             // SA is the one to keep (RFC 7296 2.8.2).
             let survivor = self
+                .ep
                 .sas
                 .get(&h)
                 .and_then(|s| s.collision.as_ref())
                 .map(|c| c.peer_created)
-                .filter(|p| self.sas.contains_key(p));
+                .filter(|p| self.ep.sas.contains_key(p));
             if let Some(new) = survivor {
                 self.hand_over(now, h, new, false);
             }
-            let reason = match self.sas.get(&h) {
-                Some(s) if s.phase == Phase::Rekeyed => DownReason::Rekeyed,
+            let reason = match self.ep.sas.get(&h) {
+                Some(s) if s.phase() == Phase::Rekeyed => DownReason::Rekeyed,
                 _ => DownReason::DeletedByPeer,
             };
             self.remove_sa(h, reason);
@@ -72,7 +73,7 @@ impl Engine {
         }
         let mut ours = Vec::new();
         let mut gone = Vec::new();
-        if let Some(sa) = self.sas.get_mut(&h) {
+        if let Some(sa) = self.ep.sas.get_mut(&h) {
             for d in deletes.iter().filter(|d| d.protocol == ProtocolId::ESP) {
                 for spi in &d.spis {
                     let Ok(b) = <[u8; 4]>::try_from(spi.as_slice()) else {
@@ -111,7 +112,7 @@ impl Engine {
 
     /// Starts the DELETE of one of our children.
     pub(super) fn delete_child_start(&mut self, now: Instant, h: u64, spi_in: u32) {
-        let Some(sa) = self.sas.get_mut(&h) else {
+        let Some(sa) = self.ep.sas.get_mut(&h) else {
             return;
         };
         let Some(c) = sa.child_by_in(spi_in) else {
@@ -137,11 +138,11 @@ impl Engine {
 
     /// Starts the DELETE of the IKE SA itself.
     pub(super) fn delete_ike_start(&mut self, now: Instant, h: u64) {
-        let Some(sa) = self.sas.get_mut(&h) else {
+        let Some(sa) = self.ep.sas.get_mut(&h) else {
             return;
         };
-        if sa.phase == Phase::Established {
-            sa.phase = Phase::Deleting;
+        if sa.phase() == Phase::Established {
+            sa.deleting();
         }
         let d = Payload::Delete(Delete {
             protocol: ProtocolId::IKE,
@@ -168,8 +169,8 @@ impl Engine {
         _payloads: Vec<Payload>,
     ) {
         if children.is_empty() {
-            let reason = match self.sas.get(&h) {
-                Some(s) if s.successor.is_some() => DownReason::Rekeyed,
+            let reason = match self.ep.sas.get(&h) {
+                Some(s) if s.successor().is_some() => DownReason::Rekeyed,
                 _ => DownReason::Terminated,
             };
             self.remove_sa(h, reason);
@@ -177,6 +178,7 @@ impl Engine {
         }
         for spi in children {
             let rekeyed = self
+                .ep
                 .sas
                 .get_mut(&h)
                 .and_then(|s| s.child_by_in(spi))

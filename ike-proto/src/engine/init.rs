@@ -16,7 +16,7 @@ use crate::wire::Payload;
 use super::api::FailReason;
 use super::config::Policy;
 use super::keys::{self, IkeKeyset, Seed};
-use super::sa::{AuthCtx, IkeSa, Pending, PendingKind, Phase};
+use super::sa::{AuthCtx, AuthStep, IkeSa, Pending, PendingKind, Phase, SaKeys, State};
 use super::ts::TrafficSelector;
 use super::{codec, find_notify, notify, proposal, DropReason, Engine, KernelPurpose};
 
@@ -95,12 +95,12 @@ impl Engine {
         };
         // One IKE SA per policy in negotiation at a time: an ACQUIRE storm
         // or repeated commands must not multiply half-open SAs.
-        if self.sas.values().any(|s| {
+        if self.ep.sas.values().any(|s| {
             s.policy.name == policy.name
                 && s.initiator
-                && s.phase != Phase::Deleting
-                && s.phase != Phase::Rekeyed
-                && s.successor.is_none()
+                && s.phase() != Phase::Deleting
+                && s.phase() != Phase::Rekeyed
+                && s.successor().is_none()
         }) {
             return;
         }
@@ -114,7 +114,7 @@ impl Engine {
         };
         let local = SocketAddr::new(lip, policy.local_port);
         let remote = SocketAddr::new(rip, policy.peer_port);
-        let spi_i = self.fresh_spi();
+        let spi_i = self.ep.fresh_spi(self.rng.as_mut());
         let ni = self.nonce();
         let Ok(g) = keys::group(group) else { return };
         let Ok(ke) = self.kex.start(g, &self.sys_rng) else {
@@ -128,17 +128,13 @@ impl Engine {
             spi_r: 0,
             local,
             remote,
-            phase: Phase::Init,
-            suite: None,
-            keys: None,
-            auth: Some(Box::new(AuthCtx {
+            state: State::InitSent(Box::new(AuthCtx {
                 ni,
                 nr: Vec::new(),
                 init_request: Vec::new(),
                 init_response: Vec::new(),
                 child_spi: None,
                 spi_request: None,
-                auth_ready: false,
                 peer_hashes: Vec::new(),
                 packet_ts,
             })),
@@ -151,22 +147,19 @@ impl Engine {
             parked: Vec::new(),
             reassembly: Default::default(),
             children: Vec::new(),
-            peer_id: None,
             nat: false,
             keepalive: Default::default(),
             fragmentation: false,
             created: now,
             last_heard: now,
             rekey_at: None,
-            hard_at: None,
             collision: None,
-            successor: None,
         };
         if !policy.childless {
             // The kernel picks our inbound SPI; ask now so it is there
             // when IKE_SA_INIT completes.
-            let req = self.request_id();
-            if let Some(a) = sa.auth.as_deref_mut() {
+            let req = self.ep.request_id();
+            if let Some(a) = sa.auth_mut() {
                 a.spi_request = Some(req);
             }
             self.request_spi(req, spi_i, KernelPurpose::AuthSpi, rip, lip);
@@ -177,7 +170,7 @@ impl Engine {
             restarts: 0,
             cookie: None,
         };
-        self.sas.insert(spi_i, sa);
+        self.ep.sas.insert(spi_i, sa);
         self.send_init(now, spi_i, pending);
         self.after_input(spi_i, now);
     }
@@ -186,7 +179,7 @@ impl Engine {
     fn send_init(&mut self, now: Instant, h: u64, kind: PendingKind) {
         let natt_port = self.cfg.natt_port;
         let initial = self.cfg.retransmit.initial;
-        let Some(sa) = self.sas.get_mut(&h) else {
+        let Some(sa) = self.ep.sas.get_mut(&h) else {
             return;
         };
         let PendingKind::Init {
@@ -195,7 +188,7 @@ impl Engine {
         else {
             return;
         };
-        let Some(auth) = sa.auth.as_deref_mut() else {
+        let Some(ni) = sa.auth().map(|a| a.ni.clone()) else {
             return;
         };
         let mut payloads = Vec::new();
@@ -212,7 +205,7 @@ impl Engine {
             group: *group,
             data: ke.public_value().to_vec(),
         }));
-        payloads.push(Payload::Nonce(auth.ni.clone()));
+        payloads.push(Payload::Nonce(ni));
         payloads.push(notify(
             NotifyType::NAT_DETECTION_SOURCE_IP,
             // `natt`: a hash of no real address makes the peer see a NAT.
@@ -242,7 +235,9 @@ impl Engine {
         let Some(bytes) = codec::plain(header, payloads, sa.local.port() == natt_port) else {
             return;
         };
-        auth.init_request = bytes.clone();
+        if let Some(auth) = sa.auth_mut() {
+            auth.init_request = bytes.clone();
+        }
         sa.next_id = 1;
         sa.pending.push(Pending {
             message_id: 0,
@@ -252,7 +247,7 @@ impl Engine {
             kind,
         });
         let (l, r) = (sa.local, sa.remote);
-        self.emit(l, r, &[bytes]);
+        self.out.emit(l, r, &[bytes]);
     }
 
     /// The responder's answer to our IKE_SA_INIT.
@@ -264,10 +259,10 @@ impl Engine {
         header: Header,
         bytes: &[u8],
     ) {
-        let Some(sa) = self.sas.get_mut(&h) else {
+        let Some(sa) = self.ep.sas.get_mut(&h) else {
             return;
         };
-        if sa.phase != Phase::Init || header.message_id != 0 || remote != sa.remote {
+        if sa.phase() != Phase::Init || header.message_id != 0 || remote != sa.remote {
             return;
         }
         if !sa
@@ -395,7 +390,7 @@ impl Engine {
             self.init_failed(h, FailReason::Crypto);
             return;
         };
-        let Some(auth) = sa.auth.as_deref_mut() else {
+        let Some(auth) = sa.auth() else {
             return;
         };
         let Ok(keyset) = IkeKeyset::derive(
@@ -412,13 +407,14 @@ impl Engine {
             return;
         };
         sa.spi_r = header.spi_r;
-        sa.suite = Some(suite);
-        sa.keys = Some(Box::new(keyset));
+        sa.init_done(suite, keyset);
         sa.last_heard = now;
+        let Some(auth) = sa.auth_mut() else {
+            return;
+        };
         auth.nr = nr;
         auth.init_response = bytes.to_vec();
         auth.peer_hashes = peer_hashes(&payloads);
-        auth.auth_ready = true;
         sa.fragmentation = sa.policy.fragmentation
             && find_notify(&payloads, NotifyType::IKEV2_FRAGMENTATION_SUPPORTED).is_some();
         let found = detect_nat(&payloads, sa.spi_i, sa.spi_r, sa.local, sa.remote);
@@ -446,9 +442,9 @@ impl Engine {
     /// the newcomer (see `admission.rs`). True if there is room now.
     fn make_room(&mut self, now: Instant, remote: SocketAddr) -> bool {
         let cap = self.cfg.max_half_open;
-        match self.admission.victim(remote.ip()) {
+        match self.ep.admission.victim(remote.ip()) {
             Some(v) => {
-                let from = self.sas.get(&v).map_or(remote, |s| s.remote);
+                let from = self.ep.sas.get(&v).map_or(remote, |s| s.remote);
                 self.note_drop(
                     now,
                     DropReason::Evicted,
@@ -458,7 +454,7 @@ impl Engine {
                     ),
                 );
                 self.remove_sa(v, super::DownReason::Failed);
-                self.half_open < self.cfg.max_half_open
+                self.ep.half_open < self.cfg.max_half_open
             }
             None => {
                 self.note_drop(
@@ -494,7 +490,7 @@ impl Engine {
         let init_request = header.exchange == ExchangeType::IKE_SA_INIT
             && !header.flags.response
             && header.major_version > Header::MAJOR_VERSION;
-        if init_request && self.admission.stateless_answer_allowed(now) {
+        if init_request && self.ep.admission.stateless_answer_allowed(now) {
             let n = Notify::new(NotifyType::INVALID_MAJOR_VERSION, Vec::new());
             self.init_error(local, remote, header, n);
         }
@@ -530,11 +526,17 @@ impl Engine {
             return;
         }
         // A retransmission of a request we already answered.
-        if let Some(&h) = self.init_index.get(&(remote, header.spi_i)) {
-            if let Some(c) = self.sas.get(&h).and_then(|s| s.recv.cached(0)) {
-                if c.message_id == 0 && self.sas.get(&h).is_some_and(|s| s.phase == Phase::Auth) {
+        if let Some(&h) = self.ep.init_index.get(&(remote, header.spi_i)) {
+            if let Some(c) = self.ep.sas.get(&h).and_then(|s| s.recv.cached(0)) {
+                if c.message_id == 0
+                    && self
+                        .ep
+                        .sas
+                        .get(&h)
+                        .is_some_and(|s| s.phase() == Phase::Auth)
+                {
                     let d = c.datagrams.clone();
-                    self.emit(local, remote, &d);
+                    self.out.emit(local, remote, &d);
                 }
             }
             return;
@@ -554,7 +556,7 @@ impl Engine {
                     remote,
                     format_args!("IKE_SA_INIT with unsupported critical payload {}", t.0),
                 );
-                if self.admission.stateless_answer_allowed(now) {
+                if self.ep.admission.stateless_answer_allowed(now) {
                     let n = Notify::new(NotifyType::UNSUPPORTED_CRITICAL_PAYLOAD, vec![t.0]);
                     self.init_error(local, remote, &header, n);
                 }
@@ -591,15 +593,16 @@ impl Engine {
         // then the source's own budget, and the global cap (further down,
         // once the request is known to be acceptable).
         self.refresh_cookie_mode();
-        if self.admission.cookie_mode() {
+        if self.ep.admission.cookie_mode() {
             // Rotate here too: an engine with no timers armed would
             // otherwise keep one secret forever.
-            self.cookies.maybe_rotate(now, self.rng.as_mut());
+            self.ep.cookies.maybe_rotate(now, self.rng.as_mut());
             // RFC 7296 2.6: the cookie notify must be the first payload.
             let ok = match payloads.first() {
-                Some(Payload::Notify(n)) if n.notify_type == NotifyType::COOKIE => {
-                    self.cookies.verify(&n.data, &ni, remote.ip(), header.spi_i)
-                }
+                Some(Payload::Notify(n)) if n.notify_type == NotifyType::COOKIE => self
+                    .ep
+                    .cookies
+                    .verify(&n.data, &ni, remote.ip(), header.spi_i),
                 _ => false,
             };
             if !ok {
@@ -609,7 +612,7 @@ impl Engine {
                     remote,
                     format_args!("IKE_SA_INIT without a valid cookie; cookie sent"),
                 );
-                let c = self.cookies.make(&ni, remote.ip(), header.spi_i);
+                let c = self.ep.cookies.make(&ni, remote.ip(), header.spi_i);
                 self.init_error(local, remote, &header, Notify::new(NotifyType::COOKIE, c));
                 return;
             }
@@ -625,7 +628,7 @@ impl Engine {
         // heaviest prefix below keep room for everyone else.
         let contested = self.half_open_count() >= self.cfg.max_half_open / 2;
         if contested
-            && self.admission.source_full(
+            && self.ep.admission.source_full(
                 remote.ip(),
                 self.cfg.max_half_open_per_source,
                 self.cfg.max_half_open_per_prefix,
@@ -641,7 +644,8 @@ impl Engine {
         }
         // Full table and nothing to give up for this source: refuse before
         // the key exchange is paid for.
-        if self.half_open >= self.cfg.max_half_open && self.admission.victim(remote.ip()).is_none()
+        if self.ep.half_open >= self.cfg.max_half_open
+            && self.ep.admission.victim(remote.ip()).is_none()
         {
             self.make_room(now, remote);
             return;
@@ -683,7 +687,7 @@ impl Engine {
         // an initiator acts on when its offer cannot be met.)
         let offer: Vec<crate::wire::Proposal> =
             offer.iter().filter(|p| p.spi.is_empty()).cloned().collect();
-        let spi_r = self.fresh_spi();
+        let spi_r = self.ep.fresh_spi(self.rng.as_mut());
         let chosen = candidates.iter().find_map(|p| {
             proposal::select_ike(&offer, &p.ike_proposals, &[], Some(ke_p.group))
                 .filter(|(_, s)| keys::ike_suite_supported(s))
@@ -790,7 +794,7 @@ impl Engine {
         } else {
             response.clone()
         };
-        if self.half_open >= self.cfg.max_half_open && !self.make_room(now, remote) {
+        if self.ep.half_open >= self.cfg.max_half_open && !self.make_room(now, remote) {
             return;
         }
         let sa = IkeSa {
@@ -800,20 +804,22 @@ impl Engine {
             spi_r,
             local,
             remote,
-            phase: Phase::Auth,
-            suite: Some(suite),
-            keys: Some(Box::new(keyset)),
-            auth: Some(Box::new(AuthCtx {
-                ni,
-                nr,
-                init_request: bytes.to_vec(),
-                init_response: response_msg,
-                child_spi: None,
-                spi_request: None,
-                auth_ready: false,
-                peer_hashes: peer_hashes(&payloads),
-                packet_ts: None,
-            })),
+            state: State::Auth {
+                ike: Box::new(SaKeys {
+                    suite,
+                    keys: keyset,
+                }),
+                step: AuthStep::Material(Box::new(AuthCtx {
+                    ni,
+                    nr,
+                    init_request: bytes.to_vec(),
+                    init_response: response_msg,
+                    child_spi: None,
+                    spi_request: None,
+                    peer_hashes: peer_hashes(&payloads),
+                    packet_ts: None,
+                })),
+            },
             next_id: 0,
             pending: Vec::new(),
             tasks: Default::default(),
@@ -823,7 +829,6 @@ impl Engine {
             parked: Vec::new(),
             reassembly: Default::default(),
             children: Vec::new(),
-            peer_id: None,
             nat,
             keepalive: super::nat::Keepalive {
                 behind: found.local,
@@ -833,15 +838,13 @@ impl Engine {
             created: now,
             last_heard: now,
             rekey_at: None,
-            hard_at: None,
             collision: None,
-            successor: None,
         };
-        self.sas.insert(spi_r, sa);
-        self.init_index.insert((remote, header.spi_i), spi_r);
-        self.half_open += 1;
-        self.admission.admitted(spi_r, remote.ip());
-        self.emit(local, remote, &[response]);
+        self.ep.sas.insert(spi_r, sa);
+        self.ep.init_index.insert((remote, header.spi_i), spi_r);
+        self.ep.half_open += 1;
+        self.ep.admission.admitted(spi_r, remote.ip());
+        self.out.emit(local, remote, &[response]);
         self.rearm(spi_r, now);
     }
 }

@@ -9,20 +9,21 @@ use super::Engine;
 impl Engine {
     /// Number of IKE SAs in the table (any state).
     pub fn ike_sa_count(&self) -> usize {
-        self.sas.len()
+        self.ep.sas.len()
     }
 
     /// Number of half-open responder IKE SAs.
     pub fn half_open_count(&self) -> usize {
-        self.half_open
+        self.ep.half_open
     }
 
     /// Handles of the established IKE SAs.
     pub fn established(&self) -> Vec<IkeSaId> {
         let mut v: Vec<IkeSaId> = self
+            .ep
             .sas
             .iter()
-            .filter(|(_, s)| s.phase == Phase::Established)
+            .filter(|(_, s)| s.phase() == Phase::Established)
             .map(|(h, _)| IkeSaId(*h))
             .collect();
         v.sort();
@@ -32,7 +33,8 @@ impl Engine {
     /// Inbound/outbound SPI pairs of the CHILD_SAs of an IKE SA (those
     /// still waiting for the kernel included).
     pub fn children(&self, ike: IkeSaId) -> Vec<(u32, u32)> {
-        self.sas
+        self.ep
+            .sas
             .get(&ike.0)
             .map(|s| s.children.iter().map(|c| (c.spi_in, c.spi_out)).collect())
             .unwrap_or_default()
@@ -40,18 +42,19 @@ impl Engine {
 
     /// The CHILD_SAs of an IKE SA, with algorithms and selectors.
     pub fn child_sas(&self, ike: IkeSaId) -> Vec<ChildInfo> {
-        self.sas.get(&ike.0).map(child_infos).unwrap_or_default()
+        self.ep.sas.get(&ike.0).map(child_infos).unwrap_or_default()
     }
 
     /// A snapshot of every IKE SA and its children, ordered by handle.
     pub fn sa_info(&self) -> Vec<IkeSaInfo> {
         let mut v: Vec<IkeSaInfo> = self
+            .ep
             .sas
             .iter()
             .map(|(h, s)| IkeSaInfo {
                 id: IkeSaId(*h),
                 policy: s.policy.name.clone(),
-                status: match s.phase {
+                status: match s.phase() {
                     Phase::Init => IkeStatus::Connecting,
                     Phase::Auth => IkeStatus::Authenticating,
                     Phase::Established => IkeStatus::Established,
@@ -64,11 +67,11 @@ impl Engine {
                 spi_i: s.spi_i,
                 spi_r: s.spi_r,
                 local_id: s.policy.local_id.clone(),
-                peer_id: s.peer_id.clone(),
-                suite: s.suite,
+                peer_id: s.peer_id().cloned(),
+                suite: s.suite(),
                 created: s.created,
                 rekey_at: s.rekey_at,
-                hard_at: s.hard_at,
+                hard_at: s.hard_at(),
                 nat: s.nat,
                 children: child_infos(s),
             })
@@ -79,7 +82,7 @@ impl Engine {
 
     /// The peer's address of an IKE SA.
     pub fn peer_of(&self, ike: IkeSaId) -> Option<SocketAddr> {
-        self.sas.get(&ike.0).map(|s| s.remote)
+        self.ep.sas.get(&ike.0).map(|s| s.remote)
     }
 }
 

@@ -106,10 +106,10 @@ impl Engine {
         let timeout = self.cfg.kernel_timeout;
         let responder = answer.is_some();
         let defer_out = responder && c.rekey_of.is_some();
-        let Some(sa) = self.sas.get_mut(&h) else {
+        let Some(sa) = self.ep.sas.get_mut(&h) else {
             return;
         };
-        let Some(keys) = sa.keys.as_deref() else {
+        let Some(keys) = sa.keys() else {
             return;
         };
         let km = child_keys(
@@ -161,8 +161,8 @@ impl Engine {
         let encap = sa.nat.then_some((sa.local.port(), sa.remote.port()));
         let first_l = c.local_ts.first().copied().unwrap_or_else(|| host_ts(lip));
         let first_r = c.remote_ts.first().copied().unwrap_or_else(|| host_ts(rip));
-        let req_in = self.request_id();
-        let req_out = self.request_id();
+        let req_in = self.ep.request_id();
+        let req_out = self.ep.request_id();
         let base = |request, direction, spi, src, dst, e: Secret, i: Secret, encap| SaParams {
             request,
             direction,
@@ -183,7 +183,7 @@ impl Engine {
             local_ts: first_l,
             remote_ts: first_r,
         };
-        self.kernel_out.push_back(KernelRequest::UpdateSa(base(
+        self.out.kernel_out.push_back(KernelRequest::UpdateSa(base(
             req_in,
             Direction::Inbound,
             c.spi_in,
@@ -203,17 +203,20 @@ impl Engine {
             out_i,
             encap,
         );
-        self.kernel_pending
+        self.ep
+            .kernel_pending
             .insert(req_in, (h, KernelPurpose::Install(c.spi_in)));
         let mut deferred_out = None;
         if defer_out {
             deferred_out = Some(Box::new(out));
         } else {
-            self.kernel_out.push_back(KernelRequest::AddSa(out));
-            self.kernel_pending
+            self.out.kernel_out.push_back(KernelRequest::AddSa(out));
+            self.ep
+                .kernel_pending
                 .insert(req_out, (h, KernelPurpose::Install(c.spi_in)));
         }
         if let Some(i) = self
+            .ep
             .sas
             .get_mut(&h)
             .and_then(|s| s.child_by_in(c.spi_in))
@@ -229,8 +232,9 @@ impl Engine {
     /// answered): the old child's DELETE came, or the delay is over.
     fn switch_outbound(&mut self, now: Instant, h: u64, spi_in: u32) {
         let timeout = self.cfg.kernel_timeout;
-        let request = self.request_id();
+        let request = self.ep.request_id();
         let Some(i) = self
+            .ep
             .sas
             .get_mut(&h)
             .and_then(|s| s.child_by_in(spi_in))
@@ -244,15 +248,18 @@ impl Engine {
         out.request = request;
         i.waiting[1] = Some(request);
         i.deadline = now + timeout;
-        self.kernel_out.push_back(KernelRequest::AddSa(*out));
-        self.kernel_pending
+        self.out.kernel_out.push_back(KernelRequest::AddSa(*out));
+        self.ep
+            .kernel_pending
             .insert(request, (h, KernelPurpose::Install(spi_in)));
     }
 
     /// Child `old` is about to go: a rekey of it we answered switches its
     /// outbound SA now, before the old SAs are deleted.
     pub(super) fn old_child_leaving(&mut self, now: Instant, h: u64, old: u32) {
-        let Some(sa) = self.sas.get(&h) else { return };
+        let Some(sa) = self.ep.sas.get(&h) else {
+            return;
+        };
         let waiting: Vec<u32> = sa
             .children
             .iter()
@@ -279,6 +286,7 @@ impl Engine {
         ok: bool,
     ) {
         let Some(i) = self
+            .ep
             .sas
             .get_mut(&h)
             .and_then(|s| s.child_by_in(spi_in))
@@ -302,7 +310,9 @@ impl Engine {
     /// Installs whose kernel answers are overdue count as refused;
     /// deferred outbound SAs whose delay is over go in.
     pub(super) fn install_timeouts(&mut self, now: Instant, h: u64) {
-        let Some(sa) = self.sas.get(&h) else { return };
+        let Some(sa) = self.ep.sas.get(&h) else {
+            return;
+        };
         let overdue: Vec<(u32, bool)> = sa
             .children
             .iter()
@@ -330,7 +340,7 @@ impl Engine {
 
     /// Every SA requested for child `spi_in` so far is in the kernel.
     fn install_done(&mut self, now: Instant, h: u64, spi_in: u32) {
-        let Some(c) = self.sas.get_mut(&h).and_then(|s| s.child_by_in(spi_in)) else {
+        let Some(c) = self.ep.sas.get_mut(&h).and_then(|s| s.child_by_in(spi_in)) else {
             return;
         };
         if c.state != ChildState::Installing {
@@ -362,7 +372,7 @@ impl Engine {
                 return;
             }
         }
-        let Some(sa) = self.sas.get_mut(&h) else {
+        let Some(sa) = self.ep.sas.get_mut(&h) else {
             return;
         };
         let old_alive = rekey_of.is_some_and(|o| sa.children.iter().any(|c| c.spi_in == o));
@@ -382,7 +392,7 @@ impl Engine {
             }
             return;
         }
-        if let Some(c) = self.sas.get_mut(&h).and_then(|s| s.child_by_in(spi_in)) {
+        if let Some(c) = self.ep.sas.get_mut(&h).and_then(|s| s.child_by_in(spi_in)) {
             c.install = None;
         }
         self.child_up(now, h, spi_in, rekey_of);
@@ -398,7 +408,7 @@ impl Engine {
     /// Takes child `spi_in`'s references on its selectors, adding the
     /// kernel policies of pairs no other child uses yet.
     fn take_policies(&mut self, h: u64, spi_in: u32) {
-        let Some(sa) = self.sas.get_mut(&h) else {
+        let Some(sa) = self.ep.sas.get_mut(&h) else {
             return;
         };
         let (lip, rip, trap) = (sa.local.ip(), sa.remote.ip(), sa.policy.trap);
@@ -425,12 +435,12 @@ impl Engine {
 
     /// The child is in the kernel: add its policies, report it up.
     fn child_up(&mut self, now: Instant, h: u64, spi_in: u32, rekey_of: Option<u32>) {
-        let Some(lt) = self.sas.get(&h).map(|s| s.policy.child_lifetime) else {
+        let Some(lt) = self.ep.sas.get(&h).map(|s| s.policy.child_lifetime) else {
             return;
         };
         let rekey_at = rekey_deadline(self.rng.as_mut(), now, &lt);
         self.take_policies(h, spi_in);
-        let Some(sa) = self.sas.get_mut(&h) else {
+        let Some(sa) = self.ep.sas.get_mut(&h) else {
             return;
         };
         let name = sa.policy.name.clone();
@@ -440,7 +450,7 @@ impl Engine {
         c.state = ChildState::Installed;
         c.up = true;
         c.rekey_at = Some(rekey_at);
-        self.events.push_back(Event::ChildUp {
+        self.out.events.push_back(Event::ChildUp {
             ike: IkeSaId(h),
             policy: name,
             spi_in: c.spi_in,
@@ -451,7 +461,7 @@ impl Engine {
             suite: c.suite,
         });
         if let Some(old) = rekey_of {
-            self.events.push_back(Event::ChildRekeyed {
+            self.out.events.push_back(Event::ChildRekeyed {
                 ike: IkeSaId(h),
                 old_spi_in: old,
                 new_spi_in: spi_in,
@@ -461,12 +471,12 @@ impl Engine {
 
     /// The kernel refused (or never confirmed) an SA of child `spi_in`.
     pub(super) fn install_failed(&mut self, now: Instant, h: u64, spi_in: u32) {
-        let Some(c) = self.sas.get_mut(&h).and_then(|s| s.child_by_in(spi_in)) else {
+        let Some(c) = self.ep.sas.get_mut(&h).and_then(|s| s.child_by_in(spi_in)) else {
             return;
         };
         let Some(inst) = c.install.take() else { return };
         for r in inst.waiting.iter().flatten() {
-            self.kernel_pending.remove(r);
+            self.ep.kernel_pending.remove(r);
         }
         if let Some(old) = inst.rekey_of.filter(|_| inst.old_marked) {
             self.restore_old_child(now, h, old);
@@ -502,7 +512,7 @@ impl Engine {
     /// A rekey of child `old` failed after we had marked it replaced: it
     /// keeps serving, and is rekeyed again later.
     pub(super) fn restore_old_child(&mut self, now: Instant, h: u64, old: u32) {
-        if let Some(o) = self.sas.get_mut(&h).and_then(|s| s.child_by_in(old)) {
+        if let Some(o) = self.ep.sas.get_mut(&h).and_then(|s| s.child_by_in(old)) {
             if o.state == ChildState::Rekeyed {
                 o.state = ChildState::Installed;
                 o.replaced = false;
@@ -513,7 +523,7 @@ impl Engine {
 
     /// Removes a child the peer was never told about, and its SAs.
     fn drop_unannounced_child(&mut self, h: u64, spi_in: u32) {
-        let Some(sa) = self.sas.get_mut(&h) else {
+        let Some(sa) = self.ep.sas.get_mut(&h) else {
             return;
         };
         let Some(pos) = sa.children.iter().position(|c| c.spi_in == spi_in) else {
@@ -522,13 +532,13 @@ impl Engine {
         let c = sa.children.remove(pos);
         // Deletes the inbound SA (installed or still larval) and the
         // outbound one; no policies, as it never came up.
-        delete_child_requests(&mut self.kernel_out, &mut self.policy_refs, sa, &c);
+        delete_child_requests(&mut self.out.kernel_out, &mut self.policy_refs, sa, &c);
     }
 
     /// We refused the peer's rekey of child `old` after all: a collision
     /// noted against our own rekey of it (RFC 7296 2.8.1) did not happen.
     pub(super) fn forget_peer_collision(&mut self, h: u64, old: u32) {
-        let Some(sa) = self.sas.get_mut(&h) else {
+        let Some(sa) = self.ep.sas.get_mut(&h) else {
             return;
         };
         for k in sa.requests_mut() {

@@ -97,8 +97,10 @@ pub(crate) fn delete_child_requests(
 impl Engine {
     /// Gives back an allocated inbound SPI that will not be used.
     pub(super) fn release_spi(&mut self, h: u64, spi: u32) {
-        let Some(sa) = self.sas.get(&h) else { return };
-        self.kernel_out.push_back(KernelRequest::DeleteSa {
+        let Some(sa) = self.ep.sas.get(&h) else {
+            return;
+        };
+        self.out.kernel_out.push_back(KernelRequest::DeleteSa {
             protocol: ProtocolId::ESP,
             spi,
             src: sa.remote.ip(),
@@ -124,7 +126,7 @@ impl Engine {
     ) {
         // A rekey of it we answered gets its outbound SA first (issue 20).
         self.old_child_leaving(now, h, spi_in);
-        let Some(sa) = self.sas.get_mut(&h) else {
+        let Some(sa) = self.ep.sas.get_mut(&h) else {
             return;
         };
         let Some(pos) = sa.children.iter().position(|c| c.spi_in == spi_in) else {
@@ -132,17 +134,17 @@ impl Engine {
         };
         let c = sa.children.remove(pos);
         if kernel {
-            delete_child_requests(&mut self.kernel_out, &mut self.policy_refs, sa, &c);
+            delete_child_requests(&mut self.out.kernel_out, &mut self.policy_refs, sa, &c);
         }
         if let Some(i) = &c.install {
             for r in i.waiting.iter().flatten() {
-                self.kernel_pending.remove(r);
+                self.ep.kernel_pending.remove(r);
             }
         }
         if !c.up {
             return; // never reported up
         }
-        self.events.push_back(Event::ChildDown {
+        self.out.events.push_back(Event::ChildDown {
             ike: IkeSaId(h),
             spi_in: c.spi_in,
             spi_out: c.spi_out,
@@ -152,7 +154,7 @@ impl Engine {
 
     /// Sends a parked responder answer now that the kernel gave the SPI.
     fn finish_parked(&mut self, now: Instant, h: u64, message_id: u32, spi: Option<u32>) {
-        let Some(sa) = self.sas.get_mut(&h) else {
+        let Some(sa) = self.ep.sas.get_mut(&h) else {
             return;
         };
         let Some(pos) = sa.parked.iter().position(|p| p.message_id == message_id) else {
@@ -232,11 +234,11 @@ impl Engine {
     pub(super) fn kernel_event(&mut self, now: Instant, ev: KernelEvent) {
         match ev {
             KernelEvent::SpiAllocated { request, spi } => {
-                let addrs = self.spi_requests.remove(&request);
-                let Some((h, purpose)) = self.kernel_pending.remove(&request) else {
+                let addrs = self.ep.spi_requests.remove(&request);
+                let Some((h, purpose)) = self.ep.kernel_pending.remove(&request) else {
                     // Nobody waits for it any more (the SA died): give it back.
                     if let Some((src, dst)) = addrs {
-                        self.kernel_out.push_back(KernelRequest::DeleteSa {
+                        self.out.kernel_out.push_back(KernelRequest::DeleteSa {
                             protocol: ProtocolId::ESP,
                             spi,
                             src,
@@ -247,14 +249,14 @@ impl Engine {
                 };
                 match purpose {
                     KernelPurpose::AuthSpi => {
-                        if let Some(a) = self.sas.get_mut(&h).and_then(|s| s.auth.as_deref_mut()) {
+                        if let Some(a) = self.ep.sas.get_mut(&h).and_then(|s| s.auth_mut()) {
                             a.child_spi = Some(spi);
                             a.spi_request = None;
                         }
                         self.try_send_auth(now, h);
                     }
                     KernelPurpose::TaskSpi => {
-                        let task = self.sas.get_mut(&h).and_then(|s| {
+                        let task = self.ep.sas.get_mut(&h).and_then(|s| {
                             let pos = s.spi_wait.iter().position(|(r, _)| *r == request)?;
                             let task = s.spi_wait.remove(pos).1;
                             super::sa::free_if_empty(&mut s.spi_wait);
@@ -270,14 +272,14 @@ impl Engine {
                 self.after_input(h, now);
             }
             KernelEvent::SpiRefused { request } => {
-                self.spi_requests.remove(&request);
-                let Some((h, purpose)) = self.kernel_pending.remove(&request) else {
+                self.ep.spi_requests.remove(&request);
+                let Some((h, purpose)) = self.ep.kernel_pending.remove(&request) else {
                     return;
                 };
                 match purpose {
                     KernelPurpose::AuthSpi => {
-                        if let Some(sa) = self.sas.get(&h) {
-                            self.events.push_back(Event::Failed {
+                        if let Some(sa) = self.ep.sas.get(&h) {
+                            self.out.events.push_back(Event::Failed {
                                 ike: Some(IkeSaId(h)),
                                 policy: Some(sa.policy.name.clone()),
                                 remote: sa.remote,
@@ -287,7 +289,7 @@ impl Engine {
                         self.remove_sa(h, DownReason::Failed);
                     }
                     KernelPurpose::TaskSpi => {
-                        if let Some(sa) = self.sas.get_mut(&h) {
+                        if let Some(sa) = self.ep.sas.get_mut(&h) {
                             let pos = sa.spi_wait.iter().position(|(r, _)| *r == request);
                             let task = pos.map(|i| sa.spi_wait.remove(i).1);
                             super::sa::free_if_empty(&mut sa.spi_wait);
@@ -305,7 +307,7 @@ impl Engine {
             }
             KernelEvent::Installed { request } | KernelEvent::Refused { request } => {
                 let ok = matches!(ev, KernelEvent::Installed { .. });
-                let Some((h, purpose)) = self.kernel_pending.remove(&request) else {
+                let Some((h, purpose)) = self.ep.kernel_pending.remove(&request) else {
                     return;
                 };
                 if let KernelPurpose::Install(spi_in) = purpose {
@@ -315,7 +317,7 @@ impl Engine {
             }
             KernelEvent::NatMapping { spi, dst, from } => self.nat_mapping(now, spi, dst, from),
             KernelEvent::Expire { spi, dst, hard } => {
-                let found = self.sas.iter().find_map(|(h, s)| {
+                let found = self.ep.sas.iter().find_map(|(h, s)| {
                     s.children.iter().find_map(|c| {
                         let hit = (c.spi_in == spi && dst == s.local.ip())
                             || (c.spi_out == spi && dst == s.remote.ip());
@@ -350,9 +352,10 @@ impl Engine {
                     .cloned();
                 let Some(policy) = policy else { return };
                 let up = self
+                    .ep
                     .sas
                     .iter()
-                    .find(|(_, s)| s.policy.name == policy.name && s.phase == Phase::Established)
+                    .find(|(_, s)| s.policy.name == policy.name && s.phase() == Phase::Established)
                     .map(|(h, s)| {
                         (
                             *h,
@@ -391,7 +394,7 @@ impl Engine {
                     }
                 }
                 for direction in [Direction::Outbound, Direction::Inbound] {
-                    self.kernel_out.push_back(KernelRequest::DeletePolicy {
+                    self.out.kernel_out.push_back(KernelRequest::DeletePolicy {
                         direction,
                         local_ts: *l,
                         remote_ts: *r,
@@ -435,8 +438,9 @@ impl Engine {
         remote: std::net::IpAddr,
     ) {
         for direction in [Direction::Outbound, Direction::Inbound] {
-            let request = self.request_id();
-            self.kernel_out
+            let request = self.ep.request_id();
+            self.out
+                .kernel_out
                 .push_back(KernelRequest::AddPolicy(PolicyParams {
                     request,
                     direction,

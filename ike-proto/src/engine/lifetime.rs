@@ -15,49 +15,18 @@ impl Engine {
     pub(super) fn rearm(&mut self, h: u64, now: Instant) {
         self.keepalive_arm(h, now);
         let keepalive = self.keepalive_deadline(h);
-        let Some(sa) = self.sas.get(&h) else {
-            self.timers.set(h, None);
-            return;
+        let next = match self.ep.sas.get(&h) {
+            Some(sa) => sa.next_deadline(keepalive, self.cfg.half_open_timeout),
+            None => None,
         };
-        let mut next: Option<Instant> = None;
-        let mut consider = |t: Option<Instant>| {
-            if let Some(t) = t {
-                next = Some(next.map_or(t, |n: Instant| n.min(t)));
-            }
-        };
-        // Each request of ours has its own retransmission timer.
-        consider(sa.pending.iter().map(|p| p.retransmit_at).min());
-        consider(sa.hard_at);
-        // Children waiting for the kernel, in any phase (a responder's
-        // IKE_AUTH answer waits for its child's install).
-        for c in &sa.children {
-            consider(c.install.as_ref().map(|i| i.deadline));
-        }
-        consider(keepalive);
-        if sa.phase == Phase::Established {
-            consider(sa.rekey_at);
-            for c in &sa.children {
-                consider(c.rekey_at);
-                consider(Some(c.hard_at));
-            }
-            if let Some(iv) = sa.policy.dpd_interval {
-                // Only when idle: any request in flight checks liveness too.
-                if sa.in_flight() == 0 && sa.tasks.is_empty() {
-                    consider(Some(sa.last_heard + iv));
-                }
-            }
-        } else if sa.pending.is_empty() && matches!(sa.phase, Phase::Init | Phase::Auth) {
-            // Half-open (either side) waiting for the peer: give up later.
-            consider(Some(sa.created + self.cfg.half_open_timeout));
-        }
-        self.timers.set(h, next);
+        self.ep.timers.set(h, next);
     }
 
     pub(super) fn on_timer(&mut self, h: u64, now: Instant) {
         self.keepalive_due(h, now);
         // Retransmission first: it may decide the peer is dead.
         let retx = self.cfg.retransmit;
-        let Some(sa) = self.sas.get_mut(&h) else {
+        let Some(sa) = self.ep.sas.get_mut(&h) else {
             return;
         };
         // A request retransmitted `tries` times without answer: the peer is
@@ -67,16 +36,16 @@ impl Engine {
             .iter()
             .any(|p| p.retransmit_at <= now && p.tries >= retx.tries);
         if given_up {
-            let reason = match sa.phase {
+            let reason = match sa.phase() {
                 Phase::Established => DownReason::PeerDead,
                 // A replaced SA or one we are deleting: nothing is lost.
                 Phase::Rekeyed => DownReason::Rekeyed,
                 Phase::Deleting => DownReason::Terminated,
                 Phase::Init | Phase::Auth => DownReason::Failed,
             };
-            if matches!(sa.phase, Phase::Init | Phase::Auth) {
+            if matches!(sa.phase(), Phase::Init | Phase::Auth) {
                 let (policy, remote) = (sa.policy.name.clone(), sa.remote);
-                self.events.push_back(Event::Failed {
+                self.out.events.push_back(Event::Failed {
                     ike: Some(IkeSaId(h)),
                     policy: Some(policy),
                     remote,
@@ -99,13 +68,13 @@ impl Engine {
             resend.extend(p.datagrams.iter().cloned());
         }
         let (l, r) = (sa.local, sa.remote);
-        self.emit(l, r, &resend);
+        self.out.emit(l, r, &resend);
         self.install_timeouts(now, h);
-        let Some(sa) = self.sas.get_mut(&h) else {
+        let Some(sa) = self.ep.sas.get_mut(&h) else {
             return;
         };
-        if sa.hard_at.is_some_and(|t| t <= now) {
-            let reason = if sa.phase == Phase::Rekeyed {
+        if sa.hard_at().is_some_and(|t| t <= now) {
+            let reason = if sa.phase() == Phase::Rekeyed {
                 DownReason::Rekeyed
             } else {
                 DownReason::Expired
@@ -113,13 +82,13 @@ impl Engine {
             self.remove_sa(h, reason);
             return;
         }
-        if matches!(sa.phase, Phase::Init | Phase::Auth) {
+        if matches!(sa.phase(), Phase::Init | Phase::Auth) {
             if sa.pending.is_empty() && sa.created + self.cfg.half_open_timeout <= now {
                 self.remove_sa(h, DownReason::Failed);
             }
             return;
         }
-        if sa.phase != Phase::Established {
+        if sa.phase() != Phase::Established {
             return;
         }
         if sa.rekey_at.is_some_and(|t| t <= now) {
@@ -148,7 +117,7 @@ impl Engine {
         }
         let grace = self.cfg.half_open_timeout;
         for spi in expired {
-            let Some(c) = self.sas.get_mut(&h).and_then(|s| s.child_by_in(spi)) else {
+            let Some(c) = self.ep.sas.get_mut(&h).and_then(|s| s.child_by_in(spi)) else {
                 continue;
             };
             if c.expiring {
@@ -171,4 +140,48 @@ pub(crate) fn rekey_deadline(rng: &mut dyn Rng, base: Instant, l: &Lifetime) -> 
     let jitter_ms = u64::try_from(l.jitter.as_millis()).unwrap_or(u64::MAX);
     let j = Duration::from_millis(rng::below(rng, jitter_ms));
     base + l.rekey.saturating_sub(j)
+}
+
+impl sa::IkeSa {
+    /// The earliest of this SA's deadlines (`keepalive`: the NAT
+    /// keepalive's, kept by the engine).
+    fn next_deadline(
+        &self,
+        keepalive: Option<Instant>,
+        half_open_timeout: Duration,
+    ) -> Option<Instant> {
+        let sa = self;
+        let mut next: Option<Instant> = None;
+        let mut consider = |t: Option<Instant>| {
+            if let Some(t) = t {
+                next = Some(next.map_or(t, |n: Instant| n.min(t)));
+            }
+        };
+        // Each request of ours has its own retransmission timer.
+        consider(sa.pending.iter().map(|p| p.retransmit_at).min());
+        consider(sa.hard_at());
+        // Children waiting for the kernel, in any phase (a responder's
+        // IKE_AUTH answer waits for its child's install).
+        for c in &sa.children {
+            consider(c.install.as_ref().map(|i| i.deadline));
+        }
+        consider(keepalive);
+        if sa.phase() == Phase::Established {
+            consider(sa.rekey_at);
+            for c in &sa.children {
+                consider(c.rekey_at);
+                consider(Some(c.hard_at));
+            }
+            if let Some(iv) = sa.policy.dpd_interval {
+                // Only when idle: any request in flight checks liveness too.
+                if sa.in_flight() == 0 && sa.tasks.is_empty() {
+                    consider(Some(sa.last_heard + iv));
+                }
+            }
+        } else if sa.pending.is_empty() && matches!(sa.phase(), Phase::Init | Phase::Auth) {
+            // Half-open (either side) waiting for the peer: give up later.
+            consider(Some(sa.created + half_open_timeout));
+        }
+        next
+    }
 }

@@ -63,7 +63,12 @@
 //! - `proposal`: offers and selection; `ts`: traffic selectors.
 //! - `codec`: protected messages and fragments; `reassembly`.
 //! - `keys`: IKE and CHILD_SA key material; `cookie`: RFC 7296 2.6.
-//! - `sa`: per-SA state; `timers`: deadlines; `rng`: randomness.
+//! - `endpoint`: the SA table and what routes to it (SPI demultiplexing,
+//!   kernel request ids, half-open admission state, timers); `output`: the
+//!   output queues and the context per-SA methods get.
+//! - `sa`: per-SA state, its phase types and transitions; `seal`: our
+//!   messages protected and sent, as SA methods; `timers`: deadlines;
+//!   `rng`: randomness.
 
 /// The body of the first payload of one kind in a decoded chain:
 /// `first_payload!(payloads, Auth)` is `Option<&Auth>`.
@@ -86,6 +91,7 @@ mod child;
 mod codec;
 mod config;
 mod cookie;
+mod endpoint;
 mod exchange;
 mod ike_rekey;
 mod info;
@@ -97,10 +103,12 @@ mod keys;
 mod lifetime;
 mod msglog;
 mod nat;
+mod output;
 mod proposal;
 mod reassembly;
 mod rng;
 mod sa;
+mod seal;
 mod timers;
 mod ts;
 mod window;
@@ -119,7 +127,7 @@ pub use rng::{Rng, SeededRng, SystemRng};
 pub use ts::{narrow, TrafficSelector};
 pub use window::MAX_WINDOW;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -133,8 +141,9 @@ use crate::wire::Header;
 use crate::wire::Payload;
 
 use cookie::CookieJar;
-use sa::{IkeSa, Pending, PendingKind, Phase, Task};
-use timers::TimerQueue;
+use endpoint::{Endpoint, Route};
+use output::{Outputs, SaCtx};
+use sa::{IkeSa, PendingKind, Phase, Task};
 
 /// Why a kernel request was made, to route its answer.
 #[derive(Clone, Copy, Debug)]
@@ -150,31 +159,21 @@ enum KernelPurpose {
 }
 
 /// Many IKE SAs and their CHILD_SAs, driven by the inputs above.
+///
+/// The SA table and everything that routes to it is the `Endpoint`
+/// (`endpoint.rs`); this type adds the configuration, randomness, kernel
+/// policy references and the output queues, and runs the exchanges.
 pub struct Engine {
     cfg: Config,
     rng: Box<dyn Rng>,
     kex: Box<dyn KeyExchangeFactory>,
     /// ring's generator, for key-exchange and signing where ring insists on it.
     sys_rng: ring::rand::SystemRandom,
-    sas: HashMap<u64, IkeSa>,
-    /// Responder: (peer address, SPIi) of live half-open SAs, so that a
-    /// retransmitted IKE_SA_INIT gets the cached answer instead of a new SA.
-    init_index: HashMap<(SocketAddr, u64), u64>,
-    half_open: usize,
-    /// Per-source half-open accounting, cookie mode, drop counters.
-    admission: admission::Admission,
-    cookies: CookieJar,
-    timers: TimerQueue,
-    kernel_pending: HashMap<RequestId, (u64, KernelPurpose)>,
+    /// The IKE SAs, their demultiplexing, half-open admission, timers.
+    ep: Endpoint,
     /// Users of each pair of selectors in the kernel's policies.
     policy_refs: kernel::PolicyRefs,
-    /// Addresses of outstanding GETSPI requests, so that an SPI arriving
-    /// for an SA that died meanwhile can be given back.
-    spi_requests: HashMap<RequestId, (std::net::IpAddr, std::net::IpAddr)>,
-    next_request: u64,
-    transmits: VecDeque<Transmit>,
-    kernel_out: VecDeque<KernelRequest>,
-    events: VecDeque<Event>,
+    out: Outputs,
     /// Responder SAs whose IKE_AUTH carried INITIAL_CONTACT, acted on
     /// when the (parked) answer goes out.
     initial_contact: std::collections::HashSet<u64>,
@@ -191,19 +190,9 @@ impl Engine {
             rng,
             kex: Box::new(DefaultKeyExchangeFactory),
             sys_rng: ring::rand::SystemRandom::new(),
-            sas: HashMap::new(),
-            init_index: HashMap::new(),
-            half_open: 0,
-            admission: Default::default(),
-            cookies,
-            timers: TimerQueue::default(),
-            kernel_pending: HashMap::new(),
+            ep: Endpoint::new(cookies),
             policy_refs: HashMap::new(),
-            spi_requests: HashMap::new(),
-            next_request: 1,
-            transmits: VecDeque::new(),
-            kernel_out: VecDeque::new(),
-            events: VecDeque::new(),
+            out: Outputs::default(),
             initial_contact: Default::default(),
             started: false,
         }
@@ -300,8 +289,9 @@ impl Engine {
             .filter(|p| p.start == StartAction::Active)
             // An SA on its way out (terminated before the reload) does not count.
             .filter(|p| {
-                !self.sas.values().any(|s| {
-                    s.policy.name == p.name && !matches!(s.phase, Phase::Deleting | Phase::Rekeyed)
+                !self.ep.sas.values().any(|s| {
+                    s.policy.name == p.name
+                        && !matches!(s.phase(), Phase::Deleting | Phase::Rekeyed)
                 })
             })
             .cloned()
@@ -344,51 +334,36 @@ impl Engine {
             self.bad_version(now, local, remote, &header);
             return;
         }
-        if header.exchange == ExchangeType::IKE_SA_INIT && !header.flags.response {
-            self.init_request(now, local, remote, header, msg);
-            return;
-        }
-        // Our SPI is SPIi if the sender is the original responder.
-        let ours = if header.flags.initiator {
-            header.spi_r
-        } else {
-            header.spi_i
+        let ours = match self.ep.route(&header) {
+            Route::InitRequest => {
+                self.init_request(now, local, remote, header, msg);
+                return;
+            }
+            Route::Unknown => {
+                let x = header.exchange;
+                self.note_drop(
+                    now,
+                    DropReason::Unexpected,
+                    remote,
+                    format_args!("{x}: no such IKE SA"),
+                );
+                return;
+            }
+            Route::Ignore => return,
+            Route::InitResponse(h) => {
+                self.init_response(now, h, remote, header, msg);
+                return;
+            }
+            Route::Protected(h) => h,
         };
-        let Some(sa) = self.sas.get(&ours) else {
-            let x = header.exchange;
-            self.note_drop(
-                now,
-                DropReason::Unexpected,
-                remote,
-                format_args!("{x}: no such IKE SA"),
-            );
-            return;
-        };
-        if sa.initiator == header.flags.initiator {
-            return; // the I flag names the wrong side
-        }
-        let theirs = if sa.initiator {
-            header.spi_r
-        } else {
-            header.spi_i
-        };
-        if header.exchange == ExchangeType::IKE_SA_INIT {
-            // Response to our IKE_SA_INIT: the peer's SPI is new to us.
-            self.init_response(now, ours, remote, header, msg);
-            return;
-        }
-        let peer_spi = if sa.initiator { sa.spi_r } else { sa.spi_i };
-        if theirs != peer_spi {
-            return;
-        }
         self.protected(now, ours, local, remote, header, msg);
         self.after_input(ours, now);
     }
 
     /// Time advanced to `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.cookies.maybe_rotate(now, self.rng.as_mut());
-        while let Some(h) = self.timers.pop_due(now) {
+        self.ep.cookies.maybe_rotate(now, self.rng.as_mut());
+        while let Some(h) = self.ep.timers.pop_due(now) {
             self.on_timer(h, now);
             self.after_input(h, now);
         }
@@ -409,9 +384,10 @@ impl Engine {
                 // An established IKE SA without a child gets one; otherwise
                 // a new IKE SA (initiate() ignores a second one in progress).
                 let up = self
+                    .ep
                     .sas
                     .iter()
-                    .find(|(_, s)| s.policy.name == p.name && s.phase == Phase::Established)
+                    .find(|(_, s)| s.policy.name == p.name && s.phase() == Phase::Established)
                     .map(|(h, s)| (*h, s.children.is_empty()));
                 match up {
                     Some((h, true)) => self.queue(now, h, Task::NewChild),
@@ -421,6 +397,7 @@ impl Engine {
             }
             Command::Terminate { policy } => {
                 let hs: Vec<u64> = self
+                    .ep
                     .sas
                     .iter()
                     .filter(|(_, s)| s.policy.name == policy)
@@ -444,34 +421,28 @@ impl Engine {
 
     /// The next datagram to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.transmits.pop_front()
+        self.out.transmits.pop_front()
     }
 
     /// The next request for the kernel.
     pub fn poll_kernel_request(&mut self) -> Option<KernelRequest> {
-        self.kernel_out.pop_front()
+        self.out.kernel_out.pop_front()
     }
 
     /// When `handle_timeout` should be called next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.next()
+        self.ep.timers.next()
     }
 
     /// The next event for logs and the control socket.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        self.out.events.pop_front()
     }
 
     // ----- shared helpers -------------------------------------------------
 
     fn policy_by_name(&self, name: &str) -> Option<Arc<Policy>> {
         self.cfg.policies.iter().find(|p| p.name == name).cloned()
-    }
-
-    fn request_id(&mut self) -> RequestId {
-        let r = RequestId(self.next_request);
-        self.next_request = self.next_request.wrapping_add(1);
-        r
     }
 
     /// Asks the kernel for an inbound ESP SPI from `src` (peer) to `dst` (us).
@@ -483,9 +454,9 @@ impl Engine {
         src: std::net::IpAddr,
         dst: std::net::IpAddr,
     ) {
-        self.kernel_pending.insert(request, (h, purpose));
-        self.spi_requests.insert(request, (src, dst));
-        self.kernel_out.push_back(KernelRequest::AllocateSpi {
+        self.ep.kernel_pending.insert(request, (h, purpose));
+        self.ep.spi_requests.insert(request, (src, dst));
+        self.out.kernel_out.push_back(KernelRequest::AllocateSpi {
             request,
             protocol: crate::wire::consts::ProtocolId::ESP,
             src,
@@ -501,26 +472,6 @@ impl Engine {
         n
     }
 
-    /// A fresh IKE SPI that is not zero and not in use (our handle).
-    fn fresh_spi(&mut self) -> u64 {
-        loop {
-            let s = self.rng.next_u64();
-            if s != 0 && !self.sas.contains_key(&s) {
-                return s;
-            }
-        }
-    }
-
-    fn emit(&mut self, local: SocketAddr, remote: SocketAddr, datagrams: &[Vec<u8>]) {
-        for d in datagrams {
-            self.transmits.push_back(Transmit {
-                local,
-                remote,
-                bytes: d.clone(),
-            });
-        }
-    }
-
     /// Sends a protected request on `h` and waits for its response; while
     /// the peer's window is full (or older requests wait), it waits in
     /// `deferred` and goes out from `run_tasks` (RFC 7296 2.3).
@@ -532,36 +483,20 @@ impl Engine {
         payloads: Vec<Payload>,
         kind: PendingKind,
     ) {
-        let Some(sa) = self.sas.get_mut(&h) else {
-            return;
+        let req = window::Deferred {
+            exchange,
+            payloads,
+            kind,
         };
-        if !sa.send.deferred.is_empty() || !sa.has_room() {
-            sa.send.deferred.push_back(window::Deferred {
-                exchange,
-                payloads,
-                kind,
-            });
-            return;
+        if let Some(req) = self.ep.sas.get_mut(&h).and_then(|sa| sa.defer(req)) {
+            self.transmit_request(now, h, req);
         }
-        self.transmit_request(now, h, exchange, payloads, kind);
     }
 
     /// Sends the deferred requests the peer's window has room for now.
     fn flush_deferred(&mut self, now: Instant, h: u64) {
-        loop {
-            let Some(sa) = self.sas.get_mut(&h) else {
-                return;
-            };
-            if sa.phase != Phase::Established || !sa.has_room() {
-                return;
-            }
-            let Some(d) = sa.send.deferred.pop_front() else {
-                return;
-            };
-            if sa.send.deferred.is_empty() {
-                sa.send.deferred = Default::default(); // free its buffer
-            }
-            self.transmit_request(now, h, d.exchange, d.payloads, d.kind);
+        while let Some(d) = self.ep.sas.get_mut(&h).and_then(|sa| sa.next_deferred()) {
+            self.transmit_request(now, h, d);
         }
     }
 
@@ -569,7 +504,7 @@ impl Engine {
     /// more: their kernel SPIs are given back and the work they stood for
     /// is returned as tasks (for the SA that takes over, if any).
     fn drop_deferred(&mut self, h: u64) -> Vec<Task> {
-        let Some(sa) = self.sas.get_mut(&h) else {
+        let Some(sa) = self.ep.sas.get_mut(&h) else {
             return Vec::new();
         };
         let deferred = std::mem::take(&mut sa.send.deferred);
@@ -578,7 +513,7 @@ impl Engine {
             match d.kind {
                 PendingKind::Child(req) => {
                     self.release_spi(h, req.spi_in);
-                    let sa = self.sas.get_mut(&h);
+                    let sa = self.ep.sas.get_mut(&h);
                     match req.rekey_of {
                         Some(old) => {
                             if let Some(c) = sa.and_then(|s| s.child_by_in(old)) {
@@ -599,27 +534,12 @@ impl Engine {
     }
 
     /// Seals and sends a request now; the window was checked.
-    fn transmit_request(
-        &mut self,
-        now: Instant,
-        h: u64,
-        exchange: ExchangeType,
-        payloads: Vec<Payload>,
-        kind: PendingKind,
-    ) {
-        let Some((message_id, datagrams)) = self.seal_request(h, exchange, &payloads) else {
-            self.request_unsendable(now, h, exchange, kind);
+    fn transmit_request(&mut self, now: Instant, h: u64, req: window::Deferred) {
+        let Some((sa, mut cx)) = self.sa_ctx(h) else {
             return;
         };
-        let retransmit_at = now + self.cfg.retransmit.initial;
-        if let Some(sa) = self.sas.get_mut(&h) {
-            sa.pending.push(Pending {
-                message_id,
-                datagrams,
-                tries: 0,
-                retransmit_at,
-                kind,
-            });
+        if let Err(req) = sa.transmit_request(&mut cx, now, req) {
+            self.request_unsendable(now, h, req.exchange, req.kind);
         }
     }
 
@@ -633,7 +553,7 @@ impl Engine {
         exchange: ExchangeType,
         kind: PendingKind,
     ) {
-        let Some(sa) = self.sas.get_mut(&h) else {
+        let Some(sa) = self.ep.sas.get_mut(&h) else {
             return;
         };
         log::error!(
@@ -674,8 +594,8 @@ impl Engine {
 
     /// A `Failed` event about IKE SA `h`.
     fn failed_event(&mut self, h: u64, reason: FailReason) {
-        if let Some(sa) = self.sas.get(&h) {
-            self.events.push_back(Event::Failed {
+        if let Some(sa) = self.ep.sas.get(&h) {
+            self.out.events.push_back(Event::Failed {
                 ike: Some(IkeSaId(h)),
                 policy: Some(sa.policy.name.clone()),
                 remote: sa.remote,
@@ -699,26 +619,8 @@ impl Engine {
         exchange: ExchangeType,
         payloads: &[Payload],
     ) -> Option<(u32, Vec<Vec<u8>>)> {
-        let mtu = self.cfg.fragment_mtu;
-        let sa = self.sas.get_mut(&h)?;
-        let natt = sa.local.port() == self.cfg.natt_port;
-        let message_id = sa.next_id;
-        let header = codec::header(
-            sa.spi_i,
-            sa.spi_r,
-            exchange,
-            sa.initiator,
-            false,
-            message_id,
-        );
-        let frag = sa.fragmentation;
-        msglog::message(true, sa.remote, &header, payloads);
-        let keys = sa.keys.as_deref_mut()?;
-        let datagrams = codec::seal(keys, header, payloads, frag, mtu, natt, self.rng.as_mut())?;
-        sa.next_id = message_id.wrapping_add(1);
-        let (local, remote) = (sa.local, sa.remote);
-        self.emit(local, remote, &datagrams);
-        Some((message_id, datagrams))
+        let (sa, mut cx) = self.sa_ctx(h)?;
+        sa.seal_request(&mut cx, exchange, payloads)
     }
 
     /// Sends (and caches) a protected response to request `message_id`.
@@ -738,7 +640,7 @@ impl Engine {
         if self.seal_response(h, exchange, message_id, &payloads) {
             return true;
         }
-        let Some(sa) = self.sas.get(&h) else {
+        let Some(sa) = self.ep.sas.get(&h) else {
             return false;
         };
         log::error!(
@@ -766,31 +668,26 @@ impl Engine {
         message_id: u32,
         payloads: &[Payload],
     ) -> bool {
-        let mtu = self.cfg.fragment_mtu;
-        let Some(sa) = self.sas.get_mut(&h) else {
+        let Some((sa, mut cx)) = self.sa_ctx(h) else {
             return false;
         };
-        let natt = sa.local.port() == self.cfg.natt_port;
-        let header = codec::header(sa.spi_i, sa.spi_r, exchange, sa.initiator, true, message_id);
-        let frag = sa.fragmentation;
-        msglog::message(true, sa.remote, &header, payloads);
-        let Some(keys) = sa.keys.as_deref_mut() else {
-            return false;
+        sa.seal_response(&mut cx, exchange, message_id, payloads)
+    }
+
+    /// IKE SA `h` and what its own methods may use beside it.
+    fn sa_ctx(&mut self, h: u64) -> Option<(&mut IkeSa, SaCtx<'_>)> {
+        let sa = self.ep.sas.get_mut(&h)?;
+        let cx = SaCtx {
+            cfg: &self.cfg,
+            rng: self.rng.as_mut(),
+            out: &mut self.out,
         };
-        let Some(datagrams) =
-            codec::seal(keys, header, payloads, frag, mtu, natt, self.rng.as_mut())
-        else {
-            return false;
-        };
-        let (local, remote) = (sa.local, sa.remote);
-        sa.recv.cache(message_id, datagrams.clone());
-        self.emit(local, remote, &datagrams);
-        true
+        Some((sa, cx))
     }
 
     /// Adds work for an IKE SA and starts it if the window is free.
     fn queue(&mut self, now: Instant, h: u64, task: Task) {
-        let Some(sa) = self.sas.get_mut(&h) else {
+        let Some(sa) = self.ep.sas.get_mut(&h) else {
             return;
         };
         if !sa.tasks.contains(&task) {
@@ -812,39 +709,7 @@ impl Engine {
     /// nothing is outstanding, and nothing behind it starts before it.
     fn run_tasks(&mut self, h: u64, now: Instant) {
         self.flush_deferred(now, h);
-        loop {
-            let Some(sa) = self.sas.get_mut(&h) else {
-                return;
-            };
-            // A rekeyed (old) IKE SA only ever runs its own DELETE.
-            let runnable = sa.phase == Phase::Established
-                || (sa.phase == Phase::Rekeyed && sa.tasks.front() == Some(&Task::DeleteIke));
-            if !runnable || sa.requests().any(|k| k.is_serial()) {
-                return;
-            }
-            // A child waiting for the kernel holds back an IKE SA rekey
-            // (its answers are correlated by this SA) and the IKE SA's DELETE.
-            let idle = sa.in_flight() == 0 && !sa.installing();
-            // Counting tasks waiting for SPIs too: each will take a slot.
-            let room = sa.in_flight() < sa.send_size() as usize;
-            let mut pick = None;
-            for (i, t) in sa.tasks.iter().enumerate() {
-                if t.is_serial() {
-                    pick = idle.then_some(i);
-                    break;
-                }
-                if !room {
-                    break;
-                }
-                if t.child().is_some_and(|c| sa.child_busy(c)) {
-                    continue;
-                }
-                pick = Some(i);
-                break;
-            }
-            let Some(task) = pick.and_then(|i| sa.tasks.remove(i)) else {
-                return;
-            };
+        while let Some(task) = self.ep.sas.get_mut(&h).and_then(|sa| sa.next_task()) {
             self.start_task(now, h, task);
         }
     }
@@ -868,7 +733,7 @@ impl Engine {
                     return;
                 };
                 // From now on the peer may use it: accept that many.
-                if let Some(sa) = self.sas.get_mut(&h) {
+                if let Some(sa) = self.ep.sas.get_mut(&h) {
                     sa.recv.set_size(size);
                 }
                 self.send_request(
@@ -885,18 +750,11 @@ impl Engine {
     /// Deletes an IKE SA the polite way (DELETE exchange), or at once if it
     /// is not established.
     fn terminate(&mut self, now: Instant, h: u64) {
-        let Some(sa) = self.sas.get_mut(&h) else {
+        let Some(sa) = self.ep.sas.get_mut(&h) else {
             return;
         };
-        if sa.phase == Phase::Established {
-            sa.tasks.clear();
-            sa.tasks.push_back(Task::DeleteIke);
-            // Do not let a liveness check hold the delete back.
-            sa.pending.retain(|p| !matches!(p.kind, PendingKind::Dpd));
-            sa::free_if_empty(&mut sa.pending);
-            sa.send
-                .deferred
-                .retain(|d| !matches!(d.kind, PendingKind::Dpd));
+        if sa.phase() == Phase::Established {
+            sa.delete_next();
             self.after_input(h, now);
         } else {
             self.remove_sa(h, DownReason::Terminated);
@@ -905,22 +763,19 @@ impl Engine {
 
     /// Forgets an IKE SA: its CHILD_SAs leave the kernel, events go out.
     fn remove_sa(&mut self, h: u64, reason: DownReason) {
-        let Some(sa) = self.sas.remove(&h) else {
+        let Some(sa) = self.ep.sas.remove(&h) else {
             return;
         };
-        self.timers.set(h, None);
-        self.init_index.remove(&(sa.remote, sa.spi_i));
-        if !sa.initiator && sa.phase == Phase::Auth {
-            self.half_open = self.half_open.saturating_sub(1);
+        let half_open = !sa.initiator && sa.phase() == Phase::Auth;
+        self.ep.forget(h, &sa, half_open);
+        if half_open {
             self.refresh_cookie_mode();
         }
-        self.admission.released(h);
-        self.kernel_pending.retain(|_, (x, _)| *x != h);
         self.initial_contact.remove(&h);
         // Inbound SPIs the kernel reserved for children that will now never
         // be: give them back, or larval SAs would pile up.
         let mut unused = Vec::new();
-        if let Some(s) = sa.auth.as_ref().and_then(|a| a.child_spi) {
+        if let Some(s) = sa.auth().and_then(|a| a.child_spi) {
             unused.push(s);
         }
         for k in sa.requests() {
@@ -932,7 +787,7 @@ impl Engine {
             }
         }
         for spi in unused {
-            self.kernel_out.push_back(KernelRequest::DeleteSa {
+            self.out.kernel_out.push_back(KernelRequest::DeleteSa {
                 protocol: crate::wire::consts::ProtocolId::ESP,
                 spi,
                 src: sa.remote.ip(),
@@ -940,15 +795,15 @@ impl Engine {
             });
         }
         let was_up = matches!(
-            sa.phase,
+            sa.phase(),
             Phase::Established | Phase::Deleting | Phase::Rekeyed
         );
         for c in &sa.children {
-            kernel::delete_child_requests(&mut self.kernel_out, &mut self.policy_refs, &sa, c);
+            kernel::delete_child_requests(&mut self.out.kernel_out, &mut self.policy_refs, &sa, c);
             if !c.up {
                 continue; // never reported up
             }
-            self.events.push_back(Event::ChildDown {
+            self.out.events.push_back(Event::ChildDown {
                 ike: IkeSaId(h),
                 spi_in: c.spi_in,
                 spi_out: c.spi_out,
@@ -956,7 +811,7 @@ impl Engine {
             });
         }
         if was_up {
-            self.events.push_back(Event::IkeDown {
+            self.out.events.push_back(Event::IkeDown {
                 ike: IkeSaId(h),
                 policy: sa.policy.name.clone(),
                 reason,
@@ -972,7 +827,7 @@ impl Engine {
         let payloads = vec![Payload::Notify(notify)];
         msglog::message(true, remote, &header, &payloads);
         if let Some(b) = codec::plain(header, payloads, natt) {
-            self.emit(local, remote, &[b]);
+            self.out.emit(local, remote, &[b]);
         }
     }
 }

@@ -133,7 +133,7 @@ pub(super) fn follow(
 impl Engine {
     /// The kernel saw our inbound SA `spi` (to `dst`) used from `from`.
     pub(super) fn nat_mapping(&mut self, now: Instant, spi: u32, dst: IpAddr, from: SocketAddr) {
-        let found = self.sas.iter().find_map(|(h, s)| {
+        let found = self.ep.sas.iter().find_map(|(h, s)| {
             s.children
                 .iter()
                 .any(|c| c.spi_in == spi && s.local.ip() == dst)
@@ -143,7 +143,7 @@ impl Engine {
             log::info!("NAT mapping change for SA {spi:#x} to {dst}: not one of ours, ignored");
             return;
         };
-        let Some(sa) = self.sas.get_mut(&h) else {
+        let Some(sa) = self.ep.sas.get_mut(&h) else {
             return;
         };
         if !sa.nat || from.ip() != sa.remote.ip() {
@@ -164,7 +164,7 @@ impl Engine {
             return;
         }
         let local = sa.local;
-        follow(sa, local, from, &mut self.kernel_out);
+        follow(sa, local, from, &mut self.out.kernel_out);
         // Confirm the IKE SA at the new endpoint (RFC 7296 2.23).
         self.queue(now, h, Task::Dpd);
     }
@@ -172,12 +172,12 @@ impl Engine {
     /// Keepalives start once the IKE SA is established, if we are behind a
     /// NAT (called whenever the SA's deadline is recomputed).
     pub(super) fn keepalive_arm(&mut self, h: u64, now: Instant) {
-        let Some(sa) = self.sas.get_mut(&h) else {
+        let Some(sa) = self.ep.sas.get_mut(&h) else {
             return;
         };
         if sa.keepalive.next.is_none()
             && sa.keepalive.behind
-            && sa.phase == super::sa::Phase::Established
+            && sa.phase() == super::sa::Phase::Established
         {
             sa.keepalive.next = sa.policy.natt_keepalive.map(|iv| now + iv);
         }
@@ -185,8 +185,8 @@ impl Engine {
 
     /// The SA's keepalive deadline, for `rearm`.
     pub(super) fn keepalive_deadline(&self, h: u64) -> Option<Instant> {
-        let sa = self.sas.get(&h)?;
-        if sa.phase != super::sa::Phase::Established {
+        let sa = self.ep.sas.get(&h)?;
+        if sa.phase() != super::sa::Phase::Established {
             return None;
         }
         sa.keepalive.next
@@ -194,18 +194,18 @@ impl Engine {
 
     /// Sends the keepalive if it is due, and sets the next one.
     pub(super) fn keepalive_due(&mut self, h: u64, now: Instant) {
-        let Some(sa) = self.sas.get_mut(&h) else {
+        let Some(sa) = self.ep.sas.get_mut(&h) else {
             return;
         };
         let (Some(at), Some(iv)) = (sa.keepalive.next, sa.policy.natt_keepalive) else {
             return;
         };
-        if at > now || sa.phase != super::sa::Phase::Established {
+        if at > now || sa.phase() != super::sa::Phase::Established {
             return;
         }
         sa.keepalive.next = Some(now + iv);
         let (local, remote) = (sa.local, sa.remote);
-        self.emit(local, remote, &[KEEPALIVE.to_vec()]);
+        self.out.emit(local, remote, &[KEEPALIVE.to_vec()]);
     }
 }
 

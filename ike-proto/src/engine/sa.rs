@@ -1,9 +1,9 @@
 //! The state one IKE SA keeps, and its CHILD_SAs.
 //!
 //! Kept small on purpose: negotiation-only material (nonces, the first two
-//! messages, key-exchange private values) lives in boxed, optional parts
-//! that are dropped as soon as the exchange that needs them is over. ESP
-//! keys are handed to the kernel and not kept.
+//! messages) lives in the [`State`] of the handshake phases and is dropped
+//! with them; key-exchange private values live in the request that needs
+//! them (`PendingKind`). ESP keys are handed to the kernel and not kept.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -22,7 +22,8 @@ use super::reassembly::Partials;
 use super::ts::TrafficSelector;
 use super::window::{RecvWindow, SendWindow};
 
-/// Where an IKE SA is in its life.
+/// Where an IKE SA is in its life: the tag of its [`State`]
+/// ([`IkeSa::phase`]), for the many places that only ask where it is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Phase {
     /// Initiator: IKE_SA_INIT sent (possibly waiting for the kernel's SPI
@@ -38,7 +39,62 @@ pub(crate) enum Phase {
     Rekeyed,
 }
 
+/// An IKE SA's phase with what exists only in that phase (in the manner of
+/// rustls' state types): the handshake material only during the
+/// handshake, the IKE keys from the end of IKE_SA_INIT on and the peer's
+/// identity and hard lifetime from authentication on, none of them as an
+/// `Option`; the successor only on a rekeyed SA.
+pub(crate) enum State {
+    /// Initiator: IKE_SA_INIT sent, no answer yet; the only state without
+    /// keys. Phase `Init`.
+    InitSent(Box<AuthCtx>),
+    /// Initiator: IKE_SA_INIT done; IKE_AUTH waits for the kernel's SPI of
+    /// the first CHILD_SA. Phase `Init`.
+    InitDone {
+        ike: Box<SaKeys>,
+        auth: Box<AuthCtx>,
+    },
+    /// Initiator: IKE_AUTH sent. Responder: IKE_SA_INIT answered (half
+    /// open). Phase `Auth`.
+    Auth { ike: Box<SaKeys>, step: AuthStep },
+    /// Authenticated both ways.
+    Established(Up),
+    /// We sent (or are about to send) a DELETE for this IKE SA.
+    Deleting(Up),
+    /// Superseded by the IKE SA `successor`; waiting for its DELETE exchange.
+    Rekeyed { up: Up, successor: u64 },
+}
+
+/// Where IKE_AUTH stands, in phase `Auth`.
+pub(crate) enum AuthStep {
+    /// The handshake material, until the peer's AUTH is checked.
+    Material(Box<AuthCtx>),
+    /// Responder: the peer's AUTH was checked; our answer waits for the
+    /// kernel's SPI, and who the peer is waits with it.
+    Verified(Identity),
+}
+
+/// The negotiated IKE suite and the keys derived for it.
+pub(crate) struct SaKeys {
+    pub suite: IkeSuite,
+    pub keys: IkeKeyset,
+}
+
+/// What an authenticated IKE SA holds.
+pub(crate) struct Up {
+    /// Boxed from IKE_SA_INIT on and passed on as a pointer: a phase
+    /// change never copies the keyset (a copy left behind in freed memory
+    /// would not be wiped).
+    pub ike: Box<SaKeys>,
+    /// Who the peer authenticated as.
+    pub peer_id: Identity,
+    /// When the SA goes at the latest: its hard lifetime, or for a rekeyed
+    /// SA the time its DELETE may take.
+    pub hard_at: Instant,
+}
+
 /// Negotiation material kept between IKE_SA_INIT and the end of IKE_AUTH.
+#[derive(Default)]
 pub(crate) struct AuthCtx {
     pub ni: Vec<u8>,
     pub nr: Vec<u8>,
@@ -50,8 +106,6 @@ pub(crate) struct AuthCtx {
     pub child_spi: Option<u32>,
     /// Initiator: the GETSPI request still outstanding.
     pub spi_request: Option<RequestId>,
-    /// Initiator: IKE_SA_INIT is done and IKE_AUTH waits only for the SPI.
-    pub auth_ready: bool,
     /// Peer signalled SIGNATURE_HASH_ALGORITHMS (RFC 7427 4).
     pub peer_hashes: Vec<u16>,
     /// Initiator: selectors of the ACQUIRE that triggered us, sent first
@@ -266,10 +320,8 @@ pub(crate) struct IkeSa {
     pub spi_r: u64,
     pub local: SocketAddr,
     pub remote: SocketAddr,
-    pub phase: Phase,
-    pub suite: Option<IkeSuite>,
-    pub keys: Option<Box<IkeKeyset>>,
-    pub auth: Option<Box<AuthCtx>>,
+    /// The phase and what exists only in it.
+    pub state: State,
     /// Next message ID for our requests.
     pub next_id: u32,
     /// Our requests waiting for their answers (at most the send window).
@@ -287,7 +339,6 @@ pub(crate) struct IkeSa {
     /// RFC 7383 partial messages, one per message ID within the window.
     pub reassembly: Partials,
     pub children: Vec<Child>,
-    pub peer_id: Option<Identity>,
     /// NAT detected between us (RFC 7296 2.23): use port 4500 and UDP-encapsulated ESP.
     pub nat: bool,
     /// Which side the NAT is on and our keepalives (see `nat`).
@@ -297,11 +348,8 @@ pub(crate) struct IkeSa {
     pub created: Instant,
     pub last_heard: Instant,
     pub rekey_at: Option<Instant>,
-    pub hard_at: Option<Instant>,
     /// Our IKE rekey collided with the peer's (RFC 7296 2.8.2).
     pub collision: Option<Box<Collision>>,
-    /// A rekeyed IKE SA: the handle of its successor.
-    pub successor: Option<u64>,
 }
 
 /// Frees a per-SA list's buffer once it is empty again: the lists are
@@ -419,11 +467,249 @@ impl IkeSa {
             .any(|k| matches!(k, PendingKind::RekeyIke { .. }))
     }
 
+    /// Our DELETE of the IKE SA replaces all queued work.
+    pub(crate) fn delete_next(&mut self) {
+        self.tasks.clear();
+        self.tasks.push_back(Task::DeleteIke);
+        // Do not let a liveness check hold the delete back.
+        self.pending.retain(|p| !matches!(p.kind, PendingKind::Dpd));
+        free_if_empty(&mut self.pending);
+        self.send
+            .deferred
+            .retain(|d| !matches!(d.kind, PendingKind::Dpd));
+    }
+
+    /// The next queued task that may start now, taken off the queue (see
+    /// `Engine::run_tasks`).
+    pub(crate) fn next_task(&mut self) -> Option<Task> {
+        // A rekeyed (old) IKE SA only ever runs its own DELETE.
+        let runnable = self.phase() == Phase::Established
+            || (self.phase() == Phase::Rekeyed && self.tasks.front() == Some(&Task::DeleteIke));
+        if !runnable || self.requests().any(|k| k.is_serial()) {
+            return None;
+        }
+        // A child waiting for the kernel holds back an IKE SA rekey
+        // (its answers are correlated by this SA) and the IKE SA's DELETE.
+        let idle = self.in_flight() == 0 && !self.installing();
+        // Counting tasks waiting for SPIs too: each will take a slot.
+        let room = self.in_flight() < self.send_size() as usize;
+        let mut pick = None;
+        for (i, t) in self.tasks.iter().enumerate() {
+            if t.is_serial() {
+                pick = idle.then_some(i);
+                break;
+            }
+            if !room {
+                break;
+            }
+            if t.child().is_some_and(|c| self.child_busy(c)) {
+                continue;
+            }
+            pick = Some(i);
+            break;
+        }
+        pick.and_then(|i| self.tasks.remove(i))
+    }
+
     pub(crate) fn child_by_in(&mut self, spi_in: u32) -> Option<&mut Child> {
         self.children.iter_mut().find(|c| c.spi_in == spi_in)
     }
 
     pub(crate) fn child_by_out(&mut self, spi_out: u32) -> Option<&mut Child> {
         self.children.iter_mut().find(|c| c.spi_out == spi_out)
+    }
+}
+
+/// The handshake material of a `State` (taken by `&` or `&mut`): the
+/// states of the handshake hold it, `Auth` until the peer's AUTH is checked.
+macro_rules! material {
+    ($state:expr) => {
+        match $state {
+            State::InitSent(a)
+            | State::InitDone { auth: a, .. }
+            | State::Auth {
+                step: AuthStep::Material(a),
+                ..
+            } => Some(a),
+            _ => None,
+        }
+    };
+}
+
+impl State {
+    fn tag(&self) -> Phase {
+        match self {
+            State::InitSent(_) | State::InitDone { .. } => Phase::Init,
+            State::Auth { .. } => Phase::Auth,
+            State::Established(_) => Phase::Established,
+            State::Deleting(_) => Phase::Deleting,
+            State::Rekeyed { .. } => Phase::Rekeyed,
+        }
+    }
+
+    /// The IKE keys: every state has them but `InitSent`.
+    fn keyed(&self) -> Option<&SaKeys> {
+        match self {
+            State::InitSent(_) => None,
+            State::InitDone { ike, .. } | State::Auth { ike, .. } => Some(ike),
+            State::Established(up) | State::Deleting(up) | State::Rekeyed { up, .. } => {
+                Some(&up.ike)
+            }
+        }
+    }
+
+    fn keyed_mut(&mut self) -> Option<&mut SaKeys> {
+        match self {
+            State::InitSent(_) => None,
+            State::InitDone { ike, .. } | State::Auth { ike, .. } => Some(ike),
+            State::Established(up) | State::Deleting(up) | State::Rekeyed { up, .. } => {
+                Some(&mut up.ike)
+            }
+        }
+    }
+
+    fn up(&self) -> Option<&Up> {
+        match self {
+            State::Established(up) | State::Deleting(up) | State::Rekeyed { up, .. } => Some(up),
+            _ => None,
+        }
+    }
+
+    /// Moves to the state `next` builds from the old one (by value).
+    fn step(&mut self, next: impl FnOnce(State) -> State) {
+        // A stand-in for the moment of the move (no keys, nothing to zeroize).
+        let old = std::mem::replace(self, State::InitSent(Box::default()));
+        *self = next(old);
+    }
+}
+
+impl IkeSa {
+    /// Where the SA is (the tag of its state).
+    pub(crate) fn phase(&self) -> Phase {
+        self.state.tag()
+    }
+
+    pub(crate) fn keys(&self) -> Option<&IkeKeyset> {
+        self.state.keyed().map(|k| &k.keys)
+    }
+
+    pub(crate) fn keys_mut(&mut self) -> Option<&mut IkeKeyset> {
+        self.state.keyed_mut().map(|k| &mut k.keys)
+    }
+
+    pub(crate) fn suite(&self) -> Option<IkeSuite> {
+        self.state.keyed().map(|k| k.suite)
+    }
+
+    /// The handshake material, while the peer's AUTH is not checked.
+    pub(crate) fn auth(&self) -> Option<&AuthCtx> {
+        material!(&self.state).map(|a| &**a)
+    }
+
+    pub(crate) fn auth_mut(&mut self) -> Option<&mut AuthCtx> {
+        material!(&mut self.state).map(|a| &mut **a)
+    }
+
+    /// Who the peer authenticated as (from the check of its AUTH on).
+    pub(crate) fn peer_id(&self) -> Option<&Identity> {
+        match &self.state {
+            State::Auth {
+                step: AuthStep::Verified(id),
+                ..
+            } => Some(id),
+            s => s.up().map(|u| &u.peer_id),
+        }
+    }
+
+    /// See [`Up::hard_at`]; none before authentication.
+    pub(crate) fn hard_at(&self) -> Option<Instant> {
+        self.state.up().map(|u| u.hard_at)
+    }
+
+    /// The successor of a rekeyed IKE SA.
+    pub(crate) fn successor(&self) -> Option<u64> {
+        match self.state {
+            State::Rekeyed { successor, .. } => Some(successor),
+            _ => None,
+        }
+    }
+
+    /// Initiator: IKE_SA_INIT answered and keys derived.
+    pub(crate) fn init_done(&mut self, suite: IkeSuite, keys: IkeKeyset) {
+        self.state.step(|old| match old {
+            State::InitSent(auth) => State::InitDone {
+                ike: Box::new(SaKeys { suite, keys }),
+                auth,
+            },
+            other => other,
+        });
+    }
+
+    /// Initiator: our IKE_AUTH request goes out.
+    pub(crate) fn auth_sent(&mut self) {
+        self.state.step(|old| match old {
+            State::InitDone { ike, auth } => State::Auth {
+                ike,
+                step: AuthStep::Material(auth),
+            },
+            other => other,
+        });
+    }
+
+    /// Responder: the peer's AUTH was checked, our answer waits for the
+    /// kernel: the handshake material goes, the peer's identity stays.
+    pub(crate) fn auth_verified(&mut self, peer_id: Identity) {
+        if let State::Auth { step, .. } = &mut self.state {
+            *step = AuthStep::Verified(peer_id);
+        }
+    }
+
+    /// Authenticated both ways. SK_pi / SK_pr, which only serve AUTH (RFC
+    /// 7296 2.15), are wiped; the handshake material is returned (the
+    /// first child's keys need its nonces) and dropped by the caller.
+    pub(crate) fn establish(
+        &mut self,
+        peer_id: Identity,
+        hard_at: Instant,
+    ) -> Option<Box<AuthCtx>> {
+        let mut material = None;
+        self.state.step(|old| match old {
+            State::Auth { ike, step } => {
+                if let AuthStep::Material(a) = step {
+                    material = Some(a);
+                }
+                let mut ike = ike;
+                ike.keys.sk_pi = Default::default();
+                ike.keys.sk_pr = Default::default();
+                State::Established(Up {
+                    ike,
+                    peer_id,
+                    hard_at,
+                })
+            }
+            other => other,
+        });
+        material
+    }
+
+    /// Our DELETE of this IKE SA is under way.
+    pub(crate) fn deleting(&mut self) {
+        self.state.step(|old| match old {
+            State::Established(up) => State::Deleting(up),
+            other => other,
+        });
+    }
+
+    /// Replaced by the IKE SA `successor`; gone by `hard_at` at the latest.
+    pub(crate) fn rekeyed(&mut self, successor: u64, hard_at: Instant) {
+        self.state.step(|old| match old {
+            State::Established(mut up)
+            | State::Deleting(mut up)
+            | State::Rekeyed { mut up, .. } => {
+                up.hard_at = hard_at;
+                State::Rekeyed { up, successor }
+            }
+            other => other,
+        });
     }
 }
