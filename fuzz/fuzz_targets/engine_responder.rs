@@ -174,7 +174,14 @@ impl World {
             self.created
         );
         let children: usize = info.iter().map(|s| e.child_sas(s.id).len()).sum();
-        assert!(children <= e.ike_sa_count() * (2 * MAX_CHILDREN + 2));
+        for s in &info {
+            let n = e.child_sas(s.id).len();
+            assert!(
+                n <= 2 * MAX_CHILDREN + 2,
+                "{n} CHILD_SAs on one IKE SA: {s:#?} {:#?}",
+                e.child_sas(s.id)
+            );
+        }
         // Each child: one SA per direction, plus SPIs held for requests.
         assert!(
             self.kernel.sas.len() <= 4 * (children + e.ike_sa_count() + 1) + 8,

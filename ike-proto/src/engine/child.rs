@@ -355,6 +355,13 @@ impl Engine {
                 }
             }
         }
+        // One peer rekey per child at a time (a collision with ours does
+        // not mark the old child, so this is the only thing that stops a
+        // repeated REKEY_SA from making successor after successor).
+        if rekey_of.is_some_and(|old| sa.peer_rekey_under_way(old)) {
+            refuse(self, NotifyType::TEMPORARY_FAILURE);
+            return;
+        }
         // Children being answered (parked) count too: with a window,
         // several creations can be under way at once.
         let answering = sa

@@ -518,6 +518,19 @@ impl IkeSa {
     pub(crate) fn child_by_out(&mut self, spi_out: u32) -> Option<&mut Child> {
         self.children.iter_mut().find(|c| c.spi_out == spi_out)
     }
+
+    /// A rekey of the child `old` (its inbound SPI) that the peer started
+    /// is already being answered or installed. A second one would make a
+    /// second successor for the same child: each costs kernel SAs, so a
+    /// peer repeating it could grow them without bound.
+    pub(crate) fn peer_rekey_under_way(&self, old: u32) -> bool {
+        self.parked.iter().any(|p| p.answer.rekey_of == Some(old))
+            || self.children.iter().any(|c| {
+                c.install
+                    .as_ref()
+                    .is_some_and(|i| i.responder && i.rekey_of == Some(old))
+            })
+    }
 }
 
 /// The handshake material of a `State` (taken by `&` or `&mut`): the
