@@ -192,6 +192,7 @@ impl Engine {
         if policy.initial_contact && !others {
             payloads.push(notify(NotifyType::INITIAL_CONTACT, Vec::new()));
         }
+        payloads.extend(super::mobike::offer(policy.mobike));
         payloads.push(Payload::IdR(id_payload(&policy.peer_id)));
         payloads.push(Payload::Auth(auth_payload));
         payloads.extend(super::window::announcement(self.cfg.window));
@@ -283,6 +284,9 @@ impl Engine {
             data: idr.data.clone(),
         };
         let initial_contact = find_notify(&payloads, NotifyType::INITIAL_CONTACT).is_some();
+        if let Some(sa) = self.sas.get_mut(&h) {
+            super::mobike::negotiate(sa, &payloads, None);
+        }
         self.establish(now, h, peer_id, initial_contact);
 
         let Some(req) = child else { return };
@@ -491,6 +495,7 @@ impl Engine {
         head.extend(super::window::announcement(self.cfg.window));
         sa.recv.set_size(self.cfg.window);
         let (ni, nr) = (actx.ni.clone(), actx.nr.clone());
+        super::mobike::negotiate(sa, &payloads, Some(&mut head));
 
         let offer = first_payload!(&payloads, Sa);
         let Some(offer) = offer else {

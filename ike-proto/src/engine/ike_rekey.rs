@@ -135,6 +135,8 @@ impl Engine {
             peer_id: o.peer_id.clone(),
             nat: o.nat,
             keepalive: o.keepalive,
+            // RFC 4555: MOBIKE stays negotiated on the rekeyed IKE SA.
+            mobike: o.mobike.clone(),
             fragmentation: o.fragmentation,
             created: now,
             last_heard: now,

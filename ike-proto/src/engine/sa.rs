@@ -222,6 +222,8 @@ pub(crate) enum PendingKind {
     Dpd,
     /// Our SET_WINDOW_SIZE announcement; the answer only confirms it.
     AnnounceWindow,
+    /// MOBIKE: return routability check or our UPDATE_SA_ADDRESSES.
+    Mobike(Box<super::mobike::Request>),
 }
 
 /// A responder answer waiting for the kernel's inbound SPI.
@@ -292,6 +294,8 @@ pub(crate) struct IkeSa {
     pub nat: bool,
     /// Which side the NAT is on and our keepalives (see `nat`).
     pub keepalive: super::nat::Keepalive,
+    /// MOBIKE negotiated (RFC 4555): its state (see `mobike`).
+    pub mobike: Option<Box<super::mobike::State>>,
     /// Both sides announced IKEV2_FRAGMENTATION_SUPPORTED.
     pub fragmentation: bool,
     pub created: Instant,
@@ -326,7 +330,10 @@ impl PendingKind {
                 true
             }
             PendingKind::Delete { children } => children.is_empty(),
-            PendingKind::Child(_) | PendingKind::Dpd | PendingKind::AnnounceWindow => false,
+            PendingKind::Child(_)
+            | PendingKind::Dpd
+            | PendingKind::AnnounceWindow
+            | PendingKind::Mobike(_) => false,
         }
     }
 
