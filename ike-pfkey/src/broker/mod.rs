@@ -482,7 +482,7 @@ impl Broker {
             self.reply(id, Err(KernelError::Refused("shutting down".into())));
             return;
         }
-        // MOBIKE: checked and split into ordinary steps (mobility.rs).
+        // MOBIKE: checked and split into ordinary steps (`broker/mobility.rs`).
         if self.handle_move(id, &req, now) {
             return;
         }
@@ -669,7 +669,7 @@ impl Broker {
             | KernelRequest::Dump
             | KernelRequest::SpdFlush
             | KernelRequest::SpdDump => Err("never performed for ike-net".into()),
-            // Split into AddSa/DeleteSa/AddPolicy steps before (mobility.rs).
+            // Split into AddSa/DeleteSa/AddPolicy steps before (`broker/mobility.rs`).
             KernelRequest::MoveSa { .. } | KernelRequest::MovePolicy { .. } => {
                 Err("a move is performed in steps".into())
             }
