@@ -27,8 +27,13 @@
 //! and keys (kept, zeroized, since the install) at the new addresses, and
 //! a DELETE of the old SA: ADD first when the kernel key changes (the SA
 //! whose destination moved), DELETE first when it does not (our inbound SA
-//! when only the peer moved: an ADD would collide, EEXIST). The second
-//! step waits in `held` behind the first and is checked again when sent.
+//! when only the peer moved: an ADD would collide, EEXIST), and always on
+//! FreeBSD, whose SAD has one SPI namespace since 12.0 (`key_add` refuses
+//! an SPI in use towards any host: docs/DIALECTS.md 2, pfkey-sim models
+//! it). Between the two steps of a DELETE-first move the SA's packets are
+//! dropped (no SA), never sent in clear (the policy still demands one).
+//! The second step waits in `held` behind the first and is checked again
+//! when sent.
 //! Linux's SADB_X_MIGRATE (af_key `pfkey_migrate`, CONFIG_NET_KEY_MIGRATE)
 //! would do this in place, but FreeBSD and OpenBSD have no such message.
 //! A policy gets its new tunnel endpoints by SPDADD, which the broker
@@ -81,11 +86,13 @@ fn end_ok(old: IpAddr, new: IpAddr) -> bool {
 }
 
 /// The steps of a move, or why it is refused. `owned` gets the reqid
-/// binding relocated when the move is accepted.
+/// binding relocated when the move is accepted. `global_spis`: the kernel
+/// keeps one SPI namespace (FreeBSD), so the old SA must go first.
 pub fn plan(
     allowed: &AllowedSet,
     owned: &mut Owned,
     req: &KernelRequest,
+    global_spis: bool,
 ) -> Result<Vec<KernelRequest>, String> {
     match req {
         KernelRequest::MoveSa { id, src, dst, natt } => {
@@ -136,7 +143,7 @@ pub fn plan(
                     dst: *dst,
                     ..*id
                 });
-            Ok(if same_key {
+            Ok(if same_key || global_spis {
                 vec![del, add]
             } else {
                 vec![add, del]
@@ -197,7 +204,8 @@ impl Broker {
         ) {
             return false;
         }
-        let steps = match plan(&self.cfg.allowed, &mut self.owned, req) {
+        let global_spis = self.cfg.dialect == crate::dialect::Dialect::FreeBsd;
+        let steps = match plan(&self.cfg.allowed, &mut self.owned, req, global_spis) {
             Ok(s) => s,
             Err(why) => {
                 log::warn!("refused request {id} from ike-net: {why}");
@@ -279,7 +287,7 @@ mod tests {
                 dport: 40001,
             }),
         };
-        let steps = plan(&a, &mut o, &req).unwrap();
+        let steps = plan(&a, &mut o, &req, false).unwrap();
         match &steps[..] {
             [KernelRequest::AddSa(p), KernelRequest::DeleteSa(d)] => {
                 assert_eq!(p.id.dst, ip("198.51.100.9"));
@@ -303,7 +311,7 @@ mod tests {
             dst: inb.id.dst,
             natt: None,
         };
-        let steps = plan(&a, &mut o, &req).unwrap();
+        let steps = plan(&a, &mut o, &req, false).unwrap();
         assert!(matches!(
             &steps[..],
             [KernelRequest::DeleteSa(_), KernelRequest::AddSa(_)]
@@ -321,19 +329,19 @@ mod tests {
         };
         // Not ours.
         let mut empty = Owned::default();
-        assert!(plan(&any_peer(), &mut empty, &to("198.51.100.9")).is_err());
+        assert!(plan(&any_peer(), &mut empty, &to("198.51.100.9"), false).is_err());
         // Ours, but the configuration names the peer 192.0.2.2 only.
         let mut o = owned_with(sa.clone());
-        let e = plan(&allowed_tunnel(), &mut o, &to("198.51.100.9")).unwrap_err();
+        let e = plan(&allowed_tunnel(), &mut o, &to("198.51.100.9"), false).unwrap_err();
         assert!(e.contains("no configured policy"), "{e}");
         // A peer prefix allows a move inside it only.
         let mut pre = allowed_tunnel();
         for c in &mut pre.children {
             c.peer = Some(IpNet::new(ip("192.0.2.0"), 24).unwrap());
         }
-        assert!(plan(&pre, &mut o, &to("192.0.2.77")).is_ok());
+        assert!(plan(&pre, &mut o, &to("192.0.2.77"), false).is_ok());
         let mut o = owned_with(sa.clone());
-        assert!(plan(&pre, &mut o, &to("203.0.113.1")).is_err());
+        assert!(plan(&pre, &mut o, &to("203.0.113.1"), false).is_err());
         // Both ends at once, or to nowhere.
         let both = KernelRequest::MoveSa {
             id: sa.id,
@@ -341,9 +349,9 @@ mod tests {
             dst: ip("198.51.100.9"),
             natt: None,
         };
-        assert!(plan(&any_peer(), &mut o, &both).is_err());
-        assert!(plan(&any_peer(), &mut o, &to("0.0.0.0")).is_err());
-        assert!(plan(&any_peer(), &mut o, &to("2001:db8::1")).is_err());
+        assert!(plan(&any_peer(), &mut o, &both, false).is_err());
+        assert!(plan(&any_peer(), &mut o, &to("0.0.0.0"), false).is_err());
+        assert!(plan(&any_peer(), &mut o, &to("2001:db8::1"), false).is_err());
         let zero = KernelRequest::MoveSa {
             id: sa.id,
             src: sa.id.src,
@@ -353,7 +361,7 @@ mod tests {
                 dport: 0,
             }),
         };
-        assert!(plan(&any_peer(), &mut o, &zero).is_err());
+        assert!(plan(&any_peer(), &mut o, &zero, false).is_err());
         // The reqid is bound to another CHILD_SA's ends: refused.
         let mut bound = sa.clone();
         bound.reqid = 9;
@@ -363,7 +371,7 @@ mod tests {
         other.reqid = 9;
         o.bindings.release_sa(&sa_key(&bound.id));
         o.bindings.claim(&KernelRequest::AddSa(Box::new(other)));
-        let e = plan(&any_peer(), &mut o, &to("198.51.100.9")).unwrap_err();
+        let e = plan(&any_peer(), &mut o, &to("198.51.100.9"), false).unwrap_err();
         assert!(e.contains("reqid 9"), "{e}");
     }
 
@@ -383,12 +391,12 @@ mod tests {
             tunnel: (ip("198.51.100.9"), ip("192.0.2.1")),
         };
         // Not installed by us.
-        assert!(plan(&a, &mut o, &req).is_err());
+        assert!(plan(&a, &mut o, &req, false).is_err());
         o.policies.push(crate::broker::allow::InstalledPolicy {
             params: p,
             kernel_id: 1,
         });
-        match &plan(&a, &mut o, &req).unwrap()[..] {
+        match &plan(&a, &mut o, &req, false).unwrap()[..] {
             [KernelRequest::AddPolicy(n)] => {
                 assert_eq!(n.tunnel, Some((ip("198.51.100.9"), ip("192.0.2.1"))));
                 assert_eq!(n.sel, p.sel);
@@ -404,6 +412,6 @@ mod tests {
             p,
             tunnel: (ip("192.0.2.2"), ip("192.0.2.99")),
         };
-        assert!(plan(&fixed_local, &mut o, &ours).is_err());
+        assert!(plan(&fixed_local, &mut o, &ours, false).is_err());
     }
 }

@@ -108,6 +108,11 @@ pub(super) fn negotiate(sa: &mut IkeSa, payloads: &[Payload], answer: Option<&mu
     if !(sa.policy.mobike && theirs) {
         return;
     }
+    log::info!(
+        "IKE SA {:016x}: MOBIKE negotiated with {}",
+        sa.spi_i,
+        sa.remote
+    );
     let mut st = State::default();
     record_addresses(&mut st, payloads);
     sa.mobike = Some(Box::new(st));

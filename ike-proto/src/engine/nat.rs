@@ -27,9 +27,10 @@
 //!     be; we follow it and start a liveness check, whose answer confirms
 //!     the IKE SA at the new endpoint (or declares the peer dead).
 //!
-//!   Only the port may change: a new peer address would need the SAs
-//!   re-added under the new address (MOBIKE, RFC 4555, not implemented), and
-//!   is logged and left alone.
+//!   Only the port may change: a new peer address needs the SAs re-added
+//!   under the new address, which MOBIKE's UPDATE_SA_ADDRESSES does after a
+//!   return routability check (`mobike.rs`); here it is logged and left
+//!   alone.
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -96,7 +97,8 @@ pub(super) fn follow(
     if old.ip() != remote.ip() {
         log::warn!(
             "IKE SA {:016x}: the peer moved from {old} to {remote}; its CHILD_SAs stay \
-             on the old address (an address change needs MOBIKE, not implemented)",
+             on the old address (only MOBIKE's UPDATE_SA_ADDRESSES moves them to another \
+             address)",
             sa.spi_i
         );
         return;
@@ -153,7 +155,7 @@ impl Engine {
                 sa.spi_i,
                 sa.remote,
                 if sa.nat {
-                    "an address change needs MOBIKE"
+                    "only MOBIKE's UPDATE_SA_ADDRESSES moves SAs to another address"
                 } else {
                     "no NAT was detected for this IKE SA"
                 }
