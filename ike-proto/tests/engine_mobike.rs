@@ -254,3 +254,38 @@ fn the_responder_does_not_start_a_move() {
     assert_eq!(p.sent.len(), sent);
     assert_eq!(moves(&p, Side::B), 0);
 }
+
+/// Without MOBIKE, A's NAT gives it a new public address: B's IKE SA follows
+/// an authenticated message there (RFC 7296 2.23) but its CHILD_SAs cannot
+/// (nothing checked the new address), and when A deletes the IKE SA, B
+/// deletes the CHILD_SAs where the kernel really has them.
+#[test]
+fn without_mobike_children_left_behind_are_deleted_where_they_are() {
+    let (mut pa, mut pb) = psk_policies(b"k", b"k");
+    pb.peer_addr = None;
+    pa.mobike = false;
+    pa.dpd_interval = None;
+    pb.dpd_interval = None;
+    let mut p = Pair::new(config(pa), config(pb), 46);
+    p.nat_a = Some(sock("203.0.113.9:40000"));
+    establish(&mut p);
+    let ia = p.a.engine.established()[0];
+    let ib = p.b.engine.established()[0];
+    let old_peer = ip("203.0.113.9");
+    assert_eq!(p.b.kernel.installed().len(), 2);
+    p.nat_rebind(sock("203.0.113.10:41000"));
+    p.command(Side::A, Command::Dpd { ike: ia });
+    p.run_for(Duration::from_secs(2));
+    assert_eq!(
+        p.b.engine.peer_of(ib).map(|s| s.ip()),
+        Some(ip("203.0.113.10"))
+    );
+    assert_eq!(moves(&p, Side::B), 0, "no MOBIKE: the children stay");
+    assert!(sas(&p.b.kernel)
+        .iter()
+        .all(|(s, d, _)| *s == old_peer || *d == old_peer));
+    p.command(Side::A, Command::TerminateSa { ike: ia });
+    p.run_for(Duration::from_secs(3));
+    assert!(p.b.engine.established().is_empty());
+    assert!(p.b.kernel.installed().is_empty(), "{:?}", sas(&p.b.kernel));
+}

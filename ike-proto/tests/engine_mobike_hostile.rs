@@ -143,3 +143,16 @@ fn an_accepted_update_is_checked_at_the_new_address() {
     assert_eq!(r.engine.peer_of(ike), Some(sock(NEW)));
     assert_eq!(r.engine.mobike_of(ike), Some(vec![ip("192.0.2.99")]));
 }
+
+/// strongSwan checks the new path before it updates (an empty INFORMATIONAL
+/// from the new address): the answer goes there, nothing moves.
+#[test]
+fn a_path_check_from_a_new_address_is_answered_there_and_moves_nothing() {
+    let (mut r, mut i, ike) = established(responder_config(), true);
+    let m = i.protected(ExchangeType::INFORMATIONAL, 2, &[]);
+    let out = feed_from(&mut r, sock(NEW), &m);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].0, sock(NEW));
+    assert!(notifies(&i.open(&out[0].1)).is_empty());
+    assert_eq!(r.engine.peer_of(ike), Some(i.addr), "not moved");
+}

@@ -60,7 +60,7 @@ pub(crate) fn delete_child_requests(
 ) {
     // MOBIKE: where the kernel has them (a return routability check may
     // still hold them at the old addresses).
-    let (local, remote) = super::mobike::kernel_ends(sa);
+    let (local, remote) = super::mobike::kernel_ends(sa, c);
     out.push_back(KernelRequest::DeleteSa {
         protocol: ProtocolId::ESP,
         spi: c.spi_in,

@@ -19,7 +19,7 @@
 //!   peer's address changes, the IKE SA moves at once (our answer goes to
 //!   the new address) but the CHILD_SAs move in the kernel only after an
 //!   INFORMATIONAL with a fresh COOKIE2 was answered from there with the
-//!   same COOKIE2. Until then [`State::kernel_at`] says where the kernel
+//!   same COOKIE2. Until then each child's `kernel_at` says where the kernel
 //!   still has them (so a delete finds them). A wrong or missing COOKIE2
 //!   moves nothing (logged); no answer ends the IKE SA as dead, and its
 //!   CHILD_SAs are deleted at their old addresses.
@@ -44,7 +44,7 @@ use crate::wire::consts::{ExchangeType, NotifyType, ProtocolId};
 use crate::wire::Payload;
 
 use super::api::{Direction, KernelRequest};
-use super::sa::{ChildState, IkeSa, PendingKind, Phase};
+use super::sa::{Child, ChildState, IkeSa, PendingKind, Phase};
 use super::{find_notify, notifies, notify, Engine};
 
 /// At most this many ADDITIONAL_*_ADDRESS entries are kept per IKE SA:
@@ -64,7 +64,7 @@ pub(crate) struct Ends {
 }
 
 impl Ends {
-    fn of(sa: &IkeSa) -> Ends {
+    pub(super) fn of(sa: &IkeSa) -> Ends {
         Ends {
             local: sa.local.ip(),
             remote: sa.remote.ip(),
@@ -81,9 +81,6 @@ pub(crate) struct State {
     /// Where the last authenticated message came from and went to (set
     /// by exchange.rs before the handlers run).
     pub from: Option<(SocketAddr, SocketAddr)>,
-    /// The CHILD_SAs are still here in the kernel, not at the IKE SA's
-    /// current addresses: a return routability check is under way.
-    pub kernel_at: Option<Ends>,
 }
 
 /// Our MOBIKE request in flight.
@@ -164,12 +161,23 @@ pub(super) fn holds_move(sa: &mut IkeSa, local: SocketAddr, remote: SocketAddr) 
     old_l.ip() != local.ip() || old_r.ip() != remote.ip()
 }
 
-/// The CHILD_SAs' kernel location, for deletes: where they really are
-/// while a return routability check runs.
-pub(super) fn kernel_ends(sa: &IkeSa) -> (IpAddr, IpAddr) {
-    match sa.mobike.as_deref().and_then(|m| m.kernel_at) {
+/// Where the kernel has child `c` of `sa`, for deletes: its own location
+/// while it lags behind the IKE SA (a return routability check, a refused
+/// move, an address change without MOBIKE), else the IKE SA's addresses.
+pub(super) fn kernel_ends(sa: &IkeSa, c: &Child) -> (IpAddr, IpAddr) {
+    match c.kernel_at.as_deref() {
         Some(e) => (e.local, e.remote),
         None => (sa.local.ip(), sa.remote.ip()),
+    }
+}
+
+/// The IKE SA is about to leave `old`: its children stay there in the
+/// kernel until they are moved ([`move_children`]).
+pub(super) fn leave_children(sa: &mut IkeSa, old: Ends) {
+    for c in &mut sa.children {
+        if c.kernel_at.is_none() {
+            c.kernel_at = Some(Box::new(old));
+        }
     }
 }
 
@@ -203,13 +211,16 @@ fn nat_d(sa: &IkeSa, local: SocketAddr, remote: SocketAddr) -> [Payload; 2] {
     ]
 }
 
-/// The kernel requests moving every live CHILD_SA of `sa` (and the tunnel
-/// policies of those that own theirs) from `from` to `to`.
-fn move_children(sa: &IkeSa, from: Ends, to: Ends) -> Vec<KernelRequest> {
+/// The kernel requests moving every CHILD_SA of `sa` that was left behind
+/// (and the tunnel policies of those that own theirs) to `to`.
+fn move_children(sa: &mut IkeSa, to: Ends) -> Vec<KernelRequest> {
     let mut out = Vec::new();
     let trap = sa.policy.trap;
-    for c in &sa.children {
-        if c.state == ChildState::Deleting {
+    for c in &mut sa.children {
+        let Some(from) = c.kernel_at.take().map(|b| *b) else {
+            continue;
+        };
+        if c.state == ChildState::Deleting || from == to {
             continue;
         }
         out.push(KernelRequest::MoveSa {
@@ -291,15 +302,22 @@ impl Engine {
             return false;
         };
         if !update {
+            // The peer checks a path before it updates (RFC 4555 3.7, 3.8:
+            // an INFORMATIONAL, maybe with COOKIE2 or NAT detection, from
+            // the new address): the answer goes where it came from, and
+            // nothing moves. DELETEs and the rest go the usual way.
             let deletes = payloads.iter().any(|p| matches!(p, Payload::Delete(_)));
-            if let (Some(c), false) = (cookie2, deletes) {
-                // A return routability check of the peer's (RFC 4555 3.8):
-                // the answer goes where it came from.
-                let out = vec![notify(NotifyType::COOKIE2, c)];
-                self.answer_at(h, id, out, local, remote);
-                return true;
+            let elsewhere = (local, remote) != (sa.local, sa.remote);
+            if deletes || (cookie2.is_none() && !elsewhere) {
+                return false;
             }
-            return false;
+            let mut out = Vec::new();
+            if find_notify(payloads, NotifyType::NAT_DETECTION_SOURCE_IP).is_some() {
+                out.extend(nat_d(sa, local, remote));
+            }
+            out.extend(cookie2.map(|c| notify(NotifyType::COOKIE2, c)));
+            self.answer_at(h, id, out, local, remote);
+            return true;
         }
         if sa.initiator || sa.phase != Phase::Established {
             // RFC 4555 3.2: only the original initiator updates addresses.
@@ -349,6 +367,7 @@ impl Engine {
         let found = super::init::detect_nat(payloads, sa.spi_i, sa.spi_r, local, remote);
         let old = Ends::of(sa);
         let (old_local, old_remote) = (sa.local, sa.remote);
+        leave_children(sa, old);
         // The IKE SA moves now (RFC 4555 3.5): our answer goes to the
         // address the request came from.
         sa.local = local;
@@ -368,22 +387,12 @@ impl Engine {
         let Some(sa) = self.sas.get_mut(&h) else {
             return true;
         };
-        let Some(st) = sa.mobike.as_deref_mut() else {
-            return true;
-        };
-        // Where the kernel has the children: unchanged if an earlier
-        // check has not finished.
-        let at = st.kernel_at.unwrap_or(old);
-        if at.remote == new.remote {
+        if old.remote == new.remote {
             // Same peer address (a port change, or ours): nothing to verify.
-            st.kernel_at = None;
-            let reqs = move_children(sa, at, new);
-            if at != new {
-                self.kernel_out.extend(reqs);
-            }
+            let reqs = move_children(sa, new);
+            self.kernel_out.extend(reqs);
             return true;
         }
-        st.kernel_at = Some(at);
         let mut c = vec![0u8; COOKIE2_LEN];
         self.rng.fill(&mut c);
         log::info!(
@@ -461,18 +470,17 @@ impl Engine {
             sa.keepalive.behind = found.local || sa.policy.force_natt;
         }
         let new = Ends::of(sa);
-        let Some(at) = sa.mobike.as_deref_mut().and_then(|m| m.kernel_at.take()) else {
-            return;
-        };
-        log::info!(
-            "IKE SA {:016x}: CHILD_SAs move from {} <-> {} to {} <-> {}",
-            sa.spi_i,
-            at.local,
-            at.remote,
-            new.local,
-            new.remote
-        );
-        let reqs = move_children(sa, at, new);
+        if let Some(at) = sa.children.iter().find_map(|c| c.kernel_at.as_deref()) {
+            log::info!(
+                "IKE SA {:016x}: CHILD_SAs move from {} <-> {} to {} <-> {}",
+                sa.spi_i,
+                at.local,
+                at.remote,
+                new.local,
+                new.remote
+            );
+        }
+        let reqs = move_children(sa, new);
         self.kernel_out.extend(reqs);
     }
 
@@ -491,14 +499,8 @@ impl Engine {
             );
             return;
         }
-        if !super::config::addr_matches(sa.policy.local_addr, local) {
-            log::warn!(
-                "IKE SA {:016x}: cannot move to {local}: policy {} names another local address",
-                sa.spi_i,
-                sa.policy.name
-            );
-            return;
-        }
+        // The policy's local address is where we started; the broker
+        // checks that the configuration allows the new one.
         let old = Ends::of(sa);
         // Port 4500 from now on (RFC 4555 3.5 with NAT traversal).
         let port = if sa.local.port() == self.cfg.natt_port {
@@ -517,9 +519,7 @@ impl Engine {
         let mut c = vec![0u8; COOKIE2_LEN];
         self.rng.fill(&mut c);
         payloads.push(notify(NotifyType::COOKIE2, c.clone()));
-        if let Some(st) = sa.mobike.as_deref_mut() {
-            st.kernel_at.get_or_insert(old);
-        }
+        leave_children(sa, old);
         log::info!(
             "IKE SA {:016x}: our address is now {new_local}; UPDATE_SA_ADDRESSES to {remote}",
             sa.spi_i

@@ -89,12 +89,15 @@ pub(super) fn follow(
     kernel_out: &mut VecDeque<KernelRequest>,
 ) {
     let old = sa.remote;
+    let old_ends = super::mobike::Ends::of(sa);
     sa.local = local;
     sa.remote = remote;
     if old == remote || !sa.nat || sa.children.is_empty() {
         return;
     }
     if old.ip() != remote.ip() {
+        // Deletes must still find them where they are.
+        super::mobike::leave_children(sa, old_ends);
         log::warn!(
             "IKE SA {:016x}: the peer moved from {old} to {remote}; its CHILD_SAs stay \
              on the old address (only MOBIKE's UPDATE_SA_ADDRESSES moves them to another \
@@ -112,7 +115,8 @@ pub(super) fn follow(
     let (lip, rip) = (local.ip(), remote.ip());
     let (lp, rp) = (local.port(), remote.port());
     for c in &sa.children {
-        if c.state == ChildState::Deleting {
+        // Left behind at another address (see `mobike`): not this mapping.
+        if c.state == ChildState::Deleting || c.kernel_at.is_some() {
             continue;
         }
         kernel_out.push_back(KernelRequest::UpdateEncap {

@@ -86,6 +86,9 @@ pub(crate) struct Child {
     pub policies: bool,
     /// While `Installing`: the kernel answers still awaited.
     pub install: Option<Box<Install>>,
+    /// Where the kernel has its SAs when that is not the IKE SA's current
+    /// addresses: the IKE SA moved and the child did not (yet): see `mobike`.
+    pub kernel_at: Option<Box<super::mobike::Ends>>,
 }
 
 /// A CHILD_SA whose SAs were handed to the kernel but not confirmed yet.
