@@ -289,3 +289,92 @@ fn without_mobike_children_left_behind_are_deleted_where_they_are() {
     assert!(p.b.engine.established().is_empty());
     assert!(p.b.kernel.installed().is_empty(), "{:?}", sas(&p.b.kernel));
 }
+
+/// The seeded simulation with a MOBIKE move: A moves mid-life on a lossy,
+/// duplicating, reordering network (liveness checks every 10 s, odd seeds
+/// rekey B's child during the move). After the network heals, either both
+/// sides are up with every kernel SA and policy of B at A's new address,
+/// keys mirrored, or both are down with empty kernels; nothing is ever
+/// deleted or moved where it is not.
+#[test]
+fn lossy_network_with_a_mobike_move() {
+    let n = 40;
+    let (mut up, mut moved) = (0, 0);
+    let (b_addr, a_new) = (ip(B_ADDR), ip(A_NEW));
+    for seed in 0..n {
+        let (mut pa, mut pb) = psk_policies(b"k", b"k");
+        pb.peer_addr = None;
+        pa.dpd_interval = Some(Duration::from_secs(10));
+        pb.dpd_interval = Some(Duration::from_secs(10));
+        let mut p = Pair::new(config(pa), config(pb), 90_000 + seed);
+        p.set_network(0.3, 0.3, 0.3);
+        p.initiate();
+        p.run_for(Duration::from_secs(30));
+        if let Some(&ia) = p.a.engine.established().first() {
+            p.command(
+                Side::A,
+                Command::MoveLocal {
+                    ike: ia,
+                    local: a_new,
+                },
+            );
+        }
+        if let Some(&ib) = p.b.engine.established().first() {
+            if let Some(&(spi_in, _)) = p.b.engine.children(ib).first() {
+                if seed % 2 == 1 {
+                    p.rekey_child(Side::B, ib, spi_in);
+                }
+            }
+        }
+        p.run_for(Duration::from_secs(30));
+        p.heal_and_run(Duration::from_secs(300));
+        let (ea, eb) = (p.a.engine.established(), p.b.engine.established());
+        assert!(
+            p.a.kernel.log.is_empty(),
+            "seed {seed}: {:?}",
+            p.a.kernel.log
+        );
+        assert!(
+            p.b.kernel.log.is_empty(),
+            "seed {seed}: {:?}",
+            p.b.kernel.log
+        );
+        if ea.is_empty() || eb.is_empty() {
+            assert!(
+                ea.is_empty() && eb.is_empty(),
+                "seed {seed}: one side up alone"
+            );
+            assert!(
+                p.a.kernel.installed().is_empty() && p.b.kernel.installed().is_empty(),
+                "seed {seed}: A {:?} B {:?}",
+                sas(&p.a.kernel),
+                sas(&p.b.kernel)
+            );
+            continue;
+        }
+        assert_mirrored_keys(&p);
+        up += 1;
+        // Wherever B's IKE SA ended (A's new address, or the old one when
+        // A had not moved: not up in time, or its update gave up), B's
+        // kernel SAs and policies are there too.
+        let peer = p.b.engine.peer_of(eb[0]).map(|s| s.ip()).unwrap();
+        if peer == a_new {
+            moved += 1;
+        }
+        for (s, d, _) in sas(&p.b.kernel) {
+            assert!(
+                (s, d) == (peer, b_addr) || (s, d) == (b_addr, peer),
+                "seed {seed}: peer {peer}, B's SAs {:?}",
+                sas(&p.b.kernel)
+            );
+        }
+        assert!(
+            policy_ends(&p.b.kernel)
+                .iter()
+                .all(|e| *e == (b_addr, peer)),
+            "seed {seed}"
+        );
+    }
+    assert!(up * 2 > n, "only {up} of {n} up");
+    assert!(moved * 4 > n, "only {moved} of {n} moved");
+}

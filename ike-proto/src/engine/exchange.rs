@@ -151,7 +151,7 @@ impl Engine {
         // MOBIKE (RFC 4555): a new address moves only by UPDATE_SA_ADDRESSES.
         let held = super::mobike::holds_move(sa, local, remote);
         if (sa.nat || local.port() == natt_port) && !held {
-            super::nat::follow(sa, local, remote, &mut self.kernel_out);
+            super::nat::follow(sa, local, remote, natt_port, &mut self.kernel_out);
         }
         // RFC 7296 2.3: the peer's window, announced after the initial
         // exchanges start (IKE_AUTH) or later (INFORMATIONAL).

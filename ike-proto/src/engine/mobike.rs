@@ -181,6 +181,29 @@ pub(super) fn leave_children(sa: &mut IkeSa, old: Ends) {
     }
 }
 
+/// The IKE SA's local address becomes `local`. Our requests still waiting
+/// for an answer were framed for the old port: a retransmission to or from
+/// port 4500 needs the non-ESP marker (RFC 3948 2.2) and one on 500 must
+/// not have it, or the receiver drops it as ESP. Found by the simulation
+/// (a rekey in flight while the responder moved to 4500).
+pub(super) fn set_local(sa: &mut IkeSa, local: SocketAddr, natt_port: u16) {
+    let was = sa.local.port() == natt_port;
+    let now = local.port() == natt_port;
+    sa.local = local;
+    if was == now {
+        return;
+    }
+    for p in &mut sa.pending {
+        for d in &mut p.datagrams {
+            if now {
+                d.splice(0..0, crate::wire::NON_ESP_MARKER);
+            } else if d.len() >= 4 {
+                d.drain(..4);
+            }
+        }
+    }
+}
+
 /// NO_NATS_ALLOWED data (RFC 4555 3.9): source address, destination
 /// address, source port, destination port, as the peer sent them.
 fn no_nats_data(src: SocketAddr, dst: SocketAddr) -> Vec<u8> {
@@ -282,6 +305,7 @@ impl Engine {
         payloads: &[Payload],
     ) -> bool {
         let update = find_notify(payloads, NotifyType::UPDATE_SA_ADDRESSES).is_some();
+        let natt_port = self.cfg.natt_port;
         let Some(sa) = self.sas.get_mut(&h) else {
             return false;
         };
@@ -370,7 +394,7 @@ impl Engine {
         leave_children(sa, old);
         // The IKE SA moves now (RFC 4555 3.5): our answer goes to the
         // address the request came from.
-        sa.local = local;
+        set_local(sa, local, natt_port);
         sa.remote = remote;
         sa.nat = found.any() || sa.policy.force_natt;
         sa.keepalive.behind = found.local || sa.policy.force_natt;
@@ -512,7 +536,7 @@ impl Engine {
         if sa.remote.port() != self.cfg.natt_port && port == self.cfg.natt_port {
             sa.remote.set_port(self.cfg.natt_port);
         }
-        sa.local = new_local;
+        set_local(sa, new_local, self.cfg.natt_port);
         let remote = sa.remote;
         let mut payloads = vec![notify(NotifyType::UPDATE_SA_ADDRESSES, Vec::new())];
         payloads.extend(nat_d(sa, new_local, remote));

@@ -86,11 +86,12 @@ pub(super) fn follow(
     sa: &mut IkeSa,
     local: SocketAddr,
     remote: SocketAddr,
+    natt_port: u16,
     kernel_out: &mut VecDeque<KernelRequest>,
 ) {
     let old = sa.remote;
     let old_ends = super::mobike::Ends::of(sa);
-    sa.local = local;
+    super::mobike::set_local(sa, local, natt_port);
     sa.remote = remote;
     if old == remote || !sa.nat || sa.children.is_empty() {
         return;
@@ -170,7 +171,8 @@ impl Engine {
             return;
         }
         let local = sa.local;
-        follow(sa, local, from, &mut self.kernel_out);
+        let natt_port = self.cfg.natt_port;
+        follow(sa, local, from, natt_port, &mut self.kernel_out);
         // Confirm the IKE SA at the new endpoint (RFC 7296 2.23).
         self.queue(now, h, Task::Dpd);
     }
