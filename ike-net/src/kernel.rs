@@ -965,6 +965,90 @@ mod tests {
         assert!(refused.is_empty());
     }
 
+    /// MOBIKE (issue 13): a policy move names each installed entry (out,
+    /// in, Linux fwd) exactly as added, with the new tunnel ends oriented
+    /// like it; the child keeps its reqid at the new addresses, and a later
+    /// delete names the moved entries.
+    #[test]
+    fn a_policy_move_names_every_entry_and_keeps_the_reqid() {
+        let mut k = KernelMap::new();
+        k.linux_fwd = true;
+        let l = TrafficSelector::prefix(ip("10.1.0.0"), 16).unwrap();
+        let r = TrafficSelector::prefix(ip("10.2.0.0"), 16).unwrap();
+        let (mut out, mut refused) = (Vec::new(), Vec::new());
+        for direction in [Direction::Outbound, Direction::Inbound] {
+            k.request(
+                KernelRequest::AddPolicy(PolicyParams {
+                    request: RequestId(1),
+                    direction,
+                    local_ts: l,
+                    remote_ts: r,
+                    mode: Mode::Tunnel,
+                    local: ip("127.0.0.1"),
+                    remote: ip("127.0.0.2"),
+                }),
+                &mut out,
+                &mut refused,
+            );
+        }
+        let reqid = match &out[0] {
+            NetToPfkey::Request {
+                req: pk::KernelRequest::AddPolicy(p),
+                ..
+            } => p.reqid,
+            other => panic!("{other:?}"),
+        };
+        out.clear();
+        for direction in [Direction::Outbound, Direction::Inbound] {
+            k.request(
+                KernelRequest::MovePolicy {
+                    direction,
+                    local_ts: l,
+                    remote_ts: r,
+                    local: ip("127.0.0.1"),
+                    remote: ip("127.0.0.9"),
+                },
+                &mut out,
+                &mut refused,
+            );
+        }
+        let moved: Vec<(PolicyDir, Option<(IpAddr, IpAddr)>, (IpAddr, IpAddr))> = out
+            .iter()
+            .map(|NetToPfkey::Request { req, .. }| match req {
+                pk::KernelRequest::MovePolicy { p, tunnel } => (p.dir, p.tunnel, *tunnel),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        let (a, b, c) = (ip("127.0.0.1"), ip("127.0.0.2"), ip("127.0.0.9"));
+        assert_eq!(
+            moved,
+            [
+                (PolicyDir::Out, Some((a, b)), (a, c)),
+                (PolicyDir::In, Some((b, a)), (c, a)),
+                (PolicyDir::Fwd, Some((b, a)), (c, a)),
+            ]
+        );
+        // A rekey at the new addresses finds the child's reqid.
+        assert_eq!(k.reqids.of_child((a, c, l, r), None), reqid);
+        out.clear();
+        k.request(
+            KernelRequest::DeletePolicy {
+                direction: Direction::Inbound,
+                local_ts: l,
+                remote_ts: r,
+            },
+            &mut out,
+            &mut refused,
+        );
+        for NetToPfkey::Request { req, .. } in &out {
+            match req {
+                pk::KernelRequest::DeletePolicy(p) => assert_eq!(p.tunnel, Some((c, a))),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(refused.is_empty());
+    }
+
     /// Issue 13: two CHILD_SAs with the same outer addresses (two clients
     /// behind one NAT, `peer any`) get different reqids, and each CHILD_SA's
     /// SAs and policies carry the same one; the inbound SA adopts its

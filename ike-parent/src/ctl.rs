@@ -155,6 +155,12 @@ mod tests {
         assert!(parse_command(&words("up")).is_err());
         assert!(parse_command(&words("frobnicate")).is_err());
         assert_eq!(
+            parse_command(&words("move peer1 2001:db8::7")).unwrap(),
+            CtlRequest::Move("peer1".into(), "2001:db8::7".parse().unwrap())
+        );
+        assert!(parse_command(&words("move peer1 nowhere")).is_err());
+        assert!(parse_command(&words("move peer1")).is_err());
+        assert_eq!(
             parse_command(&words("show sa --json")).unwrap(),
             CtlRequest::ShowSaJson
         );
