@@ -1012,7 +1012,7 @@ mod tests {
                 &mut refused,
             );
         }
-        let moved: Vec<(PolicyDir, Option<(IpAddr, IpAddr)>, (IpAddr, IpAddr))> = out
+        let moved: Vec<_> = out
             .iter()
             .map(|NetToPfkey::Request { req, .. }| match req {
                 pk::KernelRequest::MovePolicy { p, tunnel } => (p.dir, p.tunnel, *tunnel),
