@@ -39,5 +39,7 @@ tests/interop/run.sh swan-swan ours-ours psk-x25519 psk-ecp256-modp2048 ecdsa-ra
 # strongSwan and a child + IKE SA rekey started by us; not one ping may be lost.
 tests/interop/run.sh rekey-traffic
 # Peers behind a NAT (issue 13): a router namespace masquerading with nftables; ESP-in-UDP
-# through it, per-child reqids for two clients behind one NAT, a NAT mapping change mid-tunnel.
-tests/interop/run.sh nat-ours-swan nat-swan-ours nat-two-clients nat-rebind nat-ours-ours
+# through it, per-child reqids for two clients behind one NAT, a NAT mapping change mid-tunnel,
+# MOBIKE (the client changes its address; and with `set nomobike`).
+tests/interop/run.sh nat-ours-swan nat-swan-ours nat-two-clients nat-rebind nat-ours-ours \
+  nat-mobike nat-mobike-off

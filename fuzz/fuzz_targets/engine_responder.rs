@@ -119,6 +119,8 @@ impl Kernel {
             // A NAT mapping change (issue 13): fire-and-forget, and these
             // scripted initiators do not move; nothing to model.
             KernelRequest::UpdateEncap { .. } => None,
+            // MOBIKE moves (issue 13): fire-and-forget as well.
+            KernelRequest::MoveSa { .. } | KernelRequest::MovePolicy { .. } => None,
         }
     }
 }

@@ -124,6 +124,9 @@ pub struct Global {
     /// `set natt_keepalive T`: seconds between NAT keepalives (RFC 3948
     /// 2.3) from the side behind a NAT; 0 = none.
     pub natt_keepalive: u32,
+    /// `set mobike` / `set nomobike`: offer and accept MOBIKE (RFC 4555);
+    /// on by default, as in iked.
+    pub mobike: bool,
     /// `set sa-limit N`: the most child SAs (kernel SAs, each direction
     /// one) the PF_KEY broker installs; policies get [`POLICIES_PER_SA`]
     /// times as many. 0 = sized from memory ([`sa_limit_for_memory`]);
@@ -208,6 +211,7 @@ impl Default for Global {
             mode: GlobalMode::Active,
             dpd_check_interval: DEFAULT_DPD_CHECK_INTERVAL,
             natt_keepalive: DEFAULT_NATT_KEEPALIVE,
+            mobike: true,
             fragmentation: false,
             cookie_threshold: DEFAULT_COOKIE_THRESHOLD,
             half_open_limit: 0,

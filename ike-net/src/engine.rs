@@ -288,6 +288,37 @@ impl Engine {
         Ok(self.drain(now))
     }
 
+    /// `ike-ctl move NAME ADDRESS`: our address is now ADDRESS; the IKE
+    /// SAs of NAME that we initiated ask the peer to follow (MOBIKE, RFC
+    /// 4555 3.5). The engine logs why one cannot (no MOBIKE, a policy
+    /// with another local address).
+    pub fn move_local(
+        &mut self,
+        now: Instant,
+        name: &str,
+        local: std::net::IpAddr,
+    ) -> Result<Outputs, String> {
+        self.known(name)?;
+        let ours: Vec<_> = self
+            .engine
+            .sa_info()
+            .into_iter()
+            .filter(|s| s.policy == name && s.status == ike::IkeStatus::Established && s.initiator)
+            .map(|s| s.id)
+            .filter(|id| self.engine.mobike_of(*id).is_some())
+            .collect();
+        if ours.is_empty() {
+            return Err(format!(
+                "{name}: no established IKE SA of ours with MOBIKE negotiated"
+            ));
+        }
+        for ike in ours {
+            self.engine
+                .handle_command(now, Command::MoveLocal { ike, local });
+        }
+        Ok(self.drain(now))
+    }
+
     fn known(&self, name: &str) -> Result<(), String> {
         if self.engine.config().policies.iter().any(|p| p.name == name) {
             return Ok(());

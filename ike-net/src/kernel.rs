@@ -40,6 +40,9 @@ enum Waiting {
     /// A NAT mapping change moved an SA's encapsulation: a failure leaves
     /// the SA on the old port, which the operator must hear of.
     Encap(u32),
+    /// A MOBIKE move of an SA or policy (the broker answers each of its
+    /// steps; the first answer is the one that counts here).
+    Move(&'static str, u32),
 }
 
 /// Traffic through one SA as the kernel last reported it.
@@ -311,6 +314,85 @@ impl KernelMap {
                     Waiting::Encap(spi),
                 );
             }
+            KernelRequest::MoveSa {
+                protocol,
+                spi,
+                src,
+                dst,
+                to_src,
+                to_dst,
+                encap,
+            } => {
+                let Some(proto) = ipsec_proto(protocol) else {
+                    return;
+                };
+                let id = SaId {
+                    proto,
+                    spi,
+                    src,
+                    dst,
+                };
+                // What GETSPI of a later rekey looks up by (ours, peer).
+                for (old, new) in [
+                    ((src, dst), (to_src, to_dst)),
+                    ((dst, src), (to_dst, to_src)),
+                ] {
+                    if let Some(m) = self.modes.get(&old).copied() {
+                        self.modes.entry(new).or_insert(m);
+                    }
+                    if let Some(b) = self.byte_limits.get(&old).copied() {
+                        self.byte_limits.entry(new).or_insert(b);
+                    }
+                }
+                self.send(
+                    out,
+                    pk::KernelRequest::MoveSa {
+                        id,
+                        src: to_src,
+                        dst: to_dst,
+                        natt: encap.map(|(sport, dport)| NatT { sport, dport }),
+                    },
+                    Waiting::Move("SA", spi),
+                );
+            }
+            KernelRequest::MovePolicy {
+                direction,
+                local_ts,
+                remote_ts,
+                local,
+                remote,
+            } => {
+                let key = (direction == Direction::Outbound, local_ts, remote_ts);
+                let Some(sent) = self.policies.get_mut(&key) else {
+                    return;
+                };
+                let mut moves = Vec::new();
+                let mut old_ends = None;
+                for pol in sent.iter_mut() {
+                    let Some((s, d)) = pol.tunnel else { continue };
+                    let to = if pol.dir == PolicyDir::Out {
+                        old_ends = Some((s, d));
+                        (local, remote)
+                    } else {
+                        old_ends = Some((d, s));
+                        (remote, local)
+                    };
+                    moves.push(pk::KernelRequest::MovePolicy {
+                        p: *pol,
+                        tunnel: to,
+                    });
+                    pol.tunnel = Some(to);
+                }
+                // The child keeps its reqid at the new addresses (a rekey
+                // there must find the policies' reqid).
+                if let Some((ol, or)) = old_ends {
+                    self.reqids
+                        .relocate((ol, or, local_ts, remote_ts), (local, remote));
+                }
+                for m in moves {
+                    self.send(out, m, Waiting::Move("policy", 0));
+                }
+            }
             KernelRequest::DeletePolicy {
                 direction,
                 local_ts,
@@ -474,6 +556,14 @@ impl KernelMap {
                     (Waiting::Encap(spi), Err(e)) => {
                         log::warn!(
                             "SA {spi:#x} stays on the peer's old NAT port: {}",
+                            error_text(&e)
+                        );
+                        Vec::new()
+                    }
+                    (Waiting::Move(..), Ok(_)) => Vec::new(),
+                    (Waiting::Move(what, spi), Err(e)) => {
+                        log::warn!(
+                            "MOBIKE: the {what} {spi:#x} did not move to the new addresses: {}",
                             error_text(&e)
                         );
                         Vec::new()
@@ -872,6 +962,90 @@ mod tests {
             })
             .collect();
         assert_eq!(deleted, added);
+        assert!(refused.is_empty());
+    }
+
+    /// MOBIKE (issue 13): a policy move names each installed entry (out,
+    /// in, Linux fwd) exactly as added, with the new tunnel ends oriented
+    /// like it; the child keeps its reqid at the new addresses, and a later
+    /// delete names the moved entries.
+    #[test]
+    fn a_policy_move_names_every_entry_and_keeps_the_reqid() {
+        let mut k = KernelMap::new();
+        k.linux_fwd = true;
+        let l = TrafficSelector::prefix(ip("10.1.0.0"), 16).unwrap();
+        let r = TrafficSelector::prefix(ip("10.2.0.0"), 16).unwrap();
+        let (mut out, mut refused) = (Vec::new(), Vec::new());
+        for direction in [Direction::Outbound, Direction::Inbound] {
+            k.request(
+                KernelRequest::AddPolicy(PolicyParams {
+                    request: RequestId(1),
+                    direction,
+                    local_ts: l,
+                    remote_ts: r,
+                    mode: Mode::Tunnel,
+                    local: ip("127.0.0.1"),
+                    remote: ip("127.0.0.2"),
+                }),
+                &mut out,
+                &mut refused,
+            );
+        }
+        let reqid = match &out[0] {
+            NetToPfkey::Request {
+                req: pk::KernelRequest::AddPolicy(p),
+                ..
+            } => p.reqid,
+            other => panic!("{other:?}"),
+        };
+        out.clear();
+        for direction in [Direction::Outbound, Direction::Inbound] {
+            k.request(
+                KernelRequest::MovePolicy {
+                    direction,
+                    local_ts: l,
+                    remote_ts: r,
+                    local: ip("127.0.0.1"),
+                    remote: ip("127.0.0.9"),
+                },
+                &mut out,
+                &mut refused,
+            );
+        }
+        let moved: Vec<_> = out
+            .iter()
+            .map(|NetToPfkey::Request { req, .. }| match req {
+                pk::KernelRequest::MovePolicy { p, tunnel } => (p.dir, p.tunnel, *tunnel),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        let (a, b, c) = (ip("127.0.0.1"), ip("127.0.0.2"), ip("127.0.0.9"));
+        assert_eq!(
+            moved,
+            [
+                (PolicyDir::Out, Some((a, b)), (a, c)),
+                (PolicyDir::In, Some((b, a)), (c, a)),
+                (PolicyDir::Fwd, Some((b, a)), (c, a)),
+            ]
+        );
+        // A rekey at the new addresses finds the child's reqid.
+        assert_eq!(k.reqids.of_child((a, c, l, r), None), reqid);
+        out.clear();
+        k.request(
+            KernelRequest::DeletePolicy {
+                direction: Direction::Inbound,
+                local_ts: l,
+                remote_ts: r,
+            },
+            &mut out,
+            &mut refused,
+        );
+        for NetToPfkey::Request { req, .. } in &out {
+            match req {
+                pk::KernelRequest::DeletePolicy(p) => assert_eq!(p.tunnel, Some((c, a))),
+                other => panic!("{other:?}"),
+            }
+        }
         assert!(refused.is_empty());
     }
 

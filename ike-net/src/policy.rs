@@ -233,6 +233,7 @@ fn policy_with(
         natt_keepalive: (config.global.natt_keepalive > 0)
             .then(|| Duration::from_secs(u64::from(config.global.natt_keepalive))),
         force_natt: p.natt,
+        mobike: config.global.mobike,
     };
     // Our certificate must hold our key and name our ID, an RFC 4754 key
     // must be on its curve: found now, not as a failed negotiation later.

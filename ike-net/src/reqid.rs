@@ -113,6 +113,14 @@ impl Reqids {
         }
     }
 
+    /// MOBIKE moved this CHILD_SA to new addresses (ours, the peer's): its
+    /// reqid goes with it, since its kernel SAs and policies keep it.
+    pub fn relocate(&mut self, old: BindingKey, to: (IpAddr, IpAddr)) {
+        if let Some(r) = self.by_child.remove(&old) {
+            self.by_child.insert((to.0, to.1, old.2, old.3), r);
+        }
+    }
+
     /// The trap policies of the configuration (see the module comment).
     pub fn set_traps(&mut self, traps: Vec<BindingKey>) {
         self.traps = traps;

@@ -457,6 +457,10 @@ impl Worker {
                     let r = self.engine.rekey(Instant::now(), &name);
                     self.ctl_result(r)
                 }
+                CtlRequest::Move(name, addr) => {
+                    let r = self.engine.move_local(Instant::now(), &name, addr);
+                    self.ctl_result(r)
+                }
             };
             self.control.respond(self.poll.registry(), token, &resp);
         }

@@ -9,7 +9,7 @@ use std::path::Path;
 
 pub const USAGE: &str = "usage: ike-ctl [-s socket] command\n\
 commands: show sa|policy|stats [--json] | up NAME | down NAME | rekey NAME |\n          \
-reload | log verbose | log brief | monitor";
+move NAME ADDRESS | reload | log verbose | log brief | monitor";
 
 pub type CtlClient = Channel<CtlRequest, CtlResponse>;
 
@@ -26,6 +26,11 @@ pub fn parse_command(words: &[String]) -> Result<CtlRequest, String> {
         ["up", name] => CtlRequest::Up(name.to_string()),
         ["down", name] => CtlRequest::Down(name.to_string()),
         ["rekey", name] => CtlRequest::Rekey(name.to_string()),
+        ["move", name, addr] => CtlRequest::Move(
+            name.to_string(),
+            addr.parse()
+                .map_err(|_| format!("move: {addr} is not an IP address"))?,
+        ),
         ["reload"] => CtlRequest::Reload,
         ["log", "verbose"] => CtlRequest::LogVerbose(true),
         ["log", "brief"] => CtlRequest::LogVerbose(false),
@@ -149,6 +154,12 @@ mod tests {
         assert!(parse_command(&words("show")).is_err());
         assert!(parse_command(&words("up")).is_err());
         assert!(parse_command(&words("frobnicate")).is_err());
+        assert_eq!(
+            parse_command(&words("move peer1 2001:db8::7")).unwrap(),
+            CtlRequest::Move("peer1".into(), "2001:db8::7".parse().unwrap())
+        );
+        assert!(parse_command(&words("move peer1 nowhere")).is_err());
+        assert!(parse_command(&words("move peer1")).is_err());
         assert_eq!(
             parse_command(&words("show sa --json")).unwrap(),
             CtlRequest::ShowSaJson

@@ -132,7 +132,6 @@ fn unsupported_iked_features_are_named() {
             21,
             "ipcomp",
         ),
-        ("set mobike\n", 1, 5, "mobike"),
         ("set decouple\n", 1, 5, "decouple"),
         ("set vendorid\n", 1, 5, "vendorid"),
         ("set enforcesingleikesa\n", 1, 5, "enforcesingleikesa"),

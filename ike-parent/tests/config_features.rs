@@ -79,6 +79,10 @@ set couple
     assert_eq!(ok("").global.user, None);
     assert!(g.flush_on_start && !g.delete_on_exit);
     assert!(c.policies.is_empty());
+    // MOBIKE (RFC 4555): on unless `set nomobike`, as in iked.
+    assert!(!g.mobike);
+    assert!(ok("").global.mobike);
+    assert!(ok("set nomobike\nset mobike\n").global.mobike);
 }
 
 /// `set window N`: the RFC 7296 2.3 window we announce, 1 by default,

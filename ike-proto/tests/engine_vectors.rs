@@ -294,6 +294,8 @@ impl Side {
                     KernelRequest::DeletePolicy { .. } => None,
                     // No NAT in these vectors: the peer never moves.
                     KernelRequest::UpdateEncap { spi, .. } => panic!("UPDATE encap of {spi:x}"),
+                    KernelRequest::MoveSa { spi, .. } => panic!("MOVE of {spi:x}"),
+                    KernelRequest::MovePolicy { .. } => panic!("MOVE of a policy"),
                 };
                 if let Some(ev) = ev {
                     self.e.handle_kernel_event(self.now, ev);

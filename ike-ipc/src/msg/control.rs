@@ -28,6 +28,9 @@ pub enum CtlRequest {
     ShowSaJson,
     /// `show policy --json`: answered with `CtlResponse::Text` holding JSON.
     ShowPolicyJson,
+    /// `move NAME ADDRESS`: our address changed; the IKE SAs of policy
+    /// NAME that we initiated move there with MOBIKE (RFC 4555 3.5).
+    Move(String, std::net::IpAddr),
 }
 
 /// Counters ike-net keeps; `show stats` prints them.

@@ -107,6 +107,7 @@ mod tests {
             CtlRequest::Monitor,
             CtlRequest::ShowSaJson,
             CtlRequest::ShowPolicyJson,
+            CtlRequest::Move("d".into(), "192.0.2.7".parse().unwrap()),
         ] {
             check(r);
         }

@@ -145,6 +145,23 @@ pub enum KernelRequest {
         id: SaId,
         natt: NatT,
     },
+    /// MOBIKE (RFC 4555): an SA this broker installed moves to new outer
+    /// addresses (one end stays) and encapsulation. PF_KEY cannot change an
+    /// SA's addresses, so the broker adds the SA again (same SPI and keys,
+    /// from what it kept) and deletes the old one; ike-net gets one reply
+    /// per step (`ike_pfkey::broker::mobility`).
+    MoveSa {
+        id: SaId,
+        src: IpAddr,
+        dst: IpAddr,
+        natt: Option<NatT>,
+    },
+    /// MOBIKE: a tunnel-mode policy this broker installed gets new tunnel
+    /// endpoints (`p` as installed; SPDUPDATE / OpenBSD ADDFLOW replace it).
+    MovePolicy {
+        p: PolicyParams,
+        tunnel: (IpAddr, IpAddr),
+    },
 }
 
 /// The broker's answer to one request.

@@ -30,6 +30,7 @@ pub fn describe(config: &Config) -> String {
     );
     let _ = writeln!(out, "set dpd_check_interval {}", g.dpd_check_interval);
     let _ = writeln!(out, "set natt_keepalive {}", g.natt_keepalive);
+    let _ = writeln!(out, "set {}", if g.mobike { "mobike" } else { "nomobike" });
     let _ = writeln!(out, "set cookie-threshold {}", g.cookie_threshold);
     let _ = writeln!(out, "set half-open-limit {}", g.half_open_limit);
     if g.sa_limit != 0 {

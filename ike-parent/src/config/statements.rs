@@ -158,16 +158,16 @@ impl Parser {
             "fragmentation" => global.fragmentation = true,
             "nofragmentation" => global.fragmentation = false,
             // iked's defaults that are also our only behaviour: accepted.
-            "couple" | "nomobike" | "novendorid" | "nostickyaddress" | "noenforcesingleikesa" => {}
+            "couple" | "novendorid" | "nostickyaddress" | "noenforcesingleikesa" => {}
+            // RFC 4555, on by default as in iked.
+            "mobike" => global.mobike = true,
+            "nomobike" => global.mobike = false,
             "decouple" => {
                 return Err(self.unsupported(
                     pos,
                     &option,
                     "SAs are always loaded into the kernel (coupled)",
                 ))
-            }
-            "mobike" => {
-                return Err(self.unsupported(pos, &option, "MOBIKE (RFC 4555) is not implemented"))
             }
             "vendorid" => {
                 return Err(self.unsupported(pos, &option, "no Vendor ID payload is ever sent"))
@@ -176,7 +176,7 @@ impl Parser {
                 return Err(self.unsupported(
                     pos,
                     &option,
-                    "only meaningful with MOBIKE, which is not implemented",
+                    "MOBIKE moves the SAs only when the peer asks (UPDATE_SA_ADDRESSES)",
                 ))
             }
             "enforcesingleikesa" => return Err(self.unsupported(pos, &option, "not implemented")),

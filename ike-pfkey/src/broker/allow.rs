@@ -230,6 +230,9 @@ pub fn request_name(req: &KernelRequest) -> &'static str {
         KernelRequest::SpdFlush => "SpdFlush",
         KernelRequest::SpdDump => "SpdDump",
         KernelRequest::UpdateEncap { .. } => "UpdateEncap",
+        // Checked by broker/mobility.rs, then performed as AddSa/DeleteSa/AddPolicy.
+        KernelRequest::MoveSa { .. } => "MoveSa",
+        KernelRequest::MovePolicy { .. } => "MovePolicy",
     }
 }
 

@@ -132,6 +132,30 @@ impl Bindings {
         }
     }
 
+    /// MOBIKE: the CHILD_SA of `reqid` moves from the tunnel ends `from`
+    /// to `to` (`mobility.rs`). Allowed only for the binding's own ends
+    /// (or where an earlier step of the same move put it already).
+    pub fn relocate(
+        &mut self,
+        reqid: u32,
+        from: (IpAddr, IpAddr),
+        to: (IpAddr, IpAddr),
+    ) -> Result<(), String> {
+        let (from, to) = (ordered(from.0, from.1), ordered(to.0, to.1));
+        match self.by_reqid.get_mut(&reqid) {
+            Some(b) if b.ends == to => Ok(()),
+            Some(b) if b.ends == from => {
+                b.ends = to;
+                Ok(())
+            }
+            Some(b) => Err(format!(
+                "reqid {reqid} belongs to the CHILD_SA between {} and {}, not {} and {}",
+                b.ends.0, b.ends.1, from.0, from.1
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// The SA left the kernel (or was never installed).
     pub fn release_sa(&mut self, key: &SaKey) {
         for b in self.by_reqid.values_mut() {

@@ -37,6 +37,7 @@ pub mod allow;
 pub mod binding;
 pub mod blocking;
 pub mod build;
+pub mod mobility;
 
 use crate::dialect::{Dialect, ExtKind, MsgType, SaType};
 use crate::wire::{Alg, Message, NatTNewMapping, SpdExpire};
@@ -481,6 +482,10 @@ impl Broker {
             self.reply(id, Err(KernelError::Refused("shutting down".into())));
             return;
         }
+        // MOBIKE: checked and split into ordinary steps (`broker/mobility.rs`).
+        if self.handle_move(id, &req, now) {
+            return;
+        }
         if let Some(object) = Object::of_request(&req) {
             if self.busy(&object, self.held.len()) {
                 // Refuse what the allow-list refuses now; the rest waits and
@@ -664,6 +669,10 @@ impl Broker {
             | KernelRequest::Dump
             | KernelRequest::SpdFlush
             | KernelRequest::SpdDump => Err("never performed for ike-net".into()),
+            // Split into AddSa/DeleteSa/AddPolicy steps before (`broker/mobility.rs`).
+            KernelRequest::MoveSa { .. } | KernelRequest::MovePolicy { .. } => {
+                Err("a move is performed in steps".into())
+            }
         };
         match built {
             Ok((m, op)) => self.send(m, Op::Net { id, req: op }, now),

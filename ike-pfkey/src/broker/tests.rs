@@ -1527,3 +1527,161 @@ fn ready_says_whether_the_kernel_has_forward_policies() {
         assert_eq!(ready[0].fwd_policies, fwd, "{d:?}");
     }
 }
+
+/// Issue 13, MOBIKE: a CHILD_SA (two NAT-T SAs, two tunnel policies) moves
+/// to the peer's new address through the broker: each SA is added again at
+/// the new address with the same SPI and keys and the old one deleted, the
+/// policies' tunnel ends are replaced; the reqid binding follows. A move to
+/// an address the configuration does not allow moves nothing.
+#[test]
+fn mobike_moves_sas_and_policies_to_the_peers_new_address() {
+    for d in [Dialect::Linux, Dialect::FreeBsd, Dialect::OpenBsd] {
+        mobike_move_on(d);
+    }
+}
+
+fn mobike_move_on(dialect: Dialect) {
+    let mut r = Rig::with(dialect, true);
+    // `peer 192.0.2.0/24`: the peer may roam inside it.
+    for c in &mut r.broker.cfg.allowed.children {
+        if c.mode == Encapsulation::Tunnel {
+            c.peer = Some(net("192.0.2.0/24"));
+        }
+    }
+    let natt = Some(NatT {
+        sport: 4500,
+        dport: 4500,
+    });
+    let spi_in = spi_of(r.req(getspi("192.0.2.2", "192.0.2.1", Encapsulation::Tunnel)));
+    let mut inb = sa_params(spi_in, "192.0.2.2", "192.0.2.1", Encapsulation::Tunnel);
+    inb.natt = natt;
+    assert_eq!(r.update_sa(inb.clone()), Ok(KernelReply::Done));
+    let mut out = sa_params(0x7001, "192.0.2.1", "192.0.2.2", Encapsulation::Tunnel);
+    out.natt = natt;
+    assert_eq!(r.add_sa(out.clone()), Ok(KernelReply::Done));
+    let pol_out = policy(
+        PolicyDir::Out,
+        "10.1.0.0/16",
+        "10.2.0.0/16",
+        ("192.0.2.1", "192.0.2.2"),
+    );
+    let pol_in = policy(
+        PolicyDir::In,
+        "10.2.0.0/16",
+        "10.1.0.0/16",
+        ("192.0.2.2", "192.0.2.1"),
+    );
+    for p in [pol_out, pol_in] {
+        assert_eq!(r.req(KernelRequest::AddPolicy(p)), Ok(KernelReply::Done));
+    }
+    let keys = |r: &Rig, spi: u32| {
+        let s = r.engine.sas().find(|s| s.spi == spi).unwrap();
+        (s.key_enc.clone(), s.key_auth.clone())
+    };
+    let (k_in, k_out) = (keys(&r, spi_in), keys(&r, 0x7001));
+    // Outside the configured prefix: refused, nothing moves.
+    let away = KernelRequest::MoveSa {
+        id: out.id,
+        src: ip("192.0.2.1"),
+        dst: ip("198.51.100.9"),
+        natt,
+    };
+    assert!(matches!(r.req(away), Err(KernelError::Refused(_))));
+    // The peer moved to 192.0.2.77, behind a NAT port 40001.
+    let new_peer = ip("192.0.2.77");
+    let moves = [
+        KernelRequest::MoveSa {
+            id: inb.id,
+            src: new_peer,
+            dst: ip("192.0.2.1"),
+            natt: Some(NatT {
+                sport: 40001,
+                dport: 4500,
+            }),
+        },
+        KernelRequest::MoveSa {
+            id: out.id,
+            src: ip("192.0.2.1"),
+            dst: new_peer,
+            natt: Some(NatT {
+                sport: 4500,
+                dport: 40001,
+            }),
+        },
+        KernelRequest::MovePolicy {
+            p: pol_out,
+            tunnel: (ip("192.0.2.1"), new_peer),
+        },
+        KernelRequest::MovePolicy {
+            p: pol_in,
+            tunnel: (new_peer, ip("192.0.2.1")),
+        },
+    ];
+    let ids: Vec<RequestId> = moves.into_iter().map(|m| r.submit(m)).collect();
+    r.run();
+    // One reply per step: two for each SA, one for each policy.
+    for (i, id) in ids.iter().enumerate() {
+        let steps = if i < 2 { 2 } else { 1 };
+        for _ in 0..steps {
+            assert_eq!(
+                r.take_reply(*id),
+                Ok(KernelReply::Done),
+                "{dialect:?} request {i}"
+            );
+        }
+    }
+    let sas: Vec<_> = r
+        .engine
+        .sas()
+        .map(|s| (s.spi, s.src.addr.ip(), s.dst.addr.ip(), s.natt))
+        .collect();
+    assert_eq!(sas.len(), 2, "{sas:?}");
+    // OpenBSD's SA carries one encapsulation port (UDPENCAP), the KAME
+    // dialects both: compare the ports there only.
+    let kame = dialect != Dialect::OpenBsd;
+    let strip = |n: Option<(u8, u16, u16)>| if kame { n } else { n.map(|_| (0, 0, 0)) };
+    let sas: Vec<_> = sas
+        .into_iter()
+        .map(|(a, b, c, n)| (a, b, c, strip(n)))
+        .collect();
+    assert!(
+        sas.contains(&(
+            spi_in,
+            new_peer,
+            ip("192.0.2.1"),
+            strip(Some((2, 40001, 4500)))
+        )),
+        "{dialect:?} {sas:?}"
+    );
+    assert!(
+        sas.contains(&(
+            0x7001,
+            ip("192.0.2.1"),
+            new_peer,
+            strip(Some((2, 4500, 40001)))
+        )),
+        "{dialect:?} {sas:?}"
+    );
+    assert_eq!((keys(&r, spi_in), keys(&r, 0x7001)), (k_in, k_out));
+    if dialect != Dialect::OpenBsd {
+        policy_ends_moved(&r, new_peer);
+    }
+    let b = r.broker.owned().bindings.get(REQID).unwrap();
+    assert_eq!(b.ends, (ip("192.0.2.1"), new_peer));
+    assert_eq!(r.broker.owned().sas.len(), 2);
+    assert_eq!(r.broker.owned().policies.len(), 2);
+}
+
+/// The KAME policies' tunnel ends after a move to `new_peer`.
+fn policy_ends_moved(r: &Rig, new_peer: std::net::IpAddr) {
+    let ends: Vec<_> = r
+        .engine
+        .policies()
+        .iter()
+        .filter_map(|p| p.policy.requests.first().and_then(|q| q.tunnel))
+        .map(|(s, d)| (s.ip(), d.ip()))
+        .collect();
+    assert_eq!(ends.len(), 2, "{ends:?}");
+    assert!(ends.contains(&(ip("192.0.2.1"), new_peer)));
+    assert!(ends.contains(&(new_peer, ip("192.0.2.1"))));
+}

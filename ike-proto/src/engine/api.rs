@@ -171,6 +171,27 @@ pub enum KernelRequest {
         /// (source port, destination port), as in [`SaParams::encap`].
         encap: (u16, u16),
     },
+    /// MOBIKE (RFC 4555): move an installed SA to new outer addresses and
+    /// encapsulation (`None`: plain ESP). Keys and SPI stay.
+    /// Fire-and-forget, like `DeleteSa`.
+    MoveSa {
+        protocol: ProtocolId,
+        spi: u32,
+        src: IpAddr,
+        dst: IpAddr,
+        to_src: IpAddr,
+        to_dst: IpAddr,
+        encap: Option<(u16, u16)>,
+    },
+    /// MOBIKE: the tunnel policy of this selector pair and direction gets
+    /// new tunnel endpoints (ours, the peer's). Fire-and-forget.
+    MovePolicy {
+        direction: Direction,
+        local_ts: TrafficSelector,
+        remote_ts: TrafficSelector,
+        local: IpAddr,
+        remote: IpAddr,
+    },
 }
 
 /// An operator command (from `ike-ctl` or the configuration).
@@ -190,6 +211,9 @@ pub enum Command {
     DeleteChild { ike: IkeSaId, spi_in: u32 },
     /// Send a liveness check now.
     Dpd { ike: IkeSaId },
+    /// Our address changed to `local` (MOBIKE, RFC 4555 3.5): move this
+    /// IKE SA (we are its original initiator) and its CHILD_SAs there.
+    MoveLocal { ike: IkeSaId, local: IpAddr },
 }
 
 /// The negotiated IKE SA algorithms.

@@ -190,6 +190,7 @@ impl Engine {
         if policy.initial_contact && !others {
             payloads.push(notify(NotifyType::INITIAL_CONTACT, Vec::new()));
         }
+        payloads.extend(super::mobike::offer(policy.mobike));
         payloads.push(Payload::IdR(id_payload(&policy.peer_id)));
         payloads.push(Payload::Auth(auth_payload));
         payloads.extend(super::window::announcement(self.cfg.window));
@@ -281,6 +282,9 @@ impl Engine {
             data: idr.data.clone(),
         };
         let initial_contact = find_notify(&payloads, NotifyType::INITIAL_CONTACT).is_some();
+        if let Some(sa) = self.ep.sas.get_mut(&h) {
+            super::mobike::negotiate(sa, &payloads, None);
+        }
         // Establishing drops the handshake material; the first child's
         // keys still need its nonces.
         let actx = self.establish(now, h, peer_id, initial_contact);
@@ -493,6 +497,7 @@ impl Engine {
         head.push(Payload::Auth(our_auth));
         head.extend(super::window::announcement(self.cfg.window));
         sa.recv.set_size(self.cfg.window);
+        super::mobike::negotiate(sa, &payloads, Some(&mut head));
 
         let offer = first_payload!(&payloads, Sa);
         let Some(offer) = offer else {

@@ -353,6 +353,8 @@ pub struct Policy {
     /// UDP-encapsulate (port 4500, ESP in UDP) even without a NAT: we make
     /// the peer detect one (iked's `natt`).
     pub force_natt: bool,
+    /// Offer and accept MOBIKE (RFC 4555; `set mobike`, the default).
+    pub mobike: bool,
 }
 
 impl Policy {
@@ -401,6 +403,7 @@ impl Policy {
             trap: false,
             natt_keepalive: Some(Duration::from_secs(20)),
             force_natt: false,
+            mobike: true,
         }
     }
 }

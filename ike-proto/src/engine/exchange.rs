@@ -148,8 +148,10 @@ impl Engine {
         super::msglog::message(false, remote, &header, &payloads);
         // RFC 7296 2.23: behind a NAT the peer's address may change; follow
         // authenticated messages (and the initiator's move to port 4500).
-        if sa.nat || local.port() == natt_port {
-            super::nat::follow(sa, local, remote, &mut self.out.kernel_out);
+        // MOBIKE (RFC 4555): a new address moves only by UPDATE_SA_ADDRESSES.
+        let held = super::mobike::holds_move(sa, local, remote);
+        if (sa.nat || local.port() == natt_port) && !held {
+            super::nat::follow(sa, local, remote, natt_port, &mut self.out.kernel_out);
         }
         // RFC 7296 2.3: the peer's window, announced after the initial
         // exchanges start (IKE_AUTH) or later (INFORMATIONAL).
@@ -228,6 +230,7 @@ impl Engine {
             } => self.rekey_ike_response(now, h, new_spi, ni, ke, group, payloads),
             PendingKind::Delete { children } => self.delete_response(now, h, children, payloads),
             PendingKind::Dpd | PendingKind::AnnounceWindow => {}
+            PendingKind::Mobike(r) => self.mobike_response(h, *r, payloads),
         }
     }
 

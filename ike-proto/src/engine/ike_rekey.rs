@@ -140,6 +140,8 @@ impl Engine {
             children: Vec::new(),
             nat: o.nat,
             keepalive: o.keepalive,
+            // RFC 4555: MOBIKE stays negotiated on the rekeyed IKE SA.
+            mobike: o.mobike.clone(),
             fragmentation: o.fragmentation,
             created: now,
             last_heard: now,

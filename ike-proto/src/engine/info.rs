@@ -22,6 +22,9 @@ fn delete_esp(spis: &[u32]) -> Payload {
 impl Engine {
     /// The peer's INFORMATIONAL request.
     pub(super) fn info_request(&mut self, now: Instant, h: u64, id: u32, payloads: Vec<Payload>) {
+        if self.mobike_request(now, h, id, &payloads) {
+            return;
+        }
         if super::find_notify(&payloads, NotifyType::AUTHENTICATION_FAILED).is_some() {
             // The initiator refused our AUTH after we thought the SA was up
             // (RFC 7296 2.21.2): acknowledge and drop everything.

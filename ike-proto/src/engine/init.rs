@@ -24,7 +24,7 @@ use super::{codec, find_notify, notify, proposal, DropReason, Engine, KernelPurp
 /// before giving up: a responder that keeps asking is misbehaving.
 const MAX_RESTARTS: u8 = 3;
 
-fn natd(spi_i: u64, spi_r: u64, addr: SocketAddr) -> Vec<u8> {
+pub(super) fn natd(spi_i: u64, spi_r: u64, addr: SocketAddr) -> Vec<u8> {
     nat_detection_hash(
         &spi_i.to_be_bytes(),
         &spi_r.to_be_bytes(),
@@ -53,7 +53,7 @@ fn peer_hashes(payloads: &[Payload]) -> Vec<u16> {
 
 /// (peer behind NAT, we behind NAT) from the peer's NAT-D notifies
 /// (RFC 7296 2.23). No notifies: no NAT traversal.
-fn detect_nat(
+pub(super) fn detect_nat(
     payloads: &[Payload],
     spi_i: u64,
     spi_r: u64,
@@ -149,6 +149,7 @@ impl Engine {
             children: Vec::new(),
             nat: false,
             keepalive: Default::default(),
+            mobike: None,
             fragmentation: false,
             created: now,
             last_heard: now,
@@ -830,6 +831,7 @@ impl Engine {
             reassembly: Default::default(),
             children: Vec::new(),
             nat,
+            mobike: None,
             keepalive: super::nat::Keepalive {
                 behind: found.local,
                 next: None,

@@ -136,6 +136,7 @@ impl Engine {
             collision: None,
             up: false,
             policies: false,
+            kernel_at: None,
             install: Some(Box::new(Install {
                 waiting: [None, None],
                 deadline: now + timeout,

@@ -58,17 +58,20 @@ pub(crate) fn delete_child_requests(
     sa: &IkeSa,
     c: &Child,
 ) {
+    // MOBIKE: where the kernel has them (a return routability check may
+    // still hold them at the old addresses).
+    let (local, remote) = super::mobike::kernel_ends(sa, c);
     out.push_back(KernelRequest::DeleteSa {
         protocol: ProtocolId::ESP,
         spi: c.spi_in,
-        src: sa.remote.ip(),
-        dst: sa.local.ip(),
+        src: remote,
+        dst: local,
     });
     out.push_back(KernelRequest::DeleteSa {
         protocol: ProtocolId::ESP,
         spi: c.spi_out,
-        src: sa.local.ip(),
-        dst: sa.remote.ip(),
+        src: local,
+        dst: remote,
     });
     // Trap policies stay; a child that never came up added none.
     if sa.policy.trap || !c.policies {

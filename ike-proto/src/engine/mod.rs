@@ -101,6 +101,7 @@ mod install;
 mod kernel;
 mod keys;
 mod lifetime;
+mod mobike;
 mod msglog;
 mod nat;
 mod output;
@@ -414,6 +415,7 @@ impl Engine {
                 self.queue(now, ike.0, Task::DeleteChild(spi_in))
             }
             Command::Dpd { ike } => self.queue(now, ike.0, Task::Dpd),
+            Command::MoveLocal { ike, local } => self.mobike_move(now, ike.0, local),
         }
     }
 
@@ -588,7 +590,9 @@ impl Engine {
             }
             // Nothing to undo: a liveness check is queued again at the next
             // interval; the window announcement only enlarged ours.
-            PendingKind::Dpd | PendingKind::AnnounceWindow => self.failed_event(h, reason),
+            PendingKind::Dpd | PendingKind::AnnounceWindow | PendingKind::Mobike(_) => {
+                self.failed_event(h, reason)
+            }
         }
     }
 

@@ -27,9 +27,10 @@
 //!     be; we follow it and start a liveness check, whose answer confirms
 //!     the IKE SA at the new endpoint (or declares the peer dead).
 //!
-//!   Only the port may change: a new peer address would need the SAs
-//!   re-added under the new address (MOBIKE, RFC 4555, not implemented), and
-//!   is logged and left alone.
+//!   Only the port may change: a new peer address needs the SAs re-added
+//!   under the new address, which MOBIKE's UPDATE_SA_ADDRESSES does after a
+//!   return routability check (`mobike.rs`); here it is logged and left
+//!   alone.
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -85,18 +86,23 @@ pub(super) fn follow(
     sa: &mut IkeSa,
     local: SocketAddr,
     remote: SocketAddr,
+    natt_port: u16,
     kernel_out: &mut VecDeque<KernelRequest>,
 ) {
     let old = sa.remote;
-    sa.local = local;
+    let old_ends = super::mobike::Ends::of(sa);
+    super::mobike::set_local(sa, local, natt_port);
     sa.remote = remote;
     if old == remote || !sa.nat || sa.children.is_empty() {
         return;
     }
     if old.ip() != remote.ip() {
+        // Deletes must still find them where they are.
+        super::mobike::leave_children(sa, old_ends);
         log::warn!(
             "IKE SA {:016x}: the peer moved from {old} to {remote}; its CHILD_SAs stay \
-             on the old address (an address change needs MOBIKE, not implemented)",
+             on the old address (only MOBIKE's UPDATE_SA_ADDRESSES moves them to another \
+             address)",
             sa.spi_i
         );
         return;
@@ -110,7 +116,8 @@ pub(super) fn follow(
     let (lip, rip) = (local.ip(), remote.ip());
     let (lp, rp) = (local.port(), remote.port());
     for c in &sa.children {
-        if c.state == ChildState::Deleting {
+        // Left behind at another address (see `mobike`): not this mapping.
+        if c.state == ChildState::Deleting || c.kernel_at.is_some() {
             continue;
         }
         kernel_out.push_back(KernelRequest::UpdateEncap {
@@ -153,7 +160,7 @@ impl Engine {
                 sa.spi_i,
                 sa.remote,
                 if sa.nat {
-                    "an address change needs MOBIKE"
+                    "only MOBIKE's UPDATE_SA_ADDRESSES moves SAs to another address"
                 } else {
                     "no NAT was detected for this IKE SA"
                 }
@@ -164,7 +171,8 @@ impl Engine {
             return;
         }
         let local = sa.local;
-        follow(sa, local, from, &mut self.out.kernel_out);
+        let natt_port = self.cfg.natt_port;
+        follow(sa, local, from, natt_port, &mut self.out.kernel_out);
         // Confirm the IKE SA at the new endpoint (RFC 7296 2.23).
         self.queue(now, h, Task::Dpd);
     }

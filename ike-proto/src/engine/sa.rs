@@ -140,6 +140,9 @@ pub(crate) struct Child {
     pub policies: bool,
     /// While `Installing`: the kernel answers still awaited.
     pub install: Option<Box<Install>>,
+    /// Where the kernel has its SAs when that is not the IKE SA's current
+    /// addresses: the IKE SA moved and the child did not (yet): see `mobike`.
+    pub kernel_at: Option<Box<super::mobike::Ends>>,
 }
 
 /// A CHILD_SA whose SAs were handed to the kernel but not confirmed yet.
@@ -276,6 +279,8 @@ pub(crate) enum PendingKind {
     Dpd,
     /// Our SET_WINDOW_SIZE announcement; the answer only confirms it.
     AnnounceWindow,
+    /// MOBIKE: return routability check or our UPDATE_SA_ADDRESSES.
+    Mobike(Box<super::mobike::Request>),
 }
 
 /// A responder answer waiting for the kernel's inbound SPI.
@@ -343,6 +348,8 @@ pub(crate) struct IkeSa {
     pub nat: bool,
     /// Which side the NAT is on and our keepalives (see `nat`).
     pub keepalive: super::nat::Keepalive,
+    /// MOBIKE negotiated (RFC 4555): its state (see `mobike`).
+    pub mobike: Option<Box<super::mobike::State>>,
     /// Both sides announced IKEV2_FRAGMENTATION_SUPPORTED.
     pub fragmentation: bool,
     pub created: Instant,
@@ -374,7 +381,10 @@ impl PendingKind {
                 true
             }
             PendingKind::Delete { children } => children.is_empty(),
-            PendingKind::Child(_) | PendingKind::Dpd | PendingKind::AnnounceWindow => false,
+            PendingKind::Child(_)
+            | PendingKind::Dpd
+            | PendingKind::AnnounceWindow
+            | PendingKind::Mobike(_) => false,
         }
     }
 

@@ -126,6 +126,51 @@ impl Kernel {
                 }
                 None
             }
+            KernelRequest::MoveSa {
+                spi,
+                src,
+                dst,
+                to_src,
+                to_dst,
+                encap,
+                ..
+            } => {
+                // As the broker does it: the SA again at the new addresses
+                // (same SPI and keys), the old one gone.
+                match self.sas.remove(&(dst, spi)) {
+                    Some(Some(mut p)) if p.src == src => {
+                        p.src = to_src;
+                        p.dst = to_dst;
+                        p.encap = encap;
+                        self.sas.insert((to_dst, spi), Some(p));
+                    }
+                    other => {
+                        if let Some(o) = other {
+                            self.sas.insert((dst, spi), o);
+                        }
+                        self.log.push(format!("MOVE of unknown SA {spi:x}"));
+                    }
+                }
+                None
+            }
+            KernelRequest::MovePolicy {
+                direction,
+                local_ts,
+                remote_ts,
+                local,
+                remote,
+            } => {
+                match self.policies.iter_mut().find(|x| {
+                    x.direction == direction && x.local_ts == local_ts && x.remote_ts == remote_ts
+                }) {
+                    Some(x) => {
+                        x.local = local;
+                        x.remote = remote;
+                    }
+                    None => self.log.push("MOVE of unknown policy".into()),
+                }
+                None
+            }
         }
     }
 
@@ -211,6 +256,8 @@ pub fn kreq(r: &KernelRequest) -> String {
         KernelRequest::AddPolicy(_) => "SPDADD".into(),
         KernelRequest::DeletePolicy { .. } => "SPDDELETE".into(),
         KernelRequest::UpdateEncap { spi, .. } => format!("ENCAP {spi:x}"),
+        KernelRequest::MoveSa { spi, .. } => format!("MOVE {spi:x}"),
+        KernelRequest::MovePolicy { .. } => "SPDMOVE".into(),
     }
 }
 
