@@ -22,6 +22,7 @@ pub(crate) fn allowed() -> AllowedSet {
                 flow("2001:db8::1/128", "2001:db8::2/128"),
             ),
         ],
+        natt_port: 0,
     }
 }
 
@@ -267,12 +268,12 @@ fn tunnel_child_sa_lifecycle_ipv4() {
     let mut inbound = sa_params(spi_in, "192.0.2.2", "192.0.2.1", Encapsulation::Tunnel);
     inbound.soft = SaLifetime {
         seconds: 3000,
-        bytes: 1 << 30,
+        bytes: 1 << 29,
         packets: 0,
     };
     inbound.hard = SaLifetime {
         seconds: 3600,
-        bytes: 1 << 31,
+        bytes: 1 << 30,
         packets: 0,
     };
     assert_eq!(r.update_sa(inbound), Ok(KernelReply::Done));
@@ -292,7 +293,7 @@ fn tunnel_child_sa_lifecycle_ipv4() {
         .map(|s| (s.spi, s.state, s.mode, s.reqid, s.hard.addtime))
         .collect();
     assert!(sas.contains(&(spi_in, 1, 2, 7, 3600)), "{sas:?}");
-    assert!(sas.contains(&(0xc0ffee, 1, 2, 7, 0)), "{sas:?}");
+    assert!(sas.contains(&(0xc0ffee, 1, 2, 7, 3600)), "{sas:?}");
     assert_eq!(r.engine.policies().len(), 3);
     let p = &r.engine.policies()[0];
     assert_eq!(
@@ -331,13 +332,14 @@ fn transport_sa_and_policy_ipv6_with_nat_t() {
         Encapsulation::Transport,
     )));
     let mut p = sa_params(spi, "2001:db8::2", "2001:db8::1", Encapsulation::Transport);
+    // Inbound: from the peer's NAT-mapped port to our NAT-T port.
     p.natt = Some(NatT {
-        sport: 4500,
-        dport: 4501,
+        sport: 4501,
+        dport: 4500,
     });
     assert_eq!(r.update_sa(p), Ok(KernelReply::Done));
     let sa = r.engine.sas().next().unwrap();
-    assert_eq!(sa.natt, Some((2, 4500, 4501)));
+    assert_eq!(sa.natt, Some((2, 4501, 4500)));
     assert_eq!(sa.mode, 1);
     let pol = PolicyParams {
         dir: PolicyDir::Out,
@@ -422,9 +424,10 @@ fn kernel_errors_become_typed_errors() {
     // An algorithm the kernel lacks: ENOSYS.
     let spi = spi_of(r.req(getspi("192.0.2.2", "192.0.2.1", Encapsulation::Tunnel)));
     let mut p = sa_params(spi, "192.0.2.2", "192.0.2.1", Encapsulation::Tunnel);
-    p.encryption = Some(Encryption::Aes128Gcm16);
+    p.encryption = Some(Encryption::Aes256Gcm16);
     p.integrity = None;
-    p.enc_key = Secret::new(vec![3; 20]);
+    p.auth_key = Secret::new(vec![]);
+    p.enc_key = Secret::new(vec![3; 36]);
     assert_eq!(r.update_sa(p), Err(KernelError::Kernel(i32::from(ENOSYS))));
     // Our SA deleted behind our back: ESRCH.
     let p = sa_params(0x6001, "192.0.2.1", "192.0.2.2", Encapsulation::Tunnel);
@@ -441,12 +444,14 @@ fn kernel_errors_become_typed_errors() {
     // What the broker itself refuses to encode for Linux: ChaCha20, SHA2-256, ESN.
     let mut p = sa_params(0x6002, "192.0.2.1", "192.0.2.2", Encapsulation::Tunnel);
     p.integrity = Some(Integrity::HmacSha2_256);
+    p.auth_key = Secret::new(vec![4; 32]);
     assert!(matches!(r.add_sa(p), Err(KernelError::Unsupported(_))));
+    // A reqid the kernel would replace: refused by the allow-list itself.
     let mut pol = tunnel_policy(PolicyDir::Out);
     pol.reqid = 0x4000;
     assert!(matches!(
         r.req(KernelRequest::AddPolicy(pol)),
-        Err(KernelError::Unsupported(_))
+        Err(KernelError::Refused(_))
     ));
     let mut p = sa_params(0x6002, "192.0.2.1", "192.0.2.2", Encapsulation::Tunnel);
     p.esn = true;
@@ -454,14 +459,12 @@ fn kernel_errors_become_typed_errors() {
 }
 
 #[test]
-fn existing_policy_is_replaced_with_spdupdate() {
+fn existing_policy_is_replaced_with_spdupdate_only_if_ours() {
     let mut r = Rig::new();
-    // Another daemon installed the same selector first.
     let first = r.req(KernelRequest::AddPolicy(tunnel_policy(PolicyDir::Out)));
     assert_eq!(first, Ok(KernelReply::Done));
     let id_before = r.engine.policies()[0].policy.id;
-    // Forget ours so the allow-list lets us add it again, as after a restart.
-    r.broker.owned.policies.clear();
+    // Ours: the EEXIST becomes SPDUPDATE of the same policy.
     assert_eq!(
         r.req(KernelRequest::AddPolicy(tunnel_policy(PolicyDir::Out))),
         Ok(KernelReply::Done)
@@ -469,6 +472,21 @@ fn existing_policy_is_replaced_with_spdupdate() {
     assert_eq!(r.engine.policies().len(), 1);
     assert_eq!(r.engine.policies()[0].policy.id, id_before);
     assert_eq!(r.broker.owned().policies.len(), 1);
+    // Not ours (as if another daemon had installed it): refused and
+    // logged, never adopted, so never deleted at exit (issue 16).
+    r.broker.owned.policies.clear();
+    captured_log::start();
+    let again = r.req(KernelRequest::AddPolicy(tunnel_policy(PolicyDir::Out)));
+    assert!(
+        matches!(&again, Err(KernelError::Refused(w)) if w.contains("did not install")),
+        "{again:?}"
+    );
+    assert!(captured_log::take(log::Level::Warn)
+        .iter()
+        .any(|l| l.contains("not adopted")));
+    assert_eq!(r.engine.policies()[0].policy.id, id_before);
+    assert!(r.broker.owned().policies.is_empty());
+    assert!(r.broker.owned().bindings.is_empty());
 }
 
 #[test]
@@ -875,6 +893,7 @@ fn ipv6_tunnel_policy_carries_v6_endpoints() {
                 ..flow("2001:db8:1::/48", "2001:db8:2::/48")
             },
         )],
+        natt_port: 0,
     });
     let mut p = PolicyParams {
         dir: PolicyDir::In,
@@ -1142,7 +1161,7 @@ fn spd_expire_is_logged_and_an_expired_policy_of_ours_forgotten() {
         r.req(KernelRequest::AddPolicy(tunnel_policy(PolicyDir::In))),
         Ok(KernelReply::Done)
     );
-    let id = r.broker.owned().policies[0].kernel_id;
+    let id = r.broker.owned().policy(&out).unwrap().kernel_id;
     assert_ne!(id, 0);
     captured_log::start();
     // Another daemon's policy first: logged, nothing of ours changes.
@@ -1170,7 +1189,7 @@ fn spd_expire_is_logged_and_an_expired_policy_of_ours_forgotten() {
         "{lines:?}"
     );
     assert_eq!(r.broker.owned().policies.len(), 1);
-    assert!(r.broker.owned().policy_index(&out).is_none());
+    assert!(r.broker.owned().policy(&out).is_none());
     assert!(r.events().is_empty(), "no IPC message exists for this");
     // Malformed (no X_POLICY): an error, logged, nothing changes.
     let mut bad = spd_expire_msg(id, 1, "10.2.0.0/16", "10.1.0.0/16");
