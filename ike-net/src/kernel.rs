@@ -68,6 +68,10 @@ pub struct KernelMap {
     /// Byte limits of child SAs by (our address, peer address), from the
     /// configuration (`lifetime T bytes B`): the engine counts time only.
     pub byte_limits: HashMap<(IpAddr, IpAddr), u64>,
+    /// The same for policies whose peer is a prefix or any (`peer` absent),
+    /// in configuration order: (our address or any, the peer's prefix or
+    /// any, bytes). The broker refuses an SA without a byte limit (issue 16).
+    pub byte_limit_nets: Vec<(Option<IpAddr>, Option<ike_ipc::config::IpNet>, u64)>,
     /// Mode per (our address, peer address), for GETSPI (the engine does
     /// not say; the broker checks it against the configuration).
     pub modes: HashMap<(IpAddr, IpAddr), Mode>,
@@ -389,7 +393,20 @@ impl KernelMap {
             Direction::Outbound => (p.src, p.dst),
             Direction::Inbound => (p.dst, p.src),
         };
-        let bytes = self.byte_limits.get(&(local, peer)).copied().unwrap_or(0);
+        let bytes = self
+            .byte_limits
+            .get(&(local, peer))
+            .copied()
+            .or_else(|| {
+                self.byte_limit_nets
+                    .iter()
+                    .find(|(l, p, _)| {
+                        l.is_none_or(|l| l == local) && p.is_none_or(|p| p.contains(peer))
+                    })
+                    .map(|(_, _, b)| *b)
+            })
+            .unwrap_or(ike_ipc::config::policy::DEFAULT_CHILD_BYTES)
+            .max(1);
         let acquire_seq = if p.direction == Direction::Outbound {
             self.acquires.remove(&(local, peer)).unwrap_or(0)
         } else {
@@ -414,14 +431,15 @@ impl KernelMap {
             replay_window: p.replay_window,
             esn: p.esn,
             // Soft at 90 % of the byte limit, like the time limits.
+            // Never 0 ("no limit" to the kernel; the broker refuses it).
             soft: SaLifetime {
-                bytes: bytes / 10 * 9,
-                seconds: p.soft_lifetime.as_secs(),
+                bytes: (bytes / 10 * 9).max(1),
+                seconds: p.soft_lifetime.as_secs().max(1),
                 packets: 0,
             },
             hard: SaLifetime {
                 bytes,
-                seconds: p.hard_lifetime.as_secs(),
+                seconds: p.hard_lifetime.as_secs().max(1),
                 packets: 0,
             },
             natt: p.encap.map(|(sport, dport)| NatT { sport, dport }),

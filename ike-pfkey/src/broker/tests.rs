@@ -117,6 +117,20 @@ impl Rig {
         }
     }
 
+    /// The replies to `ids`, which must be all of `net` and in that order
+    /// (no search per reply through thousands).
+    fn replies_in_order(&mut self, ids: &[RequestId]) -> Vec<Result<KernelReply, KernelError>> {
+        let net = std::mem::take(&mut self.net);
+        assert_eq!(net.len(), ids.len());
+        net.into_iter()
+            .zip(ids)
+            .map(|(m, id)| match m {
+                PfkeyToNet::Reply { id: x, result } if x == *id => result,
+                other => panic!("reply {id} expected, got {other:?}"),
+            })
+            .collect()
+    }
+
     fn req(&mut self, req: KernelRequest) -> Result<KernelReply, KernelError> {
         let id = self.submit(req);
         self.run();
@@ -1545,4 +1559,54 @@ fn ready_says_whether_the_kernel_has_forward_policies() {
         assert_eq!(ready.len(), 1, "{d:?}");
         assert_eq!(ready[0].fwd_policies, fwd, "{d:?}");
     }
+}
+
+/// Issue 12: the broker's bookkeeping per request is a lookup, not a walk
+/// over every SA, policy or request in flight. 20,000 SAs are added with
+/// every request in flight at once (the pipeline ike-net drives), read and
+/// deleted the same way; with the former walks (`busy` over every pending
+/// request, `larval_count` over every SA) this was quadratic: 4 * 10^8
+/// comparisons per phase. The bound is loose (debug build, shared CPU): it
+/// catches the quadratic behaviour, not a slow machine.
+#[test]
+fn twenty_thousand_sas_in_flight_at_once_cost_no_walks() {
+    const N: u32 = 20_000;
+    let mut r = Rig::new();
+    r.net.clear(); // Ready
+    let t0 = std::time::Instant::now();
+    let ids: Vec<RequestId> = (0..N)
+        .map(|i| {
+            r.submit(KernelRequest::AddSa(Box::new(sa_params(
+                0x10_0000 + i,
+                "192.0.2.1",
+                "192.0.2.2",
+                Encapsulation::Tunnel,
+            ))))
+        })
+        .collect();
+    r.run();
+    for a in r.replies_in_order(&ids) {
+        assert_eq!(a, Ok(KernelReply::Done));
+    }
+    assert_eq!(r.broker.owned().sas.len(), N as usize);
+    let id = |i| esp_id(0x10_0000 + i, "192.0.2.1", "192.0.2.2");
+    let gets: Vec<RequestId> = (0..N)
+        .map(|i| r.submit(KernelRequest::GetSa(id(i))))
+        .collect();
+    r.run();
+    for g in r.replies_in_order(&gets) {
+        assert!(matches!(g, Ok(KernelReply::Sa(_))), "{g:?}");
+    }
+    let dels: Vec<RequestId> = (0..N)
+        .map(|i| r.submit(KernelRequest::DeleteSa(id(i))))
+        .collect();
+    r.run();
+    for d in r.replies_in_order(&dels) {
+        assert_eq!(d, Ok(KernelReply::Done));
+    }
+    assert!(r.broker.owned().sas.is_empty());
+    assert!(r.broker.owned().bindings.is_empty());
+    let took = t0.elapsed();
+    eprintln!("20,000 SAs added, read and deleted in {took:?}");
+    assert!(took < Duration::from_secs(60), "{took:?}");
 }
