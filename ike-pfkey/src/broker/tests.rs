@@ -1610,3 +1610,60 @@ fn twenty_thousand_sas_in_flight_at_once_cost_no_walks() {
     eprintln!("20,000 SAs added, read and deleted in {took:?}");
     assert!(took < Duration::from_secs(60), "{took:?}");
 }
+
+/// A KAME ACQUIRE naming policy `id` between the outer addresses.
+fn acquire_msg(seq: u32, src: &str, dst: &str, id: u32) -> Message {
+    Message::new(Header::new(MsgType::Acquire, SaType::Esp, seq, 0))
+        .with(Ext::Address(ExtKind::AddressSrc, Address::host(ip(src))))
+        .with(Ext::Address(ExtKind::AddressDst, Address::host(ip(dst))))
+        .with(Ext::Policy(crate::wire::Policy {
+            policy_type: crate::dialect::IPSEC_POLICY_IPSEC,
+            dir: crate::dialect::IPSEC_DIR_OUTBOUND,
+            scope: 1,
+            id,
+            priority: 0,
+            requests: Vec::new(),
+        }))
+}
+
+/// Issue 16: when the kernel will not tell an ACQUIRE's policy (SPDGET of an
+/// unknown id fails), the ACQUIRE still reaches ike-net only between a
+/// configured policy's addresses; and only ACQUIREs passed on may be echoed.
+#[test]
+fn acquire_without_its_policy_is_checked_against_the_configuration() {
+    let mut r = Rig::new();
+    r.net.clear();
+    kernel_says(&mut r, acquire_msg(901, "192.0.2.1", "198.51.100.9", 0xdead));
+    assert!(r.events().is_empty(), "unconfigured peer passed on");
+    kernel_says(&mut r, acquire_msg(902, "192.0.2.1", "192.0.2.2", 0xdead));
+    let ev = r.events();
+    assert!(
+        matches!(ev.as_slice(), [KernelEvent::Acquire { seq: 902, policy: None, .. }]),
+        "{ev:?}"
+    );
+    // GETSPI may echo 902 (passed on), never 901.
+    let mut get = getspi("192.0.2.2", "192.0.2.1", Encapsulation::Tunnel);
+    if let KernelRequest::GetSpi { acquire_seq, .. } = &mut get {
+        *acquire_seq = 901;
+    }
+    assert!(matches!(r.req(get.clone()), Err(KernelError::Refused(_))));
+    if let KernelRequest::GetSpi { acquire_seq, .. } = &mut get {
+        *acquire_seq = 902;
+    }
+    assert!(matches!(r.req(get), Ok(KernelReply::Spi(_))));
+}
+
+/// The ACQUIREs remembered for ike-net are bounded and expire.
+#[test]
+fn remembered_acquires_are_bounded_and_forgotten() {
+    let mut o = Owned::default();
+    let t0 = Instant::now();
+    for seq in 0..allow::MAX_ACQUIRES as u32 + 100 {
+        o.note_acquire(seq, t0 + Duration::from_millis(u64::from(seq)));
+    }
+    assert_eq!(o.acquire_count(), allow::MAX_ACQUIRES);
+    assert!(!o.acquire_known(0), "the oldest went first");
+    assert!(o.acquire_known(allow::MAX_ACQUIRES as u32 + 99));
+    o.forget_stale_larval(t0 + Duration::from_secs(3600));
+    assert_eq!(o.acquire_count(), 0);
+}
