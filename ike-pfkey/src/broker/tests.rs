@@ -1633,12 +1633,22 @@ fn acquire_msg(seq: u32, src: &str, dst: &str, id: u32) -> Message {
 fn acquire_without_its_policy_is_checked_against_the_configuration() {
     let mut r = Rig::new();
     r.net.clear();
-    kernel_says(&mut r, acquire_msg(901, "192.0.2.1", "198.51.100.9", 0xdead));
+    kernel_says(
+        &mut r,
+        acquire_msg(901, "192.0.2.1", "198.51.100.9", 0xdead),
+    );
     assert!(r.events().is_empty(), "unconfigured peer passed on");
     kernel_says(&mut r, acquire_msg(902, "192.0.2.1", "192.0.2.2", 0xdead));
     let ev = r.events();
     assert!(
-        matches!(ev.as_slice(), [KernelEvent::Acquire { seq: 902, policy: None, .. }]),
+        matches!(
+            ev.as_slice(),
+            [KernelEvent::Acquire {
+                seq: 902,
+                policy: None,
+                ..
+            }]
+        ),
         "{ev:?}"
     );
     // GETSPI may echo 902 (passed on), never 901.
