@@ -756,6 +756,33 @@ mod tests {
         }
     }
 
+    /// The broker refuses an SA without limits (issue 16): every SA gets a
+    /// byte limit, from a policy with a host peer, one with a prefix or any
+    /// peer, or the default; and a soft time limit of at least 1 s.
+    #[test]
+    fn every_sa_gets_byte_and_time_limits() {
+        let limits = |k: &mut KernelMap, p: &SaParams| {
+            let s = k.sa_params(p).unwrap();
+            (s.soft.bytes, s.hard.bytes, s.soft.seconds, s.hard.seconds)
+        };
+        let mut k = KernelMap::new();
+        let out = sa(Direction::Outbound, 1);
+        assert_eq!(
+            limits(&mut k, &out).1,
+            ike_ipc::config::policy::DEFAULT_CHILD_BYTES
+        );
+        k.byte_limit_nets.push((
+            None,
+            Some(ike_ipc::config::IpNet::new(ip("127.0.0.0"), 8).unwrap()),
+            1000,
+        ));
+        assert_eq!(limits(&mut k, &out), (900, 1000, 90, 100));
+        k.byte_limits.insert((ip("127.0.0.1"), ip("127.0.0.2")), 5);
+        let mut short = sa(Direction::Outbound, 2);
+        short.soft_lifetime = Duration::from_millis(900);
+        assert_eq!(limits(&mut k, &short), (1, 5, 1, 100));
+    }
+
     #[test]
     fn spi_and_install_replies_reach_the_right_engine_request() {
         let mut k = KernelMap::new();
