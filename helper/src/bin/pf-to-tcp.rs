@@ -187,10 +187,16 @@ mod tests {
 
     #[test]
     fn options() {
-        let o = parse(&args("")).unwrap();
+        // Nothing starts without the flag that says keys go to any local user.
+        assert!(parse(&args("")).unwrap_err().contains("--insecure-debug"));
+        let o = parse(&args("--insecure-debug")).unwrap();
+        assert!(o.insecure_debug);
         assert_eq!(o.listen, "127.0.0.1:5757".parse().unwrap());
         assert_eq!(o.source, Source::Kernel);
-        let o = parse(&args("--listen [::1]:99 --sim /s --dialect freebsd --once")).unwrap();
+        let o = parse(&args(
+            "--insecure-debug --listen [::1]:99 --sim /s --dialect freebsd --once",
+        ))
+        .unwrap();
         assert_eq!(o.listen, "[::1]:99".parse().unwrap());
         assert_eq!(o.source, Source::Sim(PathBuf::from("/s")));
         assert_eq!(o.dialect, Dialect::FreeBsd);
