@@ -9,12 +9,12 @@ use nix::sys::resource::{setrlimit, Resource};
 /// Descriptors ike-pfkey may hold: its PF_KEY socket, two channels, stderr
 /// and the signal pipe, with room to spare. The limit also caps descriptors
 /// passed to it over a channel (SCM_RIGHTS fails beyond it).
-pub const PFKEY_NOFILE: u64 = 64;
+pub const PFKEY_NOFILE: libc::rlim_t = 64;
 
 /// Descriptors ike-net may hold: the UDP sockets (two per listening
 /// address), the control listener and the ike-ctl connections it accepts,
 /// which close after each command. The usual default soft limit.
-pub const NET_NOFILE: u64 = 1024;
+pub const NET_NOFILE: libc::rlim_t = 1024;
 
 /// The limits of `role`:
 /// - RLIMIT_CORE 0: a core dump would carry keys (ike-pfkey's SAs, ike-net's
@@ -23,7 +23,7 @@ pub const NET_NOFILE: u64 = 1024;
 ///   compromised one cannot either (clone fails with EAGAIN; the seccomp
 ///   filter refuses it on Linux anyway: two independent layers);
 /// - RLIMIT_NOFILE: a compromised child cannot hoard descriptors.
-pub fn limits(role: Role) -> [(Resource, u64); 3] {
+pub fn limits(role: Role) -> [(Resource, libc::rlim_t); 3] {
     let nofile = match role {
         Role::Net => NET_NOFILE,
         Role::Pfkey => PFKEY_NOFILE,
