@@ -119,6 +119,7 @@ fn allowed() -> AllowedSet {
                 flow("2001:db8::1/128", "2001:db8::2/128"),
             ),
         ],
+        natt_port: 0,
     }
 }
 

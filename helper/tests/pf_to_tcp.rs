@@ -21,7 +21,7 @@ fn refuses_non_loopback_addresses() {
         "localhost:5757",
     ] {
         let out = Command::new(PF_TO_TCP)
-            .args(["--listen", addr])
+            .args(["--insecure-debug", "--listen", addr])
             .output()
             .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
@@ -35,6 +35,26 @@ fn refuses_non_loopback_addresses() {
             "{addr}"
         );
     }
+}
+
+/// Without --insecure-debug it does not start, and says why on stderr
+/// (issue 16: it hands keys to any local user).
+#[test]
+fn refuses_to_start_without_insecure_debug() {
+    let dir = scratch("tcp-noflag");
+    let (_sim, sim_sock) = start_sim(&dir);
+    let out = Command::new(PF_TO_TCP)
+        .args(["--listen", "127.0.0.1:0", "--once", "--sim"])
+        .arg(&sim_sock)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--insecure-debug") && err.contains("any local user"),
+        "{err}"
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("listening"));
 }
 
 /// Reads one PF_KEY message from the stream (length from sadb_msg_len).
@@ -52,7 +72,13 @@ fn relays_both_ways_and_dumps_every_message() {
     let dir = scratch("tcp-relay");
     let (_sim, sim_sock) = start_sim(&dir);
     let mut child = Command::new(PF_TO_TCP)
-        .args(["--listen", "127.0.0.1:0", "--once", "--sim"])
+        .args([
+            "--insecure-debug",
+            "--listen",
+            "127.0.0.1:0",
+            "--once",
+            "--sim",
+        ])
         .arg(&sim_sock)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -365,6 +365,7 @@ impl Engine {
     fn kernel_hints(&mut self) {
         self.kernel.modes.clear();
         self.kernel.byte_limits.clear();
+        self.kernel.byte_limit_nets.clear();
         let mut traps = Vec::new();
         for p in self.engine.config().policies.iter().filter(|p| p.trap) {
             let (Some(local), Some(peer)) = (p.local_addr, p.peer_addr) else {
@@ -379,6 +380,9 @@ impl Engine {
         self.kernel.reqids.set_traps(traps);
         for p in &self.config.policies {
             let Some(peer) = p.peer.filter(|n| n.is_host()).map(|n| n.addr) else {
+                self.kernel
+                    .byte_limit_nets
+                    .push((p.local, p.peer, p.lifetime.bytes));
                 continue;
             };
             let locals = match p.local {

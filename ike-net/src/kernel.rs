@@ -71,6 +71,10 @@ pub struct KernelMap {
     /// Byte limits of child SAs by (our address, peer address), from the
     /// configuration (`lifetime T bytes B`): the engine counts time only.
     pub byte_limits: HashMap<(IpAddr, IpAddr), u64>,
+    /// The same for policies whose peer is a prefix or any (`peer` absent),
+    /// in configuration order: (our address or any, the peer's prefix or
+    /// any, bytes). The broker refuses an SA without a byte limit (issue 16).
+    pub byte_limit_nets: Vec<(Option<IpAddr>, Option<ike_ipc::config::IpNet>, u64)>,
     /// Mode per (our address, peer address), for GETSPI (the engine does
     /// not say; the broker checks it against the configuration).
     pub modes: HashMap<(IpAddr, IpAddr), Mode>,
@@ -471,7 +475,20 @@ impl KernelMap {
             Direction::Outbound => (p.src, p.dst),
             Direction::Inbound => (p.dst, p.src),
         };
-        let bytes = self.byte_limits.get(&(local, peer)).copied().unwrap_or(0);
+        let bytes = self
+            .byte_limits
+            .get(&(local, peer))
+            .copied()
+            .or_else(|| {
+                self.byte_limit_nets
+                    .iter()
+                    .find(|(l, p, _)| {
+                        l.is_none_or(|l| l == local) && p.is_none_or(|p| p.contains(peer))
+                    })
+                    .map(|(_, _, b)| *b)
+            })
+            .unwrap_or(ike_ipc::config::policy::DEFAULT_CHILD_BYTES)
+            .max(1);
         let acquire_seq = if p.direction == Direction::Outbound {
             self.acquires.remove(&(local, peer)).unwrap_or(0)
         } else {
@@ -496,14 +513,15 @@ impl KernelMap {
             replay_window: p.replay_window,
             esn: p.esn,
             // Soft at 90 % of the byte limit, like the time limits.
+            // Never 0 ("no limit" to the kernel; the broker refuses it).
             soft: SaLifetime {
-                bytes: bytes / 10 * 9,
-                seconds: p.soft_lifetime.as_secs(),
+                bytes: (bytes / 10 * 9).max(1),
+                seconds: p.soft_lifetime.as_secs().max(1),
                 packets: 0,
             },
             hard: SaLifetime {
                 bytes,
-                seconds: p.hard_lifetime.as_secs(),
+                seconds: p.hard_lifetime.as_secs().max(1),
                 packets: 0,
             },
             natt: p.encap.map(|(sport, dport)| NatT { sport, dport }),
@@ -826,6 +844,33 @@ mod tests {
             local_ts: TrafficSelector::host(ip("127.0.0.1")),
             remote_ts: TrafficSelector::host(ip("127.0.0.2")),
         }
+    }
+
+    /// The broker refuses an SA without limits (issue 16): every SA gets a
+    /// byte limit, from a policy with a host peer, one with a prefix or any
+    /// peer, or the default; and a soft time limit of at least 1 s.
+    #[test]
+    fn every_sa_gets_byte_and_time_limits() {
+        let limits = |k: &mut KernelMap, p: &SaParams| {
+            let s = k.sa_params(p).unwrap();
+            (s.soft.bytes, s.hard.bytes, s.soft.seconds, s.hard.seconds)
+        };
+        let mut k = KernelMap::new();
+        let out = sa(Direction::Outbound, 1);
+        assert_eq!(
+            limits(&mut k, &out).1,
+            ike_ipc::config::policy::DEFAULT_CHILD_BYTES
+        );
+        k.byte_limit_nets.push((
+            None,
+            Some(ike_ipc::config::IpNet::new(ip("127.0.0.0"), 8).unwrap()),
+            1000,
+        ));
+        assert_eq!(limits(&mut k, &out), (900, 1000, 90, 100));
+        k.byte_limits.insert((ip("127.0.0.1"), ip("127.0.0.2")), 5);
+        let mut short = sa(Direction::Outbound, 2);
+        short.soft_lifetime = Duration::from_millis(900);
+        assert_eq!(limits(&mut k, &short), (1, 5, 1, 100));
     }
 
     #[test]

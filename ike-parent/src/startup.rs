@@ -180,6 +180,7 @@ pub fn run(opts: Options) -> Result<i32, String> {
         privdrop: privdrop.clone(),
         log_level: level,
         config: broker_config,
+        natt_port: opts.natt_port,
     })));
     let sent_net = net.ch.send(&ParentToNet::Init(Box::new(NetInit {
         privdrop,

@@ -182,6 +182,7 @@ impl Solo {
                 privdrop: pd,
                 log_level: LogLevel::Info,
                 config: Config::default(),
+                natt_port: 4500,
             })))
         }
         .unwrap();

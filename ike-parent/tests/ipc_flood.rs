@@ -75,6 +75,7 @@ fn the_broker_answers_every_request_of_a_flood_and_lives() {
             },
             log_level: LogLevel::Info,
             config: ike_parent::settings::broker_view(&config),
+            natt_port: 4500,
         })))
         .unwrap();
     assert_eq!(parent.recv().unwrap().msg, PfkeyToParent::Ready);

@@ -11,6 +11,7 @@ use ike_ipc::msg::pfkey::{
     KernelRequest, PolicyDir, PolicyParams, SaId, SaLifetime, SaParams, Selectors,
 };
 use ike_pfkey::broker::allow::{AllowedChild, AllowedSet};
+use ike_pfkey::broker::sa_rules::{SaRules, Suite};
 use ike_pfkey::broker::BrokerConfig;
 use ike_pfkey::dialect::{
     Dialect, ExtKind, IPPROTO_ESP, IPSEC_LEVEL_REQUIRE, IPSEC_LEVEL_UNIQUE, IPSEC_MODE_TUNNEL,
@@ -62,6 +63,42 @@ pub fn esp_child(local: &str, peer: &str, mode: Encapsulation, flow: Flow) -> Al
         protocol: IpsecProtocol::Esp,
         mode,
         flows: vec![flow],
+        sa: test_rules(),
+    }
+}
+
+/// The byte lifetime of the tests' SAs; the simulator counts no traffic.
+pub const TEST_BYTES: u64 = 1 << 30;
+
+/// What the tests' configured children permit: AES-128-CBC with HMAC-SHA1
+/// (with or without ESN) or HMAC-SHA2-256, or AES-256-GCM; a day and
+/// [`TEST_BYTES`] at most.
+pub fn test_rules() -> SaRules {
+    SaRules {
+        suites: vec![
+            Suite {
+                encryption: Some(Encryption::Aes128Cbc),
+                integrity: Some(Integrity::HmacSha1),
+                esn: false,
+            },
+            Suite {
+                encryption: Some(Encryption::Aes128Cbc),
+                integrity: Some(Integrity::HmacSha1),
+                esn: true,
+            },
+            Suite {
+                encryption: Some(Encryption::Aes128Cbc),
+                integrity: Some(Integrity::HmacSha2_256),
+                esn: false,
+            },
+            Suite {
+                encryption: Some(Encryption::Aes256Gcm16),
+                integrity: None,
+                esn: false,
+            },
+        ],
+        max_seconds: 86_400,
+        max_bytes: TEST_BYTES,
     }
 }
 
@@ -78,6 +115,7 @@ pub fn tunnel_child() -> AllowedChild {
 pub fn allowed_tunnel() -> AllowedSet {
     AllowedSet {
         children: vec![tunnel_child()],
+        natt_port: 0,
     }
 }
 
@@ -93,11 +131,12 @@ pub fn broker_config(dialect: Dialect, allowed: AllowedSet) -> BrokerConfig {
     }
 }
 
-/// An add-time limit only (the simulator models no traffic).
+/// An add-time limit (the simulator models no traffic) and [`TEST_BYTES`]:
+/// the broker refuses an unlimited byte lifetime.
 pub fn seconds(s: u64) -> SaLifetime {
     SaLifetime {
         seconds: s,
-        bytes: 0,
+        bytes: TEST_BYTES,
         packets: 0,
     }
 }
@@ -112,7 +151,8 @@ pub fn esp_id(spi: u32, src: &str, dst: &str) -> SaId {
     }
 }
 
-/// An ESP SA with AES-128-CBC + HMAC-SHA1, reqid [`REQID`], no lifetimes.
+/// An ESP SA with AES-128-CBC + HMAC-SHA1, reqid [`REQID`], lifetimes of
+/// 3,000 s soft and 3,600 s hard.
 pub fn sa_params(spi: u32, src: &str, dst: &str, mode: Encapsulation) -> SaParams {
     SaParams {
         id: esp_id(spi, src, dst),
@@ -124,8 +164,8 @@ pub fn sa_params(spi: u32, src: &str, dst: &str, mode: Encapsulation) -> SaParam
         auth_key: Secret::new(vec![0x22; 20]),
         replay_window: 32,
         esn: false,
-        soft: SaLifetime::default(),
-        hard: SaLifetime::default(),
+        soft: seconds(3000),
+        hard: seconds(3600),
         natt: None,
         acquire_seq: 0,
     }

@@ -9,9 +9,9 @@ mod common;
 
 use common::*;
 use ike_ipc::channel::{pair, send_packet, Channel};
-use ike_ipc::config::{Encapsulation, IpsecProtocol};
+use ike_ipc::config::{Encapsulation, Encryption, Integrity, IpsecProtocol, Secret};
 use ike_ipc::msg::pfkey::{
-    KernelError, KernelReply, KernelRequest, NetToPfkey, PfkeyToNet, PolicyDir, PolicyParams,
+    KernelError, KernelReply, KernelRequest, NatT, NetToPfkey, PfkeyToNet, PolicyDir, PolicyParams,
     SaParams,
 };
 use ike_ipc::pfkey_unix::connect_pfkey;
@@ -106,8 +106,27 @@ fn a_malicious_worker_gets_only_what_the_configuration_allows() {
         0,
     );
     assert_eq!(raw_call(&other, &foreign_pol).header.errno, 0);
+    // ... and one inside our configured flow, which ike-net's SPDADD of the
+    // same selectors meets as EEXIST.
+    let foreign_inside = raw_spd(
+        Header::new(MsgType::SpdAdd, SaType::Unspec, 3, 999),
+        IPSEC_DIR_OUTBOUND,
+        "10.1.5.0/24",
+        "10.2.0.0/16",
+        ("192.0.2.1", "192.0.2.2"),
+        0,
+    );
+    assert_eq!(raw_call(&other, &foreign_inside).header.errno, 0);
 
-    let cfg = broker_config(Dialect::Linux, allowed_tunnel());
+    // The configured child's proposal: AES-128-CBC + HMAC-SHA1 or
+    // AES-256-GCM, no ESN; lifetime 3,600 s and 1 GiB (test_support).
+    let mut allowed = allowed_tunnel();
+    allowed.children[0]
+        .sa
+        .suites
+        .retain(|s| !s.esn && s.integrity != Some(Integrity::HmacSha2_256));
+    allowed.children[0].sa.max_seconds = 3600;
+    let cfg = broker_config(Dialect::Linux, allowed);
     let (mut bb, _supported) = BlockingBroker::start(connect_pfkey(&socket).unwrap(), cfg).unwrap();
     let (mut worker, mut broker_end) = pair::<NetToPfkey, PfkeyToNet>().unwrap();
     let mut id = 0;
@@ -204,6 +223,156 @@ fn a_malicious_worker_gets_only_what_the_configuration_allows() {
         seq: 1,
         proto: IpsecProtocol::Esp
     })));
+
+    // Issue 16: an SA of the configured policy, but not with what the
+    // policy's proposals and lifetime allow.
+    let bad_sa = |f: &dyn Fn(&mut SaParams)| {
+        let mut p = sa(0x5100, "192.0.2.1", "192.0.2.2");
+        f(&mut p);
+        KernelRequest::AddSa(Box::new(p))
+    };
+    let refusals: Vec<(&str, &str, KernelRequest)> = vec![
+        (
+            "NULL encryption",
+            "child proposals",
+            bad_sa(&|p| {
+                p.encryption = Some(Encryption::Null);
+                p.enc_key = Secret::new(vec![]);
+            }),
+        ),
+        (
+            "3DES",
+            "child proposals",
+            bad_sa(&|p| {
+                p.encryption = Some(Encryption::TripleDes);
+                p.enc_key = Secret::new(vec![1; 24]);
+            }),
+        ),
+        (
+            "HMAC-MD5",
+            "child proposals",
+            bad_sa(&|p| {
+                p.integrity = Some(Integrity::HmacMd5);
+                p.auth_key = Secret::new(vec![1; 16]);
+            }),
+        ),
+        (
+            "AES-256-CBC (key length not configured)",
+            "child proposals",
+            bad_sa(&|p| {
+                p.encryption = Some(Encryption::Aes256Cbc);
+                p.enc_key = Secret::new(vec![1; 32]);
+            }),
+        ),
+        (
+            "short key",
+            "takes 16",
+            bad_sa(&|p| p.enc_key = Secret::new(vec![1; 8])),
+        ),
+        (
+            "no integrity with CBC",
+            "child proposals",
+            bad_sa(&|p| {
+                p.integrity = None;
+                p.auth_key = Secret::new(vec![]);
+            }),
+        ),
+        ("ESN not configured", "esn true", bad_sa(&|p| p.esn = true)),
+        ("hard time 0", "unlimited", bad_sa(&|p| p.hard.seconds = 0)),
+        ("soft time 0", "unlimited", bad_sa(&|p| p.soft.seconds = 0)),
+        ("hard bytes 0", "unlimited", bad_sa(&|p| p.hard.bytes = 0)),
+        (
+            "hard time too long",
+            "above the configured",
+            bad_sa(&|p| p.hard.seconds = 3600 * 2),
+        ),
+        (
+            "hard bytes too many",
+            "above the configured",
+            bad_sa(&|p| {
+                p.hard.bytes = TEST_BYTES * 2;
+            }),
+        ),
+        (
+            "soft after hard",
+            "after the hard",
+            bad_sa(&|p| p.soft.seconds = 3601),
+        ),
+        (
+            "replay window 0",
+            "replay window",
+            bad_sa(&|p| p.replay_window = 0),
+        ),
+        (
+            "NAT-T from another port of ours",
+            "port 4500",
+            bad_sa(&|p| {
+                p.natt = Some(NatT {
+                    sport: 500,
+                    dport: 4500,
+                })
+            }),
+        ),
+        (
+            "reqid above 0x3fff",
+            "above 0x3fff",
+            bad_sa(&|p| p.reqid = 0x4000),
+        ),
+        (
+            "policy reqid above 0x3fff",
+            "above 0x3fff",
+            KernelRequest::AddPolicy(PolicyParams {
+                reqid: 0x4000,
+                ..out("10.1.0.0/16", "10.2.0.0/16", ends)
+            }),
+        ),
+        (
+            "GETSPI echoing an ACQUIRE never passed on",
+            "no ACQUIRE",
+            KernelRequest::GetSpi {
+                proto: IpsecProtocol::Esp,
+                src: ip("192.0.2.2"),
+                dst: ip("192.0.2.1"),
+                mode: Encapsulation::Tunnel,
+                reqid: REQID,
+                acquire_seq: 4711,
+            },
+        ),
+        (
+            "another daemon's policy met as EEXIST",
+            "did not install",
+            // reqid 0 binds nothing: what meets the EEXIST is the SPDADD.
+            KernelRequest::AddPolicy(PolicyParams {
+                reqid: 0,
+                ..out("10.1.5.0/24", "10.2.0.0/16", ends)
+            }),
+        ),
+    ];
+    for (what, why, req) in refusals {
+        match call(req) {
+            Err(KernelError::Refused(w)) if w.contains(why) => {}
+            other => panic!("{what}: refused for \"{why}\" expected, got {other:?}"),
+        }
+    }
+    // The same SA with what the policy allows is installed.
+    assert_eq!(
+        call(KernelRequest::AddSa(Box::new(sa(
+            0x5100,
+            "192.0.2.1",
+            "192.0.2.2"
+        )))),
+        Ok(KernelReply::Done)
+    );
+    let mut natt = sa(0x5101, "192.0.2.1", "192.0.2.2");
+    natt.natt = Some(NatT {
+        sport: 4500,
+        dport: 40000,
+    });
+    assert_eq!(
+        call(KernelRequest::AddSa(Box::new(natt))),
+        Ok(KernelReply::Done)
+    );
+
     // Whole-table operations: never.
     for r in [
         KernelRequest::Flush,
@@ -235,15 +404,18 @@ fn a_malicious_worker_gets_only_what_the_configuration_allows() {
         );
         assert!(sas.iter().any(|(s, _)| *s == spi));
         assert!(sas.iter().any(|(s, _)| *s == 0x5001));
-        assert_eq!(sas.len(), 3);
-        assert_eq!(e.policies().len(), 2);
+        assert_eq!(sas.len(), 5);
+        // Ours and the other daemon's two, the EEXIST one unchanged.
+        assert_eq!(e.policies().len(), 3);
     });
 
     // On exit the broker removes its own SAs and policy, nothing else.
     bb.shutdown(Duration::from_secs(5)).unwrap();
     server.with_engine(|e| {
         assert_eq!(e.sas().map(|s| s.spi).collect::<Vec<_>>(), [0x9999]);
-        assert_eq!(e.policies().len(), 1);
+        // The other daemon's policies stay: the one met as EEXIST was not
+        // adopted, so it is not deleted at exit.
+        assert_eq!(e.policies().len(), 2);
     });
     let _ = std::fs::remove_file(&socket);
 }

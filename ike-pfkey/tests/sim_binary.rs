@@ -98,7 +98,8 @@ fn broker(socket: &Path, dialect: Dialect) -> BlockingBroker {
     bb
 }
 
-/// An outbound-tunnel SA with add-time limits in seconds (0 = none).
+/// An outbound-tunnel SA with add-time limits in seconds (the broker
+/// refuses 0, no limit).
 fn sa(spi: u32, src: &str, dst: &str, soft: u64, hard: u64) -> SaParams {
     SaParams {
         soft: seconds(soft),
@@ -115,7 +116,7 @@ fn broker_against_the_spawned_simulator() {
     let r = bb
         .requests(vec![
             getspi("192.0.2.2", "192.0.2.1", Encapsulation::Tunnel),
-            KernelRequest::AddSa(Box::new(sa(0x4001, "192.0.2.1", "192.0.2.2", 0, 0))),
+            KernelRequest::AddSa(Box::new(sa(0x4001, "192.0.2.1", "192.0.2.2", 3000, 3600))),
             KernelRequest::AddPolicy(tunnel_policy(PolicyDir::Out)),
         ])
         .unwrap();
@@ -209,8 +210,8 @@ fn freebsd_dialect_dump_counts_down() {
                 spi,
                 "192.0.2.1",
                 "192.0.2.2",
-                0,
-                0,
+                3000,
+                3600,
             ))))
             .unwrap();
         assert_eq!(r, Ok(KernelReply::Done));

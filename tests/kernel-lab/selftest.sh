@@ -108,7 +108,7 @@ else
   check "pf-to-fd socket is mode 0600" test "$(stat -c %a $W/pf.sock)" = 600
   check "pf-to-fd hands out a usable kernel PF_KEY socket" $PY "$HERE/pfkey-register.py" --unix $W/pf.sock
   kill $P; wait $P 2>/dev/null
-  "$BIN/pf-to-tcp" --listen 127.0.0.1:5757 > "$OUT/pf-to-tcp.log" 2>&1 & P=$!
+  "$BIN/pf-to-tcp" --insecure-debug --listen 127.0.0.1:5757 > "$OUT/pf-to-tcp.log" 2>&1 & P=$!
   for _ in $(seq 50); do grep -q listening "$OUT/pf-to-tcp.log" && break; sleep 0.1; done
   # SADB_REGISTER(ESP) header: version 2, type 7, errno 0, satype 3, len 2 words, seq 0x11, pid 0
   check "pf-to-tcp relays REGISTER and the kernel's reply" $PY - <<'PYEOF'

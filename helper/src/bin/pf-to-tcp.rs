@@ -1,6 +1,11 @@
 //! pf-to-tcp: a debugging proxy between a PF_KEY socket and one TCP client.
 //!
-//!   pf-to-tcp [--listen ADDR:PORT] [--sim PATH] [--dialect linux|freebsd|openbsd] [--once]
+//!   pf-to-tcp --insecure-debug [--listen ADDR:PORT] [--sim PATH]
+//!             [--dialect linux|freebsd|openbsd] [--once]
+//!
+//! It refuses to start without `--insecure-debug` (issue 16): any local user
+//! who connects gets a root PF_KEY socket, every SA's keys included (a TCP
+//! connection on loopback carries no credentials to check).
 //!
 //! Listens on ADDR:PORT (default 127.0.0.1:5757; loopback addresses only: every SA's
 //! keys pass through here). For each TCP client, one at a time, it opens a PF_KEY
@@ -22,8 +27,12 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-const USAGE: &str =
-    "usage: pf-to-tcp [--listen ADDR:PORT] [--sim PATH] [--dialect linux|freebsd|openbsd] [--once]";
+const USAGE: &str = "usage: pf-to-tcp --insecure-debug [--listen ADDR:PORT] [--sim PATH] \
+     [--dialect linux|freebsd|openbsd] [--once]";
+
+/// Why the flag is needed, printed when it is missing and as a warning when given.
+const INSECURE: &str = "pf-to-tcp hands a PF_KEY socket, and so every SA's keys, to any \
+     local user who connects to its TCP port; it is for debugging on a test machine only";
 
 #[derive(Debug)]
 struct Opts {
@@ -31,6 +40,7 @@ struct Opts {
     source: Source,
     dialect: Dialect,
     once: bool,
+    insecure_debug: bool,
 }
 
 fn parse(args: &[String]) -> Result<Opts, String> {
@@ -39,6 +49,7 @@ fn parse(args: &[String]) -> Result<Opts, String> {
         source: Source::Kernel,
         dialect: Dialect::native(),
         once: false,
+        insecure_debug: false,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -55,9 +66,15 @@ fn parse(args: &[String]) -> Result<Opts, String> {
                 }
             }
             "--once" => o.once = true,
+            "--insecure-debug" => o.insecure_debug = true,
             "-h" | "--help" => return Err(USAGE.to_string()),
             s => return Err(format!("unexpected argument {s}\n{USAGE}")),
         }
+    }
+    if !o.insecure_debug {
+        return Err(format!(
+            "refusing to start without --insecure-debug: {INSECURE}\n{USAGE}"
+        ));
     }
     Ok(o)
 }
@@ -67,6 +84,7 @@ fn main() -> ExitCode {
 }
 
 fn serve(o: &Opts) -> Result<(), String> {
+    eprintln!("pf-to-tcp: WARNING: {INSECURE}");
     let listener =
         TcpListener::bind(o.listen).map_err(|e| format!("cannot listen on {}: {e}", o.listen))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
@@ -169,10 +187,16 @@ mod tests {
 
     #[test]
     fn options() {
-        let o = parse(&args("")).unwrap();
+        // Nothing starts without the flag that says keys go to any local user.
+        assert!(parse(&args("")).unwrap_err().contains("--insecure-debug"));
+        let o = parse(&args("--insecure-debug")).unwrap();
+        assert!(o.insecure_debug);
         assert_eq!(o.listen, "127.0.0.1:5757".parse().unwrap());
         assert_eq!(o.source, Source::Kernel);
-        let o = parse(&args("--listen [::1]:99 --sim /s --dialect freebsd --once")).unwrap();
+        let o = parse(&args(
+            "--insecure-debug --listen [::1]:99 --sim /s --dialect freebsd --once",
+        ))
+        .unwrap();
         assert_eq!(o.listen, "[::1]:99".parse().unwrap());
         assert_eq!(o.source, Source::Sim(PathBuf::from("/s")));
         assert_eq!(o.dialect, Dialect::FreeBsd);

@@ -85,6 +85,7 @@ mod tests {
             privdrop: privdrop(),
             log_level: LogLevel::Info,
             config: Config::default(),
+            natt_port: 4500,
         })));
         check(ParentToPfkey::Reload(Box::default()));
         check(ParentToPfkey::SetLogLevel(LogLevel::Error));

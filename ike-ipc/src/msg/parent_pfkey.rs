@@ -11,6 +11,9 @@ pub struct PfkeyInit {
     pub log_level: LogLevel,
     /// The configuration the broker derives its allowed set from.
     pub config: Config,
+    /// Our NAT-T port (`--natt-port`): UDP-encapsulated SAs must use it at
+    /// our end (issue 16). 0 = 4500.
+    pub natt_port: u16,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,6 +1,7 @@
 //! Linux: no_new_privs, no capabilities, a seccomp allow-list.
 
 use super::linux_caps;
+use super::seccomp_common::ArgIs;
 use super::{Role, SandboxError};
 use seccompiler::{
     BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
@@ -36,9 +37,15 @@ pub(super) fn enter(role: Role) -> Result<(), SandboxError> {
     install_filter(&filter)
 }
 
-/// The allow-list filter for `role`: listed syscalls pass, every other one
-/// kills the whole process (the parent sees SIGSYS and logs it).
+/// The allow-list filter for `role` in the calling process: listed syscalls
+/// pass, every other one kills the whole process (the parent sees SIGSYS
+/// and logs it).
 pub fn build_filter(role: Role) -> Result<BpfProgram, SandboxError> {
+    build_filter_for(role, std::process::id())
+}
+
+/// [`build_filter`] for the process `pid` (the only target of its tgkill).
+pub fn build_filter_for(role: Role, pid: u32) -> Result<BpfProgram, SandboxError> {
     let own = match role {
         Role::Net => super::seccomp_net::allowed(),
         Role::Pfkey => super::seccomp_pfkey::allowed(),
@@ -48,10 +55,21 @@ pub fn build_filter(role: Role) -> Result<BpfProgram, SandboxError> {
         // An empty rule list matches the syscall whatever its arguments.
         rules.insert(nr, vec![]);
     }
-    for (nr, arg, value, _why) in super::seccomp_common::allowed_with_arg() {
-        let cond = SeccompCondition::new(arg, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, value)
-            .map_err(|e| err("seccomp condition", e))?;
-        let rule = SeccompRule::new(vec![cond]).map_err(|e| err("seccomp rule", e))?;
+    for (nr, args, _why) in super::seccomp_common::allowed_when(pid) {
+        let mut conds = Vec::new();
+        for (arg, is) in args {
+            // Dword: these arguments are C ints, of which the kernel reads
+            // the low 32 bits only, whatever the upper half of the register.
+            let (op, value) = match is {
+                ArgIs::Eq(v) => (SeccompCmpOp::Eq, v),
+                ArgIs::Without(bits) => (SeccompCmpOp::MaskedEq(bits), 0),
+            };
+            conds.push(
+                SeccompCondition::new(arg, SeccompCmpArgLen::Dword, op, value)
+                    .map_err(|e| err("seccomp condition", e))?,
+            );
+        }
+        let rule = SeccompRule::new(conds).map_err(|e| err("seccomp rule", e))?;
         rules.insert(nr, vec![rule]);
     }
     let arch = TargetArch::try_from(std::env::consts::ARCH).map_err(|e| err("seccomp arch", e))?;

@@ -22,6 +22,8 @@ pub mod seccomp_pfkey;
 #[cfg(target_os = "linux")]
 pub use linux::{build_filter, install_filter};
 
+pub mod limits;
+
 #[cfg(target_os = "freebsd")]
 mod freebsd;
 #[cfg(target_os = "openbsd")]
@@ -75,6 +77,9 @@ pub fn before_setuid() -> Result<(), SandboxError> {
 /// it cannot create sockets either. ike-net on FreeBSD still can: see
 /// freebsd.rs and docs/bsd.md.
 pub fn enter(role: Role, fds: &[(BorrowedFd<'_>, FdUse)]) -> Result<(), SandboxError> {
+    // Before the OS sandbox: setrlimit is outside the seccomp list, and
+    // pledge/cap_enter come after it too.
+    limits::apply(role)?;
     #[cfg(target_os = "linux")]
     {
         let _ = fds; // seccomp filters syscalls, not descriptors.
@@ -160,16 +165,21 @@ mod tests {
     use nix::sys::signal::Signal;
     use nix::sys::wait::{waitpid, WaitStatus};
     use nix::unistd::{fork, ForkResult};
+    use std::os::fd::AsRawFd;
 
-    /// Forks; the child installs `role`'s filter and runs `then`, then
-    /// `_exit(0)`. Returns how the child ended.
+    /// Forks; the child builds and installs `role`'s filter and runs
+    /// `then`, then `_exit(0)`. Returns how the child ended.
     fn under_filter(role: Role, then: fn()) -> WaitStatus {
-        let filter = build_filter(role).unwrap();
-        // SAFETY: the child only calls async-signal-safe functions
-        // (prctl/seccomp via install_filter, raw syscalls, _exit); the filter
-        // was built (allocated) before the fork.
+        // SAFETY: the child calls raw syscalls and _exit, and builds the
+        // filter (it names the child's own pid): that allocates, which
+        // glibc's malloc permits in a forked child (its fork handlers reset
+        // the arena locks); no other lock of the test harness is touched.
         match unsafe { fork() }.unwrap() {
             ForkResult::Child => {
+                let Ok(filter) = build_filter(role) else {
+                    // SAFETY: _exit is async-signal-safe.
+                    unsafe { libc::_exit(4) };
+                };
                 if install_filter(&filter).is_err() {
                     // SAFETY: _exit is async-signal-safe.
                     unsafe { libc::_exit(3) };
@@ -195,6 +205,142 @@ mod tests {
     fn call_allowed() {
         // SAFETY: plain syscalls on no memory.
         unsafe { libc::getpid() };
+    }
+
+    fn mmap(prot: libc::c_int) -> *mut libc::c_void {
+        // SAFETY: a fresh anonymous private mapping; nothing else is touched.
+        unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                4096,
+                prot,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        }
+    }
+
+    fn mmap_exec() {
+        mmap(libc::PROT_READ | libc::PROT_EXEC);
+    }
+
+    fn mmap_rw_then_exit_3_if_refused() {
+        if mmap(libc::PROT_READ | libc::PROT_WRITE) == libc::MAP_FAILED {
+            // SAFETY: _exit is async-signal-safe.
+            unsafe { libc::_exit(3) };
+        }
+    }
+
+    fn mprotect_exec() {
+        let p = mmap(libc::PROT_READ | libc::PROT_WRITE);
+        // SAFETY: the page was just mapped by this process.
+        unsafe { libc::mprotect(p, 4096, libc::PROT_READ | libc::PROT_EXEC) };
+    }
+
+    /// Signal 0 to the parent (the test process, standing for ike-pfkey).
+    fn kill_parent() {
+        // SAFETY: plain syscalls; signal 0 only checks permission.
+        unsafe { libc::kill(libc::getppid(), 0) };
+    }
+
+    fn tgkill_parent() {
+        // SAFETY: as above; signal 0.
+        unsafe {
+            let p = libc::getppid();
+            libc::syscall(libc::SYS_tgkill, p, p, 0);
+        }
+    }
+
+    fn abort_self() {
+        std::process::abort();
+    }
+
+    /// Issue 16: no executable memory, no signal to another process (ike-net
+    /// cannot stop ike-pfkey: they share a user unless configured apart), but
+    /// abort() still raises SIGABRT at the process itself.
+    #[test]
+    fn no_exec_memory_and_no_signals_to_others() {
+        for role in [Role::Net, Role::Pfkey] {
+            for (what, probe) in [
+                ("mmap PROT_EXEC", mmap_exec as fn()),
+                ("mprotect PROT_EXEC", mprotect_exec),
+                ("kill another process", kill_parent),
+                ("tgkill another process", tgkill_parent),
+            ] {
+                match under_filter(role, probe) {
+                    WaitStatus::Signaled(_, Signal::SIGSYS, _) => {}
+                    other => panic!("{role:?} {what}: expected SIGSYS, got {other:?}"),
+                }
+            }
+            assert!(matches!(
+                under_filter(role, mmap_rw_then_exit_3_if_refused),
+                WaitStatus::Exited(_, 0)
+            ));
+            assert!(matches!(
+                under_filter(role, abort_self),
+                WaitStatus::Signaled(_, Signal::SIGABRT, _)
+            ));
+        }
+    }
+
+    /// The whole sandbox in a child, seen from outside through /proc: the
+    /// seccomp filter (mode 2), no_new_privs, no capabilities, and the
+    /// resource limits (issue 16).
+    #[test]
+    fn proc_shows_the_filter_and_the_limits() {
+        for role in [Role::Net, Role::Pfkey] {
+            let (ready_r, ready_w) = nix::unistd::pipe().unwrap();
+            let (go_r, go_w) = nix::unistd::pipe().unwrap();
+            // SAFETY: the child enters the sandbox (allocating: see
+            // under_filter), then only reads, writes and _exits.
+            match unsafe { fork() }.unwrap() {
+                ForkResult::Child => {
+                    let code = if enter(role, &[]).is_ok() { 0 } else { 5 };
+                    let _ = nix::unistd::write(&ready_w, b"x");
+                    let mut b = [0u8; 1];
+                    let _ = nix::unistd::read(go_r.as_raw_fd(), &mut b);
+                    // SAFETY: _exit is async-signal-safe.
+                    unsafe { libc::_exit(code) };
+                }
+                ForkResult::Parent { child } => {
+                    let mut b = [0u8; 1];
+                    nix::unistd::read(ready_r.as_raw_fd(), &mut b).unwrap();
+                    let status = std::fs::read_to_string(format!("/proc/{child}/status")).unwrap();
+                    let limits = std::fs::read_to_string(format!("/proc/{child}/limits")).unwrap();
+                    nix::unistd::write(&go_w, b"x").unwrap();
+                    assert!(matches!(
+                        waitpid(child, None).unwrap(),
+                        WaitStatus::Exited(_, 0)
+                    ));
+                    let field = |name: &str| {
+                        status
+                            .lines()
+                            .find_map(|l| l.strip_prefix(name))
+                            .map(str::trim)
+                            .unwrap_or_default()
+                            .to_string()
+                    };
+                    assert_eq!(field("Seccomp:"), "2", "{role:?}");
+                    assert_eq!(field("NoNewPrivs:"), "1", "{role:?}");
+                    assert_eq!(field("CapEff:"), "0000000000000000");
+                    assert_eq!(field("CapPrm:"), "0000000000000000");
+                    let limit = |name: &str| {
+                        let l = limits.lines().find(|l| l.starts_with(name)).unwrap();
+                        let v: Vec<&str> = l[name.len()..].split_whitespace().collect();
+                        (v[0].to_string(), v[1].to_string())
+                    };
+                    let nofile = match role {
+                        Role::Net => limits::NET_NOFILE,
+                        Role::Pfkey => limits::PFKEY_NOFILE,
+                    }
+                    .to_string();
+                    assert_eq!(limit("Max core file size"), ("0".into(), "0".into()));
+                    assert_eq!(limit("Max processes"), ("0".into(), "0".into()));
+                    assert_eq!(limit("Max open files"), (nofile.clone(), nofile));
+                }
+            }
+        }
     }
 
     #[test]
@@ -224,7 +370,12 @@ mod tests {
             libc::SYS_clone,
             libc::SYS_ptrace,
             libc::SYS_mprotect,
+            libc::SYS_pkey_mprotect,
             libc::SYS_kill,
+            libc::SYS_tkill,
+            // Only with argument checks (seccomp_common::allowed_when).
+            libc::SYS_mmap,
+            libc::SYS_tgkill,
         ];
         for (nr, why) in seccomp_common::allowed()
             .into_iter()

@@ -3,15 +3,14 @@
 //! (SECCOMP_RET_KILL_PROCESS, seen by the parent as SIGSYS).
 //!
 //! Deliberately absent: open/openat, socket, connect, bind, execve, fork/clone,
-//! ptrace, mprotect (no making memory executable), kill of other processes,
-//! ioctl.
+//! ptrace, mprotect and pkey_mprotect (no making memory executable), kill,
+//! ioctl. mmap and tgkill pass only with the arguments [`allowed_when`] names.
 
 /// `(syscall number, why)`.
 pub fn allowed() -> Vec<(i64, &'static str)> {
     let mut v = vec![
         // Memory: the allocator grows and shrinks the heap.
         (libc::SYS_brk, "heap"),
-        (libc::SYS_mmap, "large allocations"),
         (libc::SYS_munmap, "free large allocations"),
         (libc::SYS_mremap, "realloc of large allocations"),
         (libc::SYS_madvise, "allocator returns pages"),
@@ -40,7 +39,6 @@ pub fn allowed() -> Vec<(i64, &'static str)> {
         // panic is reported as SIGABRT, not as a seccomp kill.
         (libc::SYS_getpid, "abort()"),
         (libc::SYS_gettid, "abort()"),
-        (libc::SYS_tgkill, "abort() raising SIGABRT"),
         (libc::SYS_futex, "std's locks (stderr, logger)"),
         (libc::SYS_sched_yield, "std's locks under contention"),
         (libc::SYS_exit, "thread exit"),
@@ -52,13 +50,42 @@ pub fn allowed() -> Vec<(i64, &'static str)> {
     v
 }
 
-/// Syscalls allowed only with one argument equal to one value:
-/// `(syscall number, argument index, value, why)`.
-pub fn allowed_with_arg() -> Vec<(i64, u8, u64, &'static str)> {
-    vec![(
-        libc::SYS_fcntl,
-        1,
-        libc::F_GETFD as u64,
-        "F_GETFD only: std checks a descriptor is open before closing it (debug builds)",
-    )]
+/// How one argument is compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArgIs {
+    /// Equal to this value.
+    Eq(u64),
+    /// None of these bits set.
+    Without(u64),
+}
+
+/// A syscall allowed only when every listed argument matches:
+/// `(syscall number, [(argument index, comparison)], why)`. `pid` is the
+/// calling process's (single-threaded: its thread id too), known when the
+/// filter is built inside the child.
+pub type ArgRule = (i64, Vec<(u8, ArgIs)>, &'static str);
+
+pub fn allowed_when(pid: u32) -> Vec<ArgRule> {
+    let me = u64::from(pid);
+    vec![
+        (
+            libc::SYS_fcntl,
+            vec![(1, ArgIs::Eq(libc::F_GETFD as u64))],
+            "F_GETFD only: std checks a descriptor is open before closing it (debug builds)",
+        ),
+        // Never executable memory: injected code could not be mapped to run
+        // (mprotect is not allowed at all, so mapped memory stays non-exec).
+        (
+            libc::SYS_mmap,
+            vec![(2, ArgIs::Without(libc::PROT_EXEC as u64))],
+            "large allocations, never PROT_EXEC",
+        ),
+        // abort() raises SIGABRT at itself; no signal to any other process
+        // or thread (a compromised ike-net must not stop ike-pfkey).
+        (
+            libc::SYS_tgkill,
+            vec![(0, ArgIs::Eq(me)), (1, ArgIs::Eq(me))],
+            "abort() raising SIGABRT at this process only",
+        ),
+    ]
 }

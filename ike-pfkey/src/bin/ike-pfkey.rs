@@ -238,10 +238,12 @@ fn run(parent: &mut ParentChannel, dialect: ike_pfkey::dialect::Dialect) -> Resu
     if dialect != ike_pfkey::dialect::Dialect::native() {
         log::info!("speaking the {} PF_KEY dialect", dialect.name());
     }
-    let cfg = BrokerConfig {
+    let mut cfg = BrokerConfig {
         dialect,
         ..BrokerConfig::from_config(&init.config, pid)
     };
+    cfg.allowed.natt_port = init.natt_port;
+    let natt_port = init.natt_port;
     let mut k = Kernel {
         broker: Broker::new(cfg, Instant::now()),
         sock: kernel,
@@ -319,7 +321,10 @@ fn run(parent: &mut ParentChannel, dialect: ike_pfkey::dialect::Dialect) -> Resu
                         match msg {
                             ParentToPfkey::Init(_) => return Err("second Init".into()),
                             ParentToPfkey::Reload(cfg) => {
-                                k.broker.set_allowed(AllowedSet::from_config(&cfg));
+                                k.broker.set_allowed(AllowedSet {
+                                    natt_port,
+                                    ..AllowedSet::from_config(&cfg)
+                                });
                                 k.broker.set_sa_limit(cfg.global.sa_limit);
                                 log::info!("allowed set reloaded");
                             }

@@ -18,6 +18,7 @@ use ike_ipc::msg::pfkey::{
 use ike_ipc::pfkey_unix::connect_pfkey;
 use ike_pfkey::broker::allow::{AllowedChild, AllowedSet};
 use ike_pfkey::broker::blocking::{open_pfkey_socket, BlockingBroker};
+use ike_pfkey::broker::sa_rules::{SaRules, Suite};
 use ike_pfkey::broker::BrokerConfig;
 use ike_pfkey::dialect::{Dialect, ExtKind};
 use std::net::IpAddr;
@@ -121,6 +122,9 @@ fn main() -> ExitCode {
     }
 }
 
+/// The byte lifetime of the probe's SAs (1 GiB: never reached by a probe).
+const PROBE_BYTES: u64 = 1 << 30;
+
 fn sa(o: &Opts, spi: u32, src: IpAddr, dst: IpAddr) -> SaParams {
     // Fixed, well-known test keys: this tool installs SAs for inspection only.
     SaParams {
@@ -138,14 +142,15 @@ fn sa(o: &Opts, spi: u32, src: IpAddr, dst: IpAddr) -> SaParams {
         auth_key: Secret::new((100u8..120).collect()),
         replay_window: if o.dialect == Dialect::Linux { 32 } else { 64 },
         esn: false,
+        // The broker refuses unlimited lifetimes (issue 16): bytes too.
         soft: SaLifetime {
             seconds: o.soft,
-            bytes: 0,
+            bytes: PROBE_BYTES / 10 * 9,
             packets: 0,
         },
         hard: SaLifetime {
             seconds: o.hard,
-            bytes: 0,
+            bytes: PROBE_BYTES,
             packets: 0,
         },
         natt: None,
@@ -196,7 +201,17 @@ fn run(o: &Opts) -> Result<usize, String> {
                 dst: o.peer_net,
                 dst_port: None,
             }],
+            sa: SaRules {
+                suites: vec![Suite {
+                    encryption: Some(Encryption::Aes128Cbc),
+                    integrity: Some(Integrity::HmacSha1),
+                    esn: false,
+                }],
+                max_seconds: o.hard,
+                max_bytes: PROBE_BYTES,
+            },
         }],
+        natt_port: 0,
     };
     let cfg = BrokerConfig {
         dialect: o.dialect,

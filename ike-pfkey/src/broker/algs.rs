@@ -68,7 +68,9 @@ pub fn encryption_key_bits(e: Encryption) -> u16 {
     }
 }
 
-fn integrity_key_bits(i: Integrity) -> u16 {
+/// Bits of the integrity key (RFC 2104 HMAC keys of the hash's output size,
+/// RFC 4868 2.1.1).
+pub fn integrity_key_bits(i: Integrity) -> u16 {
     match i {
         Integrity::HmacMd5 => 128,
         Integrity::HmacSha1 => 160,

@@ -17,8 +17,11 @@
 //! FLUSH, DUMP, SPDFLUSH and SPDDUMP are never performed for ike-net: they
 //! touch every daemon's state (and DUMP would hand out every key).
 
+use super::sa_rules::{self, SaRules, DEFAULT_NATT_PORT};
 use ike_ipc::config::{Config, Encapsulation, Flow, IpNet, IpsecProtocol};
-use ike_ipc::msg::pfkey::{KernelRequest, NatT, PolicyDir, PolicyParams, SaId, SaParams};
+use ike_ipc::msg::pfkey::{
+    KernelRequest, NatT, PolicyDir, PolicyParams, SaId, SaParams, Selectors,
+};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -34,12 +37,16 @@ pub struct AllowedChild {
     pub mode: Encapsulation,
     /// Traffic selectors, `src` being our side.
     pub flows: Vec<Flow>,
+    /// What its SAs may carry: algorithms, keys, lifetimes (issue 16).
+    pub sa: SaRules,
 }
 
 /// Everything ike-net may install, as pushed by the parent.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AllowedSet {
     pub children: Vec<AllowedChild>,
+    /// Our NAT-T port (the parent's `--natt-port`); 0 = [`DEFAULT_NATT_PORT`].
+    pub natt_port: u16,
 }
 
 impl AllowedSet {
@@ -54,10 +61,58 @@ impl AllowedSet {
                     protocol: p.protocol,
                     mode: p.encapsulation,
                     flows: p.flows.clone(),
+                    sa: SaRules::from_policy(p),
                 })
                 .collect(),
+            natt_port: DEFAULT_NATT_PORT,
         }
     }
+
+    /// The NAT-T port UDP-encapsulated SAs must use at our end.
+    pub fn natt_port(&self) -> u16 {
+        if self.natt_port == 0 {
+            DEFAULT_NATT_PORT
+        } else {
+            self.natt_port
+        }
+    }
+}
+
+/// The largest reqid Linux and FreeBSD keep: both replace a larger one in a
+/// policy with one of their own choosing (Linux af_key
+/// `parse_ipsecrequest()`, FreeBSD key.c `key_msg2sp()`), after which the
+/// policy no longer finds our SAs. OpenBSD flows carry no reqid.
+pub const MAX_REQID: u32 = crate::dialect::IPSEC_MANUAL_REQID_MAX;
+
+/// A KAME policy's identity in the SPD: direction and selectors, as a key
+/// that orders and hashes (the IPC types do neither).
+pub type PolicyKey = (
+    u8,
+    IpAddr,
+    u8,
+    IpAddr,
+    u8,
+    Option<u8>,
+    Option<u16>,
+    Option<u16>,
+);
+
+pub fn policy_key(dir: PolicyDir, sel: &Selectors) -> PolicyKey {
+    let d = match dir {
+        PolicyDir::In => 0,
+        PolicyDir::Out => 1,
+        PolicyDir::Fwd => 2,
+    };
+    (
+        d,
+        sel.src.addr,
+        sel.src.prefix,
+        sel.dst.addr,
+        sel.dst.prefix,
+        sel.proto,
+        sel.src_port,
+        sel.dst_port,
+    )
 }
 
 /// Kernel key of an SA: (IKE protocol id, destination, SPI).
@@ -108,13 +163,31 @@ pub struct InstalledPolicy {
     pub kernel_id: u32,
 }
 
-/// What this broker created in the kernel.
+/// At most this many ACQUIREs remembered for ike-net's answer: each is a
+/// kernel event ike-net may echo (GETSPI `acquire_seq`, AcquireFailed), and
+/// traffic into a trap policy raises them at the kernel's pace. Beyond it the
+/// oldest is forgotten (its answer is then refused; the kernel's own acquire
+/// state times out by itself).
+pub const MAX_ACQUIRES: usize = 4096;
+
+/// An ACQUIRE older than this is forgotten: Linux drops its acquire state
+/// after 30 s (XFRM_ACQ_EXPIRES), FreeBSD's larval acquire lives as long
+/// (`net.key.blockacq_lifetime` 20 s, `larval_lifetime` 30 s); four times
+/// that leaves a slow negotiation its answer.
+pub const ACQUIRE_FORGET: Duration = Duration::from_secs(120);
+
+/// What this broker created in the kernel. Every table is indexed by the key
+/// requests name it by, so that checking a request costs O(log n) at
+/// 100,000 SAs (issue 12), never a walk over all of them.
 #[derive(Debug)]
 pub struct Owned {
     pub sas: BTreeMap<SaKey, OwnedSa>,
-    pub policies: Vec<InstalledPolicy>,
-    /// Sequence numbers of ACQUIREs passed on to ike-net.
-    pub acquires: BTreeSet<u32>,
+    /// The larval ones among `sas`, so that counting and expiring them does
+    /// not walk every SA.
+    larval: BTreeSet<SaKey>,
+    pub policies: BTreeMap<PolicyKey, InstalledPolicy>,
+    /// Sequence numbers of ACQUIREs passed on to ike-net, and when.
+    acquires: BTreeMap<u32, Instant>,
     /// GETSPI requests sent and not yet answered.
     pub getspi_in_flight: usize,
     /// Which CHILD_SA each reqid belongs to (see `binding`).
@@ -130,8 +203,9 @@ impl Default for Owned {
     fn default() -> Self {
         Owned {
             sas: BTreeMap::new(),
-            policies: Vec::new(),
-            acquires: BTreeSet::new(),
+            larval: BTreeSet::new(),
+            policies: BTreeMap::new(),
+            acquires: BTreeMap::new(),
             getspi_in_flight: 0,
             bindings: Default::default(),
             max_sas: MAX_SAS,
@@ -158,20 +232,93 @@ impl Owned {
     fn sa(&self, id: &SaId) -> Option<&OwnedSa> {
         self.sas.get(&sa_key(id)).filter(|o| o.id.src == id.src)
     }
+
+    /// Record an SA the kernel confirmed (larval or complete).
+    pub fn insert_sa(&mut self, sa: OwnedSa) {
+        let key = sa_key(&sa.id);
+        if sa.larval {
+            self.larval.insert(key);
+        } else {
+            self.larval.remove(&key);
+        }
+        self.sas.insert(key, sa);
+    }
+
+    pub fn remove_sa(&mut self, key: &SaKey) -> Option<OwnedSa> {
+        self.larval.remove(key);
+        self.sas.remove(key)
+    }
+
+    /// Take every SA (shutdown).
+    pub fn take_sas(&mut self) -> BTreeMap<SaKey, OwnedSa> {
+        self.larval.clear();
+        std::mem::take(&mut self.sas)
+    }
+
     pub fn larval_count(&self) -> usize {
-        self.sas.values().filter(|s| s.larval).count() + self.getspi_in_flight
+        self.larval.len() + self.getspi_in_flight
     }
 
-    /// Drop the larval SAs the kernel has dropped by now.
+    /// Drop the larval SAs the kernel has dropped by now, and ACQUIREs too
+    /// old to be answered.
     pub fn forget_stale_larval(&mut self, now: Instant) {
-        self.sas
-            .retain(|_, s| !(s.larval && now.saturating_duration_since(s.since) >= LARVAL_FORGET));
+        let stale: Vec<SaKey> = self
+            .larval
+            .iter()
+            .filter(|k| {
+                self.sas
+                    .get(k)
+                    .is_none_or(|s| now.saturating_duration_since(s.since) >= LARVAL_FORGET)
+            })
+            .copied()
+            .collect();
+        for k in stale {
+            self.remove_sa(&k);
+        }
+        self.acquires
+            .retain(|_, t| now.saturating_duration_since(*t) < ACQUIRE_FORGET);
     }
 
-    pub fn policy_index(&self, p: &PolicyParams) -> Option<usize> {
+    pub fn policy(&self, p: &PolicyParams) -> Option<&InstalledPolicy> {
+        self.policies.get(&policy_key(p.dir, &p.sel))
+    }
+
+    pub fn insert_policy(&mut self, p: InstalledPolicy) {
         self.policies
-            .iter()
-            .position(|i| i.params.dir == p.dir && i.params.sel == p.sel)
+            .insert(policy_key(p.params.dir, &p.params.sel), p);
+    }
+
+    pub fn remove_policy(&mut self, p: &PolicyParams) -> Option<InstalledPolicy> {
+        self.policies.remove(&policy_key(p.dir, &p.sel))
+    }
+
+    /// An ACQUIRE passed on to ike-net at `now`. At [`MAX_ACQUIRES`] the
+    /// oldest goes (a walk over at most that many, only when full).
+    pub fn note_acquire(&mut self, seq: u32, now: Instant) {
+        if self.acquires.len() >= MAX_ACQUIRES && !self.acquires.contains_key(&seq) {
+            let oldest = self
+                .acquires
+                .iter()
+                .min_by_key(|(_, t)| **t)
+                .map(|(s, _)| *s);
+            if let Some(s) = oldest {
+                log::warn!("{MAX_ACQUIRES} ACQUIREs unanswered: forgetting ACQUIRE {s}");
+                self.acquires.remove(&s);
+            }
+        }
+        self.acquires.insert(seq, now);
+    }
+
+    pub fn acquire_known(&self, seq: u32) -> bool {
+        self.acquires.contains_key(&seq)
+    }
+
+    pub fn forget_acquire(&mut self, seq: u32) {
+        self.acquires.remove(&seq);
+    }
+
+    pub fn acquire_count(&self) -> usize {
+        self.acquires.len()
     }
 }
 
@@ -253,9 +400,18 @@ pub fn check(allowed: &AllowedSet, owned: &Owned, req: &KernelRequest) -> Result
                 src,
                 dst,
                 mode,
-                ..
+                reqid,
+                acquire_seq,
             },
         ) => {
+            reqid_ok(*reqid).map_err(|why| format!("{name}: {why}"))?;
+            // The seq is echoed to the kernel as the ACQUIRE's (Linux reuses
+            // its acquire state): only one this broker passed on.
+            if *acquire_seq != 0 && !owned.acquire_known(*acquire_seq) {
+                return Err(format!(
+                    "{name}: acquire_seq {acquire_seq} is no ACQUIRE this broker passed on"
+                ));
+            }
             if owned.larval_count() >= owned.max_larval {
                 return Err(format!(
                     "{name}: {} SPIs already reserved and not completed (set sa-limit)",
@@ -272,18 +428,25 @@ pub fn check(allowed: &AllowedSet, owned: &Owned, req: &KernelRequest) -> Result
                 ));
             }
             // An SA we already hold is changed with UPDATE, not replaced.
-            !owned.sas.contains_key(&sa_key(&p.id))
-                && sa_configured(allowed, p.id.proto, p.mode, p.id.src, p.id.dst)
+            if owned.sas.contains_key(&sa_key(&p.id)) {
+                false
+            } else {
+                sa_of_policy(allowed, owned, p).map_err(|why| format!("{name}: {why}"))?
+            }
         }
         (Rule::OwnConfiguredSa, KernelRequest::UpdateSa(p)) => {
-            owned.sa(&p.id).is_some()
-                && sa_configured(allowed, p.id.proto, p.mode, p.id.src, p.id.dst)
+            if owned.sa(&p.id).is_none() {
+                false
+            } else {
+                sa_of_policy(allowed, owned, p).map_err(|why| format!("{name}: {why}"))?
+            }
         }
         (Rule::OwnSa, KernelRequest::DeleteSa(id) | KernelRequest::GetSa(id)) => {
             owned.sa(id).is_some()
         }
         (Rule::ConfiguredPolicy, KernelRequest::AddPolicy(p)) => {
-            if owned.policies.len() >= owned.max_policies && owned.policy_index(p).is_none() {
+            reqid_ok(p.reqid).map_err(|why| format!("{name}: {why}"))?;
+            if owned.policies.len() >= owned.max_policies && owned.policy(p).is_none() {
                 return Err(format!(
                     "{name}: {} policies installed already (set sa-limit)",
                     owned.max_policies
@@ -291,17 +454,25 @@ pub fn check(allowed: &AllowedSet, owned: &Owned, req: &KernelRequest) -> Result
             }
             policy_configured(allowed, p)
         }
-        (Rule::OwnPolicy, KernelRequest::DeletePolicy(p)) => owned.policy_index(p).is_some(),
-        (Rule::OwnAcquire, KernelRequest::AcquireFailed { seq, .. }) => {
-            owned.acquires.contains(seq)
-        }
+        (Rule::OwnPolicy, KernelRequest::DeletePolicy(p)) => owned.policy(p).is_some(),
+        (Rule::OwnAcquire, KernelRequest::AcquireFailed { seq, .. }) => owned.acquire_known(*seq),
         (Rule::OwnEncapsulatedSa, KernelRequest::UpdateEncap { id, natt }) => {
-            let old = owned
-                .sa(id)
-                .and_then(|o| o.params.as_ref())
-                .and_then(|p| p.natt);
-            match old {
-                Some(old) => peer_port_move(old, *natt),
+            let sa = owned.sa(id).and_then(|o| o.params.as_deref());
+            match sa.and_then(|p| p.natt.map(|n| (p, n))) {
+                Some((p, old)) => {
+                    // Our end stays on the NAT-T port whichever port moves.
+                    let ours = |ip| {
+                        sa_children(allowed, p.id.proto, p.mode, p.id.src, p.id.dst)
+                            .any(|c| local_ok(c, ip))
+                    };
+                    peer_port_move(old, *natt)
+                        && sa_rules::natt_ok(
+                            *natt,
+                            allowed.natt_port(),
+                            ours(p.id.src),
+                            ours(p.id.dst),
+                        )
+                }
                 None => {
                     return Err(format!(
                         "{name}: {id:?} is not a UDP-encapsulated SA of ours"
@@ -339,6 +510,21 @@ fn peer_ok(c: &AllowedChild, ip: IpAddr) -> bool {
     c.peer.is_none_or(|p| p.contains(ip))
 }
 
+/// The configured policies an SA between `a` and `b` (either way) may belong to.
+fn sa_children(
+    allowed: &AllowedSet,
+    proto: IpsecProtocol,
+    mode: Encapsulation,
+    a: IpAddr,
+    b: IpAddr,
+) -> impl Iterator<Item = &AllowedChild> {
+    allowed.children.iter().filter(move |c| {
+        c.protocol == proto
+            && c.mode == mode
+            && ((local_ok(c, a) && peer_ok(c, b)) || (peer_ok(c, a) && local_ok(c, b)))
+    })
+}
+
 /// An SA between a configured local address and a configured peer, either way.
 pub fn sa_configured(
     allowed: &AllowedSet,
@@ -347,11 +533,54 @@ pub fn sa_configured(
     a: IpAddr,
     b: IpAddr,
 ) -> bool {
-    allowed.children.iter().any(|c| {
-        c.protocol == proto
-            && c.mode == mode
-            && ((local_ok(c, a) && peer_ok(c, b)) || (peer_ok(c, a) && local_ok(c, b)))
-    })
+    sa_children(allowed, proto, mode, a, b).next().is_some()
+}
+
+/// A reqid the kernel keeps as given ([`MAX_REQID`]); 0 binds nothing.
+fn reqid_ok(reqid: u32) -> Result<(), String> {
+    if reqid > MAX_REQID {
+        return Err(format!(
+            "reqid {reqid} above {MAX_REQID:#x}: Linux and FreeBSD would replace it"
+        ));
+    }
+    Ok(())
+}
+
+/// `Ok(true)` when the SA `p` belongs to a configured policy and carries
+/// what that policy permits ([`sa_rules::check`]); `Ok(false)` when no
+/// policy has its addresses, protocol and mode; `Err` with the reason when
+/// some do but none permits its contents. "Belongs to": the addresses, and
+/// once a policy of ours named the reqid's selectors (`binding`), a policy
+/// whose flows hold them, so that one policy's SA cannot borrow another's
+/// weaker algorithms or longer lifetime by sharing its addresses.
+fn sa_of_policy(allowed: &AllowedSet, owned: &Owned, p: &SaParams) -> Result<bool, String> {
+    reqid_ok(p.reqid)?;
+    let sel = owned.bindings.get(p.reqid).and_then(|b| b.sel);
+    let mut first_err = None;
+    let mut any = false;
+    for c in sa_children(allowed, p.id.proto, p.mode, p.id.src, p.id.dst) {
+        if let Some((ours, theirs)) = sel {
+            if !c
+                .flows
+                .iter()
+                .any(|f| f.src.covers(&ours) && f.dst.covers(&theirs))
+            {
+                continue;
+            }
+        }
+        any = true;
+        let local_end = |ip| local_ok(c, ip);
+        match sa_rules::check(&c.sa, p, allowed.natt_port(), local_end) {
+            Ok(()) => return Ok(true),
+            Err(e) => {
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    match first_err {
+        Some(e) if any => Err(e),
+        _ => Ok(false),
+    }
 }
 
 fn port_ok(allowed: Option<u16>, asked: Option<u16>) -> bool {
@@ -397,6 +626,21 @@ pub fn policy_configured(allowed: &AllowedSet, p: &PolicyParams) -> bool {
                     && port_ok(f.dst_port, rport)
             })
     })
+}
+
+/// An ACQUIRE whose policy selectors the kernel would not tell (SPDGET or
+/// ASKPOLICY failed) is still checked: its protocol and outer addresses must
+/// be those of a configured policy, ours as the source.
+pub fn acquire_ends_configured(
+    allowed: &AllowedSet,
+    proto: IpsecProtocol,
+    src: IpAddr,
+    dst: IpAddr,
+) -> bool {
+    allowed
+        .children
+        .iter()
+        .any(|c| c.protocol == proto && local_ok(c, src) && peer_ok(c, dst))
 }
 
 /// ACQUIREs for traffic outside the configuration are not ike-net's business.
@@ -484,6 +728,7 @@ mod tests {
                 peer: None,
                 ..allowed().children[0].clone()
             }],
+            natt_port: 0,
         };
         let o = Owned::default();
         for r in [
@@ -518,15 +763,12 @@ mod tests {
         };
         for spi in 0..MAX_LARVAL as u32 - 1 {
             let id = esp_id(0x1000 + spi, "192.0.2.2", "192.0.2.1");
-            o.sas.insert(
-                sa_key(&id),
-                OwnedSa {
-                    id,
-                    larval: true,
-                    since: t0,
-                    params: None,
-                },
-            );
+            o.insert_sa(OwnedSa {
+                id,
+                larval: true,
+                since: t0,
+                params: None,
+            });
         }
         assert!(check(&a, &o, &get).is_ok());
         o.getspi_in_flight = 1;
@@ -561,27 +803,24 @@ mod tests {
             )))
         };
         for spi in 0..300u32 {
-            o.sas.insert(
-                sa_key(&mk(0x10_0000 + spi)),
-                OwnedSa {
-                    id: mk(0x10_0000 + spi),
-                    larval: false,
-                    since: t0,
-                    params: None,
-                },
-            );
+            o.insert_sa(OwnedSa {
+                id: mk(0x10_0000 + spi),
+                larval: false,
+                since: t0,
+                params: None,
+            });
         }
         assert!(check(&a, &o, &add(0x500))
             .unwrap_err()
             .contains("installed already"));
-        o.sas.clear();
+        o.take_sas();
         assert!(check(&a, &o, &add(0x500)).is_ok());
         let ends = ("192.0.2.1", "192.0.2.2");
         let p = pol(PolicyDir::Out, "10.1.0.0/16", "10.2.0.0/16", ends);
         for i in 0..600 {
             let mut q = pol(PolicyDir::Out, "10.1.0.0/16", "10.2.0.0/16", ends);
             q.sel.src_port = Some(i as u16 + 1);
-            o.policies.push(InstalledPolicy {
+            o.insert_policy(InstalledPolicy {
                 params: q,
                 kernel_id: 0,
             });

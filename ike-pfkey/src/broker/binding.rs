@@ -36,6 +36,9 @@ pub struct Binding {
 #[derive(Debug, Default)]
 pub struct Bindings {
     by_reqid: BTreeMap<u32, Binding>,
+    /// Which reqid each SA carries: releasing an SA is a lookup, not a walk
+    /// over every binding (issue 12).
+    sa_reqid: BTreeMap<SaKey, u32>,
 }
 
 fn ordered(a: IpAddr, b: IpAddr) -> (IpAddr, IpAddr) {
@@ -114,6 +117,7 @@ impl Bindings {
                     policies: Vec::new(),
                 });
                 b.sas.insert(key);
+                self.sa_reqid.insert(key, p.reqid);
             }
             KernelRequest::AddPolicy(p) if p.reqid != 0 => {
                 let (ends, sel) = policy_view(p);
@@ -158,10 +162,13 @@ impl Bindings {
 
     /// The SA left the kernel (or was never installed).
     pub fn release_sa(&mut self, key: &SaKey) {
-        for b in self.by_reqid.values_mut() {
+        let Some(reqid) = self.sa_reqid.remove(key) else {
+            return;
+        };
+        if let Some(b) = self.by_reqid.get_mut(&reqid) {
             b.sas.remove(key);
         }
-        self.prune();
+        self.prune(reqid);
     }
 
     /// The policy left the kernel (or was never installed).
@@ -169,12 +176,18 @@ impl Bindings {
         if let Some(b) = self.by_reqid.get_mut(&p.reqid) {
             b.policies.retain(|q| !(q.dir == p.dir && q.sel == p.sel));
         }
-        self.prune();
+        self.prune(p.reqid);
     }
 
-    fn prune(&mut self) {
-        self.by_reqid
-            .retain(|_, b| !b.sas.is_empty() || !b.policies.is_empty());
+    /// The binding of `reqid` goes once nothing carries it.
+    fn prune(&mut self, reqid: u32) {
+        if self
+            .by_reqid
+            .get(&reqid)
+            .is_some_and(|b| b.sas.is_empty() && b.policies.is_empty())
+        {
+            self.by_reqid.remove(&reqid);
+        }
     }
 
     pub fn len(&self) -> usize {

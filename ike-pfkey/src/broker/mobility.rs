@@ -150,10 +150,7 @@ pub fn plan(
             })
         }
         KernelRequest::MovePolicy { p, tunnel } => {
-            let installed = owned
-                .policy_index(p)
-                .and_then(|i| owned.policies.get(i))
-                .is_some_and(|i| i.params == *p);
+            let installed = owned.policy(p).is_some_and(|i| i.params == *p);
             if !installed {
                 return Err(format!("MovePolicy: {p:?} is not a policy of ours"));
             }
@@ -250,15 +247,12 @@ mod tests {
         let mut o = Owned::default();
         let req = KernelRequest::AddSa(Box::new(p.clone()));
         o.bindings.claim(&req);
-        o.sas.insert(
-            sa_key(&p.id),
-            OwnedSa {
-                id: p.id,
-                larval: false,
-                since: Instant::now(),
-                params: Some(Box::new(p)),
-            },
-        );
+        o.insert_sa(OwnedSa {
+            id: p.id,
+            larval: false,
+            since: Instant::now(),
+            params: Some(Box::new(p)),
+        });
         o
     }
 
@@ -392,7 +386,7 @@ mod tests {
         };
         // Not installed by us.
         assert!(plan(&a, &mut o, &req, false).is_err());
-        o.policies.push(crate::broker::allow::InstalledPolicy {
+        o.insert_policy(crate::broker::allow::InstalledPolicy {
             params: p,
             kernel_id: 1,
         });

@@ -38,17 +38,18 @@ pub mod binding;
 pub mod blocking;
 pub mod build;
 pub mod mobility;
+pub mod sa_rules;
 
 use crate::dialect::{Dialect, ExtKind, MsgType, SaType};
 use crate::wire::{Alg, Message, NatTNewMapping, SpdExpire};
 use allow::SaKey;
-use allow::{sa_key, AllowedSet, InstalledPolicy, Owned, OwnedSa};
+use allow::{policy_key, sa_key, AllowedSet, InstalledPolicy, Owned, OwnedSa, PolicyKey};
 use ike_ipc::config::{Config, IpsecProtocol};
 use ike_ipc::msg::pfkey::{
     ExpireKind, KernelError, KernelEvent, KernelReply, KernelRequest, NatT, NetToPfkey, PfkeyToNet,
     PolicyDir, PolicyParams, RequestId, SaId, SaInfo, SaParams, Selectors, Supported,
 };
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 /// errno values the broker reacts to; the numbers are the same on all three
@@ -125,11 +126,11 @@ enum NetOp {
 
 /// The kernel object a request changes or reads; requests for the same
 /// object are sent one at a time (see the module comment).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Object {
     Sa(SaKey),
     /// A KAME policy is identified by its selectors and direction.
-    Policy(PolicyDir, Selectors),
+    Policy(PolicyKey),
 }
 
 impl Object {
@@ -140,7 +141,7 @@ impl Object {
             | KernelRequest::GetSa(s)
             | KernelRequest::UpdateEncap { id: s, .. } => Some(Object::Sa(sa_key(s))),
             KernelRequest::AddPolicy(p) | KernelRequest::DeletePolicy(p) => {
-                Some(Object::Policy(p.dir, p.sel))
+                Some(Object::Policy(policy_key(p.dir, &p.sel)))
             }
             // GETSPI creates a new SPI; ACQUIRE failures and the refused
             // requests touch no single object.
@@ -156,7 +157,7 @@ impl Object {
                     Some(Object::Sa(sa_key(s)))
                 }
                 NetOp::AddPolicy { p, .. } | NetOp::DeletePolicy(p) => {
-                    Some(Object::Policy(p.dir, p.sel))
+                    Some(Object::Policy(policy_key(p.dir, &p.sel)))
                 }
                 NetOp::GetSpi(_) => None,
             },
@@ -200,6 +201,14 @@ pub struct Broker {
     cfg: BrokerConfig,
     seq: u32,
     pending: BTreeMap<u32, Pending>,
+    /// `pending` by deadline, so that the next timeout is found without a
+    /// walk over every request in flight (issue 12).
+    deadlines: BTreeSet<(Instant, u32)>,
+    /// How many pending requests change or read each object: `busy` is a
+    /// lookup, not a walk over `pending` per request (issue 12).
+    pending_objects: HashMap<Object, usize>,
+    /// How many held requests wait for each object.
+    held_objects: HashMap<Object, usize>,
     dump: Option<Dump>,
     /// Bytes to write, with the seq of the pending request they carry.
     to_kernel: VecDeque<(Option<u32>, Vec<u8>)>,
@@ -225,6 +234,9 @@ impl Broker {
             cfg,
             seq: 0,
             pending: BTreeMap::new(),
+            deadlines: BTreeSet::new(),
+            pending_objects: HashMap::new(),
+            held_objects: HashMap::new(),
             dump: None,
             to_kernel: VecDeque::new(),
             held: VecDeque::new(),
@@ -316,7 +328,7 @@ impl Broker {
                 if is_getspi(&op) {
                     self.owned.getspi_in_flight += 1;
                 }
-                self.pending.insert(
+                self.put_pending(
                     seq,
                     Pending {
                         op,
@@ -326,7 +338,11 @@ impl Broker {
                     },
                 );
             }
-            Err(e) => self.fail(op, KernelError::Unsupported(format!("cannot encode: {e}"))),
+            Err(e) => self.fail(
+                op,
+                KernelError::Unsupported(format!("cannot encode: {e}")),
+                now,
+            ),
         }
     }
 
@@ -386,7 +402,9 @@ impl Broker {
             self.mark_written(seq);
             let wait = self.pending.get(&seq).map(|p| self.wait_for(&p.op));
             if let (Some(w), Some(p)) = (wait, self.pending.get_mut(&seq)) {
+                self.deadlines.remove(&(p.deadline, seq));
                 p.deadline = now + w;
+                self.deadlines.insert((p.deadline, seq));
             }
         }
         if self.dump.is_some() && self.to_kernel.is_empty() {
@@ -406,7 +424,7 @@ impl Broker {
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let p = self.pending.values().map(|p| p.deadline).min();
+        let p = self.deadlines.first().map(|(t, _)| *t);
         let d = self.dump.as_ref().map(|d| d.deadline);
         match (p, d) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -433,19 +451,21 @@ impl Broker {
         }
     }
 
-    fn fail(&mut self, op: Op, e: KernelError) {
+    fn fail(&mut self, op: Op, e: KernelError, now: Instant) {
         match op {
             Op::Net { id, req } => {
                 self.unclaim_failed(&req);
                 self.reply(id, Err(e))
             }
             Op::AcquireLookup(mut ev) => {
-                // No selectors, but ike-net may still answer (or fail) it.
-                if !self.acquire_local(&mut ev, None) {
+                // No selectors, but ike-net may still answer (or fail) it,
+                // if its addresses are a configured policy's (issue 16).
+                log::info!("the kernel would not tell an ACQUIRE's policy ({e:?})");
+                if !self.acquire_local(&mut ev, None) || !self.acquire_ends_ok(&ev) {
                     return;
                 }
                 if let KernelEvent::Acquire { seq, .. } = ev.as_ref() {
-                    self.owned.acquires.insert(*seq);
+                    self.owned.note_acquire(*seq, now);
                 }
                 self.to_net.push_back(PfkeyToNet::Event(*ev));
             }
@@ -467,7 +487,7 @@ impl Broker {
                     self.owned.bindings.release_sa(&key);
                 }
             }
-            NetOp::AddPolicy { p, .. } if self.owned.policy_index(p).is_none() => {
+            NetOp::AddPolicy { p, .. } if self.owned.policy(p).is_none() => {
                 self.owned.bindings.release_policy(p)
             }
             _ => {}
@@ -487,7 +507,7 @@ impl Broker {
             return;
         }
         if let Some(object) = Object::of_request(&req) {
-            if self.busy(&object, self.held.len()) {
+            if self.busy(&object) {
                 // Refuse what the allow-list refuses now; the rest waits and
                 // is checked again when it is sent (the state may change).
                 self.sweep_larval(now);
@@ -502,6 +522,7 @@ impl Broker {
                     );
                 } else {
                     log::debug!("request {id} waits for the earlier one on {object:?}");
+                    *self.held_objects.entry(object).or_default() += 1;
                     self.held.push_back(Held { id, req, object });
                 }
                 return;
@@ -510,13 +531,33 @@ impl Broker {
         self.dispatch(id, req, now);
     }
 
-    /// Is a request for `object` in flight, or waiting among the first
-    /// `before` held requests?
-    fn busy(&self, object: &Object, before: usize) -> bool {
-        self.pending
-            .values()
-            .any(|p| Object::of_op(&p.op).as_ref() == Some(object))
-            || self.held.iter().take(before).any(|h| h.object == *object)
+    /// Is a request for `object` in flight, or waiting?
+    fn busy(&self, object: &Object) -> bool {
+        self.in_flight(object) || self.held_objects.contains_key(object)
+    }
+
+    /// Is a request for `object` in flight (written or queued for the kernel)?
+    fn in_flight(&self, object: &Object) -> bool {
+        self.pending_objects.contains_key(object)
+    }
+
+    /// Add a pending request with its indexes (`deadlines`, `pending_objects`).
+    fn put_pending(&mut self, seq: u32, p: Pending) {
+        self.deadlines.insert((p.deadline, seq));
+        if let Some(o) = Object::of_op(&p.op) {
+            *self.pending_objects.entry(o).or_default() += 1;
+        }
+        self.pending.insert(seq, p);
+    }
+
+    /// Remove a pending request and its index entries.
+    fn take_pending(&mut self, seq: u32) -> Option<Pending> {
+        let p = self.pending.remove(&seq)?;
+        self.deadlines.remove(&(p.deadline, seq));
+        if let Some(o) = Object::of_op(&p.op) {
+            count_down(&mut self.pending_objects, &o);
+        }
+        Some(p)
     }
 
     /// A pending request left the table: its object may be free now for
@@ -528,16 +569,29 @@ impl Broker {
         }
     }
 
-    /// Send the held requests whose object is free now, oldest first.
+    /// Send the held requests whose object is free now, oldest first: one
+    /// pass over the held requests (at most [`MAX_HELD`]), with the objects
+    /// of those still waiting ahead in a set.
     fn release_held(&mut self, now: Instant) {
+        if self.held.is_empty() {
+            return;
+        }
+        let mut waiting = std::collections::HashSet::new();
         let mut i = 0;
         while i < self.held.len() {
-            let free = self.held.get(i).is_some_and(|h| !self.busy(&h.object, i));
+            let free = self
+                .held
+                .get(i)
+                .is_some_and(|h| !self.in_flight(&h.object) && !waiting.contains(&h.object));
             if !free {
+                if let Some(h) = self.held.get(i) {
+                    waiting.insert(h.object);
+                }
                 i += 1;
                 continue;
             }
             if let Some(h) = self.held.remove(i) {
+                count_down(&mut self.held_objects, &h.object);
                 self.dispatch(h.id, h.req, now);
             }
         }
@@ -635,11 +689,7 @@ impl Broker {
                 })
             }
             KernelRequest::DeletePolicy(p) => {
-                let kernel_id = self
-                    .owned
-                    .policy_index(p)
-                    .and_then(|i| self.owned.policies.get(i))
-                    .map_or(0, |i| i.kernel_id);
+                let kernel_id = self.owned.policy(p).map_or(0, |i| i.kernel_id);
                 let m = if d.is_kame() {
                     build::spd_delete(d, seq, pid, p, kernel_id)
                 } else {
@@ -650,14 +700,14 @@ impl Broker {
             KernelRequest::AcquireFailed { seq: aseq, proto } => {
                 let Some(m) = build::acquire_failed(d, *aseq, *proto, pid) else {
                     // Nothing to tell this kernel: its acquire times out.
-                    self.owned.acquires.remove(aseq);
+                    self.owned.forget_acquire(*aseq);
                     self.reply(id, Ok(KernelReply::Done));
                     return;
                 };
                 match m.emit(d) {
                     Ok(bytes) => {
                         self.to_kernel.push_back((None, bytes));
-                        self.owned.acquires.remove(aseq);
+                        self.owned.forget_acquire(*aseq);
                         self.reply(id, Ok(KernelReply::Done));
                     }
                     Err(e) => self.reply(id, Err(KernelError::Unsupported(e.to_string()))),
@@ -730,7 +780,7 @@ impl Broker {
                 self.dump_part(msg);
                 return;
             }
-            match self.pending.remove(&h.seq) {
+            match self.take_pending(h.seq) {
                 Some(p) if p.msg_type == h.msg_type => {
                     self.unpend(&p);
                     self.answered(&p.op);
@@ -744,7 +794,7 @@ impl Broker {
                         h.seq,
                         p.msg_type
                     );
-                    self.pending.insert(h.seq, p);
+                    self.put_pending(h.seq, p);
                 }
                 // Linux also broadcasts our own changes back to us: harmless.
                 None => log::debug!(
@@ -809,6 +859,20 @@ impl Broker {
                 // already and must stay last.
                 if errno == EEXIST && self.cfg.dialect.is_kame() && !self.shutting_down {
                     let (id, p) = (*id, *p);
+                    // Only a policy this broker installed is replaced: one
+                    // that another daemon or the operator put there is not
+                    // ike-net's to take over (and delete at exit) (issue 16).
+                    if self.owned.policy(&p).is_none() {
+                        let why = format!(
+                            "AddPolicy: the kernel holds a policy for {:?} {:?} that this \
+                             broker did not install; not adopted",
+                            p.dir, p.sel
+                        );
+                        log::warn!("refused request {id} from ike-net: {why}");
+                        self.owned.bindings.release_policy(&p);
+                        self.reply(id, Err(KernelError::Refused(why)));
+                        return;
+                    }
                     let seq = self.next_seq();
                     match build::spd_add(
                         self.cfg.dialect,
@@ -833,7 +897,7 @@ impl Broker {
                     return;
                 }
             }
-            self.fail(op, KernelError::Kernel(i32::from(errno)));
+            self.fail(op, KernelError::Kernel(i32::from(errno)), now);
             return;
         }
         match op {
@@ -870,7 +934,7 @@ impl Broker {
                     }
                     *policy = sel;
                 }
-                if !self.acquire_local(&mut ev, sel.as_ref()) {
+                if !self.acquire_local(&mut ev, sel.as_ref()) || !self.acquire_ends_ok(&ev) {
                     return;
                 }
                 if let KernelEvent::Acquire {
@@ -884,7 +948,7 @@ impl Broker {
                             *reqid = r;
                         }
                     }
-                    self.owned.acquires.insert(*seq);
+                    self.owned.note_acquire(*seq, now);
                 }
                 self.to_net.push_back(PfkeyToNet::Event(*ev));
             }
@@ -897,29 +961,23 @@ impl Broker {
             NetOp::GetSpi(mut sa) => match msg.sa() {
                 Some(s) => {
                     sa.spi = s.spi;
-                    self.owned.sas.insert(
-                        sa_key(&sa),
-                        OwnedSa {
-                            id: sa,
-                            larval: true,
-                            since: now,
-                            params: None,
-                        },
-                    );
+                    self.owned.insert_sa(OwnedSa {
+                        id: sa,
+                        larval: true,
+                        since: now,
+                        params: None,
+                    });
                     Ok(KernelReply::Spi(s.spi))
                 }
                 None => Err(KernelError::Protocol("GETSPI reply without an SA".into())),
             },
             NetOp::Add(p) | NetOp::Update(p) => {
-                self.owned.sas.insert(
-                    sa_key(&p.id),
-                    OwnedSa {
-                        id: p.id,
-                        larval: false,
-                        since: now,
-                        params: Some(p),
-                    },
-                );
+                self.owned.insert_sa(OwnedSa {
+                    id: p.id,
+                    larval: false,
+                    since: now,
+                    params: Some(p),
+                });
                 Ok(KernelReply::Done)
             }
             NetOp::UpdateEncap(sa, natt) => {
@@ -942,7 +1000,7 @@ impl Broker {
                 Ok(KernelReply::Done)
             }
             NetOp::Delete(sa) => {
-                self.owned.sas.remove(&sa_key(&sa));
+                self.owned.remove_sa(&sa_key(&sa));
                 self.owned.bindings.release_sa(&sa_key(&sa));
                 Ok(KernelReply::Done)
             }
@@ -961,26 +1019,14 @@ impl Broker {
             }
             NetOp::AddPolicy { p, .. } => {
                 let kernel_id = msg.policy().map_or(0, |x| x.id);
-                match self.owned.policy_index(&p) {
-                    Some(i) => {
-                        if let Some(slot) = self.owned.policies.get_mut(i) {
-                            *slot = InstalledPolicy {
-                                params: p,
-                                kernel_id,
-                            };
-                        }
-                    }
-                    None => self.owned.policies.push(InstalledPolicy {
-                        params: p,
-                        kernel_id,
-                    }),
-                }
+                self.owned.insert_policy(InstalledPolicy {
+                    params: p,
+                    kernel_id,
+                });
                 Ok(KernelReply::Done)
             }
             NetOp::DeletePolicy(p) => {
-                if let Some(i) = self.owned.policy_index(&p) {
-                    self.owned.policies.remove(i);
-                }
+                self.owned.remove_policy(&p);
                 self.owned.bindings.release_policy(&p);
                 Ok(KernelReply::Done)
             }
@@ -1015,7 +1061,7 @@ impl Broker {
         let mut locals = self
             .owned
             .policies
-            .iter()
+            .values()
             .map(|i| &i.params)
             .filter(|p| p.dir == PolicyDir::Out)
             .filter(|p| p.tunnel.map_or(p.sel.dst.addr, |t| t.1) == *dst)
@@ -1035,6 +1081,28 @@ impl Broker {
                 false
             }
         }
+    }
+
+    /// The ACQUIRE's protocol and outer addresses are a configured policy's
+    /// (ours the source); false, with a log line, when they are not.
+    fn acquire_ends_ok(&self, ev: &KernelEvent) -> bool {
+        let KernelEvent::Acquire {
+            seq,
+            proto,
+            src,
+            dst,
+            ..
+        } = ev
+        else {
+            return true;
+        };
+        let ok = allow::acquire_ends_configured(&self.cfg.allowed, *proto, *src, *dst);
+        if !ok {
+            log::info!(
+                "ACQUIRE {seq} for {proto:?} {src} -> {dst}, outside the configuration: ignored"
+            );
+        }
+        ok
     }
 
     fn on_acquire(&mut self, msg: &Message, now: Instant) {
@@ -1084,7 +1152,11 @@ impl Broker {
         match lookup {
             Some(m) => self.send(m, Op::AcquireLookup(Box::new(ev)), now),
             None => {
-                self.owned.acquires.insert(h.seq);
+                // No policy id to look up: addresses only (issue 16).
+                if !self.acquire_ends_ok(&ev) {
+                    return;
+                }
+                self.owned.note_acquire(h.seq, now);
                 self.to_net.push_back(PfkeyToNet::Event(ev));
             }
         }
@@ -1122,7 +1194,7 @@ impl Broker {
         };
         if kind == ExpireKind::Hard {
             // The kernel has deleted it already.
-            self.owned.sas.remove(&sa_key(&id));
+            self.owned.remove_sa(&sa_key(&id));
             self.owned.bindings.release_sa(&sa_key(&id));
         }
         self.to_net
@@ -1141,15 +1213,18 @@ impl Broker {
         let sel = build::selectors_from_spd(msg);
         // By the kernel's id; by direction and selectors where the id was not
         // in the SPDADD reply.
-        let ours = self.owned.policies.iter().position(|p| {
+        // A walk over our policies, but only for this rare kernel event.
+        let ours = self.owned.policies.iter().find(|(_, p)| {
             p.kernel_id == ev.policy_id
                 || (p.kernel_id == 0
                     && build::kame_dir(d, p.params.dir) == Ok(ev.dir)
                     && sel.as_ref() == Some(&p.params.sel))
         });
-        match ours {
-            Some(i) => {
-                let p = self.owned.policies.remove(i);
+        match ours
+            .map(|(k, _)| *k)
+            .and_then(|k| self.owned.policies.remove(&k))
+        {
+            Some(p) => {
                 self.owned.bindings.release_policy(&p.params);
                 log::warn!(
                     "kernel: our {ev} and removed it (reqid {}); ike-net is not told, \
@@ -1195,17 +1270,17 @@ impl Broker {
 
     pub fn handle_timeout(&mut self, now: Instant) {
         let expired: Vec<u32> = self
-            .pending
+            .deadlines
             .iter()
-            .filter(|(_, p)| p.deadline <= now)
-            .map(|(s, _)| *s)
+            .take_while(|(t, _)| *t <= now)
+            .map(|(_, s)| *s)
             .collect();
         for seq in expired {
-            if let Some(p) = self.pending.remove(&seq) {
+            if let Some(p) = self.take_pending(seq) {
                 self.unpend(&p);
                 log::warn!("no kernel reply to {:?} seq {seq}", p.msg_type);
                 self.answered(&p.op);
-                self.fail(p.op, KernelError::Timeout);
+                self.fail(p.op, KernelError::Timeout, now);
             }
         }
         self.after_answer(now);
@@ -1229,6 +1304,7 @@ impl Broker {
         while let Some(h) = self.held.pop_front() {
             self.reply(h.id, Err(KernelError::Refused("shutting down".into())));
         }
+        self.held_objects.clear();
         if self.cfg.delete_on_exit {
             self.remove_owned(now);
         }
@@ -1241,11 +1317,12 @@ impl Broker {
     fn remove_owned(&mut self, now: Instant) {
         let d = self.cfg.dialect;
         let pid = self.cfg.pid;
-        let (busy, free): (Vec<_>, Vec<_>) = std::mem::take(&mut self.owned.policies)
-            .into_iter()
-            .partition(|p| self.busy(&Object::Policy(p.params.dir, p.params.sel), 0));
+        let (busy, free): (BTreeMap<_, _>, BTreeMap<_, _>) =
+            std::mem::take(&mut self.owned.policies)
+                .into_iter()
+                .partition(|(key, _)| self.in_flight(&Object::Policy(*key)));
         self.owned.policies = busy;
-        for p in free {
+        for p in free.into_values() {
             let seq = self.next_seq();
             let m = if d.is_kame() {
                 build::spd_delete(d, seq, pid, &p.params, p.kernel_id)
@@ -1257,10 +1334,14 @@ impl Broker {
                 Err(e) => log::warn!("cannot remove policy {:?}: {e}", p.params),
             }
         }
-        let (busy, free): (BTreeMap<_, _>, BTreeMap<_, _>) = std::mem::take(&mut self.owned.sas)
+        let (busy, free): (BTreeMap<_, _>, BTreeMap<_, _>) = self
+            .owned
+            .take_sas()
             .into_iter()
-            .partition(|(key, _)| self.busy(&Object::Sa(*key), 0));
-        self.owned.sas = busy;
+            .partition(|(key, _)| self.in_flight(&Object::Sa(*key)));
+        for sa in busy.into_values() {
+            self.owned.insert_sa(sa);
+        }
         for sa in free.values() {
             let seq = self.next_seq();
             let m = build::sa_only(
@@ -1281,6 +1362,16 @@ impl Broker {
 fn decoded<T>(r: Result<T, crate::wire::Error>, what: &str) -> Option<T> {
     r.map_err(|e| log::warn!("malformed {what} from the kernel ignored: {e}"))
         .ok()
+}
+
+/// One fewer request for `o`; the entry goes at zero.
+fn count_down(counts: &mut HashMap<Object, usize>, o: &Object) {
+    if let Some(n) = counts.get_mut(o) {
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            counts.remove(o);
+        }
+    }
 }
 
 fn is_getspi(op: &Op) -> bool {

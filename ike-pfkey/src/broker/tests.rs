@@ -22,6 +22,7 @@ pub(crate) fn allowed() -> AllowedSet {
                 flow("2001:db8::1/128", "2001:db8::2/128"),
             ),
         ],
+        natt_port: 0,
     }
 }
 
@@ -114,6 +115,20 @@ impl Rig {
             PfkeyToNet::Reply { result, .. } => result,
             _ => unreachable!(),
         }
+    }
+
+    /// The replies to `ids`, which must be all of `net` and in that order
+    /// (no search per reply through thousands).
+    fn replies_in_order(&mut self, ids: &[RequestId]) -> Vec<Result<KernelReply, KernelError>> {
+        let net = std::mem::take(&mut self.net);
+        assert_eq!(net.len(), ids.len());
+        net.into_iter()
+            .zip(ids)
+            .map(|(m, id)| match m {
+                PfkeyToNet::Reply { id: x, result } if x == *id => result,
+                other => panic!("reply {id} expected, got {other:?}"),
+            })
+            .collect()
     }
 
     fn req(&mut self, req: KernelRequest) -> Result<KernelReply, KernelError> {
@@ -267,12 +282,12 @@ fn tunnel_child_sa_lifecycle_ipv4() {
     let mut inbound = sa_params(spi_in, "192.0.2.2", "192.0.2.1", Encapsulation::Tunnel);
     inbound.soft = SaLifetime {
         seconds: 3000,
-        bytes: 1 << 30,
+        bytes: 1 << 29,
         packets: 0,
     };
     inbound.hard = SaLifetime {
         seconds: 3600,
-        bytes: 1 << 31,
+        bytes: 1 << 30,
         packets: 0,
     };
     assert_eq!(r.update_sa(inbound), Ok(KernelReply::Done));
@@ -292,7 +307,7 @@ fn tunnel_child_sa_lifecycle_ipv4() {
         .map(|s| (s.spi, s.state, s.mode, s.reqid, s.hard.addtime))
         .collect();
     assert!(sas.contains(&(spi_in, 1, 2, 7, 3600)), "{sas:?}");
-    assert!(sas.contains(&(0xc0ffee, 1, 2, 7, 0)), "{sas:?}");
+    assert!(sas.contains(&(0xc0ffee, 1, 2, 7, 3600)), "{sas:?}");
     assert_eq!(r.engine.policies().len(), 3);
     let p = &r.engine.policies()[0];
     assert_eq!(
@@ -331,13 +346,14 @@ fn transport_sa_and_policy_ipv6_with_nat_t() {
         Encapsulation::Transport,
     )));
     let mut p = sa_params(spi, "2001:db8::2", "2001:db8::1", Encapsulation::Transport);
+    // Inbound: from the peer's NAT-mapped port to our NAT-T port.
     p.natt = Some(NatT {
-        sport: 4500,
-        dport: 4501,
+        sport: 4501,
+        dport: 4500,
     });
     assert_eq!(r.update_sa(p), Ok(KernelReply::Done));
     let sa = r.engine.sas().next().unwrap();
-    assert_eq!(sa.natt, Some((2, 4500, 4501)));
+    assert_eq!(sa.natt, Some((2, 4501, 4500)));
     assert_eq!(sa.mode, 1);
     let pol = PolicyParams {
         dir: PolicyDir::Out,
@@ -422,9 +438,10 @@ fn kernel_errors_become_typed_errors() {
     // An algorithm the kernel lacks: ENOSYS.
     let spi = spi_of(r.req(getspi("192.0.2.2", "192.0.2.1", Encapsulation::Tunnel)));
     let mut p = sa_params(spi, "192.0.2.2", "192.0.2.1", Encapsulation::Tunnel);
-    p.encryption = Some(Encryption::Aes128Gcm16);
+    p.encryption = Some(Encryption::Aes256Gcm16);
     p.integrity = None;
-    p.enc_key = Secret::new(vec![3; 20]);
+    p.auth_key = Secret::new(vec![]);
+    p.enc_key = Secret::new(vec![3; 36]);
     assert_eq!(r.update_sa(p), Err(KernelError::Kernel(i32::from(ENOSYS))));
     // Our SA deleted behind our back: ESRCH.
     let p = sa_params(0x6001, "192.0.2.1", "192.0.2.2", Encapsulation::Tunnel);
@@ -441,12 +458,14 @@ fn kernel_errors_become_typed_errors() {
     // What the broker itself refuses to encode for Linux: ChaCha20, SHA2-256, ESN.
     let mut p = sa_params(0x6002, "192.0.2.1", "192.0.2.2", Encapsulation::Tunnel);
     p.integrity = Some(Integrity::HmacSha2_256);
+    p.auth_key = Secret::new(vec![4; 32]);
     assert!(matches!(r.add_sa(p), Err(KernelError::Unsupported(_))));
+    // A reqid the kernel would replace: refused by the allow-list itself.
     let mut pol = tunnel_policy(PolicyDir::Out);
     pol.reqid = 0x4000;
     assert!(matches!(
         r.req(KernelRequest::AddPolicy(pol)),
-        Err(KernelError::Unsupported(_))
+        Err(KernelError::Refused(_))
     ));
     let mut p = sa_params(0x6002, "192.0.2.1", "192.0.2.2", Encapsulation::Tunnel);
     p.esn = true;
@@ -454,14 +473,12 @@ fn kernel_errors_become_typed_errors() {
 }
 
 #[test]
-fn existing_policy_is_replaced_with_spdupdate() {
+fn existing_policy_is_replaced_with_spdupdate_only_if_ours() {
     let mut r = Rig::new();
-    // Another daemon installed the same selector first.
     let first = r.req(KernelRequest::AddPolicy(tunnel_policy(PolicyDir::Out)));
     assert_eq!(first, Ok(KernelReply::Done));
     let id_before = r.engine.policies()[0].policy.id;
-    // Forget ours so the allow-list lets us add it again, as after a restart.
-    r.broker.owned.policies.clear();
+    // Ours: the EEXIST becomes SPDUPDATE of the same policy.
     assert_eq!(
         r.req(KernelRequest::AddPolicy(tunnel_policy(PolicyDir::Out))),
         Ok(KernelReply::Done)
@@ -469,6 +486,21 @@ fn existing_policy_is_replaced_with_spdupdate() {
     assert_eq!(r.engine.policies().len(), 1);
     assert_eq!(r.engine.policies()[0].policy.id, id_before);
     assert_eq!(r.broker.owned().policies.len(), 1);
+    // Not ours (as if another daemon had installed it): refused and
+    // logged, never adopted, so never deleted at exit (issue 16).
+    r.broker.owned.policies.clear();
+    captured_log::start();
+    let again = r.req(KernelRequest::AddPolicy(tunnel_policy(PolicyDir::Out)));
+    assert!(
+        matches!(&again, Err(KernelError::Refused(w)) if w.contains("did not install")),
+        "{again:?}"
+    );
+    assert!(captured_log::take(log::Level::Warn)
+        .iter()
+        .any(|l| l.contains("not adopted")));
+    assert_eq!(r.engine.policies()[0].policy.id, id_before);
+    assert!(r.broker.owned().policies.is_empty());
+    assert!(r.broker.owned().bindings.is_empty());
 }
 
 #[test]
@@ -875,6 +907,7 @@ fn ipv6_tunnel_policy_carries_v6_endpoints() {
                 ..flow("2001:db8:1::/48", "2001:db8:2::/48")
             },
         )],
+        natt_port: 0,
     });
     let mut p = PolicyParams {
         dir: PolicyDir::In,
@@ -1142,7 +1175,7 @@ fn spd_expire_is_logged_and_an_expired_policy_of_ours_forgotten() {
         r.req(KernelRequest::AddPolicy(tunnel_policy(PolicyDir::In))),
         Ok(KernelReply::Done)
     );
-    let id = r.broker.owned().policies[0].kernel_id;
+    let id = r.broker.owned().policy(&out).unwrap().kernel_id;
     assert_ne!(id, 0);
     captured_log::start();
     // Another daemon's policy first: logged, nothing of ours changes.
@@ -1170,7 +1203,7 @@ fn spd_expire_is_logged_and_an_expired_policy_of_ours_forgotten() {
         "{lines:?}"
     );
     assert_eq!(r.broker.owned().policies.len(), 1);
-    assert!(r.broker.owned().policy_index(&out).is_none());
+    assert!(r.broker.owned().policy(&out).is_none());
     assert!(r.events().is_empty(), "no IPC message exists for this");
     // Malformed (no X_POLICY): an error, logged, nothing changes.
     let mut bad = spd_expire_msg(id, 1, "10.2.0.0/16", "10.1.0.0/16");
@@ -1684,4 +1717,122 @@ fn policy_ends_moved(r: &Rig, new_peer: std::net::IpAddr) {
     assert_eq!(ends.len(), 2, "{ends:?}");
     assert!(ends.contains(&(ip("192.0.2.1"), new_peer)));
     assert!(ends.contains(&(new_peer, ip("192.0.2.1"))));
+}
+
+/// Issue 12: the broker's bookkeeping per request is a lookup, not a walk
+/// over every SA, policy or request in flight. 20,000 SAs are added with
+/// every request in flight at once (the pipeline ike-net drives), read and
+/// deleted the same way; with the former walks (`busy` over every pending
+/// request, `larval_count` over every SA, the policy list, the deadline
+/// scan) this was quadratic. Measured on the 2-core build machine, debug
+/// build: 209 s before the indexes, 2.9 s after. The bound is loose (shared
+/// CPU): it catches the quadratic behaviour, not a slow machine.
+#[test]
+fn twenty_thousand_sas_in_flight_at_once_cost_no_walks() {
+    const N: u32 = 20_000;
+    let mut r = Rig::new();
+    r.net.clear(); // Ready
+    let t0 = std::time::Instant::now();
+    let ids: Vec<RequestId> = (0..N)
+        .map(|i| {
+            r.submit(KernelRequest::AddSa(Box::new(sa_params(
+                0x10_0000 + i,
+                "192.0.2.1",
+                "192.0.2.2",
+                Encapsulation::Tunnel,
+            ))))
+        })
+        .collect();
+    r.run();
+    for a in r.replies_in_order(&ids) {
+        assert_eq!(a, Ok(KernelReply::Done));
+    }
+    assert_eq!(r.broker.owned().sas.len(), N as usize);
+    let id = |i| esp_id(0x10_0000 + i, "192.0.2.1", "192.0.2.2");
+    let gets: Vec<RequestId> = (0..N)
+        .map(|i| r.submit(KernelRequest::GetSa(id(i))))
+        .collect();
+    r.run();
+    for g in r.replies_in_order(&gets) {
+        assert!(matches!(g, Ok(KernelReply::Sa(_))), "{g:?}");
+    }
+    let dels: Vec<RequestId> = (0..N)
+        .map(|i| r.submit(KernelRequest::DeleteSa(id(i))))
+        .collect();
+    r.run();
+    for d in r.replies_in_order(&dels) {
+        assert_eq!(d, Ok(KernelReply::Done));
+    }
+    assert!(r.broker.owned().sas.is_empty());
+    assert!(r.broker.owned().bindings.is_empty());
+    let took = t0.elapsed();
+    eprintln!("20,000 SAs added, read and deleted in {took:?}");
+    assert!(took < Duration::from_secs(60), "{took:?}");
+}
+
+/// A KAME ACQUIRE naming policy `id` between the outer addresses.
+fn acquire_msg(seq: u32, src: &str, dst: &str, id: u32) -> Message {
+    Message::new(Header::new(MsgType::Acquire, SaType::Esp, seq, 0))
+        .with(Ext::Address(ExtKind::AddressSrc, Address::host(ip(src))))
+        .with(Ext::Address(ExtKind::AddressDst, Address::host(ip(dst))))
+        .with(Ext::Policy(crate::wire::Policy {
+            policy_type: crate::dialect::IPSEC_POLICY_IPSEC,
+            dir: crate::dialect::IPSEC_DIR_OUTBOUND,
+            scope: 1,
+            id,
+            priority: 0,
+            requests: Vec::new(),
+        }))
+}
+
+/// Issue 16: when the kernel will not tell an ACQUIRE's policy (SPDGET of an
+/// unknown id fails), the ACQUIRE still reaches ike-net only between a
+/// configured policy's addresses; and only ACQUIREs passed on may be echoed.
+#[test]
+fn acquire_without_its_policy_is_checked_against_the_configuration() {
+    let mut r = Rig::new();
+    r.net.clear();
+    kernel_says(
+        &mut r,
+        acquire_msg(901, "192.0.2.1", "198.51.100.9", 0xdead),
+    );
+    assert!(r.events().is_empty(), "unconfigured peer passed on");
+    kernel_says(&mut r, acquire_msg(902, "192.0.2.1", "192.0.2.2", 0xdead));
+    let ev = r.events();
+    assert!(
+        matches!(
+            ev.as_slice(),
+            [KernelEvent::Acquire {
+                seq: 902,
+                policy: None,
+                ..
+            }]
+        ),
+        "{ev:?}"
+    );
+    // GETSPI may echo 902 (passed on), never 901.
+    let mut get = getspi("192.0.2.2", "192.0.2.1", Encapsulation::Tunnel);
+    if let KernelRequest::GetSpi { acquire_seq, .. } = &mut get {
+        *acquire_seq = 901;
+    }
+    assert!(matches!(r.req(get.clone()), Err(KernelError::Refused(_))));
+    if let KernelRequest::GetSpi { acquire_seq, .. } = &mut get {
+        *acquire_seq = 902;
+    }
+    assert!(matches!(r.req(get), Ok(KernelReply::Spi(_))));
+}
+
+/// The ACQUIREs remembered for ike-net are bounded and expire.
+#[test]
+fn remembered_acquires_are_bounded_and_forgotten() {
+    let mut o = Owned::default();
+    let t0 = Instant::now();
+    for seq in 0..allow::MAX_ACQUIRES as u32 + 100 {
+        o.note_acquire(seq, t0 + Duration::from_millis(u64::from(seq)));
+    }
+    assert_eq!(o.acquire_count(), allow::MAX_ACQUIRES);
+    assert!(!o.acquire_known(0), "the oldest went first");
+    assert!(o.acquire_known(allow::MAX_ACQUIRES as u32 + 99));
+    o.forget_stale_larval(t0 + Duration::from_secs(3600));
+    assert_eq!(o.acquire_count(), 0);
 }
