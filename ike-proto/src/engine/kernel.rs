@@ -64,12 +64,17 @@ pub(crate) fn delete_child_requests(
         src: sa.remote.ip(),
         dst: sa.local.ip(),
     });
-    out.push_back(KernelRequest::DeleteSa {
-        protocol: ProtocolId::ESP,
-        spi: c.spi_out,
-        src: sa.local.ip(),
-        dst: sa.remote.ip(),
-    });
+    // A deferred outbound SA (our answer to the peer's rekey, issue 20) was
+    // never added: deleting it would be refused by the broker as not ours
+    // (seen in tests/soak when a simultaneous rekey removed such a child).
+    if c.install.as_ref().is_none_or(|i| i.deferred_out.is_none()) {
+        out.push_back(KernelRequest::DeleteSa {
+            protocol: ProtocolId::ESP,
+            spi: c.spi_out,
+            src: sa.local.ip(),
+            dst: sa.remote.ip(),
+        });
+    }
     // Trap policies stay; a child that never came up added none.
     if sa.policy.trap || !c.policies {
         return;
