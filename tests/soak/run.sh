@@ -76,14 +76,17 @@ trap 'cleanup; [ "${SOAK_KEEP:-0}" = 1 ] && echo "soak: work directory $W" || rm
 FAIL=0
 fail() { echo "soak: FAIL: $*"; FAIL=1; }
 
-# conf NAME: N policies, tunnel i between 10.1.x.y/32 (alice) and 10.2.x.y/32 (bob).
+# conf NAME DIR: N policies, tunnel i between 10.1.x.y/32 (alice) and
+# 10.2.x.y/32 (bob), in files of 2,000 (a configuration file may hold 1 MiB,
+# ike.conf(5)) included by DIR/ike.conf.
 conf() {
-  awk -v n="$N" -v who="$1" -v a=$A -v b=$B -v life="$LIFE" -v psk="$PSK" 'BEGIN {
+  awk -v n="$N" -v who="$1" -v dir="$2" -v a=$A -v b=$B -v life="$LIFE" -v psk="$PSK" 'BEGIN {
     for (i = 0; i < n; i++) {
       x = int(i / 256); y = i % 256
       if (who == "alice") { me = a; peer = b; mode = "active"; ours = "10.1." x "." y; theirs = "10.2." x "." y; src = "a" i; dst = "b" i }
       else                { me = b; peer = a; mode = "passive"; ours = "10.2." x "." y; theirs = "10.1." x "." y; src = "b" i; dst = "a" i }
-      printf "ikev2 \"t%d\" %s esp tunnel from %s/32 to %s/32 local %s peer %s ikesa enc aes-256-gcm prf hmac-sha2-256 group curve25519 childsa enc aes-256 auth hmac-sha2-512 lifetime %d srcid \"%s.example\" dstid \"%s.example\" psk \"%s\"\n", i, mode, ours, theirs, me, peer, life, src, dst, psk
+      if (i % 2000 == 0) { f = dir "/part" int(i / 2000) ".conf"; print "include \"" f "\"" }
+      printf "ikev2 \"t%d\" %s esp tunnel from %s/32 to %s/32 local %s peer %s ikesa enc aes-256-gcm prf hmac-sha2-256 group curve25519 childsa enc aes-256 auth hmac-sha2-512 lifetime %d srcid \"%s.example\" dstid \"%s.example\" psk \"%s\"\n", i, mode, ours, theirs, me, peer, life, src, dst, psk > f
     }
   }'
 }
@@ -92,8 +95,8 @@ declare -A PARENT SIM
 start() {  # start NAME ADDR
   local name=$1 addr=$2 d=$W/$1
   mkdir -p "$d/empty"
-  { [ -n "${SOAK_SET:-}" ] && echo "$SOAK_SET"; conf "$name"; } > "$d/ike.conf"
-  chmod 600 "$d/ike.conf"
+  { [ -n "${SOAK_SET:-}" ] && echo "$SOAK_SET"; conf "$name" "$d"; } > "$d/ike.conf"
+  chmod 600 "$d"/*.conf
   "$BIN/pfkey-sim" serve --socket "$d/pfkey.sock" --control "$d/sim.sock" 2>"$d/sim.log" &
   SIM[$name]=$!; PIDS+=("$!")
   for _ in $(seq 100); do [ -e "$d/sim.sock" ] && break; sleep 0.1; done
