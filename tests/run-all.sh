@@ -25,6 +25,11 @@ tests/e2e/demo.sh
 # and with a child) and against strongSwan's charon (childless); every run must
 # complete all its handshakes. Full runs: tests/load/run.sh N C (figures in its output).
 tests/load/run.sh 200 16
+# The soak test, short (tests/soak/run.sh --short): 1,500 tunnels with children between two
+# daemons over pfkey-sim, a 60 s child lifetime, two rekey rounds (about 2.5 min); every
+# process alive, every SA in pfkey-sim, show sa complete, no RSS growth after the first
+# round, no IPC drop. The full run (10,000 tunnels, 10 min) is manual: tests/soak/run.sh.
+tests/soak/run.sh --short
 # A real kernel: Debian's kernel under qemu; PF_KEY, a manual ESP tunnel between two
 # namespaces, pf-to-fd, pf-to-tcp and the broker's code path (pfkey-probe) against the
 # kernel's PF_KEY, checked with ip xfrm (tests/kernel-lab/).

@@ -137,7 +137,15 @@ pub struct Global {
     pub half_open_per_source: u32,
     /// `set half-open-per-prefix N`: the same per IPv4 /24 or IPv6 /64.
     pub half_open_per_prefix: u32,
+    /// `set initiate-limit N`: IKE SAs we initiate that may be half open
+    /// at once (issue 12); the other active policies wait their turn.
+    pub initiate_limit: u32,
 }
+
+/// `set initiate-limit` unset: as many initiations in flight as a peer of
+/// our own kind takes before it demands cookies (`cookie-threshold`), so
+/// starting thousands of tunnels costs it no extra round trip.
+pub const DEFAULT_INITIATE_LIMIT: u32 = 64;
 
 /// Kernel memory budgeted per installed SA (with its share of policies):
 /// Linux's xfrm_state with its algorithms and replay state is about 1 KiB,
@@ -223,6 +231,7 @@ impl Default for Global {
             sa_limit: 0,
             half_open_per_source: DEFAULT_HALF_OPEN_PER_SOURCE,
             half_open_per_prefix: DEFAULT_HALF_OPEN_PER_PREFIX,
+            initiate_limit: DEFAULT_INITIATE_LIMIT,
         }
     }
 }

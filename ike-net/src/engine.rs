@@ -12,6 +12,7 @@
 //! byte lifetimes come from the kernel's own soft/hard EXPIRE (issue 12).
 
 use crate::kernel::KernelMap;
+use crate::pacing::Pacer;
 use crate::policy::{self, Listen};
 use crate::show;
 use ike_ipc::config::Config;
@@ -54,12 +55,17 @@ pub struct Engine {
     skipped: Vec<(String, String)>,
     /// The broker said Ready: active policies may start.
     broker_ready: bool,
+    /// Names of the active policies (the engine has them as on-demand).
+    active: Vec<String>,
+    /// Starts the active policies, a bounded number at a time.
+    pacer: Pacer,
 }
 
 impl Engine {
     pub fn new(config: Config, listen: &[ListenSocket], now: Instant) -> Self {
         let ports = Listen::from_sockets(listen);
-        let (ecfg, skipped) = convert(&config, &ports);
+        let (ecfg, skipped, active) = convert(&config, &ports);
+        let pacer = Pacer::new(config.global.initiate_limit);
         let mut e = Self {
             kernel: KernelMap::new(),
             engine: ike::Engine::new(ecfg, Box::new(SystemRng::new()), now),
@@ -68,6 +74,8 @@ impl Engine {
             ports,
             skipped,
             broker_ready: false,
+            active,
+            pacer,
         };
         e.kernel_hints();
         e
@@ -102,8 +110,19 @@ impl Engine {
             self.kernel.linux_fwd = supported.fwd_policies;
             if !self.broker_ready {
                 self.broker_ready = true;
-                // Active policies start once the kernel side can take SAs.
+                // Active policies start once the kernel side can take SAs
+                // (the engine installs the traps; the pacer initiates).
                 self.engine.start(now);
+                for name in &self.active {
+                    self.pacer.enqueue(name);
+                }
+                let (waiting, _) = self.pacer.counts();
+                if waiting > 0 {
+                    log::info!(
+                        "initiating {waiting} active policies, at most {} at a time",
+                        self.config.global.initiate_limit
+                    );
+                }
             }
             return self.drain(now);
         }
@@ -180,9 +199,14 @@ impl Engine {
                 },
             );
         }
-        let (ecfg, skipped) = convert(&config, &self.ports);
+        let (ecfg, skipped, active) = convert(&config, &self.ports);
+        self.pacer.set_limit(config.global.initiate_limit);
+        for name in gone.iter().chain(&changed) {
+            self.pacer.forget(name);
+        }
         self.config = config;
         self.skipped = skipped;
+        self.active = active;
         // The engine tells policies apart by name: a changed one would keep
         // the kernel trap of its old settings. Remove the changed ones
         // first (their traps go), then hand over the whole new set (their
@@ -196,21 +220,18 @@ impl Engine {
         self.engine.set_config(now, ecfg);
         // Before drain() translates what set_config queued.
         self.kernel_hints();
-        // Changed active policies are established again.
-        for name in &changed {
-            let active = self
+        // Active policies without a live IKE SA (new ones, changed ones)
+        // are established again, paced.
+        if self.broker_ready {
+            let live: std::collections::HashSet<String> = self
                 .engine
-                .config()
-                .policies
-                .iter()
-                .any(|p| &p.name == name && p.start == ike::StartAction::Active);
-            if active && self.broker_ready {
-                self.engine.handle_command(
-                    now,
-                    Command::Initiate {
-                        policy: name.clone(),
-                    },
-                );
+                .sa_info()
+                .into_iter()
+                .filter(|s| !matches!(s.status, ike::IkeStatus::Deleting | ike::IkeStatus::Rekeyed))
+                .map(|s| s.policy)
+                .collect();
+            for name in self.active.iter().filter(|n| !live.contains(*n)) {
+                self.pacer.enqueue(name);
             }
         }
         self.drain(now)
@@ -400,9 +421,42 @@ impl Engine {
         }
     }
 
-    /// Collects everything the engine produced.
+    /// Collects everything the engine produced, then starts the paced
+    /// initiations there is room for (and collects what they produced).
     fn drain(&mut self, now: Instant) -> Outputs {
         let mut out = Outputs::default();
+        self.collect(now, &mut out);
+        if self.initiate_paced(now) {
+            self.collect(now, &mut out);
+        }
+        out.next_timeout = match (self.engine.poll_timeout(), self.pacer.deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        out
+    }
+
+    /// Initiates queued active policies while fewer than the limit are in
+    /// flight; true when it initiated any.
+    fn initiate_paced(&mut self, now: Instant) -> bool {
+        let mut any = false;
+        while let Some(policy) = self.pacer.next(now) {
+            let before = self.engine.ike_sa_count();
+            self.engine.handle_command(
+                now,
+                Command::Initiate {
+                    policy: policy.clone(),
+                },
+            );
+            // No new SA: one exists or is being negotiated for the policy.
+            let began = self.engine.ike_sa_count() > before;
+            self.pacer.started(now, policy, began);
+            any |= began;
+        }
+        any
+    }
+
+    fn collect(&mut self, now: Instant, out: &mut Outputs) {
         // Kernel refusals decided here (untranslatable requests) go back
         // into the engine at once, which may produce more output.
         loop {
@@ -439,10 +493,17 @@ impl Engine {
                 Event::Failed { .. } => log::warn!("{line}"),
                 _ => log::info!("{line}"),
             }
+            match &ev {
+                Event::IkeUp { policy, .. }
+                | Event::IkeDown { policy, .. }
+                | Event::Failed {
+                    policy: Some(policy),
+                    ..
+                } => self.pacer.finished(policy),
+                _ => {}
+            }
             out.events.push(line);
         }
-        out.next_timeout = self.engine.poll_timeout();
-        out
     }
 
     /// The socket bound to `local`, or a wildcard socket on its port.
@@ -460,12 +521,22 @@ impl Engine {
     }
 }
 
-fn convert(config: &Config, ports: &Listen) -> (ike::Config, Vec<(String, String)>) {
-    let (ecfg, skipped) = policy::engine_config(config, ports);
+/// The engine's configuration, the policies skipped (with the reason) and
+/// the names of the active policies, which the engine gets as on-demand
+/// ones: the pacer initiates them (`pacing.rs`).
+fn convert(config: &Config, ports: &Listen) -> (ike::Config, Vec<(String, String)>, Vec<String>) {
+    let (mut ecfg, skipped) = policy::engine_config(config, ports);
     for (name, why) in &skipped {
         log::warn!("policy {name} is not negotiated: {why}");
     }
-    (ecfg, skipped)
+    let mut active = Vec::new();
+    for p in ecfg.policies.iter_mut() {
+        if p.start == ike::StartAction::Active {
+            active.push(p.name.clone());
+            std::sync::Arc::make_mut(p).start = ike::StartAction::OnDemand;
+        }
+    }
+    (ecfg, skipped, active)
 }
 
 /// One log/monitor line per event: peer, IDs, algorithms; never keys.

@@ -10,6 +10,7 @@ mod check;
 mod control;
 mod engine;
 mod kernel;
+mod pacing;
 mod policy;
 mod reqid;
 mod show;

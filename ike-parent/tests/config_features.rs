@@ -59,6 +59,7 @@ set cookie-threshold 10
 set half-open-limit 100
 set half-open-per-source 5
 set half-open-per-prefix 50
+set initiate-limit 16
 set user "_ikeuser"
 set chroot "/var/empty/ike"
 set flush-on-start yes
@@ -72,7 +73,9 @@ set couple
     assert_eq!(g.dpd_check_interval, 120);
     assert_eq!((g.cookie_threshold, g.half_open_limit), (10, 100));
     assert_eq!((g.half_open_per_source, g.half_open_per_prefix), (5, 50));
+    assert_eq!(g.initiate_limit, 16);
     let d = ok("").global;
+    assert_eq!(d.initiate_limit, ike_ipc::config::DEFAULT_INITIATE_LIMIT);
     assert_eq!((d.half_open_per_source, d.half_open_per_prefix), (32, 256));
     assert_eq!(g.user.as_deref(), Some("_ikeuser"));
     assert_eq!(g.chroot.as_deref(), Some("/var/empty/ike"));

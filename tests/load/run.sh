@@ -17,11 +17,9 @@
 #   LOAD_MODES      "childless child" (default) or a subset
 #   LOAD_GROUP      x25519 (default) or ecp256
 #   LOAD_SOURCES    source addresses (default 200), LOAD_IDS identities (default 16)
-#   LOAD_CHILD_C    most handshakes in flight with children (default 16): ike-pfkey
-#                   drops a PF_KEY write that gets EAGAIN (issue 12, flow control),
-#                   and a burst of more than ~150 messages fills the send buffer
-#                   of its stream to pfkey-sim; also keep N <= 1300 with children,
-#                   the broker caps policies at 4096 (3 per child on Linux)
+#   LOAD_CHILD_C    most handshakes in flight with children (default C: since the
+#                   IPC flow control of issue 12 nothing is dropped at any C, and
+#                   the broker's SA limit is sized from memory, `set sa-limit`)
 #   LOAD_SWAN       1 (default): also run charon; 0: ours only
 #   LOAD_SWAN_CHILD 1: also run charon with children through the kernel
 #                   (XFRM+ESP; this host has no ESP: every install fails);
@@ -40,7 +38,7 @@ SOURCES=${LOAD_SOURCES:-200}
 IDS=${LOAD_IDS:-16}
 SWAN=${LOAD_SWAN:-1}
 SWAN_CHILD=${LOAD_SWAN_CHILD:-0}
-CHILD_C=${LOAD_CHILD_C:-16}
+CHILD_C=${LOAD_CHILD_C:-$C}
 CHARON=${CHARON:-/usr/lib/ipsec/charon}
 SWAN_KERNEL=
 [ "$SWAN_CHILD" = libipsec ] && SWAN_KERNEL=kernel-libipsec

@@ -38,6 +38,7 @@ pub fn describe(config: &Config) -> String {
     }
     let _ = writeln!(out, "set half-open-per-source {}", g.half_open_per_source);
     let _ = writeln!(out, "set half-open-per-prefix {}", g.half_open_per_prefix);
+    let _ = writeln!(out, "set initiate-limit {}", g.initiate_limit);
     let _ = writeln!(out, "set window {}", g.window);
     if let Some(user) = &g.user {
         let _ = writeln!(out, "set user \"{user}\"");

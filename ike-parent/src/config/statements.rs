@@ -213,6 +213,15 @@ impl Parser {
                     _ => g.half_open_per_prefix = n,
                 }
             }
+            "initiate-limit" => {
+                // Initiations in flight at once (issue 12): thousands of
+                // active policies started at once overran the peer and
+                // stretched bring-up through retransmission back-off.
+                let (v, vpos) = self.value("a number")?;
+                let n = values::number(&v, 1, 1_000_000)
+                    .map_err(|m| self.error(vpos, ErrorKind::Invalid, m))?;
+                self.config.global.initiate_limit = n as u32;
+            }
             "sa-limit" => {
                 // The broker's cap on installed SAs (issue 12); sized from
                 // memory when absent.

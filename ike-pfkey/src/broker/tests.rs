@@ -1091,6 +1091,23 @@ fn requests_behind_a_busy_object_wait_are_rechecked_and_capped() {
     assert!(r.engine.policies().is_empty());
 }
 
+/// A DELETE sent right behind the ADD of the same SA (a child removed while
+/// its install is in flight, e.g. the loser of a simultaneous rekey) waits
+/// for the ADD and then removes the SA. It used to be checked on arrival,
+/// refused as "not ours", and the SA stayed in the kernel (tests/soak).
+#[test]
+fn a_delete_behind_the_add_of_the_same_sa_removes_it() {
+    let mut r = Rig::new();
+    let out = sa_params(0xc0ffee, "192.0.2.1", "192.0.2.2", Encapsulation::Tunnel);
+    let id = out.id;
+    let add = r.submit(KernelRequest::AddSa(Box::new(out)));
+    let del = r.submit(KernelRequest::DeleteSa(id));
+    r.run();
+    assert_eq!(r.take_reply(add), Ok(KernelReply::Done));
+    assert_eq!(r.take_reply(del), Ok(KernelReply::Done));
+    assert_eq!(r.engine.sas().count(), 0, "the SA is gone from the kernel");
+}
+
 /// Log lines of the current test's thread (tests run on their own threads, so
 /// one global logger can keep them apart).
 mod captured_log {

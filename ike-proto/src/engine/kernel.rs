@@ -67,12 +67,17 @@ pub(crate) fn delete_child_requests(
         src: remote,
         dst: local,
     });
-    out.push_back(KernelRequest::DeleteSa {
-        protocol: ProtocolId::ESP,
-        spi: c.spi_out,
-        src: local,
-        dst: remote,
-    });
+    // A deferred outbound SA (our answer to the peer's rekey, issue 20) was
+    // never added: deleting it would be refused by the broker as not ours
+    // (seen in tests/soak when a simultaneous rekey removed such a child).
+    if c.install.as_ref().is_none_or(|i| i.deferred_out.is_none()) {
+        out.push_back(KernelRequest::DeleteSa {
+            protocol: ProtocolId::ESP,
+            spi: c.spi_out,
+            src: local,
+            dst: remote,
+        });
+    }
     // Trap policies stay; a child that never came up added none.
     if sa.policy.trap || !c.policies {
         return;
