@@ -7,6 +7,7 @@ use seccompiler::{
     SeccompRule, TargetArch,
 };
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 fn err(what: &str, e: impl std::fmt::Display) -> SandboxError {
     SandboxError(format!("{what}: {e}"))
@@ -20,6 +21,21 @@ fn err(what: &str, e: impl std::fmt::Display) -> SandboxError {
 pub(super) fn drop_bounding_set() -> Result<(), SandboxError> {
     caps::clear(None, CapSet::Bounding).map_err(|e| err("clearing the bounding set", e))
 }
+
+// ---- XFRM (issue 18) --------------------------------------------------------
+/// Set by [`keep_net_admin`]: `enter` leaves CAP_NET_ADMIN in the permitted and
+/// effective sets (every other capability goes as before).
+static KEEP_NET_ADMIN: AtomicBool = AtomicBool::new(false);
+
+/// PR_SET_KEEPCAPS so that setresuid keeps the permitted set (the effective
+/// set is still emptied: setuid(0) keeps failing in privdrop's check); `enter`
+/// then cuts both down to CAP_NET_ADMIN and clears KEEPCAPS again.
+pub(super) fn keep_net_admin() -> Result<(), SandboxError> {
+    nix::sys::prctl::set_keepcaps(true).map_err(|e| err("PR_SET_KEEPCAPS", e))?;
+    KEEP_NET_ADMIN.store(true, Ordering::SeqCst);
+    Ok(())
+}
+// ---- end XFRM -----------------------------------------------------------------
 
 /// no_new_privs, then every remaining capability set, then the filter.
 pub(super) fn enter(role: Role) -> Result<(), SandboxError> {
@@ -38,7 +54,18 @@ pub(super) fn enter(role: Role) -> Result<(), SandboxError> {
         CapSet::Effective,
         CapSet::Permitted,
     ] {
+        if KEEP_NET_ADMIN.load(Ordering::SeqCst)
+            && matches!(set, CapSet::Effective | CapSet::Permitted)
+        {
+            // XFRM: CAP_NET_ADMIN alone (see keep_net_admin).
+            let only: caps::CapsHashSet = [caps::Capability::CAP_NET_ADMIN].into_iter().collect();
+            caps::set(None, set, &only).map_err(|e| err("keeping CAP_NET_ADMIN", e))?;
+            continue;
+        }
         caps::clear(None, set).map_err(|e| err("clearing capabilities", e))?;
+    }
+    if KEEP_NET_ADMIN.load(Ordering::SeqCst) {
+        nix::sys::prctl::set_keepcaps(false).map_err(|e| err("PR_SET_KEEPCAPS 0", e))?;
     }
     install_filter(&filter)
 }

@@ -381,3 +381,26 @@ pub fn delete_policy(seq: u32, p: &PolicyParams) -> Result<Vec<u8>> {
     .emit(&mut out);
     nl::finish(out)
 }
+
+/// XFRM_MSG_FLUSHSA of every ESP and AH SA (`flush-on-start`; never for
+/// ike-net), then XFRM_MSG_FLUSHPOLICY: `xfrm_usersa_flush` names one
+/// protocol, so one message per protocol.
+pub fn flush(seq: u32, what: Flush) -> Result<Vec<u8>> {
+    let ty = match what {
+        Flush::Sa(_) => XFRM_MSG_FLUSHSA,
+        Flush::Policies => XFRM_MSG_FLUSHPOLICY,
+    };
+    let mut out = nl::begin(ty, NLM_F_REQUEST | NLM_F_ACK, seq);
+    if let Flush::Sa(p) = what {
+        out.put_u8(proto_number(p));
+        out.pad4();
+    }
+    nl::finish(out)
+}
+
+/// What [`flush`] removes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flush {
+    Sa(IpsecProtocol),
+    Policies,
+}
