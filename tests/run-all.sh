@@ -39,3 +39,8 @@ tests/interop/run.sh rekey-traffic
 # Peers behind a NAT (issue 13): a router namespace masquerading with nftables; ESP-in-UDP
 # through it, per-child reqids for two clients behind one NAT, a NAT mapping change mid-tunnel.
 tests/interop/run.sh nat-ours-swan nat-swan-ours nat-two-clients nat-rebind nat-ours-ours
+# The XFRM back end (issue 18): our daemon with --pfkey xfrm against strongSwan with
+# AES-GCM-16, and with HMAC-SHA2-256-128 + ESN (neither installs through Linux PF_KEY),
+# then existing scenarios through XFRM (IKE_KERNEL=xfrm).
+tests/interop/run.sh xfrm-aead-esn
+IKE_KERNEL=xfrm tests/interop/run.sh psk-x25519 ours-ours rekey-dpd-delete nat-ours-swan
