@@ -4,7 +4,8 @@
 # transforms Linux PF_KEY cannot install:
 #   round 1: AES-256-GCM-16 (rfc4106(gcm(aes)), 128-bit ICV), initiated by us;
 #   round 2: AES-128-CBC + HMAC-SHA2-256-128 with extended sequence numbers,
-#            initiated by strongSwan.
+#            initiated by strongSwan;
+#   round 3: ChaCha20-Poly1305 (rfc7539esp(chacha20,poly1305)), initiated by us.
 # Each round: both kernels hold the same SAs (SPIs and keys), `ip xfrm state` shows the
 # algorithm (and ESN), ping both ways through ESP.
 . "$(dirname "$0")/../lib.sh"
@@ -41,4 +42,7 @@ aead_round ours 'aead rfc4106\(gcm\(aes\)\) 0x[0-9a-f]{72} 128' ''
 
 ESP_PROPOSALS=aes128-sha256-esn OURS_CHILDSA="enc aes-128 auth hmac-sha2-256 esn"
 aead_round swan 'auth-trunc hmac\(sha256\) 0x[0-9a-f]{64} 128' 'flag .*esn'
+
+ESP_PROPOSALS=chacha20poly1305 OURS_CHILDSA="enc chacha20-poly1305"
+aead_round ours 'aead rfc7539esp\(chacha20,poly1305\) 0x[0-9a-f]{72} 128' ''
 scenario_exit
