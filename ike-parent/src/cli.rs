@@ -67,7 +67,13 @@ impl Default for Options {
             config_file: PathBuf::from(DEFAULT_CONFIG),
             config_given: false,
             check_only: false,
-            pfkey: PfkeySource::Kernel,
+            // XFRM on Linux (issue 18: every interop scenario passed through
+            // it); PF_KEY elsewhere.
+            pfkey: if cfg!(target_os = "linux") {
+                PfkeySource::Xfrm
+            } else {
+                PfkeySource::Kernel
+            },
             pfkey_dialect: None,
             port: 500,
             natt_port: 4500,
@@ -172,10 +178,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String>
     }
     // A kernel speaks its own dialect; another one only makes sense
     // towards the simulator.
-    if o.pfkey_dialect.is_some() && o.pfkey == PfkeySource::Xfrm {
-        return Err("--pfkey-dialect is for PF_KEY, not --pfkey xfrm".into());
-    }
-    if o.pfkey_dialect.is_some() && o.pfkey == PfkeySource::Kernel {
+    if o.pfkey_dialect.is_some() && !matches!(o.pfkey, PfkeySource::Unix(_)) {
         return Err("--pfkey-dialect needs --pfkey unix:PATH (pfkey-sim)".into());
     }
     Ok(Command::Run(Box::new(o)))
@@ -203,7 +206,12 @@ mod tests {
     fn defaults() {
         let o = run(&[]).unwrap();
         assert_eq!((o.port, o.natt_port), (500, 4500));
-        assert_eq!(o.pfkey, PfkeySource::Kernel);
+        let native = if cfg!(target_os = "linux") {
+            PfkeySource::Xfrm
+        } else {
+            PfkeySource::Kernel
+        };
+        assert_eq!(o.pfkey, native);
         assert_eq!(o.control, PathBuf::from("/var/run/ike.sock"));
         assert_eq!(o.chroot, PathBuf::from("/var/empty"));
         assert_eq!(o.config_file, PathBuf::from("/etc/ike/ike.conf"));

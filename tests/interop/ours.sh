@@ -5,8 +5,9 @@
 #
 #   binaries     $IKE_BIN/ike-parent, ike-net, ike-pfkey, ike-ctl (default target/release)
 #   start        ike-parent -d -v -f $W/SIDE/iked/iked.conf --control /run/ike.sock
-#                --chroot $W/SIDE/empty   (-d: foreground, log to stderr; PF_KEY is the
-#                default back end, --pfkey kernel; IKE_KERNEL=xfrm adds --pfkey xfrm;
+#                --chroot $W/SIDE/empty   (-d: foreground, log to stderr; the kernel
+#                interface is the daemon's default, XFRM on Linux; IKE_KERNEL=kernel
+#                adds --pfkey kernel (PF_KEY), IKE_KERNEL=xfrm --pfkey xfrm;
 #                the children run as _ike or nobody)
 #   files        beside the config, iked's layout: private/local.key (mode 0600),
 #                pubkeys/fqdn/<peer-id> (raw public keys), ca/ca.crt (trust anchor),
