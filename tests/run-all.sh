@@ -38,6 +38,7 @@ tests/kernel-lab/selftest.sh
 # both sides, our daemon against itself through the kernel's PF_KEY, and our daemon
 # against strongSwan (each scenario in both directions; ping through ESP, the kernel's
 # SAs checked against what both sides derived, delete; rekeys started by each side, DPD).
+# Our daemon installs through its default kernel interface, XFRM on Linux.
 tests/interop/run.sh swan-swan ours-ours psk-x25519 psk-ecp256-modp2048 ecdsa-rawkey ecdsa-x509 \
   rsa-x509 transport rekey-dpd-delete
 # Rekeys under traffic (issue 20): 10 ms pings both ways through child rekeys started by
@@ -48,3 +49,9 @@ tests/interop/run.sh rekey-traffic
 # MOBIKE (the client changes its address; and with `set nomobike`).
 tests/interop/run.sh nat-ours-swan nat-swan-ours nat-two-clients nat-rebind nat-ours-ours \
   nat-mobike nat-mobike-off
+# The XFRM back end (issue 18, `--pfkey xfrm`; the scenarios above use PF_KEY, the
+# default): our daemon against strongSwan with AES-GCM-16, HMAC-SHA2-256-128 + ESN and
+# ChaCha20-Poly1305 (none installs through Linux PF_KEY), then five scenarios through XFRM.
+tests/interop/run.sh xfrm-aead-esn
+IKE_KERNEL=xfrm tests/interop/run.sh psk-x25519 ours-ours rekey-dpd-delete nat-ours-swan \
+  nat-mobike

@@ -32,6 +32,7 @@ pub fn open_pfkey(src: &PfkeySource) -> Result<OwnedFd, String> {
     match src {
         PfkeySource::Unix(path) => ike_ipc::pfkey_unix::connect_pfkey(path)
             .map_err(|e| format!("--pfkey unix:{}: {e}", path.display())),
+        PfkeySource::Xfrm => open_xfrm(),
         PfkeySource::Kernel => {
             // SAFETY: plain socket(2) call with constant arguments.
             let fd =
@@ -260,6 +261,59 @@ pub fn bind_control(path: &Path) -> Result<OwnedFd, String> {
     listen(&s, Backlog::new(16).map_err(|e| e.to_string())?)
         .map_err(|e| format!("listen {shown}: {e}"))?;
     Ok(s)
+}
+
+/// Linux `--pfkey xfrm`: a NETLINK_XFRM socket (include/uapi/linux/netlink.h,
+/// NETLINK_XFRM = 6), bound here, as root, to the ACQUIRE, EXPIRE and MAPPING
+/// multicast groups (ike_pfkey::xfrm::consts::BROKER_GROUPS) so that the
+/// sandboxed broker only reads and writes it.
+#[cfg(target_os = "linux")]
+fn open_xfrm() -> Result<OwnedFd, String> {
+    // include/uapi/linux/netlink.h: NETLINK_XFRM = 6; xfrm.h: XFRMNLGRP_ACQUIRE
+    // = 1, XFRMNLGRP_EXPIRE = 2, XFRMNLGRP_MAPPING = 8, bound as bit (group - 1).
+    // The same values as ike_pfkey::xfrm::consts (ike-parent does not link
+    // ike-pfkey).
+    const NETLINK_XFRM: libc::c_int = 6;
+    const BROKER_GROUPS: u32 = (1 << 0) | (1 << 1) | (1 << 7);
+    // SAFETY: plain socket(2) call with constant arguments.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            NETLINK_XFRM,
+        )
+    };
+    if fd < 0 {
+        let e = std::io::Error::last_os_error();
+        return Err(format!(
+            "socket(NETLINK_XFRM): {e}; load xfrm_user (modprobe xfrm_user) or use --pfkey kernel"
+        ));
+    }
+    // SAFETY: socket() returned a fresh descriptor we own.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: an all-zero sockaddr_nl is valid; bind(2) gets its real size.
+    let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+    sa.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+    sa.nl_groups = BROKER_GROUPS;
+    let r = unsafe {
+        libc::bind(
+            std::os::fd::AsRawFd::as_raw_fd(&fd),
+            &sa as *const libc::sockaddr_nl as *const libc::sockaddr,
+            std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+        )
+    };
+    if r < 0 {
+        return Err(format!(
+            "bind(NETLINK_XFRM): {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(fd)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn open_xfrm() -> Result<OwnedFd, String> {
+    Err("--pfkey xfrm: XFRM is Linux only".into())
 }
 
 #[cfg(test)]

@@ -68,6 +68,8 @@ pub fn run(opts: Options) -> Result<i32, String> {
             }
             vec!["--dialect", d.as_str()]
         }
+        // The broker speaks XFRM on the netlink socket.
+        None if opts.pfkey == crate::cli::PfkeySource::Xfrm => vec!["--kernel", "xfrm"],
         None => Vec::new(),
     };
     let listen = sockets::listen_addrs(&opts.listen, opts.port, opts.natt_port);

@@ -6,11 +6,13 @@
 //! - [`wire`]: checked views and plain `Repr` values for messages and extensions.
 //! - [`broker`]: the kernel broker's sans-IO logic and its allow-list.
 //! - [`sim`]: `pfkey-sim`, a userspace KAME/Linux key engine for tests.
+//! - [`xfrm`]: the Linux XFRM netlink codec, the broker's second kernel interface.
 
 pub mod broker;
 pub mod dialect;
 pub mod sim;
 pub mod wire;
+pub mod xfrm;
 
 /// Lets `test_support`, which the integration tests include too, name this
 /// crate `ike_pfkey` from inside it.

@@ -5,8 +5,10 @@
 #
 #   binaries     $IKE_BIN/ike-parent, ike-net, ike-pfkey, ike-ctl (default target/release)
 #   start        ike-parent -d -v -f $W/SIDE/iked/iked.conf --control /run/ike.sock
-#                --chroot $W/SIDE/empty   (-d: foreground, log to stderr; PF_KEY is the
-#                default back end, --pfkey kernel; the children run as _ike or nobody)
+#                --chroot $W/SIDE/empty   (-d: foreground, log to stderr; the kernel
+#                interface is the daemon's default, PF_KEY; IKE_KERNEL=kernel
+#                adds --pfkey kernel (PF_KEY), IKE_KERNEL=xfrm --pfkey xfrm;
+#                the children run as _ike or nobody)
 #   files        beside the config, iked's layout: private/local.key (mode 0600),
 #                pubkeys/fqdn/<peer-id> (raw public keys), ca/ca.crt (trust anchor),
 #                certs/<our-id>.crt (our certificate, sent as CERT); no crls/
@@ -91,7 +93,7 @@ ours_start() {
   chmod -R go-rwx "$d/iked"   # a config holding a PSK, and private/local.key, must be private
   in_private_ns "$(ns_of "$side")" "$d" \
     env RUST_LOG="${RUST_LOG:-debug}" "$IKE_BIN/ike-parent" -d -v -f "$d/iked/iked.conf" \
-    --control /run/ike.sock --chroot "$d/empty"
+    --control /run/ike.sock --chroot "$d/empty" ${IKE_KERNEL:+--pfkey "$IKE_KERNEL"}
   # the daemon must still be running a moment later (config accepted, children started)
   sleep 2
   kill -0 "$(cat "$d/daemon.pid")" 2>/dev/null || {

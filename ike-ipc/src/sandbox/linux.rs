@@ -8,6 +8,7 @@ use seccompiler::{
     SeccompRule, TargetArch,
 };
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 fn err(what: &str, e: impl std::fmt::Display) -> SandboxError {
     SandboxError(format!("{what}: {e}"))
@@ -22,6 +23,21 @@ pub(super) fn drop_bounding_set() -> Result<(), SandboxError> {
     linux_caps::clear_bounding().map_err(|e| err("clearing the bounding set", e))
 }
 
+// ---- XFRM (issue 18) --------------------------------------------------------
+/// Set by [`keep_net_admin`]: `enter` leaves CAP_NET_ADMIN in the permitted and
+/// effective sets (every other capability goes as before).
+static KEEP_NET_ADMIN: AtomicBool = AtomicBool::new(false);
+
+/// PR_SET_KEEPCAPS so that setresuid keeps the permitted set (the effective
+/// set is still emptied: setuid(0) keeps failing in privdrop's check); `enter`
+/// then cuts both down to CAP_NET_ADMIN and clears KEEPCAPS again.
+pub(super) fn keep_net_admin() -> Result<(), SandboxError> {
+    nix::sys::prctl::set_keepcaps(true).map_err(|e| err("PR_SET_KEEPCAPS", e))?;
+    KEEP_NET_ADMIN.store(true, Ordering::SeqCst);
+    Ok(())
+}
+// ---- end XFRM -----------------------------------------------------------------
+
 /// no_new_privs, then every remaining capability set, then the filter.
 pub(super) fn enter(role: Role) -> Result<(), SandboxError> {
     // Build the BPF program before anything is locked down: it allocates.
@@ -33,7 +49,14 @@ pub(super) fn enter(role: Role) -> Result<(), SandboxError> {
     // setresuid already emptied the permitted and effective sets; clear all of
     // them explicitly so the outcome does not hang on that kernel rule
     // (SECBIT_KEEP_CAPS would change it).
-    linux_caps::clear_all().map_err(|e| err("clearing capabilities", e))?;
+    if KEEP_NET_ADMIN.load(Ordering::SeqCst) {
+        // XFRM: CAP_NET_ADMIN alone (see keep_net_admin).
+        linux_caps::clear_all_but(&[linux_caps::CAP_NET_ADMIN])
+            .map_err(|e| err("keeping CAP_NET_ADMIN", e))?;
+        nix::sys::prctl::set_keepcaps(false).map_err(|e| err("PR_SET_KEEPCAPS 0", e))?;
+    } else {
+        linux_caps::clear_all().map_err(|e| err("clearing capabilities", e))?;
+    }
     install_filter(&filter)
 }
 

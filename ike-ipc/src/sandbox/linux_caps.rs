@@ -46,9 +46,20 @@ pub(super) fn clear_bounding() -> Result<(), Errno> {
     Ok(())
 }
 
+/// `CAP_NET_ADMIN` (include/uapi/linux/capability.h): the one capability
+/// the XFRM broker keeps, because Linux checks it on every XFRM message.
+pub(super) const CAP_NET_ADMIN: u32 = 12;
+
 /// Empties the ambient set, then the effective, permitted and inheritable
 /// sets of this thread (one capset with every word zero).
 pub(super) fn clear_all() -> Result<(), Errno> {
+    clear_all_but(&[])
+}
+
+/// As [`clear_all`], but the capabilities in `keep` stay in the effective
+/// and permitted sets (never in the inheritable or ambient ones, so an
+/// execve could not pass them on).
+pub(super) fn clear_all_but(keep: &[u32]) -> Result<(), Errno> {
     // SAFETY: prctl with integer arguments only.
     let r = unsafe {
         libc::prctl(
@@ -67,7 +78,14 @@ pub(super) fn clear_all() -> Result<(), Errno> {
         version: CAPABILITY_VERSION_3,
         pid: 0,
     };
-    let data = [CapData::default(); 2];
+    let mut data = [CapData::default(); 2];
+    for &cap in keep {
+        let (word, bit) = ((cap / 32) as usize, 1u32 << (cap % 32));
+        if let Some(d) = data.get_mut(word) {
+            d.effective |= bit;
+            d.permitted |= bit;
+        }
+    }
     // SAFETY: capset reads one header and, for version 3, two data
     // structs; both live for the call and have the kernel's layout.
     let r = unsafe {

@@ -71,6 +71,22 @@ pub fn before_setuid() -> Result<(), SandboxError> {
     Ok(())
 }
 
+// ---- XFRM (issue 18): ike-pfkey keeps CAP_NET_ADMIN ----------------------
+/// Linux checks CAP_NET_ADMIN of the *sending* process on every NETLINK_XFRM
+/// request (net/netlink/af_netlink.c `__netlink_ns_capable`, called by
+/// xfrm_user_rcv_msg), where af_key checks it once, at socket(). So a broker
+/// whose descriptor is NETLINK_XFRM must keep that one capability through the
+/// privilege drop: call this before `child::lock_down`. The seccomp list
+/// still forbids socket(), so the capability reaches only the descriptors
+/// the broker holds. Not available elsewhere (XFRM is Linux only).
+pub fn keep_net_admin() -> Result<(), SandboxError> {
+    #[cfg(target_os = "linux")]
+    return linux::keep_net_admin();
+    #[cfg(not(target_os = "linux"))]
+    Err(SandboxError("XFRM is Linux only".into()))
+}
+// ---- end XFRM ---------------------------------------------------------------
+
 /// Enters the sandbox for `role`. `fds` lists every descriptor the child
 /// keeps and what for. After this returns the process cannot open files or
 /// regain privileges; on Linux and OpenBSD (and for ike-pfkey on FreeBSD)

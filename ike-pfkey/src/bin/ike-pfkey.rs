@@ -15,7 +15,8 @@ use ike_ipc::sandbox::{FdUse, Role};
 use ike_ipc::timers::Timers;
 use ike_ipc::{child, fds};
 use ike_pfkey::broker::allow::AllowedSet;
-use ike_pfkey::broker::{Broker, BrokerConfig};
+use ike_pfkey::broker::backend::{Interface, KernelBroker};
+use ike_pfkey::broker::BrokerConfig;
 use std::os::fd::{AsFd, OwnedFd};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -60,14 +61,19 @@ const SHUTDOWN_LIMIT: std::time::Duration = std::time::Duration::from_secs(3);
 const MAX_PFKEY_MESSAGE: usize = 8 * 65535;
 
 /// `--dialect NAME`, which ike-parent passes only with `--pfkey-dialect`
-/// (towards pfkey-sim); otherwise the build platform's dialect.
-fn dialect_from_args() -> Result<ike_pfkey::dialect::Dialect, String> {
+/// (towards pfkey-sim); otherwise the build platform's dialect. `--kernel
+/// xfrm`, which ike-parent passes with `--pfkey xfrm`: the descriptor is
+/// a NETLINK_XFRM socket.
+fn args() -> Result<(ike_pfkey::dialect::Dialect, Interface), String> {
     use ike_pfkey::dialect::Dialect;
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.as_slice() {
-        [] => Ok(Dialect::native()),
-        [flag, name] if flag == "--dialect" => {
-            Dialect::from_name(name).ok_or(format!("unknown PF_KEY dialect {name}"))
+        [] => Ok((Dialect::native(), Interface::PfKey)),
+        [flag, name] if flag == "--dialect" => Dialect::from_name(name)
+            .map(|d| (d, Interface::PfKey))
+            .ok_or(format!("unknown PF_KEY dialect {name}")),
+        [flag, name] if flag == "--kernel" && name == "xfrm" => {
+            Ok((Dialect::native(), Interface::Xfrm))
         }
         _ => Err(format!("unexpected arguments {args:?}")),
     }
@@ -75,7 +81,7 @@ fn dialect_from_args() -> Result<ike_pfkey::dialect::Dialect, String> {
 
 fn main() -> ExitCode {
     ike_ipc::childlog::init(log::LevelFilter::Info);
-    let dialect = match dialect_from_args() {
+    let (dialect, interface) = match args() {
         Ok(d) => d,
         Err(e) => {
             log::error!("{e}");
@@ -89,7 +95,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match run(&mut parent, dialect) {
+    match run(&mut parent, dialect, interface) {
         Ok(()) => {
             log::info!("stopped");
             ExitCode::SUCCESS
@@ -104,7 +110,7 @@ fn main() -> ExitCode {
 
 /// The broker and its PF_KEY socket.
 struct Kernel {
-    broker: Broker,
+    broker: KernelBroker,
     sock: OwnedFd,
     buf: Vec<u8>,
     /// ike-net's channel closed or failed: stop sending to it.
@@ -131,6 +137,12 @@ impl Kernel {
                 Ok(KernelRead::Truncated) => log::warn!("oversized PF_KEY message dropped"),
                 Ok(KernelRead::Closed) => return Err("PF_KEY socket closed".into()),
                 Err(nix::errno::Errno::EINTR) => {}
+                // Netlink (XFRM) says a multicast event did not fit in our
+                // receive buffer: it is lost, the socket goes on. Requests
+                // whose answers were lost time out as with PF_KEY.
+                Err(nix::errno::Errno::ENOBUFS) => {
+                    log::warn!("kernel socket overrun: events were dropped")
+                }
                 Err(e) => return Err(format!("PF_KEY socket: {e}")),
             }
         }
@@ -191,7 +203,11 @@ impl Kernel {
     }
 }
 
-fn run(parent: &mut ParentChannel, dialect: ike_pfkey::dialect::Dialect) -> Result<(), String> {
+fn run(
+    parent: &mut ParentChannel,
+    dialect: ike_pfkey::dialect::Dialect,
+    interface: Interface,
+) -> Result<(), String> {
     let init = match child::recv_first(parent)? {
         ParentToPfkey::Init(init) => init,
         other => return Err(format!("expected Init from the parent, got {other:?}")),
@@ -215,6 +231,10 @@ fn run(parent: &mut ParentChannel, dialect: ike_pfkey::dialect::Dialect) -> Resu
     child::register_rw(reg, kernel.as_fd(), KERNEL)?;
     let mut signals = child::signals(reg, SIGNALS)?;
 
+    if interface == Interface::Xfrm {
+        // Netlink checks CAP_NET_ADMIN on every XFRM message we send.
+        ike_ipc::sandbox::keep_net_admin().map_err(|e| e.to_string())?;
+    }
     child::lock_down(
         &init.privdrop,
         Role::Pfkey,
@@ -235,7 +255,9 @@ fn run(parent: &mut ParentChannel, dialect: ike_pfkey::dialect::Dialect) -> Resu
         init.privdrop.chroot
     );
 
-    if dialect != ike_pfkey::dialect::Dialect::native() {
+    if interface == Interface::Xfrm {
+        log::info!("kernel interface: XFRM (netlink)");
+    } else if dialect != ike_pfkey::dialect::Dialect::native() {
         log::info!("speaking the {} PF_KEY dialect", dialect.name());
     }
     let mut cfg = BrokerConfig {
@@ -245,7 +267,7 @@ fn run(parent: &mut ParentChannel, dialect: ike_pfkey::dialect::Dialect) -> Resu
     cfg.allowed.natt_port = init.natt_port;
     let natt_port = init.natt_port;
     let mut k = Kernel {
-        broker: Broker::new(cfg, Instant::now()),
+        broker: KernelBroker::new(interface, cfg, Instant::now()),
         sock: kernel,
         buf: vec![0; MAX_PFKEY_MESSAGE],
         net_gone: false,

@@ -39,6 +39,9 @@ pub mod blocking;
 pub mod build;
 pub mod mobility;
 pub mod sa_rules;
+// The kernel-interface seam (PF_KEY or XFRM) and the XFRM back end (issue 18).
+pub mod backend;
+pub mod xfrm;
 
 use crate::dialect::{Dialect, ExtKind, MsgType, SaType};
 use crate::wire::{Alg, Message, NatTNewMapping, SpdExpire};
