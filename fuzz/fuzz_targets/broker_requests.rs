@@ -35,13 +35,13 @@ mod test_support;
 use ike_ipc::channel::{pair, send_packet, Channel};
 use ike_ipc::config::Encapsulation;
 use ike_ipc::msg::pfkey::{
-    KernelReply, KernelRequest, NetToPfkey, PfkeyToNet, PolicyDir, RequestId,
+    KernelReply, BrokerRequest, NetToPfkey, PfkeyToNet, PolicyDir, BrokerRequestId,
 };
 use ike_pfkey::broker::allow::AllowedSet;
 use ike_pfkey::broker::{Broker, BrokerConfig};
 use ike_pfkey::dialect::{Dialect, MsgType, SaType};
 use ike_pfkey::sim::flows::mask_len;
-use ike_pfkey::sim::{ConnId, Engine, SimConfig};
+use ike_pfkey::sim::{ConnId, SimKernel, SimConfig};
 use ike_pfkey::wire::Header;
 use ipc_common::{batch, one, record};
 use libfuzzer_sys::fuzz_target;
@@ -153,7 +153,7 @@ fn flow_ok(src: (IpAddr, u32), dst: (IpAddr, u32)) -> bool {
 }
 
 struct Rig {
-    engine: Engine,
+    engine: SimKernel,
     broker: Broker,
     me: ConnId,
     now: Instant,
@@ -166,7 +166,7 @@ struct Rig {
 impl Rig {
     fn new(d: Dialect) -> Rig {
         let now = Instant::now();
-        let mut engine = Engine::new(SimConfig::for_dialect(d), now);
+        let mut engine = SimKernel::new(SimConfig::for_dialect(d), now);
         let me = engine.connect();
         let other = engine.connect();
         let foreign = raw_sa(
@@ -221,7 +221,7 @@ impl Rig {
         }
     }
 
-    fn submit(&mut self, id: RequestId, req: KernelRequest) {
+    fn submit(&mut self, id: BrokerRequestId, req: BrokerRequest) {
         self.requests += 1;
         self.broker
             .handle_net(NetToPfkey::Request { id, req }, self.now);
@@ -256,12 +256,12 @@ impl Rig {
         self.check();
     }
 
-    fn patch_spi(&self, req: &mut KernelRequest) {
+    fn patch_spi(&self, req: &mut BrokerRequest) {
         let spi = match req {
-            KernelRequest::AddSa(p) | KernelRequest::UpdateSa(p) => &mut p.id.spi,
-            KernelRequest::DeleteSa(id)
-            | KernelRequest::GetSa(id)
-            | KernelRequest::UpdateEncap { id, .. } => &mut id.spi,
+            BrokerRequest::AddSa(p) | BrokerRequest::UpdateSa(p) => &mut p.id.spi,
+            BrokerRequest::DeleteSa(id)
+            | BrokerRequest::GetSa(id)
+            | BrokerRequest::UpdateEncap { id, .. } => &mut id.spi,
             _ => return,
         };
         if *spi == 0 {
@@ -317,7 +317,7 @@ impl Rig {
 /// a responder would: GETSPI, the outbound SA, the inbound UPDATE via op 3,
 /// the policies), and some it must be refused.
 fn seeds() -> Vec<(String, Vec<u8>)> {
-    let req = |id: u64, req: KernelRequest| NetToPfkey::Request { id, req };
+    let req = |id: u64, req: BrokerRequest| NetToPfkey::Request { id, req };
     let t = Encapsulation::Tunnel;
     let tunnel = vec![
         record(0, &one(&req(1, getspi("192.0.2.2", "192.0.2.1", t)))),
@@ -325,35 +325,35 @@ fn seeds() -> Vec<(String, Vec<u8>)> {
             0,
             &one(&req(
                 2,
-                KernelRequest::AddSa(Box::new(sa_params(0x2000, "192.0.2.1", "192.0.2.2", t))),
+                BrokerRequest::AddSa(Box::new(sa_params(0x2000, "192.0.2.1", "192.0.2.2", t))),
             )),
         ),
         record(
             3,
             &one(&req(
                 3,
-                KernelRequest::UpdateSa(Box::new(sa_params(0, "192.0.2.2", "192.0.2.1", t))),
+                BrokerRequest::UpdateSa(Box::new(sa_params(0, "192.0.2.2", "192.0.2.1", t))),
             )),
         ),
         record(
             0,
             &one(&req(
                 4,
-                KernelRequest::AddPolicy(tunnel_policy(PolicyDir::Out)),
+                BrokerRequest::AddPolicy(tunnel_policy(PolicyDir::Out)),
             )),
         ),
         record(
             0,
             &one(&req(
                 5,
-                KernelRequest::AddPolicy(tunnel_policy(PolicyDir::In)),
+                BrokerRequest::AddPolicy(tunnel_policy(PolicyDir::In)),
             )),
         ),
         record(
             0,
             &one(&req(
                 6,
-                KernelRequest::AddPolicy(tunnel_policy(PolicyDir::Fwd)),
+                BrokerRequest::AddPolicy(tunnel_policy(PolicyDir::Fwd)),
             )),
         ),
     ];
@@ -365,7 +365,7 @@ fn seeds() -> Vec<(String, Vec<u8>)> {
         0,
         &one(&req(
             7,
-            KernelRequest::AcquireFailed {
+            BrokerRequest::AcquireFailed {
                 seq: 1,
                 proto: ike_ipc::config::IpsecProtocol::Esp,
             },
@@ -375,14 +375,14 @@ fn seeds() -> Vec<(String, Vec<u8>)> {
         3,
         &one(&req(
             8,
-            KernelRequest::DeleteSa(esp_id(0, "192.0.2.2", "192.0.2.1")),
+            BrokerRequest::DeleteSa(esp_id(0, "192.0.2.2", "192.0.2.1")),
         )),
     ));
     more.push(record(
         0,
         &one(&req(
             9,
-            KernelRequest::DeletePolicy(tunnel_policy(PolicyDir::Out)),
+            BrokerRequest::DeletePolicy(tunnel_policy(PolicyDir::Out)),
         )),
     ));
     more.push(record(1, &[0; 40]));
@@ -392,7 +392,7 @@ fn seeds() -> Vec<(String, Vec<u8>)> {
     let v6 = [
         req(
             1,
-            KernelRequest::AddSa(Box::new(sa_params(
+            BrokerRequest::AddSa(Box::new(sa_params(
                 0x3000,
                 "2001:db8::1",
                 "2001:db8::2",
@@ -402,7 +402,7 @@ fn seeds() -> Vec<(String, Vec<u8>)> {
         req(2, getspi("2001:db8::2", "2001:db8::1", tr)),
         req(
             3,
-            KernelRequest::AddPolicy(ike_ipc::msg::pfkey::PolicyParams {
+            BrokerRequest::AddPolicy(ike_ipc::msg::pfkey::BrokerPolicyParams {
                 tunnel: None,
                 mode: tr,
                 ..policy(
@@ -419,23 +419,23 @@ fn seeds() -> Vec<(String, Vec<u8>)> {
     let refused = [
         req(
             1,
-            KernelRequest::AddSa(Box::new(sa_params(0x4000, "192.0.2.1", "192.0.2.9", t))),
+            BrokerRequest::AddSa(Box::new(sa_params(0x4000, "192.0.2.1", "192.0.2.9", t))),
         ),
         req(
             2,
-            KernelRequest::DeleteSa(esp_id(FOREIGN_SPI, FOREIGN_SRC, FOREIGN_DST)),
+            BrokerRequest::DeleteSa(esp_id(FOREIGN_SPI, FOREIGN_SRC, FOREIGN_DST)),
         ),
         req(
             3,
-            KernelRequest::AddPolicy(policy(
+            BrokerRequest::AddPolicy(policy(
                 PolicyDir::Out,
                 "10.0.0.0/8",
                 "0.0.0.0/0",
                 ("192.0.2.1", "192.0.2.2"),
             )),
         ),
-        req(4, KernelRequest::Flush),
-        req(5, KernelRequest::SpdFlush),
+        req(4, BrokerRequest::Flush),
+        req(5, BrokerRequest::SpdFlush),
     ];
     out.push(("refused-batch".to_string(), record(0, &batch(&refused))));
     out

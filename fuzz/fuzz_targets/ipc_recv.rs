@@ -29,7 +29,7 @@ use ike_ipc::channel::{pair, send_packet, Channel, ChannelError};
 use ike_ipc::config::{Config, Encapsulation, IpsecProtocol};
 use ike_ipc::envelope::{self, Reassembly, MAX_LARGE_MESSAGE, MAX_MESSAGE};
 use ike_ipc::msg::pfkey::{
-    KernelEvent, KernelReply, KernelRequest, NetToPfkey, PfkeyToNet, SaId, Supported,
+    BrokerEvent, KernelReply, BrokerRequest, NetToPfkey, PfkeyToNet, SaId, Supported,
 };
 use ike_ipc::msg::{
     CtlRequest, CtlResponse, ListenSocket, LogLevel, NetInit, NetToParent, ParentToNet,
@@ -234,7 +234,7 @@ fn seeds() -> Vec<(String, Vec<u8>)> {
         &[
             NetToPfkey::Request {
                 id: 1,
-                req: KernelRequest::GetSpi {
+                req: BrokerRequest::GetSpi {
                     proto: IpsecProtocol::Esp,
                     src: ip("192.0.2.2"),
                     dst: ip("192.0.2.1"),
@@ -245,11 +245,11 @@ fn seeds() -> Vec<(String, Vec<u8>)> {
             },
             NetToPfkey::Request {
                 id: 2,
-                req: KernelRequest::DeleteSa(id),
+                req: BrokerRequest::DeleteSa(id),
             },
             NetToPfkey::Request {
                 id: 3,
-                req: KernelRequest::Dump,
+                req: BrokerRequest::Dump,
             },
         ],
     );
@@ -266,7 +266,7 @@ fn seeds() -> Vec<(String, Vec<u8>)> {
                 id: 1,
                 result: Ok(KernelReply::Spi(0x1234)),
             },
-            PfkeyToNet::Event(KernelEvent::Acquire {
+            PfkeyToNet::Event(BrokerEvent::Acquire {
                 seq: 3,
                 proto: IpsecProtocol::Esp,
                 src: ip("192.0.2.1"),

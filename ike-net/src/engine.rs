@@ -723,7 +723,7 @@ mod tests {
     /// dialect), not the OS ike-net was built for.
     #[test]
     fn fwd_policies_follow_the_brokers_ready() {
-        use ike_ipc::msg::pfkey::{KernelRequest, NetToPfkey, PolicyDir, Supported};
+        use ike_ipc::msg::pfkey::{BrokerRequest, NetToPfkey, PolicyDir, Supported};
         let fwd_count = |fwd_policies: bool| {
             let now = Instant::now();
             let mut e = Engine::new(config(), &[sock("127.0.0.1:500", false)], now);
@@ -736,7 +736,7 @@ mod tests {
             out.kernel
                 .iter()
                 .filter(|m| {
-                    matches!(m, NetToPfkey::Request { req: KernelRequest::AddPolicy(p), .. }
+                    matches!(m, NetToPfkey::Request { req: BrokerRequest::AddPolicy(p), .. }
                         if p.dir == PolicyDir::Fwd)
                 })
                 .count()
@@ -772,7 +772,7 @@ mod tests {
 
     impl Broker {
         fn answer(&mut self, reqs: Vec<NetToPfkey>) -> Vec<PfkeyToNet> {
-            use ike_ipc::msg::pfkey::{KernelError, KernelReply, KernelRequest as Req};
+            use ike_ipc::msg::pfkey::{BrokerRequest as Req, KernelError, KernelReply};
             reqs.into_iter()
                 .map(|NetToPfkey::Request { id, req }| {
                     let result = match req {
@@ -791,8 +791,8 @@ mod tests {
         }
     }
 
-    fn is_install(req: &ike_ipc::msg::pfkey::KernelRequest) -> bool {
-        use ike_ipc::msg::pfkey::KernelRequest as Req;
+    fn is_install(req: &ike_ipc::msg::pfkey::BrokerRequest) -> bool {
+        use ike_ipc::msg::pfkey::BrokerRequest as Req;
         matches!(req, Req::AddSa(_) | Req::UpdateSa(_))
     }
 

@@ -60,7 +60,7 @@ pub struct KernelMap {
     next_id: u64,
     waiting: HashMap<u64, Waiting>,
     /// Policies sent for each (outbound?, local TS, remote TS).
-    policies: HashMap<PolicyKey, Vec<pk::PolicyParams>>,
+    policies: HashMap<PolicyKey, Vec<pk::BrokerPolicyParams>>,
     /// Kernel counters by (destination, SPI), read on demand for `show sa`
     /// (`start_counters`, `request_counters`): never polled (issue 12).
     counters: HashMap<(IpAddr, u32), Counters>,
@@ -133,7 +133,7 @@ impl KernelMap {
         }
     }
 
-    fn send(&mut self, out: &mut Vec<NetToPfkey>, req: pk::KernelRequest, w: Waiting) {
+    fn send(&mut self, out: &mut Vec<NetToPfkey>, req: pk::BrokerRequest, w: Waiting) {
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1);
         self.waiting.insert(id, w);
@@ -164,7 +164,7 @@ impl KernelMap {
                 let mode = self.mode_for(dst, src);
                 let acquire_seq = self.acquires.remove(&(dst, src)).unwrap_or(0);
                 let reqid = self.reqids.for_getspi(dst, src);
-                let r = pk::KernelRequest::GetSpi {
+                let r = pk::BrokerRequest::GetSpi {
                     proto,
                     src,
                     dst,
@@ -185,7 +185,7 @@ impl KernelMap {
                 match self.sa_params(&p) {
                     Ok(sa) => self.send(
                         out,
-                        pk::KernelRequest::UpdateSa(Box::new(sa)),
+                        pk::BrokerRequest::UpdateSa(Box::new(sa)),
                         Waiting::Install(request),
                     ),
                     Err(e) => {
@@ -199,7 +199,7 @@ impl KernelMap {
                 match self.sa_params(&p) {
                     Ok(sa) => self.send(
                         out,
-                        pk::KernelRequest::AddSa(Box::new(sa)),
+                        pk::BrokerRequest::AddSa(Box::new(sa)),
                         Waiting::Install(request),
                     ),
                     Err(e) => {
@@ -226,7 +226,7 @@ impl KernelMap {
                 self.reqids.forget_larval(dst, spi);
                 self.send(
                     out,
-                    pk::KernelRequest::DeleteSa(id),
+                    pk::BrokerRequest::DeleteSa(id),
                     Waiting::Quiet("DELETE"),
                 );
             }
@@ -252,7 +252,7 @@ impl KernelMap {
                     Mode::Tunnel => Some((p.remote, p.local)),
                     Mode::Transport => None,
                 };
-                let base = pk::PolicyParams {
+                let base = pk::BrokerPolicyParams {
                     dir: if outbound {
                         PolicyDir::Out
                     } else {
@@ -275,18 +275,18 @@ impl KernelMap {
                 let mut sent = vec![base];
                 self.send(
                     out,
-                    pk::KernelRequest::AddPolicy(base),
+                    pk::BrokerRequest::AddPolicy(base),
                     Waiting::Install(request),
                 );
                 if !outbound && p.mode == Mode::Tunnel && self.linux_fwd {
-                    let fwd = pk::PolicyParams {
+                    let fwd = pk::BrokerPolicyParams {
                         dir: PolicyDir::Fwd,
                         ..base
                     };
                     sent.push(fwd);
                     self.send(
                         out,
-                        pk::KernelRequest::AddPolicy(fwd),
+                        pk::BrokerRequest::AddPolicy(fwd),
                         Waiting::Quiet("SPDADD fwd"),
                     );
                 }
@@ -311,7 +311,7 @@ impl KernelMap {
                 };
                 self.send(
                     out,
-                    pk::KernelRequest::UpdateEncap {
+                    pk::BrokerRequest::UpdateEncap {
                         id,
                         natt: NatT { sport, dport },
                     },
@@ -350,7 +350,7 @@ impl KernelMap {
                 }
                 self.send(
                     out,
-                    pk::KernelRequest::MoveSa {
+                    pk::BrokerRequest::MoveSa {
                         id,
                         src: to_src,
                         dst: to_dst,
@@ -381,7 +381,7 @@ impl KernelMap {
                         old_ends = Some((d, s));
                         (remote, local)
                     };
-                    moves.push(pk::KernelRequest::MovePolicy {
+                    moves.push(pk::BrokerRequest::MovePolicy {
                         p: *pol,
                         tunnel: to,
                     });
@@ -406,7 +406,7 @@ impl KernelMap {
                 for pol in self.policies.remove(&key).unwrap_or_default() {
                     self.send(
                         out,
-                        pk::KernelRequest::DeletePolicy(pol),
+                        pk::BrokerRequest::DeletePolicy(pol),
                         Waiting::Quiet("SPDDELETE"),
                     );
                 }
@@ -441,7 +441,7 @@ impl KernelMap {
                 src: *src,
                 dst: *dst,
             };
-            self.send(out, pk::KernelRequest::GetSa(id), Waiting::Counters);
+            self.send(out, pk::BrokerRequest::GetSa(id), Waiting::Counters);
             self.counters_outstanding += 1;
         }
     }
@@ -458,7 +458,7 @@ impl KernelMap {
             .unwrap_or(Mode::Tunnel)
     }
 
-    fn sa_params(&mut self, p: &SaParams) -> Result<pk::SaParams, String> {
+    fn sa_params(&mut self, p: &SaParams) -> Result<pk::BrokerSaParams, String> {
         let proto = ipsec_proto(p.protocol).ok_or_else(|| unsupported("protocol"))?;
         let encryption = encryption(p.encr.id, p.encr.key_bits).ok_or_else(|| {
             unsupported(&format!(
@@ -494,7 +494,7 @@ impl KernelMap {
         } else {
             0
         };
-        Ok(pk::SaParams {
+        Ok(pk::BrokerSaParams {
             id: SaId {
                 proto,
                 spi: p.spi,
@@ -594,7 +594,7 @@ impl KernelMap {
                     }
                 }
             }
-            PfkeyToNet::Event(pk::KernelEvent::Acquire {
+            PfkeyToNet::Event(pk::BrokerEvent::Acquire {
                 seq,
                 src,
                 dst,
@@ -616,7 +616,7 @@ impl KernelMap {
                     packet_dst,
                 }]
             }
-            PfkeyToNet::Event(pk::KernelEvent::NatMapping { sa, old, new }) => {
+            PfkeyToNet::Event(pk::BrokerEvent::NatMapping { sa, old, new }) => {
                 log::info!(
                     "kernel: ESP for SA {:#x} now arrives from {new} (was {old})",
                     sa.spi
@@ -627,7 +627,7 @@ impl KernelMap {
                     from: new,
                 }]
             }
-            PfkeyToNet::Event(pk::KernelEvent::Expire { kind, sa }) => {
+            PfkeyToNet::Event(pk::BrokerEvent::Expire { kind, sa }) => {
                 vec![KernelEvent::Expire {
                     spi: sa.spi,
                     dst: sa.dst,
@@ -899,7 +899,7 @@ mod tests {
         assert_eq!(out.len(), 2);
         let NetToPfkey::Request { id: spi_id, req } = &out[0];
         match req {
-            pk::KernelRequest::GetSpi { mode, src, .. } => {
+            pk::BrokerRequest::GetSpi { mode, src, .. } => {
                 assert_eq!(*mode, Encapsulation::Transport);
                 assert_eq!(*src, ip("127.0.0.2"));
             }
@@ -907,7 +907,7 @@ mod tests {
         }
         let NetToPfkey::Request { id: add_id, req } = &out[1];
         match req {
-            pk::KernelRequest::AddSa(p) => {
+            pk::BrokerRequest::AddSa(p) => {
                 assert_eq!(p.encryption, Some(Encryption::Aes128Gcm16));
                 assert_eq!(p.enc_key.expose(), &[7; 20]);
                 assert_eq!(p.id.spi, 0x1006);
@@ -972,10 +972,10 @@ mod tests {
                 &mut refused,
             );
         }
-        let added: Vec<pk::PolicyParams> = out
+        let added: Vec<pk::BrokerPolicyParams> = out
             .iter()
             .map(|NetToPfkey::Request { req, .. }| match req {
-                pk::KernelRequest::AddPolicy(p) => *p,
+                pk::BrokerRequest::AddPolicy(p) => *p,
                 other => panic!("{other:?}"),
             })
             .collect();
@@ -999,10 +999,10 @@ mod tests {
                 &mut refused,
             );
         }
-        let deleted: Vec<pk::PolicyParams> = out
+        let deleted: Vec<pk::BrokerPolicyParams> = out
             .iter()
             .map(|NetToPfkey::Request { req, .. }| match req {
-                pk::KernelRequest::DeletePolicy(p) => *p,
+                pk::BrokerRequest::DeletePolicy(p) => *p,
                 other => panic!("{other:?}"),
             })
             .collect();
@@ -1038,7 +1038,7 @@ mod tests {
         }
         let reqid = match &out[0] {
             NetToPfkey::Request {
-                req: pk::KernelRequest::AddPolicy(p),
+                req: pk::BrokerRequest::AddPolicy(p),
                 ..
             } => p.reqid,
             other => panic!("{other:?}"),
@@ -1060,7 +1060,7 @@ mod tests {
         let moved: Vec<_> = out
             .iter()
             .map(|NetToPfkey::Request { req, .. }| match req {
-                pk::KernelRequest::MovePolicy { p, tunnel } => (p.dir, p.tunnel, *tunnel),
+                pk::BrokerRequest::MovePolicy { p, tunnel } => (p.dir, p.tunnel, *tunnel),
                 other => panic!("{other:?}"),
             })
             .collect();
@@ -1087,7 +1087,7 @@ mod tests {
         );
         for NetToPfkey::Request { req, .. } in &out {
             match req {
-                pk::KernelRequest::DeletePolicy(p) => assert_eq!(p.tunnel, Some((c, a))),
+                pk::BrokerRequest::DeletePolicy(p) => assert_eq!(p.tunnel, Some((c, a))),
                 other => panic!("{other:?}"),
             }
         }
@@ -1116,7 +1116,7 @@ mod tests {
                 &mut answers,
             );
             let NetToPfkey::Request { id, req } = &out[0];
-            let pk::KernelRequest::GetSpi { reqid: g, .. } = req else {
+            let pk::BrokerRequest::GetSpi { reqid: g, .. } = req else {
                 panic!("{req:?}")
             };
             let g = *g;
@@ -1154,8 +1154,8 @@ mod tests {
                 out[1..]
                     .iter()
                     .map(|NetToPfkey::Request { req, .. }| match req {
-                        pk::KernelRequest::UpdateSa(p) | pk::KernelRequest::AddSa(p) => p.reqid,
-                        pk::KernelRequest::AddPolicy(p) => p.reqid,
+                        pk::BrokerRequest::UpdateSa(p) | pk::BrokerRequest::AddSa(p) => p.reqid,
+                        pk::BrokerRequest::AddPolicy(p) => p.reqid,
                         other => panic!("{other:?}"),
                     }),
             );
@@ -1198,7 +1198,7 @@ mod tests {
         assert_eq!(out.len(), 2);
         assert_eq!(k.counters_outstanding(), 2);
         let NetToPfkey::Request { id, req } = &out[0];
-        let pk::KernelRequest::GetSa(sa) = req else {
+        let pk::BrokerRequest::GetSa(sa) = req else {
             panic!("{req:?}")
         };
         assert_eq!((sa.src, sa.dst, sa.spi), a);
@@ -1274,7 +1274,7 @@ mod tests {
     #[test]
     fn acquire_becomes_an_engine_acquire_and_its_seq_is_echoed() {
         let mut k = KernelMap::new();
-        let ev = k.reply(PfkeyToNet::Event(pk::KernelEvent::Acquire {
+        let ev = k.reply(PfkeyToNet::Event(pk::BrokerEvent::Acquire {
             seq: 77,
             proto: IpsecProtocol::Esp,
             src: ip("127.0.0.1"),
@@ -1315,7 +1315,7 @@ mod tests {
         );
         match &out[0] {
             NetToPfkey::Request {
-                req: pk::KernelRequest::GetSpi { acquire_seq, .. },
+                req: pk::BrokerRequest::GetSpi { acquire_seq, .. },
                 ..
             } => assert_eq!(*acquire_seq, 77),
             other => panic!("{other:?}"),

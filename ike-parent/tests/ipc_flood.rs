@@ -16,7 +16,7 @@ mod common;
 
 use common::*;
 use ike_ipc::channel::{raw_pair, Channel};
-use ike_ipc::msg::pfkey::{KernelRequest, NetToPfkey, PfkeyToNet, SaId};
+use ike_ipc::msg::pfkey::{BrokerRequest, NetToPfkey, PfkeyToNet, SaId};
 use ike_ipc::msg::{
     CtlRequest, CtlResponse, LogLevel, ParentToPfkey, PfkeyInit, PfkeyToParent, PrivDrop,
 };
@@ -92,7 +92,7 @@ fn the_broker_answers_every_request_of_a_flood_and_lives() {
     let t = std::thread::spawn(move || {
         for id in 0..N {
             let req = if id % 2 == 0 {
-                KernelRequest::GetSpi {
+                BrokerRequest::GetSpi {
                     proto: ike_ipc::config::IpsecProtocol::Esp,
                     src: "127.0.0.2".parse().unwrap(),
                     dst: "127.0.0.1".parse().unwrap(),
@@ -101,7 +101,7 @@ fn the_broker_answers_every_request_of_a_flood_and_lives() {
                     acquire_seq: 0,
                 }
             } else {
-                KernelRequest::GetSa(SaId {
+                BrokerRequest::GetSa(SaId {
                     proto: ike_ipc::config::IpsecProtocol::Esp,
                     spi: 0x5000_0000 + id as u32,
                     src: "127.0.0.1".parse().unwrap(),

@@ -8,7 +8,7 @@
 
 use ike_ipc::config::{Encapsulation, Encryption, Flow, Integrity, IpNet, IpsecProtocol, Secret};
 use ike_ipc::msg::pfkey::{
-    KernelRequest, PolicyDir, PolicyParams, SaId, SaLifetime, SaParams, Selectors,
+    BrokerPolicyParams, BrokerRequest, BrokerSaParams, PolicyDir, SaId, SaLifetime, Selectors,
 };
 use ike_pfkey::broker::allow::{AllowedChild, AllowedSet};
 use ike_pfkey::broker::sa_rules::{SaRules, Suite};
@@ -153,8 +153,8 @@ pub fn esp_id(spi: u32, src: &str, dst: &str) -> SaId {
 
 /// An ESP SA with AES-128-CBC + HMAC-SHA1, reqid [`REQID`], lifetimes of
 /// 3,000 s soft and 3,600 s hard.
-pub fn sa_params(spi: u32, src: &str, dst: &str, mode: Encapsulation) -> SaParams {
-    SaParams {
+pub fn sa_params(spi: u32, src: &str, dst: &str, mode: Encapsulation) -> BrokerSaParams {
+    BrokerSaParams {
         id: esp_id(spi, src, dst),
         mode,
         reqid: REQID,
@@ -172,8 +172,8 @@ pub fn sa_params(spi: u32, src: &str, dst: &str, mode: Encapsulation) -> SaParam
 }
 
 /// An ESP tunnel policy, reqid [`REQID`].
-pub fn policy(dir: PolicyDir, src: &str, dst: &str, ends: (&str, &str)) -> PolicyParams {
-    PolicyParams {
+pub fn policy(dir: PolicyDir, src: &str, dst: &str, ends: (&str, &str)) -> BrokerPolicyParams {
+    BrokerPolicyParams {
         dir,
         sel: Selectors {
             src: net(src),
@@ -190,7 +190,7 @@ pub fn policy(dir: PolicyDir, src: &str, dst: &str, ends: (&str, &str)) -> Polic
 }
 
 /// The configured tunnel's policy in direction `dir`.
-pub fn tunnel_policy(dir: PolicyDir) -> PolicyParams {
+pub fn tunnel_policy(dir: PolicyDir) -> BrokerPolicyParams {
     match dir {
         PolicyDir::Out => policy(
             dir,
@@ -208,8 +208,8 @@ pub fn tunnel_policy(dir: PolicyDir) -> PolicyParams {
 }
 
 /// GETSPI for an ESP SA src -> dst, reqid [`REQID`].
-pub fn getspi(src: &str, dst: &str, mode: Encapsulation) -> KernelRequest {
-    KernelRequest::GetSpi {
+pub fn getspi(src: &str, dst: &str, mode: Encapsulation) -> BrokerRequest {
+    BrokerRequest::GetSpi {
         proto: IpsecProtocol::Esp,
         src: ip(src),
         dst: ip(dst),

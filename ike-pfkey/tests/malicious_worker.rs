@@ -11,8 +11,8 @@ use common::*;
 use ike_ipc::channel::{pair, send_packet, Channel};
 use ike_ipc::config::{Encapsulation, Encryption, Integrity, IpsecProtocol, Secret};
 use ike_ipc::msg::pfkey::{
-    KernelError, KernelReply, KernelRequest, NatT, NetToPfkey, PfkeyToNet, PolicyDir, PolicyParams,
-    SaParams,
+    BrokerPolicyParams, BrokerRequest, BrokerSaParams, KernelError, KernelReply, NatT, NetToPfkey,
+    PfkeyToNet, PolicyDir,
 };
 use ike_ipc::pfkey_unix::connect_pfkey;
 use ike_pfkey::broker::blocking::BlockingBroker;
@@ -24,16 +24,16 @@ use nix::sys::socket::{recv, send, MsgFlags};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::Duration;
 
-fn sa(spi: u32, src: &str, dst: &str) -> SaParams {
+fn sa(spi: u32, src: &str, dst: &str) -> BrokerSaParams {
     sa_params(spi, src, dst, Encapsulation::Tunnel)
 }
 
-fn add_sa(spi: u32, src: &str, dst: &str) -> KernelRequest {
-    KernelRequest::AddSa(Box::new(sa(spi, src, dst)))
+fn add_sa(spi: u32, src: &str, dst: &str) -> BrokerRequest {
+    BrokerRequest::AddSa(Box::new(sa(spi, src, dst)))
 }
 
 /// An outbound tunnel policy between `ends`.
-fn out(src: &str, dst: &str, ends: (&str, &str)) -> PolicyParams {
+fn out(src: &str, dst: &str, ends: (&str, &str)) -> BrokerPolicyParams {
     policy(PolicyDir::Out, src, dst, ends)
 }
 
@@ -61,7 +61,7 @@ fn ask(
     broker_end: &mut Channel<PfkeyToNet, NetToPfkey>,
     bb: &mut BlockingBroker,
     id: u64,
-    req: KernelRequest,
+    req: BrokerRequest,
 ) -> Result<KernelReply, KernelError> {
     worker.send(&NetToPfkey::Request { id, req }).unwrap();
     let got = broker_end.recv().unwrap().msg;
@@ -130,7 +130,7 @@ fn a_malicious_worker_gets_only_what_the_configuration_allows() {
     let (mut bb, _supported) = BlockingBroker::start(connect_pfkey(&socket).unwrap(), cfg).unwrap();
     let (mut worker, mut broker_end) = pair::<NetToPfkey, PfkeyToNet>().unwrap();
     let mut id = 0;
-    let mut call = |req: KernelRequest| {
+    let mut call = |req: BrokerRequest| {
         id += 1;
         ask(&mut worker, &mut broker_end, &mut bb, id, req)
     };
@@ -142,7 +142,7 @@ fn a_malicious_worker_gets_only_what_the_configuration_allows() {
         other => panic!("{other:?}"),
     };
     assert_eq!(
-        call(KernelRequest::UpdateSa(Box::new(sa(
+        call(BrokerRequest::UpdateSa(Box::new(sa(
             spi,
             "192.0.2.2",
             "192.0.2.1"
@@ -155,7 +155,7 @@ fn a_malicious_worker_gets_only_what_the_configuration_allows() {
     );
     let ends = ("192.0.2.1", "192.0.2.2");
     assert_eq!(
-        call(KernelRequest::AddPolicy(out(
+        call(BrokerRequest::AddPolicy(out(
             "10.1.0.0/16",
             "10.2.0.0/16",
             ends
@@ -170,31 +170,31 @@ fn a_malicious_worker_gets_only_what_the_configuration_allows() {
     let mut ah = sa(0x5003, "192.0.2.1", "192.0.2.2");
     ah.id.proto = IpsecProtocol::Ah;
     ah.encryption = None;
-    assert!(refused(call(KernelRequest::AddSa(Box::new(ah)))));
+    assert!(refused(call(BrokerRequest::AddSa(Box::new(ah)))));
     let mut transport = sa(0x5004, "192.0.2.1", "192.0.2.2");
     transport.mode = Encapsulation::Transport;
-    assert!(refused(call(KernelRequest::AddSa(Box::new(transport)))));
+    assert!(refused(call(BrokerRequest::AddSa(Box::new(transport)))));
     // Unconfigured selectors and tunnel endpoints.
-    assert!(refused(call(KernelRequest::AddPolicy(out(
+    assert!(refused(call(BrokerRequest::AddPolicy(out(
         "0.0.0.0/0",
         "10.2.0.0/16",
         ends
     )))));
-    assert!(refused(call(KernelRequest::AddPolicy(out(
+    assert!(refused(call(BrokerRequest::AddPolicy(out(
         "10.3.0.0/16",
         "10.4.0.0/16",
         ends
     )))));
-    assert!(refused(call(KernelRequest::AddPolicy(out(
+    assert!(refused(call(BrokerRequest::AddPolicy(out(
         "10.1.0.0/16",
         "10.2.0.0/16",
         ("192.0.2.1", "203.0.113.66")
     )))));
     // The other daemon's SPI, although between configured addresses.
     let theirs = esp_id(0x9999, "192.0.2.1", "192.0.2.2");
-    assert!(refused(call(KernelRequest::GetSa(theirs))));
-    assert!(refused(call(KernelRequest::DeleteSa(theirs))));
-    assert!(refused(call(KernelRequest::UpdateSa(Box::new(sa(
+    assert!(refused(call(BrokerRequest::GetSa(theirs))));
+    assert!(refused(call(BrokerRequest::DeleteSa(theirs))));
+    assert!(refused(call(BrokerRequest::UpdateSa(Box::new(sa(
         0x9999,
         "192.0.2.1",
         "192.0.2.2"
@@ -205,33 +205,33 @@ fn a_malicious_worker_gets_only_what_the_configuration_allows() {
     );
     // Our own SA with the addresses swapped is not ours.
     let spoof = esp_id(0x5001, "192.0.2.9", "192.0.2.2");
-    assert!(refused(call(KernelRequest::DeleteSa(spoof))));
+    assert!(refused(call(BrokerRequest::DeleteSa(spoof))));
     // The other daemon's policy, and a policy we never installed.
-    assert!(refused(call(KernelRequest::DeletePolicy(out(
+    assert!(refused(call(BrokerRequest::DeletePolicy(out(
         "10.3.0.0/16",
         "10.4.0.0/16",
         ends
     )))));
-    assert!(refused(call(KernelRequest::DeletePolicy(policy(
+    assert!(refused(call(BrokerRequest::DeletePolicy(policy(
         PolicyDir::In,
         "10.2.0.0/16",
         "10.1.0.0/16",
         ends
     )))));
     // An ACQUIRE nobody sent.
-    assert!(refused(call(KernelRequest::AcquireFailed {
+    assert!(refused(call(BrokerRequest::AcquireFailed {
         seq: 1,
         proto: IpsecProtocol::Esp
     })));
 
     // Issue 16: an SA of the configured policy, but not with what the
     // policy's proposals and lifetime allow.
-    let bad_sa = |f: &dyn Fn(&mut SaParams)| {
+    let bad_sa = |f: &dyn Fn(&mut BrokerSaParams)| {
         let mut p = sa(0x5100, "192.0.2.1", "192.0.2.2");
         f(&mut p);
-        KernelRequest::AddSa(Box::new(p))
+        BrokerRequest::AddSa(Box::new(p))
     };
-    let refusals: Vec<(&str, &str, KernelRequest)> = vec![
+    let refusals: Vec<(&str, &str, BrokerRequest)> = vec![
         (
             "NULL encryption",
             "child proposals",
@@ -321,7 +321,7 @@ fn a_malicious_worker_gets_only_what_the_configuration_allows() {
         (
             "policy reqid above 0x3fff",
             "above 0x3fff",
-            KernelRequest::AddPolicy(PolicyParams {
+            BrokerRequest::AddPolicy(BrokerPolicyParams {
                 reqid: 0x4000,
                 ..out("10.1.0.0/16", "10.2.0.0/16", ends)
             }),
@@ -329,7 +329,7 @@ fn a_malicious_worker_gets_only_what_the_configuration_allows() {
         (
             "GETSPI echoing an ACQUIRE never passed on",
             "no ACQUIRE",
-            KernelRequest::GetSpi {
+            BrokerRequest::GetSpi {
                 proto: IpsecProtocol::Esp,
                 src: ip("192.0.2.2"),
                 dst: ip("192.0.2.1"),
@@ -342,7 +342,7 @@ fn a_malicious_worker_gets_only_what_the_configuration_allows() {
             "another daemon's policy met as EEXIST",
             "did not install",
             // reqid 0 binds nothing: what meets the EEXIST is the SPDADD.
-            KernelRequest::AddPolicy(PolicyParams {
+            BrokerRequest::AddPolicy(BrokerPolicyParams {
                 reqid: 0,
                 ..out("10.1.5.0/24", "10.2.0.0/16", ends)
             }),
@@ -356,7 +356,7 @@ fn a_malicious_worker_gets_only_what_the_configuration_allows() {
     }
     // The same SA with what the policy allows is installed.
     assert_eq!(
-        call(KernelRequest::AddSa(Box::new(sa(
+        call(BrokerRequest::AddSa(Box::new(sa(
             0x5100,
             "192.0.2.1",
             "192.0.2.2"
@@ -369,16 +369,16 @@ fn a_malicious_worker_gets_only_what_the_configuration_allows() {
         dport: 40000,
     });
     assert_eq!(
-        call(KernelRequest::AddSa(Box::new(natt))),
+        call(BrokerRequest::AddSa(Box::new(natt))),
         Ok(KernelReply::Done)
     );
 
     // Whole-table operations: never.
     for r in [
-        KernelRequest::Flush,
-        KernelRequest::Dump,
-        KernelRequest::SpdFlush,
-        KernelRequest::SpdDump,
+        BrokerRequest::Flush,
+        BrokerRequest::Dump,
+        BrokerRequest::SpdFlush,
+        BrokerRequest::SpdDump,
     ] {
         assert!(refused(call(r)));
     }

@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use ike_ipc::config::{Encapsulation, Encryption, Integrity};
 use ike_ipc::msg::pfkey::{
-    ExpireKind, KernelEvent, KernelReply, KernelRequest, PolicyDir, SaParams, Supported,
+    BrokerEvent, BrokerRequest, BrokerSaParams, ExpireKind, KernelReply, PolicyDir, Supported,
 };
 use ike_ipc::pfkey_unix::connect_pfkey;
 use ike_pfkey::broker::allow::AllowedSet;
@@ -100,8 +100,8 @@ fn broker(socket: &Path, dialect: Dialect) -> BlockingBroker {
 
 /// An outbound-tunnel SA with add-time limits in seconds (the broker
 /// refuses 0, no limit).
-fn sa(spi: u32, src: &str, dst: &str, soft: u64, hard: u64) -> SaParams {
-    SaParams {
+fn sa(spi: u32, src: &str, dst: &str, soft: u64, hard: u64) -> BrokerSaParams {
+    BrokerSaParams {
         soft: seconds(soft),
         hard: seconds(hard),
         ..sa_params(spi, src, dst, Encapsulation::Tunnel)
@@ -116,8 +116,8 @@ fn broker_against_the_spawned_simulator() {
     let r = bb
         .requests(vec![
             getspi("192.0.2.2", "192.0.2.1", Encapsulation::Tunnel),
-            KernelRequest::AddSa(Box::new(sa(0x4001, "192.0.2.1", "192.0.2.2", 3000, 3600))),
-            KernelRequest::AddPolicy(tunnel_policy(PolicyDir::Out)),
+            BrokerRequest::AddSa(Box::new(sa(0x4001, "192.0.2.1", "192.0.2.2", 3000, 3600))),
+            BrokerRequest::AddPolicy(tunnel_policy(PolicyDir::Out)),
         ])
         .unwrap();
     let Ok(KernelReply::Spi(spi)) = r[0] else {
@@ -126,7 +126,7 @@ fn broker_against_the_spawned_simulator() {
     assert_eq!(r[1..], [Ok(KernelReply::Done), Ok(KernelReply::Done)]);
     let upd = sa(spi, "192.0.2.2", "192.0.2.1", 1, 2);
     assert_eq!(
-        bb.request(KernelRequest::UpdateSa(Box::new(upd))).unwrap(),
+        bb.request(BrokerRequest::UpdateSa(Box::new(upd))).unwrap(),
         Ok(KernelReply::Done)
     );
 
@@ -157,14 +157,14 @@ fn broker_against_the_spawned_simulator() {
     // needed SA (reqid REQID, 192.0.2.1 -> 192.0.2.2) must first be removed.
     let out_id = esp_id(0x4001, "192.0.2.1", "192.0.2.2");
     assert_eq!(
-        bb.request(KernelRequest::DeleteSa(out_id)).unwrap(),
+        bb.request(BrokerRequest::DeleteSa(out_id)).unwrap(),
         Ok(KernelReply::Done)
     );
     let (ok, said) = sim.ctl(&["trigger", "10.1.0.1", "10.2.0.1"]);
     assert!(ok, "{said}");
     let ev = bb.next_event(Duration::from_secs(5)).unwrap();
     match ev {
-        Some(KernelEvent::Acquire {
+        Some(BrokerEvent::Acquire {
             policy: Some(sel),
             dst,
             ..
@@ -182,7 +182,7 @@ fn broker_against_the_spawned_simulator() {
     let mut seen = Vec::new();
     while seen.len() < 2 {
         match bb.next_event(Duration::from_secs(5)).unwrap() {
-            Some(KernelEvent::Expire { kind, sa }) => {
+            Some(BrokerEvent::Expire { kind, sa }) => {
                 assert_eq!(sa, in_id);
                 seen.push(kind);
             }
@@ -206,7 +206,7 @@ fn freebsd_dialect_dump_counts_down() {
     let mut bb = broker(&sim.socket, Dialect::FreeBsd);
     for spi in [0x4101, 0x4102, 0x4103] {
         let r = bb
-            .request(KernelRequest::AddSa(Box::new(sa(
+            .request(BrokerRequest::AddSa(Box::new(sa(
                 spi,
                 "192.0.2.1",
                 "192.0.2.2",
@@ -217,7 +217,7 @@ fn freebsd_dialect_dump_counts_down() {
         assert_eq!(r, Ok(KernelReply::Done));
     }
     assert_eq!(
-        bb.request(KernelRequest::AddPolicy(tunnel_policy(PolicyDir::Out)))
+        bb.request(BrokerRequest::AddPolicy(tunnel_policy(PolicyDir::Out)))
             .unwrap(),
         Ok(KernelReply::Done)
     );
@@ -303,7 +303,7 @@ fn an_abandoned_simulator_sleeps() {
         // In batches: like a kernel, the simulator drops replies that do
         // not fit the client's receive buffer.
         for batch in 0..20u32 {
-            let reqs: Vec<KernelRequest> = (0..100u32)
+            let reqs: Vec<BrokerRequest> = (0..100u32)
                 .map(|i| {
                     let s = sa(
                         0x10000 + batch * 100 + i,
@@ -312,7 +312,7 @@ fn an_abandoned_simulator_sleeps() {
                         3000,
                         3600,
                     );
-                    KernelRequest::AddSa(Box::new(s))
+                    BrokerRequest::AddSa(Box::new(s))
                 })
                 .collect();
             let r = bb.requests(reqs).unwrap();

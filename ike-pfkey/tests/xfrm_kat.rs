@@ -6,7 +6,7 @@
 //! IPC's values.
 
 use ike_ipc::config::{Encapsulation, IpNet, IpsecProtocol};
-use ike_ipc::msg::pfkey::{ExpireKind, KernelEvent, Selectors};
+use ike_ipc::msg::pfkey::{BrokerEvent, ExpireKind, Selectors};
 use ike_pfkey::xfrm::consts::*;
 use ike_pfkey::xfrm::event::{sa_info, to_event};
 use ike_pfkey::xfrm::message::{parse_datagram, Body, KernelMsg};
@@ -127,7 +127,7 @@ fn getsa_reports_the_sa_as_installed() {
 fn acquire_becomes_the_ipc_acquire() {
     let m = one("acquire.bin");
     assert_eq!(m.header.pid, 0, "from the kernel");
-    let Some(KernelEvent::Acquire {
+    let Some(BrokerEvent::Acquire {
         seq,
         proto,
         src,
@@ -162,7 +162,7 @@ fn soft_and_hard_expire() {
         ("expire-hard.bin", ExpireKind::Hard),
     ] {
         let m = one(name);
-        let Some(KernelEvent::Expire { kind, sa }) = to_event(&m).unwrap() else {
+        let Some(BrokerEvent::Expire { kind, sa }) = to_event(&m).unwrap() else {
             panic!("{name}: {m:?}")
         };
         assert_eq!(kind, want, "{name}");

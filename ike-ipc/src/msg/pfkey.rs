@@ -17,11 +17,14 @@ use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, SocketAddr};
 
 /// Chosen by ike-net; echoed in the matching [`PfkeyToNet::Reply`].
-pub type RequestId = u64;
+pub type BrokerRequestId = u64;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum NetToPfkey {
-    Request { id: RequestId, req: KernelRequest },
+    Request {
+        id: BrokerRequestId,
+        req: BrokerRequest,
+    },
 }
 
 /// Which SA: the kernel's key is (protocol, destination, SPI).
@@ -50,7 +53,7 @@ pub struct NatT {
 
 /// Everything the kernel needs for one child SA (ADD or UPDATE).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SaParams {
+pub struct BrokerSaParams {
     pub id: SaId,
     pub mode: Encapsulation,
     /// Ties the SA to its policies (KAME); 0 = none.
@@ -94,7 +97,7 @@ pub enum PolicyDir {
 
 /// One kernel policy (KAME SPD entry or OpenBSD flow) for a child SA.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PolicyParams {
+pub struct BrokerPolicyParams {
     pub dir: PolicyDir,
     /// Oriented like the packets of `dir`: for `Out` src is our side.
     pub sel: Selectors,
@@ -106,7 +109,7 @@ pub struct PolicyParams {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum KernelRequest {
+pub enum BrokerRequest {
     /// Reserve an inbound SPI (a larval SA), for the SA we will UPDATE.
     GetSpi {
         proto: IpsecProtocol,
@@ -117,14 +120,14 @@ pub enum KernelRequest {
         acquire_seq: u32,
     },
     /// Install an SA whose SPI the peer chose (outbound).
-    AddSa(Box<SaParams>),
+    AddSa(Box<BrokerSaParams>),
     /// Complete an SA whose SPI this broker reserved with `GetSpi` (inbound).
-    UpdateSa(Box<SaParams>),
+    UpdateSa(Box<BrokerSaParams>),
     DeleteSa(SaId),
     /// Current lifetimes of an SA this broker installed.
     GetSa(SaId),
-    AddPolicy(PolicyParams),
-    DeletePolicy(PolicyParams),
+    AddPolicy(BrokerPolicyParams),
+    DeletePolicy(BrokerPolicyParams),
     /// Tell the kernel that negotiation for an ACQUIRE failed (RFC 2367 3.1.6).
     AcquireFailed {
         seq: u32,
@@ -159,7 +162,7 @@ pub enum KernelRequest {
     /// MOBIKE: a tunnel-mode policy this broker installed gets new tunnel
     /// endpoints (`p` as installed; SPDUPDATE / OpenBSD ADDFLOW replace it).
     MovePolicy {
-        p: PolicyParams,
+        p: BrokerPolicyParams,
         tunnel: (IpAddr, IpAddr),
     },
 }
@@ -218,7 +221,7 @@ pub enum ExpireKind {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum KernelEvent {
+pub enum BrokerEvent {
     /// Traffic matched a policy with no SA (RFC 2367 3.1.6): negotiate one.
     Acquire {
         /// Echo it in `GetSpi`/`AddSa`/`UpdateSa` (`acquire_seq`).
@@ -252,10 +255,10 @@ pub enum PfkeyToNet {
     /// Sent once, after REGISTER: what the kernel can do.
     Ready(Supported),
     Reply {
-        id: RequestId,
+        id: BrokerRequestId,
         result: Result<KernelReply, KernelError>,
     },
-    Event(KernelEvent),
+    Event(BrokerEvent),
 }
 
 #[cfg(test)]
@@ -275,7 +278,7 @@ mod tests {
             src: ip("192.0.2.1"),
             dst: ip("2001:db8::1"),
         };
-        let params = SaParams {
+        let params = BrokerSaParams {
             id: sa,
             mode: Encapsulation::Tunnel,
             reqid: 3,
@@ -304,7 +307,7 @@ mod tests {
             src_port: None,
             dst_port: Some(443),
         };
-        let pol = PolicyParams {
+        let pol = BrokerPolicyParams {
             dir: PolicyDir::Out,
             sel,
             proto: IpsecProtocol::Esp,
@@ -313,7 +316,7 @@ mod tests {
             reqid: 3,
         };
         let reqs = [
-            KernelRequest::GetSpi {
+            BrokerRequest::GetSpi {
                 proto: IpsecProtocol::Ah,
                 src: sa.src,
                 dst: sa.dst,
@@ -321,21 +324,21 @@ mod tests {
                 reqid: 0,
                 acquire_seq: 0,
             },
-            KernelRequest::AddSa(Box::new(params.clone())),
-            KernelRequest::UpdateSa(Box::new(params)),
-            KernelRequest::DeleteSa(sa),
-            KernelRequest::GetSa(sa),
-            KernelRequest::AddPolicy(pol),
-            KernelRequest::DeletePolicy(pol),
-            KernelRequest::AcquireFailed {
+            BrokerRequest::AddSa(Box::new(params.clone())),
+            BrokerRequest::UpdateSa(Box::new(params)),
+            BrokerRequest::DeleteSa(sa),
+            BrokerRequest::GetSa(sa),
+            BrokerRequest::AddPolicy(pol),
+            BrokerRequest::DeletePolicy(pol),
+            BrokerRequest::AcquireFailed {
                 seq: 1,
                 proto: IpsecProtocol::Esp,
             },
-            KernelRequest::Flush,
-            KernelRequest::Dump,
-            KernelRequest::SpdFlush,
-            KernelRequest::SpdDump,
-            KernelRequest::UpdateEncap {
+            BrokerRequest::Flush,
+            BrokerRequest::Dump,
+            BrokerRequest::SpdFlush,
+            BrokerRequest::SpdDump,
+            BrokerRequest::UpdateEncap {
                 id: sa,
                 natt: NatT {
                     sport: 4500,
@@ -383,7 +386,7 @@ mod tests {
                 id: 5,
                 result: Err(KernelError::Kernel(3)),
             },
-            PfkeyToNet::Event(KernelEvent::Acquire {
+            PfkeyToNet::Event(BrokerEvent::Acquire {
                 seq: 1,
                 proto: IpsecProtocol::Esp,
                 src: sa.src,
@@ -392,11 +395,11 @@ mod tests {
                 mode: Some(Encapsulation::Tunnel),
                 reqid: 1,
             }),
-            PfkeyToNet::Event(KernelEvent::Expire {
+            PfkeyToNet::Event(BrokerEvent::Expire {
                 kind: ExpireKind::Soft,
                 sa,
             }),
-            PfkeyToNet::Event(KernelEvent::NatMapping {
+            PfkeyToNet::Event(BrokerEvent::NatMapping {
                 sa,
                 old: "192.0.2.1:40000".parse().unwrap(),
                 new: "192.0.2.1:40001".parse().unwrap(),
@@ -410,7 +413,7 @@ mod tests {
 
     #[test]
     fn keys_are_not_printed() {
-        let p = SaParams {
+        let p = BrokerSaParams {
             id: SaId {
                 proto: IpsecProtocol::Esp,
                 spi: 1,

@@ -3,7 +3,7 @@
 #![no_main]
 
 use ike_ipc::config::{Encapsulation, IpsecProtocol};
-use ike_ipc::msg::pfkey::{KernelRequest, NetToPfkey};
+use ike_ipc::msg::pfkey::{BrokerRequest, NetToPfkey};
 use ike_pfkey::broker::allow::AllowedSet;
 use ike_pfkey::broker::{Broker, BrokerConfig};
 use ike_pfkey::dialect::Dialect;
@@ -25,7 +25,7 @@ fuzz_target!(|data: &[u8]| {
         b.handle_net(
             NetToPfkey::Request {
                 id: 1,
-                req: KernelRequest::GetSpi {
+                req: BrokerRequest::GetSpi {
                     proto: IpsecProtocol::Esp,
                     src: "192.0.2.1".parse().unwrap(),
                     dst: "192.0.2.2".parse().unwrap(),

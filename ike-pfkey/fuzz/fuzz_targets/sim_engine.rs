@@ -4,14 +4,14 @@
 #![no_main]
 
 use ike_pfkey::dialect::Dialect;
-use ike_pfkey::sim::{Engine, SimConfig};
+use ike_pfkey::sim::{SimKernel, SimConfig};
 use libfuzzer_sys::fuzz_target;
 use std::time::{Duration, Instant};
 
 fuzz_target!(|data: &[u8]| {
     let now = Instant::now();
     for d in [Dialect::Linux, Dialect::FreeBsd, Dialect::OpenBsd] {
-        let mut e = Engine::new(SimConfig::for_dialect(d), now);
+        let mut e = SimKernel::new(SimConfig::for_dialect(d), now);
         let c = e.connect();
         let mut rest = data;
         while rest.len() >= 16 {

@@ -13,7 +13,8 @@
 
 use ike_ipc::config::{Encapsulation, Encryption, Flow, Integrity, IpNet, IpsecProtocol, Secret};
 use ike_ipc::msg::pfkey::{
-    KernelReply, KernelRequest, PolicyDir, PolicyParams, SaId, SaLifetime, SaParams, Selectors,
+    BrokerPolicyParams, BrokerRequest, BrokerSaParams, KernelReply, PolicyDir, SaId, SaLifetime,
+    Selectors,
 };
 use ike_ipc::pfkey_unix::connect_pfkey;
 use ike_pfkey::broker::allow::{AllowedChild, AllowedSet};
@@ -125,9 +126,9 @@ fn main() -> ExitCode {
 /// The byte lifetime of the probe's SAs (1 GiB: never reached by a probe).
 const PROBE_BYTES: u64 = 1 << 30;
 
-fn sa(o: &Opts, spi: u32, src: IpAddr, dst: IpAddr) -> SaParams {
+fn sa(o: &Opts, spi: u32, src: IpAddr, dst: IpAddr) -> BrokerSaParams {
     // Fixed, well-known test keys: this tool installs SAs for inspection only.
-    SaParams {
+    BrokerSaParams {
         id: SaId {
             proto: IpsecProtocol::Esp,
             spi,
@@ -158,12 +159,12 @@ fn sa(o: &Opts, spi: u32, src: IpAddr, dst: IpAddr) -> SaParams {
     }
 }
 
-fn policy(o: &Opts, dir: PolicyDir) -> PolicyParams {
+fn policy(o: &Opts, dir: PolicyDir) -> BrokerPolicyParams {
     let (src, dst, tunnel) = match dir {
         PolicyDir::Out => (o.local_net, o.peer_net, (o.local, o.peer)),
         _ => (o.peer_net, o.local_net, (o.peer, o.local)),
     };
-    PolicyParams {
+    BrokerPolicyParams {
         dir,
         sel: Selectors {
             src,
@@ -241,7 +242,7 @@ fn run(o: &Opts) -> Result<usize, String> {
             }
             r.ok().and_then(|x| x.ok())
         };
-    let getspi = KernelRequest::GetSpi {
+    let getspi = BrokerRequest::GetSpi {
         proto: IpsecProtocol::Esp,
         src: o.peer,
         dst: o.local,
@@ -256,11 +257,11 @@ fn run(o: &Opts) -> Result<usize, String> {
     let inbound = sa(o, spi_in, o.peer, o.local);
     step(
         "UPDATE",
-        bb.request(KernelRequest::UpdateSa(Box::new(inbound))),
+        bb.request(BrokerRequest::UpdateSa(Box::new(inbound))),
     );
     let spi_out = 0x00c0_ffee;
     let outbound = sa(o, spi_out, o.local, o.peer);
-    step("ADD", bb.request(KernelRequest::AddSa(Box::new(outbound))));
+    step("ADD", bb.request(BrokerRequest::AddSa(Box::new(outbound))));
     let mut dirs = vec![PolicyDir::Out, PolicyDir::In];
     if o.dialect == Dialect::Linux {
         dirs.push(PolicyDir::Fwd);
@@ -268,7 +269,7 @@ fn run(o: &Opts) -> Result<usize, String> {
     for d in &dirs {
         step(
             &format!("SPDADD {d:?}"),
-            bb.request(KernelRequest::AddPolicy(policy(o, *d))),
+            bb.request(BrokerRequest::AddPolicy(policy(o, *d))),
         );
     }
     let out_id = SaId {
@@ -283,7 +284,7 @@ fn run(o: &Opts) -> Result<usize, String> {
         src: o.peer,
         dst: o.local,
     };
-    step("GET", bb.request(KernelRequest::GetSa(out_id)));
+    step("GET", bb.request(BrokerRequest::GetSa(out_id)));
     match bb.dump(false) {
         Ok(Ok(parts)) => {
             println!("DUMP ok: {} SA(s)", parts.len());
@@ -339,13 +340,13 @@ fn run(o: &Opts) -> Result<usize, String> {
         if gone.contains(&id) {
             println!("{name} skipped: the kernel expired it");
         } else {
-            step2(name, bb.request(KernelRequest::DeleteSa(id)));
+            step2(name, bb.request(BrokerRequest::DeleteSa(id)));
         }
     }
     for d in &dirs {
         step2(
             &format!("SPDDELETE {d:?}"),
-            bb.request(KernelRequest::DeletePolicy(policy(o, *d))),
+            bb.request(BrokerRequest::DeletePolicy(policy(o, *d))),
         );
     }
     bb.shutdown(Duration::from_secs(5))
@@ -363,7 +364,7 @@ fn watch_events(
     bb: &mut BlockingBroker,
     out_id: SaId,
 ) -> Result<(Vec<SaId>, usize), String> {
-    use ike_ipc::msg::pfkey::{ExpireKind, KernelEvent};
+    use ike_ipc::msg::pfkey::{BrokerEvent, ExpireKind};
     let deadline = std::time::Instant::now() + Duration::from_secs(o.events);
     let short = o.hard < o.events;
     let mut poked = false;
@@ -393,7 +394,7 @@ fn watch_events(
             break;
         }
         match bb.next_event(left).map_err(|e| e.to_string())? {
-            Some(KernelEvent::Expire { kind, sa }) => {
+            Some(BrokerEvent::Expire { kind, sa }) => {
                 println!(
                     "EVENT expire {kind:?} spi {:#010x} {} -> {}",
                     sa.spi, sa.src, sa.dst
@@ -406,7 +407,7 @@ fn watch_events(
                     }
                 }
             }
-            Some(KernelEvent::Acquire {
+            Some(BrokerEvent::Acquire {
                 seq,
                 src,
                 dst,
@@ -418,7 +419,7 @@ fn watch_events(
                 acquire += 1;
                 println!("EVENT acquire seq {seq} {src} -> {dst} mode {mode:?} reqid {reqid} selectors {policy:?}");
             }
-            Some(KernelEvent::NatMapping { sa, old, new }) => {
+            Some(BrokerEvent::NatMapping { sa, old, new }) => {
                 println!("EVENT NAT mapping spi {:#010x}: {old} -> {new}", sa.spi);
             }
             None => break,

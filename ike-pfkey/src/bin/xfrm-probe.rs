@@ -20,7 +20,7 @@
 mod probe {
     use ike_ipc::config::{Encapsulation, Encryption, Integrity, IpNet, IpsecProtocol, Secret};
     use ike_ipc::msg::pfkey::{
-        NatT, PolicyDir, PolicyParams, SaId, SaLifetime, SaParams, Selectors,
+        BrokerPolicyParams, BrokerSaParams, NatT, PolicyDir, SaId, SaLifetime, Selectors,
     };
     use ike_pfkey::xfrm::consts::*;
     use ike_pfkey::xfrm::message::{parse_datagram, Body, KernelMsg};
@@ -170,7 +170,13 @@ mod probe {
         }
     }
 
-    fn sa(spi: u32, src: &str, dst: &str, enc: Encryption, integ: Option<Integrity>) -> SaParams {
+    fn sa(
+        spi: u32,
+        src: &str,
+        dst: &str,
+        enc: Encryption,
+        integ: Option<Integrity>,
+    ) -> BrokerSaParams {
         let ek = ike_pfkey::broker::algs::encryption_key_bits(enc) / 8;
         let ak = match integ {
             Some(Integrity::HmacSha2_256) => 32,
@@ -180,7 +186,7 @@ mod probe {
             Some(Integrity::HmacMd5) => 16,
             None => 0,
         };
-        SaParams {
+        BrokerSaParams {
             id: SaId {
                 proto: IpsecProtocol::Esp,
                 spi,
@@ -209,8 +215,14 @@ mod probe {
         })
     }
 
-    fn pol(dir: PolicyDir, reqid: u32, src: IpNet, dst: IpNet, tun: (&str, &str)) -> PolicyParams {
-        PolicyParams {
+    fn pol(
+        dir: PolicyDir,
+        reqid: u32,
+        src: IpNet,
+        dst: IpNet,
+        tun: (&str, &str),
+    ) -> BrokerPolicyParams {
+        BrokerPolicyParams {
             dir,
             sel: Selectors {
                 src,

@@ -20,7 +20,7 @@
 use super::sa_rules::{self, SaRules, DEFAULT_NATT_PORT};
 use ike_ipc::config::{Config, Encapsulation, Flow, IpNet, IpsecProtocol};
 use ike_ipc::msg::pfkey::{
-    KernelRequest, NatT, PolicyDir, PolicyParams, SaId, SaParams, Selectors,
+    BrokerPolicyParams, BrokerRequest, BrokerSaParams, NatT, PolicyDir, SaId, Selectors,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -133,7 +133,7 @@ pub struct OwnedSa {
     /// What it was installed with (keys included, zeroized when dropped):
     /// a NAT mapping change re-sends it with new ports (PF_KEY UPDATE has
     /// no partial form). `None` while larval.
-    pub params: Option<Box<SaParams>>,
+    pub params: Option<Box<BrokerSaParams>>,
 }
 
 /// At most this many SPIs reserved and not yet completed: GETSPI creates
@@ -158,7 +158,7 @@ pub const LARVAL_FORGET: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstalledPolicy {
-    pub params: PolicyParams,
+    pub params: BrokerPolicyParams,
     /// The kernel's policy id (KAME), 0 if unknown (OpenBSD flows).
     pub kernel_id: u32,
 }
@@ -279,7 +279,7 @@ impl Owned {
             .retain(|_, t| now.saturating_duration_since(*t) < ACQUIRE_FORGET);
     }
 
-    pub fn policy(&self, p: &PolicyParams) -> Option<&InstalledPolicy> {
+    pub fn policy(&self, p: &BrokerPolicyParams) -> Option<&InstalledPolicy> {
         self.policies.get(&policy_key(p.dir, &p.sel))
     }
 
@@ -288,7 +288,7 @@ impl Owned {
             .insert(policy_key(p.params.dir, &p.params.sel), p);
     }
 
-    pub fn remove_policy(&mut self, p: &PolicyParams) -> Option<InstalledPolicy> {
+    pub fn remove_policy(&mut self, p: &BrokerPolicyParams) -> Option<InstalledPolicy> {
         self.policies.remove(&policy_key(p.dir, &p.sel))
     }
 
@@ -362,29 +362,29 @@ const TABLE: [(&str, Rule); 13] = [
     ("UpdateEncap", Rule::OwnEncapsulatedSa),
 ];
 
-pub fn request_name(req: &KernelRequest) -> &'static str {
+pub fn request_name(req: &BrokerRequest) -> &'static str {
     match req {
-        KernelRequest::GetSpi { .. } => "GetSpi",
-        KernelRequest::AddSa(_) => "AddSa",
-        KernelRequest::UpdateSa(_) => "UpdateSa",
-        KernelRequest::DeleteSa(_) => "DeleteSa",
-        KernelRequest::GetSa(_) => "GetSa",
-        KernelRequest::AddPolicy(_) => "AddPolicy",
-        KernelRequest::DeletePolicy(_) => "DeletePolicy",
-        KernelRequest::AcquireFailed { .. } => "AcquireFailed",
-        KernelRequest::Flush => "Flush",
-        KernelRequest::Dump => "Dump",
-        KernelRequest::SpdFlush => "SpdFlush",
-        KernelRequest::SpdDump => "SpdDump",
-        KernelRequest::UpdateEncap { .. } => "UpdateEncap",
+        BrokerRequest::GetSpi { .. } => "GetSpi",
+        BrokerRequest::AddSa(_) => "AddSa",
+        BrokerRequest::UpdateSa(_) => "UpdateSa",
+        BrokerRequest::DeleteSa(_) => "DeleteSa",
+        BrokerRequest::GetSa(_) => "GetSa",
+        BrokerRequest::AddPolicy(_) => "AddPolicy",
+        BrokerRequest::DeletePolicy(_) => "DeletePolicy",
+        BrokerRequest::AcquireFailed { .. } => "AcquireFailed",
+        BrokerRequest::Flush => "Flush",
+        BrokerRequest::Dump => "Dump",
+        BrokerRequest::SpdFlush => "SpdFlush",
+        BrokerRequest::SpdDump => "SpdDump",
+        BrokerRequest::UpdateEncap { .. } => "UpdateEncap",
         // Checked by broker/mobility.rs, then performed as AddSa/DeleteSa/AddPolicy.
-        KernelRequest::MoveSa { .. } => "MoveSa",
-        KernelRequest::MovePolicy { .. } => "MovePolicy",
+        BrokerRequest::MoveSa { .. } => "MoveSa",
+        BrokerRequest::MovePolicy { .. } => "MovePolicy",
     }
 }
 
 /// Permit `req` or say why not.
-pub fn check(allowed: &AllowedSet, owned: &Owned, req: &KernelRequest) -> Result<(), String> {
+pub fn check(allowed: &AllowedSet, owned: &Owned, req: &BrokerRequest) -> Result<(), String> {
     let name = request_name(req);
     // A name missing from the table is refused like `Never`.
     let rule = TABLE
@@ -395,7 +395,7 @@ pub fn check(allowed: &AllowedSet, owned: &Owned, req: &KernelRequest) -> Result
         (Rule::Never, _) => return Err(format!("{name} is never performed for ike-net")),
         (
             Rule::ConfiguredSa,
-            KernelRequest::GetSpi {
+            BrokerRequest::GetSpi {
                 proto,
                 src,
                 dst,
@@ -420,7 +420,7 @@ pub fn check(allowed: &AllowedSet, owned: &Owned, req: &KernelRequest) -> Result
             }
             sa_configured(allowed, *proto, *mode, *src, *dst)
         }
-        (Rule::ConfiguredSa, KernelRequest::AddSa(p)) => {
+        (Rule::ConfiguredSa, BrokerRequest::AddSa(p)) => {
             if owned.sas.len() >= owned.max_sas {
                 return Err(format!(
                     "{name}: {} SAs installed already (set sa-limit)",
@@ -434,17 +434,17 @@ pub fn check(allowed: &AllowedSet, owned: &Owned, req: &KernelRequest) -> Result
                 sa_of_policy(allowed, owned, p).map_err(|why| format!("{name}: {why}"))?
             }
         }
-        (Rule::OwnConfiguredSa, KernelRequest::UpdateSa(p)) => {
+        (Rule::OwnConfiguredSa, BrokerRequest::UpdateSa(p)) => {
             if owned.sa(&p.id).is_none() {
                 false
             } else {
                 sa_of_policy(allowed, owned, p).map_err(|why| format!("{name}: {why}"))?
             }
         }
-        (Rule::OwnSa, KernelRequest::DeleteSa(id) | KernelRequest::GetSa(id)) => {
+        (Rule::OwnSa, BrokerRequest::DeleteSa(id) | BrokerRequest::GetSa(id)) => {
             owned.sa(id).is_some()
         }
-        (Rule::ConfiguredPolicy, KernelRequest::AddPolicy(p)) => {
+        (Rule::ConfiguredPolicy, BrokerRequest::AddPolicy(p)) => {
             reqid_ok(p.reqid).map_err(|why| format!("{name}: {why}"))?;
             if owned.policies.len() >= owned.max_policies && owned.policy(p).is_none() {
                 return Err(format!(
@@ -454,9 +454,9 @@ pub fn check(allowed: &AllowedSet, owned: &Owned, req: &KernelRequest) -> Result
             }
             policy_configured(allowed, p)
         }
-        (Rule::OwnPolicy, KernelRequest::DeletePolicy(p)) => owned.policy(p).is_some(),
-        (Rule::OwnAcquire, KernelRequest::AcquireFailed { seq, .. }) => owned.acquire_known(*seq),
-        (Rule::OwnEncapsulatedSa, KernelRequest::UpdateEncap { id, natt }) => {
+        (Rule::OwnPolicy, BrokerRequest::DeletePolicy(p)) => owned.policy(p).is_some(),
+        (Rule::OwnAcquire, BrokerRequest::AcquireFailed { seq, .. }) => owned.acquire_known(*seq),
+        (Rule::OwnEncapsulatedSa, BrokerRequest::UpdateEncap { id, natt }) => {
             let sa = owned.sa(id).and_then(|o| o.params.as_deref());
             match sa.and_then(|p| p.natt.map(|n| (p, n))) {
                 Some((p, old)) => {
@@ -553,7 +553,7 @@ fn reqid_ok(reqid: u32) -> Result<(), String> {
 /// once a policy of ours named the reqid's selectors (`binding`), a policy
 /// whose flows hold them, so that one policy's SA cannot borrow another's
 /// weaker algorithms or longer lifetime by sharing its addresses.
-fn sa_of_policy(allowed: &AllowedSet, owned: &Owned, p: &SaParams) -> Result<bool, String> {
+fn sa_of_policy(allowed: &AllowedSet, owned: &Owned, p: &BrokerSaParams) -> Result<bool, String> {
     reqid_ok(p.reqid)?;
     let sel = owned.bindings.get(p.reqid).and_then(|b| b.sel);
     let mut first_err = None;
@@ -589,7 +589,7 @@ fn port_ok(allowed: Option<u16>, asked: Option<u16>) -> bool {
 
 /// A policy whose selectors lie inside a configured flow, with the configured
 /// protocol, mode and tunnel endpoints.
-pub fn policy_configured(allowed: &AllowedSet, p: &PolicyParams) -> bool {
+pub fn policy_configured(allowed: &AllowedSet, p: &BrokerPolicyParams) -> bool {
     // Orient everything as (ours, theirs).
     let outbound = p.dir == PolicyDir::Out;
     let (local, remote, lport, rport) = if outbound {
@@ -732,10 +732,10 @@ mod tests {
         };
         let o = Owned::default();
         for r in [
-            KernelRequest::Flush,
-            KernelRequest::Dump,
-            KernelRequest::SpdFlush,
-            KernelRequest::SpdDump,
+            BrokerRequest::Flush,
+            BrokerRequest::Dump,
+            BrokerRequest::SpdFlush,
+            BrokerRequest::SpdDump,
         ] {
             assert!(check(&a, &o, &r).unwrap_err().contains("never"));
         }
@@ -753,7 +753,7 @@ mod tests {
         big.set_limit(80_000);
         assert_eq!(big.max_larval, 10_000);
         let t0 = Instant::now();
-        let get = KernelRequest::GetSpi {
+        let get = BrokerRequest::GetSpi {
             proto: IpsecProtocol::Esp,
             src: ip("192.0.2.2"),
             dst: ip("192.0.2.1"),
@@ -795,7 +795,7 @@ mod tests {
         let t0 = Instant::now();
         let mk = |spi| esp_id(spi, "192.0.2.1", "192.0.2.2");
         let add = |spi| {
-            KernelRequest::AddSa(Box::new(sa_params(
+            BrokerRequest::AddSa(Box::new(sa_params(
                 spi,
                 "192.0.2.1",
                 "192.0.2.2",
@@ -825,13 +825,13 @@ mod tests {
                 kernel_id: 0,
             });
         }
-        assert!(check(&a, &o, &KernelRequest::AddPolicy(p))
+        assert!(check(&a, &o, &BrokerRequest::AddPolicy(p))
             .unwrap_err()
             .contains("installed already"));
         // Re-adding one we hold (SPDUPDATE after a restart) is still fine.
         let mut held = p;
         held.sel.src_port = Some(1);
-        assert!(check(&a, &o, &KernelRequest::AddPolicy(held)).is_ok());
+        assert!(check(&a, &o, &BrokerRequest::AddPolicy(held)).is_ok());
     }
 
     #[test]

@@ -18,7 +18,7 @@
 
 use super::allow::{sa_key, SaKey};
 use ike_ipc::config::IpNet;
-use ike_ipc::msg::pfkey::{KernelRequest, PolicyDir, PolicyParams, SaParams};
+use ike_ipc::msg::pfkey::{BrokerPolicyParams, BrokerRequest, BrokerSaParams, PolicyDir};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
@@ -30,7 +30,7 @@ pub struct Binding {
     pub sel: Option<(IpNet, IpNet)>,
     /// The SAs and policies carrying the reqid (installed or in flight).
     sas: BTreeSet<SaKey>,
-    policies: Vec<PolicyParams>,
+    policies: Vec<BrokerPolicyParams>,
 }
 
 #[derive(Debug, Default)]
@@ -49,12 +49,12 @@ fn ordered(a: IpAddr, b: IpAddr) -> (IpAddr, IpAddr) {
     }
 }
 
-fn sa_ends(p: &SaParams) -> (IpAddr, IpAddr) {
+fn sa_ends(p: &BrokerSaParams) -> (IpAddr, IpAddr) {
     ordered(p.id.src, p.id.dst)
 }
 
 /// Ends and (ours, theirs) selectors of a policy.
-fn policy_view(p: &PolicyParams) -> ((IpAddr, IpAddr), (IpNet, IpNet)) {
+fn policy_view(p: &BrokerPolicyParams) -> ((IpAddr, IpAddr), (IpNet, IpNet)) {
     let sel = if p.dir == PolicyDir::Out {
         (p.sel.src, p.sel.dst)
     } else {
@@ -73,9 +73,9 @@ impl Bindings {
     }
 
     /// Does `req` keep every reqid to one CHILD_SA? `Err` says why not.
-    pub fn check(&self, req: &KernelRequest) -> Result<(), String> {
+    pub fn check(&self, req: &BrokerRequest) -> Result<(), String> {
         match req {
-            KernelRequest::AddSa(p) | KernelRequest::UpdateSa(p) if p.reqid != 0 => {
+            BrokerRequest::AddSa(p) | BrokerRequest::UpdateSa(p) if p.reqid != 0 => {
                 match self.by_reqid.get(&p.reqid) {
                     Some(b) if b.ends != sa_ends(p) => Err(format!(
                         "reqid {} belongs to the CHILD_SA between {} and {}, not to an SA \
@@ -85,7 +85,7 @@ impl Bindings {
                     _ => Ok(()),
                 }
             }
-            KernelRequest::AddPolicy(p) if p.reqid != 0 => {
+            BrokerRequest::AddPolicy(p) if p.reqid != 0 => {
                 let (ends, sel) = policy_view(p);
                 match self.by_reqid.get(&p.reqid) {
                     Some(b) if b.ends != ends || b.sel.is_some_and(|s| s != sel) => Err(format!(
@@ -101,9 +101,9 @@ impl Bindings {
     }
 
     /// Record a request that passed [`Bindings::check`] and goes to the kernel.
-    pub fn claim(&mut self, req: &KernelRequest) {
+    pub fn claim(&mut self, req: &BrokerRequest) {
         match req {
-            KernelRequest::AddSa(p) | KernelRequest::UpdateSa(p) => {
+            BrokerRequest::AddSa(p) | BrokerRequest::UpdateSa(p) => {
                 let key = sa_key(&p.id);
                 // An UPDATE may move an SA from its GETSPI's reqid to its own.
                 self.release_sa(&key);
@@ -119,7 +119,7 @@ impl Bindings {
                 b.sas.insert(key);
                 self.sa_reqid.insert(key, p.reqid);
             }
-            KernelRequest::AddPolicy(p) if p.reqid != 0 => {
+            BrokerRequest::AddPolicy(p) if p.reqid != 0 => {
                 let (ends, sel) = policy_view(p);
                 let b = self.by_reqid.entry(p.reqid).or_insert_with(|| Binding {
                     ends,
@@ -172,7 +172,7 @@ impl Bindings {
     }
 
     /// The policy left the kernel (or was never installed).
-    pub fn release_policy(&mut self, p: &PolicyParams) {
+    pub fn release_policy(&mut self, p: &BrokerPolicyParams) {
         if let Some(b) = self.by_reqid.get_mut(&p.reqid) {
             b.policies.retain(|q| !(q.dir == p.dir && q.sel == p.sel));
         }

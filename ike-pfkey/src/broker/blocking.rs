@@ -7,7 +7,7 @@
 use super::{AdminResult, Broker, BrokerConfig};
 use crate::wire::Message;
 use ike_ipc::msg::pfkey::{
-    KernelError, KernelEvent, KernelReply, KernelRequest, NetToPfkey, PfkeyToNet, RequestId,
+    BrokerEvent, BrokerRequest, BrokerRequestId, KernelError, KernelReply, NetToPfkey, PfkeyToNet,
     Supported,
 };
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -50,9 +50,9 @@ pub fn open_pfkey_socket() -> io::Result<OwnedFd> {
 pub struct BlockingBroker {
     fd: OwnedFd,
     pub broker: Broker,
-    next_id: RequestId,
-    replies: VecDeque<(RequestId, Result<KernelReply, KernelError>)>,
-    events: VecDeque<KernelEvent>,
+    next_id: BrokerRequestId,
+    replies: VecDeque<(BrokerRequestId, Result<KernelReply, KernelError>)>,
+    events: VecDeque<BrokerEvent>,
     supported: Option<Supported>,
     buf: Vec<u8>,
 }
@@ -138,7 +138,7 @@ impl BlockingBroker {
     /// Send several requests at once (pipelined) and wait for all replies.
     pub fn requests(
         &mut self,
-        reqs: Vec<KernelRequest>,
+        reqs: Vec<BrokerRequest>,
     ) -> io::Result<Vec<Result<KernelReply, KernelError>>> {
         let with_ids = reqs
             .into_iter()
@@ -153,10 +153,10 @@ impl BlockingBroker {
 
     fn requests_with_ids(
         &mut self,
-        reqs: Vec<(RequestId, KernelRequest)>,
+        reqs: Vec<(BrokerRequestId, BrokerRequest)>,
     ) -> io::Result<Vec<Result<KernelReply, KernelError>>> {
         let now = Instant::now();
-        let ids: Vec<RequestId> = reqs
+        let ids: Vec<BrokerRequestId> = reqs
             .into_iter()
             .map(|(id, req)| {
                 self.broker.handle_net(NetToPfkey::Request { id, req }, now);
@@ -187,7 +187,7 @@ impl BlockingBroker {
         }
     }
 
-    pub fn request(&mut self, req: KernelRequest) -> io::Result<Result<KernelReply, KernelError>> {
+    pub fn request(&mut self, req: BrokerRequest) -> io::Result<Result<KernelReply, KernelError>> {
         let mut v = self.requests(vec![req])?;
         v.pop().ok_or_else(|| io::Error::other("no reply"))
     }
@@ -224,7 +224,7 @@ impl BlockingBroker {
     }
 
     /// Wait up to `timeout` for a kernel event.
-    pub fn next_event(&mut self, timeout: Duration) -> io::Result<Option<KernelEvent>> {
+    pub fn next_event(&mut self, timeout: Duration) -> io::Result<Option<BrokerEvent>> {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(e) = self.events.pop_front() {

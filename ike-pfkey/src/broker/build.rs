@@ -8,7 +8,9 @@ use crate::wire::{
     Address, Ext, Header, IpsecRequest, Key, Lifetime, Message, Policy, Protocol, Sa, Sa2, SpiRange,
 };
 use ike_ipc::config::{Encapsulation, IpNet, IpsecProtocol};
-use ike_ipc::msg::pfkey::{PolicyDir, PolicyParams, SaId, SaLifetime, SaParams, Selectors};
+use ike_ipc::msg::pfkey::{
+    BrokerPolicyParams, BrokerSaParams, PolicyDir, SaId, SaLifetime, Selectors,
+};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 pub fn satype(p: IpsecProtocol) -> SaType {
@@ -125,7 +127,7 @@ pub fn add_update(
     t: MsgType,
     seq: u32,
     pid: u32,
-    p: &SaParams,
+    p: &BrokerSaParams,
 ) -> Result<Message, String> {
     let encrypt = match (p.id.proto, p.encryption) {
         (IpsecProtocol::Esp, Some(e)) => encryption_number(d, e)?,
@@ -252,7 +254,7 @@ pub(crate) fn kame_dir(d: Dialect, dir: PolicyDir) -> Result<u8, String> {
 
 fn kame_policy(
     d: Dialect,
-    p: &PolicyParams,
+    p: &BrokerPolicyParams,
     id: u32,
     with_request: bool,
 ) -> Result<Policy, String> {
@@ -299,7 +301,7 @@ fn kame_policy(
 }
 
 /// The policy's selectors as KAME's SRC and DST address extensions.
-fn with_selectors(m: Message, p: &PolicyParams) -> Message {
+fn with_selectors(m: Message, p: &BrokerPolicyParams) -> Message {
     m.with(Ext::Address(
         ExtKind::AddressSrc,
         selector(p.sel.src, p.sel.src_port, p.sel.proto),
@@ -316,7 +318,7 @@ pub fn spd_add(
     t: MsgType,
     seq: u32,
     pid: u32,
-    p: &PolicyParams,
+    p: &BrokerPolicyParams,
 ) -> Result<Message, String> {
     Ok(with_selectors(header(t, SaType::Unspec, seq, pid), p)
         .with(Ext::Policy(kame_policy(d, p, 0, true)?)))
@@ -327,7 +329,7 @@ pub fn spd_delete(
     d: Dialect,
     seq: u32,
     pid: u32,
-    p: &PolicyParams,
+    p: &BrokerPolicyParams,
     kernel_id: u32,
 ) -> Result<Message, String> {
     if kernel_id != 0 {
@@ -372,7 +374,7 @@ fn mask(net: IpNet, port: Option<u16>) -> SocketAddr {
 }
 
 /// Our end of an OpenBSD flow: the tunnel's near end, or the local host.
-pub fn flow_local(p: &PolicyParams) -> IpAddr {
+pub fn flow_local(p: &BrokerPolicyParams) -> IpAddr {
     match (p.tunnel, p.dir) {
         (Some((s, _)), PolicyDir::Out) => s,
         (Some((_, d)), _) => d,
@@ -382,7 +384,7 @@ pub fn flow_local(p: &PolicyParams) -> IpAddr {
 }
 
 /// OpenBSD ADDFLOW / DELFLOW in OpenIKED's extension order (DIALECTS.md 3.6).
-pub fn flow(t: MsgType, seq: u32, pid: u32, p: &PolicyParams) -> Result<Message, String> {
+pub fn flow(t: MsgType, seq: u32, pid: u32, p: &BrokerPolicyParams) -> Result<Message, String> {
     let direction = match p.dir {
         PolicyDir::Out => ob::IPSP_DIRECTION_OUT,
         PolicyDir::In => ob::IPSP_DIRECTION_IN,

@@ -49,7 +49,7 @@ use super::allow::{sa_key, AllowedChild, AllowedSet, Owned};
 use super::{Broker, Held, Object};
 use ike_ipc::config::{Encapsulation, IpsecProtocol};
 use ike_ipc::msg::pfkey::{
-    KernelError, KernelRequest, NatT, NetToPfkey, PolicyDir, RequestId, SaId,
+    BrokerRequest, BrokerRequestId, KernelError, NatT, NetToPfkey, PolicyDir, SaId,
 };
 use std::net::IpAddr;
 use std::time::Instant;
@@ -91,11 +91,11 @@ fn end_ok(old: IpAddr, new: IpAddr) -> bool {
 pub fn plan(
     allowed: &AllowedSet,
     owned: &mut Owned,
-    req: &KernelRequest,
+    req: &BrokerRequest,
     global_spis: bool,
-) -> Result<Vec<KernelRequest>, String> {
+) -> Result<Vec<BrokerRequest>, String> {
     match req {
-        KernelRequest::MoveSa { id, src, dst, natt } => {
+        BrokerRequest::MoveSa { id, src, dst, natt } => {
             let p = owned
                 .sas
                 .get(&sa_key(id))
@@ -135,8 +135,8 @@ pub fn plan(
                     .relocate(moved.reqid, (id.src, id.dst), (*src, *dst))
                     .map_err(|why| format!("MoveSa: {why}"))?;
             }
-            let add = KernelRequest::AddSa(Box::new(moved));
-            let del = KernelRequest::DeleteSa(*id);
+            let add = BrokerRequest::AddSa(Box::new(moved));
+            let del = BrokerRequest::DeleteSa(*id);
             let same_key = sa_key(id)
                 == sa_key(&SaId {
                     src: *src,
@@ -149,7 +149,7 @@ pub fn plan(
                 vec![add, del]
             })
         }
-        KernelRequest::MovePolicy { p, tunnel } => {
+        BrokerRequest::MovePolicy { p, tunnel } => {
             let installed = owned.policy(p).is_some_and(|i| i.params == *p);
             if !installed {
                 return Err(format!("MovePolicy: {p:?} is not a policy of ours"));
@@ -185,7 +185,7 @@ pub fn plan(
             }
             let mut moved = *p;
             moved.tunnel = Some(*tunnel);
-            Ok(vec![KernelRequest::AddPolicy(moved)])
+            Ok(vec![BrokerRequest::AddPolicy(moved)])
         }
         _ => Err("not a move".into()),
     }
@@ -194,10 +194,15 @@ pub fn plan(
 impl Broker {
     /// A MOBIKE move from ike-net: checked here, then performed as its
     /// steps. False if `req` is no move (the caller goes on).
-    pub(super) fn handle_move(&mut self, id: RequestId, req: &KernelRequest, now: Instant) -> bool {
+    pub(super) fn handle_move(
+        &mut self,
+        id: BrokerRequestId,
+        req: &BrokerRequest,
+        now: Instant,
+    ) -> bool {
         if !matches!(
             req,
-            KernelRequest::MoveSa { .. } | KernelRequest::MovePolicy { .. }
+            BrokerRequest::MoveSa { .. } | BrokerRequest::MovePolicy { .. }
         ) {
             return false;
         }
@@ -243,9 +248,9 @@ mod tests {
     use crate::test_support::{allowed_tunnel, ip, policy, sa_params};
     use ike_ipc::config::IpNet;
 
-    fn owned_with(p: ike_ipc::msg::pfkey::SaParams) -> Owned {
+    fn owned_with(p: ike_ipc::msg::pfkey::BrokerSaParams) -> Owned {
         let mut o = Owned::default();
-        let req = KernelRequest::AddSa(Box::new(p.clone()));
+        let req = BrokerRequest::AddSa(Box::new(p.clone()));
         o.bindings.claim(&req);
         o.insert_sa(OwnedSa {
             id: p.id,
@@ -272,7 +277,7 @@ mod tests {
         sa.reqid = 7;
         let mut o = owned_with(sa.clone());
         // Outbound: the destination (peer) moves, a new kernel key: ADD first.
-        let req = KernelRequest::MoveSa {
+        let req = BrokerRequest::MoveSa {
             id: sa.id,
             src: sa.id.src,
             dst: ip("198.51.100.9"),
@@ -283,7 +288,7 @@ mod tests {
         };
         let steps = plan(&a, &mut o, &req, false).unwrap();
         match &steps[..] {
-            [KernelRequest::AddSa(p), KernelRequest::DeleteSa(d)] => {
+            [BrokerRequest::AddSa(p), BrokerRequest::DeleteSa(d)] => {
                 assert_eq!(p.id.dst, ip("198.51.100.9"));
                 assert_eq!(p.enc_key, sa.enc_key);
                 assert_eq!(p.natt.map(|n| n.dport), Some(40001));
@@ -299,7 +304,7 @@ mod tests {
         let mut inb = sa_params(0x2000, "192.0.2.2", "192.0.2.1", Encapsulation::Tunnel);
         inb.reqid = 8;
         let mut o = owned_with(inb.clone());
-        let req = KernelRequest::MoveSa {
+        let req = BrokerRequest::MoveSa {
             id: inb.id,
             src: ip("198.51.100.9"),
             dst: inb.id.dst,
@@ -308,14 +313,14 @@ mod tests {
         let steps = plan(&a, &mut o, &req, false).unwrap();
         assert!(matches!(
             &steps[..],
-            [KernelRequest::DeleteSa(_), KernelRequest::AddSa(_)]
+            [BrokerRequest::DeleteSa(_), BrokerRequest::AddSa(_)]
         ));
     }
 
     #[test]
     fn moves_outside_ownership_configuration_or_binding_are_refused() {
         let sa = sa_params(0x1000, "192.0.2.1", "192.0.2.2", Encapsulation::Tunnel);
-        let to = |dst: &str| KernelRequest::MoveSa {
+        let to = |dst: &str| BrokerRequest::MoveSa {
             id: sa.id,
             src: sa.id.src,
             dst: ip(dst),
@@ -337,7 +342,7 @@ mod tests {
         let mut o = owned_with(sa.clone());
         assert!(plan(&pre, &mut o, &to("203.0.113.1"), false).is_err());
         // Both ends at once, or to nowhere.
-        let both = KernelRequest::MoveSa {
+        let both = BrokerRequest::MoveSa {
             id: sa.id,
             src: ip("192.0.2.50"),
             dst: ip("198.51.100.9"),
@@ -346,7 +351,7 @@ mod tests {
         assert!(plan(&any_peer(), &mut o, &both, false).is_err());
         assert!(plan(&any_peer(), &mut o, &to("0.0.0.0"), false).is_err());
         assert!(plan(&any_peer(), &mut o, &to("2001:db8::1"), false).is_err());
-        let zero = KernelRequest::MoveSa {
+        let zero = BrokerRequest::MoveSa {
             id: sa.id,
             src: sa.id.src,
             dst: ip("198.51.100.9"),
@@ -364,7 +369,7 @@ mod tests {
         let mut other = other;
         other.reqid = 9;
         o.bindings.release_sa(&sa_key(&bound.id));
-        o.bindings.claim(&KernelRequest::AddSa(Box::new(other)));
+        o.bindings.claim(&BrokerRequest::AddSa(Box::new(other)));
         let e = plan(&any_peer(), &mut o, &to("198.51.100.9"), false).unwrap_err();
         assert!(e.contains("reqid 9"), "{e}");
     }
@@ -380,7 +385,7 @@ mod tests {
         );
         p.reqid = 0;
         let mut o = Owned::default();
-        let req = KernelRequest::MovePolicy {
+        let req = BrokerRequest::MovePolicy {
             p,
             tunnel: (ip("198.51.100.9"), ip("192.0.2.1")),
         };
@@ -391,7 +396,7 @@ mod tests {
             kernel_id: 1,
         });
         match &plan(&a, &mut o, &req, false).unwrap()[..] {
-            [KernelRequest::AddPolicy(n)] => {
+            [BrokerRequest::AddPolicy(n)] => {
                 assert_eq!(n.tunnel, Some((ip("198.51.100.9"), ip("192.0.2.1"))));
                 assert_eq!(n.sel, p.sel);
             }
@@ -402,7 +407,7 @@ mod tests {
         for c in &mut fixed_local.children {
             c.local = Some(ip("192.0.2.1"));
         }
-        let ours = KernelRequest::MovePolicy {
+        let ours = BrokerRequest::MovePolicy {
             p,
             tunnel: (ip("192.0.2.2"), ip("192.0.2.99")),
         };

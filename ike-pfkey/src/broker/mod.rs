@@ -27,7 +27,7 @@
 //! - SPDEXPIRE (FreeBSD) is logged; the IPC has no message for it. An
 //!   expired policy of ours is forgotten (the kernel removed it).
 //! - NAT_T_NEW_MAPPING (Linux) of one of our UDP-encapsulated SAs goes to
-//!   ike-net as `KernelEvent::NatMapping`; ike-net answers with
+//!   ike-net as `BrokerEvent::NatMapping`; ike-net answers with
 //!   `UpdateEncap` requests, which move only the peer's port of SAs we own.
 //! - Shutdown: the SAs and policies this broker installed are deleted
 //!   (configurable).
@@ -49,8 +49,9 @@ use allow::SaKey;
 use allow::{policy_key, sa_key, AllowedSet, InstalledPolicy, Owned, OwnedSa, PolicyKey};
 use ike_ipc::config::{Config, IpsecProtocol};
 use ike_ipc::msg::pfkey::{
-    ExpireKind, KernelError, KernelEvent, KernelReply, KernelRequest, NatT, NetToPfkey, PfkeyToNet,
-    PolicyDir, PolicyParams, RequestId, SaId, SaInfo, SaParams, Selectors, Supported,
+    BrokerEvent, BrokerPolicyParams, BrokerRequest, BrokerRequestId, BrokerSaParams, ExpireKind,
+    KernelError, KernelReply, NatT, NetToPfkey, PfkeyToNet, PolicyDir, SaId, SaInfo, Selectors,
+    Supported,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -102,29 +103,29 @@ enum Op {
     Flush,
     Register(SaType),
     Net {
-        id: RequestId,
+        id: BrokerRequestId,
         req: NetOp,
     },
     /// SPDGET/ASKPOLICY for an ACQUIRE we are about to pass on.
-    AcquireLookup(Box<KernelEvent>),
+    AcquireLookup(Box<BrokerEvent>),
     Cleanup,
 }
 
 #[derive(Debug, Clone)]
 enum NetOp {
     GetSpi(SaId),
-    Add(Box<SaParams>),
-    Update(Box<SaParams>),
+    Add(Box<BrokerSaParams>),
+    Update(Box<BrokerSaParams>),
     /// A NAT mapping change: the SA re-sent with these ports.
     UpdateEncap(SaId, NatT),
     Delete(SaId),
     Get(SaId),
     /// `retried`: already resent as SPDUPDATE after EEXIST.
     AddPolicy {
-        p: PolicyParams,
+        p: BrokerPolicyParams,
         retried: bool,
     },
-    DeletePolicy(PolicyParams),
+    DeletePolicy(BrokerPolicyParams),
 }
 
 /// The kernel object a request changes or reads; requests for the same
@@ -137,13 +138,13 @@ enum Object {
 }
 
 impl Object {
-    fn of_request(req: &KernelRequest) -> Option<Object> {
+    fn of_request(req: &BrokerRequest) -> Option<Object> {
         match req {
-            KernelRequest::AddSa(p) | KernelRequest::UpdateSa(p) => Some(Object::Sa(sa_key(&p.id))),
-            KernelRequest::DeleteSa(s)
-            | KernelRequest::GetSa(s)
-            | KernelRequest::UpdateEncap { id: s, .. } => Some(Object::Sa(sa_key(s))),
-            KernelRequest::AddPolicy(p) | KernelRequest::DeletePolicy(p) => {
+            BrokerRequest::AddSa(p) | BrokerRequest::UpdateSa(p) => Some(Object::Sa(sa_key(&p.id))),
+            BrokerRequest::DeleteSa(s)
+            | BrokerRequest::GetSa(s)
+            | BrokerRequest::UpdateEncap { id: s, .. } => Some(Object::Sa(sa_key(s))),
+            BrokerRequest::AddPolicy(p) | BrokerRequest::DeletePolicy(p) => {
                 Some(Object::Policy(policy_key(p.dir, &p.sel)))
             }
             // GETSPI creates a new SPI; ACQUIRE failures and the refused
@@ -172,8 +173,8 @@ impl Object {
 /// A request from ike-net waiting for an earlier one on the same object.
 #[derive(Debug)]
 struct Held {
-    id: RequestId,
-    req: KernelRequest,
+    id: BrokerRequestId,
+    req: BrokerRequest,
     object: Object,
 }
 
@@ -443,7 +444,7 @@ impl Broker {
             && self.dump.is_none()
     }
 
-    fn reply(&mut self, id: RequestId, result: Result<KernelReply, KernelError>) {
+    fn reply(&mut self, id: BrokerRequestId, result: Result<KernelReply, KernelError>) {
         self.to_net.push_back(PfkeyToNet::Reply { id, result });
     }
 
@@ -467,7 +468,7 @@ impl Broker {
                 if !self.acquire_local(&mut ev, None) || !self.acquire_ends_ok(&ev) {
                     return;
                 }
-                if let KernelEvent::Acquire { seq, .. } = ev.as_ref() {
+                if let BrokerEvent::Acquire { seq, .. } = ev.as_ref() {
                     self.owned.note_acquire(*seq, now);
                 }
                 self.to_net.push_back(PfkeyToNet::Event(*ev));
@@ -599,7 +600,7 @@ impl Broker {
     }
 
     /// Check a request against the allow-list and write it.
-    fn dispatch(&mut self, id: RequestId, req: KernelRequest, now: Instant) {
+    fn dispatch(&mut self, id: BrokerRequestId, req: BrokerRequest, now: Instant) {
         self.sweep_larval(now);
         if let Err(why) = allow::check(&self.cfg.allowed, &self.owned, &req) {
             log::warn!("refused request {id} from ike-net: {why}");
@@ -613,7 +614,7 @@ impl Broker {
         let pid = self.cfg.pid;
         let seq = self.next_seq();
         let built: Result<(Message, NetOp), String> = match &req {
-            KernelRequest::GetSpi {
+            BrokerRequest::GetSpi {
                 proto,
                 src,
                 dst,
@@ -639,12 +640,12 @@ impl Broker {
                     NetOp::GetSpi(sa),
                 ))
             }
-            KernelRequest::AddSa(p) => {
+            BrokerRequest::AddSa(p) => {
                 build::add_update(d, MsgType::Add, seq, pid, p).map(|m| (m, NetOp::Add(p.clone())))
             }
-            KernelRequest::UpdateSa(p) => build::add_update(d, MsgType::Update, seq, pid, p)
+            BrokerRequest::UpdateSa(p) => build::add_update(d, MsgType::Update, seq, pid, p)
                 .map(|m| (m, NetOp::Update(p.clone()))),
-            KernelRequest::UpdateEncap { id: sa, natt } => {
+            BrokerRequest::UpdateEncap { id: sa, natt } => {
                 // PF_KEY UPDATE has no partial form: the SA as installed, with
                 // the new ports. Linux then changes the encapsulation (and
                 // lifetimes, unchanged here) of the mature SA in place
@@ -665,15 +666,15 @@ impl Broker {
                     None => Err("the SA's parameters are not known".into()),
                 }
             }
-            KernelRequest::DeleteSa(s) => Ok((
+            BrokerRequest::DeleteSa(s) => Ok((
                 build::sa_only(MsgType::Delete, seq, pid, s.proto, s.spi, s.src, s.dst),
                 NetOp::Delete(*s),
             )),
-            KernelRequest::GetSa(s) => Ok((
+            BrokerRequest::GetSa(s) => Ok((
                 build::sa_only(MsgType::Get, seq, pid, s.proto, s.spi, s.src, s.dst),
                 NetOp::Get(*s),
             )),
-            KernelRequest::AddPolicy(p) => {
+            BrokerRequest::AddPolicy(p) => {
                 let m = if d.is_kame() {
                     build::spd_add(d, MsgType::SpdAdd, seq, pid, p)
                 } else {
@@ -689,7 +690,7 @@ impl Broker {
                     )
                 })
             }
-            KernelRequest::DeletePolicy(p) => {
+            BrokerRequest::DeletePolicy(p) => {
                 let kernel_id = self.owned.policy(p).map_or(0, |i| i.kernel_id);
                 let m = if d.is_kame() {
                     build::spd_delete(d, seq, pid, p, kernel_id)
@@ -698,7 +699,7 @@ impl Broker {
                 };
                 m.map(|m| (m, NetOp::DeletePolicy(*p)))
             }
-            KernelRequest::AcquireFailed { seq: aseq, proto } => {
+            BrokerRequest::AcquireFailed { seq: aseq, proto } => {
                 let Some(m) = build::acquire_failed(d, *aseq, *proto, pid) else {
                     // Nothing to tell this kernel: its acquire times out.
                     self.owned.forget_acquire(*aseq);
@@ -716,12 +717,12 @@ impl Broker {
                 return;
             }
             // allow::check refused these above; this arm only keeps the match total.
-            KernelRequest::Flush
-            | KernelRequest::Dump
-            | KernelRequest::SpdFlush
-            | KernelRequest::SpdDump => Err("never performed for ike-net".into()),
+            BrokerRequest::Flush
+            | BrokerRequest::Dump
+            | BrokerRequest::SpdFlush
+            | BrokerRequest::SpdDump => Err("never performed for ike-net".into()),
             // Split into AddSa/DeleteSa/AddPolicy steps before (`broker/mobility.rs`).
-            KernelRequest::MoveSa { .. } | KernelRequest::MovePolicy { .. } => {
+            BrokerRequest::MoveSa { .. } | BrokerRequest::MovePolicy { .. } => {
                 Err("a move is performed in steps".into())
             }
         };
@@ -924,7 +925,7 @@ impl Broker {
                 } else {
                     build::selectors_from_flows(&msg)
                 };
-                if let KernelEvent::Acquire { policy, seq, .. } = ev.as_mut() {
+                if let BrokerEvent::Acquire { policy, seq, .. } = ev.as_mut() {
                     if let Some(s) = &sel {
                         if !allow::acquire_configured(&self.cfg.allowed, s) {
                             log::debug!(
@@ -938,7 +939,7 @@ impl Broker {
                 if !self.acquire_local(&mut ev, sel.as_ref()) || !self.acquire_ends_ok(&ev) {
                     return;
                 }
-                if let KernelEvent::Acquire {
+                if let BrokerEvent::Acquire {
                     mode, reqid, seq, ..
                 } = ev.as_mut()
                 {
@@ -957,7 +958,7 @@ impl Broker {
         }
     }
 
-    fn complete_net(&mut self, id: RequestId, req: NetOp, msg: &Message, now: Instant) {
+    fn complete_net(&mut self, id: BrokerRequestId, req: NetOp, msg: &Message, now: Instant) {
         let result = match req {
             NetOp::GetSpi(mut sa) => match msg.sa() {
                 Some(s) => {
@@ -1052,8 +1053,8 @@ impl Broker {
     /// outbound flow of ours towards its gateway (with its selectors when
     /// ASKPOLICY gave them). False, with a log line, when there is no such
     /// flow or more than one local address fits: the ACQUIRE is dropped.
-    fn acquire_local(&self, ev: &mut KernelEvent, sel: Option<&Selectors>) -> bool {
-        let KernelEvent::Acquire { seq, src, dst, .. } = ev else {
+    fn acquire_local(&self, ev: &mut BrokerEvent, sel: Option<&Selectors>) -> bool {
+        let BrokerEvent::Acquire { seq, src, dst, .. } = ev else {
             return true;
         };
         if !src.is_unspecified() {
@@ -1086,8 +1087,8 @@ impl Broker {
 
     /// The ACQUIRE's protocol and outer addresses are a configured policy's
     /// (ours the source); false, with a log line, when they are not.
-    fn acquire_ends_ok(&self, ev: &KernelEvent) -> bool {
-        let KernelEvent::Acquire {
+    fn acquire_ends_ok(&self, ev: &BrokerEvent) -> bool {
+        let BrokerEvent::Acquire {
             seq,
             proto,
             src,
@@ -1132,7 +1133,7 @@ impl Broker {
             }
         };
         let reqid = msg.sa2().map_or(0, |s| s.reqid);
-        let ev = KernelEvent::Acquire {
+        let ev = BrokerEvent::Acquire {
             seq: h.seq,
             proto,
             src,
@@ -1199,7 +1200,7 @@ impl Broker {
             self.owned.bindings.release_sa(&sa_key(&id));
         }
         self.to_net
-            .push_back(PfkeyToNet::Event(KernelEvent::Expire { kind, sa: id }));
+            .push_back(PfkeyToNet::Event(BrokerEvent::Expire { kind, sa: id }));
     }
 
     /// FreeBSD removed a policy whose lifetime ended (DIALECTS.md 2.6). The
@@ -1257,7 +1258,7 @@ impl Broker {
             Some(s) => {
                 log::info!("kernel: {ev}; telling ike-net");
                 self.to_net
-                    .push_back(PfkeyToNet::Event(KernelEvent::NatMapping {
+                    .push_back(PfkeyToNet::Event(BrokerEvent::NatMapping {
                         sa: s.id,
                         old: ev.old,
                         new: ev.new,

@@ -8,7 +8,7 @@
 
 use super::algs::{encryption_key_bits, integrity_key_bits};
 use ike_ipc::config::{ChildProposal, Encryption, Esn, Integrity, IpsecProtocol, Policy};
-use ike_ipc::msg::pfkey::{NatT, SaLifetime, SaParams};
+use ike_ipc::msg::pfkey::{BrokerSaParams, NatT, SaLifetime};
 use std::net::IpAddr;
 
 /// The NAT-T port when the parent names none (RFC 3948 2.1).
@@ -132,7 +132,7 @@ fn lifetimes_ok(r: &SaRules, soft: &SaLifetime, hard: &SaLifetime) -> Result<(),
 
 /// The key lengths the kernel gets must be the algorithm's: a shorter key
 /// would weaken it, a longer one is not what was negotiated.
-fn keys_ok(p: &SaParams) -> Result<(), String> {
+fn keys_ok(p: &BrokerSaParams) -> Result<(), String> {
     let enc_len = p
         .encryption
         .map_or(0, |e| usize::from(encryption_key_bits(e) / 8));
@@ -171,7 +171,7 @@ pub fn natt_ok(n: NatT, natt_port: u16, ours_is_src: bool, ours_is_dst: bool) ->
 /// Does `p` carry what `r` permits? `Err` says what it does not.
 pub fn check(
     r: &SaRules,
-    p: &SaParams,
+    p: &BrokerSaParams,
     natt_port: u16,
     local_end: impl Fn(IpAddr) -> bool,
 ) -> Result<(), String> {

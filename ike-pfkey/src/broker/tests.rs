@@ -1,14 +1,14 @@
 //! The broker against the simulated key engine, in memory: every message the
-//! broker writes goes through `sim::Engine::handle`, and every delivery for the
+//! broker writes goes through `sim::SimKernel::handle`, and every delivery for the
 //! broker's socket comes back through `Broker::handle_kernel`. A second socket
 //! plays another PF_KEY user on the same host.
 
 use super::*;
-use crate::sim::{ConnId, Delivery, Engine, SimConfig, EEXIST, ENOSYS, ESRCH};
+use crate::sim::{ConnId, Delivery, SimConfig, SimKernel, EEXIST, ENOSYS, ESRCH};
 use crate::test_support::*;
 use crate::wire::{Address, Ext, Header, Lifetime, Sa2};
 use ike_ipc::config::{Encapsulation, Encryption, Flow, Integrity, IpsecProtocol, Secret};
-use ike_ipc::msg::pfkey::{NatT, PolicyDir, SaLifetime, SaParams, Selectors};
+use ike_ipc::msg::pfkey::{BrokerSaParams, NatT, PolicyDir, SaLifetime, Selectors};
 
 /// The configured tunnel, and an IPv6 transport-mode child.
 pub(crate) fn allowed() -> AllowedSet {
@@ -27,21 +27,21 @@ pub(crate) fn allowed() -> AllowedSet {
 }
 
 struct Rig {
-    engine: Engine,
+    engine: SimKernel,
     broker: Broker,
     me: ConnId,
     other: ConnId,
     now: Instant,
     net: Vec<PfkeyToNet>,
     other_inbox: Vec<Message>,
-    next_id: RequestId,
+    next_id: BrokerRequestId,
     sent_to_kernel: usize,
 }
 
 impl Rig {
     fn with(dialect: Dialect, delete_on_exit: bool) -> Rig {
         let now = Instant::now();
-        let mut engine = Engine::new(
+        let mut engine = SimKernel::new(
             SimConfig {
                 dialect,
                 ..SimConfig::default()
@@ -97,7 +97,7 @@ impl Rig {
         }
     }
 
-    fn submit(&mut self, req: KernelRequest) -> RequestId {
+    fn submit(&mut self, req: BrokerRequest) -> BrokerRequestId {
         let id = self.next_id;
         self.next_id += 1;
         self.broker
@@ -105,7 +105,7 @@ impl Rig {
         id
     }
 
-    fn take_reply(&mut self, id: RequestId) -> Result<KernelReply, KernelError> {
+    fn take_reply(&mut self, id: BrokerRequestId) -> Result<KernelReply, KernelError> {
         let i = self
             .net
             .iter()
@@ -119,7 +119,10 @@ impl Rig {
 
     /// The replies to `ids`, which must be all of `net` and in that order
     /// (no search per reply through thousands).
-    fn replies_in_order(&mut self, ids: &[RequestId]) -> Vec<Result<KernelReply, KernelError>> {
+    fn replies_in_order(
+        &mut self,
+        ids: &[BrokerRequestId],
+    ) -> Vec<Result<KernelReply, KernelError>> {
         let net = std::mem::take(&mut self.net);
         assert_eq!(net.len(), ids.len());
         net.into_iter()
@@ -131,21 +134,21 @@ impl Rig {
             .collect()
     }
 
-    fn req(&mut self, req: KernelRequest) -> Result<KernelReply, KernelError> {
+    fn req(&mut self, req: BrokerRequest) -> Result<KernelReply, KernelError> {
         let id = self.submit(req);
         self.run();
         self.take_reply(id)
     }
 
-    fn add_sa(&mut self, p: SaParams) -> Result<KernelReply, KernelError> {
-        self.req(KernelRequest::AddSa(Box::new(p)))
+    fn add_sa(&mut self, p: BrokerSaParams) -> Result<KernelReply, KernelError> {
+        self.req(BrokerRequest::AddSa(Box::new(p)))
     }
 
-    fn update_sa(&mut self, p: SaParams) -> Result<KernelReply, KernelError> {
-        self.req(KernelRequest::UpdateSa(Box::new(p)))
+    fn update_sa(&mut self, p: BrokerSaParams) -> Result<KernelReply, KernelError> {
+        self.req(BrokerRequest::UpdateSa(Box::new(p)))
     }
 
-    fn events(&mut self) -> Vec<KernelEvent> {
+    fn events(&mut self) -> Vec<BrokerEvent> {
         let mut ev = Vec::new();
         self.net.retain(|m| match m {
             PfkeyToNet::Event(e) => {
@@ -240,7 +243,7 @@ fn start_registers_and_reports_supported_algorithms() {
 #[test]
 fn flush_on_start_when_configured() {
     let now = Instant::now();
-    let mut e = Engine::new(SimConfig::default(), now);
+    let mut e = SimKernel::new(SimConfig::default(), now);
     let me = e.connect();
     let cfg = BrokerConfig {
         flush_on_start: true,
@@ -296,7 +299,7 @@ fn tunnel_child_sa_lifecycle_ipv4() {
     assert_eq!(r.add_sa(out), Ok(KernelReply::Done));
     for dir in [PolicyDir::Out, PolicyDir::In, PolicyDir::Fwd] {
         assert_eq!(
-            r.req(KernelRequest::AddPolicy(tunnel_policy(dir))),
+            r.req(BrokerRequest::AddPolicy(tunnel_policy(dir))),
             Ok(KernelReply::Done),
             "{dir:?}"
         );
@@ -316,23 +319,23 @@ fn tunnel_child_sa_lifecycle_ipv4() {
     );
     // GET reports lifetimes, never keys.
     let id = esp_id(0xc0ffee, "192.0.2.1", "192.0.2.2");
-    match r.req(KernelRequest::GetSa(id)) {
+    match r.req(BrokerRequest::GetSa(id)) {
         Ok(KernelReply::Sa(info)) => {
             assert_eq!(info.id, id);
             assert!(info.add_time > 0);
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(r.req(KernelRequest::DeleteSa(id)), Ok(KernelReply::Done));
+    assert_eq!(r.req(BrokerRequest::DeleteSa(id)), Ok(KernelReply::Done));
     assert_eq!(
-        r.req(KernelRequest::DeletePolicy(tunnel_policy(PolicyDir::Fwd))),
+        r.req(BrokerRequest::DeletePolicy(tunnel_policy(PolicyDir::Fwd))),
         Ok(KernelReply::Done)
     );
     assert_eq!(r.engine.sas().count(), 1);
     assert_eq!(r.engine.policies().len(), 2);
     // Deleted means no longer ours.
     assert!(matches!(
-        r.req(KernelRequest::GetSa(id)),
+        r.req(BrokerRequest::GetSa(id)),
         Err(KernelError::Refused(_))
     ));
 }
@@ -355,7 +358,7 @@ fn transport_sa_and_policy_ipv6_with_nat_t() {
     let sa = r.engine.sas().next().unwrap();
     assert_eq!(sa.natt, Some((2, 4501, 4500)));
     assert_eq!(sa.mode, 1);
-    let pol = PolicyParams {
+    let pol = BrokerPolicyParams {
         dir: PolicyDir::Out,
         sel: Selectors {
             src: net("2001:db8::1/128"),
@@ -369,7 +372,7 @@ fn transport_sa_and_policy_ipv6_with_nat_t() {
         tunnel: None,
         reqid: 0,
     };
-    assert_eq!(r.req(KernelRequest::AddPolicy(pol)), Ok(KernelReply::Done));
+    assert_eq!(r.req(BrokerRequest::AddPolicy(pol)), Ok(KernelReply::Done));
     let p = &r.engine.policies()[0];
     assert_eq!(
         (p.src.proto, p.src.addr.port(), p.src.prefix_len),
@@ -385,16 +388,16 @@ fn transport_sa_and_policy_ipv6_with_nat_t() {
 #[test]
 fn pipelined_requests_are_matched_by_seq() {
     let mut r = Rig::new();
-    let ids: Vec<RequestId> = vec![
+    let ids: Vec<BrokerRequestId> = vec![
         r.submit(getspi("192.0.2.2", "192.0.2.1", Encapsulation::Tunnel)),
         r.submit(getspi("192.0.2.2", "192.0.2.1", Encapsulation::Tunnel)),
-        r.submit(KernelRequest::AddSa(Box::new(sa_params(
+        r.submit(BrokerRequest::AddSa(Box::new(sa_params(
             0x5000,
             "192.0.2.1",
             "192.0.2.2",
             Encapsulation::Tunnel,
         )))),
-        r.submit(KernelRequest::AddPolicy(tunnel_policy(PolicyDir::Out))),
+        r.submit(BrokerRequest::AddPolicy(tunnel_policy(PolicyDir::Out))),
         r.submit(getspi("192.0.2.2", "192.0.2.1", Encapsulation::Tunnel)),
     ];
     // All five are on the wire before any reply is read.
@@ -452,7 +455,7 @@ fn kernel_errors_become_typed_errors() {
     r.other_sends(del);
     let id = esp_id(0x6001, "192.0.2.1", "192.0.2.2");
     assert_eq!(
-        r.req(KernelRequest::GetSa(id)),
+        r.req(BrokerRequest::GetSa(id)),
         Err(KernelError::Kernel(i32::from(ESRCH)))
     );
     // What the broker itself refuses to encode for Linux: ChaCha20, SHA2-256, ESN.
@@ -464,7 +467,7 @@ fn kernel_errors_become_typed_errors() {
     let mut pol = tunnel_policy(PolicyDir::Out);
     pol.reqid = 0x4000;
     assert!(matches!(
-        r.req(KernelRequest::AddPolicy(pol)),
+        r.req(BrokerRequest::AddPolicy(pol)),
         Err(KernelError::Refused(_))
     ));
     let mut p = sa_params(0x6002, "192.0.2.1", "192.0.2.2", Encapsulation::Tunnel);
@@ -475,12 +478,12 @@ fn kernel_errors_become_typed_errors() {
 #[test]
 fn existing_policy_is_replaced_with_spdupdate_only_if_ours() {
     let mut r = Rig::new();
-    let first = r.req(KernelRequest::AddPolicy(tunnel_policy(PolicyDir::Out)));
+    let first = r.req(BrokerRequest::AddPolicy(tunnel_policy(PolicyDir::Out)));
     assert_eq!(first, Ok(KernelReply::Done));
     let id_before = r.engine.policies()[0].policy.id;
     // Ours: the EEXIST becomes SPDUPDATE of the same policy.
     assert_eq!(
-        r.req(KernelRequest::AddPolicy(tunnel_policy(PolicyDir::Out))),
+        r.req(BrokerRequest::AddPolicy(tunnel_policy(PolicyDir::Out))),
         Ok(KernelReply::Done)
     );
     assert_eq!(r.engine.policies().len(), 1);
@@ -490,7 +493,7 @@ fn existing_policy_is_replaced_with_spdupdate_only_if_ours() {
     // logged, never adopted, so never deleted at exit (issue 16).
     r.broker.owned.policies.clear();
     captured_log::start();
-    let again = r.req(KernelRequest::AddPolicy(tunnel_policy(PolicyDir::Out)));
+    let again = r.req(BrokerRequest::AddPolicy(tunnel_policy(PolicyDir::Out)));
     assert!(
         matches!(&again, Err(KernelError::Refused(w)) if w.contains("did not install")),
         "{again:?}"
@@ -522,11 +525,11 @@ fn multi_message_dumps_linux_and_freebsd() {
         assert_eq!(spis, [0x7001, 0x7002, 0x7003], "{d:?}");
         assert_eq!(parts.last().unwrap().header.seq, 0);
         assert_eq!(
-            r.req(KernelRequest::AddPolicy(tunnel_policy(PolicyDir::Out))),
+            r.req(BrokerRequest::AddPolicy(tunnel_policy(PolicyDir::Out))),
             Ok(KernelReply::Done)
         );
         assert_eq!(
-            r.req(KernelRequest::AddPolicy(tunnel_policy(PolicyDir::In))),
+            r.req(BrokerRequest::AddPolicy(tunnel_policy(PolicyDir::In))),
             Ok(KernelReply::Done)
         );
         let spd = r.dump(true).unwrap();
@@ -544,7 +547,7 @@ fn multi_message_dumps_linux_and_freebsd() {
 fn acquire_carries_the_policy_selectors() {
     let mut r = Rig::new();
     assert_eq!(
-        r.req(KernelRequest::AddPolicy(tunnel_policy(PolicyDir::Out))),
+        r.req(BrokerRequest::AddPolicy(tunnel_policy(PolicyDir::Out))),
         Ok(KernelReply::Done)
     );
     let (_, out) = r
@@ -556,7 +559,7 @@ fn acquire_carries_the_policy_selectors() {
     let ev = r.events();
     assert_eq!(ev.len(), 1, "{ev:?}");
     match &ev[0] {
-        KernelEvent::Acquire {
+        BrokerEvent::Acquire {
             seq,
             proto,
             src,
@@ -573,7 +576,7 @@ fn acquire_carries_the_policy_selectors() {
             assert_eq!((*mode, *reqid), (Some(Encapsulation::Tunnel), 7));
             // Answering it: GETSPI echoes the ACQUIRE's seq, and a failure
             // report is permitted for this seq only.
-            let failed = KernelRequest::AcquireFailed {
+            let failed = BrokerRequest::AcquireFailed {
                 seq: *seq,
                 proto: IpsecProtocol::Esp,
             };
@@ -634,7 +637,7 @@ fn soft_and_hard_expire_become_events_for_our_sas_only() {
     let id = esp_id(0x8001, "192.0.2.1", "192.0.2.2");
     assert_eq!(
         r.events(),
-        [KernelEvent::Expire {
+        [BrokerEvent::Expire {
             kind: ExpireKind::Soft,
             sa: id
         }]
@@ -642,7 +645,7 @@ fn soft_and_hard_expire_become_events_for_our_sas_only() {
     r.advance(5);
     assert_eq!(
         r.events(),
-        [KernelEvent::Expire {
+        [BrokerEvent::Expire {
             kind: ExpireKind::Hard,
             sa: id
         }]
@@ -674,7 +677,7 @@ fn shutdown_deletes_what_we_installed_only() {
     let p = sa_params(0x9101, "192.0.2.1", "192.0.2.2", Encapsulation::Tunnel);
     assert_eq!(r.add_sa(p), Ok(KernelReply::Done));
     assert_eq!(
-        r.req(KernelRequest::AddPolicy(tunnel_policy(PolicyDir::Out))),
+        r.req(BrokerRequest::AddPolicy(tunnel_policy(PolicyDir::Out))),
         Ok(KernelReply::Done)
     );
     assert_eq!(r.engine.sas().count(), 3);
@@ -730,7 +733,7 @@ fn openbsd_requests_use_flows_and_sa_flags() {
     b.handle_net(
         NetToPfkey::Request {
             id: 1,
-            req: KernelRequest::AddSa(Box::new(p)),
+            req: BrokerRequest::AddSa(Box::new(p)),
         },
         now,
     );
@@ -744,7 +747,7 @@ fn openbsd_requests_use_flows_and_sa_flags() {
     b.handle_net(
         NetToPfkey::Request {
             id: 2,
-            req: KernelRequest::AddPolicy(tunnel_policy(PolicyDir::Out)),
+            req: BrokerRequest::AddPolicy(tunnel_policy(PolicyDir::Out)),
         },
         now,
     );
@@ -763,7 +766,7 @@ fn openbsd_requests_use_flows_and_sa_flags() {
     b.handle_net(
         NetToPfkey::Request {
             id: 3,
-            req: KernelRequest::AddPolicy(tunnel_policy(PolicyDir::Fwd)),
+            req: BrokerRequest::AddPolicy(tunnel_policy(PolicyDir::Fwd)),
         },
         now,
     );
@@ -804,7 +807,7 @@ fn openbsd_requests_use_flows_and_sa_flags() {
     b.handle_kernel(&reply.emit(Dialect::OpenBsd).unwrap(), now);
     let ev: Vec<PfkeyToNet> = std::iter::from_fn(|| b.poll_net()).collect();
     assert!(
-        ev.iter().any(|m| matches!(m, PfkeyToNet::Event(KernelEvent::Acquire { seq: 77, policy: Some(s), .. }) if s.src == net("10.1.0.0/16"))),
+        ev.iter().any(|m| matches!(m, PfkeyToNet::Event(BrokerEvent::Acquire { seq: 77, policy: Some(s), .. }) if s.src == net("10.1.0.0/16"))),
         "{ev:?}"
     );
 }
@@ -879,7 +882,7 @@ fn replay_window_units_per_dialect() {
         b.handle_net(
             NetToPfkey::Request {
                 id: 1,
-                req: KernelRequest::AddSa(Box::new(p)),
+                req: BrokerRequest::AddSa(Box::new(p)),
             },
             now,
         );
@@ -909,7 +912,7 @@ fn ipv6_tunnel_policy_carries_v6_endpoints() {
         )],
         natt_port: 0,
     });
-    let mut p = PolicyParams {
+    let mut p = BrokerPolicyParams {
         dir: PolicyDir::In,
         sel: Selectors {
             src: net("2001:db8:2::/64"),
@@ -923,7 +926,7 @@ fn ipv6_tunnel_policy_carries_v6_endpoints() {
         tunnel: Some((ip("2001:db8::2"), ip("2001:db8::1"))),
         reqid: 9,
     };
-    assert_eq!(r.req(KernelRequest::AddPolicy(p)), Ok(KernelReply::Done));
+    assert_eq!(r.req(BrokerRequest::AddPolicy(p)), Ok(KernelReply::Done));
     let got = &r.engine.policies()[0];
     assert_eq!(
         got.policy.requests[0].tunnel.unwrap().0,
@@ -936,7 +939,7 @@ fn ipv6_tunnel_policy_carries_v6_endpoints() {
     // The configuration pins TCP and the peer's port 443: anything else is refused.
     p.sel.src_port = Some(80);
     assert!(matches!(
-        r.req(KernelRequest::AddPolicy(p)),
+        r.req(BrokerRequest::AddPolicy(p)),
         Err(KernelError::Refused(_))
     ));
     // The old allowed set no longer applies after the reload.
@@ -948,7 +951,7 @@ fn ipv6_tunnel_policy_carries_v6_endpoints() {
 fn a_getspi_flood_is_capped() {
     let mut r = Rig::new();
     // Pipelined, unanswered yet: in-flight GETSPIs count too.
-    let ids: Vec<RequestId> = (0..allow::MAX_LARVAL + 5)
+    let ids: Vec<BrokerRequestId> = (0..allow::MAX_LARVAL + 5)
         .map(|_| r.submit(getspi("192.0.2.2", "192.0.2.1", Encapsulation::Tunnel)))
         .collect();
     r.run();
@@ -999,9 +1002,9 @@ fn a_retried_spdadd_keeps_its_place_before_a_later_delete() {
     for pipelined in [true, false] {
         let mut r = Rig::new();
         let p = tunnel_policy(PolicyDir::Out);
-        assert_eq!(r.req(KernelRequest::AddPolicy(p)), Ok(KernelReply::Done));
-        let add = r.submit(KernelRequest::AddPolicy(p));
-        let del = r.submit(KernelRequest::DeletePolicy(p));
+        assert_eq!(r.req(BrokerRequest::AddPolicy(p)), Ok(KernelReply::Done));
+        let add = r.submit(BrokerRequest::AddPolicy(p));
+        let del = r.submit(BrokerRequest::DeletePolicy(p));
         if pipelined {
             run_pipelined(&mut r);
         } else {
@@ -1025,9 +1028,9 @@ fn shutdown_removes_what_requests_in_flight_install() {
     // something after the clean-up list was made: it must be removed too.
     let mut r = Rig::new();
     let p = tunnel_policy(PolicyDir::Out);
-    assert_eq!(r.req(KernelRequest::AddPolicy(p)), Ok(KernelReply::Done));
-    let again = r.submit(KernelRequest::AddPolicy(p));
-    let sa = r.submit(KernelRequest::AddSa(Box::new(sa_params(
+    assert_eq!(r.req(BrokerRequest::AddPolicy(p)), Ok(KernelReply::Done));
+    let again = r.submit(BrokerRequest::AddPolicy(p));
+    let sa = r.submit(BrokerRequest::AddSa(Box::new(sa_params(
         0x9300,
         "192.0.2.1",
         "192.0.2.2",
@@ -1048,15 +1051,15 @@ fn shutdown_removes_what_requests_in_flight_install() {
 fn requests_behind_a_busy_object_wait_are_rechecked_and_capped() {
     let mut r = Rig::new();
     let p = tunnel_policy(PolicyDir::Out);
-    assert_eq!(r.req(KernelRequest::AddPolicy(p)), Ok(KernelReply::Done));
+    assert_eq!(r.req(BrokerRequest::AddPolicy(p)), Ok(KernelReply::Done));
     let before = r.sent_to_kernel;
-    let add = r.submit(KernelRequest::AddPolicy(p));
+    let add = r.submit(BrokerRequest::AddPolicy(p));
     // Another policy is another object: it does not wait.
-    let other = r.submit(KernelRequest::AddPolicy(tunnel_policy(PolicyDir::In)));
-    let waiting: Vec<RequestId> = (0..MAX_HELD)
-        .map(|_| r.submit(KernelRequest::DeletePolicy(p)))
+    let other = r.submit(BrokerRequest::AddPolicy(tunnel_policy(PolicyDir::In)));
+    let waiting: Vec<BrokerRequestId> = (0..MAX_HELD)
+        .map(|_| r.submit(BrokerRequest::DeletePolicy(p)))
         .collect();
-    let over = r.submit(KernelRequest::DeletePolicy(p));
+    let over = r.submit(BrokerRequest::DeletePolicy(p));
     r.net.extend(std::iter::from_fn(|| r.broker.poll_net()));
     assert!(
         matches!(r.take_reply(over), Err(KernelError::Refused(m)) if m.contains("waiting")),
@@ -1080,8 +1083,8 @@ fn requests_behind_a_busy_object_wait_are_rechecked_and_capped() {
 
     // Requests still waiting at shutdown are refused, never written.
     let p = tunnel_policy(PolicyDir::In);
-    let add = r.submit(KernelRequest::AddPolicy(p));
-    let del = r.submit(KernelRequest::DeletePolicy(p));
+    let add = r.submit(BrokerRequest::AddPolicy(p));
+    let del = r.submit(BrokerRequest::DeletePolicy(p));
     r.broker.shutdown(r.now);
     r.run();
     let _ = r.take_reply(add);
@@ -1100,8 +1103,8 @@ fn a_delete_behind_the_add_of_the_same_sa_removes_it() {
     let mut r = Rig::new();
     let out = sa_params(0xc0ffee, "192.0.2.1", "192.0.2.2", Encapsulation::Tunnel);
     let id = out.id;
-    let add = r.submit(KernelRequest::AddSa(Box::new(out)));
-    let del = r.submit(KernelRequest::DeleteSa(id));
+    let add = r.submit(BrokerRequest::AddSa(Box::new(out)));
+    let del = r.submit(BrokerRequest::DeleteSa(id));
     r.run();
     assert_eq!(r.take_reply(add), Ok(KernelReply::Done));
     assert_eq!(r.take_reply(del), Ok(KernelReply::Done));
@@ -1187,9 +1190,9 @@ fn spd_expire_msg(id: u32, dir: u8, src: &str, dst: &str) -> Message {
 fn spd_expire_is_logged_and_an_expired_policy_of_ours_forgotten() {
     let mut r = Rig::with(Dialect::FreeBsd, true);
     let out = tunnel_policy(PolicyDir::Out);
-    assert_eq!(r.req(KernelRequest::AddPolicy(out)), Ok(KernelReply::Done));
+    assert_eq!(r.req(BrokerRequest::AddPolicy(out)), Ok(KernelReply::Done));
     assert_eq!(
-        r.req(KernelRequest::AddPolicy(tunnel_policy(PolicyDir::In))),
+        r.req(BrokerRequest::AddPolicy(tunnel_policy(PolicyDir::In))),
         Ok(KernelReply::Done)
     );
     let id = r.broker.owned().policy(&out).unwrap().kernel_id;
@@ -1273,7 +1276,7 @@ fn nat_mapping_reaches_ike_net_and_only_the_peers_port_moves() {
     let id = esp_id(spi, "192.0.2.2", "192.0.2.1");
     assert_eq!(
         r.events(),
-        [KernelEvent::NatMapping {
+        [BrokerEvent::NatMapping {
             sa: id,
             old: "192.0.2.2:4500".parse().unwrap(),
             new: "192.0.2.2:31000".parse().unwrap(),
@@ -1303,7 +1306,7 @@ fn nat_mapping_reaches_ike_net_and_only_the_peers_port_moves() {
         .unwrap()
         .key_enc
         .clone();
-    let moved = KernelRequest::UpdateEncap {
+    let moved = BrokerRequest::UpdateEncap {
         id,
         natt: NatT {
             sport: 31000,
@@ -1316,13 +1319,13 @@ fn nat_mapping_reaches_ike_net_and_only_the_peers_port_moves() {
     assert_eq!(sa.key_enc, keys_before);
     // Both ports at once, a zero port, the plain SA, someone else's SA:
     // refused, and the kernel's SA stays where it is.
-    let refused = |r: &mut Rig, req: KernelRequest| match r.req(req) {
+    let refused = |r: &mut Rig, req: BrokerRequest| match r.req(req) {
         Err(KernelError::Refused(why)) => why,
         other => panic!("{other:?}"),
     };
     refused(
         &mut r,
-        KernelRequest::UpdateEncap {
+        BrokerRequest::UpdateEncap {
             id,
             natt: NatT {
                 sport: 31001,
@@ -1332,7 +1335,7 @@ fn nat_mapping_reaches_ike_net_and_only_the_peers_port_moves() {
     );
     refused(
         &mut r,
-        KernelRequest::UpdateEncap {
+        BrokerRequest::UpdateEncap {
             id,
             natt: NatT {
                 sport: 0,
@@ -1342,7 +1345,7 @@ fn nat_mapping_reaches_ike_net_and_only_the_peers_port_moves() {
     );
     let why = refused(
         &mut r,
-        KernelRequest::UpdateEncap {
+        BrokerRequest::UpdateEncap {
             id: plain.id,
             natt: NatT {
                 sport: 4500,
@@ -1353,7 +1356,7 @@ fn nat_mapping_reaches_ike_net_and_only_the_peers_port_moves() {
     assert!(why.contains("not a UDP-encapsulated SA of ours"), "{why}");
     refused(
         &mut r,
-        KernelRequest::UpdateEncap {
+        BrokerRequest::UpdateEncap {
             id: esp_id(0x4444, "198.51.100.7", "192.0.2.1"),
             natt: NatT {
                 sport: 31000,
@@ -1385,7 +1388,7 @@ fn shutdown_deletes_an_sa_with_a_request_in_flight_once() {
     // with ESRCH and log a warning for nothing).
     let mut r = Rig::new();
     let spi = spi_of(r.req(getspi("192.0.2.2", "192.0.2.1", Encapsulation::Tunnel)));
-    let update = r.submit(KernelRequest::UpdateSa(Box::new(sa_params(
+    let update = r.submit(BrokerRequest::UpdateSa(Box::new(sa_params(
         spi,
         "192.0.2.2",
         "192.0.2.1",
@@ -1423,7 +1426,7 @@ fn a_reqid_belongs_to_one_child_sa() {
     sa.reqid = 5;
     assert_eq!(r.add_sa(sa.clone()), Ok(KernelReply::Done));
     let a = mine("10.2.1.0/24", 5);
-    assert_eq!(r.req(KernelRequest::AddPolicy(a)), Ok(KernelReply::Done));
+    assert_eq!(r.req(BrokerRequest::AddPolicy(a)), Ok(KernelReply::Done));
     // Its inbound policy (selectors swapped) shares the reqid.
     let mut a_in = policy(
         PolicyDir::In,
@@ -1432,15 +1435,15 @@ fn a_reqid_belongs_to_one_child_sa() {
         ("192.0.2.2", "192.0.2.1"),
     );
     a_in.reqid = 5;
-    assert_eq!(r.req(KernelRequest::AddPolicy(a_in)), Ok(KernelReply::Done));
+    assert_eq!(r.req(BrokerRequest::AddPolicy(a_in)), Ok(KernelReply::Done));
     // Another child (other selectors) with the same reqid: refused.
-    match r.req(KernelRequest::AddPolicy(mine("10.2.2.0/24", 5))) {
+    match r.req(BrokerRequest::AddPolicy(mine("10.2.2.0/24", 5))) {
         Err(KernelError::Refused(why)) => assert!(why.contains("reqid 5"), "{why}"),
         other => panic!("{other:?}"),
     }
     // With its own reqid: fine.
     assert_eq!(
-        r.req(KernelRequest::AddPolicy(mine("10.2.2.0/24", 6))),
+        r.req(BrokerRequest::AddPolicy(mine("10.2.2.0/24", 6))),
         Ok(KernelReply::Done)
     );
     // An SA between other ends cannot take reqid 6 either (IPv6 transport
@@ -1454,10 +1457,10 @@ fn a_reqid_belongs_to_one_child_sa() {
     v6.reqid = 6;
     assert!(matches!(r.add_sa(v6.clone()), Err(KernelError::Refused(_))));
     // Child 5 goes: its reqid is free for anyone.
-    assert_eq!(r.req(KernelRequest::DeleteSa(sa.id)), Ok(KernelReply::Done));
-    assert_eq!(r.req(KernelRequest::DeletePolicy(a)), Ok(KernelReply::Done));
+    assert_eq!(r.req(BrokerRequest::DeleteSa(sa.id)), Ok(KernelReply::Done));
+    assert_eq!(r.req(BrokerRequest::DeletePolicy(a)), Ok(KernelReply::Done));
     assert_eq!(
-        r.req(KernelRequest::DeletePolicy(a_in)),
+        r.req(BrokerRequest::DeletePolicy(a_in)),
         Ok(KernelReply::Done)
     );
     assert!(r.broker.owned().bindings.get(5).is_none());
@@ -1474,9 +1477,9 @@ fn a_reqid_belongs_to_one_child_sa() {
 fn openbsd_acquire_for_our_flow_reaches_ike_net() {
     let mut r = Rig::with(Dialect::OpenBsd, true);
     let out = tunnel_policy(PolicyDir::Out);
-    assert_eq!(r.req(KernelRequest::AddPolicy(out)), Ok(KernelReply::Done));
+    assert_eq!(r.req(BrokerRequest::AddPolicy(out)), Ok(KernelReply::Done));
     let inb = tunnel_policy(PolicyDir::In);
-    assert_eq!(r.req(KernelRequest::AddPolicy(inb)), Ok(KernelReply::Done));
+    assert_eq!(r.req(BrokerRequest::AddPolicy(inb)), Ok(KernelReply::Done));
     let (what, deliveries) = r
         .engine
         .trigger(ip("10.1.2.3"), ip("10.2.3.4"), r.now)
@@ -1486,7 +1489,7 @@ fn openbsd_acquire_for_our_flow_reaches_ike_net() {
     r.run();
     let ev = r.events();
     assert_eq!(ev.len(), 1, "{ev:?}");
-    let KernelEvent::Acquire {
+    let BrokerEvent::Acquire {
         seq,
         src,
         dst,
@@ -1502,7 +1505,7 @@ fn openbsd_acquire_for_our_flow_reaches_ike_net() {
     // A failed negotiation is not reported to OpenBSD: it refuses a
     // message with errno set, and an ACQUIRE from userland does nothing.
     let written = r.sent_to_kernel;
-    let failed = KernelRequest::AcquireFailed {
+    let failed = BrokerRequest::AcquireFailed {
         seq: *seq,
         proto: IpsecProtocol::Esp,
     };
@@ -1527,13 +1530,13 @@ fn openbsd_acquire_without_a_source_takes_our_end_of_the_flow() {
     kernel_says(&mut r, acquire(900, "192.0.2.2"));
     assert!(r.events().is_empty());
     let out = tunnel_policy(PolicyDir::Out);
-    assert_eq!(r.req(KernelRequest::AddPolicy(out)), Ok(KernelReply::Done));
+    assert_eq!(r.req(BrokerRequest::AddPolicy(out)), Ok(KernelReply::Done));
     // The kernel knows no acquire 901 (ASKPOLICY fails): matched by the
     // gateway alone.
     kernel_says(&mut r, acquire(901, "192.0.2.2"));
     let ev = r.events();
     assert!(
-        matches!(ev.as_slice(), [KernelEvent::Acquire { seq: 901, src, dst, policy: None, .. }]
+        matches!(ev.as_slice(), [BrokerEvent::Acquire { seq: 901, src, dst, policy: None, .. }]
             if *src == ip("192.0.2.1") && *dst == ip("192.0.2.2")),
         "{ev:?}"
     );
@@ -1622,7 +1625,7 @@ fn mobike_move_on(dialect: Dialect) {
         ("192.0.2.2", "192.0.2.1"),
     );
     for p in [pol_out, pol_in] {
-        assert_eq!(r.req(KernelRequest::AddPolicy(p)), Ok(KernelReply::Done));
+        assert_eq!(r.req(BrokerRequest::AddPolicy(p)), Ok(KernelReply::Done));
     }
     let keys = |r: &Rig, spi: u32| {
         let s = r.engine.sas().find(|s| s.spi == spi).unwrap();
@@ -1630,7 +1633,7 @@ fn mobike_move_on(dialect: Dialect) {
     };
     let (k_in, k_out) = (keys(&r, spi_in), keys(&r, 0x7001));
     // Outside the configured prefix: refused, nothing moves.
-    let away = KernelRequest::MoveSa {
+    let away = BrokerRequest::MoveSa {
         id: out.id,
         src: ip("192.0.2.1"),
         dst: ip("198.51.100.9"),
@@ -1640,7 +1643,7 @@ fn mobike_move_on(dialect: Dialect) {
     // The peer moved to 192.0.2.77, behind a NAT port 40001.
     let new_peer = ip("192.0.2.77");
     let moves = [
-        KernelRequest::MoveSa {
+        BrokerRequest::MoveSa {
             id: inb.id,
             src: new_peer,
             dst: ip("192.0.2.1"),
@@ -1649,7 +1652,7 @@ fn mobike_move_on(dialect: Dialect) {
                 dport: 4500,
             }),
         },
-        KernelRequest::MoveSa {
+        BrokerRequest::MoveSa {
             id: out.id,
             src: ip("192.0.2.1"),
             dst: new_peer,
@@ -1658,16 +1661,16 @@ fn mobike_move_on(dialect: Dialect) {
                 dport: 40001,
             }),
         },
-        KernelRequest::MovePolicy {
+        BrokerRequest::MovePolicy {
             p: pol_out,
             tunnel: (ip("192.0.2.1"), new_peer),
         },
-        KernelRequest::MovePolicy {
+        BrokerRequest::MovePolicy {
             p: pol_in,
             tunnel: (new_peer, ip("192.0.2.1")),
         },
     ];
-    let ids: Vec<RequestId> = moves.into_iter().map(|m| r.submit(m)).collect();
+    let ids: Vec<BrokerRequestId> = moves.into_iter().map(|m| r.submit(m)).collect();
     r.run();
     // One reply per step: two for each SA, one for each policy.
     for (i, id) in ids.iter().enumerate() {
@@ -1750,9 +1753,9 @@ fn twenty_thousand_sas_in_flight_at_once_cost_no_walks() {
     let mut r = Rig::new();
     r.net.clear(); // Ready
     let t0 = std::time::Instant::now();
-    let ids: Vec<RequestId> = (0..N)
+    let ids: Vec<BrokerRequestId> = (0..N)
         .map(|i| {
-            r.submit(KernelRequest::AddSa(Box::new(sa_params(
+            r.submit(BrokerRequest::AddSa(Box::new(sa_params(
                 0x10_0000 + i,
                 "192.0.2.1",
                 "192.0.2.2",
@@ -1766,15 +1769,15 @@ fn twenty_thousand_sas_in_flight_at_once_cost_no_walks() {
     }
     assert_eq!(r.broker.owned().sas.len(), N as usize);
     let id = |i| esp_id(0x10_0000 + i, "192.0.2.1", "192.0.2.2");
-    let gets: Vec<RequestId> = (0..N)
-        .map(|i| r.submit(KernelRequest::GetSa(id(i))))
+    let gets: Vec<BrokerRequestId> = (0..N)
+        .map(|i| r.submit(BrokerRequest::GetSa(id(i))))
         .collect();
     r.run();
     for g in r.replies_in_order(&gets) {
         assert!(matches!(g, Ok(KernelReply::Sa(_))), "{g:?}");
     }
-    let dels: Vec<RequestId> = (0..N)
-        .map(|i| r.submit(KernelRequest::DeleteSa(id(i))))
+    let dels: Vec<BrokerRequestId> = (0..N)
+        .map(|i| r.submit(BrokerRequest::DeleteSa(id(i))))
         .collect();
     r.run();
     for d in r.replies_in_order(&dels) {
@@ -1819,7 +1822,7 @@ fn acquire_without_its_policy_is_checked_against_the_configuration() {
     assert!(
         matches!(
             ev.as_slice(),
-            [KernelEvent::Acquire {
+            [BrokerEvent::Acquire {
                 seq: 902,
                 policy: None,
                 ..
@@ -1829,11 +1832,11 @@ fn acquire_without_its_policy_is_checked_against_the_configuration() {
     );
     // GETSPI may echo 902 (passed on), never 901.
     let mut get = getspi("192.0.2.2", "192.0.2.1", Encapsulation::Tunnel);
-    if let KernelRequest::GetSpi { acquire_seq, .. } = &mut get {
+    if let BrokerRequest::GetSpi { acquire_seq, .. } = &mut get {
         *acquire_seq = 901;
     }
     assert!(matches!(r.req(get.clone()), Err(KernelError::Refused(_))));
-    if let KernelRequest::GetSpi { acquire_seq, .. } = &mut get {
+    if let BrokerRequest::GetSpi { acquire_seq, .. } = &mut get {
         *acquire_seq = 902;
     }
     assert!(matches!(r.req(get), Ok(KernelReply::Spi(_))));

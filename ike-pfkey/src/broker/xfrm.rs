@@ -27,8 +27,8 @@ use crate::xfrm::message::{parse_datagram, Body, KernelMsg};
 use crate::xfrm::request::{self, Flush};
 use ike_ipc::config::IpsecProtocol;
 use ike_ipc::msg::pfkey::{
-    KernelError, KernelEvent, KernelReply, KernelRequest, NatT, NetToPfkey, PfkeyToNet,
-    PolicyParams, RequestId, SaId, SaParams,
+    BrokerEvent, BrokerPolicyParams, BrokerRequest, BrokerRequestId, BrokerSaParams, KernelError,
+    KernelReply, NatT, NetToPfkey, PfkeyToNet, SaId,
 };
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -38,18 +38,18 @@ const LARVAL_SWEEP: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone)]
 enum NetOp {
     GetSpi(SaId),
-    Add(Box<SaParams>),
-    Update(Box<SaParams>),
+    Add(Box<BrokerSaParams>),
+    Update(Box<BrokerSaParams>),
     UpdateEncap(SaId, NatT),
     Delete(SaId),
     Get(SaId),
-    AddPolicy(PolicyParams),
-    DeletePolicy(PolicyParams),
+    AddPolicy(BrokerPolicyParams),
+    DeletePolicy(BrokerPolicyParams),
 }
 
 #[derive(Debug, Clone)]
 enum Op {
-    Net { id: RequestId, req: NetOp },
+    Net { id: BrokerRequestId, req: NetOp },
     Flush,
     Cleanup,
 }
@@ -187,7 +187,7 @@ impl XfrmBroker {
         self.pending.is_empty() && self.to_kernel.is_empty()
     }
 
-    fn reply(&mut self, id: RequestId, result: Result<KernelReply, KernelError>) {
+    fn reply(&mut self, id: BrokerRequestId, result: Result<KernelReply, KernelError>) {
         self.to_net.push_back(PfkeyToNet::Reply { id, result });
     }
 
@@ -252,7 +252,7 @@ impl XfrmBroker {
         // destination, so no global SPI namespace (`false`).
         if matches!(
             req,
-            KernelRequest::MoveSa { .. } | KernelRequest::MovePolicy { .. }
+            BrokerRequest::MoveSa { .. } | BrokerRequest::MovePolicy { .. }
         ) {
             match super::mobility::plan(&self.cfg.allowed, &mut self.owned, &req, false) {
                 Ok(steps) => {
@@ -278,11 +278,11 @@ impl XfrmBroker {
     }
 
     /// Encode and send a request that passed the checks.
-    fn submit(&mut self, id: RequestId, req: KernelRequest, now: Instant) {
+    fn submit(&mut self, id: BrokerRequestId, req: BrokerRequest, now: Instant) {
         self.owned.bindings.claim(&req);
         let seq = self.next_seq();
         let (bytes, op) = match &req {
-            KernelRequest::GetSpi {
+            BrokerRequest::GetSpi {
                 proto,
                 src,
                 dst,
@@ -301,9 +301,9 @@ impl XfrmBroker {
                     NetOp::GetSpi(sa),
                 )
             }
-            KernelRequest::AddSa(p) => (request::sa(seq, p, false), NetOp::Add(p.clone())),
-            KernelRequest::UpdateSa(p) => (request::sa(seq, p, true), NetOp::Update(p.clone())),
-            KernelRequest::UpdateEncap { id: sa, natt } => {
+            BrokerRequest::AddSa(p) => (request::sa(seq, p, false), NetOp::Add(p.clone())),
+            BrokerRequest::UpdateSa(p) => (request::sa(seq, p, true), NetOp::Update(p.clone())),
+            BrokerRequest::UpdateEncap { id: sa, natt } => {
                 // UPDSA of the SA as installed with the new ports: the kernel
                 // changes the encapsulation of a mature SA in place
                 // (xfrm_state_update); keys and addresses stay.
@@ -333,13 +333,13 @@ impl XfrmBroker {
                     }
                 }
             }
-            KernelRequest::DeleteSa(s) => (request::sa_id(seq, s, false), NetOp::Delete(*s)),
-            KernelRequest::GetSa(s) => (request::sa_id(seq, s, true), NetOp::Get(*s)),
-            KernelRequest::AddPolicy(p) => (request::policy(seq, p, true), NetOp::AddPolicy(*p)),
-            KernelRequest::DeletePolicy(p) => {
+            BrokerRequest::DeleteSa(s) => (request::sa_id(seq, s, false), NetOp::Delete(*s)),
+            BrokerRequest::GetSa(s) => (request::sa_id(seq, s, true), NetOp::Get(*s)),
+            BrokerRequest::AddPolicy(p) => (request::policy(seq, p, true), NetOp::AddPolicy(*p)),
+            BrokerRequest::DeletePolicy(p) => {
                 (request::delete_policy(seq, p), NetOp::DeletePolicy(*p))
             }
-            KernelRequest::AcquireFailed { seq: aseq, .. } => {
+            BrokerRequest::AcquireFailed { seq: aseq, .. } => {
                 // XFRM has no message for it: the kernel's acquire state
                 // times out by itself (net.core.xfrm_acq_expires).
                 self.owned.forget_acquire(*aseq);
@@ -347,12 +347,12 @@ impl XfrmBroker {
                 return;
             }
             // allow::check refused these above; this arm keeps the match total.
-            KernelRequest::Flush
-            | KernelRequest::Dump
-            | KernelRequest::SpdFlush
-            | KernelRequest::SpdDump
-            | KernelRequest::MoveSa { .. }
-            | KernelRequest::MovePolicy { .. } => {
+            BrokerRequest::Flush
+            | BrokerRequest::Dump
+            | BrokerRequest::SpdFlush
+            | BrokerRequest::SpdDump
+            | BrokerRequest::MoveSa { .. }
+            | BrokerRequest::MovePolicy { .. } => {
                 self.reply(id, Err(KernelError::Refused("never for ike-net".into())));
                 return;
             }
@@ -508,7 +508,7 @@ impl XfrmBroker {
             }
         };
         match ev {
-            KernelEvent::Acquire {
+            BrokerEvent::Acquire {
                 seq, ref policy, ..
             } => {
                 if let Some(s) = policy {
@@ -520,7 +520,7 @@ impl XfrmBroker {
                 self.owned.note_acquire(seq, now);
                 self.to_net.push_back(PfkeyToNet::Event(ev));
             }
-            KernelEvent::Expire { kind, sa } => {
+            BrokerEvent::Expire { kind, sa } => {
                 let key = sa_key(&sa);
                 if !self.owned.sas.contains_key(&key) {
                     log::debug!("EXPIRE of an SA that is not ours (spi {:#x})", sa.spi);
@@ -532,7 +532,7 @@ impl XfrmBroker {
                 }
                 self.to_net.push_back(PfkeyToNet::Event(ev));
             }
-            KernelEvent::NatMapping { sa, old, new } => {
+            BrokerEvent::NatMapping { sa, old, new } => {
                 let ours = self.owned.sas.values().find(|s| {
                     s.id.proto == sa.proto
                         && s.id.spi == sa.spi
@@ -542,7 +542,7 @@ impl XfrmBroker {
                 });
                 match ours {
                     Some(s) => {
-                        let ev = KernelEvent::NatMapping { sa: s.id, old, new };
+                        let ev = BrokerEvent::NatMapping { sa: s.id, old, new };
                         log::info!("kernel: SA {:#x} mapping {old} -> {new}", sa.spi);
                         self.to_net.push_back(PfkeyToNet::Event(ev));
                     }

@@ -12,7 +12,7 @@ use crate::xfrm::nl;
 use crate::xfrm::structs::*;
 use ike_ipc::config::{Encapsulation, Encryption};
 use ike_ipc::msg::pfkey::{
-    ExpireKind, KernelError, KernelEvent, KernelReply, KernelRequest, NetToPfkey, PfkeyToNet,
+    BrokerEvent, BrokerRequest, ExpireKind, KernelError, KernelReply, NetToPfkey, PfkeyToNet,
     PolicyDir,
 };
 use std::time::{Duration, Instant};
@@ -30,7 +30,7 @@ fn broker(now: Instant) -> XfrmBroker {
     b
 }
 
-fn request(b: &mut XfrmBroker, id: u64, req: KernelRequest, now: Instant) {
+fn request(b: &mut XfrmBroker, id: u64, req: BrokerRequest, now: Instant) {
     b.handle_net(NetToPfkey::Request { id, req }, now);
 }
 
@@ -64,9 +64,9 @@ fn refused_requests_never_reach_the_kernel() {
     let mut b = broker(now);
     // An SA to a peer outside the configuration.
     let p = sa_params(0x1234, "192.0.2.1", "198.51.100.9", Encapsulation::Tunnel);
-    request(&mut b, 1, KernelRequest::AddSa(Box::new(p)), now);
-    request(&mut b, 2, KernelRequest::Flush, now);
-    request(&mut b, 3, KernelRequest::Dump, now);
+    request(&mut b, 1, BrokerRequest::AddSa(Box::new(p)), now);
+    request(&mut b, 2, BrokerRequest::Flush, now);
+    request(&mut b, 3, BrokerRequest::Dump, now);
     for want in [1, 2, 3] {
         let (id, r) = reply(&mut b);
         assert_eq!(id, want);
@@ -115,9 +115,9 @@ fn add_update_policy_delete_through_acks() {
     p.enc_key = ike_ipc::config::Secret::new(vec![1; 20]);
     p.integrity = None;
     p.esn = true;
-    request(&mut b, 2, KernelRequest::UpdateSa(Box::new(p)), now);
+    request(&mut b, 2, BrokerRequest::UpdateSa(Box::new(p)), now);
     let out = sa_params(0x77, "192.0.2.1", "192.0.2.2", Encapsulation::Tunnel);
-    request(&mut b, 3, KernelRequest::AddSa(Box::new(out)), now);
+    request(&mut b, 3, BrokerRequest::AddSa(Box::new(out)), now);
     let (h2, upd) = written(&mut b, now);
     let (h3, add) = written(&mut b, now);
     assert_eq!((h2.ty, h3.ty), (XFRM_MSG_UPDSA, XFRM_MSG_NEWSA));
@@ -139,7 +139,7 @@ fn add_update_policy_delete_through_acks() {
     request(
         &mut b,
         4,
-        KernelRequest::AddPolicy(tunnel_policy(PolicyDir::Fwd)),
+        BrokerRequest::AddPolicy(tunnel_policy(PolicyDir::Fwd)),
         now,
     );
     let (h, pol) = written(&mut b, now);
@@ -166,7 +166,7 @@ fn events_only_for_our_sas_and_timeouts() {
     let now = Instant::now();
     let mut b = broker(now);
     let p = sa_params(0x55, "192.0.2.1", "192.0.2.2", Encapsulation::Tunnel);
-    request(&mut b, 1, KernelRequest::AddSa(Box::new(p)), now);
+    request(&mut b, 1, BrokerRequest::AddSa(Box::new(p)), now);
     let (_, add) = written(&mut b, now);
     b.handle_kernel(&answer(&add, 0), now);
     assert_eq!(reply(&mut b), (1, Ok(KernelReply::Done)));
@@ -174,7 +174,7 @@ fn events_only_for_our_sas_and_timeouts() {
     request(
         &mut b,
         2,
-        KernelRequest::GetSa(esp_id(0x55, "192.0.2.1", "192.0.2.2")),
+        BrokerRequest::GetSa(esp_id(0x55, "192.0.2.1", "192.0.2.2")),
         now,
     );
     let (h, _) = written(&mut b, now);
@@ -204,12 +204,12 @@ fn events_only_for_our_sas_and_timeouts() {
     b.handle_kernel(&expire(0x55, false), now);
     assert!(matches!(
         b.poll_net(),
-        Some(PfkeyToNet::Event(KernelEvent::Expire { kind: ExpireKind::Soft, sa })) if sa.spi == 0x55
+        Some(PfkeyToNet::Event(BrokerEvent::Expire { kind: ExpireKind::Soft, sa })) if sa.spi == 0x55
     ));
     b.handle_kernel(&expire(0x55, true), now);
     assert!(matches!(
         b.poll_net(),
-        Some(PfkeyToNet::Event(KernelEvent::Expire {
+        Some(PfkeyToNet::Event(BrokerEvent::Expire {
             kind: ExpireKind::Hard,
             ..
         }))

@@ -1,6 +1,6 @@
 //! `pfkey-sim`: a userspace model of a KAME/Linux key engine speaking PF_KEY v2.
 //!
-//! [`Engine`] is the kernel side without I/O: it takes one message from one
+//! [`SimKernel`] is the kernel side without I/O: it takes one message from one
 //! "socket" (a connection id) and returns the messages the kernel would deliver
 //! and to whom, with the delivery rules of DIALECTS.md 4.1 (replies to the
 //! sender with its seq/pid echoed; SA and SPD changes to every socket; ACQUIRE
@@ -211,7 +211,7 @@ pub struct SimPolicy {
 
 type SaKey = (u8, IpAddr, u32);
 
-pub struct Engine {
+pub struct SimKernel {
     cfg: SimConfig,
     sad: BTreeMap<SaKey, SimSa>,
     spd: Vec<SimPolicy>,
@@ -281,13 +281,13 @@ pub fn prefix_contains(net: IpAddr, prefix: u8, ip: IpAddr) -> bool {
 
 type Outcome = Result<Vec<Delivery>, u8>;
 
-impl Engine {
-    pub fn new(cfg: SimConfig, now: Instant) -> Engine {
+impl SimKernel {
+    pub fn new(cfg: SimConfig, now: Instant) -> SimKernel {
         let epoch = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        Engine {
+        SimKernel {
             cfg,
             sad: BTreeMap::new(),
             spd: Vec::new(),
@@ -437,7 +437,7 @@ impl Engine {
         self.handle_as(from, None, bytes, now)
     }
 
-    /// [`Engine::handle`] knowing the writer's process id (OpenBSD's parser
+    /// [`SimKernel::handle`] knowing the writer's process id (OpenBSD's parser
     /// insists that `sadb_msg_pid` is the sender's own).
     pub fn handle_as(
         &mut self,

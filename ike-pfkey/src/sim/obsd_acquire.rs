@@ -13,7 +13,7 @@
 //! flow, masks and flow type; ESRCH for an unknown seq).
 
 use super::flows::SimFlow;
-use super::{ConnId, Delivery, Engine, Outcome, EINVAL, ESRCH};
+use super::{ConnId, Delivery, Outcome, SimKernel, EINVAL, ESRCH};
 use crate::dialect::{
     openbsd as ob, Dialect, ExtKind, MsgType, SADB_SASTATE_DYING, SADB_SASTATE_MATURE,
 };
@@ -48,7 +48,7 @@ fn addr(kind: ExtKind, ip: IpAddr, port: u16) -> Ext {
     )
 }
 
-impl Engine {
+impl SimKernel {
     /// `trigger` for OpenBSD: the packet `src -> dst` against the flows.
     pub(super) fn trigger_flows(
         &mut self,

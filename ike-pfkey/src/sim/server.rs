@@ -11,7 +11,7 @@
 //! the engine's next deadline (or forever when no SA has one). A simulator
 //! whose clients are gone uses no CPU (issue 12).
 
-use super::{ConnId, Delivery, Engine, SimConfig};
+use super::{ConnId, Delivery, SimConfig, SimKernel};
 use ike_ipc::pfkey_unix::send_hello_stream;
 use nix::sys::socket::{
     accept, bind, listen, send, socket, AddressFamily, Backlog, MsgFlags, SockFlag, SockType,
@@ -41,7 +41,7 @@ pub struct ServerConfig {
 }
 
 struct Shared {
-    engine: Engine,
+    engine: SimKernel,
     conns: BTreeMap<ConnId, Arc<OwnedFd>>,
     /// When the lifetime thread will look at the engine next (None: it
     /// waits until woken).
@@ -135,7 +135,7 @@ impl Server {
         };
         let shared = Arc::new(Sim {
             state: Mutex::new(Shared {
-                engine: Engine::new(cfg.sim, Instant::now()),
+                engine: SimKernel::new(cfg.sim, Instant::now()),
                 conns: BTreeMap::new(),
                 tick_at: None,
             }),
@@ -159,7 +159,7 @@ impl Server {
     }
 
     /// Run `f` on the engine (tests and the control socket).
-    pub fn with_engine<R>(&self, f: impl FnOnce(&mut Engine) -> R) -> R {
+    pub fn with_engine<R>(&self, f: impl FnOnce(&mut SimKernel) -> R) -> R {
         f(&mut lock(&self.shared).engine)
     }
 

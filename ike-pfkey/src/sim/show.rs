@@ -1,7 +1,7 @@
 //! The simulator's tables as text (laid out like `setkey -D` / `setkey -DP`)
 //! and as JSON. Keys are shown by size only: this output ends up in logs.
 
-use super::{Engine, SimPolicy, SimSa};
+use super::{SimKernel, SimPolicy, SimSa};
 use crate::dialect::*;
 use crate::wire::Address;
 use std::fmt::Write;
@@ -113,7 +113,7 @@ fn ulproto(p: u8) -> String {
     }
 }
 
-impl Engine {
+impl SimKernel {
     /// `setkey -D` style.
     pub fn show_sad(&self, now: Instant) -> String {
         let mut s = String::new();

@@ -14,9 +14,9 @@ fn host(s: &str) -> Address {
 }
 
 /// An engine of dialect `d` and one socket on it, at the current time.
-fn engine_of(d: Dialect) -> (Engine, ConnId, Instant) {
+fn engine_of(d: Dialect) -> (SimKernel, ConnId, Instant) {
     let now = Instant::now();
-    let mut e = Engine::new(
+    let mut e = SimKernel::new(
         SimConfig {
             dialect: d,
             ..SimConfig::default()
@@ -27,7 +27,7 @@ fn engine_of(d: Dialect) -> (Engine, ConnId, Instant) {
     (e, a, now)
 }
 
-fn engine() -> (Engine, ConnId, Instant) {
+fn engine() -> (SimKernel, ConnId, Instant) {
     engine_of(D)
 }
 
@@ -48,7 +48,7 @@ fn add_msg(t: MsgType, spi: u32, src: &str, dst: &str, hard: u64, soft: u64) -> 
     }))
 }
 
-fn send(e: &mut Engine, from: ConnId, m: &Message, now: Instant) -> Vec<Delivery> {
+fn send(e: &mut SimKernel, from: ConnId, m: &Message, now: Instant) -> Vec<Delivery> {
     e.handle(from, &m.emit(e.dialect()).unwrap(), now)
 }
 
@@ -321,7 +321,7 @@ fn trigger_sends_acquire_to_registered_sockets_once() {
 #[test]
 fn soft_then_hard_expire_on_time_and_larval_timeout() {
     let t0 = Instant::now();
-    let mut e = Engine::new(SimConfig::default(), t0);
+    let mut e = SimKernel::new(SimConfig::default(), t0);
     let km = e.connect();
     send(&mut e, km, &req(MsgType::Register, SaType::Esp, 1), t0);
     send(

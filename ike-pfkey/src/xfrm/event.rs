@@ -8,7 +8,7 @@ use super::message::{Body, KernelMsg};
 use super::structs::*;
 use super::{Error, Result};
 use ike_ipc::config::{Encapsulation, Encryption, Integrity, IpNet, IpsecProtocol};
-use ike_ipc::msg::pfkey::{ExpireKind, KernelEvent, SaId, SaInfo, Selectors, Supported};
+use ike_ipc::msg::pfkey::{BrokerEvent, ExpireKind, SaId, SaInfo, Selectors, Supported};
 use std::net::SocketAddr;
 
 fn proto_of(n: u8) -> Result<IpsecProtocol> {
@@ -75,14 +75,14 @@ pub fn sa_info(info: &UsersaInfo, attrs: &AttrSet) -> Result<SaInfo> {
 /// ACQUIRE: the outer addresses and mode from the template of the policy
 /// (`build_acquire` appends the policy's templates), the policy's selector
 /// for the IPC's `policy`.
-fn acquire(a: &UserAcquire, attrs: &AttrSet) -> Result<KernelEvent> {
+fn acquire(a: &UserAcquire, attrs: &AttrSet) -> Result<BrokerEvent> {
     let proto = proto_of(a.id.proto)?;
     let tmpl = attrs.tmpls.iter().find(|t| t.id.proto == a.id.proto);
     let family = match tmpl {
         Some(t) if t.mode == XFRM_MODE_TUNNEL => t.family,
         _ => a.policy.sel.family,
     };
-    Ok(KernelEvent::Acquire {
+    Ok(BrokerEvent::Acquire {
         seq: a.seq,
         proto,
         src: addr(&a.saddr, family)?,
@@ -96,10 +96,10 @@ fn acquire(a: &UserAcquire, attrs: &AttrSet) -> Result<KernelEvent> {
 /// The IPC event of a multicast message; `Ok(None)` for messages the IPC
 /// has no event for (POLEXPIRE is logged by the caller, as FreeBSD's
 /// SPDEXPIRE is).
-pub fn to_event(m: &KernelMsg) -> Result<Option<KernelEvent>> {
+pub fn to_event(m: &KernelMsg) -> Result<Option<BrokerEvent>> {
     Ok(match &m.body {
         Body::Acquire(a, attrs) => Some(acquire(a, attrs)?),
-        Body::Expire(e, _) => Some(KernelEvent::Expire {
+        Body::Expire(e, _) => Some(BrokerEvent::Expire {
             kind: if e.hard {
                 ExpireKind::Hard
             } else {
@@ -113,7 +113,7 @@ pub fn to_event(m: &KernelMsg) -> Result<Option<KernelEvent>> {
             // came from.
             let fam = mp.id.family;
             let old_ip = addr(&mp.old_saddr, fam)?;
-            Some(KernelEvent::NatMapping {
+            Some(BrokerEvent::NatMapping {
                 sa: SaId {
                     proto: proto_of(mp.id.proto)?,
                     spi: mp.id.spi,

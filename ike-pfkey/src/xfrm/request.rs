@@ -1,5 +1,5 @@
 //! The requests the broker sends on NETLINK_XFRM, built from the IPC's
-//! values (the same `KernelRequest`s the PF_KEY path encodes), after the
+//! values (the same `BrokerRequest`s the PF_KEY path encodes), after the
 //! broker's allow-list passed them.
 //!
 //! Every request carries `NLM_F_REQUEST`; those that have no reply of their
@@ -16,7 +16,9 @@ use super::nl;
 use super::structs::*;
 use super::{attr, Error, Result};
 use ike_ipc::config::{Encapsulation, Encryption, Integrity, IpsecProtocol};
-use ike_ipc::msg::pfkey::{PolicyDir, PolicyParams, SaId, SaLifetime, SaParams, Selectors};
+use ike_ipc::msg::pfkey::{
+    BrokerPolicyParams, BrokerSaParams, PolicyDir, SaId, SaLifetime, Selectors,
+};
 use std::net::IpAddr;
 use zeroize::Zeroizing;
 
@@ -155,7 +157,7 @@ pub fn allocspi(
 /// XFRM_MSG_NEWSA (`update` false: outbound SA with the peer's SPI) or
 /// XFRM_MSG_UPDSA (`update` true: completes the larval SA of ALLOCSPI, or
 /// changes the encapsulation and lifetimes of a mature one).
-pub fn sa(seq: u32, p: &SaParams, update: bool) -> Result<Vec<u8>> {
+pub fn sa(seq: u32, p: &BrokerSaParams, update: bool) -> Result<Vec<u8>> {
     let family = same_family(&p.id.src, &p.id.dst)?;
     let mut flags = 0u8;
     // ESN, or a window wider than the legacy u8 field: the window goes in
@@ -324,7 +326,7 @@ pub fn priority(s: &Selectors) -> u32 {
 
 /// XFRM_MSG_NEWPOLICY (or UPDPOLICY when `update`: replace one that
 /// exists) with one template carrying the reqid that ties it to its SAs.
-pub fn policy(seq: u32, p: &PolicyParams, update: bool) -> Result<Vec<u8>> {
+pub fn policy(seq: u32, p: &BrokerPolicyParams, update: bool) -> Result<Vec<u8>> {
     let sel = selector(&p.sel)?;
     let info = UserpolicyInfo {
         sel,
@@ -371,7 +373,7 @@ pub fn policy(seq: u32, p: &PolicyParams, update: bool) -> Result<Vec<u8>> {
 }
 
 /// XFRM_MSG_DELPOLICY by selector and direction.
-pub fn delete_policy(seq: u32, p: &PolicyParams) -> Result<Vec<u8>> {
+pub fn delete_policy(seq: u32, p: &BrokerPolicyParams) -> Result<Vec<u8>> {
     let mut out = nl::begin(XFRM_MSG_DELPOLICY, NLM_F_REQUEST | NLM_F_ACK, seq);
     UserpolicyId {
         sel: selector(&p.sel)?,

@@ -12,7 +12,8 @@ use super::structs::*;
 use super::Error;
 use ike_ipc::config::{Encapsulation, Encryption, Integrity, IpNet, IpsecProtocol, Secret};
 use ike_ipc::msg::pfkey::{
-    ExpireKind, KernelEvent, NatT, PolicyDir, PolicyParams, SaId, SaLifetime, SaParams, Selectors,
+    BrokerEvent, BrokerPolicyParams, BrokerSaParams, ExpireKind, NatT, PolicyDir, SaId, SaLifetime,
+    Selectors,
 };
 use std::net::IpAddr;
 use zeroize::Zeroizing;
@@ -21,9 +22,9 @@ fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
 
-fn params(enc: Encryption, integ: Option<Integrity>) -> SaParams {
+fn params(enc: Encryption, integ: Option<Integrity>) -> BrokerSaParams {
     let ek = crate::broker::algs::encryption_key_bits(enc) as usize / 8;
-    SaParams {
+    BrokerSaParams {
         id: SaId {
             proto: IpsecProtocol::Esp,
             spi: 0x0102_0304,
@@ -201,8 +202,8 @@ fn allocspi_delsa_getsa() {
     assert_eq!(split(&b, XFRM_USERSA_ID_LEN).0.ty, XFRM_MSG_GETSA);
 }
 
-fn pp(dir: PolicyDir) -> PolicyParams {
-    PolicyParams {
+fn pp(dir: PolicyDir) -> BrokerPolicyParams {
+    BrokerPolicyParams {
         dir,
         sel: Selectors {
             src: IpNet::new(ip("10.1.0.0"), 16).unwrap(),
@@ -303,7 +304,7 @@ fn events_become_the_ipc_events() {
     let m = parse_datagram(&b).remove(0).unwrap();
     assert_eq!(
         to_event(&m).unwrap(),
-        Some(KernelEvent::Acquire {
+        Some(BrokerEvent::Acquire {
             seq: 99,
             proto: IpsecProtocol::Esp,
             src: ip("192.0.2.1"),
@@ -330,7 +331,7 @@ fn events_become_the_ipc_events() {
         let m = parse_datagram(&kmsg(XFRM_MSG_EXPIRE, &fixed, &[]))
             .remove(0)
             .unwrap();
-        let Some(KernelEvent::Expire { kind, sa }) = to_event(&m).unwrap() else {
+        let Some(BrokerEvent::Expire { kind, sa }) = to_event(&m).unwrap() else {
             panic!("expire")
         };
         assert_eq!(
@@ -367,7 +368,7 @@ fn events_become_the_ipc_events() {
         .unwrap();
     assert_eq!(
         to_event(&m).unwrap(),
-        Some(KernelEvent::NatMapping {
+        Some(BrokerEvent::NatMapping {
             sa: SaId {
                 proto: IpsecProtocol::Esp,
                 spi: 0x55,
