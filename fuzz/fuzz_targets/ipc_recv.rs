@@ -216,6 +216,7 @@ fn seeds() -> Vec<(String, Vec<u8>)> {
                 privdrop: privdrop(),
                 log_level: LogLevel::Info,
                 config: config().broker_view(),
+                natt_port: 4500,
             })),
             ParentToPfkey::Reload(Box::new(config().broker_view())),
             ParentToPfkey::SetLogLevel(LogLevel::Trace),

@@ -18,7 +18,18 @@ use ike_ipc::msg::pfkey::{
 use std::time::{Duration, Instant};
 
 fn broker(now: Instant) -> XfrmBroker {
-    let mut b = XfrmBroker::new(broker_config(Dialect::Linux, allowed_tunnel()), now);
+    // The tunnel also allows AES-128-GCM-16 with ESN, which only XFRM
+    // installs (the broker checks each SA's suite against the policy).
+    let mut allowed = allowed_tunnel();
+    allowed.children[0]
+        .sa
+        .suites
+        .push(crate::broker::sa_rules::Suite {
+            encryption: Some(Encryption::Aes128Gcm16),
+            integrity: None,
+            esn: true,
+        });
+    let mut b = XfrmBroker::new(broker_config(Dialect::Linux, allowed), now);
     match b.poll_net() {
         Some(PfkeyToNet::Ready(s)) => {
             assert!(s.fwd_policies);
@@ -114,6 +125,7 @@ fn add_update_policy_delete_through_acks() {
     p.encryption = Some(Encryption::Aes128Gcm16);
     p.enc_key = ike_ipc::config::Secret::new(vec![1; 20]);
     p.integrity = None;
+    p.auth_key = ike_ipc::config::Secret::new(Vec::new());
     p.esn = true;
     request(&mut b, 2, BrokerRequest::UpdateSa(Box::new(p)), now);
     let out = sa_params(0x77, "192.0.2.1", "192.0.2.2", Encapsulation::Tunnel);
