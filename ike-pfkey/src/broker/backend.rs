@@ -30,8 +30,8 @@ impl Interface {
 }
 
 pub enum KernelBroker {
-    PfKey(Broker),
-    Xfrm(XfrmBroker),
+    PfKey(Box<Broker>),
+    Xfrm(Box<XfrmBroker>),
 }
 
 macro_rules! both {
@@ -46,8 +46,8 @@ macro_rules! both {
 impl KernelBroker {
     pub fn new(interface: Interface, cfg: BrokerConfig, now: Instant) -> KernelBroker {
         match interface {
-            Interface::PfKey => KernelBroker::PfKey(Broker::new(cfg, now)),
-            Interface::Xfrm => KernelBroker::Xfrm(XfrmBroker::new(cfg, now)),
+            Interface::PfKey => KernelBroker::PfKey(Box::new(Broker::new(cfg, now))),
+            Interface::Xfrm => KernelBroker::Xfrm(Box::new(XfrmBroker::new(cfg, now))),
         }
     }
     pub fn handle_kernel(&mut self, bytes: &[u8], now: Instant) {
