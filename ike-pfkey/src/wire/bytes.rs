@@ -1,5 +1,7 @@
 //! Checked reads from untrusted byte slices. Every PF_KEY integer is in host byte
 //! order except SPIs, ports and the NAT-T/UDP-encapsulation ports (network order).
+//! The XFRM codec reads and writes with the same functions (`xfrm/bytes.rs`):
+//! netlink integers are in host order too.
 
 use super::{Error, Result};
 
@@ -22,6 +24,9 @@ pub(crate) fn u16be_at(b: &[u8], off: usize) -> Result<u16> {
 }
 pub(crate) fn u32_at(b: &[u8], off: usize) -> Result<u32> {
     field(b, off).map(u32::from_ne_bytes)
+}
+pub(crate) fn i32_at(b: &[u8], off: usize) -> Result<i32> {
+    field(b, off).map(i32::from_ne_bytes)
 }
 pub(crate) fn u32be_at(b: &[u8], off: usize) -> Result<u32> {
     field(b, off).map(u32::from_be_bytes)

@@ -6,7 +6,7 @@
 //! [`Error`] for anything malformed; they never panic, never index unchecked and
 //! never allocate more than the bytes actually present.
 
-mod bytes;
+pub(crate) mod bytes;
 pub mod events;
 pub mod ext;
 pub mod header;

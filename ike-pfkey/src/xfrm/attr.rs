@@ -5,7 +5,7 @@
 //! names (the kernel's `xfrma_policy` table in net/xfrm/xfrm_user.c asks
 //! the same of requests); variable parts are bounded by the bytes present.
 
-use super::bytes::{arr_at, slice_at, u16_at, u32_at, u64_at, u8_at, Put};
+use super::bytes::{arr_at, slice_at, u16_at, u32_at, u64_at, u8_at, Put, PutXfrm};
 use super::consts::*;
 use super::structs::{EncapTmpl, LifetimeCur, UserTmpl};
 use super::{align4, Error, Result};

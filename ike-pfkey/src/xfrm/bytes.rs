@@ -5,47 +5,18 @@
 use super::{Error, Result};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-fn field<const N: usize>(b: &[u8], off: usize) -> Result<[u8; N]> {
-    let end = off.checked_add(N).ok_or(Error::Truncated)?;
-    let s = b.get(off..end).ok_or(Error::Truncated)?;
-    let mut a = [0u8; N];
-    a.copy_from_slice(s);
-    Ok(a)
-}
-
-pub(crate) fn u8_at(b: &[u8], off: usize) -> Result<u8> {
-    b.get(off).copied().ok_or(Error::Truncated)
-}
-pub(crate) fn u16_at(b: &[u8], off: usize) -> Result<u16> {
-    field(b, off).map(u16::from_ne_bytes)
-}
-pub(crate) fn u16be_at(b: &[u8], off: usize) -> Result<u16> {
-    field(b, off).map(u16::from_be_bytes)
-}
-pub(crate) fn u32_at(b: &[u8], off: usize) -> Result<u32> {
-    field(b, off).map(u32::from_ne_bytes)
-}
-pub(crate) fn i32_at(b: &[u8], off: usize) -> Result<i32> {
-    field(b, off).map(i32::from_ne_bytes)
-}
-pub(crate) fn u32be_at(b: &[u8], off: usize) -> Result<u32> {
-    field(b, off).map(u32::from_be_bytes)
-}
-pub(crate) fn u64_at(b: &[u8], off: usize) -> Result<u64> {
-    field(b, off).map(u64::from_ne_bytes)
-}
-pub(crate) fn arr_at<const N: usize>(b: &[u8], off: usize) -> Result<[u8; N]> {
-    field(b, off)
-}
-pub(crate) fn slice_at(b: &[u8], off: usize, len: usize) -> Result<&[u8]> {
-    let end = off.checked_add(len).ok_or(Error::Truncated)?;
-    b.get(off..end).ok_or(Error::Truncated)
-}
+// The integer readers and writers are PF_KEY's (`wire/bytes.rs`): both
+// codecs read host-order integers and network-order SPIs and ports from
+// untrusted slices the same way. Their only error is `Truncated`, which
+// `From<wire::Error>` (mod.rs) carries over.
+pub(crate) use crate::wire::bytes::{
+    arr_at, i32_at, slice_at, u16_at, u16be_at, u32_at, u32be_at, u64_at, u8_at, Put,
+};
 
 /// `xfrm_address_t` (16 bytes) read as `family` says; an IPv4 address is
 /// its first 4 bytes.
 pub(crate) fn addr_at(b: &[u8], off: usize, family: u16) -> Result<IpAddr> {
-    let a: [u8; 16] = field(b, off)?;
+    let a: [u8; 16] = arr_at(b, off)?;
     match family {
         super::consts::AF_INET => Ok(IpAddr::V4(Ipv4Addr::new(a[0], a[1], a[2], a[3]))),
         super::consts::AF_INET6 => Ok(IpAddr::V6(Ipv6Addr::from(a))),
@@ -60,41 +31,13 @@ pub(crate) fn family_of(a: &IpAddr) -> u16 {
     }
 }
 
-/// Append helpers for emitting (our own values, so plain pushes).
-pub(crate) trait Put {
-    fn put_u8(&mut self, v: u8);
-    fn put_u16(&mut self, v: u16);
-    fn put_u16be(&mut self, v: u16);
-    fn put_u32(&mut self, v: u32);
-    fn put_u32be(&mut self, v: u32);
-    fn put_u64(&mut self, v: u64);
-    fn put_zeros(&mut self, n: usize);
+/// What XFRM writes besides PF_KEY's integers ([`Put`]).
+pub(crate) trait PutXfrm {
     fn put_addr(&mut self, a: Option<&IpAddr>);
     fn pad4(&mut self);
 }
 
-impl Put for Vec<u8> {
-    fn put_u8(&mut self, v: u8) {
-        self.push(v)
-    }
-    fn put_u16(&mut self, v: u16) {
-        self.extend_from_slice(&v.to_ne_bytes())
-    }
-    fn put_u16be(&mut self, v: u16) {
-        self.extend_from_slice(&v.to_be_bytes())
-    }
-    fn put_u32(&mut self, v: u32) {
-        self.extend_from_slice(&v.to_ne_bytes())
-    }
-    fn put_u32be(&mut self, v: u32) {
-        self.extend_from_slice(&v.to_be_bytes())
-    }
-    fn put_u64(&mut self, v: u64) {
-        self.extend_from_slice(&v.to_ne_bytes())
-    }
-    fn put_zeros(&mut self, n: usize) {
-        self.resize(self.len().saturating_add(n), 0)
-    }
+impl PutXfrm for Vec<u8> {
     /// 16 bytes of `xfrm_address_t`; `None` is the zero (wildcard) address.
     fn put_addr(&mut self, a: Option<&IpAddr>) {
         let mut b = [0u8; 16];

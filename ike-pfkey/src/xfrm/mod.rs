@@ -58,6 +58,13 @@ pub enum Error {
     BadMessage(&'static str),
 }
 
+/// The shared byte readers (`wire/bytes.rs`) fail only with `Truncated`.
+impl From<crate::wire::Error> for Error {
+    fn from(_: crate::wire::Error) -> Error {
+        Error::Truncated
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -10,7 +10,7 @@
 //! (same seq) or an NLMSG_ERROR.
 
 use super::attr::{AlgKind, Algo, ReplayEsn};
-use super::bytes::{family_of, Put};
+use super::bytes::{family_of, Put, PutXfrm};
 use super::consts::*;
 use super::nl;
 use super::structs::*;

@@ -6,7 +6,9 @@
 //! is said by another field (`family` of the SA, selector or template), and
 //! [`addr`] reads them once that is known.
 
-use super::bytes::{addr_at, arr_at, u16_at, u16be_at, u32_at, u32be_at, u64_at, u8_at, Put};
+use super::bytes::{
+    addr_at, arr_at, u16_at, u16be_at, u32_at, u32be_at, u64_at, u8_at, Put, PutXfrm,
+};
 use super::consts::*;
 use super::{Error, Result};
 use std::net::IpAddr;
