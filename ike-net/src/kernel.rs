@@ -214,14 +214,8 @@ impl KernelMap {
                 src,
                 dst,
             } => {
-                let Some(proto) = ipsec_proto(protocol) else {
+                let Some(id) = sa_id(protocol, spi, src, dst) else {
                     return;
-                };
-                let id = SaId {
-                    proto,
-                    spi,
-                    src,
-                    dst,
                 };
                 self.reqids.forget_larval(dst, spi);
                 self.send(
@@ -300,14 +294,8 @@ impl KernelMap {
                 dst,
                 encap: (sport, dport),
             } => {
-                let Some(proto) = ipsec_proto(protocol) else {
+                let Some(id) = sa_id(protocol, spi, src, dst) else {
                     return;
-                };
-                let id = SaId {
-                    proto,
-                    spi,
-                    src,
-                    dst,
                 };
                 self.send(
                     out,
@@ -327,14 +315,8 @@ impl KernelMap {
                 to_dst,
                 encap,
             } => {
-                let Some(proto) = ipsec_proto(protocol) else {
+                let Some(id) = sa_id(protocol, spi, src, dst) else {
                     return;
-                };
-                let id = SaId {
-                    proto,
-                    spi,
-                    src,
-                    dst,
                 };
                 // What GETSPI of a later rekey looks up by (ours, peer).
                 for (old, new) in [
@@ -656,6 +638,16 @@ pub fn error_text(e: &KernelError) -> String {
         KernelError::Timeout => "no answer from the kernel".into(),
         KernelError::Protocol(why) => format!("kernel answer not understood: {why}"),
     }
+}
+
+/// The broker's name of an ESP or AH SA (none for another protocol).
+fn sa_id(protocol: ProtocolId, spi: u32, src: IpAddr, dst: IpAddr) -> Option<SaId> {
+    Some(SaId {
+        proto: ipsec_proto(protocol)?,
+        spi,
+        src,
+        dst,
+    })
 }
 
 fn ipsec_proto(p: ProtocolId) -> Option<IpsecProtocol> {
