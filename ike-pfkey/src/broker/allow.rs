@@ -244,6 +244,43 @@ impl Owned {
         self.sas.insert(key, sa);
     }
 
+    /// The kernel confirmed an AddSa/UpdateSa of ours: the SA is complete,
+    /// with the parameters (keys included) a later move or encapsulation
+    /// update re-sends. Both kernel back ends record it here.
+    pub fn sa_installed(&mut self, p: Box<BrokerSaParams>, now: Instant) {
+        self.insert_sa(OwnedSa {
+            id: p.id,
+            larval: false,
+            since: now,
+            params: Some(p),
+        });
+    }
+
+    /// The kernel confirmed new encapsulation ports of an SA of ours.
+    pub fn encap_updated(&mut self, sa: &SaId, natt: NatT) {
+        if let Some(p) = self
+            .sas
+            .get_mut(&sa_key(sa))
+            .and_then(|o| o.params.as_mut())
+        {
+            p.natt = Some(natt);
+        }
+        log::info!(
+            "SA {:#x} ({} -> {}) now encapsulated with ports {} -> {}",
+            sa.spi,
+            sa.src,
+            sa.dst,
+            natt.sport,
+            natt.dport
+        );
+    }
+
+    /// The kernel confirmed the DELETE of an SA of ours; its reqid claim goes.
+    pub fn sa_deleted(&mut self, sa: &SaId) {
+        self.remove_sa(&sa_key(sa));
+        self.bindings.release_sa(&sa_key(sa));
+    }
+
     pub fn remove_sa(&mut self, key: &SaKey) -> Option<OwnedSa> {
         self.larval.remove(key);
         self.sas.remove(key)

@@ -974,36 +974,15 @@ impl Broker {
                 None => Err(KernelError::Protocol("GETSPI reply without an SA".into())),
             },
             NetOp::Add(p) | NetOp::Update(p) => {
-                self.owned.insert_sa(OwnedSa {
-                    id: p.id,
-                    larval: false,
-                    since: now,
-                    params: Some(p),
-                });
+                self.owned.sa_installed(p, now);
                 Ok(KernelReply::Done)
             }
             NetOp::UpdateEncap(sa, natt) => {
-                if let Some(p) = self
-                    .owned
-                    .sas
-                    .get_mut(&sa_key(&sa))
-                    .and_then(|o| o.params.as_mut())
-                {
-                    p.natt = Some(natt);
-                }
-                log::info!(
-                    "SA {:#x} ({} -> {}) now encapsulated with ports {} -> {}",
-                    sa.spi,
-                    sa.src,
-                    sa.dst,
-                    natt.sport,
-                    natt.dport
-                );
+                self.owned.encap_updated(&sa, natt);
                 Ok(KernelReply::Done)
             }
             NetOp::Delete(sa) => {
-                self.owned.remove_sa(&sa_key(&sa));
-                self.owned.bindings.release_sa(&sa_key(&sa));
+                self.owned.sa_deleted(&sa);
                 Ok(KernelReply::Done)
             }
             NetOp::Get(sa) => {
