@@ -40,14 +40,14 @@ echo "PF_KEY warm-up: $(( $(date +%s) - t0 )) s"
 # fail a scenario's first install; one throw-away SA per algorithm the scenarios use
 # does it before any daemon starts.
 t0=$(date +%s)
-k16=0x000102030405060708090a0b0c0d0e0f k32=${k16}101112131415161718191a1b1c1d1e1f
+k16=000102030405060708090a0b0c0d0e0f k32=${k16}101112131415161718191a1b1c1d1e1f
 warm=0
-for alg in "enc cbc(aes) $k16 auth-trunc hmac(sha1) ${k16}10111213 96" \
-           "enc cbc(aes) $k32 auth-trunc hmac(sha256) $k32 128" \
-           "enc cbc(aes) $k32 auth-trunc hmac(sha384) $k32$k16 192" \
-           "enc cbc(aes) $k32 auth-trunc hmac(sha512) $k32$k32 256" \
-           "aead rfc4106(gcm(aes)) ${k32}01020304 128" \
-           "aead rfc7539esp(chacha20,poly1305) ${k32}01020304 128"; do
+for alg in "enc cbc(aes) 0x$k16 auth-trunc hmac(sha1) 0x${k16}10111213 96" \
+           "enc cbc(aes) 0x$k32 auth-trunc hmac(sha256) 0x$k32 128" \
+           "enc cbc(aes) 0x$k32 auth-trunc hmac(sha384) 0x$k32$k16 192" \
+           "enc cbc(aes) 0x$k32 auth-trunc hmac(sha512) 0x$k32$k32 256" \
+           "aead rfc4106(gcm(aes)) 0x${k32}01020304 128" \
+           "aead rfc7539esp(chacha20,poly1305) 0x${k32}01020304 128"; do
   warm=$((warm + 1))
   # shellcheck disable=SC2086
   ip xfrm state add src 192.0.2.250 dst 192.0.2.251 proto esp spi $((0x4000 + warm)) \
