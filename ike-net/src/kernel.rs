@@ -729,6 +729,30 @@ mod tests {
         s.parse().unwrap()
     }
 
+    /// The engine's AddPolicy of a tunnel 127.0.0.1 <-> 127.0.0.2 for `l` <-> `r`.
+    fn tunnel_policy(
+        k: &mut KernelMap,
+        request: RequestId,
+        direction: Direction,
+        (l, r): (TrafficSelector, TrafficSelector),
+        out: &mut Vec<NetToPfkey>,
+        refused: &mut Vec<KernelEvent>,
+    ) {
+        k.request(
+            KernelRequest::AddPolicy(PolicyParams {
+                request,
+                direction,
+                local_ts: l,
+                remote_ts: r,
+                mode: Mode::Tunnel,
+                local: ip("127.0.0.1"),
+                remote: ip("127.0.0.2"),
+            }),
+            out,
+            refused,
+        );
+    }
+
     #[test]
     fn prefixes_round_trip_and_odd_ranges_are_refused() {
         let ts = TrafficSelector::prefix(ip("10.1.0.0"), 16).unwrap();
@@ -950,16 +974,11 @@ mod tests {
             .into_iter()
             .enumerate()
         {
-            k.request(
-                KernelRequest::AddPolicy(PolicyParams {
-                    request: RequestId(i as u64),
-                    direction,
-                    local_ts: l,
-                    remote_ts: r,
-                    mode: Mode::Tunnel,
-                    local: ip("127.0.0.1"),
-                    remote: ip("127.0.0.2"),
-                }),
+            tunnel_policy(
+                &mut k,
+                RequestId(i as u64),
+                direction,
+                (l, r),
                 &mut out,
                 &mut refused,
             );
@@ -1014,16 +1033,11 @@ mod tests {
         let r = TrafficSelector::prefix(ip("10.2.0.0"), 16).unwrap();
         let (mut out, mut refused) = (Vec::new(), Vec::new());
         for direction in [Direction::Outbound, Direction::Inbound] {
-            k.request(
-                KernelRequest::AddPolicy(PolicyParams {
-                    request: RequestId(1),
-                    direction,
-                    local_ts: l,
-                    remote_ts: r,
-                    mode: Mode::Tunnel,
-                    local: ip("127.0.0.1"),
-                    remote: ip("127.0.0.2"),
-                }),
+            tunnel_policy(
+                &mut k,
+                RequestId(1),
+                direction,
+                (l, r),
                 &mut out,
                 &mut refused,
             );
