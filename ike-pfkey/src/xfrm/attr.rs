@@ -7,16 +7,14 @@
 
 use super::bytes::{arr_at, slice_at, u16_at, u32_at, u64_at, u8_at, Put, PutXfrm};
 use super::consts::*;
+use super::nl::Records;
 use super::structs::{EncapTmpl, LifetimeCur, UserTmpl};
 use super::{align4, Error, Result};
 use zeroize::Zeroizing;
 
 /// Walk the attributes in `b` (after a message's fixed struct).
 pub fn walk(b: &[u8]) -> Attrs<'_> {
-    Attrs {
-        rest: b,
-        failed: false,
-    }
+    Records::new(b, take_attr)
 }
 
 /// One raw attribute: its type (flag bits removed) and its body.
@@ -26,38 +24,18 @@ pub struct RawAttr<'a> {
     pub body: &'a [u8],
 }
 
-pub struct Attrs<'a> {
-    rest: &'a [u8],
-    failed: bool,
-}
+/// The attributes of one message, in order (stops after the first malformed).
+pub type Attrs<'a> = Records<'a, RawAttr<'a>>;
 
-impl<'a> Iterator for Attrs<'a> {
-    type Item = Result<RawAttr<'a>>;
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.failed || self.rest.is_empty() {
-            return None;
-        }
-        let r = self.next_inner();
-        if r.is_err() {
-            self.failed = true;
-        }
-        Some(r)
+fn take_attr(b: &[u8]) -> Result<(RawAttr<'_>, usize)> {
+    let len = usize::from(u16_at(b, 0)?);
+    let ty = u16_at(b, 2)? & NLA_TYPE_MASK;
+    if len < NLA_HDRLEN || len > b.len() {
+        return Err(Error::BadAttrLength { ty, len });
     }
-}
-
-impl<'a> Attrs<'a> {
-    fn next_inner(&mut self) -> Result<RawAttr<'a>> {
-        let b = self.rest;
-        let len = usize::from(u16_at(b, 0)?);
-        let ty = u16_at(b, 2)? & NLA_TYPE_MASK;
-        if len < NLA_HDRLEN || len > b.len() {
-            return Err(Error::BadAttrLength { ty, len });
-        }
-        let body = slice_at(b, NLA_HDRLEN, len - NLA_HDRLEN)?;
-        let next = align4(len).min(b.len());
-        self.rest = b.get(next..).unwrap_or(&[]);
-        Ok(RawAttr { ty, body })
-    }
+    let body = slice_at(b, NLA_HDRLEN, len - NLA_HDRLEN)?;
+    let next = align4(len).min(b.len());
+    Ok((RawAttr { ty, body }, next))
 }
 
 /// Append one attribute; `body` writes its bytes, the length is fixed after.

@@ -47,57 +47,71 @@ pub struct NlMsg<'a> {
     pub payload: &'a [u8],
 }
 
-/// The messages of one datagram, in order. After the first malformed one the
-/// iterator yields that error and stops: a bad length leaves nothing after
-/// it that could be trusted to start a message.
-pub struct Messages<'a> {
+/// Netlink's length-prefixed records one after another in a buffer (the
+/// messages of a datagram, the attributes of a message), read in order by
+/// `take`, which returns one record and where the next one starts. After the
+/// first malformed record the walk yields that error and stops: a bad length
+/// leaves nothing after it that could be trusted to start a record.
+pub struct Records<'a, T> {
     rest: &'a [u8],
     failed: bool,
+    take: fn(&'a [u8]) -> Result<(T, usize)>,
 }
 
-/// Split a received datagram into its messages.
-pub fn messages(datagram: &[u8]) -> Messages<'_> {
-    Messages {
-        rest: datagram,
-        failed: false,
+impl<'a, T> Records<'a, T> {
+    pub(crate) fn new(b: &'a [u8], take: fn(&'a [u8]) -> Result<(T, usize)>) -> Records<'a, T> {
+        Records {
+            rest: b,
+            failed: false,
+            take,
+        }
     }
 }
 
-impl<'a> Iterator for Messages<'a> {
-    type Item = Result<NlMsg<'a>>;
+impl<'a, T> Iterator for Records<'a, T> {
+    type Item = Result<T>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.failed || self.rest.is_empty() {
             return None;
         }
-        let r = self.next_inner();
-        if r.is_err() {
-            self.failed = true;
+        match (self.take)(self.rest) {
+            Ok((record, next)) => {
+                self.rest = self.rest.get(next..).unwrap_or(&[]);
+                Some(Ok(record))
+            }
+            Err(e) => {
+                self.failed = true;
+                Some(Err(e))
+            }
         }
-        Some(r)
     }
 }
 
-impl<'a> Messages<'a> {
-    fn next_inner(&mut self) -> Result<NlMsg<'a>> {
-        let b = self.rest;
-        if b.len() < NLMSG_HDRLEN {
-            return Err(Error::Truncated);
-        }
-        let header = NlHeader::parse(b)?;
-        let len = usize::try_from(header.len).map_err(|_| Error::ValueRange("nlmsg_len"))?;
-        if len < NLMSG_HDRLEN || len > b.len() {
-            return Err(Error::BadLength {
-                declared: len,
-                actual: b.len(),
-            });
-        }
-        let payload = b.get(NLMSG_HDRLEN..len).ok_or(Error::Truncated)?;
-        // The last message of a datagram may come without its padding.
-        let next = align4(len).min(b.len());
-        self.rest = b.get(next..).unwrap_or(&[]);
-        Ok(NlMsg { header, payload })
+/// The messages of one datagram, in order.
+pub type Messages<'a> = Records<'a, NlMsg<'a>>;
+
+/// Split a received datagram into its messages.
+pub fn messages(datagram: &[u8]) -> Messages<'_> {
+    Records::new(datagram, take_message)
+}
+
+fn take_message(b: &[u8]) -> Result<(NlMsg<'_>, usize)> {
+    if b.len() < NLMSG_HDRLEN {
+        return Err(Error::Truncated);
     }
+    let header = NlHeader::parse(b)?;
+    let len = usize::try_from(header.len).map_err(|_| Error::ValueRange("nlmsg_len"))?;
+    if len < NLMSG_HDRLEN || len > b.len() {
+        return Err(Error::BadLength {
+            declared: len,
+            actual: b.len(),
+        });
+    }
+    let payload = b.get(NLMSG_HDRLEN..len).ok_or(Error::Truncated)?;
+    // The last message of a datagram may come without its padding.
+    let next = align4(len).min(b.len());
+    Ok((NlMsg { header, payload }, next))
 }
 
 /// The payload of an `NLMSG_ERROR`: the kernel's answer to a request sent
