@@ -8,6 +8,7 @@
 
 pub mod algorithms;
 pub mod certs;
+#[cfg(feature = "os")]
 pub mod check;
 pub mod identity;
 pub mod policy;
