@@ -18,7 +18,7 @@ use crate::show;
 use ike_ipc::config::Config;
 use ike_ipc::msg::pfkey::{NetToPfkey, PfkeyToNet};
 use ike_ipc::msg::ListenSocket;
-use ike_proto::engine::{self as ike, Command, Event, Mode, SystemRng};
+use ike_proto::engine::{self as ike, Command, Event, SystemRng};
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -410,10 +410,7 @@ impl Engine {
                 Some(l) => vec![l],
                 None => self.ports.addrs.clone(),
             };
-            let mode = match p.encapsulation {
-                ike_ipc::config::Encapsulation::Tunnel => Mode::Tunnel,
-                ike_ipc::config::Encapsulation::Transport => Mode::Transport,
-            };
+            let mode = p.encapsulation;
             for l in locals {
                 self.kernel.modes.insert((l, peer), mode);
                 self.kernel.byte_limits.insert((l, peer), p.lifetime.bytes);
