@@ -16,7 +16,7 @@ use ike_ipc::msg::ListenSocket;
 use ike_proto::crypto::x509::Clock;
 use ike_proto::crypto::{Secret, SigningKey, TrustStore, VerifyingKey};
 use ike_proto::engine::{
-    self, ChildProposal, Identity, IkeProposal, Lifetime, LocalAuth, PeerAuth, StartAction,
+    self, ChildProposal, Identity, IkeProposal, LocalAuth, PeerAuth, RekeySchedule, StartAction,
     TrafficSelector,
 };
 use std::net::IpAddr;
@@ -211,8 +211,8 @@ fn policy_with(
         local_ts,
         peer_ts,
         mode: p.encapsulation,
-        ike_lifetime: lifetime(p.ike_lifetime_seconds),
-        child_lifetime: lifetime(p.lifetime.seconds),
+        ike_lifetime: RekeySchedule::from_hard_limit(p.ike_lifetime_seconds),
+        child_lifetime: RekeySchedule::from_hard_limit(p.lifetime.seconds),
         dpd_interval: (dpd > 0).then(|| Duration::from_secs(u64::from(dpd))),
         start: if active {
             StartAction::Active
@@ -235,18 +235,6 @@ fn policy_with(
     // must be on its curve: found now, not as a failed negotiation later.
     out.check_auth()?;
     Ok(out)
-}
-
-/// The configured seconds are the hard limit (iked.conf(5) `lifetime`,
-/// `ikelifetime`); the rekey starts at 90 % minus up to 5 % jitter, so the
-/// replacement is in place well before the kernel drops the old SA.
-pub fn lifetime(seconds: u64) -> Lifetime {
-    let hard = Duration::from_secs(seconds.max(1));
-    Lifetime {
-        rekey: hard.mul_f64(0.9),
-        jitter: hard.mul_f64(0.05),
-        hard,
-    }
 }
 
 /// How we prove ourselves (and the certificates we send) and how the peer
@@ -770,14 +758,6 @@ SAAwRQIgbynS4gqnTI0x1Xd69Qh9YWvo1/bxOVatgjxzx7qWheICIQDGVFCGQxmS
         let psk = psk_policy();
         let line = auth_summary(&config, &psk);
         assert!(!line.contains("secret"), "{line}");
-    }
-
-    #[test]
-    fn lifetimes_rekey_before_the_hard_limit() {
-        let l = lifetime(3600);
-        assert_eq!(l.hard, Duration::from_secs(3600));
-        assert!(l.rekey + l.jitter < l.hard);
-        assert!(l.rekey > l.jitter);
     }
 
     #[test]

@@ -263,9 +263,12 @@ pub struct ChildProposal {
     pub esn: bool,
 }
 
-/// Lifetimes of an SA (IKE or child).
+/// When an SA (IKE or child) is rekeyed and when it dies: the schedule the
+/// engine runs, derived from the configured hard limit
+/// ([`RekeySchedule::from_hard_limit`]; the file's own `Lifetime` in
+/// `ike_ipc::config` is that limit, in seconds and bytes).
 #[derive(Clone, Copy, Debug)]
-pub struct Lifetime {
+pub struct RekeySchedule {
     /// Start the rekey this long after creation ...
     pub rekey: Duration,
     /// ... minus a random jitter up to this much (so both peers do not
@@ -275,19 +278,31 @@ pub struct Lifetime {
     pub hard: Duration,
 }
 
-impl Lifetime {
+impl RekeySchedule {
     /// Defaults in the range most implementations use.
-    pub const IKE_DEFAULT: Lifetime = Lifetime {
+    pub const IKE_DEFAULT: RekeySchedule = RekeySchedule {
         rekey: Duration::from_secs(4 * 3600),
         jitter: Duration::from_secs(360),
         hard: Duration::from_secs(4 * 3600 + 600),
     };
     /// Defaults for CHILD_SAs.
-    pub const CHILD_DEFAULT: Lifetime = Lifetime {
+    pub const CHILD_DEFAULT: RekeySchedule = RekeySchedule {
         rekey: Duration::from_secs(3600),
         jitter: Duration::from_secs(180),
         hard: Duration::from_secs(3600 + 300),
     };
+
+    /// The configured seconds are the hard limit (iked.conf(5) `lifetime`,
+    /// `ikelifetime`); the rekey starts at 90 % minus up to 5 % jitter, so
+    /// the replacement is in place well before the kernel drops the old SA.
+    pub fn from_hard_limit(seconds: u64) -> RekeySchedule {
+        let hard = Duration::from_secs(seconds.max(1));
+        RekeySchedule {
+            rekey: hard.mul_f64(0.9),
+            jitter: hard.mul_f64(0.05),
+            hard,
+        }
+    }
 }
 
 /// One connection: peer, algorithms, identities, authentication, selectors.
@@ -327,9 +342,9 @@ pub struct Policy {
     /// Tunnel or transport.
     pub mode: Encapsulation,
     /// IKE SA lifetime.
-    pub ike_lifetime: Lifetime,
+    pub ike_lifetime: RekeySchedule,
     /// CHILD_SA lifetime.
-    pub child_lifetime: Lifetime,
+    pub child_lifetime: RekeySchedule,
     /// Liveness check after this much silence from the peer (`None`: off).
     pub dpd_interval: Option<Duration>,
     /// Who starts.
@@ -392,8 +407,8 @@ impl Policy {
             local_ts: vec![TrafficSelector::host(local)],
             peer_ts: vec![TrafficSelector::host(peer)],
             mode: Encapsulation::Tunnel,
-            ike_lifetime: Lifetime::IKE_DEFAULT,
-            child_lifetime: Lifetime::CHILD_DEFAULT,
+            ike_lifetime: RekeySchedule::IKE_DEFAULT,
+            child_lifetime: RekeySchedule::CHILD_DEFAULT,
             dpd_interval: Some(Duration::from_secs(30)),
             start: StartAction::Active,
             fragmentation: true,
@@ -595,6 +610,19 @@ mod tests {
         assert_eq!(
             (any.protocol, any.start_port, any.end_port),
             (0, 0, u16::MAX)
+        );
+    }
+
+    #[test]
+    fn the_schedule_rekeys_before_the_hard_limit() {
+        let l = RekeySchedule::from_hard_limit(3600);
+        assert_eq!(l.hard, Duration::from_secs(3600));
+        assert!(l.rekey + l.jitter < l.hard);
+        assert!(l.rekey > l.jitter);
+        // A configured 0 is never "no limit".
+        assert_eq!(
+            RekeySchedule::from_hard_limit(0).hard,
+            Duration::from_secs(1)
         );
     }
 }
