@@ -13,6 +13,7 @@ pub mod check;
 pub mod identity;
 pub mod policy;
 pub mod reload;
+pub mod scope;
 pub mod secret;
 pub mod select;
 
@@ -24,6 +25,7 @@ pub use policy::{
     PolicyMode, PublicKeyMethod,
 };
 pub use reload::{policy_changes, PolicyChanges};
+pub use scope::{ChildScope, SaRules, Suite};
 pub use secret::{KeyFormat, KeyMaterial, Secret};
 pub use select::{select_policy, PolicyQuery};
 
