@@ -8,10 +8,12 @@
 
 pub mod algorithms;
 pub mod certs;
+#[cfg(feature = "os")]
 pub mod check;
 pub mod identity;
 pub mod policy;
 pub mod reload;
+pub mod scope;
 pub mod secret;
 pub mod select;
 
@@ -23,6 +25,7 @@ pub use policy::{
     PolicyMode, PublicKeyMethod,
 };
 pub use reload::{policy_changes, PolicyChanges};
+pub use scope::{ChildScope, SaRules, Suite};
 pub use secret::{KeyFormat, KeyMaterial, Secret};
 pub use select::{select_policy, PolicyQuery};
 

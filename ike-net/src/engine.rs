@@ -18,13 +18,13 @@ use crate::show;
 use ike_ipc::config::Config;
 use ike_ipc::msg::pfkey::{NetToPfkey, PfkeyToNet};
 use ike_ipc::msg::ListenSocket;
-use ike_proto::engine::{self as ike, Command, Event, Mode, SystemRng};
+use ike_proto::engine::{self as ike, Command, Event, SystemRng};
 use std::net::SocketAddr;
 use std::time::Instant;
 
 /// A datagram the engine wants sent.
 #[derive(Debug)]
-pub struct Transmit {
+pub struct SocketTransmit {
     /// Index into the worker's UDP sockets.
     pub socket: usize,
     /// Our address to send from (matters on a wildcard socket).
@@ -36,7 +36,7 @@ pub struct Transmit {
 /// Everything the engine may ask the worker to do after an input.
 #[derive(Debug, Default)]
 pub struct Outputs {
-    pub transmits: Vec<Transmit>,
+    pub transmits: Vec<SocketTransmit>,
     /// Requests for the broker (SPIs, SAs, policies).
     pub kernel: Vec<NetToPfkey>,
     /// When the engine next wants `on_timeout`.
@@ -45,7 +45,7 @@ pub struct Outputs {
     pub events: Vec<String>,
 }
 
-pub struct Engine {
+pub struct EngineAdapter {
     config: Config,
     listen: Vec<ListenSocket>,
     ports: Listen,
@@ -61,7 +61,7 @@ pub struct Engine {
     pacer: Pacer,
 }
 
-impl Engine {
+impl EngineAdapter {
     pub fn new(config: Config, listen: &[ListenSocket], now: Instant) -> Self {
         let ports = Listen::from_sockets(listen);
         let (ecfg, skipped, active) = convert(&config, &ports);
@@ -410,10 +410,7 @@ impl Engine {
                 Some(l) => vec![l],
                 None => self.ports.addrs.clone(),
             };
-            let mode = match p.encapsulation {
-                ike_ipc::config::Encapsulation::Tunnel => Mode::Tunnel,
-                ike_ipc::config::Encapsulation::Transport => Mode::Transport,
-            };
+            let mode = p.encapsulation;
             for l in locals {
                 self.kernel.modes.insert((l, peer), mode);
                 self.kernel.byte_limits.insert((l, peer), p.lifetime.bytes);
@@ -473,7 +470,7 @@ impl Engine {
         }
         while let Some(t) = self.engine.poll_transmit() {
             match self.socket_for(t.local) {
-                Some(socket) => out.transmits.push(Transmit {
+                Some(socket) => out.transmits.push(SocketTransmit {
                     socket,
                     from: t.local,
                     to: t.remote,
@@ -685,7 +682,7 @@ mod tests {
             sock("0.0.0.0:500", false),
             sock("[::]:500", false),
         ];
-        let e = Engine::new(Config::default(), &listen, Instant::now());
+        let e = EngineAdapter::new(Config::default(), &listen, Instant::now());
         let at = |s: &str| e.socket_for(s.parse().unwrap());
         assert_eq!(at("127.0.0.1:500"), Some(0));
         assert_eq!(at("127.0.0.1:4500"), Some(1));
@@ -697,7 +694,7 @@ mod tests {
     #[test]
     fn active_policy_starts_only_when_the_broker_is_ready() {
         let now = Instant::now();
-        let mut e = Engine::new(config(), &[sock("127.0.0.1:500", false)], now);
+        let mut e = EngineAdapter::new(config(), &[sock("127.0.0.1:500", false)], now);
         let out = e.on_timeout(now);
         assert!(out.transmits.is_empty() && out.kernel.is_empty());
         let out = e.on_kernel(now, PfkeyToNet::Ready(Default::default()));
@@ -726,7 +723,7 @@ mod tests {
         use ike_ipc::msg::pfkey::{BrokerRequest, NetToPfkey, PolicyDir, Supported};
         let fwd_count = |fwd_policies: bool| {
             let now = Instant::now();
-            let mut e = Engine::new(config(), &[sock("127.0.0.1:500", false)], now);
+            let mut e = EngineAdapter::new(config(), &[sock("127.0.0.1:500", false)], now);
             let ready = Supported {
                 fwd_policies,
                 ..Supported::default()
@@ -799,8 +796,8 @@ mod tests {
     /// The ike-net initiator `a` and responder `b`, with their brokers.
     struct Glue {
         now: Instant,
-        a: Engine,
-        b: Engine,
+        a: EngineAdapter,
+        b: EngineAdapter,
         broker_a: Broker,
         broker_b: Broker,
         /// B's SA installs not answered yet (while `hold_b`).
@@ -819,8 +816,8 @@ mod tests {
             let sb = sock("127.0.0.2:500", false);
             Glue {
                 now,
-                a: Engine::new(config(), &[sa], now),
-                b: Engine::new(peer_config(), &[sb], now),
+                a: EngineAdapter::new(config(), &[sa], now),
+                b: EngineAdapter::new(peer_config(), &[sb], now),
                 broker_a: Broker {
                     next_spi: 0xa000,
                     refuse_sa: false,
@@ -980,7 +977,7 @@ mod tests {
     #[test]
     fn commands_name_unknown_and_unserved_policies() {
         let now = Instant::now();
-        let mut e = Engine::new(config(), &[sock("127.0.0.1:500", false)], now);
+        let mut e = EngineAdapter::new(config(), &[sock("127.0.0.1:500", false)], now);
         let err = |r: Result<Outputs, String>| r.err().unwrap_or_default();
         assert!(err(e.up(now, "nosuch")).contains("no such policy"));
         assert!(err(e.up(now, "ah")).contains("not negotiated: AH"));

@@ -20,9 +20,9 @@ use ike_ipc::msg::pfkey::{
     SaLifetime, Selectors,
 };
 use ike_proto::engine::{
-    Direction, KernelEvent, KernelRequest, Mode, RequestId, SaParams, TrafficSelector,
+    Direction, KernelEvent, KernelRequest, RequestId, SaParams, TrafficSelector,
 };
-use ike_proto::wire::consts::{EncrId, IntegId, ProtocolId};
+use ike_proto::wire::consts::ProtocolId;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -77,7 +77,7 @@ pub struct KernelMap {
     pub byte_limit_nets: Vec<(Option<IpAddr>, Option<ike_ipc::config::IpNet>, u64)>,
     /// Mode per (our address, peer address), for GETSPI (the engine does
     /// not say; the broker checks it against the configuration).
-    pub modes: HashMap<(IpAddr, IpAddr), Mode>,
+    pub modes: HashMap<(IpAddr, IpAddr), Encapsulation>,
     /// Which reqid the SAs and policies of each CHILD_SA carry.
     pub reqids: Reqids,
     /// Add a Linux `fwd` policy beside each inbound tunnel policy: Linux
@@ -111,8 +111,8 @@ fn packet_selectors(
         _ => return (None, None),
     };
     (
-        Some(super::policy::selector(&src, proto, sport)),
-        Some(super::policy::selector(&dst, proto, dport)),
+        Some(TrafficSelector::from_flow_side(&src, proto, sport)),
+        Some(TrafficSelector::from_flow_side(&dst, proto, dport)),
     )
 }
 
@@ -168,7 +168,7 @@ impl KernelMap {
                     proto,
                     src,
                     dst,
-                    mode: encapsulation(mode),
+                    mode,
                     reqid,
                     acquire_seq,
                 };
@@ -242,9 +242,9 @@ impl KernelMap {
                     (remote, local)
                 };
                 let tunnel = match p.mode {
-                    Mode::Tunnel if outbound => Some((p.local, p.remote)),
-                    Mode::Tunnel => Some((p.remote, p.local)),
-                    Mode::Transport => None,
+                    Encapsulation::Tunnel if outbound => Some((p.local, p.remote)),
+                    Encapsulation::Tunnel => Some((p.remote, p.local)),
+                    Encapsulation::Transport => None,
                 };
                 let base = pk::BrokerPolicyParams {
                     dir: if outbound {
@@ -260,7 +260,7 @@ impl KernelMap {
                         dst_port: dst.1,
                     },
                     proto: IpsecProtocol::Esp,
-                    mode: encapsulation(p.mode),
+                    mode: p.mode,
                     tunnel,
                     reqid: self
                         .reqids
@@ -272,7 +272,7 @@ impl KernelMap {
                     pk::BrokerRequest::AddPolicy(base),
                     Waiting::Install(request),
                 );
-                if !outbound && p.mode == Mode::Tunnel && self.linux_fwd {
+                if !outbound && p.mode == Encapsulation::Tunnel && self.linux_fwd {
                     let fwd = pk::BrokerPolicyParams {
                         dir: PolicyDir::Fwd,
                         ..base
@@ -433,24 +433,28 @@ impl KernelMap {
         self.counters.get(&(dst, spi)).copied()
     }
 
-    fn mode_for(&self, local: IpAddr, peer: IpAddr) -> Mode {
+    fn mode_for(&self, local: IpAddr, peer: IpAddr) -> Encapsulation {
         self.modes
             .get(&(local, peer))
             .copied()
-            .unwrap_or(Mode::Tunnel)
+            .unwrap_or(Encapsulation::Tunnel)
     }
 
     fn sa_params(&mut self, p: &SaParams) -> Result<pk::BrokerSaParams, String> {
         let proto = ipsec_proto(p.protocol).ok_or_else(|| unsupported("protocol"))?;
-        let encryption = encryption(p.encr.id, p.encr.key_bits).ok_or_else(|| {
-            unsupported(&format!(
-                "cipher {} ({:?} bits)",
-                p.encr.id, p.encr.key_bits
-            ))
-        })?;
+        let encryption =
+            Encryption::from_transform(p.encr.id.0, p.encr.key_bits).ok_or_else(|| {
+                unsupported(&format!(
+                    "cipher {} ({:?} bits)",
+                    p.encr.id, p.encr.key_bits
+                ))
+            })?;
         let integrity = match p.integ {
             None => None,
-            Some(i) => Some(integrity(i).ok_or_else(|| unsupported(&format!("integrity {i}")))?),
+            Some(i) => Some(
+                Integrity::from_transform_id(i.0)
+                    .ok_or_else(|| unsupported(&format!("integrity {i}")))?,
+            ),
         };
         // Outbound SAs go from us to the peer, inbound ones the other way.
         let (local, peer) = match p.direction {
@@ -483,7 +487,7 @@ impl KernelMap {
                 src: p.src,
                 dst: p.dst,
             },
-            mode: encapsulation(p.mode),
+            mode: p.mode,
             reqid: self.reqids.of_child(
                 (local, peer, p.local_ts, p.remote_ts),
                 (p.direction == Direction::Inbound).then_some((p.dst, p.spi)),
@@ -588,7 +592,7 @@ impl KernelMap {
                 self.acquires.insert((src, dst), seq);
                 let transport = match mode {
                     Some(m) => m == Encapsulation::Transport,
-                    None => self.mode_for(src, dst) == Mode::Transport,
+                    None => self.mode_for(src, dst) == Encapsulation::Transport,
                 };
                 let (packet_src, packet_dst) = packet_selectors(src, dst, policy, transport);
                 vec![KernelEvent::Acquire {
@@ -658,29 +662,6 @@ fn ipsec_proto(p: ProtocolId) -> Option<IpsecProtocol> {
     }
 }
 
-fn encapsulation(m: Mode) -> Encapsulation {
-    match m {
-        Mode::Tunnel => Encapsulation::Tunnel,
-        Mode::Transport => Encapsulation::Transport,
-    }
-}
-
-/// The configuration's name of a negotiated cipher (by IANA number and
-/// key length), which is what the broker maps to the kernel's numbers.
-pub fn encryption(id: EncrId, key_bits: Option<u16>) -> Option<Encryption> {
-    Encryption::ALL
-        .iter()
-        .copied()
-        .find(|e| e.transform_id() == id.0 && e.key_bits() == key_bits)
-}
-
-pub fn integrity(id: IntegId) -> Option<Integrity> {
-    Integrity::ALL
-        .iter()
-        .copied()
-        .find(|i| i.transform_id() == id.0)
-}
-
 /// A selector as one prefix and at most one port, if it is exactly that.
 fn prefix_of(ts: &TrafficSelector) -> Option<(IpNet, Option<u16>)> {
     let port = match (ts.start_port, ts.end_port) {
@@ -723,6 +704,7 @@ mod tests {
     use super::*;
     use ike_proto::crypto::Secret as EngineSecret;
     use ike_proto::engine::{Encr, PolicyParams};
+    use ike_proto::wire::consts::EncrId;
     use std::time::Duration;
 
     fn ip(s: &str) -> IpAddr {
@@ -744,7 +726,7 @@ mod tests {
                 direction,
                 local_ts: l,
                 remote_ts: r,
-                mode: Mode::Tunnel,
+                mode: Encapsulation::Tunnel,
                 local: ip("127.0.0.1"),
                 remote: ip("127.0.0.2"),
             }),
@@ -817,21 +799,6 @@ mod tests {
         }
     }
 
-    #[test]
-    fn algorithms_map_by_number_and_key_length() {
-        assert_eq!(
-            encryption(EncrId::AES_GCM_16, Some(256)),
-            Some(Encryption::Aes256Gcm16)
-        );
-        assert_eq!(
-            encryption(EncrId::AES_CBC, Some(128)),
-            Some(Encryption::Aes128Cbc)
-        );
-        assert_eq!(encryption(EncrId::AES_CBC, Some(100)), None);
-        assert_eq!(integrity(IntegId(12)), Some(Integrity::HmacSha2_256));
-        assert_eq!(integrity(IntegId(999)), None);
-    }
-
     fn sa(direction: Direction, request: u64) -> SaParams {
         let (src, dst) = match direction {
             Direction::Outbound => (ip("127.0.0.1"), ip("127.0.0.2")),
@@ -844,7 +811,7 @@ mod tests {
             spi: 0x1000 + request as u32,
             src,
             dst,
-            mode: Mode::Tunnel,
+            mode: Encapsulation::Tunnel,
             encr: Encr {
                 id: EncrId::AES_GCM_16,
                 key_bits: Some(128),
@@ -895,7 +862,7 @@ mod tests {
         let mut out = Vec::new();
         let mut refused = Vec::new();
         k.modes
-            .insert((ip("127.0.0.1"), ip("127.0.0.2")), Mode::Transport);
+            .insert((ip("127.0.0.1"), ip("127.0.0.2")), Encapsulation::Transport);
         k.request(
             KernelRequest::AllocateSpi {
                 request: RequestId(5),
@@ -1147,7 +1114,7 @@ mod tests {
                         direction,
                         local_ts: inb.local_ts,
                         remote_ts: inb.remote_ts,
-                        mode: Mode::Tunnel,
+                        mode: Encapsulation::Tunnel,
                         local: ip("127.0.0.1"),
                         remote: ip("127.0.0.2"),
                     }),

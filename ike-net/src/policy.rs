@@ -9,17 +9,16 @@
 //! peer identity, a key it cannot load).
 
 use ike_ipc::config::{
-    self as cfg, Auth, Config, Encapsulation, GlobalMode, IpsecProtocol, KeyFormat, PeerAuthSource,
-    PolicyMode, PublicKeyMethod,
+    self as cfg, Auth, Config, GlobalMode, IpsecProtocol, KeyFormat, PeerAuthSource, PolicyMode,
+    PublicKeyMethod,
 };
 use ike_ipc::msg::ListenSocket;
 use ike_proto::crypto::x509::Clock;
 use ike_proto::crypto::{Secret, SigningKey, TrustStore, VerifyingKey};
 use ike_proto::engine::{
-    self, ChildProposal, Encr, Identity, IkeProposal, Lifetime, LocalAuth, Mode, PeerAuth,
-    StartAction, TrafficSelector,
+    self, ChildProposal, Identity, IkeProposal, LocalAuth, PeerAuth, RekeySchedule, StartAction,
+    TrafficSelector,
 };
-use ike_proto::wire::consts::{DhGroup, EncrId, IdType, IntegId, PrfId};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -156,7 +155,7 @@ fn policy_with(
     // matches the exact address when it initiates.
     let peer_addr = p.peer.filter(|n| n.is_host()).map(|n| n.addr);
     let local_id = match (&p.srcid, p.local) {
-        (Some(id), _) => identity(id),
+        (Some(id), _) => Identity::from(id),
         (None, Some(ip)) => Identity::addr(ip),
         // iked uses the host name; in the chroot we know only where we
         // listen, which is what the peer sees anyway.
@@ -166,7 +165,7 @@ fn policy_with(
         },
     };
     let peer_id = match (&p.dstid, peer_addr) {
-        (Some(id), _) => identity(id),
+        (Some(id), _) => Identity::from(id),
         (None, Some(ip)) => Identity::addr(ip),
         (None, None) => {
             return Err(
@@ -181,8 +180,8 @@ fn policy_with(
         // The engine offers every local selector with every peer one; a
         // file with several `from .. to ..` pairs gets their product,
         // which the broker narrows back to the configured pairs.
-        let l = selector(&f.src, f.proto, f.src_port);
-        let r = selector(&f.dst, f.proto, f.dst_port);
+        let l = TrafficSelector::from_flow_side(&f.src, f.proto, f.src_port);
+        let r = TrafficSelector::from_flow_side(&f.dst, f.proto, f.dst_port);
         if !local_ts.contains(&l) {
             local_ts.push(l);
         }
@@ -202,8 +201,8 @@ fn policy_with(
         // daemon was started with --port).
         peer_port: listen.ike_port,
         local_port: listen.ike_port,
-        ike_proposals: p.ike_proposals.iter().map(ike_proposal).collect(),
-        child_proposals: p.child_proposals.iter().map(child_proposal).collect(),
+        ike_proposals: p.ike_proposals.iter().map(IkeProposal::from).collect(),
+        child_proposals: p.child_proposals.iter().map(ChildProposal::from).collect(),
         local_id,
         peer_id,
         local_auth,
@@ -211,12 +210,9 @@ fn policy_with(
         peer_auth,
         local_ts,
         peer_ts,
-        mode: match p.encapsulation {
-            Encapsulation::Tunnel => Mode::Tunnel,
-            Encapsulation::Transport => Mode::Transport,
-        },
-        ike_lifetime: lifetime(p.ike_lifetime_seconds),
-        child_lifetime: lifetime(p.lifetime.seconds),
+        mode: p.encapsulation,
+        ike_lifetime: RekeySchedule::from_hard_limit(p.ike_lifetime_seconds),
+        child_lifetime: RekeySchedule::from_hard_limit(p.lifetime.seconds),
         dpd_interval: (dpd > 0).then(|| Duration::from_secs(u64::from(dpd))),
         start: if active {
             StartAction::Active
@@ -239,70 +235,6 @@ fn policy_with(
     // must be on its curve: found now, not as a failed negotiation later.
     out.check_auth()?;
     Ok(out)
-}
-
-/// The configured seconds are the hard limit (iked.conf(5) `lifetime`,
-/// `ikelifetime`); the rekey starts at 90 % minus up to 5 % jitter, so the
-/// replacement is in place well before the kernel drops the old SA.
-pub fn lifetime(seconds: u64) -> Lifetime {
-    let hard = Duration::from_secs(seconds.max(1));
-    Lifetime {
-        rekey: hard.mul_f64(0.9),
-        jitter: hard.mul_f64(0.05),
-        hard,
-    }
-}
-
-fn identity(id: &cfg::Identity) -> Identity {
-    Identity {
-        kind: IdType(id.id_type()),
-        data: id.data(),
-    }
-}
-
-/// A configured prefix (with protocol and single port) as a selector.
-pub fn selector(net: &cfg::IpNet, proto: Option<u8>, port: Option<u16>) -> TrafficSelector {
-    let (start, end) = net.range();
-    let mut ts = TrafficSelector::range(start, end);
-    ts.protocol = proto.unwrap_or(0);
-    if let Some(p) = port {
-        ts.start_port = p;
-        ts.end_port = p;
-    }
-    ts
-}
-
-fn encr(e: cfg::Encryption) -> Encr {
-    Encr {
-        id: EncrId(e.transform_id()),
-        key_bits: e.key_bits(),
-    }
-}
-
-fn ike_proposal(p: &cfg::IkeProposal) -> IkeProposal {
-    IkeProposal {
-        encr: p.encryption.iter().copied().map(encr).collect(),
-        prf: p.prf.iter().map(|x| PrfId(x.transform_id())).collect(),
-        integ: integ_ids(&p.integrity),
-        dh: dh_ids(&p.groups),
-    }
-}
-
-fn integ_ids(list: &[cfg::Integrity]) -> Vec<IntegId> {
-    list.iter().map(|x| IntegId(x.transform_id())).collect()
-}
-
-fn dh_ids(list: &[cfg::DhGroup]) -> Vec<DhGroup> {
-    list.iter().map(|x| DhGroup(x.transform_id())).collect()
-}
-
-fn child_proposal(p: &cfg::ChildProposal) -> ChildProposal {
-    ChildProposal {
-        encr: p.encryption.iter().copied().map(encr).collect(),
-        integ: integ_ids(&p.integrity),
-        dh: dh_ids(&p.groups),
-        esn: p.esn.contains(&cfg::Esn::Extended),
-    }
 }
 
 /// How we prove ourselves (and the certificates we send) and how the peer
@@ -442,6 +374,7 @@ pub fn auth_summary(config: &Config, p: &cfg::Policy) -> String {
 mod tests {
     use super::*;
     use ike_ipc::config::{Flow, IpNet, Secret as CfgSecret};
+    use ike_proto::wire::consts::{DhGroup, EncrId, IntegId};
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
@@ -825,14 +758,6 @@ SAAwRQIgbynS4gqnTI0x1Xd69Qh9YWvo1/bxOVatgjxzx7qWheICIQDGVFCGQxmS
         let psk = psk_policy();
         let line = auth_summary(&config, &psk);
         assert!(!line.contains("secret"), "{line}");
-    }
-
-    #[test]
-    fn lifetimes_rekey_before_the_hard_limit() {
-        let l = lifetime(3600);
-        assert_eq!(l.hard, Duration::from_secs(3600));
-        assert!(l.rekey + l.jitter < l.hard);
-        assert!(l.rekey > l.jitter);
     }
 
     #[test]

@@ -10,9 +10,7 @@
 use crate::kernel::Counters;
 use crate::policy::Listen;
 use ike_ipc::config::{Auth, Config, Encapsulation, GlobalMode, PolicyMode};
-use ike_proto::engine::{
-    ChildInfo, ChildStatus, Identity, IkeSaInfo, IkeStatus, Mode, TrafficSelector,
-};
+use ike_proto::engine::{ChildInfo, ChildStatus, Identity, IkeSaInfo, IkeStatus, TrafficSelector};
 use ike_proto::wire::consts::IdType;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -277,37 +275,31 @@ struct ChildJson {
 
 /// The configuration's name (`aes-256-gcm`) when it has one.
 pub fn encr_text(id: u16, key_bits: Option<u16>) -> String {
-    match crate::kernel::encryption(ike_proto::wire::consts::EncrId(id), key_bits) {
+    match ike_ipc::config::Encryption::from_transform(id, key_bits) {
         Some(e) => e.name().to_string(),
         None => format!("encr-{id}-{}", key_bits.unwrap_or(0)),
     }
 }
 
 pub fn prf_text(id: u16) -> String {
-    ike_ipc::config::Prf::ALL
-        .iter()
-        .find(|p| p.transform_id() == id)
+    ike_ipc::config::Prf::from_transform_id(id)
         .map_or_else(|| format!("prf-{id}"), |p| p.name().to_string())
 }
 
 pub fn integ_text(id: u16) -> String {
-    ike_ipc::config::Integrity::ALL
-        .iter()
-        .find(|p| p.transform_id() == id)
+    ike_ipc::config::Integrity::from_transform_id(id)
         .map_or_else(|| format!("integ-{id}"), |p| p.name().to_string())
 }
 
 pub fn group_text(id: u16) -> String {
-    ike_ipc::config::DhGroup::ALL
-        .iter()
-        .find(|p| p.transform_id() == id)
+    ike_ipc::config::DhGroup::from_transform_id(id)
         .map_or_else(|| format!("group-{id}"), |p| p.name().to_string())
 }
 
-pub fn mode_text(m: Mode) -> &'static str {
+pub fn mode_text(m: Encapsulation) -> &'static str {
     match m {
-        Mode::Tunnel => "tunnel",
-        Mode::Transport => "transport",
+        Encapsulation::Tunnel => "tunnel",
+        Encapsulation::Transport => "transport",
     }
 }
 
@@ -546,7 +538,7 @@ mod tests {
             },
             local_ts: vec![TrafficSelector::prefix(ip("10.1.0.0"), 16).unwrap()],
             remote_ts: vec![TrafficSelector::host(ip("10.2.0.1"))],
-            mode: Mode::Tunnel,
+            mode: Encapsulation::Tunnel,
             status,
             rekey_at: Some(now + Duration::from_secs(100)),
             hard_at: now + Duration::from_secs(200),

@@ -10,7 +10,7 @@
 //! buffers, and reading resumes as soon as the broker has caught up.
 
 use crate::control::{ClientEvent, ControlServer, CLIENT_TOKEN_BASE};
-use crate::engine::{Engine, Outputs};
+use crate::engine::{EngineAdapter, Outputs};
 use crate::udp::{UdpSockets, MAX_DATAGRAM};
 use ike_ipc::channel::Channel;
 use ike_ipc::mio::{Events, Poll, Token};
@@ -67,7 +67,7 @@ pub struct Worker {
     broker: BrokerChannel,
     control: ControlServer,
     udp: UdpSockets,
-    engine: Engine,
+    engine: EngineAdapter,
     timers: Timers<Timer>,
     stats: Stats,
     started: Instant,
@@ -140,7 +140,7 @@ pub fn start(parent: &mut ParentChannel) -> Result<Worker, String> {
         broker,
         control: ControlServer::new(listener, init.control_uid),
         udp,
-        engine: Engine::new(init.config, &init.listen, Instant::now()),
+        engine: EngineAdapter::new(init.config, &init.listen, Instant::now()),
         timers: Timers::new(),
         stats: Stats::default(),
         started: Instant::now(),

@@ -6,12 +6,12 @@
 //! The values form one small world: our address 192.0.2.1, the peer
 //! 192.0.2.2, one ESP tunnel between 10.1.0.0/16 (ours) and 10.2.0.0/16.
 
+use ike_ipc::config::{ChildScope, SaRules, Suite};
 use ike_ipc::config::{Encapsulation, Encryption, Flow, Integrity, IpNet, IpsecProtocol, Secret};
 use ike_ipc::msg::pfkey::{
     BrokerPolicyParams, BrokerRequest, BrokerSaParams, PolicyDir, SaId, SaLifetime, Selectors,
 };
-use ike_pfkey::broker::allow::{AllowedChild, AllowedSet};
-use ike_pfkey::broker::sa_rules::{SaRules, Suite};
+use ike_pfkey::broker::allow::AllowedSet;
 use ike_pfkey::broker::BrokerConfig;
 use ike_pfkey::dialect::{
     Dialect, ExtKind, IPPROTO_ESP, IPSEC_LEVEL_REQUIRE, IPSEC_LEVEL_UNIQUE, IPSEC_MODE_TUNNEL,
@@ -56,8 +56,8 @@ pub fn flow(src: &str, dst: &str) -> Flow {
 }
 
 /// A configured ESP child between our address `local` and the peer prefix `peer`.
-pub fn esp_child(local: &str, peer: &str, mode: Encapsulation, flow: Flow) -> AllowedChild {
-    AllowedChild {
+pub fn esp_child(local: &str, peer: &str, mode: Encapsulation, flow: Flow) -> ChildScope {
+    ChildScope {
         local: Some(ip(local)),
         peer: Some(net(peer)),
         protocol: IpsecProtocol::Esp,
@@ -103,7 +103,7 @@ pub fn test_rules() -> SaRules {
 }
 
 /// The configured ESP tunnel 192.0.2.1 <-> 192.0.2.2, 10.1.0.0/16 -> 10.2.0.0/16.
-pub fn tunnel_child() -> AllowedChild {
+pub fn tunnel_child() -> ChildScope {
     esp_child(
         "192.0.2.1",
         "192.0.2.2/32",

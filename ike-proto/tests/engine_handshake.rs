@@ -235,8 +235,8 @@ fn responder_prefers_the_group_of_the_ke_payload() {
 #[test]
 fn transport_mode() {
     let (mut pa, mut pb) = psk_policies(b"k", b"k");
-    pa.mode = Mode::Transport;
-    pb.mode = Mode::Transport;
+    pa.mode = Encapsulation::Transport;
+    pb.mode = Encapsulation::Transport;
     pa.local_ts = vec![TrafficSelector::host(ip(A_ADDR))];
     pa.peer_ts = vec![TrafficSelector::host(ip(B_ADDR))];
     pb.local_ts = vec![TrafficSelector::host(ip(B_ADDR))];
@@ -248,19 +248,19 @@ fn transport_mode() {
         .kernel
         .installed()
         .iter()
-        .all(|s| s.mode == Mode::Transport));
+        .all(|s| s.mode == Encapsulation::Transport));
     assert!(p
         .b
         .kernel
         .installed()
         .iter()
-        .all(|s| s.mode == Mode::Transport));
+        .all(|s| s.mode == Encapsulation::Transport));
 }
 
 #[test]
 fn transport_mode_refused_by_tunnel_responder() {
     let (mut pa, pb) = psk_policies(b"k", b"k");
-    pa.mode = Mode::Transport;
+    pa.mode = Encapsulation::Transport;
     let mut p = Pair::new(config(pa), config(pb), 5);
     p.initiate();
     p.run_for(Duration::from_secs(3));

@@ -56,6 +56,15 @@ named_enum! {
 }
 
 impl Encryption {
+    /// The variant with this IANA Transform ID and key length (AES comes
+    /// in three lengths under one ID), if the file can name it.
+    pub fn from_transform(id: u16, key_bits: Option<u16>) -> Option<Encryption> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|e| e.transform_id() == id && e.key_bits() == key_bits)
+    }
+
     /// IANA Transform ID (Transform Type 1).
     pub fn transform_id(self) -> u16 {
         use Encryption::*;
@@ -117,6 +126,11 @@ named_enum! {
 }
 
 impl Prf {
+    /// The variant with this IANA Transform ID, if the file can name it.
+    pub fn from_transform_id(id: u16) -> Option<Prf> {
+        Self::ALL.iter().copied().find(|v| v.transform_id() == id)
+    }
+
     /// IANA Transform ID (Transform Type 2).
     pub fn transform_id(self) -> u16 {
         match self {
@@ -142,6 +156,11 @@ named_enum! {
 }
 
 impl Integrity {
+    /// The variant with this IANA Transform ID, if the file can name it.
+    pub fn from_transform_id(id: u16) -> Option<Integrity> {
+        Self::ALL.iter().copied().find(|v| v.transform_id() == id)
+    }
+
     /// IANA Transform ID (Transform Type 3).
     pub fn transform_id(self) -> u16 {
         match self {
@@ -179,6 +198,11 @@ named_enum! {
 }
 
 impl DhGroup {
+    /// The variant with this IANA Transform ID, if the file can name it.
+    pub fn from_transform_id(id: u16) -> Option<DhGroup> {
+        Self::ALL.iter().copied().find(|v| v.transform_id() == id)
+    }
+
     /// IANA Transform ID (Transform Type 4).
     pub fn transform_id(self) -> u16 {
         use DhGroup::*;
@@ -259,5 +283,29 @@ mod tests {
         assert_eq!(DhGroup::Modp2048.transform_id(), 14);
         assert!(Encryption::Aes128Gcm16.is_aead());
         assert!(!Encryption::Aes128Cbc.is_aead());
+    }
+
+    #[test]
+    fn numbers_lead_back_to_the_one_name() {
+        // The engine negotiates numbers; `ike-ctl show` and the broker
+        // requests name them again through these, so every name must come
+        // back from its own number (no two names share a number and length).
+        for e in Encryption::ALL {
+            assert_eq!(
+                Encryption::from_transform(e.transform_id(), e.key_bits()),
+                Some(*e)
+            );
+        }
+        for p in Prf::ALL {
+            assert_eq!(Prf::from_transform_id(p.transform_id()), Some(*p));
+        }
+        for i in Integrity::ALL {
+            assert_eq!(Integrity::from_transform_id(i.transform_id()), Some(*i));
+        }
+        for g in DhGroup::ALL {
+            assert_eq!(DhGroup::from_transform_id(g.transform_id()), Some(*g));
+        }
+        assert_eq!(Encryption::from_transform(12, Some(100)), None);
+        assert_eq!(Integrity::from_transform_id(999), None);
     }
 }

@@ -156,9 +156,13 @@ impl IpsecProtocol {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// ESP encapsulation mode: the file's `tunnel`/`transport`, and the mode
+/// the engine negotiates and the broker checks (one type for all three).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Encapsulation {
+    /// Tunnel mode (the default of RFC 7296).
     Tunnel,
+    /// Transport mode, asked for with USE_TRANSPORT_MODE (RFC 7296 1.3.1).
     Transport,
 }
 

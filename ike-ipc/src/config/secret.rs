@@ -89,6 +89,7 @@ impl<'de> Deserialize<'de> for Secret {
 
 /// The effective uid of this process: files holding secrets must belong to
 /// root or to it (the parser's permission checks).
+#[cfg(feature = "os")]
 pub fn effective_uid() -> u32 {
     nix::unistd::geteuid().as_raw()
 }

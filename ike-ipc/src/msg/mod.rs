@@ -22,7 +22,7 @@ pub use control::{CtlRequest, CtlResponse, Stats};
 pub use parent_net::{ListenSocket, NetInit, NetToParent, ParentToNet};
 pub use parent_pfkey::{ParentToPfkey, PfkeyInit, PfkeyToParent};
 
-#[cfg(test)]
+#[cfg(all(test, feature = "os"))]
 mod tests {
     use super::*;
     use crate::config::Config;

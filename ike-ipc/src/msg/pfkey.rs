@@ -261,7 +261,7 @@ pub enum PfkeyToNet {
     Event(BrokerEvent),
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "os"))]
 mod tests {
     use super::*;
     use crate::envelope::{decode, encode};

@@ -11,15 +11,15 @@
 //! SAs and policies (unless --keep, which leaves them for inspection).
 //! Exit status 0 only if every step succeeded.
 
+use ike_ipc::config::{ChildScope, SaRules, Suite};
 use ike_ipc::config::{Encapsulation, Encryption, Flow, Integrity, IpNet, IpsecProtocol, Secret};
 use ike_ipc::msg::pfkey::{
     BrokerPolicyParams, BrokerRequest, BrokerSaParams, KernelReply, PolicyDir, SaId, SaLifetime,
     Selectors,
 };
 use ike_ipc::pfkey_unix::connect_pfkey;
-use ike_pfkey::broker::allow::{AllowedChild, AllowedSet};
+use ike_pfkey::broker::allow::AllowedSet;
 use ike_pfkey::broker::blocking::{open_pfkey_socket, BlockingBroker};
-use ike_pfkey::broker::sa_rules::{SaRules, Suite};
 use ike_pfkey::broker::BrokerConfig;
 use ike_pfkey::dialect::{Dialect, ExtKind};
 use std::net::IpAddr;
@@ -190,7 +190,7 @@ fn run(o: &Opts) -> Result<usize, String> {
         return Err(format!("--pfkey {}: want kernel or unix:PATH", o.pfkey));
     };
     let allowed = AllowedSet {
-        children: vec![AllowedChild {
+        children: vec![ChildScope {
             local: Some(o.local),
             peer: Some(IpNet::host(o.peer)),
             protocol: IpsecProtocol::Esp,

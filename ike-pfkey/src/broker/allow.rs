@@ -17,8 +17,8 @@
 //! FLUSH, DUMP, SPDFLUSH and SPDDUMP are never performed for ike-net: they
 //! touch every daemon's state (and DUMP would hand out every key).
 
-use super::sa_rules::{self, SaRules, DEFAULT_NATT_PORT};
-use ike_ipc::config::{Config, Encapsulation, Flow, IpNet, IpsecProtocol};
+use super::sa_rules::{self, DEFAULT_NATT_PORT};
+use ike_ipc::config::{ChildScope, Config, Encapsulation, IpsecProtocol, Policy};
 use ike_ipc::msg::pfkey::{
     BrokerPolicyParams, BrokerRequest, BrokerSaParams, NatT, PolicyDir, SaId, Selectors,
 };
@@ -26,25 +26,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-/// One configured policy, reduced to what the kernel requests may touch.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AllowedChild {
-    /// Our address; `None` = any local address.
-    pub local: Option<IpAddr>,
-    /// The peer's address or prefix; `None` = any peer.
-    pub peer: Option<IpNet>,
-    pub protocol: IpsecProtocol,
-    pub mode: Encapsulation,
-    /// Traffic selectors, `src` being our side.
-    pub flows: Vec<Flow>,
-    /// What its SAs may carry: algorithms, keys, lifetimes (issue 16).
-    pub sa: SaRules,
-}
-
 /// Everything ike-net may install, as pushed by the parent.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AllowedSet {
-    pub children: Vec<AllowedChild>,
+    pub children: Vec<ChildScope>,
     /// Our NAT-T port (the parent's `--natt-port`); 0 = [`DEFAULT_NATT_PORT`].
     pub natt_port: u16,
 }
@@ -52,18 +37,7 @@ pub struct AllowedSet {
 impl AllowedSet {
     pub fn from_config(cfg: &Config) -> AllowedSet {
         AllowedSet {
-            children: cfg
-                .policies
-                .iter()
-                .map(|p| AllowedChild {
-                    local: p.local,
-                    peer: p.peer,
-                    protocol: p.protocol,
-                    mode: p.encapsulation,
-                    flows: p.flows.clone(),
-                    sa: SaRules::from_policy(p),
-                })
-                .collect(),
+            children: cfg.policies.iter().map(Policy::child_scope).collect(),
             natt_port: DEFAULT_NATT_PORT,
         }
     }
@@ -500,7 +474,7 @@ pub fn check(allowed: &AllowedSet, owned: &Owned, req: &BrokerRequest) -> Result
                     // Our end stays on the NAT-T port whichever port moves.
                     let ours = |ip| {
                         sa_children(allowed, p.id.proto, p.mode, p.id.src, p.id.dst)
-                            .any(|c| local_ok(c, ip))
+                            .any(|c| c.allows_local(ip))
                     };
                     peer_port_move(old, *natt)
                         && sa_rules::natt_ok(
@@ -539,14 +513,6 @@ fn peer_port_move(old: NatT, new: NatT) -> bool {
     new.sport != 0 && new.dport != 0 && (old.sport == new.sport || old.dport == new.dport)
 }
 
-fn local_ok(c: &AllowedChild, ip: IpAddr) -> bool {
-    c.local.is_none_or(|l| l == ip)
-}
-
-fn peer_ok(c: &AllowedChild, ip: IpAddr) -> bool {
-    c.peer.is_none_or(|p| p.contains(ip))
-}
-
 /// The configured policies an SA between `a` and `b` (either way) may belong to.
 fn sa_children(
     allowed: &AllowedSet,
@@ -554,11 +520,11 @@ fn sa_children(
     mode: Encapsulation,
     a: IpAddr,
     b: IpAddr,
-) -> impl Iterator<Item = &AllowedChild> {
+) -> impl Iterator<Item = &ChildScope> {
     allowed.children.iter().filter(move |c| {
         c.protocol == proto
             && c.mode == mode
-            && ((local_ok(c, a) && peer_ok(c, b)) || (peer_ok(c, a) && local_ok(c, b)))
+            && ((c.allows_local(a) && c.allows_peer(b)) || (c.allows_peer(a) && c.allows_local(b)))
     })
 }
 
@@ -606,7 +572,7 @@ fn sa_of_policy(allowed: &AllowedSet, owned: &Owned, p: &BrokerSaParams) -> Resu
             }
         }
         any = true;
-        let local_end = |ip| local_ok(c, ip);
+        let local_end = |ip| c.allows_local(ip);
         match sa_rules::check(&c.sa, p, allowed.natt_port(), local_end) {
             Ok(()) => return Ok(true),
             Err(e) => {
@@ -638,17 +604,17 @@ pub fn policy_configured(allowed: &AllowedSet, p: &BrokerPolicyParams) -> bool {
         let ends_ok = match (c.mode, p.tunnel) {
             (Encapsulation::Tunnel, Some((s, d))) => {
                 if outbound {
-                    local_ok(c, s) && peer_ok(c, d)
+                    c.allows_local(s) && c.allows_peer(d)
                 } else {
-                    peer_ok(c, s) && local_ok(c, d)
+                    c.allows_peer(s) && c.allows_local(d)
                 }
             }
             (Encapsulation::Transport, None) => {
                 // Transport mode protects the hosts themselves.
                 local.is_host()
                     && remote.is_host()
-                    && local_ok(c, local.addr)
-                    && peer_ok(c, remote.addr)
+                    && c.allows_local(local.addr)
+                    && c.allows_peer(remote.addr)
             }
             _ => false,
         };
@@ -677,7 +643,7 @@ pub fn acquire_ends_configured(
     allowed
         .children
         .iter()
-        .any(|c| c.protocol == proto && local_ok(c, src) && peer_ok(c, dst))
+        .any(|c| c.protocol == proto && c.allows_local(src) && c.allows_peer(dst))
 }
 
 /// ACQUIREs for traffic outside the configuration are not ike-net's business.
@@ -760,7 +726,7 @@ mod tests {
     #[test]
     fn never_rules_hold_whatever_the_state() {
         let a = AllowedSet {
-            children: vec![AllowedChild {
+            children: vec![ChildScope {
                 local: None,
                 peer: None,
                 ..allowed().children[0].clone()

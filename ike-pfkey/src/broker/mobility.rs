@@ -45,7 +45,7 @@
 //! the original request id, checked by `allow::check` like any other, so
 //! ike-net gets one reply per step.
 
-use super::allow::{sa_key, AllowedChild, AllowedSet, Owned};
+use super::allow::{sa_key, AllowedSet, Owned};
 use super::{Broker, Held, Object};
 use ike_ipc::config::{Encapsulation, IpsecProtocol};
 use ike_ipc::msg::pfkey::{
@@ -53,14 +53,6 @@ use ike_ipc::msg::pfkey::{
 };
 use std::net::IpAddr;
 use std::time::Instant;
-
-fn local_ok(c: &AllowedChild, ip: IpAddr) -> bool {
-    c.local.is_none_or(|l| l == ip)
-}
-
-fn peer_ok(c: &AllowedChild, ip: IpAddr) -> bool {
-    c.peer.is_none_or(|p| p.contains(ip))
-}
 
 /// One configured policy allows both the old and the new (ours, peer's).
 fn same_child(
@@ -73,10 +65,10 @@ fn same_child(
     allowed.children.iter().any(|c| {
         c.protocol == proto
             && c.mode == mode
-            && local_ok(c, old.0)
-            && peer_ok(c, old.1)
-            && local_ok(c, new.0)
-            && peer_ok(c, new.1)
+            && c.allows_local(old.0)
+            && c.allows_peer(old.1)
+            && c.allows_local(new.0)
+            && c.allows_peer(new.1)
     })
 }
 

@@ -7,7 +7,7 @@
 //! or UDP encapsulation to ports of its choosing. Each rule below says why.
 
 use super::algs::{encryption_key_bits, integrity_key_bits};
-use ike_ipc::config::{ChildProposal, Encryption, Esn, Integrity, IpsecProtocol, Policy};
+use ike_ipc::config::{SaRules, Suite};
 use ike_ipc::msg::pfkey::{BrokerSaParams, NatT, SaLifetime};
 use std::net::IpAddr;
 
@@ -25,77 +25,6 @@ pub const MIN_REPLAY_WINDOW: u32 = 32;
 /// one; the margin leaves room for rounding and a later jitter, while an SA
 /// that never expires keeps one set of keys in use without end.
 pub const LIFETIME_MARGIN_DIVISOR: u64 = 10;
-
-/// One algorithm combination a child proposal permits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Suite {
-    /// `None` for AH.
-    pub encryption: Option<Encryption>,
-    /// `None` with an AEAD cipher.
-    pub integrity: Option<Integrity>,
-    pub esn: bool,
-}
-
-/// What the SAs of one configured policy may carry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SaRules {
-    pub suites: Vec<Suite>,
-    /// Configured hard limits (`lifetime T bytes B`).
-    pub max_seconds: u64,
-    pub max_bytes: u64,
-}
-
-impl SaRules {
-    /// From a policy's `childsa` proposals and `lifetime`.
-    pub fn from_policy(p: &Policy) -> SaRules {
-        SaRules {
-            suites: p
-                .child_proposals
-                .iter()
-                .flat_map(|c| suites(p.protocol, c))
-                .collect(),
-            max_seconds: p.lifetime.seconds,
-            max_bytes: p.lifetime.bytes,
-        }
-    }
-}
-
-/// Every (encryption, integrity, ESN) one proposal permits. An AEAD cipher
-/// goes without integrity, any other ESP cipher with one of the listed
-/// integrity algorithms (never without: RFC 4303 3.2 leaves ESP without
-/// integrity open to cut-and-paste attacks); AH has no cipher.
-fn suites(proto: IpsecProtocol, c: &ChildProposal) -> Vec<Suite> {
-    let esns: Vec<bool> = if c.esn.is_empty() {
-        vec![false]
-    } else {
-        c.esn.iter().map(|e| *e == Esn::Extended).collect()
-    };
-    let mut out = Vec::new();
-    let pairs: Vec<(Option<Encryption>, Option<Integrity>)> = match proto {
-        IpsecProtocol::Ah => c.integrity.iter().map(|i| (None, Some(*i))).collect(),
-        IpsecProtocol::Esp => c
-            .encryption
-            .iter()
-            .flat_map(|e| {
-                if e.is_aead() {
-                    vec![(Some(*e), None)]
-                } else {
-                    c.integrity.iter().map(|i| (Some(*e), Some(*i))).collect()
-                }
-            })
-            .collect(),
-    };
-    for (encryption, integrity) in pairs {
-        for esn in &esns {
-            out.push(Suite {
-                encryption,
-                integrity,
-                esn: *esn,
-            });
-        }
-    }
-    out
-}
 
 /// The configured limit plus the margin; a configured 0 counts as 1 so
 /// that the limit itself is never "unlimited".
@@ -208,6 +137,7 @@ pub fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ike_ipc::config::{Encryption, Integrity};
 
     fn rules() -> SaRules {
         SaRules {
@@ -226,28 +156,6 @@ mod tests {
             max_seconds: 3600,
             max_bytes: 1 << 30,
         }
-    }
-
-    #[test]
-    fn proposals_expand_to_suites() {
-        let c = ChildProposal {
-            encryption: vec![Encryption::Aes256Gcm16, Encryption::Aes128Cbc],
-            integrity: vec![Integrity::HmacSha2_256, Integrity::HmacSha1],
-            groups: vec![],
-            esn: vec![Esn::Extended, Esn::None],
-        };
-        let s = suites(IpsecProtocol::Esp, &c);
-        // GCM alone, CBC with each integrity; each with and without ESN.
-        assert_eq!(s.len(), (1 + 2) * 2);
-        assert!(s.iter().all(|x| x.encryption.is_some()));
-        assert!(!s.contains(&Suite {
-            encryption: Some(Encryption::Aes128Cbc),
-            integrity: None,
-            esn: false
-        }));
-        let ah = suites(IpsecProtocol::Ah, &c);
-        assert_eq!(ah.len(), 4);
-        assert!(ah.iter().all(|x| x.encryption.is_none()));
     }
 
     #[test]

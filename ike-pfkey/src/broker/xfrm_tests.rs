@@ -21,14 +21,11 @@ fn broker(now: Instant) -> XfrmBroker {
     // The tunnel also allows AES-128-GCM-16 with ESN, which only XFRM
     // installs (the broker checks each SA's suite against the policy).
     let mut allowed = allowed_tunnel();
-    allowed.children[0]
-        .sa
-        .suites
-        .push(crate::broker::sa_rules::Suite {
-            encryption: Some(Encryption::Aes128Gcm16),
-            integrity: None,
-            esn: true,
-        });
+    allowed.children[0].sa.suites.push(ike_ipc::config::Suite {
+        encryption: Some(Encryption::Aes128Gcm16),
+        integrity: None,
+        esn: true,
+    });
     let mut b = XfrmBroker::new(broker_config(Dialect::Linux, allowed), now);
     match b.poll_net() {
         Some(PfkeyToNet::Ready(s)) => {

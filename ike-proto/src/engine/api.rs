@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::crypto::Secret;
 use crate::wire::consts::{DhGroup, IntegId, NotifyType, PrfId, ProtocolId};
 
-use super::config::{Encr, Identity, Mode};
+use super::config::{Encapsulation, Encr, Identity};
 use super::ts::TrafficSelector;
 
 /// Handle of one IKE SA inside an engine: our own IKE SPI (SPIi when we
@@ -95,7 +95,7 @@ pub struct SaParams {
     pub src: IpAddr,
     /// Destination of the protected packets.
     pub dst: IpAddr,
-    pub mode: Mode,
+    pub mode: Encapsulation,
     pub encr: Encr,
     /// Encryption key (with the 4-byte salt appended for AES-GCM, RFC 4106).
     pub encr_key: Secret,
@@ -124,7 +124,7 @@ pub struct PolicyParams {
     pub direction: Direction,
     pub local_ts: TrafficSelector,
     pub remote_ts: TrafficSelector,
-    pub mode: Mode,
+    pub mode: Encapsulation,
     /// Tunnel endpoints: ours and the peer's.
     pub local: IpAddr,
     pub remote: IpAddr,
@@ -318,7 +318,7 @@ pub enum Event {
         spi_out: u32,
         local_ts: Vec<TrafficSelector>,
         remote_ts: Vec<TrafficSelector>,
-        mode: Mode,
+        mode: Encapsulation,
         suite: ChildSuite,
     },
     /// A CHILD_SA is gone.
@@ -370,7 +370,7 @@ pub struct ChildInfo {
     pub suite: ChildSuite,
     pub local_ts: Vec<TrafficSelector>,
     pub remote_ts: Vec<TrafficSelector>,
-    pub mode: Mode,
+    pub mode: Encapsulation,
     pub status: ChildStatus,
     /// When we will start a rekey, if scheduled.
     pub rekey_at: Option<std::time::Instant>,

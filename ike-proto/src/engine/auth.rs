@@ -9,7 +9,7 @@ use crate::wire::id::Identification;
 use crate::wire::Payload;
 
 use super::api::{DownReason, Event, FailReason, IkeSaId};
-use super::config::{Identity, LocalAuth, Mode, PeerAuth, Policy};
+use super::config::{Encapsulation, Identity, LocalAuth, PeerAuth, Policy};
 use super::lifetime::rekey_deadline;
 use super::sa::{AuthCtx, ChildAnswer, ChildReq, Parked, PendingKind, Phase, State};
 use super::ts::{self, TrafficSelector};
@@ -211,7 +211,7 @@ impl Engine {
             }
         });
         if let Some(c) = &child {
-            if c.mode == Mode::Transport {
+            if c.mode == Encapsulation::Transport {
                 payloads.push(notify(NotifyType::USE_TRANSPORT_MODE, Vec::new()));
             }
             payloads.push(Payload::Sa(c.offer.clone()));
@@ -621,7 +621,7 @@ pub(super) type ChildChoice = (
     u32,
     Vec<TrafficSelector>,
     Vec<TrafficSelector>,
-    Mode,
+    Encapsulation,
 );
 
 /// Responder side of a CHILD_SA request (IKE_AUTH or CREATE_CHILD_SA):
@@ -651,8 +651,8 @@ pub(super) fn responder_child(
     }
     let wants_transport = find_notify(payloads, NotifyType::USE_TRANSPORT_MODE).is_some();
     let mode = match (wants_transport, policy.mode) {
-        (true, Mode::Transport) => Mode::Transport,
-        (false, Mode::Tunnel) => Mode::Tunnel,
+        (true, Encapsulation::Transport) => Encapsulation::Transport,
+        (false, Encapsulation::Tunnel) => Encapsulation::Tunnel,
         // RFC 7296 1.3.1: we may refuse the mode the peer wants.
         _ => return Err(NotifyType::NO_PROPOSAL_CHOSEN),
     };
@@ -666,7 +666,7 @@ pub(super) type ChildAccepted = (
     u32,
     Vec<TrafficSelector>,
     Vec<TrafficSelector>,
-    Mode,
+    Encapsulation,
 );
 
 /// Initiator side: checks the responder's CHILD_SA answer against our
@@ -699,8 +699,8 @@ pub(super) fn child_from_response(
     }
     let transport = find_notify(payloads, NotifyType::USE_TRANSPORT_MODE).is_some();
     let mode = match (req.mode, transport) {
-        (Mode::Transport, true) => Mode::Transport,
-        (Mode::Tunnel, false) => Mode::Tunnel,
+        (Encapsulation::Transport, true) => Encapsulation::Transport,
+        (Encapsulation::Tunnel, false) => Encapsulation::Tunnel,
         // Asked for transport, got tunnel (or an unasked transport).
         _ => return Err(FailReason::NoProposalChosen),
     };

@@ -141,7 +141,7 @@ impl Engine {
             n.spi = old.to_be_bytes().to_vec();
             payloads.push(Payload::Notify(n));
         }
-        if req.mode == super::config::Mode::Transport {
+        if req.mode == super::config::Encapsulation::Transport {
             payloads.push(notify(NotifyType::USE_TRANSPORT_MODE, Vec::new()));
         }
         payloads.push(Payload::Sa(req.offer.clone()));

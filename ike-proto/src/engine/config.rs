@@ -1,8 +1,12 @@
 //! The engine's configuration: what to negotiate with whom.
 //!
-//! This is deliberately independent of the configuration file: the parent
-//! parses the file into its own serde model and the network worker converts
-//! that into these plain values. Nothing here is read from the network.
+//! The parent parses the file into the configuration model
+//! (`ike_ipc::config`, DESIGN.md 3 "Configuration model"); the engine takes
+//! its values: the encapsulation mode is the model's type, and proposals,
+//! identities and flows convert here, where the names meet the IANA numbers
+//! the engine negotiates with (the engine also negotiates transforms the
+//! file cannot name, so it keeps numbers). Nothing here is read from the
+//! network.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -13,6 +17,7 @@ use crate::crypto::{Secret, SigningKey, VerifyingKey};
 use crate::wire::consts::{DhGroup, EncrId, IdType, IntegId, PrfId};
 
 use super::ts::TrafficSelector;
+use ike_ipc::config as cfg;
 
 /// Engine-wide settings and the list of policies. `Debug` output shows no
 /// key material: `Secret` and the key types print redacted.
@@ -119,14 +124,8 @@ pub enum StartAction {
     Active,
 }
 
-/// ESP encapsulation mode.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Mode {
-    /// Tunnel mode (the default of RFC 7296).
-    Tunnel,
-    /// Transport mode, asked for with USE_TRANSPORT_MODE (RFC 7296 1.3.1).
-    Transport,
-}
+/// ESP encapsulation mode: the configuration model's type.
+pub use ike_ipc::config::Encapsulation;
 
 /// An identity as carried in IDi/IDr (RFC 7296 3.5): type and data bytes.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -264,9 +263,12 @@ pub struct ChildProposal {
     pub esn: bool,
 }
 
-/// Lifetimes of an SA (IKE or child).
+/// When an SA (IKE or child) is rekeyed and when it dies: the schedule the
+/// engine runs, derived from the configured hard limit
+/// ([`RekeySchedule::from_hard_limit`]; the file's own `Lifetime` in
+/// `ike_ipc::config` is that limit, in seconds and bytes).
 #[derive(Clone, Copy, Debug)]
-pub struct Lifetime {
+pub struct RekeySchedule {
     /// Start the rekey this long after creation ...
     pub rekey: Duration,
     /// ... minus a random jitter up to this much (so both peers do not
@@ -276,19 +278,31 @@ pub struct Lifetime {
     pub hard: Duration,
 }
 
-impl Lifetime {
+impl RekeySchedule {
     /// Defaults in the range most implementations use.
-    pub const IKE_DEFAULT: Lifetime = Lifetime {
+    pub const IKE_DEFAULT: RekeySchedule = RekeySchedule {
         rekey: Duration::from_secs(4 * 3600),
         jitter: Duration::from_secs(360),
         hard: Duration::from_secs(4 * 3600 + 600),
     };
     /// Defaults for CHILD_SAs.
-    pub const CHILD_DEFAULT: Lifetime = Lifetime {
+    pub const CHILD_DEFAULT: RekeySchedule = RekeySchedule {
         rekey: Duration::from_secs(3600),
         jitter: Duration::from_secs(180),
         hard: Duration::from_secs(3600 + 300),
     };
+
+    /// The configured seconds are the hard limit (iked.conf(5) `lifetime`,
+    /// `ikelifetime`); the rekey starts at 90 % minus up to 5 % jitter, so
+    /// the replacement is in place well before the kernel drops the old SA.
+    pub fn from_hard_limit(seconds: u64) -> RekeySchedule {
+        let hard = Duration::from_secs(seconds.max(1));
+        RekeySchedule {
+            rekey: hard.mul_f64(0.9),
+            jitter: hard.mul_f64(0.05),
+            hard,
+        }
+    }
 }
 
 /// One connection: peer, algorithms, identities, authentication, selectors.
@@ -326,11 +340,11 @@ pub struct Policy {
     /// The peer's side of the traffic selectors.
     pub peer_ts: Vec<TrafficSelector>,
     /// Tunnel or transport.
-    pub mode: Mode,
+    pub mode: Encapsulation,
     /// IKE SA lifetime.
-    pub ike_lifetime: Lifetime,
+    pub ike_lifetime: RekeySchedule,
     /// CHILD_SA lifetime.
-    pub child_lifetime: Lifetime,
+    pub child_lifetime: RekeySchedule,
     /// Liveness check after this much silence from the peer (`None`: off).
     pub dpd_interval: Option<Duration>,
     /// Who starts.
@@ -392,9 +406,9 @@ impl Policy {
             peer_auth: PeerAuth::Psk(Secret::from_slice(psk)),
             local_ts: vec![TrafficSelector::host(local)],
             peer_ts: vec![TrafficSelector::host(peer)],
-            mode: Mode::Tunnel,
-            ike_lifetime: Lifetime::IKE_DEFAULT,
-            child_lifetime: Lifetime::CHILD_DEFAULT,
+            mode: Encapsulation::Tunnel,
+            ike_lifetime: RekeySchedule::IKE_DEFAULT,
+            child_lifetime: RekeySchedule::CHILD_DEFAULT,
             dpd_interval: Some(Duration::from_secs(30)),
             start: StartAction::Active,
             fragmentation: true,
@@ -446,6 +460,78 @@ impl Policy {
     }
 }
 
+// From the configuration model. The names' IANA numbers are defined once,
+// in `ike_ipc::config::algorithms` (`transform_id`, and `from_transform*`
+// back); these only carry them over.
+
+impl From<cfg::Encryption> for Encr {
+    fn from(e: cfg::Encryption) -> Encr {
+        Encr {
+            id: EncrId(e.transform_id()),
+            key_bits: e.key_bits(),
+        }
+    }
+}
+
+fn integ_ids(list: &[cfg::Integrity]) -> Vec<IntegId> {
+    list.iter().map(|x| IntegId(x.transform_id())).collect()
+}
+
+fn dh_ids(list: &[cfg::DhGroup]) -> Vec<DhGroup> {
+    list.iter().map(|x| DhGroup(x.transform_id())).collect()
+}
+
+impl From<&cfg::IkeProposal> for IkeProposal {
+    fn from(p: &cfg::IkeProposal) -> IkeProposal {
+        IkeProposal {
+            encr: p.encryption.iter().copied().map(Encr::from).collect(),
+            prf: p.prf.iter().map(|x| PrfId(x.transform_id())).collect(),
+            integ: integ_ids(&p.integrity),
+            dh: dh_ids(&p.groups),
+        }
+    }
+}
+
+impl From<&cfg::ChildProposal> for ChildProposal {
+    /// ESN is offered when the file lists `esn` at all: the engine offers
+    /// both with and without then, as the peer chooses.
+    fn from(p: &cfg::ChildProposal) -> ChildProposal {
+        ChildProposal {
+            encr: p.encryption.iter().copied().map(Encr::from).collect(),
+            integ: integ_ids(&p.integrity),
+            dh: dh_ids(&p.groups),
+            esn: p.esn.contains(&cfg::Esn::Extended),
+        }
+    }
+}
+
+impl From<&cfg::Identity> for Identity {
+    /// The file's identities are a subset of the wire's (no DN): type and
+    /// data come from the model's own `id_type`/`data`.
+    fn from(id: &cfg::Identity) -> Identity {
+        Identity {
+            kind: IdType(id.id_type()),
+            data: id.data(),
+        }
+    }
+}
+
+impl TrafficSelector {
+    /// One side of a configured flow (`from NET port P` or `to NET port P`,
+    /// with the flow's protocol) as a selector: the prefix as an address
+    /// range, any port unless one is given.
+    pub fn from_flow_side(net: &cfg::IpNet, proto: Option<u8>, port: Option<u16>) -> Self {
+        let (start, end) = net.range();
+        let mut ts = TrafficSelector::range(start, end);
+        ts.protocol = proto.unwrap_or(0);
+        if let Some(p) = port {
+            ts.start_port = p;
+            ts.end_port = p;
+        }
+        ts
+    }
+}
+
 /// A policy address matches if it is unset (any) or equal.
 pub(crate) fn addr_matches(configured: Option<IpAddr>, actual: IpAddr) -> bool {
     configured.is_none() || configured == Some(actual)
@@ -469,5 +555,74 @@ mod tests {
         assert!(addr_matches(None, "192.0.2.9".parse().unwrap()));
         assert!(addr_matches(p.local_addr, "192.0.2.1".parse().unwrap()));
         assert!(!addr_matches(p.local_addr, "192.0.2.2".parse().unwrap()));
+    }
+
+    #[test]
+    fn configured_names_become_the_engines_numbers() {
+        let e = Encr::from(cfg::Encryption::Aes256Gcm16);
+        assert_eq!((e.id, e.key_bits), (EncrId::AES_GCM_16, Some(256)));
+        let e = Encr::from(cfg::Encryption::Aes128Cbc);
+        assert_eq!((e.id, e.key_bits), (EncrId::AES_CBC, Some(128)));
+        // ... and back, for the broker requests and `ike-ctl show`.
+        assert_eq!(
+            cfg::Encryption::from_transform(EncrId::AES_CBC.0, Some(128)),
+            Some(cfg::Encryption::Aes128Cbc)
+        );
+        assert_eq!(
+            cfg::Integrity::from_transform_id(IntegId(12).0),
+            Some(cfg::Integrity::HmacSha2_256)
+        );
+        let ike = IkeProposal::from(&cfg::IkeProposal {
+            encryption: vec![cfg::Encryption::Aes256Gcm16],
+            prf: vec![cfg::Prf::HmacSha2_256],
+            integrity: vec![],
+            groups: vec![cfg::DhGroup::Curve25519],
+        });
+        assert_eq!(ike.prf, vec![PrfId::HMAC_SHA2_256]);
+        assert_eq!(ike.dh, vec![DhGroup::CURVE25519]);
+        let child = ChildProposal::from(&cfg::ChildProposal {
+            encryption: vec![cfg::Encryption::Aes128Cbc],
+            integrity: vec![cfg::Integrity::HmacSha2_256],
+            groups: vec![],
+            esn: vec![cfg::Esn::None, cfg::Esn::Extended],
+        });
+        assert_eq!(child.integ, vec![IntegId(12)]);
+        assert!(child.esn);
+        assert_eq!(
+            Identity::from(&cfg::Identity::Fqdn("a.test".into())),
+            Identity::fqdn("a.test")
+        );
+        let v4: IpAddr = "192.0.2.7".parse().unwrap();
+        assert_eq!(
+            Identity::from(&cfg::Identity::Ipv4("192.0.2.7".parse().unwrap())),
+            Identity::addr(v4)
+        );
+    }
+
+    #[test]
+    fn a_flow_side_is_a_range_with_its_protocol_and_port() {
+        let net = cfg::IpNet::new("10.1.0.0".parse().unwrap(), 16).unwrap();
+        let ts = TrafficSelector::from_flow_side(&net, Some(6), Some(443));
+        assert_eq!(ts.start, "10.1.0.0".parse::<IpAddr>().unwrap());
+        assert_eq!(ts.end, "10.1.255.255".parse::<IpAddr>().unwrap());
+        assert_eq!((ts.protocol, ts.start_port, ts.end_port), (6, 443, 443));
+        let any = TrafficSelector::from_flow_side(&net, None, None);
+        assert_eq!(
+            (any.protocol, any.start_port, any.end_port),
+            (0, 0, u16::MAX)
+        );
+    }
+
+    #[test]
+    fn the_schedule_rekeys_before_the_hard_limit() {
+        let l = RekeySchedule::from_hard_limit(3600);
+        assert_eq!(l.hard, Duration::from_secs(3600));
+        assert!(l.rekey + l.jitter < l.hard);
+        assert!(l.rekey > l.jitter);
+        // A configured 0 is never "no limit".
+        assert_eq!(
+            RekeySchedule::from_hard_limit(0).hard,
+            Duration::from_secs(1)
+        );
     }
 }

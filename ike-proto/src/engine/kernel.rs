@@ -19,7 +19,7 @@ use super::api::{
     ChildSuite, Direction, DownReason, Event, FailReason, IkeSaId, KernelEvent, KernelRequest,
     PolicyParams,
 };
-use super::config::Mode;
+use super::config::Encapsulation;
 use super::config::Policy;
 use super::sa::{Child, ChildState, HeldAnswer, IkeSa, Phase, Task};
 use super::ts::{self, TrafficSelector};
@@ -32,7 +32,7 @@ pub(crate) struct NewChild {
     pub suite: ChildSuite,
     pub local_ts: Vec<TrafficSelector>,
     pub remote_ts: Vec<TrafficSelector>,
-    pub mode: Mode,
+    pub mode: Encapsulation,
     /// PFS shared secret of the exchange, if any.
     pub g_ir: Option<Secret>,
     /// Nonces of the exchange that created the child.
@@ -197,7 +197,7 @@ impl Engine {
         let mut proposal = a.proposal;
         proposal.spi = spi.to_be_bytes().to_vec();
         let mut child = Vec::new();
-        if a.mode == Mode::Transport {
+        if a.mode == Encapsulation::Transport {
             child.push(notify(NotifyType::USE_TRANSPORT_MODE, Vec::new()));
         }
         child.push(Payload::Sa(vec![proposal]));
@@ -441,7 +441,7 @@ impl Engine {
         &mut self,
         local_ts: TrafficSelector,
         remote_ts: TrafficSelector,
-        mode: Mode,
+        mode: Encapsulation,
         local: std::net::IpAddr,
         remote: std::net::IpAddr,
     ) {

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use super::api::{DownReason, Event, FailReason, IkeSaId};
-use super::config::Lifetime;
+use super::config::RekeySchedule;
 use super::rng::{self, Rng};
 use super::sa::{self, Phase, Task};
 use super::Engine;
@@ -136,7 +136,7 @@ impl Engine {
 }
 
 /// Jitter-reduced lifetime deadline: `base + rekey - random(0..jitter)`.
-pub(crate) fn rekey_deadline(rng: &mut dyn Rng, base: Instant, l: &Lifetime) -> Instant {
+pub(crate) fn rekey_deadline(rng: &mut dyn Rng, base: Instant, l: &RekeySchedule) -> Instant {
     let jitter_ms = u64::try_from(l.jitter.as_millis()).unwrap_or(u64::MAX);
     let j = Duration::from_millis(rng::below(rng, jitter_ms));
     base + l.rekey.saturating_sub(j)

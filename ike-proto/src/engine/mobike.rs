@@ -267,7 +267,7 @@ fn move_children(sa: &mut IkeSa, to: Ends) -> Vec<KernelRequest> {
         // Trap policies name the configured addresses and stay; a child
         // that added no policies has none to move. Tunnel endpoints are
         // what moves: transport policies name the hosts (the selectors).
-        if trap || !c.policies || c.mode != super::config::Mode::Tunnel {
+        if trap || !c.policies || c.mode != super::config::Encapsulation::Tunnel {
             continue;
         }
         for l in &c.local_ts {

@@ -121,8 +121,8 @@ pub use api::{
     Transmit,
 };
 pub use config::{
-    ChildProposal, Config, Encr, Identity, IkeProposal, Lifetime, LocalAuth, Mode, PeerAuth,
-    Policy, Retransmit, StartAction,
+    ChildProposal, Config, Encapsulation, Encr, Identity, IkeProposal, LocalAuth, PeerAuth, Policy,
+    RekeySchedule, Retransmit, StartAction,
 };
 pub use rng::{Rng, SeededRng, SystemRng};
 pub use ts::{narrow, TrafficSelector};

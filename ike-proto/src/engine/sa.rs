@@ -16,7 +16,7 @@ use crate::wire::sa::Proposal;
 use crate::wire::Payload;
 
 use super::api::{ChildSuite, IkeSuite, RequestId};
-use super::config::{Identity, Mode, Policy};
+use super::config::{Encapsulation, Identity, Policy};
 use super::keys::IkeKeyset;
 use super::reassembly::Partials;
 use super::ts::TrafficSelector;
@@ -121,7 +121,7 @@ pub(crate) struct Child {
     pub suite: ChildSuite,
     pub local_ts: Vec<TrafficSelector>,
     pub remote_ts: Vec<TrafficSelector>,
-    pub mode: Mode,
+    pub mode: Encapsulation,
     pub rekey_at: Option<Instant>,
     pub hard_at: Instant,
     pub state: ChildState,
@@ -231,7 +231,7 @@ pub(crate) struct ChildReq {
     pub offer: Vec<Proposal>,
     pub local_ts: Vec<TrafficSelector>,
     pub remote_ts: Vec<TrafficSelector>,
-    pub mode: Mode,
+    pub mode: Encapsulation,
     /// CREATE_CHILD_SA only: our nonce and, with PFS, our key exchange.
     pub ni: Vec<u8>,
     pub ke: Option<Box<dyn KeyAgreement>>,
@@ -303,7 +303,7 @@ pub(crate) struct ChildAnswer {
     pub peer_spi: u32,
     pub local_ts: Vec<TrafficSelector>,
     pub remote_ts: Vec<TrafficSelector>,
-    pub mode: Mode,
+    pub mode: Encapsulation,
     /// Key material inputs: PFS shared secret, Ni, Nr of the exchange.
     pub g_ir: Option<Secret>,
     pub ni: Vec<u8>,

@@ -277,8 +277,8 @@ pub const A_ADDR: &str = "192.0.2.1";
 pub const B_ADDR: &str = "198.51.100.2";
 
 /// A lifetime given in seconds: `rekey`, its `jitter`, `hard`.
-pub fn lifetime_secs(rekey: u64, jitter: u64, hard: u64) -> Lifetime {
-    Lifetime {
+pub fn lifetime_secs(rekey: u64, jitter: u64, hard: u64) -> RekeySchedule {
+    RekeySchedule {
         rekey: Duration::from_secs(rekey),
         jitter: Duration::from_secs(jitter),
         hard: Duration::from_secs(hard),

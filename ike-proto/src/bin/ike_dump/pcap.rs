@@ -10,7 +10,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// One UDP datagram of interest.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Datagram<'a> {
+pub struct CapturedDatagram<'a> {
     /// 1-based frame number in the file.
     pub frame: usize,
     pub src: SocketAddr,
@@ -49,7 +49,7 @@ pub fn is_pcap(data: &[u8]) -> bool {
 /// Reads every UDP/500 and UDP/4500 datagram. Frames of other protocols,
 /// IP fragments and truncated frames are skipped; a broken file header or
 /// record header is an error.
-pub fn read(data: &[u8]) -> Result<Vec<Datagram<'_>>, String> {
+pub fn read(data: &[u8]) -> Result<Vec<CapturedDatagram<'_>>, String> {
     let big_endian = match data.get(..4) {
         Some([0xa1, 0xb2, _, _]) => true,
         Some([_, _, 0xb2, 0xa1]) => false,
@@ -77,7 +77,7 @@ pub fn read(data: &[u8]) -> Result<Vec<Datagram<'_>>, String> {
             .filter(|&e| e <= data.len())
             .ok_or(format!("record {frame}: data truncated"))?;
         if let Some(d) = link_payload(linktype, &data[start..end]).and_then(ip_udp) {
-            out.push(Datagram { frame, ..d });
+            out.push(CapturedDatagram { frame, ..d });
         }
         at = end;
     }
@@ -110,7 +110,7 @@ fn ip_by_ethertype(ethertype: u16, p: &[u8]) -> Option<&[u8]> {
 
 /// The UDP datagram inside an IPv4 or IPv6 packet, if it is to or from
 /// the IKE ports. `frame` is filled in by the caller.
-fn ip_udp(p: &[u8]) -> Option<Datagram<'_>> {
+fn ip_udp(p: &[u8]) -> Option<CapturedDatagram<'_>> {
     let (src, dst, udp) = match p.first()? >> 4 {
         4 => {
             let ihl = usize::from(p.first()? & 0x0f) * 4;
@@ -158,7 +158,7 @@ fn ip_udp(p: &[u8]) -> Option<Datagram<'_>> {
     if !(ike(sport) || ike(dport)) || ulen < 8 {
         return None;
     }
-    Some(Datagram {
+    Some(CapturedDatagram {
         frame: 0,
         src: SocketAddr::new(src, sport),
         dst: SocketAddr::new(dst, dport),
