@@ -355,6 +355,13 @@ impl Engine {
         show::counts(&self.engine.sa_info())
     }
 
+    /// (addresses leased now, requests refused on an empty pool), for
+    /// `show stats`.
+    pub fn lease_stats(&self) -> (u64, u64) {
+        let (n, failed) = self.engine.lease_stats();
+        (n as u64, failed)
+    }
+
     /// Half-open count, cookie mode and drop counters for `show stats`.
     pub fn admission_stats(&self) -> ike_proto::engine::AdmissionStats {
         self.engine.admission_stats()
@@ -623,6 +630,16 @@ pub fn describe(ev: &Event) -> String {
         } => format!(
             "negotiation with {remote} failed: policy {}, {reason:?}",
             policy.as_deref().unwrap_or("(none)")
+        ),
+        Event::Lease {
+            ike,
+            peer,
+            addrs,
+            lent,
+        } => format!(
+            "IKE SA {:016x}: {addrs:?} {} {peer}",
+            ike.0,
+            if *lent { "lent to" } else { "given back by" }
         ),
         Event::CookieMode { on, half_open } => format!(
             "cookie mode {}: {half_open} half-open IKE SAs",
