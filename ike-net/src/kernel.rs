@@ -913,7 +913,9 @@ mod tests {
         );
         assert!(refused.is_empty());
         assert_eq!(out.len(), 2);
-        let NetToPfkey::Request { id: spi_id, req } = &out[0];
+        let NetToPfkey::Request { id: spi_id, req } = &out[0] else {
+            panic!("{:?}", out[0])
+        };
         match req {
             pk::BrokerRequest::GetSpi { mode, src, .. } => {
                 assert_eq!(*mode, Encapsulation::Transport);
@@ -921,7 +923,9 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let NetToPfkey::Request { id: add_id, req } = &out[1];
+        let NetToPfkey::Request { id: add_id, req } = &out[1] else {
+            panic!("{:?}", out[1])
+        };
         match req {
             pk::BrokerRequest::AddSa(p) => {
                 assert_eq!(p.encryption, Some(Encryption::Aes128Gcm16));
@@ -985,8 +989,11 @@ mod tests {
         }
         let added: Vec<pk::BrokerPolicyParams> = out
             .iter()
-            .map(|NetToPfkey::Request { req, .. }| match req {
-                pk::BrokerRequest::AddPolicy(p) => *p,
+            .map(|m| match m {
+                NetToPfkey::Request {
+                    req: pk::BrokerRequest::AddPolicy(p),
+                    ..
+                } => *p,
                 other => panic!("{other:?}"),
             })
             .collect();
@@ -1012,8 +1019,11 @@ mod tests {
         }
         let deleted: Vec<pk::BrokerPolicyParams> = out
             .iter()
-            .map(|NetToPfkey::Request { req, .. }| match req {
-                pk::BrokerRequest::DeletePolicy(p) => *p,
+            .map(|m| match m {
+                NetToPfkey::Request {
+                    req: pk::BrokerRequest::DeletePolicy(p),
+                    ..
+                } => *p,
                 other => panic!("{other:?}"),
             })
             .collect();
@@ -1065,8 +1075,11 @@ mod tests {
         }
         let moved: Vec<_> = out
             .iter()
-            .map(|NetToPfkey::Request { req, .. }| match req {
-                pk::BrokerRequest::MovePolicy { p, tunnel } => (p.dir, p.tunnel, *tunnel),
+            .map(|m| match m {
+                NetToPfkey::Request {
+                    req: pk::BrokerRequest::MovePolicy { p, tunnel },
+                    ..
+                } => (p.dir, p.tunnel, *tunnel),
                 other => panic!("{other:?}"),
             })
             .collect();
@@ -1091,9 +1104,12 @@ mod tests {
             &mut out,
             &mut refused,
         );
-        for NetToPfkey::Request { req, .. } in &out {
-            match req {
-                pk::BrokerRequest::DeletePolicy(p) => assert_eq!(p.tunnel, Some((c, a))),
+        for m in &out {
+            match m {
+                NetToPfkey::Request {
+                    req: pk::BrokerRequest::DeletePolicy(p),
+                    ..
+                } => assert_eq!(p.tunnel, Some((c, a))),
                 other => panic!("{other:?}"),
             }
         }
@@ -1121,7 +1137,9 @@ mod tests {
                 &mut out,
                 &mut answers,
             );
-            let NetToPfkey::Request { id, req } = &out[0];
+            let NetToPfkey::Request { id, req } = &out[0] else {
+                panic!("{:?}", out[0])
+            };
             let pk::BrokerRequest::GetSpi { reqid: g, .. } = req else {
                 panic!("{req:?}")
             };
@@ -1156,15 +1174,14 @@ mod tests {
                 );
             }
             let mut r = vec![g];
-            r.extend(
-                out[1..]
-                    .iter()
-                    .map(|NetToPfkey::Request { req, .. }| match req {
-                        pk::BrokerRequest::UpdateSa(p) | pk::BrokerRequest::AddSa(p) => p.reqid,
-                        pk::BrokerRequest::AddPolicy(p) => p.reqid,
-                        other => panic!("{other:?}"),
-                    }),
-            );
+            r.extend(out[1..].iter().map(|m| match m {
+                NetToPfkey::Request { req, .. } => match req {
+                    pk::BrokerRequest::UpdateSa(p) | pk::BrokerRequest::AddSa(p) => p.reqid,
+                    pk::BrokerRequest::AddPolicy(p) => p.reqid,
+                    other => panic!("{other:?}"),
+                },
+                other => panic!("{other:?}"),
+            }));
             r
         };
         let a = child(&mut k, "10.2.0.0", 0x100);
@@ -1203,7 +1220,9 @@ mod tests {
         k.request_counters(&[a, b], &mut out);
         assert_eq!(out.len(), 2);
         assert_eq!(k.counters_outstanding(), 2);
-        let NetToPfkey::Request { id, req } = &out[0];
+        let NetToPfkey::Request { id, req } = &out[0] else {
+            panic!("{:?}", out[0])
+        };
         let pk::BrokerRequest::GetSa(sa) = req else {
             panic!("{req:?}")
         };
@@ -1229,7 +1248,9 @@ mod tests {
         );
         assert_eq!(k.counters(b.1, b.2), None);
         // A failed GET (SA gone meanwhile) is answered too.
-        let NetToPfkey::Request { id, .. } = &out[1];
+        let NetToPfkey::Request { id, .. } = &out[1] else {
+            panic!("{:?}", out[1])
+        };
         k.reply(PfkeyToNet::Reply {
             id: *id,
             result: Err(KernelError::Kernel(2)),
