@@ -143,7 +143,8 @@ pub fn answer_request(
                 out.lent.push(a);
                 attrs.push(match a {
                     IpAddr::V4(a) => CfgValue::Ip4Address(Some(a)),
-                    IpAddr::V6(a) => CfgValue::Ip6Address(Some((a, 64))),
+                    // RFC 7296 3.15.1: the prefix of the network the address is in.
+                    IpAddr::V6(a) => CfgValue::Ip6Address(Some((a, spec.prefix))),
                 });
                 if let (IpAddr::V4(_), Some(m)) = (a, cp.netmask) {
                     attrs.push(CfgValue::Ip4Netmask(Some(m)));
