@@ -77,7 +77,14 @@ fuzz_target!(init: ipc_common::maybe_write_seeds(seeds), |data: &[u8]| {
                     loop {
                         match rx.recv() {
                             Ok(m) => {
-                                let NetToPfkey::Request { id, mut req } = m.msg;
+                                let (id, mut req) = match m.msg {
+                                    NetToPfkey::Request { id, req } => (id, req),
+                                    // A lease (issue 15) goes to the broker as it is.
+                                    lease @ NetToPfkey::Lease { .. } => {
+                                        rig.broker.handle_net(lease, rig.now);
+                                        continue;
+                                    }
+                                };
                                 if op == 3 {
                                     rig.patch_spi(&mut req);
                                 }
@@ -120,6 +127,7 @@ fn allowed() -> AllowedSet {
             ),
         ],
         natt_port: 0,
+        pools: Vec::new(),
     }
 }
 

@@ -6,7 +6,7 @@
 #![no_main]
 
 use ike_proto::wire::{
-    emit_inner_payloads, parse_inner_payloads, strip_non_esp_marker, Message, PayloadType,
+    emit_inner_payloads, parse_inner_payloads, CfgValue, Payload, strip_non_esp_marker, Message, PayloadType,
     ProtectedMessage,
 };
 use libfuzzer_sys::fuzz_target;
@@ -33,6 +33,17 @@ fuzz_target!(|data: &[u8]| {
             let (_, bytes) = emit_inner_payloads(&inner).expect("decoded payloads must encode");
             let again = parse_inner_payloads(PayloadType(first), &bytes);
             assert_eq!(again.as_ref(), Ok(&inner));
+            // Typed CP attributes (RFC 7296 3.15.1): strict lengths, and
+            // a value that decodes encodes back to the same bytes.
+            for p in &inner {
+                if let Payload::Cp(c) = p {
+                    for a in &c.attributes {
+                        if let Some(again) = CfgValue::decode(a).ok().and_then(|v| v.encode()) {
+                            assert_eq!(&again, a);
+                        }
+                    }
+                }
+            }
         }
     }
 });

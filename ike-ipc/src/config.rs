@@ -10,6 +10,7 @@ pub mod algorithms;
 pub mod certs;
 #[cfg(feature = "os")]
 pub mod check;
+pub mod cp;
 pub mod identity;
 pub mod policy;
 pub mod reload;
@@ -19,6 +20,7 @@ pub mod select;
 
 pub use algorithms::{DhGroup, Encryption, Esn, Integrity, Prf};
 pub use certs::{CertFile, LocalCert, PeerAuthSource};
+pub use cp::CpConfig;
 pub use identity::Identity;
 pub use policy::{
     Auth, ChildProposal, Encapsulation, Flow, IkeProposal, IpNet, IpsecProtocol, Lifetime, Policy,
@@ -130,6 +132,9 @@ pub struct Global {
     /// `set mobike` / `set nomobike`: offer and accept MOBIKE (RFC 4555);
     /// on by default, as in iked.
     pub mobike: bool,
+    /// `set stickyaddress`: a peer identity gets the address it had
+    /// before from a `config address` pool, when it is free.
+    pub sticky_address: bool,
     /// `set sa-limit N`: the most child SAs (kernel SAs, each direction
     /// one) the PF_KEY broker installs; policies get [`POLICIES_PER_SA`]
     /// times as many. 0 = sized from memory ([`sa_limit_for_memory`]);
@@ -223,6 +228,7 @@ impl Default for Global {
             dpd_check_interval: DEFAULT_DPD_CHECK_INTERVAL,
             natt_keepalive: DEFAULT_NATT_KEEPALIVE,
             mobike: true,
+            sticky_address: false,
             fragmentation: false,
             cookie_threshold: DEFAULT_COOKIE_THRESHOLD,
             half_open_limit: 0,

@@ -355,6 +355,13 @@ impl EngineAdapter {
         show::counts(&self.engine.sa_info())
     }
 
+    /// (addresses leased now, requests refused on an empty pool), for
+    /// `show stats`.
+    pub fn lease_stats(&self) -> (u64, u64) {
+        let (n, failed) = self.engine.lease_stats();
+        (n as u64, failed)
+    }
+
     /// Half-open count, cookie mode and drop counters for `show stats`.
     pub fn admission_stats(&self) -> ike_proto::engine::AdmissionStats {
         self.engine.admission_stats()
@@ -485,6 +492,18 @@ impl EngineAdapter {
             }
         }
         while let Some(ev) = self.engine.poll_event() {
+            // The broker allows a policy into an address pool only for the
+            // peer the address is lent to (issue 15): tell it each lease.
+            if let Event::Lease {
+                peer, addrs, lent, ..
+            } = &ev
+            {
+                out.kernel.push(NetToPfkey::Lease {
+                    peer: peer.ip(),
+                    addrs: addrs.clone(),
+                    lent: *lent,
+                });
+            }
             let line = describe(&ev);
             match &ev {
                 Event::Failed { .. } => log::warn!("{line}"),
@@ -620,6 +639,16 @@ pub fn describe(ev: &Event) -> String {
         } => format!(
             "negotiation with {remote} failed: policy {}, {reason:?}",
             policy.as_deref().unwrap_or("(none)")
+        ),
+        Event::Lease {
+            ike,
+            peer,
+            addrs,
+            lent,
+        } => format!(
+            "IKE SA {:016x}: {addrs:?} {} {peer}",
+            ike.0,
+            if *lent { "lent to" } else { "given back by" }
         ),
         Event::CookieMode { on, half_open } => format!(
             "cookie mode {}: {half_open} half-open IKE SAs",
@@ -771,7 +800,11 @@ mod tests {
         fn answer(&mut self, reqs: Vec<NetToPfkey>) -> Vec<PfkeyToNet> {
             use ike_ipc::msg::pfkey::{BrokerRequest as Req, KernelError, KernelReply};
             reqs.into_iter()
-                .map(|NetToPfkey::Request { id, req }| {
+                .filter_map(|m| match m {
+                    NetToPfkey::Request { id, req } => Some((id, req)),
+                    NetToPfkey::Lease { .. } => None,
+                })
+                .map(|(id, req)| {
                     let result = match req {
                         Req::GetSpi { .. } => {
                             self.next_spi += 1;
@@ -852,11 +885,10 @@ mod tests {
                     self.events_b.extend(o.events);
                     self.sent_b += o.transmits.len();
                     let (held, now_answered): (Vec<_>, Vec<_>) =
-                        o.kernel
-                            .into_iter()
-                            .partition(|NetToPfkey::Request { req, .. }| {
-                                self.hold_b && is_install(req)
-                            });
+                        o.kernel.into_iter().partition(|m| {
+                            self.hold_b
+                                && matches!(m, NetToPfkey::Request { req, .. } if is_install(req))
+                        });
                     self.held_b.extend(held);
                     for r in self.broker_b.answer(now_answered) {
                         ob.push(self.b.on_kernel(now, r));

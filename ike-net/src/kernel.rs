@@ -880,7 +880,9 @@ mod tests {
         );
         assert!(refused.is_empty());
         assert_eq!(out.len(), 2);
-        let NetToPfkey::Request { id: spi_id, req } = &out[0];
+        let NetToPfkey::Request { id: spi_id, req } = &out[0] else {
+            panic!("{:?}", out[0])
+        };
         match req {
             pk::BrokerRequest::GetSpi { mode, src, .. } => {
                 assert_eq!(*mode, Encapsulation::Transport);
@@ -888,7 +890,9 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let NetToPfkey::Request { id: add_id, req } = &out[1];
+        let NetToPfkey::Request { id: add_id, req } = &out[1] else {
+            panic!("{:?}", out[1])
+        };
         match req {
             pk::BrokerRequest::AddSa(p) => {
                 assert_eq!(p.encryption, Some(Encryption::Aes128Gcm16));
@@ -952,8 +956,11 @@ mod tests {
         }
         let added: Vec<pk::BrokerPolicyParams> = out
             .iter()
-            .map(|NetToPfkey::Request { req, .. }| match req {
-                pk::BrokerRequest::AddPolicy(p) => *p,
+            .map(|m| match m {
+                NetToPfkey::Request {
+                    req: pk::BrokerRequest::AddPolicy(p),
+                    ..
+                } => *p,
                 other => panic!("{other:?}"),
             })
             .collect();
@@ -979,8 +986,11 @@ mod tests {
         }
         let deleted: Vec<pk::BrokerPolicyParams> = out
             .iter()
-            .map(|NetToPfkey::Request { req, .. }| match req {
-                pk::BrokerRequest::DeletePolicy(p) => *p,
+            .map(|m| match m {
+                NetToPfkey::Request {
+                    req: pk::BrokerRequest::DeletePolicy(p),
+                    ..
+                } => *p,
                 other => panic!("{other:?}"),
             })
             .collect();
@@ -1032,8 +1042,11 @@ mod tests {
         }
         let moved: Vec<_> = out
             .iter()
-            .map(|NetToPfkey::Request { req, .. }| match req {
-                pk::BrokerRequest::MovePolicy { p, tunnel } => (p.dir, p.tunnel, *tunnel),
+            .map(|m| match m {
+                NetToPfkey::Request {
+                    req: pk::BrokerRequest::MovePolicy { p, tunnel },
+                    ..
+                } => (p.dir, p.tunnel, *tunnel),
                 other => panic!("{other:?}"),
             })
             .collect();
@@ -1058,9 +1071,12 @@ mod tests {
             &mut out,
             &mut refused,
         );
-        for NetToPfkey::Request { req, .. } in &out {
-            match req {
-                pk::BrokerRequest::DeletePolicy(p) => assert_eq!(p.tunnel, Some((c, a))),
+        for m in &out {
+            match m {
+                NetToPfkey::Request {
+                    req: pk::BrokerRequest::DeletePolicy(p),
+                    ..
+                } => assert_eq!(p.tunnel, Some((c, a))),
                 other => panic!("{other:?}"),
             }
         }
@@ -1088,7 +1104,9 @@ mod tests {
                 &mut out,
                 &mut answers,
             );
-            let NetToPfkey::Request { id, req } = &out[0];
+            let NetToPfkey::Request { id, req } = &out[0] else {
+                panic!("{:?}", out[0])
+            };
             let pk::BrokerRequest::GetSpi { reqid: g, .. } = req else {
                 panic!("{req:?}")
             };
@@ -1123,15 +1141,14 @@ mod tests {
                 );
             }
             let mut r = vec![g];
-            r.extend(
-                out[1..]
-                    .iter()
-                    .map(|NetToPfkey::Request { req, .. }| match req {
-                        pk::BrokerRequest::UpdateSa(p) | pk::BrokerRequest::AddSa(p) => p.reqid,
-                        pk::BrokerRequest::AddPolicy(p) => p.reqid,
-                        other => panic!("{other:?}"),
-                    }),
-            );
+            r.extend(out[1..].iter().map(|m| match m {
+                NetToPfkey::Request { req, .. } => match req {
+                    pk::BrokerRequest::UpdateSa(p) | pk::BrokerRequest::AddSa(p) => p.reqid,
+                    pk::BrokerRequest::AddPolicy(p) => p.reqid,
+                    other => panic!("{other:?}"),
+                },
+                other => panic!("{other:?}"),
+            }));
             r
         };
         let a = child(&mut k, "10.2.0.0", 0x100);
@@ -1170,7 +1187,9 @@ mod tests {
         k.request_counters(&[a, b], &mut out);
         assert_eq!(out.len(), 2);
         assert_eq!(k.counters_outstanding(), 2);
-        let NetToPfkey::Request { id, req } = &out[0];
+        let NetToPfkey::Request { id, req } = &out[0] else {
+            panic!("{:?}", out[0])
+        };
         let pk::BrokerRequest::GetSa(sa) = req else {
             panic!("{req:?}")
         };
@@ -1196,7 +1215,9 @@ mod tests {
         );
         assert_eq!(k.counters(b.1, b.2), None);
         // A failed GET (SA gone meanwhile) is answered too.
-        let NetToPfkey::Request { id, .. } = &out[1];
+        let NetToPfkey::Request { id, .. } = &out[1] else {
+            panic!("{:?}", out[1])
+        };
         k.reply(PfkeyToNet::Reply {
             id: *id,
             result: Err(KernelError::Kernel(2)),

@@ -8,6 +8,7 @@
 
 mod check;
 mod control;
+mod cp;
 mod engine;
 mod kernel;
 mod pacing;

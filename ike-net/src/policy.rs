@@ -164,14 +164,13 @@ fn policy_with(
             None => return Err("no srcid, no local address and no --listen address".into()),
         },
     };
+    // iked: a policy without dstid and without one peer address accepts
+    // any identity the peer authenticates (road warriors, `peer any`).
+    let any_peer_id = p.dstid.is_none() && peer_addr.is_none();
     let peer_id = match (&p.dstid, peer_addr) {
         (Some(id), _) => Identity::from(id),
         (None, Some(ip)) => Identity::addr(ip),
-        (None, None) => {
-            return Err(
-                "no dstid and no single peer address: the peer's identity is unknown".into(),
-            )
-        }
+        (None, None) => Identity::fqdn(""),
     };
     let (local_auth, local_certs, peer_auth) = auth(config, creds, p)?;
     let mut local_ts = Vec::new();
@@ -225,11 +224,14 @@ fn policy_with(
         // An active policy's selectors stay in the kernel while no
         // CHILD_SA exists: traffic waits for the tunnel (ACQUIRE) instead
         // of leaving in clear.
-        trap: active,
+        // A client's own address is known only once the gateway lent it.
+        trap: active && !p.cp.request_address,
         natt_keepalive: (config.global.natt_keepalive > 0)
             .then(|| Duration::from_secs(u64::from(config.global.natt_keepalive))),
         force_natt: p.natt,
         mobike: config.global.mobike,
+        any_peer_id,
+        cp: crate::cp::engine_cp(&config.global, &p.cp),
     };
     // Our certificate must hold our key and name our ID, an RFC 4754 key
     // must be on its curve: found now, not as a failed negotiation later.
@@ -500,13 +502,16 @@ mod tests {
             ..Config::default()
         };
         let (e, skipped) = engine_config(&config, &listen());
-        assert_eq!(e.policies.len(), 1);
-        assert_eq!(skipped.len(), 4, "{skipped:?}");
+        // `peer any` without dstid is served (issue 15): any identity the
+        // peer authenticates, as iked.
+        assert_eq!(e.policies.len(), 2);
+        assert!(e.policies[0].any_peer_id && e.policies[0].name == "anon");
+        assert!(!e.policies[1].any_peer_id);
+        assert_eq!(skipped.len(), 3, "{skipped:?}");
         assert_eq!(skipped[0].0, "ah");
         assert!(skipped[0].1.contains("AH"));
-        assert!(skipped[1].1.contains("dstid"));
+        assert!(skipped[1].1.contains("local.key"));
         assert!(skipped[2].1.contains("local.key"));
-        assert!(skipped[3].1.contains("local.key"));
     }
 
     // A test CA and a certificate for a.test (SAN DNS:a.test) with its

@@ -111,6 +111,7 @@ fn rows(now: Instant, sas: &[IkeSaInfo], counters: CounterLookup<'_>) -> Vec<Ike
             integrity: e.suite.and_then(|s| s.integ).map(|i| integ_text(i.0)),
             group: e.suite.map(|s| group_text(s.dh.0)),
             nat: e.nat,
+            virtual_ips: e.virtual_ips.iter().map(|a| a.to_string()).collect(),
             age_secs: now.saturating_duration_since(e.created).as_secs(),
             rekey_in_secs: e.rekey_at.map(|t| secs_until(now, t)),
             expires_in_secs: e.hard_at.map(|t| secs_until(now, t)),
@@ -166,6 +167,9 @@ pub fn sa_text(now: Instant, sas: &[IkeSaInfo], counters: CounterLookup<'_>) -> 
             r.local_id,
             r.peer_id.as_deref().unwrap_or("?")
         );
+        if !r.virtual_ips.is_empty() {
+            let _ = writeln!(s, "\tvirtual ip: {}", r.virtual_ips.join(", "));
+        }
         if let (Some(e), Some(p), Some(g)) = (&r.encryption, &r.prf, &r.group) {
             let _ = writeln!(
                 s,
@@ -246,6 +250,8 @@ struct IkeJson {
     integrity: Option<String>,
     group: Option<String>,
     nat: bool,
+    /// Lent to the peer (responder) or received (initiator) by CP.
+    virtual_ips: Vec<String>,
     age_secs: u64,
     rekey_in_secs: Option<u64>,
     expires_in_secs: Option<u64>,
@@ -575,6 +581,7 @@ mod tests {
             rekey_at: None,
             hard_at: Some(now + Duration::from_secs(3600)),
             nat: false,
+            virtual_ips: vec!["10.9.0.1".parse().unwrap()],
             children,
         }
     }
@@ -637,6 +644,7 @@ mod tests {
         );
         assert!(text.contains("10.1.0.0/16 === 10.2.0.1/32"), "{text}");
         assert!(text.contains("ids: 127.0.0.1 -> peer.example"), "{text}");
+        assert!(text.contains("\tvirtual ip: 10.9.0.1\n"), "{text}");
         assert_eq!(sa_text(later, &[], &|_, _| None), "no IKE SAs\n");
     }
 
@@ -663,6 +671,7 @@ mod tests {
         };
         let j: serde_json::Value = serde_json::from_str(&sa_json(now, &sas, &counters)).unwrap();
         assert_eq!(j["ike_sas"][0]["children"][0]["bytes_out"], 99);
+        assert_eq!(j["ike_sas"][0]["virtual_ips"][0], "10.9.0.1");
         assert_eq!(j["ike_sas"][0]["children"][0]["packets_out"], 1);
         assert_eq!(
             j["ike_sas"][0]["children"][0]["bytes_in"],

@@ -505,6 +505,8 @@ impl Worker {
             pfkey_queue_full: out.congested,
             half_open_sas: a.half_open as u64,
             cookie_mode: u64::from(a.cookie_mode),
+            leases: self.engine.lease_stats().0,
+            lease_failures: self.engine.lease_stats().1,
             drops: a
                 .drops
                 .iter()

@@ -15,6 +15,7 @@
 //! broken (syntax, invalid) or valid iked.conf that we refuse (unsupported).
 
 mod certs;
+mod cp;
 mod describe;
 mod error;
 mod files;

@@ -118,6 +118,8 @@ pub fn format_stats(s: &Stats) -> String {
     let mut out: String = rows.iter().map(|(k, v)| format!("{k} {v}\n")).collect();
     out.push_str(&format!("half_open_sas {}\n", s.half_open_sas));
     out.push_str(&format!("cookie_mode {}\n", s.cookie_mode));
+    out.push_str(&format!("leases {}\n", s.leases));
+    out.push_str(&format!("lease_failures {}\n", s.lease_failures));
     for (reason, n) in &s.drops {
         // Names come from the engine; keep them one word, JSON-safe.
         let name: String = reason
@@ -187,7 +189,7 @@ mod tests {
         assert!(out.contains("udp_rx_datagrams 3\n"));
         assert!(out.contains("half_open_sas 64\ncookie_mode 0\n"), "{out}");
         assert!(out.contains("drop_half_open_source_limit 7\n"), "{out}");
-        assert_eq!(out.lines().count(), 16);
+        assert_eq!(out.lines().count(), 18);
         let j = format_stats_json(&s);
         assert!(j.starts_with("{\"uptime_secs\":0,"), "{j}");
         assert!(j.contains("\"udp_rx_datagrams\":3,"), "{j}");

@@ -137,13 +137,10 @@ fn unsupported_iked_features_are_named() {
         ("set enforcesingleikesa\n", 1, 5, "enforcesingleikesa"),
         ("set ocsp \"http://ocsp.example\"\n", 1, 5, "ocsp"),
         ("set cert_partial_chain\n", 1, 5, "cert_partial_chain"),
-        ("set stickyaddress\n", 1, 5, "stickyaddress"),
         (&format!("{P} eap \"mschap-v2\"\n"), 1, 52, "eap"),
         (&format!("{P} tap enc1\n"), 1, 52, "tap"),
         (&format!("{P} tag \"IKED\"\n"), 1, 52, "tag"),
         (&format!("{P} iface sec0\n"), 1, 52, "iface"),
-        (&format!("{P} config address 10.9.0.1\n"), 1, 52, "config"),
-        (&format!("{P} request address any\n"), 1, 52, "request"),
         (
             "ikev2 p passive esp rdomain 1 from any to any inet\n",
             1,
@@ -155,12 +152,6 @@ fn unsupported_iked_features_are_named() {
             1,
             9,
             "skip",
-        ),
-        (
-            "ikev2 p passive from dynamic to 10.0.0.0/8\n",
-            1,
-            22,
-            "dynamic",
         ),
         (
             "ikev2 p passive from 10.0.0.0/8 (192.0.2.1) to any\n",

@@ -116,6 +116,7 @@ pub fn allowed_tunnel() -> AllowedSet {
     AllowedSet {
         children: vec![tunnel_child()],
         natt_port: 0,
+        pools: Vec::new(),
     }
 }
 

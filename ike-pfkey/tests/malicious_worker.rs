@@ -419,3 +419,93 @@ fn a_malicious_worker_gets_only_what_the_configuration_allows() {
     });
     let _ = std::fs::remove_file(&socket);
 }
+
+/// One Lease message through the channel (no reply).
+fn lease(
+    worker: &mut Channel<NetToPfkey, PfkeyToNet>,
+    broker_end: &mut Channel<PfkeyToNet, NetToPfkey>,
+    bb: &mut BlockingBroker,
+    peer: &str,
+    addr: &str,
+    lent: bool,
+) {
+    worker
+        .send(&NetToPfkey::Lease {
+            peer: ip(peer),
+            addrs: vec![ip(addr)],
+            lent,
+        })
+        .unwrap();
+    let got = broker_end.recv().unwrap().msg;
+    for out in bb.serve(got).unwrap() {
+        broker_end.send(&out).unwrap();
+    }
+}
+
+/// Issue 15: a `to dynamic` gateway's flow covers its whole address pool;
+/// the broker allows a policy into the pool only for one address, lent to
+/// the peer at the tunnel's far end, and an address to one peer at a time.
+#[test]
+fn a_malicious_worker_gets_pool_addresses_only_as_lent() {
+    let socket = tmp("mal-pool.sock");
+    let _server = Server::start(ServerConfig {
+        socket: socket.clone(),
+        control: None,
+        sim: SimConfig::default(),
+    })
+    .unwrap();
+    let mut allowed = allowed_tunnel();
+    allowed.children = vec![esp_child(
+        "192.0.2.1",
+        "0.0.0.0/0",
+        Encapsulation::Tunnel,
+        flow("10.1.0.0/16", "10.9.0.0/24"),
+    )];
+    allowed.pools = vec![net("10.9.0.0/24")];
+    let cfg = broker_config(Dialect::Linux, allowed);
+    let (mut bb, _supported) = BlockingBroker::start(connect_pfkey(&socket).unwrap(), cfg).unwrap();
+    let (mut w, mut be) = pair::<NetToPfkey, PfkeyToNet>().unwrap();
+    let refused = |r: &Result<KernelReply, KernelError>| matches!(r, Err(KernelError::Refused(_)));
+    let client = ("192.0.2.1", "192.0.2.2");
+    let to = |dst: &str, ends| BrokerRequest::AddPolicy(out("10.1.0.0/16", dst, ends));
+
+    // Lent to no one: refused.
+    let r = ask(&mut w, &mut be, &mut bb, 1, to("10.9.0.5/32", client));
+    assert!(refused(&r), "{r:?}");
+    // Lent to another peer: refused; that peer's lease cannot be taken
+    // over by lending it again, nor given back by someone else.
+    lease(&mut w, &mut be, &mut bb, "192.0.2.3", "10.9.0.5", true);
+    lease(&mut w, &mut be, &mut bb, "192.0.2.2", "10.9.0.5", true);
+    lease(&mut w, &mut be, &mut bb, "192.0.2.2", "10.9.0.5", false);
+    let r = ask(&mut w, &mut be, &mut bb, 2, to("10.9.0.5/32", client));
+    assert!(refused(&r), "{r:?}");
+    assert_eq!(bb.broker.owned().leases.len(), 1);
+    // Given back by its holder, lent to our client: allowed.
+    lease(&mut w, &mut be, &mut bb, "192.0.2.3", "10.9.0.5", false);
+    lease(&mut w, &mut be, &mut bb, "192.0.2.2", "10.9.0.5", true);
+    let r = ask(&mut w, &mut be, &mut bb, 3, to("10.9.0.5/32", client));
+    assert!(r.is_ok(), "{r:?}");
+    // The whole pool, or a neighbour of the lease: refused.
+    let r = ask(&mut w, &mut be, &mut bb, 4, to("10.9.0.0/24", client));
+    assert!(refused(&r), "{r:?}");
+    let r = ask(&mut w, &mut be, &mut bb, 5, to("10.9.0.6/32", client));
+    assert!(refused(&r), "{r:?}");
+    // An address outside every pool is never recorded as lent.
+    lease(&mut w, &mut be, &mut bb, "192.0.2.2", "10.8.0.1", true);
+    assert_eq!(bb.broker.owned().leases.len(), 1);
+    // Released: the next policy for it is refused again.
+    lease(&mut w, &mut be, &mut bb, "192.0.2.2", "10.9.0.5", false);
+    let r = ask(
+        &mut w,
+        &mut be,
+        &mut bb,
+        6,
+        BrokerRequest::AddPolicy(policy(
+            PolicyDir::In,
+            "10.9.0.5/32",
+            "10.1.0.0/16",
+            ("192.0.2.2", "192.0.2.1"),
+        )),
+    );
+    assert!(refused(&r), "{r:?}");
+}

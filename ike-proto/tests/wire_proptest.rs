@@ -468,3 +468,19 @@ fn sk_must_be_last() {
     b[31] -= 4;
     assert_eq!(Message::parse(&b), Err(Error::MisplacedEncrypted));
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Any raw CP attribute either decodes to a typed value that encodes
+    /// back to the same bytes, or is refused (never a panic).
+    #[test]
+    fn cp_values_round_trip_or_refuse(t in prop_oneof![1u16..=21, any::<u16>()], value in bytes(20)) {
+        let a = CfgAttribute { attr_type: CfgAttributeType(t & 0x7fff), value };
+        if let Ok(v) = CfgValue::decode(&a) {
+            if let Some(again) = v.encode() {
+                prop_assert_eq!(again, a);
+            }
+        }
+    }
+}

@@ -23,7 +23,8 @@ if [ "${1:-}" != --guest ]; then
   [ $# -gt 0 ] || { echo "usage: $0 [--timeout SEC] NAME... | --list" >&2; exit 2; }
   for n in "$@"; do [ -x "$SCEN/$n.sh" ] || { echo "no scenario '$n' (see --list)" >&2; exit 2; }; done
   exec "$HERE/../kernel-lab/run.sh" --timeout "${VM_TIMEOUT:-$((60 + PER_SCENARIO * $#))}" \
-    --env IKE_BIN --env RUST_LOG --env IKE_KERNEL -- "$0" --guest "$@"
+    --env IKE_BIN --env RUST_LOG --env IKE_KERNEL --env INTEROP_SCENARIO_TIMEOUT --env RW_CYCLES \
+    -- "$0" --guest "$@"
 fi
 shift
 

@@ -277,6 +277,8 @@ pub struct Policy {
     /// `natt`: UDP-encapsulate ESP (port 4500) even when no NAT is
     /// detected, as iked does.
     pub natt: bool,
+    /// `config ...` / `request address` (RFC 7296 3.15).
+    pub cp: super::cp::CpConfig,
 }
 
 /// Defaults as in OpenIKED (iked.conf(5)).
@@ -319,6 +321,7 @@ impl Policy {
                 bytes: DEFAULT_CHILD_BYTES,
             },
             auth: Auth::PublicKey(PublicKeyMethod::Rfc7427),
+            cp: Default::default(),
         }
     }
 }

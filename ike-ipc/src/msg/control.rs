@@ -64,6 +64,11 @@ pub struct Stats {
     /// Inputs dropped or refused without state, by reason (the engine's
     /// `DropReason` names), in a fixed order.
     pub drops: Vec<(String, u64)>,
+    // Appended (issue 15): configuration-payload address pools.
+    /// Virtual addresses leased to peers now.
+    pub leases: u64,
+    /// Address requests refused because the pool was empty.
+    pub lease_failures: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

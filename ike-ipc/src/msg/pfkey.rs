@@ -25,6 +25,15 @@ pub enum NetToPfkey {
         id: BrokerRequestId,
         req: BrokerRequest,
     },
+    /// Virtual addresses lent to the peer at outer address `peer` by
+    /// configuration payload (`lent`), or given back (issue 15). No reply:
+    /// the broker records it and allows policies into an address pool
+    /// only for the peer holding the address (`broker/leases.rs`).
+    Lease {
+        peer: IpAddr,
+        addrs: Vec<IpAddr>,
+        lent: bool,
+    },
 }
 
 /// Which SA: the kernel's key is (protocol, destination, SPI).

@@ -31,6 +31,9 @@ pub fn describe(config: &Config) -> String {
     let _ = writeln!(out, "set dpd_check_interval {}", g.dpd_check_interval);
     let _ = writeln!(out, "set natt_keepalive {}", g.natt_keepalive);
     let _ = writeln!(out, "set {}", if g.mobike { "mobike" } else { "nomobike" });
+    if g.sticky_address {
+        let _ = writeln!(out, "set stickyaddress");
+    }
     let _ = writeln!(out, "set cookie-threshold {}", g.cookie_threshold);
     let _ = writeln!(out, "set half-open-limit {}", g.half_open_limit);
     if g.sa_limit != 0 {
@@ -64,12 +67,23 @@ fn net(n: &IpNet) -> String {
     }
 }
 
-fn flow(out: &mut String, f: &Flow) {
-    let _ = write!(out, " \\\n\tfrom {}", net(&f.src));
+fn flow(out: &mut String, p: &Policy, f: &Flow) {
+    // `dynamic` was turned into the pools (`to`) or `any` (`from`).
+    let src = if p.cp.request_address && f.src.prefix == 0 {
+        "dynamic".to_string()
+    } else {
+        net(&f.src)
+    };
+    let dst = if p.cp.dynamic_peer && p.cp.addresses.contains(&f.dst) {
+        "dynamic".to_string()
+    } else {
+        net(&f.dst)
+    };
+    let _ = write!(out, " \\\n\tfrom {src}");
     if let Some(p) = f.src_port {
         let _ = write!(out, " port {p}");
     }
-    let _ = write!(out, " to {}", net(&f.dst));
+    let _ = write!(out, " to {dst}");
     if let Some(p) = f.dst_port {
         let _ = write!(out, " port {p}");
     }
@@ -204,7 +218,7 @@ fn describe_policy(out: &mut String, config: &Config, p: &Policy) {
         let key = (f.src, f.src_port, f.dst, f.dst_port);
         if !seen.contains(&key) {
             seen.push(key);
-            flow(out, f);
+            flow(out, p, f);
         }
     }
     if let Some(local) = p.local {
@@ -244,5 +258,37 @@ fn describe_policy(out: &mut String, config: &Config, p: &Policy) {
             let _ = write!(out, " \\\n\t{}", m.name());
         }
     }
+    config_payload(out, &p.cp);
     out.push('\n');
+}
+
+/// `config ...` and `request address any` (RFC 7296 3.15).
+fn config_payload(out: &mut String, cp: &ike_ipc::config::CpConfig) {
+    let mut kv = |k: &str, v: String| {
+        let _ = write!(out, " \\\n\tconfig {k} {v}");
+    };
+    for a in &cp.addresses {
+        kv("address", net(a));
+    }
+    if let Some(m) = cp.netmask {
+        kv("netmask", m.to_string());
+    }
+    for a in &cp.name_servers {
+        kv("name-server", a.to_string());
+    }
+    for a in &cp.netbios_servers {
+        kv("netbios-server", a.to_string());
+    }
+    for a in &cp.dhcp_servers {
+        kv("dhcp-server", a.to_string());
+    }
+    for a in &cp.protected_subnets {
+        kv("protected-subnet", net(a));
+    }
+    for a in &cp.access_servers {
+        kv("access-server", a.to_string());
+    }
+    if cp.request_address {
+        out.push_str(" \\\n\trequest address any");
+    }
 }

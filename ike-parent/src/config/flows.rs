@@ -15,6 +15,10 @@ pub const MAX_FLOWS: usize = 1024;
 pub(super) enum Host {
     Any,
     Net(IpNet),
+    /// `dynamic`: the address a configuration payload lends (`to
+    /// dynamic`, gateway) or receives (`from dynamic`, client); the rule
+    /// replaces it once the policy is read (`cp.rs`).
+    Dynamic,
 }
 
 pub(super) struct FlowSpec {
@@ -57,11 +61,7 @@ impl Parser {
         let (v, pos) = self.value("an address, a prefix or 'any'")?;
         match v.as_str() {
             "any" => Ok((Host::Any, pos)),
-            "dynamic" => Err(self.unsupported(
-                pos,
-                "dynamic",
-                "dynamic addresses come from configuration payloads, which are not supported",
-            )),
+            "dynamic" => Ok((Host::Dynamic, pos)),
             text => match values::net(text) {
                 Ok(n) => Ok((Host::Net(n), pos)),
                 // Not an address: an interface name, resolved now
@@ -169,6 +169,10 @@ impl Parser {
             }
             (Host::Net(s), Host::Any) => Ok((s, IpNet::any(s.is_ipv6()))),
             (Host::Any, Host::Net(d)) => Ok((IpNet::any(d.is_ipv6()), d)),
+            // The rule replaced `dynamic` before; never reached.
+            (Host::Dynamic, _) | (_, Host::Dynamic) => {
+                Err(self.error(spos, ErrorKind::Invalid, "'dynamic' is not allowed here"))
+            }
             (Host::Any, Host::Any) => match fallback_v6 {
                 Some(v6) => Ok((IpNet::any(v6), IpNet::any(v6))),
                 None => Err(unknown(self, spos)),

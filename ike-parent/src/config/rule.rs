@@ -216,6 +216,11 @@ impl Parser {
                     once(self, &seen.local, &word, pos)?;
                     let addr = match self.host_value()? {
                         (Host::Any, _) => None,
+                        (Host::Dynamic, dpos) => return Err(self.error(
+                            dpos,
+                            ErrorKind::Invalid,
+                            "'dynamic' is for flows ('from dynamic', 'to dynamic'), not 'local'",
+                        )),
                         (Host::Net(n), _) if n.is_host() => Some(n.addr),
                         (Host::Net(n), npos) => {
                             return Err(self.error(
@@ -229,10 +234,16 @@ impl Parser {
                 }
                 "peer" => {
                     once(self, &seen.peer, &word, pos)?;
-                    let net = match self.host_value()? {
-                        (Host::Any, _) => None,
-                        (Host::Net(n), _) => Some(n),
-                    };
+                    let net =
+                        match self.host_value()? {
+                            (Host::Any, _) => None,
+                            (Host::Dynamic, dpos) => return Err(self.error(
+                                dpos,
+                                ErrorKind::Invalid,
+                                "'dynamic' is for flows ('from dynamic', 'to dynamic'), not 'peer'",
+                            )),
+                            (Host::Net(n), _) => Some(n),
+                        };
                     seen.peer = Some((net, pos));
                 }
                 "ikesa" => {
@@ -336,13 +347,8 @@ impl Parser {
                         "sec(4) route-based interfaces are not supported",
                     ))
                 }
-                "config" | "request" => {
-                    return Err(self.unsupported(
-                        pos,
-                        &word,
-                        "IKEv2 configuration payloads (RFC 7296 3.15) are not supported",
-                    ))
-                }
+                "config" => self.cp_config(&mut policy.cp)?,
+                "request" => self.cp_request(&mut policy.cp)?,
                 "ipcomp" => {
                     return Err(self.unsupported(
                         pos,
@@ -477,8 +483,9 @@ impl Parser {
                 }
             }
             for (src, spos) in &spec.srcs {
-                for (dst, dpos) in &spec.dsts {
-                    let (src, dst) = self.resolve_any(*src, *spos, *dst, *dpos, fallback_v6)?;
+                for (dst, dpos) in &self.dynamic_dsts(&mut policy, *src, &spec.dsts)? {
+                    let src = self.dynamic_src(&mut policy, *src, *spos)?;
+                    let (src, dst) = self.resolve_any(src, *spos, *dst, *dpos, fallback_v6)?;
                     if let Some((v6, _)) = af {
                         if src.is_ipv6() != v6 {
                             return Err(family_error(self, *spos, "this address"));

@@ -158,7 +158,8 @@ impl Parser {
             "fragmentation" => global.fragmentation = true,
             "nofragmentation" => global.fragmentation = false,
             // iked's defaults that are also our only behaviour: accepted.
-            "couple" | "novendorid" | "nostickyaddress" | "noenforcesingleikesa" => {}
+            "couple" | "novendorid" | "noenforcesingleikesa" => {}
+            "nostickyaddress" => global.sticky_address = false,
             // RFC 4555, on by default as in iked.
             "mobike" => global.mobike = true,
             "nomobike" => global.mobike = false,
@@ -172,13 +173,8 @@ impl Parser {
             "vendorid" => {
                 return Err(self.unsupported(pos, &option, "no Vendor ID payload is ever sent"))
             }
-            "stickyaddress" => {
-                return Err(self.unsupported(
-                    pos,
-                    &option,
-                    "MOBIKE moves the SAs only when the peer asks (UPDATE_SA_ADDRESSES)",
-                ))
-            }
+            // A peer identity gets its earlier pool address back when free.
+            "stickyaddress" => global.sticky_address = true,
             "enforcesingleikesa" => return Err(self.unsupported(pos, &option, "not implemented")),
             "ocsp" | "cert_partial_chain" => {
                 return Err(self.unsupported(

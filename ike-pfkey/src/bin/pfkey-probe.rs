@@ -213,6 +213,7 @@ fn run(o: &Opts) -> Result<usize, String> {
             },
         }],
         natt_port: 0,
+        pools: Vec::new(),
     };
     let cfg = BrokerConfig {
         dialect: o.dialect,

@@ -32,6 +32,9 @@ pub struct AllowedSet {
     pub children: Vec<ChildScope>,
     /// Our NAT-T port (the parent's `--natt-port`); 0 = [`DEFAULT_NATT_PORT`].
     pub natt_port: u16,
+    /// The `config address` pools of `to dynamic` policies: a policy into
+    /// one needs a lease (`leases.rs`).
+    pub pools: Vec<IpNet>,
 }
 
 impl AllowedSet {
@@ -39,6 +42,12 @@ impl AllowedSet {
         AllowedSet {
             children: cfg.policies.iter().map(Policy::child_scope).collect(),
             natt_port: DEFAULT_NATT_PORT,
+            pools: cfg
+                .policies
+                .iter()
+                .filter(|p| p.cp.dynamic_peer)
+                .flat_map(|p| p.cp.addresses.iter().copied())
+                .collect(),
         }
     }
 
@@ -171,6 +180,8 @@ pub struct Owned {
     pub max_sas: usize,
     pub max_policies: usize,
     pub max_larval: usize,
+    /// Virtual addresses ike-net lent, and to which peer (issue 15).
+    pub leases: super::leases::LeaseTable,
 }
 
 impl Default for Owned {
@@ -185,6 +196,7 @@ impl Default for Owned {
             max_sas: MAX_SAS,
             max_policies: MAX_POLICIES,
             max_larval: MAX_LARVAL,
+            leases: Default::default(),
         }
     }
 }
@@ -463,6 +475,10 @@ pub fn check(allowed: &AllowedSet, owned: &Owned, req: &BrokerRequest) -> Result
                     owned.max_policies
                 ));
             }
+            // Into a pool: only the address lent to this peer (issue 15).
+            if let Err(why) = owned.leases.check_policy(&allowed.pools, p) {
+                return Err(format!("{name}: {why}"));
+            }
             policy_configured(allowed, p)
         }
         (Rule::OwnPolicy, BrokerRequest::DeletePolicy(p)) => owned.policy(p).is_some(),
@@ -732,6 +748,7 @@ mod tests {
                 ..allowed().children[0].clone()
             }],
             natt_port: 0,
+            pools: Vec::new(),
         };
         let o = Owned::default();
         for r in [

@@ -195,7 +195,13 @@ impl BlockingBroker {
     /// One message from ike-net, as the daemon's loop would handle it: returns
     /// the reply to it and any events that arrived meanwhile.
     pub fn serve(&mut self, msg: NetToPfkey) -> io::Result<Vec<PfkeyToNet>> {
-        let NetToPfkey::Request { id, req } = msg;
+        let (id, req) = match msg {
+            NetToPfkey::Request { id, req } => (id, req),
+            lease @ NetToPfkey::Lease { .. } => {
+                self.broker.handle_net(lease, Instant::now());
+                return Ok(self.events.drain(..).map(PfkeyToNet::Event).collect());
+            }
+        };
         let r = self.requests_with_ids(vec![(id, req)])?;
         let mut out: Vec<PfkeyToNet> = r
             .into_iter()

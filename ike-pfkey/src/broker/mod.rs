@@ -37,6 +37,7 @@ pub mod allow;
 pub mod binding;
 pub mod blocking;
 pub mod build;
+pub mod leases;
 pub mod mobility;
 pub mod sa_rules;
 // The kernel-interface seam (PF_KEY or XFRM) and the XFRM back end (issue 18).
@@ -501,7 +502,13 @@ impl Broker {
     // ---- requests from ike-net -------------------------------------------------
 
     pub fn handle_net(&mut self, msg: NetToPfkey, now: Instant) {
-        let NetToPfkey::Request { id, req } = msg;
+        let (id, req) = match msg {
+            NetToPfkey::Request { id, req } => (id, req),
+            NetToPfkey::Lease { peer, addrs, lent } => {
+                leases::record(&self.cfg.allowed, &mut self.owned, peer, &addrs, lent);
+                return;
+            }
+        };
         if self.shutting_down {
             self.reply(id, Err(KernelError::Refused("shutting down".into())));
             return;

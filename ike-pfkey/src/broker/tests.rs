@@ -23,6 +23,7 @@ pub(crate) fn allowed() -> AllowedSet {
             ),
         ],
         natt_port: 0,
+        pools: Vec::new(),
     }
 }
 
@@ -911,6 +912,7 @@ fn ipv6_tunnel_policy_carries_v6_endpoints() {
             },
         )],
         natt_port: 0,
+        pools: Vec::new(),
     });
     let mut p = BrokerPolicyParams {
         dir: PolicyDir::In,

@@ -234,7 +234,13 @@ impl XfrmBroker {
     // ---- requests from ike-net -------------------------------------------------
 
     pub fn handle_net(&mut self, msg: NetToPfkey, now: Instant) {
-        let NetToPfkey::Request { id, req } = msg;
+        let (id, req) = match msg {
+            NetToPfkey::Request { id, req } => (id, req),
+            NetToPfkey::Lease { peer, addrs, lent } => {
+                super::leases::record(&self.cfg.allowed, &mut self.owned, peer, &addrs, lent);
+                return;
+            }
+        };
         if self.shutting_down {
             self.reply(id, Err(KernelError::Refused("shutting down".into())));
             return;

@@ -330,6 +330,16 @@ pub enum Event {
     },
     /// An IKE SA was replaced by a rekeyed one (RFC 7296 2.18).
     IkeRekeyed { old: IkeSaId, new: IkeSaId },
+    /// Virtual addresses lent to the peer of an IKE SA by configuration
+    /// payload (`lent`), or given back when the SA ended (`!lent`). The
+    /// driver tells the broker, which allows `to dynamic` flows only for
+    /// the addresses lent to that peer.
+    Lease {
+        ike: IkeSaId,
+        peer: SocketAddr,
+        addrs: Vec<std::net::IpAddr>,
+        lent: bool,
+    },
     /// A CHILD_SA was replaced by a rekeyed one (RFC 7296 2.8).
     ChildRekeyed {
         ike: IkeSaId,
@@ -414,5 +424,8 @@ pub struct IkeSaInfo {
     pub hard_at: Option<std::time::Instant>,
     /// NAT detected: IKE on the NAT-T port, ESP in UDP.
     pub nat: bool,
+    /// Virtual addresses: lent to the peer (responder) or received from
+    /// it (initiator, `request address`).
+    pub virtual_ips: Vec<std::net::IpAddr>,
     pub children: Vec<ChildInfo>,
 }

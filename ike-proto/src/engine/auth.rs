@@ -193,6 +193,8 @@ impl Engine {
         payloads.extend(super::mobike::offer(policy.mobike));
         payloads.push(Payload::IdR(id_payload(&policy.peer_id)));
         payloads.push(Payload::Auth(auth_payload));
+        // RFC 7296 1.2: [CP(CFG_REQUEST)] after AUTH (`request address`).
+        payloads.extend(super::cp::request(&policy));
         payloads.extend(super::window::announcement(self.cfg.window));
         sa.recv.set_size(self.cfg.window);
         let child = spi_in.map(|spi| {
@@ -284,6 +286,12 @@ impl Engine {
         let initial_contact = find_notify(&payloads, NotifyType::INITIAL_CONTACT).is_some();
         if let Some(sa) = self.ep.sas.get_mut(&h) {
             super::mobike::negotiate(sa, &payloads, None);
+        }
+        if sa_asked_address(&policy) {
+            let got = super::cp::received(&policy, &payloads);
+            if !got.is_empty() {
+                self.cp.received.insert(h, got);
+            }
         }
         // Establishing drops the handshake material; the first child's
         // keys still need its nonces.
@@ -411,7 +419,7 @@ impl Engine {
                 super::config::addr_matches(p.local_addr, lip)
                     && super::config::addr_matches(p.peer_addr, rip)
             })
-            .filter(|p| same_id(&p.peer_id, idi))
+            .filter(|p| p.any_peer_id || same_id(&p.peer_id, idi))
             .filter(|p| idr.is_none() || idr.is_some_and(|r| same_id(&p.local_id, r)))
             .find(|p| {
                 // The IKE suite already chosen must be one this policy allows.
@@ -498,6 +506,34 @@ impl Engine {
         head.extend(super::window::announcement(self.cfg.window));
         sa.recv.set_size(self.cfg.window);
         super::mobike::negotiate(sa, &payloads, Some(&mut head));
+        let remote = sa.remote;
+
+        // RFC 7296 2.19: CP(CFG_REQUEST) -> CP(CFG_REPLY), after AUTH.
+        let answered = super::cp::answer_request(&mut self.cp, &policy, h, &peer_id, &payloads);
+        head.extend(answered.reply);
+        if !answered.lent.is_empty() {
+            self.out.events.push_back(Event::Lease {
+                ike: IkeSaId(h),
+                peer: remote,
+                addrs: answered.lent.clone(),
+                lent: true,
+            });
+        }
+        // `to dynamic`: this SA's children (the first and any later one)
+        // are narrowed to the peer's own lent addresses.
+        let policy = match super::cp::for_peer(&policy, &answered.lent) {
+            Some(p) => {
+                let p = std::sync::Arc::new(p);
+                if let Some(sa) = self.ep.sas.get_mut(&h) {
+                    sa.policy = p.clone();
+                }
+                p
+            }
+            None => policy,
+        };
+        // RFC 7296 3.15.4: no address for a dynamic flow: the IKE SA still
+        // comes up, the child is refused with INTERNAL_ADDRESS_FAILURE.
+        let no_address = answered.failed && policy.cp.dynamic_peer;
 
         let offer = first_payload!(&payloads, Sa);
         let Some(offer) = offer else {
@@ -508,7 +544,12 @@ impl Engine {
             }
             return;
         };
-        match responder_child(&payloads, offer, &policy, None, true) {
+        let choice = if no_address {
+            Err(NotifyType::INTERNAL_ADDRESS_FAILURE)
+        } else {
+            responder_child(&payloads, offer, &policy, None, true)
+        };
+        match choice {
             Ok((proposal, suite, peer_spi, local_ts, remote_ts, mode)) => {
                 let request = self.ep.request_id();
                 let Some(sa) = self.ep.sas.get_mut(&h) else {
@@ -586,6 +627,11 @@ impl Engine {
         self.failed_event(h, reason);
         self.remove_sa(h, DownReason::Failed);
     }
+}
+
+/// The policy asked for a virtual address (`request address`).
+fn sa_asked_address(policy: &Policy) -> bool {
+    policy.cp.request_v4 || policy.cp.request_v6
 }
 
 /// TSi and TSr of the first child (RFC 7296 2.9): the triggering

@@ -326,6 +326,11 @@ pub struct Policy {
     pub local_id: Identity,
     /// The identity the peer must present.
     pub peer_id: Identity,
+    /// Responder: accept any identity the peer authenticates (iked's
+    /// policy without `dstid`); `peer_id` is then not compared. The AUTH
+    /// check still applies: PSK, or a certificate naming the identity the
+    /// peer sent and chaining to our CAs.
+    pub any_peer_id: bool,
     /// How we authenticate.
     pub local_auth: LocalAuth,
     /// Our certificate chain as DER, end entity first, then intermediates:
@@ -369,6 +374,9 @@ pub struct Policy {
     pub force_natt: bool,
     /// Offer and accept MOBIKE (RFC 4555; `set mobike`, the default).
     pub mobike: bool,
+    /// Configuration payload: pools and servers we hand out, or the
+    /// address we ask for (RFC 7296 3.15; default: none).
+    pub cp: super::cp::CpPolicy,
 }
 
 impl Policy {
@@ -401,6 +409,7 @@ impl Policy {
             }],
             local_id: Identity::addr(local),
             peer_id: Identity::addr(peer),
+            any_peer_id: false,
             local_auth: LocalAuth::Psk(Secret::from_slice(psk)),
             local_certs: Vec::new(),
             peer_auth: PeerAuth::Psk(Secret::from_slice(psk)),
@@ -418,6 +427,7 @@ impl Policy {
             natt_keepalive: Some(Duration::from_secs(20)),
             force_natt: false,
             mobike: true,
+            cp: Default::default(),
         }
     }
 }
@@ -439,6 +449,7 @@ impl Policy {
             }
         }
         if matches!(self.peer_auth, PeerAuth::Certificate(_))
+            && !self.any_peer_id
             && self.peer_id.cert_identity() == CertIdentity::Other
         {
             return Err(format!(

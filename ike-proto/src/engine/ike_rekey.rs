@@ -164,6 +164,8 @@ impl Engine {
             return;
         };
         let children = std::mem::take(&mut o.children);
+        // The successor keeps the virtual addresses (RFC 7296 2.18).
+        self.cp.rehome(old, new);
         tasks.extend(o.tasks.drain(..).filter(|t| {
             matches!(
                 t,

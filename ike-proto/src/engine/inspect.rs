@@ -73,11 +73,18 @@ impl Engine {
                 rekey_at: s.rekey_at,
                 hard_at: s.hard_at(),
                 nat: s.nat,
+                virtual_ips: self.cp.of_sa(*h),
                 children: child_infos(s),
             })
             .collect();
         v.sort_by_key(|i| i.id);
         v
+    }
+
+    /// Virtual addresses leased now, and lease requests refused because
+    /// a pool was empty (`show stats`).
+    pub fn lease_stats(&self) -> (usize, u64) {
+        (self.cp.leases.count(), self.cp.leases.failures)
     }
 
     /// The peer's address of an IKE SA.

@@ -91,6 +91,7 @@ mod child;
 mod codec;
 mod config;
 mod cookie;
+mod cp;
 mod endpoint;
 mod exchange;
 mod ike_rekey;
@@ -105,6 +106,7 @@ mod mobike;
 mod msglog;
 mod nat;
 mod output;
+mod pool;
 mod proposal;
 mod reassembly;
 mod rng;
@@ -124,6 +126,8 @@ pub use config::{
     ChildProposal, Config, Encapsulation, Encr, Identity, IkeProposal, LocalAuth, PeerAuth, Policy,
     RekeySchedule, Retransmit, StartAction,
 };
+pub use cp::CpPolicy;
+pub use pool::{PoolSpec, STICKY_MAX};
 pub use rng::{Rng, SeededRng, SystemRng};
 pub use ts::{narrow, TrafficSelector};
 pub use window::MAX_WINDOW;
@@ -180,6 +184,8 @@ pub struct Engine {
     initial_contact: std::collections::HashSet<u64>,
     /// Started at least once: `Active` policies were initiated.
     started: bool,
+    /// Configuration payload: address pools, leases, received addresses.
+    cp: cp::CpState,
 }
 
 impl Engine {
@@ -196,6 +202,7 @@ impl Engine {
             out: Outputs::default(),
             initial_contact: Default::default(),
             started: false,
+            cp: Default::default(),
         }
     }
 
@@ -776,6 +783,17 @@ impl Engine {
             self.refresh_cookie_mode();
         }
         self.initial_contact.remove(&h);
+        // Every end of an IKE SA passes here: its leases go back to the pool.
+        let freed = self.cp.forget(h);
+        if !freed.is_empty() {
+            log::info!("IKE SA {h:#x}: released {freed:?}");
+            self.out.events.push_back(Event::Lease {
+                ike: IkeSaId(h),
+                peer: sa.remote,
+                addrs: freed,
+                lent: false,
+            });
+        }
         // Inbound SPIs the kernel reserved for children that will now never
         // be: give them back, or larval SAs would pile up.
         let mut unused = Vec::new();
