@@ -18,7 +18,7 @@
 //! touch every daemon's state (and DUMP would hand out every key).
 
 use super::sa_rules::{self, DEFAULT_NATT_PORT};
-use ike_ipc::config::{ChildScope, Config, Encapsulation, IpsecProtocol, Policy};
+use ike_ipc::config::{ChildScope, Config, Encapsulation, IpNet, IpsecProtocol, Policy};
 use ike_ipc::msg::pfkey::{
     BrokerPolicyParams, BrokerRequest, BrokerSaParams, NatT, PolicyDir, SaId, Selectors,
 };
