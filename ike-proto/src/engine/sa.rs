@@ -736,3 +736,27 @@ impl IkeSa {
         });
     }
 }
+
+#[cfg(test)]
+mod size_tests {
+    #[test]
+    fn print_sizes() {
+        use std::mem::size_of;
+        eprintln!(
+            "IkeSa {} State {} SaKeys {} IkeKeyset {} Child {} RecvWindow {} SendWindow {} Partials {} Keepalive {} Identity {} SkCipher {} TS {} Policy-arc {}",
+            size_of::<super::IkeSa>(),
+            size_of::<super::State>(),
+            size_of::<super::SaKeys>(),
+            size_of::<super::IkeKeyset>(),
+            size_of::<super::Child>(),
+            size_of::<super::RecvWindow>(),
+            size_of::<super::SendWindow>(),
+            size_of::<super::Partials>(),
+            size_of::<super::super::nat::Keepalive>(),
+            size_of::<super::Identity>(),
+            size_of::<crate::crypto::SkCipher>(),
+            size_of::<super::TrafficSelector>(),
+            size_of::<std::sync::Arc<super::Policy>>(),
+        );
+    }
+}
