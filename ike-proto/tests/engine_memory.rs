@@ -128,8 +128,10 @@ fn memory_per_established_ike_sa() {
         per_sa,
         elapsed.as_secs_f64() * 1e6 / f64::from(n)
     );
-    // The figure the design aims for: a few kilobytes per SA.
-    assert!(per_sa < 8192.0, "{per_sa} bytes per IKE SA");
+    // Issue 12's goal is 2 KiB of RSS per IKE SA; the engine's own share,
+    // with a child, was 3.5 kB and is 1.5 kB since the keys are kept raw
+    // (rfc/engine-notes.md): stay under the goal.
+    assert!(per_sa < 2048.0, "{per_sa} bytes per IKE SA");
     // Everything goes away with the SAs.
     let names: Vec<IkeSaId> = b.established();
     for ike in names {
