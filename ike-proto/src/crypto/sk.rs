@@ -172,9 +172,9 @@ impl IntegAlg {
 /// established IKE SA sends a handful of messages an hour while 100,000 of
 /// them sit idle, so the expanded keys cost about 1 KiB per SA to save well
 /// under a microsecond per message (AES key expansion with AES-NI and the
-/// GHASH table, or two hash blocks for HMAC). The expanded schedule also no
-/// longer outlives the call: ring does not wipe it, `Secret` wipes the raw
-/// bytes on drop.
+/// GHASH table, or two hash blocks for HMAC). The expanded schedule, which
+/// ring does not wipe, now lives on the stack for one call instead of in
+/// the heap for the SA's life; `Secret` wipes the raw bytes on drop.
 pub struct SkCipher {
     encr: EncrAlg,
     integ: IntegAlg,
