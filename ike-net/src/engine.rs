@@ -240,16 +240,14 @@ impl EngineAdapter {
     /// Orderly stop: tell every peer (INFORMATIONAL DELETE, sent once; no
     /// time to wait for answers). The broker removes the kernel state.
     pub fn shutdown(&mut self, now: Instant) -> Outputs {
-        let names: Vec<String> = self
-            .engine
-            .config()
-            .policies
-            .iter()
-            .map(|p| p.name.clone())
-            .collect();
-        for policy in names {
+        // Every SA by its handle, in one pass: a Terminate per policy walks
+        // every SA once per policy, and with 10,000 policies and SAs that
+        // took longer than the parent's 5 s grace (SIGKILL, exit 1: the
+        // issue 12 soak).
+        let all: Vec<_> = self.engine.sa_info().into_iter().map(|i| i.id).collect();
+        for ike in all {
             self.engine
-                .handle_command(now, Command::Terminate { policy });
+                .handle_command(now, Command::TerminateSa { ike });
         }
         self.drain(now)
     }

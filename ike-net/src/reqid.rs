@@ -45,6 +45,11 @@ pub struct Reqids {
     /// finding a free one does not walk every child (it did, twice per new
     /// CHILD_SA: 9 % of ike-net's time at 10,000 children, issue 12).
     held: HashMap<u32, u32>,
+    /// Per (our address, peer address): how many `by_child` entries, and
+    /// the sum of their reqids (the reqid itself when there is one), so that
+    /// GETSPI does not walk every child (issue 12: with the full-reqid
+    /// scan below, 0.25 instead of 0.10 ms per handshake at 20,000 children).
+    pairs: HashMap<(IpAddr, IpAddr), (u32, u64)>,
 }
 
 impl Default for Reqids {
@@ -55,6 +60,7 @@ impl Default for Reqids {
             traps: Vec::new(),
             next: 1,
             held: HashMap::new(),
+            pairs: HashMap::new(),
         }
     }
 }
@@ -77,9 +83,36 @@ impl Reqids {
         }
     }
 
+    /// `by_child[key] = r`, with the per-pair index.
+    fn bind(&mut self, key: BindingKey, r: u32) {
+        let e = self.pairs.entry((key.0, key.1)).or_insert((0, 0));
+        e.0 += 1;
+        e.1 += u64::from(r);
+        if let Some(old) = self.by_child.insert(key, r) {
+            self.unbound(&key, old);
+        }
+    }
+
+    /// `key` (bound to `r`) left `by_child`: the per-pair index follows.
+    fn unbound(&mut self, key: &BindingKey, r: u32) {
+        if let Some(e) = self.pairs.get_mut(&(key.0, key.1)) {
+            e.0 -= 1;
+            e.1 -= u64::from(r);
+            if e.0 == 0 {
+                self.pairs.remove(&(key.0, key.1));
+            }
+        }
+    }
+
     /// A number no binding holds, or 0 (no binding: level REQUIRE) if all
     /// 16383 are taken, which is logged.
     fn fresh(&mut self) -> u32 {
+        // Every number held: say so at once instead of trying each of them
+        // for every new child beyond the 16383rd.
+        if self.held.len() >= MAX_REQID as usize {
+            log::warn!("all {MAX_REQID} kernel reqids in use: this CHILD_SA gets no own binding");
+            return 0;
+        }
         for _ in 0..MAX_REQID {
             let r = self.next;
             self.next = if r >= MAX_REQID { 1 } else { r + 1 };
@@ -115,7 +148,7 @@ impl Reqids {
             _ => self.fresh(),
         };
         if r != 0 {
-            self.by_child.insert(key, r);
+            self.bind(key, r);
             self.hold(r);
         }
         r
@@ -125,12 +158,9 @@ impl Reqids {
     /// child between them (a rekey), else a fresh one that the child's
     /// UPDATE adopts ([`Reqids::of_child`]).
     pub fn for_getspi(&mut self, local: IpAddr, peer: IpAddr) -> u32 {
-        let mut it = self
-            .by_child
-            .iter()
-            .filter(|(k, _)| k.0 == local && k.1 == peer);
-        match (it.next(), it.next()) {
-            (Some((_, r)), None) => *r,
+        match self.pairs.get(&(local, peer)) {
+            // One child: the sum of one reqid is that reqid (< 2^14).
+            Some(&(1, sum)) => sum as u32,
             _ => self.fresh(),
         }
     }
@@ -139,7 +169,8 @@ impl Reqids {
     /// reqid goes with it, since its kernel SAs and policies keep it.
     pub fn relocate(&mut self, old: BindingKey, to: (IpAddr, IpAddr)) {
         if let Some(r) = self.by_child.remove(&old) {
-            self.by_child.insert((to.0, to.1, old.2, old.3), r);
+            self.unbound(&old, r);
+            self.bind((to.0, to.1, old.2, old.3), r);
         }
     }
 
@@ -178,11 +209,12 @@ impl Reqids {
         self.by_child.retain(|k, r| {
             let keep = !(k.2 == *local_ts && k.3 == *remote_ts);
             if !keep {
-                freed.push(*r);
+                freed.push((*k, *r));
             }
             keep
         });
-        for r in freed {
+        for (k, r) in freed {
+            self.unbound(&k, r);
             self.unhold(r);
         }
     }
@@ -275,6 +307,13 @@ mod tests {
                 *want.entry(*v).or_insert(0) += 1;
             }
             assert_eq!(r.held, want);
+            let mut pairs: HashMap<(IpAddr, IpAddr), (u32, u64)> = HashMap::new();
+            for (k, v) in &r.by_child {
+                let e = pairs.entry((k.0, k.1)).or_insert((0, 0));
+                e.0 += 1;
+                e.1 += u64::from(*v);
+            }
+            assert_eq!(r.pairs, pairs);
         };
         for n in 0..3000u32 {
             let peer = IpAddr::V4(std::net::Ipv4Addr::from(0xc633_6400 + n % 50));

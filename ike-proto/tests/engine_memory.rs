@@ -64,6 +64,7 @@ fn memory_per_established_ike_sa() {
     let mut b = Engine::new(cfg, Box::new(SeededRng::new(1)), now);
     let mut spi_b = 0xb000_0000u32;
     let before = counting_alloc::live();
+    let sizes_before = counting_alloc::live_by_size();
     let t0 = Instant::now();
     for i in 0..n {
         let a_addr = IpAddr::V4(Ipv4Addr::from(0x0a00_0000u32 + i));
@@ -106,13 +107,31 @@ fn memory_per_established_ike_sa() {
     assert_eq!(b.half_open_count(), 0);
     let after = counting_alloc::live();
     let per_sa = (after - before) as f64 / f64::from(n);
+    // Heap profile: the allocation sizes that grew with the SAs, largest
+    // share first (the note's "where the bytes go").
+    let mut grown: Vec<(usize, f64)> = counting_alloc::live_by_size()
+        .iter()
+        .zip(&sizes_before)
+        .enumerate()
+        .map(|(size, (a, b))| (size, (a - b) as f64 / f64::from(n)))
+        .filter(|(_, per)| *per >= 0.05)
+        .collect();
+    grown.sort_by(|x, y| (y.0 as f64 * y.1).total_cmp(&(x.0 as f64 * x.1)));
+    for (size, per) in grown.iter().take(16) {
+        eprintln!(
+            "  {size:>5} B x {per:.2} per SA = {:.0} B",
+            *size as f64 * per
+        );
+    }
     eprintln!(
         "{n} IKE SAs with one child each: {:.0} bytes per SA on the responder; {:.1} µs per full handshake (both sides, this build)",
         per_sa,
         elapsed.as_secs_f64() * 1e6 / f64::from(n)
     );
-    // The figure the design aims for: a few kilobytes per SA.
-    assert!(per_sa < 8192.0, "{per_sa} bytes per IKE SA");
+    // Issue 12's goal is 2 KiB of RSS per IKE SA; the engine's own share,
+    // with a child, was 3.5 kB and is 1.5 kB since the keys are kept raw
+    // (rfc/engine-notes.md): stay under the goal.
+    assert!(per_sa < 2048.0, "{per_sa} bytes per IKE SA");
     // Everything goes away with the SAs.
     let names: Vec<IkeSaId> = b.established();
     for ike in names {

@@ -17,10 +17,17 @@
 #   LOAD_MODES      "childless child" (default) or a subset
 #   LOAD_GROUP      x25519 (default) or ecp256
 #   LOAD_SOURCES    source addresses (default 200), LOAD_IDS identities (default 16)
+#   LOAD_TIMEOUT    seconds each ike-load run may take (default 30 + N/100)
 #   LOAD_CHILD_C    most handshakes in flight with children (default C: since the
 #                   IPC flow control of issue 12 nothing is dropped at any C, and
 #                   the broker's SA limit is sized from memory, `set sa-limit`)
 #   LOAD_SWAN       1 (default): also run charon; 0: ours only
+#   LOAD_INSTANCES  e.g. "1 2": instead of the runs above, K independent
+#                   copies of our daemon (each its own pfkey-sim, port
+#                   15600+100k), each driven by its own ike-load at once, for
+#                   K in the list; prints the summed handshakes/s and the
+#                   ratio against the first K. The proxy for N ike-net workers
+#                   (docs/DESIGN.md section 13), childless only.
 #   LOAD_SWAN_CHILD 1: also run charon with children through the kernel
 #                   (XFRM+ESP; this host has no ESP: every install fails);
 #                   libipsec: through strongSwan's userspace IPsec
@@ -39,6 +46,9 @@ IDS=${LOAD_IDS:-16}
 SWAN=${LOAD_SWAN:-1}
 SWAN_CHILD=${LOAD_SWAN_CHILD:-0}
 CHILD_C=${LOAD_CHILD_C:-$C}
+# Seconds ike-load waits for all N: the rates here are 1,000 to 2,000 per
+# second, so 30 s plus 10 ms per handshake.
+TIMEOUT=${LOAD_TIMEOUT:-$((30 + N / 100))}
 CHARON=${CHARON:-/usr/lib/ipsec/charon}
 SWAN_KERNEL=
 [ "$SWAN_CHILD" = libipsec ] && SWAN_KERNEL=kernel-libipsec
@@ -73,9 +83,12 @@ esac
 # wait_file PATH: up to 10 s for PATH to appear.
 wait_file() { local i; for i in $(seq 100); do [ -e "$1" ] && return 0; sleep 0.1; done; return 1; }
 
-start_ours() {  # start_ours DIR
-  local d=$1 j
+start_ours() {  # start_ours DIR [PORT]
+  local d=$1 port=${2:-$OURS_PORT} j
   mkdir -p "$d/empty"
+  # The previous run's daemon may still be letting go of the port (100,000
+  # SAs take a moment to tear down).
+  for _ in $(seq 100); do ss -Hlun "sport = :$port" | grep -q . || break; sleep 0.1; done
   : > "$d/ike.conf"
   for j in $(seq 0 $((IDS - 1))); do
     cat >> "$d/ike.conf" <<EOF
@@ -92,7 +105,7 @@ EOF
   SIM_PID=$!; PIDS+=("$SIM_PID")
   wait_file "$d/sim.sock" || { echo "load: pfkey-sim did not start"; return 1; }
   "$BIN/ike-parent" -d -f "$d/ike.conf" --pfkey "unix:$d/pfkey.sock" --listen 127.0.0.1 \
-    --port $OURS_PORT --natt-port $((OURS_PORT + 1)) --control "$d/ctl.sock" \
+    --port "$port" --natt-port $((port + 1)) --control "$d/ctl.sock" \
     --chroot "$d/empty" --user nobody --libexec "$BIN" 2>"$d/daemon.log" &
   OURS_PID=$!; PIDS+=("$OURS_PID")
   for _ in $(seq 100); do grep -q "broker ready" "$d/daemon.log" 2>/dev/null && return 0; sleep 0.1; done
@@ -184,7 +197,7 @@ run_one() {  # run_one who mode
   fi
   out=$("$BIN/ike-load" --target 127.0.0.1:$port --count "$N" --concurrency "$c" $child \
     --group "$GROUP" --psk "$PSK" --sources 127.1.0.1 --source-count "$SOURCES" --ids "$IDS" \
-    --local-port 41000 $watch --label "$who-$mode" --timeout-s 30 2>&1)
+    --local-port 41000 $watch --label "$who-$mode" --timeout-s "$TIMEOUT" 2>&1)
   local rc=$?
   echo "$out"
   [ $rc = 0 ] || { FAIL=1; echo "load: $who-$mode failed (rc $rc); logs in $d";
@@ -194,6 +207,46 @@ run_one() {  # run_one who mode
   RATE[$who-$mode]=$(echo "$out" | sed -n 's/.*rate_hs_per_s=\([0-9.]*\).*/\1/p')
   cleanup
 }
+
+# run_instances K: K copies of our daemon, each with its own ike-load (own
+# sources and local port), N handshakes each, all started together; prints
+# the summed rate (N*K / the slowest run's elapsed time).
+run_instances() {
+  local k=$1 i outs=() pids=() total=0 slowest=0 e
+  for i in $(seq 0 $((k - 1))); do
+    start_ours "$W/inst$k-$i" $((OURS_PORT + 100 * i)) || { FAIL=1; cleanup; return; }
+    LPIDS[$i]="--watch $OURS_PID --aside $SIM_PID"
+  done
+  for i in $(seq 0 $((k - 1))); do
+    "$BIN/ike-load" --target 127.0.0.1:$((OURS_PORT + 100 * i)) --count "$N" --concurrency "$C" \
+      --group "$GROUP" --psk "$PSK" --sources 127.$((1 + i)).0.1 --source-count "$SOURCES" \
+      --ids "$IDS" --local-port $((41000 + 1000 * i)) ${LPIDS[$i]} --label "inst$k-$i" \
+      --timeout-s "$TIMEOUT" >"$W/inst$k-$i.out" 2>&1 &
+    pids+=($!)
+  done
+  for i in "${!pids[@]}"; do
+    wait "${pids[$i]}" || { FAIL=1; echo "load: instance $i of $k failed"; }
+    cat "$W/inst$k-$i.out"
+    e=$(sed -n 's/.*elapsed_s=\([0-9.]*\).*/\1/p' "$W/inst$k-$i.out")
+    slowest=$(awk -v a="$slowest" -v b="${e:-0}" 'BEGIN { print (b > a) ? b : a }')
+  done
+  RATE[inst$k]=$(awk -v n="$N" -v k="$k" -v s="$slowest" 'BEGIN { if (s > 0) printf "%.1f", n * k / s }')
+  echo "load: instances=$k total_rate_hs_per_s=${RATE[inst$k]} loadavg=$(cut -d' ' -f1-3 /proc/loadavg)"
+  cleanup
+}
+
+if [ -n "${LOAD_INSTANCES:-}" ]; then
+  declare -A LPIDS
+  echo "load: N=$N per instance, C=$C group=$GROUP instances='$LOAD_INSTANCES' bin=$BIN"
+  first=
+  for k in $LOAD_INSTANCES; do
+    run_instances "$k"
+    first=${first:-$k}
+    echo "load: instances=$k rate ratio against $first: $(awk -v a="${RATE[inst$k]:-}" -v b="${RATE[inst$first]:-}" 'BEGIN { if (b + 0 == 0) print "n/a"; else printf "%.2f", a / b }')"
+  done
+  [ $FAIL = 0 ] && echo "load: PASS" || echo "load: FAIL"
+  exit $FAIL
+fi
 
 echo "load: N=$N C=$C group=$GROUP sources=$SOURCES ids=$IDS modes='$MODES' bin=$BIN"
 for mode in $MODES; do

@@ -166,21 +166,23 @@ impl IntegAlg {
 }
 
 /// The keys of one direction of an IKE SA (SK_ei + SK_ai, or SK_er + SK_ar).
+///
+/// Only the raw key bytes are kept; ring's AEAD key schedule (544 bytes)
+/// and HMAC key (two hash states) are built per message (issue 12). An
+/// established IKE SA sends a handful of messages an hour while 100,000 of
+/// them sit idle, so the expanded keys cost about 1 KiB per SA to save well
+/// under a microsecond per message (AES key expansion with AES-NI and the
+/// GHASH table, or two hash blocks for HMAC). The expanded schedule, which
+/// ring does not wipe, now lives on the stack for one call instead of in
+/// the heap for the SA's life; `Secret` wipes the raw bytes on drop.
 pub struct SkCipher {
     encr: EncrAlg,
     integ: IntegAlg,
-    inner: Inner,
-}
-
-enum Inner {
-    /// ring keeps its own expanded key; the salt is the last 4 key bytes.
-    Aead {
-        key: Box<aead::LessSafeKey>,
-        salt: [u8; 4],
-    },
-    /// The AES key stays in a `Secret` and is expanded per message (the
-    /// `aes` crate wipes its key schedule on drop with the zeroize feature).
-    Cbc { key: Secret, mac: hmac::Key },
+    /// SK_e: the cipher key; for the AEAD ciphers its last 4 bytes are the
+    /// salt (RFC 5282 7.1, RFC 7634 2).
+    key: Secret,
+    /// SK_a: the HMAC key; empty for the AEAD ciphers.
+    mac: Secret,
 }
 
 impl core::fmt::Debug for SkCipher {
@@ -205,31 +207,22 @@ impl SkCipher {
         if encr_key.len() != encr.key_len() || integ_key.len() != integ.key_len() {
             return Err(Error::InvalidLength);
         }
-        let inner = if encr.is_aead() {
+        if encr.is_aead() {
             if integ != IntegAlg::None {
                 return Err(Error::Unsupported);
             }
-            let (k, s) = encr_key.split_at(encr_key.len() - 4);
-            let alg = match encr {
-                EncrAlg::AesGcm16_128 => &aead::AES_128_GCM,
-                EncrAlg::AesGcm16_256 => &aead::AES_256_GCM,
-                _ => &aead::CHACHA20_POLY1305,
-            };
-            let key = aead::UnboundKey::new(alg, k).map_err(|_| Error::InvalidLength)?;
-            let mut salt = [0u8; 4];
-            salt.copy_from_slice(s);
-            Inner::Aead {
-                key: Box::new(aead::LessSafeKey::new(key)),
-                salt,
-            }
-        } else {
-            let alg = integ.ring_alg().ok_or(Error::Unsupported)?;
-            Inner::Cbc {
-                key: Secret::from_slice(encr_key),
-                mac: hmac::Key::new(alg, integ_key),
-            }
-        };
-        Ok(SkCipher { encr, integ, inner })
+            // Checked once here, so that building the key per message
+            // cannot fail on its length later.
+            aead_key(encr, encr_key)?;
+        } else if integ.ring_alg().is_none() {
+            return Err(Error::Unsupported);
+        }
+        Ok(SkCipher {
+            encr,
+            integ,
+            key: Secret::from_slice(encr_key),
+            mac: Secret::from_slice(integ_key),
+        })
     }
 
     /// The two ciphers of an IKE SA for one side: `(outbound, inbound)`.
@@ -309,23 +302,21 @@ impl SkCipher {
         // Padding bytes may hold any value (RFC 7296 3.14); zeros.
         out.resize(iv.len() + plaintext.len() + pad, 0);
         out.push(pad_byte);
-        match &self.inner {
-            Inner::Aead { key, salt } => {
-                let nonce = aead_nonce(salt, iv)?;
-                let tag = key
-                    .seal_in_place_separate_tag(
-                        nonce,
-                        aead::Aad::from(associated),
-                        &mut out[iv.len()..],
-                    )
-                    .map_err(|_| Error::InvalidLength)?;
-                out.extend_from_slice(tag.as_ref());
-            }
-            Inner::Cbc { key, mac } => {
-                cbc_encrypt(self.encr, key.as_bytes(), iv, &mut out[iv.len()..])?;
-                let icv = cbc_icv(mac, self.icv_len(), associated, &out);
-                out.extend_from_slice(&icv);
-            }
+        if self.encr.is_aead() {
+            let (key, salt) = aead_key(self.encr, self.key.as_bytes())?;
+            let nonce = aead_nonce(&salt, iv)?;
+            let tag = key
+                .seal_in_place_separate_tag(
+                    nonce,
+                    aead::Aad::from(associated),
+                    &mut out[iv.len()..],
+                )
+                .map_err(|_| Error::InvalidLength)?;
+            out.extend_from_slice(tag.as_ref());
+        } else {
+            cbc_encrypt(self.encr, self.key.as_bytes(), iv, &mut out[iv.len()..])?;
+            let icv = cbc_icv(&self.hmac_key()?, self.icv_len(), associated, &out);
+            out.extend_from_slice(&icv);
         }
         Ok(out)
     }
@@ -346,26 +337,25 @@ impl SkCipher {
         if ct.len() % self.block_size() != 0 {
             return Err(Error::InvalidLength);
         }
-        let mut plain = match &self.inner {
-            Inner::Aead { key, salt } => {
-                let nonce = aead_nonce(salt, iv)?;
-                let mut buf = rest.to_vec();
-                let len = key
-                    .open_in_place(nonce, aead::Aad::from(associated), &mut buf)
-                    .map_err(|_| Error::IntegrityCheckFailed)?
-                    .len();
-                buf.truncate(len);
-                buf
+        let mut plain = if self.encr.is_aead() {
+            let (key, salt) = aead_key(self.encr, self.key.as_bytes())?;
+            let nonce = aead_nonce(&salt, iv)?;
+            let mut buf = rest.to_vec();
+            let len = key
+                .open_in_place(nonce, aead::Aad::from(associated), &mut buf)
+                .map_err(|_| Error::IntegrityCheckFailed)?
+                .len();
+            buf.truncate(len);
+            buf
+        } else {
+            let mac = self.hmac_key()?;
+            let expected = cbc_icv(&mac, icv_len, associated, &body[..iv_len + ct.len()]);
+            if !bool::from(expected.as_slice().ct_eq(icv)) {
+                return Err(Error::IntegrityCheckFailed);
             }
-            Inner::Cbc { key, mac } => {
-                let expected = cbc_icv(mac, icv_len, associated, &body[..iv_len + ct.len()]);
-                if !bool::from(expected.as_slice().ct_eq(icv)) {
-                    return Err(Error::IntegrityCheckFailed);
-                }
-                let mut buf = ct.to_vec();
-                cbc_decrypt(self.encr, key.as_bytes(), iv, &mut buf)?;
-                buf
-            }
+            let mut buf = ct.to_vec();
+            cbc_decrypt(self.encr, self.key.as_bytes(), iv, &mut buf)?;
+            buf
         };
         // The message is authentic, so the padding length is the peer's
         // own choice; still check it fits instead of trusting it.
@@ -374,6 +364,31 @@ impl SkCipher {
         plain.truncate(keep);
         Ok(plain)
     }
+}
+
+impl SkCipher {
+    /// The HMAC key of a CBC suite, built for one message (see [`SkCipher`]).
+    fn hmac_key(&self) -> Result<hmac::Key, Error> {
+        let alg = self.integ.ring_alg().ok_or(Error::Unsupported)?;
+        Ok(hmac::Key::new(alg, self.mac.as_bytes()))
+    }
+}
+
+/// ring's key for an AEAD cipher and the salt, from SK_e (key | 4-byte
+/// salt), built for one message (see [`SkCipher`]).
+fn aead_key(encr: EncrAlg, sk_e: &[u8]) -> Result<(aead::LessSafeKey, [u8; 4]), Error> {
+    let alg = match encr {
+        EncrAlg::AesGcm16_128 => &aead::AES_128_GCM,
+        EncrAlg::AesGcm16_256 => &aead::AES_256_GCM,
+        EncrAlg::ChaCha20Poly1305 => &aead::CHACHA20_POLY1305,
+        _ => return Err(Error::Unsupported),
+    };
+    let cut = sk_e.len().checked_sub(4).ok_or(Error::InvalidLength)?;
+    let (k, s) = sk_e.split_at(cut);
+    let key = aead::UnboundKey::new(alg, k).map_err(|_| Error::InvalidLength)?;
+    let mut salt = [0u8; 4];
+    salt.copy_from_slice(s);
+    Ok((aead::LessSafeKey::new(key), salt))
 }
 
 /// RFC 5282 3.1 / RFC 7634 2: 12-byte nonce = 4-byte salt | 8-byte IV.

@@ -149,7 +149,7 @@ impl Engine {
             collision: None,
         };
         let h = if initiator { spi_i } else { spi_r };
-        self.ep.sas.insert(h, sa);
+        self.ep.sas.insert(h, Box::new(sa));
         self.rearm(h, now);
         Some(h)
     }

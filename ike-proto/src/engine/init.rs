@@ -171,7 +171,7 @@ impl Engine {
             restarts: 0,
             cookie: None,
         };
-        self.ep.sas.insert(spi_i, sa);
+        self.ep.sas.insert(spi_i, Box::new(sa));
         self.send_init(now, spi_i, pending);
         self.after_input(spi_i, now);
     }
@@ -842,7 +842,7 @@ impl Engine {
             rekey_at: None,
             collision: None,
         };
-        self.ep.sas.insert(spi_r, sa);
+        self.ep.sas.insert(spi_r, Box::new(sa));
         self.ep.init_index.insert((remote, header.spi_i), spi_r);
         self.ep.half_open += 1;
         self.ep.admission.admitted(spi_r, remote.ip());

@@ -42,7 +42,11 @@ impl Engine {
 
     /// The CHILD_SAs of an IKE SA, with algorithms and selectors.
     pub fn child_sas(&self, ike: IkeSaId) -> Vec<ChildInfo> {
-        self.ep.sas.get(&ike.0).map(child_infos).unwrap_or_default()
+        self.ep
+            .sas
+            .get(&ike.0)
+            .map(|sa| child_infos(sa))
+            .unwrap_or_default()
     }
 
     /// A snapshot of every IKE SA and its children, ordered by handle.

@@ -121,6 +121,9 @@ impl Engine {
             &c.nr,
         );
         let lt = sa.policy.child_lifetime;
+        // Exactly one more slot: a first push would reserve four (issue 12,
+        // 400 bytes per IKE SA that has a single child).
+        sa.children.reserve_exact(1);
         sa.children.push(Child {
             spi_in: c.spi_in,
             spi_out: c.spi_out,

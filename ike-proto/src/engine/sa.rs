@@ -736,3 +736,27 @@ impl IkeSa {
         });
     }
 }
+
+#[cfg(test)]
+mod size_tests {
+    use std::mem::size_of;
+
+    /// What every established IKE SA pays for its records (issue 12:
+    /// `tests/engine_memory.rs` measures the whole, 1.5 kB with a child):
+    /// a field added here is paid 100,000 times, so growth past these
+    /// bounds should be a decision (box what is rarely used).
+    #[test]
+    fn per_sa_records_stay_small() {
+        // Today 464, 56, 216, 136: some room for a field or two.
+        let sizes = [
+            ("IkeSa", size_of::<super::IkeSa>(), 512),
+            // Raw key bytes only, no expanded key schedules (see `SkCipher`).
+            ("SkCipher", size_of::<crate::crypto::SkCipher>(), 64),
+            ("SaKeys", size_of::<super::SaKeys>(), 256),
+            ("Child", size_of::<super::Child>(), 160),
+        ];
+        for (name, size, most) in sizes {
+            assert!(size <= most, "{name} is {size} bytes, more than {most}");
+        }
+    }
+}
