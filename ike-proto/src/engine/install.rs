@@ -321,20 +321,19 @@ impl Engine {
         let Some(sa) = self.ep.sas.get(&h) else {
             return;
         };
-        let overdue: Vec<(u32, bool)> = sa
-            .children
-            .iter()
-            .filter_map(|c| {
-                // A redundant child's outbound SA never goes in: once its
-                // inbound SA is in, nothing of it is due.
-                let i = c
-                    .install
-                    .as_ref()
-                    .filter(|i| i.deadline <= now && !(i.redundant && i.waiting == [None, None]))?;
-                let switch = i.deferred_out.is_some() && i.waiting == [None, None];
-                Some((c.spi_in, switch))
-            })
-            .collect();
+        let overdue: Vec<(u32, bool)> =
+            sa.children
+                .iter()
+                .filter_map(|c| {
+                    // A redundant child's outbound SA never goes in: once its
+                    // inbound SA is in, nothing of it is due.
+                    let i = c.install.as_ref().filter(|i| {
+                        i.deadline <= now && !(i.redundant && i.waiting == [None, None])
+                    })?;
+                    let switch = i.deferred_out.is_some() && i.waiting == [None, None];
+                    Some((c.spi_in, switch))
+                })
+                .collect();
         for (spi_in, switch) in overdue {
             if switch {
                 log::info!(
