@@ -236,9 +236,9 @@ charon {
       time_add_ms = yes
       default = 1
       ike = 2
-      cfg = 1
       knl = 2
       chd = 2
+      cfg = ${SW_LOG_CFG:-1}
     }
   }
   syslog {
@@ -610,7 +610,8 @@ esp_on_wire() {
 # wire_count_is TXT SRC N: exactly N ESP packets from SRC in the capture (per SPI shown)
 wire_count_is() {
   local out; out=$(esp_on_wire "$1" "$2"); echo "$out" | sed '$d'
-  echo "  $2 sent $(echo "$out" | tail -1) ESP packets (want $3)"
+  echo "  $2 sent $(echo "$out" | tail -1) ESP packets (want $3); tcpdump:" \
+    $(grep -h 'packets' "${1%.txt}.log" 2>/dev/null | tr '\n' ' ')
   [ "$(echo "$out" | tail -1)" = "$3" ]
 }
 # traffic_round NAME COUNT CMD...: pings (COUNT each way, 10 ms apart) run from both
@@ -621,12 +622,16 @@ wire_count_is() {
 traffic_round() {
   local name=$1 count=$2 na nb pa pb; shift 2
   na=$(xfrm_errors $NSA) nb=$(xfrm_errors $NSB)
+  ip netns exec $NSA cat /proc/net/xfrm_stat > "$W/$name-xfrm_stat-a.before"
+  ip netns exec $NSB cat /proc/net/xfrm_stat > "$W/$name-xfrm_stat-b.before"
   capture_start "$W/$name.pcap"
   ping_stream a "$count" "$W/$name-ping-a.log" & pa=$!
   ping_stream b "$count" "$W/$name-ping-b.log" & pb=$!
   sleep 1
   check "$name: $*" "$@"
   wait $pa; wait $pb
+  # under TCG tcpdump can lag the wire by a second: let it write the last packets
+  sleep 2
   capture_stop "$W/$name.pcap"
   check "$name: no ping lost a -> b" none_lost "$W/$name-ping-a.log"
   check "$name: no ping lost b -> a" none_lost "$W/$name-ping-b.log"
@@ -634,6 +639,12 @@ traffic_round() {
   check "$name: on the wire, every ESP packet b -> a" wire_count_is "$W/$name.pcap.txt" $OUTER_B $((2 * count))
   check "$name: no XFRM error in $NSB's kernel" unchanged $NSB "$nb" "$(xfrm_errors $NSB)"
   check "$name: no XFRM error in $NSA's kernel" unchanged $NSA "$na" "$(xfrm_errors $NSA)"
+  # which counters moved, if any (kept with the results)
+  local side
+  for side in a b; do
+    ip netns exec "$(ns_of $side)" cat /proc/net/xfrm_stat |
+      diff "$W/$name-xfrm_stat-$side.before" - | sed -n "s/^> /  $side now: /p"
+  done
 }
 
 # ---------------------------------------------------------------- libreswan (issue 20)
