@@ -42,8 +42,15 @@ tests/kernel-lab/selftest.sh
 tests/interop/run.sh swan-swan ours-ours psk-x25519 psk-ecp256-modp2048 ecdsa-rawkey ecdsa-x509 \
   rsa-x509 transport rekey-dpd-delete
 # Rekeys under traffic (issue 20): 10 ms pings both ways through child rekeys started by
-# strongSwan and a child + IKE SA rekey started by us; not one ping may be lost.
-tests/interop/run.sh rekey-traffic
+# strongSwan and a child + IKE SA rekey started by us; then against a second independent
+# peer, libreswan (extracted, not installed: libreswan-fetch.sh), a child rekey started by it
+# (none lost) and one by us (libreswan's own order loses a few; each loss is pinned on it).
+# Counted by ping on both ends, on the wire per SPI and by both kernels' XFRM error
+# counters. ACQUIRE through XFRM puts the triggering packet's selectors first (RFC 7296
+# 2.9). About 6 + 4 + 2 minutes. (rekey-collide, simultaneous rekeys, is not reliable yet:
+# tests/interop/README.md.)
+tests/interop/libreswan-fetch.sh
+tests/interop/run.sh rekey-traffic rekey-libreswan acquire-selectors
 # Peers behind a NAT (issue 13): a router namespace masquerading with nftables; ESP-in-UDP
 # through it, per-child reqids for two clients behind one NAT, a NAT mapping change mid-tunnel,
 # MOBIKE (the client changes its address; and with `set nomobike`).

@@ -273,6 +273,7 @@ fn seeds() -> Vec<(String, Vec<u8>)> {
                 src: ip("192.0.2.1"),
                 dst: ip("192.0.2.2"),
                 policy: None,
+                packet: None,
                 mode: Some(Encapsulation::Tunnel),
                 reqid: 7,
             }),

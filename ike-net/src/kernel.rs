@@ -89,7 +89,9 @@ pub struct KernelMap {
 /// The triggering packet's selectors for an ACQUIRE, as far as the kernel
 /// tells them (RFC 7296 2.9 wants them first in TSi/TSr).
 ///
-/// PF_KEY ACQUIRE carries the SA's endpoints, not the packet's addresses
+/// XFRM's ACQUIRE carries the packet (`packet`: its addresses, with the
+/// protocol and ports where the policy has them; the broker checked it
+/// lies inside the policy): those go first as they are. PF_KEY ACQUIRE carries the SA's endpoints, not the packet's addresses
 /// (Linux af_key sends the template's addresses; FreeBSD and OpenBSD
 /// those of the SA index), and the policy's selectors only by SPDGET or
 /// ASKPOLICY. So the packet is known only where the two coincide: in
@@ -101,8 +103,15 @@ fn packet_selectors(
     local: IpAddr,
     peer: IpAddr,
     policy: Option<Selectors>,
+    packet: Option<Selectors>,
     transport: bool,
 ) -> (Option<TrafficSelector>, Option<TrafficSelector>) {
+    if let Some(p) = packet {
+        return (
+            Some(super::policy::selector(&p.src, p.proto, p.src_port)),
+            Some(super::policy::selector(&p.dst, p.proto, p.dst_port)),
+        );
+    }
     let (proto, sport, dport) =
         policy.map_or((None, None, None), |s| (s.proto, s.src_port, s.dst_port));
     let (src, dst) = match policy {
@@ -585,6 +594,7 @@ impl KernelMap {
                 src,
                 dst,
                 policy,
+                packet,
                 mode,
                 ..
             }) => {
@@ -594,7 +604,15 @@ impl KernelMap {
                     Some(m) => m == Encapsulation::Transport,
                     None => self.mode_for(src, dst) == Encapsulation::Transport,
                 };
-                let (packet_src, packet_dst) = packet_selectors(src, dst, policy, transport);
+                let (packet_src, packet_dst) =
+                    packet_selectors(src, dst, policy, packet, transport);
+                log::info!(
+                    "kernel: ACQUIRE {seq} for {src} -> {dst}, packet {}",
+                    match packet {
+                        Some(p) => format!("{} -> {}", p.src, p.dst),
+                        None => "not told".into(),
+                    }
+                );
                 vec![KernelEvent::Acquire {
                     local: src,
                     remote: dst,
@@ -1242,11 +1260,17 @@ mod tests {
         let host = IpNet::host(ip("10.2.0.1"));
         // Tunnel, subnet: unknown.
         assert_eq!(
-            packet_selectors(l, p, Some(sel(subnet, host)), false),
+            packet_selectors(l, p, Some(sel(subnet, host)), None, false),
             (None, None)
         );
         // Tunnel, one address each side: those, with protocol and port.
-        let (s, d) = packet_selectors(l, p, Some(sel(IpNet::host(ip("10.1.0.7")), host)), false);
+        let (s, d) = packet_selectors(
+            l,
+            p,
+            Some(sel(IpNet::host(ip("10.1.0.7")), host)),
+            None,
+            false,
+        );
         let (s, d) = (s.unwrap(), d.unwrap());
         assert_eq!(
             (s.start, s.end, s.protocol),
@@ -1257,12 +1281,26 @@ mod tests {
             (ip("10.2.0.1"), 443, 443)
         );
         // Transport: the endpoints are the packet's addresses.
-        let (s, d) = packet_selectors(l, p, Some(sel(subnet, host)), true);
+        let (s, d) = packet_selectors(l, p, Some(sel(subnet, host)), None, true);
         let (s, d) = (s.unwrap(), d.unwrap());
         assert_eq!((s.start, s.end), (l, l));
         assert_eq!((d.start, d.end, d.start_port), (p, p, 443));
-        let (s, _) = packet_selectors(l, p, None, true);
+        let (s, _) = packet_selectors(l, p, None, None, true);
         assert_eq!(s.unwrap().protocol, 0);
+        // XFRM named the packet: its selectors, as they are, in any mode.
+        let pkt = sel(IpNet::host(ip("10.1.0.9")), host);
+        for transport in [false, true] {
+            let (s, d) = packet_selectors(l, p, Some(sel(subnet, host)), Some(pkt), transport);
+            let (s, d) = (s.unwrap(), d.unwrap());
+            assert_eq!(
+                (s.start, s.end, s.protocol, s.start_port, s.end_port),
+                (ip("10.1.0.9"), ip("10.1.0.9"), 6, 0, 65535)
+            );
+            assert_eq!(
+                (d.start, d.end, d.start_port, d.end_port),
+                (ip("10.2.0.1"), ip("10.2.0.1"), 443, 443)
+            );
+        }
     }
 
     #[test]
@@ -1280,6 +1318,7 @@ mod tests {
                 src_port: None,
                 dst_port: None,
             }),
+            packet: None,
             mode: None,
             reqid: 0,
         }));

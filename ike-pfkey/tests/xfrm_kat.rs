@@ -133,6 +133,7 @@ fn acquire_becomes_the_ipc_acquire() {
         src,
         dst,
         policy,
+        packet,
         mode,
         reqid,
     }) = to_event(&m).unwrap()
@@ -148,6 +149,19 @@ fn acquire_becomes_the_ipc_acquire() {
         Some(Selectors {
             src: IpNet::new(ip("10.77.0.1"), 32).unwrap(),
             dst: IpNet::new(ip("10.77.0.3"), 32).unwrap(),
+            proto: None,
+            src_port: None,
+            dst_port: None,
+        })
+    );
+    // The real kernel's flow of the triggering packet (xfrm_user_acquire.sel:
+    // host addresses, the output interface, the ports masked): the addresses
+    // only, since the policy names no protocol or port.
+    assert_eq!(
+        packet,
+        Some(Selectors {
+            src: IpNet::host(ip("10.77.0.1")),
+            dst: IpNet::host(ip("10.77.0.3")),
             proto: None,
             src_port: None,
             dst_port: None,

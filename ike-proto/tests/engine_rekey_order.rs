@@ -206,3 +206,93 @@ fn child_and_ike_sa_rekey_at_once_with_a_slow_kernel() {
         assert_mirrored(&p);
     }
 }
+
+/// Replays the kernel log from `start` (A's inbound and outbound SPI of
+/// the one child both sides hold): after every request, the SA each side
+/// sends with is one the other side receives with. The SA a side sends
+/// with is the most recently added outbound SA still present (Linux's
+/// choice, docs/child-install.md); none at all would drop traffic too.
+/// Requests take effect in the order the log holds them, so a DELETE of
+/// the old outbound SA before the ADD of the new one fails as it would in
+/// the kernel.
+fn assert_outbound_always_received(p: &Pair, start: (u32, u32)) {
+    let idx = |s: Side| usize::from(s == Side::B);
+    let mut inbound = [vec![start.0], vec![start.1]];
+    let mut outbound = [vec![start.1], vec![start.0]];
+    for (t, s, what) in &p.kernel_log {
+        let i = idx(*s);
+        let mut words = what.split(' ');
+        let (verb, spi) = (words.next(), words.next());
+        let Some(spi) = spi.and_then(|x| u32::from_str_radix(x, 16).ok()) else {
+            continue;
+        };
+        match verb {
+            Some("UPDATE") => inbound[i].push(spi),
+            Some("ADD") => outbound[i].push(spi),
+            Some("DELETE") => {
+                inbound[i].retain(|x| *x != spi);
+                outbound[i].retain(|x| *x != spi);
+            }
+            _ => {}
+        }
+        for side in 0..2 {
+            let sends = outbound[side].last();
+            assert!(
+                sends.is_some_and(|x| inbound[1 - side].contains(x)),
+                "at {t:?}, after {s:?} {what}: side {side} sends with {sends:x?}, \
+                 its peer receives with {:x?}\n{:x?}",
+                inbound[1 - side],
+                p.kernel_log
+            );
+        }
+    }
+}
+
+#[test]
+fn plain_rekeys_in_each_role_never_send_on_an_sa_the_peer_lacks() {
+    for rekeyer in [Side::A, Side::B] {
+        let (mut p, a_in, a_out) = established_pair();
+        let ike = if rekeyer == Side::A {
+            p.a.engine.established()[0]
+        } else {
+            p.b.engine.established()[0]
+        };
+        let spi = if rekeyer == Side::A { a_in } else { a_out };
+        p.rekey_child(rekeyer, ike, spi);
+        p.run_for(Duration::from_secs(7));
+        assert_ne!(only_child(&p, Side::A).0, a_in, "rekeyed by {rekeyer:?}");
+        assert_outbound_always_received(&p, (a_in, a_out));
+        assert_mirrored(&p);
+    }
+}
+
+/// RFC 7296 2.8.1: both sides rekey the same child at the same moment.
+/// Over seeds (the nonces decide which exchange is redundant) each side
+/// wins some: in every run one child remains, mirrored, and neither side
+/// ever sends on an SA the other lacks, whichever role it had in each of
+/// the two exchanges (initiator of one, responder of the other; winner or
+/// loser).
+#[test]
+fn simultaneous_child_rekeys_never_send_on_an_sa_the_peer_lacks() {
+    let mut survivors = std::collections::HashSet::new();
+    for seed in 1..=16 {
+        let (pa, pb) = psk_policies(b"simultaneous", b"simultaneous");
+        let mut p = Pair::new(config(pa), config(pb), seed);
+        establish(&mut p);
+        let (a_in, a_out) = only_child(&p, Side::A);
+        p.kernel_log.clear();
+        let (ike_a, ike_b) = (p.a.engine.established()[0], p.b.engine.established()[0]);
+        // Both requests leave before either arrives (10 ms each way).
+        p.rekey_child(Side::A, ike_a, a_in);
+        p.rekey_child(Side::B, ike_b, a_out);
+        p.run_for(Duration::from_secs(7));
+        let (new_in, new_out) = only_child(&p, Side::A);
+        assert!(new_in != a_in && new_out != a_out, "seed {seed}: rekeyed");
+        // Whose child survived: A's inbound SPI of its own rekey is the
+        // one its first GETSPI gave, that of B's rekey the next one.
+        survivors.insert(new_in);
+        assert_outbound_always_received(&p, (a_in, a_out));
+        assert_mirrored(&p);
+    }
+    assert_eq!(survivors.len(), 2, "both sides won some: {survivors:x?}");
+}

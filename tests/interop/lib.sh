@@ -236,9 +236,9 @@ charon {
       time_add_ms = yes
       default = 1
       ike = 2
-      cfg = 1
       knl = 2
       chd = 2
+      cfg = ${SW_LOG_CFG:-1}
     }
   }
   syslog {
@@ -586,4 +586,131 @@ nat_round_checks() {
   capture_stop "$cap"
   check "SAs encapsulate in UDP with the NAT's ports" encap_natted
   check "no plain ESP on the NAT's outside link" no_plain_esp "$cap"
+}
+
+# ---------------------------------------------------------------- traffic through rekeys (issue 20)
+# ping_stream FROM COUNT LOG: COUNT pings 10 ms apart from FROM's inner address to the other's
+ping_stream() {
+  local ns=$NSA src=$INNER_A dst=$INNER_B
+  [ "$1" = b ] && ns=$NSB src=$INNER_B dst=$INNER_A
+  ip netns exec $ns ping -q -i 0.01 -c "$2" -W 3 -I $src $dst >"$3" 2>&1
+}
+# none_lost LOG: ping's summary says every echo came back
+none_lost() { tail -2 "$1"; grep -q ' 0% packet loss' "$1"; }
+# xfrm_errors NS: the sum of the kernel's XFRM error counters (every line of xfrm_stat)
+xfrm_errors() { ip netns exec "$1" awk '{ n += $2 } END { print n + 0 }' /proc/net/xfrm_stat; }
+unchanged() { echo "  $1: $2 -> $3"; [ "$2" = "$3" ]; }
+# esp_on_wire TXT SRC: ESP packets SRC sent in a capture's text (capture_stop), per SPI
+# printed; the total on the last line
+esp_on_wire() {
+  awk -v src="$2" '$0 ~ "IP " src " > " && /ESP\(spi=/ {
+      s = $0; sub(/.*ESP\(spi=/, "", s); sub(/,.*/, "", s); n[s]++; t++ }
+    END { for (s in n) printf "  %s: %d\n", s, n[s]; print t + 0 }' "$1"
+}
+# wire_count_is TXT SRC N: exactly N ESP packets from SRC in the capture (per SPI shown)
+wire_count_is() {
+  local out; out=$(esp_on_wire "$1" "$2"); echo "$out" | sed '$d'
+  echo "  $2 sent $(echo "$out" | tail -1) ESP packets (want $3); tcpdump:" \
+    $(grep -h 'packets' "${1%.txt}.log" 2>/dev/null | tr '\n' ' ')
+  [ "$(echo "$out" | tail -1)" = "$3" ]
+}
+# traffic_round NAME COUNT CMD...: pings (COUNT each way, 10 ms apart) run from both
+# ends while CMD (the rekey trigger) runs one second in; then checks: no ping lost on
+# either end, no XFRM error counter moved in either kernel, and on the wire (tcpdump on
+# ike-va) exactly 2 x COUNT ESP packets each way (requests plus replies), counted per
+# SPI. CMD's status is checked too. Files: $W/NAME-{ping-a,ping-b}.log, $W/NAME.pcap.txt.
+traffic_round() {
+  local name=$1 count=$2 na nb pa pb; shift 2
+  na=$(xfrm_errors $NSA) nb=$(xfrm_errors $NSB)
+  ip netns exec $NSA cat /proc/net/xfrm_stat > "$W/$name-xfrm_stat-a.before"
+  ip netns exec $NSB cat /proc/net/xfrm_stat > "$W/$name-xfrm_stat-b.before"
+  capture_start "$W/$name.pcap"
+  ping_stream a "$count" "$W/$name-ping-a.log" & pa=$!
+  ping_stream b "$count" "$W/$name-ping-b.log" & pb=$!
+  sleep 1
+  check "$name: $*" "$@"
+  wait $pa; wait $pb
+  # under TCG tcpdump can lag the wire by a second: let it write the last packets
+  sleep 2
+  capture_stop "$W/$name.pcap"
+  check "$name: no ping lost a -> b" none_lost "$W/$name-ping-a.log"
+  check "$name: no ping lost b -> a" none_lost "$W/$name-ping-b.log"
+  check "$name: on the wire, every ESP packet a -> b" wire_count_is "$W/$name.pcap.txt" $OUTER_A $((2 * count))
+  check "$name: on the wire, every ESP packet b -> a" wire_count_is "$W/$name.pcap.txt" $OUTER_B $((2 * count))
+  check "$name: no XFRM error in $NSB's kernel" unchanged $NSB "$nb" "$(xfrm_errors $NSB)"
+  check "$name: no XFRM error in $NSA's kernel" unchanged $NSA "$na" "$(xfrm_errors $NSA)"
+  # which counters moved, if any (kept with the results)
+  local side
+  for side in a b; do
+    ip netns exec "$(ns_of $side)" cat /proc/net/xfrm_stat |
+      diff "$W/$name-xfrm_stat-$side.before" - | sed -n "s/^> /  $side now: /p"
+  done
+}
+
+# ---------------------------------------------------------------- libreswan (issue 20)
+# A second independent peer: libreswan's pluto, extracted (not installed: its package
+# conflicts with strongSwan's) by tests/interop/libreswan-fetch.sh into LIBRESWAN_ROOT.
+# pluto runs from that tree in its side's private mount namespace: an overlay puts the
+# tree's usr/libexec over /usr/libexec (pluto runs /usr/libexec/ipsec/addconn, a path
+# compiled in), its NSS database, config, secrets and run dir (pluto.ctl) are the side's.
+LIBRESWAN_ROOT=${LIBRESWAN_ROOT:-$INTEROP_DIR/.libreswan}
+lsw_env() { LD_LIBRARY_PATH=$LIBRESWAN_ROOT/usr/lib/x86_64-linux-gnu "$@"; }
+lsw_available() {
+  [ -x "$LIBRESWAN_ROOT/usr/libexec/ipsec/pluto" ] && [ -x "$LIBRESWAN_ROOT/usr/bin/certutil" ] ||
+    { echo "libreswan is not extracted in $LIBRESWAN_ROOT: run tests/interop/libreswan-fetch.sh"; return 1; }
+  lsw_env "$LIBRESWAN_ROOT/usr/libexec/ipsec/pluto" --version
+}
+# lsw_conf: $W/b/ipsec.conf and ipsec.secrets for side b (b.test, 10.2.0.0/24) against a
+# (a.test, 10.1.0.0/24), PSK; LSW_IKE LSW_ESP (libreswan proposal syntax), LSW_SALIFETIME
+lsw_conf() {
+  local d=$W/b
+  mkdir -p "$d/ipsec.d" "$d/nss"
+  cat > "$d/ipsec.conf" <<EOC
+config setup
+	logfile=$d/pluto.log
+	logappend=yes
+	plutodebug=none
+
+conn lab
+	ikev2=insist
+	authby=secret
+	left=$OUTER_B
+	leftid=@b.test
+	leftsubnet=$NET_B
+	leftupdown=/bin/true
+	right=$OUTER_A
+	rightid=@a.test
+	rightsubnet=$NET_A
+	ike=${LSW_IKE:-aes256-sha2_256-dh19}
+	esp=${LSW_ESP:-aes256-sha2_512}
+	pfs=no
+	salifetime=${LSW_SALIFETIME:-1h}
+	auto=add
+EOC
+  printf '@b.test @a.test : PSK "%s"\n' "${PSK:-interop-lab-pre-shared-key}" > "$d/ipsec.secrets"
+  chmod 0600 "$d/ipsec.secrets"
+}
+# lsw_start: pluto for side b (lsw_conf first); ready when whack answers
+lsw_start() {
+  local d=$W/b i
+  lsw_available >> "$d/pluto.stdout" 2>&1 || { lsw_available; return 1; }
+  lsw_env "$LIBRESWAN_ROOT/usr/bin/certutil" -N -d "sql:$d/nss" --empty-password || return 1
+  cat > "$d/pluto-run.sh" <<EOS
+#!/bin/sh
+mount -t overlay overlay -o lowerdir=$LIBRESWAN_ROOT/usr/libexec:/usr/libexec /usr/libexec || exit 1
+mkdir -p /run/pluto
+export LD_LIBRARY_PATH=$LIBRESWAN_ROOT/usr/lib/x86_64-linux-gnu
+exec $LIBRESWAN_ROOT/usr/libexec/ipsec/pluto --nofork --config $d/ipsec.conf \
+  --ipsecdir $d/ipsec.d --nssdir $d/nss --rundir /run/pluto --secretsfile $d/ipsec.secrets
+EOS
+  in_private_ns $NSB "$d" sh "$d/pluto-run.sh"
+  for ((i = 0; i < 300; i++)); do lsw_whack --status >/dev/null 2>&1 && return 0; sleep 0.2; done
+  echo "pluto did not answer on its control socket:"; tail -n 20 "$d/daemon.stdout" "$d/pluto.log"
+  return 1
+}
+lsw_whack() { lsw_env "$LIBRESWAN_ROOT/usr/libexec/ipsec/whack" --ctlsocket "$W/b/run/pluto/pluto.ctl" "$@"; }
+# lsw_established: pluto lists an established IKE SA and an established Child SA for lab
+lsw_established() {
+  local s; s=$(lsw_whack --showstates 2>&1)
+  grep -q 'ESTABLISHED_IKE_SA' <<<"$s" && grep -q 'ESTABLISHED_CHILD_SA' <<<"$s"
 }

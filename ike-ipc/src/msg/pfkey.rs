@@ -242,6 +242,11 @@ pub enum BrokerEvent {
         /// The policy's selectors (KAME: from SPDGET; OpenBSD: ASKPOLICY);
         /// `None` if the kernel would not tell.
         policy: Option<Selectors>,
+        /// The triggering packet (RFC 7296 2.9: its selectors go first in
+        /// TSi/TSr): host addresses, with protocol and ports only where
+        /// the policy has them. Only XFRM tells it (`xfrm_user_acquire.sel`);
+        /// the broker drops it unless it lies inside `policy`.
+        packet: Option<Selectors>,
         mode: Option<Encapsulation>,
         reqid: u32,
     },
@@ -401,6 +406,7 @@ mod tests {
                 src: sa.src,
                 dst: sa.dst,
                 policy: Some(sel),
+                packet: Some(sel),
                 mode: Some(Encapsulation::Tunnel),
                 reqid: 1,
             }),

@@ -671,6 +671,25 @@ pub fn acquire_configured(allowed: &AllowedSet, sel: &ike_ipc::msg::pfkey::Selec
     })
 }
 
+/// A triggering packet's selectors lie inside the policy's: both
+/// addresses within its nets, and the protocol and each port equal where
+/// the policy names one. ike-net sends them to the peer as the first
+/// TSi/TSr pair, so they must not claim more than the policy protects
+/// (a kernel or decoder fault would otherwise widen what we ask for).
+pub fn packet_within(
+    packet: &ike_ipc::msg::pfkey::Selectors,
+    policy: &ike_ipc::msg::pfkey::Selectors,
+) -> bool {
+    fn same<T: PartialEq>(policy: Option<T>, packet: Option<T>) -> bool {
+        policy.is_none() || policy == packet
+    }
+    policy.src.covers(&packet.src)
+        && policy.dst.covers(&packet.dst)
+        && same(policy.proto, packet.proto)
+        && same(policy.src_port, packet.src_port)
+        && same(policy.dst_port, packet.dst_port)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -860,5 +879,51 @@ mod tests {
             assert!(TABLE[i + 1..].iter().all(|(m, _)| m != n));
         }
         assert_eq!(TABLE.len(), 13);
+    }
+    #[test]
+    fn packet_selectors_must_lie_inside_the_policy() {
+        use ike_ipc::config::IpNet;
+        use ike_ipc::msg::pfkey::Selectors;
+        let sel = |src: &str, sp: u8, dst: &str, proto, dport| Selectors {
+            src: IpNet::new(ip(src), sp).unwrap(),
+            dst: IpNet::host(ip(dst)),
+            proto,
+            src_port: None,
+            dst_port: dport,
+        };
+        let policy = sel("10.1.0.0", 16, "10.2.3.4", Some(6), Some(443));
+        assert!(packet_within(
+            &sel("10.1.7.9", 32, "10.2.3.4", Some(6), Some(443)),
+            &policy
+        ));
+        // Outside the policy's source net, another destination, protocol
+        // or port: not the policy's traffic.
+        assert!(!packet_within(
+            &sel("10.9.7.9", 32, "10.2.3.4", Some(6), Some(443)),
+            &policy
+        ));
+        assert!(!packet_within(
+            &sel("10.1.7.9", 32, "10.2.3.5", Some(6), Some(443)),
+            &policy
+        ));
+        assert!(!packet_within(
+            &sel("10.1.7.9", 32, "10.2.3.4", Some(17), Some(443)),
+            &policy
+        ));
+        assert!(!packet_within(
+            &sel("10.1.7.9", 32, "10.2.3.4", Some(6), Some(80)),
+            &policy
+        ));
+        // Wider than the policy (a whole net where it names one host).
+        assert!(!packet_within(
+            &sel("10.0.0.0", 8, "10.2.3.4", Some(6), Some(443)),
+            &policy
+        ));
+        // A policy without protocol or ports takes any.
+        let any = sel("10.1.0.0", 16, "10.2.3.4", None, None);
+        assert!(packet_within(
+            &sel("10.1.7.9", 32, "10.2.3.4", Some(1), None),
+            &any
+        ));
     }
 }

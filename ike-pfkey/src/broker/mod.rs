@@ -1125,6 +1125,9 @@ impl Broker {
             src,
             dst,
             policy: None,
+            // PF_KEY's ACQUIRE carries the SA's ends, not the packet
+            // (docs/child-install.md, "ACQUIRE selectors").
+            packet: None,
             mode: None,
             reqid,
         };

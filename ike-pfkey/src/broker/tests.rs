@@ -566,10 +566,13 @@ fn acquire_carries_the_policy_selectors() {
             src,
             dst,
             policy,
+            packet,
             mode,
             reqid,
         } => {
             assert!(*seq != 0);
+            // PF_KEY's ACQUIRE does not name the packet.
+            assert_eq!(*packet, None);
             assert_eq!(*proto, IpsecProtocol::Esp);
             assert_eq!((*src, *dst), (ip("192.0.2.1"), ip("192.0.2.2")));
             let sel = policy.unwrap();

@@ -484,7 +484,7 @@ impl XfrmBroker {
     }
 
     fn on_event(&mut self, m: &KernelMsg, now: Instant) {
-        let ev = match event::to_event(m) {
+        let mut ev = match event::to_event(m) {
             Ok(Some(ev)) => ev,
             Ok(None) => return,
             Err(e) => {
@@ -494,13 +494,30 @@ impl XfrmBroker {
         };
         match ev {
             BrokerEvent::Acquire {
-                seq, ref policy, ..
+                seq,
+                ref policy,
+                ref mut packet,
+                ..
             } => {
                 if let Some(s) = policy {
                     if !allow::acquire_configured(&self.cfg.allowed, s) {
                         log::debug!("ACQUIRE {seq} for selectors outside the configuration");
                         return;
                     }
+                }
+                // The packet's selectors go to the peer first (RFC 7296
+                // 2.9): never anything the policy does not cover.
+                let inside = match (packet.as_ref(), policy) {
+                    (Some(p), Some(pol)) => allow::packet_within(p, pol),
+                    _ => true,
+                };
+                if !inside || (packet.is_some() && policy.is_none()) {
+                    log::warn!(
+                        "ACQUIRE {seq}: packet selectors {:?} outside the policy's {:?}, dropped",
+                        packet,
+                        policy
+                    );
+                    *packet = None;
                 }
                 self.owned.note_acquire(seq, now);
                 self.to_net.push_back(PfkeyToNet::Event(ev));

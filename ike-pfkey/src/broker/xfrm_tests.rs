@@ -228,3 +228,78 @@ fn events_only_for_our_sas_and_timeouts() {
     b.handle_kernel(&[1, 2, 3], now);
     assert!(parse_datagram(&[1, 2, 3])[0].is_err());
 }
+
+#[test]
+fn acquire_passes_the_packet_only_inside_the_policy() {
+    let now = Instant::now();
+    let mut b = broker(now);
+    // The kernel's ACQUIRE: the policy 10.1.0.0/16 -> 10.2.0.0/16 (ICMP
+    // only), the packet's flow as __xfrm4_init_tempsel fills it.
+    let acquire = |seq: u32, src: &str, dst: &str| {
+        let policy_sel = Selector {
+            saddr: raw_addr(&ip("10.1.0.0")),
+            daddr: raw_addr(&ip("10.2.0.0")),
+            family: AF_INET,
+            prefixlen_s: 16,
+            prefixlen_d: 16,
+            proto: 1,
+            ..Default::default()
+        };
+        let flow = Selector {
+            saddr: raw_addr(&ip(src)),
+            daddr: raw_addr(&ip(dst)),
+            family: AF_INET,
+            prefixlen_s: 32,
+            prefixlen_d: 32,
+            proto: 1,
+            sport: 8,
+            sport_mask: 0xffff,
+            dport_mask: 0xffff,
+            ifindex: 2,
+            ..Default::default()
+        };
+        let a = UserAcquire {
+            id: XfrmId {
+                daddr: raw_addr(&ip("192.0.2.2")),
+                spi: 0,
+                proto: IPPROTO_ESP,
+            },
+            saddr: raw_addr(&ip("192.0.2.1")),
+            sel: flow,
+            policy: UserpolicyInfo {
+                sel: policy_sel,
+                ..Default::default()
+            },
+            seq,
+            ..Default::default()
+        };
+        let mut m = nl::begin(XFRM_MSG_ACQUIRE, 0, 0);
+        a.emit(&mut m);
+        nl::finish(m).unwrap()
+    };
+    b.handle_kernel(&acquire(7, "10.1.0.9", "10.2.0.1"), now);
+    match b.poll_net() {
+        Some(PfkeyToNet::Event(BrokerEvent::Acquire {
+            seq: 7,
+            packet: Some(p),
+            ..
+        })) => {
+            assert_eq!((p.src, p.dst), (net("10.1.0.9/32"), net("10.2.0.1/32")));
+            // The policy names ICMP, no ports: ICMP's type/code stay out.
+            assert_eq!((p.proto, p.src_port, p.dst_port), (Some(1), None, None));
+        }
+        other => panic!("an ACQUIRE with the packet, got {other:?}"),
+    }
+    // A flow outside the policy (a kernel or decoder fault): the ACQUIRE
+    // still goes to ike-net, without the packet.
+    b.handle_kernel(&acquire(8, "10.9.0.9", "10.2.0.1"), now);
+    assert!(matches!(
+        b.poll_net(),
+        Some(PfkeyToNet::Event(BrokerEvent::Acquire {
+            seq: 8,
+            packet: None,
+            policy: Some(_),
+            ..
+        }))
+    ));
+}

@@ -72,9 +72,35 @@ pub fn sa_info(info: &UsersaInfo, attrs: &AttrSet) -> Result<SaInfo> {
     })
 }
 
+/// The triggering packet of an ACQUIRE from its `sel`, narrowed to what
+/// the policy `pol` names: protocol only if the policy has one, each port
+/// only if the policy's is exact. Linux fills `sel` from the packet's flow
+/// (net/xfrm/xfrm_state.c, `xfrm_init_tempstate` -> `__xfrm4_init_tempsel`
+/// / `__xfrm6_init_tempsel`: both addresses with a full prefix, the ports
+/// always masked 0xffff, ICMP type and code in them, and the output
+/// interface in `ifindex`), so the ports of a policy without ports, and the
+/// interface, say nothing the peer should see. `None` when the family
+/// differs from the policy's or an address does not decode. The broker
+/// checks that the result lies inside the policy.
+pub fn packet_selectors(sel: &Selector, pol: &Selector) -> Option<Selectors> {
+    if sel.family != pol.family {
+        return None;
+    }
+    let src = addr(&sel.saddr, sel.family).ok()?;
+    let dst = addr(&sel.daddr, sel.family).ok()?;
+    let exact = |port: u16, mask: u16| (mask == 0xffff).then_some(port);
+    Some(Selectors {
+        src: IpNet::host(src),
+        dst: IpNet::host(dst),
+        proto: (pol.proto != 0).then_some(sel.proto),
+        src_port: exact(sel.sport, pol.sport_mask),
+        dst_port: exact(sel.dport, pol.dport_mask),
+    })
+}
+
 /// ACQUIRE: the outer addresses and mode from the template of the policy
 /// (`build_acquire` appends the policy's templates), the policy's selector
-/// for the IPC's `policy`.
+/// for the IPC's `policy`, the packet's flow (`sel`) for `packet`.
 fn acquire(a: &UserAcquire, attrs: &AttrSet) -> Result<BrokerEvent> {
     let proto = proto_of(a.id.proto)?;
     let tmpl = attrs.tmpls.iter().find(|t| t.id.proto == a.id.proto);
@@ -88,6 +114,7 @@ fn acquire(a: &UserAcquire, attrs: &AttrSet) -> Result<BrokerEvent> {
         src: addr(&a.saddr, family)?,
         dst: addr(&a.id.daddr, family)?,
         policy: selectors(&a.policy.sel),
+        packet: packet_selectors(&a.sel, &a.policy.sel),
         mode: tmpl.and_then(|t| mode_of(t.mode)),
         reqid: tmpl.map_or(0, |t| t.reqid),
     })

@@ -275,6 +275,22 @@ fn tmpl_attr(t: &UserTmpl) -> Vec<u8> {
 #[test]
 fn events_become_the_ipc_events() {
     let sel = request::selector(&pp(PolicyDir::Out).sel).unwrap();
+    // The packet's flow as Linux's __xfrm4_init_tempsel fills it: host
+    // prefixes, both ports masked, the output interface.
+    let flow = Selector {
+        daddr: raw_addr(&ip("10.2.3.4")),
+        saddr: raw_addr(&ip("10.1.7.9")),
+        dport: 443,
+        dport_mask: 0xffff,
+        sport: 51000,
+        sport_mask: 0xffff,
+        family: AF_INET,
+        prefixlen_d: 32,
+        prefixlen_s: 32,
+        proto: 6,
+        ifindex: 3,
+        user: 0,
+    };
     let acq = UserAcquire {
         id: XfrmId {
             daddr: raw_addr(&ip("192.0.2.2")),
@@ -282,7 +298,7 @@ fn events_become_the_ipc_events() {
             proto: IPPROTO_ESP,
         },
         saddr: raw_addr(&ip("192.0.2.1")),
-        sel,
+        sel: flow,
         policy: UserpolicyInfo {
             sel,
             ..Default::default()
@@ -310,6 +326,15 @@ fn events_become_the_ipc_events() {
             src: ip("192.0.2.1"),
             dst: ip("192.0.2.2"),
             policy: Some(pp(PolicyDir::Out).sel),
+            // The policy names a protocol and a destination port, not a
+            // source port: the packet's source port stays out.
+            packet: Some(Selectors {
+                src: IpNet::host(ip("10.1.7.9")),
+                dst: IpNet::host(ip("10.2.3.4")),
+                proto: Some(6),
+                src_port: None,
+                dst_port: Some(443),
+            }),
             mode: Some(Encapsulation::Tunnel),
             reqid: 12,
         })

@@ -244,6 +244,19 @@ impl Engine {
                 // the lowest nonce is redundant; we delete what we created
                 // if that is ours, the peer deletes the old child.
                 let lost = req.collision.as_ref().is_some_and(|peer| my_min < *peer);
+                if req.collision.is_some() {
+                    log::info!(
+                        "policy {}: rekey collision {}: our new child {:08x} {}",
+                        policy.name,
+                        if lost { "lost" } else { "won" },
+                        req.spi_in,
+                        if lost {
+                            "is redundant, deleting it"
+                        } else {
+                            "replaces the old one"
+                        }
+                    );
+                }
                 // The old child is replaced now; it is deleted once the
                 // new one is in the kernel (`install.rs`), or kept in
                 // service if the kernel refuses the new one.
@@ -423,6 +436,13 @@ impl Engine {
             return;
         };
         if collision {
+            // Said in the log: the interop scenario rekey-collide checks
+            // that its simultaneous rekeys really crossed.
+            log::info!(
+                "policy {}: rekey collision: the peer rekeys child {:08x} while we do (RFC 7296 2.8.1)",
+                policy.name,
+                rekey_of.unwrap_or_default()
+            );
             let peer_min = min_nonce(&ni, &nr);
             let ours = sa.requests_mut().find_map(|k| match k {
                 PendingKind::Child(req) if req.rekey_of == rekey_of => Some(req),

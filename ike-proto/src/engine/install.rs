@@ -105,7 +105,10 @@ impl Engine {
     ) {
         let timeout = self.cfg.kernel_timeout;
         let responder = answer.is_some();
-        let defer_out = responder && c.rekey_of.is_some();
+        // Our own rekey whose old child is not ours to delete: it lost a
+        // collision (`child_response`), so it is redundant.
+        let redundant = !responder && c.rekey_of.is_some() && !old_marked;
+        let defer_out = (responder && c.rekey_of.is_some()) || redundant;
         let Some(sa) = self.ep.sas.get_mut(&h) else {
             return;
         };
@@ -148,6 +151,7 @@ impl Engine {
                 rekey_of: c.rekey_of,
                 old_marked,
                 deferred_out: None,
+                redundant,
             })),
         });
         let Ok(km) = km else {
@@ -269,7 +273,10 @@ impl Engine {
             .iter()
             .filter(|c| {
                 c.install.as_ref().is_some_and(|i| {
-                    i.rekey_of == Some(old) && i.deferred_out.is_some() && i.waiting == [None, None]
+                    i.rekey_of == Some(old)
+                        && i.deferred_out.is_some()
+                        && i.waiting == [None, None]
+                        && !i.redundant
                 })
             })
             .map(|c| c.spi_in)
@@ -317,15 +324,19 @@ impl Engine {
         let Some(sa) = self.ep.sas.get(&h) else {
             return;
         };
-        let overdue: Vec<(u32, bool)> = sa
-            .children
-            .iter()
-            .filter_map(|c| {
-                let i = c.install.as_ref().filter(|i| i.deadline <= now)?;
-                let switch = i.deferred_out.is_some() && i.waiting == [None, None];
-                Some((c.spi_in, switch))
-            })
-            .collect();
+        let overdue: Vec<(u32, bool)> =
+            sa.children
+                .iter()
+                .filter_map(|c| {
+                    // A redundant child's outbound SA never goes in: once its
+                    // inbound SA is in, nothing of it is due.
+                    let i = c.install.as_ref().filter(|i| {
+                        i.deadline <= now && !(i.redundant && i.waiting == [None, None])
+                    })?;
+                    let switch = i.deferred_out.is_some() && i.waiting == [None, None];
+                    Some((c.spi_in, switch))
+                })
+                .collect();
         for (spi_in, switch) in overdue {
             if switch {
                 log::info!(
@@ -348,13 +359,21 @@ impl Engine {
             return;
         };
         if c.state != ChildState::Installing {
-            // Deleted meanwhile (our rekey lost a collision): never up.
-            c.install = None;
+            // Deleted meanwhile (our rekey lost a collision): never up. A
+            // redundant child keeps its record: its deletion must not ask
+            // for the outbound SA that was never added.
+            if !c.install.as_ref().is_some_and(|i| i.redundant) {
+                c.install = None;
+            }
             return;
         }
         let Some(inst) = c.install.as_deref_mut() else {
             return;
         };
+        if inst.redundant {
+            // Its DELETE is queued; it never comes up.
+            return;
+        }
         let (rekey_of, old_marked) = (inst.rekey_of, inst.old_marked);
         let responder = inst.responder;
         if let Some(a) = inst.answer.take() {

@@ -163,7 +163,14 @@ impl sa::IkeSa {
         // Children waiting for the kernel, in any phase (a responder's
         // IKE_AUTH answer waits for its child's install).
         for c in &sa.children {
-            consider(c.install.as_ref().map(|i| i.deadline));
+            // A redundant child whose inbound SA is in has nothing due
+            // (`install_timeouts`): its kept record must not wake us.
+            consider(
+                c.install
+                    .as_ref()
+                    .filter(|i| !(i.redundant && i.waiting == [None, None]))
+                    .map(|i| i.deadline),
+            );
         }
         consider(keepalive);
         if sa.phase() == Phase::Established {

@@ -172,6 +172,12 @@ pub(crate) struct Install {
     /// only once the old child's DELETE arrived or `OUTBOUND_SWITCH_DELAY`
     /// after our answer, whichever comes first (see `install.rs`).
     pub deferred_out: Option<Box<super::api::SaParams>>,
+    /// Our rekey lost a simultaneous rekey (RFC 7296 2.8.1): the child is
+    /// redundant and deleted at once. Its outbound SA is never added: on
+    /// Linux it would carry our traffic until our DELETE is confirmed,
+    /// while the peer drops its inbound SA as soon as the DELETE arrives
+    /// (issue 20). `deferred_out` keeps it so its deletion knows.
+    pub redundant: bool,
 }
 
 /// A responder answer held until the kernel confirmed the child's SAs.
