@@ -108,8 +108,8 @@ fn packet_selectors(
 ) -> (Option<TrafficSelector>, Option<TrafficSelector>) {
     if let Some(p) = packet {
         return (
-            Some(super::policy::selector(&p.src, p.proto, p.src_port)),
-            Some(super::policy::selector(&p.dst, p.proto, p.dst_port)),
+            Some(TrafficSelector::from_flow_side(&p.src, p.proto, p.src_port)),
+            Some(TrafficSelector::from_flow_side(&p.dst, p.proto, p.dst_port)),
         );
     }
     let (proto, sport, dport) =
