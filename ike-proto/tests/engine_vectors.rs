@@ -177,7 +177,8 @@ fn policy(
 ) -> Policy {
     let kk = keys(set);
     let psk = k(&kk, "general", "psk_hex");
-    let mut p = Policy::new("vec", local.parse().unwrap(), peer.parse().unwrap(), &psk);
+    VEC_PSK.with(|v| *v.borrow_mut() = psk);
+    let mut p = Policy::new("vec", local.parse().unwrap(), peer.parse().unwrap());
     p.local_id = Identity::fqdn(local_id);
     p.peer_id = Identity::fqdn(peer_id);
     p.local_ts = vec![TrafficSelector::prefix(local_net.parse().unwrap(), 24).unwrap()];
@@ -204,6 +205,12 @@ fn policy(
         }];
     }
     p
+}
+
+// The PSK of the policy `policy` made last, for `Side`'s credentials
+// (the policy holds none, issue 16).
+thread_local! {
+    static VEC_PSK: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 /// B's side: the recorded responder.
@@ -241,7 +248,9 @@ impl Side {
     fn with_window(p: Policy, window: u32) -> Side {
         let script = Script::default();
         let now = Instant::now();
+        let psk = VEC_PSK.with(|v| v.borrow().clone());
         let cfg = Config {
+            credentials: Arc::new(KeyStore::new().with_psk(&p.name, &psk)),
             policies: vec![Arc::new(p)],
             window,
             ..Config::default()
@@ -555,8 +564,8 @@ fn responder_accepts_recorded_initiator_cbc() {
 #[test]
 fn responder_refuses_recorded_initiator_with_wrong_psk() {
     let kk = keys(GCM);
-    let mut p = policy_b(GCM);
-    p.peer_auth = PeerAuth::Psk(Secret::from_slice(b"not the recorded key"));
+    let p = policy_b(GCM);
+    VEC_PSK.with(|v| *v.borrow_mut() = b"not the recorded key".to_vec());
     let mut b = Side::new(p);
     b.answer_init(GCM, &kk);
     b.feed(sock(B, 4500), sock(A, 4500), &marker(&msg(GCM, 3)));

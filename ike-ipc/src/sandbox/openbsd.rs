@@ -28,7 +28,8 @@ use std::ffi::CString;
 pub const fn promises(role: Role) -> &'static str {
     match role {
         Role::Net => "stdio inet",
-        Role::Pfkey => "stdio",
+        // getentropy(2), ring's randomness here, is in "stdio".
+        Role::Pfkey | Role::Cred => "stdio",
     }
 }
 

@@ -120,6 +120,7 @@ pub use api::{
     IkeSaInfo, IkeStatus, IkeSuite, KernelEvent, KernelRequest, PolicyParams, RequestId, SaParams,
     Transmit,
 };
+pub use auth::credentials::{check_signed_octets, Credentials, KeyStore, SignHow};
 pub use config::{
     ChildProposal, Config, Encr, Identity, IkeProposal, Lifetime, LocalAuth, Mode, PeerAuth,
     Policy, Retransmit, StartAction,

@@ -1,0 +1,98 @@
+//! What each process gets of the configuration's secrets.
+//!
+//! - ike-cred: the policies (their PSKs) and `private/local.key`, nothing
+//!   else ([`cred_view`]);
+//! - ike-net: everything but the secrets ([`net_view`]): each PSK is
+//!   replaced by an empty one (the policy name is the key reference) and
+//!   the private key by its public half, as SubjectPublicKeyInfo, which
+//!   ike-net needs to pick a signature scheme and check our certificate.
+//!
+//! Both are built by the parent, which reads the files.
+
+use ike_ipc::config::{Auth, Config, KeyFormat, KeyMaterial, Secret};
+use ike_proto::crypto::SigningKey;
+use ike_proto::engine::KeyStore;
+use std::sync::Arc;
+
+/// Reads `private/local.key` as the parent found it (PEM label -> format).
+pub fn signing_key(key: &KeyMaterial) -> Result<SigningKey, String> {
+    let rng = ring::rand::SystemRandom::new();
+    // PKCS#8, SEC 1 (strongSwan's pki, openssl ecparam) or PKCS#1
+    // (OpenIKED's ikectl ca).
+    match key.format {
+        KeyFormat::Pkcs8 => SigningKey::from_pkcs8_der(key.der.expose(), &rng),
+        KeyFormat::Sec1 => SigningKey::from_sec1_der(key.der.expose(), &rng),
+        KeyFormat::Pkcs1 => SigningKey::from_pkcs1_der(key.der.expose()),
+        KeyFormat::Spki | KeyFormat::Pkcs1Public => {
+            return Err("private/local.key holds a public key".into())
+        }
+    }
+    .map_err(|e| format!("private/local.key: {e}"))
+}
+
+/// The configuration ike-cred gets: policies and our private key.
+pub fn cred_view(config: &Config) -> Config {
+    let mut view = config.clone();
+    view.peer_keys.clear();
+    view.ca_files.clear();
+    view.local_certs.clear();
+    view
+}
+
+/// The configuration ike-net gets: no PSK, our public key instead of the
+/// private one. A private key that does not load is left out (ike-net then
+/// refuses its public-key policies); the error is returned for the log.
+pub fn net_view(config: &Config) -> (Config, Option<String>) {
+    let mut view = config.clone();
+    for policy in &mut view.policies {
+        if let Auth::Psk(_) = policy.auth {
+            policy.auth = Auth::Psk(Secret::redacted());
+        }
+    }
+    let mut problem = None;
+    view.local_key = match config.local_key.as_ref().map(signing_key) {
+        None => None,
+        Some(Ok(key)) => Some(KeyMaterial {
+            format: KeyFormat::Spki,
+            der: Secret::new(key.verifying_key().to_spki_der()),
+        }),
+        Some(Err(e)) => {
+            problem = Some(e);
+            None
+        }
+    };
+    (view, problem)
+}
+
+/// The secrets of `config` by policy name. A policy whose secret cannot be
+/// used (an empty PSK, an unreadable key) gets none: every request for it
+/// is refused, and the reasons are returned for the log.
+pub fn keystore(config: &Config) -> (KeyStore, Vec<String>) {
+    let mut store = KeyStore::new();
+    let mut problems = Vec::new();
+    let key = config.local_key.as_ref().map(signing_key);
+    let key = match key {
+        Some(Ok(k)) => Some(Arc::new(k)),
+        Some(Err(e)) => {
+            problems.push(e);
+            None
+        }
+        None => None,
+    };
+    for p in &config.policies {
+        match &p.auth {
+            Auth::Psk(s) if s.is_empty() => {
+                problems.push(format!("policy {}: empty pre-shared key", p.name))
+            }
+            Auth::Psk(s) => store.add_psk(&p.name, s.expose()),
+            Auth::PublicKey(_) => match &key {
+                Some(k) => store.add_key(&p.name, k.clone()),
+                None => problems.push(format!(
+                    "policy {}: public-key authentication without a usable private/local.key",
+                    p.name
+                )),
+            },
+        }
+    }
+    (store, problems)
+}
