@@ -147,3 +147,81 @@ impl Credentials for CredClient {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::KeyStore;
+    use ike_ipc::channel::raw_pair;
+
+    /// An AUTH octet string as the initiator signs it (see
+    /// `ike_proto::engine::check_signed_octets`).
+    fn octets() -> Vec<u8> {
+        let mut m = vec![0u8; 28];
+        m[0..8].copy_from_slice(&[1; 8]);
+        m[17] = 0x20;
+        m[18] = 34;
+        m[19] = 0x08;
+        m[24..28].copy_from_slice(&28u32.to_be_bytes());
+        m.extend([7u8; 32]);
+        m.extend([9u8; 32]);
+        m
+    }
+
+    #[test]
+    fn a_silent_credential_process_fails_the_request_in_time() {
+        let (ours, theirs) = raw_pair().unwrap();
+        let client = CredClient::new(ours, Duration::from_millis(200)).unwrap();
+        let t0 = Instant::now();
+        let e = client
+            .psk_auth("p", PrfAlg::HmacSha256, &octets())
+            .unwrap_err();
+        assert!(e.contains("did not answer"), "{e}");
+        assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+        // A gone credential process is an error at once, not a hang.
+        drop(theirs);
+        let e = client
+            .psk_auth("p", PrfAlg::HmacSha256, &octets())
+            .unwrap_err();
+        assert!(e.contains("ike-cred"), "{e}");
+    }
+
+    /// The whole protocol: ike-net's client against ike-cred's answering
+    /// side on a socketpair, late answers to timed-out requests skipped.
+    #[test]
+    fn round_trips_through_the_answering_side() {
+        let (ours, theirs) = raw_pair().unwrap();
+        let client = CredClient::new(ours, TIMEOUT).unwrap();
+        let server = std::thread::spawn(move || {
+            let store = KeyStore::new().with_psk("p", b"the psk");
+            let mut ch: Channel<CredToNet, NetToCred> = Channel::from_fd(theirs);
+            ch.set_max_message(MAX_CRED_MESSAGE);
+            // A stale answer first: the client must skip it.
+            ch.send(&CredToNet {
+                id: 0,
+                answer: CredAnswer::Value(vec![0xee]),
+            })
+            .unwrap();
+            for _ in 0..3 {
+                let req = ch.recv().unwrap().msg;
+                ch.send(&crate::serve::answer(&store, &req)).unwrap();
+            }
+        });
+        let m = octets();
+        let mac = client.psk_auth("p", PrfAlg::HmacSha256, &m).unwrap();
+        assert_eq!(
+            mac,
+            ike_proto::crypto::psk_auth(PrfAlg::HmacSha256, b"the psk", &m)
+        );
+        assert_eq!(
+            client.psk_verify("p", PrfAlg::HmacSha256, &m, &mac),
+            Ok(true)
+        );
+        let e = client.psk_auth("nope", PrfAlg::HmacSha256, &m).unwrap_err();
+        assert!(
+            e.contains("refused") && e.contains("no pre-shared key"),
+            "{e}"
+        );
+        server.join().unwrap();
+    }
+}

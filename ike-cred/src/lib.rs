@@ -8,7 +8,7 @@
 //!
 //! This crate holds the three sides of that protocol: what each process may
 //! see of the configuration ([`views`]), the answering side ([`serve`]) and
-//! the asking side ([`client`]). The process itself is `src/bin/ike-cred.rs`.
+//! the asking side ([`client`]). The process itself is `ike-cred/src/main.rs`.
 
 pub mod client;
 pub mod serve;

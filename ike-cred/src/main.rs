@@ -139,6 +139,7 @@ fn run(parent: &mut ParentChannel) -> Result<(), String> {
                             ParentToCred::Reload(config) => {
                                 // The old store (and its secrets) is dropped.
                                 store = load(&config);
+                                log::info!("secrets reloaded");
                             }
                             ParentToCred::SetLogLevel(l) => log::set_max_level(l.to_filter()),
                             ParentToCred::Shutdown => stop = true,

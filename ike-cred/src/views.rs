@@ -96,3 +96,67 @@ pub fn keystore(config: &Config) -> (KeyStore, Vec<String>) {
     }
     (store, problems)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ike_ipc::config::{Policy, PublicKeyMethod};
+
+    fn contains(hay: &[u8], needle: &[u8]) -> bool {
+        hay.windows(needle.len()).any(|w| w == needle)
+    }
+
+    /// ike-net's view, as sent (postcard), carries neither the PSK nor any
+    /// byte string of the private key; ike-cred's view and store have them.
+    #[test]
+    fn ike_net_gets_no_secret_and_ike_cred_gets_them() {
+        let rng = ring::rand::SystemRandom::new();
+        let pkcs8 = ring::signature::EcdsaKeyPair::generate_pkcs8(
+            &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+            &rng,
+        )
+        .unwrap();
+        let mut psk = Policy::new("psk");
+        psk.auth = Auth::Psk(Secret::new(b"a rather secret key".to_vec()));
+        let mut signed = Policy::new("signed");
+        signed.auth = Auth::PublicKey(PublicKeyMethod::Ecdsa256);
+        let config = Config {
+            policies: vec![psk, signed],
+            local_key: Some(KeyMaterial {
+                format: KeyFormat::Pkcs8,
+                der: Secret::new(pkcs8.as_ref().to_vec()),
+            }),
+            ..Config::default()
+        };
+        let (net, problem) = net_view(&config);
+        assert_eq!(problem, None);
+        let bytes = postcard::to_stdvec(&net).unwrap();
+        assert!(!contains(&bytes, b"a rather secret key"));
+        // The PKCS#8 of a P-256 key holds its 32-byte scalar after the
+        // fixed prefix; no 16-byte window of the key file may appear.
+        for w in pkcs8.as_ref().windows(16).step_by(8) {
+            assert!(!contains(&bytes, w) || w.iter().all(|b| *b == 0));
+        }
+        let public = net.local_key.as_ref().unwrap();
+        assert_eq!(public.format, KeyFormat::Spki);
+        let key = signing_key(config.local_key.as_ref().unwrap()).unwrap();
+        assert_eq!(
+            ike_proto::crypto::VerifyingKey::from_spki_der(public.der.expose()),
+            Ok(key.verifying_key())
+        );
+
+        let cred = postcard::to_stdvec(&cred_view(&config)).unwrap();
+        assert!(contains(&cred, b"a rather secret key"));
+        let (store, problems) = keystore(&config);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(store.len(), 2);
+        // ike-net's view gives ike-cred nothing to serve.
+        let (empty, problems) = keystore(&net);
+        assert!(empty.is_empty());
+        assert!(
+            problems.iter().any(|p| p.contains("empty pre-shared key"))
+                && problems.iter().any(|p| p.contains("holds a public key")),
+            "{problems:?}"
+        );
+    }
+}
