@@ -186,6 +186,45 @@ mod tests {
         assert!(e.contains("ike-cred"), "{e}");
     }
 
+    /// The cost of asking ike-cred instead of computing in-process, per
+    /// PSK AUTH (a PSK handshake makes two: ours and the check of the
+    /// peer's). A measurement, run by hand:
+    /// `cargo test -p ike-cred --release -- --ignored --nocapture round_trip_cost`.
+    #[test]
+    #[ignore]
+    fn round_trip_cost() {
+        const N: u32 = 20_000;
+        let (ours, theirs) = raw_pair().unwrap();
+        let client = CredClient::new(ours, TIMEOUT).unwrap();
+        let server = std::thread::spawn(move || {
+            let store = KeyStore::new().with_psk("p", b"the psk");
+            let mut ch: Channel<CredToNet, NetToCred> = Channel::from_fd(theirs);
+            ch.set_max_message(MAX_CRED_MESSAGE);
+            while let Ok(got) = ch.recv() {
+                ch.send(&crate::serve::answer(&store, &got.msg)).unwrap();
+            }
+        });
+        // An IKE_SA_INIT of a realistic size (X25519, 2 proposals, NAT-D).
+        let mut m = octets();
+        m[24..28].copy_from_slice(&300u32.to_be_bytes());
+        m.splice(28..28, vec![0u8; 272]);
+        let store = KeyStore::new().with_psk("p", b"the psk");
+        let t0 = Instant::now();
+        for _ in 0..N {
+            store.psk_auth("p", PrfAlg::HmacSha256, &m).unwrap();
+        }
+        let local = t0.elapsed() / N;
+        let t0 = Instant::now();
+        for _ in 0..N {
+            client.psk_auth("p", PrfAlg::HmacSha256, &m).unwrap();
+        }
+        let remote = t0.elapsed() / N;
+        println!("psk_auth in-process {local:?}, through ike-cred {remote:?}");
+        drop(client);
+        server.join().unwrap();
+        assert!(remote >= local);
+    }
+
     /// The whole protocol: ike-net's client against ike-cred's answering
     /// side on a socketpair, late answers to timed-out requests skipped.
     #[test]
