@@ -177,7 +177,7 @@ fn policy(
 ) -> Policy {
     let kk = keys(set);
     let psk = k(&kk, "general", "psk_hex");
-    VEC_PSK.with(|v| *v.borrow_mut() = psk);
+    set_psk(psk);
     let mut p = Policy::new("vec", local.parse().unwrap(), peer.parse().unwrap());
     p.local_id = Identity::fqdn(local_id);
     p.peer_id = Identity::fqdn(peer_id);
@@ -207,10 +207,26 @@ fn policy(
     p
 }
 
-// The PSK of the policy `policy` made last, for `Side`'s credentials
-// (the policy holds none, issue 16).
-thread_local! {
-    static VEC_PSK: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+// The PSK of the policy `policy` made last on each thread, for `Side`'s
+// credentials (the policy holds none, issue 16). Not a thread_local!:
+// clippy's const lint misfires on OpenBSD (docs/bsd.md).
+type VecPsks = Vec<(std::thread::ThreadId, Vec<u8>)>;
+static VEC_PSK: Mutex<VecPsks> = Mutex::new(Vec::new());
+
+fn set_psk(psk: Vec<u8>) {
+    let me = std::thread::current().id();
+    let mut all = VEC_PSK.lock().unwrap();
+    all.retain(|(t, _)| *t != me);
+    all.push((me, psk));
+}
+
+fn psk() -> Vec<u8> {
+    let me = std::thread::current().id();
+    let all = VEC_PSK.lock().unwrap();
+    all.iter()
+        .find(|(t, _)| *t == me)
+        .map(|(_, p)| p.clone())
+        .unwrap_or_default()
 }
 
 /// B's side: the recorded responder.
@@ -248,7 +264,7 @@ impl Side {
     fn with_window(p: Policy, window: u32) -> Side {
         let script = Script::default();
         let now = Instant::now();
-        let psk = VEC_PSK.with(|v| v.borrow().clone());
+        let psk = psk();
         let cfg = Config {
             credentials: Arc::new(KeyStore::new().with_psk(&p.name, &psk)),
             policies: vec![Arc::new(p)],
@@ -565,7 +581,7 @@ fn responder_accepts_recorded_initiator_cbc() {
 fn responder_refuses_recorded_initiator_with_wrong_psk() {
     let kk = keys(GCM);
     let p = policy_b(GCM);
-    VEC_PSK.with(|v| *v.borrow_mut() = b"not the recorded key".to_vec());
+    set_psk(b"not the recorded key".to_vec());
     let mut b = Side::new(p);
     b.answer_init(GCM, &kk);
     b.feed(sock(B, 4500), sock(A, 4500), &marker(&msg(GCM, 3)));

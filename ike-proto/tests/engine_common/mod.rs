@@ -3,7 +3,6 @@
 //! allocates SPIs and records SAs and policies (the quinn-proto `Pair`).
 #![allow(dead_code)]
 
-use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -306,25 +305,32 @@ pub fn psk_policies(psk_a: &[u8], psk_b: &[u8]) -> (Policy, Policy) {
 }
 
 // The secrets the test policies were made with, until `config` puts them
-// into the engine's credentials (issue 16: a policy holds no secret). Per
-// thread: each test sets up its engines on its own thread.
-thread_local! {
-    static PSKS: RefCell<HashMap<(String, IpAddr), Vec<u8>>> = RefCell::new(HashMap::new());
-    static KEYS: RefCell<Vec<(ike_proto::crypto::VerifyingKey, Arc<ike_proto::crypto::SigningKey>)>> =
-        const { RefCell::new(Vec::new()) };
+// into the engine's credentials (issue 16: a policy holds no secret). Keyed
+// by thread: each test sets up its engines on its own thread. (Not a
+// thread_local!: clippy's const lint misfires on OpenBSD, docs/bsd.md.)
+type Psks = Vec<(std::thread::ThreadId, String, IpAddr, Vec<u8>)>;
+type Keys = Vec<(
+    std::thread::ThreadId,
+    ike_proto::crypto::VerifyingKey,
+    Arc<ike_proto::crypto::SigningKey>,
+)>;
+static PSKS: std::sync::Mutex<Psks> = std::sync::Mutex::new(Vec::new());
+static KEYS: std::sync::Mutex<Keys> = std::sync::Mutex::new(Vec::new());
+
+fn me() -> std::thread::ThreadId {
+    std::thread::current().id()
 }
 
 /// The PSK of policy `name` at local address `local`, for `credentials`.
 pub fn remember_psk(name: &str, local: IpAddr, psk: &[u8]) {
-    PSKS.with(|m| {
-        m.borrow_mut()
-            .insert((name.to_string(), local), psk.to_vec())
-    });
+    let mut m = PSKS.lock().unwrap();
+    m.retain(|(t, n, a, _)| !(*t == me() && n == name && *a == local));
+    m.push((me(), name.to_string(), local, psk.to_vec()));
 }
 
 /// A private key, found by its public half by `credentials`.
 pub fn remember_key(key: Arc<ike_proto::crypto::SigningKey>) {
-    KEYS.with(|k| k.borrow_mut().push((key.verifying_key(), key)));
+    KEYS.lock().unwrap().push((me(), key.verifying_key(), key));
 }
 
 /// The in-process credentials (the credential process's own code) for
@@ -334,20 +340,24 @@ pub fn credentials(policies: &[Arc<Policy>]) -> Arc<dyn Credentials> {
     for p in policies {
         match p.local_auth.public_key() {
             None => {
-                let psk = p
-                    .local_addr
-                    .and_then(|a| PSKS.with(|m| m.borrow().get(&(p.name.clone(), a)).cloned()));
+                let psk = p.local_addr.and_then(|a| {
+                    PSKS.lock()
+                        .unwrap()
+                        .iter()
+                        .find(|(t, n, l, _)| *t == me() && *n == p.name && *l == a)
+                        .map(|(_, _, _, k)| k.clone())
+                });
                 if let Some(psk) = psk {
                     store.add_psk(&p.name, &psk);
                 }
             }
             Some(public) => {
-                let key = KEYS.with(|k| {
-                    k.borrow()
-                        .iter()
-                        .find(|(v, _)| v == public)
-                        .map(|(_, s)| s.clone())
-                });
+                let key = KEYS
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .find(|(t, v, _)| *t == me() && v == public)
+                    .map(|(_, _, s)| s.clone());
                 if let Some(key) = key {
                     store.add_key(&p.name, key);
                 }
