@@ -37,7 +37,7 @@ CARGO ?=	cargo
 INSTALL ?=	install
 
 SBIN_PROGS =	ike-parent ike-ctl pf-to-fd pf-to-tcp pfkey-sim ike-dump
-LIBEXEC_PROGS =	ike-net ike-pfkey
+LIBEXEC_PROGS =	ike-net ike-pfkey ike-cred
 MAN5 =		man/ike.conf.5
 MAN8 =		man/ike-parent.8 man/ike-ctl.8 man/pf-to-fd.8
 EXAMPLES =	etc/ike.conf etc/examples/*.conf

@@ -20,6 +20,10 @@ tests/install/check-install.sh
 # The README's "main job" command: two complete daemons on loopback with the
 # PF_KEY simulator bring up a PSK tunnel (tests/e2e/demo.sh; builds are no-ops now).
 tests/e2e/demo.sh
+# Issue 16: after a PSK and an ECDSA handshake between two daemons, ike-net's whole
+# memory (/proc/PID/mem) holds no PSK, no prf(PSK, "Key Pad for IKEv2") and no private
+# scalar; the scan must find them in a control process and the PSK in ike-cred.
+tests/e2e/memory-secrets.sh
 # The project's own benchmark, as a short smoke run (tests/load/run.sh): ike-load
 # initiates 200 handshakes, 16 in flight, against our daemon over pfkey-sim (childless
 # and with a child) and against strongSwan's charon (childless); every run must

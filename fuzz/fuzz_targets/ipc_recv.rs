@@ -1,7 +1,9 @@
 //! Whatever bytes arrive on an IPC channel, for every message type a
 //! process receives: ike-net (`ParentToNet`, `PfkeyToNet`, `CtlRequest` on
-//! the control socket), ike-pfkey (`ParentToPfkey`, `NetToPfkey`), the
-//! parent (`NetToParent`, `PfkeyToParent`) and ike-ctl (`CtlResponse`).
+//! the control socket, `CredToNet`), ike-pfkey (`ParentToPfkey`,
+//! `NetToPfkey`), ike-cred (`ParentToCred`, `NetToCred`), the parent
+//! (`NetToParent`, `PfkeyToParent`, `CredToParent`) and ike-ctl
+//! (`CtlResponse`).
 //!
 //! The input is a list of packets (`ipc_common::records`). Each type gets
 //! its own socketpair: the packets are written to one end as raw bytes and
@@ -31,8 +33,11 @@ use ike_ipc::envelope::{self, Reassembly, MAX_LARGE_MESSAGE, MAX_MESSAGE};
 use ike_ipc::msg::pfkey::{
     BrokerEvent, KernelReply, BrokerRequest, NetToPfkey, PfkeyToNet, SaId, Supported,
 };
+use ike_ipc::msg::cred::{
+    CredAnswer, CredOp, CredToNet, NetToCred, SignMethod, MAX_CRED_MESSAGE,
+};
 use ike_ipc::msg::{
-    CtlRequest, CtlResponse, ListenSocket, LogLevel, NetInit, NetToParent, ParentToNet,
+    CredInit, CredToParent, ParentToCred, CtlRequest, CtlResponse, ListenSocket, LogLevel, NetInit, NetToParent, ParentToNet,
     ParentToPfkey, PfkeyInit, PfkeyToParent, PrivDrop, Stats,
 };
 use ipc_common::{batch, fragments, one, record, Record};
@@ -54,12 +59,17 @@ fuzz_target!(init: ipc_common::maybe_write_seeds(seeds), |data: &[u8]| {
     receive::<ParentToNet>("ParentToNet", &recs, MAX_LARGE_MESSAGE);
     receive::<PfkeyToNet>("PfkeyToNet", &recs, MAX_MESSAGE);
     receive::<CtlRequest>("CtlRequest", &recs, MAX_MESSAGE);
+    receive::<CredToNet>("CredToNet", &recs, MAX_CRED_MESSAGE);
+    // ike-cred (issue 16)
+    receive::<ParentToCred>("ParentToCred", &recs, MAX_LARGE_MESSAGE);
+    receive::<NetToCred>("NetToCred", &recs, MAX_CRED_MESSAGE);
     // ike-pfkey
     receive::<ParentToPfkey>("ParentToPfkey", &recs, MAX_LARGE_MESSAGE);
     receive::<NetToPfkey>("NetToPfkey", &recs, MAX_MESSAGE);
     // the parent, and ike-ctl
     receive::<NetToParent>("NetToParent", &recs, MAX_MESSAGE);
     receive::<PfkeyToParent>("PfkeyToParent", &recs, MAX_MESSAGE);
+    receive::<CredToParent>("CredToParent", &recs, MAX_MESSAGE);
     receive::<CtlResponse>("CtlResponse", &recs, MAX_MESSAGE);
 });
 
@@ -315,6 +325,61 @@ fn seeds() -> Vec<(String, Vec<u8>)> {
         &mut out,
         "PfkeyToParent",
         &[PfkeyToParent::Ready, PfkeyToParent::Fatal("x".into())],
+    );
+    add(
+        &mut out,
+        "ParentToCred",
+        &[
+            ParentToCred::Init(Box::new(CredInit {
+                privdrop: privdrop(),
+                log_level: LogLevel::Info,
+                config: config(),
+            })),
+            ParentToCred::Reload(Box::new(config())),
+            ParentToCred::Shutdown,
+        ],
+    );
+    add(
+        &mut out,
+        "NetToCred",
+        &[
+            NetToCred {
+                id: 1,
+                policy: "p".into(),
+                op: CredOp::PskAuth {
+                    prf: 5,
+                    octets: vec![0x21; 120],
+                },
+            },
+            NetToCred {
+                id: 2,
+                policy: "p".into(),
+                op: CredOp::Sign {
+                    how: SignMethod::Rfc7427(0),
+                    prf: 5,
+                    octets: vec![0x21; 120],
+                },
+            },
+        ],
+    );
+    add(
+        &mut out,
+        "CredToNet",
+        &[
+            CredToNet {
+                id: 1,
+                answer: CredAnswer::Verdict(true),
+            },
+            CredToNet {
+                id: 2,
+                answer: CredAnswer::Refused("no".into()),
+            },
+        ],
+    );
+    add(
+        &mut out,
+        "CredToParent",
+        &[CredToParent::Ready, CredToParent::Fatal("x".into())],
     );
     out
 }

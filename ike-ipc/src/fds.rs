@@ -2,15 +2,16 @@
 //! sockets before exec. Children take them over by number; nothing else is
 //! inherited (every other descriptor is close-on-exec).
 //!
-//! | fd | ike-net                      | ike-pfkey                      |
-//! |----|------------------------------|--------------------------------|
-//! | 0  | /dev/null                    | /dev/null                      |
-//! | 1  | /dev/null                    | /dev/null                      |
-//! | 2  | log pipe to the parent       | log pipe to the parent         |
-//! | 3  | channel to the parent        | channel to the parent          |
-//! | 4  | channel to ike-pfkey         | channel to ike-net             |
-//! | 5  | control socket listener      | PF_KEY socket (or simulator)   |
-//! | 6+ | UDP sockets, in `NetInit::listen` order | -                   |
+//! | fd | ike-net                      | ike-pfkey                      | ike-cred            |
+//! |----|------------------------------|--------------------------------|---------------------|
+//! | 0  | /dev/null                    | /dev/null                      | /dev/null           |
+//! | 1  | /dev/null                    | /dev/null                      | /dev/null           |
+//! | 2  | log pipe to the parent       | log pipe to the parent         | log pipe            |
+//! | 3  | channel to the parent        | channel to the parent          | channel to parent   |
+//! | 4  | channel to ike-pfkey         | channel to ike-net             | channel to ike-net  |
+//! | 5  | control socket listener      | PF_KEY socket (or simulator)   | -                   |
+//! | 6+ | UDP sockets, in `NetInit::listen` order | -                   | -                   |
+//! | 70 | channel to ike-cred ([`NET_CRED`]) | -                        | -                   |
 
 use std::os::fd::RawFd;
 
@@ -26,6 +27,8 @@ pub const NET_UDP_FIRST: RawFd = 6;
 pub const PFKEY_SOCKET: RawFd = 5;
 /// At most this many UDP sockets (listen addresses x 2 ports).
 pub const NET_UDP_MAX: usize = 64;
+/// ike-net: the channel to the credential process, after the UDP range.
+pub const NET_CRED: RawFd = NET_UDP_FIRST + NET_UDP_MAX as RawFd;
 
 /// Takes ownership of a descriptor the parent placed at a fixed number,
 /// after checking that it is open.

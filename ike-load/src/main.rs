@@ -21,7 +21,7 @@ mod procstat;
 
 use ike_proto::engine::{
     ChildProposal, Command, Config, Encr, Engine, Event, Identity, IkeProposal, KernelEvent,
-    KernelRequest, Policy, StartAction, SystemRng, TrafficSelector,
+    KernelRequest, KeyStore, Policy, StartAction, SystemRng, TrafficSelector,
 };
 use ike_proto::wire::{DhGroup, EncrId, PrfId};
 use mio::net::UdpSocket;
@@ -134,7 +134,7 @@ fn policy_name(i: usize) -> String {
 /// 10.128.0.0/9 + i towards 10.1.0.0/16.
 fn policy(o: &Opts, i: usize) -> Policy {
     let src = source(o, i);
-    let mut p = Policy::new(&policy_name(i), src, o.target.ip(), o.psk.as_bytes());
+    let mut p = Policy::new(&policy_name(i), src, o.target.ip());
     p.local_port = o.local_port;
     p.peer_port = o.target.port();
     p.local_id = Identity::fqdn(&format!("load-{}.example", i % o.ids));
@@ -242,8 +242,14 @@ fn run(o: &Opts) -> Result<(), String> {
         .map(|e| {
             let first = e * PER_ENGINE;
             let last = (first + PER_ENGINE).min(o.count);
+            // ike-load is a test tool: its PSK stays in-process.
+            let mut store = KeyStore::new();
+            for i in first..last {
+                store.add_psk(&policy_name(i), o.psk.as_bytes());
+            }
             let cfg = Config {
                 policies: (first..last).map(|i| Arc::new(policy(o, i))).collect(),
+                credentials: Arc::new(store),
                 ..Config::default()
             };
             Engine::new(cfg, Box::new(SystemRng::new()), start)

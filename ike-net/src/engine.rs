@@ -20,6 +20,7 @@ use ike_ipc::msg::pfkey::{NetToPfkey, PfkeyToNet};
 use ike_ipc::msg::ListenSocket;
 use ike_proto::engine::{self as ike, Command, Event, SystemRng};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// A datagram the engine wants sent.
@@ -47,6 +48,9 @@ pub struct Outputs {
 
 pub struct EngineAdapter {
     config: Config,
+    /// Where AUTH values that need our secrets come from: ike-cred's
+    /// channel in the daemon (issue 16).
+    credentials: Arc<dyn ike::Credentials>,
     listen: Vec<ListenSocket>,
     ports: Listen,
     engine: ike::Engine,
@@ -62,14 +66,20 @@ pub struct EngineAdapter {
 }
 
 impl EngineAdapter {
-    pub fn new(config: Config, listen: &[ListenSocket], now: Instant) -> Self {
+    pub fn new(
+        config: Config,
+        listen: &[ListenSocket],
+        now: Instant,
+        credentials: Arc<dyn ike::Credentials>,
+    ) -> Self {
         let ports = Listen::from_sockets(listen);
-        let (ecfg, skipped, active) = convert(&config, &ports);
+        let (ecfg, skipped, active) = convert(&config, &ports, &credentials);
         let pacer = Pacer::new(config.global.initiate_limit);
         let mut e = Self {
             kernel: KernelMap::new(),
             engine: ike::Engine::new(ecfg, Box::new(SystemRng::new()), now),
             config,
+            credentials,
             listen: listen.to_vec(),
             ports,
             skipped,
@@ -199,7 +209,7 @@ impl EngineAdapter {
                 },
             );
         }
-        let (ecfg, skipped, active) = convert(&config, &self.ports);
+        let (ecfg, skipped, active) = convert(&config, &self.ports, &self.credentials);
         self.pacer.set_limit(config.global.initiate_limit);
         for name in gone.iter().chain(&changed) {
             self.pacer.forget(name);
@@ -538,8 +548,13 @@ impl EngineAdapter {
 /// The engine's configuration, the policies skipped (with the reason) and
 /// the names of the active policies, which the engine gets as on-demand
 /// ones: the pacer initiates them (`pacing.rs`).
-fn convert(config: &Config, ports: &Listen) -> (ike::Config, Vec<(String, String)>, Vec<String>) {
+fn convert(
+    config: &Config,
+    ports: &Listen,
+    credentials: &Arc<dyn ike::Credentials>,
+) -> (ike::Config, Vec<(String, String)>, Vec<String>) {
     let (mut ecfg, skipped) = policy::engine_config(config, ports);
+    ecfg.credentials = credentials.clone();
     for (name, why) in &skipped {
         log::warn!("policy {name} is not negotiated: {why}");
     }
@@ -658,6 +673,13 @@ pub fn describe(ev: &Event) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An engine as the daemon runs it: ike-net's view of `config` (no
+    /// secret), the secrets in ike-cred's store, here in-process.
+    fn test_engine(config: Config, listen: &[ListenSocket], now: Instant) -> EngineAdapter {
+        let store = Arc::new(ike_cred::views::keystore(&config).0);
+        EngineAdapter::new(ike_cred::views::net_view(&config).0, listen, now, store)
+    }
     use ike_ipc::config::{Auth, Flow, IpNet, IpsecProtocol, Policy, PolicyMode, Secret};
 
     fn sock(a: &str, natt: bool) -> ListenSocket {
@@ -709,7 +731,7 @@ mod tests {
             sock("0.0.0.0:500", false),
             sock("[::]:500", false),
         ];
-        let e = EngineAdapter::new(Config::default(), &listen, Instant::now());
+        let e = test_engine(Config::default(), &listen, Instant::now());
         let at = |s: &str| e.socket_for(s.parse().unwrap());
         assert_eq!(at("127.0.0.1:500"), Some(0));
         assert_eq!(at("127.0.0.1:4500"), Some(1));
@@ -721,7 +743,7 @@ mod tests {
     #[test]
     fn active_policy_starts_only_when_the_broker_is_ready() {
         let now = Instant::now();
-        let mut e = EngineAdapter::new(config(), &[sock("127.0.0.1:500", false)], now);
+        let mut e = test_engine(config(), &[sock("127.0.0.1:500", false)], now);
         let out = e.on_timeout(now);
         assert!(out.transmits.is_empty() && out.kernel.is_empty());
         let out = e.on_kernel(now, PfkeyToNet::Ready(Default::default()));
@@ -750,7 +772,7 @@ mod tests {
         use ike_ipc::msg::pfkey::{BrokerRequest, NetToPfkey, PolicyDir, Supported};
         let fwd_count = |fwd_policies: bool| {
             let now = Instant::now();
-            let mut e = EngineAdapter::new(config(), &[sock("127.0.0.1:500", false)], now);
+            let mut e = test_engine(config(), &[sock("127.0.0.1:500", false)], now);
             let ready = Supported {
                 fwd_policies,
                 ..Supported::default()
@@ -847,8 +869,8 @@ mod tests {
             let sb = sock("127.0.0.2:500", false);
             Glue {
                 now,
-                a: EngineAdapter::new(config(), &[sa], now),
-                b: EngineAdapter::new(peer_config(), &[sb], now),
+                a: test_engine(config(), &[sa], now),
+                b: test_engine(peer_config(), &[sb], now),
                 broker_a: Broker {
                     next_spi: 0xa000,
                     refuse_sa: false,
@@ -1007,7 +1029,7 @@ mod tests {
     #[test]
     fn commands_name_unknown_and_unserved_policies() {
         let now = Instant::now();
-        let mut e = EngineAdapter::new(config(), &[sock("127.0.0.1:500", false)], now);
+        let mut e = test_engine(config(), &[sock("127.0.0.1:500", false)], now);
         let err = |r: Result<Outputs, String>| r.err().unwrap_or_default();
         assert!(err(e.up(now, "nosuch")).contains("no such policy"));
         assert!(err(e.up(now, "ah")).contains("not negotiated: AH"));

@@ -14,7 +14,7 @@ use ike_ipc::config::{
 };
 use ike_ipc::msg::ListenSocket;
 use ike_proto::crypto::x509::Clock;
-use ike_proto::crypto::{Secret, SigningKey, TrustStore, VerifyingKey};
+use ike_proto::crypto::{TrustStore, VerifyingKey};
 use ike_proto::engine::{
     self, ChildProposal, Identity, IkeProposal, LocalAuth, PeerAuth, RekeySchedule, StartAction,
     TrafficSelector,
@@ -139,6 +139,8 @@ impl Credentials {
 /// One ike.conf policy as an engine policy.
 #[cfg(test)]
 pub fn policy(config: &Config, p: &cfg::Policy, listen: &Listen) -> Result<engine::Policy, String> {
+    // What ike-net gets from the parent: no secret (issue 16).
+    let config = &ike_cred::views::net_view(config).0;
     policy_with(config, &Credentials::new(config), p, listen)
 }
 
@@ -250,48 +252,38 @@ fn auth(
     p: &cfg::Policy,
 ) -> Result<(LocalAuth, Vec<Vec<u8>>, PeerAuth), String> {
     let method = match &p.auth {
-        Auth::Psk(s) => {
-            if s.is_empty() {
-                return Err("empty pre-shared key".into());
-            }
-            return Ok((
-                LocalAuth::Psk(Secret::from_slice(s.expose())),
-                Vec::new(),
-                PeerAuth::Psk(Secret::from_slice(s.expose())),
-            ));
-        }
+        // The PSK itself is ike-cred's: ike-net's copy is empty (issue 16,
+        // `ike_cred::views::net_view`); the policy name is the reference.
+        Auth::Psk(_) => return Ok((LocalAuth::Psk, Vec::new(), PeerAuth::Psk)),
         Auth::PublicKey(m) => *m,
     };
     let key = config
         .local_key
         .as_ref()
-        .ok_or("public-key authentication without private/local.key")?;
-    let rng = ring::rand::SystemRandom::new();
-    // The PEM label the parent found says how to read the DER: PKCS#8,
-    // SEC 1 (strongSwan's pki, openssl ecparam) or PKCS#1 (OpenIKED's
-    // ikectl ca).
-    let signing = match key.format {
-        KeyFormat::Pkcs8 => SigningKey::from_pkcs8_der(key.der.expose(), &rng),
-        KeyFormat::Sec1 => SigningKey::from_sec1_der(key.der.expose(), &rng),
-        KeyFormat::Pkcs1 => SigningKey::from_pkcs1_der(key.der.expose()),
-        KeyFormat::Spki | KeyFormat::Pkcs1Public => {
-            return Err("private/local.key holds a public key".into())
+        .ok_or("public-key authentication without a usable private/local.key")?;
+    // ike-net gets the public half only (SubjectPublicKeyInfo, made by the
+    // parent); a private key here means the parent sent the wrong view.
+    let public = match key.format {
+        KeyFormat::Spki => VerifyingKey::from_spki_der(key.der.expose()),
+        KeyFormat::Pkcs1Public => VerifyingKey::from_pkcs1_der(key.der.expose()),
+        KeyFormat::Pkcs8 | KeyFormat::Sec1 | KeyFormat::Pkcs1 => {
+            return Err("a private key reached ike-net; it must hold the public half only".into())
         }
     }
     .map_err(|e| format!("private/local.key: {e}"))?;
-    let signing = Arc::new(signing);
+    let public = Arc::new(public);
     let local_auth = match method {
         // OpenIKED's `rsa` is auth method 1 (SHA-1), which ring cannot
         // sign; RFC 7427 with the same RSA key is what iked itself sends to
         // peers that support it.
-        PublicKeyMethod::Rsa if !signing.scheme().is_rsa() => {
+        PublicKeyMethod::Rsa if !public.scheme().is_rsa() => {
             return Err("rsa: private/local.key is not an RSA key".into())
         }
-        PublicKeyMethod::Rsa | PublicKeyMethod::Rfc7427 => LocalAuth::Signature(signing),
+        PublicKeyMethod::Rsa | PublicKeyMethod::Rfc7427 => LocalAuth::Signature(public),
         PublicKeyMethod::Ecdsa256 | PublicKeyMethod::Ecdsa384 => {
             // RFC 4754: the method (9 or 10) names the curve; the key must
             // be on it, or every signature would be refused by the peer.
-            if signing.verifying_key().rfc4754_method() != Some(method.auth_method()) {
+            if public.rfc4754_method() != Some(method.auth_method()) {
                 let curve = match method {
                     PublicKeyMethod::Ecdsa256 => "P-256",
                     _ => "P-384",
@@ -301,7 +293,7 @@ fn auth(
                     method.name()
                 ));
             }
-            LocalAuth::Rfc4754(signing)
+            LocalAuth::Rfc4754(public)
         }
         PublicKeyMethod::Ecdsa521 => return Err("ecdsa521 is not implemented".into()),
     };
@@ -410,6 +402,12 @@ mod tests {
         p
     }
 
+    /// What ike-net really converts: the parent's view without secrets
+    /// (`ike_cred::views::net_view`, issue 16).
+    fn view_config(config: &Config, listen: &Listen) -> (engine::Config, Vec<(String, String)>) {
+        engine_config(&ike_cred::views::net_view(config).0, listen)
+    }
+
     fn listen() -> Listen {
         Listen {
             ike_port: 5500,
@@ -424,7 +422,7 @@ mod tests {
             policies: vec![psk_policy()],
             ..Config::default()
         };
-        let (e, skipped) = engine_config(&config, &listen());
+        let (e, skipped) = view_config(&config, &listen());
         assert!(skipped.is_empty(), "{skipped:?}");
         assert_eq!(e.natt_port, 5501);
         let p = &e.policies[0];
@@ -446,21 +444,21 @@ mod tests {
         assert_eq!(p.local_ts[0].protocol, 6);
         assert_eq!((p.peer_ts[0].start_port, p.peer_ts[0].end_port), (443, 443));
         assert_eq!(p.dpd_interval, Some(Duration::from_secs(60)));
-        match (&p.local_auth, &p.peer_auth) {
-            (LocalAuth::Psk(a), PeerAuth::Psk(b)) => {
-                assert_eq!(a.as_bytes(), b"secret");
-                assert_eq!(b.as_bytes(), b"secret");
-            }
-            _ => panic!("not PSK"),
-        }
+        assert!(matches!(
+            (&p.local_auth, &p.peer_auth),
+            (LocalAuth::Psk, PeerAuth::Psk)
+        ));
+        // ike-net's copy of the configuration holds no PSK at all.
+        let view = ike_cred::views::net_view(&config).0;
+        assert!(matches!(&view.policies[0].auth, Auth::Psk(s) if s.is_empty()));
     }
 
     #[test]
     fn set_window_reaches_the_engine() {
         let mut config = Config::default();
-        assert_eq!(engine_config(&config, &listen()).0.window, 1);
+        assert_eq!(view_config(&config, &listen()).0.window, 1);
         config.global.window = 4;
-        assert_eq!(engine_config(&config, &listen()).0.window, 4);
+        assert_eq!(view_config(&config, &listen()).0.window, 4);
     }
 
     #[test]
@@ -470,7 +468,7 @@ mod tests {
             ..Config::default()
         };
         config.global.mode = GlobalMode::Passive;
-        let (e, _) = engine_config(&config, &listen());
+        let (e, _) = view_config(&config, &listen());
         assert_eq!(e.policies[0].start, StartAction::Passive);
         assert!(!e.policies[0].trap);
 
@@ -501,7 +499,7 @@ mod tests {
             policies: vec![ah, anon, pk, rsa, psk_policy()],
             ..Config::default()
         };
-        let (e, skipped) = engine_config(&config, &listen());
+        let (e, skipped) = view_config(&config, &listen());
         // `peer any` without dstid is served (issue 15): any identity the
         // peer authenticates, as iked.
         assert_eq!(e.policies.len(), 2);
@@ -650,7 +648,7 @@ SAAwRQIgbynS4gqnTI0x1Xd69Qh9YWvo1/bxOVatgjxzx7qWheICIQDGVFCGQxmS
             der: CfgSecret::new(unhex(A_KEY_SEC1_HEX)),
         });
         let e = kind(&config, Rfc7427).unwrap_err();
-        assert!(e.starts_with("private/local.key: "), "{e}");
+        assert!(e.contains("private/local.key"), "{e}");
         config.local_key = Some(pkcs8(p384_again));
         // No certificate configured: none sent.
         let e = policy(&config, &signed_policy(Rfc7427), &listen()).unwrap();
@@ -679,7 +677,7 @@ SAAwRQIgbynS4gqnTI0x1Xd69Qh9YWvo1/bxOVatgjxzx7qWheICIQDGVFCGQxmS
     #[test]
     fn certificates_reach_the_engine() {
         let config = cert_config();
-        let (e, skipped) = engine_config(&config, &listen());
+        let (e, skipped) = view_config(&config, &listen());
         assert!(skipped.is_empty(), "{skipped:?}");
         let p = &e.policies[0];
         assert_eq!(p.local_certs, der(A_CERT_PEM));
@@ -701,7 +699,7 @@ SAAwRQIgbynS4gqnTI0x1Xd69Qh9YWvo1/bxOVatgjxzx7qWheICIQDGVFCGQxmS
         let mut second = signed_policy(cfg::PublicKeyMethod::Rfc7427);
         second.name = "second".into();
         two.policies.push(second);
-        let (e, _) = engine_config(&two, &listen());
+        let (e, _) = view_config(&two, &listen());
         match (&e.policies[0].peer_auth, &e.policies[1].peer_auth) {
             (PeerAuth::Certificate(a), PeerAuth::Certificate(b)) => assert!(Arc::ptr_eq(a, b)),
             other => panic!("{other:?}"),
@@ -710,7 +708,7 @@ SAAwRQIgbynS4gqnTI0x1Xd69Qh9YWvo1/bxOVatgjxzx7qWheICIQDGVFCGQxmS
         let (_, peer) = ec_key(&ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING);
         let mut pinned = config.clone();
         pinned.peer_keys = with_peer_key(peer).peer_keys;
-        let (e, _) = engine_config(&pinned, &listen());
+        let (e, _) = view_config(&pinned, &listen());
         assert!(matches!(e.policies[0].peer_auth, PeerAuth::Signature(_)));
     }
 
@@ -720,14 +718,14 @@ SAAwRQIgbynS4gqnTI0x1Xd69Qh9YWvo1/bxOVatgjxzx7qWheICIQDGVFCGQxmS
         let mut config = cert_config();
         config.local_certs[0].id = cfg::Identity::Fqdn("c.test".into());
         config.policies[0].srcid = Some(cfg::Identity::Fqdn("c.test".into()));
-        let (e, skipped) = engine_config(&config, &listen());
+        let (e, skipped) = view_config(&config, &listen());
         assert!(e.policies.is_empty());
         assert_eq!(skipped.len(), 1, "{skipped:?}");
         // Our certificate holds another key than private/local.key.
         let mut config = cert_config();
         let (other, _) = ec_key(&ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING);
         config.local_key = Some(pkcs8(other));
-        let (_, skipped) = engine_config(&config, &listen());
+        let (_, skipped) = view_config(&config, &listen());
         assert_eq!(skipped.len(), 1, "{skipped:?}");
         // A CA file that is not a certificate, after a good one: named.
         let mut config = cert_config();
@@ -735,7 +733,7 @@ SAAwRQIgbynS4gqnTI0x1Xd69Qh9YWvo1/bxOVatgjxzx7qWheICIQDGVFCGQxmS
             path: "/etc/ike/ca/broken.pem".into(),
             ders: vec![vec![0x30, 0]],
         });
-        let (_, skipped) = engine_config(&config, &listen());
+        let (_, skipped) = view_config(&config, &listen());
         assert!(
             skipped[0].1.starts_with("/etc/ike/ca/broken.pem: "),
             "{skipped:?}"
@@ -743,7 +741,7 @@ SAAwRQIgbynS4gqnTI0x1Xd69Qh9YWvo1/bxOVatgjxzx7qWheICIQDGVFCGQxmS
         // Neither a peer key nor a CA (a parser bypass: it refuses this).
         let mut config = cert_config();
         config.ca_files.clear();
-        let (_, skipped) = engine_config(&config, &listen());
+        let (_, skipped) = view_config(&config, &listen());
         assert!(
             skipped[0].1.contains("no pubkeys/fqdn/b.test"),
             "{skipped:?}"

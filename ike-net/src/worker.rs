@@ -98,6 +98,10 @@ pub fn start(parent: &mut ParentChannel) -> Result<Worker, String> {
     ike_ipc::channel::set_nonblocking(listener.as_fd(), true)
         .map_err(|e| format!("control socket: {e}"))?;
     let udp = UdpSockets::adopt(&init.listen)?;
+    // The credential process's channel (issue 16): blocking round trips
+    // with a receive timeout, set here (setsockopt is outside the sandbox).
+    let cred_fd = fds::take(fds::NET_CRED).map_err(|e| format!("ike-cred channel: {e}"))?;
+    let creds = ike_cred::client::CredClient::new(cred_fd, ike_cred::client::TIMEOUT)?;
 
     // Everything that needs a syscall outside the sandbox's list happens
     // here, before lock_down: epoll_create, the signal handler, registering.
@@ -120,8 +124,14 @@ pub fn start(parent: &mut ParentChannel) -> Result<Worker, String> {
     for (s, _) in &udp.sockets {
         keep.push(child::with_use(s, FdUse::Datagram));
     }
-    child::lock_down(&init.privdrop, Role::Net, &keep)?;
-    drop(keep);
+    let cred_use = creds
+        .with_fd(|fd| {
+            let mut keep = keep;
+            keep.push((fd, FdUse::Channel));
+            child::lock_down(&init.privdrop, Role::Net, &keep)
+        })
+        .ok_or("ike-cred channel lock")?;
+    cred_use?;
 
     parent
         .send(&NetToParent::Ready)
@@ -140,7 +150,12 @@ pub fn start(parent: &mut ParentChannel) -> Result<Worker, String> {
         broker,
         control: ControlServer::new(listener, init.control_uid),
         udp,
-        engine: EngineAdapter::new(init.config, &init.listen, Instant::now()),
+        engine: EngineAdapter::new(
+            init.config,
+            &init.listen,
+            Instant::now(),
+            std::sync::Arc::new(creds),
+        ),
         timers: Timers::new(),
         stats: Stats::default(),
         started: Instant::now(),

@@ -43,7 +43,8 @@ pub fn check(opts: &Options, config: &Config) -> Result<(), String> {
         ));
     }
     let request = CheckRequest {
-        config: config.clone(),
+        // What ike-net gets at run time: no secret (issue 16).
+        config: crate::settings::net_view(config),
         // The addresses the daemon would listen on: a policy without srcid
         // or local takes its identity from them.
         listen: crate::sockets::listen_addrs(&opts.listen, opts.port, opts.natt_port),

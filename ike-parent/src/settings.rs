@@ -61,6 +61,22 @@ pub fn broker_view(config: &Config) -> Config {
     view
 }
 
+/// The configuration ike-net gets: no PSK, no private key, our public key
+/// instead (issue 16, `ike_cred::views::net_view`). A private key that does
+/// not load is logged here; ike-net then leaves its policies out.
+pub fn net_view(config: &Config) -> Config {
+    let (view, problem) = ike_cred::views::net_view(config);
+    if let Some(p) = problem {
+        log::error!("{p}: the public-key policies cannot be used");
+    }
+    view
+}
+
+/// The configuration ike-cred gets: the policies with their secrets.
+pub fn cred_view(config: &Config) -> Config {
+    ike_cred::views::cred_view(config)
+}
+
 /// Physical memory in bytes, from sysconf(_SC_PHYS_PAGES) * page size.
 /// nix offers _PHYS_PAGES on Linux only; Linux, FreeBSD (121) and OpenBSD
 /// (500) all define it (the libc crate's copies of their unistd.h), so the

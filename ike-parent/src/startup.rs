@@ -10,13 +10,15 @@ use crate::supervisor::{ChildProc, Supervisor};
 use ike_ipc::channel::{self, Channel};
 use ike_ipc::fds;
 use ike_ipc::msg::{
-    LogLevel, NetInit, NetToParent, ParentToNet, ParentToPfkey, PfkeyInit, PfkeyToParent, PrivDrop,
+    CredInit, CredToParent, LogLevel, NetInit, NetToParent, ParentToCred, ParentToNet,
+    ParentToPfkey, PfkeyInit, PfkeyToParent, PrivDrop,
 };
 use std::os::fd::{AsFd, BorrowedFd, RawFd};
 use std::path::PathBuf;
 
 pub const NET_EXE: &str = "ike-net";
 pub const PFKEY_EXE: &str = "ike-pfkey";
+pub const CRED_EXE: &str = "ike-cred";
 
 /// Starts the tree and supervises it. Returns the exit status.
 pub fn run(opts: Options) -> Result<i32, String> {
@@ -46,7 +48,8 @@ pub fn run(opts: Options) -> Result<i32, String> {
     let libexec = libexec_dir(&opts)?;
     let net_exe = libexec.join(NET_EXE);
     let pfkey_exe = libexec.join(PFKEY_EXE);
-    for exe in [&net_exe, &pfkey_exe] {
+    let cred_exe = libexec.join(CRED_EXE);
+    for exe in [&net_exe, &pfkey_exe, &cred_exe] {
         if !exe.is_file() {
             return Err(format!("{} not found (see --libexec)", exe.display()));
         }
@@ -121,8 +124,21 @@ pub fn run(opts: Options) -> Result<i32, String> {
     let (pfkey_parent, pfkey_child) =
         channel::raw_pair().map_err(|e| format!("socketpair: {e}"))?;
     let (peer_net, peer_pfkey) = channel::raw_pair().map_err(|e| format!("socketpair: {e}"))?;
+    let (cred_parent, cred_child) = channel::raw_pair().map_err(|e| format!("socketpair: {e}"))?;
+    let (net_cred, cred_net) = channel::raw_pair().map_err(|e| format!("socketpair: {e}"))?;
 
-    let mut pfkey_proc = spawn_with_args(
+    // The credential process first: ike-net's requests wait in its
+    // channel until it reads them.
+    let mut cred_proc = spawn(
+        &cred_exe,
+        &[
+            (cred_child.as_fd(), fds::PARENT),
+            (cred_net.as_fd(), fds::PEER),
+        ],
+    )
+    .map_err(|e| format!("cannot start {}: {e}", cred_exe.display()))?;
+
+    let pfkey_proc = spawn_with_args(
         &pfkey_exe,
         &pfkey_args,
         &[
@@ -131,11 +147,20 @@ pub fn run(opts: Options) -> Result<i32, String> {
             (pfkey_sock.as_fd(), fds::PFKEY_SOCKET),
         ],
     )
-    .map_err(|e| format!("cannot start {}: {e}", pfkey_exe.display()))?;
+    .map_err(|e| format!("cannot start {}: {e}", pfkey_exe.display()));
+    let mut pfkey_proc = match pfkey_proc {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = cred_proc.kill();
+            let _ = cred_proc.wait();
+            return Err(e);
+        }
+    };
     let mut net_fds: Vec<(BorrowedFd<'_>, RawFd)> = vec![
         (net_child.as_fd(), fds::PARENT),
         (peer_net.as_fd(), fds::PEER),
         (control.as_fd(), fds::NET_CONTROL),
+        (net_cred.as_fd(), fds::NET_CRED),
     ];
     for (i, s) in udp.iter().enumerate() {
         net_fds.push((s.as_fd(), fds::NET_UDP_FIRST + i as RawFd));
@@ -143,8 +168,10 @@ pub fn run(opts: Options) -> Result<i32, String> {
     let mut net_proc = match spawn(&net_exe, &net_fds) {
         Ok(c) => c,
         Err(e) => {
-            let _ = pfkey_proc.kill();
-            let _ = pfkey_proc.wait();
+            for c in [&mut pfkey_proc, &mut cred_proc] {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
             return Err(format!("cannot start {}: {e}", net_exe.display()));
         }
     };
@@ -160,21 +187,27 @@ pub fn run(opts: Options) -> Result<i32, String> {
         control,
         udp,
     ));
+    drop((cred_child, cred_net, net_cred));
     log::info!(
-        "started {} (pid {}) and {} (pid {}) as uid {uid} gid {gid} in {}",
+        "started {} (pid {}), {} (pid {}) and {} (pid {}) as uid {uid} gid {gid} in {}",
         NET_EXE,
         net_proc.id(),
         PFKEY_EXE,
         pfkey_proc.id(),
+        CRED_EXE,
+        cred_proc.id(),
         privdrop.chroot
     );
 
     let net_log = take_log(&mut net_proc, NET_EXE)?;
     let pfkey_log = take_log(&mut pfkey_proc, PFKEY_EXE)?;
+    let cred_log = take_log(&mut cred_proc, CRED_EXE)?;
     let net_ch: Channel<ParentToNet, NetToParent> = Channel::from_fd(net_parent);
     let pfkey_ch: Channel<ParentToPfkey, PfkeyToParent> = Channel::from_fd(pfkey_parent);
     let net = ChildProc::new(NET_EXE, net_proc, net_ch, net_log);
     let pfkey = ChildProc::new(PFKEY_EXE, pfkey_proc, pfkey_ch, pfkey_log);
+    let cred_ch: Channel<ParentToCred, CredToParent> = Channel::from_fd(cred_parent);
+    let cred = ChildProc::new(CRED_EXE, cred_proc, cred_ch, cred_log);
 
     let started_with = (config.global.user.clone(), config.global.chroot.clone());
     let broker_config = crate::settings::broker_view(&config);
@@ -184,15 +217,23 @@ pub fn run(opts: Options) -> Result<i32, String> {
         config: broker_config,
         natt_port: opts.natt_port,
     })));
+    // The secrets go to ike-cred alone; ike-net gets the policy names and
+    // public parts (issue 16).
+    let sent_cred = cred.ch.send(&ParentToCred::Init(Box::new(CredInit {
+        privdrop: privdrop.clone(),
+        log_level: level,
+        config: crate::settings::cred_view(&config),
+    })));
     let sent_net = net.ch.send(&ParentToNet::Init(Box::new(NetInit {
         privdrop,
         log_level: level,
         listen,
         control_uid: 0,
-        config,
+        config: crate::settings::net_view(&config),
     })));
-    let supervisor = Supervisor::new(opts, started_with, net, pfkey)?;
-    if let Err(e) = sent_pfkey.and(sent_net) {
+    drop(config);
+    let supervisor = Supervisor::new(opts, started_with, net, pfkey, cred)?;
+    if let Err(e) = sent_pfkey.and(sent_net).and(sent_cred) {
         // The supervisor sees the child's exit and names it; log this too.
         log::error!("cannot send Init to a child: {e}");
     }

@@ -7,7 +7,9 @@ use crate::childlog::{Drained, LogPipe};
 use crate::cli::Options;
 use ike_ipc::channel::{Channel, ChannelError};
 use ike_ipc::mio::{unix::SourceFd, Events, Interest, Poll, Registry, Token};
-use ike_ipc::msg::{NetToParent, ParentToNet, ParentToPfkey, PfkeyToParent};
+use ike_ipc::msg::{
+    CredToParent, NetToParent, ParentToCred, ParentToNet, ParentToPfkey, PfkeyToParent,
+};
 use ike_ipc::signals::{Signals, SIGCHLD, SIGHUP, SIGINT, SIGTERM};
 use ike_ipc::timers::Timers;
 use std::os::fd::AsRawFd;
@@ -20,6 +22,8 @@ const PFKEY_CH: Token = Token(1);
 const NET_LOG: Token = Token(2);
 const PFKEY_LOG: Token = Token(3);
 const SIGNALS: Token = Token(4);
+const CRED_CH: Token = Token(5);
+const CRED_LOG: Token = Token(6);
 
 /// How long the children get to say Ready after start.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -141,6 +145,8 @@ pub struct Supervisor {
     state: State,
     net: ChildProc<ParentToNet, NetToParent>,
     pfkey: ChildProc<ParentToPfkey, PfkeyToParent>,
+    /// ike-cred, the credential process (issue 16).
+    cred: ChildProc<ParentToCred, CredToParent>,
     opts: Options,
     /// `set user` and `set chroot` as the children were started with: a
     /// reload cannot change them (the children dropped privileges already).
@@ -157,6 +163,7 @@ impl Supervisor {
         started_with: (Option<String>, Option<String>),
         net: ChildProc<ParentToNet, NetToParent>,
         pfkey: ChildProc<ParentToPfkey, PfkeyToParent>,
+        cred: ChildProc<ParentToCred, CredToParent>,
     ) -> Result<Self, String> {
         let poll = Poll::new().map_err(|e| format!("poll: {e}"))?;
         let reg = poll.registry();
@@ -165,12 +172,14 @@ impl Supervisor {
             (Some(pfkey.ch.as_raw_fd()), PFKEY_CH),
             (net.log.raw_fd(), NET_LOG),
             (pfkey.log.raw_fd(), PFKEY_LOG),
+            (Some(cred.ch.as_raw_fd()), CRED_CH),
+            (cred.log.raw_fd(), CRED_LOG),
         ] {
             if let Some(fd) = fd {
                 // The channels also for WRITABLE: a configuration larger
                 // than the socket buffer goes out in fragments as the child
                 // reads (see `flush_channels`).
-                let interest = if tok == NET_CH || tok == PFKEY_CH {
+                let interest = if tok == NET_CH || tok == PFKEY_CH || tok == CRED_CH {
                     Interest::READABLE | Interest::WRITABLE
                 } else {
                     Interest::READABLE
@@ -181,6 +190,7 @@ impl Supervisor {
         }
         net.ch.set_nonblocking(true).map_err(|e| e.to_string())?;
         pfkey.ch.set_nonblocking(true).map_err(|e| e.to_string())?;
+        cred.ch.set_nonblocking(true).map_err(|e| e.to_string())?;
         let mut signals = Signals::new(&[SIGCHLD, SIGTERM, SIGINT, SIGHUP])?;
         reg.register(&mut signals, SIGNALS, Interest::READABLE)
             .map_err(|e| format!("signal pipe: {e}"))?;
@@ -193,6 +203,7 @@ impl Supervisor {
             state: State::Running,
             net,
             pfkey,
+            cred,
             opts,
             started_with,
             reload_deferred: None,
@@ -206,7 +217,7 @@ impl Supervisor {
         // A child may have died between spawn and here; SIGCHLD would be lost.
         self.reap_all();
         loop {
-            if !self.net.alive() && !self.pfkey.alive() {
+            if !self.net.alive() && !self.pfkey.alive() && !self.cred.alive() {
                 break;
             }
             let timeout = self.timers.timeout(Instant::now());
@@ -223,6 +234,8 @@ impl Supervisor {
                     PFKEY_CH => self.on_pfkey(),
                     NET_LOG => drain_log(self.poll.registry(), &mut self.net.log, NET_LOG),
                     PFKEY_LOG => drain_log(self.poll.registry(), &mut self.pfkey.log, PFKEY_LOG),
+                    CRED_CH => self.on_cred(),
+                    CRED_LOG => drain_log(self.poll.registry(), &mut self.cred.log, CRED_LOG),
                     SIGNALS => self.on_signals(),
                     Token(_) => {}
                 }
@@ -236,6 +249,7 @@ impl Supervisor {
         // Last words of the children (their "fatal: ..." lines).
         self.net.log.drain();
         self.pfkey.log.drain();
+        self.cred.log.drain();
         match self.state {
             State::Stopping { failed: false } => {
                 log::info!("stopped");
@@ -275,6 +289,11 @@ impl Supervisor {
                 log::debug!("ike-pfkey channel: {e}");
             }
         }
+        if self.cred.alive() {
+            if let Err(e) = self.cred.ch.flush() {
+                log::debug!("ike-cred channel: {e}");
+            }
+        }
         if !self.reload_in_flight() {
             if let Some(why) = self.reload_deferred.take() {
                 self.reload(why);
@@ -287,6 +306,7 @@ impl Supervisor {
     fn reload_in_flight(&self) -> bool {
         (self.net.alive() && self.net.ch.wants_write())
             || (self.pfkey.alive() && self.pfkey.ch.wants_write())
+            || (self.cred.alive() && self.cred.ch.wants_write())
     }
 
     fn stop_children(&mut self, grace: Duration) {
@@ -296,6 +316,9 @@ impl Supervisor {
         }
         if self.pfkey.alive() {
             let _ = self.pfkey.ch.queue(&ParentToPfkey::Shutdown);
+        }
+        if self.cred.alive() {
+            let _ = self.cred.ch.queue(&ParentToCred::Shutdown);
         }
         self.timers.cancel(&Timer::KillDeadline);
         self.timers.arm(Instant::now() + grace, Timer::KillDeadline);
@@ -308,6 +331,9 @@ impl Supervisor {
         }
         if let Some(st) = self.pfkey.reap() {
             gone.push((self.pfkey.describe_exit(st), st));
+        }
+        if let Some(st) = self.cred.reap() {
+            gone.push((self.cred.describe_exit(st), st));
         }
         // Both in one batch: name a death by signal first. It is the cause;
         // the other child's exit is usually its reaction to the lost sibling.
@@ -344,11 +370,13 @@ impl Supervisor {
     fn on_timer(&mut self, t: Timer) {
         match t {
             Timer::ReadyDeadline => {
-                if self.state == State::Running && !(self.net.ready && self.pfkey.ready) {
-                    let late = if self.net.ready {
+                if self.state == State::Running && !self.all_ready() {
+                    let late = if !self.net.ready {
+                        self.net.name
+                    } else if !self.pfkey.ready {
                         self.pfkey.name
                     } else {
-                        self.net.name
+                        self.cred.name
                     };
                     self.fail(format!(
                         "{late} did not report ready within {READY_TIMEOUT:?}"
@@ -359,6 +387,7 @@ impl Supervisor {
                 for (name, alive) in [
                     (self.net.name, self.net.alive()),
                     (self.pfkey.name, self.pfkey.alive()),
+                    (self.cred.name, self.cred.alive()),
                 ] {
                     if alive {
                         log::warn!("{name} did not stop in time: SIGKILL");
@@ -366,6 +395,7 @@ impl Supervisor {
                 }
                 self.net.kill();
                 self.pfkey.kill();
+                self.cred.kill();
             }
             Timer::ClosedCheck => {
                 self.reap_all();
@@ -373,6 +403,7 @@ impl Supervisor {
                     for (name, open, alive) in [
                         (self.net.name, self.net.ch_open, self.net.alive()),
                         (self.pfkey.name, self.pfkey.ch_open, self.pfkey.alive()),
+                        (self.cred.name, self.cred.ch_open, self.cred.alive()),
                     ] {
                         if !open && alive {
                             self.fail(format!("{name} closed its channel to the parent"));
@@ -450,25 +481,86 @@ impl Supervisor {
         }
     }
 
+    fn on_cred(&mut self) {
+        for _ in 0..MAX_MESSAGES_PER_EVENT {
+            match self.cred.ch.recv() {
+                Ok(got) if !got.fds.is_empty() => {
+                    self.misbehaved_cred("sent descriptors".into());
+                    return;
+                }
+                Ok(got) => match got.msg {
+                    CredToParent::Ready => {
+                        self.cred.ready = true;
+                        self.all_ready_now();
+                    }
+                    CredToParent::Fatal(m) => {
+                        // The child's words: untrusted text.
+                        let m = ike_ipc::childlog::sanitize(m.as_bytes());
+                        log::error!("{}: fatal: {m}", self.cred.name);
+                        self.cred.last_fatal = Some(m);
+                    }
+                },
+                Err(e) if e.is_would_block() => return,
+                Err(ChannelError::Closed) => {
+                    if self.cred.ch_open {
+                        self.cred.ch_open = false;
+                        let _ = self
+                            .poll
+                            .registry()
+                            .deregister(&mut SourceFd(&self.cred.ch.as_raw_fd()));
+                    }
+                    self.timers
+                        .arm(Instant::now() + CLOSED_GRACE, Timer::ClosedCheck);
+                    return;
+                }
+                Err(e) => {
+                    self.misbehaved_cred(format!("undecodable message: {e}"));
+                    return;
+                }
+            }
+        }
+        if self.cred.ch_open {
+            rearm(self.poll.registry(), self.cred.ch.as_raw_fd(), CRED_CH);
+        }
+    }
+
+    fn misbehaved_cred(&mut self, what: String) {
+        self.cred.kill();
+        let cause = format!("{} (pid {}) {what}", self.cred.name, self.cred.pid());
+        self.fail(cause);
+        if self.cred.ch_open {
+            self.cred.ch_open = false;
+            let _ = self
+                .poll
+                .registry()
+                .deregister(&mut SourceFd(&self.cred.ch.as_raw_fd()));
+        }
+    }
+
+    fn all_ready(&self) -> bool {
+        self.net.ready && self.pfkey.ready && self.cred.ready
+    }
+
     // The per-child halves below differ only in which field they touch.
 
     fn ready_net(&mut self) {
         self.net.ready = true;
-        self.both_ready();
+        self.all_ready_now();
     }
 
     fn ready_pfkey(&mut self) {
         self.pfkey.ready = true;
-        self.both_ready();
+        self.all_ready_now();
     }
 
-    fn both_ready(&mut self) {
-        if self.net.ready && self.pfkey.ready {
+    fn all_ready_now(&mut self) {
+        if self.all_ready() {
             self.timers.cancel(&Timer::ReadyDeadline);
             log::info!(
-                "running: ike-net pid {}, ike-pfkey pid {}",
+                "running: ike-net pid {}, ike-pfkey pid {}, ike-cred pid {}",
                 self.net.pid(),
-                self.pfkey.pid()
+                self.pfkey.pid(),
+                self.cred.pid()
             );
         }
     }
@@ -544,13 +636,23 @@ impl Supervisor {
                 }
                 let broker = crate::settings::broker_view(&cfg);
                 // Queued: a large configuration goes in fragments as the
-                // children read; never lost on a full socket.
+                // children read; never lost on a full socket. The secrets
+                // go to ike-cred alone, first: ike-net's requests for new
+                // policies find them (issue 16).
+                let c = self.cred.ch.queue(&ParentToCred::Reload(Box::new(
+                    crate::settings::cred_view(&cfg),
+                )));
                 let a = self
                     .pfkey
                     .ch
                     .queue(&ParentToPfkey::Reload(Box::new(broker)));
-                let b = self.net.ch.queue(&ParentToNet::Reload(Box::new(cfg)));
-                if let Err(e) = a.and(b) {
+                let b =
+                    self.net
+                        .ch
+                        .queue(&ParentToNet::Reload(Box::new(crate::settings::net_view(
+                            &cfg,
+                        ))));
+                if let Err(e) = c.and(a).and(b) {
                     self.fail(format!("cannot send the new configuration: {e}"));
                 }
             }

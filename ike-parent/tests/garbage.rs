@@ -14,7 +14,9 @@ use ike_ipc::channel::{raw_pair, recv_packet, send_packet};
 use ike_ipc::config::Config;
 use ike_ipc::envelope::MAX_MESSAGE;
 use ike_ipc::fds;
-use ike_ipc::msg::{LogLevel, NetInit, ParentToNet, ParentToPfkey, PfkeyInit, PrivDrop};
+use ike_ipc::msg::{
+    CredInit, LogLevel, NetInit, ParentToCred, ParentToNet, ParentToPfkey, PfkeyInit, PrivDrop,
+};
 use std::io::Read;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::fs::PermissionsExt;
@@ -60,13 +62,12 @@ fn write_exe(path: &Path, text: &str) {
 fn parent_rejects(speaker: &str) {
     for (case, bytes, mention) in bad_packets() {
         let libexec = scratch(&format!("fake-{speaker}-{case}"));
-        let quiet = if speaker == "ike-net" {
-            "ike-pfkey"
-        } else {
-            "ike-net"
-        };
         write_exe(&libexec.join(speaker), &speaker_script(&libexec, &bytes));
-        write_exe(&libexec.join(quiet), "#!/bin/sh\nexec /bin/sleep 30\n");
+        for quiet in ["ike-net", "ike-pfkey", "ike-cred"] {
+            if quiet != speaker {
+                write_exe(&libexec.join(quiet), "#!/bin/sh\nexec /bin/sleep 30\n");
+            }
+        }
         let mut t = Tree::start(
             &format!("g-{speaker}-{case}"),
             TreeOpts {
@@ -113,6 +114,14 @@ fn parent_fails_closed_on_bad_packets_from_ike_pfkey() {
     parent_rejects("ike-pfkey");
 }
 
+#[test]
+fn parent_fails_closed_on_bad_packets_from_ike_cred() {
+    if !is_root() {
+        return;
+    }
+    parent_rejects("ike-cred");
+}
+
 /// A real child started by hand: our ends of its channels and its log.
 struct Solo {
     child: std::process::Child,
@@ -145,13 +154,23 @@ impl Solo {
             let (a, b) = raw_pair().unwrap();
             (a, Some(b))
         };
-        let fds: Vec<(BorrowedFd<'_>, RawFd)> = vec![
+        // ike-net's channel to ike-cred (issue 16).
+        let (cred, cred_child) = raw_pair().unwrap();
+        let mut fds: Vec<(BorrowedFd<'_>, RawFd)> = vec![
             (parent_child.as_fd(), fds::PARENT),
             (peer_child.as_fd(), fds::PEER),
-            (fd5.as_fd(), 5),
         ];
+        match name {
+            "ike-net" => {
+                fds.push((fd5.as_fd(), 5));
+                fds.push((cred_child.as_fd(), fds::NET_CRED));
+            }
+            "ike-pfkey" => fds.push((fd5.as_fd(), 5)),
+            _ => {}
+        }
         let child = ike_parent::spawn::spawn(&bin_dir().join(name), &fds).unwrap();
-        let mut keep = vec![];
+        drop(fds);
+        let mut keep = vec![cred];
         keep.extend(fd5_keep);
         Solo {
             child,
@@ -175,6 +194,12 @@ impl Solo {
                 log_level: LogLevel::Info,
                 listen: vec![],
                 control_uid: 0,
+                config: Config::default(),
+            })))
+        } else if name == "ike-cred" {
+            ike_ipc::envelope::encode(&ParentToCred::Init(Box::new(CredInit {
+                privdrop: pd,
+                log_level: LogLevel::Info,
                 config: Config::default(),
             })))
         } else {
@@ -276,9 +301,17 @@ fn ike_pfkey_fails_closed_on_bad_packets() {
 }
 
 #[test]
+fn ike_cred_fails_closed_on_bad_packets() {
+    if !is_root() {
+        return;
+    }
+    child_rejects("ike-cred");
+}
+
+#[test]
 fn children_refuse_to_start_without_their_descriptors() {
     // Started by hand, not by ike-parent: fd 3 is not a channel.
-    for name in ["ike-net", "ike-pfkey"] {
+    for name in ["ike-net", "ike-pfkey", "ike-cred"] {
         let out = std::process::Command::new(bin_dir().join(name))
             .stdin(std::process::Stdio::null())
             .output()

@@ -23,7 +23,11 @@ macro_rules! require_root {
 fn children_are_chrooted_unprivileged_and_sandboxed() {
     require_root!();
     let mut t = Tree::start("confined", TreeOpts::default());
-    for (name, pid) in [("ike-net", t.net_pid), ("ike-pfkey", t.pfkey_pid)] {
+    for (name, pid) in [
+        ("ike-net", t.net_pid),
+        ("ike-pfkey", t.pfkey_pid),
+        ("ike-cred", t.cred_pid),
+    ] {
         let uids: Vec<u32> = status_field(pid, "Uid")
             .split_whitespace()
             .map(|v| v.parse().unwrap())
@@ -180,9 +184,10 @@ fn control_socket_answers_show_stats_with_real_counters() {
 /// 2 s, with a non-zero exit and a log line that says why.
 fn kill_one(which: &str) {
     let mut t = Tree::start(&format!("kill-{which}"), TreeOpts::default());
-    let (victim, other) = match which {
-        "ike-net" => (t.net_pid, t.pfkey_pid),
-        _ => (t.pfkey_pid, t.net_pid),
+    let (victim, others) = match which {
+        "ike-net" => (t.net_pid, [t.pfkey_pid, t.cred_pid]),
+        "ike-cred" => (t.cred_pid, [t.net_pid, t.pfkey_pid]),
+        _ => (t.pfkey_pid, [t.net_pid, t.cred_pid]),
     };
     kill(Pid::from_raw(victim), Signal::SIGKILL).unwrap();
     let st = t.wait_exit(Duration::from_secs(2)).unwrap_or_else(|| {
@@ -192,8 +197,8 @@ fn kill_one(which: &str) {
         )
     });
     assert!(
-        all_gone(&[other], Duration::from_millis(200)),
-        "{which}: other child survived"
+        all_gone(&others, Duration::from_millis(200)),
+        "{which}: another child survived"
     );
     assert_eq!(st.code(), Some(1), "{st:?}");
     let log = t.log_text();
@@ -211,6 +216,14 @@ fn killing_ike_net_stops_the_tree() {
 fn killing_ike_pfkey_stops_the_tree() {
     require_root!();
     kill_one("ike-pfkey");
+}
+
+/// Issue 16: without the credential process no AUTH can be made or
+/// checked; its death stops the tree like the others'.
+#[test]
+fn killing_ike_cred_stops_the_tree() {
+    require_root!();
+    kill_one("ike-cred");
 }
 
 /// One child calls socket() right after entering its sandbox (the
@@ -368,6 +381,13 @@ fn sighup_reloads_and_both_children_get_the_new_configuration() {
         "{}",
         t.log_text()
     );
+    // The secrets go to the credential process (issue 16).
+    assert!(
+        t.wait_log("ike-cred] secrets reloaded", Duration::from_secs(3))
+            .is_some(),
+        "{}",
+        t.log_text()
+    );
     // Reload through ike-ctl takes the same path.
     assert_eq!(
         ike_parent::ctl::request(&t.control, &CtlRequest::Reload).unwrap(),
@@ -482,7 +502,7 @@ fn set_chroot_and_set_user_in_the_file_apply_without_flags() {
             ..TreeOpts::default()
         },
     );
-    for pid in [t.net_pid, t.pfkey_pid] {
+    for pid in [t.net_pid, t.pfkey_pid, t.cred_pid] {
         let uid: u32 = status_field(pid, "Uid")
             .split_whitespace()
             .next()

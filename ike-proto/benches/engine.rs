@@ -25,19 +25,21 @@ fn ip(s: &str) -> IpAddr {
 fn policies() -> (Config, Config) {
     let (a, b) = (ip("192.0.2.1"), ip("198.51.100.2"));
     let ts = |s: &str| TrafficSelector::prefix(ip(s), 24).unwrap();
-    let mut pa = Policy::new("net", a, b, PSK);
+    let mut pa = Policy::new("net", a, b);
     pa.local_ts = vec![ts("10.1.0.0")];
     pa.peer_ts = vec![ts("10.2.0.0")];
-    let mut pb = Policy::new("net", b, a, PSK);
+    let mut pb = Policy::new("net", b, a);
     pb.local_ts = vec![ts("10.2.0.0")];
     pb.peer_ts = vec![ts("10.1.0.0")];
     pb.start = StartAction::Passive;
     let ca = Config {
         policies: vec![Arc::new(pa)],
+        credentials: Arc::new(KeyStore::new().with_psk("net", PSK)),
         ..Config::default()
     };
     let cb = Config {
         policies: vec![Arc::new(pb)],
+        credentials: Arc::new(KeyStore::new().with_psk("net", PSK)),
         cookie_threshold: usize::MAX,
         ..Config::default()
     };

@@ -213,24 +213,30 @@ fn malformed_chains_are_errors() {
 #[test]
 fn own_certificate_check() {
     let id = A_FQDN;
-    assert_eq!(check_own_certificate(&[cert("a")], &key("a"), &id), Ok(()));
     assert_eq!(
-        check_own_certificate(&[cert("a-otherkey")], &key("a"), &id),
+        check_own_certificate(&[cert("a")], &key("a").verifying_key(), &id),
+        Ok(())
+    );
+    assert_eq!(
+        check_own_certificate(&[cert("a-otherkey")], &key("a").verifying_key(), &id),
         Err(CertError::KeyMismatch)
     );
     assert_eq!(
-        check_own_certificate(&[cert("a-wrongname")], &key("a"), &id),
+        check_own_certificate(&[cert("a-wrongname")], &key("a").verifying_key(), &id),
         Err(CertError::IdMismatch)
     );
     assert_eq!(
-        check_own_certificate(&[], &key("a"), &id),
+        check_own_certificate(&[], &key("a").verifying_key(), &id),
         Err(CertError::Missing)
     );
     // RSA: the PKCS#8 and the PKCS#1 file are the same key.
     let rsa8 = key("arsa");
     let rsa1 = SigningKey::from_pem(&file("arsa.rsa.pem"), &SystemRandom::new()).unwrap();
     assert_eq!(rsa8.verifying_key(), rsa1.verifying_key());
-    assert_eq!(check_own_certificate(&[cert("a-rsa")], &rsa1, &id), Ok(()));
+    assert_eq!(
+        check_own_certificate(&[cert("a-rsa")], &rsa1.verifying_key(), &id),
+        Ok(())
+    );
     let from_cert = store(&["root"], NOW)
         .verify(&[&cert("a-rsa")], &id)
         .unwrap();
@@ -251,7 +257,10 @@ fn key_file_formats_agree() {
         } else {
             CertIdentity::Fqdn(b"b.test")
         };
-        assert_eq!(check_own_certificate(&[cert(crt)], &sec1, &id), Ok(()));
+        assert_eq!(
+            check_own_certificate(&[cert(crt)], &sec1.verifying_key(), &id),
+            Ok(())
+        );
     }
     // An explicit-curve or truncated SEC 1 key is refused, not guessed.
     assert!(SigningKey::from_pem(&file("a.explicit.pem"), &rng).is_err());

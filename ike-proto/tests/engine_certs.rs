@@ -40,6 +40,13 @@ fn key(name: &str) -> Arc<SigningKey> {
     Arc::new(SigningKey::from_pem(&pem, &ring::rand::SystemRandom::new()).unwrap())
 }
 
+/// Our public key for a policy; the private half goes to the test
+/// credentials (`engine_common::credentials`).
+fn local(k: Arc<SigningKey>) -> Arc<ike_proto::crypto::VerifyingKey> {
+    remember_key(k.clone());
+    Arc::new(k.verifying_key())
+}
+
 fn anchors(cas: &[&str], now: u64) -> PeerAuth {
     let ders: Vec<Vec<u8>> = cas.iter().map(|c| cert(c)).collect();
     PeerAuth::Certificate(Arc::new(TrustStore::new(&ders, fixed_clock(now)).unwrap()))
@@ -48,10 +55,10 @@ fn anchors(cas: &[&str], now: u64) -> PeerAuth {
 /// A (a.test) and B (b.test) each with a key, a chain and the root CA.
 fn cert_policies(a_chain: &[&str], a_key: &str, b_chain: &[&str], b_key: &str) -> (Policy, Policy) {
     let (mut pa, mut pb) = psk_policies(b"unused", b"unused");
-    pa.local_auth = LocalAuth::Signature(key(a_key));
+    pa.local_auth = LocalAuth::Signature(local(key(a_key)));
     pa.local_certs = a_chain.iter().map(|c| cert(c)).collect();
     pa.peer_auth = anchors(&["root"], NOW);
-    pb.local_auth = LocalAuth::Signature(key(b_key));
+    pb.local_auth = LocalAuth::Signature(local(key(b_key)));
     pb.local_certs = b_chain.iter().map(|c| cert(c)).collect();
     pb.peer_auth = anchors(&["root"], NOW);
     (pa, pb)
@@ -124,7 +131,7 @@ fn strongswan_pki_certificate_and_two_anchors() {
     // A's certificate and SEC 1 key come from strongSwan's pki; B trusts
     // both CAs and asks for both in CERTREQ.
     let (mut pa, mut pb) = cert_policies(&["a"], "a", &["b-direct"], "b");
-    pa.local_auth = LocalAuth::Signature(key("sw-a"));
+    pa.local_auth = LocalAuth::Signature(local(key("sw-a")));
     pa.local_certs = vec![cert("sw-a")];
     pa.check_auth().unwrap();
     pb.peer_auth = anchors(&["root", "sw-ca"], NOW);
@@ -157,6 +164,7 @@ fn responder_picks_the_certificate_policy_by_peer_id() {
     pb_psk.peer_id = Identity::fqdn("c.test");
     let mut cb = config(pb_psk);
     cb.policies.push(Arc::new(pb_cert));
+    cb.credentials = credentials(&cb.policies);
     let mut p = Pair::new(config(pa), cb, 31);
     establish(&mut p);
     let chosen = p.b.events.iter().find_map(|e| match e {
@@ -712,8 +720,8 @@ fn auth_methods(mut pa: Policy, mut pb: Policy, seed: u64) -> (Pair, Vec<AuthMet
 #[test]
 fn rfc4754_method_9_with_certificates() {
     let (mut pa, mut pb) = cert_policies(&["a"], "a", &["b-direct"], "b");
-    pa.local_auth = LocalAuth::Rfc4754(key("a"));
-    pb.local_auth = LocalAuth::Rfc4754(key("b"));
+    pa.local_auth = LocalAuth::Rfc4754(local(key("a")));
+    pb.local_auth = LocalAuth::Rfc4754(local(key("b")));
     pa.check_auth().unwrap();
     let (p, methods) = auth_methods(pa, pb, 40);
     assert_eq!(methods, [AuthMethod(9), AuthMethod(9)]);
@@ -725,7 +733,7 @@ fn rfc4754_method_9_with_certificates() {
 fn rfc4754_method_10_p384() {
     // B has a P-384 certificate (method 10); A signs RFC 7427 with P-256.
     let (pa, mut pb) = cert_policies(&["a"], "a", &["b384"], "b384");
-    pb.local_auth = LocalAuth::Rfc4754(key("b384"));
+    pb.local_auth = LocalAuth::Rfc4754(local(key("b384")));
     pb.check_auth().unwrap();
     let (p, methods) = auth_methods(pa, pb, 41);
     assert_eq!(methods, [AuthMethod::DIGITAL_SIGNATURE, AuthMethod(10)]);
@@ -736,9 +744,9 @@ fn rfc4754_method_10_p384() {
 fn rfc4754_with_raw_keys_and_wrong_key_types() {
     // Raw public keys (no certificates), methods 9 and 10 across.
     let (mut pa, mut pb) = psk_policies(b"unused", b"unused");
-    pa.local_auth = LocalAuth::Rfc4754(key("a"));
+    pa.local_auth = LocalAuth::Rfc4754(local(key("a")));
     pa.peer_auth = PeerAuth::Signature(Arc::new(key("b384").verifying_key()));
-    pb.local_auth = LocalAuth::Rfc4754(key("b384"));
+    pb.local_auth = LocalAuth::Rfc4754(local(key("b384")));
     pb.peer_auth = PeerAuth::Signature(Arc::new(key("a").verifying_key()));
     let (p, methods) = auth_methods(pa.clone(), pb.clone(), 42);
     assert_eq!(methods, [AuthMethod(9), AuthMethod(10)]);
@@ -746,7 +754,7 @@ fn rfc4754_with_raw_keys_and_wrong_key_types() {
 
     // An RSA key cannot do RFC 4754: the config check says so, and an
     // engine given it anyway fails cleanly.
-    pa.local_auth = LocalAuth::Rfc4754(key("arsa"));
+    pa.local_auth = LocalAuth::Rfc4754(local(key("arsa")));
     assert!(pa.check_auth().unwrap_err().contains("P-256"));
     let mut p = attempt(pa, pb, 43);
     assert_eq!(failed(&p.a.events), [FailReason::LocalAuth]);
@@ -773,9 +781,9 @@ fn rsa_raw_key_both_ways() {
         SigningKey::from_pem(&file("arsa.rsa.pem"), &ring::rand::SystemRandom::new()).unwrap(),
     );
     let (kb, vb) = keypair("p256");
-    pa.local_auth = LocalAuth::Signature(rsa1.clone());
+    pa.local_auth = LocalAuth::Signature(local(rsa1.clone()));
     pa.peer_auth = PeerAuth::Signature(vb);
-    pb.local_auth = LocalAuth::Signature(kb);
+    pb.local_auth = LocalAuth::Signature(local(kb));
     pb.peer_auth = PeerAuth::Signature(Arc::new(rsa1.verifying_key()));
     let mut p = Pair::new(config(pa), config(pb), 45);
     establish(&mut p);

@@ -48,7 +48,7 @@ fn memory_per_established_ike_sa() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(2000);
     let b_addr: IpAddr = "198.51.100.2".parse().unwrap();
-    let mut pb = Policy::new("many", b_addr, b_addr, b"psk for the memory test");
+    let mut pb = Policy::new("many", b_addr, b_addr);
     pb.peer_addr = None; // any initiator
     pb.local_id = Identity::fqdn("b.test");
     pb.peer_id = Identity::fqdn("a.test");
@@ -58,17 +58,20 @@ fn memory_per_established_ike_sa() {
     let now = Instant::now();
     let cfg = Config {
         policies: vec![Arc::new(pb)],
+        credentials: Arc::new(KeyStore::new().with_psk("many", b"psk for the memory test")),
         cookie_threshold: usize::MAX,
         ..Config::default()
     };
     let mut b = Engine::new(cfg, Box::new(SeededRng::new(1)), now);
     let mut spi_b = 0xb000_0000u32;
+    let one: Arc<dyn Credentials> =
+        Arc::new(KeyStore::new().with_psk("one", b"psk for the memory test"));
     let before = counting_alloc::live();
     let sizes_before = counting_alloc::live_by_size();
     let t0 = Instant::now();
     for i in 0..n {
         let a_addr = IpAddr::V4(Ipv4Addr::from(0x0a00_0000u32 + i));
-        let mut pa = Policy::new("one", a_addr, b_addr, b"psk for the memory test");
+        let mut pa = Policy::new("one", a_addr, b_addr);
         pa.local_id = Identity::fqdn("a.test");
         pa.peer_id = Identity::fqdn("b.test");
         pa.local_ts = vec![ts("10.1.0.0")];
@@ -78,6 +81,7 @@ fn memory_per_established_ike_sa() {
         pa.initial_contact = false;
         let cfg = Config {
             policies: vec![Arc::new(pa)],
+            credentials: one.clone(),
             ..Config::default()
         };
         let mut a = Engine::new(cfg, Box::new(SeededRng::new(u64::from(i) + 7)), now);

@@ -38,7 +38,7 @@ if [ -z "${BIN:-}" ]; then
 		(cd "$ROOT" && cargo build --release --quiet --bins)
 	fi
 fi
-for b in ike-parent ike-net ike-pfkey ike-ctl pfkey-sim; do
+for b in ike-parent ike-net ike-pfkey ike-cred ike-ctl pfkey-sim; do
 	[ -x "$BIN/$b" ] || { echo "demo.sh: $BIN/$b missing (build first)" >&2; exit 1; }
 done
 

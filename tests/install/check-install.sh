@@ -38,7 +38,7 @@ grep -q "run make first" "$tmp/out" || fail "no clear message: $(cat "$tmp/out")
 
 echo "== make install PREFIX=/usr/local DESTDIR=..."
 mkdir -p "$tmp/build"
-for p in ike-parent ike-ctl pf-to-fd pf-to-tcp pfkey-sim ike-dump ike-net ike-pfkey; do
+for p in ike-parent ike-ctl pf-to-fd pf-to-tcp pfkey-sim ike-dump ike-net ike-pfkey ike-cred; do
 	printf '#!/bin/sh\necho %s\n' "$p" > "$tmp/build/$p"
 	chmod 755 "$tmp/build/$p"
 done
@@ -47,7 +47,7 @@ make -s install PREFIX=/usr/local DESTDIR="$d" BUILD="$tmp/build" >/dev/null
 for p in ike-parent ike-ctl pf-to-fd pf-to-tcp pfkey-sim ike-dump; do
 	[ -x "$d/usr/local/sbin/$p" ] || fail "sbin/$p missing"
 done
-for p in ike-net ike-pfkey; do
+for p in ike-net ike-pfkey ike-cred; do
 	[ -x "$d/usr/local/libexec/ike/$p" ] || fail "libexec/ike/$p missing"
 	[ ! -e "$d/usr/local/sbin/$p" ] || fail "$p must not be in sbin"
 done

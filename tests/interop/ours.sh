@@ -3,7 +3,7 @@
 # Everything the scenarios assume about ike-parent's command line, file layout and control
 # interface is in this file, so a change there is a change here only:
 #
-#   binaries     $IKE_BIN/ike-parent, ike-net, ike-pfkey, ike-ctl (default target/release)
+#   binaries     $IKE_BIN/ike-parent, ike-net, ike-pfkey, ike-cred, ike-ctl (default target/release)
 #   start        ike-parent -d -v -f $W/SIDE/iked/iked.conf --control /run/ike.sock
 #                --chroot $W/SIDE/empty   (-d: foreground, log to stderr; the kernel
 #                interface is the daemon's default, PF_KEY; IKE_KERNEL=kernel
@@ -19,7 +19,7 @@
 
 ours_available() {
   local b
-  for b in ike-parent ike-net ike-pfkey; do
+  for b in ike-parent ike-net ike-pfkey ike-cred; do
     [ -x "$IKE_BIN/$b" ] || { echo "our daemon is not built: $IKE_BIN/$b missing"; return 1; }
   done
 }

@@ -58,7 +58,7 @@ PSK="ike-load pre-shared key"
 # may hold 500/4500 on 127.0.0.1 during the run.
 OURS_PORT=15600 SWAN_PORT=500
 
-for b in ike-parent ike-net ike-pfkey pfkey-sim ike-load; do
+for b in ike-parent ike-net ike-pfkey ike-cred pfkey-sim ike-load; do
   [ -x "$BIN/$b" ] || { echo "load: $BIN/$b missing (cargo build --release --workspace --bins)"; exit 2; }
 done
 [ "$(id -u)" = 0 ] || { echo "load: needs root (ike-parent drops privileges)"; exit 2; }

@@ -58,7 +58,7 @@ A=127.0.0.3 B=127.0.0.4
 SAMPLE=$(( LIFE / 6 )); [ $SAMPLE -lt 5 ] && SAMPLE=5
 PSK="soak test pre-shared key"
 
-for b in ike-parent ike-net ike-pfkey pfkey-sim ike-ctl; do
+for b in ike-parent ike-net ike-pfkey ike-cred pfkey-sim ike-ctl; do
   [ -x "$BIN/$b" ] || { echo "soak: $BIN/$b missing (cargo build --release --workspace --bins)"; exit 2; }
 done
 [ "$(id -u)" = 0 ] || { echo "soak: needs root (ike-parent drops privileges)"; exit 2; }

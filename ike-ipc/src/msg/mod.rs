@@ -6,6 +6,8 @@
 //! | parent <-> ike-pfkey (3)       | [`ParentToPfkey`]     | [`PfkeyToParent`]|
 //! | ike-net <-> ike-pfkey (4)      | see [`pfkey`]         |                  |
 //! | ike-ctl <-> ike-net (control)  | [`CtlRequest`]        | [`CtlResponse`]  |
+//! | parent <-> ike-cred (3)        | [`ParentToCred`]      | [`CredToParent`] |
+//! | ike-net <-> ike-cred (4)       | see [`cred`]          |                  |
 //!
 //! The parent accepts from its children only `Ready`, a reload request and
 //! `Fatal` (DESIGN.md "Processes and trust"): everything else they could say
@@ -13,12 +15,14 @@
 
 pub mod common;
 pub mod control;
+pub mod cred;
 pub mod parent_net;
 pub mod parent_pfkey;
 pub mod pfkey;
 
 pub use common::{LogLevel, PrivDrop};
 pub use control::{CtlRequest, CtlResponse, Stats};
+pub use cred::{CredInit, CredToParent, ParentToCred};
 pub use parent_net::{ListenSocket, NetInit, NetToParent, ParentToNet};
 pub use parent_pfkey::{ParentToPfkey, PfkeyInit, PfkeyToParent};
 
@@ -50,6 +54,54 @@ mod tests {
             chroot: "/var/empty".into(),
             uid: 65534,
             gid: 65534,
+        }
+    }
+
+    #[test]
+    fn cred_round_trips() {
+        use cred::*;
+        check(ParentToCred::Init(Box::new(CredInit {
+            privdrop: privdrop(),
+            log_level: LogLevel::Info,
+            config: Config::default(),
+        })));
+        check(ParentToCred::Reload(Box::default()));
+        check(ParentToCred::Shutdown);
+        check(CredToParent::Ready);
+        check(CredToParent::Fatal("x".into()));
+        for op in [
+            CredOp::PskAuth {
+                prf: 5,
+                octets: vec![1, 2, 3],
+            },
+            CredOp::PskVerify {
+                prf: 5,
+                octets: vec![1],
+                value: vec![9; 32],
+            },
+            CredOp::Sign {
+                how: SignMethod::Rfc7427(2),
+                prf: 7,
+                octets: vec![4; 40],
+            },
+            CredOp::Sign {
+                how: SignMethod::Rfc4754,
+                prf: 5,
+                octets: vec![],
+            },
+        ] {
+            check(NetToCred {
+                id: 7,
+                policy: "p".into(),
+                op,
+            });
+        }
+        for answer in [
+            CredAnswer::Value(vec![1; 64]),
+            CredAnswer::Verdict(true),
+            CredAnswer::Refused("no".into()),
+        ] {
+            check(CredToNet { id: 1, answer });
         }
     }
 

@@ -16,6 +16,10 @@ pub const PFKEY_NOFILE: libc::rlim_t = 64;
 /// which close after each command. The usual default soft limit.
 pub const NET_NOFILE: libc::rlim_t = 1024;
 
+/// Descriptors ike-cred may hold: two channels, stderr, the signal pipe and
+/// its poll instance.
+pub const CRED_NOFILE: libc::rlim_t = 16;
+
 /// The limits of `role`:
 /// - RLIMIT_CORE 0: a core dump would carry keys (ike-pfkey's SAs, ike-net's
 ///   IKE SA secrets) to disk;
@@ -27,6 +31,7 @@ pub fn limits(role: Role) -> [(Resource, libc::rlim_t); 3] {
     let nofile = match role {
         Role::Net => NET_NOFILE,
         Role::Pfkey => PFKEY_NOFILE,
+        Role::Cred => CRED_NOFILE,
     };
     [
         (Resource::RLIMIT_CORE, 0),

@@ -71,7 +71,9 @@ pub fn build_filter(role: Role) -> Result<BpfProgram, SandboxError> {
 pub fn build_filter_for(role: Role, pid: u32) -> Result<BpfProgram, SandboxError> {
     let own = match role {
         Role::Net => super::seccomp_net::allowed(),
-        Role::Pfkey => super::seccomp_pfkey::allowed(),
+        // ike-cred, like the broker, only reads and writes the channels it
+        // holds (and getrandom for ECDSA nonces, in the common list).
+        Role::Pfkey | Role::Cred => super::seccomp_pfkey::allowed(),
     };
     let mut rules = BTreeMap::new();
     for (nr, _why) in super::seccomp_common::allowed().into_iter().chain(own) {

@@ -34,6 +34,8 @@ mod openbsd;
 pub enum Role {
     Net,
     Pfkey,
+    /// ike-cred, the credential process (issue 16): its channels only.
+    Cred,
 }
 
 /// What a descriptor is used for; Capsicum limits each fd to that.
@@ -133,6 +135,7 @@ impl Role {
         match self {
             Role::Net => "ike-net",
             Role::Pfkey => "ike-pfkey",
+            Role::Cred => "ike-cred",
         }
     }
 }
@@ -277,7 +280,7 @@ mod tests {
     /// abort() still raises SIGABRT at the process itself.
     #[test]
     fn no_exec_memory_and_no_signals_to_others() {
-        for role in [Role::Net, Role::Pfkey] {
+        for role in [Role::Net, Role::Pfkey, Role::Cred] {
             for (what, probe) in [
                 ("mmap PROT_EXEC", mmap_exec as fn()),
                 ("mprotect PROT_EXEC", mprotect_exec),
@@ -305,7 +308,7 @@ mod tests {
     /// resource limits (issue 16).
     #[test]
     fn proc_shows_the_filter_and_the_limits() {
-        for role in [Role::Net, Role::Pfkey] {
+        for role in [Role::Net, Role::Pfkey, Role::Cred] {
             let (ready_r, ready_w) = nix::unistd::pipe().unwrap();
             let (go_r, go_w) = nix::unistd::pipe().unwrap();
             // SAFETY: the child enters the sandbox (allocating: see
@@ -349,6 +352,7 @@ mod tests {
                     let nofile = match role {
                         Role::Net => limits::NET_NOFILE,
                         Role::Pfkey => limits::PFKEY_NOFILE,
+                        Role::Cred => limits::CRED_NOFILE,
                     }
                     .to_string();
                     assert_eq!(limit("Max core file size"), ("0".into(), "0".into()));
@@ -361,7 +365,7 @@ mod tests {
 
     #[test]
     fn denied_syscalls_kill_with_sigsys() {
-        for role in [Role::Net, Role::Pfkey] {
+        for role in [Role::Net, Role::Pfkey, Role::Cred] {
             for probe in [call_socket as fn(), call_openat] {
                 match under_filter(role, probe) {
                     WaitStatus::Signaled(_, Signal::SIGSYS, _) => {}

@@ -28,7 +28,9 @@ use std::ffi::CString;
 pub const fn promises(role: Role) -> &'static str {
     match role {
         Role::Net => "stdio inet",
-        Role::Pfkey => "stdio",
+        // getentropy(2), ring's randomness here, is in "stdio"
+        // (sys/kern/kern_pledge.c: [SYS_getentropy] = PLEDGE_STDIO: read).
+        Role::Pfkey | Role::Cred => "stdio",
     }
 }
 

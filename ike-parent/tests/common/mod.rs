@@ -166,6 +166,8 @@ pub struct Tree {
     pub ports: (u16, u16),
     pub net_pid: i32,
     pub pfkey_pid: i32,
+    /// ike-cred, the credential process (issue 16).
+    pub cred_pid: i32,
     pub dir: PathBuf,
     _pfkey: PfkeyStandIn,
 }
@@ -247,6 +249,7 @@ impl Tree {
             ports,
             net_pid: 0,
             pfkey_pid: 0,
+            cred_pid: 0,
             dir,
             _pfkey: pf,
         };
@@ -254,15 +257,20 @@ impl Tree {
             let line = t
                 .wait_log("running: ", Duration::from_secs(10))
                 .unwrap_or_else(|| panic!("tree did not start:\n{}", t.log_text()));
-            // "running: ike-net pid N, ike-pfkey pid M"
-            let nums: Vec<i32> = line
-                .split(|c: char| !c.is_ascii_digit())
-                .filter_map(|w| w.parse().ok())
-                .collect();
-            let n = nums.len();
-            assert!(n >= 2, "{line}");
-            t.net_pid = nums[n - 2];
-            t.pfkey_pid = nums[n - 1];
+            // "running: ike-net pid N, ike-pfkey pid M, ike-cred pid K"
+            let pid_of = |name: &str| -> i32 {
+                line.split(&format!("{name} pid "))
+                    .nth(1)
+                    .and_then(|rest| {
+                        rest.split(|c: char| !c.is_ascii_digit())
+                            .next()
+                            .and_then(|w| w.parse().ok())
+                    })
+                    .unwrap_or_else(|| panic!("no {name} pid in {line}"))
+            };
+            t.net_pid = pid_of("ike-net");
+            t.pfkey_pid = pid_of("ike-pfkey");
+            t.cred_pid = pid_of("ike-cred");
         }
         t
     }
@@ -307,7 +315,7 @@ impl Drop for Tree {
     fn drop(&mut self) {
         let _ = self.parent.kill();
         let _ = self.parent.wait();
-        for p in [self.net_pid, self.pfkey_pid] {
+        for p in [self.net_pid, self.pfkey_pid, self.cred_pid] {
             if p > 0 && alive(p) {
                 let _ = nix::sys::signal::kill(
                     nix::unistd::Pid::from_raw(p),

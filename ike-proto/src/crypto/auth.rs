@@ -380,17 +380,13 @@ impl SigningKey {
     /// keys sign PKCS#1 v1.5 (sha256WithRSAEncryption first), which is what
     /// OpenIKED and strongSwan send and verify by default.
     pub fn schemes(&self) -> &'static [SignatureScheme] {
-        match &self.inner {
-            KeyPair_::EcdsaP256 { .. } => &[SignatureScheme::EcdsaSha256],
-            KeyPair_::EcdsaP384 { .. } => &[SignatureScheme::EcdsaSha384],
-            KeyPair_::Ed25519(_) => &[SignatureScheme::Ed25519],
-            KeyPair_::Rsa(_) => &[
-                SignatureScheme::RsaPkcs1Sha256,
-                SignatureScheme::RsaPkcs1Sha384,
-                SignatureScheme::RsaPkcs1Sha512,
-                SignatureScheme::RsaPssSha256,
-            ],
-        }
+        let kind = match &self.inner {
+            KeyPair_::EcdsaP256 { .. } => KeyKind::EcP256,
+            KeyPair_::EcdsaP384 { .. } => KeyKind::EcP384,
+            KeyPair_::Ed25519(_) => KeyKind::Ed25519,
+            KeyPair_::Rsa(_) => KeyKind::Rsa,
+        };
+        kind.schemes()
     }
 
     /// The scheme to sign with for a peer that announced `peer_hashes` in
@@ -479,6 +475,23 @@ enum KeyKind {
     EcP384,
     Ed25519,
     Rsa,
+}
+
+impl KeyKind {
+    /// The RFC 7427 schemes a key of this kind signs with, preferred first.
+    fn schemes(self) -> &'static [SignatureScheme] {
+        match self {
+            KeyKind::EcP256 => &[SignatureScheme::EcdsaSha256],
+            KeyKind::EcP384 => &[SignatureScheme::EcdsaSha384],
+            KeyKind::Ed25519 => &[SignatureScheme::Ed25519],
+            KeyKind::Rsa => &[
+                SignatureScheme::RsaPkcs1Sha256,
+                SignatureScheme::RsaPkcs1Sha384,
+                SignatureScheme::RsaPkcs1Sha512,
+                SignatureScheme::RsaPssSha256,
+            ],
+        }
+    }
 }
 
 /// A peer's public key (raw key bytes in ring's format).
@@ -618,6 +631,58 @@ impl VerifyingKey {
             AUTH_METHOD_RSA_SIG => self.verify_rsa_sig(octets, data),
             _ => Err(Error::AuthenticationFailed),
         }
+    }
+
+    /// The RFC 7427 schemes the matching private key signs with,
+    /// preferred first ([`SigningKey::schemes`]): ike-net, which holds only
+    /// our public key, picks the scheme; the credential process signs.
+    pub fn schemes(&self) -> &'static [SignatureScheme] {
+        self.kind.schemes()
+    }
+
+    /// The RFC 7427 scheme the matching private key signs with by default.
+    pub fn scheme(&self) -> SignatureScheme {
+        self.schemes()[0]
+    }
+
+    /// As [`SigningKey::scheme_for`], from the public half.
+    pub fn scheme_for(&self, peer_hashes: &[HashAlgorithm]) -> Option<SignatureScheme> {
+        self.schemes()
+            .iter()
+            .copied()
+            .find(|s| peer_hashes.contains(&s.hash()))
+    }
+
+    /// The key as a DER SubjectPublicKeyInfo (RFC 5280 4.1; algorithm
+    /// identifiers as in [`VerifyingKey::from_spki_der`]'s sources; RSA with
+    /// NULL parameters, RFC 8017 A.1): how the parent hands ike-net the
+    /// public half of our private key.
+    pub fn to_spki_der(&self) -> Vec<u8> {
+        let alg = match self.kind {
+            KeyKind::EcP256 | KeyKind::EcP384 => {
+                let curve = if self.kind == KeyKind::EcP256 {
+                    OID_P256
+                } else {
+                    OID_P384
+                };
+                [
+                    der::write_tlv(der::TAG_OID, OID_EC_PUBLIC_KEY),
+                    der::write_tlv(der::TAG_OID, curve),
+                ]
+                .concat()
+            }
+            KeyKind::Ed25519 => der::write_tlv(der::TAG_OID, OID_ED25519),
+            KeyKind::Rsa => [der::write_tlv(der::TAG_OID, OID_RSA), vec![0x05, 0x00]].concat(),
+        };
+        let bits = [&[0u8][..], &self.key].concat();
+        der::write_tlv(
+            der::TAG_SEQUENCE,
+            &[
+                der::write_tlv(der::TAG_SEQUENCE, &alg),
+                der::write_tlv(der::TAG_BIT_STRING, &bits),
+            ]
+            .concat(),
+        )
     }
 
     /// The curve's RFC 4754 auth method, for an ECDSA P-256/P-384 key.

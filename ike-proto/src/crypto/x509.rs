@@ -21,7 +21,7 @@ use pki_types::{CertificateDer, DnsName, ServerName, TrustAnchor, UnixTime};
 use ring::digest;
 use webpki::{EndEntityCert, ExtendedKeyUsageValidator, KeyPurposeId, KeyPurposeIdIter};
 
-use super::auth::{SigningKey, VerifyingKey};
+use super::auth::VerifyingKey;
 use super::der;
 
 mod rfc822;
@@ -407,7 +407,7 @@ pub fn certificate_subject(cert: &[u8]) -> Result<Vec<u8>, CertError> {
 /// configuration load; the engine trusts the result.
 pub fn check_own_certificate(
     chain: &[Vec<u8>],
-    key: &SigningKey,
+    key: &VerifyingKey,
     id: &CertIdentity<'_>,
 ) -> Result<(), CertError> {
     let first = chain.first().ok_or(CertError::Missing)?;
@@ -416,7 +416,7 @@ pub fn check_own_certificate(
     }
     let der = CertificateDer::from(first.as_slice());
     let cert = end_entity(&der)?;
-    if certificate_key(&cert)? != key.verifying_key() {
+    if certificate_key(&cert)? != *key {
         return Err(CertError::KeyMismatch);
     }
     check_identity(&cert, id)

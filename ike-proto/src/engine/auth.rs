@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use crate::crypto::{psk_auth, signed_octets, verify_psk_auth, HashAlgorithm, PrfAlg};
+use crate::crypto::{signed_octets, HashAlgorithm, PrfAlg};
 use crate::wire::auth::Authentication;
 use crate::wire::consts::{AuthMethod, ExchangeType, NotifyType};
 use crate::wire::id::Identification;
@@ -16,7 +16,9 @@ use super::ts::{self, TrafficSelector};
 use super::{find_notify, notify, proposal, Engine, KernelPurpose};
 
 mod certs;
+pub(super) mod credentials;
 pub(super) use certs::certreq;
+use credentials::{Credentials, SignHow};
 
 fn id_payload(id: &Identity) -> Identification {
     Identification {
@@ -30,18 +32,19 @@ fn same_id(a: &Identity, b: &Identification) -> bool {
 }
 
 /// Our AUTH payload over `octets`, or why we cannot make one (logged by
-/// the caller; the negotiation then fails).
+/// the caller; the negotiation then fails). The secret part is the
+/// credentials' (issue 16): here we only choose the method and scheme.
 fn make_auth(
+    creds: &dyn Credentials,
     policy: &Policy,
     prf: PrfAlg,
     octets: &[u8],
-    rng: &ring::rand::SystemRandom,
     peer_hashes: &[u16],
 ) -> Result<Authentication, String> {
     match &policy.local_auth {
-        LocalAuth::Psk(psk) => Ok(Authentication {
+        LocalAuth::Psk => Ok(Authentication {
             method: AuthMethod::PSK,
-            data: psk_auth(prf, psk.as_bytes(), octets),
+            data: creds.psk_auth(&policy.name, prf, octets)?,
         }),
         LocalAuth::Signature(key) => {
             // RFC 7427 4: the peer lists the hashes it can verify; sign
@@ -71,18 +74,17 @@ fn make_auth(
                     key.scheme()
                 }
             };
-            let sig = key
-                .sign_with(scheme, rng, octets)
-                .map_err(|e| format!("signing failed: {e}"))?;
+            let sig = creds.sign(&policy.name, SignHow::Rfc7427(scheme), prf, octets)?;
             Ok(Authentication {
                 method: AuthMethod::DIGITAL_SIGNATURE,
                 data: scheme.encode_auth_data(&sig),
             })
         }
         LocalAuth::Rfc4754(key) => {
-            let (method, sig) = key
-                .sign_rfc4754(rng, octets)
-                .map_err(|e| format!("RFC 4754 needs an ECDSA P-256/P-384 key: {e}"))?;
+            let method = key
+                .rfc4754_method()
+                .ok_or("RFC 4754 needs an ECDSA P-256/P-384 key")?;
+            let sig = creds.sign(&policy.name, SignHow::Rfc4754, prf, octets)?;
             Ok(Authentication {
                 method: AuthMethod(method),
                 data: sig,
@@ -97,6 +99,7 @@ fn make_auth(
 /// validate and name `peer_id` (the ID it sent, already matched against
 /// the policy) before its key is used.
 fn check_auth(
+    creds: &dyn Credentials,
     policy: &Policy,
     prf: PrfAlg,
     octets: &[u8],
@@ -106,9 +109,18 @@ fn check_auth(
 ) -> Result<(), FailReason> {
     let cert_key;
     let (key, source): (&crate::crypto::VerifyingKey, &str) = match &policy.peer_auth {
-        PeerAuth::Psk(psk) => {
+        PeerAuth::Psk => {
             let ok = auth.method == AuthMethod::PSK
-                && verify_psk_auth(prf, psk.as_bytes(), octets, &auth.data).is_ok();
+                && match creds.psk_verify(&policy.name, prf, octets, &auth.data) {
+                    Ok(yes) => yes,
+                    Err(why) => {
+                        log::error!(
+                            "policy {}: cannot check the peer's AUTH: {why}",
+                            policy.name
+                        );
+                        false
+                    }
+                };
             return if ok {
                 Ok(())
             } else {
@@ -174,15 +186,20 @@ impl Engine {
             keys.sk_pi.as_bytes(),
             &idi.body_bytes(),
         );
-        let auth_payload =
-            match make_auth(&policy, keys.prf, &octets, &self.sys_rng, &auth.peer_hashes) {
-                Ok(a) => a,
-                Err(why) => {
-                    log::error!("policy {}: cannot make our AUTH: {why}", policy.name);
-                    self.auth_failed(h, FailReason::LocalAuth, spi_in);
-                    return;
-                }
-            };
+        let auth_payload = match make_auth(
+            self.cfg.credentials.as_ref(),
+            &policy,
+            keys.prf,
+            &octets,
+            &auth.peer_hashes,
+        ) {
+            Ok(a) => a,
+            Err(why) => {
+                log::error!("policy {}: cannot make our AUTH: {why}", policy.name);
+                self.auth_failed(h, FailReason::LocalAuth, spi_in);
+                return;
+            }
+        };
         // RFC 7296 1.2: IDi, [CERT+], [CERTREQ], [IDr], AUTH.
         let mut payloads = vec![Payload::IdI(idi)];
         payloads.extend(certs::our_certs(&policy));
@@ -265,7 +282,15 @@ impl Engine {
             &idr.body_bytes(),
         );
         let verdict = if same_id(&policy.peer_id, idr) {
-            check_auth(&policy, keys.prf, &octets, au, &payloads, idr)
+            check_auth(
+                self.cfg.credentials.as_ref(),
+                &policy,
+                keys.prf,
+                &octets,
+                au,
+                &payloads,
+                idr,
+            )
         } else {
             Err(FailReason::AuthenticationFailed)
         };
@@ -460,7 +485,16 @@ impl Engine {
             keys.sk_pi.as_bytes(),
             &idi.body_bytes(),
         );
-        if let Err(reason) = check_auth(&policy, keys.prf, &octets, au, &payloads, idi) {
+        let creds = self.cfg.credentials.clone();
+        if let Err(reason) = check_auth(
+            creds.as_ref(),
+            &policy,
+            keys.prf,
+            &octets,
+            au,
+            &payloads,
+            idi,
+        ) {
             self.auth_reject(h, message_id, NotifyType::AUTHENTICATION_FAILED, reason);
             return;
         }
@@ -474,10 +508,10 @@ impl Engine {
             &idr_ours.body_bytes(),
         );
         let our_auth = match make_auth(
+            creds.as_ref(),
             &policy,
             keys.prf,
             &octets_r,
-            &self.sys_rng,
             &actx.peer_hashes,
         ) {
             Ok(a) => a,
@@ -766,7 +800,6 @@ mod tests {
             "p",
             "192.0.2.1".parse().unwrap(),
             "192.0.2.2".parse().unwrap(),
-            b"k",
         );
         p.local_ts = vec![net("10.1.0.0", 24)];
         p.peer_ts = vec![net("10.2.0.0", 24)];

@@ -13,14 +13,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::crypto::x509::{self, CertIdentity, TrustStore};
-use crate::crypto::{Secret, SigningKey, VerifyingKey};
+use crate::crypto::VerifyingKey;
 use crate::wire::consts::{DhGroup, EncrId, IdType, IntegId, PrfId};
 
+use super::auth::credentials::{Credentials, KeyStore};
 use super::ts::TrafficSelector;
 use ike_ipc::config as cfg;
 
-/// Engine-wide settings and the list of policies. `Debug` output shows no
-/// key material: `Secret` and the key types print redacted.
+/// Engine-wide settings and the list of policies. No secret is here: PSKs
+/// and private keys stay behind `credentials` (issue 16).
 #[derive(Clone, Debug)]
 pub struct Config {
     /// One entry per configured connection.
@@ -67,6 +68,9 @@ pub struct Config {
     /// the install counts as refused: the answer waiting for it goes out
     /// as an error, the initiator deletes the child (issue 12).
     pub kernel_timeout: Duration,
+    /// Who computes and checks the AUTH values that need our secrets: the
+    /// credential process in the daemon, a [`KeyStore`] in tests and tools.
+    pub credentials: Arc<dyn Credentials>,
 }
 
 impl Default for Config {
@@ -88,6 +92,7 @@ impl Default for Config {
             max_children: 64,
             window: 1,
             kernel_timeout: Duration::from_secs(10),
+            credentials: Arc::new(KeyStore::new()),
         }
     }
 }
@@ -193,26 +198,28 @@ impl Identity {
     }
 }
 
-/// How we prove our identity.
+/// How we prove our identity. Only public parts: the PSK or private key
+/// is the credentials' (`Config::credentials`), found by the policy name.
 #[derive(Clone, Debug)]
 pub enum LocalAuth {
     /// Shared key message integrity code (RFC 7296 2.15).
-    Psk(Secret),
-    /// RFC 7427 digital signature (auth method 14) with our private key.
-    /// RSA keys sign sha256WithRSAEncryption and need a peer that announced
+    Psk,
+    /// RFC 7427 digital signature (auth method 14) with our private key,
+    /// whose public half this is (it decides the scheme). RSA keys sign
+    /// sha256WithRSAEncryption and need a peer that announced
     /// SIGNATURE_HASH_ALGORITHMS (ring cannot make method 1's SHA-1
     /// signatures).
-    Signature(Arc<SigningKey>),
+    Signature(Arc<VerifyingKey>),
     /// RFC 4754 ECDSA: auth method 9 with a P-256 key, 10 with a P-384 key.
     /// Other keys are refused by [`Policy::check_auth`].
-    Rfc4754(Arc<SigningKey>),
+    Rfc4754(Arc<VerifyingKey>),
 }
 
 impl LocalAuth {
-    /// Our private key, for the public-key methods.
-    pub fn signing_key(&self) -> Option<&SigningKey> {
+    /// The public half of our private key, for the public-key methods.
+    pub fn public_key(&self) -> Option<&VerifyingKey> {
         match self {
-            LocalAuth::Psk(_) => None,
+            LocalAuth::Psk => None,
             LocalAuth::Signature(k) | LocalAuth::Rfc4754(k) => Some(k),
         }
     }
@@ -221,8 +228,8 @@ impl LocalAuth {
 /// How the peer must prove its identity.
 #[derive(Clone, Debug)]
 pub enum PeerAuth {
-    /// Shared key MIC with this key.
-    Psk(Secret),
+    /// Shared key MIC with the policy's PSK (checked by the credentials).
+    Psk,
     /// A signature verifiable with this raw public key, by any public-key
     /// method that fits the key: 14 (RFC 7427), 9/10 (RFC 4754), 1 (RSA).
     Signature(Arc<VerifyingKey>),
@@ -380,9 +387,10 @@ pub struct Policy {
 }
 
 impl Policy {
-    /// A policy with the library's defaults: PSK, AES-256-GCM, X25519, tunnel
-    /// mode, active start. Tests and examples refine it field by field.
-    pub fn new(name: &str, local: IpAddr, peer: IpAddr, psk: &[u8]) -> Self {
+    /// A policy with the library's defaults: PSK (the key itself goes into
+    /// the credentials under `name`), AES-256-GCM, X25519, tunnel mode,
+    /// active start. Tests and examples refine it field by field.
+    pub fn new(name: &str, local: IpAddr, peer: IpAddr) -> Self {
         Policy {
             name: name.to_string(),
             local_addr: Some(local),
@@ -410,9 +418,9 @@ impl Policy {
             local_id: Identity::addr(local),
             peer_id: Identity::addr(peer),
             any_peer_id: false,
-            local_auth: LocalAuth::Psk(Secret::from_slice(psk)),
+            local_auth: LocalAuth::Psk,
             local_certs: Vec::new(),
-            peer_auth: PeerAuth::Psk(Secret::from_slice(psk)),
+            peer_auth: PeerAuth::Psk,
             local_ts: vec![TrafficSelector::host(local)],
             peer_ts: vec![TrafficSelector::host(peer)],
             mode: Encapsulation::Tunnel,
@@ -440,7 +448,7 @@ impl Policy {
     /// names `local_id`. Call it when loading the configuration.
     pub fn check_auth(&self) -> Result<(), String> {
         if let LocalAuth::Rfc4754(k) = &self.local_auth {
-            if k.verifying_key().rfc4754_method().is_none() {
+            if k.rfc4754_method().is_none() {
                 return Err(format!(
                     "policy {}: RFC 4754 (ecdsa256/ecdsa384) needs an ECDSA P-256 or P-384 key, not {:?}",
                     self.name,
@@ -460,7 +468,7 @@ impl Policy {
         if self.local_certs.is_empty() {
             return Ok(());
         }
-        let Some(key) = self.local_auth.signing_key() else {
+        let Some(key) = self.local_auth.public_key() else {
             return Err(format!(
                 "policy {}: a certificate needs public-key authentication, not a PSK",
                 self.name
@@ -553,14 +561,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn debug_output_hides_the_psk() {
+    fn policies_hold_no_secret_and_addresses_match() {
         let p = Policy::new(
             "x",
             "192.0.2.1".parse().unwrap(),
             "192.0.2.2".parse().unwrap(),
-            b"hunter2-secret",
         );
-        let shown = format!("{p:?}");
+        assert!(matches!(
+            (&p.local_auth, &p.peer_auth),
+            (LocalAuth::Psk, PeerAuth::Psk)
+        ));
+        let store = KeyStore::new().with_psk("x", b"hunter2-secret");
+        let shown = format!("{store:?}");
         assert!(shown.contains("redacted"));
         assert!(!shown.contains("hunter2"));
         assert!(addr_matches(None, "192.0.2.9".parse().unwrap()));

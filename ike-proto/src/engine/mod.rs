@@ -122,6 +122,7 @@ pub use api::{
     IkeSaInfo, IkeStatus, IkeSuite, KernelEvent, KernelRequest, PolicyParams, RequestId, SaParams,
     Transmit,
 };
+pub use auth::credentials::{check_signed_octets, Credentials, KeyStore, SignHow};
 pub use config::{
     ChildProposal, Config, Encapsulation, Encr, Identity, IkeProposal, LocalAuth, PeerAuth, Policy,
     RekeySchedule, Retransmit, StartAction,

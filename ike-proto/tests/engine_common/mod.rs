@@ -288,12 +288,14 @@ pub fn lifetime_secs(rekey: u64, jitter: u64, hard: u64) -> RekeySchedule {
 /// Policies for A (initiator) and B (responder) with PSK, X25519,
 /// AES-GCM, tunnel 10.1.0.0/24 <-> 10.2.0.0/24.
 pub fn psk_policies(psk_a: &[u8], psk_b: &[u8]) -> (Policy, Policy) {
-    let mut pa = Policy::new("net", ip(A_ADDR), ip(B_ADDR), psk_a);
+    remember_psk("net", ip(A_ADDR), psk_a);
+    remember_psk("net", ip(B_ADDR), psk_b);
+    let mut pa = Policy::new("net", ip(A_ADDR), ip(B_ADDR));
     pa.local_id = Identity::fqdn("a.test");
     pa.peer_id = Identity::fqdn("b.test");
     pa.local_ts = vec![TrafficSelector::prefix(ip("10.1.0.0"), 24).unwrap()];
     pa.peer_ts = vec![TrafficSelector::prefix(ip("10.2.0.0"), 24).unwrap()];
-    let mut pb = Policy::new("net", ip(B_ADDR), ip(A_ADDR), psk_b);
+    let mut pb = Policy::new("net", ip(B_ADDR), ip(A_ADDR));
     pb.local_id = Identity::fqdn("b.test");
     pb.peer_id = Identity::fqdn("a.test");
     pb.local_ts = vec![TrafficSelector::prefix(ip("10.2.0.0"), 24).unwrap()];
@@ -302,9 +304,74 @@ pub fn psk_policies(psk_a: &[u8], psk_b: &[u8]) -> (Policy, Policy) {
     (pa, pb)
 }
 
+// The secrets the test policies were made with, until `config` puts them
+// into the engine's credentials (issue 16: a policy holds no secret). Keyed
+// by thread: each test sets up its engines on its own thread. (Not a
+// thread_local!: clippy's const lint misfires on OpenBSD, docs/bsd.md.)
+type Psks = Vec<(std::thread::ThreadId, String, IpAddr, Vec<u8>)>;
+type Keys = Vec<(
+    std::thread::ThreadId,
+    ike_proto::crypto::VerifyingKey,
+    Arc<ike_proto::crypto::SigningKey>,
+)>;
+static PSKS: std::sync::Mutex<Psks> = std::sync::Mutex::new(Vec::new());
+static KEYS: std::sync::Mutex<Keys> = std::sync::Mutex::new(Vec::new());
+
+fn me() -> std::thread::ThreadId {
+    std::thread::current().id()
+}
+
+/// The PSK of policy `name` at local address `local`, for `credentials`.
+pub fn remember_psk(name: &str, local: IpAddr, psk: &[u8]) {
+    let mut m = PSKS.lock().unwrap();
+    m.retain(|(t, n, a, _)| !(*t == me() && n == name && *a == local));
+    m.push((me(), name.to_string(), local, psk.to_vec()));
+}
+
+/// A private key, found by its public half by `credentials`.
+pub fn remember_key(key: Arc<ike_proto::crypto::SigningKey>) {
+    KEYS.lock().unwrap().push((me(), key.verifying_key(), key));
+}
+
+/// The in-process credentials (the credential process's own code) for
+/// `policies`, from the secrets remembered above.
+pub fn credentials(policies: &[Arc<Policy>]) -> Arc<dyn Credentials> {
+    let mut store = KeyStore::new();
+    for p in policies {
+        match p.local_auth.public_key() {
+            None => {
+                let psk = p.local_addr.and_then(|a| {
+                    PSKS.lock()
+                        .unwrap()
+                        .iter()
+                        .find(|(t, n, l, _)| *t == me() && *n == p.name && *l == a)
+                        .map(|(_, _, _, k)| k.clone())
+                });
+                if let Some(psk) = psk {
+                    store.add_psk(&p.name, &psk);
+                }
+            }
+            Some(public) => {
+                let key = KEYS
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .find(|(t, v, _)| *t == me() && v == public)
+                    .map(|(_, _, s)| s.clone());
+                if let Some(key) = key {
+                    store.add_key(&p.name, key);
+                }
+            }
+        }
+    }
+    Arc::new(store)
+}
+
 pub fn config(p: Policy) -> Config {
+    let policies = vec![Arc::new(p)];
     Config {
-        policies: vec![Arc::new(p)],
+        credentials: credentials(&policies),
+        policies,
         retransmit: Retransmit {
             initial: Duration::from_millis(500),
             max_interval: Duration::from_secs(4),
@@ -725,7 +792,9 @@ pub fn keypair(
     };
     let k = ike_proto::crypto::SigningKey::from_pkcs8_der(&der, &rng).unwrap();
     let v = k.verifying_key();
-    (Arc::new(k), Arc::new(v))
+    let k = Arc::new(k);
+    remember_key(k.clone());
+    (k, Arc::new(v))
 }
 
 /// Policies with signature authentication both ways.
@@ -733,9 +802,9 @@ pub fn sig_policies(kind_a: &str, kind_b: &str) -> (Policy, Policy) {
     let (mut pa, mut pb) = psk_policies(b"unused", b"unused");
     let (ka, va) = keypair(kind_a);
     let (kb, vb) = keypair(kind_b);
-    pa.local_auth = LocalAuth::Signature(ka);
+    pa.local_auth = LocalAuth::Signature(Arc::new(ka.verifying_key()));
     pa.peer_auth = PeerAuth::Signature(vb);
-    pb.local_auth = LocalAuth::Signature(kb);
+    pb.local_auth = LocalAuth::Signature(Arc::new(kb.verifying_key()));
     pb.peer_auth = PeerAuth::Signature(va);
     (pa, pb)
 }

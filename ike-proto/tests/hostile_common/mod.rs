@@ -37,7 +37,7 @@ pub fn responder_addr() -> SocketAddr {
 /// address, accepting AES-CBC/HMAC-SHA-256 (what the scripted initiator
 /// speaks) besides its defaults.
 pub fn responder_config() -> Config {
-    let mut pb = Policy::new("net", ip(B_ADDR), ip("192.0.2.1"), PSK);
+    let mut pb = Policy::new("net", ip(B_ADDR), ip("192.0.2.1"));
     pb.local_id = Identity::fqdn("b.test");
     pb.peer_id = Identity::fqdn("a.test");
     pb.start = StartAction::Passive;
@@ -53,6 +53,7 @@ pub fn responder_config() -> Config {
     });
     Config {
         policies: vec![Arc::new(pb)],
+        credentials: Arc::new(KeyStore::new().with_psk("net", PSK)),
         ..Config::default()
     }
 }

@@ -152,7 +152,6 @@ mod tests {
             "x",
             "192.0.2.1".parse().unwrap(),
             "192.0.2.2".parse().unwrap(),
-            b"k",
         );
         assert!(certreq(std::iter::once(&p)).is_none());
         assert_eq!(our_certs(&p).count(), 0);
