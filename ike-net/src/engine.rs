@@ -108,9 +108,10 @@ impl Engine {
     pub fn on_kernel(&mut self, now: Instant, msg: PfkeyToNet) -> Outputs {
         if let PfkeyToNet::Ready(supported) = &msg {
             log::info!(
-                "broker ready: kernel offers {} encryption and {} integrity algorithms",
+                "broker ready: kernel offers {} encryption and {} integrity algorithms, ESN {}",
                 supported.encryption.len(),
-                supported.integrity.len()
+                supported.integrity.len(),
+                if supported.esn { "yes" } else { "no" }
             );
             self.kernel.linux_fwd = supported.fwd_policies;
             if !self.broker_ready {
