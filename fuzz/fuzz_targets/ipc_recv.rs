@@ -271,6 +271,7 @@ fn seeds() -> Vec<(String, Vec<u8>)> {
             PfkeyToNet::Ready(Supported {
                 encryption: vec![ike_ipc::config::Encryption::Aes128Cbc],
                 integrity: vec![ike_ipc::config::Integrity::HmacSha1],
+                esn: true,
                 fwd_policies: true,
             }),
             PfkeyToNet::Reply {

@@ -11,12 +11,13 @@
 //! when `show sa` asks (the worker pages the GETs), never periodically:
 //! byte lifetimes come from the kernel's own soft/hard EXPIRE (issue 12).
 
+use crate::caps;
 use crate::kernel::KernelMap;
 use crate::pacing::Pacer;
 use crate::policy::{self, Listen};
 use crate::show;
 use ike_ipc::config::Config;
-use ike_ipc::msg::pfkey::{NetToPfkey, PfkeyToNet};
+use ike_ipc::msg::pfkey::{NetToPfkey, PfkeyToNet, Supported};
 use ike_ipc::msg::ListenSocket;
 use ike_proto::engine::{self as ike, Command, Event, SystemRng};
 use std::net::SocketAddr;
@@ -59,6 +60,9 @@ pub struct EngineAdapter {
     skipped: Vec<(String, String)>,
     /// The broker said Ready: active policies may start.
     broker_ready: bool,
+    /// What the broker's kernel interface can install (its Ready); child
+    /// proposals are narrowed to it (`caps.rs`).
+    caps: Option<Supported>,
     /// Names of the active policies (the engine has them as on-demand).
     active: Vec<String>,
     /// Starts the active policies, a bounded number at a time.
@@ -73,7 +77,7 @@ impl EngineAdapter {
         credentials: Arc<dyn ike::Credentials>,
     ) -> Self {
         let ports = Listen::from_sockets(listen);
-        let (ecfg, skipped, active) = convert(&config, &ports, &credentials);
+        let (ecfg, skipped, active) = convert(&config, &ports, &credentials, None);
         let pacer = Pacer::new(config.global.initiate_limit);
         let mut e = Self {
             kernel: KernelMap::new(),
@@ -84,6 +88,7 @@ impl EngineAdapter {
             ports,
             skipped,
             broker_ready: false,
+            caps: None,
             active,
             pacer,
         };
@@ -113,13 +118,26 @@ impl EngineAdapter {
     pub fn on_kernel(&mut self, now: Instant, msg: PfkeyToNet) -> Outputs {
         if let PfkeyToNet::Ready(supported) = &msg {
             log::info!(
-                "broker ready: kernel offers {} encryption and {} integrity algorithms",
+                "broker ready: kernel offers {} encryption and {} integrity algorithms, ESN {}",
                 supported.encryption.len(),
-                supported.integrity.len()
+                supported.integrity.len(),
+                if supported.esn { "yes" } else { "no" }
             );
             self.kernel.linux_fwd = supported.fwd_policies;
             if !self.broker_ready {
                 self.broker_ready = true;
+                // Before start(): no trap or initiation may use a proposal
+                // the kernel cannot install. Until now (responder SAs made
+                // before Ready) nothing was narrowed.
+                self.caps = Some(supported.clone());
+                if let Some(gated) = caps::gate(&self.config, supported) {
+                    let (ecfg, skipped, active) =
+                        convert(&self.config, &self.ports, &self.credentials, Some(gated));
+                    self.engine.set_config(now, ecfg);
+                    self.skipped = skipped;
+                    self.active = active;
+                    self.kernel_hints();
+                }
                 // Active policies start once the kernel side can take SAs
                 // (the engine installs the traps; the pacer initiates).
                 self.engine.start(now);
@@ -209,7 +227,8 @@ impl EngineAdapter {
                 },
             );
         }
-        let (ecfg, skipped, active) = convert(&config, &self.ports, &self.credentials);
+        let gated = self.caps.as_ref().and_then(|c| caps::gate(&config, c));
+        let (ecfg, skipped, active) = convert(&config, &self.ports, &self.credentials, gated);
         self.pacer.set_limit(config.global.initiate_limit);
         for name in gone.iter().chain(&changed) {
             self.pacer.forget(name);
@@ -548,12 +567,20 @@ impl EngineAdapter {
 /// The engine's configuration, the policies skipped (with the reason) and
 /// the names of the active policies, which the engine gets as on-demand
 /// ones: the pacer initiates them (`pacing.rs`).
+/// `gated`: `config` narrowed to what the kernel interface can install and
+/// the policies that refused (`caps::gate`), used instead when given.
 fn convert(
     config: &Config,
     ports: &Listen,
     credentials: &Arc<dyn ike::Credentials>,
+    gated: Option<(Config, Vec<(String, String)>)>,
 ) -> (ike::Config, Vec<(String, String)>, Vec<String>) {
-    let (mut ecfg, skipped) = policy::engine_config(config, ports);
+    let (gated, refused) = match gated {
+        Some((g, r)) => (std::borrow::Cow::Owned(g), r),
+        None => (std::borrow::Cow::Borrowed(config), Vec::new()),
+    };
+    let (mut ecfg, mut skipped) = policy::engine_config(&gated, ports);
+    skipped.extend(refused);
     ecfg.credentials = credentials.clone();
     for (name, why) in &skipped {
         log::warn!("policy {name} is not negotiated: {why}");
@@ -792,6 +819,76 @@ mod tests {
             fwd_count(true) >= 1,
             "a Linux broker: fwd beside the inbound policy"
         );
+    }
+
+    /// The broker's Ready narrows the child proposals before anything is
+    /// proposed: Linux af_key's lists lose GCM and SHA2-256, a policy left
+    /// with nothing is not started; XFRM's lists leave them whole.
+    #[test]
+    fn ready_narrows_child_proposals_to_what_the_kernel_installs() {
+        use ike_ipc::config::{ChildProposal as CP, Encryption as E, Esn, Integrity as I};
+        let linux_pfkey = Supported {
+            encryption: vec![E::Aes128Cbc, E::Aes256Cbc],
+            integrity: vec![I::HmacSha1, I::HmacSha2_384, I::HmacSha2_512],
+            esn: false,
+            fwd_policies: true,
+        };
+        let xfrm = Supported {
+            encryption: E::ALL.to_vec(),
+            integrity: I::ALL.to_vec(),
+            esn: true,
+            fwd_policies: true,
+        };
+        let with_children = |children: Vec<CP>| {
+            let mut c = config();
+            c.policies.truncate(1);
+            c.policies[0].child_proposals = children;
+            c
+        };
+        let gcm = CP {
+            encryption: vec![E::Aes256Gcm16],
+            integrity: vec![],
+            groups: vec![],
+            esn: vec![Esn::None],
+        };
+        let cbc = CP {
+            encryption: vec![E::Aes256Cbc],
+            integrity: vec![I::HmacSha2_256, I::HmacSha2_512],
+            groups: vec![],
+            esn: vec![Esn::Extended, Esn::None],
+        };
+        let now = Instant::now();
+        let start = |c: Config, caps: &Supported| {
+            let mut e = test_engine(c, &[sock("127.0.0.1:500", false)], now);
+            let out = e.on_kernel(now, PfkeyToNet::Ready(caps.clone()));
+            (e, out)
+        };
+        // Both proposals over af_key: GCM goes, CBC keeps SHA2-512 without ESN.
+        let (e, out) = start(with_children(vec![gcm.clone(), cbc.clone()]), &linux_pfkey);
+        assert_eq!(out.transmits.len(), 1, "still initiated");
+        let p = &e.engine.config().policies[0];
+        assert_eq!(p.child_proposals.len(), 1, "{:?}", p.child_proposals);
+        let c = &p.child_proposals[0];
+        assert_eq!(c.encr.len(), 1);
+        assert_eq!(c.encr[0].id, ike_proto::wire::consts::EncrId::AES_CBC);
+        assert_eq!(
+            c.integ,
+            [ike_proto::wire::consts::IntegId(14)],
+            "HMAC-SHA2-512-256 only"
+        );
+        assert!(!c.esn);
+        // GCM alone over af_key: the policy is refused, nothing is sent.
+        let (e, out) = start(with_children(vec![gcm.clone()]), &linux_pfkey);
+        assert!(out.transmits.is_empty() && out.kernel.is_empty(), "{out:?}");
+        assert!(e.engine.config().policies.is_empty());
+        assert!(e
+            .skipped
+            .iter()
+            .any(|(n, why)| n == "tun" && why.contains("aes-256-gcm")));
+        // XFRM: both proposals as configured.
+        let (e, out) = start(with_children(vec![gcm, cbc]), &xfrm);
+        assert_eq!(out.transmits.len(), 1);
+        assert_eq!(e.engine.config().policies[0].child_proposals.len(), 2);
     }
 
     /// The policy "tun" of `config()` seen from the peer: the mirror

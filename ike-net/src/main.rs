@@ -6,6 +6,7 @@
 //! `ike-net --check-config` is the one other mode: the check behind
 //! `ike-parent -n` (see `check`).
 
+mod caps;
 mod check;
 mod control;
 mod cp;

@@ -24,6 +24,19 @@ pub enum PfkeySource {
     Xfrm,
 }
 
+impl PfkeySource {
+    /// XFRM on Linux: af_key is deprecated there and cannot install AES-GCM,
+    /// ChaCha20-Poly1305, HMAC-SHA2-256-128 or ESN (issue 18); PF_KEY on the
+    /// BSDs, where it is the kernel's interface.
+    pub fn default_kernel() -> PfkeySource {
+        if cfg!(target_os = "linux") {
+            PfkeySource::Xfrm
+        } else {
+            PfkeySource::Kernel
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
     /// -d: stay in the foreground, log to stderr.
@@ -67,10 +80,7 @@ impl Default for Options {
             config_file: PathBuf::from(DEFAULT_CONFIG),
             config_given: false,
             check_only: false,
-            // PF_KEY everywhere for now. XFRM (`--pfkey xfrm`) passed every
-            // interop scenario in the kernel lab, but MOBIKE moves through it
-            // and ike-net's proposal gating are newer than that (issue 18).
-            pfkey: PfkeySource::Kernel,
+            pfkey: PfkeySource::default_kernel(),
             pfkey_dialect: None,
             port: 500,
             natt_port: 4500,
@@ -203,7 +213,15 @@ mod tests {
     fn defaults() {
         let o = run(&[]).unwrap();
         assert_eq!((o.port, o.natt_port), (500, 4500));
-        assert_eq!(o.pfkey, PfkeySource::Kernel);
+        if cfg!(target_os = "linux") {
+            assert_eq!(o.pfkey, PfkeySource::Xfrm);
+        } else {
+            assert_eq!(o.pfkey, PfkeySource::Kernel);
+        }
+        assert_eq!(
+            run(&["--pfkey", "kernel"]).unwrap().pfkey,
+            PfkeySource::Kernel
+        );
         assert_eq!(o.control, PathBuf::from("/var/run/ike.sock"));
         assert_eq!(o.chroot, PathBuf::from("/var/empty"));
         assert_eq!(o.config_file, PathBuf::from("/etc/ike/ike.conf"));

@@ -447,6 +447,9 @@ fn kernel_pfkey_missing_is_a_clear_error_naming_the_flag() {
             &n.to_string(),
             "--listen",
             "127.0.0.1",
+            // PF_KEY is not the default on Linux (XFRM is).
+            "--pfkey",
+            "kernel",
         ])
         .arg("--control")
         .arg(dir.join("c.sock"))

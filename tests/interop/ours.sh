@@ -6,8 +6,8 @@
 #   binaries     $IKE_BIN/ike-parent, ike-net, ike-pfkey, ike-cred, ike-ctl (default target/release)
 #   start        ike-parent -d -v -f $W/SIDE/iked/iked.conf --control /run/ike.sock
 #                --chroot $W/SIDE/empty   (-d: foreground, log to stderr; the kernel
-#                interface is the daemon's default, PF_KEY; IKE_KERNEL=kernel
-#                adds --pfkey kernel (PF_KEY), IKE_KERNEL=xfrm --pfkey xfrm;
+#                interface is the daemon's default, XFRM on Linux; IKE_KERNEL=pfkey
+#                (or kernel) adds --pfkey kernel (PF_KEY), IKE_KERNEL=xfrm --pfkey xfrm;
 #                the children run as _ike or nobody)
 #   files        beside the config, iked's layout: private/local.key (mode 0600),
 #                pubkeys/fqdn/<peer-id> (raw public keys), ca/ca.crt (trust anchor),
@@ -85,6 +85,15 @@ ours_conf_reports() {
   for re in "$@"; do grep -q -- "$re" "$d/conf-check.txt" || { echo "  no '$re' in:"; cat "$d/conf-check.txt"; return 1; }; done
 }
 
+# ours_kernel_flag: the --pfkey flag for $IKE_KERNEL (empty: the daemon's default)
+ours_kernel_flag() {
+  case "${IKE_KERNEL:-}" in
+    '') ;;
+    pfkey|kernel) echo "--pfkey kernel" ;;
+    *) echo "--pfkey $IKE_KERNEL" ;;
+  esac
+}
+
 # ours_start SIDE: start ike-parent for side a|b with $W/SIDE/iked/iked.conf
 ours_start() {
   local side=$1 d=$W/$1
@@ -93,7 +102,7 @@ ours_start() {
   chmod -R go-rwx "$d/iked"   # a config holding a PSK, and private/local.key, must be private
   in_private_ns "$(ns_of "$side")" "$d" \
     env RUST_LOG="${RUST_LOG:-debug}" "$IKE_BIN/ike-parent" -d -v -f "$d/iked/iked.conf" \
-    --control /run/ike.sock --chroot "$d/empty" ${IKE_KERNEL:+--pfkey "$IKE_KERNEL"}
+    --control /run/ike.sock --chroot "$d/empty" $(ours_kernel_flag)
   # the daemon must still be running a moment later (config accepted, children started)
   sleep 2
   kill -0 "$(cat "$d/daemon.pid")" 2>/dev/null || {

@@ -209,11 +209,17 @@ pub enum KernelError {
     Protocol(String),
 }
 
-/// Algorithms the kernel offered in its REGISTER replies, by configuration name.
+/// What the broker's kernel interface can install, by configuration name:
+/// the algorithms of the REGISTER replies (PF_KEY) or every one with a
+/// kernel name (XFRM), and whether it takes ESN. ike-net leaves the rest
+/// out of its child proposals (`ike-net/src/caps.rs`).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Supported {
     pub encryption: Vec<Encryption>,
     pub integrity: Vec<Integrity>,
+    /// Extended sequence numbers (RFC 4303 2.2.1) can be installed: XFRM and
+    /// the BSD dialects, not Linux af_key.
+    pub esn: bool,
     /// The broker's kernel checks forwarded tunnel traffic against separate
     /// `fwd` policies (Linux): ike-net asks for one beside each inbound
     /// tunnel policy. Decided by the broker's dialect, not by the OS ike-net
@@ -372,6 +378,7 @@ mod tests {
             PfkeyToNet::Ready(Supported {
                 encryption: vec![Encryption::Aes128Cbc],
                 integrity: vec![Integrity::HmacSha1],
+                esn: true,
                 fwd_policies: true,
             }),
             PfkeyToNet::Reply {

@@ -109,6 +109,9 @@ pub fn supported(d: Dialect, auth: &[Alg], encrypt: &[Alg]) -> Supported {
     Supported {
         encryption,
         integrity,
+        // SADB_X_SAFLAGS_ESN exists in the BSD dialects only; af_key has no
+        // ESN (DIALECTS.md 5.4).
+        esn: d != Dialect::Linux,
         fwd_policies: d == Dialect::Linux,
     }
 }
@@ -140,6 +143,10 @@ mod tests {
                 Integrity::HmacSha2_512
             ]
         );
+        // af_key has no ESN flag; the BSD dialects have SADB_X_SAFLAGS_ESN.
+        assert!(!s.esn);
+        assert!(supported(Dialect::FreeBsd, &c.auth, &c.encrypt).esn);
+        assert!(supported(Dialect::OpenBsd, &c.auth, &c.encrypt).esn);
     }
 
     #[test]

@@ -174,7 +174,10 @@ impl XfrmBroker {
         self.to_net.pop_front()
     }
 
-    /// XFRM has no operator dump here (PF_KEY's `dump` is for the lab).
+    /// No admin dump through XFRM: PF_KEY's (`Broker::admin_dump`) serves
+    /// the lab's pfkey-probe only, never ike-ctl; operators read the kernel
+    /// with `ip xfrm state/policy`, and `show sa` counters come by GETSA
+    /// (`NetOp::Get`) on both interfaces.
     pub fn poll_admin(&mut self) -> Option<AdminResult> {
         None
     }

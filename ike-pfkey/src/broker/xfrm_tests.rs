@@ -32,6 +32,11 @@ fn broker(now: Instant) -> XfrmBroker {
             assert!(s.fwd_policies);
             assert!(s.encryption.contains(&Encryption::Aes256Gcm16));
             assert!(s.encryption.contains(&Encryption::ChaCha20Poly1305));
+            // What af_key lacks and ike-net would otherwise leave out.
+            assert!(s
+                .integrity
+                .contains(&ike_ipc::config::Integrity::HmacSha2_256));
+            assert!(s.esn);
         }
         other => panic!("Ready first, got {other:?}"),
     }

@@ -158,12 +158,13 @@ pub fn to_event(m: &KernelMsg) -> Result<Option<BrokerEvent>> {
 /// What ike-net may negotiate through XFRM. XFRM has no REGISTER: the
 /// kernel loads a crypto module when an SA names it, so every transform
 /// with a kernel name is offered, AEADs, HMAC-SHA2-256-128 and ESN
-/// included; an algorithm whose module is missing fails its NEWSA
+/// (XFRMA_REPLAY_ESN_VAL) included; an algorithm whose module is missing fails its NEWSA
 /// (ENOSYS/ENOENT), which ike-net sees as a failed child.
 pub fn supported() -> Supported {
     Supported {
         encryption: Encryption::ALL.to_vec(),
         integrity: Integrity::ALL.to_vec(),
+        esn: true,
         fwd_policies: true,
     }
 }
