@@ -13,8 +13,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-/// The directory holding ike-parent, ike-net and ike-pfkey. ike-parent is
-/// built by cargo for this test; the other two belong to other packages, so
+/// The directory holding ike-parent, ike-net, ike-pfkey and ike-cred. ike-parent is
+/// built by cargo for this test; the other three belong to other packages, so
 /// build them once into the same target directory and profile (a no-op when
 /// `cargo build --workspace --bins` already ran).
 pub fn bin_dir() -> &'static Path {
@@ -30,9 +30,19 @@ pub fn bin_dir() -> &'static Path {
         let target = dir.parent().expect("target dir").to_path_buf();
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = Command::new(cargo);
-        cmd.args(["build", "-q", "-p", "ike-net", "-p", "ike-pfkey", "--bins"])
-            .env("CARGO_TARGET_DIR", &target)
-            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        cmd.args([
+            "build",
+            "-q",
+            "-p",
+            "ike-net",
+            "-p",
+            "ike-pfkey",
+            "-p",
+            "ike-cred",
+            "--bins",
+        ])
+        .env("CARGO_TARGET_DIR", &target)
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
         if profile_dir == "release" {
             cmd.arg("--release");
         }
@@ -40,10 +50,10 @@ pub fn bin_dir() -> &'static Path {
         let out = cmd.output().expect("run cargo build");
         assert!(
             out.status.success(),
-            "cargo build -p ike-net -p ike-pfkey failed:\n{}",
+            "cargo build -p ike-net -p ike-pfkey -p ike-cred failed:\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        for b in ["ike-net", "ike-pfkey"] {
+        for b in ["ike-net", "ike-pfkey", "ike-cred"] {
             assert!(dir.join(b).is_file(), "{b} not built in {}", dir.display());
         }
         dir
