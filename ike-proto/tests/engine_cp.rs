@@ -58,8 +58,14 @@ fn road_warrior(ids: &[&str], pools: Vec<PoolSpec>, psk_b: &[u8]) -> Pair {
         pa.local_ts = vec![any4()];
         pa.cp.request_v4 = true;
         pa.start = StartAction::Passive;
+        // Each client policy authenticates with its own key reference
+        // (issue 16: the PSK is found by policy name in the credentials).
+        remember_psk(&pa.name, ip(A_ADDR), psk);
         ca.policies.push(Arc::new(pa));
     }
+    ca.credentials = credentials(&ca.policies);
+    // psk_policies() above also remembered B's key; B keeps `psk_b`.
+    remember_psk(&pb.name, ip(B_ADDR), psk_b);
     Pair::new(ca, config(pb), 7)
 }
 

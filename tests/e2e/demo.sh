@@ -38,68 +38,19 @@ if [ -z "${BIN:-}" ]; then
 		(cd "$ROOT" && cargo build --release --quiet --bins)
 	fi
 fi
-for b in ike-parent ike-net ike-pfkey ike-cred ike-ctl pfkey-sim; do
-	[ -x "$BIN/$b" ] || { echo "demo.sh: $BIN/$b missing (build first)" >&2; exit 1; }
-done
+E2E_NAME=demo.sh
+. "$ROOT/tests/e2e/lib.sh"
+e2e_check_bins
+e2e_workdir
 
-WORK=$(mktemp -d /tmp/ike-demo.XXXXXX)
-chmod 755 "$WORK"
-PIDS=""
-
-cleanup() {
-	status=$?
-	trap - EXIT INT TERM
-	# Daemons first (orderly: SIGTERM), then the simulators.
-	for name in alice bob; do
-		pidfile="$WORK/$name/parent.pid"
-		[ -f "$pidfile" ] && kill -TERM "$(cat "$pidfile")" 2>/dev/null || true
-	done
-	sleep 1
-	for p in $PIDS; do kill -TERM "$p" 2>/dev/null || true; done
-	sleep 0.2
-	for p in $PIDS; do kill -KILL "$p" 2>/dev/null || true; done
-	if [ "$status" != 0 ]; then
-		for name in alice bob; do
-			echo "---- $name's log" >&2
-			cat "$WORK/$name/daemon.log" >&2 2>/dev/null || true
-		done
-	fi
-	if [ -n "${KEEP:-}" ]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
-	exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# One daemon: its directory, config (mode 0600: it holds the PSK), the
-# simulator, then ike-parent in the foreground (-d) with its log.
+# One daemon: its directory and config (mode 0600: it holds the PSK), then
+# the simulator and ike-parent (tests/e2e/lib.sh).
 start() {
-	name=$1 addr=$2 conf=$3
-	d="$WORK/$name"
+	d="$WORK/$1"
 	mkdir -p "$d"
-	printf '%s\n' "$conf" > "$d/ike.conf"
+	printf '%s\n' "$3" > "$d/ike.conf"
 	chmod 600 "$d/ike.conf"
-	"$BIN/pfkey-sim" serve --socket "$d/pfkey.sock" --control "$d/sim.sock" \
-		> "$d/sim.log" 2>&1 &
-	PIDS="$PIDS $!"
-	i=0
-	while [ ! -S "$d/sim.sock" ]; do
-		i=$((i + 1)); [ $i -lt 100 ] || { echo "pfkey-sim for $name did not start" >&2; exit 1; }
-		sleep 0.05
-	done
-	"$BIN/ike-parent" -d -f "$d/ike.conf" --pfkey "unix:$d/pfkey.sock" \
-		--listen "$addr" --port "$PORT" --natt-port "$NATT_PORT" \
-		--control "$d/ctl.sock" --chroot "$d/empty" --user nobody \
-		--libexec "$BIN" --pidfile "$d/parent.pid" > "$d/daemon.log" 2>&1 &
-	PIDS="$PIDS $!"
-}
-
-wait_for() { # file pattern seconds
-	i=0
-	until grep -q "$2" "$1" 2>/dev/null; do
-		i=$((i + 1))
-		[ $i -lt $(($3 * 20)) ] || { echo "demo.sh: timed out waiting for '$2' in $1" >&2; exit 1; }
-		sleep 0.05
-	done
+	e2e_launch "$1" "$2"
 }
 
 PSK='this demo secret is not a secret'
@@ -115,17 +66,12 @@ start bob 127.0.0.2 "ikev2 \"tunnel\" passive esp tunnel from 10.2.0.0/24 to 10.
 	psk \"$PSK\""
 
 echo "== two daemons starting (alice 127.0.0.1, bob 127.0.0.2, ports $PORT/$NATT_PORT)"
-wait_for "$WORK/alice/daemon.log" "running: " 10
-wait_for "$WORK/bob/daemon.log" "running: " 10
+e2e_wait_for "$WORK/alice/daemon.log" "running: " 10
+e2e_wait_for "$WORK/bob/daemon.log" "running: " 10
 # alice's policy is active: she initiates as soon as her broker is ready.
 # Up means: both simulated kernels hold the inbound and the outbound SA.
 for name in alice bob; do
-	i=0
-	until [ "$("$BIN/pfkey-sim" dump --control "$WORK/$name/sim.sock" | grep -c 'esp mode=tunnel')" = 2 ]; do
-		i=$((i + 1))
-		[ $i -lt 300 ] || { echo "demo.sh: no tunnel in $name's kernel after 15 s" >&2; exit 1; }
-		sleep 0.05
-	done
+	e2e_wait_sas "$name" 2 15
 done
 
 for name in alice bob; do

@@ -30,37 +30,11 @@ if [ "$(id -u)" != 0 ]; then
 	exit 1
 fi
 BIN=${BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release}
-for b in ike-parent ike-net ike-pfkey ike-cred ike-ctl pfkey-sim; do
-	[ -x "$BIN/$b" ] || { echo "memory-secrets.sh: $BIN/$b missing (build first)" >&2; exit 1; }
-done
-
-WORK=$(mktemp -d /tmp/ike-memsecrets.XXXXXX)
-chmod 755 "$WORK"
-PIDS=""
-cleanup() {
-	status=$?
-	trap - EXIT INT TERM
-	for name in alice bob; do
-		pidfile="$WORK/$name/parent.pid"
-		[ -f "$pidfile" ] && kill -TERM "$(cat "$pidfile")" 2>/dev/null || true
-	done
-	sleep 1
-	for p in $PIDS; do kill -TERM "$p" 2>/dev/null || true; done
-	sleep 0.2
-	for p in $PIDS; do kill -KILL "$p" 2>/dev/null || true; done
-	if [ "$status" != 0 ]; then
-		for name in alice bob; do
-			echo "---- $name's log" >&2
-			cat "$WORK/$name/daemon.log" >&2 2>/dev/null || true
-		done
-	fi
-	if [ -n "${KEEP:-}" ]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
-	exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-fail() { echo "memory-secrets.sh: FAIL: $*" >&2; exit 1; }
+E2E_NAME=memory-secrets.sh
+. "$ROOT/tests/e2e/lib.sh"
+e2e_check_bins
+e2e_workdir
+fail() { e2e_fail "$@"; }
 
 PSK='memory-secrets: a pre-shared key to look for'
 # Keys: PKCS#8 P-256 private keys, SPKI public keys.
@@ -95,41 +69,16 @@ start() { # name addr role peer my-net peer-net peer-name
 	name=$1 d="$WORK/$1"
 	conf "$3" "$2" "$4" "$5" "$6" "$1" "$7" > "$d/ike.conf"
 	chmod 600 "$d/ike.conf"
-	"$BIN/pfkey-sim" serve --socket "$d/pfkey.sock" --control "$d/sim.sock" \
-		> "$d/sim.log" 2>&1 &
-	PIDS="$PIDS $!"
-	i=0
-	while [ ! -S "$d/sim.sock" ]; do
-		i=$((i + 1)); [ $i -lt 100 ] || fail "pfkey-sim for $name did not start"
-		sleep 0.05
-	done
-	"$BIN/ike-parent" -d -f "$d/ike.conf" --pfkey "unix:$d/pfkey.sock" \
-		--listen "$2" --port "$PORT" --natt-port "$NATT_PORT" \
-		--control "$d/ctl.sock" --chroot "$d/empty" --user nobody \
-		--libexec "$BIN" --pidfile "$d/parent.pid" > "$d/daemon.log" 2>&1 &
-	PIDS="$PIDS $!"
+	e2e_launch "$1" "$2"
 }
 
-wait_for() { # file pattern seconds
-	i=0
-	until grep -q "$2" "$1" 2>/dev/null; do
-		i=$((i + 1))
-		[ $i -lt $(($3 * 20)) ] || fail "timed out waiting for '$2' in $1"
-		sleep 0.05
-	done
-}
 
 start alice 127.0.0.1 active 127.0.0.2 10.1 10.2 bob
 start bob 127.0.0.2 passive 127.0.0.1 10.2 10.1 alice
-wait_for "$WORK/alice/daemon.log" "running: " 10
-wait_for "$WORK/bob/daemon.log" "running: " 10
+e2e_wait_for "$WORK/alice/daemon.log" "running: " 10
+e2e_wait_for "$WORK/bob/daemon.log" "running: " 10
 for name in alice bob; do
-	i=0
-	until [ "$("$BIN/pfkey-sim" dump --control "$WORK/$name/sim.sock" | grep -c 'esp mode=tunnel')" = 4 ]; do
-		i=$((i + 1))
-		[ $i -lt 400 ] || fail "not both tunnels in $name's kernel after 20 s"
-		sleep 0.05
-	done
+	e2e_wait_sas "$name" 4 20
 done
 for name in alice bob; do
 	shown=$("$BIN/ike-ctl" -s "$WORK/$name/ctl.sock" show sa)
@@ -177,7 +126,7 @@ held = [bytes.fromhex(a.split("=", 1)[1]) for a in sys.argv[1:]]
 sys.stdout.write("ready\n"); sys.stdout.flush(); time.sleep(30)' "$@" > "$WORK/control.out" &
 CONTROL=$!
 PIDS="$PIDS $CONTROL"
-wait_for "$WORK/control.out" ready 5
+e2e_wait_for "$WORK/control.out" ready 5
 out=$("$SCAN" "$CONTROL" "$@" || true)
 for n in psk prf-psk-keypad ecdsa-scalar ecdsa-scalar-reversed; do
 	echo "$out" | grep -q "^found $n " || fail "the control process holds $n but the scan missed it: $out"
