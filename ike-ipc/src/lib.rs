@@ -39,3 +39,7 @@ pub mod timers;
 /// The children's event loops use this mio, so both agree on one version.
 #[cfg(feature = "os")]
 pub use mio;
+
+/// The bounds of `Channel`'s send and receive (`Serialize`,
+/// `DeserializeOwned`), for code generic over channels.
+pub use serde;

@@ -57,6 +57,22 @@ pub struct ChildProc<Tx, Rx> {
     last_fatal: Option<String>,
 }
 
+/// Which child a channel event belongs to.
+#[derive(Clone, Copy)]
+enum Which {
+    Net,
+    Pfkey,
+    Cred,
+}
+
+/// How a batch of a child's messages ended (`ChildProc::drain`).
+enum DrainEnd {
+    WouldBlock,
+    Capped,
+    Closed,
+    Misbehaved(String),
+}
+
 impl<Tx, Rx> ChildProc<Tx, Rx> {
     pub fn new(name: &'static str, child: Child, ch: Channel<Tx, Rx>, log: LogPipe) -> Self {
         Self {
@@ -96,6 +112,49 @@ impl<Tx, Rx> ChildProc<Tx, Rx> {
                 Some(st)
             }
             _ => None,
+        }
+    }
+
+    /// Reads up to [`MAX_MESSAGES_PER_EVENT`] messages, and says what
+    /// ended the batch. Descriptors are never expected from a child, so
+    /// any is a protocol violation (and is closed on drop).
+    fn drain(&mut self) -> (Vec<Rx>, DrainEnd)
+    where
+        Rx: ike_ipc::serde::de::DeserializeOwned,
+        Tx: ike_ipc::serde::Serialize,
+    {
+        let mut msgs = Vec::new();
+        for _ in 0..MAX_MESSAGES_PER_EVENT {
+            match self.ch.recv() {
+                Ok(got) if !got.fds.is_empty() => {
+                    return (msgs, DrainEnd::Misbehaved("sent descriptors".into()))
+                }
+                Ok(got) => msgs.push(got.msg),
+                Err(e) if e.is_would_block() => return (msgs, DrainEnd::WouldBlock),
+                Err(ChannelError::Closed) => return (msgs, DrainEnd::Closed),
+                Err(e) => {
+                    return (
+                        msgs,
+                        DrainEnd::Misbehaved(format!("undecodable message: {e}")),
+                    )
+                }
+            }
+        }
+        (msgs, DrainEnd::Capped)
+    }
+
+    /// A child's last words before it exits, kept for the exit report.
+    fn note_fatal(&mut self, m: &str) {
+        // The child's words: untrusted text.
+        let m = ike_ipc::childlog::sanitize(m.as_bytes());
+        log::error!("{}: fatal: {m}", self.name);
+        self.last_fatal = Some(m);
+    }
+
+    fn close_channel(&mut self, reg: &Registry) {
+        if self.ch_open {
+            self.ch_open = false;
+            let _ = reg.deregister(&mut SourceFd(&self.ch.as_raw_fd()));
         }
     }
 
@@ -416,141 +475,114 @@ impl Supervisor {
     }
 
     fn on_net(&mut self) {
-        for _ in 0..MAX_MESSAGES_PER_EVENT {
-            match self.net.ch.recv() {
-                Ok(got) if !got.fds.is_empty() => {
-                    self.misbehaved_net("sent descriptors".into());
-                    return;
+        let (msgs, end) = self.net.drain();
+        for m in msgs {
+            match m {
+                NetToParent::Ready => {
+                    self.net.ready = true;
+                    self.all_ready_now();
                 }
-                Ok(got) => match got.msg {
-                    NetToParent::Ready => self.ready_net(),
-                    NetToParent::ReloadRequest => self.reload("ike-ctl reload"),
-                    NetToParent::Fatal(m) => {
-                        // The child's words: untrusted text.
-                        let m = ike_ipc::childlog::sanitize(m.as_bytes());
-                        log::error!("{}: fatal: {m}", self.net.name);
-                        self.net.last_fatal = Some(m);
-                    }
-                },
-                Err(e) if e.is_would_block() => return,
-                Err(ChannelError::Closed) => {
-                    self.channel_closed_net();
-                    return;
-                }
-                Err(e) => {
-                    self.misbehaved_net(format!("undecodable message: {e}"));
-                    return;
-                }
+                NetToParent::ReloadRequest => self.reload("ike-ctl reload"),
+                NetToParent::Fatal(m) => self.net.note_fatal(&m),
             }
         }
-        // More than the cap in one go: let the other sources run first.
-        if self.net.ch_open {
-            rearm(self.poll.registry(), self.net.ch.as_raw_fd(), NET_CH);
-        }
+        self.after_drain(Which::Net, end);
     }
 
     fn on_pfkey(&mut self) {
-        for _ in 0..MAX_MESSAGES_PER_EVENT {
-            match self.pfkey.ch.recv() {
-                Ok(got) if !got.fds.is_empty() => {
-                    self.misbehaved_pfkey("sent descriptors".into());
-                    return;
+        let (msgs, end) = self.pfkey.drain();
+        for m in msgs {
+            match m {
+                PfkeyToParent::Ready => {
+                    self.pfkey.ready = true;
+                    self.all_ready_now();
                 }
-                Ok(got) => match got.msg {
-                    PfkeyToParent::Ready => self.ready_pfkey(),
-                    PfkeyToParent::Fatal(m) => {
-                        // The child's words: untrusted text.
-                        let m = ike_ipc::childlog::sanitize(m.as_bytes());
-                        log::error!("{}: fatal: {m}", self.pfkey.name);
-                        self.pfkey.last_fatal = Some(m);
-                    }
-                },
-                Err(e) if e.is_would_block() => return,
-                Err(ChannelError::Closed) => {
-                    self.channel_closed_pfkey();
-                    return;
-                }
-                Err(e) => {
-                    self.misbehaved_pfkey(format!("undecodable message: {e}"));
-                    return;
-                }
+                PfkeyToParent::Fatal(m) => self.pfkey.note_fatal(&m),
             }
         }
-        if self.pfkey.ch_open {
-            rearm(self.poll.registry(), self.pfkey.ch.as_raw_fd(), PFKEY_CH);
-        }
+        self.after_drain(Which::Pfkey, end);
     }
 
     fn on_cred(&mut self) {
-        for _ in 0..MAX_MESSAGES_PER_EVENT {
-            match self.cred.ch.recv() {
-                Ok(got) if !got.fds.is_empty() => {
-                    self.misbehaved_cred("sent descriptors".into());
-                    return;
+        let (msgs, end) = self.cred.drain();
+        for m in msgs {
+            match m {
+                CredToParent::Ready => {
+                    self.cred.ready = true;
+                    self.all_ready_now();
                 }
-                Ok(got) => match got.msg {
-                    CredToParent::Ready => {
-                        self.cred.ready = true;
-                        self.all_ready_now();
-                    }
-                    CredToParent::Fatal(m) => {
-                        // The child's words: untrusted text.
-                        let m = ike_ipc::childlog::sanitize(m.as_bytes());
-                        log::error!("{}: fatal: {m}", self.cred.name);
-                        self.cred.last_fatal = Some(m);
-                    }
-                },
-                Err(e) if e.is_would_block() => return,
-                Err(ChannelError::Closed) => {
-                    if self.cred.ch_open {
-                        self.cred.ch_open = false;
-                        let _ = self
-                            .poll
-                            .registry()
-                            .deregister(&mut SourceFd(&self.cred.ch.as_raw_fd()));
-                    }
-                    self.timers
-                        .arm(Instant::now() + CLOSED_GRACE, Timer::ClosedCheck);
-                    return;
-                }
-                Err(e) => {
-                    self.misbehaved_cred(format!("undecodable message: {e}"));
-                    return;
-                }
+                CredToParent::Fatal(m) => self.cred.note_fatal(&m),
             }
         }
-        if self.cred.ch_open {
-            rearm(self.poll.registry(), self.cred.ch.as_raw_fd(), CRED_CH);
+        self.after_drain(Which::Cred, end);
+    }
+
+    /// What ended a child's batch of messages: nothing (wait for the next
+    /// event), the cap (let the other sources run first, then come back),
+    /// a closed channel (the child is exiting: check it after a grace), or
+    /// a protocol violation.
+    fn after_drain(&mut self, which: Which, end: DrainEnd) {
+        let reg = self.poll.registry();
+        let (child_name, pid, open, fd, token) = match which {
+            Which::Net => (
+                self.net.name,
+                self.net.pid(),
+                self.net.ch_open,
+                self.net.ch.as_raw_fd(),
+                NET_CH,
+            ),
+            Which::Pfkey => (
+                self.pfkey.name,
+                self.pfkey.pid(),
+                self.pfkey.ch_open,
+                self.pfkey.ch.as_raw_fd(),
+                PFKEY_CH,
+            ),
+            Which::Cred => (
+                self.cred.name,
+                self.cred.pid(),
+                self.cred.ch_open,
+                self.cred.ch.as_raw_fd(),
+                CRED_CH,
+            ),
+        };
+        match end {
+            DrainEnd::WouldBlock => {}
+            DrainEnd::Capped => {
+                if open {
+                    rearm(reg, fd, token);
+                }
+            }
+            DrainEnd::Closed => {
+                self.close_channel(which);
+                self.timers
+                    .arm(Instant::now() + CLOSED_GRACE, Timer::ClosedCheck);
+            }
+            DrainEnd::Misbehaved(what) => {
+                // A child that speaks garbage may be compromised: kill it now.
+                match which {
+                    Which::Net => self.net.kill(),
+                    Which::Pfkey => self.pfkey.kill(),
+                    Which::Cred => self.cred.kill(),
+                }
+                self.fail(format!("{child_name} (pid {pid}) {what}"));
+                self.close_channel(which);
+            }
         }
     }
 
-    fn misbehaved_cred(&mut self, what: String) {
-        self.cred.kill();
-        let cause = format!("{} (pid {}) {what}", self.cred.name, self.cred.pid());
-        self.fail(cause);
-        if self.cred.ch_open {
-            self.cred.ch_open = false;
-            let _ = self
-                .poll
-                .registry()
-                .deregister(&mut SourceFd(&self.cred.ch.as_raw_fd()));
+    /// Stops watching a child's channel.
+    fn close_channel(&mut self, which: Which) {
+        let reg = self.poll.registry();
+        match which {
+            Which::Net => self.net.close_channel(reg),
+            Which::Pfkey => self.pfkey.close_channel(reg),
+            Which::Cred => self.cred.close_channel(reg),
         }
     }
 
     fn all_ready(&self) -> bool {
         self.net.ready && self.pfkey.ready && self.cred.ready
-    }
-
-    // The per-child halves below differ only in which field they touch.
-
-    fn ready_net(&mut self) {
-        self.net.ready = true;
-        self.all_ready_now();
-    }
-
-    fn ready_pfkey(&mut self) {
-        self.pfkey.ready = true;
-        self.all_ready_now();
     }
 
     fn all_ready_now(&mut self) {
@@ -562,53 +594,6 @@ impl Supervisor {
                 self.pfkey.pid(),
                 self.cred.pid()
             );
-        }
-    }
-
-    fn misbehaved_net(&mut self, what: String) {
-        // A child that speaks garbage may be compromised: kill it now.
-        self.net.kill();
-        let cause = format!("{} (pid {}) {what}", self.net.name, self.net.pid());
-        self.fail(cause);
-        self.close_net_channel();
-    }
-
-    fn misbehaved_pfkey(&mut self, what: String) {
-        self.pfkey.kill();
-        let cause = format!("{} (pid {}) {what}", self.pfkey.name, self.pfkey.pid());
-        self.fail(cause);
-        self.close_pfkey_channel();
-    }
-
-    fn channel_closed_net(&mut self) {
-        self.close_net_channel();
-        self.timers
-            .arm(Instant::now() + CLOSED_GRACE, Timer::ClosedCheck);
-    }
-
-    fn channel_closed_pfkey(&mut self) {
-        self.close_pfkey_channel();
-        self.timers
-            .arm(Instant::now() + CLOSED_GRACE, Timer::ClosedCheck);
-    }
-
-    fn close_net_channel(&mut self) {
-        if self.net.ch_open {
-            self.net.ch_open = false;
-            let _ = self
-                .poll
-                .registry()
-                .deregister(&mut SourceFd(&self.net.ch.as_raw_fd()));
-        }
-    }
-
-    fn close_pfkey_channel(&mut self) {
-        if self.pfkey.ch_open {
-            self.pfkey.ch_open = false;
-            let _ = self
-                .poll
-                .registry()
-                .deregister(&mut SourceFd(&self.pfkey.ch.as_raw_fd()));
         }
     }
 
