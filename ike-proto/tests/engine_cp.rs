@@ -91,6 +91,26 @@ fn lease_events(events: &[Event], lent: bool) -> Vec<Vec<IpAddr>> {
         .collect()
 }
 
+/// Two client identities (policies "net" and "net1") connect one after
+/// the other to a gateway with pool `pool`.
+fn two_clients(pool: PoolSpec) -> Pair {
+    let mut p = road_warrior(
+        &["a.test", "c.test"],
+        vec![pool],
+        b"correct horse battery staple",
+    );
+    p.initiate();
+    p.run_for(Duration::from_secs(2));
+    p.command(
+        Side::A,
+        Command::Initiate {
+            policy: "net1".into(),
+        },
+    );
+    p.run_for(Duration::from_secs(2));
+    p
+}
+
 #[test]
 fn a_client_gets_an_address_and_a_child_for_it_only() {
     let mut p = road_warrior(
@@ -130,20 +150,7 @@ fn a_client_gets_an_address_and_a_child_for_it_only() {
 #[test]
 fn two_identities_get_two_addresses_then_the_pool_is_empty() {
     // A static one-address pool: the second identity gets none.
-    let mut p = road_warrior(
-        &["a.test", "c.test"],
-        vec![pool("10.9.0.7", 32)],
-        b"correct horse battery staple",
-    );
-    p.initiate();
-    p.run_for(Duration::from_secs(2));
-    p.command(
-        Side::A,
-        Command::Initiate {
-            policy: "net1".into(),
-        },
-    );
-    p.run_for(Duration::from_secs(2));
+    let p = two_clients(pool("10.9.0.7", 32));
     // Both IKE SAs stand (RFC 7296 3.15.4); only the first has a child.
     assert_eq!(ike_up(&p.b.events), 2, "B: {:?}", p.b.events);
     assert_eq!(child_up(&p.b.events), 1);
@@ -158,20 +165,7 @@ fn two_identities_get_two_addresses_then_the_pool_is_empty() {
 
 #[test]
 fn two_identities_from_a_pool_get_distinct_addresses() {
-    let mut p = road_warrior(
-        &["a.test", "c.test"],
-        vec![pool("10.9.0.0", 29)],
-        b"correct horse battery staple",
-    );
-    p.initiate();
-    p.run_for(Duration::from_secs(2));
-    p.command(
-        Side::A,
-        Command::Initiate {
-            policy: "net1".into(),
-        },
-    );
-    p.run_for(Duration::from_secs(2));
+    let p = two_clients(pool("10.9.0.0", 29));
     assert_eq!(child_up(&p.b.events), 2, "B: {:?}", p.b.events);
     let mut got: Vec<IpAddr> = vips(&p, Side::B).into_iter().flatten().collect();
     got.sort();
