@@ -27,8 +27,14 @@ const CRED_LOG: Token = Token(6);
 
 /// How long the children get to say Ready after start.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long children get to exit after Shutdown before SIGKILL.
-const ORDERLY_GRACE: Duration = Duration::from_secs(5);
+/// How long children get to exit after Shutdown before SIGKILL. An upper
+/// bound only: the parent exits as soon as its children have. ike-pfkey
+/// deletes every SA and policy it installed before it exits; 20,000 SAs
+/// took 3.6 to 3.9 s on a loaded 2-core machine (rfc/engine-notes.md), so
+/// 5 s would kill it half-way through at 30,000 and leave SAs behind. 20 s
+/// covers about 100,000, and stays under rc.d(8)'s default daemon_timeout
+/// of 30 s on OpenBSD, after which rcctl gives up on the stop.
+const ORDERLY_GRACE: Duration = Duration::from_secs(20);
 /// After a failure the survivors get less: the tree must be gone quickly.
 const FAILURE_GRACE: Duration = Duration::from_millis(1000);
 /// At most this many messages from one child per readiness event: a child
