@@ -97,6 +97,34 @@ impl LeaseTable {
         }
     }
 
+    /// MOBIKE moved the tunnel of installed policy `p` to `tunnel`: an
+    /// address lent to the peer at the old far end is now lent to the peer
+    /// at the new one. Why: the client is the same (the move was checked
+    /// against its IKE SA and its installed policy), and ike-net names its
+    /// current address when it gives the lease back; a lease left on the
+    /// old address could never be given back, nor lent to anyone else.
+    pub fn follow_move(&mut self, p: &BrokerPolicyParams, tunnel: (IpAddr, IpAddr)) {
+        let outbound = p.dir == PolicyDir::Out;
+        let remote = if outbound { p.sel.dst } else { p.sel.src };
+        let far = |t: (IpAddr, IpAddr)| if outbound { t.1 } else { t.0 };
+        let Some(old) = p.tunnel.map(far) else {
+            return;
+        };
+        let new = far(tunnel);
+        if !remote.is_host() || old == new {
+            return;
+        }
+        if let Some(to) = self.by_addr.get_mut(&remote.addr) {
+            if *to == old {
+                *to = new;
+                log::info!(
+                    "lease: {} follows its peer from {old} to {new}",
+                    remote.addr
+                );
+            }
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.by_addr.len()
     }
@@ -178,5 +206,38 @@ mod tests {
         // Outside the pools: not this module's business.
         let plain = policy(PolicyDir::Out, "10.2.0.0/24", "10.1.0.0/24", ends);
         t.check_policy(&pools(), &plain).unwrap();
+    }
+
+    #[test]
+    fn a_lease_follows_its_client_when_mobike_moves_the_tunnel() {
+        let mut t = LeaseTable::default();
+        let out = policy(
+            PolicyDir::Out,
+            "10.2.0.0/24",
+            "10.9.0.1/32",
+            ("192.0.2.10", "192.0.2.1"),
+        );
+        t.apply(&pools(), ip("192.0.2.1"), &[ip("10.9.0.1")], true)
+            .unwrap();
+        t.follow_move(&out, (ip("192.0.2.10"), ip("198.51.100.7")));
+        let mut moved = out;
+        moved.tunnel = Some((ip("192.0.2.10"), ip("198.51.100.7")));
+        t.check_policy(&pools(), &moved).unwrap();
+        assert!(t.check_policy(&pools(), &out).is_err());
+        // Given back from the new address, it is free again.
+        t.apply(&pools(), ip("198.51.100.7"), &[ip("10.9.0.1")], false)
+            .unwrap();
+        assert!(t.is_empty());
+        // A move of another client's policy does not take this lease.
+        t.apply(&pools(), ip("192.0.2.1"), &[ip("10.9.0.1")], true)
+            .unwrap();
+        let other = policy(
+            PolicyDir::Out,
+            "10.2.0.0/24",
+            "10.9.0.1/32",
+            ("192.0.2.10", "192.0.2.2"),
+        );
+        t.follow_move(&other, (ip("192.0.2.10"), ip("198.51.100.8")));
+        t.check_policy(&pools(), &out).unwrap();
     }
 }

@@ -175,6 +175,7 @@ pub fn plan(
                     .relocate(p.reqid, old, *tunnel)
                     .map_err(|why| format!("MovePolicy: {why}"))?;
             }
+            owned.leases.follow_move(p, *tunnel);
             let mut moved = *p;
             moved.tunnel = Some(*tunnel);
             Ok(vec![BrokerRequest::AddPolicy(moved)])
